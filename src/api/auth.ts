@@ -1,0 +1,24 @@
+/** Bearer token auth with a constant-time compare; open paths need no token. */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { MiddlewareHandler } from 'hono';
+import { problem } from '../model/problems.js';
+import { problemResponse } from './problems.js';
+
+const OPEN = (path: string) => path === '/healthz' || path === '/openapi.json' || path === '/docs' || path.startsWith('/docs/');
+
+const digest = (s: string) => createHash('sha256').update(s).digest();
+
+export function bearerAuth(token: string | undefined): MiddlewareHandler {
+  const want = token ? digest(token) : null;
+  return async (c, next) => {
+    if (!want || OPEN(c.req.path)) return next();
+    const h = c.req.header('authorization') ?? '';
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(h);
+    if (!m || !timingSafeEqual(digest(m[1]!), want)) {
+      const res = problemResponse(c, problem('unauthorized', m ? 'the bearer token is not valid' : 'send Authorization: Bearer <token>'));
+      res.headers.set('WWW-Authenticate', 'Bearer realm="netplumb"');
+      return res;
+    }
+    return next();
+  };
+}

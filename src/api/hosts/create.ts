@@ -1,0 +1,52 @@
+import { createRoute } from '@hono/zod-openapi';
+import { HostCreateSchema, type HostData } from '../../model/hosts.js';
+import { newId } from '../../model/names.js';
+import { ProblemError } from '../../model/problems.js';
+import { renderHost } from '../../model/hosts.js';
+import { probeAndRecord } from '../../jobs/hosts.js';
+import { acceptedResponse, nowIso, PreferHeader, router } from '../common.js';
+import { mutate } from '../mutation.js';
+import { mutationErrorResponses } from '../problems.js';
+import { HostWithJobSchema } from './schema.js';
+
+export const route = createRoute({
+  method: 'post',
+  path: '/hosts',
+  tags: ['hosts'],
+  summary: 'Register a host and probe it',
+  description: 'Stores how to reach the host (local, or SSH with a pinned host key) and runs a probe job that collects kernel, iproute2, Open vSwitch and Docker facts.',
+  request: { headers: PreferHeader, body: { required: true, content: { 'application/json': { schema: HostCreateSchema } } } },
+  responses: {
+    201: { description: 'Host registered and probed', content: { 'application/json': { schema: HostWithJobSchema } } },
+    ...acceptedResponse,
+    ...mutationErrorResponses,
+  },
+});
+
+export const app = router().openapi(route, async (c) => {
+  const deps = c.get('deps');
+  const body = c.req.valid('json');
+  return mutate(c, deps, () => {
+    if (deps.store.getResourceByKey('host', body.name)) {
+      throw new ProblemError('conflict', `a host named ${JSON.stringify(body.name)} already exists`, { errors: [{ pointer: '/name', detail: 'already taken' }] });
+    }
+    const id = newId('host');
+    const ex = body.executor;
+    const executor: HostData['executor'] = ex.kind === 'local'
+      ? { kind: 'local' }
+      : { kind: 'ssh', address: ex.address, port: ex.port, user: ex.user, hostKeySha256: ex.hostKeySha256, ...(ex.privateKeyPath ? { privateKeyPath: ex.privateKeyPath } : {}) };
+    const data: HostData = { name: body.name, executor, tunnelIp: body.tunnelIp ?? null, docker: body.docker ?? null, labels: body.labels ?? {}, facts: null };
+    const secret = ex.kind === 'ssh' && ex.privateKey ? { privateKey: ex.privateKey } : null;
+    if (secret) deps.runner.addSecret(secret.privateKey);
+    return {
+      job: { kind: 'host.create', resource: { type: 'host', id }, hosts: [id] },
+      prepare: (job) => {
+        const t = nowIso();
+        deps.store.insertResource({ id, type: 'host', key: body.name, state: 'pending', jobId: job.id, createdAt: t, updatedAt: t, data: data as never, secret });
+      },
+      work: (ctx) => probeAndRecord(ctx, deps.hosts, id),
+      successStatus: 201,
+      render: () => renderHost(deps.store.getResource(id)!),
+    };
+  }) as never;
+});

@@ -1,0 +1,33 @@
+import { createRoute } from '@hono/zod-openapi';
+import { renderHost } from '../../model/hosts.js';
+import { probeAndRecord } from '../../jobs/hosts.js';
+import { acceptedResponse, IdOrNameParam, PreferHeader, requireHost, router } from '../common.js';
+import { mutate } from '../mutation.js';
+import { mutationErrorResponses } from '../problems.js';
+import { HostWithJobSchema } from './schema.js';
+
+export const route = createRoute({
+  method: 'post',
+  path: '/hosts/{idOrName}/probe',
+  tags: ['hosts'],
+  summary: 'Probe a host again and refresh its facts',
+  request: { params: IdOrNameParam, headers: PreferHeader },
+  responses: {
+    200: { description: 'Fresh facts', content: { 'application/json': { schema: HostWithJobSchema } } },
+    ...acceptedResponse,
+    ...mutationErrorResponses,
+  },
+});
+
+export const app = router().openapi(route, async (c) => {
+  const deps = c.get('deps');
+  const host = requireHost(deps.store, c.req.valid('param').idOrName);
+  // A re-probe after a failure should reconnect from scratch.
+  await deps.hosts.forget(host.id);
+  return mutate(c, deps, () => ({
+    job: { kind: 'host.probe', resource: { type: 'host', id: host.id }, hosts: [host.id] },
+    work: (ctx) => probeAndRecord(ctx, deps.hosts, host.id),
+    successStatus: 200,
+    render: () => renderHost(deps.store.getResource(host.id)!),
+  })) as never;
+});

@@ -1,0 +1,20 @@
+import { createRoute } from '@hono/zod-openapi';
+import { renderJob } from '../../model/jobs.js';
+import { ListQuerySchema, router } from '../common.js';
+import { errorResponses } from '../problems.js';
+import { JobListQuery, JobListSchema } from './schema.js';
+
+export const route = createRoute({
+  method: 'get',
+  path: '/jobs',
+  tags: ['jobs'],
+  summary: 'List jobs (filter by status, kind, resource)',
+  request: { query: ListQuerySchema.merge(JobListQuery) },
+  responses: { 200: { description: 'A page of jobs, oldest first', content: { 'application/json': { schema: JobListSchema } } }, ...errorResponses },
+});
+
+export const app = router().openapi(route, (c) => {
+  const q = c.req.valid('query');
+  const page = c.get('deps').store.listJobs({ limit: q.limit, cursor: q.cursor, status: q.status, kind: q.kind, resourceId: q.resource });
+  return c.json({ items: page.items.map(renderJob), nextCursor: page.nextCursor }, 200);
+});

@@ -1,0 +1,51 @@
+/** Problem responses (RFC 9457): declared once, spread into every route. */
+import type { Context } from 'hono';
+import type { ZodError } from 'zod';
+import { ProblemSchema } from '../model/jobs.js';
+import { problem, type FieldError, type Problem } from '../model/problems.js';
+
+const content = { 'application/problem+json': { schema: ProblemSchema } };
+const r = (description: string) => ({ description, content });
+
+export const errorResponses = {
+  400: r('Malformed request (bad JSON)'),
+  401: r('Missing or wrong bearer token'),
+  413: r('Body larger than 1 MiB'),
+  422: r('Validation failed: `errors[]` holds a JSON pointer per bad field'),
+  500: r('Internal error'),
+} as const;
+
+export const mutationErrorResponses = {
+  ...errorResponses,
+  404: r('A referenced resource does not exist'),
+  409: r('Conflict with the current state, or the same Idempotency-Key still in progress'),
+  502: r('A command failed on a host (the job was undone)'),
+  503: r('A host could not be reached'),
+  504: r('A command timed out on a host'),
+} as const;
+
+export const notFoundResponse = { 404: r('No such resource') } as const;
+
+export function problemResponse(c: Context, p: Problem): Response {
+  return c.body(JSON.stringify({ ...p, instance: p.instance ?? c.req.path }), p.status as 400, {
+    'Content-Type': 'application/problem+json',
+  });
+}
+
+function escapePointer(seg: PropertyKey): string {
+  return String(seg).replaceAll('~', '~0').replaceAll('/', '~1');
+}
+
+export function zodFieldErrors(err: ZodError, where: string): FieldError[] {
+  return err.issues.map((i) => {
+    const e: FieldError & { in?: string } = { pointer: '/' + i.path.map(escapePointer).join('/'), detail: i.message };
+    if (where !== 'json') e.in = where === 'param' ? 'path' : where;
+    return e;
+  });
+}
+
+export function validationProblem(err: ZodError, where: string): Problem {
+  const errors = zodFieldErrors(err, where);
+  const detail = errors.map((e) => `${e.pointer === '/' ? '(body)' : e.pointer}: ${e.detail}`).join('; ');
+  return problem('validation', detail, { errors });
+}

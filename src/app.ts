@@ -1,0 +1,82 @@
+/** createApp(deps): the whole API as a fetch handler. No listening, no globals. */
+import { OpenAPIHono } from '@hono/zod-openapi';
+import { HTTPException } from 'hono/http-exception';
+import { bodyLimit } from 'hono/body-limit';
+import { bearerAuth } from './api/auth.js';
+import { router, type Env } from './api/common.js';
+import { mountDocs } from './api/docs.js';
+import { hosts } from './api/hosts/index.js';
+import { jobs } from './api/jobs/index.js';
+import { problemResponse } from './api/problems.js';
+import type { AppDeps } from './deps.js';
+import { isProblemError, problem } from './model/problems.js';
+import { ExecError } from './exec/errors.js';
+import { toProblem } from './jobs/runner.js';
+
+export const API_VERSION = '0.1.0';
+
+/** Every resource route; also what the OpenAPI document is generated from. */
+export function apiRoutes(): OpenAPIHono<Env> {
+  const api = router().route('/', hosts).route('/', jobs);
+  api.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer', description: 'NETPLUMB_TOKEN' });
+  return api;
+}
+
+export function openapiDocument(api: OpenAPIHono<Env> = apiRoutes()) {
+  return api.getOpenAPI31Document({
+    openapi: '3.1.0',
+    info: {
+      title: 'netplumb',
+      version: API_VERSION,
+      description:
+        'Plumbs container networks across Docker hosts: Open vSwitch and Linux bridges, containers attached with veth pairs, ' +
+        'GRE/VXLAN/Geneve tunnels between hosts. Mutations run as jobs: by default a request waits for its job (`Prefer: wait=N`, ' +
+        'default 30 s); `Prefer: respond-async` answers 202 with the job at once. Every mutation takes an `Idempotency-Key`. ' +
+        'Errors are RFC 9457 problem details.',
+    },
+    servers: [{ url: 'http://127.0.0.1:8080' }],
+    security: [{ bearerAuth: [] }],
+    tags: [
+      { name: 'hosts', description: 'Docker hosts netplumb acts on (local or over SSH)' },
+      { name: 'jobs', description: 'Every mutation is a job with a log' },
+    ],
+  });
+}
+
+export function createApp(deps: AppDeps) {
+  const app = new OpenAPIHono<Env>();
+  const api = apiRoutes();
+  const doc = openapiDocument(api);
+
+  app.onError((err, c) => {
+    if (isProblemError(err)) return problemResponse(c, err.problem);
+    if (err instanceof ExecError) return problemResponse(c, toProblem(err, '') as never);
+    if (err instanceof HTTPException) {
+      if (err.status === 400) return problemResponse(c, problem('malformed-json', err.message || 'the body is not valid JSON'));
+      if (err.status === 413) return problemResponse(c, problem('payload-too-large', `bodies are limited to ${deps.config.maxBodyBytes} bytes`));
+      if (err.status === 415) return problemResponse(c, problem('unsupported-media-type', 'send the body as application/json'));
+      return problemResponse(c, { ...problem('bad-request', err.message), status: err.status });
+    }
+    console.error('unhandled error', err);
+    return problemResponse(c, problem('internal', 'an unexpected error occurred'));
+  });
+  app.notFound((c) => problemResponse(c, problem('not-found', `no route for ${c.req.method} ${c.req.path}`)));
+
+  app.get('/healthz', (c) => c.json({ status: 'ok', version: API_VERSION }));
+  app.get('/openapi.json', (c) => c.json(doc));
+  mountDocs(app as never);
+
+  app.use('*', bearerAuth(deps.config.token));
+  app.use('*', bodyLimit({
+    maxSize: deps.config.maxBodyBytes,
+    onError: (c) => problemResponse(c, problem('payload-too-large', `bodies are limited to ${deps.config.maxBodyBytes} bytes`)),
+  }));
+  app.use('*', async (c, next) => {
+    c.set('deps', deps);
+    await next();
+  });
+  app.route('/', api);
+  return app;
+}
+
+export type App = ReturnType<typeof createApp>;

@@ -1,0 +1,90 @@
+import http from 'node:http';
+import type { Duplex } from 'node:stream';
+import Dockerode from 'dockerode';
+import type { SshExecutor } from '../exec/ssh.js';
+
+export const DEFAULT_DOCKER_SOCKET = '/var/run/docker.sock';
+
+export type DockerClientOptions =
+  | {
+      kind: 'local';
+      /** Default: the unix socket in DOCKER_HOST (from env, then process.env), else /var/run/docker.sock. */
+      socketPath?: string;
+      /** The environment the host's commands run with (e.g. the LocalExecutor's DOCKER_HOST). */
+      env?: Record<string, string>;
+    }
+  | {
+      kind: 'ssh';
+      executor: SshExecutor;
+      /** A socket on the remote host; default: whatever `docker` finds there (its DOCKER_HOST or /var/run/docker.sock). */
+      socketPath?: string;
+    };
+
+/**
+ * A Dockerode for a host. Locally it talks to the unix socket. Over SSH every HTTP
+ * connection is a `docker system dial-stdio` channel on the executor's persistent
+ * connection, so Docker is reached exactly as the host's other commands are: same
+ * pinned host key, no port to open, no second login.
+ */
+export function createDockerClient(opts: DockerClientOptions): Dockerode {
+  if (opts.kind === 'local') {
+    const socketPath =
+      opts.socketPath ??
+      unixSocketOf(opts.env?.DOCKER_HOST) ??
+      unixSocketOf(process.env.DOCKER_HOST) ??
+      DEFAULT_DOCKER_SOCKET;
+    // host/protocol undefined on purpose: docker-modem fills its defaults from DOCKER_HOST,
+    // and a tcp:// there would otherwise win over socketPath.
+    return new Dockerode({ socketPath, host: undefined, port: undefined, protocol: undefined });
+  }
+  const argv = opts.socketPath
+    ? ['docker', '-H', `unix://${opts.socketPath}`, 'system', 'dial-stdio']
+    : ['docker', 'system', 'dial-stdio'];
+  const agent = new DialStdioAgent(opts.executor, argv);
+  // docker-modem hands `agent` to http.request; host and port only fill the Host header and URL.
+  const options: Dockerode.DockerOptions & { agent: http.Agent } = {
+    protocol: 'http',
+    host: 'docker',
+    port: 2375,
+    socketPath: undefined,
+    agent,
+  };
+  return new Dockerode(options);
+}
+
+/** An http.Agent whose every connection is a fresh command stream on an SshExecutor. */
+export class DialStdioAgent extends http.Agent {
+  constructor(
+    private readonly executor: SshExecutor,
+    private readonly argv: readonly string[],
+  ) {
+    // No keep-alive: each request gets its own channel, closed with its response, so an
+    // idle pool never holds channels the executor's commands need.
+    super({ keepAlive: false });
+  }
+
+  override createConnection(
+    _options: http.ClientRequestArgs,
+    callback?: (err: Error | null, stream: Duplex) => void,
+  ): Duplex | null | undefined {
+    this.executor.openStream(this.argv).then(
+      (stream) => callback?.(null, asSocket(stream)),
+      (err: Error) => callback?.(err, undefined as unknown as Duplex),
+    );
+    return undefined;
+  }
+}
+
+/** http calls a few net.Socket methods on its connections; an SSH channel has none of them. */
+function asSocket(stream: Duplex): Duplex {
+  const s = stream as Duplex & Record<string, unknown>;
+  for (const name of ['setNoDelay', 'setKeepAlive', 'ref', 'unref']) {
+    if (typeof s[name] !== 'function') s[name] = () => s;
+  }
+  if (typeof s.setTimeout !== 'function') s.setTimeout = () => s;
+  return stream;
+}
+
+function unixSocketOf(dockerHost: string | undefined): string | undefined {
+  return dockerHost?.startsWith('unix://') ? dockerHost.slice('unix://'.length) || undefined : undefined;
+}

@@ -1,0 +1,93 @@
+import type Dockerode from 'dockerode';
+import { ExecError } from '../exec/errors.js';
+
+/** What the plumbing needs to know about a container. */
+export interface ContainerInfo {
+  id: string;
+  /** Without Docker's leading slash. */
+  name: string;
+  /** The pid of its init process on the host (0 when not running). */
+  pid: number;
+  running: boolean;
+}
+
+export class ContainerNotFoundError extends Error {
+  constructor(readonly container: string) {
+    super(`no such container: ${container}`);
+    this.name = 'ContainerNotFoundError';
+  }
+}
+
+export class ContainerNotRunningError extends Error {
+  constructor(
+    readonly container: string,
+    readonly status: string,
+  ) {
+    super(`container ${container} is not running (${status})`);
+    this.name = 'ContainerNotRunningError';
+  }
+}
+
+export interface ResolveContainerOptions {
+  /** Throw ContainerNotRunningError for a stopped container (default true). */
+  requireRunning?: boolean;
+}
+
+/**
+ * Name or id → the container's id, name and pid, through the Docker API.
+ * Throws ContainerNotFoundError (404) or, by default, ContainerNotRunningError.
+ */
+export async function resolveContainer(
+  docker: Dockerode,
+  nameOrId: string,
+  opts: ResolveContainerOptions = {},
+): Promise<ContainerInfo> {
+  // The id becomes part of the request path: encode so `a/b` or `x?y` cannot reach another endpoint.
+  if (nameOrId === '') throw new ContainerNotFoundError(nameOrId);
+  let info: Dockerode.ContainerInspectInfo;
+  try {
+    info = await docker.getContainer(encodeURIComponent(nameOrId)).inspect();
+  } catch (err) {
+    if (statusCodeOf(err) === 404) throw new ContainerNotFoundError(nameOrId);
+    throw asDockerError(err);
+  }
+  const result: ContainerInfo = {
+    id: info.Id,
+    name: info.Name.replace(/^\//, ''),
+    pid: info.State.Pid,
+    running: info.State.Running === true,
+  };
+  if ((opts.requireRunning ?? true) && (!result.running || result.pid <= 0)) {
+    throw new ContainerNotRunningError(nameOrId, info.State.Status);
+  }
+  return result;
+}
+
+/** The Docker engine's version, e.g. `20.10.24+dfsg1`. */
+export async function dockerVersion(docker: Dockerode): Promise<string> {
+  try {
+    const v = await docker.version();
+    return v.Version;
+  } catch (err) {
+    throw asDockerError(err);
+  }
+}
+
+function statusCodeOf(err: unknown): number | undefined {
+  const code = (err as { statusCode?: unknown } | null)?.statusCode;
+  return typeof code === 'number' ? code : undefined;
+}
+
+/** Transport failures (no daemon, socket missing, SSH gone) become host-unreachable; API errors pass through. */
+function asDockerError(err: unknown): unknown {
+  if (err instanceof ExecError || statusCodeOf(err) !== undefined) return err;
+  const e = err as NodeJS.ErrnoException | null;
+  const transport = new Set(['ECONNREFUSED', 'ENOENT', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EACCES']);
+  if (e?.code && transport.has(e.code)) {
+    return new ExecError('host-unreachable', `cannot reach the Docker engine: ${e.code}`);
+  }
+  if (e?.message === 'socket hang up') {
+    return new ExecError('host-unreachable', 'cannot reach the Docker engine: connection closed');
+  }
+  return err;
+}

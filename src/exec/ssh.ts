@@ -1,0 +1,385 @@
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { constants as osConstants } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import type { Duplex } from 'node:stream';
+import { Client, type ClientChannel, type ConnectConfig } from 'ssh2';
+import { ExecError } from './errors.js';
+import { OutputBuffer } from './local.js';
+import { quoteArgv } from './quote.js';
+import { DEFAULT_TIMEOUT_MS, type Executor, type RunOptions, type RunResult } from './types.js';
+
+export interface SshExecutorConfig {
+  address: string;
+  /** Default 22. */
+  port?: number;
+  /** Default root. */
+  user?: string;
+  /** PEM/OpenSSH private key text. One of privateKey or privateKeyPath is required. */
+  privateKey?: string;
+  /** Read when connecting, not at construction, so a rotated key file is picked up on reconnect. */
+  privateKeyPath?: string;
+  /** The pinned host key, as `ssh-keygen -lf` prints it: `SHA256:<base64, no padding>`. */
+  hostKeySha256: string;
+  /** Channels (commands, streams) open at once on the connection. Default 8 (sshd's MaxSessions is 10). */
+  maxChannels?: number;
+  /** Default 10 000; the connection is dropped after 3 unanswered keepalives. */
+  keepaliveIntervalMs?: number;
+  /** TCP connect + handshake + authentication. Default 10 000. */
+  connectTimeoutMs?: number;
+}
+
+/** The remote `timeout` gets this long after its TERM before it sends KILL. */
+const KILL_AFTER_S = 5;
+/** The local safety net fires this long after timeoutMs, after the remote KILL should have happened. */
+const LOCAL_GRACE_MS = 10_000;
+
+/** `SHA256:` + unpadded base64 of sha256(key blob): the form `ssh-keygen -lf` prints. */
+export function fingerprintOfKey(blob: Buffer): string {
+  return `SHA256:${createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
+}
+
+/** One SSH connection and whether it can still carry channels. */
+interface Connection {
+  readonly client: Client;
+  alive: boolean;
+}
+
+/**
+ * Runs argv on a remote host over one persistent SSH connection (ssh2), shared by all
+ * concurrent runs, at most maxChannels channels at a time. The host key is pinned;
+ * every command is wrapped in the remote `timeout`; a failed connection is thrown away
+ * and the next run connects afresh.
+ */
+export class SshExecutor implements Executor {
+  readonly kind = 'ssh' as const;
+  private readonly port: number;
+  private readonly user: string;
+  private readonly slots: Semaphore;
+  private conn: Connection | undefined;
+  private connecting: Promise<Connection> | undefined;
+  /** Every client not yet closed, so close() can end even one still connecting. */
+  private readonly clients = new Set<Client>();
+  private connectionsOpened = 0;
+
+  constructor(private readonly config: SshExecutorConfig) {
+    this.port = config.port ?? 22;
+    this.user = config.user ?? 'root';
+    this.slots = new Semaphore(config.maxChannels ?? 8);
+  }
+
+  /** `address:port`, as used in messages. */
+  get target(): string {
+    return `${this.config.address}:${this.port}`;
+  }
+
+  /** Channels open (or being opened) right now. */
+  get activeChannels(): number {
+    return this.slots.active;
+  }
+
+  /** The most channels ever open at once on this executor. */
+  get maxObservedChannels(): number {
+    return this.slots.highWater;
+  }
+
+  /** How many SSH connections this executor has established (handshake + auth done). */
+  get connectionCount(): number {
+    return this.connectionsOpened;
+  }
+
+  async run(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+    if (argv.length === 0 || argv[0] === '') throw new TypeError('SshExecutor.run: argv must name a command');
+    const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const seconds = Math.max(1, Math.ceil(timeoutMs / 1000));
+    // Quote before anything else: an argument with NUL throws here, before we connect.
+    const command = `timeout -k ${KILL_AFTER_S} ${seconds} ${quoteArgv(argv)}`;
+    const started = performance.now();
+
+    const release = await this.slots.acquire();
+    let opened: { conn: Connection; channel: ClientChannel };
+    try {
+      opened = await this.openExec(command);
+    } catch (err) {
+      release();
+      throw err;
+    }
+    const { conn, channel } = opened;
+    const execStarted = performance.now();
+
+    return new Promise<RunResult>((resolve, reject) => {
+      const stdout = new OutputBuffer();
+      const stderr = new OutputBuffer();
+      let exitCode: number | undefined;
+      let settled = false;
+
+      const settle = (fn: () => void) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(safetyNet);
+        release();
+        fn();
+      };
+      const result = (code: number, timedOut: boolean): RunResult => ({
+        exitCode: code,
+        timedOut,
+        stdout: stdout.text(),
+        stderr: stderr.text(),
+        ms: performance.now() - started,
+      });
+
+      // The remote timeout should end the command; this covers a connection that went silent.
+      const safetyNet = setTimeout(() => {
+        settle(() => resolve(result(124, true)));
+        channel.close();
+      }, timeoutMs + LOCAL_GRACE_MS);
+
+      channel.on('data', (chunk: Buffer) => stdout.push(chunk));
+      channel.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
+      channel.on('error', () => {}); // surfaced through 'close' below
+      channel.stderr.on('error', () => {});
+      channel.on('exit', (code: number | null, signal?: string) => {
+        if (typeof code === 'number') exitCode = code;
+        else if (signal) exitCode = 128 + signalNumber(signal);
+      });
+      channel.on('close', () => {
+        if (exitCode !== undefined) {
+          // 124: the remote timeout fired; 137: it had to KILL. A command may return those
+          // itself, so they only count as a timeout once the time has actually run out.
+          const elapsed = performance.now() - execStarted;
+          const timedOut = (exitCode === 124 || exitCode === 137) && elapsed >= seconds * 1000 - 50;
+          settle(() => resolve(result(exitCode!, timedOut)));
+          return;
+        }
+        const reason = conn.alive ? 'the channel closed without an exit status' : 'the connection was lost';
+        this.drop(conn);
+        settle(() =>
+          reject(new ExecError('host-unreachable', `lost ${this.target} while running ${argv[0]}: ${reason}`)),
+        );
+      });
+
+      // stdin is always closed (EOF), so a command that reads it never waits forever.
+      if (opts.stdin !== undefined) channel.end(opts.stdin);
+      else channel.end();
+    });
+  }
+
+  /**
+   * Opens argv as a raw byte stream (its stdin/stdout) on the shared connection, e.g.
+   * `docker system dial-stdio` to carry Docker API requests. It holds one channel until it
+   * closes; stderr is discarded. No remote timeout: the stream lives as long as its user.
+   */
+  async openStream(argv: readonly string[]): Promise<Duplex> {
+    if (argv.length === 0 || argv[0] === '') throw new TypeError('SshExecutor.openStream: argv must name a command');
+    const command = quoteArgv(argv);
+    const release = await this.slots.acquire();
+    try {
+      const { channel } = await this.openExec(command);
+      channel.once('close', release);
+      channel.stderr.resume();
+      channel.stderr.on('error', () => {});
+      return channel;
+    } catch (err) {
+      release();
+      throw err;
+    }
+  }
+
+  /** Ends the connection. A later run connects again. */
+  async close(): Promise<void> {
+    const clients = [...this.clients];
+    const live = this.conn;
+    this.conn = undefined;
+    this.connecting = undefined;
+    await Promise.all(
+      clients.map(
+        (client) =>
+          new Promise<void>((resolve) => {
+            const timer = setTimeout(() => {
+              client.destroy();
+              resolve();
+            }, 2000);
+            client.once('close', () => {
+              clearTimeout(timer);
+              resolve();
+            });
+            // A client still connecting has nothing to end politely.
+            if (live?.client === client) client.end();
+            else client.destroy();
+          }),
+      ),
+    );
+  }
+
+  /** Opens an exec channel; retries once on a new connection if the old one turned out to be dead. */
+  private async openExec(command: string): Promise<{ conn: Connection; channel: ClientChannel }> {
+    for (let attempt = 0; ; attempt++) {
+      const conn = await this.connection();
+      try {
+        const channel = await new Promise<ClientChannel>((resolve, reject) => {
+          conn.client.exec(command, (err, ch) => (err ? reject(err) : resolve(ch)));
+        });
+        return { conn, channel };
+      } catch (err) {
+        const message = err instanceof Error ? err.message : String(err);
+        // 'Unable to exec' means the request may have reached the host: never send it twice.
+        const neverSent = message === 'Not connected' || message === 'No response from server';
+        if (!conn.alive || message === 'Not connected') {
+          this.drop(conn);
+          if (attempt === 0 && neverSent) continue;
+          throw new ExecError('host-unreachable', `cannot reach ${this.target}: connection lost (${message})`);
+        }
+        throw new ExecError('host-unreachable', `cannot open a channel on ${this.target}: ${message}`);
+      }
+    }
+  }
+
+  /** The live connection, or one being made: concurrent callers share a single attempt. */
+  private connection(): Promise<Connection> {
+    if (this.conn?.alive) return Promise.resolve(this.conn);
+    if (!this.connecting) {
+      const attempt = this.connect().finally(() => {
+        if (this.connecting === attempt) this.connecting = undefined;
+      });
+      this.connecting = attempt;
+    }
+    return this.connecting;
+  }
+
+  private drop(conn: Connection): void {
+    conn.alive = false;
+    if (this.conn === conn) this.conn = undefined;
+  }
+
+  private async connect(): Promise<Connection> {
+    const privateKey = await this.loadPrivateKey();
+    const client = new Client();
+    const conn: Connection = { client, alive: false };
+    this.clients.add(client);
+
+    return new Promise<Connection>((resolve, reject) => {
+      let settled = false;
+      let mismatch: ExecError | undefined;
+      const fail = (err: ExecError) => {
+        if (settled) return;
+        settled = true;
+        this.drop(conn);
+        client.destroy();
+        reject(err);
+      };
+
+      client.on('ready', () => {
+        if (settled) return;
+        settled = true;
+        conn.alive = true;
+        this.conn = conn;
+        this.connectionsOpened++;
+        resolve(conn);
+      });
+      // Always handled: a dropped connection must never crash the process.
+      client.on('error', (err: Error & { level?: string }) => {
+        this.drop(conn);
+        fail(mismatch ?? this.classify(err));
+      });
+      // Small request/response packets: without this, Nagle + delayed ACK add ~40 ms per exchange.
+      client.on('connect', () => client.setNoDelay(true));
+      client.on('end', () => this.drop(conn));
+      client.on('close', () => {
+        this.drop(conn);
+        this.clients.delete(client);
+        fail(mismatch ?? new ExecError('host-unreachable', `cannot reach ${this.target}: connection closed during handshake`));
+      });
+
+      const options: ConnectConfig = {
+        host: this.config.address,
+        port: this.port,
+        username: this.user,
+        privateKey,
+        readyTimeout: this.config.connectTimeoutMs ?? 10_000,
+        keepaliveInterval: this.config.keepaliveIntervalMs ?? 10_000,
+        keepaliveCountMax: 3,
+        // Raw key blob in, decision out; runs during key exchange, before any authentication.
+        hostVerifier: (key: Buffer): boolean => {
+          const actual = fingerprintOfKey(key);
+          const expected = normalizeFingerprint(this.config.hostKeySha256);
+          if (actual === expected) return true;
+          mismatch = new ExecError(
+            'host-key-mismatch',
+            `host key mismatch for ${this.target}: expected ${expected}, got ${actual}`,
+            { expected, actual },
+          );
+          return false;
+        },
+      };
+      try {
+        client.connect(options);
+      } catch (err) {
+        // ssh2 parses the key synchronously; its messages describe the format, never the key.
+        const reason = err instanceof Error ? err.message : String(err);
+        fail(new ExecError('auth-failed', `unusable private key for ${this.target}: ${reason}`));
+      }
+    });
+  }
+
+  private classify(err: Error & { level?: string }): ExecError {
+    if (err.level === 'client-authentication') {
+      return new ExecError('auth-failed', `authentication failed for ${this.user}@${this.target} (publickey)`);
+    }
+    const reason = err.level === 'client-timeout' ? `timed out after ${this.config.connectTimeoutMs ?? 10_000} ms` : err.message;
+    return new ExecError('host-unreachable', `cannot reach ${this.target}: ${reason}`);
+  }
+
+  private async loadPrivateKey(): Promise<string> {
+    if (this.config.privateKey) return this.config.privateKey;
+    if (!this.config.privateKeyPath) {
+      throw new ExecError('auth-failed', `no private key configured for ${this.target}`);
+    }
+    try {
+      return await readFile(this.config.privateKeyPath, 'utf8');
+    } catch (err) {
+      // The error code only: neither the path nor anything read from it goes into messages.
+      const code = (err as NodeJS.ErrnoException).code ?? 'unknown error';
+      throw new ExecError('auth-failed', `cannot read the private key file for ${this.target} (${code})`);
+    }
+  }
+}
+
+/** Accepts the fingerprint with or without its `SHA256:` prefix and base64 padding. */
+function normalizeFingerprint(fp: string): string {
+  const bare = fp.trim().replace(/^SHA256:/, '').replace(/=+$/, '');
+  return `SHA256:${bare}`;
+}
+
+function signalNumber(name: string): number {
+  const signals = osConstants.signals as Record<string, number | undefined>;
+  return signals[`SIG${name}`] ?? signals[name] ?? 0;
+}
+
+/** Counting semaphore with FIFO waiters; the release function it hands out is idempotent. */
+class Semaphore {
+  active = 0;
+  highWater = 0;
+  private readonly waiters: Array<() => void> = [];
+
+  constructor(private readonly limit: number) {
+    if (!(limit >= 1)) throw new RangeError('maxChannels must be at least 1');
+  }
+
+  acquire(): Promise<() => void> {
+    return new Promise((resolve) => {
+      const grant = () => {
+        this.active++;
+        this.highWater = Math.max(this.highWater, this.active);
+        let released = false;
+        resolve(() => {
+          if (released) return;
+          released = true;
+          this.active--;
+          this.waiters.shift()?.();
+        });
+      };
+      if (this.active < this.limit) grant();
+      else this.waiters.push(grant);
+    });
+  }
+}

@@ -1,0 +1,62 @@
+/** Host jobs: the probe that collects facts. */
+import { dockerVersion } from '../docker/index.js';
+import type { HostData, HostFacts } from '../model/hosts.js';
+import { KERNEL_MODULES, moduleProbe, parseIproute2, parseOvsList, parseOvsVersion, probeCommands } from '../ops/probe.js';
+import type { HostServices } from '../exec/pool.js';
+import type { JobContext } from './runner.js';
+import { toProblem } from './runner.js';
+import { ProblemError, type Problem } from '../model/problems.js';
+
+export async function probeHost(ctx: JobContext, hosts: HostServices, hostId: string): Promise<HostFacts> {
+  const rec = ctx.host(hostId);
+  const name = (rec.data as unknown as HostData).name;
+  const probedAt = new Date().toISOString();
+  try {
+    // The first command also opens the connection: run it alone so a dead host fails once, clearly.
+    const kernel = await ctx.run(hostId, probeCommands.kernel);
+    const [ipv, ovsv, dpt, eth, ...mods] = await Promise.all([
+      ctx.run(hostId, probeCommands.iproute2),
+      ctx.run(hostId, probeCommands.ovsVersion),
+      ctx.run(hostId, probeCommands.datapathTypes),
+      ctx.run(hostId, probeCommands.ethtool),
+      ...KERNEL_MODULES.map((m) => ctx.run(hostId, moduleProbe(m))),
+    ]);
+    let docker: HostFacts['docker'] = null;
+    try {
+      docker = { version: await dockerVersion(hosts.docker(rec)) };
+    } catch (e) {
+      ctx.log(name, 'info', `docker not reachable: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`);
+    }
+    const ovsVersion = ovsv.exitCode === 0 ? parseOvsVersion(ovsv.stdout) : undefined;
+    const facts: HostFacts = {
+      probedAt,
+      reachable: true,
+      kernel: kernel.stdout.trim(),
+      ovs: ovsVersion ? { version: ovsVersion, datapathTypes: dpt.exitCode === 0 ? parseOvsList(dpt.stdout) : [] } : null,
+      docker,
+      ethtool: eth!.exitCode === 0,
+      kernelModules: { gre: mods[0]!.exitCode === 0, vxlan: mods[1]!.exitCode === 0, openvswitch: mods[2]!.exitCode === 0 },
+    };
+    const ipr = parseIproute2(ipv!.stdout + ipv!.stderr);
+    if (ipr) facts.iproute2 = ipr;
+    ctx.log(name, 'info', `facts: kernel ${facts.kernel}, OVS ${facts.ovs?.version ?? 'absent'} [${facts.ovs?.datapathTypes.join(', ') ?? ''}], docker ${facts.docker?.version ?? 'absent'}`);
+    return facts;
+  } catch (e) {
+    const p = toProblem(e, ctx.job.id);
+    return { probedAt, reachable: false, problem: p };
+  }
+}
+
+/** Runs the probe and stores the facts; an unreachable host fails the job with the problem. */
+export async function probeAndRecord(ctx: JobContext, hosts: HostServices, hostId: string): Promise<void> {
+  const facts = await probeHost(ctx, hosts, hostId);
+  const rec = ctx.store.getResource(hostId);
+  if (!rec) return;
+  rec.data = { ...rec.data, facts };
+  rec.state = facts.reachable ? 'ready' : 'failed';
+  rec.updatedAt = new Date().toISOString();
+  ctx.store.updateResource(rec);
+  if (!facts.reachable) {
+    throw ProblemError.from(facts.problem as Problem);
+  }
+}

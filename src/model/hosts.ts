@@ -1,0 +1,110 @@
+/** Hosts: where netplumb acts, and how it reaches them. */
+import { z } from '@hono/zod-openapi';
+import { HostName, Labels } from './names.js';
+import { canonicalIp, IpAddress } from './net.js';
+import type { ResourceRecord } from '../store/types.js';
+
+const DnsName = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+
+export const HostAddress = z
+  .string()
+  .refine((s) => canonicalIp(s) !== null || (DnsName.test(s) && !/^[0-9.]+$/.test(s)), 'an IP address or a DNS name')
+  .openapi({ example: '10.10.10.101' });
+
+export const HostKeySha256 = z
+  .string()
+  .regex(/^SHA256:[A-Za-z0-9+/]{43}$/, 'the SHA256:… fingerprint as `ssh-keygen -lf` prints it (SHA256: and 43 base64 characters)')
+  .openapi({ example: 'SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s' });
+
+export const LocalExecutorSchema = z.object({ kind: z.literal('local') }).strict();
+
+export const SshExecutorSchema = z
+  .object({
+    kind: z.literal('ssh'),
+    address: HostAddress,
+    port: z.number().int().min(1).max(65535).default(22),
+    user: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'a POSIX user name ([a-z_][a-z0-9_-]{0,31})').default('root'),
+    privateKeyPath: z.string().min(1).max(4096).refine((p) => p.startsWith('/'), 'an absolute path').optional()
+      .openapi({ description: 'Read by the service when it connects. Write-only.' }),
+    privateKey: z.string().min(1).max(65536).optional().openapi({ description: 'PEM/OpenSSH private key. Write-only: never returned or logged.' }),
+    hostKeySha256: HostKeySha256,
+  })
+  .strict()
+  .refine((e) => !!e.privateKeyPath !== !!e.privateKey, { message: 'give exactly one of privateKeyPath or privateKey', path: ['privateKey'] });
+
+export const HostCreateSchema = z
+  .object({
+    name: HostName,
+    executor: z.discriminatedUnion('kind', [LocalExecutorSchema, SshExecutorSchema]),
+    tunnelIp: IpAddress.optional().openapi({ description: 'Underlay address the other ends of tunnels send to' }),
+    docker: z.object({ socketPath: z.string().regex(/^\/[A-Za-z0-9_./-]+$/, 'an absolute socket path') }).strict().optional()
+      .openapi({ description: 'Reach Docker through this socket on the host instead of the default (local: /var/run/docker.sock; SSH: `docker system dial-stdio` on the host)' }),
+    labels: Labels.optional(),
+  })
+  .strict()
+  .openapi('HostCreate', {
+    example: {
+      name: 'docker1',
+      executor: { kind: 'ssh', address: '10.10.10.101', port: 22, user: 'root', privateKeyPath: '/root/.ssh/id_ed25519', hostKeySha256: 'SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s' },
+      tunnelIp: '10.10.10.101',
+    },
+  });
+export type HostCreate = z.infer<typeof HostCreateSchema>;
+
+export const HostFactsSchema = z
+  .object({
+    probedAt: z.string(),
+    reachable: z.boolean(),
+    problem: z.object({ type: z.string(), title: z.string(), status: z.number(), detail: z.string() }).catchall(z.unknown()).optional(),
+    kernel: z.string().optional(),
+    iproute2: z.string().optional(),
+    ovs: z.object({ version: z.string(), datapathTypes: z.array(z.string()) }).nullable().optional(),
+    docker: z.object({ version: z.string() }).nullable().optional(),
+    ethtool: z.boolean().optional(),
+    kernelModules: z.object({ gre: z.boolean(), vxlan: z.boolean(), openvswitch: z.boolean() }).optional(),
+  })
+  .openapi('HostFacts');
+export type HostFacts = z.infer<typeof HostFactsSchema>;
+
+export const ResourceStateSchema = z.enum(['pending', 'ready', 'failed', 'deleting']);
+
+export const HostSchema = z
+  .object({
+    id: z.string().openapi({ example: 'host_01kb2xk3a7wqp4fmz3hyd2n6' }),
+    name: z.string(),
+    executor: z.union([
+      z.object({ kind: z.literal('local') }),
+      z.object({ kind: z.literal('ssh'), address: z.string(), port: z.number(), user: z.string(), hostKeySha256: z.string(), auth: z.enum(['privateKey', 'privateKeyPath']) }),
+    ]),
+    tunnelIp: z.string().nullable(),
+    docker: z.object({ socketPath: z.string() }).nullable(),
+    labels: z.record(z.string(), z.string()),
+    facts: HostFactsSchema.nullable(),
+    state: ResourceStateSchema,
+    jobId: z.string().nullable(),
+    createdAt: z.string(),
+    updatedAt: z.string(),
+  })
+  .openapi('Host');
+export type HostView = z.infer<typeof HostSchema>;
+
+/** What the store keeps for a host (data column); secrets live apart. */
+export interface HostData {
+  name: string;
+  executor: { kind: 'local' } | { kind: 'ssh'; address: string; port: number; user: string; hostKeySha256: string; privateKeyPath?: string };
+  tunnelIp: string | null;
+  docker: { socketPath: string } | null;
+  labels: Record<string, string>;
+  facts: HostFacts | null;
+}
+
+export function renderHost(r: ResourceRecord): HostView {
+  const d = r.data as unknown as HostData;
+  const executor: HostView['executor'] = d.executor.kind === 'local'
+    ? { kind: 'local' }
+    : { kind: 'ssh', address: d.executor.address, port: d.executor.port, user: d.executor.user, hostKeySha256: d.executor.hostKeySha256, auth: d.executor.privateKeyPath ? 'privateKeyPath' : 'privateKey' };
+  return {
+    id: r.id, name: d.name, executor, tunnelIp: d.tunnelIp, docker: d.docker, labels: d.labels, facts: d.facts,
+    state: r.state, jobId: r.jobId, createdAt: r.createdAt, updatedAt: r.updatedAt,
+  };
+}

@@ -1,0 +1,49 @@
+import { z } from '@hono/zod-openapi';
+import type { JobRecord } from '../store/types.js';
+
+export const ProblemSchema = z
+  .object({
+    type: z.string().openapi({ example: 'https://netplumb.dev/problems/validation' }),
+    title: z.string(),
+    status: z.number().int(),
+    detail: z.string(),
+    instance: z.string().optional(),
+    jobId: z.string().optional(),
+    errors: z.array(z.object({ in: z.string().optional(), pointer: z.string(), detail: z.string() })).optional(),
+  })
+  .catchall(z.unknown())
+  .openapi('Problem', { description: 'RFC 9457 problem details' });
+
+export const JobStatusSchema = z.enum(['queued', 'running', 'succeeded', 'failed', 'interrupted']);
+
+export const JobSchema = z
+  .object({
+    id: z.string().openapi({ example: 'job_01kb2xk3a7wqp4fmz3hyd2n6' }),
+    kind: z.string().openapi({ example: 'attachment.create' }),
+    status: JobStatusSchema,
+    resource: z.object({ type: z.string(), id: z.string() }),
+    hosts: z.array(z.string()),
+    progress: z.object({ done: z.number().int(), total: z.number().int() }),
+    error: ProblemSchema.nullable(),
+    createdAt: z.string(),
+    startedAt: z.string().nullable(),
+    finishedAt: z.string().nullable(),
+  })
+  .openapi('Job');
+export type JobView = z.infer<typeof JobSchema>;
+
+export const LogLineSchema = z
+  .object({
+    seq: z.number().int(),
+    ts: z.string(),
+    host: z.string().nullable(),
+    stream: z.enum(['cmd', 'stdout', 'stderr', 'info', 'error']),
+    text: z.string(),
+    exitCode: z.number().int().optional(),
+    ms: z.number().optional(),
+  })
+  .openapi('JobLogLine');
+
+export function renderJob(j: JobRecord): JobView {
+  return { ...j };
+}

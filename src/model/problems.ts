@@ -1,0 +1,69 @@
+/** RFC 9457 problem details: one stable `type` URI per kind of failure. */
+export const PROBLEM_BASE = 'https://netplumb.dev/problems/';
+
+export const ProblemTypes = {
+  validation: { status: 422, title: 'Request validation failed' },
+  'malformed-json': { status: 400, title: 'Malformed JSON body' },
+  'bad-request': { status: 400, title: 'Bad request' },
+  unauthorized: { status: 401, title: 'Unauthorized' },
+  'not-found': { status: 404, title: 'Not found' },
+  conflict: { status: 409, title: 'Conflict' },
+  'idempotency-in-progress': { status: 409, title: 'A request with this Idempotency-Key is still being processed' },
+  'idempotency-key-reused': { status: 422, title: 'Idempotency-Key reused with a different request' },
+  'payload-too-large': { status: 413, title: 'Request body too large' },
+  'unsupported-media-type': { status: 415, title: 'Unsupported media type' },
+  'host-unreachable': { status: 503, title: 'Host unreachable' },
+  'host-key-mismatch': { status: 503, title: 'SSH host key mismatch' },
+  'command-failed': { status: 502, title: 'A command failed on a host' },
+  'command-timeout': { status: 504, title: 'A command timed out on a host' },
+  'container-not-found': { status: 404, title: 'Container not found' },
+  'container-not-running': { status: 409, title: 'Container not running' },
+  'job-interrupted': { status: 500, title: 'Job interrupted' },
+  internal: { status: 500, title: 'Internal error' },
+} as const;
+
+export type ProblemKind = keyof typeof ProblemTypes;
+
+export interface FieldError {
+  pointer: string;
+  detail: string;
+}
+
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  instance?: string;
+  errors?: FieldError[];
+  jobId?: string;
+  [ext: string]: unknown;
+}
+
+export function problem(kind: ProblemKind, detail: string, ext: Record<string, unknown> = {}): Problem {
+  const t = ProblemTypes[kind];
+  return { type: PROBLEM_BASE + kind, title: t.title, status: t.status, detail, ...ext };
+}
+
+/** Thrown anywhere below the API; the API turns it into a problem response. */
+export class ProblemError extends Error {
+  readonly problem: Problem;
+  constructor(kind: ProblemKind, detail: string, ext: Record<string, unknown> = {}) {
+    super(detail);
+    this.name = 'ProblemError';
+    this.problem = problem(kind, detail, ext);
+  }
+  /** Re-throws a problem recorded earlier (e.g. in host facts). */
+  static from(p: Problem): ProblemError {
+    const e = new ProblemError('internal', p.detail);
+    (e as { problem: Problem }).problem = { ...p };
+    return e;
+  }
+  static validation(errors: FieldError[], detail?: string): ProblemError {
+    return new ProblemError('validation', detail ?? errors.map((e) => `${e.pointer}: ${e.detail}`).join('; '), { errors });
+  }
+}
+
+export function isProblemError(e: unknown): e is ProblemError {
+  return e instanceof ProblemError;
+}

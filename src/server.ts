@@ -1,0 +1,32 @@
+/** Node entry: config → store → executors → createApp → @hono/node-server. */
+import { serve } from '@hono/node-server';
+import { createApp } from './app.js';
+import { loadConfig } from './config.js';
+import { createDeps, recoverInterruptedJobs } from './services.js';
+import { SqliteStore } from './store/sqlite.js';
+
+const config = loadConfig();
+const store = new SqliteStore(config.dbPath);
+const interrupted = recoverInterruptedJobs(store);
+if (interrupted.length) console.log(`marked ${interrupted.length} job(s) left running as interrupted: ${interrupted.join(', ')}`);
+const deps = createDeps(store, config);
+const app = createApp(deps);
+
+const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
+  console.log(`netplumb listening on http://${config.host}:${info.port} (db ${config.dbPath})`);
+  if (!config.token) console.log('no NETPLUMB_TOKEN set: authentication is off, so the service listens on loopback only');
+});
+
+let stopping = false;
+async function shutdown(sig: string) {
+  if (stopping) return;
+  stopping = true;
+  console.log(`${sig}: stopping (waiting for running jobs)`);
+  server.close();
+  await deps.runner.drain();
+  await deps.hosts.closeAll();
+  store.close();
+  process.exit(0);
+}
+process.on('SIGINT', () => void shutdown('SIGINT'));
+process.on('SIGTERM', () => void shutdown('SIGTERM'));

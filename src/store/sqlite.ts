@@ -1,0 +1,202 @@
+/** SQLite store (better-sqlite3): WAL, synchronous=FULL, migrations in code. */
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type {
+  IdempotencyRecord, JobFilter, JobRecord, ListQuery, LogLine, Page, ResourceRecord, Store, StoredResponse,
+} from './types.js';
+
+const MIGRATIONS: string[] = [
+  `CREATE TABLE resources (
+     id TEXT PRIMARY KEY, type TEXT NOT NULL, key TEXT NOT NULL, state TEXT NOT NULL, job_id TEXT,
+     created_at TEXT NOT NULL, updated_at TEXT NOT NULL, data TEXT NOT NULL, secret TEXT);
+   CREATE UNIQUE INDEX resources_key ON resources(type, key);
+   CREATE TABLE jobs (
+     id TEXT PRIMARY KEY, kind TEXT NOT NULL, status TEXT NOT NULL, resource_type TEXT NOT NULL,
+     resource_id TEXT NOT NULL, hosts TEXT NOT NULL, done INTEGER NOT NULL, total INTEGER NOT NULL,
+     error TEXT, created_at TEXT NOT NULL, started_at TEXT, finished_at TEXT);
+   CREATE INDEX jobs_status ON jobs(status);
+   CREATE INDEX jobs_resource ON jobs(resource_id);
+   CREATE TABLE job_logs (
+     job_id TEXT NOT NULL, seq INTEGER NOT NULL, ts TEXT NOT NULL, host TEXT, stream TEXT NOT NULL,
+     text TEXT NOT NULL, exit_code INTEGER, ms REAL, PRIMARY KEY (job_id, seq));
+   CREATE TABLE idempotency (
+     key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, job_id TEXT, response TEXT,
+     created_at TEXT NOT NULL, expires_at TEXT NOT NULL);
+   CREATE INDEX idempotency_job ON idempotency(job_id);`,
+];
+
+type Row = Record<string, unknown>;
+
+function page<T extends { id: string }>(rows: T[], limit: number): Page<T> {
+  const more = rows.length > limit;
+  const items = more ? rows.slice(0, limit) : rows;
+  return { items, nextCursor: more ? items[items.length - 1]!.id : null };
+}
+
+export class SqliteStore implements Store {
+  private db: Database.Database;
+  private seqs = new Map<string, number>();
+
+  constructor(path: string) {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    // FULL: a job row or idempotency key acknowledged to a client survives a power cut.
+    this.db.pragma('synchronous = FULL');
+    this.db.pragma('busy_timeout = 5000');
+    this.migrate();
+  }
+
+  private migrate(): void {
+    const v = this.db.pragma('user_version', { simple: true }) as number;
+    for (let i = v; i < MIGRATIONS.length; i++) {
+      this.db.transaction(() => {
+        this.db.exec(MIGRATIONS[i]!);
+        this.db.pragma(`user_version = ${i + 1}`);
+      })();
+    }
+  }
+
+  tx<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
+  // ---- resources
+  private toResource(r: Row): ResourceRecord {
+    return {
+      id: r.id as string, type: r.type as string, key: r.key as string, state: r.state as ResourceRecord['state'],
+      jobId: (r.job_id as string | null) ?? null, createdAt: r.created_at as string, updatedAt: r.updated_at as string,
+      data: JSON.parse(r.data as string), secret: r.secret ? JSON.parse(r.secret as string) : null,
+    };
+  }
+  insertResource(r: ResourceRecord): void {
+    this.db.prepare(`INSERT INTO resources (id,type,key,state,job_id,created_at,updated_at,data,secret) VALUES (?,?,?,?,?,?,?,?,?)`)
+      .run(r.id, r.type, r.key, r.state, r.jobId, r.createdAt, r.updatedAt, JSON.stringify(r.data), r.secret ? JSON.stringify(r.secret) : null);
+  }
+  updateResource(r: ResourceRecord): void {
+    this.db.prepare(`UPDATE resources SET key=?, state=?, job_id=?, updated_at=?, data=?, secret=? WHERE id=?`)
+      .run(r.key, r.state, r.jobId, r.updatedAt, JSON.stringify(r.data), r.secret ? JSON.stringify(r.secret) : null, r.id);
+  }
+  deleteResource(id: string): void {
+    this.db.prepare(`DELETE FROM resources WHERE id=?`).run(id);
+  }
+  getResource(id: string): ResourceRecord | null {
+    const r = this.db.prepare(`SELECT * FROM resources WHERE id=?`).get(id) as Row | undefined;
+    return r ? this.toResource(r) : null;
+  }
+  getResourceByKey(type: string, key: string): ResourceRecord | null {
+    const r = this.db.prepare(`SELECT * FROM resources WHERE type=? AND key=?`).get(type, key) as Row | undefined;
+    return r ? this.toResource(r) : null;
+  }
+  listResources(type: string, q: ListQuery & { where?: Record<string, string | undefined> }): Page<ResourceRecord> {
+    const cond = ['type = ?'];
+    const args: unknown[] = [type];
+    for (const [k, v] of Object.entries(q.where ?? {})) {
+      if (v === undefined) continue;
+      if (!/^[A-Za-z][A-Za-z0-9]*$/.test(k)) throw new Error(`bad filter field ${k}`);
+      cond.push(`json_extract(data, '$.${k}') = ?`);
+      args.push(v);
+    }
+    if (q.cursor) { cond.push('id > ?'); args.push(q.cursor); }
+    const rows = this.db.prepare(`SELECT * FROM resources WHERE ${cond.join(' AND ')} ORDER BY id LIMIT ?`)
+      .all(...args, q.limit + 1) as Row[];
+    return page(rows.map((r) => this.toResource(r)), q.limit);
+  }
+
+  // ---- jobs
+  private toJob(r: Row): JobRecord {
+    return {
+      id: r.id as string, kind: r.kind as string, status: r.status as JobRecord['status'],
+      resource: { type: r.resource_type as string, id: r.resource_id as string }, hosts: JSON.parse(r.hosts as string),
+      progress: { done: r.done as number, total: r.total as number }, error: r.error ? JSON.parse(r.error as string) : null,
+      createdAt: r.created_at as string, startedAt: (r.started_at as string | null) ?? null, finishedAt: (r.finished_at as string | null) ?? null,
+    };
+  }
+  insertJob(j: JobRecord): void {
+    this.db.prepare(`INSERT INTO jobs (id,kind,status,resource_type,resource_id,hosts,done,total,error,created_at,started_at,finished_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`)
+      .run(j.id, j.kind, j.status, j.resource.type, j.resource.id, JSON.stringify(j.hosts), j.progress.done, j.progress.total,
+        j.error ? JSON.stringify(j.error) : null, j.createdAt, j.startedAt, j.finishedAt);
+  }
+  updateJob(j: JobRecord): void {
+    this.db.prepare(`UPDATE jobs SET status=?, hosts=?, done=?, total=?, error=?, started_at=?, finished_at=? WHERE id=?`)
+      .run(j.status, JSON.stringify(j.hosts), j.progress.done, j.progress.total, j.error ? JSON.stringify(j.error) : null, j.startedAt, j.finishedAt, j.id);
+  }
+  getJob(id: string): JobRecord | null {
+    const r = this.db.prepare(`SELECT * FROM jobs WHERE id=?`).get(id) as Row | undefined;
+    return r ? this.toJob(r) : null;
+  }
+  listJobs(f: JobFilter): Page<JobRecord> {
+    const cond: string[] = ['1=1'];
+    const args: unknown[] = [];
+    if (f.status) { cond.push('status = ?'); args.push(f.status); }
+    if (f.kind) { cond.push('kind = ?'); args.push(f.kind); }
+    if (f.resourceId) { cond.push('resource_id = ?'); args.push(f.resourceId); }
+    if (f.cursor) { cond.push('id > ?'); args.push(f.cursor); }
+    const rows = this.db.prepare(`SELECT * FROM jobs WHERE ${cond.join(' AND ')} ORDER BY id LIMIT ?`).all(...args, f.limit + 1) as Row[];
+    return page(rows.map((r) => this.toJob(r)), f.limit);
+  }
+  appendLog(jobId: string, line: Omit<LogLine, 'seq'>): LogLine {
+    let seq = this.seqs.get(jobId);
+    if (seq === undefined) {
+      const r = this.db.prepare(`SELECT MAX(seq) AS m FROM job_logs WHERE job_id=?`).get(jobId) as { m: number | null };
+      seq = r.m ?? 0;
+    }
+    seq += 1;
+    this.seqs.set(jobId, seq);
+    this.db.prepare(`INSERT INTO job_logs (job_id,seq,ts,host,stream,text,exit_code,ms) VALUES (?,?,?,?,?,?,?,?)`)
+      .run(jobId, seq, line.ts, line.host, line.stream, line.text, line.exitCode ?? null, line.ms ?? null);
+    return { seq, ...line };
+  }
+  getLogs(jobId: string, after: number, limit: number): LogLine[] {
+    const rows = this.db.prepare(`SELECT * FROM job_logs WHERE job_id=? AND seq>? ORDER BY seq LIMIT ?`).all(jobId, after, limit) as Row[];
+    return rows.map((r) => {
+      const l: LogLine = { seq: r.seq as number, ts: r.ts as string, host: (r.host as string | null) ?? null, stream: r.stream as LogLine['stream'], text: r.text as string };
+      if (r.exit_code !== null) l.exitCode = r.exit_code as number;
+      if (r.ms !== null) l.ms = r.ms as number;
+      return l;
+    });
+  }
+  interruptUnfinishedJobs(reason: string): string[] {
+    return this.tx(() => {
+      const rows = this.db.prepare(`SELECT * FROM jobs WHERE status IN ('queued','running')`).all() as Row[];
+      const now = new Date().toISOString();
+      for (const r of rows) {
+        const j = this.toJob(r);
+        j.status = 'interrupted';
+        j.finishedAt = now;
+        j.error = { type: 'https://netplumb.dev/problems/job-interrupted', title: 'Job interrupted', status: 500, detail: reason, jobId: j.id };
+        this.updateJob(j);
+        this.appendLog(j.id, { ts: now, host: null, stream: 'error', text: reason });
+      }
+      return rows.map((r) => r.id as string);
+    });
+  }
+
+  // ---- idempotency
+  getIdempotency(key: string): IdempotencyRecord | null {
+    const r = this.db.prepare(`SELECT * FROM idempotency WHERE key=?`).get(key) as Row | undefined;
+    if (!r) return null;
+    return {
+      key: r.key as string, fingerprint: r.fingerprint as string, jobId: (r.job_id as string | null) ?? null,
+      response: r.response ? JSON.parse(r.response as string) : null, createdAt: r.created_at as string, expiresAt: r.expires_at as string,
+    };
+  }
+  insertIdempotency(r: IdempotencyRecord): void {
+    this.db.prepare(`INSERT OR REPLACE INTO idempotency (key,fingerprint,job_id,response,created_at,expires_at) VALUES (?,?,?,?,?,?)`)
+      .run(r.key, r.fingerprint, r.jobId, r.response ? JSON.stringify(r.response) : null, r.createdAt, r.expiresAt);
+  }
+  setIdempotencyResponse(key: string, response: StoredResponse): void {
+    this.db.prepare(`UPDATE idempotency SET response=? WHERE key=?`).run(JSON.stringify(response), key);
+  }
+  idempotencyKeysForJob(jobId: string): string[] {
+    return (this.db.prepare(`SELECT key FROM idempotency WHERE job_id=?`).all(jobId) as Row[]).map((r) => r.key as string);
+  }
+  deleteExpiredIdempotency(nowIso: string): number {
+    return this.db.prepare(`DELETE FROM idempotency WHERE expires_at < ?`).run(nowIso).changes;
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}

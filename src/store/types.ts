@@ -1,0 +1,105 @@
+/** The Store interface: SQLite today; an interface so a PostgreSQL store can serve replicas later. */
+import type { Problem } from '../model/problems.js';
+
+export type ResourceState = 'pending' | 'ready' | 'failed' | 'deleting';
+export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'interrupted';
+export type LogStream = 'cmd' | 'stdout' | 'stderr' | 'info' | 'error';
+
+export interface ResourceRecord<D = Record<string, unknown>> {
+  id: string;
+  type: string;
+  /** Natural key, unique per type (host name; "hostId/bridgeName"; …). */
+  key: string;
+  state: ResourceState;
+  jobId: string | null;
+  createdAt: string;
+  updatedAt: string;
+  data: D;
+  /** Write-only material (SSH private keys). Never rendered. */
+  secret?: Record<string, unknown> | null;
+}
+
+export interface JobRecord {
+  id: string;
+  kind: string;
+  status: JobStatus;
+  resource: { type: string; id: string };
+  hosts: string[];
+  progress: { done: number; total: number };
+  error: Problem | null;
+  /** Set when the job finished: what the API answers for it (kept for idempotent replays). */
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+}
+
+export interface LogLine {
+  seq: number;
+  ts: string;
+  host: string | null;
+  stream: LogStream;
+  text: string;
+  exitCode?: number;
+  ms?: number;
+}
+
+export interface StoredResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string | null;
+}
+
+export interface IdempotencyRecord {
+  key: string;
+  fingerprint: string;
+  jobId: string | null;
+  response: StoredResponse | null;
+  createdAt: string;
+  expiresAt: string;
+}
+
+export interface Page<T> {
+  items: T[];
+  nextCursor: string | null;
+}
+
+export interface ListQuery {
+  limit: number;
+  cursor?: string | undefined;
+}
+
+export interface JobFilter extends ListQuery {
+  status?: JobStatus | undefined;
+  kind?: string | undefined;
+  resourceId?: string | undefined;
+}
+
+export interface Store {
+  /** Runs fn in one transaction (synchronous: nothing else interleaves). */
+  tx<T>(fn: () => T): T;
+
+  insertResource(r: ResourceRecord): void;
+  updateResource(r: ResourceRecord): void;
+  deleteResource(id: string): void;
+  getResource(id: string): ResourceRecord | null;
+  getResourceByKey(type: string, key: string): ResourceRecord | null;
+  /** `where` matches top-level fields of data (string equality). */
+  listResources(type: string, q: ListQuery & { where?: Record<string, string | undefined> }): Page<ResourceRecord>;
+
+  insertJob(j: JobRecord): void;
+  updateJob(j: JobRecord): void;
+  getJob(id: string): JobRecord | null;
+  listJobs(f: JobFilter): Page<JobRecord>;
+  appendLog(jobId: string, line: Omit<LogLine, 'seq'>): LogLine;
+  getLogs(jobId: string, after: number, limit: number): LogLine[];
+  /** Jobs left queued/running by a previous process become interrupted; returns their ids. */
+  interruptUnfinishedJobs(reason: string): string[];
+
+  getIdempotency(key: string): IdempotencyRecord | null;
+  insertIdempotency(r: IdempotencyRecord): void;
+  setIdempotencyResponse(key: string, response: StoredResponse): void;
+  idempotencyKeysForJob(jobId: string): string[];
+  deleteExpiredIdempotency(nowIso: string): number;
+
+  close(): void;
+}

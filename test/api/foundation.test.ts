@@ -1,0 +1,283 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { SqliteStore } from '../../src/store/sqlite.js';
+import { recoverInterruptedJobs } from '../../src/services.js';
+import { newJob } from '../../src/jobs/runner.js';
+import { localHost, testApp } from '../helpers/app.js';
+
+const TOKEN = 'test-token-0123456789abcdef';
+
+describe('auth and problems', () => {
+  it('401 problem without a token, 200 with it; healthz and openapi.json are open', async () => {
+    const { app, json } = testApp({ token: TOKEN });
+    const r = await app.request('/hosts');
+    expect(r.status).toBe(401);
+    expect(r.headers.get('content-type')).toContain('application/problem+json');
+    const p = await r.json();
+    expect(p).toMatchObject({ type: 'https://netplumb.dev/problems/unauthorized', status: 401 });
+    expect((await app.request('/hosts', { headers: { Authorization: 'Bearer wrong-token-xxxxxxxxxxx' } })).status).toBe(401);
+    expect((await json('GET', '/hosts')).status).toBe(200);
+    expect((await app.request('/healthz')).status).toBe(200);
+    expect((await app.request('/openapi.json')).status).toBe(200);
+    const docs = await app.request('/docs');
+    expect(docs.status).toBe(200);
+    expect(await docs.text()).toContain('swagger-ui-bundle.js');
+    expect((await app.request('/docs/swagger-ui-bundle.js')).status).toBe(200);
+  });
+
+  it('unknown route → 404 problem', async () => {
+    const { json } = testApp();
+    const r = await json('GET', '/nope');
+    expect(r.status).toBe(404);
+    expect(await r.json()).toMatchObject({ type: 'https://netplumb.dev/problems/not-found', status: 404 });
+  });
+
+  it('unknown host → 404 problem', async () => {
+    const { json } = testApp();
+    const r = await json('GET', '/hosts/ghost');
+    expect(r.status).toBe(404);
+    expect((await r.json()).detail).toContain('ghost');
+  });
+
+  it('malformed JSON → 400 problem, no job', async () => {
+    const { json, store } = testApp();
+    const r = await json('POST', '/hosts', '{"name": "docker1",');
+    expect(r.status).toBe(400);
+    expect(r.headers.get('content-type')).toContain('application/problem+json');
+    expect((await r.json()).type).toBe('https://netplumb.dev/problems/malformed-json');
+    expect(store.listJobs({ limit: 10 }).items).toHaveLength(0);
+  });
+
+  it('a body over 1 MiB → 413 problem', async () => {
+    const { json } = testApp();
+    const r = await json('POST', '/hosts', { name: 'docker1', executor: { kind: 'local' }, labels: { big: 'x'.repeat(1024 * 1024 + 10) } });
+    expect(r.status).toBe(413);
+    expect((await r.json()).type).toBe('https://netplumb.dev/problems/payload-too-large');
+  });
+
+  it('422 with JSON pointers for every bad field, and no job, no command', async () => {
+    const { json, store, world } = testApp();
+    const r = await json('POST', '/hosts', {
+      name: '-bad name',
+      executor: { kind: 'ssh', address: 'not an address!', port: 70000, user: 'Root', hostKeySha256: 'MD5:abc', privateKey: 'k' },
+    });
+    expect(r.status).toBe(422);
+    const p = await r.json();
+    const pointers = p.errors.map((e: { pointer: string }) => e.pointer).sort();
+    expect(pointers).toEqual(['/executor/address', '/executor/hostKeySha256', '/executor/port', '/executor/user', '/name']);
+    expect(JSON.stringify(p)).not.toContain('"k"');
+    expect(store.listJobs({ limit: 10 }).items).toHaveLength(0);
+    expect(world.calls).toHaveLength(0);
+  });
+
+  it('422 for a bad query parameter, with its name', async () => {
+    const { json } = testApp();
+    const r = await json('GET', '/hosts?limit=0');
+    expect(r.status).toBe(422);
+    expect((await r.json()).errors[0]).toMatchObject({ in: 'query', pointer: '/limit' });
+  });
+});
+
+describe('hosts and jobs', () => {
+  it('POST /hosts waits for the probe job and answers 201 with facts and job; GET by name and id', async () => {
+    const { json, world } = testApp();
+    const r = await json('POST', '/hosts', localHost('docker1', { tunnelIp: '10.10.10.101', labels: { site: 'lab' } }));
+    expect(r.status).toBe(201);
+    const h = await r.json();
+    expect(h.id).toMatch(/^host_/);
+    expect(h).toMatchObject({ name: 'docker1', state: 'ready', tunnelIp: '10.10.10.101', job: { status: 'succeeded', kind: 'host.create' } });
+    expect(h.facts).toMatchObject({ reachable: true, kernel: '6.1.0-test', iproute2: '6.1.0', ovs: { version: '3.1.0', datapathTypes: ['netdev', 'system'] }, docker: { version: '20.10.24+dfsg1' }, kernelModules: { gre: true, vxlan: true, openvswitch: false } });
+    expect(world.calls.map((c) => c.argv[0])).toContain('uname');
+    expect((await (await json('GET', '/hosts/docker1')).json()).id).toBe(h.id);
+    expect((await (await json('GET', `/hosts/${h.id}`)).json()).name).toBe('docker1');
+    const list = await (await json('GET', '/hosts?label=site=lab')).json();
+    expect(list.items.map((x: { name: string }) => x.name)).toEqual(['docker1']);
+    const dup = await json('POST', '/hosts', localHost('docker1'));
+    expect(dup.status).toBe(409);
+  });
+
+  it('SSH secrets are write-only: never in responses or job logs', async () => {
+    const { json } = testApp();
+    const key = '-----BEGIN OPENSSH PRIVATE KEY-----\nSECRETSECRETSECRET\n-----END OPENSSH PRIVATE KEY-----';
+    const r = await json('POST', '/hosts', { name: 'remote', executor: { kind: 'ssh', address: '192.0.2.10', hostKeySha256: 'SHA256:' + 'A'.repeat(43), privateKey: key } });
+    const body = await r.text();
+    expect(body).not.toContain('SECRET');
+    const h = JSON.parse(body);
+    expect(h.executor).toMatchObject({ kind: 'ssh', auth: 'privateKey', port: 22, user: 'root' });
+    const logs = await (await json('GET', `/jobs/${h.jobId ?? h.job.id}/logs`)).text();
+    expect(logs).not.toContain('SECRET');
+    const again = await (await json('GET', '/hosts/remote')).text();
+    expect(again).not.toContain('SECRET');
+  });
+
+  it('Prefer: respond-async → 202 with Location; GET /jobs/{id} follows it; wait=0 too', async () => {
+    const { json, world } = testApp();
+    world.delayMs = 30;
+    const r = await json('POST', '/hosts', localHost(), { Prefer: 'respond-async' });
+    expect(r.status).toBe(202);
+    const { job } = await r.json();
+    expect(r.headers.get('location')).toBe(`/jobs/${job.id}`);
+    expect(['queued', 'running']).toContain(job.status);
+    let j;
+    for (let i = 0; i < 100; i++) {
+      j = await (await json('GET', r.headers.get('location')!)).json();
+      if (j.status === 'succeeded') break;
+      await new Promise((res) => setTimeout(res, 20));
+    }
+    expect(j.status).toBe('succeeded');
+    expect(j.progress).toBeDefined();
+    const r2 = await json('POST', '/hosts', localHost('docker3'), { Prefer: 'wait=0' });
+    expect(r2.status).toBe(202);
+    const listed = await (await json('GET', '/jobs?kind=host.create')).json();
+    expect(listed.items.length).toBeGreaterThanOrEqual(1);
+  });
+
+  it('a probe that cannot reach the host fails the job with its problem (503) and jobId', async () => {
+    const { json, world } = testApp();
+    const { ExecError } = await import('../../src/exec/errors.js');
+    world.on((argv) => { if (argv[0] === 'uname') throw new ExecError('host-unreachable', 'cannot reach 192.0.2.1:22: connect ECONNREFUSED'); return undefined; });
+    const r = await json('POST', '/hosts', localHost('dead'));
+    expect(r.status).toBe(503);
+    const p = await r.json();
+    expect(p).toMatchObject({ type: 'https://netplumb.dev/problems/host-unreachable', detail: expect.stringContaining('ECONNREFUSED') });
+    expect(p.jobId).toMatch(/^job_/);
+    const h = await (await json('GET', '/hosts/dead')).json();
+    expect(h.facts).toMatchObject({ reachable: false, problem: { type: 'https://netplumb.dev/problems/host-unreachable' } });
+  });
+
+  it('jobs on one host run one after the other; jobs on two hosts overlap', async () => {
+    const { json, world, deps } = testApp();
+    await json('POST', '/hosts', localHost('a'));
+    await json('POST', '/hosts', localHost('b'));
+    const spans: Record<string, [number, number][]> = { a: [], b: [] };
+    world.on((argv, host) => {
+      if (argv[0] !== 'uname') return undefined;
+      const start = Date.now();
+      return new Promise((res) => setTimeout(() => { spans[host]!.push([start, Date.now()]); res({ stdout: '6.1\n' }); }, 60));
+    });
+    await Promise.all([json('POST', '/hosts/a/probe'), json('POST', '/hosts/a/probe'), json('POST', '/hosts/b/probe')]);
+    await deps.runner.drain();
+    const [x, y] = spans.a as [[number, number], [number, number]];
+    expect(Math.max(x[0], y[0])).toBeGreaterThanOrEqual(Math.min(x[1], y[1]));
+    const b = spans.b[0]!;
+    const overlapsA = spans.a.some(([s, e]) => s < b[1] && b[0] < e);
+    expect(overlapsA).toBe(true);
+  });
+
+  it('DELETE /hosts/{name} → 204, then 404', async () => {
+    const { json } = testApp();
+    await json('POST', '/hosts', localHost());
+    const r = await json('DELETE', '/hosts/docker1');
+    expect(r.status).toBe(204);
+    expect((await json('GET', '/hosts/docker1')).status).toBe(404);
+  });
+});
+
+describe('idempotency keys', () => {
+  it('same key + same request → stored response replayed, work runs once', async () => {
+    const { json, world, store } = testApp();
+    const h = { 'Idempotency-Key': 'k-1' };
+    const r1 = await json('POST', '/hosts', localHost(), h);
+    const b1 = await r1.text();
+    const probes = world.calls.filter((c) => c.argv[0] === 'uname').length;
+    // the same body with keys in another order is the same request
+    const r2 = await json('POST', '/hosts', { executor: { kind: 'local' }, name: 'docker1' }, h);
+    expect(r2.status).toBe(r1.status);
+    expect(r2.headers.get('idempotency-replayed')).toBe('true');
+    expect(await r2.text()).toBe(b1);
+    expect(world.calls.filter((c) => c.argv[0] === 'uname').length).toBe(probes);
+    expect(store.listJobs({ limit: 10 }).items).toHaveLength(1);
+  });
+
+  it('same key + different request → 422; while the first runs → 409', async () => {
+    const { json, world } = testApp();
+    world.delayMs = 40;
+    const first = json('POST', '/hosts', localHost('a'), { 'Idempotency-Key': 'k-2', Prefer: 'respond-async' });
+    expect((await first).status).toBe(202);
+    const busy = await json('POST', '/hosts', localHost('a'), { 'Idempotency-Key': 'k-2' });
+    expect(busy.status).toBe(409);
+    expect((await busy.json()).type).toBe('https://netplumb.dev/problems/idempotency-in-progress');
+    const other = await json('POST', '/hosts', localHost('b'), { 'Idempotency-Key': 'k-2' });
+    expect(other.status).toBe(422);
+    expect((await other.json()).type).toBe('https://netplumb.dev/problems/idempotency-key-reused');
+  });
+
+  it('a key over 255 characters → 422', async () => {
+    const { json } = testApp();
+    const r = await json('POST', '/hosts', localHost(), { 'Idempotency-Key': 'x'.repeat(256) });
+    expect(r.status).toBe(422);
+  });
+
+  it('50 simultaneous identical POSTs with one key → one job, one execution', async () => {
+    const { json, world, store, deps } = testApp();
+    world.delayMs = 5;
+    const rs = await Promise.all(Array.from({ length: 50 }, () => json('POST', '/hosts', localHost('storm'), { 'Idempotency-Key': 'storm-key' })));
+    await deps.runner.drain();
+    const statuses = rs.map((r) => r.status);
+    expect(statuses.filter((s) => s === 201)).toHaveLength(1);
+    expect(statuses.every((s) => s === 201 || s === 409)).toBe(true);
+    expect(store.listJobs({ limit: 100 }).items).toHaveLength(1);
+    expect(world.calls.filter((c) => c.argv[0] === 'uname')).toHaveLength(1);
+    const after = await json('POST', '/hosts', localHost('storm'), { 'Idempotency-Key': 'storm-key' });
+    expect(after.status).toBe(201);
+    expect(after.headers.get('idempotency-replayed')).toBe('true');
+  });
+});
+
+describe('job logs', () => {
+  it('JSON pages with nextCursor', async () => {
+    const { json } = testApp();
+    const h = await (await json('POST', '/hosts', localHost())).json();
+    const all = await (await json('GET', `/jobs/${h.job.id}/logs`)).json();
+    expect(all.items.length).toBeGreaterThan(5);
+    expect(all.items.some((l: { stream: string; text: string }) => l.stream === 'cmd' && l.text === 'uname -r')).toBe(true);
+    const p1 = await (await json('GET', `/jobs/${h.job.id}/logs?limit=2`)).json();
+    expect(p1.items.map((l: { seq: number }) => l.seq)).toEqual([1, 2]);
+    const p2 = await (await json('GET', `/jobs/${h.job.id}/logs?after=${p1.nextCursor}&limit=2`)).json();
+    expect(p2.items[0].seq).toBe(3);
+  });
+
+  it('SSE streams a running job live to its end event, resumable with Last-Event-ID', async () => {
+    const { json, app, world } = testApp();
+    world.delayMs = 20;
+    const { job } = await (await json('POST', '/hosts', localHost(), { Prefer: 'respond-async' })).json();
+    const res = await app.request(`/jobs/${job.id}/logs`, { headers: { Accept: 'text/event-stream' } });
+    expect(res.headers.get('content-type')).toContain('text/event-stream');
+    const text = await res.text();
+    const events = text.split('\n\n').filter(Boolean);
+    const ids = events.map((e) => /^id: (\d+)$/m.exec(e)?.[1]).filter(Boolean).map(Number);
+    expect(ids.length).toBeGreaterThan(5);
+    expect(ids).toEqual([...ids].sort((a, b) => a - b));
+    expect(new Set(ids).size).toBe(ids.length);
+    const end = events.at(-1)!;
+    expect(end).toContain('event: end');
+    expect(JSON.parse(/^data: (.*)$/m.exec(end)![1]!).status).toBe('succeeded');
+    const resumed = await (await app.request(`/jobs/${job.id}/logs`, { headers: { Accept: 'text/event-stream', 'Last-Event-ID': String(ids[2]) } })).text();
+    const rids = resumed.split('\n\n').map((e) => /^id: (\d+)$/m.exec(e)?.[1]).filter(Boolean).map(Number);
+    expect(rids[0]).toBe(ids[3]);
+  });
+});
+
+describe('restart', () => {
+  let dir: string;
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('a job left running in the file becomes interrupted at start-up, with a log line saying why', () => {
+    dir = mkdtempSync(join(tmpdir(), 'netplumb-'));
+    const path = join(dir, 'np.db');
+    const s1 = new SqliteStore(path);
+    const job = newJob({ kind: 'bridge.create', resource: { type: 'bridge', id: 'br_x' }, hosts: ['host_x'] });
+    job.status = 'running';
+    s1.insertJob(job);
+    s1.close(); // the process "crashed"
+    const s2 = new SqliteStore(path);
+    expect(recoverInterruptedJobs(s2)).toEqual([job.id]);
+    const j = s2.getJob(job.id)!;
+    expect(j.status).toBe('interrupted');
+    expect(j.error?.type).toBe('https://netplumb.dev/problems/job-interrupted');
+    expect(s2.getLogs(job.id, 0, 10).at(-1)!.text).toContain('stopped while this job was running');
+    s2.close();
+  });
+});

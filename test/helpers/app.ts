@@ -1,0 +1,23 @@
+import { createApp } from '../../src/app.js';
+import type { AppConfig } from '../../src/deps.js';
+import { createDeps } from '../../src/services.js';
+import { SqliteStore } from '../../src/store/sqlite.js';
+import { FakeWorld } from './fake-host.js';
+
+export function testApp(opts: { token?: string; config?: Partial<AppConfig>; dbPath?: string } = {}) {
+  const world = new FakeWorld();
+  const store = new SqliteStore(opts.dbPath ?? ':memory:');
+  const config: AppConfig = { token: opts.token, defaultWaitMs: 30_000, idempotencyTtlMs: 86_400_000, maxBodyBytes: 1024 * 1024, ...opts.config };
+  const deps = createDeps(store, config, world.factory());
+  const app = createApp(deps);
+  const auth = opts.token ? { Authorization: `Bearer ${opts.token}` } : {};
+  const json = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
+    app.request(path, {
+      method,
+      headers: { ...auth, ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}), ...headers },
+      ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
+    });
+  return { app, deps, store, world, json };
+}
+
+export const localHost = (name = 'docker1', extra: Record<string, unknown> = {}) => ({ name, executor: { kind: 'local' }, ...extra });
