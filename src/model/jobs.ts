@@ -24,7 +24,7 @@ export const JobSchema = z
     resource: z.object({ type: z.string(), id: z.string() }),
     hosts: z.array(z.string()),
     progress: z.object({ done: z.number().int(), total: z.number().int() }),
-    error: ProblemSchema.nullable(),
+    error: z.union([ProblemSchema, z.null()]),
     createdAt: z.string(),
     startedAt: z.string().nullable(),
     finishedAt: z.string().nullable(),

@@ -151,11 +151,11 @@ describe('hosts and jobs', () => {
     const { json, world, deps } = testApp();
     await json('POST', '/hosts', localHost('a'));
     await json('POST', '/hosts', localHost('b'));
-    const spans: Record<string, [number, number][]> = { a: [], b: [] };
+    const spans = { a: [] as [number, number][], b: [] as [number, number][] };
     world.on((argv, host) => {
       if (argv[0] !== 'uname') return undefined;
       const start = Date.now();
-      return new Promise((res) => setTimeout(() => { spans[host]!.push([start, Date.now()]); res({ stdout: '6.1\n' }); }, 60));
+      return new Promise((res) => setTimeout(() => { spans[host as 'a' | 'b'].push([start, Date.now()]); res({ stdout: '6.1\n' }); }, 60));
     });
     await Promise.all([json('POST', '/hosts/a/probe'), json('POST', '/hosts/a/probe'), json('POST', '/hosts/b/probe')]);
     await deps.runner.drain();

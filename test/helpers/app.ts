@@ -10,7 +10,7 @@ export function testApp(opts: { token?: string; config?: Partial<AppConfig>; dbP
   const config: AppConfig = { token: opts.token, defaultWaitMs: 30_000, idempotencyTtlMs: 86_400_000, maxBodyBytes: 1024 * 1024, ...opts.config };
   const deps = createDeps(store, config, world.factory());
   const app = createApp(deps);
-  const auth = opts.token ? { Authorization: `Bearer ${opts.token}` } : {};
+  const auth: Record<string, string> = opts.token ? { Authorization: `Bearer ${opts.token}` } : {};
   const json = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
     app.request(path, {
       method,

@@ -1,0 +1,181 @@
+/**
+ * netplumb SDK: typed paths from the OpenAPI spec (schema.d.ts, generated) and a small client on openapi-fetch.
+ * - every mutation gets an Idempotency-Key, kept across the client's own retries (network errors, 503);
+ * - a 202 (job still running) is followed to the end, so create/delete resolve when the work is done;
+ * - a failure throws NetplumbError carrying the RFC 9457 problem.
+ */
+import createFetchClient from 'openapi-fetch';
+import type { components, paths } from './schema.js';
+
+export type { components, paths };
+export type Problem = components['schemas']['Problem'];
+export type Job = components['schemas']['Job'];
+export type JobLogLine = components['schemas']['JobLogLine'];
+export type Host = components['schemas']['Host'];
+export type HostCreate = components['schemas']['HostCreate'];
+
+export class NetplumbError extends Error {
+  constructor(readonly status: number, readonly problem: Problem) {
+    super(`${problem.title} (${status}): ${problem.detail}`);
+    this.name = 'NetplumbError';
+  }
+  get type(): string { return this.problem.type; }
+  get jobId(): string | undefined { return this.problem.jobId; }
+}
+
+export interface ClientOptions {
+  baseUrl: string;
+  token?: string;
+  /** Retries of network errors and 503 for mutations (same Idempotency-Key). Default 3. */
+  retries?: number;
+  /** Prefer: wait=N seconds for mutations (the server's default is 30). */
+  waitSeconds?: number;
+  fetch?: typeof fetch;
+}
+
+const MUTATIONS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/** fetch with an Idempotency-Key on every mutation and retries that keep it. */
+function idempotentFetch(base: typeof fetch, retries: number): typeof fetch {
+  return async (input, init) => {
+    const req = new Request(input, init);
+    if (!MUTATIONS.has(req.method) || retries <= 0) return base(req);
+    if (!req.headers.has('idempotency-key')) req.headers.set('idempotency-key', crypto.randomUUID());
+    const body = req.body ? await req.arrayBuffer() : undefined;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const res = await base(new Request(req, body !== undefined ? { body } : {}));
+        if (res.status !== 503 || attempt >= retries) return res;
+        // 503 from the service itself (host unreachable during a job) is a real answer unless it is a replay-able retry.
+        if (res.headers.get('content-type')?.includes('problem+json')) return res;
+      } catch (e) {
+        if (attempt >= retries) throw e;
+      }
+      await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
+    }
+  };
+}
+
+async function problemOf(res: Response, fallback: unknown): Promise<NetplumbError> {
+  const p = (fallback && typeof fallback === 'object' ? fallback : { type: 'about:blank', title: res.statusText, status: res.status, detail: String(fallback ?? '') }) as Problem;
+  return new NetplumbError(res.status, p);
+}
+
+export function createClient(opts: ClientOptions) {
+  const baseFetch = opts.fetch ?? globalThis.fetch;
+  const headers: Record<string, string> = {};
+  if (opts.token) headers.Authorization = `Bearer ${opts.token}`;
+  if (opts.waitSeconds !== undefined) headers.Prefer = `wait=${opts.waitSeconds}`;
+  const api = createFetchClient<paths>({ baseUrl: opts.baseUrl, headers, fetch: idempotentFetch(baseFetch, opts.retries ?? 3) });
+
+  async function getJob(id: string): Promise<Job> {
+    const { data, error, response } = await api.GET('/jobs/{id}', { params: { path: { id } } });
+    if (error || !data) throw await problemOf(response, error);
+    return data;
+  }
+
+  /** Polls until the job is done; resolves with it (succeeded) or throws its problem. */
+  async function waitForJob(id: string, o: { timeoutMs?: number; intervalMs?: number } = {}): Promise<Job> {
+    const deadline = Date.now() + (o.timeoutMs ?? 600_000);
+    let interval = o.intervalMs ?? 100;
+    for (;;) {
+      const job = await getJob(id);
+      if (job.status === 'succeeded') return job;
+      if (job.status === 'failed' || job.status === 'interrupted') {
+        throw new NetplumbError(job.error?.status ?? 500, (job.error ?? { type: 'about:blank', title: 'Job failed', status: 500, detail: job.status }) as Problem);
+      }
+      if (Date.now() > deadline) throw new Error(`job ${id} still ${job.status} after the timeout`);
+      await new Promise((r) => setTimeout(r, interval));
+      interval = Math.min(interval * 1.5, 2000);
+    }
+  }
+
+  /** Async iterator over a job's log, live (SSE), resuming with Last-Event-ID if the stream drops. */
+  async function* streamJobLogs(id: string, o: { after?: number; signal?: AbortSignal } = {}): AsyncGenerator<JobLogLine, Job> {
+    let last = o.after ?? 0;
+    for (let drops = 0; ; ) {
+      const res = await baseFetch(`${opts.baseUrl}/jobs/${encodeURIComponent(id)}/logs`, {
+        headers: { ...headers, Accept: 'text/event-stream', ...(last ? { 'Last-Event-ID': String(last) } : {}) },
+        ...(o.signal ? { signal: o.signal } : {}),
+      });
+      if (!res.ok || !res.body) throw await problemOf(res, await res.json().catch(() => null));
+      const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buf = '';
+      try {
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          buf += value;
+          let i: number;
+          while ((i = buf.indexOf('\n\n')) >= 0) {
+            const raw = buf.slice(0, i);
+            buf = buf.slice(i + 2);
+            let event = 'message';
+            let data = '';
+            for (const line of raw.split('\n')) {
+              if (line.startsWith('event:')) event = line.slice(6).trim();
+              else if (line.startsWith('data:')) data += line.slice(5).trimStart();
+            }
+            if (event === 'log' && data) {
+              const l = JSON.parse(data) as JobLogLine;
+              last = l.seq;
+              yield l;
+            } else if (event === 'end') {
+              return JSON.parse(data) as Job;
+            }
+          }
+        }
+      } finally {
+        reader.releaseLock();
+      }
+      if (++drops > 5) throw new Error(`log stream of ${id} kept dropping`);
+    }
+  }
+
+  /** Runs a mutation; follows a 202 to the job's end; returns the resource (or undefined for 204). */
+  async function mutate<T>(call: () => Promise<{ data?: unknown; error?: unknown; response: Response }>, reread?: (id: string) => Promise<T>): Promise<T> {
+    const { data, error, response } = await call();
+    if (error !== undefined || !response.ok) throw await problemOf(response, error);
+    if (response.status === 202) {
+      const job = await waitForJob((data as { job: Job }).job.id);
+      return (reread ? await reread(job.resource.id) : undefined) as T;
+    }
+    return data as T;
+  }
+
+  const hosts = {
+    create: (body: HostCreate) =>
+      mutate(() => api.POST('/hosts', { body }), (id) => hosts.get(id)) as Promise<Host & { job?: Job }>,
+    list: async (query: NonNullable<paths['/hosts']['get']['parameters']['query']> = {}) => {
+      const { data, error, response } = await api.GET('/hosts', { params: { query } });
+      if (error || !data) throw await problemOf(response, error);
+      return data;
+    },
+    get: async (idOrName: string): Promise<Host> => {
+      const { data, error, response } = await api.GET('/hosts/{idOrName}', { params: { path: { idOrName } } });
+      if (error || !data) throw await problemOf(response, error);
+      return data;
+    },
+    probe: (idOrName: string) =>
+      mutate(() => api.POST('/hosts/{idOrName}/probe', { params: { path: { idOrName } } }), (id) => hosts.get(id)) as Promise<Host & { job?: Job }>,
+    delete: (idOrName: string) => mutate<void>(() => api.DELETE('/hosts/{idOrName}', { params: { path: { idOrName } } })),
+  };
+
+  const jobs = {
+    get: getJob,
+    list: async (query: NonNullable<paths['/jobs']['get']['parameters']['query']> = {}) => {
+      const { data, error, response } = await api.GET('/jobs', { params: { query } });
+      if (error || !data) throw await problemOf(response, error);
+      return data;
+    },
+    logs: async (id: string, query: { after?: number; limit?: number } = {}) => {
+      const { data, error, response } = await api.GET('/jobs/{id}/logs', { params: { path: { id }, query } });
+      if (error || !data) throw await problemOf(response, error);
+      return data;
+    },
+  };
+
+  return { api, hosts, jobs, waitForJob, streamJobLogs, mutate };
+}
+
+export type NetplumbClient = ReturnType<typeof createClient>;
