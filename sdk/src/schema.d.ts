@@ -581,6 +581,692 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/bridges": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List bridges (optionally on one host) */
+        get: {
+            parameters: {
+                query?: {
+                    limit?: number;
+                    cursor?: string;
+                    /** @description host id or name */
+                    host?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description A page of bridges */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["BridgeList"];
+                    };
+                };
+                /** @description Malformed request (bad JSON) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Missing or wrong bearer token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Body larger than 1 MiB */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Validation failed: `errors[]` holds a JSON pointer per bad field */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Internal error */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /**
+         * Create an OVS or Linux bridge on a host
+         * @description The seed's `ovs-vsctl add-br ovs_bridge` + `ip addr add dev ovs_bridge 10.11.12.1/24` + `ip link set up`, as one job that converges and undoes itself on failure.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: {
+                    /** @description `respond-async` answers 202 at once; `wait=N` waits up to N seconds for the job (default 30) */
+                    prefer?: string;
+                    /** @description Same key + same request → the stored response again (kept 24 h) */
+                    "idempotency-key"?: string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["BridgeCreate"];
+                };
+            };
+            responses: {
+                /** @description Bridge created */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["BridgeWithJob"];
+                    };
+                };
+                /** @description The job runs on; poll `Location` (`/jobs/{id}`) or stream its logs */
+                202: {
+                    headers: {
+                        Location: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Accepted"];
+                    };
+                };
+                /** @description Malformed request (bad JSON) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Missing or wrong bearer token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description A referenced resource does not exist */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Conflict with the current state, or the same Idempotency-Key still in progress */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Body larger than 1 MiB */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Validation failed: `errors[]` holds a JSON pointer per bad field */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Internal error */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description A command failed on a host (the job was undone) */
+                502: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description A host could not be reached */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description A command timed out on a host */
+                504: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/bridges/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get a bridge by id */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description also read the live state from the host and report drift */
+                    observe?: "true" | "false";
+                };
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The bridge (with `observed` live state and drift when observe=true) */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Bridge"];
+                    };
+                };
+                /** @description Malformed request (bad JSON) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Missing or wrong bearer token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description No such resource */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Body larger than 1 MiB */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Validation failed: `errors[]` holds a JSON pointer per bad field */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Internal error */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description observe=true and the host cannot be reached */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Bridge"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        /** Delete a bridge (409 while attachments or tunnels use it, unless cascade=true) */
+        delete: {
+            parameters: {
+                query?: {
+                    /** @description remove the attachments and tunnels on this bridge first, in the same job */
+                    cascade?: "true" | "false";
+                };
+                header?: {
+                    /** @description `respond-async` answers 202 at once; `wait=N` waits up to N seconds for the job (default 30) */
+                    prefer?: string;
+                    /** @description Same key + same request → the stored response again (kept 24 h) */
+                    "idempotency-key"?: string;
+                };
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The job runs on; poll `Location` (`/jobs/{id}`) or stream its logs */
+                202: {
+                    headers: {
+                        Location: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Accepted"];
+                    };
+                };
+                /** @description Bridge gone from the host */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Malformed request (bad JSON) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Missing or wrong bearer token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description A referenced resource does not exist */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Conflict with the current state, or the same Idempotency-Key still in progress */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Body larger than 1 MiB */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Validation failed: `errors[]` holds a JSON pointer per bad field */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Internal error */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description A command failed on a host (the job was undone) */
+                502: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description A host could not be reached */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description A command timed out on a host */
+                504: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        /** Change addresses, MTU, STP or labels; the host converges in place */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: {
+                    /** @description `respond-async` answers 202 at once; `wait=N` waits up to N seconds for the job (default 30) */
+                    prefer?: string;
+                    /** @description Same key + same request → the stored response again (kept 24 h) */
+                    "idempotency-key"?: string;
+                };
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["BridgePatch"];
+                };
+            };
+            responses: {
+                /** @description Bridge converged */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["BridgeWithJob"];
+                    };
+                };
+                /** @description The job runs on; poll `Location` (`/jobs/{id}`) or stream its logs */
+                202: {
+                    headers: {
+                        Location: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Accepted"];
+                    };
+                };
+                /** @description Malformed request (bad JSON) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Missing or wrong bearer token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description A referenced resource does not exist */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Conflict with the current state, or the same Idempotency-Key still in progress */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Body larger than 1 MiB */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Validation failed: `errors[]` holds a JSON pointer per bad field */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Internal error */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description A command failed on a host (the job was undone) */
+                502: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description A host could not be reached */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description A command timed out on a host */
+                504: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        trace?: never;
+    };
+    "/bridges/{host}/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get a bridge by host and name */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description also read the live state from the host and report drift */
+                    observe?: "true" | "false";
+                };
+                header?: never;
+                path: {
+                    host: string;
+                    name: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The bridge (with `observed` live state and drift when observe=true) */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Bridge"];
+                    };
+                };
+                /** @description Malformed request (bad JSON) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Missing or wrong bearer token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description No such resource */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Body larger than 1 MiB */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Validation failed: `errors[]` holds a JSON pointer per bad field */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Internal error */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description observe=true and the host cannot be reached */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Bridge"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/jobs": {
         parameters: {
             query?: never;
@@ -1024,6 +1710,143 @@ export interface components {
         HostList: {
             items: components["schemas"]["Host"][];
             nextCursor: string | null;
+        };
+        BridgeWithJob: components["schemas"]["Bridge"] & {
+            job: components["schemas"]["Job"];
+        };
+        BridgeObservation: {
+            observedAt: string;
+            exists: boolean;
+            up: boolean | null;
+            addresses: string[];
+            mtu: number | null;
+            datapathType: string | null;
+            /** @description the netplumb id marked on the bridge (external_ids:netplumb-id or alias netplumb:<id>) */
+            owner: string | null;
+            ports: {
+                name: string;
+                owner: string | null;
+                type: string | null;
+            }[];
+            drift: {
+                field: string;
+                desired?: unknown;
+                actual?: unknown;
+            }[];
+        };
+        Bridge: {
+            /** @example br_01kb2xk3a7wqp4fmz3hyd2n6 */
+            id: string;
+            /** @description host id */
+            host: string;
+            hostName: string;
+            name: string;
+            /** @enum {string} */
+            type: "ovs" | "linux";
+            /** @enum {string|null} */
+            datapathType: "system" | "netdev" | null;
+            addresses: string[];
+            mtu: number | null;
+            stp: boolean;
+            /** @description MTU left for attachments once tunnels use this bridge */
+            overlayMtu: number | null;
+            adopted: boolean;
+            labels: {
+                [key: string]: string;
+            };
+            /** @enum {string} */
+            state: "pending" | "ready" | "failed" | "deleting";
+            jobId: string | null;
+            createdAt: string;
+            updatedAt: string;
+            observed?: components["schemas"]["BridgeObservation"];
+        };
+        /**
+         * @example {
+         *       "host": "docker1",
+         *       "name": "ovs_bridge",
+         *       "type": "ovs",
+         *       "addresses": [
+         *         "10.11.12.1/24"
+         *       ]
+         *     }
+         */
+        BridgeCreate: {
+            /**
+             * @description host id or name
+             * @example docker1
+             */
+            host: string;
+            /** @example ovs_bridge */
+            name: string;
+            /**
+             * @default ovs
+             * @enum {string}
+             */
+            type: "ovs" | "linux";
+            /**
+             * @description OVS only. auto = system when the host has the kernel datapath, else netdev (userspace)
+             * @default auto
+             * @enum {string}
+             */
+            datapathType: "auto" | "system" | "netdev";
+            /**
+             * @default []
+             * @example [
+             *       "10.11.12.1/24"
+             *     ]
+             */
+            addresses: string[];
+            /** @example 1500 */
+            mtu?: number;
+            /** @default false */
+            stp: boolean;
+            /**
+             * @description take over a bridge of this name that already exists on the host (and mark it)
+             * @default false
+             */
+            adopt: boolean;
+            /**
+             * @default {}
+             * @example {
+             *       "env": "ci"
+             *     }
+             */
+            labels: {
+                [key: string]: string;
+            };
+        };
+        BridgeList: {
+            items: components["schemas"]["Bridge"][];
+            nextCursor: string | null;
+        };
+        /**
+         * @example {
+         *       "addresses": [
+         *         "10.11.12.1/24",
+         *         "fd00:11:12::1/64"
+         *       ],
+         *       "mtu": 1450
+         *     }
+         */
+        BridgePatch: {
+            /**
+             * @example [
+             *       "10.11.12.1/24"
+             *     ]
+             */
+            addresses?: string[];
+            /** @example 1500 */
+            mtu?: number;
+            stp?: boolean;
+            /**
+             * @example {
+             *       "env": "ci"
+             *     }
+             */
+            labels?: {
+                [key: string]: string;
+            };
         };
         JobList: {
             items: components["schemas"]["Job"][];

@@ -69,3 +69,25 @@ export function requireHost(store: Store, ref: string, pointer?: string): Resour
 export function nowIso(): string {
   return new Date().toISOString();
 }
+
+const BRIDGE_ID = /^br_[a-z2-7]{20}$/;
+
+/** A bridge by id, or by natural name "host/bridge" (host as name or id). */
+export function findBridge(store: Store, ref: string): ResourceRecord | null {
+  if (BRIDGE_ID.test(ref)) {
+    const r = store.getResource(ref);
+    return r && r.type === 'bridge' ? r : null;
+  }
+  const slash = ref.indexOf('/');
+  if (slash <= 0) return null;
+  const host = findHost(store, ref.slice(0, slash));
+  return host ? store.getResourceByKey('bridge', `${host.id}/${ref.slice(slash + 1)}`) : null;
+}
+
+export function requireBridge(store: Store, ref: string, pointer?: string): ResourceRecord {
+  const b = findBridge(store, ref);
+  if (!b) {
+    throw new ProblemError('not-found', `bridge ${JSON.stringify(ref)} does not exist (use an id or "host/name")`, pointer ? { errors: [{ pointer, detail: 'no such bridge' }] } : {});
+  }
+  return b;
+}

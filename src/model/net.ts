@@ -6,6 +6,7 @@ export function canonicalCidr(s: string): string | null {
   if (typeof s !== 'string' || s.length > 64 || !/^[0-9A-Fa-f.:]+\/\d{1,3}$/.test(s)) return null;
   try {
     const [addr, prefix] = ipaddr.parseCIDR(s);
+    if (addr.kind() === 'ipv4' && !ipaddr.IPv4.isValidFourPartDecimal(s.split('/')[0]!)) return null;
     return `${addr.toString()}/${prefix}`;
   } catch {
     return null;

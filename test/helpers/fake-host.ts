@@ -32,6 +32,9 @@ export const healthyHost: Responder = (argv) => {
   if (cmd === 'ovs-vsctl --version') return { stdout: 'ovs-vsctl (Open vSwitch) 3.1.0\nDB Schema 8.3.1\n' };
   if (cmd.includes('datapath_types')) return { stdout: '[netdev, system]\n' };
   if (argv[0] === 'sh' && argv.at(-1) === 'openvswitch') return { exitCode: 1 };
+  // An empty host: no bridges, no links by name.
+  if (argv.includes('br-exists')) return { exitCode: 2 };
+  if (argv[0] === 'ip' && argv[1] === '-j' && argv.includes('dev')) return { exitCode: 1, stderr: `Device "${argv.at(-1)}" does not exist.` };
   return undefined;
 };
 

@@ -390,6 +390,8 @@ interface Manifest {
   routerBridges: string[];
   netns: string[];
   rootLinks: string[];
+  /** /etc/netns/<ns> folders (files `ip netns exec` bind-mounts over /etc in that namespace) */
+  etcDirs?: string[];
   hosts: HostRecord[];
   daemons: DaemonRecord[];
 }
@@ -449,6 +451,7 @@ function hostPaths(dir: string) {
     dockerLog: path.join(docker, 'dockerd.log'),
     dockerConfig: path.join(docker, 'daemon.json'),
     ssh,
+    home: path.join(dir, 'home'),
     sshdConfig: path.join(ssh, 'sshd_config'),
     hostKey: path.join(ssh, 'host_key'),
     sshdPid: path.join(ssh, 'sshd.pid'),
@@ -617,6 +620,7 @@ export async function up(opts: UpOptions = {}): Promise<Sandbox> {
     routerBridges: [],
     netns: [],
     rootLinks: [],
+    etcDirs: [],
     hosts: [],
     daemons: [],
   });
@@ -923,6 +927,7 @@ async function buildHost(w: ManifestWriter, h: HostRecord, ctx: BuildHostCtx): P
     '',
   ].join('\n');
   await fs.writeFile(P.sshdConfig, cfg, { mode: 0o600 });
+  await setupRootHome(w, h);
   await w.record((m) => m.daemons.push({ host: h.name, kind: 'sshd', pidFiles: [P.sshdPid], match: h.dir + '/' }));
   log(`${h.name}: starting sshd on ${h.mgmtIp}`);
   await startSshdFor(h);
@@ -943,6 +948,35 @@ async function buildHost(w: ManifestWriter, h: HostRecord, ctx: BuildHostCtx): P
     );
   }
   log(`${h.name}: ready`);
+}
+
+/**
+ * root's home inside the simulated host is D/home, not this machine's /root: bash sources
+ * ~/.bashrc for every command sshd runs, and a developer's .bashrc (pyenv init, …) costs
+ * ~100 ms per command and leaks this machine's setup into the "remote" hosts. `ip netns
+ * exec` bind-mounts /etc/netns/<ns>/passwd over /etc/passwd for sshd (started through it),
+ * so only the simulated host sees the other home.
+ */
+async function setupRootHome(w: ManifestWriter, h: HostRecord): Promise<void> {
+  const P = hostPaths(h.dir);
+  await fs.mkdir(P.home, { recursive: true, mode: 0o700 });
+  for (const f of ['.bashrc', '.profile']) {
+    if (existsSync(`/etc/skel/${f}`)) await fs.copyFile(`/etc/skel/${f}`, path.join(P.home, f));
+  }
+  const passwd = await fs.readFile('/etc/passwd', 'utf8');
+  const ours = passwd
+    .split('\n')
+    .map((l) => {
+      const f = l.split(':');
+      if (f[0] !== 'root' || f.length < 7) return l;
+      f[5] = P.home;
+      return f.join(':');
+    })
+    .join('\n');
+  const etcDir = `/etc/netns/${h.netns}`;
+  await w.record((m) => (m.etcDirs ??= []).push(etcDir));
+  await fs.mkdir(etcDir, { recursive: true });
+  await fs.writeFile(path.join(etcDir, 'passwd'), ours, { mode: 0o644 });
 }
 
 function daemonEnv(): NodeJS.ProcessEnv {
@@ -1159,6 +1193,12 @@ export async function down(prefix: string = DEFAULT_PREFIX, baseDir?: string): P
         }),
       ),
     );
+    for (const dir of m.etcDirs ?? []) {
+      await attempt(`removing ${dir}`, async () => {
+        if (!dir.startsWith(`/etc/netns/${prefix}-`)) throw new Error('not a sandbox folder');
+        await fs.rm(dir, { recursive: true, force: true });
+      });
+    }
     for (const link of [...m.rootLinks].reverse()) {
       await attempt(`deleting link ${link}`, async () => {
         if (!existsSync(`/sys/class/net/${link}`)) return;
