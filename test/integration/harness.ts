@@ -1,0 +1,64 @@
+/**
+ * An integration world: a sandbox of simulated Docker hosts, the real service (real executors over SSH)
+ * served on loopback, and the SDK pointed at it.
+ */
+import { serve, type ServerType } from '@hono/node-server';
+import type { AddressInfo } from 'node:net';
+import { createApp } from '../../src/app.js';
+import type { AppDeps } from '../../src/deps.js';
+import { createDeps } from '../../src/services.js';
+import { SqliteStore } from '../../src/store/sqlite.js';
+import { createClient, type NetplumbClient } from '../../sdk/src/index.js';
+import { down, SEED_HOSTS, up, type Sandbox, type SandboxHostSpec } from '../testbed/sandbox.js';
+
+export interface World {
+  sb: Sandbox;
+  deps: AppDeps;
+  np: NetplumbClient;
+  baseUrl: string;
+  /** Registers every sandbox host through the API (SSH executor, pinned host key, tunnelIp = underlay). */
+  registerHosts(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function sshHostBody(sb: Sandbox, name: string) {
+  const h = sb.host(name);
+  return {
+    name,
+    executor: { kind: 'ssh' as const, address: h.mgmtIp, port: h.sshPort, user: 'root', privateKeyPath: sb.clientKeyPath, hostKeySha256: h.hostKeySha256 },
+    tunnelIp: h.underlayIp,
+  };
+}
+
+export async function startWorld(prefix: string, hosts: SandboxHostSpec[] = SEED_HOSTS): Promise<World> {
+  await down(prefix).catch(() => undefined);
+  const sb = await up({ prefix, hosts });
+  let server: ServerType | undefined;
+  try {
+    const store = new SqliteStore(':memory:');
+    const deps = createDeps(store, { defaultWaitMs: 60_000, idempotencyTtlMs: 86_400_000, maxBodyBytes: 1 << 20 });
+    const app = createApp(deps);
+    await new Promise<void>((resolve) => {
+      server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve());
+    });
+    const baseUrl = `http://127.0.0.1:${(server!.address() as AddressInfo).port}`;
+    const np = createClient({ baseUrl });
+    return {
+      sb, deps, np, baseUrl,
+      async registerHosts() {
+        for (const h of sb.hosts) await np.hosts.create(sshHostBody(sb, h.name));
+      },
+      async close() {
+        await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
+        await deps.runner.drain();
+        await deps.hosts.closeAll();
+        store.close();
+        await sb.down();
+      },
+    };
+  } catch (e) {
+    server?.close();
+    await sb.down();
+    throw e;
+  }
+}
