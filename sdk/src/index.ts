@@ -13,6 +13,11 @@ export type Job = components['schemas']['Job'];
 export type JobLogLine = components['schemas']['JobLogLine'];
 export type Host = components['schemas']['Host'];
 export type HostCreate = components['schemas']['HostCreate'];
+export type Bridge = components['schemas']['Bridge'];
+export type BridgeCreate = components['schemas']['BridgeCreate'];
+export type BridgePatch = components['schemas']['BridgePatch'];
+export type Attachment = components['schemas']['Attachment'];
+export type AttachmentCreate = components['schemas']['AttachmentCreate'];
 
 export class NetplumbError extends Error {
   constructor(readonly status: number, readonly problem: Problem) {
@@ -161,6 +166,46 @@ export function createClient(opts: ClientOptions) {
     delete: (idOrName: string) => mutate<void>(() => api.DELETE('/hosts/{idOrName}', { params: { path: { idOrName } } })),
   };
 
+  const bridges = {
+    create: (body: Partial<BridgeCreate> & Pick<BridgeCreate, 'host' | 'name'>) =>
+      mutate(() => api.POST('/bridges', { body: body as BridgeCreate }), (id) => bridges.get(id)) as Promise<Bridge & { job?: Job }>,
+    list: async (query: NonNullable<paths['/bridges']['get']['parameters']['query']> = {}) => {
+      const { data, error, response } = await api.GET('/bridges', { params: { query } });
+      if (error || !data) throw await problemOf(response, error);
+      return data;
+    },
+    /** By id, or by "host/name". */
+    get: async (ref: string, o: { observe?: boolean } = {}): Promise<Bridge> => {
+      const query = { observe: o.observe ? ('true' as const) : ('false' as const) };
+      const slash = ref.indexOf('/');
+      const { data, error, response } = slash > 0
+        ? await api.GET('/bridges/{host}/{name}', { params: { path: { host: ref.slice(0, slash), name: ref.slice(slash + 1) }, query } })
+        : await api.GET('/bridges/{id}', { params: { path: { id: ref }, query } });
+      if (error || !data) throw await problemOf(response, error);
+      return data;
+    },
+    update: (id: string, body: BridgePatch) =>
+      mutate(() => api.PATCH('/bridges/{id}', { params: { path: { id } }, body }), (rid) => bridges.get(rid)) as Promise<Bridge & { job?: Job }>,
+    delete: (id: string, o: { cascade?: boolean } = {}) =>
+      mutate<void>(() => api.DELETE('/bridges/{id}', { params: { path: { id }, query: { cascade: o.cascade ? 'true' : 'false' } } })),
+  };
+
+  const attachments = {
+    create: (body: Partial<AttachmentCreate> & Pick<AttachmentCreate, 'bridge' | 'target'>) =>
+      mutate(() => api.POST('/attachments', { body: body as AttachmentCreate }), (id) => attachments.get(id)) as Promise<Attachment & { job?: Job }>,
+    list: async (query: NonNullable<paths['/attachments']['get']['parameters']['query']> = {}) => {
+      const { data, error, response } = await api.GET('/attachments', { params: { query } });
+      if (error || !data) throw await problemOf(response, error);
+      return data;
+    },
+    get: async (id: string): Promise<Attachment> => {
+      const { data, error, response } = await api.GET('/attachments/{id}', { params: { path: { id } } });
+      if (error || !data) throw await problemOf(response, error);
+      return data;
+    },
+    delete: (id: string) => mutate<void>(() => api.DELETE('/attachments/{id}', { params: { path: { id } } })),
+  };
+
   const jobs = {
     get: getJob,
     list: async (query: NonNullable<paths['/jobs']['get']['parameters']['query']> = {}) => {
@@ -169,13 +214,13 @@ export function createClient(opts: ClientOptions) {
       return data;
     },
     logs: async (id: string, query: { after?: number; limit?: number } = {}) => {
-      const { data, error, response } = await api.GET('/jobs/{id}/logs', { params: { path: { id }, query } });
+      const { data, error, response } = await api.GET('/jobs/{id}/logs', { params: { path: { id }, query }, headers: { Accept: 'application/json' } });
       if (error || !data) throw await problemOf(response, error);
-      return data;
+      return data as components['schemas']['JobLogPage'];
     },
   };
 
-  return { api, hosts, jobs, waitForJob, streamJobLogs, mutate };
+  return { api, hosts, bridges, attachments, jobs, waitForJob, streamJobLogs, mutate };
 }
 
 export type NetplumbClient = ReturnType<typeof createClient>;

@@ -1267,6 +1267,445 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/attachments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List attachments (filter by bridge, host, container) */
+        get: {
+            parameters: {
+                query?: {
+                    limit?: number;
+                    cursor?: string;
+                    /** @description bridge id or host/name */
+                    bridge?: string;
+                    /** @description host id or name */
+                    host?: string;
+                    /** @description container name or id as given when attaching */
+                    container?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description A page of attachments */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["AttachmentList"];
+                    };
+                };
+                /** @description Malformed request (bad JSON) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Missing or wrong bearer token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Body larger than 1 MiB */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Validation failed: `errors[]` holds a JSON pointer per bad field */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Internal error */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /**
+         * Attach a container (or netns, or pid) to a bridge with a veth pair
+         * @description pipework's `pipework ovs_bridge web1 10.11.12.100/24` as one job on the bridge's host: veth pair with the peer made inside the target, addresses, MAC, MTU, gateway and routes inside, the host end on the bridge (OVS port with its VLAN tag, or Linux bridge port). On the netdev (userspace) datapath the inner end's tx checksum offload is switched off, or TCP would not work. Any failure undoes every step.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: {
+                    /** @description `respond-async` answers 202 at once; `wait=N` waits up to N seconds for the job (default 30) */
+                    prefer?: string;
+                    /** @description Same key + same request → the stored response again (kept 24 h) */
+                    "idempotency-key"?: string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["AttachmentCreate"];
+                };
+            };
+            responses: {
+                /** @description Attached */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["AttachmentWithJob"];
+                    };
+                };
+                /** @description The job runs on; poll `Location` (`/jobs/{id}`) or stream its logs */
+                202: {
+                    headers: {
+                        Location: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Accepted"];
+                    };
+                };
+                /** @description Malformed request (bad JSON) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Missing or wrong bearer token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description A referenced resource does not exist */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Conflict with the current state, or the same Idempotency-Key still in progress */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Body larger than 1 MiB */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Validation failed: `errors[]` holds a JSON pointer per bad field */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Internal error */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description A command failed on a host (the job was undone) */
+                502: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description A host could not be reached */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description A command timed out on a host */
+                504: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/attachments/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get an attachment */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The attachment */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Attachment"];
+                    };
+                };
+                /** @description Malformed request (bad JSON) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Missing or wrong bearer token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description No such resource */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Body larger than 1 MiB */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Validation failed: `errors[]` holds a JSON pointer per bad field */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Internal error */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        /** Detach: remove the OVS port and both veth ends */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: {
+                    /** @description `respond-async` answers 202 at once; `wait=N` waits up to N seconds for the job (default 30) */
+                    prefer?: string;
+                    /** @description Same key + same request → the stored response again (kept 24 h) */
+                    "idempotency-key"?: string;
+                };
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The job runs on; poll `Location` (`/jobs/{id}`) or stream its logs */
+                202: {
+                    headers: {
+                        Location: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Accepted"];
+                    };
+                };
+                /** @description Detached */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Malformed request (bad JSON) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Missing or wrong bearer token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description A referenced resource does not exist */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Conflict with the current state, or the same Idempotency-Key still in progress */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Body larger than 1 MiB */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Validation failed: `errors[]` holds a JSON pointer per bad field */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Internal error */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description A command failed on a host (the job was undone) */
+                502: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description A host could not be reached */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description A command timed out on a host */
+                504: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/jobs": {
         parameters: {
             query?: never;
@@ -1847,6 +2286,140 @@ export interface components {
             labels?: {
                 [key: string]: string;
             };
+        };
+        AttachmentWithJob: components["schemas"]["Attachment"] & {
+            job: components["schemas"]["Job"];
+        };
+        /**
+         * @description exactly one of container (name or id, via Docker on the bridge's host), netns (a named namespace), pid
+         * @example {
+         *       "container": "web1"
+         *     }
+         */
+        AttachmentTarget: {
+            /** @example web1 */
+            container: string;
+        } | {
+            /** @example blue */
+            netns: string;
+        } | {
+            pid: number;
+        };
+        Attachment: {
+            /** @example att_01kb2xk3a7wqp4fmz3hyd2n6 */
+            id: string;
+            bridge: string;
+            bridgeName: string;
+            host: string;
+            hostName: string;
+            target: components["schemas"]["AttachmentTarget"];
+            resolved: {
+                pid: number | null;
+                containerId: string | null;
+                containerName: string | null;
+                netnsPath: string;
+            } | null;
+            ifname: string | null;
+            hostIfname: string;
+            addresses: string[];
+            gateway: string | null;
+            routes: {
+                to: string;
+                via?: string;
+            }[];
+            mac: string | null;
+            mtu: number | null;
+            vlan: number | null;
+            /** @description transmit checksum offload switched off inside (needed for TCP on the netdev datapath) */
+            txChecksumOffloadOff: boolean;
+            labels: {
+                [key: string]: string;
+            };
+            /** @enum {string} */
+            state: "pending" | "ready" | "failed" | "deleting";
+            jobId: string | null;
+            createdAt: string;
+            updatedAt: string;
+        };
+        /**
+         * @example {
+         *       "bridge": "docker1/ovs_bridge",
+         *       "target": {
+         *         "container": "web1"
+         *       },
+         *       "addresses": [
+         *         "10.11.12.100/24"
+         *       ]
+         *     }
+         */
+        AttachmentCreate: {
+            /**
+             * @description bridge id or "host/name"
+             * @example docker1/ovs_bridge
+             */
+            bridge: string;
+            target: components["schemas"]["AttachmentTarget"];
+            /**
+             * @description interface name inside the target (default eth1, or the next free ethN)
+             * @example eth1
+             */
+            ifname?: string;
+            /**
+             * @description host end name (default derived from the attachment id)
+             * @example ovs_bridge
+             */
+            hostIfname?: string;
+            /**
+             * @default []
+             * @example [
+             *       "10.11.12.100/24"
+             *     ]
+             */
+            addresses: string[];
+            /**
+             * @description default route via this interface (a host route to it first when it lies outside the addresses' subnets)
+             * @example 172.17.0.1
+             */
+            gateway?: string;
+            /** @default [] */
+            routes: components["schemas"]["Route"][];
+            /** @example 02:42:0a:0b:0c:64 */
+            mac?: string;
+            /**
+             * @description default: the overlay MTU of tunnels on the bridge, else the bridge's MTU
+             * @example 1500
+             */
+            mtu?: number;
+            /** @description OVS access VLAN tag (OVS bridges only) */
+            vlan?: number;
+            /**
+             * @default {}
+             * @example {
+             *       "env": "ci"
+             *     }
+             */
+            labels: {
+                [key: string]: string;
+            };
+        };
+        /**
+         * @example {
+         *       "to": "10.20.0.0/16",
+         *       "via": "10.11.12.1"
+         *     }
+         */
+        Route: {
+            /**
+             * @description IPv4 or IPv6 address with prefix length; stored canonical
+             * @example 10.11.12.1/24
+             */
+            to: string;
+            /** @example 10.10.10.101 */
+            via?: string;
+        };
+        AttachmentList: {
+            items: components["schemas"]["Attachment"][];
+            nextCursor: string | null;
         };
         JobList: {
             items: components["schemas"]["Job"][];

@@ -18,6 +18,8 @@ export interface World {
   baseUrl: string;
   /** Registers every sandbox host through the API (SSH executor, pinned host key, tunnelIp = underlay). */
   registerHosts(): Promise<void>;
+  /** Runs argv on a registered host over the service's own SSH connection (as a user would over ssh). */
+  ssh(host: string, argv: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }>;
   close(): Promise<void>;
 }
 
@@ -47,6 +49,11 @@ export async function startWorld(prefix: string, hosts: SandboxHostSpec[] = SEED
       sb, deps, np, baseUrl,
       async registerHosts() {
         for (const h of sb.hosts) await np.hosts.create(sshHostBody(sb, h.name));
+      },
+      async ssh(host, argv) {
+        const rec = store.getResourceByKey('host', host);
+        if (!rec) throw new Error(`host ${host} is not registered`);
+        return deps.hosts.executor(rec).run(argv);
       },
       async close() {
         await new Promise<void>((r) => (server ? server.close(() => r()) : r()));

@@ -1,0 +1,13 @@
+import { z } from '@hono/zod-openapi';
+import { AttachmentSchema } from '../../model/attachments.js';
+import { JobSchema } from '../../model/jobs.js';
+import { listOf } from '../common.js';
+
+export { AttachmentCreateSchema, AttachmentSchema } from '../../model/attachments.js';
+export const AttachmentWithJobSchema = AttachmentSchema.extend({ job: JobSchema }).openapi('AttachmentWithJob');
+export const AttachmentListSchema = listOf(AttachmentSchema, 'AttachmentList');
+export const AttachmentListQuery = z.object({
+  bridge: z.string().max(96).optional().openapi({ param: { name: 'bridge', in: 'query' }, description: 'bridge id or host/name' }),
+  host: z.string().max(64).optional().openapi({ param: { name: 'host', in: 'query' }, description: 'host id or name' }),
+  container: z.string().max(128).optional().openapi({ param: { name: 'container', in: 'query' }, description: 'container name or id as given when attaching' }),
+});

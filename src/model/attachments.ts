@@ -1,0 +1,102 @@
+/** Attachments: a veth pair from a bridge into a container, a named netns or a pid's namespace. */
+import { z } from '@hono/zod-openapi';
+import { Cidr, IpAddress, Mac, Mtu } from './net.js';
+import { ContainerRef, IfName, Labels, NetnsName } from './names.js';
+import { ResourceStateSchema } from './hosts.js';
+import type { ResourceRecord } from '../store/types.js';
+
+export const TargetSchema = z
+  .union([
+    z.object({ container: ContainerRef }).strict(),
+    z.object({ netns: NetnsName }).strict(),
+    z.object({ pid: z.number().int().min(1).max(4_194_304) }).strict(),
+  ])
+  .openapi('AttachmentTarget', { description: 'exactly one of container (name or id, via Docker on the bridge\'s host), netns (a named namespace), pid', example: { container: 'web1' } });
+export type Target = z.infer<typeof TargetSchema>;
+
+export const RouteSchema = z.object({ to: Cidr, via: IpAddress.optional() }).strict().openapi('Route', { example: { to: '10.20.0.0/16', via: '10.11.12.1' } });
+
+export const AttachmentCreateSchema = z
+  .object({
+    bridge: z.string().min(1).max(96).openapi({ description: 'bridge id or "host/name"', example: 'docker1/ovs_bridge' }),
+    target: TargetSchema,
+    ifname: IfName.optional().openapi({ description: 'interface name inside the target (default eth1, or the next free ethN)', example: 'eth1' }),
+    hostIfname: IfName.optional().openapi({ description: 'host end name (default derived from the attachment id)' }),
+    addresses: z.array(Cidr).max(32).default([]).refine((a) => new Set(a).size === a.length, 'the same address twice').openapi({ example: ['10.11.12.100/24'] }),
+    gateway: IpAddress.optional().openapi({ description: 'default route via this interface (a host route to it first when it lies outside the addresses\' subnets)', example: '172.17.0.1' }),
+    routes: z.array(RouteSchema).max(64).default([]),
+    mac: Mac.optional(),
+    mtu: Mtu.optional().openapi({ description: 'default: the overlay MTU of tunnels on the bridge, else the bridge\'s MTU' }),
+    vlan: z.number().int().min(1).max(4094).optional().openapi({ description: 'OVS access VLAN tag (OVS bridges only)' }),
+    labels: Labels.default({}),
+  })
+  .strict()
+  .openapi('AttachmentCreate', { example: { bridge: 'docker1/ovs_bridge', target: { container: 'web1' }, addresses: ['10.11.12.100/24'] } });
+export type AttachmentCreate = z.infer<typeof AttachmentCreateSchema>;
+
+export interface AttachmentData {
+  bridgeId: string;
+  bridgeName: string;
+  bridgeType: 'ovs' | 'linux';
+  datapathType: 'system' | 'netdev' | null;
+  hostId: string;
+  hostName: string;
+  target: Target;
+  /** Filled by the job: how the target was found. */
+  resolved: { pid: number | null; containerId: string | null; containerName: string | null; netnsPath: string } | null;
+  /** As requested (null = pick eth1 or the next free ethN in the job). */
+  ifname: string | null;
+  hostIfname: string;
+  addresses: string[];
+  gateway: string | null;
+  routes: { to: string; via?: string }[];
+  mac: string | null;
+  mtu: number | null;
+  vlan: number | null;
+  /** True when the job switched off tx checksum offload inside (netdev datapath). */
+  txChecksumOffloadOff: boolean;
+  labels: Record<string, string>;
+  /** For list filters. */
+  container: string | null;
+}
+
+export const AttachmentSchema = z
+  .object({
+    id: z.string().openapi({ example: 'att_01kb2xk3a7wqp4fmz3hyd2n6' }),
+    bridge: z.string(),
+    bridgeName: z.string(),
+    host: z.string(),
+    hostName: z.string(),
+    target: TargetSchema,
+    resolved: z.object({ pid: z.number().nullable(), containerId: z.string().nullable(), containerName: z.string().nullable(), netnsPath: z.string() }).nullable(),
+    ifname: z.string().nullable(),
+    hostIfname: z.string(),
+    addresses: z.array(z.string()),
+    gateway: z.string().nullable(),
+    routes: z.array(z.object({ to: z.string(), via: z.string().optional() })),
+    mac: z.string().nullable(),
+    mtu: z.number().nullable(),
+    vlan: z.number().nullable(),
+    txChecksumOffloadOff: z.boolean().openapi({ description: 'transmit checksum offload switched off inside (needed for TCP on the netdev datapath)' }),
+    labels: z.record(z.string(), z.string()),
+    state: ResourceStateSchema,
+    jobId: z.string().nullable(),
+    createdAt: z.string(),
+    updatedAt: z.string(),
+  })
+  .openapi('Attachment');
+export type AttachmentView = z.infer<typeof AttachmentSchema>;
+
+export function renderAttachment(r: ResourceRecord): AttachmentView {
+  const d = r.data as unknown as AttachmentData;
+  return {
+    id: r.id, bridge: d.bridgeId, bridgeName: d.bridgeName, host: d.hostId, hostName: d.hostName, target: d.target, resolved: d.resolved,
+    ifname: d.ifname, hostIfname: d.hostIfname, addresses: d.addresses, gateway: d.gateway, routes: d.routes, mac: d.mac, mtu: d.mtu,
+    vlan: d.vlan, txChecksumOffloadOff: d.txChecksumOffloadOff, labels: d.labels, state: r.state, jobId: r.jobId, createdAt: r.createdAt, updatedAt: r.updatedAt,
+  };
+}
+
+/** Host end name from the id: `np` + the id's 12 random characters (15-byte limit). */
+export function defaultHostIfname(id: string): string {
+  return `np${id.slice(-12)}`;
+}

@@ -1,0 +1,96 @@
+/** Attachment plans: pipework's job as argv steps, each undoable. */
+import type { AttachmentData } from '../model/attachments.js';
+import { inAnySubnet, ipFamily } from '../model/net.js';
+import { type Plan, type Step, step, vsctl } from './plan.js';
+import { parseIpJson } from './links.js';
+
+/** The namespace path a target resolves to. */
+export function netnsPath(t: { netns?: string; pid?: number }): string {
+  return t.netns ? `/run/netns/${t.netns}` : `/proc/${t.pid}/ns/net`;
+}
+
+/** argv run inside the target's network namespace. */
+export function inNs(nsPath: string, argv: string[]): string[] {
+  return ['nsenter', `--net=${nsPath}`, ...argv];
+}
+
+/** Read-only commands the job runs before planning. */
+export function attachmentFactCommands(nsPath: string, hostIfname: string) {
+  return {
+    nsExists: ['test', '-e', nsPath],
+    innerLinks: inNs(nsPath, ['ip', '-j', 'link', 'show']),
+    hostLink: ['ip', '-j', '-d', 'link', 'show', 'dev', hostIfname],
+  };
+}
+
+export function linkNames(stdout: string): string[] {
+  return parseIpJson(stdout).map((l) => l.name);
+}
+
+/** eth1 when free, else the next free ethN. */
+export function pickIfname(existing: readonly string[]): string {
+  for (let n = 1; ; n++) if (!existing.includes(`eth${n}`)) return `eth${n}`;
+}
+
+export interface AttachPlanInput {
+  id: string;
+  d: AttachmentData;
+  ifname: string;
+  nsPath: string;
+  /** `ip link add ... netns <ref>`: a pid or a named namespace. */
+  nsRef: string;
+}
+
+/**
+ * Order: the veth (peer made directly inside the target), the host end on the bridge, then the inside:
+ * addresses, up, offload, gateway, routes. Deleting the host end removes both ends, so it is the undo.
+ */
+export function attachPlan({ id, d, ifname, nsPath, nsRef }: AttachPlanInput): Plan {
+  const h = d.hostId;
+  const hi = d.hostIfname;
+  const s: Step[] = [];
+  const mtu = d.mtu !== null ? ['mtu', String(d.mtu)] : [];
+  const peer = ['peer', 'name', ifname, ...mtu, ...(d.mac ? ['address', d.mac] : []), 'netns', nsRef];
+  s.push(step(h, `veth ${hi} ⇄ ${ifname} in the target`, ['ip', 'link', 'add', 'dev', hi, ...mtu, 'type', 'veth', ...peer], { undo: ['ip', 'link', 'del', 'dev', hi] }));
+  s.push(step(h, `mark ${hi} as netplumb's`, ['ip', 'link', 'set', 'dev', hi, 'alias', `netplumb:${id}`]));
+  if (d.bridgeType === 'ovs') {
+    const tx = vsctl('--may-exist', 'add-port', d.bridgeName, hi, '--', 'set', 'Interface', hi, `external_ids:netplumb-id=${id}`);
+    tx.push('--', 'set', 'Port', hi, ...(d.vlan !== null ? [`tag=${d.vlan}`] : ['tag=[]']));
+    s.push(step(h, `port ${hi} on OVS bridge ${d.bridgeName}${d.vlan !== null ? ` (VLAN ${d.vlan})` : ''}`, tx, { undo: vsctl('--if-exists', 'del-port', d.bridgeName, hi) }));
+  } else {
+    s.push(step(h, `${hi} into Linux bridge ${d.bridgeName}`, ['ip', 'link', 'set', 'dev', hi, 'master', d.bridgeName], { undo: ['ip', 'link', 'set', 'dev', hi, 'nomaster'] }));
+  }
+  s.push(step(h, `${hi} up`, ['ip', 'link', 'set', 'dev', hi, 'up']));
+  for (const a of d.addresses) s.push(step(h, `address ${a} on ${ifname}`, inNs(nsPath, ['ip', 'addr', 'replace', a, 'dev', ifname])));
+  s.push(step(h, `${ifname} up`, inNs(nsPath, ['ip', 'link', 'set', 'dev', ifname, 'up'])));
+  if (d.datapathType === 'netdev') {
+    // The userspace datapath does not fill in checksums the veth left to "hardware": TCP breaks without this.
+    s.push(step(h, `tx checksum offload off on ${ifname} (netdev datapath)`, inNs(nsPath, ['ethtool', '-K', ifname, 'tx', 'off'])));
+  }
+  if (d.gateway) {
+    const fam = ipFamily(d.gateway) === 6 ? '-6' : '-4';
+    if (!inAnySubnet(d.gateway, d.addresses)) {
+      // As pipework does: a gateway outside our subnets is reached through a host route on this interface.
+      s.push(step(h, `host route to gateway ${d.gateway}`, inNs(nsPath, ['ip', fam, 'route', 'replace', `${d.gateway}/${fam === '-6' ? 128 : 32}`, 'dev', ifname])));
+    }
+    s.push(step(h, `default route via ${d.gateway} dev ${ifname}`, inNs(nsPath, ['ip', fam, 'route', 'replace', 'default', 'via', d.gateway, 'dev', ifname])));
+  }
+  for (const r of d.routes) {
+    const fam = ipFamily(r.to) === 6 ? '-6' : '-4';
+    s.push(step(h, `route ${r.to}${r.via ? ` via ${r.via}` : ''}`, inNs(nsPath, ['ip', fam, 'route', 'replace', r.to, ...(r.via ? ['via', r.via] : []), 'dev', ifname])));
+  }
+  return { steps: s };
+}
+
+/** Announce the new addresses; run in the background, never awaited. */
+export function gratuitousArp(d: AttachmentData, ifname: string, nsPath: string): string[][] {
+  return d.addresses.filter((a) => ipFamily(a) === 4).map((a) => inNs(nsPath, ['arping', '-q', '-c', '1', '-A', '-I', ifname, a.split('/')[0]!]));
+}
+
+/** Delete: the OVS port, then the host end (which takes the inside end with it). */
+export function detachPlan(d: AttachmentData, hostEndExists: boolean): Plan {
+  const s: Step[] = [];
+  if (d.bridgeType === 'ovs') s.push(step(d.hostId, `remove port ${d.hostIfname} from ${d.bridgeName}`, vsctl('--if-exists', 'del-port', d.bridgeName, d.hostIfname)));
+  if (hostEndExists) s.push(step(d.hostId, `delete veth ${d.hostIfname}`, ['ip', 'link', 'del', 'dev', d.hostIfname]));
+  return { steps: s };
+}
