@@ -35,7 +35,7 @@ export function createDockerClient(opts: DockerClientOptions): Dockerode {
       DEFAULT_DOCKER_SOCKET;
     // host/protocol undefined on purpose: docker-modem fills its defaults from DOCKER_HOST,
     // and a tcp:// there would otherwise win over socketPath.
-    return new Dockerode({ socketPath, host: undefined, port: undefined, protocol: undefined });
+    return withoutRedirects(new Dockerode({ socketPath, host: undefined, port: undefined, protocol: undefined }));
   }
   const argv = opts.socketPath
     ? ['docker', '-H', `unix://${opts.socketPath}`, 'system', 'dial-stdio']
@@ -49,7 +49,20 @@ export function createDockerClient(opts: DockerClientOptions): Dockerode {
     socketPath: undefined,
     agent,
   };
-  return new Dockerode(options);
+  return withoutRedirects(new Dockerode(options));
+}
+
+/**
+ * docker-modem follows HTTP redirects itself, with a bare request that has neither our agent
+ * nor our socket (and no error handler: a failure there is an uncaught exception). The Docker
+ * API has no reason to redirect us (Go's mux does so only for unclean paths), so refuse: a
+ * redirect becomes an ordinary error on the original request.
+ */
+function withoutRedirects(docker: Dockerode): Dockerode {
+  const modem = docker.modem as unknown as { buildRequest: (options: Record<string, unknown>, ...rest: unknown[]) => unknown };
+  const buildRequest = modem.buildRequest.bind(modem);
+  modem.buildRequest = (options, ...rest) => buildRequest(Object.assign(options, { maxRedirects: 0 }), ...rest);
+  return docker;
 }
 
 /** An http.Agent whose every connection is a fresh command stream on an SshExecutor. */

@@ -28,6 +28,9 @@ export class ContainerNotRunningError extends Error {
   }
 }
 
+/** Docker's own rule for container names; ids (hex, full or prefix) fit it too. */
+const CONTAINER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+
 export interface ResolveContainerOptions {
   /** Throw ContainerNotRunningError for a stopped container (default true). */
   requireRunning?: boolean;
@@ -42,11 +45,13 @@ export async function resolveContainer(
   nameOrId: string,
   opts: ResolveContainerOptions = {},
 ): Promise<ContainerInfo> {
-  // The id becomes part of the request path: encode so `a/b` or `x?y` cannot reach another endpoint.
-  if (nameOrId === '') throw new ContainerNotFoundError(nameOrId);
+  // The name goes into the request path: anything Docker could not have named a container
+  // (`../info`, `a/b`, `x?y`) is "not found" without asking, so it cannot reach another endpoint.
+  const bare = nameOrId.startsWith('/') ? nameOrId.slice(1) : nameOrId;
+  if (!CONTAINER_NAME.test(bare)) throw new ContainerNotFoundError(nameOrId);
   let info: Dockerode.ContainerInspectInfo;
   try {
-    info = await docker.getContainer(encodeURIComponent(nameOrId)).inspect();
+    info = await docker.getContainer(bare).inspect();
   } catch (err) {
     if (statusCodeOf(err) === 404) throw new ContainerNotFoundError(nameOrId);
     throw asDockerError(err);

@@ -99,7 +99,7 @@ export class SshExecutor implements Executor {
     const release = await this.slots.acquire();
     let opened: { conn: Connection; channel: ClientChannel };
     try {
-      opened = await this.openExec(command);
+      opened = await this.openExecWithin(command, timeoutMs + LOCAL_GRACE_MS);
     } catch (err) {
       release();
       throw err;
@@ -138,11 +138,16 @@ export class SshExecutor implements Executor {
       channel.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
       channel.on('error', () => {}); // surfaced through 'close' below
       channel.stderr.on('error', () => {});
-      channel.on('exit', (code: number | null, signal?: string) => {
+      const noteExit = (code?: number | null, signal?: string) => {
+        if (exitCode !== undefined) return;
         if (typeof code === 'number') exitCode = code;
         else if (signal) exitCode = 128 + signalNumber(signal);
-      });
-      channel.on('close', () => {
+      };
+      // 'exit' may already have fired: ssh2 parses a whole TCP read at once, so exec's reply, the
+      // output, exit-status and close can arrive before this code runs. 'close' repeats the status.
+      channel.on('exit', noteExit);
+      channel.on('close', (code?: number | null, signal?: string) => {
+        noteExit(code, signal);
         if (exitCode !== undefined) {
           // 124: the remote timeout fired; 137: it had to KILL. A command may return those
           // itself, so they only count as a timeout once the time has actually run out.
@@ -151,16 +156,19 @@ export class SshExecutor implements Executor {
           settle(() => resolve(result(exitCode!, timedOut)));
           return;
         }
-        const reason = conn.alive ? 'the channel closed without an exit status' : 'the connection was lost';
-        this.drop(conn);
-        settle(() =>
-          reject(new ExecError('host-unreachable', `lost ${this.target} while running ${argv[0]}: ${reason}`)),
-        );
+        // No status: either the connection died (it is already dropped, the next run reconnects)
+        // or sshd ended the session itself (e.g. a ChannelTimeout); the outcome is unknown.
+        const message = conn.alive
+          ? `${this.target} closed the channel running ${argv[0]} without an exit status`
+          : `lost the connection to ${this.target} while running ${argv[0]}`;
+        settle(() => reject(new ExecError('host-unreachable', message)));
       });
 
-      // stdin is always closed (EOF), so a command that reads it never waits forever.
-      if (opts.stdin !== undefined) channel.end(opts.stdin);
-      else channel.end();
+      // stdin is always closed (EOF), so a command that reads it never waits forever. eof() rather
+      // than end(): with end(), once output has ended too Node auto-destroys the stream and ssh2's
+      // destroy() sends CHANNEL_CLOSE, which could beat the exit status. We let the server close.
+      if (opts.stdin !== undefined && opts.stdin.length > 0) channel.write(opts.stdin, () => channel.eof());
+      else channel.eof();
     });
   }
 
@@ -174,7 +182,7 @@ export class SshExecutor implements Executor {
     const command = quoteArgv(argv);
     const release = await this.slots.acquire();
     try {
-      const { channel } = await this.openExec(command);
+      const { channel } = await this.openExecWithin(command, DEFAULT_TIMEOUT_MS);
       channel.once('close', release);
       channel.stderr.resume();
       channel.stderr.on('error', () => {});
@@ -209,6 +217,26 @@ export class SshExecutor implements Executor {
           }),
       ),
     );
+  }
+
+  /** openExec with a deadline: a host that accepted TCP but stopped answering cannot hold a run forever. */
+  private async openExecWithin(command: string, ms: number): Promise<{ conn: Connection; channel: ClientChannel }> {
+    const open = this.openExec(command);
+    let timer: NodeJS.Timeout | undefined;
+    let expired = false;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        expired = true;
+        reject(new ExecError('host-unreachable', `no answer from ${this.target} within ${ms} ms`));
+      }, ms);
+    });
+    try {
+      return await Promise.race([open, deadline]);
+    } finally {
+      clearTimeout(timer);
+      // Too late to use: close the channel if it opens after all.
+      if (expired) open.then(({ channel }) => channel.close(), () => {});
+    }
   }
 
   /** Opens an exec channel; retries once on a new connection if the old one turned out to be dead. */
@@ -281,7 +309,7 @@ export class SshExecutor implements Executor {
         this.drop(conn);
         fail(mismatch ?? this.classify(err));
       });
-      // Small request/response packets: without this, Nagle + delayed ACK add ~40 ms per exchange.
+      // Commands are small request/response exchanges: send every packet at once (no Nagle).
       client.on('connect', () => client.setNoDelay(true));
       client.on('end', () => this.drop(conn));
       client.on('close', () => {

@@ -97,7 +97,10 @@ async function setUpSshd(): Promise<Sshd> {
       'UsePAM no',
       'MaxSessions 64',
       'StrictModes no',
-      `SetEnv DOCKER_HOST=unix://${dockerSock}`,
+      // SHLVL=1: bash sources ~/.bashrc for commands run by sshd only at shell level 1; this
+      // machine's root ~/.bashrc runs `pyenv init` (~70 ms per command). Skipping it makes commands
+      // as fast as on a plain host, and fast commands are what expose exit-status races.
+      `SetEnv DOCKER_HOST=unix://${dockerSock} SHLVL=1`,
       '',
     ].join('\n'),
   );
@@ -179,6 +182,16 @@ async function killSshdTree(s: Sshd): Promise<void> {
   await waitFor('sshd tree to die', () => tree.every((p) => !isAlive(p)));
 }
 
+function signalAll(pids: number[], signal: NodeJS.Signals): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // already gone
+    }
+  }
+}
+
 function acceptedLogins(s: Sshd): number {
   try {
     return readFileSync(s.log, 'utf8').split('\n').filter((l) => l.includes('Accepted publickey')).length;
@@ -252,6 +265,25 @@ describe.skipIf(!haveSshd)('SshExecutor against a real sshd', () => {
     expect(ssh.activeChannels).toBe(0);
     expect(ssh.connectionCount).toBe(1);
   }, 30_000);
+
+  it('never loses an exit status, however fast the command (many runs, 8 at a time)', async () => {
+    const ssh = executor();
+    for (let round = 0; round < 60; round++) {
+      const results = await Promise.all(
+        Array.from({ length: 8 }, (_, j) =>
+          j % 2
+            ? ssh.run(['sh', '-c', `cat; exit ${(round + j) % 7}`], { stdin: `r${round}` })
+            : ssh.run(['sh', '-c', `exit ${(round + j) % 7}`]), // done before we even send EOF
+        ),
+      );
+      results.forEach((r, j) => {
+        expect(r.exitCode).toBe((round + j) % 7);
+        expect(r.stdout).toBe(j % 2 ? `r${round}` : '');
+      });
+    }
+    expect(ssh.connectionCount).toBe(1);
+    expect(ssh.activeChannels).toBe(0);
+  }, 60_000);
 
   it('(a) any argv arrives byte-identical on the remote side', async () => {
     const ssh = executor();
@@ -358,6 +390,53 @@ describe.skipIf(!haveSshd)('SshExecutor against a real sshd', () => {
     expect(ssh.connectionCount).toBe(2);
   }, 30_000);
 
+  it('a host that goes silent (frozen, TCP still open) is detected by keepalive', async () => {
+    const ssh = executor({ keepaliveIntervalMs: 500 });
+    expect((await ssh.run(['true'])).exitCode).toBe(0);
+    const tree = processTree(sshdPid(sshd)!);
+    const started = performance.now();
+    const running = ssh.run(['sleep', '30'], { timeoutMs: 60_000 }).catch((e: unknown) => e);
+    await new Promise((r) => setTimeout(r, 300));
+    signalAll(tree.concat(processTree(sshdPid(sshd)!)), 'SIGSTOP');
+    try {
+      const err = await running;
+      expect(err).toMatchObject({ code: 'host-unreachable' });
+      expect(performance.now() - started).toBeLessThan(6000); // 3 missed keepalives of 0.5 s, not 30 s
+    } finally {
+      signalAll(processTree(sshdPid(sshd)!), 'SIGCONT');
+    }
+    expect((await ssh.run(['echo', 'thawed'])).stdout).toBe('thawed\n');
+  }, 30_000);
+
+  it('the local safety net ends runs on a host that went silent, even without keepalive', async () => {
+    const ssh = executor({ keepaliveIntervalMs: 600_000 });
+    expect((await ssh.run(['true'])).exitCode).toBe(0);
+    const started = performance.now();
+    const running = ssh.run(['sleep', '30'], { timeoutMs: 1000 });
+    await new Promise((r) => setTimeout(r, 300));
+    const frozen = processTree(sshdPid(sshd)!);
+    signalAll(frozen, 'SIGSTOP');
+    try {
+      const res = await running;
+      const took = performance.now() - started;
+      expect(res).toMatchObject({ exitCode: 124, timedOut: true });
+      expect(took).toBeGreaterThanOrEqual(11_000); // timeoutMs + 10 s: the remote timeout could not answer
+      expect(took).toBeLessThan(14_000);
+      expect(ssh.activeChannels).toBe(0);
+      // Still frozen: a new run cannot even open its channel, and gives up by the same deadline.
+      const t2 = performance.now();
+      await expect(ssh.run(['true'], { timeoutMs: 1000 })).rejects.toMatchObject({
+        code: 'host-unreachable',
+        message: expect.stringContaining('no answer from'),
+      });
+      expect(performance.now() - t2).toBeLessThan(14_000);
+      expect(ssh.activeChannels).toBe(0);
+    } finally {
+      signalAll(processTree(sshdPid(sshd)!), 'SIGCONT');
+    }
+    await ssh.close();
+  }, 40_000);
+
   it('(d) a host that dies mid-command fails the run clearly, and the next run reconnects', async () => {
     const ssh = executor();
     expect((await ssh.run(['true'])).exitCode).toBe(0);
@@ -370,6 +449,7 @@ describe.skipIf(!haveSshd)('SshExecutor against a real sshd', () => {
     expect(err).toBeInstanceOf(ExecError);
     expect(err).toMatchObject({ code: 'host-unreachable' });
     expect((err as Error).message).toContain(`127.0.0.1:${sshd.port}`);
+    console.log(`[dead host] ${(err as Error).message}`);
 
     // Host still down: a clear, quick failure, not a hang.
     await expect(ssh.run(['true'])).rejects.toMatchObject({ code: 'host-unreachable' });
@@ -429,6 +509,9 @@ describe.skipIf(!haveSshd)('SshExecutor against a real sshd', () => {
         '--data-root', join(dockerDir, 'root'), '--exec-root', join(dockerDir, 'exec'),
         '-H', `unix://${sshd.dockerSock}`, '--pidfile', dockerPidFile,
         '--iptables=false', '--ip6tables=false', '--bridge=none', '--storage-driver=vfs',
+        // Its own containerd namespaces, so it cannot meet other dockerd running on this machine.
+        '--containerd-namespace', `netplumb-ssh-${sshd.port}`,
+        '--containerd-plugins-namespace', `netplumb-ssh-${sshd.port}-plugins`,
       ]);
       const local = createDockerClient({ kind: 'local', socketPath: sshd.dockerSock });
       await waitFor('dockerd', () => local.ping().then(() => true, () => false), 30_000);
@@ -449,6 +532,8 @@ describe.skipIf(!haveSshd)('SshExecutor against a real sshd', () => {
       expect(version).toMatch(/^\d+\.\d+/);
       await expect(resolveContainer(docker, 'netplumb-nope')).rejects.toBeInstanceOf(ContainerNotFoundError);
       await expect(resolveContainer(docker, '../../info')).rejects.toBeInstanceOf(ContainerNotFoundError);
+      // Docker answers unclean paths with a redirect; docker-modem would follow it off our agent.
+      await expect(docker.getContainer('..%2F..%2Finfo').inspect()).rejects.toThrow(/redirect/i);
 
       // An image from the host's busybox, uploaded through the SSH channel (a streamed POST).
       const rootfs = join(dockerDir, 'rootfs');
