@@ -179,7 +179,14 @@ export class JobRunner {
         const host = ctx.host(hostId);
         const name = (host.data as { name: string }).name;
         if (!opts.quiet) ctx.log(name, 'cmd', quoteArgv(argv));
-        const r = await this.hosts.executor(host).run(argv, { timeoutMs: opts.timeoutMs ?? 30_000 });
+        let r: RunResult;
+        try {
+          r = await this.hosts.executor(host).run(argv, { timeoutMs: opts.timeoutMs ?? 30_000 });
+        } catch (e) {
+          // Say which host: the executor only knows its address.
+          if (e instanceof ExecError) throw new ExecError(e.code, `${name}: ${e.message}`, e.details);
+          throw e;
+        }
         if (!opts.quiet || r.exitCode !== 0) {
           if (opts.quiet) ctx.log(name, 'cmd', quoteArgv(argv));
           if (r.stdout.trim()) ctx.log(name, 'stdout', r.stdout.trimEnd());

@@ -22,8 +22,6 @@ export const route = createRoute({
 export const app = router().openapi(route, async (c) => {
   const deps = c.get('deps');
   const host = requireHost(deps.store, c.req.valid('param').idOrName);
-  // A re-probe after a failure should reconnect from scratch.
-  await deps.hosts.forget(host.id);
   return mutate(c, deps, () => ({
     job: { kind: 'host.probe', resource: { type: 'host', id: host.id }, hosts: [host.id] },
     work: (ctx) => probeAndRecord(ctx, deps.hosts, host.id),
