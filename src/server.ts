@@ -10,6 +10,10 @@ const store = new SqliteStore(config.dbPath);
 const interrupted = recoverInterruptedJobs(store);
 if (interrupted.length) console.log(`marked ${interrupted.length} job(s) left running as interrupted: ${interrupted.join(', ')}`);
 const deps = createDeps(store, config);
+// Idempotency keys expire (24 h by default): sweep at start-up and hourly.
+const sweep = () => store.deleteExpiredIdempotency(new Date().toISOString());
+sweep();
+const sweeper = setInterval(sweep, 3600_000).unref();
 const app = createApp(deps);
 
 const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
@@ -23,6 +27,7 @@ async function shutdown(sig: string) {
   stopping = true;
   console.log(`${sig}: stopping (waiting for running jobs)`);
   server.close();
+  clearInterval(sweeper);
   await deps.runner.drain();
   await deps.hosts.closeAll();
   store.close();

@@ -1,0 +1,19 @@
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.js';
+
+describe('configuration from the environment', () => {
+  it('defaults that just work locally', () => {
+    expect(loadConfig({})).toMatchObject({ port: 8080, host: '127.0.0.1', token: undefined, dbPath: './data/netplumb.db', idempotencyTtlMs: 86_400_000, defaultWaitMs: 30_000, maxBodyBytes: 1 << 20 });
+    expect(loadConfig({ NETPLUMB_DB: ':memory:', PORT: '0' })).toMatchObject({ dbPath: ':memory:', port: 0 });
+  });
+
+  it('without a token, refuses to listen anywhere but loopback and says so', () => {
+    expect(() => loadConfig({ HOST: '0.0.0.0' })).toThrow(/NETPLUMB_TOKEN/);
+    expect(loadConfig({ HOST: '0.0.0.0', NETPLUMB_TOKEN: 'a-long-enough-token-1234' }).host).toBe('0.0.0.0');
+  });
+
+  it('rejects nonsense with the variable named', () => {
+    expect(() => loadConfig({ PORT: 'eighty' })).toThrow(/PORT/);
+    expect(() => loadConfig({ NETPLUMB_TOKEN: 'short' })).toThrow(/NETPLUMB_TOKEN/);
+  });
+});
