@@ -8,6 +8,7 @@ import { mountDocs } from './api/docs.js';
 import { hosts } from './api/hosts/index.js';
 import { jobs } from './api/jobs/index.js';
 import { bridges } from './api/bridges/index.js';
+import { tunnels } from './api/tunnels/index.js';
 import { attachments } from './api/attachments/index.js';
 import { problemResponse } from './api/problems.js';
 import type { AppDeps } from './deps.js';
@@ -19,7 +20,7 @@ export const API_VERSION = '0.1.0';
 
 /** Every resource route; also what the OpenAPI document is generated from. */
 export function apiRoutes(): OpenAPIHono<Env> {
-  const api = router().route('/', hosts).route('/', bridges).route('/', attachments).route('/', jobs);
+  const api = router().route('/', hosts).route('/', bridges).route('/', tunnels).route('/', attachments).route('/', jobs);
   api.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer', description: 'NETPLUMB_TOKEN' });
   return api;
 }
@@ -41,6 +42,7 @@ export function openapiDocument(api: OpenAPIHono<Env> = apiRoutes()) {
     tags: [
       { name: 'hosts', description: 'Docker hosts netplumb acts on (local or over SSH)' },
       { name: 'bridges', description: 'OVS and Linux bridges netplumb owns on a host' },
+      { name: 'tunnels', description: 'GRE, VXLAN and Geneve tunnels joining bridges on two hosts' },
       { name: 'attachments', description: 'Containers, namespaces or pids on bridges through veth pairs' },
       { name: 'jobs', description: 'Every mutation is a job with a log' },
     ],

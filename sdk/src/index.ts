@@ -13,6 +13,8 @@ export type Job = components['schemas']['Job'];
 export type JobLogLine = components['schemas']['JobLogLine'];
 export type Host = components['schemas']['Host'];
 export type HostCreate = components['schemas']['HostCreate'];
+export type Tunnel = components['schemas']['Tunnel'];
+export type TunnelCreate = components['schemas']['TunnelCreate'];
 export type Bridge = components['schemas']['Bridge'];
 export type BridgeCreate = components['schemas']['BridgeCreate'];
 export type BridgePatch = components['schemas']['BridgePatch'];
@@ -206,6 +208,24 @@ export function createClient(opts: ClientOptions) {
     delete: (id: string) => mutate<void>(() => api.DELETE('/attachments/{id}', { params: { path: { id } } })),
   };
 
+  const tunnels = {
+    create: (body: Omit<TunnelCreate, 'labels'> & Partial<Pick<TunnelCreate, 'labels'>>) =>
+      mutate(() => api.POST('/tunnels', { body: body as TunnelCreate }), (id) => tunnels.get(id)) as Promise<Tunnel & { job?: Job }>,
+    list: async (query: NonNullable<paths['/tunnels']['get']['parameters']['query']> = {}) => {
+      const { data, error, response } = await api.GET('/tunnels', { params: { query } });
+      if (error || !data) throw await problemOf(response, error);
+      return data;
+    },
+    /** observe: also each end's live state from the hosts (OVS error/ofport/link_state, or the Linux device). */
+    get: async (id: string, o: { observe?: boolean } = {}): Promise<Tunnel> => {
+      const query = { observe: o.observe ? ('true' as const) : ('false' as const) };
+      const { data, error, response } = await api.GET('/tunnels/{id}', { params: { path: { id }, query } });
+      if (error || !data) throw await problemOf(response, error);
+      return data;
+    },
+    delete: (id: string) => mutate<void>(() => api.DELETE('/tunnels/{id}', { params: { path: { id } } })),
+  };
+
   const jobs = {
     get: getJob,
     list: async (query: NonNullable<paths['/jobs']['get']['parameters']['query']> = {}) => {
@@ -220,7 +240,7 @@ export function createClient(opts: ClientOptions) {
     },
   };
 
-  return { api, hosts, bridges, attachments, jobs, waitForJob, streamJobLogs, mutate };
+  return { api, hosts, bridges, attachments, tunnels, jobs, waitForJob, streamJobLogs, mutate };
 }
 
 export type NetplumbClient = ReturnType<typeof createClient>;

@@ -1267,6 +1267,458 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/tunnels": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List tunnels (optionally those with an end on a host or bridge) */
+        get: {
+            parameters: {
+                query?: {
+                    limit?: number;
+                    cursor?: string;
+                    /** @description host id or name: tunnels with either end on it */
+                    host?: string;
+                    /** @description bridge id or host/name: tunnels with either end on it */
+                    bridge?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description A page of tunnels */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["TunnelList"];
+                    };
+                };
+                /** @description Malformed request (bad JSON) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Missing or wrong bearer token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Body larger than 1 MiB */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Validation failed: `errors[]` holds a JSON pointer per bad field */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Internal error */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /**
+         * Create a GRE, VXLAN or Geneve tunnel between bridges on two hosts
+         * @description The seed's pair of `ovs-vsctl add-port ovs_bridge ovs_gre -- set interface ovs_gre type=gre options:remote_ip=…`, both ends, on both hosts, in one job that holds both hosts' locks: each end's remote is the other host's `tunnelIp`; if the second end fails the first is undone. OVS bridges get a tunnel port; Linux bridges get a vxlan, geneve or gretap device as a bridge port. The answer reports the overlay MTU (bridge MTU, or 1500, minus the encapsulation overhead: GRE 38, or 42 with a key; VXLAN 50; Geneve 58; +20 over IPv6), which also becomes `overlayMtu` on both bridges and the default MTU of attachments made on them afterwards.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: {
+                    /** @description `respond-async` answers 202 at once; `wait=N` waits up to N seconds for the job (default 30) */
+                    prefer?: string;
+                    /** @description Same key + same request → the stored response again (kept 24 h) */
+                    "idempotency-key"?: string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["TunnelCreate"];
+                };
+            };
+            responses: {
+                /** @description Both ends made */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["TunnelWithJob"];
+                    };
+                };
+                /** @description The job runs on; poll `Location` (`/jobs/{id}`) or stream its logs */
+                202: {
+                    headers: {
+                        Location: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Accepted"];
+                    };
+                };
+                /** @description Malformed request (bad JSON) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Missing or wrong bearer token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description A referenced resource does not exist */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Conflict with the current state, or the same Idempotency-Key still in progress */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Body larger than 1 MiB */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Validation failed: `errors[]` holds a JSON pointer per bad field */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Internal error */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description A command failed on a host (the job was undone) */
+                502: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description A host could not be reached */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description A command timed out on a host */
+                504: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/tunnels/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get a tunnel (observe=true: both ends as the hosts have them)
+         * @description With `observe=true`, `observed.endpoints[]` holds each end's live state: for OVS ends the Interface's `error`, `ofport`, `link_state` and the options actually set; for Linux ends the device from `ip -j -d link show`; plus drift from the spec.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description also read both ends' live state from the hosts and report drift */
+                    observe?: "true" | "false";
+                };
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The tunnel */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Tunnel"];
+                    };
+                };
+                /** @description Malformed request (bad JSON) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Missing or wrong bearer token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description No such resource */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Body larger than 1 MiB */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Validation failed: `errors[]` holds a JSON pointer per bad field */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Internal error */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description observe=true and a host cannot be reached */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        /** Delete a tunnel: both ends, in one job; the bridges' overlayMtu is recomputed */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: {
+                    /** @description `respond-async` answers 202 at once; `wait=N` waits up to N seconds for the job (default 30) */
+                    prefer?: string;
+                    /** @description Same key + same request → the stored response again (kept 24 h) */
+                    "idempotency-key"?: string;
+                };
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The job runs on; poll `Location` (`/jobs/{id}`) or stream its logs */
+                202: {
+                    headers: {
+                        Location: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Accepted"];
+                    };
+                };
+                /** @description Both ends gone from the hosts */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Malformed request (bad JSON) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Missing or wrong bearer token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description A referenced resource does not exist */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Conflict with the current state, or the same Idempotency-Key still in progress */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Body larger than 1 MiB */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Validation failed: `errors[]` holds a JSON pointer per bad field */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Internal error */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description A command failed on a host (the job was undone) */
+                502: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description A host could not be reached */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description A command timed out on a host */
+                504: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/attachments": {
         parameters: {
             query?: never;
@@ -2286,6 +2738,149 @@ export interface components {
             labels?: {
                 [key: string]: string;
             };
+        };
+        TunnelWithJob: components["schemas"]["Tunnel"] & {
+            job: components["schemas"]["Job"];
+        };
+        TunnelEndpoint: {
+            /**
+             * @description bridge id
+             * @example br_01kb2xk3a7wqp4fmz3hyd2n6
+             */
+            bridge: string;
+            /** @example ovs_bridge */
+            bridgeName: string;
+            /** @enum {string} */
+            bridgeType: "ovs" | "linux";
+            /** @description host id */
+            host: string;
+            /** @example docker1 */
+            hostName: string;
+            /** @example gre-docker3 */
+            portName: string;
+            /**
+             * @description this host's tunnelIp
+             * @example 10.10.10.101
+             */
+            localIp: string;
+            /**
+             * @description the other host's tunnelIp (remote_ip)
+             * @example 192.168.50.101
+             */
+            remoteIp: string;
+            /**
+             * @description this bridge's MTU (1500 when unset) minus the encapsulation overhead
+             * @example 1462
+             */
+            overlayMtu: number;
+        };
+        TunnelEndObservation: {
+            hostName: string;
+            portName: string;
+            exists: boolean;
+            /** @description the netplumb id marked on it (external_ids:netplumb-id or alias netplumb:<id>) */
+            owner: string | null;
+            /** @description the bridge it is a port of (OVS port-to-br, Linux master) */
+            bridge: string | null;
+            /** @description OVS Interface type or Linux link kind (gre, vxlan, geneve, gretap) */
+            kind: string | null;
+            /** @description OVS: Interface options as set. Linux: remote_ip, local_ip, key, dst_port read from the device */
+            options: {
+                [key: string]: string;
+            };
+            /** @description OVS only: the OpenFlow port (-1 when OVS could not create it) */
+            ofport: number | null;
+            /** @description OVS only: the Interface error column */
+            error: string | null;
+            /** @description OVS link_state, or the Linux operstate */
+            linkState: string | null;
+            /** @description administratively up (OVS admin_state, Linux UP flag) */
+            up: boolean | null;
+            mtu: number | null;
+            drift: {
+                field: string;
+                desired?: unknown;
+                actual?: unknown;
+            }[];
+        };
+        Tunnel: {
+            /** @example tun_01kb2xk3a7wqp4fmz3hyd2n6 */
+            id: string;
+            /** @enum {string} */
+            type: "gre" | "vxlan" | "geneve";
+            /** @description GRE key or VNI as requested (null: no GRE key / VNI 0) */
+            key: number | null;
+            /** @description UDP port in use (vxlan/geneve), null for GRE */
+            dstPort: number | null;
+            endpoints: components["schemas"]["TunnelEndpoint"][];
+            /**
+             * @description the lower of the two ends: the MTU that fits through the tunnel both ways; also set as overlayMtu on both bridges (lowest of their tunnels)
+             * @example 1462
+             */
+            overlayMtu: number;
+            labels: {
+                [key: string]: string;
+            };
+            /** @enum {string} */
+            state: "pending" | "ready" | "failed" | "deleting";
+            jobId: string | null;
+            createdAt: string;
+            updatedAt: string;
+            observed?: {
+                observedAt: string;
+                endpoints: components["schemas"]["TunnelEndObservation"][];
+            };
+        };
+        /**
+         * @example {
+         *       "type": "gre",
+         *       "endpoints": [
+         *         {
+         *           "bridge": "docker1/ovs_bridge"
+         *         },
+         *         {
+         *           "bridge": "docker3/ovs_bridge"
+         *         }
+         *       ]
+         *     }
+         */
+        TunnelCreate: {
+            /**
+             * @description encapsulation
+             * @enum {string}
+             */
+            type: "gre" | "vxlan" | "geneve";
+            /** @description one bridge on each of two hosts */
+            endpoints: components["schemas"]["TunnelEndpointRequest"][];
+            /** @description GRE key (0–4294967295) or VNI (vxlan/geneve, 0–16777215). Default: none for GRE, VNI 0. GRE key 0 means no key, as in OVS. */
+            key?: number;
+            /** @description UDP destination port, vxlan/geneve only (default 4789 / 6081) */
+            dstPort?: number;
+            /**
+             * @default {}
+             * @example {
+             *       "env": "ci"
+             *     }
+             */
+            labels: {
+                [key: string]: string;
+            };
+        };
+        TunnelEndpointRequest: {
+            /**
+             * @description bridge id or "host/name"
+             * @example docker1/ovs_bridge
+             */
+            bridge: string;
+            /**
+             * @description the tunnel port (OVS) or device (Linux) on that bridge; default `<type>-<other host>`, ≤ 15 bytes, made unique on the host
+             * @example gre-docker3
+             */
+            portName?: string;
+        };
+        TunnelList: {
+            items: components["schemas"]["Tunnel"][];
+            nextCursor: string | null;
         };
         AttachmentWithJob: components["schemas"]["Attachment"] & {
             job: components["schemas"]["Job"];

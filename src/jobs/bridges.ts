@@ -5,6 +5,7 @@ import { bridgeDrift, bridgeFactCommands, createBridgePlan, deleteBridgePlan, ob
 import type { HostServices } from '../exec/pool.js';
 import type { ResourceRecord, Store } from '../store/types.js';
 import type { JobContext } from './runner.js';
+import { refreshOverlayMtu } from './tunnels.js';
 
 export async function readBridgeFacts(ctx: JobContext, d: BridgeData): Promise<BridgeFacts> {
   const c = bridgeFactCommands(d);
@@ -51,8 +52,12 @@ export async function updateBridge(ctx: JobContext, id: string, previous: Bridge
   try {
     await ctx.runPlan(updateBridgePlan(d, previous));
     touch(ctx.store, rec, { state: 'ready' });
+    // The overlay MTU of the tunnels on this bridge follows its MTU.
+    if (d.mtu !== previous.mtu) refreshOverlayMtu(ctx.store, [id]);
   } catch (e) {
-    touch(ctx.store, rec, { data: previous as never, state: 'ready' });
+    // overlayMtu belongs to the tunnels (it may have changed since the PATCH was accepted): keep the current one.
+    const overlayMtu = (ctx.store.getResource(id)?.data as unknown as BridgeData | undefined)?.overlayMtu ?? previous.overlayMtu;
+    touch(ctx.store, rec, { data: { ...previous, overlayMtu } as never, state: 'ready' });
     throw e;
   }
 }

@@ -1,0 +1,48 @@
+import { createRoute } from '@hono/zod-openapi';
+import { renderTunnel, TunnelCreateSchema } from '../../model/tunnels.js';
+import { newId } from '../../model/names.js';
+import { createTunnel } from '../../jobs/tunnels.js';
+import { acceptedResponse, nowIso, PreferHeader, router } from '../common.js';
+import { mutate } from '../mutation.js';
+import { mutationErrorResponses } from '../problems.js';
+import { resolveTunnel } from './resolve.js';
+import { TunnelWithJobSchema } from './schema.js';
+
+export const route = createRoute({
+  method: 'post',
+  path: '/tunnels',
+  tags: ['tunnels'],
+  summary: 'Create a GRE, VXLAN or Geneve tunnel between bridges on two hosts',
+  description:
+    "The seed's pair of `ovs-vsctl add-port ovs_bridge ovs_gre -- set interface ovs_gre type=gre options:remote_ip=…`, both ends, on both hosts, " +
+    "in one job that holds both hosts' locks: each end's remote is the other host's `tunnelIp`; if the second end fails the first is undone. " +
+    'OVS bridges get a tunnel port; Linux bridges get a vxlan, geneve or gretap device as a bridge port. ' +
+    'The answer reports the overlay MTU (bridge MTU, or 1500, minus the encapsulation overhead: GRE 38, or 42 with a key; VXLAN 50; Geneve 58; ' +
+    '+20 over IPv6), which also becomes `overlayMtu` on both bridges and the default MTU of attachments made on them afterwards.',
+  request: { headers: PreferHeader, body: { required: true, content: { 'application/json': { schema: TunnelCreateSchema } } } },
+  responses: {
+    201: { description: 'Both ends made', content: { 'application/json': { schema: TunnelWithJobSchema } } },
+    ...acceptedResponse,
+    ...mutationErrorResponses,
+  },
+});
+
+export const app = router().openapi(route, async (c) => {
+  const deps = c.get('deps');
+  const body = c.req.valid('json');
+  return mutate(c, deps, () => {
+    const data = resolveTunnel(deps.store, body);
+    const id = newId('tunnel');
+    const [a] = data.endpoints;
+    return {
+      job: { kind: 'tunnel.create', resource: { type: 'tunnel', id }, hosts: data.endpoints.map((e) => e.hostId) },
+      prepare: (job) => {
+        const t = nowIso();
+        deps.store.insertResource({ id, type: 'tunnel', key: `${a.bridgeId}|${a.portName}`, state: 'pending', jobId: job.id, createdAt: t, updatedAt: t, data: data as never });
+      },
+      work: (ctx) => createTunnel(ctx, id),
+      successStatus: 201,
+      render: () => renderTunnel(deps.store.getResource(id)!),
+    };
+  }) as never;
+});

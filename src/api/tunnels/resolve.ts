@@ -1,0 +1,142 @@
+/**
+ * From a POST /tunnels body to the TunnelData a job can run: every reference resolved and every check made
+ * here, before a job or a plan exists (422 for bad fields, 404 for missing bridges, 409 for clashes).
+ */
+import type { BridgeData } from '../../model/bridges.js';
+import type { HostData } from '../../model/hosts.js';
+import { ProblemError, type FieldError } from '../../model/problems.js';
+import { defaultPortName, effectiveDstPort, type TunnelCreate, type TunnelData, type TunnelEndpointData, type TunnelType } from '../../model/tunnels.js';
+import { ipFamily } from '../../model/net.js';
+import { overlayMtu } from '../../ops/tunnels.js';
+import type { ResourceRecord, Store } from '../../store/types.js';
+import { requireBridge } from '../common.js';
+
+const tunnelsOf = (store: Store) => store.listResources('tunnel', { limit: 100_000 }).items.map((r) => ({ id: r.id, state: r.state, d: r.data as unknown as TunnelData }));
+
+/**
+ * Names already used on a host, and by what. Interface names are per host, not per bridge: Linux devices share the
+ * host's namespace and OVS port names are unique across all bridges of one database; an OVS bridge is a port too.
+ */
+function namesOnHost(store: Store, hostId: string): Map<string, string> {
+  const used = new Map<string, string>();
+  for (const t of tunnelsOf(store)) for (const e of t.d.endpoints) if (e.hostId === hostId) used.set(e.portName, t.id);
+  for (const b of store.listResources('bridge', { limit: 100_000, where: { hostId } }).items) used.set((b.data as unknown as BridgeData).name, b.id);
+  for (const a of store.listResources('attachment', { limit: 100_000, where: { hostId } }).items) {
+    const n = (a.data as { hostIfname?: string }).hostIfname;
+    if (n) used.set(n, a.id);
+  }
+  return used;
+}
+
+/** What the host's kernel must offer for this end (from its last probe); null when fine or not known. */
+function kernelGap(type: TunnelType, b: BridgeData, h: HostData): string | null {
+  const mods = h.facts?.kernelModules;
+  if (!mods) return null;
+  const needsKernel = b.type === 'linux' || b.datapathType === 'system';
+  if (!needsKernel) return null; // the userspace datapath implements GRE, VXLAN and Geneve itself
+  const where = b.type === 'linux' ? `a Linux bridge there cannot have a ${type === 'gre' ? 'gretap' : type} port` : `its OVS kernel datapath cannot carry ${type}`;
+  if (type === 'gre' && !mods.gre) return `${h.name}'s kernel has no GRE support (no gre module at its last probe), so ${where}; use vxlan, or an OVS bridge with the netdev (userspace) datapath, which does GRE itself`;
+  if (type === 'vxlan' && !mods.vxlan) return `${h.name}'s kernel has no VXLAN support (no vxlan module at its last probe), so ${where}; use an OVS bridge with the netdev (userspace) datapath`;
+  return null;
+}
+
+/** Are bridges a and b already joined through tunnels? Returns the bridges on the path, or null. */
+function pathBetween(tunnels: { d: TunnelData }[], a: string, b: string): string[] | null {
+  const next = new Map<string, string[]>();
+  for (const t of tunnels) {
+    const [x, y] = t.d.endpoints.map((e) => e.bridgeId) as [string, string];
+    next.set(x, [...(next.get(x) ?? []), y]);
+    next.set(y, [...(next.get(y) ?? []), x]);
+  }
+  const parent = new Map<string, string>([[a, a]]);
+  const queue = [a];
+  while (queue.length) {
+    const cur = queue.shift()!;
+    if (cur === b) {
+      const path = [b];
+      while (path[0] !== a) path.unshift(parent.get(path[0]!)!);
+      return path;
+    }
+    for (const n of next.get(cur) ?? []) if (!parent.has(n)) { parent.set(n, cur); queue.push(n); }
+  }
+  return null;
+}
+
+export function resolveTunnel(store: Store, body: TunnelCreate): TunnelData {
+  const brs = body.endpoints.map((ep, i) => requireBridge(store, ep.bridge, `/endpoints/${i}/bridge`)) as [ResourceRecord, ResourceRecord];
+  const bd = brs.map((b) => b.data as unknown as BridgeData) as [BridgeData, BridgeData];
+  brs.forEach((b, i) => {
+    if (b.state !== 'ready') {
+      throw new ProblemError('conflict', `bridge ${bd[i]!.hostName}/${bd[i]!.name} is ${b.state}; wait for its job ${b.jobId}`, { errors: [{ pointer: `/endpoints/${i}/bridge`, detail: b.state }] });
+    }
+  });
+  if (bd[0].hostId === bd[1].hostId) {
+    throw ProblemError.validation([{ pointer: '/endpoints/1/bridge', detail: `on the same host (${bd[0].hostName}) as endpoint 0: a tunnel joins bridges on two different hosts` }]);
+  }
+  const hd = bd.map((b) => store.getResource(b.hostId)!.data as unknown as HostData) as [HostData, HostData];
+
+  const errors: FieldError[] = [];
+  hd.forEach((h, i) => {
+    if (!h.tunnelIp) errors.push({ pointer: `/endpoints/${i}/bridge`, detail: `host ${h.name} has no tunnelIp (the underlay address the other end sends to); register the host with one` });
+  });
+  if (hd[0].tunnelIp && hd[1].tunnelIp && ipFamily(hd[0].tunnelIp) !== ipFamily(hd[1].tunnelIp)) {
+    errors.push({ pointer: '/endpoints/1/bridge', detail: `host ${hd[1].name}'s tunnelIp ${hd[1].tunnelIp} is IPv${ipFamily(hd[1].tunnelIp)}, ${hd[0].name}'s ${hd[0].tunnelIp} is IPv${ipFamily(hd[0].tunnelIp)}: both ends need the same family` });
+  }
+  bd.forEach((b, i) => {
+    const gap = kernelGap(body.type, b, hd[i]!);
+    if (gap) errors.push({ pointer: `/endpoints/${i}/bridge`, detail: gap });
+  });
+  if (errors.length) throw ProblemError.validation(errors);
+
+  const portNames = [0, 1].map((i) => {
+    const used = namesOnHost(store, bd[i]!.hostId);
+    const given = body.endpoints[i]!.portName;
+    if (given === undefined) return defaultPortName(body.type, hd[1 - i]!.name, new Set(used.keys()));
+    const by = used.get(given);
+    if (by) {
+      throw new ProblemError('conflict', `${given} is already used on ${hd[i]!.name} by ${by}; choose another portName (or leave it out for a free default)`, {
+        errors: [{ pointer: `/endpoints/${i}/portName`, detail: `in use on ${hd[i]!.name}` }], existing: by,
+      });
+    }
+    return given;
+  });
+
+  const key = body.key ?? null;
+  const dstPort = body.dstPort ?? null;
+  const ipv6 = ipFamily(hd[0].tunnelIp!) === 6;
+  const endpoints = bd.map((b, i): TunnelEndpointData => ({
+    bridgeId: brs[i]!.id, bridgeName: b.name, bridgeType: b.type, datapathType: b.datapathType, hostId: b.hostId, hostName: b.hostName,
+    portName: portNames[i]!, localIp: hd[i]!.tunnelIp!, remoteIp: hd[1 - i]!.tunnelIp!, overlayMtu: overlayMtu(b.mtu, body.type, { ipv6, key }),
+  })) as [TunnelEndpointData, TunnelEndpointData];
+  const d: TunnelData = { type: body.type, key, dstPort, endpoints, overlayMtu: Math.min(endpoints[0].overlayMtu, endpoints[1].overlayMtu), labels: body.labels };
+
+  const existing = tunnelsOf(store).filter((t) => t.state !== 'failed');
+  // A second path between two bridges is an L2 loop: broadcasts would circle forever unless STP cuts it.
+  const path = pathBetween(existing, endpoints[0].bridgeId, endpoints[1].bridgeId);
+  if (path) {
+    const onPath = path.map((id) => store.getResource(id)).filter((r): r is ResourceRecord => !!r).map((r) => r.data as unknown as BridgeData);
+    if (!onPath.every((b) => b.stp)) {
+      throw new ProblemError('conflict', `${onPath.map((b) => `${b.hostName}/${b.name}`).join(' – ')} are already joined by tunnels; another tunnel would close an L2 loop. Enable STP on these bridges (PATCH /bridges/{id} {"stp": true}) to allow it`, {
+        errors: [{ pointer: '/endpoints/1/bridge', detail: 'already joined to endpoint 0 through tunnels' }],
+      });
+    }
+  }
+  // Two tunnels a host cannot tell apart: OVS matches incoming packets on (type, remote, key, port); the kernel allows
+  // one VXLAN device per VNI and UDP port.
+  const vni = (t: TunnelData) => t.key ?? 0;
+  for (const t of existing) {
+    for (const mine of endpoints) {
+      for (const theirs of t.d.endpoints) {
+        if (theirs.hostId !== mine.hostId || t.d.type !== d.type || vni(t.d) !== vni(d) || effectiveDstPort(t.d) !== effectiveDstPort(d)) continue;
+        const sameRemote = theirs.remoteIp === mine.remoteIp;
+        const kernelVni = d.type === 'vxlan' && theirs.bridgeType === 'linux' && mine.bridgeType === 'linux';
+        if (sameRemote || kernelVni) {
+          throw new ProblemError('conflict', `${t.id} already is a ${d.type} tunnel ${sameRemote ? `to ${mine.remoteIp} ` : ''}on ${mine.hostName} with ${d.type === 'gre' ? 'GRE key' : 'VNI'} ${vni(d)}: choose another key`, {
+            errors: [{ pointer: '/key', detail: `in use on ${mine.hostName} by ${t.id}` }], existing: t.id,
+          });
+        }
+      }
+    }
+  }
+  return d;
+}

@@ -1,0 +1,15 @@
+import { z } from '@hono/zod-openapi';
+import { TunnelSchema } from '../../model/tunnels.js';
+import { JobSchema } from '../../model/jobs.js';
+import { listOf } from '../common.js';
+
+export { TunnelCreateSchema, TunnelSchema } from '../../model/tunnels.js';
+export const TunnelWithJobSchema = TunnelSchema.extend({ job: JobSchema }).openapi('TunnelWithJob');
+export const TunnelListSchema = listOf(TunnelSchema, 'TunnelList');
+export const TunnelListQuery = z.object({
+  host: z.string().max(64).optional().openapi({ param: { name: 'host', in: 'query' }, description: 'host id or name: tunnels with either end on it' }),
+  bridge: z.string().max(96).optional().openapi({ param: { name: 'bridge', in: 'query' }, description: 'bridge id or host/name: tunnels with either end on it' }),
+});
+export const ObserveQuery = z.object({
+  observe: z.enum(['true', 'false']).default('false').openapi({ param: { name: 'observe', in: 'query' }, description: "also read both ends' live state from the hosts and report drift" }),
+});
