@@ -91,3 +91,20 @@ export function requireBridge(store: Store, ref: string, pointer?: string): Reso
   }
   return b;
 }
+
+/**
+ * Names already used on a host, and by what. Interface names are per host, not per bridge: Linux devices share the
+ * host's namespace and OVS port names are unique across all bridges of one database; an OVS bridge is a port too.
+ */
+export function interfaceNamesOnHost(store: Store, hostId: string): Map<string, string> {
+  const used = new Map<string, string>();
+  for (const t of store.listResources('tunnel', { limit: 100_000 }).items) {
+    for (const e of (t.data as { endpoints: { hostId: string; portName: string }[] }).endpoints) if (e.hostId === hostId) used.set(e.portName, t.id);
+  }
+  for (const b of store.listResources('bridge', { limit: 100_000, where: { hostId } }).items) used.set((b.data as { name: string }).name, b.id);
+  for (const a of store.listResources('attachment', { limit: 100_000, where: { hostId } }).items) {
+    const n = (a.data as { hostIfname?: string }).hostIfname;
+    if (n) used.set(n, a.id);
+  }
+  return used;
+}

@@ -97,3 +97,13 @@ describe('attachments API', () => {
     expect(t.world.calls.some((c) => c.argv.join(' ') === `ip link del dev ${a.hostIfname}`)).toBe(true);
   });
 });
+
+describe('host interface names', () => {
+  it('a hostIfname already used on the host by a bridge or tunnel port → 409 before any job', async () => {
+    const t = await withBridges();
+    const r = await t.json('POST', '/attachments', { bridge: 'docker1/ovs_bridge', target: { container: 'web1' }, hostIfname: 'docker0' });
+    expect(r.status).toBe(409);
+    expect((await r.json()).errors[0].pointer).toBe('/hostIfname');
+    expect(t.world.calls).toHaveLength(0);
+  });
+});

@@ -5,7 +5,7 @@ import type { HostData } from '../../model/hosts.js';
 import { newId } from '../../model/names.js';
 import { ProblemError } from '../../model/problems.js';
 import { createAttachment } from '../../jobs/attachments.js';
-import { acceptedResponse, nowIso, PreferHeader, requireBridge, router } from '../common.js';
+import { acceptedResponse, interfaceNamesOnHost, nowIso, PreferHeader, requireBridge, router } from '../common.js';
 import { mutate } from '../mutation.js';
 import { mutationErrorResponses } from '../problems.js';
 import { AttachmentWithJobSchema } from './schema.js';
@@ -45,8 +45,8 @@ export const app = router().openapi(route, async (c) => {
     }
     const id = newId('attachment');
     const hostIfname = body.hostIfname ?? defaultHostIfname(id);
-    const taken = deps.store.listResources('attachment', { limit: 1, where: { hostId: b.hostId, hostIfname } });
-    if (taken.items.length) throw new ProblemError('conflict', `${hostIfname} is already used on ${b.hostName} by ${taken.items[0]!.id}`, { errors: [{ pointer: '/hostIfname', detail: 'in use' }] });
+    const owner = interfaceNamesOnHost(deps.store, b.hostId).get(hostIfname);
+    if (owner) throw new ProblemError('conflict', `${hostIfname} is already used on ${b.hostName} by ${owner}`, { errors: [{ pointer: '/hostIfname', detail: 'in use' }] });
     const data: AttachmentData = {
       bridgeId: br.id, bridgeName: b.name, bridgeType: b.type, datapathType: b.datapathType, hostId: b.hostId, hostName: b.hostName,
       target: body.target, resolved: null, ifname: body.ifname ?? null, hostIfname, addresses: body.addresses, gateway: body.gateway ?? null,

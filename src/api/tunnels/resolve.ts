@@ -9,24 +9,9 @@ import { defaultPortName, effectiveDstPort, type TunnelCreate, type TunnelData, 
 import { ipFamily } from '../../model/net.js';
 import { overlayMtu } from '../../ops/tunnels.js';
 import type { ResourceRecord, Store } from '../../store/types.js';
-import { requireBridge } from '../common.js';
+import { interfaceNamesOnHost as namesOnHost, requireBridge } from '../common.js';
 
 const tunnelsOf = (store: Store) => store.listResources('tunnel', { limit: 100_000 }).items.map((r) => ({ id: r.id, state: r.state, d: r.data as unknown as TunnelData }));
-
-/**
- * Names already used on a host, and by what. Interface names are per host, not per bridge: Linux devices share the
- * host's namespace and OVS port names are unique across all bridges of one database; an OVS bridge is a port too.
- */
-function namesOnHost(store: Store, hostId: string): Map<string, string> {
-  const used = new Map<string, string>();
-  for (const t of tunnelsOf(store)) for (const e of t.d.endpoints) if (e.hostId === hostId) used.set(e.portName, t.id);
-  for (const b of store.listResources('bridge', { limit: 100_000, where: { hostId } }).items) used.set((b.data as unknown as BridgeData).name, b.id);
-  for (const a of store.listResources('attachment', { limit: 100_000, where: { hostId } }).items) {
-    const n = (a.data as { hostIfname?: string }).hostIfname;
-    if (n) used.set(n, a.id);
-  }
-  return used;
-}
 
 /** What the host's kernel must offer for this end (from its last probe); null when fine or not known. */
 function kernelGap(type: TunnelType, b: BridgeData, h: HostData): string | null {
