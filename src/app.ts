@@ -56,7 +56,11 @@ export function createApp(deps: AppDeps) {
 
   app.onError((err, c) => {
     if (isProblemError(err)) return problemResponse(c, err.problem);
-    if (err instanceof ExecError) return problemResponse(c, toProblem(err, '') as never);
+    if (err instanceof ExecError) {
+      // Outside a job (e.g. ?observe=true): the same problem, without a job id.
+      const { jobId: _none, ...p } = toProblem(err, '');
+      return problemResponse(c, p as never);
+    }
     if (err instanceof HTTPException) {
       if (err.status === 400) return problemResponse(c, problem('malformed-json', err.message || 'the body is not valid JSON'));
       if (err.status === 413) return problemResponse(c, problem('payload-too-large', `bodies are limited to ${deps.config.maxBodyBytes} bytes`));

@@ -42,25 +42,59 @@ export interface ClientOptions {
 
 const MUTATIONS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
-/** fetch with an Idempotency-Key on every mutation and retries that keep it. */
-function idempotentFetch(base: typeof fetch, retries: number): typeof fetch {
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const isProblem = (res: Response) => !!res.headers.get('content-type')?.includes('problem+json');
+
+/**
+ * fetch with an Idempotency-Key on every mutation, and retries that keep it: after a network error (or a 503
+ * that is not the service's own problem answer) the same request goes again. If the first attempt did reach
+ * the service and its job is still running, the service says 409 "in progress": wait for that job, then ask
+ * again and get the stored response.
+ */
+function idempotentFetch(base: typeof fetch, baseUrl: string, retries: number): typeof fetch {
   return async (input, init) => {
     const req = new Request(input, init);
     if (!MUTATIONS.has(req.method) || retries <= 0) return base(req);
     if (!req.headers.has('idempotency-key')) req.headers.set('idempotency-key', crypto.randomUUID());
     const body = req.body ? await req.arrayBuffer() : undefined;
     for (let attempt = 0; ; attempt++) {
+      let res: Response | undefined;
       try {
-        const res = await base(new Request(req, body !== undefined ? { body } : {}));
-        if (res.status !== 503 || attempt >= retries) return res;
-        // 503 from the service itself (host unreachable during a job) is a real answer unless it is a replay-able retry.
-        if (res.headers.get('content-type')?.includes('problem+json')) return res;
+        res = await base(new Request(req, body !== undefined ? { body } : {}));
       } catch (e) {
         if (attempt >= retries) throw e;
       }
-      await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
+      if (res) {
+        if (attempt > 0 && res.status === 409 && isProblem(res)) {
+          const p = (await res.clone().json().catch(() => null)) as Problem | null;
+          if (p?.type.endsWith('/idempotency-in-progress') && p.jobId) {
+            await settle(base, baseUrl, req.headers, p.jobId);
+            continue;
+          }
+        }
+        if (res.status !== 503 || isProblem(res) || attempt >= retries) return res;
+      }
+      await sleep(200 * 2 ** attempt);
     }
   };
+}
+
+/** Waits until a job is no longer queued or running (its outcome is then stored for the key). */
+async function settle(base: typeof fetch, baseUrl: string, headers: Headers, jobId: string): Promise<void> {
+  const auth = headers.get('authorization');
+  for (let delay = 100; ; delay = Math.min(delay * 1.5, 2000)) {
+    const res = await base(`${baseUrl}/jobs/${encodeURIComponent(jobId)}`, { headers: auth ? { Authorization: auth } : {} });
+    if (!res.ok) return;
+    const job = (await res.json()) as Job;
+    if (job.status !== 'queued' && job.status !== 'running') return;
+    await sleep(delay);
+  }
+}
+
+/** The data of a successful openapi-fetch call, or its problem thrown as a NetplumbError. */
+async function unwrap<T>(r: { data?: T; error?: unknown; response: Response }): Promise<T> {
+  if (r.error !== undefined || r.data === undefined) throw await problemOf(r.response, r.error);
+  return r.data;
 }
 
 async function problemOf(res: Response, fallback: unknown): Promise<NetplumbError> {
@@ -73,12 +107,10 @@ export function createClient(opts: ClientOptions) {
   const headers: Record<string, string> = {};
   if (opts.token) headers.Authorization = `Bearer ${opts.token}`;
   if (opts.waitSeconds !== undefined) headers.Prefer = `wait=${opts.waitSeconds}`;
-  const api = createFetchClient<paths>({ baseUrl: opts.baseUrl, headers, fetch: idempotentFetch(baseFetch, opts.retries ?? 3) });
+  const api = createFetchClient<paths>({ baseUrl: opts.baseUrl, headers, fetch: idempotentFetch(baseFetch, opts.baseUrl, opts.retries ?? 3) });
 
   async function getJob(id: string): Promise<Job> {
-    const { data, error, response } = await api.GET('/jobs/{id}', { params: { path: { id } } });
-    if (error || !data) throw await problemOf(response, error);
-    return data;
+    return unwrap(await api.GET('/jobs/{id}', { params: { path: { id } } }));
   }
 
   /** Polls until the job is done; resolves with it (succeeded) or throws its problem. */
@@ -154,14 +186,10 @@ export function createClient(opts: ClientOptions) {
     create: (body: HostCreate) =>
       mutate(() => api.POST('/hosts', { body }), (id) => hosts.get(id)) as Promise<Host & { job?: Job }>,
     list: async (query: NonNullable<paths['/hosts']['get']['parameters']['query']> = {}) => {
-      const { data, error, response } = await api.GET('/hosts', { params: { query } });
-      if (error || !data) throw await problemOf(response, error);
-      return data;
+      return unwrap(await api.GET('/hosts', { params: { query } }));
     },
     get: async (idOrName: string): Promise<Host> => {
-      const { data, error, response } = await api.GET('/hosts/{idOrName}', { params: { path: { idOrName } } });
-      if (error || !data) throw await problemOf(response, error);
-      return data;
+      return unwrap(await api.GET('/hosts/{idOrName}', { params: { path: { idOrName } } }));
     },
     probe: (idOrName: string) =>
       mutate(() => api.POST('/hosts/{idOrName}/probe', { params: { path: { idOrName } } }), (id) => hosts.get(id)) as Promise<Host & { job?: Job }>,
@@ -172,9 +200,7 @@ export function createClient(opts: ClientOptions) {
     create: (body: Partial<BridgeCreate> & Pick<BridgeCreate, 'host' | 'name'>) =>
       mutate(() => api.POST('/bridges', { body: body as BridgeCreate }), (id) => bridges.get(id)) as Promise<Bridge & { job?: Job }>,
     list: async (query: NonNullable<paths['/bridges']['get']['parameters']['query']> = {}) => {
-      const { data, error, response } = await api.GET('/bridges', { params: { query } });
-      if (error || !data) throw await problemOf(response, error);
-      return data;
+      return unwrap(await api.GET('/bridges', { params: { query } }));
     },
     /** By id, or by "host/name". */
     get: async (ref: string, o: { observe?: boolean } = {}): Promise<Bridge> => {
@@ -196,14 +222,10 @@ export function createClient(opts: ClientOptions) {
     create: (body: Partial<AttachmentCreate> & Pick<AttachmentCreate, 'bridge' | 'target'>) =>
       mutate(() => api.POST('/attachments', { body: body as AttachmentCreate }), (id) => attachments.get(id)) as Promise<Attachment & { job?: Job }>,
     list: async (query: NonNullable<paths['/attachments']['get']['parameters']['query']> = {}) => {
-      const { data, error, response } = await api.GET('/attachments', { params: { query } });
-      if (error || !data) throw await problemOf(response, error);
-      return data;
+      return unwrap(await api.GET('/attachments', { params: { query } }));
     },
     get: async (id: string): Promise<Attachment> => {
-      const { data, error, response } = await api.GET('/attachments/{id}', { params: { path: { id } } });
-      if (error || !data) throw await problemOf(response, error);
-      return data;
+      return unwrap(await api.GET('/attachments/{id}', { params: { path: { id } } }));
     },
     delete: (id: string) => mutate<void>(() => api.DELETE('/attachments/{id}', { params: { path: { id } } })),
   };
@@ -212,16 +234,12 @@ export function createClient(opts: ClientOptions) {
     create: (body: Omit<TunnelCreate, 'labels'> & Partial<Pick<TunnelCreate, 'labels'>>) =>
       mutate(() => api.POST('/tunnels', { body: body as TunnelCreate }), (id) => tunnels.get(id)) as Promise<Tunnel & { job?: Job }>,
     list: async (query: NonNullable<paths['/tunnels']['get']['parameters']['query']> = {}) => {
-      const { data, error, response } = await api.GET('/tunnels', { params: { query } });
-      if (error || !data) throw await problemOf(response, error);
-      return data;
+      return unwrap(await api.GET('/tunnels', { params: { query } }));
     },
     /** observe: also each end's live state from the hosts (OVS error/ofport/link_state, or the Linux device). */
     get: async (id: string, o: { observe?: boolean } = {}): Promise<Tunnel> => {
       const query = { observe: o.observe ? ('true' as const) : ('false' as const) };
-      const { data, error, response } = await api.GET('/tunnels/{id}', { params: { path: { id }, query } });
-      if (error || !data) throw await problemOf(response, error);
-      return data;
+      return unwrap(await api.GET('/tunnels/{id}', { params: { path: { id }, query } }));
     },
     delete: (id: string) => mutate<void>(() => api.DELETE('/tunnels/{id}', { params: { path: { id } } })),
   };
@@ -229,9 +247,7 @@ export function createClient(opts: ClientOptions) {
   const jobs = {
     get: getJob,
     list: async (query: NonNullable<paths['/jobs']['get']['parameters']['query']> = {}) => {
-      const { data, error, response } = await api.GET('/jobs', { params: { query } });
-      if (error || !data) throw await problemOf(response, error);
-      return data;
+      return unwrap(await api.GET('/jobs', { params: { query } }));
     },
     logs: async (id: string, query: { after?: number; limit?: number } = {}) => {
       const { data, error, response } = await api.GET('/jobs/{id}/logs', { params: { path: { id }, query }, headers: { Accept: 'application/json' } });

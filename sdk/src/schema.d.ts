@@ -890,7 +890,7 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/problem+json": components["schemas"]["Bridge"];
+                        "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
             };
@@ -1254,7 +1254,7 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/problem+json": components["schemas"]["Bridge"];
+                        "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
             };

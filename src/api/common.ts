@@ -108,3 +108,10 @@ export function interfaceNamesOnHost(store: Store, hostId: string): Map<string, 
   }
   return used;
 }
+
+/** A resource another job is still working on cannot be changed or deleted yet; ready and failed ones can. */
+export function requireSettled(rec: ResourceRecord, what: string): void {
+  if (rec.state === 'pending' || rec.state === 'deleting') {
+    throw new ProblemError('conflict', `${what} ${rec.id} is ${rec.state}; wait for its job ${rec.jobId}`, rec.jobId ? { jobId: rec.jobId } : {});
+  }
+}

@@ -37,8 +37,8 @@ export function mountDocs(app: Hono<never>): void {
   app.get('/docs', (c) => c.html(PAGE));
   app.get('/docs/:file', (c, next) => {
     const file = c.req.param('file');
-    const type = ASSETS[file];
-    if (!type) return next();
+    if (!Object.hasOwn(ASSETS, file)) return next();
+    const type = ASSETS[file]!;
     return c.body(new Uint8Array(asset(file)), 200, { 'Content-Type': type, 'Cache-Control': 'public, max-age=86400' });
   });
 }

@@ -32,9 +32,14 @@ export async function createAttachment(ctx: JobContext, hosts: HostServices, id:
   try {
     const target = await resolveTarget(ctx, hosts, d);
     const c = attachmentFactCommands(target.netnsPath, d.hostIfname);
-    const [nsExists, inner, hostLink] = await Promise.all([ctx.run(d.hostId, c.nsExists), ctx.run(d.hostId, c.innerLinks), ctx.run(d.hostId, c.hostLink)]);
-    if (nsExists.exitCode !== 0 || inner.exitCode !== 0) {
+    const [nsInodes, inner, hostLink] = await Promise.all([ctx.run(d.hostId, c.nsInodes), ctx.run(d.hostId, c.innerLinks), ctx.run(d.hostId, c.hostLink)]);
+    if (nsInodes.exitCode !== 0 || inner.exitCode !== 0) {
       throw new ProblemError('not-found', `the target's network namespace ${target.netnsPath} does not exist on ${d.hostName}`);
+    }
+    const [hostNs, targetNs] = nsInodes.stdout.trim().split('\n');
+    if (hostNs && hostNs === targetNs) {
+      // Routes and addresses meant for a container would land on the host itself (and could cut it off).
+      throw new ProblemError('conflict', `the target (${target.netnsPath}) is ${d.hostName}'s own network namespace; attach a container, a named namespace or a pid in another namespace`, { errors: [{ pointer: '/target', detail: "the host's own network namespace" }] });
     }
     const existing = linkNames(inner.stdout);
     if (d.ifname && existing.includes(d.ifname)) {

@@ -5,6 +5,7 @@ import { bridgeDrift, bridgeFactCommands, createBridgePlan, deleteBridgePlan, ob
 import type { HostServices } from '../exec/pool.js';
 import type { ResourceRecord, Store } from '../store/types.js';
 import type { JobContext } from './runner.js';
+import { touch } from './records.js';
 import { refreshOverlayMtu } from './tunnels.js';
 
 export async function readBridgeFacts(ctx: JobContext, d: BridgeData): Promise<BridgeFacts> {
@@ -17,10 +18,6 @@ export async function readBridgeFacts(ctx: JobContext, d: BridgeData): Promise<B
   return parseBridgeFacts({ link, ovsExists, ovsOwner });
 }
 
-function touch(store: Store, rec: ResourceRecord, patch: Partial<ResourceRecord>): void {
-  Object.assign(rec, patch, { updatedAt: new Date().toISOString() });
-  store.updateResource(rec);
-}
 
 export async function createBridge(ctx: JobContext, id: string): Promise<void> {
   const rec = ctx.store.getResource(id)!;

@@ -140,7 +140,9 @@ export class JobRunner {
         this.log(job.id, null, 'info', `${job.kind} succeeded`);
       } catch (e) {
         job.status = 'failed';
-        job.error = toProblem(e, job.id);
+        const p = toProblem(e, job.id);
+        // The detail may quote a command's stderr: redact it like a log line.
+        job.error = { ...p, detail: this.redact(p.detail) };
         if (!(e instanceof ProblemError) && !(e instanceof ExecError)) {
           this.log(job.id, null, 'error', `internal error: ${e instanceof Error ? e.message : String(e)}`);
         }
@@ -156,6 +158,7 @@ export class JobRunner {
     } finally {
       release();
       this.events.emit(`end:${job.id}`, job);
+      this.store.forgetJob(job.id);
     }
   }
 
@@ -197,8 +200,7 @@ export class JobRunner {
       },
       check: async (hostId, argv, what, opts) => {
         const r = await ctx.run(hostId, argv, opts);
-        if (r.timedOut) throw new ProblemError('command-timeout', `${what}: timed out on ${(ctx.host(hostId).data as { name: string }).name}`);
-        if (r.exitCode !== 0) throw commandFailed(ctx, hostId, what, argv, r);
+        if (r.timedOut || r.exitCode !== 0) throw commandFailed(ctx, hostId, what, argv, r);
         return r;
       },
       runPlan: async (plan) => {
@@ -206,10 +208,8 @@ export class JobRunner {
         const done: Step[] = [];
         try {
           for (const s of plan.steps) {
-            const r = await ctx.run(s.host, s.argv, s.timeoutMs !== undefined ? { timeoutMs: s.timeoutMs } : {});
-            const ok = (s.okExitCodes ?? [0]).includes(r.exitCode) && !r.timedOut;
-            if (!ok && !s.optional) throw commandFailed(ctx, s.host, s.description, s.argv, r);
-            if (!ok) ctx.log(hostName(ctx, s.host), 'info', `optional step failed, going on: ${s.description}`);
+            const r = await ctx.run(s.host, s.argv);
+            if (r.timedOut || !(s.okExitCodes ?? [0]).includes(r.exitCode)) throw commandFailed(ctx, s.host, s.description, s.argv, r);
             done.push(s);
             job.progress.done += 1;
             store.updateJob(job);

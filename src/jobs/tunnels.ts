@@ -7,11 +7,8 @@ import type { HostServices } from '../exec/pool.js';
 import type { ResourceRecord, Store } from '../store/types.js';
 import { dependentDeleters } from './dependents.js';
 import { undo, type JobContext } from './runner.js';
+import { touch } from './records.js';
 
-function touch(store: Store, rec: ResourceRecord, patch: Partial<ResourceRecord>): void {
-  Object.assign(rec, patch, { updatedAt: new Date().toISOString() });
-  store.updateResource(rec);
-}
 
 /** Both ends as the hosts have them now (read in parallel; each host's commands go to its own executor). */
 async function readEnds(ctx: JobContext, d: TunnelData, only?: (i: number) => boolean): Promise<[EndState, EndState]> {

@@ -17,7 +17,8 @@ export function inNs(nsPath: string, argv: string[]): string[] {
 /** Read-only commands the job runs before planning. */
 export function attachmentFactCommands(nsPath: string, hostIfname: string) {
   return {
-    nsExists: ['test', '-e', nsPath],
+    /** Inode of the host's own network namespace, then the target's: equal means the target is the host itself. */
+    nsInodes: ['stat', '-L', '-c', '%i', '/proc/self/ns/net', nsPath],
     innerLinks: inNs(nsPath, ['ip', '-j', 'link', 'show']),
     hostLink: ['ip', '-j', '-d', 'link', 'show', 'dev', hostIfname],
   };

@@ -8,9 +8,6 @@ export interface Step {
   undo?: string[];
   /** Exit codes that count as success (default [0]). */
   okExitCodes?: number[];
-  /** A failure is logged and the plan goes on (e.g. a gratuitous ARP). */
-  optional?: boolean;
-  timeoutMs?: number;
 }
 
 export interface Plan {

@@ -36,6 +36,7 @@ function page<T extends { id: string }>(rows: T[], limit: number): Page<T> {
 
 export class SqliteStore implements Store {
   private db: Database.Database;
+  /** Next log seq per job, cached while the job writes (cleared by forgetJob). */
   private seqs = new Map<string, number>();
 
   constructor(path: string) {
@@ -148,6 +149,9 @@ export class SqliteStore implements Store {
       .run(jobId, seq, line.ts, line.host, line.stream, line.text, line.exitCode ?? null, line.ms ?? null);
     return { seq, ...line };
   }
+  forgetJob(jobId: string): void {
+    this.seqs.delete(jobId);
+  }
   getLogs(jobId: string, after: number, limit: number): LogLine[] {
     const rows = this.db.prepare(`SELECT * FROM job_logs WHERE job_id=? AND seq>? ORDER BY seq LIMIT ?`).all(jobId, after, limit) as Row[];
     return rows.map((r) => {
@@ -161,15 +165,23 @@ export class SqliteStore implements Store {
     return this.tx(() => {
       const rows = this.db.prepare(`SELECT * FROM jobs WHERE status IN ('queued','running')`).all() as Row[];
       const now = new Date().toISOString();
-      for (const r of rows) {
-        const j = this.toJob(r);
+      for (const row of rows) {
+        const j = this.toJob(row);
         j.status = 'interrupted';
         j.finishedAt = now;
         j.error = { type: 'https://netplumb.dev/problems/job-interrupted', title: 'Job interrupted', status: 500, detail: reason, jobId: j.id };
         this.updateJob(j);
         this.appendLog(j.id, { ts: now, host: null, stream: 'error', text: reason });
+        // The resource it worked on is in an unknown state: failed (it can be deleted, which cleans up what exists).
+        const r = this.getResource(j.resource.id);
+        if (r && r.jobId === j.id && r.state !== 'ready') this.updateResource({ ...r, state: 'failed', updatedAt: now });
+        // A retry with the same Idempotency-Key gets this outcome instead of "still running" forever.
+        const body = JSON.stringify({ ...j.error, instance: `/jobs/${j.id}` });
+        for (const key of this.idempotencyKeysForJob(j.id)) {
+          this.setIdempotencyResponse(key, { status: 500, headers: { 'Content-Type': 'application/problem+json' }, body });
+        }
       }
-      return rows.map((r) => r.id as string);
+      return rows.map((row) => row.id as string);
     });
   }
 

@@ -92,7 +92,12 @@ export interface Store {
   listJobs(f: JobFilter): Page<JobRecord>;
   appendLog(jobId: string, line: Omit<LogLine, 'seq'>): LogLine;
   getLogs(jobId: string, after: number, limit: number): LogLine[];
-  /** Jobs left queued/running by a previous process become interrupted; returns their ids. */
+  /** The job wrote its last line: drop per-job caches. */
+  forgetJob(jobId: string): void;
+  /**
+   * Jobs left queued/running by a previous process become interrupted (their resources failed, their
+   * idempotency keys answered with the problem); returns their ids.
+   */
   interruptUnfinishedJobs(reason: string): string[];
 
   getIdempotency(key: string): IdempotencyRecord | null;

@@ -281,3 +281,61 @@ describe('restart', () => {
     s2.close();
   });
 });
+
+describe('job log stream under load', () => {
+  it('a client joining a job with a long backlog while it keeps writing gets every line once, in order', async () => {
+    const { app, deps, store } = testApp();
+    const job = newJob({ kind: 'test.chatty', resource: { type: 'host', id: 'host_x' }, hosts: ['host_x'] });
+    store.insertJob(job);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    deps.runner.start(job, async (ctx) => {
+      for (let i = 0; i < 1500; i++) ctx.log(null, 'info', `line ${i}`);
+      await gate;
+      for (let i = 1500; i < 1600; i++) {
+        ctx.log(null, 'info', `line ${i}`);
+        if (i % 10 === 0) await new Promise((r) => setTimeout(r, 1));
+      }
+    });
+    const res = await app.request(`/jobs/${job.id}/logs`, { headers: { Accept: 'text/event-stream' } });
+    // the job writes more only once the client is reading its backlog
+    const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let text = '';
+    for (let first = true; ; first = false) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      text += value;
+      if (first) release();
+    }
+    const seqs = text.split('\n\n').map((e) => /^id: (\d+)$/m.exec(e)?.[1]).filter(Boolean).map(Number);
+    const total = store.getLogs(job.id, 0, 10_000).length;
+    expect(seqs).toEqual(Array.from({ length: total }, (_, i) => i + 1));
+    expect(text.trimEnd().split('\n\n').at(-1)).toContain('event: end');
+  });
+});
+
+describe('restart recovery', () => {
+  it('an interrupted create leaves its resource failed (deletable) and answers its idempotency key', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'netplumb-'));
+    try {
+      const path = join(dir, 'np.db');
+      const a = testApp({ dbPath: path });
+      expect((await a.json('POST', '/hosts', localHost())).status).toBe(201);
+      a.world.delayMs = 200;
+      const r = await a.json('POST', '/bridges', { host: 'docker1', name: 'br1' }, { 'Idempotency-Key': 'k-restart', Prefer: 'respond-async' });
+      expect(r.status).toBe(202);
+      // "crash": a second process opens the same file while the job is still running in the first
+      const b = testApp({ dbPath: path });
+      expect(recoverInterruptedJobs(b.store)).toHaveLength(1);
+      const again = await b.json('POST', '/bridges', { host: 'docker1', name: 'br1' }, { 'Idempotency-Key': 'k-restart' });
+      expect(again.status).toBe(500);
+      expect((await again.json()).type).toBe('https://netplumb.dev/problems/job-interrupted');
+      const br = await (await b.json('GET', '/bridges/docker1/br1')).json();
+      expect(br.state).toBe('failed');
+      expect((await b.json('DELETE', `/bridges/${br.id}`)).status).toBe(204);
+      await a.deps.runner.drain();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -52,6 +52,28 @@ describe('SDK against a started server', () => {
     expect(seen[1]).toBe(seen[0]);
   });
 
+  it('a retry that finds its first attempt still running waits for that job and returns its stored answer', async () => {
+    t.world.delayMs = 150; // the job outlives the client's first back-off (200 ms)
+    let dropped = false;
+    const np = createClient({
+      baseUrl, token: TOKEN,
+      fetch: async (input, init) => {
+        const req = new Request(input, init);
+        if (req.method === 'POST' && !dropped) {
+          dropped = true;
+          void fetch(req).catch(() => undefined); // reached the service, which starts the job...
+          await new Promise((r) => setTimeout(r, 20));
+          throw new TypeError('fetch failed (connection reset)'); // ...but the answer was lost
+        }
+        return fetch(req);
+      },
+    });
+    const h = await np.hosts.create(localHost('sdk3') as never);
+    expect(h).toMatchObject({ name: 'sdk3', state: 'ready' });
+    expect((await np.jobs.list({ kind: 'host.create' })).items.filter((j) => j.resource.id === h.id)).toHaveLength(1);
+    t.world.delayMs = 0;
+  });
+
   it('throws a typed error carrying the problem', async () => {
     const np = createClient({ baseUrl, token: TOKEN });
     const err = await np.hosts.get('nope').catch((e) => e);

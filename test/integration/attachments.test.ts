@@ -1,5 +1,6 @@
 /** Attachments on a real sandbox host: real dockerd, real containers, real OVS (userspace datapath). */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startWorld, type World } from './harness.js';
 
@@ -132,6 +133,15 @@ describe('attachments on a sandbox host', () => {
 
     expect(await listing(web1)).toBe(before);
     expect((await w.np.api.GET('/attachments', { params: { query: { container: 'web1' } } })).data!.items).toHaveLength(2);
+  });
+
+  it("a pid in the host's own namespace is refused before anything is made", async () => {
+    const before = await listing();
+    const sshd = Number(readFileSync(w.sb.host('docker1').sshdPidFile, 'utf8').trim());
+    const r = await post('/attachments', { bridge: 'docker1/ovs_bridge', target: { pid: sshd }, addresses: ['10.11.12.99/24'], gateway: '10.11.12.1' });
+    expect(r.status).toBe(409);
+    expect((await r.json()).detail).toContain("own network namespace");
+    expect(await listing()).toBe(before);
   });
 
   it('delete removes both ends and the OVS port; the same request again works; a replay runs once', async () => {

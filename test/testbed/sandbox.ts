@@ -1202,7 +1202,10 @@ export async function down(prefix: string = DEFAULT_PREFIX, baseDir?: string): P
     for (const link of [...m.rootLinks].reverse()) {
       await attempt(`deleting link ${link}`, async () => {
         if (!existsSync(`/sys/class/net/${link}`)) return;
-        await must(['ip', 'link', 'delete', link]);
+        // A veth goes with its peer when the namespace holding the peer is cleaned up, which the kernel does
+        // asynchronously: the link may vanish between the check and the delete.
+        const r = await run(['ip', 'link', 'delete', link]);
+        if (r.exitCode !== 0 && existsSync(`/sys/class/net/${link}`)) throw new Error(`ip link delete ${link}: ${r.stderr.trim()}`);
       });
     }
   }

@@ -1,8 +1,7 @@
 import { createRoute } from '@hono/zod-openapi';
 import type { AttachmentData } from '../../model/attachments.js';
-import { ProblemError } from '../../model/problems.js';
 import { deleteAttachment } from '../../jobs/attachments.js';
-import { acceptedResponse, IdParam, PreferHeader, router } from '../common.js';
+import { IdParam, PreferHeader, acceptedResponse, requireSettled, router } from '../common.js';
 import { mutate, notFound } from '../mutation.js';
 import { mutationErrorResponses } from '../problems.js';
 
@@ -21,7 +20,7 @@ export const app = router().openapi(route, async (c) => {
   return mutate(c, deps, () => {
     const rec = deps.store.getResource(id);
     if (!rec || rec.type !== 'attachment') throw notFound('attachment', id);
-    if (rec.state !== 'ready') throw new ProblemError('conflict', `attachment ${id} is ${rec.state}; wait for its job ${rec.jobId}`);
+    requireSettled(rec, 'attachment');
     const d = rec.data as unknown as AttachmentData;
     return {
       job: { kind: 'attachment.delete', resource: { type: 'attachment', id }, hosts: [d.hostId] },
@@ -30,7 +29,7 @@ export const app = router().openapi(route, async (c) => {
         try {
           await deleteAttachment(ctx, rec);
         } catch (e) {
-          if (ctx.store.getResource(id)) ctx.store.updateResource({ ...rec, state: 'ready' });
+          if (ctx.store.getResource(id)) ctx.store.updateResource(rec);
           throw e;
         }
       },

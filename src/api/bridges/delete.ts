@@ -3,7 +3,7 @@ import type { BridgeData } from '../../model/bridges.js';
 import { ProblemError } from '../../model/problems.js';
 import { deleteBridge } from '../../jobs/bridges.js';
 import { deleteDependents, dependentsOf } from '../../jobs/dependents.js';
-import { acceptedResponse, IdParam, PreferHeader, requireBridge, router } from '../common.js';
+import { IdParam, PreferHeader, acceptedResponse, requireBridge, requireSettled, router } from '../common.js';
 import { mutate } from '../mutation.js';
 import { mutationErrorResponses } from '../problems.js';
 import { CascadeQuery } from './schema.js';
@@ -24,7 +24,7 @@ export const app = router().openapi(route, async (c) => {
   return mutate(c, deps, () => {
     const rec = requireBridge(deps.store, ref);
     const d = rec.data as unknown as BridgeData;
-    if (rec.state === 'pending' || rec.state === 'deleting') throw new ProblemError('conflict', `bridge ${rec.id} is ${rec.state}; wait for its job ${rec.jobId}`);
+    requireSettled(rec, 'bridge');
     const deps_ = dependentsOf(deps.store, rec.id);
     if (deps_.items.length && !cascade) {
       throw new ProblemError('conflict', `bridge ${d.hostName}/${d.name} is used by ${deps_.items.map((r) => r.id).join(', ')}; delete them first or pass ?cascade=true`);

@@ -1,6 +1,7 @@
 import { createRoute } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { BridgeSchema, renderBridge } from '../../model/bridges.js';
+import { ProblemSchema } from '../../model/jobs.js';
 import { observeBridge } from '../../jobs/bridges.js';
 import type { ResourceRecord } from '../../store/types.js';
 import { IdParam, requireBridge, router, type Env } from '../common.js';
@@ -9,7 +10,7 @@ import { NaturalKeyParams, ObserveQuery } from './schema.js';
 
 const responses = {
   200: { description: 'The bridge (with `observed` live state and drift when observe=true)', content: { 'application/json': { schema: BridgeSchema } } },
-  503: { description: 'observe=true and the host cannot be reached', content: { 'application/problem+json': { schema: BridgeSchema } } },
+  503: { description: 'observe=true and the host cannot be reached', content: { 'application/problem+json': { schema: ProblemSchema } } },
   ...notFoundResponse,
   ...errorResponses,
 } as const;

@@ -1,8 +1,7 @@
 import { createRoute } from '@hono/zod-openapi';
 import { BridgePatchSchema, renderBridge, type BridgeData } from '../../model/bridges.js';
-import { ProblemError } from '../../model/problems.js';
 import { updateBridge } from '../../jobs/bridges.js';
-import { acceptedResponse, IdParam, nowIso, PreferHeader, requireBridge, router } from '../common.js';
+import { IdParam, PreferHeader, acceptedResponse, nowIso, requireBridge, requireSettled, router } from '../common.js';
 import { mutate } from '../mutation.js';
 import { mutationErrorResponses } from '../problems.js';
 import { BridgeWithJobSchema } from './schema.js';
@@ -26,7 +25,7 @@ export const app = router().openapi(route, async (c) => {
   const ref = c.req.valid('param').id;
   return mutate(c, deps, () => {
     const rec = requireBridge(deps.store, ref);
-    if (rec.state !== 'ready') throw new ProblemError('conflict', `bridge ${rec.id} is ${rec.state}; wait for its job ${rec.jobId}`);
+    requireSettled(rec, 'bridge');
     const previous = rec.data as unknown as BridgeData;
     const next: BridgeData = {
       ...previous,

@@ -1,6 +1,7 @@
 import { createRoute } from '@hono/zod-openapi';
 import { renderHost } from '../../model/hosts.js';
 import { probeAndRecord } from '../../jobs/hosts.js';
+import { ProblemError } from '../../model/problems.js';
 import { acceptedResponse, IdOrNameParam, PreferHeader, requireHost, router } from '../common.js';
 import { mutate } from '../mutation.js';
 import { mutationErrorResponses } from '../problems.js';
@@ -21,11 +22,15 @@ export const route = createRoute({
 
 export const app = router().openapi(route, async (c) => {
   const deps = c.get('deps');
-  const host = requireHost(deps.store, c.req.valid('param').idOrName);
-  return mutate(c, deps, () => ({
-    job: { kind: 'host.probe', resource: { type: 'host', id: host.id }, hosts: [host.id] },
-    work: (ctx) => probeAndRecord(ctx, deps.hosts, host.id),
-    successStatus: 200,
-    render: () => renderHost(deps.store.getResource(host.id)!),
-  })) as never;
+  const ref = c.req.valid('param').idOrName;
+  return mutate(c, deps, () => {
+    const host = requireHost(deps.store, ref);
+    if (host.state === 'deleting') throw new ProblemError('conflict', `host ${ref} is being deleted`);
+    return {
+      job: { kind: 'host.probe', resource: { type: 'host', id: host.id }, hosts: [host.id] },
+      work: (ctx) => probeAndRecord(ctx, deps.hosts, host.id),
+      successStatus: 200,
+      render: () => renderHost(deps.store.getResource(host.id)!),
+    };
+  }) as never;
 });

@@ -1,7 +1,6 @@
 /** Job logs: a JSON page, or (Accept: text/event-stream) a live SSE stream resumable with Last-Event-ID. */
 import { createRoute, z } from '@hono/zod-openapi';
 import { streamSSE } from 'hono/streaming';
-import type { LogLine } from '../../store/types.js';
 import { router } from '../common.js';
 import { notFound } from '../mutation.js';
 import { errorResponses, notFoundResponse } from '../problems.js';
@@ -46,33 +45,43 @@ export const app = router().openapi(route, async (c) => {
   const lastEventId = Number(c.req.header('last-event-id'));
   let after = Number.isInteger(lastEventId) && lastEventId > 0 ? lastEventId : q.after;
   return streamSSE(c, async (stream) => {
-    // Subscribe first, then read the backlog: no line falls between the two.
-    const queue: LogLine[] = [];
+    // Lines are always read from the store, in seq order; the runner's events only wake the loop.
+    // Subscribing before the first read means no line can fall between the two.
     let wake: (() => void) | null = null;
-    let ended = false;
-    const offLog = runner.onLog(id, (l) => { queue.push(l); wake?.(); });
-    const offEnd = runner.onEnd(id, () => { ended = true; wake?.(); });
-    stream.onAbort(() => { ended = true; wake?.(); });
+    let dirty = false; // an event arrived since the last read: read again before sleeping
+    const poke = () => {
+      dirty = true;
+      wake?.();
+    };
+    const offLog = runner.onLog(id, poke);
+    const offEnd = runner.onEnd(id, poke);
+    stream.onAbort(poke);
     try {
-      const send = async (l: LogLine) => {
-        if (l.seq <= after) return;
-        after = l.seq;
-        await stream.writeSSE({ event: 'log', id: String(l.seq), data: JSON.stringify(l) });
-      };
       for (;;) {
-        for (const l of store.getLogs(id, after, 1000)) await send(l);
-        while (queue.length) await send(queue.shift()!);
-        const job = store.getJob(id)!;
-        if (DONE.has(job.status) || (ended && !runner.isRunning(id))) {
-          for (const l of store.getLogs(id, after, 100_000)) await send(l);
+        dirty = false;
+        // Read the status before the lines: a job seen done here has written its last line already.
+        const done = DONE.has(store.getJob(id)!.status);
+        for (let page = store.getLogs(id, after, 1000); page.length; page = store.getLogs(id, after, 1000)) {
+          for (const l of page) {
+            await stream.writeSSE({ event: 'log', id: String(l.seq), data: JSON.stringify(l) });
+            after = l.seq;
+          }
+          if (stream.aborted) return;
+        }
+        if (done) {
           await stream.writeSSE({ event: 'end', data: JSON.stringify(store.getJob(id)) });
           return;
         }
-        if (stream.aborted) return;
-        await new Promise<void>((r) => { wake = r; setTimeout(r, 15_000); });
+        if (dirty) continue;
+        let timer: NodeJS.Timeout | undefined;
+        const woken = await new Promise<boolean>((r) => {
+          wake = () => r(true);
+          timer = setTimeout(() => r(false), 15_000);
+        });
+        clearTimeout(timer);
         wake = null;
         if (stream.aborted) return;
-        if (!queue.length && !ended) await stream.write(': keep-alive\n\n');
+        if (!woken) await stream.write(': keep-alive\n\n');
       }
     } finally {
       offLog();

@@ -1,8 +1,7 @@
 import { createRoute } from '@hono/zod-openapi';
 import type { TunnelData } from '../../model/tunnels.js';
-import { ProblemError } from '../../model/problems.js';
 import { deleteTunnel } from '../../jobs/tunnels.js';
-import { acceptedResponse, IdParam, PreferHeader, router } from '../common.js';
+import { IdParam, PreferHeader, acceptedResponse, requireSettled, router } from '../common.js';
 import { mutate, notFound } from '../mutation.js';
 import { mutationErrorResponses } from '../problems.js';
 
@@ -21,7 +20,7 @@ export const app = router().openapi(route, async (c) => {
   return mutate(c, deps, () => {
     const rec = deps.store.getResource(id);
     if (!rec || rec.type !== 'tunnel') throw notFound('tunnel', id);
-    if (rec.state === 'pending' || rec.state === 'deleting') throw new ProblemError('conflict', `tunnel ${rec.id} is ${rec.state}; wait for its job ${rec.jobId}`);
+    requireSettled(rec, 'tunnel');
     const d = rec.data as unknown as TunnelData;
     return {
       job: { kind: 'tunnel.delete', resource: { type: 'tunnel', id: rec.id }, hosts: d.endpoints.map((e) => e.hostId) },
