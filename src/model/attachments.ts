@@ -4,6 +4,7 @@ import { Cidr, IpAddress, Mac, Mtu } from './net.js';
 import { ContainerRef, IfName, Labels, NetnsName } from './names.js';
 import { ResourceStateSchema } from './hosts.js';
 import type { ResourceRecord } from '../store/types.js';
+import type { BridgeRef } from './bridges.js';
 
 export const TargetSchema = z
   .union([
@@ -34,13 +35,7 @@ export const AttachmentCreateSchema = z
   .openapi('AttachmentCreate', { example: { bridge: 'docker1/ovs_bridge', target: { container: 'web1' }, addresses: ['10.11.12.100/24'] } });
 export type AttachmentCreate = z.infer<typeof AttachmentCreateSchema>;
 
-export interface AttachmentData {
-  bridgeId: string;
-  bridgeName: string;
-  bridgeType: 'ovs' | 'linux';
-  datapathType: 'system' | 'netdev' | null;
-  hostId: string;
-  hostName: string;
+export interface AttachmentData extends BridgeRef {
   target: Target;
   /** Filled by the job: how the target was found. */
   resolved: { pid: number | null; containerId: string | null; containerName: string | null; netnsPath: string } | null;

@@ -55,6 +55,21 @@ export interface BridgeData {
   adopted: boolean;
 }
 
+/** What a resource made on a bridge (attachment, tunnel end) keeps of it: enough to plan and log without a lookup. */
+export interface BridgeRef {
+  bridgeId: string;
+  bridgeName: string;
+  bridgeType: 'ovs' | 'linux';
+  datapathType: 'system' | 'netdev' | null;
+  hostId: string;
+  hostName: string;
+}
+
+export function bridgeRef(r: ResourceRecord): BridgeRef {
+  const b = r.data as unknown as BridgeData;
+  return { bridgeId: r.id, bridgeName: b.name, bridgeType: b.type, datapathType: b.datapathType, hostId: b.hostId, hostName: b.hostName };
+}
+
 export const BridgeObservationSchema = z
   .object({
     observedAt: z.string(),

@@ -1,5 +1,6 @@
 /** Tunnels: a GRE, VXLAN or Geneve link between bridges on two hosts, both ends made in one job. */
 import { z } from '@hono/zod-openapi';
+import type { BridgeRef } from './bridges.js';
 import { IfName, Labels } from './names.js';
 import { ResourceStateSchema } from './hosts.js';
 import type { ResourceRecord } from '../store/types.js';
@@ -46,13 +47,7 @@ export const TunnelCreateSchema = z
 export type TunnelCreate = z.infer<typeof TunnelCreateSchema>;
 
 /** One end as stored. `bridgeId`/`hostId` are what jobs/dependents.ts reads. */
-export interface TunnelEndpointData {
-  bridgeId: string;
-  bridgeName: string;
-  bridgeType: 'ovs' | 'linux';
-  datapathType: 'system' | 'netdev' | null;
-  hostId: string;
-  hostName: string;
+export interface TunnelEndpointData extends BridgeRef {
   portName: string;
   /** This host's tunnelIp (the source the other end expects). */
   localIp: string;

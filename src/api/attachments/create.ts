@@ -1,6 +1,6 @@
 import { createRoute } from '@hono/zod-openapi';
 import { AttachmentCreateSchema, defaultHostIfname, renderAttachment, type AttachmentData } from '../../model/attachments.js';
-import type { BridgeData } from '../../model/bridges.js';
+import { bridgeRef, type BridgeData } from '../../model/bridges.js';
 import type { HostData } from '../../model/hosts.js';
 import { newId } from '../../model/names.js';
 import { ProblemError } from '../../model/problems.js';
@@ -48,7 +48,7 @@ export const app = router().openapi(route, async (c) => {
     const owner = interfaceNamesOnHost(deps.store, b.hostId).get(hostIfname);
     if (owner) throw new ProblemError('conflict', `${hostIfname} is already used on ${b.hostName} by ${owner}`, { errors: [{ pointer: '/hostIfname', detail: 'in use' }] });
     const data: AttachmentData = {
-      bridgeId: br.id, bridgeName: b.name, bridgeType: b.type, datapathType: b.datapathType, hostId: b.hostId, hostName: b.hostName,
+      ...bridgeRef(br),
       target: body.target, resolved: null, ifname: body.ifname ?? null, hostIfname, addresses: body.addresses, gateway: body.gateway ?? null,
       routes: body.routes, mac: body.mac ?? null, mtu: body.mtu ?? b.overlayMtu ?? b.mtu ?? null, vlan: body.vlan ?? null,
       txChecksumOffloadOff: false, labels: body.labels, container: 'container' in body.target ? body.target.container : null,

@@ -2,7 +2,7 @@
  * From a POST /tunnels body to the TunnelData a job can run: every reference resolved and every check made
  * here, before a job or a plan exists (422 for bad fields, 404 for missing bridges, 409 for clashes).
  */
-import type { BridgeData } from '../../model/bridges.js';
+import { bridgeRef, type BridgeData } from '../../model/bridges.js';
 import type { HostData } from '../../model/hosts.js';
 import { ProblemError, type FieldError } from '../../model/problems.js';
 import { defaultPortName, effectiveDstPort, type TunnelCreate, type TunnelData, type TunnelEndpointData, type TunnelType } from '../../model/tunnels.js';
@@ -90,7 +90,7 @@ export function resolveTunnel(store: Store, body: TunnelCreate): TunnelData {
   const dstPort = body.dstPort ?? null;
   const ipv6 = ipFamily(hd[0].tunnelIp!) === 6;
   const endpoints = bd.map((b, i): TunnelEndpointData => ({
-    bridgeId: brs[i]!.id, bridgeName: b.name, bridgeType: b.type, datapathType: b.datapathType, hostId: b.hostId, hostName: b.hostName,
+    ...bridgeRef(brs[i]!),
     portName: portNames[i]!, localIp: hd[i]!.tunnelIp!, remoteIp: hd[1 - i]!.tunnelIp!, overlayMtu: overlayMtu(b.mtu, body.type, { ipv6, key }),
   })) as [TunnelEndpointData, TunnelEndpointData];
   const d: TunnelData = { type: body.type, key, dstPort, endpoints, overlayMtu: Math.min(endpoints[0].overlayMtu, endpoints[1].overlayMtu), labels: body.labels };
