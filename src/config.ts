@@ -8,6 +8,7 @@ const Env = z.object({
   NETPLUMB_DB: z.string().min(1).default('./data/netplumb.db'),
   NETPLUMB_IDEMPOTENCY_TTL_HOURS: z.coerce.number().positive().default(24),
   NETPLUMB_DEFAULT_WAIT_S: z.coerce.number().int().min(0).max(600).default(30),
+  NETPLUMB_KEY_DIR: z.string().startsWith('/', 'NETPLUMB_KEY_DIR must be an absolute path').optional(),
 });
 
 export interface Config {
@@ -18,6 +19,8 @@ export interface Config {
   idempotencyTtlMs: number;
   defaultWaitMs: number;
   maxBodyBytes: number;
+  /** When set, SSH `privateKeyPath`s must lie inside this directory. */
+  keyDir: string | undefined;
 }
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
@@ -39,5 +42,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     idempotencyTtlMs: e.NETPLUMB_IDEMPOTENCY_TTL_HOURS * 3600_000,
     defaultWaitMs: e.NETPLUMB_DEFAULT_WAIT_S * 1000,
     maxBodyBytes: 1024 * 1024,
+    keyDir: e.NETPLUMB_KEY_DIR,
   };
 }

@@ -8,6 +8,8 @@ export interface AppConfig {
   defaultWaitMs: number;
   idempotencyTtlMs: number;
   maxBodyBytes: number;
+  /** When set, SSH `privateKeyPath`s must lie inside this directory (API callers cannot point the service at other files). */
+  keyDir?: string | undefined;
 }
 
 export interface AppDeps {

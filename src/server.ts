@@ -19,6 +19,7 @@ const app = createApp(deps);
 const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
   console.log(`netplumb listening on http://${config.host}:${info.port} (db ${config.dbPath})`);
   if (!config.token) console.log('no NETPLUMB_TOKEN set: authentication is off, so the service listens on loopback only');
+  if (!config.keyDir) console.log('no NETPLUMB_KEY_DIR set: SSH privateKeyPath may name any file this service can read');
 });
 
 let stopping = false;

@@ -339,3 +339,17 @@ describe('restart recovery', () => {
     }
   });
 });
+
+describe('SSH key paths', () => {
+  const body = (privateKeyPath: string) => ({ name: 'k', executor: { kind: 'ssh', address: '192.0.2.1', hostKeySha256: 'SHA256:' + 'A'.repeat(43), privateKeyPath } });
+  it('must be normalized, and inside NETPLUMB_KEY_DIR when it is set', async () => {
+    const { json, world } = testApp({ config: { keyDir: '/etc/netplumb/keys' } });
+    for (const p of ['/etc/netplumb/keys/../../shadow', '/root/.ssh/id_ed25519', '/etc/netplumb/keys']) {
+      const r = await json('POST', '/hosts', body(p));
+      expect(r.status, p).toBe(422);
+      expect((await r.json()).errors[0].pointer).toBe('/executor/privateKeyPath');
+    }
+    expect(world.calls).toHaveLength(0);
+    expect((await json('POST', '/hosts', body('/etc/netplumb/keys/docker1'))).status).not.toBe(422);
+  });
+});

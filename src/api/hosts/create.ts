@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { createRoute } from '@hono/zod-openapi';
 import { HostCreateSchema, type HostData } from '../../model/hosts.js';
 import { newId } from '../../model/names.js';
@@ -23,6 +24,13 @@ export const route = createRoute({
   },
 });
 
+/** A key path is a file the service reads: no `..` tricks, and inside NETPLUMB_KEY_DIR when that is set. */
+function checkKeyPath(p: string, keyDir: string | undefined): void {
+  const pointer = '/executor/privateKeyPath';
+  if (resolve(p) !== p.replace(/\/+$/, '')) throw ProblemError.validation([{ pointer, detail: 'a normalized absolute path (no ., .. or //)' }]);
+  if (keyDir && !p.startsWith(resolve(keyDir) + '/')) throw ProblemError.validation([{ pointer, detail: `must lie inside ${resolve(keyDir)} (NETPLUMB_KEY_DIR)` }]);
+}
+
 export const app = router().openapi(route, async (c) => {
   const deps = c.get('deps');
   const body = c.req.valid('json');
@@ -30,8 +38,9 @@ export const app = router().openapi(route, async (c) => {
     if (deps.store.getResourceByKey('host', body.name)) {
       throw new ProblemError('conflict', `a host named ${JSON.stringify(body.name)} already exists`, { errors: [{ pointer: '/name', detail: 'already taken' }] });
     }
-    const id = newId('host');
     const ex = body.executor;
+    if (ex.kind === 'ssh' && ex.privateKeyPath) checkKeyPath(ex.privateKeyPath, deps.config.keyDir);
+    const id = newId('host');
     const executor: HostData['executor'] = ex.kind === 'local'
       ? { kind: 'local' }
       : { kind: 'ssh', address: ex.address, port: ex.port, user: ex.user, hostKeySha256: ex.hostKeySha256, ...(ex.privateKeyPath ? { privateKeyPath: ex.privateKeyPath } : {}) };
