@@ -5,6 +5,7 @@ import { bridgeDrift, bridgeFactCommands, createBridgePlan, deleteBridgePlan, ob
 import type { HostServices } from '../exec/pool.js';
 import type { ResourceRecord, Store } from '../store/types.js';
 import type { JobContext } from './runner.js';
+import { ipLinkShow, parseIpJson } from '../ops/links.js';
 import { touch } from './records.js';
 import { refreshOverlayMtu } from './tunnels.js';
 
@@ -47,7 +48,11 @@ export async function updateBridge(ctx: JobContext, id: string, previous: Bridge
   const rec = ctx.store.getResource(id)!;
   const d = rec.data as unknown as BridgeData;
   try {
-    await ctx.runPlan(updateBridgePlan(d, previous));
+    let liveMtu: number | null = null;
+    if (d.type === 'linux' && d.mtu !== null && previous.mtu === null) {
+      liveMtu = parseIpJson((await ctx.run(d.hostId, ipLinkShow(d.name))).stdout)[0]?.mtu ?? null;
+    }
+    await ctx.runPlan(updateBridgePlan(d, previous, liveMtu));
     touch(ctx.store, rec, { state: 'ready' });
     // The overlay MTU of the tunnels on this bridge follows its MTU.
     if (d.mtu !== previous.mtu) refreshOverlayMtu(ctx.store, [id]);

@@ -71,18 +71,25 @@ export function createBridgePlan(id: string, d: BridgeData, facts: BridgeFacts):
 }
 
 /** PATCH: converge addresses (removing dropped ones), MTU, STP; the bridge itself stays. */
-export function updateBridgePlan(d: BridgeData, previous: BridgeData): Plan {
+/**
+ * PATCH: converge addresses (removing dropped ones), MTU, STP; the bridge itself stays. `liveMtu` is the MTU the
+ * link has now: the undo goes back to it when the bridge had no MTU of its own.
+ */
+export function updateBridgePlan(d: BridgeData, previous: BridgeData, liveMtu: number | null = null): Plan {
   const h = d.hostId;
   const steps: Step[] = [];
   if (d.type === 'ovs') {
     const tx = vsctl('set', 'Bridge', d.name, `stp_enable=${d.stp}`);
     if (d.mtu !== null) tx.push('--', 'set', 'Interface', d.name, `mtu_request=${d.mtu}`);
-    steps.push(step(h, `settings of ${d.name}`, tx, { undo: vsctl('set', 'Bridge', d.name, `stp_enable=${previous.stp}`, ...(previous.mtu !== null ? ['--', 'set', 'Interface', d.name, `mtu_request=${previous.mtu}`] : [])) }));
+    const back = previous.mtu !== null ? ['--', 'set', 'Interface', d.name, `mtu_request=${previous.mtu}`] : d.mtu !== null ? ['--', 'clear', 'Interface', d.name, 'mtu_request'] : [];
+    steps.push(step(h, `settings of ${d.name}`, tx, { undo: vsctl('set', 'Bridge', d.name, `stp_enable=${previous.stp}`, ...back) }));
   } else {
-    steps.push(step(h, `STP ${d.stp ? 'on' : 'off'} on ${d.name}`, ['ip', 'link', 'set', 'dev', d.name, 'type', 'bridge', 'stp_state', d.stp ? '1' : '0']));
+    steps.push(step(h, `STP ${d.stp ? 'on' : 'off'} on ${d.name}`, ['ip', 'link', 'set', 'dev', d.name, 'type', 'bridge', 'stp_state', d.stp ? '1' : '0'],
+      { undo: ['ip', 'link', 'set', 'dev', d.name, 'type', 'bridge', 'stp_state', previous.stp ? '1' : '0'] }));
     if (d.mtu !== null) {
+      const back = previous.mtu ?? liveMtu;
       steps.push(step(h, `MTU ${d.mtu} on ${d.name}`, ['ip', 'link', 'set', 'dev', d.name, 'mtu', String(d.mtu)],
-        previous.mtu !== null ? { undo: ['ip', 'link', 'set', 'dev', d.name, 'mtu', String(previous.mtu)] } : {}));
+        back !== null ? { undo: ['ip', 'link', 'set', 'dev', d.name, 'mtu', String(back)] } : {}));
     }
   }
   steps.push(...addressSteps(h, d, previous.addresses));

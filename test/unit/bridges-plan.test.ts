@@ -84,3 +84,12 @@ describe('facts and drift', () => {
     expect(bridgeDrift('br_2', linux, { ...o, exists: false })).toEqual([{ field: 'exists', desired: true, actual: false }]);
   });
 });
+
+describe('PATCH undo puts the MTU back even when the bridge had none of its own', () => {
+  it('OVS clears mtu_request; Linux returns to the live MTU', () => {
+    const o = updateBridgePlan({ ...ovs, mtu: 1400 }, ovs);
+    expect(o.steps[0]!.undo).toEqual(['ovs-vsctl', '--timeout=10', 'set', 'Bridge', 'ovs_bridge', 'stp_enable=false', '--', 'clear', 'Interface', 'ovs_bridge', 'mtu_request']);
+    const l = updateBridgePlan({ ...linux, mtu: 1400 }, { ...linux, mtu: null }, 1500);
+    expect(l.steps.find((s) => s.argv.includes('mtu'))!.undo).toEqual(['ip', 'link', 'set', 'dev', 'docker0', 'mtu', '1500']);
+  });
+});
