@@ -37,7 +37,8 @@ export function openapiDocument(api: OpenAPIHono<Env> = apiRoutes()) {
         'default 30 s); `Prefer: respond-async` answers 202 with the job at once. Every mutation takes an `Idempotency-Key`. ' +
         'Errors are RFC 9457 problem details.',
     },
-    servers: [{ url: 'http://127.0.0.1:8080' }],
+    // Relative: the document is served by the service itself, wherever it listens.
+    servers: [{ url: '/', description: 'this service' }],
     security: [{ bearerAuth: [] }],
     tags: [
       { name: 'hosts', description: 'Docker hosts netplumb acts on (local or over SSH)' },
