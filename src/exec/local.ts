@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
-import { constants as osConstants } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
+import { signalNumber } from './signals.js';
 import { DEFAULT_TIMEOUT_MS, type Executor, type RunOptions, type RunResult } from './types.js';
 
 /** Each of stdout and stderr is kept up to this many bytes; the rest is dropped. */
@@ -162,9 +162,4 @@ function killGroup(pid: number | undefined): void {
   } catch {
     // ESRCH: the group is already gone.
   }
-}
-
-function signalNumber(signal: NodeJS.Signals | null): number {
-  if (!signal) return 0;
-  return (osConstants.signals as Record<string, number | undefined>)[signal] ?? 0;
 }

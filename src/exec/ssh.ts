@@ -1,13 +1,16 @@
-import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { constants as osConstants } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import { Client, type ClientChannel, type ConnectConfig } from 'ssh2';
 import { ExecError } from './errors.js';
+import { fingerprintOfKey, normalizeFingerprint } from './fingerprint.js';
 import { OutputBuffer } from './local.js';
 import { quoteArgv } from './quote.js';
+import { Semaphore } from './semaphore.js';
+import { signalNumber } from './signals.js';
 import { DEFAULT_TIMEOUT_MS, type Executor, type RunOptions, type RunResult } from './types.js';
+
+export { fingerprintOfKey } from './fingerprint.js';
 
 export interface SshExecutorConfig {
   address: string;
@@ -33,11 +36,6 @@ export interface SshExecutorConfig {
 const KILL_AFTER_S = 5;
 /** The local safety net fires this long after timeoutMs, after the remote KILL should have happened. */
 const LOCAL_GRACE_MS = 10_000;
-
-/** `SHA256:` + unpadded base64 of sha256(key blob): the form `ssh-keygen -lf` prints. */
-export function fingerprintOfKey(blob: Buffer): string {
-  return `SHA256:${createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
-}
 
 /** One SSH connection and whether it can still carry channels. */
 interface Connection {
@@ -369,45 +367,5 @@ export class SshExecutor implements Executor {
       const code = (err as NodeJS.ErrnoException).code ?? 'unknown error';
       throw new ExecError('auth-failed', `cannot read the private key file for ${this.target} (${code})`);
     }
-  }
-}
-
-/** Accepts the fingerprint with or without its `SHA256:` prefix and base64 padding. */
-function normalizeFingerprint(fp: string): string {
-  const bare = fp.trim().replace(/^SHA256:/, '').replace(/=+$/, '');
-  return `SHA256:${bare}`;
-}
-
-function signalNumber(name: string): number {
-  const signals = osConstants.signals as Record<string, number | undefined>;
-  return signals[`SIG${name}`] ?? signals[name] ?? 0;
-}
-
-/** Counting semaphore with FIFO waiters; the release function it hands out is idempotent. */
-class Semaphore {
-  active = 0;
-  highWater = 0;
-  private readonly waiters: Array<() => void> = [];
-
-  constructor(private readonly limit: number) {
-    if (!(limit >= 1)) throw new RangeError('maxChannels must be at least 1');
-  }
-
-  acquire(): Promise<() => void> {
-    return new Promise((resolve) => {
-      const grant = () => {
-        this.active++;
-        this.highWater = Math.max(this.highWater, this.active);
-        let released = false;
-        resolve(() => {
-          if (released) return;
-          released = true;
-          this.active--;
-          this.waiters.shift()?.();
-        });
-      };
-      if (this.active < this.limit) grant();
-      else this.waiters.push(grant);
-    });
   }
 }

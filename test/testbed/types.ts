@@ -1,0 +1,52 @@
+/** The sandbox's public types; sandbox.ts re-exports them. */
+
+export interface SandboxHostSpec {
+  name: string;
+  underlayCidr: string;
+  underlayGw: string;
+}
+
+export interface SandboxHost {
+  name: string;
+  netns: string;
+  mgmtIp: string;
+  sshPort: number;
+  underlayIp: string;
+  stateDir: string;
+  ovsRundir: string;
+  dockerSocket: string;
+  hostKeySha256: string;
+  /** `ssh-ed25519 AAAA…` — the host's public key, for a known_hosts line (addition to the brief). */
+  hostKeyPub: string;
+  sshdLog: string;
+  sshdPidFile: string;
+}
+
+export interface ExecResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface Sandbox {
+  prefix: string;
+  stateDir: string;
+  clientKeyPath: string;
+  routerNetns: string;
+  routerIfaces: Record<string, string>;
+  hosts: SandboxHost[];
+  host(name: string): SandboxHost;
+  exec(hostName: string, argv: string[], opts?: { timeoutMs?: number }): Promise<ExecResult>;
+  startWeb(hostName: string, containerName: string, n: number): Promise<number>;
+  stopSshd(hostName: string): Promise<void>;
+  startSshd(hostName: string): Promise<void>;
+  down(): Promise<void>;
+}
+
+export interface UpOptions {
+  prefix?: string;
+  hosts?: SandboxHostSpec[];
+  baseDir?: string;
+  withDocker?: boolean;
+  log?: (s: string) => void;
+}
