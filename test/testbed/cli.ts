@@ -2,6 +2,7 @@
  * tsx test/testbed/cli.ts up|down|status [--prefix P] [--base-dir DIR] [--json] [--no-docker] [--quiet]
  * (npm run sandbox -- up|down|status ...)
  */
+import { writeFileSync } from 'node:fs';
 import { DEFAULT_PREFIX, down, open, status, up, type Sandbox } from './sandbox.js';
 
 const USAGE = `usage: sandbox up|down|status [--prefix P] [--base-dir DIR] [--json] [--no-docker] [--quiet]
@@ -69,6 +70,9 @@ async function main(argv: string[]): Promise<number> {
       if (json) {
         console.log(JSON.stringify({ ...describe(sb), upMs: ms }, null, 2));
       } else {
+        // Host keys pinned for a person's ssh too (the state dir goes with `down`).
+        const knownHosts = `${sb.stateDir}/known_hosts`;
+        writeFileSync(knownHosts, sb.hosts.map((h) => `${h.mgmtIp} ${h.hostKeyPub}\n`).join(''));
         console.log(`sandbox ${sb.prefix} up in ${ms} ms`);
         console.log(`  state dir   ${sb.stateDir}`);
         console.log(`  client key  ${sb.clientKeyPath}`);
@@ -76,7 +80,7 @@ async function main(argv: string[]): Promise<number> {
         for (const h of sb.hosts) {
           console.log(`  ${h.name.padEnd(10)} mgmt ${h.mgmtIp.padEnd(15)} underlay ${h.underlayIp.padEnd(15)} netns ${h.netns}`);
           console.log(`  ${''.padEnd(10)} host key ${h.hostKeySha256}`);
-          console.log(`  ${''.padEnd(10)} ssh -i ${sb.clientKeyPath} -o UserKnownHostsFile=/dev/null -o StrictHostKeyChecking=no root@${h.mgmtIp}`);
+          console.log(`  ${''.padEnd(10)} ssh -i ${sb.clientKeyPath} -o UserKnownHostsFile=${knownHosts} root@${h.mgmtIp}`);
         }
       }
       return 0;
