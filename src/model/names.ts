@@ -42,11 +42,17 @@ export const Labels = z
 export const ID_PREFIXES = { host: 'host_', bridge: 'br_', attachment: 'att_', tunnel: 'tun_', job: 'job_' } as const;
 export type ResourceType = Exclude<keyof typeof ID_PREFIXES, 'job'>;
 
-/** Ids: prefix + 20 lowercase base32 chars (100 bits of randomness, time-ordered first part). */
+/**
+ * Ids: prefix + 20 lowercase base32 chars: 8 of time (ms) then 12 random. Lists page by id, so ids must
+ * sort in creation order: within one process the time part never repeats or goes back (two ids in one
+ * millisecond take the next one).
+ */
 import { randomBytes } from 'node:crypto';
-const B32 = 'abcdefghijklmnopqrstuvwxyz234567';
+// In ASCII order, so that ids compare as strings the way their times compare as numbers.
+const B32 = '234567abcdefghijklmnopqrstuvwxyz';
+let lastMs = 0;
 export function newId(kind: keyof typeof ID_PREFIXES): string {
-  const t = Date.now();
+  const t = (lastMs = Math.max(Date.now(), lastMs + 1));
   let s = '';
   // 8 chars of time (40 bits, ms) then 12 random chars: sortable by creation.
   for (let i = 7; i >= 0; i--) s += B32[Math.floor(t / 2 ** (5 * i)) % 32];
