@@ -8,6 +8,7 @@ import type { HostServices } from '../exec/pool.js';
 import type { ResourceRecord } from '../store/types.js';
 import { dependentDeleters } from './dependents.js';
 import type { JobContext } from './runner.js';
+import { runNamed } from '../exec/run-named.js';
 
 async function resolveTarget(ctx: JobContext, hosts: HostServices, d: AttachmentData) {
   const t = d.target;
@@ -31,8 +32,7 @@ export async function createAttachment(ctx: JobContext, hosts: HostServices, id:
   const d = rec.data as unknown as AttachmentData;
   try {
     const target = await resolveTarget(ctx, hosts, d);
-    const c = attachmentFactCommands(target.netnsPath, d.hostIfname);
-    const [nsInodes, inner, hostLink] = await Promise.all([ctx.run(d.hostId, c.nsInodes), ctx.run(d.hostId, c.innerLinks), ctx.run(d.hostId, c.hostLink)]);
+    const { nsInodes, innerLinks: inner, hostLink } = await runNamed(attachmentFactCommands(target.netnsPath, d.hostIfname), (argv) => ctx.run(d.hostId, argv));
     if (nsInodes.exitCode !== 0 || inner.exitCode !== 0) {
       throw new ProblemError('not-found', `the target's network namespace ${target.netnsPath} does not exist on ${d.hostName}`);
     }

@@ -5,18 +5,13 @@ import { bridgeDrift, bridgeFactCommands, createBridgePlan, deleteBridgePlan, ob
 import type { HostServices } from '../exec/pool.js';
 import type { ResourceRecord, Store } from '../store/types.js';
 import type { JobContext } from './runner.js';
+import { runNamed } from '../exec/run-named.js';
 import { ipLinkShow, parseIpJson } from '../ops/links.js';
 import { touch } from './records.js';
 import { refreshOverlayMtu } from './tunnels.js';
 
 export async function readBridgeFacts(ctx: JobContext, d: BridgeData): Promise<BridgeFacts> {
-  const c = bridgeFactCommands(d);
-  const [link, ovsExists, ovsOwner] = await Promise.all([
-    ctx.run(d.hostId, c.link),
-    ctx.run(d.hostId, c.ovsExists),
-    ctx.run(d.hostId, c.ovsOwner),
-  ]);
-  return parseBridgeFacts({ link, ovsExists, ovsOwner });
+  return parseBridgeFacts(await runNamed(bridgeFactCommands(d), (argv) => ctx.run(d.hostId, argv)));
 }
 
 
@@ -69,7 +64,7 @@ export async function deleteBridge(ctx: JobContext, id: string, opts: { cascade:
   const d = rec.data as unknown as BridgeData;
   try {
     if (opts.cascade) await opts.deleteDependents();
-    const outs = Object.fromEntries(await Promise.all(Object.entries(observeCommands(d)).map(async ([k, argv]) => [k, await ctx.run(d.hostId, argv)] as const)));
+    const outs = await runNamed(observeCommands(d), (argv) => ctx.run(d.hostId, argv));
     const o = parseObservation(d, outs);
     const foreign = o.ports.filter((p) => p.name !== d.name);
     if (foreign.length && !opts.cascade) {
@@ -88,7 +83,7 @@ export async function observeBridge(hosts: HostServices, store: Store, rec: Reso
   const d = rec.data as unknown as BridgeData;
   const host = store.getResource(d.hostId)!;
   const ex = hosts.executor(host);
-  const outs = Object.fromEntries(await Promise.all(Object.entries(observeCommands(d)).map(async ([k, argv]) => [k, await ex.run(argv, { timeoutMs: 15_000 })] as const)));
+  const outs = await runNamed(observeCommands(d), (argv) => ex.run(argv, { timeoutMs: 15_000 }));
   const o = parseObservation(d, outs);
   return { observedAt: new Date().toISOString(), ...o, drift: bridgeDrift(rec.id, d, o) };
 }

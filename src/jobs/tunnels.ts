@@ -8,13 +8,14 @@ import type { ResourceRecord, Store } from '../store/types.js';
 import { dependentDeleters } from './dependents.js';
 import { undo, type JobContext } from './runner.js';
 import { touch } from './records.js';
+import { runNamed } from '../exec/run-named.js';
 
 
 /** Both ends as the hosts have them now (read in parallel; each host's commands go to its own executor). */
 async function readEnds(ctx: JobContext, d: TunnelData, only?: (i: number) => boolean): Promise<[EndState, EndState]> {
   const ends = await Promise.all(d.endpoints.map(async (e, i) => {
     if (only && !only(i)) return null;
-    const outs = Object.fromEntries(await Promise.all(Object.entries(endCommands(e)).map(async ([k, argv]) => [k, await ctx.run(e.hostId, argv)] as const)));
+    const outs = await runNamed(endCommands(e), (argv) => ctx.run(e.hostId, argv));
     return parseEnd(e, outs);
   }));
   return ends as [EndState, EndState];
@@ -115,7 +116,7 @@ export async function observeTunnel(hosts: HostServices, store: Store, rec: Reso
   const d = rec.data as unknown as TunnelData;
   const endpoints = await Promise.all(d.endpoints.map(async (e) => {
     const ex = hosts.executor(store.getResource(e.hostId)!);
-    const outs = Object.fromEntries(await Promise.all(Object.entries(endCommands(e)).map(async ([k, argv]) => [k, await ex.run(argv, { timeoutMs: 15_000 })] as const)));
+    const outs = await runNamed(endCommands(e), (argv) => ex.run(argv, { timeoutMs: 15_000 }));
     const o = parseEnd(e, outs);
     return { hostName: e.hostName, portName: e.portName, ...o, drift: endDrift(rec.id, d, e, o) };
   }));

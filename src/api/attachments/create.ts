@@ -5,7 +5,8 @@ import type { HostData } from '../../model/hosts.js';
 import { newId } from '../../model/names.js';
 import { ProblemError } from '../../model/problems.js';
 import { createAttachment } from '../../jobs/attachments.js';
-import { acceptedResponse, interfaceNamesOnHost, nowIso, PreferHeader, requireBridge, router } from '../common.js';
+import { acceptedResponse, interfaceNamesOnHost, PreferHeader, requireBridge, router } from '../common.js';
+import { insertPending } from '../../jobs/records.js';
 import { mutate } from '../mutation.js';
 import { mutationErrorResponses } from '../problems.js';
 import { AttachmentWithJobSchema } from './schema.js';
@@ -55,10 +56,7 @@ export const app = router().openapi(route, async (c) => {
     };
     return {
       job: { kind: 'attachment.create', resource: { type: 'attachment', id }, hosts: [b.hostId] },
-      prepare: (job) => {
-        const t = nowIso();
-        deps.store.insertResource({ id, type: 'attachment', key: `${b.hostId}/${hostIfname}`, state: 'pending', jobId: job.id, createdAt: t, updatedAt: t, data: data as never });
-      },
+      prepare: (job) => insertPending(deps.store, { id, type: 'attachment', key: `${b.hostId}/${hostIfname}`, jobId: job.id, data: data as never }),
       work: (ctx) => createAttachment(ctx, deps.hosts, id),
       successStatus: 201,
       render: () => renderAttachment(deps.store.getResource(id)!),

@@ -5,7 +5,8 @@ import { newId } from '../../model/names.js';
 import { ProblemError } from '../../model/problems.js';
 import { createBridge } from '../../jobs/bridges.js';
 import type { ResourceRecord } from '../../store/types.js';
-import { acceptedResponse, nowIso, PreferHeader, requireHost, router } from '../common.js';
+import { acceptedResponse, PreferHeader, requireHost, router } from '../common.js';
+import { insertPending } from '../../jobs/records.js';
 import { mutate } from '../mutation.js';
 import { mutationErrorResponses } from '../problems.js';
 import { BridgeWithJobSchema } from './schema.js';
@@ -66,10 +67,7 @@ export const app = router().openapi(route, async (c) => {
     const id = newId('bridge');
     return {
       job: { kind: 'bridge.create', resource: { type: 'bridge', id }, hosts: [host.id] },
-      prepare: (job) => {
-        const t = nowIso();
-        deps.store.insertResource({ id, type: 'bridge', key, state: 'pending', jobId: job.id, createdAt: t, updatedAt: t, data: data as never });
-      },
+      prepare: (job) => insertPending(deps.store, { id, type: 'bridge', key, jobId: job.id, data: data as never }),
       work: (ctx) => createBridge(ctx, id),
       successStatus: 201,
       render: () => renderBridge(deps.store.getResource(id)!),

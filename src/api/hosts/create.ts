@@ -5,7 +5,8 @@ import { newId } from '../../model/names.js';
 import { ProblemError } from '../../model/problems.js';
 import { renderHost } from '../../model/hosts.js';
 import { probeAndRecord } from '../../jobs/hosts.js';
-import { acceptedResponse, nowIso, PreferHeader, router } from '../common.js';
+import { acceptedResponse, PreferHeader, router } from '../common.js';
+import { insertPending } from '../../jobs/records.js';
 import { mutate } from '../mutation.js';
 import { mutationErrorResponses } from '../problems.js';
 import { HostWithJobSchema } from './schema.js';
@@ -49,10 +50,7 @@ export const app = router().openapi(route, async (c) => {
     if (secret) deps.runner.addSecret(secret.privateKey);
     return {
       job: { kind: 'host.create', resource: { type: 'host', id }, hosts: [id] },
-      prepare: (job) => {
-        const t = nowIso();
-        deps.store.insertResource({ id, type: 'host', key: body.name, state: 'pending', jobId: job.id, createdAt: t, updatedAt: t, data: data as never, secret });
-      },
+      prepare: (job) => insertPending(deps.store, { id, type: 'host', key: body.name, jobId: job.id, data: data as never, secret }),
       work: (ctx) => probeAndRecord(ctx, deps.hosts, id),
       successStatus: 201,
       render: () => renderHost(deps.store.getResource(id)!),

@@ -2,7 +2,8 @@ import { createRoute } from '@hono/zod-openapi';
 import { renderTunnel, TunnelCreateSchema } from '../../model/tunnels.js';
 import { newId } from '../../model/names.js';
 import { createTunnel } from '../../jobs/tunnels.js';
-import { acceptedResponse, nowIso, PreferHeader, router } from '../common.js';
+import { acceptedResponse, PreferHeader, router } from '../common.js';
+import { insertPending } from '../../jobs/records.js';
 import { mutate } from '../mutation.js';
 import { mutationErrorResponses } from '../problems.js';
 import { resolveTunnel } from './resolve.js';
@@ -36,10 +37,7 @@ export const app = router().openapi(route, async (c) => {
     const [a] = data.endpoints;
     return {
       job: { kind: 'tunnel.create', resource: { type: 'tunnel', id }, hosts: data.endpoints.map((e) => e.hostId) },
-      prepare: (job) => {
-        const t = nowIso();
-        deps.store.insertResource({ id, type: 'tunnel', key: `${a.bridgeId}|${a.portName}`, state: 'pending', jobId: job.id, createdAt: t, updatedAt: t, data: data as never });
-      },
+      prepare: (job) => insertPending(deps.store, { id, type: 'tunnel', key: `${a.bridgeId}|${a.portName}`, jobId: job.id, data: data as never }),
       work: (ctx) => createTunnel(ctx, id),
       successStatus: 201,
       render: () => renderTunnel(deps.store.getResource(id)!),
