@@ -3,8 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     projects: [
-      { test: { name: 'unit', include: ['test/unit/**/*.test.ts'], testTimeout: 30_000 } },
-      { test: { name: 'api', include: ['test/api/**/*.test.ts'], testTimeout: 30_000 } },
+      { test: { name: 'unit', include: ['test/unit/**/*.test.ts'], testTimeout: 30_000, setupFiles: ['test/helpers/setup.ts'] } },
+      { test: { name: 'api', include: ['test/api/**/*.test.ts'], testTimeout: 30_000, setupFiles: ['test/helpers/setup.ts'] } },
       {
         test: {
           name: 'integration',

@@ -7,7 +7,7 @@
 import { serve } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import { createApp } from '../src/app.js';
-import { createDeps } from '../src/services.js';
+import { createDeps, hostExecutor } from '../src/services.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 import { createClient } from '../sdk/src/index.js';
 import { down, up } from '../test/testbed/sandbox.js';
@@ -59,7 +59,7 @@ try {
     if (r.exitCode !== 0) throw new Error(`floor script failed: ${r.stderr}`);
   }
 
-  const ssh = deps.hosts.executor(store.getResourceByKey('host', 'docker1')!);
+  const ssh = hostExecutor(deps, 'docker1');
   const rtt: number[] = [];
   for (let i = 0; i < 20; i++) {
     const t = performance.now();

@@ -60,7 +60,7 @@ export function createApp(deps: AppDeps) {
     if (err instanceof ExecError) {
       // Outside a job (e.g. ?observe=true): the same problem, without a job id.
       const { jobId: _none, ...p } = toProblem(err, '');
-      return problemResponse(c, p as never);
+      return problemResponse(c, { ...p, type: p.type, title: p.title, status: p.status, detail: p.detail });
     }
     if (err instanceof HTTPException) {
       if (err.status === 400) return problemResponse(c, problem('malformed-json', err.message || 'the body is not valid JSON'));
@@ -75,7 +75,7 @@ export function createApp(deps: AppDeps) {
 
   app.get('/healthz', (c) => c.json({ status: 'ok', version: API_VERSION }));
   app.get('/openapi.json', (c) => c.json(doc));
-  mountDocs(app as never);
+  mountDocs(app);
 
   app.use('*', bearerAuth(deps.config.token));
   app.use('*', bodyLimit({

@@ -1,44 +1,48 @@
-/** Wires store → host services → job runner: shared by the server, the demo and the tests. */
-import type { Executor } from './exec/types.js';
-import { HostPool, type HostServiceFactory } from './exec/pool.js';
+/** Wires store → host connections → job runner: shared by the server, the demo and the tests. */
+import { HostPool, type ConnectionFactory } from './exec/pool.js';
 import { LocalExecutor } from './exec/local.js';
 import { SshExecutor } from './exec/ssh.js';
 import { createDockerClient } from './docker/index.js';
 import { JobRunner } from './jobs/runner.js';
+import { interruptUnfinishedJobs } from './jobs/recovery.js';
+import { answerIdempotencyKeys } from './api/mutation.js';
 import type { AppConfig, AppDeps } from './deps.js';
 import type { Store } from './store/types.js';
+import type { Executor } from './exec/types.js';
+import { hostTarget } from './jobs/host-target.js';
+import { findHost } from './kinds/refs.js';
 
-export const realHostFactory: HostServiceFactory = {
-  executor(data, secret): Executor {
-    if (data.executor.kind === 'local') return new LocalExecutor();
-    const e = data.executor;
-    return new SshExecutor({
-      address: e.address, port: e.port, user: e.user, hostKeySha256: e.hostKeySha256,
-      ...(e.privateKeyPath ? { privateKeyPath: e.privateKeyPath } : {}),
-      ...(secret?.privateKey ? { privateKey: secret.privateKey } : {}),
-    });
-  },
-  docker(data, executor) {
-    if (data.executor.kind === 'local') return createDockerClient({ kind: 'local', socketPath: data.docker?.socketPath });
-    return createDockerClient({ kind: 'ssh', executor: executor as SshExecutor, socketPath: data.docker?.socketPath });
-  },
+/** Real connections: a LocalExecutor, or one persistent SSH connection that also carries Docker. */
+export const realConnections: ConnectionFactory = (spec) => {
+  if (spec.kind === 'local') {
+    return { executor: new LocalExecutor(), docker: () => createDockerClient({ kind: 'local', socketPath: spec.dockerSocket }) };
+  }
+  const ssh = new SshExecutor({
+    address: spec.address, port: spec.port, user: spec.user, hostKeySha256: spec.hostKeySha256,
+    ...(spec.privateKeyPath ? { privateKeyPath: spec.privateKeyPath } : {}),
+    ...(spec.privateKey ? { privateKey: spec.privateKey } : {}),
+  });
+  return { executor: ssh, docker: () => createDockerClient({ kind: 'ssh', executor: ssh, socketPath: spec.dockerSocket }) };
 };
 
-export function createDeps(store: Store, config: AppConfig, factory: HostServiceFactory = realHostFactory): AppDeps {
-  const hosts = new HostPool(factory);
+export function createDeps(store: Store, config: AppConfig, connections: ConnectionFactory = realConnections): AppDeps {
+  const hosts = new HostPool(connections);
   const runner = new JobRunner(store, hosts);
   // Secrets already stored must be redacted from logs too.
-  for (let cursor: string | undefined, more = true; more; ) {
-    const page = store.listResources('host', { limit: 500, cursor });
-    for (const h of page.items) if (h.secret?.privateKey) runner.addSecret(String(h.secret.privateKey));
-    cursor = page.nextCursor ?? undefined;
-    more = !!page.nextCursor;
-  }
+  for (const h of store.allResources('host')) if (typeof h.secret?.privateKey === 'string') runner.addSecret(h.secret.privateKey);
   if (config.token) runner.addSecret(config.token);
   return { store, runner, hosts, config };
 }
 
-/** At start-up: jobs a previous process left running can never finish; say so. */
+/** At start-up: jobs a previous process left running are interrupted, and their Idempotency-Keys answer so. */
 export function recoverInterruptedJobs(store: Store): string[] {
-  return store.interruptUnfinishedJobs('the service stopped while this job was running; its host state may be partial: run the request again (steps converge) or delete the resource');
+  return interruptUnfinishedJobs(store, (job) => answerIdempotencyKeys(store, job, { successStatus: 200 }));
+}
+
+/** The pooled executor of a registered host (by name or id): for tools, benchmarks and tests. */
+export function hostExecutor(deps: Pick<AppDeps, 'store' | 'hosts'>, hostRef: string): Executor {
+  const host = findHost(deps.store, hostRef);
+  const target = host && hostTarget(deps.store, host.id);
+  if (!target) throw new Error(`no host ${hostRef}`);
+  return deps.hosts.executor(target);
 }

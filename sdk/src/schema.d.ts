@@ -810,7 +810,7 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
-                    /** @description also read the live state from the host and report drift */
+                    /** @description also read the live state from the host(s) and report drift */
                     observe?: "true" | "false";
                 };
                 header?: never;
@@ -1173,7 +1173,7 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
-                    /** @description also read the live state from the host and report drift */
+                    /** @description also read the live state from the host(s) and report drift */
                     observe?: "true" | "false";
                 };
                 header?: never;
@@ -1501,7 +1501,7 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
-                    /** @description also read both ends' live state from the hosts and report drift */
+                    /** @description also read the live state from the host(s) and report drift */
                     observe?: "true" | "false";
                 };
                 header?: never;
@@ -2619,11 +2619,13 @@ export interface components {
                 owner: string | null;
                 type: string | null;
             }[];
-            drift: {
-                field: string;
-                desired?: unknown;
-                actual?: unknown;
-            }[];
+            drift: components["schemas"]["DriftItem"][];
+        };
+        /** @description a field whose value on the host differs from the resource */
+        DriftItem: {
+            field: string;
+            desired?: unknown;
+            actual?: unknown;
         };
         Bridge: {
             /** @example br_01kb2xk3a7wqp4fmz3hyd2n6 */
@@ -2797,11 +2799,7 @@ export interface components {
             /** @description administratively up (OVS admin_state, Linux UP flag) */
             up: boolean | null;
             mtu: number | null;
-            drift: {
-                field: string;
-                desired?: unknown;
-                actual?: unknown;
-            }[];
+            drift: components["schemas"]["DriftItem"][];
         };
         Tunnel: {
             /** @example tun_01kb2xk3a7wqp4fmz3hyd2n6 */
@@ -2829,6 +2827,8 @@ export interface components {
             observed?: {
                 observedAt: string;
                 endpoints: components["schemas"]["TunnelEndObservation"][];
+                /** @description every end's drift, fields prefixed with the end's host name */
+                drift: components["schemas"]["DriftItem"][];
             };
         };
         /**

@@ -1,9 +1,11 @@
-/** Pieces every resource's routes share: list paging, id params, reference resolution. */
+/** Pieces every resource's routes share: list paging, id params, observe/cascade queries, the router. */
 import { z } from '@hono/zod-openapi';
 import { OpenAPIHono } from '@hono/zod-openapi';
-import type { ResourceRecord, Store } from '../store/types.js';
-import { ProblemError } from '../model/problems.js';
 import { JobSchema } from '../model/jobs.js';
+import type { ResourceType } from '../model/names.js';
+import { parseRecord } from '../jobs/records.js';
+import type { TypedResource } from '../kinds/kind.js';
+import type { Store } from '../store/types.js';
 import type { AppDeps } from '../deps.js';
 import { problemResponse, validationProblem } from './problems.js';
 
@@ -18,6 +20,14 @@ export const IdOrNameParam = z.object({
 
 export const IdParam = z.object({
   id: z.string().min(1).max(128).openapi({ param: { name: 'id', in: 'path' }, example: 'br_01kb2xk3a7wqp4fmz3hyd2n6' }),
+});
+
+export const ObserveQuery = z.object({
+  observe: z.enum(['true', 'false']).default('false').openapi({ param: { name: 'observe', in: 'query' }, description: 'also read the live state from the host(s) and report drift' }),
+});
+
+export const CascadeQuery = z.object({
+  cascade: z.enum(['true', 'false']).default('false').openapi({ param: { name: 'cascade', in: 'query' }, description: 'remove the attachments and tunnels on this bridge first, in the same job' }),
 });
 
 export const PreferHeader = z.object({
@@ -44,74 +54,34 @@ export type Env = { Variables: { deps: AppDeps } };
 export function router(): OpenAPIHono<Env> {
   return new OpenAPIHono<Env>({
     defaultHook: (result, c) => {
-      if (!result.success) return problemResponse(c, validationProblem(result.error as never, result.target));
+      if (!result.success) return problemResponse(c, validationProblem(result.error, result.target));
       return undefined;
     },
   });
 }
 
-const HOST_ID = /^host_[a-z2-7]{20}$/;
-
-/** A host by id or by name. */
-export function findHost(store: Store, ref: string): ResourceRecord | null {
-  const r = HOST_ID.test(ref) ? store.getResource(ref) : store.getResourceByKey('host', ref);
-  return r && r.type === 'host' ? r : null;
-}
-
-export function requireHost(store: Store, ref: string, pointer?: string): ResourceRecord {
-  const h = findHost(store, ref);
-  if (!h) {
-    throw new ProblemError('not-found', `host ${JSON.stringify(ref)} does not exist`, pointer ? { errors: [{ pointer, detail: 'no such host' }] } : {});
-  }
-  return h;
-}
-
-export function nowIso(): string {
-  return new Date().toISOString();
-}
-
-const BRIDGE_ID = /^br_[a-z2-7]{20}$/;
-
-/** A bridge by id, or by natural name "host/bridge" (host as name or id). */
-export function findBridge(store: Store, ref: string): ResourceRecord | null {
-  if (BRIDGE_ID.test(ref)) {
-    const r = store.getResource(ref);
-    return r && r.type === 'bridge' ? r : null;
-  }
-  const slash = ref.indexOf('/');
-  if (slash <= 0) return null;
-  const host = findHost(store, ref.slice(0, slash));
-  return host ? store.getResourceByKey('bridge', `${host.id}/${ref.slice(slash + 1)}`) : null;
-}
-
-export function requireBridge(store: Store, ref: string, pointer?: string): ResourceRecord {
-  const b = findBridge(store, ref);
-  if (!b) {
-    throw new ProblemError('not-found', `bridge ${JSON.stringify(ref)} does not exist (use an id or "host/name")`, pointer ? { errors: [{ pointer, detail: 'no such bridge' }] } : {});
-  }
-  return b;
-}
-
 /**
- * Names already used on a host, and by what. Interface names are per host, not per bridge: Linux devices share the
- * host's namespace and OVS port names are unique across all bridges of one database; an OVS bridge is a port too.
+ * One page of a resource list, filtered before paging: store pages are read from the cursor on until `limit` items
+ * match (or the store has no more), so a page is never short while more matches exist, and nothing is cut off.
  */
-export function interfaceNamesOnHost(store: Store, hostId: string): Map<string, string> {
-  const used = new Map<string, string>();
-  for (const t of store.listResources('tunnel', { limit: 100_000 }).items) {
-    for (const e of (t.data as { endpoints: { hostId: string; portName: string }[] }).endpoints) if (e.hostId === hostId) used.set(e.portName, t.id);
-  }
-  for (const b of store.listResources('bridge', { limit: 100_000, where: { hostId } }).items) used.set((b.data as { name: string }).name, b.id);
-  for (const a of store.listResources('attachment', { limit: 100_000, where: { hostId } }).items) {
-    const n = (a.data as { hostIfname?: string }).hostIfname;
-    if (n) used.set(n, a.id);
-  }
-  return used;
-}
-
-/** A resource another job is still working on cannot be changed or deleted yet; ready and failed ones can. */
-export function requireSettled(rec: ResourceRecord, what: string): void {
-  if (rec.state === 'pending' || rec.state === 'deleting') {
-    throw new ProblemError('conflict', `${what} ${rec.id} is ${rec.state}; wait for its job ${rec.jobId}`, rec.jobId ? { jobId: rec.jobId } : {});
+export function pageOf<T extends ResourceType>(
+  store: Store,
+  type: T,
+  q: { limit: number; cursor?: string | undefined },
+  opts: { where?: Record<string, string | undefined>; filter?: (r: TypedResource<T>) => boolean } = {},
+): { items: TypedResource<T>[]; nextCursor: string | null } {
+  const items: TypedResource<T>[] = [];
+  let cursor = q.cursor;
+  const chunk = Math.max(q.limit + 1, 100);
+  for (;;) {
+    const page = store.listResources(type, { limit: chunk, cursor, where: opts.where });
+    for (const rec of page.items) {
+      const r = parseRecord(type, rec);
+      if (opts.filter && !opts.filter(r)) continue;
+      if (items.length === q.limit) return { items, nextCursor: items[items.length - 1]!.id };
+      items.push(r);
+    }
+    if (!page.nextCursor) return { items, nextCursor: null };
+    cursor = page.nextCursor;
   }
 }

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import type { Hono } from 'hono';
+import type { Env, Hono } from 'hono';
 
 const ASSETS: Record<string, string> = {
   'swagger-ui.css': 'text/css; charset=utf-8',
@@ -33,7 +33,7 @@ function asset(name: string): Buffer {
   return b;
 }
 
-export function mountDocs(app: Hono<never>): void {
+export function mountDocs<E extends Env>(app: Hono<E>): void {
   app.get('/docs', (c) => c.html(PAGE));
   app.get('/docs/:file', (c, next) => {
     const file = c.req.param('file');

@@ -33,7 +33,7 @@ export function readKey(c: Context): string | null {
   const key = c.req.header('idempotency-key');
   if (key === undefined) return null;
   if (key.length === 0 || key.length > MAX_KEY_LENGTH) {
-    throw ProblemError.validation([{ pointer: '/Idempotency-Key', detail: `Idempotency-Key must be 1-${MAX_KEY_LENGTH} characters`, in: 'header' } as never]);
+    throw ProblemError.validation([{ pointer: '/Idempotency-Key', detail: `Idempotency-Key must be 1-${MAX_KEY_LENGTH} characters`, in: 'header' }]);
   }
   return key;
 }

@@ -1,10 +1,11 @@
 /** Every mutation: idempotency check + job row in one transaction, then run, wait (Prefer) and answer. */
+import type { RouteConfig, RouteConfigToTypedResponse } from '@hono/zod-openapi';
 import type { Context } from 'hono';
-import { renderJob } from '../model/jobs.js';
-import { ProblemError } from '../model/problems.js';
 import { newJob, type JobSpec, type JobWork } from '../jobs/runner.js';
-import type { JobRecord, StoredResponse } from '../store/types.js';
-import type { AppDeps } from '../deps.js';
+import { renderJob } from '../model/jobs.js';
+import { problem } from '../model/problems.js';
+import type { JobRecord, StoredResponse, Store } from '../store/types.js';
+import type { Env } from './common.js';
 import { checkKey, fingerprint, readKey, replay } from './idempotency.js';
 import { parsePrefer } from './prefer.js';
 
@@ -15,26 +16,47 @@ export interface Mutation {
   work: JobWork;
   successStatus: 200 | 201 | 204;
   /** The resource view after the job succeeded (read fresh from the store). */
-  render?: () => unknown;
+  render?: () => object;
 }
 
+/** What a finished job answers: the resource with its job, or the job's problem. */
 export function outcome(job: JobRecord, m: Pick<Mutation, 'successStatus' | 'render'>): StoredResponse {
   if (job.status === 'succeeded') {
     if (m.successStatus === 204) return { status: 204, headers: {}, body: null };
-    const body = { ...(m.render?.() as object), job: renderJob(job) };
+    const body = { ...m.render?.(), job: renderJob(job) };
     return { status: m.successStatus, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) };
   }
-  const p = job.error ?? { type: 'https://netplumb.dev/problems/internal', title: 'Internal error', status: 500, detail: 'job ended without an error record', jobId: job.id };
-  return { status: p.status, headers: { 'Content-Type': 'application/problem+json' }, body: JSON.stringify({ ...p, jobId: job.id }) };
+  const p = job.error ?? problem('internal', 'job ended without an error record');
+  const status = typeof p.status === 'number' ? p.status : 500;
+  return { status, headers: { 'Content-Type': 'application/problem+json' }, body: JSON.stringify({ ...p, jobId: job.id }) };
 }
 
-function accepted(c: Context, job: JobRecord, applied: string[]): Response {
+/** Stores what the job's Idempotency-Keys answer from now on (its outcome). */
+export function answerIdempotencyKeys(store: Store, job: JobRecord, m: Pick<Mutation, 'successStatus' | 'render'>): void {
+  const keys = store.idempotencyKeysForJob(job.id);
+  if (!keys.length) return;
+  const response = outcome(job, m);
+  if (job.status === 'interrupted') response.body = JSON.stringify({ ...job.error, jobId: job.id, instance: `/jobs/${job.id}` });
+  for (const key of keys) store.setIdempotencyResponse(key, response);
+}
+
+function accepted(job: JobRecord, applied: string[]): Response {
   const headers: Record<string, string> = { 'Content-Type': 'application/json', Location: `/jobs/${job.id}` };
   if (applied.length) headers['Preference-Applied'] = applied.join(', ');
   return new Response(JSON.stringify({ job: renderJob(job) }), { status: 202, headers });
 }
 
-export async function mutate(c: Context, deps: AppDeps, build: () => Mutation): Promise<Response> {
+/**
+ * Runs a mutation for `route`. Its answers (the resource, 202 + job, a problem, or a replayed response) are exactly
+ * the statuses the route declares; they are built as plain Responses (a replay is bytes from the store), so the
+ * typed response is asserted once, here.
+ */
+export async function mutate<R extends RouteConfig>(c: Context<Env>, _route: R, build: () => Mutation): Promise<RouteConfigToTypedResponse<R>> {
+  return (await runMutation(c, build)) as unknown as RouteConfigToTypedResponse<R>;
+}
+
+async function runMutation(c: Context<Env>, build: () => Mutation): Promise<Response> {
+  const deps = c.get('deps');
   const key = readKey(c);
   const fp = key ? await fingerprint(c) : '';
   const pref = parsePrefer(c.req.header('prefer'), deps.config.defaultWaitMs);
@@ -42,7 +64,7 @@ export async function mutate(c: Context, deps: AppDeps, build: () => Mutation): 
   const started = deps.store.tx(() => {
     if (key) {
       const check = checkKey(deps.store, key, fp);
-      if (check.kind === 'replay') return { replay: check.response } as const;
+      if (check.kind === 'replay') return { kind: 'replay' as const, response: check.response };
     }
     const m = build();
     const job = newJob(m.job);
@@ -55,22 +77,18 @@ export async function mutate(c: Context, deps: AppDeps, build: () => Mutation): 
         createdAt: now.toISOString(), expiresAt: new Date(now.getTime() + deps.config.idempotencyTtlMs).toISOString(),
       });
     }
-    return { job, m } as const;
+    return { kind: 'started' as const, job, m };
   });
-  if ('replay' in started) return replay(started.replay!);
+  if (started.kind === 'replay') return replay(started.response);
 
   const { job, m } = started;
   deps.runner.start(job, m.work, (finished) => {
     if (key) deps.store.setIdempotencyResponse(key, outcome(finished, m));
   });
-  if (pref.async) return accepted(c, job, pref.applied);
+  if (pref.async) return accepted(job, pref.applied);
   const done = await deps.runner.wait(job.id, pref.waitMs);
-  if (done.status === 'queued' || done.status === 'running') return accepted(c, done, pref.applied);
+  if (done.status === 'queued' || done.status === 'running') return accepted(done, pref.applied);
   const r = outcome(done, m);
   if (pref.applied.length) r.headers['Preference-Applied'] = pref.applied.join(', ');
   return new Response(r.body, { status: r.status, headers: r.headers });
-}
-
-export function notFound(what: string, ref: string): ProblemError {
-  return new ProblemError('not-found', `${what} ${JSON.stringify(ref)} does not exist`);
 }

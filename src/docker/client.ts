@@ -59,6 +59,7 @@ export function createDockerClient(opts: DockerClientOptions): Dockerode {
  * redirect becomes an ordinary error on the original request.
  */
 function withoutRedirects(docker: Dockerode): Dockerode {
+  // buildRequest is private in docker-modem's types: reaching it is the point of this wrapper.
   const modem = docker.modem as unknown as { buildRequest: (options: Record<string, unknown>, ...rest: unknown[]) => unknown };
   const buildRequest = modem.buildRequest.bind(modem);
   modem.buildRequest = (options, ...rest) => buildRequest(Object.assign(options, { maxRedirects: 0 }), ...rest);
@@ -82,6 +83,7 @@ export class DialStdioAgent extends http.Agent {
   ): Duplex | null | undefined {
     this.executor.openStream(this.argv).then(
       (stream) => callback?.(null, asSocket(stream)),
+      // Node's typing demands a stream even with an error; http ignores it then.
       (err: Error) => callback?.(err, undefined as unknown as Duplex),
     );
     return undefined;

@@ -6,8 +6,9 @@ export class ExecError extends Error {
     readonly code: ExecErrorCode,
     message: string,
     readonly details: Record<string, unknown> = {},
+    options?: ErrorOptions,
   ) {
-    super(message);
+    super(message, options);
     this.name = 'ExecError';
   }
 }

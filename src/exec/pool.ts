@@ -1,59 +1,80 @@
-/** One executor (and one Docker client) per host, made on first use and kept: connections persist across jobs. */
+/** One connection (executor + Docker client) per host, made on first use and kept: connections persist across jobs. */
 import type Dockerode from 'dockerode';
-import type { HostData } from '../model/hosts.js';
-import type { ResourceRecord } from '../store/types.js';
 import type { Executor } from './types.js';
 
+/** How to reach a host: what the executors need, nothing about resources. */
+export type ConnectionSpec =
+  | { kind: 'local'; /** names the host in messages and tests */ label: string; dockerSocket?: string | undefined }
+  | {
+      kind: 'ssh';
+      label: string;
+      address: string;
+      port: number;
+      user: string;
+      hostKeySha256: string;
+      privateKey?: string | undefined;
+      privateKeyPath?: string | undefined;
+      dockerSocket?: string | undefined;
+    };
+
+/** A host the pool serves: its id (the cache key) and how to reach it. */
+export interface HostTarget {
+  id: string;
+  connection: ConnectionSpec;
+}
+
+/** What a factory opens for a host: its executor, and its Docker client made on first use. */
+export interface HostConnection {
+  readonly executor: Executor;
+  docker(): Dockerode;
+}
+
+export type ConnectionFactory = (spec: ConnectionSpec) => HostConnection;
+
 export interface HostServices {
-  executor(host: ResourceRecord): Executor;
-  docker(host: ResourceRecord): Dockerode;
+  executor(host: HostTarget): Executor;
+  docker(host: HostTarget): Dockerode;
   /** Drops cached connections of a host (deleted, or its connection settings changed). */
   forget(hostId: string): Promise<void>;
   closeAll(): Promise<void>;
 }
 
-export interface HostServiceFactory {
-  executor(data: HostData, secret: { privateKey?: string } | null): Executor;
-  docker(data: HostData, executor: Executor): Dockerode;
-}
-
 export class HostPool implements HostServices {
-  private executors = new Map<string, { exec: Executor; docker?: Dockerode; fingerprint: string }>();
+  private connections = new Map<string, { connection: HostConnection; docker?: Dockerode; fingerprint: string }>();
 
-  constructor(private factory: HostServiceFactory) {}
+  constructor(private open: ConnectionFactory) {}
 
-  private entry(host: ResourceRecord) {
-    const data = host.data as unknown as HostData;
-    // A changed record (e.g. re-created host with the same id is impossible, but be safe) gets a fresh executor.
-    const fp = JSON.stringify(data.executor) + JSON.stringify(data.docker);
-    let e = this.executors.get(host.id);
-    if (!e || e.fingerprint !== fp) {
-      if (e) void e.exec.close();
-      e = { exec: this.factory.executor(data, (host.secret ?? null) as { privateKey?: string } | null), fingerprint: fp };
-      this.executors.set(host.id, e);
+  private entry(host: HostTarget) {
+    // Changed connection settings (address, key, …) get a fresh connection.
+    const fingerprint = JSON.stringify(host.connection);
+    let entry = this.connections.get(host.id);
+    if (!entry || entry.fingerprint !== fingerprint) {
+      if (entry) void entry.connection.executor.close();
+      entry = { connection: this.open(host.connection), fingerprint };
+      this.connections.set(host.id, entry);
     }
-    return e;
+    return entry;
   }
 
-  executor(host: ResourceRecord): Executor {
-    return this.entry(host).exec;
+  executor(host: HostTarget): Executor {
+    return this.entry(host).connection.executor;
   }
 
-  docker(host: ResourceRecord): Dockerode {
-    const e = this.entry(host);
-    e.docker ??= this.factory.docker(host.data as unknown as HostData, e.exec);
-    return e.docker;
+  docker(host: HostTarget): Dockerode {
+    const entry = this.entry(host);
+    entry.docker ??= entry.connection.docker();
+    return entry.docker;
   }
 
   async forget(hostId: string): Promise<void> {
-    const e = this.executors.get(hostId);
-    this.executors.delete(hostId);
-    await e?.exec.close();
+    const entry = this.connections.get(hostId);
+    this.connections.delete(hostId);
+    await entry?.connection.executor.close();
   }
 
   async closeAll(): Promise<void> {
-    const all = [...this.executors.values()];
-    this.executors.clear();
-    await Promise.allSettled(all.map((e) => e.exec.close()));
+    const all = [...this.connections.values()];
+    this.connections.clear();
+    await Promise.allSettled(all.map((e) => e.connection.executor.close()));
   }
 }

@@ -1,15 +1,14 @@
 /** Host jobs: the probe that collects facts. */
 import { dockerVersion } from '../docker/index.js';
-import type { HostData, HostFacts } from '../model/hosts.js';
+import type { HostFacts } from '../model/hosts.js';
 import { KERNEL_MODULES, moduleProbe, parseIproute2, parseOvsList, parseOvsVersion, probeCommands } from '../ops/probe.js';
-import type { HostServices } from '../exec/pool.js';
 import type { JobContext } from './runner.js';
 import { toProblem } from './runner.js';
-import { ProblemError, type Problem } from '../model/problems.js';
+import { ProblemError } from '../model/problems.js';
+import { readResource, saveResource } from './records.js';
 
-export async function probeHost(ctx: JobContext, hosts: HostServices, hostId: string): Promise<HostFacts> {
-  const rec = ctx.host(hostId);
-  const name = (rec.data as unknown as HostData).name;
+export async function probeHost(ctx: JobContext, hostId: string): Promise<HostFacts> {
+  const { name } = ctx.host(hostId);
   const probedAt = new Date().toISOString();
   try {
     // The first command also opens the connection: run it alone so a dead host fails once, clearly.
@@ -23,7 +22,7 @@ export async function probeHost(ctx: JobContext, hosts: HostServices, hostId: st
     ]);
     let docker: HostFacts['docker'] = null;
     try {
-      docker = { version: await dockerVersion(hosts.docker(rec)) };
+      docker = { version: await dockerVersion(ctx.docker(hostId)) };
     } catch (e) {
       ctx.log(name, 'info', `docker not reachable: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`);
     }
@@ -48,15 +47,10 @@ export async function probeHost(ctx: JobContext, hosts: HostServices, hostId: st
 }
 
 /** Runs the probe and stores the facts; an unreachable host fails the job with the problem. */
-export async function probeAndRecord(ctx: JobContext, hosts: HostServices, hostId: string): Promise<void> {
-  const facts = await probeHost(ctx, hosts, hostId);
-  const rec = ctx.store.getResource(hostId);
-  if (!rec) return;
-  rec.data = { ...rec.data, facts };
-  rec.state = facts.reachable ? 'ready' : 'failed';
-  rec.updatedAt = new Date().toISOString();
-  ctx.store.updateResource(rec);
-  if (!facts.reachable) {
-    throw ProblemError.from(facts.problem as Problem);
-  }
+export async function probeAndRecord(ctx: JobContext, hostId: string): Promise<void> {
+  const facts = await probeHost(ctx, hostId);
+  const host = readResource(ctx.store, 'host', hostId);
+  if (!host) return;
+  saveResource(ctx.store, host, { data: { ...host.data, facts }, state: facts.reachable ? 'ready' : 'failed' });
+  if (!facts.reachable && facts.problem) throw ProblemError.from(facts.problem);
 }

@@ -1,24 +1,34 @@
 /** The job runner: runs each job's work under per-host locks, writes its log, records its outcome. */
 import { EventEmitter } from 'node:events';
+import type Dockerode from 'dockerode';
 import type { Executor, RunResult } from '../exec/types.js';
 import { ExecError } from '../exec/errors.js';
+import type { HostServices, HostTarget } from '../exec/pool.js';
 import { quoteArgv } from '../exec/quote.js';
 import { newId } from '../model/names.js';
 import { ProblemError, problem, type Problem } from '../model/problems.js';
 import type { Plan, Step } from '../ops/plan.js';
-import type { JobRecord, LogLine, LogStream, ResourceRecord, Store } from '../store/types.js';
+import type { JobRecord, LogLine, LogStream, Store } from '../store/types.js';
+import { hostTarget } from './host-target.js';
 import { HostLocks } from './locks.js';
 
-export interface HostAccess {
-  /** The executor for a host id (cached, persistent). */
-  executor(host: ResourceRecord): Executor;
+/** A host as a job sees it: its name (for logs) and how to reach it. */
+export interface JobHost {
+  id: string;
+  name: string;
+  target: HostTarget;
 }
 
 export interface JobContext {
   readonly job: JobRecord;
   readonly store: Store;
   log(host: string | null, stream: LogStream, text: string, extra?: { exitCode?: number; ms?: number }): void;
-  host(id: string): ResourceRecord;
+  /** A host this job works on (read once per job). */
+  host(id: string): JobHost;
+  executor(hostId: string): Executor;
+  docker(hostId: string): Dockerode;
+  /** Closes a host's cached connections (it was deleted). */
+  forgetHost(hostId: string): Promise<void>;
   /** Runs argv on a host and logs it; a non-zero exit is returned, not thrown. */
   run(hostId: string, argv: readonly string[], opts?: { timeoutMs?: number; quiet?: boolean }): Promise<RunResult>;
   /** Like run, but a non-zero exit throws a command-failed problem. */
@@ -69,7 +79,7 @@ export class JobRunner {
 
   constructor(
     private store: Store,
-    private hosts: HostAccess,
+    private hosts: HostServices,
   ) {
     this.events.setMaxListeners(0);
   }
@@ -164,7 +174,7 @@ export class JobRunner {
 
   private context(job: JobRecord): JobContext {
     const store = this.store;
-    const hostCache = new Map<string, ResourceRecord>();
+    const hostCache = new Map<string, JobHost>();
     const ctx: JobContext = {
       job,
       store,
@@ -172,22 +182,25 @@ export class JobRunner {
       host: (id) => {
         let h = hostCache.get(id);
         if (!h) {
-          h = store.getResource(id) ?? undefined;
-          if (!h || h.type !== 'host') throw new ProblemError('not-found', `host ${id} no longer exists`);
+          const target = hostTarget(store, id);
+          if (!target) throw new ProblemError('not-found', `host ${id} no longer exists`);
+          h = { id, name: target.connection.label, target };
           hostCache.set(id, h);
         }
         return h;
       },
+      executor: (hostId) => this.hosts.executor(ctx.host(hostId).target),
+      docker: (hostId) => this.hosts.docker(ctx.host(hostId).target),
+      forgetHost: (hostId) => this.hosts.forget(hostId),
       run: async (hostId, argv, opts = {}) => {
-        const host = ctx.host(hostId);
-        const name = (host.data as { name: string }).name;
+        const { name } = ctx.host(hostId);
         if (!opts.quiet) ctx.log(name, 'cmd', quoteArgv(argv));
         let r: RunResult;
         try {
-          r = await this.hosts.executor(host).run(argv, { timeoutMs: opts.timeoutMs ?? 30_000 });
+          r = await ctx.executor(hostId).run(argv, { timeoutMs: opts.timeoutMs ?? 30_000 });
         } catch (e) {
           // Say which host: the executor only knows its address.
-          if (e instanceof ExecError) throw new ExecError(e.code, `${name}: ${e.message}`, e.details);
+          if (e instanceof ExecError) throw new ExecError(e.code, `${name}: ${e.message}`, e.details, { cause: e });
           throw e;
         }
         if (!opts.quiet || r.exitCode !== 0) {
@@ -228,12 +241,8 @@ export class JobRunner {
   }
 }
 
-function hostName(ctx: JobContext, id: string): string {
-  return (ctx.host(id).data as { name: string }).name;
-}
-
 function commandFailed(ctx: JobContext, hostId: string, what: string, argv: readonly string[], r: RunResult): ProblemError {
-  const name = hostName(ctx, hostId);
+  const name = ctx.host(hostId).name;
   if (r.timedOut) return new ProblemError('command-timeout', `${what}: timed out on ${name}`);
   const err = r.stderr.trim().split('\n').slice(-3).join(' | ').slice(0, 500);
   return new ProblemError('command-failed', `${what} failed on ${name} (exit ${r.exitCode})${err ? `: ${err}` : ''}`, {
@@ -249,7 +258,7 @@ export async function undo(ctx: JobContext, done: Step[]): Promise<void> {
   for (const s of todo) {
     try {
       const r = await ctx.run(s.host, s.undo!);
-      if (r.exitCode !== 0) ctx.log(hostName(ctx, s.host), 'error', `undo of "${s.description}" failed (exit ${r.exitCode})`);
+      if (r.exitCode !== 0) ctx.log(ctx.host(s.host).name, 'error', `undo of "${s.description}" failed (exit ${r.exitCode})`);
     } catch (e) {
       ctx.log(null, 'error', `undo of "${s.description}" failed: ${e instanceof Error ? e.message : String(e)}`);
     }

@@ -2,9 +2,8 @@
 import { z } from '@hono/zod-openapi';
 import { Cidr, IpAddress, Mac, Mtu } from './net.js';
 import { ContainerRef, IfName, Labels, NetnsName } from './names.js';
-import { ResourceStateSchema } from './hosts.js';
-import type { ResourceRecord } from '../store/types.js';
-import type { BridgeRef } from './bridges.js';
+import { ResourceStateSchema, type Resource } from './resource.js';
+import { BridgeRefSchema } from './bridges.js';
 
 export const TargetSchema = z
   .union([
@@ -35,25 +34,34 @@ export const AttachmentCreateSchema = z
   .openapi('AttachmentCreate', { example: { bridge: 'docker1/ovs_bridge', target: { container: 'web1' }, addresses: ['10.11.12.100/24'] } });
 export type AttachmentCreate = z.infer<typeof AttachmentCreateSchema>;
 
-export interface AttachmentData extends BridgeRef {
-  target: Target;
+export const ResolvedTargetSchema = z.object({
+  pid: z.number().nullable(),
+  containerId: z.string().nullable(),
+  containerName: z.string().nullable(),
+  netnsPath: z.string(),
+});
+
+/** What the store keeps for an attachment (parsed on every read). */
+export const AttachmentDataSchema = BridgeRefSchema.extend({
+  target: TargetSchema,
   /** Filled by the job: how the target was found. */
-  resolved: { pid: number | null; containerId: string | null; containerName: string | null; netnsPath: string } | null;
+  resolved: ResolvedTargetSchema.nullable(),
   /** As requested (null = pick eth1 or the next free ethN in the job). */
-  ifname: string | null;
-  hostIfname: string;
-  addresses: string[];
-  gateway: string | null;
-  routes: { to: string; via?: string }[];
-  mac: string | null;
-  mtu: number | null;
-  vlan: number | null;
+  ifname: z.string().nullable(),
+  hostIfname: z.string(),
+  addresses: z.array(z.string()),
+  gateway: z.string().nullable(),
+  routes: z.array(z.object({ to: z.string(), via: z.string().optional() })),
+  mac: z.string().nullable(),
+  mtu: z.number().nullable(),
+  vlan: z.number().nullable(),
   /** True when the job switched off tx checksum offload inside (netdev datapath). */
-  txChecksumOffloadOff: boolean;
-  labels: Record<string, string>;
+  txChecksumOffloadOff: z.boolean(),
+  labels: z.record(z.string(), z.string()),
   /** For list filters. */
-  container: string | null;
-}
+  container: z.string().nullable(),
+});
+export type AttachmentData = z.infer<typeof AttachmentDataSchema>;
 
 export const AttachmentSchema = z
   .object({
@@ -63,7 +71,7 @@ export const AttachmentSchema = z
     host: z.string(),
     hostName: z.string(),
     target: TargetSchema,
-    resolved: z.object({ pid: z.number().nullable(), containerId: z.string().nullable(), containerName: z.string().nullable(), netnsPath: z.string() }).nullable(),
+    resolved: ResolvedTargetSchema.nullable(),
     ifname: z.string().nullable(),
     hostIfname: z.string(),
     addresses: z.array(z.string()),
@@ -82,8 +90,8 @@ export const AttachmentSchema = z
   .openapi('Attachment');
 export type AttachmentView = z.infer<typeof AttachmentSchema>;
 
-export function renderAttachment(r: ResourceRecord): AttachmentView {
-  const d = r.data as unknown as AttachmentData;
+export function renderAttachment(r: Resource<AttachmentData>): AttachmentView {
+  const d = r.data;
   return {
     id: r.id, bridge: d.bridgeId, bridgeName: d.bridgeName, host: d.hostId, hostName: d.hostName, target: d.target, resolved: d.resolved,
     ifname: d.ifname, hostIfname: d.hostIfname, addresses: d.addresses, gateway: d.gateway, routes: d.routes, mac: d.mac, mtu: d.mtu,

@@ -2,8 +2,8 @@
 import { z } from '@hono/zod-openapi';
 import { Cidr, Mtu } from './net.js';
 import { HostName, IfName, Labels } from './names.js';
-import { ResourceStateSchema } from './hosts.js';
-import type { ResourceRecord } from '../store/types.js';
+import { DriftSchema, ResourceStateSchema, type Resource } from './resource.js';
+import { idPattern } from './names.js';
 
 export const HostRef = z.string().min(1).max(64).openapi({ description: 'a host id or name', example: 'docker1' });
 
@@ -15,7 +15,7 @@ const Addresses = z
 
 export const BridgeCreateSchema = z
   .object({
-    host: z.union([HostName, z.string().regex(/^host_[a-z2-7]{20}$/)]).openapi({ description: 'host id or name', example: 'docker1' }),
+    host: z.union([HostName, z.string().regex(idPattern('host'))]).openapi({ description: 'host id or name', example: 'docker1' }),
     name: IfName,
     type: z.enum(['ovs', 'linux']).default('ovs'),
     datapathType: z.enum(['auto', 'system', 'netdev']).default('auto').openapi({ description: 'OVS only. auto = system when the host has the kernel datapath, else netdev (userspace)' }),
@@ -39,34 +39,37 @@ export const BridgePatchSchema = z
   .strict()
   .openapi('BridgePatch', { example: { addresses: ['10.11.12.1/24', 'fd00:11:12::1/64'], mtu: 1450 } });
 
-export interface BridgeData {
-  hostId: string;
-  hostName: string;
-  name: string;
-  type: 'ovs' | 'linux';
+/** What the store keeps for a bridge (parsed on every read). */
+export const BridgeDataSchema = z.object({
+  hostId: z.string(),
+  hostName: z.string(),
+  name: z.string(),
+  type: z.enum(['ovs', 'linux']),
   /** Resolved: never "auto" once stored; null for Linux bridges. */
-  datapathType: 'system' | 'netdev' | null;
-  addresses: string[];
-  mtu: number | null;
-  stp: boolean;
-  labels: Record<string, string>;
+  datapathType: z.enum(['system', 'netdev']).nullable(),
+  addresses: z.array(z.string()),
+  mtu: z.number().nullable(),
+  stp: z.boolean(),
+  labels: z.record(z.string(), z.string()),
   /** Set by the tunnels on this bridge: the MTU left for attachments (null: no tunnel). */
-  overlayMtu: number | null;
-  adopted: boolean;
-}
+  overlayMtu: z.number().nullable(),
+  adopted: z.boolean(),
+});
+export type BridgeData = z.infer<typeof BridgeDataSchema>;
 
 /** What a resource made on a bridge (attachment, tunnel end) keeps of it: enough to plan and log without a lookup. */
-export interface BridgeRef {
-  bridgeId: string;
-  bridgeName: string;
-  bridgeType: 'ovs' | 'linux';
-  datapathType: 'system' | 'netdev' | null;
-  hostId: string;
-  hostName: string;
-}
+export const BridgeRefSchema = z.object({
+  bridgeId: z.string(),
+  bridgeName: z.string(),
+  bridgeType: z.enum(['ovs', 'linux']),
+  datapathType: z.enum(['system', 'netdev']).nullable(),
+  hostId: z.string(),
+  hostName: z.string(),
+});
+export type BridgeRef = z.infer<typeof BridgeRefSchema>;
 
-export function bridgeRef(r: ResourceRecord): BridgeRef {
-  const b = r.data as unknown as BridgeData;
+export function bridgeRef(r: Resource<BridgeData>): BridgeRef {
+  const b = r.data;
   return { bridgeId: r.id, bridgeName: b.name, bridgeType: b.type, datapathType: b.datapathType, hostId: b.hostId, hostName: b.hostName };
 }
 
@@ -80,7 +83,7 @@ export const BridgeObservationSchema = z
     datapathType: z.string().nullable(),
     owner: z.string().nullable().openapi({ description: 'the netplumb id marked on the bridge (external_ids:netplumb-id or alias netplumb:<id>)' }),
     ports: z.array(z.object({ name: z.string(), owner: z.string().nullable(), type: z.string().nullable() })),
-    drift: z.array(z.object({ field: z.string(), desired: z.unknown(), actual: z.unknown() })),
+    drift: DriftSchema,
   })
   .openapi('BridgeObservation');
 export type BridgeObservation = z.infer<typeof BridgeObservationSchema>;
@@ -108,8 +111,8 @@ export const BridgeSchema = z
   .openapi('Bridge');
 export type BridgeView = z.infer<typeof BridgeSchema>;
 
-export function renderBridge(r: ResourceRecord): BridgeView {
-  const d = r.data as unknown as BridgeData;
+export function renderBridge(r: Resource<BridgeData>): BridgeView {
+  const d = r.data;
   return {
     id: r.id, host: d.hostId, hostName: d.hostName, name: d.name, type: d.type, datapathType: d.datapathType,
     addresses: d.addresses, mtu: d.mtu, stp: d.stp, overlayMtu: d.overlayMtu, adopted: d.adopted, labels: d.labels,

@@ -2,7 +2,7 @@
 import { z } from '@hono/zod-openapi';
 import { HostName, Labels } from './names.js';
 import { canonicalIp, IpAddress } from './net.js';
-import type { ResourceRecord } from '../store/types.js';
+import { ResourceStateSchema, type Resource } from './resource.js';
 
 const DnsName = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 
@@ -66,8 +66,6 @@ export const HostFactsSchema = z
   .openapi('HostFacts');
 export type HostFacts = z.infer<typeof HostFactsSchema>;
 
-export const ResourceStateSchema = z.enum(['pending', 'ready', 'failed', 'deleting']);
-
 export const HostSchema = z
   .object({
     id: z.string().openapi({ example: 'host_01kb2xk3a7wqp4fmz3hyd2n6' }),
@@ -88,18 +86,29 @@ export const HostSchema = z
   .openapi('Host');
 export type HostView = z.infer<typeof HostSchema>;
 
-/** What the store keeps for a host (data column); secrets live apart. */
-export interface HostData {
-  name: string;
-  executor: { kind: 'local' } | { kind: 'ssh'; address: string; port: number; user: string; hostKeySha256: string; privateKeyPath?: string };
-  tunnelIp: string | null;
-  docker: { socketPath: string } | null;
-  labels: Record<string, string>;
-  facts: HostFacts | null;
-}
+/** What the store keeps for a host (data column, parsed on every read); secrets live apart. */
+export const HostDataSchema = z.object({
+  name: z.string(),
+  executor: z.discriminatedUnion('kind', [
+    z.object({ kind: z.literal('local') }),
+    z.object({
+      kind: z.literal('ssh'),
+      address: z.string(),
+      port: z.number(),
+      user: z.string(),
+      hostKeySha256: z.string(),
+      privateKeyPath: z.string().optional(),
+    }),
+  ]),
+  tunnelIp: z.string().nullable(),
+  docker: z.object({ socketPath: z.string() }).nullable(),
+  labels: z.record(z.string(), z.string()),
+  facts: HostFactsSchema.nullable(),
+});
+export type HostData = z.infer<typeof HostDataSchema>;
 
-export function renderHost(r: ResourceRecord): HostView {
-  const d = r.data as unknown as HostData;
+export function renderHost(r: Resource<HostData>): HostView {
+  const d = r.data;
   const executor: HostView['executor'] = d.executor.kind === 'local'
     ? { kind: 'local' }
     : { kind: 'ssh', address: d.executor.address, port: d.executor.port, user: d.executor.user, hostKeySha256: d.executor.hostKeySha256, auth: d.executor.privateKeyPath ? 'privateKeyPath' : 'privateKey' };

@@ -1,5 +1,4 @@
 import { z } from '@hono/zod-openapi';
-import type { JobRecord } from '../store/types.js';
 
 export const ProblemSchema = z
   .object({
@@ -44,6 +43,25 @@ export const LogLineSchema = z
   })
   .openapi('JobLogLine');
 
-export function renderJob(j: JobRecord): JobView {
-  return { ...j };
+/** A job as the jobs layer keeps it (structurally: the model does not know the store). */
+export interface JobLike {
+  id: string;
+  kind: string;
+  status: string;
+  resource: { type: string; id: string };
+  hosts: string[];
+  progress: { done: number; total: number };
+  error: { [key: string]: unknown } | null;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+}
+
+/** The API view of a job: status and error parsed, so a malformed row fails here, loudly, not in a client. */
+export function renderJob(j: JobLike): JobView {
+  return {
+    id: j.id, kind: j.kind, status: JobStatusSchema.parse(j.status), resource: { ...j.resource }, hosts: [...j.hosts],
+    progress: { ...j.progress }, error: j.error === null ? null : ProblemSchema.parse(j.error),
+    createdAt: j.createdAt, startedAt: j.startedAt, finishedAt: j.finishedAt,
+  };
 }

@@ -1,4 +1,5 @@
 /** Names that reach a host's command line. Checked here, once, before any plan is built. */
+import { randomBytes } from 'node:crypto';
 import { z } from '@hono/zod-openapi';
 
 /** Host names: 1–63 of [A-Za-z0-9_.-] starting with a letter or digit. */
@@ -42,21 +43,26 @@ export const Labels = z
 export const ID_PREFIXES = { host: 'host_', bridge: 'br_', attachment: 'att_', tunnel: 'tun_', job: 'job_' } as const;
 export type ResourceType = Exclude<keyof typeof ID_PREFIXES, 'job'>;
 
-/**
- * Ids: prefix + 20 lowercase base32 chars: 8 of time (ms) then 12 random. Lists page by id, so ids must
- * sort in creation order: within one process the time part never repeats or goes back (two ids in one
- * millisecond take the next one).
- */
-import { randomBytes } from 'node:crypto';
-// In ASCII order, so that ids compare as strings the way their times compare as numbers.
+/** Base32 in ASCII order, so that ids compare as strings the way their times compare as numbers. */
 const B32 = '234567abcdefghijklmnopqrstuvwxyz';
+const TIME_CHARS = 10; // 50 bits of milliseconds: sorts correctly far beyond 2039 (when 40 bits run out)
+const RANDOM_CHARS = 16; // 80 bits
 let lastMs = 0;
+
+/**
+ * Ids: prefix + 26 lowercase base32 chars, ULID-style: 10 of time (ms) then 16 random. Lists page by id, so
+ * ids must sort in creation order: within one process the time part never repeats or goes back (two ids in
+ * one millisecond take the next one).
+ */
 export function newId(kind: keyof typeof ID_PREFIXES): string {
   const t = (lastMs = Math.max(Date.now(), lastMs + 1));
   let s = '';
-  // 8 chars of time (40 bits, ms) then 12 random chars: sortable by creation.
-  for (let i = 7; i >= 0; i--) s += B32[Math.floor(t / 2 ** (5 * i)) % 32];
-  const r = randomBytes(12);
-  for (const b of r) s += B32[b % 32];
+  for (let i = TIME_CHARS - 1; i >= 0; i--) s += B32[Math.floor(t / 2 ** (5 * i)) % 32];
+  for (const b of randomBytes(RANDOM_CHARS)) s += B32[b % 32];
   return ID_PREFIXES[kind] + s;
+}
+
+/** Matches an id of this kind (26 characters; 20 for ids made before the time part grew). */
+export function idPattern(kind: keyof typeof ID_PREFIXES): RegExp {
+  return new RegExp(`^${ID_PREFIXES[kind]}[a-z2-7]{20}(?:[a-z2-7]{6})?$`);
 }

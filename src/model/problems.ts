@@ -27,6 +27,8 @@ export type ProblemKind = keyof typeof ProblemTypes;
 export interface FieldError {
   pointer: string;
   detail: string;
+  /** Where the field is when it is not in the body (RFC 9457 extension: header, query, path). */
+  in?: string;
 }
 
 export interface Problem {
@@ -48,19 +50,26 @@ export function problem(kind: ProblemKind, detail: string, ext: Record<string, u
 /** Thrown anywhere below the API; the API turns it into a problem response. */
 export class ProblemError extends Error {
   readonly problem: Problem;
-  constructor(kind: ProblemKind, detail: string, ext: Record<string, unknown> = {}) {
-    super(detail);
+  constructor(kind: ProblemKind, detail: string, ext: Record<string, unknown> = {}, options?: ErrorOptions) {
+    super(detail, options);
     this.name = 'ProblemError';
     this.problem = problem(kind, detail, ext);
   }
   /** Re-throws a problem recorded earlier (e.g. in host facts). */
   static from(p: Problem): ProblemError {
-    const e = new ProblemError('internal', p.detail);
-    (e as { problem: Problem }).problem = { ...p };
-    return e;
+    return new RecordedProblemError(p);
   }
   static validation(errors: FieldError[], detail?: string): ProblemError {
     return new ProblemError('validation', detail ?? errors.map((e) => `${e.pointer}: ${e.detail}`).join('; '), { errors });
+  }
+}
+
+/** A problem recorded earlier, thrown again as it was. */
+class RecordedProblemError extends ProblemError {
+  override readonly problem: Problem;
+  constructor(p: Problem) {
+    super('internal', p.detail);
+    this.problem = { ...p };
   }
 }
 

@@ -1,9 +1,8 @@
 /** Tunnels: a GRE, VXLAN or Geneve link between bridges on two hosts, both ends made in one job. */
 import { z } from '@hono/zod-openapi';
-import type { BridgeRef } from './bridges.js';
+import { BridgeRefSchema } from './bridges.js';
 import { IfName, Labels } from './names.js';
-import { ResourceStateSchema } from './hosts.js';
-import type { ResourceRecord } from '../store/types.js';
+import { DriftSchema, ResourceStateSchema, type Resource } from './resource.js';
 
 export const TUNNEL_TYPES = ['gre', 'vxlan', 'geneve'] as const;
 export type TunnelType = (typeof TUNNEL_TYPES)[number];
@@ -46,28 +45,31 @@ export const TunnelCreateSchema = z
   });
 export type TunnelCreate = z.infer<typeof TunnelCreateSchema>;
 
-/** One end as stored. `bridgeId`/`hostId` are what jobs/dependents.ts reads. */
-export interface TunnelEndpointData extends BridgeRef {
-  portName: string;
+/** One end as stored. */
+export const TunnelEndpointDataSchema = BridgeRefSchema.extend({
+  portName: z.string(),
   /** This host's tunnelIp (the source the other end expects). */
-  localIp: string;
+  localIp: z.string(),
   /** The other host's tunnelIp. */
-  remoteIp: string;
+  remoteIp: z.string(),
   /** The bridge's MTU (or 1500) minus the encapsulation overhead. */
-  overlayMtu: number;
-}
+  overlayMtu: z.number(),
+});
+export type TunnelEndpointData = z.infer<typeof TunnelEndpointDataSchema>;
 
-export interface TunnelData {
-  type: TunnelType;
+/** What the store keeps for a tunnel (parsed on every read). */
+export const TunnelDataSchema = z.object({
+  type: z.enum(TUNNEL_TYPES),
   /** GRE key or VNI as requested (null: no GRE key / VNI 0). */
-  key: number | null;
+  key: z.number().nullable(),
   /** As requested (null: the type's default port). */
-  dstPort: number | null;
-  endpoints: [TunnelEndpointData, TunnelEndpointData];
+  dstPort: z.number().nullable(),
+  endpoints: z.tuple([TunnelEndpointDataSchema, TunnelEndpointDataSchema]),
   /** The lower of the two ends: what fits through the tunnel both ways. */
-  overlayMtu: number;
-  labels: Record<string, string>;
-}
+  overlayMtu: z.number(),
+  labels: z.record(z.string(), z.string()),
+});
+export type TunnelData = z.infer<typeof TunnelDataSchema>;
 
 export function effectiveDstPort(d: Pick<TunnelData, 'type' | 'dstPort'>): number | null {
   return d.type === 'gre' ? null : (d.dstPort ?? DEFAULT_DST_PORT[d.type]);
@@ -89,8 +91,6 @@ export function defaultPortName(type: TunnelType, otherHost: string, taken: Read
 }
 
 // ---- views
-
-const DriftSchema = z.array(z.object({ field: z.string(), desired: z.unknown(), actual: z.unknown() }));
 
 export const TunnelEndObservationSchema = z
   .object({
@@ -138,13 +138,13 @@ export const TunnelSchema = z
     jobId: z.string().nullable(),
     createdAt: z.string(),
     updatedAt: z.string(),
-    observed: z.object({ observedAt: z.string(), endpoints: z.array(TunnelEndObservationSchema) }).optional(),
+    observed: z.object({ observedAt: z.string(), endpoints: z.array(TunnelEndObservationSchema), drift: DriftSchema.openapi({ description: "every end's drift, fields prefixed with the end's host name" }) }).optional(),
   })
   .openapi('Tunnel');
 export type TunnelView = z.infer<typeof TunnelSchema>;
 
-export function renderTunnel(r: ResourceRecord): TunnelView {
-  const d = r.data as unknown as TunnelData;
+export function renderTunnel(r: Resource<TunnelData>): TunnelView {
+  const d = r.data;
   return {
     id: r.id, type: d.type, key: d.key, dstPort: effectiveDstPort(d),
     endpoints: d.endpoints.map((e) => ({

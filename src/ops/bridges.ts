@@ -1,5 +1,6 @@
 /** Bridge plans: pure functions from the desired bridge (and what the host has) to argv steps. */
 import type { BridgeData } from '../model/bridges.js';
+import { diffFields, type DriftItem } from '../model/resource.js';
 import { type Plan, type Step, step, vsctl } from './plan.js';
 import { ipLinkShow, ownerFromAlias, ovsRows, parseIpJson, type LinkInfo } from './links.js';
 
@@ -70,7 +71,6 @@ export function createBridgePlan(id: string, d: BridgeData, facts: BridgeFacts):
   return { steps };
 }
 
-/** PATCH: converge addresses (removing dropped ones), MTU, STP; the bridge itself stays. */
 /**
  * PATCH: converge addresses (removing dropped ones), MTU, STP; the bridge itself stays. `liveMtu` is the MTU the
  * link has now: the undo goes back to it when the bridge had no MTU of its own.
@@ -153,15 +153,13 @@ export function parseObservation(d: Pick<BridgeData, 'type'>, out: Record<string
   return o;
 }
 
-export function bridgeDrift(id: string, d: BridgeData, o: ObservedBridge): { field: string; desired: unknown; actual: unknown }[] {
+export function bridgeDrift(id: string, d: BridgeData, o: ObservedBridge): DriftItem[] {
   if (!o.exists) return [{ field: 'exists', desired: true, actual: false }];
-  const drift: { field: string; desired: unknown; actual: unknown }[] = [];
-  if (o.owner !== id) drift.push({ field: 'owner', desired: id, actual: o.owner });
-  if (o.up !== true) drift.push({ field: 'up', desired: true, actual: o.up });
-  const want = [...d.addresses].sort();
-  const have = [...o.addresses].sort();
-  if (want.join() !== have.join()) drift.push({ field: 'addresses', desired: want, actual: have });
-  if (d.mtu !== null && o.mtu !== d.mtu) drift.push({ field: 'mtu', desired: d.mtu, actual: o.mtu });
-  if (d.type === 'ovs' && d.datapathType && o.datapathType !== d.datapathType) drift.push({ field: 'datapathType', desired: d.datapathType, actual: o.datapathType });
-  return drift;
+  return diffFields([
+    { field: 'owner', desired: id, actual: o.owner },
+    { field: 'up', desired: true, actual: o.up },
+    { field: 'addresses', desired: d.addresses, actual: o.addresses, unordered: true },
+    { field: 'mtu', desired: d.mtu, actual: o.mtu, skip: d.mtu === null },
+    { field: 'datapathType', desired: d.datapathType, actual: o.datapathType, skip: d.type !== 'ovs' || !d.datapathType },
+  ]);
 }

@@ -6,6 +6,10 @@ export interface LinkInfo {
   alias: string | null;
   kind: string | null;
   master: string | null;
+  /** `ip -d`: the device's own settings (linkinfo.info_data: remote, local, id, port, …). */
+  infoData: Record<string, unknown>;
+  /** Operational state (UP, DOWN, UNKNOWN, LOWERLAYERDOWN). */
+  operstate: string | null;
   /** Addresses we manage: global (and site) scope; IPv6 link-local is the kernel's own. */
   addresses: string[];
 }
@@ -16,17 +20,19 @@ interface IpJsonLink {
   mtu?: number;
   ifalias?: string;
   master?: string;
-  linkinfo?: { info_kind?: string };
+  operstate?: string;
+  linkinfo?: { info_kind?: string; info_data?: Record<string, unknown> };
   addr_info?: { family: string; local: string; prefixlen: number; scope?: string }[];
 }
 
 export function parseIpJson(stdout: string): LinkInfo[] {
   let arr: IpJsonLink[];
   try {
-    arr = JSON.parse(stdout || '[]');
+    arr = JSON.parse(stdout || '[]') as IpJsonLink[];
   } catch {
     return [];
   }
+  if (!Array.isArray(arr)) return [];
   return arr.map((l) => ({
     name: l.ifname,
     up: (l.flags ?? []).includes('UP'),
@@ -34,6 +40,8 @@ export function parseIpJson(stdout: string): LinkInfo[] {
     alias: l.ifalias ?? null,
     kind: l.linkinfo?.info_kind ?? null,
     master: l.master ?? null,
+    infoData: l.linkinfo?.info_data ?? {},
+    operstate: l.operstate ?? null,
     addresses: (l.addr_info ?? []).filter((a) => a.scope !== 'link' && a.scope !== 'host').map((a) => `${a.local}/${a.prefixlen}`),
   }));
 }

@@ -1,6 +1,7 @@
 /** Tunnel plans: pure functions from a tunnel (and what each host has) to argv steps on both hosts. */
 import { effectiveDstPort, type TunnelData, type TunnelEndpointData, type TunnelEndObservation, type TunnelType } from '../model/tunnels.js';
-import { ownerFromAlias, ovsRows } from './links.js';
+import { ownerFromAlias, ovsRows, parseIpJson } from './links.js';
+import { diffFields, type DriftItem } from '../model/resource.js';
 import { type Plan, type Step, step, vsctl } from './plan.js';
 
 // ---- MTU
@@ -84,16 +85,9 @@ export function parseEnd(e: Pick<TunnelEndpointData, 'bridgeType'>, out: Outs): 
       mtu: typeof mtu === 'number' ? mtu : null,
     };
   }
-  if (out.link?.exitCode !== 0) return NONE;
-  let l: Record<string, unknown> | undefined;
-  try {
-    l = (JSON.parse(out.link.stdout || '[]') as Record<string, unknown>[])[0];
-  } catch {
-    l = undefined;
-  }
+  const l = out.link?.exitCode === 0 ? parseIpJson(out.link.stdout)[0] : undefined;
   if (!l) return NONE;
-  const info = (l.linkinfo as { info_kind?: string; info_data?: Record<string, unknown> } | undefined) ?? {};
-  const data = info.info_data ?? {};
+  const data = l.infoData;
   const options: Record<string, string> = {};
   const remote = data.remote ?? data.remote6;
   const local = data.local ?? data.local6;
@@ -103,16 +97,8 @@ export function parseEnd(e: Pick<TunnelEndpointData, 'bridgeType'>, out: Outs): 
   if (key !== undefined) options.key = key;
   if (typeof data.port === 'number') options.dst_port = String(data.port);
   return {
-    exists: true,
-    owner: ownerFromAlias((l.ifalias as string | undefined) ?? null),
-    bridge: (l.master as string | undefined) ?? null,
-    kind: info.info_kind ?? null,
-    options,
-    ofport: null,
-    error: null,
-    linkState: typeof l.operstate === 'string' ? l.operstate.toLowerCase() : null,
-    up: ((l.flags as string[] | undefined) ?? []).includes('UP'),
-    mtu: typeof l.mtu === 'number' ? l.mtu : null,
+    exists: true, owner: ownerFromAlias(l.alias), bridge: l.master, kind: l.kind, options, ofport: null, error: null,
+    linkState: l.operstate?.toLowerCase() ?? null, up: l.up, mtu: l.mtu,
   };
 }
 
@@ -189,23 +175,17 @@ export function deleteTunnelPlan(id: string, d: TunnelData, facts: [EndFacts, En
 
 // ---- drift
 
-export function endDrift(id: string, d: TunnelData, e: TunnelEndpointData, o: EndState): TunnelEndObservation['drift'] {
+export function endDrift(id: string, d: TunnelData, e: TunnelEndpointData, o: EndState): DriftItem[] {
   if (!o.exists) return [{ field: 'exists', desired: true, actual: false }];
-  const drift: TunnelEndObservation['drift'] = [];
-  const want = (field: string, desired: unknown, actual: unknown) => {
-    if (desired !== actual) drift.push({ field, desired, actual });
-  };
-  want('owner', id, o.owner);
-  want('bridge', e.bridgeName, o.bridge);
-  want('kind', e.bridgeType === 'ovs' ? d.type : linuxKind(d.type, e), o.kind);
-  want('remote_ip', e.remoteIp, o.options.remote_ip ?? null);
-  if (e.bridgeType === 'ovs') {
-    want('key', d.key !== null ? String(d.key) : null, o.options.key ?? null);
-    want('dst_port', d.dstPort !== null ? String(d.dstPort) : null, o.options.dst_port ?? null);
-  } else {
-    want('key', d.type === 'gre' ? (d.key ? String(d.key) : null) : String(d.key ?? 0), o.options.key ?? null);
-    want('dst_port', d.type === 'gre' ? null : String(effectiveDstPort(d)), o.options.dst_port ?? null);
-  }
-  if (o.up === false) drift.push({ field: 'up', desired: true, actual: false });
-  return drift;
+  const ovs = e.bridgeType === 'ovs';
+  const linuxKey = d.type === 'gre' ? (d.key ? String(d.key) : null) : String(d.key ?? 0);
+  return diffFields([
+    { field: 'owner', desired: id, actual: o.owner },
+    { field: 'bridge', desired: e.bridgeName, actual: o.bridge },
+    { field: 'kind', desired: ovs ? d.type : linuxKind(d.type, e), actual: o.kind },
+    { field: 'remote_ip', desired: e.remoteIp, actual: o.options.remote_ip ?? null },
+    { field: 'key', desired: ovs ? (d.key !== null ? String(d.key) : null) : linuxKey, actual: o.options.key ?? null },
+    { field: 'dst_port', desired: ovs ? (d.dstPort !== null ? String(d.dstPort) : null) : d.type === 'gre' ? null : String(effectiveDstPort(d)), actual: o.options.dst_port ?? null },
+    { field: 'up', desired: true, actual: o.up, skip: o.up !== false },
+  ]);
 }

@@ -28,6 +28,19 @@ const MIGRATIONS: string[] = [
 
 type Row = Record<string, unknown>;
 
+/** `type = ?` and one json_extract equality per defined `where` field (names checked: they go into SQL). */
+function whereClause(type: string, where: Record<string, string | undefined>): { cond: string[]; args: unknown[] } {
+  const cond = ['type = ?'];
+  const args: unknown[] = [type];
+  for (const [field, value] of Object.entries(where)) {
+    if (value === undefined) continue;
+    if (!/^[A-Za-z][A-Za-z0-9]*$/.test(field)) throw new Error(`bad filter field ${field}`);
+    cond.push(`json_extract(data, '$.${field}') = ?`);
+    args.push(value);
+  }
+  return { cond, args };
+}
+
 function page<T extends { id: string }>(rows: T[], limit: number): Page<T> {
   const more = rows.length > limit;
   const items = more ? rows.slice(0, limit) : rows;
@@ -66,9 +79,9 @@ export class SqliteStore implements Store {
   // ---- resources
   private toResource(r: Row): ResourceRecord {
     return {
-      id: r.id as string, type: r.type as string, key: r.key as string, state: r.state as ResourceRecord['state'],
+      id: r.id as string, type: r.type as string, key: r.key as string, state: r.state as string,
       jobId: (r.job_id as string | null) ?? null, createdAt: r.created_at as string, updatedAt: r.updated_at as string,
-      data: JSON.parse(r.data as string), secret: r.secret ? JSON.parse(r.secret as string) : null,
+      data: JSON.parse(r.data as string) as unknown, secret: r.secret ? JSON.parse(r.secret as string) : null,
     };
   }
   insertResource(r: ResourceRecord): void {
@@ -91,18 +104,16 @@ export class SqliteStore implements Store {
     return r ? this.toResource(r) : null;
   }
   listResources(type: string, q: ListQuery & { where?: Record<string, string | undefined> }): Page<ResourceRecord> {
-    const cond = ['type = ?'];
-    const args: unknown[] = [type];
-    for (const [k, v] of Object.entries(q.where ?? {})) {
-      if (v === undefined) continue;
-      if (!/^[A-Za-z][A-Za-z0-9]*$/.test(k)) throw new Error(`bad filter field ${k}`);
-      cond.push(`json_extract(data, '$.${k}') = ?`);
-      args.push(v);
-    }
+    const { cond, args } = whereClause(type, q.where ?? {});
     if (q.cursor) { cond.push('id > ?'); args.push(q.cursor); }
     const rows = this.db.prepare(`SELECT * FROM resources WHERE ${cond.join(' AND ')} ORDER BY id LIMIT ?`)
       .all(...args, q.limit + 1) as Row[];
     return page(rows.map((r) => this.toResource(r)), q.limit);
+  }
+  allResources(type: string, where: Record<string, string | undefined> = {}): ResourceRecord[] {
+    const { cond, args } = whereClause(type, where);
+    const rows = this.db.prepare(`SELECT * FROM resources WHERE ${cond.join(' AND ')} ORDER BY id`).all(...args) as Row[];
+    return rows.map((r) => this.toResource(r));
   }
 
   // ---- jobs
@@ -161,28 +172,10 @@ export class SqliteStore implements Store {
       return l;
     });
   }
-  interruptUnfinishedJobs(reason: string): string[] {
-    return this.tx(() => {
-      const rows = this.db.prepare(`SELECT * FROM jobs WHERE status IN ('queued','running')`).all() as Row[];
-      const now = new Date().toISOString();
-      for (const row of rows) {
-        const j = this.toJob(row);
-        j.status = 'interrupted';
-        j.finishedAt = now;
-        j.error = { type: 'https://netplumb.dev/problems/job-interrupted', title: 'Job interrupted', status: 500, detail: reason, jobId: j.id };
-        this.updateJob(j);
-        this.appendLog(j.id, { ts: now, host: null, stream: 'error', text: reason });
-        // The resource it worked on is in an unknown state: failed (it can be deleted, which cleans up what exists).
-        const r = this.getResource(j.resource.id);
-        if (r && r.jobId === j.id && r.state !== 'ready') this.updateResource({ ...r, state: 'failed', updatedAt: now });
-        // A retry with the same Idempotency-Key gets this outcome instead of "still running" forever.
-        const body = JSON.stringify({ ...j.error, instance: `/jobs/${j.id}` });
-        for (const key of this.idempotencyKeysForJob(j.id)) {
-          this.setIdempotencyResponse(key, { status: 500, headers: { 'Content-Type': 'application/problem+json' }, body });
-        }
-      }
-      return rows.map((row) => row.id as string);
-    });
+  jobsWithStatus(statuses: readonly string[]): JobRecord[] {
+    if (!statuses.length) return [];
+    const rows = this.db.prepare(`SELECT * FROM jobs WHERE status IN (${statuses.map(() => '?').join(',')}) ORDER BY id`).all(...statuses) as Row[];
+    return rows.map((r) => this.toJob(r));
   }
 
   // ---- idempotency

@@ -1,20 +1,25 @@
-/** The Store interface: SQLite today; an interface so a PostgreSQL store can serve replicas later. */
-import type { Problem } from '../model/problems.js';
-
-export type ResourceState = 'pending' | 'ready' | 'failed' | 'deleting';
+/**
+ * The Store interface: SQLite today; an interface so a PostgreSQL store can serve replicas later.
+ * It keeps records and knows no domain: resource data and job errors are JSON it stores and returns
+ * as they were written; the resource kinds (src/kinds/) parse them when they read them.
+ */
 export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'interrupted';
 export type LogStream = 'cmd' | 'stdout' | 'stderr' | 'info' | 'error';
 
-export interface ResourceRecord<D = Record<string, unknown>> {
+/** A JSON object as stored (parsed by whoever reads it). */
+export type JsonObject = { [key: string]: unknown };
+
+export interface ResourceRecord {
   id: string;
   type: string;
   /** Natural key, unique per type (host name; "hostId/bridgeName"; …). */
   key: string;
-  state: ResourceState;
+  /** Lifecycle state, written by the jobs layer (pending, ready, failed, deleting). */
+  state: string;
   jobId: string | null;
   createdAt: string;
   updatedAt: string;
-  data: D;
+  data: unknown;
   /** Write-only material (SSH private keys). Never rendered. */
   secret?: Record<string, unknown> | null;
 }
@@ -26,8 +31,8 @@ export interface JobRecord {
   resource: { type: string; id: string };
   hosts: string[];
   progress: { done: number; total: number };
-  error: Problem | null;
-  /** Set when the job finished: what the API answers for it (kept for idempotent replays). */
+  /** The problem the job failed with (RFC 9457 shape, written by the jobs layer). */
+  error: JsonObject | null;
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;
@@ -85,6 +90,8 @@ export interface Store {
   getResourceByKey(type: string, key: string): ResourceRecord | null;
   /** `where` matches top-level fields of data (string equality). */
   listResources(type: string, q: ListQuery & { where?: Record<string, string | undefined> }): Page<ResourceRecord>;
+  /** Every resource of a type (matching `where`), in id order: for checks that must see them all. */
+  allResources(type: string, where?: Record<string, string | undefined>): ResourceRecord[];
 
   insertJob(j: JobRecord): void;
   updateJob(j: JobRecord): void;
@@ -94,11 +101,8 @@ export interface Store {
   getLogs(jobId: string, after: number, limit: number): LogLine[];
   /** The job wrote its last line: drop per-job caches. */
   forgetJob(jobId: string): void;
-  /**
-   * Jobs left queued/running by a previous process become interrupted (their resources failed, their
-   * idempotency keys answered with the problem); returns their ids.
-   */
-  interruptUnfinishedJobs(reason: string): string[];
+  /** Jobs in one of these states (e.g. those a previous process left queued or running). */
+  jobsWithStatus(statuses: readonly string[]): JobRecord[];
 
   getIdempotency(key: string): IdempotencyRecord | null;
   insertIdempotency(r: IdempotencyRecord): void;

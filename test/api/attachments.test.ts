@@ -30,7 +30,7 @@ describe('attachments API', () => {
   it('defaults the MTU to the bridge\'s overlay MTU once a tunnel lowered it', async () => {
     const t = await withBridges();
     const br = t.store.getResourceByKey('bridge', `${t.store.getResourceByKey('host', 'docker1')!.id}/ovs_bridge`)!;
-    t.store.updateResource({ ...br, data: { ...br.data, overlayMtu: 1462 } });
+    t.store.updateResource({ ...br, data: { ...(br.data as object), overlayMtu: 1462 } });
     const a = await (await t.json('POST', '/attachments', { bridge: br.id, target: { container: 'web1' } })).json();
     expect(a.mtu).toBe(1462);
   });

@@ -90,7 +90,7 @@ describe('tunnels API', () => {
     const r = await t.json('POST', '/tunnels', GRE);
     expect(r.status).toBe(201);
     const tun = await r.json();
-    expect(tun.id).toMatch(/^tun_[a-z2-7]{20}$/);
+    expect(tun.id).toMatch(/^tun_[a-z2-7]{26}$/);
     expect(tun).toMatchObject({
       type: 'gre', key: null, dstPort: null, overlayMtu: 1462, state: 'ready',
       endpoints: [

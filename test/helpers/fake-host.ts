@@ -1,12 +1,19 @@
-/** A fake executor that records every argv: for API and unit tests only, never as proof the network works. */
+/**
+ * A fake executor that records every argv: for API and unit tests only, never as proof the network works.
+ * It answers only commands it knows (the shapes netplumb's plans and probes use, or a test's own responders);
+ * anything else is recorded as unexpected and answered with exit 127, and the test fails (see test/helpers/setup.ts).
+ */
 import type Dockerode from 'dockerode';
 import type { Executor, RunOptions, RunResult } from '../../src/exec/types.js';
-import type { HostServiceFactory } from '../../src/exec/pool.js';
-import type { HostData } from '../../src/model/hosts.js';
+import type { ConnectionFactory } from '../../src/exec/pool.js';
+import { KERNEL_MODULES, moduleProbe } from '../../src/ops/probe.js';
 
 export type Responder = (argv: readonly string[], host: string) => Partial<RunResult> | Promise<Partial<RunResult>> | undefined;
 
 export interface Recorded { host: string; argv: string[] }
+
+/** Every FakeWorld made in this test file: the shared afterEach checks none saw an unexpected command. */
+export const worlds = new Set<FakeWorld>();
 
 export class FakeExecutor implements Executor {
   readonly kind = 'local' as const;
@@ -14,12 +21,12 @@ export class FakeExecutor implements Executor {
   async run(argv: readonly string[], _opts?: RunOptions): Promise<RunResult> {
     this.world.calls.push({ host: this.host, argv: [...argv] });
     if (this.world.delayMs) await new Promise((r) => setTimeout(r, this.world.delayMs));
-    let r: Partial<RunResult> | undefined;
-    for (const f of this.world.responders) {
-      r = await f(argv, this.host);
-      if (r) break;
+    for (const f of [...this.world.responders, knownCommands]) {
+      const r = await f(argv, this.host);
+      if (r) return { exitCode: 0, stdout: '', stderr: '', ms: 1, timedOut: false, ...r };
     }
-    return { exitCode: 0, stdout: '', stderr: '', ms: 1, timedOut: false, ...r };
+    this.world.unexpected.push({ host: this.host, argv: [...argv] });
+    return { exitCode: 127, stdout: '', stderr: `fake host: no answer for ${JSON.stringify(argv)}`, ms: 1, timedOut: false };
   }
   async close(): Promise<void> {}
 }
@@ -38,23 +45,61 @@ export const healthyHost: Responder = (argv) => {
   return undefined;
 };
 
+const IFNAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$/;
+const ok = { exitCode: 0 };
+
+/**
+ * The command shapes netplumb runs, answered with success (empty output). A wrong argv — an unknown tool, a
+ * misspelled subcommand, a bad interface name — falls through and fails the test.
+ */
+const knownCommands: Responder = (argv) => {
+  const [tool, ...rest] = argv;
+  if (tool === 'nsenter') return /^--net=\/(run\/netns|proc\/\d+\/ns)\//.test(rest[0] ?? '') ? knownCommands(rest.slice(1), '') : undefined;
+  if (tool === 'ovs-vsctl') {
+    if (rest[0] !== '--timeout=10') return undefined;
+    const words = rest.slice(1).filter((w) => !w.startsWith('--') || w === '--');
+    const verbs = new Set(['add-br', 'del-br', 'add-port', 'del-port', 'set', 'clear', 'remove', 'find', 'list', 'list-ports', 'br-exists', 'br-get-external-id', 'port-to-br']);
+    const commands = words.join(' ').split(' -- ').map((c) => c.trim().split(' ')[0]);
+    return commands.every((v) => v !== undefined && verbs.has(v)) ? ok : undefined;
+  }
+  if (tool === 'ip') {
+    const args = rest[0] === '-j' || rest[0] === '-4' || rest[0] === '-6' ? rest.slice(rest[1] === '-d' ? 2 : 1) : rest;
+    const [object, verb] = args;
+    const devIndex = args.indexOf('dev');
+    if (devIndex >= 0 && !IFNAME.test(args[devIndex + 1] ?? '')) return undefined;
+    if (object === 'link' && ['add', 'set', 'del', 'show'].includes(verb ?? '')) return ok;
+    if (object === 'addr' && ['replace', 'del', 'show'].includes(verb ?? '')) return ok;
+    if (object === 'route' && verb === 'replace') return ok;
+    return undefined;
+  }
+  if (tool === 'ethtool' && rest[0] === '-K' && IFNAME.test(rest[1] ?? '') && rest[2] === 'tx' && rest[3] === 'off') return ok;
+  if (tool === 'arping') return ok;
+  if (tool === 'stat' && rest.join(' ').startsWith('-L -c %i /proc/self/ns/net ')) return { stdout: '4026531840\n4026532999\n' };
+  if (tool === 'ethtool' && rest.join(' ') === '--version') return { stdout: 'ethtool version 6.1\n' };
+  if (KERNEL_MODULES.some((m) => moduleProbe(m).join('\0') === argv.join('\0'))) return ok;
+  return undefined;
+};
+
 export class FakeWorld {
   calls: Recorded[] = [];
+  /** Commands no responder knew: each one fails the test that ran it. */
+  unexpected: Recorded[] = [];
   responders: Responder[] = [healthyHost];
   delayMs = 0;
   dockerVersion = '20.10.24+dfsg1';
   containers = new Map<string, { id: string; pid: number; running: boolean }>();
+
+  constructor() {
+    worlds.add(this);
+  }
 
   /** Put a responder in front of the defaults. */
   on(r: Responder): void {
     this.responders.unshift(r);
   }
 
-  factory(): HostServiceFactory {
-    return {
-      executor: (data: HostData) => new FakeExecutor(data.name, this),
-      docker: () => this.fakeDocker(),
-    };
+  factory(): ConnectionFactory {
+    return (spec) => ({ executor: new FakeExecutor(spec.label, this), docker: () => this.fakeDocker() });
   }
 
   private fakeDocker(): Dockerode {

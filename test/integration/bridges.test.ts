@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBridgePlan } from '../../src/ops/bridges.js';
 import type { BridgeData } from '../../src/model/bridges.js';
 import { startWorld, type World } from './harness.js';
+import { hostExecutor } from '../../src/services.js';
 
 let w: World;
 beforeAll(async () => {
@@ -106,7 +107,7 @@ describe('bridges on a sandbox host', () => {
     const hostId = (await w.np.hosts.get('docker1')).id;
     const d: BridgeData = { hostId, hostName: 'docker1', name: 'br_twice', type: 'ovs', datapathType: 'netdev', addresses: ['10.40.0.1/24'], mtu: 1450, stp: false, labels: {}, overlayMtu: null, adopted: false };
     const plan = createBridgePlan('br_twiceid', d, { exists: false, kind: null, owner: null });
-    const ex = w.deps.hosts.executor(w.deps.store.getResource(hostId)!);
+    const ex = hostExecutor(w.deps, hostId);
     const runAll = async () => { for (const s of plan.steps) expect((await ex.run(s.argv)).exitCode, s.argv.join(' ')).toBe(0); };
     await runAll();
     const once = await hostState();

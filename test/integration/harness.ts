@@ -6,7 +6,7 @@ import { serve, type ServerType } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import { createApp } from '../../src/app.js';
 import type { AppDeps } from '../../src/deps.js';
-import { createDeps } from '../../src/services.js';
+import { createDeps, hostExecutor } from '../../src/services.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import { createClient, type NetplumbClient } from '../../sdk/src/index.js';
 import { down, SEED_HOSTS, up, type Sandbox, type SandboxHostSpec } from '../testbed/sandbox.js';
@@ -51,9 +51,7 @@ export async function startWorld(prefix: string, hosts: SandboxHostSpec[] = SEED
         for (const h of sb.hosts) await np.hosts.create(sshHostBody(sb, h.name));
       },
       async ssh(host, argv) {
-        const rec = store.getResourceByKey('host', host);
-        if (!rec) throw new Error(`host ${host} is not registered`);
-        return deps.hosts.executor(rec).run(argv);
+        return hostExecutor(deps, host).run(argv);
       },
       async close() {
         await new Promise<void>((r) => (server ? server.close(() => r()) : r()));

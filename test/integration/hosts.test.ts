@@ -5,6 +5,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newJob } from '../../src/jobs/runner.js';
 import { startWorld, sshHostBody, type World } from './harness.js';
+import { hostExecutor } from '../../src/services.js';
 
 let w: World;
 beforeAll(async () => {
@@ -71,7 +72,7 @@ describe('hosts over SSH', () => {
   });
 
   it('any argv arrives on the host exactly as sent (quoting property, through the SSH executor)', async () => {
-    const ex = w.deps.hosts.executor(w.deps.store.getResourceByKey('host', 'docker1')!);
+    const ex = hostExecutor(w.deps, 'docker1');
     const word = fc.oneof(
       fc.string({ unit: 'grapheme', maxLength: 12 }),
       fc.constantFrom("'", '"', '$(id)', '`id`', '\n', '-rf', '--', '\\', ';', '&&', '|', '*', '~', '$HOME', 'é漢🙂', ' ', ''),
@@ -89,7 +90,7 @@ describe('hosts over SSH', () => {
   });
 
   it('40 commands at once on one host all succeed within the channel limit', async () => {
-    const ex = w.deps.hosts.executor(w.deps.store.getResourceByKey('host', 'docker3')!) as import('../../src/exec/ssh.js').SshExecutor;
+    const ex = hostExecutor(w.deps, 'docker3') as import('../../src/exec/ssh.js').SshExecutor;
     const rs = await Promise.all(Array.from({ length: 40 }, (_, i) => ex.run(['sh', '-c', `sleep 0.1; echo ${i}`])));
     expect(rs.every((r, i) => r.exitCode === 0 && r.stdout.trim() === String(i))).toBe(true);
     expect(ex.maxObservedChannels).toBeLessThanOrEqual(8);

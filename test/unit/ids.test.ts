@@ -6,6 +6,24 @@ describe('ids', () => {
     const ids = Array.from({ length: 2000 }, () => newId('tunnel'));
     expect([...ids].sort()).toEqual(ids);
     expect(new Set(ids).size).toBe(ids.length);
-    expect(ids[0]).toMatch(/^tun_[a-z2-7]{20}$/);
+    expect(ids[0]).toMatch(/^tun_[a-z2-7]{26}$/);
+  });
+});
+
+describe('ids after 2039', () => {
+  it('keep sorting when the time needs more than 40 bits of milliseconds', async () => {
+    const { vi } = await import('vitest');
+    vi.useFakeTimers();
+    try {
+      vi.setSystemTime(new Date('2039-09-07T15:47:35.551Z')); // 2^40 ms - 1
+      const before = newId('host');
+      vi.setSystemTime(new Date('2039-09-07T15:47:35.553Z')); // past 2^40 ms
+      const after = newId('host');
+      vi.setSystemTime(new Date('2150-01-01T00:00:00Z'));
+      const later = newId('host');
+      expect([later, after, before].sort()).toEqual([before, after, later]);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

@@ -1,12 +1,9 @@
 import { createRoute } from '@hono/zod-openapi';
-import { AttachmentCreateSchema, defaultHostIfname, renderAttachment, type AttachmentData } from '../../model/attachments.js';
-import { bridgeRef, type BridgeData } from '../../model/bridges.js';
-import type { HostData } from '../../model/hosts.js';
+import { insertPending, readResource } from '../../jobs/records.js';
+import { attachmentKind, createAttachment, resolveAttachment } from '../../kinds/attachment.js';
+import { AttachmentCreateSchema } from '../../model/attachments.js';
 import { newId } from '../../model/names.js';
-import { ProblemError } from '../../model/problems.js';
-import { createAttachment } from '../../jobs/attachments.js';
-import { acceptedResponse, interfaceNamesOnHost, PreferHeader, requireBridge, router } from '../common.js';
-import { insertPending } from '../../jobs/records.js';
+import { acceptedResponse, PreferHeader, router } from '../common.js';
 import { mutate } from '../mutation.js';
 import { mutationErrorResponses } from '../problems.js';
 import { AttachmentWithJobSchema } from './schema.js';
@@ -28,38 +25,21 @@ export const route = createRoute({
   },
 });
 
-export const app = router().openapi(route, async (c) => {
+export const app = router().openapi(route, (c) => {
   const deps = c.get('deps');
   const body = c.req.valid('json');
-  return mutate(c, deps, () => {
-    const br = requireBridge(deps.store, body.bridge, '/bridge');
-    const b = br.data as unknown as BridgeData;
-    if (br.state !== 'ready') throw new ProblemError('conflict', `bridge ${b.hostName}/${b.name} is ${br.state}`);
-    if (body.vlan !== undefined && b.type !== 'ovs') throw ProblemError.validation([{ pointer: '/vlan', detail: 'VLAN tags need an OVS bridge; this one is a Linux bridge' }]);
-    const host = deps.store.getResource(b.hostId)!;
-    const hf = (host.data as unknown as HostData).facts;
-    if (b.datapathType === 'netdev' && hf && hf.ethtool === false) {
-      throw new ProblemError('conflict', `${b.hostName} has no ethtool, which the netdev datapath needs to switch off tx checksum offload (install ethtool, then POST /hosts/${b.hostName}/probe)`);
-    }
-    if ('container' in body.target && !hf?.docker) {
-      throw new ProblemError('conflict', `${b.hostName} has no reachable Docker engine (last probe); attach a netns or pid, or re-probe the host`);
-    }
+  return mutate(c, route, () => {
     const id = newId('attachment');
-    const hostIfname = body.hostIfname ?? defaultHostIfname(id);
-    const owner = interfaceNamesOnHost(deps.store, b.hostId).get(hostIfname);
-    if (owner) throw new ProblemError('conflict', `${hostIfname} is already used on ${b.hostName} by ${owner}`, { errors: [{ pointer: '/hostIfname', detail: 'in use' }] });
-    const data: AttachmentData = {
-      ...bridgeRef(br),
-      target: body.target, resolved: null, ifname: body.ifname ?? null, hostIfname, addresses: body.addresses, gateway: body.gateway ?? null,
-      routes: body.routes, mac: body.mac ?? null, mtu: body.mtu ?? b.overlayMtu ?? b.mtu ?? null, vlan: body.vlan ?? null,
-      txChecksumOffloadOff: false, labels: body.labels, container: 'container' in body.target ? body.target.container : null,
-    };
+    const { data, key } = resolveAttachment(deps.store, body, id);
     return {
-      job: { kind: 'attachment.create', resource: { type: 'attachment', id }, hosts: [b.hostId] },
-      prepare: (job) => insertPending(deps.store, { id, type: 'attachment', key: `${b.hostId}/${hostIfname}`, jobId: job.id, data: data as never }),
-      work: (ctx) => createAttachment(ctx, deps.hosts, id),
+      job: { kind: 'attachment.create', resource: { type: 'attachment', id }, hosts: [data.hostId] },
+      prepare: (job) => insertPending(deps.store, { id, type: 'attachment', key, jobId: job.id, data }),
+      work: (ctx) => createAttachment(ctx, id),
       successStatus: 201,
-      render: () => renderAttachment(deps.store.getResource(id)!),
+      render: () => {
+        const attachment = readResource(deps.store, 'attachment', id);
+        return attachment ? attachmentKind.render(attachment) : {};
+      },
     };
-  }) as never;
+  });
 });

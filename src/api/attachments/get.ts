@@ -1,8 +1,9 @@
 import { createRoute } from '@hono/zod-openapi';
-import { AttachmentSchema, renderAttachment } from '../../model/attachments.js';
+import { attachmentKind } from '../../kinds/attachment.js';
+import { AttachmentSchema } from '../../model/attachments.js';
 import { IdParam, router } from '../common.js';
-import { notFound } from '../mutation.js';
 import { errorResponses, notFoundResponse } from '../problems.js';
+import { requireResource } from '../resources.js';
 
 export const route = createRoute({
   method: 'get',
@@ -14,8 +15,6 @@ export const route = createRoute({
 });
 
 export const app = router().openapi(route, (c) => {
-  const id = c.req.valid('param').id;
-  const r = c.get('deps').store.getResource(id);
-  if (!r || r.type !== 'attachment') throw notFound('attachment', id);
-  return c.json(renderAttachment(r), 200);
+  const deps = c.get('deps');
+  return c.json(attachmentKind.render(requireResource(deps, attachmentKind, c.req.valid('param').id)), 200);
 });

@@ -1,6 +1,7 @@
 import { createRoute } from '@hono/zod-openapi';
-import { renderAttachment } from '../../model/attachments.js';
-import { findBridge, findHost, ListQuerySchema, router } from '../common.js';
+import { attachmentKind } from '../../kinds/attachment.js';
+import { findBridge, findHost } from '../../kinds/refs.js';
+import { ListQuerySchema, pageOf, router } from '../common.js';
 import { errorResponses } from '../problems.js';
 import { AttachmentListQuery, AttachmentListSchema } from './schema.js';
 
@@ -16,12 +17,9 @@ export const route = createRoute({
 export const app = router().openapi(route, (c) => {
   const { store } = c.get('deps');
   const q = c.req.valid('query');
-  const none = '-none-';
-  const where = {
-    bridgeId: q.bridge ? (findBridge(store, q.bridge)?.id ?? none) : undefined,
-    hostId: q.host ? (findHost(store, q.host)?.id ?? none) : undefined,
-    container: q.container,
-  };
-  const page = store.listResources('attachment', { limit: q.limit, cursor: q.cursor, where });
-  return c.json({ items: page.items.map(renderAttachment), nextCursor: page.nextCursor }, 200);
+  const bridge = q.bridge ? findBridge(store, q.bridge) : undefined;
+  const host = q.host ? findHost(store, q.host) : undefined;
+  if (bridge === null || host === null) return c.json({ items: [], nextCursor: null }, 200); // a reference to nothing matches nothing
+  const page = pageOf(store, 'attachment', q, { where: { bridgeId: bridge?.id, hostId: host?.id, container: q.container } });
+  return c.json({ items: page.items.map(attachmentKind.render), nextCursor: page.nextCursor }, 200);
 });

@@ -1,12 +1,12 @@
 import { createRoute } from '@hono/zod-openapi';
 import type { Context } from 'hono';
-import { BridgeSchema, renderBridge } from '../../model/bridges.js';
+import { bridgeKind } from '../../kinds/bridge.js';
+import { BridgeSchema } from '../../model/bridges.js';
 import { ProblemSchema } from '../../model/jobs.js';
-import { observeBridge } from '../../jobs/bridges.js';
-import type { ResourceRecord } from '../../store/types.js';
-import { IdParam, requireBridge, router, type Env } from '../common.js';
+import { IdParam, ObserveQuery, router, type Env } from '../common.js';
 import { errorResponses, notFoundResponse } from '../problems.js';
-import { NaturalKeyParams, ObserveQuery } from './schema.js';
+import { requireResource, viewOf } from '../resources.js';
+import { NaturalKeyParams } from './schema.js';
 
 const responses = {
   200: { description: 'The bridge (with `observed` live state and drift when observe=true)', content: { 'application/json': { schema: BridgeSchema } } },
@@ -25,16 +25,14 @@ export const byNameRoute = createRoute({
   request: { params: NaturalKeyParams, query: ObserveQuery }, responses,
 });
 
-async function answer(c: Context<Env>, rec: ResourceRecord, observe: boolean) {
+async function answer(c: Context<Env>, ref: string, observe: boolean) {
   const deps = c.get('deps');
-  const view = renderBridge(rec);
-  if (observe) return c.json({ ...view, observed: await observeBridge(deps.hosts, deps.store, rec) }, 200);
-  return c.json(view, 200);
+  return c.json(await viewOf(deps, bridgeKind, requireResource(deps, bridgeKind, ref), observe), 200);
 }
 
 export const app = router()
-  .openapi(route, (c) => answer(c, requireBridge(c.get('deps').store, c.req.valid('param').id), c.req.valid('query').observe === 'true') as never)
+  .openapi(route, (c) => answer(c, c.req.valid('param').id, c.req.valid('query').observe === 'true'))
   .openapi(byNameRoute, (c) => {
     const p = c.req.valid('param');
-    return answer(c, requireBridge(c.get('deps').store, `${p.host}/${p.name}`), c.req.valid('query').observe === 'true') as never;
+    return answer(c, `${p.host}/${p.name}`, c.req.valid('query').observe === 'true');
   });

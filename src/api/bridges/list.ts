@@ -1,6 +1,7 @@
 import { createRoute } from '@hono/zod-openapi';
-import { renderBridge } from '../../model/bridges.js';
-import { findHost, ListQuerySchema, router } from '../common.js';
+import { bridgeKind } from '../../kinds/bridge.js';
+import { findHost } from '../../kinds/refs.js';
+import { ListQuerySchema, pageOf, router } from '../common.js';
 import { errorResponses } from '../problems.js';
 import { BridgeListQuery, BridgeListSchema } from './schema.js';
 
@@ -16,7 +17,8 @@ export const route = createRoute({
 export const app = router().openapi(route, (c) => {
   const { store } = c.get('deps');
   const q = c.req.valid('query');
-  const hostId = q.host ? (findHost(store, q.host)?.id ?? '-none-') : undefined;
-  const page = store.listResources('bridge', { limit: q.limit, cursor: q.cursor, where: { hostId } });
-  return c.json({ items: page.items.map(renderBridge), nextCursor: page.nextCursor }, 200);
+  const host = q.host ? findHost(store, q.host) : undefined;
+  if (host === null) return c.json({ items: [], nextCursor: null }, 200); // no such host: nothing on it
+  const page = pageOf(store, 'bridge', q, { where: { hostId: host?.id } });
+  return c.json({ items: page.items.map(bridgeKind.render), nextCursor: page.nextCursor }, 200);
 });

@@ -1,9 +1,12 @@
 import { createRoute } from '@hono/zod-openapi';
-import { BridgePatchSchema, renderBridge, type BridgeData } from '../../model/bridges.js';
-import { updateBridge } from '../../jobs/bridges.js';
-import { IdParam, PreferHeader, acceptedResponse, nowIso, requireBridge, requireSettled, router } from '../common.js';
+import { readResource, saveResource } from '../../jobs/records.js';
+import { bridgeKind, updateBridge } from '../../kinds/bridge.js';
+import { requireSettled } from '../../kinds/refs.js';
+import { BridgePatchSchema, type BridgeData } from '../../model/bridges.js';
+import { IdParam, PreferHeader, acceptedResponse, router } from '../common.js';
 import { mutate } from '../mutation.js';
 import { mutationErrorResponses } from '../problems.js';
+import { requireResource } from '../resources.js';
 import { BridgeWithJobSchema } from './schema.js';
 
 export const route = createRoute({
@@ -19,14 +22,14 @@ export const route = createRoute({
   },
 });
 
-export const app = router().openapi(route, async (c) => {
+export const app = router().openapi(route, (c) => {
   const deps = c.get('deps');
   const body = c.req.valid('json');
   const ref = c.req.valid('param').id;
-  return mutate(c, deps, () => {
-    const rec = requireBridge(deps.store, ref);
-    requireSettled(rec, 'bridge');
-    const previous = rec.data as unknown as BridgeData;
+  return mutate(c, route, () => {
+    const bridge = requireResource(deps, bridgeKind, ref);
+    requireSettled(bridge, 'bridge');
+    const previous = bridge.data;
     const next: BridgeData = {
       ...previous,
       ...(body.addresses ? { addresses: body.addresses } : {}),
@@ -35,11 +38,11 @@ export const app = router().openapi(route, async (c) => {
       ...(body.labels ? { labels: body.labels } : {}),
     };
     return {
-      job: { kind: 'bridge.update', resource: { type: 'bridge', id: rec.id }, hosts: [previous.hostId] },
-      prepare: (job) => deps.store.updateResource({ ...rec, data: next as never, state: 'pending', jobId: job.id, updatedAt: nowIso() }),
-      work: (ctx) => updateBridge(ctx, rec.id, previous),
+      job: { kind: 'bridge.update', resource: { type: 'bridge', id: bridge.id }, hosts: [previous.hostId] },
+      prepare: (job) => saveResource(deps.store, { ...bridge }, { data: next, state: 'pending', jobId: job.id }),
+      work: (ctx) => updateBridge(ctx, bridge.id, previous),
       successStatus: 200,
-      render: () => renderBridge(deps.store.getResource(rec.id)!),
+      render: () => bridgeKind.render(readResource(deps.store, 'bridge', bridge.id) ?? bridge),
     };
-  }) as never;
+  });
 });

@@ -9,12 +9,6 @@ export const BridgeListSchema = listOf(BridgeSchema, 'BridgeList');
 export const BridgeListQuery = z.object({
   host: z.string().max(64).optional().openapi({ param: { name: 'host', in: 'query' }, description: 'host id or name' }),
 });
-export const ObserveQuery = z.object({
-  observe: z.enum(['true', 'false']).default('false').openapi({ param: { name: 'observe', in: 'query' }, description: 'also read the live state from the host and report drift' }),
-});
-export const CascadeQuery = z.object({
-  cascade: z.enum(['true', 'false']).default('false').openapi({ param: { name: 'cascade', in: 'query' }, description: 'remove the attachments and tunnels on this bridge first, in the same job' }),
-});
 export const NaturalKeyParams = z.object({
   host: z.string().min(1).max(64).openapi({ param: { name: 'host', in: 'path' }, example: 'docker1' }),
   name: z.string().min(1).max(15).openapi({ param: { name: 'name', in: 'path' }, example: 'ovs_bridge' }),

@@ -3,10 +3,10 @@ import { createRoute } from '@hono/zod-openapi';
 import { HostCreateSchema, type HostData } from '../../model/hosts.js';
 import { newId } from '../../model/names.js';
 import { ProblemError } from '../../model/problems.js';
-import { renderHost } from '../../model/hosts.js';
 import { probeAndRecord } from '../../jobs/hosts.js';
+import { insertPending, readResource } from '../../jobs/records.js';
+import { hostKind } from '../../kinds/host.js';
 import { acceptedResponse, PreferHeader, router } from '../common.js';
-import { insertPending } from '../../jobs/records.js';
 import { mutate } from '../mutation.js';
 import { mutationErrorResponses } from '../problems.js';
 import { HostWithJobSchema } from './schema.js';
@@ -32,10 +32,10 @@ function checkKeyPath(p: string, keyDir: string | undefined): void {
   if (keyDir && !p.startsWith(resolve(keyDir) + '/')) throw ProblemError.validation([{ pointer, detail: `must lie inside ${resolve(keyDir)} (NETPLUMB_KEY_DIR)` }]);
 }
 
-export const app = router().openapi(route, async (c) => {
+export const app = router().openapi(route, (c) => {
   const deps = c.get('deps');
   const body = c.req.valid('json');
-  return mutate(c, deps, () => {
+  return mutate(c, route, () => {
     if (deps.store.getResourceByKey('host', body.name)) {
       throw new ProblemError('conflict', `a host named ${JSON.stringify(body.name)} already exists`, { errors: [{ pointer: '/name', detail: 'already taken' }] });
     }
@@ -50,10 +50,13 @@ export const app = router().openapi(route, async (c) => {
     if (secret) deps.runner.addSecret(secret.privateKey);
     return {
       job: { kind: 'host.create', resource: { type: 'host', id }, hosts: [id] },
-      prepare: (job) => insertPending(deps.store, { id, type: 'host', key: body.name, jobId: job.id, data: data as never, secret }),
-      work: (ctx) => probeAndRecord(ctx, deps.hosts, id),
+      prepare: (job) => insertPending(deps.store, { id, type: 'host', key: body.name, jobId: job.id, data, secret }),
+      work: (ctx) => probeAndRecord(ctx, id),
       successStatus: 201,
-      render: () => renderHost(deps.store.getResource(id)!),
+      render: () => {
+        const host = readResource(deps.store, 'host', id);
+        return host ? hostKind.render(host) : {};
+      },
     };
-  }) as never;
+  });
 });

@@ -1,7 +1,9 @@
 import { createRoute } from '@hono/zod-openapi';
-import { HostSchema, renderHost } from '../../model/hosts.js';
-import { IdOrNameParam, requireHost, router } from '../common.js';
+import { hostKind } from '../../kinds/host.js';
+import { HostSchema } from '../../model/hosts.js';
+import { IdOrNameParam, router } from '../common.js';
 import { errorResponses, notFoundResponse } from '../problems.js';
+import { requireResource } from '../resources.js';
 
 export const route = createRoute({
   method: 'get',
@@ -13,6 +15,6 @@ export const route = createRoute({
 });
 
 export const app = router().openapi(route, (c) => {
-  const { store } = c.get('deps');
-  return c.json(renderHost(requireHost(store, c.req.valid('param').idOrName)), 200);
+  const deps = c.get('deps');
+  return c.json(hostKind.render(requireResource(deps, hostKind, c.req.valid('param').idOrName)), 200);
 });

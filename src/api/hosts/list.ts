@@ -1,6 +1,6 @@
 import { createRoute } from '@hono/zod-openapi';
-import { renderHost } from '../../model/hosts.js';
-import { ListQuerySchema, router } from '../common.js';
+import { hostKind } from '../../kinds/host.js';
+import { ListQuerySchema, pageOf, router } from '../common.js';
 import { errorResponses } from '../problems.js';
 import { HostListQuery, HostListSchema } from './schema.js';
 
@@ -13,14 +13,19 @@ export const route = createRoute({
   responses: { 200: { description: 'A page of hosts', content: { 'application/json': { schema: HostListSchema } } }, ...errorResponses },
 });
 
+/** `key=value` (or `key`): hosts carrying that label. */
+function labelFilter(label: string | undefined) {
+  if (label === undefined) return undefined;
+  const eq = label.indexOf('=');
+  const key = eq < 0 ? label : label.slice(0, eq);
+  const value = eq < 0 ? undefined : label.slice(eq + 1);
+  return (host: { data: { labels: Record<string, string> } }) => host.data.labels[key] !== undefined && (value === undefined || host.data.labels[key] === value);
+}
+
 export const app = router().openapi(route, (c) => {
   const { store } = c.get('deps');
   const q = c.req.valid('query');
-  const page = store.listResources('host', { limit: q.limit, cursor: q.cursor });
-  let items = page.items.map(renderHost);
-  if (q.label) {
-    const [k, v] = q.label.split('=');
-    items = items.filter((h) => h.labels[k!] !== undefined && (v === undefined || h.labels[k!] === v));
-  }
-  return c.json({ items, nextCursor: page.nextCursor }, 200);
+  const filter = labelFilter(q.label);
+  const page = pageOf(store, 'host', q, filter ? { filter } : {});
+  return c.json({ items: page.items.map(hostKind.render), nextCursor: page.nextCursor }, 200);
 });

@@ -1,10 +1,12 @@
 import { createRoute } from '@hono/zod-openapi';
-import { renderHost } from '../../model/hosts.js';
 import { probeAndRecord } from '../../jobs/hosts.js';
+import { readResource } from '../../jobs/records.js';
+import { hostKind } from '../../kinds/host.js';
 import { ProblemError } from '../../model/problems.js';
-import { acceptedResponse, IdOrNameParam, PreferHeader, requireHost, router } from '../common.js';
+import { acceptedResponse, IdOrNameParam, PreferHeader, router } from '../common.js';
 import { mutate } from '../mutation.js';
 import { mutationErrorResponses } from '../problems.js';
+import { requireResource } from '../resources.js';
 import { HostWithJobSchema } from './schema.js';
 
 export const route = createRoute({
@@ -20,17 +22,17 @@ export const route = createRoute({
   },
 });
 
-export const app = router().openapi(route, async (c) => {
+export const app = router().openapi(route, (c) => {
   const deps = c.get('deps');
   const ref = c.req.valid('param').idOrName;
-  return mutate(c, deps, () => {
-    const host = requireHost(deps.store, ref);
+  return mutate(c, route, () => {
+    const host = requireResource(deps, hostKind, ref);
     if (host.state === 'deleting') throw new ProblemError('conflict', `host ${ref} is being deleted`);
     return {
       job: { kind: 'host.probe', resource: { type: 'host', id: host.id }, hosts: [host.id] },
-      work: (ctx) => probeAndRecord(ctx, deps.hosts, host.id),
+      work: (ctx) => probeAndRecord(ctx, host.id),
       successStatus: 200,
-      render: () => renderHost(deps.store.getResource(host.id)!),
+      render: () => hostKind.render(readResource(deps.store, 'host', host.id) ?? host),
     };
-  }) as never;
+  });
 });

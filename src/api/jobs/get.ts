@@ -1,7 +1,7 @@
 import { createRoute } from '@hono/zod-openapi';
 import { JobSchema, renderJob } from '../../model/jobs.js';
 import { router } from '../common.js';
-import { notFound } from '../mutation.js';
+import { notFound } from '../../kinds/refs.js';
 import { errorResponses, notFoundResponse } from '../problems.js';
 import { JobIdParam } from './schema.js';
 

@@ -2,7 +2,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { streamSSE } from 'hono/streaming';
 import { router } from '../common.js';
-import { notFound } from '../mutation.js';
+import { notFound } from '../../kinds/refs.js';
 import { errorResponses, notFoundResponse } from '../problems.js';
 import { JobIdParam, JobLogPageSchema, JobLogQuery } from './schema.js';
 
@@ -87,5 +87,5 @@ export const app = router().openapi(route, async (c) => {
       offLog();
       offEnd();
     }
-  }) as never;
+  });
 });

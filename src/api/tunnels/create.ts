@@ -1,12 +1,12 @@
 import { createRoute } from '@hono/zod-openapi';
-import { renderTunnel, TunnelCreateSchema } from '../../model/tunnels.js';
+import { insertPending, readResource } from '../../jobs/records.js';
+import { createTunnel, tunnelKind } from '../../kinds/tunnel.js';
+import { resolveTunnel } from '../../kinds/tunnel-resolve.js';
 import { newId } from '../../model/names.js';
-import { createTunnel } from '../../jobs/tunnels.js';
+import { TunnelCreateSchema } from '../../model/tunnels.js';
 import { acceptedResponse, PreferHeader, router } from '../common.js';
-import { insertPending } from '../../jobs/records.js';
 import { mutate } from '../mutation.js';
 import { mutationErrorResponses } from '../problems.js';
-import { resolveTunnel } from './resolve.js';
 import { TunnelWithJobSchema } from './schema.js';
 
 export const route = createRoute({
@@ -28,19 +28,22 @@ export const route = createRoute({
   },
 });
 
-export const app = router().openapi(route, async (c) => {
+export const app = router().openapi(route, (c) => {
   const deps = c.get('deps');
   const body = c.req.valid('json');
-  return mutate(c, deps, () => {
+  return mutate(c, route, () => {
     const data = resolveTunnel(deps.store, body);
     const id = newId('tunnel');
     const [a] = data.endpoints;
     return {
       job: { kind: 'tunnel.create', resource: { type: 'tunnel', id }, hosts: data.endpoints.map((e) => e.hostId) },
-      prepare: (job) => insertPending(deps.store, { id, type: 'tunnel', key: `${a.bridgeId}|${a.portName}`, jobId: job.id, data: data as never }),
+      prepare: (job) => insertPending(deps.store, { id, type: 'tunnel', key: `${a.bridgeId}|${a.portName}`, jobId: job.id, data }),
       work: (ctx) => createTunnel(ctx, id),
       successStatus: 201,
-      render: () => renderTunnel(deps.store.getResource(id)!),
+      render: () => {
+        const tunnel = readResource(deps.store, 'tunnel', id);
+        return tunnel ? tunnelKind.render(tunnel) : {};
+      },
     };
-  }) as never;
+  });
 });

@@ -1,9 +1,9 @@
 import { createRoute } from '@hono/zod-openapi';
-import type { TunnelData } from '../../model/tunnels.js';
-import { deleteTunnel } from '../../jobs/tunnels.js';
-import { IdParam, PreferHeader, acceptedResponse, requireSettled, router } from '../common.js';
-import { mutate, notFound } from '../mutation.js';
+import { tunnelKind } from '../../kinds/tunnel.js';
+import { IdParam, PreferHeader, acceptedResponse, router } from '../common.js';
+import { mutate } from '../mutation.js';
 import { mutationErrorResponses } from '../problems.js';
+import { deleteMutation } from '../resources.js';
 
 export const route = createRoute({
   method: 'delete',
@@ -14,19 +14,6 @@ export const route = createRoute({
   responses: { 204: { description: 'Both ends gone from the hosts' }, ...acceptedResponse, ...mutationErrorResponses },
 });
 
-export const app = router().openapi(route, async (c) => {
-  const deps = c.get('deps');
-  const id = c.req.valid('param').id;
-  return mutate(c, deps, () => {
-    const rec = deps.store.getResource(id);
-    if (!rec || rec.type !== 'tunnel') throw notFound('tunnel', id);
-    requireSettled(rec, 'tunnel');
-    const d = rec.data as unknown as TunnelData;
-    return {
-      job: { kind: 'tunnel.delete', resource: { type: 'tunnel', id: rec.id }, hosts: d.endpoints.map((e) => e.hostId) },
-      prepare: (job) => deps.store.updateResource({ ...rec, state: 'deleting', jobId: job.id }),
-      work: (ctx) => deleteTunnel(ctx, rec.id),
-      successStatus: 204,
-    };
-  }) as never;
-});
+export const app = router().openapi(route, (c) =>
+  mutate(c, route, () => deleteMutation(c.get('deps'), tunnelKind, c.req.valid('param').id, { cascade: false, cascadeOffered: false })),
+);

@@ -1,11 +1,11 @@
 import { createRoute } from '@hono/zod-openapi';
-import { renderTunnel, TunnelSchema } from '../../model/tunnels.js';
-import { observeTunnel } from '../../jobs/tunnels.js';
-import { IdParam, router } from '../common.js';
-import { notFound } from '../mutation.js';
-import { errorResponses, notFoundResponse } from '../problems.js';
-import { ObserveQuery } from './schema.js';
+import { tunnelKind } from '../../kinds/tunnel.js';
 import { ProblemSchema } from '../../model/jobs.js';
+import { TunnelSchema } from '../../model/tunnels.js';
+import { IdParam, router } from '../common.js';
+import { errorResponses, notFoundResponse } from '../problems.js';
+import { requireResource, viewOf } from '../resources.js';
+import { ObserveQuery } from './schema.js';
 
 export const route = createRoute({
   method: 'get',
@@ -25,10 +25,6 @@ export const route = createRoute({
 
 export const app = router().openapi(route, async (c) => {
   const deps = c.get('deps');
-  const id = c.req.valid('param').id;
-  const rec = deps.store.getResource(id);
-  if (!rec || rec.type !== 'tunnel') throw notFound('tunnel', id);
-  const view = renderTunnel(rec);
-  if (c.req.valid('query').observe === 'true') return c.json({ ...view, observed: await observeTunnel(deps.hosts, deps.store, rec) }, 200);
-  return c.json(view, 200);
+  const tunnel = requireResource(deps, tunnelKind, c.req.valid('param').id);
+  return c.json(await viewOf(deps, tunnelKind, tunnel, c.req.valid('query').observe === 'true'), 200);
 });

@@ -1,6 +1,7 @@
 import { createRoute } from '@hono/zod-openapi';
-import { renderTunnel, type TunnelData } from '../../model/tunnels.js';
-import { findBridge, findHost, ListQuerySchema, router } from '../common.js';
+import { findBridge, findHost } from '../../kinds/refs.js';
+import { tunnelKind } from '../../kinds/tunnel.js';
+import { ListQuerySchema, pageOf, router } from '../common.js';
 import { errorResponses } from '../problems.js';
 import { TunnelListQuery, TunnelListSchema } from './schema.js';
 
@@ -16,13 +17,12 @@ export const route = createRoute({
 export const app = router().openapi(route, (c) => {
   const { store } = c.get('deps');
   const q = c.req.valid('query');
-  // Either end matches: the store filters on top-level fields only, so filter the (few) tunnels here and page by id.
-  const hostId = q.host ? (findHost(store, q.host)?.id ?? '-none-') : undefined;
-  const bridgeId = q.bridge ? (findBridge(store, q.bridge)?.id ?? '-none-') : undefined;
-  const all = store.listResources('tunnel', { limit: 100_000, cursor: q.cursor }).items.filter((r) => {
-    const ends = (r.data as unknown as TunnelData).endpoints;
-    return (!hostId || ends.some((e) => e.hostId === hostId)) && (!bridgeId || ends.some((e) => e.bridgeId === bridgeId));
+  const host = q.host ? findHost(store, q.host) : undefined;
+  const bridge = q.bridge ? findBridge(store, q.bridge) : undefined;
+  if (host === null || bridge === null) return c.json({ items: [], nextCursor: null }, 200); // a reference to nothing matches nothing
+  // Either end matches: filtered here, before paging.
+  const page = pageOf(store, 'tunnel', q, {
+    filter: (t) => (!host || t.data.endpoints.some((e) => e.hostId === host.id)) && (!bridge || t.data.endpoints.some((e) => e.bridgeId === bridge.id)),
   });
-  const items = all.slice(0, q.limit);
-  return c.json({ items: items.map(renderTunnel), nextCursor: all.length > q.limit ? items.at(-1)!.id : null }, 200);
+  return c.json({ items: page.items.map(tunnelKind.render), nextCursor: page.nextCursor }, 200);
 });

@@ -10,6 +10,4 @@ export const TunnelListQuery = z.object({
   host: z.string().max(64).optional().openapi({ param: { name: 'host', in: 'query' }, description: 'host id or name: tunnels with either end on it' }),
   bridge: z.string().max(96).optional().openapi({ param: { name: 'bridge', in: 'query' }, description: 'bridge id or host/name: tunnels with either end on it' }),
 });
-export const ObserveQuery = z.object({
-  observe: z.enum(['true', 'false']).default('false').openapi({ param: { name: 'observe', in: 'query' }, description: "also read both ends' live state from the hosts and report drift" }),
-});
+export { ObserveQuery } from '../common.js';

@@ -2,16 +2,18 @@
  * From a POST /tunnels body to the TunnelData a job can run: every reference resolved and every check made
  * here, before a job or a plan exists (422 for bad fields, 404 for missing bridges, 409 for clashes).
  */
-import { bridgeRef, type BridgeData } from '../../model/bridges.js';
-import type { HostData } from '../../model/hosts.js';
-import { ProblemError, type FieldError } from '../../model/problems.js';
-import { defaultPortName, effectiveDstPort, type TunnelCreate, type TunnelData, type TunnelEndpointData, type TunnelType } from '../../model/tunnels.js';
-import { ipFamily } from '../../model/net.js';
-import { overlayMtu } from '../../ops/tunnels.js';
-import type { ResourceRecord, Store } from '../../store/types.js';
-import { interfaceNamesOnHost as namesOnHost, requireBridge } from '../common.js';
+import { mustRead, readAll, readResource } from '../jobs/records.js';
+import { bridgeRef, type BridgeData } from '../model/bridges.js';
+import type { HostData } from '../model/hosts.js';
+import { ProblemError, type FieldError } from '../model/problems.js';
+import { defaultPortName, effectiveDstPort, type TunnelCreate, type TunnelData, type TunnelEndpointData, type TunnelType } from '../model/tunnels.js';
+import { ipFamily } from '../model/net.js';
+import { overlayMtu } from '../ops/tunnels.js';
+import type { Store } from '../store/types.js';
+import type { TypedResource } from './kind.js';
+import { interfaceNamesOnHost as namesOnHost, requireBridge } from './refs.js';
 
-const tunnelsOf = (store: Store) => store.listResources('tunnel', { limit: 100_000 }).items.map((r) => ({ id: r.id, state: r.state, d: r.data as unknown as TunnelData }));
+const tunnelsOf = (store: Store) => readAll(store, 'tunnel').map((t) => ({ id: t.id, state: t.state, d: t.data }));
 
 /** What the host's kernel must offer for this end (from its last probe); null when fine or not known. */
 function kernelGap(type: TunnelType, b: BridgeData, h: HostData): string | null {
@@ -29,7 +31,7 @@ function kernelGap(type: TunnelType, b: BridgeData, h: HostData): string | null 
 function pathBetween(tunnels: { d: TunnelData }[], a: string, b: string): string[] | null {
   const next = new Map<string, string[]>();
   for (const t of tunnels) {
-    const [x, y] = t.d.endpoints.map((e) => e.bridgeId) as [string, string];
+    const [x, y] = [t.d.endpoints[0].bridgeId, t.d.endpoints[1].bridgeId];
     next.set(x, [...(next.get(x) ?? []), y]);
     next.set(y, [...(next.get(y) ?? []), x]);
   }
@@ -48,8 +50,11 @@ function pathBetween(tunnels: { d: TunnelData }[], a: string, b: string): string
 }
 
 export function resolveTunnel(store: Store, body: TunnelCreate): TunnelData {
-  const brs = body.endpoints.map((ep, i) => requireBridge(store, ep.bridge, `/endpoints/${i}/bridge`)) as [ResourceRecord, ResourceRecord];
-  const bd = brs.map((b) => b.data as unknown as BridgeData) as [BridgeData, BridgeData];
+  const brs: [TypedResource<'bridge'>, TypedResource<'bridge'>] = [
+    requireBridge(store, body.endpoints[0]!.bridge, '/endpoints/0/bridge'),
+    requireBridge(store, body.endpoints[1]!.bridge, '/endpoints/1/bridge'),
+  ];
+  const bd: [BridgeData, BridgeData] = [brs[0].data, brs[1].data];
   brs.forEach((b, i) => {
     if (b.state !== 'ready') {
       throw new ProblemError('conflict', `bridge ${bd[i]!.hostName}/${bd[i]!.name} is ${b.state}; wait for its job ${b.jobId}`, { errors: [{ pointer: `/endpoints/${i}/bridge`, detail: b.state }] });
@@ -58,7 +63,7 @@ export function resolveTunnel(store: Store, body: TunnelCreate): TunnelData {
   if (bd[0].hostId === bd[1].hostId) {
     throw ProblemError.validation([{ pointer: '/endpoints/1/bridge', detail: `on the same host (${bd[0].hostName}) as endpoint 0: a tunnel joins bridges on two different hosts` }]);
   }
-  const hd = bd.map((b) => store.getResource(b.hostId)!.data as unknown as HostData) as [HostData, HostData];
+  const hd: [HostData, HostData] = [mustRead(store, 'host', bd[0].hostId).data, mustRead(store, 'host', bd[1].hostId).data];
 
   const errors: FieldError[] = [];
   hd.forEach((h, i) => {
@@ -89,17 +94,18 @@ export function resolveTunnel(store: Store, body: TunnelCreate): TunnelData {
   const key = body.key ?? null;
   const dstPort = body.dstPort ?? null;
   const ipv6 = ipFamily(hd[0].tunnelIp!) === 6;
-  const endpoints = bd.map((b, i): TunnelEndpointData => ({
-    ...bridgeRef(brs[i]!),
-    portName: portNames[i]!, localIp: hd[i]!.tunnelIp!, remoteIp: hd[1 - i]!.tunnelIp!, overlayMtu: overlayMtu(b.mtu, body.type, { ipv6, key }),
-  })) as [TunnelEndpointData, TunnelEndpointData];
+  const end = (i: 0 | 1): TunnelEndpointData => ({
+    ...bridgeRef(brs[i]),
+    portName: portNames[i]!, localIp: hd[i].tunnelIp!, remoteIp: hd[1 - i]!.tunnelIp!, overlayMtu: overlayMtu(bd[i].mtu, body.type, { ipv6, key }),
+  });
+  const endpoints: [TunnelEndpointData, TunnelEndpointData] = [end(0), end(1)];
   const d: TunnelData = { type: body.type, key, dstPort, endpoints, overlayMtu: Math.min(endpoints[0].overlayMtu, endpoints[1].overlayMtu), labels: body.labels };
 
   const existing = tunnelsOf(store).filter((t) => t.state !== 'failed');
   // A second path between two bridges is an L2 loop: broadcasts would circle forever unless STP cuts it.
   const path = pathBetween(existing, endpoints[0].bridgeId, endpoints[1].bridgeId);
   if (path) {
-    const onPath = path.map((id) => store.getResource(id)).filter((r): r is ResourceRecord => !!r).map((r) => r.data as unknown as BridgeData);
+    const onPath = path.map((id) => readResource(store, 'bridge', id)).filter((r) => r !== null).map((r) => r.data);
     if (!onPath.every((b) => b.stp)) {
       throw new ProblemError('conflict', `${onPath.map((b) => `${b.hostName}/${b.name}`).join(' – ')} are already joined by tunnels; another tunnel would close an L2 loop. Enable STP on these bridges (PATCH /bridges/{id} {"stp": true}) to allow it`, {
         errors: [{ pointer: '/endpoints/1/bridge', detail: 'already joined to endpoint 0 through tunnels' }],

@@ -1,0 +1,70 @@
+/**
+ * What every kind answers the same way, written once: get (with observe), delete (with cascade). The route files
+ * declare their paths and schemas; their handlers are one call into here.
+ */
+import { hostTarget } from '../jobs/host-target.js';
+import { saveResource } from '../jobs/records.js';
+import { hostsOf, removeAny } from '../kinds/index.js';
+import { hostReader, type Observation, type ResourceKind, type TypedResource } from '../kinds/kind.js';
+import { notFound, requireSettled } from '../kinds/refs.js';
+import type { ResourceType } from '../model/names.js';
+import { ProblemError } from '../model/problems.js';
+import type { AppDeps } from '../deps.js';
+import type { Mutation } from './mutation.js';
+
+/** The resource by id or natural reference, or a 404 problem. */
+export function requireResource<T extends ResourceType, V, O extends Observation>(deps: AppDeps, kind: ResourceKind<T, V, O>, ref: string): TypedResource<T> {
+  const r = kind.find(deps.store, ref);
+  if (!r) throw notFound(kind.noun, ref);
+  return r;
+}
+
+/** The API view, with `observed` (live state and drift from the hosts) when asked for. */
+export async function viewOf<T extends ResourceType, V, O extends Observation>(
+  deps: AppDeps,
+  kind: ResourceKind<T, V, O>,
+  r: TypedResource<T>,
+  observe: boolean,
+): Promise<V | (V & { observed: O })> {
+  const view = kind.render(r);
+  if (!observe || !kind.observe) return view;
+  return { ...view, observed: await kind.observe(hostReader(deps.hosts, (id) => hostTarget(deps.store, id)), r) };
+}
+
+/**
+ * A delete job: refused while something depends on the resource (unless cascading); dependents go first, in the
+ * same job, under every host's lock; a failure puts the record back in the state it had.
+ */
+export function deleteMutation<T extends ResourceType, V, O extends Observation>(
+  deps: AppDeps,
+  kind: ResourceKind<T, V, O>,
+  ref: string,
+  opts: { cascade: boolean; cascadeOffered: boolean },
+): Mutation {
+  const r = requireResource(deps, kind, ref);
+  requireSettled(r, kind.noun);
+  const dependents = kind.dependents(deps.store, r);
+  if (dependents.length && !opts.cascade) {
+    throw new ProblemError('conflict', `${kind.noun} ${kind.describe(r)} is used by ${dependents.map((d) => d.id).join(', ')}; delete them first${opts.cascadeOffered ? ' or pass ?cascade=true' : ''}`);
+  }
+  const hosts = [...new Set([...kind.hosts(r), ...dependents.flatMap(hostsOf)])];
+  const stateBefore = r.state;
+  return {
+    job: { kind: `${kind.type}.delete`, resource: { type: kind.type, id: r.id }, hosts },
+    prepare: (job) => saveResource(deps.store, r, { state: 'deleting', jobId: job.id }),
+    work: async (ctx) => {
+      try {
+        for (const dependent of dependents) {
+          ctx.log(null, 'info', `cascade: deleting ${dependent.type} ${dependent.id}`);
+          await removeAny(ctx, dependent, { cascade: opts.cascade });
+        }
+        await kind.remove(ctx, r, { cascade: opts.cascade });
+      } catch (e) {
+        // Still there (the failure came before the record went): back to the state it had.
+        if (ctx.store.getResource(r.id)) saveResource(ctx.store, r, { state: stateBefore });
+        throw e;
+      }
+    },
+    successStatus: 204,
+  };
+}

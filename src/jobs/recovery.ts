@@ -1,0 +1,30 @@
+/** Start-up recovery: jobs a previous process left queued or running can never finish; say so everywhere. */
+import { problem } from '../model/problems.js';
+import type { JobRecord, Store } from '../store/types.js';
+import { nowIso } from './records.js';
+
+export const INTERRUPTED_REASON =
+  'the service stopped while this job was running; its host state may be partial: run the request again (steps converge) or delete the resource';
+
+/**
+ * Each unfinished job becomes `interrupted` with a log line; the resource it was working on becomes `failed` (it can
+ * be deleted, which cleans up whatever exists). `answer` is called for each job so the caller can store what its
+ * Idempotency-Keys now answer. Returns the interrupted jobs' ids.
+ */
+export function interruptUnfinishedJobs(store: Store, answer: (job: JobRecord) => void = () => {}, reason = INTERRUPTED_REASON): string[] {
+  return store.tx(() => {
+    const jobs = store.jobsWithStatus(['queued', 'running']);
+    const now = nowIso();
+    for (const job of jobs) {
+      job.status = 'interrupted';
+      job.finishedAt = now;
+      job.error = problem('job-interrupted', reason, { jobId: job.id });
+      store.updateJob(job);
+      store.appendLog(job.id, { ts: now, host: null, stream: 'error', text: reason });
+      const rec = store.getResource(job.resource.id);
+      if (rec && rec.jobId === job.id && rec.state !== 'ready') store.updateResource({ ...rec, state: 'failed', updatedAt: now });
+      answer(job);
+    }
+    return jobs.map((j) => j.id);
+  });
+}

@@ -1,0 +1,126 @@
+/** Bridges: OVS or Linux bridges netplumb owns on a host. Request resolution, job work and the kind itself. */
+import { runNamed } from '../exec/run-named.js';
+import { mustRead, readAll, saveResource } from '../jobs/records.js';
+import type { JobContext } from '../jobs/runner.js';
+import { renderBridge, type BridgeCreate, type BridgeData, type BridgeObservation, type BridgeView } from '../model/bridges.js';
+import type { HostData } from '../model/hosts.js';
+import { ProblemError } from '../model/problems.js';
+import type { AnyResource } from '../model/resource-data.js';
+import {
+  bridgeDrift, bridgeFactCommands, createBridgePlan, deleteBridgePlan, observeCommands, parseBridgeFacts, parseObservation, updateBridgePlan,
+  type BridgeFacts,
+} from '../ops/bridges.js';
+import { ipLinkShow, parseIpJson } from '../ops/links.js';
+import type { Store } from '../store/types.js';
+import type { ResourceKind, TypedResource } from './kind.js';
+import { refreshOverlayMtu } from './overlay-mtu.js';
+import { findBridge } from './refs.js';
+
+// ---- request → data
+
+/** auto → system when the host's OVS has the kernel datapath and the module, else netdev (userspace). */
+export function resolveDatapath(body: Pick<BridgeCreate, 'type' | 'datapathType'>, host: HostData): BridgeData['datapathType'] {
+  if (body.type === 'linux') {
+    if (body.datapathType !== 'auto') throw ProblemError.validation([{ pointer: '/datapathType', detail: 'only OVS bridges have a datapath type' }]);
+    return null;
+  }
+  if (!host.facts?.reachable) {
+    throw new ProblemError('conflict', `host ${host.name} has not been probed successfully; POST /hosts/${host.name}/probe first`);
+  }
+  const types = host.facts.ovs?.datapathTypes ?? [];
+  if (!host.facts.ovs) throw ProblemError.validation([{ pointer: '/host', detail: `host ${host.name} has no Open vSwitch (according to its last probe)` }]);
+  const system = types.includes('system') && !!host.facts.kernelModules?.openvswitch;
+  if (body.datapathType === 'system') {
+    if (!system) throw ProblemError.validation([{ pointer: '/datapathType', detail: `host ${host.name} has no kernel datapath (openvswitch module absent); use netdev or auto` }]);
+    return 'system';
+  }
+  if (body.datapathType === 'netdev' || !system) {
+    if (!types.includes('netdev')) throw ProblemError.validation([{ pointer: '/datapathType', detail: `host ${host.name}'s OVS offers neither a usable system nor the netdev datapath` }]);
+    return 'netdev';
+  }
+  return 'system';
+}
+
+// ---- job work
+
+async function readBridgeFacts(ctx: JobContext, d: BridgeData): Promise<BridgeFacts> {
+  return parseBridgeFacts(await runNamed(bridgeFactCommands(d), (argv) => ctx.run(d.hostId, argv)));
+}
+
+export async function createBridge(ctx: JobContext, id: string): Promise<void> {
+  const bridge = mustRead(ctx.store, 'bridge', id);
+  const d = bridge.data;
+  try {
+    const facts = await readBridgeFacts(ctx, d);
+    if (facts.exists) {
+      if (facts.kind !== d.type) {
+        throw new ProblemError('conflict', `${d.hostName} already has a ${facts.kind === 'other' ? 'non-bridge device' : `${facts.kind} bridge`} named ${d.name}`, { errors: [{ pointer: '/name', detail: 'already used on the host' }] });
+      }
+      if (facts.owner === id) ctx.log(d.hostName, 'info', `${d.name} already carries this bridge's mark: converging it`);
+      else if (d.adopted) ctx.log(d.hostName, 'info', `adopting ${d.name}${facts.owner ? ` (was marked ${facts.owner})` : ''}`);
+      else {
+        throw new ProblemError('conflict', `${d.hostName} already has a bridge named ${d.name}${facts.owner ? ` (marked by netplumb resource ${facts.owner})` : ' (not made by netplumb)'}; pass "adopt": true to take it over`, { errors: [{ pointer: '/name', detail: 'already exists on the host' }] });
+      }
+    }
+    await ctx.runPlan(createBridgePlan(id, d, facts));
+    saveResource(ctx.store, bridge, { state: 'ready' });
+  } catch (e) {
+    // A failed create leaves no record: the host was put back as it was.
+    ctx.store.deleteResource(id);
+    throw e;
+  }
+}
+
+export async function updateBridge(ctx: JobContext, id: string, previous: BridgeData): Promise<void> {
+  const bridge = mustRead(ctx.store, 'bridge', id);
+  const d = bridge.data;
+  try {
+    let liveMtu: number | null = null;
+    if (d.type === 'linux' && d.mtu !== null && previous.mtu === null) {
+      liveMtu = parseIpJson((await ctx.run(d.hostId, ipLinkShow(d.name))).stdout)[0]?.mtu ?? null;
+    }
+    await ctx.runPlan(updateBridgePlan(d, previous, liveMtu));
+    saveResource(ctx.store, bridge, { state: 'ready' });
+    // The overlay MTU of the tunnels on this bridge follows its MTU.
+    if (d.mtu !== previous.mtu) refreshOverlayMtu(ctx.store, [id]);
+  } catch (e) {
+    // overlayMtu belongs to the tunnels (it may have changed since the PATCH was accepted): keep the current one.
+    const overlayMtu = mustRead(ctx.store, 'bridge', id).data.overlayMtu;
+    saveResource(ctx.store, bridge, { data: { ...previous, overlayMtu }, state: 'ready' });
+    throw e;
+  }
+}
+
+async function removeBridge(ctx: JobContext, bridge: TypedResource<'bridge'>, cascade: boolean): Promise<void> {
+  const d = bridge.data;
+  const outs = await runNamed(observeCommands(d), (argv) => ctx.run(d.hostId, argv));
+  const o = parseObservation(d, outs);
+  const foreign = o.ports.filter((p) => p.name !== d.name);
+  if (foreign.length && !cascade) {
+    throw new ProblemError('conflict', `${d.name} on ${d.hostName} still has ports in use (${foreign.map((p) => p.name).join(', ')}); delete them first or pass ?cascade=true`);
+  }
+  await ctx.runPlan(deleteBridgePlan(d, { exists: o.exists, kind: d.type, owner: o.owner }));
+  ctx.store.deleteResource(bridge.id);
+}
+
+/** What uses a bridge: tunnels with an end on it (first: they span hosts), then attachments. */
+function bridgeDependents(store: Store, bridge: TypedResource<'bridge'>): AnyResource[] {
+  const tunnels = readAll(store, 'tunnel').filter((t) => t.data.endpoints.some((e) => e.bridgeId === bridge.id));
+  return [...tunnels, ...readAll(store, 'attachment', { bridgeId: bridge.id })];
+}
+
+export const bridgeKind: ResourceKind<'bridge', BridgeView, BridgeObservation> = {
+  type: 'bridge',
+  noun: 'bridge',
+  describe: (bridge) => `${bridge.data.hostName}/${bridge.data.name}`,
+  render: renderBridge,
+  find: findBridge,
+  hosts: (bridge) => [bridge.data.hostId],
+  dependents: bridgeDependents,
+  async observe(hosts, bridge) {
+    const d = bridge.data;
+    const o = parseObservation(d, await runNamed(observeCommands(d), (argv) => hosts.run(d.hostId, argv)));
+    return { observedAt: new Date().toISOString(), ...o, drift: bridgeDrift(bridge.id, d, o) };
+  },
+  remove: (ctx, bridge, opts) => removeBridge(ctx, bridge, opts.cascade),
+};

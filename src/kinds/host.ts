@@ -1,0 +1,22 @@
+/** Hosts: where netplumb acts, and how it reaches them. */
+import { readAll } from '../jobs/records.js';
+import { renderHost, type HostView } from '../model/hosts.js';
+import type { ResourceKind } from './kind.js';
+import { findHost } from './refs.js';
+
+export const hostKind: ResourceKind<'host', HostView> = {
+  type: 'host',
+  noun: 'host',
+  describe: (host) => JSON.stringify(host.data.name),
+  render: renderHost,
+  find: findHost,
+  hosts: (host) => [host.id],
+  // Bridges first: forgetting a host that still has bridges would orphan them (hosts offer no cascade).
+  dependents: (store, host) => readAll(store, 'bridge', { hostId: host.id }),
+  async remove(ctx, host) {
+    // Nothing on the host changes: the service forgets it.
+    ctx.store.deleteResource(host.id);
+    await ctx.forgetHost(host.id);
+    ctx.log(null, 'info', `host ${host.id} forgotten`);
+  },
+};

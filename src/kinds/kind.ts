@@ -1,0 +1,60 @@
+/**
+ * One interface every resource kind implements (in the manner of containerlab's links/: resolve → deploy → remove,
+ * with explicit state). Routes and jobs are thin over it: the generic get/list/delete routes, cascades and observe
+ * all go through a kind; what differs per kind lives in its module (src/kinds/<kind>.ts).
+ */
+import type { HostServices, HostTarget } from '../exec/pool.js';
+import type { JobContext } from '../jobs/runner.js';
+import type { ResourceType } from '../model/names.js';
+import type { AnyResource, DataOf } from '../model/resource-data.js';
+import type { DriftItem, Resource } from '../model/resource.js';
+import type { Store } from '../store/types.js';
+
+export type TypedResource<T extends ResourceType> = Resource<DataOf<T>> & { type: T };
+
+/** What a kind's observe returns: its own live fields, plus the one drift shape every kind shares. */
+export interface Observation {
+  observedAt: string;
+  drift: DriftItem[];
+}
+
+/** Read-only access to hosts outside a job (observe): runs argv on a host by id. */
+export interface HostReader {
+  run(hostId: string, argv: readonly string[]): Promise<{ exitCode: number; stdout: string; stderr: string }>;
+}
+
+export interface RemoveOptions {
+  /** The request asked for a cascade: dependents were removed first, and foreign leftovers may go too. */
+  cascade: boolean;
+}
+
+export interface ResourceKind<T extends ResourceType, View, Obs extends Observation = Observation> {
+  readonly type: T;
+  /** How messages name it ("bridge", "tunnel"). */
+  readonly noun: string;
+  /** How messages name one ("docker1", "docker1/ovs_bridge", an id). */
+  describe(r: TypedResource<T>): string;
+  /** The API view. */
+  render(r: TypedResource<T>): View;
+  /** Reference resolution: an id, or the natural reference users type ("docker1", "docker1/ovs_bridge"). */
+  find(store: Store, ref: string): TypedResource<T> | null;
+  /** The hosts a job on this resource works on (all are locked, in a fixed order). */
+  hosts(r: TypedResource<T>): string[];
+  /** What must go before it (a cascading delete removes these first, in this order). */
+  dependents(store: Store, r: TypedResource<T>): AnyResource[];
+  /** Reads its live state from the host(s) and reports drift (absent: the kind has nothing to observe). */
+  observe?(hosts: HostReader, r: TypedResource<T>): Promise<Obs>;
+  /** A delete job's work: gone from the host(s), then from the store. Idempotent: what is already gone is fine. */
+  remove(ctx: JobContext, r: TypedResource<T>, opts: RemoveOptions): Promise<void>;
+}
+
+/** A HostReader over the connection pool (read-only commands, 15 s each). */
+export function hostReader(hosts: HostServices, target: (hostId: string) => HostTarget | null): HostReader {
+  return {
+    run: (hostId, argv) => {
+      const t = target(hostId);
+      if (!t) return Promise.resolve({ exitCode: 255, stdout: '', stderr: `host ${hostId} no longer exists` });
+      return hosts.executor(t).run(argv, { timeoutMs: 15_000 });
+    },
+  };
+}

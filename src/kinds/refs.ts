@@ -1,0 +1,58 @@
+/** Reference resolution: ids, or the natural names users type ("docker1", "docker1/ovs_bridge"). */
+import { idPattern } from '../model/names.js';
+import { ProblemError } from '../model/problems.js';
+import { readAll, readByKey, readResource } from '../jobs/records.js';
+import type { Store } from '../store/types.js';
+import type { TypedResource } from './kind.js';
+
+/** A host by id or by name. */
+export function findHost(store: Store, ref: string): TypedResource<'host'> | null {
+  return idPattern('host').test(ref) ? readResource(store, 'host', ref) : readByKey(store, 'host', ref);
+}
+
+/** A bridge by id, or by natural name "host/bridge" (host as name or id). */
+export function findBridge(store: Store, ref: string): TypedResource<'bridge'> | null {
+  if (idPattern('bridge').test(ref)) return readResource(store, 'bridge', ref);
+  const slash = ref.indexOf('/');
+  if (slash <= 0) return null;
+  const host = findHost(store, ref.slice(0, slash));
+  return host ? readByKey(store, 'bridge', `${host.id}/${ref.slice(slash + 1)}`) : null;
+}
+
+/** A 404 problem for a reference, with a pointer when it came from a request body field. */
+export function notFound(noun: string, ref: string, pointer?: string, hint = ''): ProblemError {
+  return new ProblemError('not-found', `${noun} ${JSON.stringify(ref)} does not exist${hint}`, pointer ? { errors: [{ pointer, detail: `no such ${noun}` }] } : {});
+}
+
+export function requireHost(store: Store, ref: string, pointer?: string): TypedResource<'host'> {
+  const host = findHost(store, ref);
+  if (!host) throw notFound('host', ref, pointer);
+  return host;
+}
+
+export function requireBridge(store: Store, ref: string, pointer?: string): TypedResource<'bridge'> {
+  const bridge = findBridge(store, ref);
+  if (!bridge) throw notFound('bridge', ref, pointer, ' (use an id or "host/name")');
+  return bridge;
+}
+
+/**
+ * Names already used on a host, and by what. Interface names are per host, not per bridge: Linux devices share the
+ * host's namespace and OVS port names are unique across all bridges of one database; an OVS bridge is a port too.
+ */
+export function interfaceNamesOnHost(store: Store, hostId: string): Map<string, string> {
+  const used = new Map<string, string>();
+  for (const tunnel of readAll(store, 'tunnel')) {
+    for (const end of tunnel.data.endpoints) if (end.hostId === hostId) used.set(end.portName, tunnel.id);
+  }
+  for (const bridge of readAll(store, 'bridge', { hostId })) used.set(bridge.data.name, bridge.id);
+  for (const attachment of readAll(store, 'attachment', { hostId })) used.set(attachment.data.hostIfname, attachment.id);
+  return used;
+}
+
+/** A resource another job is still working on cannot be changed or deleted yet; ready and failed ones can. */
+export function requireSettled(rec: { id: string; state: string; jobId: string | null }, noun: string): void {
+  if (rec.state === 'pending' || rec.state === 'deleting') {
+    throw new ProblemError('conflict', `${noun} ${rec.id} is ${rec.state}; wait for its job ${rec.jobId}`, rec.jobId ? { jobId: rec.jobId } : {});
+  }
+}
