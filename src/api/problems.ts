@@ -26,6 +26,17 @@ export const mutationErrorResponses = {
 
 export const notFoundResponse = { 404: r('No such resource') } as const;
 
+/** `{ ...a, ...b }` turns numeric status keys into strings ("404") in the type, and hono then drops them from a route's typed responses. */
+type NumericKeys<T> = { [K in keyof T as K extends `${infer N extends number}` ? N : K]: T[K] };
+
+/**
+ * A route's responses, with every status typed as the number it is (at run time keys are strings either way), so
+ * handlers are checked against all of them: 202, problems and replays included.
+ */
+export function statusResponses<const T extends object>(responses: T): NumericKeys<T> {
+  return responses as NumericKeys<T>;
+}
+
 export function problemResponse(c: Context, p: Problem): Response {
   return c.body(JSON.stringify({ ...p, instance: p.instance ?? c.req.path }), p.status as 400, {
     'Content-Type': 'application/problem+json',

@@ -5,7 +5,7 @@ import { AttachmentCreateSchema } from '../../model/attachments.js';
 import { newId } from '../../model/names.js';
 import { acceptedResponse, PreferHeader, router } from '../common.js';
 import { mutate } from '../mutation.js';
-import { mutationErrorResponses } from '../problems.js';
+import { mutationErrorResponses, statusResponses } from '../problems.js';
 import { AttachmentWithJobSchema } from './schema.js';
 
 export const route = createRoute({
@@ -18,11 +18,11 @@ export const route = createRoute({
     'addresses, MAC, MTU, gateway and routes inside, the host end on the bridge (OVS port with its VLAN tag, or Linux bridge port). ' +
     'On the netdev (userspace) datapath the inner end\'s tx checksum offload is switched off, or TCP would not work. Any failure undoes every step.',
   request: { headers: PreferHeader, body: { required: true, content: { 'application/json': { schema: AttachmentCreateSchema } } } },
-  responses: {
+  responses: statusResponses({
     201: { description: 'Attached', content: { 'application/json': { schema: AttachmentWithJobSchema } } },
     ...acceptedResponse,
     ...mutationErrorResponses,
-  },
+  }),
 });
 
 export const app = router().openapi(route, (c) => {

@@ -2,7 +2,7 @@ import { createRoute } from '@hono/zod-openapi';
 import { attachmentKind } from '../../kinds/attachment.js';
 import { IdParam, PreferHeader, acceptedResponse, router } from '../common.js';
 import { mutate } from '../mutation.js';
-import { mutationErrorResponses } from '../problems.js';
+import { mutationErrorResponses, statusResponses } from '../problems.js';
 import { deleteMutation } from '../resources.js';
 
 export const route = createRoute({
@@ -11,7 +11,7 @@ export const route = createRoute({
   tags: ['attachments'],
   summary: 'Detach: remove the OVS port and both veth ends',
   request: { params: IdParam, headers: PreferHeader },
-  responses: { 204: { description: 'Detached' }, ...acceptedResponse, ...mutationErrorResponses },
+  responses: statusResponses({ 204: { description: 'Detached' }, ...acceptedResponse, ...mutationErrorResponses }),
 });
 
 export const app = router().openapi(route, (c) =>

@@ -2,7 +2,7 @@ import { createRoute } from '@hono/zod-openapi';
 import { attachmentKind } from '../../kinds/attachment.js';
 import { AttachmentSchema } from '../../model/attachments.js';
 import { IdParam, router } from '../common.js';
-import { errorResponses, notFoundResponse } from '../problems.js';
+import { errorResponses, notFoundResponse, statusResponses } from '../problems.js';
 import { requireResource } from '../resources.js';
 
 export const route = createRoute({
@@ -11,7 +11,7 @@ export const route = createRoute({
   tags: ['attachments'],
   summary: 'Get an attachment',
   request: { params: IdParam },
-  responses: { 200: { description: 'The attachment', content: { 'application/json': { schema: AttachmentSchema } } }, ...notFoundResponse, ...errorResponses },
+  responses: statusResponses({ 200: { description: 'The attachment', content: { 'application/json': { schema: AttachmentSchema } } }, ...notFoundResponse, ...errorResponses }),
 });
 
 export const app = router().openapi(route, (c) => {

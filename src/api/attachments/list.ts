@@ -2,7 +2,7 @@ import { createRoute } from '@hono/zod-openapi';
 import { attachmentKind } from '../../kinds/attachment.js';
 import { findBridge, findHost } from '../../kinds/refs.js';
 import { ListQuerySchema, pageOf, router } from '../common.js';
-import { errorResponses } from '../problems.js';
+import { errorResponses, statusResponses } from '../problems.js';
 import { AttachmentListQuery, AttachmentListSchema } from './schema.js';
 
 export const route = createRoute({
@@ -11,7 +11,7 @@ export const route = createRoute({
   tags: ['attachments'],
   summary: 'List attachments (filter by bridge, host, container)',
   request: { query: ListQuerySchema.merge(AttachmentListQuery) },
-  responses: { 200: { description: 'A page of attachments', content: { 'application/json': { schema: AttachmentListSchema } } }, ...errorResponses },
+  responses: statusResponses({ 200: { description: 'A page of attachments', content: { 'application/json': { schema: AttachmentListSchema } } }, ...errorResponses }),
 });
 
 export const app = router().openapi(route, (c) => {

@@ -7,7 +7,7 @@ import { newId } from '../../model/names.js';
 import { ProblemError } from '../../model/problems.js';
 import { acceptedResponse, PreferHeader, router } from '../common.js';
 import { mutate } from '../mutation.js';
-import { mutationErrorResponses } from '../problems.js';
+import { mutationErrorResponses, statusResponses } from '../problems.js';
 import { BridgeWithJobSchema } from './schema.js';
 
 export const route = createRoute({
@@ -17,11 +17,11 @@ export const route = createRoute({
   summary: 'Create an OVS or Linux bridge on a host',
   description: 'The seed\'s `ovs-vsctl add-br ovs_bridge` + `ip addr add dev ovs_bridge 10.11.12.1/24` + `ip link set up`, as one job that converges and undoes itself on failure.',
   request: { headers: PreferHeader, body: { required: true, content: { 'application/json': { schema: BridgeCreateSchema } } } },
-  responses: {
+  responses: statusResponses({
     201: { description: 'Bridge created', content: { 'application/json': { schema: BridgeWithJobSchema } } },
     ...acceptedResponse,
     ...mutationErrorResponses,
-  },
+  }),
 });
 
 export const app = router().openapi(route, (c) => {

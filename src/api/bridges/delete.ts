@@ -2,7 +2,7 @@ import { createRoute } from '@hono/zod-openapi';
 import { bridgeKind } from '../../kinds/bridge.js';
 import { acceptedResponse, CascadeQuery, IdParam, PreferHeader, router } from '../common.js';
 import { mutate } from '../mutation.js';
-import { mutationErrorResponses } from '../problems.js';
+import { mutationErrorResponses, statusResponses } from '../problems.js';
 import { deleteMutation } from '../resources.js';
 
 export const route = createRoute({
@@ -11,7 +11,7 @@ export const route = createRoute({
   tags: ['bridges'],
   summary: 'Delete a bridge (409 while attachments or tunnels use it, unless cascade=true)',
   request: { params: IdParam, query: CascadeQuery, headers: PreferHeader },
-  responses: { 204: { description: 'Bridge gone from the host' }, ...acceptedResponse, ...mutationErrorResponses },
+  responses: statusResponses({ 204: { description: 'Bridge gone from the host' }, ...acceptedResponse, ...mutationErrorResponses }),
 });
 
 export const app = router().openapi(route, (c) =>

@@ -4,16 +4,16 @@ import { bridgeKind } from '../../kinds/bridge.js';
 import { BridgeSchema } from '../../model/bridges.js';
 import { ProblemSchema } from '../../model/jobs.js';
 import { IdParam, ObserveQuery, router, type Env } from '../common.js';
-import { errorResponses, notFoundResponse } from '../problems.js';
+import { errorResponses, notFoundResponse, statusResponses } from '../problems.js';
 import { requireResource, viewOf } from '../resources.js';
 import { NaturalKeyParams } from './schema.js';
 
-const responses = {
+const responses = statusResponses({
   200: { description: 'The bridge (with `observed` live state and drift when observe=true)', content: { 'application/json': { schema: BridgeSchema } } },
   503: { description: 'observe=true and the host cannot be reached', content: { 'application/problem+json': { schema: ProblemSchema } } },
   ...notFoundResponse,
   ...errorResponses,
-} as const;
+});
 
 export const route = createRoute({
   method: 'get', path: '/bridges/{id}', tags: ['bridges'], summary: 'Get a bridge by id',

@@ -2,7 +2,7 @@ import { createRoute } from '@hono/zod-openapi';
 import { bridgeKind } from '../../kinds/bridge.js';
 import { findHost } from '../../kinds/refs.js';
 import { ListQuerySchema, pageOf, router } from '../common.js';
-import { errorResponses } from '../problems.js';
+import { errorResponses, statusResponses } from '../problems.js';
 import { BridgeListQuery, BridgeListSchema } from './schema.js';
 
 export const route = createRoute({
@@ -11,7 +11,7 @@ export const route = createRoute({
   tags: ['bridges'],
   summary: 'List bridges (optionally on one host)',
   request: { query: ListQuerySchema.merge(BridgeListQuery) },
-  responses: { 200: { description: 'A page of bridges', content: { 'application/json': { schema: BridgeListSchema } } }, ...errorResponses },
+  responses: statusResponses({ 200: { description: 'A page of bridges', content: { 'application/json': { schema: BridgeListSchema } } }, ...errorResponses }),
 });
 
 export const app = router().openapi(route, (c) => {

@@ -5,7 +5,7 @@ import { requireSettled } from '../../kinds/refs.js';
 import { BridgePatchSchema, type BridgeData } from '../../model/bridges.js';
 import { IdParam, PreferHeader, acceptedResponse, router } from '../common.js';
 import { mutate } from '../mutation.js';
-import { mutationErrorResponses } from '../problems.js';
+import { mutationErrorResponses, statusResponses } from '../problems.js';
 import { requireResource } from '../resources.js';
 import { BridgeWithJobSchema } from './schema.js';
 
@@ -15,11 +15,11 @@ export const route = createRoute({
   tags: ['bridges'],
   summary: 'Change addresses, MTU, STP or labels; the host converges in place',
   request: { params: IdParam, headers: PreferHeader, body: { required: true, content: { 'application/json': { schema: BridgePatchSchema } } } },
-  responses: {
+  responses: statusResponses({
     200: { description: 'Bridge converged', content: { 'application/json': { schema: BridgeWithJobSchema } } },
     ...acceptedResponse,
     ...mutationErrorResponses,
-  },
+  }),
 });
 
 export const app = router().openapi(route, (c) => {

@@ -8,7 +8,7 @@ import { insertPending, readResource } from '../../jobs/records.js';
 import { hostKind } from '../../kinds/host.js';
 import { acceptedResponse, PreferHeader, router } from '../common.js';
 import { mutate } from '../mutation.js';
-import { mutationErrorResponses } from '../problems.js';
+import { mutationErrorResponses, statusResponses } from '../problems.js';
 import { HostWithJobSchema } from './schema.js';
 
 export const route = createRoute({
@@ -18,11 +18,11 @@ export const route = createRoute({
   summary: 'Register a host and probe it',
   description: 'Stores how to reach the host (local, or SSH with a pinned host key) and runs a probe job that collects kernel, iproute2, Open vSwitch and Docker facts.',
   request: { headers: PreferHeader, body: { required: true, content: { 'application/json': { schema: HostCreateSchema } } } },
-  responses: {
+  responses: statusResponses({
     201: { description: 'Host registered and probed', content: { 'application/json': { schema: HostWithJobSchema } } },
     ...acceptedResponse,
     ...mutationErrorResponses,
-  },
+  }),
 });
 
 /** A key path is a file the service reads: no `..` tricks, and inside NETPLUMB_KEY_DIR when that is set. */

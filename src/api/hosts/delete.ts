@@ -2,7 +2,7 @@ import { createRoute } from '@hono/zod-openapi';
 import { hostKind } from '../../kinds/host.js';
 import { acceptedResponse, IdOrNameParam, PreferHeader, router } from '../common.js';
 import { mutate } from '../mutation.js';
-import { mutationErrorResponses } from '../problems.js';
+import { mutationErrorResponses, statusResponses } from '../problems.js';
 import { deleteMutation } from '../resources.js';
 
 export const route = createRoute({
@@ -12,7 +12,7 @@ export const route = createRoute({
   summary: 'Forget a host',
   description: 'Refused (409) while bridges on the host are known: delete them first. Nothing on the host is changed.',
   request: { params: IdOrNameParam, headers: PreferHeader },
-  responses: { 204: { description: 'Host forgotten' }, ...acceptedResponse, ...mutationErrorResponses },
+  responses: statusResponses({ 204: { description: 'Host forgotten' }, ...acceptedResponse, ...mutationErrorResponses }),
 });
 
 export const app = router().openapi(route, (c) =>

@@ -2,7 +2,7 @@ import { createRoute } from '@hono/zod-openapi';
 import { hostKind } from '../../kinds/host.js';
 import { HostSchema } from '../../model/hosts.js';
 import { IdOrNameParam, router } from '../common.js';
-import { errorResponses, notFoundResponse } from '../problems.js';
+import { errorResponses, notFoundResponse, statusResponses } from '../problems.js';
 import { requireResource } from '../resources.js';
 
 export const route = createRoute({
@@ -11,7 +11,7 @@ export const route = createRoute({
   tags: ['hosts'],
   summary: 'Get a host by id or name',
   request: { params: IdOrNameParam },
-  responses: { 200: { description: 'The host', content: { 'application/json': { schema: HostSchema } } }, ...notFoundResponse, ...errorResponses },
+  responses: statusResponses({ 200: { description: 'The host', content: { 'application/json': { schema: HostSchema } } }, ...notFoundResponse, ...errorResponses }),
 });
 
 export const app = router().openapi(route, (c) => {

@@ -1,7 +1,7 @@
 import { createRoute } from '@hono/zod-openapi';
 import { hostKind } from '../../kinds/host.js';
 import { ListQuerySchema, pageOf, router } from '../common.js';
-import { errorResponses } from '../problems.js';
+import { errorResponses, statusResponses } from '../problems.js';
 import { HostListQuery, HostListSchema } from './schema.js';
 
 export const route = createRoute({
@@ -10,7 +10,7 @@ export const route = createRoute({
   tags: ['hosts'],
   summary: 'List hosts',
   request: { query: ListQuerySchema.merge(HostListQuery) },
-  responses: { 200: { description: 'A page of hosts', content: { 'application/json': { schema: HostListSchema } } }, ...errorResponses },
+  responses: statusResponses({ 200: { description: 'A page of hosts', content: { 'application/json': { schema: HostListSchema } } }, ...errorResponses }),
 });
 
 /** `key=value` (or `key`): hosts carrying that label. */

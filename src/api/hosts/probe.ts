@@ -5,7 +5,7 @@ import { hostKind } from '../../kinds/host.js';
 import { ProblemError } from '../../model/problems.js';
 import { acceptedResponse, IdOrNameParam, PreferHeader, router } from '../common.js';
 import { mutate } from '../mutation.js';
-import { mutationErrorResponses } from '../problems.js';
+import { mutationErrorResponses, statusResponses } from '../problems.js';
 import { requireResource } from '../resources.js';
 import { HostWithJobSchema } from './schema.js';
 
@@ -15,11 +15,11 @@ export const route = createRoute({
   tags: ['hosts'],
   summary: 'Probe a host again and refresh its facts',
   request: { params: IdOrNameParam, headers: PreferHeader },
-  responses: {
+  responses: statusResponses({
     200: { description: 'Fresh facts', content: { 'application/json': { schema: HostWithJobSchema } } },
     ...acceptedResponse,
     ...mutationErrorResponses,
-  },
+  }),
 });
 
 export const app = router().openapi(route, (c) => {

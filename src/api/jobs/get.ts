@@ -2,7 +2,7 @@ import { createRoute } from '@hono/zod-openapi';
 import { JobSchema, renderJob } from '../../model/jobs.js';
 import { router } from '../common.js';
 import { notFound } from '../../kinds/refs.js';
-import { errorResponses, notFoundResponse } from '../problems.js';
+import { errorResponses, notFoundResponse, statusResponses } from '../problems.js';
 import { JobIdParam } from './schema.js';
 
 export const route = createRoute({
@@ -11,7 +11,7 @@ export const route = createRoute({
   tags: ['jobs'],
   summary: 'Get a job',
   request: { params: JobIdParam },
-  responses: { 200: { description: 'The job', content: { 'application/json': { schema: JobSchema } } }, ...notFoundResponse, ...errorResponses },
+  responses: statusResponses({ 200: { description: 'The job', content: { 'application/json': { schema: JobSchema } } }, ...notFoundResponse, ...errorResponses }),
 });
 
 export const app = router().openapi(route, (c) => {

@@ -1,7 +1,7 @@
 import { createRoute } from '@hono/zod-openapi';
 import { renderJob } from '../../model/jobs.js';
 import { ListQuerySchema, router } from '../common.js';
-import { errorResponses } from '../problems.js';
+import { errorResponses, statusResponses } from '../problems.js';
 import { JobListQuery, JobListSchema } from './schema.js';
 
 export const route = createRoute({
@@ -10,7 +10,7 @@ export const route = createRoute({
   tags: ['jobs'],
   summary: 'List jobs (filter by status, kind, resource)',
   request: { query: ListQuerySchema.merge(JobListQuery) },
-  responses: { 200: { description: 'A page of jobs, oldest first', content: { 'application/json': { schema: JobListSchema } } }, ...errorResponses },
+  responses: statusResponses({ 200: { description: 'A page of jobs, oldest first', content: { 'application/json': { schema: JobListSchema } } }, ...errorResponses }),
 });
 
 export const app = router().openapi(route, (c) => {

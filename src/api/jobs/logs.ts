@@ -3,7 +3,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { streamSSE } from 'hono/streaming';
 import { router } from '../common.js';
 import { notFound } from '../../kinds/refs.js';
-import { errorResponses, notFoundResponse } from '../problems.js';
+import { errorResponses, notFoundResponse, statusResponses } from '../problems.js';
 import { JobIdParam, JobLogPageSchema, JobLogQuery } from './schema.js';
 
 export const route = createRoute({
@@ -14,7 +14,7 @@ export const route = createRoute({
   description:
     'With `Accept: text/event-stream` the log streams live: one `log` event per line (`id` = seq), resumable with `Last-Event-ID`, and a final `end` event whose data is the finished job.',
   request: { params: JobIdParam, query: JobLogQuery },
-  responses: {
+  responses: statusResponses({
     200: {
       description: 'Log lines after `after`',
       content: {
@@ -24,7 +24,7 @@ export const route = createRoute({
     },
     ...notFoundResponse,
     ...errorResponses,
-  },
+  }),
 });
 
 const DONE = new Set(['succeeded', 'failed', 'interrupted']);

@@ -6,7 +6,7 @@ import { newId } from '../../model/names.js';
 import { TunnelCreateSchema } from '../../model/tunnels.js';
 import { acceptedResponse, PreferHeader, router } from '../common.js';
 import { mutate } from '../mutation.js';
-import { mutationErrorResponses } from '../problems.js';
+import { mutationErrorResponses, statusResponses } from '../problems.js';
 import { TunnelWithJobSchema } from './schema.js';
 
 export const route = createRoute({
@@ -21,11 +21,11 @@ export const route = createRoute({
     'The answer reports the overlay MTU (bridge MTU, or 1500, minus the encapsulation overhead: GRE 38, or 42 with a key; VXLAN 50; Geneve 58; ' +
     '+20 over IPv6), which also becomes `overlayMtu` on both bridges and the default MTU of attachments made on them afterwards.',
   request: { headers: PreferHeader, body: { required: true, content: { 'application/json': { schema: TunnelCreateSchema } } } },
-  responses: {
+  responses: statusResponses({
     201: { description: 'Both ends made', content: { 'application/json': { schema: TunnelWithJobSchema } } },
     ...acceptedResponse,
     ...mutationErrorResponses,
-  },
+  }),
 });
 
 export const app = router().openapi(route, (c) => {

@@ -2,7 +2,7 @@ import { createRoute } from '@hono/zod-openapi';
 import { tunnelKind } from '../../kinds/tunnel.js';
 import { IdParam, PreferHeader, acceptedResponse, router } from '../common.js';
 import { mutate } from '../mutation.js';
-import { mutationErrorResponses } from '../problems.js';
+import { mutationErrorResponses, statusResponses } from '../problems.js';
 import { deleteMutation } from '../resources.js';
 
 export const route = createRoute({
@@ -11,7 +11,7 @@ export const route = createRoute({
   tags: ['tunnels'],
   summary: "Delete a tunnel: both ends, in one job; the bridges' overlayMtu is recomputed",
   request: { params: IdParam, headers: PreferHeader },
-  responses: { 204: { description: 'Both ends gone from the hosts' }, ...acceptedResponse, ...mutationErrorResponses },
+  responses: statusResponses({ 204: { description: 'Both ends gone from the hosts' }, ...acceptedResponse, ...mutationErrorResponses }),
 });
 
 export const app = router().openapi(route, (c) =>

@@ -3,7 +3,7 @@ import { tunnelKind } from '../../kinds/tunnel.js';
 import { ProblemSchema } from '../../model/jobs.js';
 import { TunnelSchema } from '../../model/tunnels.js';
 import { IdParam, router } from '../common.js';
-import { errorResponses, notFoundResponse } from '../problems.js';
+import { errorResponses, notFoundResponse, statusResponses } from '../problems.js';
 import { requireResource, viewOf } from '../resources.js';
 import { ObserveQuery } from './schema.js';
 
@@ -15,12 +15,12 @@ export const route = createRoute({
   description: "With `observe=true`, `observed.endpoints[]` holds each end's live state: for OVS ends the Interface's `error`, `ofport`, " +
     '`link_state` and the options actually set; for Linux ends the device from `ip -j -d link show`; plus drift from the spec.',
   request: { params: IdParam, query: ObserveQuery },
-  responses: {
+  responses: statusResponses({
     200: { description: 'The tunnel', content: { 'application/json': { schema: TunnelSchema } } },
     503: { description: 'observe=true and a host cannot be reached', content: { 'application/problem+json': { schema: ProblemSchema } } },
     ...notFoundResponse,
     ...errorResponses,
-  },
+  }),
 });
 
 export const app = router().openapi(route, async (c) => {

@@ -2,7 +2,7 @@ import { createRoute } from '@hono/zod-openapi';
 import { findBridge, findHost } from '../../kinds/refs.js';
 import { tunnelKind } from '../../kinds/tunnel.js';
 import { ListQuerySchema, pageOf, router } from '../common.js';
-import { errorResponses } from '../problems.js';
+import { errorResponses, statusResponses } from '../problems.js';
 import { TunnelListQuery, TunnelListSchema } from './schema.js';
 
 export const route = createRoute({
@@ -11,7 +11,7 @@ export const route = createRoute({
   tags: ['tunnels'],
   summary: 'List tunnels (optionally those with an end on a host or bridge)',
   request: { query: ListQuerySchema.merge(TunnelListQuery) },
-  responses: { 200: { description: 'A page of tunnels', content: { 'application/json': { schema: TunnelListSchema } } }, ...errorResponses },
+  responses: statusResponses({ 200: { description: 'A page of tunnels', content: { 'application/json': { schema: TunnelListSchema } } }, ...errorResponses }),
 });
 
 export const app = router().openapi(route, (c) => {

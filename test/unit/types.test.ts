@@ -1,0 +1,57 @@
+/**
+ * Type tests: checked by `tsc` (npm test runs it), so a cast that hides a wrong response shape fails the build.
+ * At run time expectTypeOf does nothing; the assertions are in the types.
+ */
+import { hc, type InferResponseType } from 'hono/client';
+import { describe, expectTypeOf, it } from 'vitest';
+import type { app as bridgeCreate } from '../../src/api/bridges/create.js';
+import type { app as bridgeGet } from '../../src/api/bridges/get.js';
+import type { app as tunnelDelete } from '../../src/api/tunnels/delete.js';
+import type { app as hostList } from '../../src/api/hosts/list.js';
+import type { BridgeView } from '../../src/model/bridges.js';
+import type { HostView } from '../../src/model/hosts.js';
+import type { JobView } from '../../src/model/jobs.js';
+import { createClient } from '../../sdk/src/index.js';
+import type { components } from '../../sdk/src/schema.js';
+
+type Json<T> = ReturnType<typeof JSON.parse> extends never ? never : T;
+
+describe('route response types', () => {
+  it('a mutation answers the resource with its job (201), the job alone (202), or a problem', () => {
+    const client = hc<typeof bridgeCreate>('http://x');
+    type Created = InferResponseType<typeof client.bridges.$post, 201>;
+    expectTypeOf<Created['name']>().toEqualTypeOf<string>();
+    expectTypeOf<Created['job']['status']>().toEqualTypeOf<JobView['status']>();
+    expectTypeOf<Created>().toHaveProperty('overlayMtu');
+    type Accepted = InferResponseType<typeof client.bridges.$post, 202>;
+    expectTypeOf<Accepted>().toEqualTypeOf<{ job: Json<Accepted['job']> }>();
+    type Conflict = InferResponseType<typeof client.bridges.$post, 409>;
+    expectTypeOf<Conflict['type']>().toEqualTypeOf<string>();
+    expectTypeOf<Conflict['status']>().toEqualTypeOf<number>();
+  });
+
+  it('get answers the view (with observed when asked), list a page, delete nothing (204)', () => {
+    const get = hc<typeof bridgeGet>('http://x');
+    type Got = InferResponseType<(typeof get.bridges)[':id']['$get'], 200>;
+    expectTypeOf<Got['addresses']>().toEqualTypeOf<BridgeView['addresses']>();
+    expectTypeOf<NonNullable<Got['observed']>['drift'][number]['field']>().toEqualTypeOf<string>();
+    const list = hc<typeof hostList>('http://x');
+    type Page = InferResponseType<typeof list.hosts.$get, 200>;
+    expectTypeOf<Page['items'][number]['name']>().toEqualTypeOf<HostView['name']>();
+    expectTypeOf<Page['nextCursor']>().toEqualTypeOf<string | null>();
+    const del = hc<typeof tunnelDelete>('http://x');
+    type Deleted = InferResponseType<(typeof del.tunnels)[':id']['$delete'], 204>;
+    expectTypeOf<Deleted>().toEqualTypeOf<{}>();
+  });
+});
+
+describe('SDK types', () => {
+  it('create helpers take the spec request body and answer the spec resource', () => {
+    const np = createClient({ baseUrl: 'http://x' });
+    expectTypeOf(np.bridges.create).parameter(0).toHaveProperty('host');
+    // After following a 202 the SDK re-reads the resource, so `job` is there only when the answer was 201.
+    expectTypeOf<Awaited<ReturnType<typeof np.bridges.create>>>().toEqualTypeOf<components['schemas']['Bridge'] & { job?: components['schemas']['Job'] }>();
+    expectTypeOf<Awaited<ReturnType<typeof np.tunnels.create>>['overlayMtu']>().toEqualTypeOf<number>();
+    expectTypeOf<components['schemas']['Bridge']['state']>().toEqualTypeOf<'pending' | 'ready' | 'failed' | 'deleting'>();
+  });
+});
