@@ -98,7 +98,7 @@ async function main() {
   await step('attach web2 eth1 10.11.12.200/24 to docker3/ovs_bridge', () => np.attachments.create({ bridge: 'docker3/ovs_bridge', target: { container: 'web2' }, addresses: ['10.11.12.200/24'] }));
   await step('attach web2 eth0 172.17.0.100/16 gw 172.17.0.1 to docker3/docker0', () =>
     np.attachments.create({ bridge: 'docker3/docker0', target: { container: 'web2' }, ifname: 'eth0', addresses: ['172.17.0.100/16'], gateway: '172.17.0.1' }));
-  say(`overlay MTU left by the tunnel: ${(await np.bridges.get(b1.id!)).overlayMtu}; web1's eth1 MTU ${a1.mtu}`);
+  say(`overlay MTU left by the tunnel: ${(await np.bridges.get(b1.id)).overlayMtu}; web1's eth1 MTU ${a1.mtu}`);
 
   const curl1 = await sb.exec('docker1', ['nsenter', '-t', String(web1), '-n', 'curl', '-s', '-m', '10', 'http://10.11.12.200']);
   say(`from web1's namespace: curl http://10.11.12.200 → ${JSON.stringify(curl1.stdout.trim())}`);
@@ -106,7 +106,7 @@ async function main() {
   say(`from web2's namespace: curl http://10.11.12.100 → ${JSON.stringify(curl2.stdout.trim())}`);
   const ok = curl1.stdout.includes('Web Server #2') && curl2.stdout.includes('Web Server #1');
 
-  await step('delete the tunnel', async () => { await np.tunnels.delete(tun.id!); return {}; });
+  await step('delete the tunnel', async () => { await np.tunnels.delete(tun.id); return {}; });
   const cut = await sb.exec('docker1', ['nsenter', '-t', String(web1), '-n', 'curl', '-s', '-m', '3', 'http://10.11.12.200']);
   say(`after the delete, curl from web1 → ${cut.exitCode === 0 ? 'still answers (unexpected)' : `no answer (curl exit ${cut.exitCode}): the path is cut`}`);
   if (!ok || cut.exitCode === 0) throw new Error('the seed scenario did not behave as expected');

@@ -92,13 +92,14 @@ async function settle(base: typeof fetch, baseUrl: string, headers: Headers, job
 }
 
 /** The data of a successful openapi-fetch call, or its problem thrown as a NetplumbError. */
-async function unwrap<T>(r: { data?: T; error?: unknown; response: Response }): Promise<T> {
-  if (r.error !== undefined || r.data === undefined) throw await problemOf(r.response, r.error);
+function unwrap<T>(r: { data?: T; error?: unknown; response: Response }): T {
+  if (r.error !== undefined || r.data === undefined) throw problemOf(r.response, r.error);
   return r.data;
 }
 
-async function problemOf(res: Response, fallback: unknown): Promise<NetplumbError> {
-  const p = (fallback && typeof fallback === 'object' ? fallback : { type: 'about:blank', title: res.statusText, status: res.status, detail: String(fallback ?? '') }) as Problem;
+function problemOf(res: Response, fallback: unknown): NetplumbError {
+  const detail = typeof fallback === 'string' ? fallback : '';
+  const p = (fallback && typeof fallback === 'object' ? fallback : { type: 'about:blank', title: res.statusText, status: res.status, detail }) as Problem;
   return new NetplumbError(res.status, p);
 }
 
@@ -121,7 +122,7 @@ export function createClient(opts: ClientOptions) {
       const job = await getJob(id);
       if (job.status === 'succeeded') return job;
       if (job.status === 'failed' || job.status === 'interrupted') {
-        throw new NetplumbError(job.error?.status ?? 500, (job.error ?? { type: 'about:blank', title: 'Job failed', status: 500, detail: job.status }) as Problem);
+        throw new NetplumbError(job.error?.status ?? 500, job.error ?? { type: 'about:blank', title: 'Job failed', status: 500, detail: job.status });
       }
       if (Date.now() > deadline) throw new Error(`job ${id} still ${job.status} after the timeout`);
       await new Promise((r) => setTimeout(r, interval));
@@ -137,7 +138,7 @@ export function createClient(opts: ClientOptions) {
         headers: { ...headers, Accept: 'text/event-stream', ...(last ? { 'Last-Event-ID': String(last) } : {}) },
         ...(o.signal ? { signal: o.signal } : {}),
       });
-      if (!res.ok || !res.body) throw await problemOf(res, await res.json().catch(() => null));
+      if (!res.ok || !res.body) throw problemOf(res, await res.json().catch(() => null));
       const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
       let buf = '';
       try {
@@ -174,7 +175,7 @@ export function createClient(opts: ClientOptions) {
   /** Runs a mutation; follows a 202 to the job's end; returns the resource (or undefined for 204). */
   async function mutate<T>(call: () => Promise<{ data?: unknown; error?: unknown; response: Response }>, reread?: (id: string) => Promise<T>): Promise<T> {
     const { data, error, response } = await call();
-    if (error !== undefined || !response.ok) throw await problemOf(response, error);
+    if (error !== undefined || !response.ok) throw problemOf(response, error);
     if (response.status === 202) {
       const job = await waitForJob((data as { job: Job }).job.id);
       return (reread ? await reread(job.resource.id) : undefined) as T;
@@ -209,7 +210,7 @@ export function createClient(opts: ClientOptions) {
       const { data, error, response } = slash > 0
         ? await api.GET('/bridges/{host}/{name}', { params: { path: { host: ref.slice(0, slash), name: ref.slice(slash + 1) }, query } })
         : await api.GET('/bridges/{id}', { params: { path: { id: ref }, query } });
-      if (error || !data) throw await problemOf(response, error);
+      if (error || !data) throw problemOf(response, error);
       return data;
     },
     update: (id: string, body: BridgePatch) =>
@@ -251,7 +252,7 @@ export function createClient(opts: ClientOptions) {
     },
     logs: async (id: string, query: { after?: number; limit?: number } = {}) => {
       const { data, error, response } = await api.GET('/jobs/{id}/logs', { params: { path: { id }, query }, headers: { Accept: 'application/json' } });
-      if (error || !data) throw await problemOf(response, error);
+      if (error || !data) throw problemOf(response, error);
       return data as components['schemas']['JobLogPage'];
     },
   };

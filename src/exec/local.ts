@@ -71,7 +71,7 @@ export class LocalExecutor implements Executor {
         });
       } catch (err) {
         // Synchronous failures are caller bugs (e.g. NUL in an argument), not command failures.
-        reject(err);
+        reject(err instanceof Error ? err : new Error(String(err)));
         return;
       }
 

@@ -33,10 +33,10 @@ export async function probeHost(ctx: JobContext, hostId: string): Promise<HostFa
       kernel: kernel.stdout.trim(),
       ovs: ovsVersion ? { version: ovsVersion, datapathTypes: dpt.exitCode === 0 ? parseOvsList(dpt.stdout) : [] } : null,
       docker,
-      ethtool: eth!.exitCode === 0,
+      ethtool: eth.exitCode === 0,
       kernelModules: { gre: mods[0]!.exitCode === 0, vxlan: mods[1]!.exitCode === 0, openvswitch: mods[2]!.exitCode === 0 },
     };
-    const ipr = parseIproute2(ipv!.stdout + ipv!.stderr);
+    const ipr = parseIproute2(ipv.stdout + ipv.stderr);
     if (ipr) facts.iproute2 = ipr;
     ctx.log(name, 'info', `facts: kernel ${facts.kernel}, OVS ${facts.ovs?.version ?? 'absent'} [${facts.ovs?.datapathTypes.join(', ') ?? ''}], docker ${facts.docker?.version ?? 'absent'}`);
     return facts;

@@ -156,7 +156,7 @@ export class JobRunner {
         if (!(e instanceof ProblemError) && !(e instanceof ExecError)) {
           this.log(job.id, null, 'error', `internal error: ${e instanceof Error ? e.message : String(e)}`);
         }
-        this.log(job.id, null, 'error', `${job.kind} failed: ${job.error.detail}`);
+        this.log(job.id, null, 'error', `${job.kind} failed: ${String(job.error.detail)}`);
       }
       job.finishedAt = now();
       this.store.updateJob(job);

@@ -81,7 +81,7 @@ export class SqliteStore implements Store {
     return {
       id: r.id as string, type: r.type as string, key: r.key as string, state: r.state as string,
       jobId: (r.job_id as string | null) ?? null, createdAt: r.created_at as string, updatedAt: r.updated_at as string,
-      data: JSON.parse(r.data as string) as unknown, secret: r.secret ? JSON.parse(r.secret as string) : null,
+      data: JSON.parse(r.data as string) as unknown, secret: r.secret ? (JSON.parse(r.secret as string) as ResourceRecord['secret']) : null,
     };
   }
   insertResource(r: ResourceRecord): void {
@@ -120,8 +120,8 @@ export class SqliteStore implements Store {
   private toJob(r: Row): JobRecord {
     return {
       id: r.id as string, kind: r.kind as string, status: r.status as JobRecord['status'],
-      resource: { type: r.resource_type as string, id: r.resource_id as string }, hosts: JSON.parse(r.hosts as string),
-      progress: { done: r.done as number, total: r.total as number }, error: r.error ? JSON.parse(r.error as string) : null,
+      resource: { type: r.resource_type as string, id: r.resource_id as string }, hosts: JSON.parse(r.hosts as string) as string[],
+      progress: { done: r.done as number, total: r.total as number }, error: r.error ? (JSON.parse(r.error as string) as JobRecord['error']) : null,
       createdAt: r.created_at as string, startedAt: (r.started_at as string | null) ?? null, finishedAt: (r.finished_at as string | null) ?? null,
     };
   }
@@ -184,7 +184,7 @@ export class SqliteStore implements Store {
     if (!r) return null;
     return {
       key: r.key as string, fingerprint: r.fingerprint as string, jobId: (r.job_id as string | null) ?? null,
-      response: r.response ? JSON.parse(r.response as string) : null, createdAt: r.created_at as string, expiresAt: r.expires_at as string,
+      response: r.response ? (JSON.parse(r.response as string) as StoredResponse) : null, createdAt: r.created_at as string, expiresAt: r.expires_at as string,
     };
   }
   insertIdempotency(r: IdempotencyRecord): void {

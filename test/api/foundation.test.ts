@@ -213,7 +213,7 @@ describe('idempotency keys', () => {
   it('50 simultaneous identical POSTs with one key → one job, one execution', async () => {
     const { json, world, store, deps } = testApp();
     world.delayMs = 5;
-    const rs = await Promise.all(Array.from({ length: 50 }, () => json('POST', '/hosts', localHost('storm'), { 'Idempotency-Key': 'storm-key' })));
+    const rs: Response[] = await Promise.all(Array.from({ length: 50 }, async () => json('POST', '/hosts', localHost('storm'), { 'Idempotency-Key': 'storm-key' })));
     await deps.runner.drain();
     const statuses = rs.map((r) => r.status);
     expect(statuses.filter((s) => s === 201)).toHaveLength(1);

@@ -82,7 +82,6 @@ async function world(o: { noGre?: string[]; ovsError?: (host: string, port: stri
 }
 
 const GRE = { type: 'gre', endpoints: [{ bridge: 'docker1/ovs_bridge' }, { bridge: 'docker3/ovs_bridge' }] };
-const addPorts = (calls: { host: string; argv: string[] }[]) => calls.filter((c) => c.argv.includes('add-port')).map((c) => c.host);
 
 describe('tunnels API', () => {
   it('POST /tunnels: both ends in one job on both hosts, remote = the other tunnelIp, overlay MTU on the tunnel and both bridges', async () => {

@@ -103,12 +103,11 @@ export class FakeWorld {
   }
 
   private fakeDocker(): Dockerode {
-    const world = this;
     return {
-      version: async () => ({ Version: world.dockerVersion }),
+      version: async () => ({ Version: this.dockerVersion }),
       getContainer: (ref: string) => ({
         inspect: async () => {
-          const c = world.containers.get(ref);
+          const c = this.containers.get(ref);
           if (!c) throw Object.assign(new Error(`No such container: ${ref}`), { statusCode: 404 });
           return { Id: c.id, Name: `/${ref}`, State: { Running: c.running, Pid: c.running ? c.pid : 0 } };
         },

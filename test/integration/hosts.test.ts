@@ -50,7 +50,7 @@ describe('hosts over SSH', () => {
       expect(h.facts?.docker?.version).toMatch(/^\d+\.\d+/);
       expect(h.facts?.kernel).toMatch(/^\d+\.\d+/);
       expect(h.facts?.ethtool).toBe(true);
-      console.log(`[hosts] ${name}: kernel ${h.facts?.kernel}, iproute2 ${h.facts?.iproute2}, OVS ${h.facts?.ovs?.version} [${h.facts?.ovs?.datapathTypes}], docker ${h.facts?.docker?.version}, modules ${JSON.stringify(h.facts?.kernelModules)}`);
+      console.log(`[hosts] ${name}: kernel ${h.facts?.kernel}, iproute2 ${h.facts?.iproute2}, OVS ${h.facts?.ovs?.version} [${h.facts?.ovs?.datapathTypes.join(', ')}], docker ${h.facts?.docker?.version}, modules ${JSON.stringify(h.facts?.kernelModules)}`);
     }
   });
 
@@ -110,7 +110,7 @@ describe('hosts over SSH', () => {
     expect(done.error?.type).toBe('https://netplumb.dev/problems/host-unreachable');
     expect(done.error?.detail).toMatch(/docker1|10\.200|connection/);
     expect(took).toBeLessThan(21_000);
-    console.log(`[hosts] job failed ${Math.round(took)} ms after start: ${done.error?.detail}`);
+    console.log(`[hosts] job failed ${Math.round(took)} ms after start: ${String(done.error?.detail)}`);
 
     const other = await w.np.hosts.probe('docker3');
     expect(other.facts?.reachable).toBe(true);

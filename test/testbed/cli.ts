@@ -62,7 +62,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const log = quiet || json ? undefined : (s: string) => console.error(s);
 
-  switch (cmd) {
+  switch (cmd ?? '') {
     case 'up': {
       const t0 = Date.now();
       const sb = await up({ prefix, baseDir, withDocker, log });

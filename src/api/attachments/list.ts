@@ -21,5 +21,5 @@ export const app = router().openapi(route, (c) => {
   const host = q.host ? findHost(store, q.host) : undefined;
   if (bridge === null || host === null) return c.json({ items: [], nextCursor: null }, 200); // a reference to nothing matches nothing
   const page = pageOf(store, 'attachment', q, { where: { bridgeId: bridge?.id, hostId: host?.id, container: q.container } });
-  return c.json({ items: page.items.map(attachmentKind.render), nextCursor: page.nextCursor }, 200);
+  return c.json({ items: page.items.map((r) => attachmentKind.render(r)), nextCursor: page.nextCursor }, 200);
 });

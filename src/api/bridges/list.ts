@@ -20,5 +20,5 @@ export const app = router().openapi(route, (c) => {
   const host = q.host ? findHost(store, q.host) : undefined;
   if (host === null) return c.json({ items: [], nextCursor: null }, 200); // no such host: nothing on it
   const page = pageOf(store, 'bridge', q, { where: { hostId: host?.id } });
-  return c.json({ items: page.items.map(bridgeKind.render), nextCursor: page.nextCursor }, 200);
+  return c.json({ items: page.items.map((r) => bridgeKind.render(r)), nextCursor: page.nextCursor }, 200);
 });

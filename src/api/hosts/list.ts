@@ -27,5 +27,5 @@ export const app = router().openapi(route, (c) => {
   const q = c.req.valid('query');
   const filter = labelFilter(q.label);
   const page = pageOf(store, 'host', q, filter ? { filter } : {});
-  return c.json({ items: page.items.map(hostKind.render), nextCursor: page.nextCursor }, 200);
+  return c.json({ items: page.items.map((r) => hostKind.render(r)), nextCursor: page.nextCursor }, 200);
 });

@@ -29,7 +29,7 @@ export const route = createRoute({
 
 const DONE = new Set(['succeeded', 'failed', 'interrupted']);
 
-export const app = router().openapi(route, async (c) => {
+export const app = router().openapi(route, (c) => {
   const { store, runner } = c.get('deps');
   const id = c.req.valid('param').id;
   const q = c.req.valid('query');

@@ -24,5 +24,5 @@ export const app = router().openapi(route, (c) => {
   const page = pageOf(store, 'tunnel', q, {
     filter: (t) => (!host || t.data.endpoints.some((e) => e.hostId === host.id)) && (!bridge || t.data.endpoints.some((e) => e.bridgeId === bridge.id)),
   });
-  return c.json({ items: page.items.map(tunnelKind.render), nextCursor: page.nextCursor }, 200);
+  return c.json({ items: page.items.map((r) => tunnelKind.render(r)), nextCursor: page.nextCursor }, 200);
 });
