@@ -5,6 +5,19 @@ import type { Executor } from './types.js';
 export { DEFAULT_TIMEOUT_MS, type Executor, type RunOptions, type RunResult } from './types.js';
 export { ExecError, type ExecErrorCode } from './errors.js';
 export { quoteArg, quoteArgv } from './quote.js';
+export {
+  runBatch,
+  buildBatchScript,
+  parseBatchOutput,
+  newBatchNonce,
+  BatchFramingError,
+  BatchIncompleteError,
+  type BatchStep,
+  type BatchStepResult,
+  type BatchResult,
+  type BatchOptions,
+  type ParsedBatch,
+} from './batch.js';
 export { LocalExecutor, MAX_OUTPUT_BYTES, type LocalExecutorOptions } from './local.js';
 export { SshExecutor, fingerprintOfKey, type SshExecutorConfig } from './ssh.js';
 
