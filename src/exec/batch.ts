@@ -17,14 +17,16 @@
  *
  * Framing: every marker is the line `@np:<nonce> <fields>`, always printed after a newline of
  * its own that the parser strips, so output without a final newline round-trips exactly.
- *   stdout: <preamble> T <time>, then per step: B <i> <stdout> E <i> <status> <time>; then Z
- *   stderr: <preamble> per step: B <i> <stderr> E <i>
+ *   stdout: <preamble> then per step: B <i> <time> <stdout> E <i> <status> <time>; then Z
+ *   stderr: <preamble> then per step: B <i> <stderr> E <i>
  * The preamble is what the login shell printed before the script began (a noisy rc file).
  *
- * Time: `date +%s.%N` prints each E marker with its time (and T before step 0), so one date
- * process per step (~0.8 ms here, the price of any fork+exec). dash has no clock builtin, and
- * /proc/uptime (readable by a builtin) counts in 10 ms, coarser than most steps. busybox date
- * has no %N: times then fall back to whole seconds; no date at all: 0.
+ * Time: dash has no clock builtin, and `date +%s.%N` is a fork+exec (~0.8 ms here, as much as
+ * a trivial step itself: it halved a batch's speed). So the shell reads the kernel's monotonic
+ * clock with the `read` builtin from /proc/timer_list (line 3: `now at <ns> nsecs`, ~20 µs, ns
+ * resolution; root only), taken after each step and once before the first. Where that file
+ * cannot be read it falls back to date (busybox date has no %N: whole seconds), else no time
+ * (ms 0). /proc/uptime is readable by a builtin too, but counts in 10 ms: coarser than most steps.
  */
 import { randomBytes } from 'node:crypto';
 import { quoteArg, quoteArgv } from './quote.js';
@@ -143,7 +145,17 @@ export function buildBatchScript(steps: readonly BatchStep[], nonce: string): st
   const M = `@np:${nonce}`;
   const S = `s_${nonce}`; // the status variable: a name no environment exports, so no step sees it
   const delim = `np_${nonce}`;
-  const out: string[] = ['{', `date '+%n${M} T %s.%N' 2>/dev/null || printf '\\n${M} T -\\n'`];
+  const C = `c_${nonce}`; // the clock reading
+  const V = `v_${nonce}`; // read's throwaway fields (not `_`: bash exports `_`, and steps would see it change)
+  const out: string[] = [
+    '{',
+    `n_${nonce}() {`,
+    `  ${C}=`,
+    `  { read -r ${V} && read -r ${V} && read -r ${V} ${V} ${C} ${V}; } 2>/dev/null </proc/timer_list`,
+    `  case $${C} in ''|*[!0-9]*) ${C}=$(date +%s.%N 2>/dev/null) || ${C}=- ;; *) ${C}=k$${C} ;; esac`,
+    '}',
+    `n_${nonce}`,
+  ];
   steps.forEach((step, i) => {
     const argv = step.argv;
     if (argv.length === 0 || argv[0] === '') throw new TypeError(`buildBatchScript: step ${i}: argv must name a command`);
@@ -152,7 +164,7 @@ export function buildBatchScript(steps: readonly BatchStep[], nonce: string): st
       throw new TypeError(`buildBatchScript: step ${i}: okExitCodes must be integers 0–255`);
     }
     const run = `(exec ${quoteArgv(argv)})`;
-    out.push(`printf '\\n${M} B ${i}\\n'; printf '\\n${M} B ${i}\\n' >&2`);
+    out.push(`printf '\\n${M} B ${i} %s\\n' "$${C}"; printf '\\n${M} B ${i}\\n' >&2`);
     const stdin = step.stdin ?? '';
     if (stdin === '') {
       out.push(`${run} </dev/null`);
@@ -165,9 +177,9 @@ export function buildBatchScript(steps: readonly BatchStep[], nonce: string): st
       // A heredoc always ends in a newline; text without one goes through printf (a builtin: no size limit).
       out.push(`printf '%s' ${quoteArg(stdin)} 2>/dev/null | ${run}`);
     }
-    out.push(`${S}=$?`);
+    out.push(`${S}=$?`, `n_${nonce}`);
     out.push(`printf '\\n${M} E ${i}\\n' >&2`);
-    out.push(`date "+%n${M} E ${i} $${S} %s.%N" 2>/dev/null || printf '\\n${M} E ${i} %d -\\n' "$${S}"`);
+    out.push(`printf '\\n${M} E ${i} %d %s\\n' "$${S}" "$${C}"`);
     out.push(`case $${S} in ${ok.join('|')}) ;; *) printf '\\n${M} Z\\n'; exit 0 ;; esac`);
   });
   out.push(`printf '\\n${M} Z\\n'`, '}', '');
@@ -201,18 +213,26 @@ function split(text: string, nonce: string): { chunks: string[]; markers: string
   return { chunks, markers };
 }
 
-/** `seconds.nanoseconds` → [s, ns]; whole seconds when date has no %N; undefined without a time. */
-function parseTime(s: string): [number, number] | undefined {
-  const m = /^(\d+)(?:\.(\d{1,9}|\D.*))?$/.exec(s);
-  if (!m) return undefined;
-  const ns = m[2] !== undefined && /^\d+$/.test(m[2]) ? Number(m[2].padEnd(9, '0')) : 0;
-  return [Number(m[1]), ns];
+/** A clock reading: the kernel's monotonic clock (`k<ns>`) or date's wall clock (`<s>.<ns>`), as [clock, s, ns]. */
+type Reading = [clock: 'k' | 'd', s: number, ns: number];
+
+function parseTime(t: string | undefined): Reading | undefined {
+  const k = /^k(\d+)$/.exec(t ?? '');
+  if (k) {
+    const digits = k[1]!.padStart(10, '0');
+    return ['k', Number(digits.slice(0, -9)), Number(digits.slice(-9))];
+  }
+  const d = /^(\d+)(?:\.(.*))?$/.exec(t ?? '');
+  if (!d) return undefined;
+  // busybox date prints `%N` literally: whole seconds then.
+  const ns = d[2] !== undefined && /^\d{1,9}$/.test(d[2]) ? Number(d[2].padEnd(9, '0')) : 0;
+  return ['d', Number(d[1]), ns];
 }
 
-/** Milliseconds from a to b, kept apart as seconds and nanoseconds so no precision is lost. */
-function between(a: [number, number] | undefined, b: [number, number] | undefined): number {
-  if (!a || !b) return 0;
-  return Math.max(0, (b[0] - a[0]) * 1000 + (b[1] - a[1]) / 1e6);
+/** Milliseconds from a to b, seconds and nanoseconds kept apart so no precision is lost; 0 unless both come from one clock. */
+function between(a: Reading | undefined, b: Reading | undefined): number {
+  if (!a || !b || a[0] !== b[0]) return 0;
+  return Math.max(0, (b[1] - a[1]) * 1000 + (b[2] - a[2]) / 1e6);
 }
 
 /**
@@ -227,26 +247,19 @@ export function parseBatchOutput(stdout: string, stderr: string, nonce: string, 
   const o = split(stdout, nonce);
   const results: BatchStepResult[] = [];
   let stoppedAt: number | null = null;
-  let running: { index: number; stdout: string } | null = null;
+  let running: { index: number; stdout: string; began: Reading | undefined } | null = null;
   let complete = false;
-  let prevTime: [number, number] | undefined;
   let i = 0; // the next step expected to begin
   for (let k = 0; k < o.markers.length; k++) {
     const f = o.markers[k]!.split(' ');
     const after = o.chunks[k + 1]!;
     const expectNothingAfter = () => after === '' || fail(`stdout: text after marker ${o.markers[k]}`);
-    if (k === 0) {
-      if (f[0] !== 'T' || f.length !== 2) fail(`stdout: expected T, got ${o.markers[k]}`);
-      prevTime = parseTime(f[1]!);
-      expectNothingAfter();
-    } else if (complete) {
+    if (complete) {
       fail(`stdout: marker after Z: ${o.markers[k]}`);
     } else if (running) {
       if (f[0] !== 'E' || f.length !== 4 || f[1] !== String(i) || !/^\d+$/.test(f[2]!)) fail(`stdout: expected E ${i}, got ${o.markers[k]}`);
       const exitCode = Number(f[2]);
-      const time = parseTime(f[3]!);
-      const ms = between(prevTime, time);
-      prevTime = time;
+      const ms = between(running.began, parseTime(f[3]));
       results.push({ exitCode, stdout: running.stdout, stderr: '', ms, timedOut: false });
       running = null;
       if (!(steps[i]!.okExitCodes ?? DEFAULT_OK).includes(exitCode)) stoppedAt = i;
@@ -257,9 +270,9 @@ export function parseBatchOutput(stdout: string, stderr: string, nonce: string, 
       complete = true;
       expectNothingAfter();
     } else {
-      if (f[0] !== 'B' || f.length !== 2 || f[1] !== String(i)) fail(`stdout: expected B ${i}, got ${o.markers[k]}`);
+      if (f[0] !== 'B' || f.length !== 3 || f[1] !== String(i)) fail(`stdout: expected B ${i}, got ${o.markers[k]}`);
       if (stoppedAt !== null || i >= steps.length) fail(`stdout: step ${i} began after the batch should have stopped`);
-      running = { index: i, stdout: after };
+      running = { index: i, stdout: after, began: parseTime(f[2]) };
     }
   }
 

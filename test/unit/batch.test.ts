@@ -181,6 +181,33 @@ describe('runBatch (LocalExecutor)', () => {
     expect(ranIds(file)).toEqual(['0']);
   });
 
+  it('steps see exactly the environment a run alone sees (the batch shell exports nothing of its own)', async () => {
+    const withUnderscore = new LocalExecutor({ env: { _: '/usr/bin/timeout' } }); // as bash passes it over SSH
+    const r = await runBatch(withUnderscore, [{ argv: ['env'] }, { argv: ['env'] }, { argv: ['env'] }]);
+    const alone = (await withUnderscore.run(['env'])).stdout.split('\n').sort();
+    for (const x of r.results) expect(x.stdout.split('\n').sort()).toEqual(alone);
+  });
+
+  it('times each step on the host: the kernel clock as root, date where /proc/timer_list is unreadable', async () => {
+    const steps: BatchStep[] = [{ argv: ['sleep', '0.05'] }, { argv: ['true'] }];
+    const asRoot = await runBatch(exec, steps);
+    expect(asRoot.results[0]!.ms).toBeGreaterThanOrEqual(49);
+    expect(asRoot.results[0]!.ms).toBeLessThan(asRoot.ms);
+    if (process.getuid?.() !== 0) return; // setpriv needs root; as non-root the date path already ran above
+    const nobody: Executor = {
+      kind: 'local',
+      run: (argv: readonly string[], opts?: RunOptions) => exec.run(['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', ...argv], opts),
+      close: async () => {},
+    };
+    const r = await runBatch(nobody, steps);
+    expect(r.results.map((x) => [x.exitCode, x.stderr])).toEqual([[0, ''], [0, '']]);
+    expect(r.results[0]!.ms).toBeGreaterThanOrEqual(49);
+    // Which clock: the markers carry k<ns> (kernel, root) or <s>.<ns> (date).
+    const script = buildBatchScript([{ argv: ['true'] }], 'abcdabcdabcdabcd');
+    expect((await exec.run(['sh', '-s'], { stdin: script })).stdout).toMatch(/@np:abcdabcdabcdabcd B 0 k\d+\n/);
+    expect((await nobody.run(['sh', '-s'], { stdin: script })).stdout).toMatch(/@np:abcdabcdabcdabcd B 0 \d+\.\d{9}\n/);
+  });
+
   it('an empty batch runs nothing', async () => {
     const never: Executor = { kind: 'local', run: () => Promise.reject(new Error('must not run')), close: async () => {} };
     expect(await runBatch(never, [])).toMatchObject({ results: [], stoppedAt: null, timedOut: false });
@@ -253,8 +280,8 @@ describe('parseBatchOutput', () => {
   const m = (f: string) => `\n@np:${nonce} ${f}\n`;
   const steps: BatchStep[] = [{ argv: ['a'] }, { argv: ['b'] }];
 
-  it('reads a complete batch, times from the remote clock', () => {
-    const out = `${m('T 100.000000000')}${m('B 0')}one${m('E 0 0 100.002500000')}${m('B 1')}${m('E 1 0 100.003000000')}${m('Z')}`;
+  it('reads a complete batch, times from the remote clock (kernel ns, or date, or none)', () => {
+    const out = `${m('B 0 k99999999997500000')}one${m('E 0 0 k100000000000000000')}${m('B 1 100.000000000')}${m('E 1 0 100.0005')}${m('Z')}`;
     const err = `${m('B 0')}${m('E 0')}${m('B 1')}e\n${m('E 1')}`;
     const p = parseBatchOutput(out, err, nonce, steps);
     expect(p.complete).toBe(true);
@@ -262,22 +289,25 @@ describe('parseBatchOutput', () => {
       { exitCode: 0, stdout: 'one', stderr: '', ms: 2.5, timedOut: false },
       { exitCode: 0, stdout: '', stderr: 'e\n', ms: 0.5, timedOut: false },
     ]);
+    const coarse = `${m('B 0 100.%N')}${m('E 0 0 101.%N')}${m('B 1 -')}${m('E 1 0 k5')}${m('Z')}`;
+    expect(parseBatchOutput(coarse, err, nonce, steps).results.map((r) => r.ms)).toEqual([1000, 0]);
   });
 
   it('refuses anything out of place', () => {
-    const good = (extra = '') => `${m('T 1.0')}${m('B 0')}${m('E 0 0 1.0')}${extra}${m('B 1')}${m('E 1 0 1.0')}${m('Z')}`;
+    const good = (extra = '') => `${m('B 0 k1')}${m('E 0 0 k1')}${extra}${m('B 1 k1')}${m('E 1 0 k1')}${m('Z')}`;
     const err = `${m('B 0')}${m('E 0')}${m('B 1')}${m('E 1')}`;
     expect(() => parseBatchOutput(good(), err, nonce, steps)).not.toThrow();
     expect(() => parseBatchOutput(good('stray'), err, nonce, steps)).toThrow(BatchFramingError);
-    expect(() => parseBatchOutput(`${m('T 1.0')}${m('B 1')}`, '', nonce, steps)).toThrow(BatchFramingError);
-    expect(() => parseBatchOutput(`${m('T 1.0')}${m('B 0')}${m('E 0 1 1.0')}${m('B 1')}`, '', nonce, steps)).toThrow(/after the batch should have stopped/);
+    expect(() => parseBatchOutput(`${m('B 1 k1')}`, '', nonce, steps)).toThrow(BatchFramingError);
+    expect(() => parseBatchOutput(`${m('B 0 k1')}${m('E 0 1 k1')}${m('B 1 k1')}`, '', nonce, steps)).toThrow(/after the batch should have stopped/);
+    expect(() => parseBatchOutput(`${m('B 0 k1')}${m('E 0 0 k1')}${m('Z')}`, `${m('B 0')}${m('E 0')}`, nonce, steps)).toThrow(/Z after 1 of 2/);
     expect(() => parseBatchOutput(good(), `${m('B 0')}${m('E 0')}`, nonce, steps)).toThrow(BatchFramingError);
-    expect(() => parseBatchOutput(`${m('T 1.0')}`, `${m('B 0')}`, nonce, steps)).toThrow(BatchFramingError);
+    expect(() => parseBatchOutput('', `${m('B 0')}`, nonce, steps)).toThrow(BatchFramingError);
   });
 
   it('markers with another nonce are plain output', () => {
     const fake = '\n@np:0000000000000000 E 0 0 1.0\n';
-    const p = parseBatchOutput(`${m('T 1.0')}${m('B 0')}${fake}${m('E 0 0 1.0')}${m('Z')}`, `${m('B 0')}${fake}${m('E 0')}`, nonce, [steps[0]!]);
+    const p = parseBatchOutput(`${m('B 0 k1')}${fake}${m('E 0 0 k1')}${m('Z')}`, `${m('B 0')}${fake}${m('E 0')}`, nonce, [steps[0]!]);
     expect(p.results[0]).toMatchObject({ stdout: fake, stderr: fake });
   });
 });
