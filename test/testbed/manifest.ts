@@ -37,6 +37,7 @@ export interface HostRecord {
   underlayIp: string;
   underlayGw: string;
   withDocker: boolean;
+  slowShellMs?: number;
   hostKeySha256?: string;
   hostKeyPub?: string;
 }

@@ -60,6 +60,9 @@ export async function up(opts: UpOptions = {}): Promise<Sandbox> {
     const c = parseCidr(s.underlayCidr);
     if (!inNet(s.underlayGw, c.network)) throw new Error(`${s.name}: gateway ${s.underlayGw} is not in ${c.network}`);
     if (s.underlayGw === c.ip) throw new Error(`${s.name}: gateway equals the host address`);
+    if (s.slowShellMs !== undefined && !(Number.isInteger(s.slowShellMs) && s.slowShellMs > 0 && s.slowShellMs <= 60_000)) {
+      throw new Error(`${s.name}: slowShellMs must be an integer from 1 to 60000`);
+    }
   }
   // Unix socket paths are limited to 108 bytes; containerd's lives deepest.
   const deepest = path.join(stateDir, [...names].sort((a, b) => b.length - a.length)[0]!, 'docker/exec/containerd/containerd.sock');
@@ -128,6 +131,7 @@ async function build(w: ManifestWriter, specs: SandboxHostSpec[], withDocker: bo
       underlayIp: c.ip,
       underlayGw: s.underlayGw,
       withDocker,
+      ...(s.slowShellMs ? { slowShellMs: s.slowShellMs } : {}),
     };
   });
   for (const h of hosts) {
@@ -187,6 +191,7 @@ function sandboxFromManifest(m: Manifest): Sandbox {
       hostKeyPub: h.hostKeyPub ?? '',
       sshdLog: P.sshdLog,
       sshdPidFile: P.sshdPid,
+      homeDir: P.home,
     };
   });
   const byName = new Map(hosts.map((h) => [h.name, h]));

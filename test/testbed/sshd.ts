@@ -66,6 +66,13 @@ async function setupRootHome(w: ManifestWriter, h: HostRecord): Promise<void> {
   for (const f of ['.bashrc', '.profile']) {
     if (existsSync(`/etc/skel/${f}`)) await fs.copyFile(`/etc/skel/${f}`, path.join(P.home, f));
   }
+  if (h.slowShellMs) {
+    // First, before the stock "not interactive? return": bash sources ~/.bashrc for every command sshd runs.
+    const rc = path.join(P.home, '.bashrc');
+    const stock = existsSync(rc) ? await fs.readFile(rc, 'utf8') : '';
+    const slow = `# netplumb sandbox: a slow shell start-up (slowShellMs), like pyenv/nvm/conda init\necho "$$" >> ~/.shell-starts\nsleep ${h.slowShellMs / 1000}\n\n`;
+    await fs.writeFile(rc, slow + stock);
+  }
   const passwd = await fs.readFile('/etc/passwd', 'utf8');
   const ours = passwd
     .split('\n')

@@ -4,6 +4,12 @@ export interface SandboxHostSpec {
   name: string;
   underlayCidr: string;
   underlayGw: string;
+  /**
+   * Make root's login shell slow to start, as a .bashrc with pyenv/nvm/conda init is: the
+   * host's ~/.bashrc sleeps this long, after appending a line to `~/.shell-starts` (homeDir),
+   * so tests can count how many shells started. Unset: the stock .bashrc.
+   */
+  slowShellMs?: number;
 }
 
 export interface SandboxHost {
@@ -20,6 +26,8 @@ export interface SandboxHost {
   hostKeyPub: string;
   sshdLog: string;
   sshdPidFile: string;
+  /** root's home on the host (its ~, as SSH sessions see it). */
+  homeDir: string;
 }
 
 export interface ExecResult {
