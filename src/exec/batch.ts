@@ -98,6 +98,11 @@ export function newBatchNonce(): string {
 const NONCE_RE = /^[0-9a-f]{8,64}$/;
 const DEFAULT_OK: readonly number[] = [0];
 
+/** Runs a batch with the executor's own batch runner when it has one, else as one `sh -s` (runBatch). */
+export function runBatchOn(executor: Executor, steps: readonly BatchStep[], opts: BatchOptions = {}): Promise<BatchResult> {
+  return executor.runBatch ? executor.runBatch(steps, opts) : runBatch(executor, steps, opts);
+}
+
 /**
  * Runs the steps as one batch and stops after the first step whose status is not ok. Each step
  * runs at most once: nothing is retried. If the executor rejects (ExecError: the host could not

@@ -1,4 +1,6 @@
 /** What every executor (local, SSH) offers: run one argv, never a shell string. */
+import type { BatchOptions, BatchResult, BatchStep } from './batch.js';
+
 export interface RunOptions {
   /** Kill the command after this long (default 30 s). */
   timeoutMs?: number;
@@ -19,6 +21,11 @@ export interface Executor {
   readonly kind: 'local' | 'ssh';
   /** Runs argv; resolves with its exit code (non-zero is not an error). Rejects with an ExecError when the host cannot be reached. */
   run(argv: readonly string[], opts?: RunOptions): Promise<RunResult>;
+  /**
+   * Runs steps as one batch, with runBatch's contract (src/exec/batch.ts). Optional: an executor that can do better
+   * than one `sh -s` per batch (a persistent session, a test double) provides its own; runBatchOn picks it.
+   */
+  runBatch?(steps: readonly BatchStep[], opts?: BatchOptions): Promise<BatchResult>;
   /** Releases connections. The executor may be used again afterwards (it reconnects). */
   close(): Promise<void>;
 }

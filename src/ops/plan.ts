@@ -8,6 +8,8 @@ export interface Step {
   undo?: string[];
   /** Exit codes that count as success (default [0]). */
   okExitCodes?: number[];
+  /** Text fed to the command's standard input (e.g. `ip -batch -`); none by default. */
+  stdin?: string;
 }
 
 export interface Plan {

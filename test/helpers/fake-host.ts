@@ -5,6 +5,7 @@
  */
 import type Dockerode from 'dockerode';
 import type { Executor, RunOptions, RunResult } from '../../src/exec/types.js';
+import type { BatchResult, BatchStep, BatchStepResult } from '../../src/exec/batch.js';
 import type { ConnectionFactory } from '../../src/exec/pool.js';
 import { KERNEL_MODULES, moduleProbe } from '../../src/ops/probe.js';
 
@@ -27,6 +28,17 @@ export class FakeExecutor implements Executor {
     }
     this.world.unexpected.push({ host: this.host, argv: [...argv] });
     return { exitCode: 127, stdout: '', stderr: `fake host: no answer for ${JSON.stringify(argv)}`, ms: 1, timedOut: false };
+  }
+  /** A batch as the real one behaves: each step answered in turn, stopping after the first not-ok status. */
+  async runBatch(steps: readonly BatchStep[]): Promise<BatchResult> {
+    this.world.batches.push({ host: this.host, steps: steps.length });
+    const results: BatchStepResult[] = [];
+    for (const [i, step] of steps.entries()) {
+      const r = await this.run(step.argv);
+      results.push({ exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr, ms: r.ms, timedOut: r.timedOut });
+      if (!(step.okExitCodes ?? [0]).includes(r.exitCode)) return { results, stoppedAt: i, ms: 1, timedOut: false, preamble: { stdout: '', stderr: '' } };
+    }
+    return { results, stoppedAt: null, ms: 1, timedOut: false, preamble: { stdout: '', stderr: '' } };
   }
   async close(): Promise<void> {}
 }
@@ -82,6 +94,8 @@ const knownCommands: Responder = (argv) => {
 
 export class FakeWorld {
   calls: Recorded[] = [];
+  /** Batches sent (one per host per plan phase): how many round trips a job cost. */
+  batches: { host: string; steps: number }[] = [];
   /** Commands no responder knew: each one fails the test that ran it. */
   unexpected: Recorded[] = [];
   responders: Responder[] = [healthyHost];

@@ -1,0 +1,130 @@
+/**
+ * Runs a plan as batches: each host's steps go to that host as one batch (one round trip, one shell start), hosts in
+ * parallel. Each step is still logged as its own `cmd` / stdout / stderr / exit lines, exactly as a step run alone.
+ * On any failure the completed steps are undone in reverse on every host (also as batches) and the job fails,
+ * naming the step. A step never runs twice: nothing is retried.
+ */
+import { BatchIncompleteError, runBatchOn, type BatchStep, type BatchStepResult } from '../exec/batch.js';
+import { ExecError } from '../exec/errors.js';
+import type { Executor } from '../exec/types.js';
+import { quoteArgv } from '../exec/quote.js';
+import { ProblemError } from '../model/problems.js';
+import type { Plan, Step } from '../ops/plan.js';
+import type { LogStream } from '../store/types.js';
+
+/** What the plan runner needs from its job. */
+export interface PlanHosts {
+  executor(hostId: string): Executor;
+  hostName(hostId: string): string;
+  log(host: string | null, stream: LogStream, text: string, extra?: { exitCode?: number; ms?: number }): void;
+  /** Called as steps complete (job progress). */
+  completed(n: number): void;
+}
+
+/** A step's budget; a batch gets one per step, capped. */
+const STEP_TIMEOUT_MS = 30_000;
+const MAX_BATCH_TIMEOUT_MS = 300_000;
+/** Every exit status: an undo batch goes on past a failed undo (it is logged, and the rest still run). */
+const ANY_EXIT = Array.from({ length: 256 }, (_, i) => i);
+
+function batchTimeout(steps: number): number {
+  return Math.min(STEP_TIMEOUT_MS * Math.max(1, steps), MAX_BATCH_TIMEOUT_MS);
+}
+
+/** Steps per host, in plan order; hosts in the order they first appear. */
+export function stepsByHost<S extends Step>(steps: readonly S[]): Map<string, S[]> {
+  const byHost = new Map<string, S[]>();
+  for (const s of steps) byHost.set(s.host, [...(byHost.get(s.host) ?? []), s]);
+  return byHost;
+}
+
+/** The lines a step run alone logs: its command, its output, its exit (with time). */
+export function logStep(io: PlanHosts, hostId: string, argv: readonly string[], r: BatchStepResult): void {
+  const name = io.hostName(hostId);
+  io.log(name, 'cmd', quoteArgv(argv));
+  if (r.stdout.trim()) io.log(name, 'stdout', r.stdout.trimEnd());
+  if (r.stderr.trim()) io.log(name, 'stderr', r.stderr.trimEnd());
+  io.log(name, 'info', r.timedOut ? `timed out after ${Math.round(r.ms)} ms` : `exit ${r.exitCode}`, { exitCode: r.exitCode, ms: Math.round(r.ms * 10) / 10 });
+}
+
+export function commandFailed(hostName: string, step: Pick<Step, 'description' | 'argv'>, r: Pick<BatchStepResult, 'timedOut' | 'exitCode' | 'stderr'>): ProblemError {
+  if (r.timedOut) return new ProblemError('command-timeout', `${step.description}: timed out on ${hostName}`);
+  const err = r.stderr.trim().split('\n').slice(-3).join(' | ').slice(0, 500);
+  return new ProblemError('command-failed', `${step.description} failed on ${hostName} (exit ${r.exitCode})${err ? `: ${err}` : ''}`, {
+    host: hostName, command: step.argv[0], exitCode: r.exitCode,
+  });
+}
+
+interface HostOutcome {
+  hostId: string;
+  steps: Step[];
+  /** Results of the steps that ran and finished (in order). */
+  results: BatchStepResult[];
+  /** Steps known to have completed with an ok status. */
+  done: Step[];
+  error: Error | null;
+}
+
+async function runHost(io: PlanHosts, hostId: string, steps: Step[]): Promise<HostOutcome> {
+  const batch: BatchStep[] = steps.map((s) => ({ argv: s.argv, okExitCodes: s.okExitCodes ?? [0], ...(s.stdin !== undefined ? { stdin: s.stdin } : {}) }));
+  const name = io.hostName(hostId);
+  try {
+    const r = await runBatchOn(io.executor(hostId), batch, { timeoutMs: batchTimeout(steps.length) });
+    const failed = r.stoppedAt;
+    const done = steps.slice(0, failed ?? r.results.length);
+    const error = failed !== null ? commandFailed(name, steps[failed]!, r.results[failed]!) : r.timedOut ? new ProblemError('command-timeout', `a batch of ${steps.length} step(s) timed out on ${name}`) : null;
+    return { hostId, steps, results: r.results, done, error };
+  } catch (e) {
+    if (e instanceof BatchIncompleteError) {
+      const unknown = e.runningStep === null ? '' : `; the outcome of "${steps[e.runningStep]!.description}" is unknown`;
+      const error = new ExecError('host-unreachable', `${name}: the batch ended after ${e.results.length} of ${steps.length} step(s)${unknown}`, {}, { cause: e });
+      return { hostId, steps, results: e.results, done: steps.slice(0, e.results.length), error };
+    }
+    if (e instanceof ExecError) {
+      // No output arrived: which steps ran is unknown (none is retried).
+      const error = new ExecError(e.code, `${name}: ${e.message} (the outcome of ${steps.length} step(s) is unknown)`, e.details, { cause: e });
+      return { hostId, steps, results: [], done: [], error };
+    }
+    throw e;
+  }
+}
+
+/** Runs the plan; on failure undoes what completed (every host) and throws the first failure in plan order. */
+export async function runPlanInBatches(io: PlanHosts, plan: Plan): Promise<void> {
+  const byHost = stepsByHost(plan.steps);
+  const outcomes = await Promise.all([...byHost].map(([hostId, steps]) => runHost(io, hostId, steps)));
+  for (const o of outcomes) {
+    o.results.forEach((r, i) => logStep(io, o.hostId, o.steps[i]!.argv, r));
+    io.completed(o.done.length);
+  }
+  const failed = outcomes.find((o) => o.error);
+  if (!failed) return;
+  // Undo in reverse plan order: per host that is the reverse of its own steps.
+  const done = new Set(outcomes.flatMap((o) => o.done));
+  await undoSteps(io, plan.steps.filter((s) => done.has(s)));
+  throw failed.error!;
+}
+
+/** Undoes completed steps in reverse, each host's as one batch (hosts in parallel); a failed undo is logged and the rest still run. */
+export async function undoSteps(io: PlanHosts, done: readonly Step[]): Promise<void> {
+  const todo = done.filter((s): s is Step & { undo: string[] } => !!s.undo).reverse();
+  if (!todo.length) return;
+  io.log(null, 'info', `undoing ${todo.length} completed step(s) in reverse`);
+  await Promise.all(
+    [...stepsByHost(todo)].map(async ([hostId, steps]) => {
+      const name = io.hostName(hostId);
+      try {
+        const r = await runBatchOn(io.executor(hostId), steps.map((s) => ({ argv: s.undo, okExitCodes: ANY_EXIT })), { timeoutMs: batchTimeout(steps.length) });
+        r.results.forEach((res, i) => {
+          logStep(io, hostId, steps[i]!.undo, res);
+          if (res.exitCode !== 0) io.log(name, 'error', `undo of "${steps[i]!.description}" failed (exit ${res.exitCode})`);
+        });
+        for (const s of steps.slice(r.results.length)) io.log(name, 'error', `undo of "${s.description}" did not run (the batch timed out)`);
+      } catch (e) {
+        const results = e instanceof BatchIncompleteError ? e.results : [];
+        results.forEach((res, i) => logStep(io, hostId, steps[i]!.undo, res));
+        io.log(null, 'error', `undo on ${name} failed after ${results.length} of ${steps.length} step(s): ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }),
+  );
+}
