@@ -167,7 +167,9 @@ export function buildBatchScript(steps: readonly BatchStep[], nonce: string): st
       throw new TypeError(`buildBatchScript: step ${i}: okExitCodes must be integers 0–255`);
     }
     const run = `(exec ${quoteArgv(argv)})`;
-    out.push(`printf '\\n${M} B ${i} %s\\n' "$${C}"`);
+    // `|| exit`: if the streams are gone (lost connection) and SIGPIPE is ignored, stop: no step runs unobserved.
+    // (2>/dev/null: dash's own "I/O error" message would otherwise land in the last step's stderr.)
+    out.push(`printf '\\n${M} B ${i} %s\\n' "$${C}" 2>/dev/null || exit 141`);
     const stdin = step.stdin ?? '';
     if (stdin === '') {
       out.push(`${run} </dev/null`);
@@ -181,8 +183,8 @@ export function buildBatchScript(steps: readonly BatchStep[], nonce: string): st
       out.push(`printf '%s' ${quoteArg(stdin)} 2>/dev/null | ${run}`);
     }
     out.push(`${S}=$?`, `n_${nonce}`);
-    out.push(`printf '\\n${M} E ${i}\\n' >&2`);
-    out.push(`printf '\\n${M} E ${i} %d %s\\n' "$${S}" "$${C}"`);
+    out.push(`printf '\\n${M} E ${i}\\n' >&2 || exit 141`);
+    out.push(`printf '\\n${M} E ${i} %d %s\\n' "$${S}" "$${C}" 2>/dev/null || exit 141`);
     out.push(`case $${S} in ${ok.join('|')}) ;; *) printf '\\n${M} Z\\n'; exit 0 ;; esac`);
   });
   out.push(`printf '\\n${M} Z\\n'`, '}', '');

@@ -227,6 +227,24 @@ describe('runBatch (LocalExecutor)', () => {
     expect(ranIds(file)).toEqual(['0']);
   });
 
+  it('when its output is gone (lost connection) the batch stops, even with SIGPIPE ignored', async () => {
+    const file = join(dir, 'broken-pipe');
+    // stdout goes to `head -c 1`, gone once step 0 sleeps; SIGPIPE is ignored, so writes fail with EPIPE instead of killing sh.
+    const broken: Executor = {
+      kind: 'local',
+      run: (argv: readonly string[], opts?: RunOptions) => exec.run(['sh', '-c', 'trap "" PIPE; "$@" | head -c 1', '_', ...argv], opts),
+      close: async () => {},
+    };
+    const steps = [
+      { argv: ['sh', '-c', 'printf "%s\\n" 0 >> "$1"; sleep 0.3', '_', file] },
+      ...[1, 2, 3].map((i) => step('', '', 0, String(i), file)),
+    ];
+    const err = await runBatch(broken, steps).catch((e) => e);
+    // Output that lost its markers cannot be trusted: outcome unknown, whichever error says so.
+    expect([BatchIncompleteError.name, BatchFramingError.name]).toContain((err as Error).name);
+    expect(ranIds(file)).toEqual(['0']);
+  });
+
   it('a script cut short in transit runs none of its steps', async () => {
     const file = join(dir, 'cut');
     const cutting: Executor = {
