@@ -13,7 +13,8 @@
  * exactly as execFile or the remote `timeout argv…` of a separate run would, never as a shell
  * builtin (`echo` with escapes, `cd`, `exit`, `set` would otherwise change or end the batch
  * shell), and the subshell keeps whatever happens inside it away from later steps. A missing
- * program is exit 127 with the shell's message (dash: `sh: 5: exec: name: not found`).
+ * program is exit 127 with the shell's message (dash: `sh: 5: exec: name: not found`). dash's
+ * exec takes no options, so even an argv[0] like `-x` is a name (bash's exec would parse it).
  *
  * Framing: every marker is the line `@np:<nonce> <fields>`, always printed after a newline of
  * its own that the parser strips, so output without a final newline round-trips exactly.
