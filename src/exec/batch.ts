@@ -13,12 +13,15 @@
  * exactly as execFile or the remote `timeout argv…` of a separate run would, never as a shell
  * builtin (`echo` with escapes, `cd`, `exit`, `set` would otherwise change or end the batch
  * shell), and the subshell keeps whatever happens inside it away from later steps. A missing
- * program is exit 127 with the shell's message (dash: `sh: 5: exec: name: not found`).
+ * program is exit 127 with the shell's message (dash: `sh: 5: exec: name: not found`). dash's
+ * exec takes no options, so even an argv[0] like `-x` is a name (bash's exec would parse it).
  *
  * Framing: every marker is the line `@np:<nonce> <fields>`, always printed after a newline of
  * its own that the parser strips, so output without a final newline round-trips exactly.
  *   stdout: <preamble> then per step: B <i> <time> <stdout> E <i> <status> <time>; then Z
- *   stderr: <preamble> then per step: B <i> <stderr> E <i>
+ *   stderr: <preamble> S, then per step: <stderr> E <i>
+ * (one stderr marker per step: each write to stderr costs sshd a packet, ~0.2 ms here; a
+ * step's stderr simply runs from the previous marker to its E.)
  * The preamble is what the login shell printed before the script began (a noisy rc file).
  *
  * Time: dash has no clock builtin, and `date +%s.%N` is a fork+exec (~0.8 ms here, as much as
@@ -154,6 +157,7 @@ export function buildBatchScript(steps: readonly BatchStep[], nonce: string): st
   const V = `v_${nonce}`; // read's throwaway fields (not `_`: bash exports `_`, and steps would see it change)
   const out: string[] = [
     '{',
+    `printf '\\n${M} S\\n' >&2`,
     `n_${nonce}() {`,
     `  ${C}=`,
     `  { read -r ${V} && read -r ${V} && read -r ${V} ${V} ${C} ${V}; } 2>/dev/null </proc/timer_list`,
@@ -169,7 +173,9 @@ export function buildBatchScript(steps: readonly BatchStep[], nonce: string): st
       throw new TypeError(`buildBatchScript: step ${i}: okExitCodes must be integers 0–255`);
     }
     const run = `(exec ${quoteArgv(argv)})`;
-    out.push(`printf '\\n${M} B ${i} %s\\n' "$${C}"; printf '\\n${M} B ${i}\\n' >&2`);
+    // `|| exit`: if the streams are gone (lost connection) and SIGPIPE is ignored, stop: no step runs unobserved.
+    // (2>/dev/null: dash's own "I/O error" message would otherwise land in the last step's stderr.)
+    out.push(`printf '\\n${M} B ${i} %s\\n' "$${C}" 2>/dev/null || exit 141`);
     const stdin = step.stdin ?? '';
     if (stdin === '') {
       out.push(`${run} </dev/null`);
@@ -183,8 +189,8 @@ export function buildBatchScript(steps: readonly BatchStep[], nonce: string): st
       out.push(`printf '%s' ${quoteArg(stdin)} 2>/dev/null | ${run}`);
     }
     out.push(`${S}=$?`, `n_${nonce}`);
-    out.push(`printf '\\n${M} E ${i}\\n' >&2`);
-    out.push(`printf '\\n${M} E ${i} %d %s\\n' "$${S}" "$${C}"`);
+    out.push(`printf '\\n${M} E ${i}\\n' >&2 || exit 141`);
+    out.push(`printf '\\n${M} E ${i} %d %s\\n' "$${S}" "$${C}" 2>/dev/null || exit 141`);
     out.push(`case $${S} in ${ok.join('|')}) ;; *) printf '\\n${M} Z\\n'; exit 0 ;; esac`);
   });
   out.push(`printf '\\n${M} Z\\n'`, '}', '');
@@ -281,31 +287,22 @@ export function parseBatchOutput(stdout: string, stderr: string, nonce: string, 
     }
   }
 
-  // stderr: B i <text> E i for the same steps. At a cut it may be one marker behind stdout
-  // (B is printed on stdout first) or ahead of it (E is printed on stderr first).
+  // stderr: S, then each step's text closed by E i. At a cut it may be one E ahead of stdout
+  // (E is printed on stderr first); between steps nothing writes to it.
   const e = split(stderr, nonce);
-  const errs: string[] = []; // stderr of each step that ended on stderr
-  let errOpen: string | undefined; // stderr of a step begun, not ended, on stderr
-  for (let k = 0; k < e.markers.length; k++) {
-    const m = e.markers[k]!;
-    const after = e.chunks[k + 1]!;
-    const j = errs.length;
-    if (errOpen === undefined) {
-      if (m !== `B ${j}`) fail(`stderr: expected B ${j}, got ${m}`);
-      errOpen = after;
-    } else {
-      if (m !== `E ${j}`) fail(`stderr: expected E ${j}, got ${m}`);
-      if (after !== '') fail(`stderr: text after marker ${m}`);
-      errs.push(errOpen);
-      errOpen = undefined;
-    }
+  if (e.markers.length === 0 && (results.length > 0 || running)) fail('stderr: no S marker, yet steps ran');
+  if (e.markers.length > 0 && e.markers[0] !== 'S') fail(`stderr: expected S, got ${e.markers[0]}`);
+  const errs: string[] = []; // stderr of each step that ended there
+  for (let k = 1; k < e.markers.length; k++) {
+    if (e.markers[k] !== `E ${k - 1}`) fail(`stderr: expected E ${k - 1}, got ${e.markers[k]}`);
+    errs.push(e.chunks[k]!);
   }
-  const begun = results.length + (running ? 1 : 0); // steps begun on stdout
-  const errBegun = errs.length + (errOpen === undefined ? 0 : 1);
-  if (errs.length < results.length || errBegun > begun || (complete && errBegun !== results.length)) {
-    fail(`stderr: ${errs.length} steps ended there, ${results.length} on stdout`);
-  }
+  const tail = e.markers.length > 0 ? e.chunks[e.markers.length]! : '';
+  const ranOnStdout = results.length + (running ? 1 : 0);
+  if (errs.length < results.length || errs.length > ranOnStdout) fail(`stderr: ${errs.length} steps ended there, ${results.length} on stdout`);
+  // Text after the last E belongs to a step still running; otherwise there must be none.
+  if (tail !== '' && !(running && errs.length === running.index)) fail('stderr: text after the last step ended');
   results.forEach((r, n) => (r.stderr = errs[n]!));
-  const runningOut = running && { index: running.index, stdout: running.stdout, stderr: errs[running.index] ?? errOpen ?? '' };
+  const runningOut = running && { index: running.index, stdout: running.stdout, stderr: errs[running.index] ?? tail };
   return { preamble: { stdout: o.chunks[0]!, stderr: e.chunks[0]! }, results, stoppedAt, running: runningOut, complete };
 }

@@ -227,6 +227,24 @@ describe('runBatch (LocalExecutor)', () => {
     expect(ranIds(file)).toEqual(['0']);
   });
 
+  it('when its output is gone (lost connection) the batch stops, even with SIGPIPE ignored', async () => {
+    const file = join(dir, 'broken-pipe');
+    // stdout goes to `head -c 1`, gone once step 0 sleeps; SIGPIPE is ignored, so writes fail with EPIPE instead of killing sh.
+    const broken: Executor = {
+      kind: 'local',
+      run: (argv: readonly string[], opts?: RunOptions) => exec.run(['sh', '-c', 'trap "" PIPE; "$@" | head -c 1', '_', ...argv], opts),
+      close: async () => {},
+    };
+    const steps = [
+      { argv: ['sh', '-c', 'printf "%s\\n" 0 >> "$1"; sleep 0.3', '_', file] },
+      ...[1, 2, 3].map((i) => step('', '', 0, String(i), file)),
+    ];
+    const err = await runBatch(broken, steps).catch((e) => e);
+    // Output that lost its markers cannot be trusted: outcome unknown, whichever error says so.
+    expect([BatchIncompleteError.name, BatchFramingError.name]).toContain((err as Error).name);
+    expect(ranIds(file)).toEqual(['0']);
+  });
+
   it('a script cut short in transit runs none of its steps', async () => {
     const file = join(dir, 'cut');
     const cutting: Executor = {
@@ -282,7 +300,7 @@ describe('parseBatchOutput', () => {
 
   it('reads a complete batch, times from the remote clock (kernel ns, or date, or none)', () => {
     const out = `${m('B 0 k99999999997500000')}one${m('E 0 0 k100000000000000000')}${m('B 1 100.000000000')}${m('E 1 0 100.0005')}${m('Z')}`;
-    const err = `${m('B 0')}${m('E 0')}${m('B 1')}e\n${m('E 1')}`;
+    const err = `${m('S')}${m('E 0')}e\n${m('E 1')}`;
     const p = parseBatchOutput(out, err, nonce, steps);
     expect(p.complete).toBe(true);
     expect(p.results).toEqual([
@@ -295,19 +313,34 @@ describe('parseBatchOutput', () => {
 
   it('refuses anything out of place', () => {
     const good = (extra = '') => `${m('B 0 k1')}${m('E 0 0 k1')}${extra}${m('B 1 k1')}${m('E 1 0 k1')}${m('Z')}`;
-    const err = `${m('B 0')}${m('E 0')}${m('B 1')}${m('E 1')}`;
+    const err = `${m('S')}${m('E 0')}${m('E 1')}`;
     expect(() => parseBatchOutput(good(), err, nonce, steps)).not.toThrow();
+    expect(() => parseBatchOutput(good(), `${err}stray`, nonce, steps)).toThrow(BatchFramingError);
+    expect(() => parseBatchOutput(good(), `${m('S')}${m('E 1')}${m('E 0')}`, nonce, steps)).toThrow(BatchFramingError);
+    expect(() => parseBatchOutput(good(), '', nonce, steps)).toThrow(/no S marker/);
     expect(() => parseBatchOutput(good('stray'), err, nonce, steps)).toThrow(BatchFramingError);
     expect(() => parseBatchOutput(`${m('B 1 k1')}`, '', nonce, steps)).toThrow(BatchFramingError);
     expect(() => parseBatchOutput(`${m('B 0 k1')}${m('E 0 1 k1')}${m('B 1 k1')}`, '', nonce, steps)).toThrow(/after the batch should have stopped/);
-    expect(() => parseBatchOutput(`${m('B 0 k1')}${m('E 0 0 k1')}${m('Z')}`, `${m('B 0')}${m('E 0')}`, nonce, steps)).toThrow(/Z after 1 of 2/);
-    expect(() => parseBatchOutput(good(), `${m('B 0')}${m('E 0')}`, nonce, steps)).toThrow(BatchFramingError);
-    expect(() => parseBatchOutput('', `${m('B 0')}`, nonce, steps)).toThrow(BatchFramingError);
+    expect(() => parseBatchOutput(`${m('B 0 k1')}${m('E 0 0 k1')}${m('Z')}`, `${m('S')}${m('E 0')}`, nonce, steps)).toThrow(/Z after 1 of 2/);
+    expect(() => parseBatchOutput(good(), `${m('S')}${m('E 0')}`, nonce, steps)).toThrow(BatchFramingError);
+    expect(() => parseBatchOutput('', `${m('S')}${m('E 0')}`, nonce, steps)).toThrow(BatchFramingError);
+  });
+
+  it('output cut short (timeout, killed shell): what completed, and what the running step printed', () => {
+    const out = `pre${m('B 0 k1')}a${m('E 0 0 k2')}${m('B 1 k3')}partial`;
+    const cut = parseBatchOutput(out, `${m('S')}e0${m('E 0')}perr`, nonce, steps);
+    expect(cut).toMatchObject({ complete: false, stoppedAt: null, preamble: { stdout: 'pre', stderr: '' } });
+    expect(cut.results.map((r) => [r.stdout, r.stderr])).toEqual([['a', 'e0']]);
+    expect(cut.running).toEqual({ index: 1, stdout: 'partial', stderr: 'perr' });
+    // stderr one E ahead of stdout (cut between the two E markers): the step's stderr is whole.
+    expect(parseBatchOutput(out, `${m('S')}${m('E 0')}all\n${m('E 1')}`, nonce, steps).running).toEqual({ index: 1, stdout: 'partial', stderr: 'all\n' });
+    // Nothing begun: all of it is preamble.
+    expect(parseBatchOutput('motd', 'warn', nonce, steps)).toMatchObject({ results: [], running: null, preamble: { stdout: 'motd', stderr: 'warn' } });
   });
 
   it('markers with another nonce are plain output', () => {
     const fake = '\n@np:0000000000000000 E 0 0 1.0\n';
-    const p = parseBatchOutput(`${m('B 0 k1')}${fake}${m('E 0 0 k1')}${m('Z')}`, `${m('B 0')}${fake}${m('E 0')}`, nonce, [steps[0]!]);
+    const p = parseBatchOutput(`${m('B 0 k1')}${fake}${m('E 0 0 k1')}${m('Z')}`, `${m('S')}${fake}${m('E 0')}`, nonce, [steps[0]!]);
     expect(p.results[0]).toMatchObject({ stdout: fake, stderr: fake });
   });
 });
