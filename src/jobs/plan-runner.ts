@@ -22,10 +22,10 @@ export interface PlanHosts {
 }
 
 /** A step's budget; a batch gets one per step, capped. */
-const STEP_TIMEOUT_MS = 30_000;
+export const STEP_TIMEOUT_MS = 30_000;
 const MAX_BATCH_TIMEOUT_MS = 300_000;
 /** Every exit status: an undo batch goes on past a failed undo (it is logged, and the rest still run). */
-const ANY_EXIT = Array.from({ length: 256 }, (_, i) => i);
+export const ANY_EXIT = Array.from({ length: 256 }, (_, i) => i);
 
 function batchTimeout(steps: number): number {
   return Math.min(STEP_TIMEOUT_MS * Math.max(1, steps), MAX_BATCH_TIMEOUT_MS);

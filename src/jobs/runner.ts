@@ -1,10 +1,12 @@
 /** The job runner: runs each job's work under per-host locks, writes its log, records its outcome. */
 import { EventEmitter } from 'node:events';
 import type Dockerode from 'dockerode';
-import type { Executor, RunResult } from '../exec/types.js';
+import type { Executor } from '../exec/types.js';
+import { byName, namedEntries } from '../exec/named.js';
+import { BatchFramingError, BatchIncompleteError, runBatchOn, type BatchStepResult } from '../exec/batch.js';
+import { ANY_EXIT, logStep, runPlanInBatches, STEP_TIMEOUT_MS, undoSteps, type PlanHosts } from './plan-runner.js';
 import { ExecError } from '../exec/errors.js';
 import type { HostServices, HostTarget } from '../exec/pool.js';
-import { quoteArgv } from '../exec/quote.js';
 import { newId } from '../model/names.js';
 import { ProblemError, problem, type Problem } from '../model/problems.js';
 import type { Plan, Step } from '../ops/plan.js';
@@ -30,10 +32,10 @@ export interface JobContext {
   /** Closes a host's cached connections (it was deleted). */
   forgetHost(hostId: string): Promise<void>;
   /** Runs argv on a host and logs it; a non-zero exit is returned, not thrown. */
-  run(hostId: string, argv: readonly string[], opts?: { timeoutMs?: number; quiet?: boolean }): Promise<RunResult>;
-  /** Like run, but a non-zero exit throws a command-failed problem. */
-  check(hostId: string, argv: readonly string[], what: string, opts?: { timeoutMs?: number; quiet?: boolean }): Promise<RunResult>;
-  /** Runs the plan's steps in order; on failure undoes the completed ones in reverse, then throws. */
+  run(hostId: string, argv: readonly string[], opts?: { timeoutMs?: number }): Promise<BatchStepResult>;
+  /** Runs named read-only commands on a host as one batch (one round trip) and logs each; results by name. */
+  read<K extends string>(hostId: string, cmds: Record<K, readonly string[]>): Promise<Record<K, BatchStepResult>>;
+  /** Runs the plan: each host's steps as one batch, hosts in parallel; on failure undoes the completed ones in reverse, then throws. */
   runPlan(plan: Plan): Promise<void>;
   addTotal(n: number): void;
 }
@@ -175,6 +177,15 @@ export class JobRunner {
   private context(job: JobRecord): JobContext {
     const store = this.store;
     const hostCache = new Map<string, JobHost>();
+    const planIo: PlanHosts = {
+      executor: (hostId) => ctx.executor(hostId),
+      hostName: (hostId) => ctx.host(hostId).name,
+      log: (host, stream, text, extra) => ctx.log(host, stream, text, extra),
+      completed: (n) => {
+        job.progress.done += n;
+        store.updateJob(job);
+      },
+    };
     const ctx: JobContext = {
       job,
       store,
@@ -194,43 +205,20 @@ export class JobRunner {
       forgetHost: (hostId) => this.hosts.forget(hostId),
       run: async (hostId, argv, opts = {}) => {
         const { name } = ctx.host(hostId);
-        if (!opts.quiet) ctx.log(name, 'cmd', quoteArgv(argv));
-        let r: RunResult;
-        try {
-          r = await ctx.executor(hostId).run(argv, { timeoutMs: opts.timeoutMs ?? 30_000 });
-        } catch (e) {
-          // Say which host: the executor only knows its address.
-          if (e instanceof ExecError) throw new ExecError(e.code, `${name}: ${e.message}`, e.details, { cause: e });
-          throw e;
-        }
-        if (!opts.quiet || r.exitCode !== 0) {
-          if (opts.quiet) ctx.log(name, 'cmd', quoteArgv(argv));
-          if (r.stdout.trim()) ctx.log(name, 'stdout', r.stdout.trimEnd());
-          if (r.stderr.trim()) ctx.log(name, 'stderr', r.stderr.trimEnd());
-          ctx.log(name, 'info', r.timedOut ? `timed out after ${Math.round(r.ms)} ms` : `exit ${r.exitCode}`, { exitCode: r.exitCode, ms: Math.round(r.ms * 10) / 10 });
-        }
-        return r;
+        const [r] = await readBatch(ctx.executor(hostId), name, [argv], opts.timeoutMs ?? STEP_TIMEOUT_MS);
+        logStep(planIo, hostId, argv, r!);
+        return r!;
       },
-      check: async (hostId, argv, what, opts) => {
-        const r = await ctx.run(hostId, argv, opts);
-        if (r.timedOut || r.exitCode !== 0) throw commandFailed(ctx, hostId, what, argv, r);
-        return r;
+      read: async (hostId, cmds) => {
+        const { name } = ctx.host(hostId);
+        const entries = namedEntries(cmds);
+        const results = await readBatch(ctx.executor(hostId), name, entries.map(([, argv]) => argv), STEP_TIMEOUT_MS * entries.length);
+        results.forEach((r, i) => logStep(planIo, hostId, entries[i]![1], r));
+        return byName(entries.map(([k]) => k), results);
       },
       runPlan: async (plan) => {
         ctx.addTotal(plan.steps.length);
-        const done: Step[] = [];
-        try {
-          for (const s of plan.steps) {
-            const r = await ctx.run(s.host, s.argv);
-            if (r.timedOut || !(s.okExitCodes ?? [0]).includes(r.exitCode)) throw commandFailed(ctx, s.host, s.description, s.argv, r);
-            done.push(s);
-            job.progress.done += 1;
-            store.updateJob(job);
-          }
-        } catch (e) {
-          await undo(ctx, done);
-          throw e;
-        }
+        await runPlanInBatches(planIo, plan);
       },
       addTotal: (n) => {
         job.progress.total += n;
@@ -241,26 +229,29 @@ export class JobRunner {
   }
 }
 
-function commandFailed(ctx: JobContext, hostId: string, what: string, argv: readonly string[], r: RunResult): ProblemError {
-  const name = ctx.host(hostId).name;
-  if (r.timedOut) return new ProblemError('command-timeout', `${what}: timed out on ${name}`);
-  const err = r.stderr.trim().split('\n').slice(-3).join(' | ').slice(0, 500);
-  return new ProblemError('command-failed', `${what} failed on ${name} (exit ${r.exitCode})${err ? `: ${err}` : ''}`, {
-    host: name, command: argv[0], exitCode: r.exitCode,
-  });
+/** Undoes completed steps in reverse (batched per host); an undo that fails is logged and the rest still run. */
+export function undo(ctx: JobContext, done: readonly Step[]): Promise<void> {
+  return undoSteps(
+    { executor: (h) => ctx.executor(h), hostName: (h) => ctx.host(h).name, log: (...a) => ctx.log(...a), completed: () => {} },
+    done,
+  );
 }
 
-/** Undoes completed steps in reverse; an undo that fails is logged and the rest still run. */
-export async function undo(ctx: JobContext, done: Step[]): Promise<void> {
-  const todo = done.filter((s) => s.undo).reverse();
-  if (!todo.length) return;
-  ctx.log(null, 'info', `undoing ${todo.length} completed step(s) in reverse`);
-  for (const s of todo) {
-    try {
-      const r = await ctx.run(s.host, s.undo!);
-      if (r.exitCode !== 0) ctx.log(ctx.host(s.host).name, 'error', `undo of "${s.description}" failed (exit ${r.exitCode})`);
-    } catch (e) {
-      ctx.log(null, 'error', `undo of "${s.description}" failed: ${e instanceof Error ? e.message : String(e)}`);
-    }
+/**
+ * Read-only commands as one batch (every exit status lets it go on): one round trip for all of them. A host that
+ * cannot be reached is an ExecError naming it.
+ */
+async function readBatch(executor: Executor, hostName: string, argvs: (readonly string[])[], timeoutMs: number): Promise<BatchStepResult[]> {
+  try {
+    const r = await runBatchOn(executor, argvs.map((argv) => ({ argv, okExitCodes: ANY_EXIT })), { timeoutMs });
+    if (r.results.length === argvs.length) return r.results;
+    // Timed out part-way: the rest did not run; report them as timed out (a read is never re-sent).
+    const missing = argvs.slice(r.results.length).map((): BatchStepResult => ({ exitCode: 124, stdout: '', stderr: '', ms: 0, timedOut: true }));
+    return [...r.results, ...missing];
+  } catch (e) {
+    // Say which host: the executor only knows its address.
+    if (e instanceof ExecError) throw new ExecError(e.code, `${hostName}: ${e.message}`, e.details, { cause: e });
+    if (e instanceof BatchIncompleteError || e instanceof BatchFramingError) throw new ExecError('host-unreachable', `${hostName}: ${e.message}`, {}, { cause: e });
+    throw e;
   }
 }

@@ -1,6 +1,5 @@
 /** Attachments: a veth pair from a bridge into a container, a named netns or a pid's namespace. */
 import { ContainerNotFoundError, ContainerNotRunningError, resolveContainer } from '../docker/index.js';
-import { runNamed } from '../exec/run-named.js';
 import { mustRead, readResource, saveResource } from '../jobs/records.js';
 import type { JobContext } from '../jobs/runner.js';
 import { defaultHostIfname, renderAttachment, type AttachmentCreate, type AttachmentData, type AttachmentView } from '../model/attachments.js';
@@ -64,7 +63,7 @@ export async function createAttachment(ctx: JobContext, id: string): Promise<voi
   const d = attachment.data;
   try {
     const target = await resolveTarget(ctx, d);
-    const { nsInodes, innerLinks, hostLink } = await runNamed(attachmentFactCommands(target.netnsPath, d.hostIfname), (argv) => ctx.run(d.hostId, argv));
+    const { nsInodes, innerLinks, hostLink } = await ctx.read(d.hostId, attachmentFactCommands(target.netnsPath, d.hostIfname));
     if (nsInodes.exitCode !== 0 || innerLinks.exitCode !== 0) {
       throw new ProblemError('not-found', `the target's network namespace ${target.netnsPath} does not exist on ${d.hostName}`);
     }

@@ -1,5 +1,4 @@
 /** Bridges: OVS or Linux bridges netplumb owns on a host. Request resolution, job work and the kind itself. */
-import { runNamed } from '../exec/run-named.js';
 import { mustRead, readAll, saveResource } from '../jobs/records.js';
 import type { JobContext } from '../jobs/runner.js';
 import { renderBridge, type BridgeCreate, type BridgeData, type BridgeObservation, type BridgeView } from '../model/bridges.js';
@@ -44,7 +43,7 @@ export function resolveDatapath(body: Pick<BridgeCreate, 'type' | 'datapathType'
 // ---- job work
 
 async function readBridgeFacts(ctx: JobContext, d: BridgeData): Promise<BridgeFacts> {
-  return parseBridgeFacts(await runNamed(bridgeFactCommands(d), (argv) => ctx.run(d.hostId, argv)));
+  return parseBridgeFacts(await ctx.read(d.hostId, bridgeFactCommands(d)));
 }
 
 export async function createBridge(ctx: JobContext, id: string): Promise<void> {
@@ -93,7 +92,7 @@ export async function updateBridge(ctx: JobContext, id: string, previous: Bridge
 
 async function removeBridge(ctx: JobContext, bridge: TypedResource<'bridge'>, cascade: boolean): Promise<void> {
   const d = bridge.data;
-  const outs = await runNamed(observeCommands(d), (argv) => ctx.run(d.hostId, argv));
+  const outs = await ctx.read(d.hostId, observeCommands(d));
   const o = parseObservation(d, outs);
   const foreign = o.ports.filter((p) => p.name !== d.name);
   if (foreign.length && !cascade) {
@@ -119,7 +118,7 @@ export const bridgeKind: ResourceKind<'bridge', BridgeView, BridgeObservation> =
   dependents: bridgeDependents,
   async observe(hosts, bridge) {
     const d = bridge.data;
-    const o = parseObservation(d, await runNamed(observeCommands(d), (argv) => hosts.run(d.hostId, argv)));
+    const o = parseObservation(d, await hosts.read(d.hostId, observeCommands(d)));
     return { observedAt: new Date().toISOString(), ...o, drift: bridgeDrift(bridge.id, d, o) };
   },
   remove: (ctx, bridge, opts) => removeBridge(ctx, bridge, opts.cascade),

@@ -3,7 +3,12 @@
  * with explicit state). Routes and jobs are thin over it: the generic get/list/delete routes, cascades and observe
  * all go through a kind; what differs per kind lives in its module (src/kinds/<kind>.ts).
  */
+import { runBatchOn } from '../exec/batch.js';
+import { ExecError } from '../exec/errors.js';
+import { byName, namedEntries } from '../exec/named.js';
 import type { HostServices, HostTarget } from '../exec/pool.js';
+import { ANY_EXIT } from '../jobs/plan-runner.js';
+import { ProblemError } from '../model/problems.js';
 import type { JobContext } from '../jobs/runner.js';
 import type { ResourceType } from '../model/names.js';
 import type { AnyResource, DataOf } from '../model/resource-data.js';
@@ -18,9 +23,9 @@ export interface Observation {
   drift: DriftItem[];
 }
 
-/** Read-only access to hosts outside a job (observe): runs argv on a host by id. */
+/** Read-only access to hosts outside a job (observe): named commands on a host by id, as one batch. */
 export interface HostReader {
-  run(hostId: string, argv: readonly string[]): Promise<{ exitCode: number; stdout: string; stderr: string }>;
+  read<K extends string>(hostId: string, cmds: Record<K, readonly string[]>): Promise<Record<K, { exitCode: number; stdout: string; stderr: string }>>;
 }
 
 export interface RemoveOptions {
@@ -51,10 +56,13 @@ export interface ResourceKind<T extends ResourceType, View, Obs extends Observat
 /** A HostReader over the connection pool (read-only commands, 15 s each). */
 export function hostReader(hosts: HostServices, target: (hostId: string) => HostTarget | null): HostReader {
   return {
-    run: (hostId, argv) => {
+    read: async <K extends string>(hostId: string, cmds: Record<K, readonly string[]>) => {
       const t = target(hostId);
-      if (!t) return Promise.resolve({ exitCode: 255, stdout: '', stderr: `host ${hostId} no longer exists` });
-      return hosts.executor(t).run(argv, { timeoutMs: 15_000 });
+      if (!t) throw new ProblemError('not-found', `host ${hostId} no longer exists`);
+      const entries = namedEntries(cmds);
+      const r = await runBatchOn(hosts.executor(t), entries.map(([, argv]) => ({ argv, okExitCodes: ANY_EXIT })), { timeoutMs: 15_000 });
+      if (r.results.length !== entries.length) throw new ExecError('timeout', `${t.connection.label}: reading its state timed out`);
+      return byName(entries.map(([k]) => k), r.results);
     },
   };
 }

@@ -1,5 +1,4 @@
 /** Tunnels: both ends in one job under both hosts' locks; the bridges' overlay MTU follows the tunnels on them. */
-import { runNamed } from '../exec/run-named.js';
 import { mustRead, readResource, saveResource } from '../jobs/records.js';
 import { undo, type JobContext } from '../jobs/runner.js';
 import { idPattern } from '../model/names.js';
@@ -13,7 +12,7 @@ import { refreshOverlayMtu } from './overlay-mtu.js';
 async function readEnds(ctx: JobContext, d: TunnelData, only: (end: TunnelData['endpoints'][number]) => boolean = () => true): Promise<[EndState | null, EndState | null]> {
   const read = async (i: 0 | 1) => {
     const end = d.endpoints[i];
-    return only(end) ? parseEnd(end, await runNamed(endCommands(end), (argv) => ctx.run(end.hostId, argv))) : null;
+    return only(end) ? parseEnd(end, await ctx.read(end.hostId, endCommands(end))) : null;
   };
   return Promise.all([read(0), read(1)]);
 }
@@ -88,7 +87,7 @@ export const tunnelKind: ResourceKind<'tunnel', TunnelView, TunnelObservation> =
     const d = tunnel.data;
     const endpoints = await Promise.all(
       d.endpoints.map(async (e) => {
-        const o = parseEnd(e, await runNamed(endCommands(e), (argv) => hosts.run(e.hostId, argv)));
+        const o = parseEnd(e, await hosts.read(e.hostId, endCommands(e)));
         return { hostName: e.hostName, portName: e.portName, ...o, drift: endDrift(tunnel.id, d, e, o) };
       }),
     );

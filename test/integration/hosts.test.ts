@@ -101,7 +101,7 @@ describe('hosts over SSH', () => {
     const job = newJob({ kind: 'test.sleep', resource: { type: 'host', id: host.id }, hosts: [host.id] });
     w.deps.store.insertJob(job);
     const t = performance.now();
-    w.deps.runner.start(job, async (ctx) => { await ctx.check(host.id, ['sleep', '30'], 'a long command', { timeoutMs: 20_000 }); });
+    w.deps.runner.start(job, async (ctx) => { await ctx.runPlan({ steps: [{ host: host.id, description: 'a long command', argv: ['sleep', '30'] }] }); });
     await new Promise((r) => setTimeout(r, 700));
     await killSshdTree('docker1');
     const done = await w.deps.runner.wait(job.id, 30_000);
