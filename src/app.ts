@@ -2,6 +2,7 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { HTTPException } from 'hono/http-exception';
 import { bodyLimit } from 'hono/body-limit';
+import { cors } from 'hono/cors';
 import { bearerAuth } from './api/auth.js';
 import { router, type Env } from './api/common.js';
 import { mountDocs } from './api/docs.js';
@@ -11,6 +12,7 @@ import { bridges } from './api/bridges/index.js';
 import { tunnels } from './api/tunnels/index.js';
 import { attachments } from './api/attachments/index.js';
 import { problemResponse } from './api/problems.js';
+import { originGuard } from './api/origin-guard.js';
 import type { AppDeps } from './deps.js';
 import { isProblemError, problem } from './model/problems.js';
 import { ExecError } from './exec/errors.js';
@@ -73,6 +75,16 @@ export function createApp(deps: AppDeps) {
   });
   app.notFound((c) => problemResponse(c, problem('not-found', `no route for ${c.req.method} ${c.req.path}`)));
 
+  app.use('*', originGuard(deps.config));
+  // CORS: none unless NETPLUMB_CORS_ORIGINS lists the browser front ends (answers their preflights, before auth).
+  if (deps.config.corsOrigins?.length) {
+    app.use('*', cors({
+      origin: [...deps.config.corsOrigins],
+      allowHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key', 'Prefer', 'Last-Event-ID'],
+      exposeHeaders: ['Location', 'Idempotency-Replayed', 'Preference-Applied', 'Retry-After'],
+      maxAge: 600,
+    }));
+  }
   app.get('/healthz', (c) => c.json({ status: 'ok', version: API_VERSION }));
   app.get('/openapi.json', (c) => c.json(doc));
   mountDocs(app as never);

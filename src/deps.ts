@@ -10,6 +10,12 @@ export interface AppConfig {
   maxBodyBytes: number;
   /** When set, SSH `privateKeyPath`s must lie inside this directory (API callers cannot point the service at other files). */
   keyDir?: string | undefined;
+  /** The listening port, for the Host check (unset or 0: any port on the loopback names). */
+  port?: number | undefined;
+  /** Host header values served besides the loopback names (without a token always checked; with one when set). */
+  allowedHosts?: readonly string[] | undefined;
+  /** Browser origins allowed to call the API across origins (CORS). None by default. */
+  corsOrigins?: readonly string[] | undefined;
 }
 
 export interface AppDeps {
