@@ -13,6 +13,7 @@ import { tunnels } from './api/tunnels/index.js';
 import { attachments } from './api/attachments/index.js';
 import { problemResponse } from './api/problems.js';
 import { originGuard } from './api/origin-guard.js';
+import { redactProblems } from './api/redaction.js';
 import type { AppDeps } from './deps.js';
 import { isProblemError, problem } from './model/problems.js';
 import { ExecError } from './exec/errors.js';
@@ -75,6 +76,7 @@ export function createApp(deps: AppDeps) {
   });
   app.notFound((c) => problemResponse(c, problem('not-found', `no route for ${c.req.method} ${c.req.path}`)));
 
+  app.use('*', redactProblems(deps.runner.redactor));
   app.use('*', originGuard(deps.config));
   // CORS: none unless NETPLUMB_CORS_ORIGINS lists the browser front ends (answers their preflights, before auth).
   if (deps.config.corsOrigins?.length) {

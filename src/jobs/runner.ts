@@ -8,6 +8,7 @@ import { ProblemError, problem, type Problem } from '../model/problems.js';
 import type { Plan, Step } from '../ops/plan.js';
 import type { JobRecord, LogLine, LogStream, ResourceRecord, Store } from '../store/types.js';
 import { HostLocks } from './locks.js';
+import { Redactor } from '../redact.js';
 
 export interface HostAccess {
   /** The executor for a host id (cached, persistent). */
@@ -65,7 +66,8 @@ export class JobRunner {
   private locks = new HostLocks();
   private events = new EventEmitter();
   private running = new Map<string, Promise<void>>();
-  private secrets = new Set<string>();
+  /** Also used by the API for problem responses: one set of secrets for everything stored or answered. */
+  readonly redactor = new Redactor();
 
   constructor(
     private store: Store,
@@ -76,17 +78,16 @@ export class JobRunner {
 
   /** Strings that must never reach a log line (private keys, tokens). */
   addSecret(s: string): void {
-    if (s.length >= 8) this.secrets.add(s);
+    this.redactor.add(s);
   }
 
   private redact(text: string): string {
-    let t = text;
-    for (const s of this.secrets) if (t.includes(s)) t = t.split(s).join('[REDACTED]');
+    const t = this.redactor.text(text);
     return t.length > MAX_LOG_TEXT ? t.slice(0, MAX_LOG_TEXT) + ' …[truncated]' : t;
   }
 
   log(jobId: string, host: string | null, stream: LogStream, text: string, extra: { exitCode?: number; ms?: number } = {}): LogLine {
-    const line = this.store.appendLog(jobId, { ts: now(), host, stream, text: this.redact(text), ...extra });
+    const line = this.store.appendLog(jobId, this.redactor.deep({ ts: now(), host, stream, text: this.redact(text), ...extra }));
     this.events.emit(`log:${jobId}`, line);
     return line;
   }
@@ -141,8 +142,8 @@ export class JobRunner {
       } catch (e) {
         job.status = 'failed';
         const p = toProblem(e, job.id);
-        // The detail may quote a command's stderr: redact it like a log line.
-        job.error = { ...p, detail: this.redact(p.detail) };
+        // Any field may quote a command's stderr or a name the caller chose: redact them all like a log line.
+        job.error = this.redactor.deep(p);
         if (!(e instanceof ProblemError) && !(e instanceof ExecError)) {
           this.log(job.id, null, 'error', `internal error: ${e instanceof Error ? e.message : String(e)}`);
         }
