@@ -8,23 +8,28 @@ import { JobRunner } from './jobs/runner.js';
 import type { AppConfig, AppDeps } from './deps.js';
 import type { Store } from './store/types.js';
 
-export const realHostFactory: HostServiceFactory = {
-  executor(data, secret): Executor {
-    if (data.executor.kind === 'local') return new LocalExecutor();
-    const e = data.executor;
-    return new SshExecutor({
-      address: e.address, port: e.port, user: e.user, hostKeySha256: e.hostKeySha256,
-      ...(e.privateKeyPath ? { privateKeyPath: e.privateKeyPath } : {}),
-      ...(secret?.privateKey ? { privateKey: secret.privateKey } : {}),
-    });
-  },
-  docker(data, executor) {
-    if (data.executor.kind === 'local') return createDockerClient({ kind: 'local', socketPath: data.docker?.socketPath });
-    return createDockerClient({ kind: 'ssh', executor: executor as SshExecutor, socketPath: data.docker?.socketPath });
-  },
-};
+export const realHostFactory: HostServiceFactory = realHostFactoryFor({});
 
-export function createDeps(store: Store, config: AppConfig, factory: HostServiceFactory = realHostFactory): AppDeps {
+/** keyDir: NETPLUMB_KEY_DIR, checked again each time a key file is read (a host registered before it was set). */
+export function realHostFactoryFor(opts: { keyDir?: string | undefined }): HostServiceFactory {
+  return {
+    executor(data, secret): Executor {
+      if (data.executor.kind === 'local') return new LocalExecutor();
+      const e = data.executor;
+      return new SshExecutor({
+        address: e.address, port: e.port, user: e.user, hostKeySha256: e.hostKeySha256,
+        ...(e.privateKeyPath ? { privateKeyPath: e.privateKeyPath, ...(opts.keyDir ? { keyDir: opts.keyDir } : {}) } : {}),
+        ...(secret?.privateKey ? { privateKey: secret.privateKey } : {}),
+      });
+    },
+    docker(data, executor) {
+      if (data.executor.kind === 'local') return createDockerClient({ kind: 'local', socketPath: data.docker?.socketPath });
+      return createDockerClient({ kind: 'ssh', executor: executor as SshExecutor, socketPath: data.docker?.socketPath });
+    },
+  };
+}
+
+export function createDeps(store: Store, config: AppConfig, factory: HostServiceFactory = realHostFactoryFor(config)): AppDeps {
   const hosts = new HostPool(factory);
   const runner = new JobRunner(store, hosts);
   // Secrets already stored must be redacted from logs too.

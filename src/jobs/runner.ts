@@ -57,6 +57,8 @@ export function toProblem(e: unknown, jobId: string): Problem {
   if (e instanceof ExecError) {
     if (e.code === 'host-key-mismatch') return problem('host-key-mismatch', e.message, { ...e.details, jobId });
     if (e.code === 'timeout') return problem('command-timeout', e.message, { jobId });
+    // The key file or text cannot be used, or the host refused it: the same 422 as at registration.
+    if (e.code === 'auth-failed') return problem('unusable-key', e.message, { jobId });
     return problem('host-unreachable', e.message, { jobId });
   }
   return problem('internal', 'the job failed unexpectedly; see its log', { jobId });

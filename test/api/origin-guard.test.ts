@@ -29,7 +29,7 @@ describe('DNS rebinding and cross-site requests (issue 9, finding 1)', () => {
     expect((await json('POST', '/hosts', localHost('docker1'))).status).toBe(201);
     const jobs = store.listJobs({ limit: 10 }).items.length;
     const calls = world.calls.length;
-    for (const headers of [{ Origin: 'http://evil.example' }, { Origin: 'null' }, { Origin: 'http://localhost:3000' }, { 'Sec-Fetch-Site': 'cross-site' }, { 'Sec-Fetch-Site': 'same-site' }]) {
+    for (const headers of <Record<string, string>[]>[{ Origin: 'http://evil.example' }, { Origin: 'null' }, { Origin: 'http://localhost:3000' }, { 'Sec-Fetch-Site': 'cross-site' }, { 'Sec-Fetch-Site': 'same-site' }]) {
       const r = await json('POST', '/hosts/docker1/probe', undefined, headers);
       expect(r.status, JSON.stringify(headers)).toBe(403);
       expect((await r.json()).type).toBe('https://netplumb.dev/problems/forbidden-origin');
