@@ -1,6 +1,7 @@
 /** Environment → typed config, with defaults that just work locally. */
 import { z } from 'zod';
 import { splitHost } from './api/origin-guard.js';
+import { loadSecretKey } from './secrets.js';
 
 /** A comma-separated list; empty entries are ignored. */
 const list = (what: string, valid: (s: string) => boolean) =>
@@ -44,6 +45,8 @@ export interface Config {
   allowedHosts: string[];
   /** Browser origins allowed to call the API (CORS); none by default. */
   corsOrigins: string[];
+  /** Seals inline private keys at rest (NETPLUMB_SECRET_KEY or NETPLUMB_SECRET_KEY_FILE); unset = inline keys refused. */
+  secretKey: Buffer | undefined;
 }
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
@@ -54,6 +57,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new Error('bad configuration: ' + r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
   }
   const e = r.data;
+  let secretKey: Buffer | undefined;
+  try {
+    secretKey = loadSecretKey(env);
+  } catch (err) {
+    throw new Error(`bad configuration: ${(err as Error).message}`);
+  }
   if (!e.NETPLUMB_TOKEN && !LOOPBACK.has(e.HOST)) {
     throw new Error(`refusing to listen on ${e.HOST} without NETPLUMB_TOKEN: set a token, or keep HOST=127.0.0.1`);
   }
@@ -68,5 +77,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     keyDir: e.NETPLUMB_KEY_DIR,
     allowedHosts: e.NETPLUMB_ALLOWED_HOSTS,
     corsOrigins: e.NETPLUMB_CORS_ORIGINS.map((o) => new URL(o).origin),
+    secretKey,
   };
 }

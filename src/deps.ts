@@ -16,6 +16,8 @@ export interface AppConfig {
   allowedHosts?: readonly string[] | undefined;
   /** Browser origins allowed to call the API across origins (CORS). None by default. */
   corsOrigins?: readonly string[] | undefined;
+  /** AES-256 key sealing inline private keys at rest; without it inline keys are refused (422). */
+  secretKey?: Buffer | undefined;
 }
 
 export interface AppDeps {

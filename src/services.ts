@@ -7,6 +7,7 @@ import { createDockerClient } from './docker/index.js';
 import { JobRunner } from './jobs/runner.js';
 import type { AppConfig, AppDeps } from './deps.js';
 import type { Store } from './store/types.js';
+import { sealedSecretsStore } from './store/sealed-secrets.js';
 
 export const realHostFactory: HostServiceFactory = realHostFactoryFor({});
 
@@ -29,7 +30,8 @@ export function realHostFactoryFor(opts: { keyDir?: string | undefined }): HostS
   };
 }
 
-export function createDeps(store: Store, config: AppConfig, factory: HostServiceFactory = realHostFactoryFor(config)): AppDeps {
+export function createDeps(rawStore: Store, config: AppConfig, factory: HostServiceFactory = realHostFactoryFor(config)): AppDeps {
+  const store = sealedSecretsStore(rawStore, config.secretKey, ['host']);
   const hosts = new HostPool(factory);
   const runner = new JobRunner(store, hosts);
   // Secrets already stored must be redacted from logs too.
@@ -40,6 +42,7 @@ export function createDeps(store: Store, config: AppConfig, factory: HostService
     more = !!page.nextCursor;
   }
   if (config.token) runner.addSecret(config.token);
+  if (config.secretKey) for (const form of ['hex', 'base64', 'base64url'] as const) runner.addSecret(config.secretKey.toString(form));
   return { store, runner, hosts, config };
 }
 

@@ -1,7 +1,6 @@
 /** SQLite store (better-sqlite3): WAL, synchronous=FULL, migrations in code. */
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { prepareDbFiles } from './files.js';
 import type {
   IdempotencyRecord, JobFilter, JobRecord, ListQuery, LogLine, Page, ResourceRecord, Store, StoredResponse,
 } from './types.js';
@@ -40,12 +39,14 @@ export class SqliteStore implements Store {
   private seqs = new Map<string, number>();
 
   constructor(path: string) {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    prepareDbFiles(path);
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
     // FULL: a job row or idempotency key acknowledged to a client survives a power cut.
     this.db.pragma('synchronous = FULL');
     this.db.pragma('busy_timeout = 5000');
+    // Overwritten values (a secret before it was sealed) are zeroed, not left in free space.
+    this.db.pragma('secure_delete = ON');
     this.migrate();
   }
 
@@ -206,6 +207,11 @@ export class SqliteStore implements Store {
   }
   deleteExpiredIdempotency(nowIso: string): number {
     return this.db.prepare(`DELETE FROM idempotency WHERE expires_at < ?`).run(nowIso).changes;
+  }
+
+  scrub(): void {
+    // secure_delete zeroed the old values in the database file; the WAL still has the old pages until reset.
+    this.db.pragma('wal_checkpoint(TRUNCATE)');
   }
 
   close(): void {

@@ -106,5 +106,8 @@ export interface Store {
   idempotencyKeysForJob(jobId: string): string[];
   deleteExpiredIdempotency(nowIso: string): number;
 
+  /** Makes overwritten and deleted values unrecoverable from the files (after secrets were re-sealed). */
+  scrub?(): void;
+
   close(): void;
 }

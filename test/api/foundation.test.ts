@@ -6,7 +6,7 @@ import { SqliteStore } from '../../src/store/sqlite.js';
 import { recoverInterruptedJobs } from '../../src/services.js';
 import { newJob } from '../../src/jobs/runner.js';
 import { localHost, testApp } from '../helpers/app.js';
-import { testPrivateKey } from '../helpers/keys.js';
+import { keyBody, testPrivateKey, testSecretKey } from '../helpers/keys.js';
 
 const TOKEN = 'test-token-0123456789abcdef';
 
@@ -100,17 +100,18 @@ describe('hosts and jobs', () => {
   });
 
   it('SSH secrets are write-only: never in responses or job logs', async () => {
-    const { json } = testApp();
-    const key = '-----BEGIN OPENSSH PRIVATE KEY-----\nSECRETSECRETSECRET\n-----END OPENSSH PRIVATE KEY-----';
+    const { json } = testApp({ config: { secretKey: testSecretKey() } });
+    const key = testPrivateKey();
+    const SECRET = keyBody(key).slice(0, 40);
     const r = await json('POST', '/hosts', { name: 'remote', executor: { kind: 'ssh', address: '192.0.2.10', hostKeySha256: 'SHA256:' + 'A'.repeat(43), privateKey: key } });
     const body = await r.text();
-    expect(body).not.toContain('SECRET');
+    expect(body).not.toContain(SECRET);
     const h = JSON.parse(body);
     expect(h.executor).toMatchObject({ kind: 'ssh', auth: 'privateKey', port: 22, user: 'root' });
     const logs = await (await json('GET', `/jobs/${h.jobId ?? h.job.id}/logs`)).text();
-    expect(logs).not.toContain('SECRET');
+    expect(logs).not.toContain(SECRET);
     const again = await (await json('GET', '/hosts/remote')).text();
-    expect(again).not.toContain('SECRET');
+    expect(again).not.toContain(SECRET);
   });
 
   it('Prefer: respond-async → 202 with Location; GET /jobs/{id} follows it; wait=0 too', async () => {
