@@ -14,6 +14,8 @@ import { attachments } from './api/attachments/index.js';
 import { problemResponse } from './api/problems.js';
 import { originGuard } from './api/origin-guard.js';
 import { redactProblems } from './api/redaction.js';
+import { mountHealth, storageProblemResponse } from './api/storage.js';
+import { isStorageFault } from './store/faults.js';
 import type { AppDeps } from './deps.js';
 import { isProblemError, problem } from './model/problems.js';
 import { ExecError } from './exec/errors.js';
@@ -60,6 +62,7 @@ export function createApp(deps: AppDeps) {
 
   app.onError((err, c) => {
     if (isProblemError(err)) return problemResponse(c, err.problem);
+    if (isStorageFault(err)) return storageProblemResponse(c, err, deps.storage.health().retryAfterS);
     if (err instanceof ExecError) {
       // Outside a job (e.g. ?observe=true): the same problem, without a job id.
       const { jobId: _none, ...p } = toProblem(err, '');
@@ -87,7 +90,7 @@ export function createApp(deps: AppDeps) {
       maxAge: 600,
     }));
   }
-  app.get('/healthz', (c) => c.json({ status: 'ok', version: API_VERSION }));
+  mountHealth(app as never, deps, API_VERSION);
   app.get('/openapi.json', (c) => c.json(doc));
   mountDocs(app as never);
 

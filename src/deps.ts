@@ -1,6 +1,7 @@
 import type { JobRunner } from './jobs/runner.js';
 import type { HostServices } from './exec/pool.js';
 import type { Store } from './store/types.js';
+import type { StoreStatus } from './store/fault-tolerant.js';
 
 export interface AppConfig {
   /** Bearer token; unset = no auth (the server then binds loopback only). */
@@ -25,4 +26,6 @@ export interface AppDeps {
   runner: JobRunner;
   hosts: HostServices;
   config: AppConfig;
+  /** Whether the store takes writes, and what jobs keep in memory until it does (the same object as store). */
+  storage: StoreStatus;
 }

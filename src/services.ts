@@ -8,6 +8,7 @@ import { JobRunner } from './jobs/runner.js';
 import type { AppConfig, AppDeps } from './deps.js';
 import type { Store } from './store/types.js';
 import { sealedSecretsStore } from './store/sealed-secrets.js';
+import { FaultTolerantStore } from './store/fault-tolerant.js';
 
 export const realHostFactory: HostServiceFactory = realHostFactoryFor({});
 
@@ -31,7 +32,7 @@ export function realHostFactoryFor(opts: { keyDir?: string | undefined }): HostS
 }
 
 export function createDeps(rawStore: Store, config: AppConfig, factory: HostServiceFactory = realHostFactoryFor(config)): AppDeps {
-  const store = sealedSecretsStore(rawStore, config.secretKey, ['host']);
+  const store = new FaultTolerantStore(sealedSecretsStore(rawStore, config.secretKey, ['host']));
   const hosts = new HostPool(factory);
   const runner = new JobRunner(store, hosts);
   // Secrets already stored must be redacted from logs too.
@@ -43,10 +44,10 @@ export function createDeps(rawStore: Store, config: AppConfig, factory: HostServ
   }
   if (config.token) runner.addSecret(config.token);
   if (config.secretKey) for (const form of ['hex', 'base64', 'base64url'] as const) runner.addSecret(config.secretKey.toString(form));
-  return { store, runner, hosts, config };
+  return { store, runner, hosts, config, storage: store };
 }
 
 /** At start-up: jobs a previous process left running can never finish; say so. */
 export function recoverInterruptedJobs(store: Store): string[] {
-  return store.interruptUnfinishedJobs('the service stopped while this job was running; its host state may be partial: run the request again (steps converge) or delete the resource');
+  return store.interruptUnfinishedJobs('the service stopped while this job was running (or before its outcome could be saved: the store was failing); its host state may be partial: run the request again (steps converge) or delete the resource');
 }

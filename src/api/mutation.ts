@@ -7,6 +7,7 @@ import type { JobRecord, StoredResponse } from '../store/types.js';
 import type { AppDeps } from '../deps.js';
 import { checkKey, fingerprint, readKey, replay } from './idempotency.js';
 import { parsePrefer } from './prefer.js';
+import { requireSaved } from './storage.js';
 
 export interface Mutation {
   job: JobSpec;
@@ -66,6 +67,7 @@ export async function mutate(c: Context, deps: AppDeps, build: () => Mutation): 
   if (pref.async) return accepted(c, job, pref.applied);
   const done = await deps.runner.wait(job.id, pref.waitMs);
   if (done.status === 'queued' || done.status === 'running') return accepted(c, done, pref.applied);
+  requireSaved(deps, done);
   const r = outcome(done, m);
   if (pref.applied.length) r.headers['Preference-Applied'] = pref.applied.join(', ');
   return new Response(r.body, { status: r.status, headers: r.headers });

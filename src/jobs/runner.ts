@@ -9,6 +9,8 @@ import type { Plan, Step } from '../ops/plan.js';
 import type { JobRecord, LogLine, LogStream, ResourceRecord, Store } from '../store/types.js';
 import { HostLocks } from './locks.js';
 import { Redactor } from '../redact.js';
+import { withDeferredWrites } from '../store/fault-tolerant.js';
+import { describeFault, isStorageFault } from '../store/faults.js';
 
 export interface HostAccess {
   /** The executor for a host id (cached, persistent). */
@@ -54,6 +56,7 @@ export function newJob(spec: JobSpec): JobRecord {
 /** Turns anything thrown inside a job into the problem the job fails with. */
 export function toProblem(e: unknown, jobId: string): Problem {
   if (e instanceof ProblemError) return { ...e.problem, jobId };
+  if (isStorageFault(e)) return problem('storage-unavailable', `the store failed while the job ran: ${describeFault(e)}`, { jobId });
   if (e instanceof ExecError) {
     if (e.code === 'host-key-mismatch') return problem('host-key-mismatch', e.message, { ...e.details, jobId });
     if (e.code === 'timeout') return problem('command-timeout', e.message, { jobId });
@@ -110,7 +113,11 @@ export class JobRunner {
 
   /** Starts a job whose row is already stored (status queued). */
   start(job: JobRecord, work: JobWork, onFinish?: JobFinish): void {
-    const p = this.execute(job, work, onFinish).finally(() => this.running.delete(job.id));
+    // Store writes of the job are kept in memory when the store fails (never thrown at it); anything else that
+    // escapes execute() is a bug, reported here so it can never become an unhandled rejection.
+    const p = withDeferredWrites(job.id, () => this.execute(job, work, onFinish))
+      .catch((e) => console.error(`netplumb: job ${job.id} ended outside its error handling (a bug):`, e))
+      .finally(() => this.running.delete(job.id));
     this.running.set(job.id, p);
   }
 

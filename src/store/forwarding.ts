@@ -32,6 +32,7 @@ export class ForwardingStore implements Store {
   idempotencyKeysForJob(jobId: string): string[] { return this.inner.idempotencyKeysForJob(jobId); }
   deleteExpiredIdempotency(nowIso: string): number { return this.inner.deleteExpiredIdempotency(nowIso); }
 
+  probeWrite(): void { this.inner.probeWrite?.(); }
   scrub(): void { this.inner.scrub?.(); }
 
   close(): void { this.inner.close(); }

@@ -145,9 +145,10 @@ export class SqliteStore implements Store {
       seq = r.m ?? 0;
     }
     seq += 1;
-    this.seqs.set(jobId, seq);
     this.db.prepare(`INSERT INTO job_logs (job_id,seq,ts,host,stream,text,exit_code,ms) VALUES (?,?,?,?,?,?,?,?)`)
       .run(jobId, seq, line.ts, line.host, line.stream, line.text, line.exitCode ?? null, line.ms ?? null);
+    // Only once written: a failed write (disk full) must not leave a gap in the job's seq numbers.
+    this.seqs.set(jobId, seq);
     return { seq, ...line };
   }
   forgetJob(jobId: string): void {
@@ -209,6 +210,12 @@ export class SqliteStore implements Store {
     return this.db.prepare(`DELETE FROM idempotency WHERE expires_at < ?`).run(nowIso).changes;
   }
 
+  probeWrite(): void {
+    this.db.transaction(() => {
+      this.db.prepare(`INSERT INTO job_logs (job_id,seq,ts,stream,text) VALUES ('', -1, '', 'info', '')`).run();
+      this.db.prepare(`DELETE FROM job_logs WHERE job_id='' AND seq=-1`).run();
+    })();
+  }
   scrub(): void {
     // secure_delete zeroed the old values in the database file; the WAL still has the old pages until reset.
     this.db.pragma('wal_checkpoint(TRUNCATE)');
