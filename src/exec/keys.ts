@@ -11,7 +11,7 @@
 import { constants } from 'node:fs';
 import { open, readlink, realpath } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
-import { utils } from 'ssh2';
+import ssh2 from 'ssh2';
 
 /** Larger than any private key (an 16384-bit RSA key is ~13 KiB in PEM). */
 const MAX_KEY_BYTES = 64 * 1024;
@@ -32,7 +32,8 @@ export function unusableKeyFileMessage(keyDir: string | undefined): string {
 
 /** True when text is one private key ssh2 can use without a passphrase. */
 export function isUsablePrivateKey(text: string): boolean {
-  const parsed = utils.parseKey(text);
+  // ssh2 is CommonJS and `utils` is not a named export Node's ESM loader can see: go through the default.
+  const parsed = ssh2.utils.parseKey(text);
   const key = Array.isArray(parsed) ? parsed[0] : parsed;
   return !!key && !(key instanceof Error) && key.isPrivateKey();
 }
