@@ -40,7 +40,9 @@ export function openapiDocument(api: OpenAPIHono<Env> = apiRoutes()) {
         'Plumbs container networks across Docker hosts: Open vSwitch and Linux bridges, containers attached with veth pairs, ' +
         'GRE/VXLAN/Geneve tunnels between hosts. Mutations run as jobs: by default a request waits for its job (`Prefer: wait=N`, ' +
         'default 30 s); `Prefer: respond-async` answers 202 with the job at once. Every mutation takes an `Idempotency-Key`. ' +
-        'Errors are RFC 9457 problem details.',
+        'Errors are RFC 9457 problem details. Without a token the service answers only for its loopback `Host` names ' +
+        '(421 `misdirected-request` otherwise); state changes sent by web pages on other origins are 403 `forbidden-origin`; ' +
+        'while the store cannot write, changes answer 503 `storage-unavailable` with `Retry-After`.',
     },
     // Relative: the document is served by the service itself, wherever it listens.
     servers: [{ url: '/', description: 'this service' }],
