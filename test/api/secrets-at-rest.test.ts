@@ -46,11 +46,11 @@ describe('secrets at rest (issue 9, finding 3)', () => {
     const r = await t.json('POST', '/hosts', sshHost('remote', key));
     expect(r.status).toBe(201);
     const id = (await r.json()).id;
+    expect(leaks(dbFiles(db), key)).toEqual([]);
     // The service still has the key when it connects.
     expect(t.deps.store.getResource(id)!.secret).toEqual({ privateKey: key });
     // What the database holds: sealed, versioned.
     expect(String(t.store.getResource(id)!.secret!.sealed)).toMatch(/^v1:/);
-    expect(leaks(dbFiles(db), key)).toEqual([]);
     t.store.close();
     expect(leaks(dbFiles(db), key)).toEqual([]);
     for (const f of dbFiles(db)) if (existsSync(f)) expect((statSync(f).mode & 0o777).toString(8), f).toBe('600');
