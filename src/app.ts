@@ -2,6 +2,7 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { HTTPException } from 'hono/http-exception';
 import { bodyLimit } from 'hono/body-limit';
+import { cors } from 'hono/cors';
 import { bearerAuth } from './api/auth.js';
 import { router, type Env } from './api/common.js';
 import { mountDocs } from './api/docs.js';
@@ -11,6 +12,10 @@ import { bridges } from './api/bridges/index.js';
 import { tunnels } from './api/tunnels/index.js';
 import { attachments } from './api/attachments/index.js';
 import { problemResponse } from './api/problems.js';
+import { originGuard } from './api/origin-guard.js';
+import { redactProblems } from './api/redaction.js';
+import { mountHealth, storageProblemResponse } from './api/storage.js';
+import { isStorageFault } from './store/faults.js';
 import type { AppDeps } from './deps.js';
 import { isProblemError, problem } from './model/problems.js';
 import { ExecError } from './exec/errors.js';
@@ -35,7 +40,9 @@ export function openapiDocument(api: OpenAPIHono<Env> = apiRoutes()) {
         'Plumbs container networks across Docker hosts: Open vSwitch and Linux bridges, containers attached with veth pairs, ' +
         'GRE/VXLAN/Geneve tunnels between hosts. Mutations run as jobs: by default a request waits for its job (`Prefer: wait=N`, ' +
         'default 30 s); `Prefer: respond-async` answers 202 with the job at once. Every mutation takes an `Idempotency-Key`. ' +
-        'Errors are RFC 9457 problem details.',
+        'Errors are RFC 9457 problem details. Without a token the service answers only for its loopback `Host` names ' +
+        '(421 `misdirected-request` otherwise); state changes sent by web pages on other origins are 403 `forbidden-origin`; ' +
+        'while the store cannot write, changes answer 503 `storage-unavailable` with `Retry-After`.',
     },
     // Relative: the document is served by the service itself, wherever it listens.
     servers: [{ url: '/', description: 'this service' }],
@@ -57,6 +64,7 @@ export function createApp(deps: AppDeps) {
 
   app.onError((err, c) => {
     if (isProblemError(err)) return problemResponse(c, err.problem);
+    if (isStorageFault(err)) return storageProblemResponse(c, err, deps.storage.health().retryAfterS);
     if (err instanceof ExecError) {
       // Outside a job (e.g. ?observe=true): the same problem, without a job id.
       const { jobId: _none, ...p } = toProblem(err, '');
@@ -73,7 +81,18 @@ export function createApp(deps: AppDeps) {
   });
   app.notFound((c) => problemResponse(c, problem('not-found', `no route for ${c.req.method} ${c.req.path}`)));
 
-  app.get('/healthz', (c) => c.json({ status: 'ok', version: API_VERSION }));
+  app.use('*', redactProblems(deps.runner.redactor));
+  app.use('*', originGuard(deps.config));
+  // CORS: none unless NETPLUMB_CORS_ORIGINS lists the browser front ends (answers their preflights, before auth).
+  if (deps.config.corsOrigins?.length) {
+    app.use('*', cors({
+      origin: [...deps.config.corsOrigins],
+      allowHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key', 'Prefer', 'Last-Event-ID'],
+      exposeHeaders: ['Location', 'Idempotency-Replayed', 'Preference-Applied', 'Retry-After'],
+      maxAge: 600,
+    }));
+  }
+  mountHealth(app as never, deps, API_VERSION);
   app.get('/openapi.json', (c) => c.json(doc));
   mountDocs(app);
 

@@ -1,5 +1,23 @@
 /** Environment → typed config, with defaults that just work locally. */
 import { z } from 'zod';
+import { splitHost } from './api/origin-guard.js';
+import { loadSecretKey } from './secrets.js';
+
+/** A comma-separated list; empty entries are ignored. */
+const list = (what: string, valid: (s: string) => boolean) =>
+  z.string().optional().transform((s, ctx) => {
+    const items = (s ?? '').split(',').map((x) => x.trim()).filter(Boolean);
+    for (const i of items) if (!valid(i)) ctx.addIssue({ code: 'custom', message: `${JSON.stringify(i)} is not ${what}` });
+    return items;
+  });
+const isOrigin = (o: string) => {
+  try {
+    const u = new URL(o);
+    return (u.protocol === 'http:' || u.protocol === 'https:') && u.origin === o.toLowerCase().replace(/\/$/, '');
+  } catch {
+    return false;
+  }
+};
 
 const Env = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
@@ -9,6 +27,8 @@ const Env = z.object({
   NETPLUMB_IDEMPOTENCY_TTL_HOURS: z.coerce.number().positive().default(24),
   NETPLUMB_DEFAULT_WAIT_S: z.coerce.number().int().min(0).max(600).default(30),
   NETPLUMB_KEY_DIR: z.string().startsWith('/', 'NETPLUMB_KEY_DIR must be an absolute path').optional(),
+  NETPLUMB_ALLOWED_HOSTS: list('a host name or address with an optional :port', (h) => splitHost(h) !== null),
+  NETPLUMB_CORS_ORIGINS: list('an origin like https://ui.example:8443', isOrigin),
 });
 
 export interface Config {
@@ -21,6 +41,12 @@ export interface Config {
   maxBodyBytes: number;
   /** When set, SSH `privateKeyPath`s must lie inside this directory. */
   keyDir: string | undefined;
+  /** Host header values served besides the loopback names (see api/origin-guard.ts). */
+  allowedHosts: string[];
+  /** Browser origins allowed to call the API (CORS); none by default. */
+  corsOrigins: string[];
+  /** Seals inline private keys at rest (NETPLUMB_SECRET_KEY or NETPLUMB_SECRET_KEY_FILE); unset = inline keys refused. */
+  secretKey: Buffer | undefined;
 }
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
@@ -31,6 +57,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new Error('bad configuration: ' + r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
   }
   const e = r.data;
+  let secretKey: Buffer | undefined;
+  try {
+    secretKey = loadSecretKey(env);
+  } catch (err) {
+    throw new Error(`bad configuration: ${(err as Error).message}`);
+  }
   if (!e.NETPLUMB_TOKEN && !LOOPBACK.has(e.HOST)) {
     throw new Error(`refusing to listen on ${e.HOST} without NETPLUMB_TOKEN: set a token, or keep HOST=127.0.0.1`);
   }
@@ -43,5 +75,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     defaultWaitMs: e.NETPLUMB_DEFAULT_WAIT_S * 1000,
     maxBodyBytes: 1024 * 1024,
     keyDir: e.NETPLUMB_KEY_DIR,
+    allowedHosts: e.NETPLUMB_ALLOWED_HOSTS,
+    corsOrigins: e.NETPLUMB_CORS_ORIGINS.map((o) => new URL(o).origin),
+    secretKey,
   };
 }

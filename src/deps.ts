@@ -1,6 +1,7 @@
 import type { JobRunner } from './jobs/runner.js';
 import type { HostServices } from './exec/pool.js';
 import type { Store } from './store/types.js';
+import type { StoreStatus } from './store/fault-tolerant.js';
 
 export interface AppConfig {
   /** Bearer token; unset = no auth (the server then binds loopback only). */
@@ -10,6 +11,14 @@ export interface AppConfig {
   maxBodyBytes: number;
   /** When set, SSH `privateKeyPath`s must lie inside this directory (API callers cannot point the service at other files). */
   keyDir?: string | undefined;
+  /** The listening port, for the Host check (unset or 0: any port on the loopback names). */
+  port?: number | undefined;
+  /** Host header values served besides the loopback names (without a token always checked; with one when set). */
+  allowedHosts?: readonly string[] | undefined;
+  /** Browser origins allowed to call the API across origins (CORS). None by default. */
+  corsOrigins?: readonly string[] | undefined;
+  /** AES-256 key sealing inline private keys at rest; without it inline keys are refused (422). */
+  secretKey?: Buffer | undefined;
 }
 
 export interface AppDeps {
@@ -17,4 +26,6 @@ export interface AppDeps {
   runner: JobRunner;
   hosts: HostServices;
   config: AppConfig;
+  /** Whether the store takes writes, and what jobs keep in memory until it does (the same object as store). */
+  storage: StoreStatus;
 }

@@ -1,17 +1,44 @@
 /** Node entry: config → store → executors → createApp → @hono/node-server. */
 import { serve } from '@hono/node-server';
 import { createApp } from './app.js';
-import { loadConfig } from './config.js';
+import { loadConfig, type Config } from './config.js';
 import { createDeps, recoverInterruptedJobs } from './services.js';
 import { SqliteStore } from './store/sqlite.js';
 
-const config = loadConfig();
-const store = new SqliteStore(config.dbPath);
-const interrupted = recoverInterruptedJobs(store);
-if (interrupted.length) console.log(`marked ${interrupted.length} job(s) left running as interrupted: ${interrupted.join(', ')}`);
+/** Start-up cannot go on: one line saying why, exit 1. */
+function fatal(what: string, e: unknown): never {
+  console.error(`netplumb: ${what}: ${e instanceof Error ? e.message : String(e)}`);
+  process.exit(1);
+}
+
+// The last net, not the mechanism: store faults are handled where they happen. Log loudly and keep serving.
+process.on('unhandledRejection', (reason) => {
+  console.error('netplumb: UNHANDLED REJECTION (a bug; the service keeps running):', reason);
+});
+
+let config: Config;
+try {
+  config = loadConfig();
+} catch (e) {
+  fatal('cannot start', e);
+}
+let store: SqliteStore;
+try {
+  store = new SqliteStore(config.dbPath);
+  const interrupted = recoverInterruptedJobs(store);
+  if (interrupted.length) console.log(`marked ${interrupted.length} job(s) left running as interrupted: ${interrupted.join(', ')}`);
+} catch (e) {
+  fatal(`cannot open or update the database ${config.dbPath} (free space or fix permissions, then start again)`, e);
+}
 const deps = createDeps(store, config);
-// Idempotency keys expire (24 h by default): sweep at start-up and hourly.
-const sweep = () => store.deleteExpiredIdempotency(new Date().toISOString());
+// Idempotency keys expire (24 h by default): sweep at start-up and hourly. A failing store only delays it.
+const sweep = () => {
+  try {
+    deps.store.deleteExpiredIdempotency(new Date().toISOString());
+  } catch (e) {
+    console.error(`netplumb: idempotency sweep skipped: ${e instanceof Error ? e.message : String(e)}`);
+  }
+};
 sweep();
 const sweeper = setInterval(sweep, 3600_000).unref();
 const app = createApp(deps);
@@ -20,6 +47,7 @@ const server = serve({ fetch: app.fetch, port: config.port, hostname: config.hos
   console.log(`netplumb listening on http://${config.host}:${info.port} (db ${config.dbPath})`);
   if (!config.token) console.log('no NETPLUMB_TOKEN set: authentication is off, so the service listens on loopback only');
   if (!config.keyDir) console.log('no NETPLUMB_KEY_DIR set: SSH privateKeyPath may name any file this service can read');
+  if (!config.secretKey) console.log('no NETPLUMB_SECRET_KEY set: inline SSH private keys are refused (privateKeyPath still works)');
 });
 
 let stopping = false;
@@ -31,7 +59,11 @@ async function shutdown(sig: string) {
   clearInterval(sweeper);
   await deps.runner.drain();
   await deps.hosts.closeAll();
-  store.close();
+  if (!deps.storage.flush()) {
+    const lost = deps.storage.pendingJobs().map((j) => `${j.id} (${j.status})`).join(', ');
+    console.error(`netplumb: the store still cannot write: the outcome of ${lost || 'some jobs'} is lost; they will show as interrupted at the next start`);
+  }
+  deps.storage.close();
   process.exit(0);
 }
 process.on('SIGINT', () => void shutdown('SIGINT'));

@@ -11,33 +11,45 @@ import type { Store } from './store/types.js';
 import type { Executor } from './exec/types.js';
 import { hostTarget } from './jobs/host-target.js';
 import { findHost } from './kinds/refs.js';
+import { sealedSecretsStore } from './store/sealed-secrets.js';
+import { FaultTolerantStore } from './store/fault-tolerant.js';
 
-/** Real connections: a LocalExecutor, or one persistent SSH connection that also carries Docker. */
-export const realConnections: ConnectionFactory = (spec) => {
-  if (spec.kind === 'local') {
-    return { executor: new LocalExecutor(), docker: () => createDockerClient({ kind: 'local', socketPath: spec.dockerSocket }) };
-  }
-  const ssh = new SshExecutor({
-    address: spec.address, port: spec.port, user: spec.user, hostKeySha256: spec.hostKeySha256,
-    ...(spec.privateKeyPath ? { privateKeyPath: spec.privateKeyPath } : {}),
-    ...(spec.privateKey ? { privateKey: spec.privateKey } : {}),
-  });
-  return { executor: ssh, docker: () => createDockerClient({ kind: 'ssh', executor: ssh, socketPath: spec.dockerSocket }) };
-};
+/**
+ * Real connections: a LocalExecutor, or one persistent SSH connection that also carries Docker. keyDir:
+ * NETPLUMB_KEY_DIR, checked again each time a key file is read (a host registered before it was set).
+ */
+export function realConnections(opts: { keyDir?: string | undefined } = {}): ConnectionFactory {
+  return (spec) => {
+    if (spec.kind === 'local') {
+      return { executor: new LocalExecutor(), docker: () => createDockerClient({ kind: 'local', socketPath: spec.dockerSocket }) };
+    }
+    const ssh = new SshExecutor({
+      address: spec.address, port: spec.port, user: spec.user, hostKeySha256: spec.hostKeySha256,
+      ...(spec.privateKeyPath ? { privateKeyPath: spec.privateKeyPath, ...(opts.keyDir ? { keyDir: opts.keyDir } : {}) } : {}),
+      ...(spec.privateKey ? { privateKey: spec.privateKey } : {}),
+    });
+    return { executor: ssh, docker: () => createDockerClient({ kind: 'ssh', executor: ssh, socketPath: spec.dockerSocket }) };
+  };
+}
 
-export function createDeps(store: Store, config: AppConfig, connections: ConnectionFactory = realConnections): AppDeps {
+export function createDeps(rawStore: Store, config: AppConfig, connections: ConnectionFactory = realConnections(config)): AppDeps {
+  const store = new FaultTolerantStore(sealedSecretsStore(rawStore, config.secretKey, ['host']));
   const hosts = new HostPool(connections);
   const runner = new JobRunner(store, hosts);
   // Secrets already stored must be redacted from logs too.
   for (const h of store.allResources('host')) if (typeof h.secret?.privateKey === 'string') runner.addSecret(h.secret.privateKey);
   if (config.token) runner.addSecret(config.token);
-  return { store, runner, hosts, config };
+  if (config.secretKey) for (const form of ['hex', 'base64', 'base64url'] as const) runner.addSecret(config.secretKey.toString(form));
+  return { store, runner, hosts, config, storage: store };
 }
 
 /** At start-up: jobs a previous process left running are interrupted, and their Idempotency-Keys answer so. */
 export function recoverInterruptedJobs(store: Store): string[] {
-  return interruptUnfinishedJobs(store, (job) => answerIdempotencyKeys(store, job, { successStatus: 200 }));
+  return interruptUnfinishedJobs(store, (job) => answerIdempotencyKeys(store, job, { successStatus: 200 }), INTERRUPTED_OR_UNSAVED);
 }
+
+const INTERRUPTED_OR_UNSAVED =
+  'the service stopped while this job was running (or before its outcome could be saved: the store was failing); its host state may be partial: run the request again (steps converge) or delete the resource';
 
 /** The pooled executor of a registered host (by name or id): for tools, benchmarks and tests. */
 export function hostExecutor(deps: Pick<AppDeps, 'store' | 'hosts'>, hostRef: string): Executor {

@@ -8,6 +8,7 @@ import type { JobRecord, StoredResponse, Store } from '../store/types.js';
 import type { Env } from './common.js';
 import { checkKey, fingerprint, readKey, replay } from './idempotency.js';
 import { parsePrefer } from './prefer.js';
+import { requireSaved } from './storage.js';
 
 export interface Mutation {
   job: JobSpec;
@@ -88,6 +89,7 @@ async function runMutation(c: Context<Env>, build: () => Mutation): Promise<Resp
   if (pref.async) return accepted(job, pref.applied);
   const done = await deps.runner.wait(job.id, pref.waitMs);
   if (done.status === 'queued' || done.status === 'running') return accepted(done, pref.applied);
+  requireSaved(deps, done);
   const r = outcome(done, m);
   if (pref.applied.length) r.headers['Preference-Applied'] = pref.applied.join(', ');
   return new Response(r.body, { status: r.status, headers: r.headers });

@@ -1,9 +1,9 @@
-import { readFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import { Client, type ClientChannel, type ConnectConfig } from 'ssh2';
 import { ExecError } from './errors.js';
 import { fingerprintOfKey, normalizeFingerprint } from './fingerprint.js';
+import { readPrivateKeyFile, UnusableKeyError } from './keys.js';
 import { OutputBuffer } from './local.js';
 import { quoteArgv } from './quote.js';
 import { Semaphore } from './semaphore.js';
@@ -22,6 +22,8 @@ export interface SshExecutorConfig {
   privateKey?: string;
   /** Read when connecting, not at construction, so a rotated key file is picked up on reconnect. */
   privateKeyPath?: string;
+  /** When set, privateKeyPath must resolve (symlinks followed) to a file inside this directory. */
+  keyDir?: string;
   /** The pinned host key, as `ssh-keygen -lf` prints it: `SHA256:<base64, no padding>`. */
   hostKeySha256: string;
   /** Channels (commands, streams) open at once on the connection. Default 8 (sshd's MaxSessions is 10). */
@@ -340,9 +342,8 @@ export class SshExecutor implements Executor {
       try {
         client.connect(options);
       } catch (err) {
-        // ssh2 parses the key synchronously; its messages describe the format, never the key.
-        const reason = err instanceof Error ? err.message : String(err);
-        fail(new ExecError('auth-failed', `unusable private key for ${this.target}: ${reason}`));
+        // ssh2 parses the key synchronously. One message whatever the reason: it must not tell file contents apart.
+        fail(new ExecError('auth-failed', `cannot use the private key for ${this.target}: not an unencrypted private key (OpenSSH or PEM)`));
       }
     });
   }
@@ -361,11 +362,11 @@ export class SshExecutor implements Executor {
       throw new ExecError('auth-failed', `no private key configured for ${this.target}`);
     }
     try {
-      return await readFile(this.config.privateKeyPath, 'utf8');
+      return await readPrivateKeyFile(this.config.privateKeyPath, { keyDir: this.config.keyDir });
     } catch (err) {
-      // The error code only: neither the path nor anything read from it goes into messages.
-      const code = (err as NodeJS.ErrnoException).code ?? 'unknown error';
-      throw new ExecError('auth-failed', `cannot read the private key file for ${this.target} (${code})`);
+      // Neither the path, the reason nor anything read from it goes into messages (see keys.ts).
+      if (err instanceof UnusableKeyError) throw new ExecError('auth-failed', `${this.target}: ${err.message}`);
+      throw err;
     }
   }
 }

@@ -13,6 +13,9 @@ import type { Plan, Step } from '../ops/plan.js';
 import type { JobRecord, LogLine, LogStream, Store } from '../store/types.js';
 import { hostTarget } from './host-target.js';
 import { HostLocks } from './locks.js';
+import { Redactor } from '../redact.js';
+import { withDeferredWrites } from '../store/fault-tolerant.js';
+import { describeFault, isStorageFault } from '../store/faults.js';
 
 /** A host as a job sees it: its name (for logs) and how to reach it. */
 export interface JobHost {
@@ -65,9 +68,12 @@ export function newJob(spec: JobSpec): JobRecord {
 /** Turns anything thrown inside a job into the problem the job fails with. */
 export function toProblem(e: unknown, jobId: string): Problem {
   if (e instanceof ProblemError) return { ...e.problem, jobId };
+  if (isStorageFault(e)) return problem('storage-unavailable', `the store failed while the job ran: ${describeFault(e)}`, { jobId });
   if (e instanceof ExecError) {
     if (e.code === 'host-key-mismatch') return problem('host-key-mismatch', e.message, { ...e.details, jobId });
     if (e.code === 'timeout') return problem('command-timeout', e.message, { jobId });
+    // The key file or text cannot be used, or the host refused it: the same 422 as at registration.
+    if (e.code === 'auth-failed') return problem('unusable-key', e.message, { jobId });
     return problem('host-unreachable', e.message, { jobId });
   }
   return problem('internal', 'the job failed unexpectedly; see its log', { jobId });
@@ -77,7 +83,8 @@ export class JobRunner {
   private locks = new HostLocks();
   private events = new EventEmitter();
   private running = new Map<string, Promise<void>>();
-  private secrets = new Set<string>();
+  /** Also used by the API for problem responses: one set of secrets for everything stored or answered. */
+  readonly redactor = new Redactor();
 
   constructor(
     private store: Store,
@@ -88,17 +95,16 @@ export class JobRunner {
 
   /** Strings that must never reach a log line (private keys, tokens). */
   addSecret(s: string): void {
-    if (s.length >= 8) this.secrets.add(s);
+    this.redactor.add(s);
   }
 
   private redact(text: string): string {
-    let t = text;
-    for (const s of this.secrets) if (t.includes(s)) t = t.split(s).join('[REDACTED]');
+    const t = this.redactor.text(text);
     return t.length > MAX_LOG_TEXT ? t.slice(0, MAX_LOG_TEXT) + ' …[truncated]' : t;
   }
 
   log(jobId: string, host: string | null, stream: LogStream, text: string, extra: { exitCode?: number; ms?: number } = {}): LogLine {
-    const line = this.store.appendLog(jobId, { ts: now(), host, stream, text: this.redact(text), ...extra });
+    const line = this.store.appendLog(jobId, this.redactor.deep({ ts: now(), host, stream, text: this.redact(text), ...extra }));
     this.events.emit(`log:${jobId}`, line);
     return line;
   }
@@ -119,7 +125,11 @@ export class JobRunner {
 
   /** Starts a job whose row is already stored (status queued). */
   start(job: JobRecord, work: JobWork, onFinish?: JobFinish): void {
-    const p = this.execute(job, work, onFinish).finally(() => this.running.delete(job.id));
+    // Store writes of the job are kept in memory when the store fails (never thrown at it); anything else that
+    // escapes execute() is a bug, reported here so it can never become an unhandled rejection.
+    const p = withDeferredWrites(job.id, () => this.execute(job, work, onFinish))
+      .catch((e) => console.error(`netplumb: job ${job.id} ended outside its error handling (a bug):`, e))
+      .finally(() => this.running.delete(job.id));
     this.running.set(job.id, p);
   }
 
@@ -153,8 +163,8 @@ export class JobRunner {
       } catch (e) {
         job.status = 'failed';
         const p = toProblem(e, job.id);
-        // The detail may quote a command's stderr: redact it like a log line.
-        job.error = { ...p, detail: this.redact(p.detail) };
+        // Any field may quote a command's stderr or a name the caller chose: redact them all like a log line.
+        job.error = this.redactor.deep(p);
         if (!(e instanceof ProblemError) && !(e instanceof ExecError)) {
           this.log(job.id, null, 'error', `internal error: ${e instanceof Error ? e.message : String(e)}`);
         }

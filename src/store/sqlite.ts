@@ -1,7 +1,6 @@
 /** SQLite store (better-sqlite3): WAL, synchronous=FULL, migrations in code. */
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { prepareDbFiles } from './files.js';
 import type {
   IdempotencyRecord, JobFilter, JobRecord, ListQuery, LogLine, Page, ResourceRecord, Store, StoredResponse,
 } from './types.js';
@@ -53,12 +52,14 @@ export class SqliteStore implements Store {
   private seqs = new Map<string, number>();
 
   constructor(path: string) {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    prepareDbFiles(path);
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
     // FULL: a job row or idempotency key acknowledged to a client survives a power cut.
     this.db.pragma('synchronous = FULL');
     this.db.pragma('busy_timeout = 5000');
+    // Overwritten values (a secret before it was sealed) are zeroed, not left in free space.
+    this.db.pragma('secure_delete = ON');
     this.migrate();
   }
 
@@ -155,9 +156,10 @@ export class SqliteStore implements Store {
       seq = r.m ?? 0;
     }
     seq += 1;
-    this.seqs.set(jobId, seq);
     this.db.prepare(`INSERT INTO job_logs (job_id,seq,ts,host,stream,text,exit_code,ms) VALUES (?,?,?,?,?,?,?,?)`)
       .run(jobId, seq, line.ts, line.host, line.stream, line.text, line.exitCode ?? null, line.ms ?? null);
+    // Only once written: a failed write (disk full) must not leave a gap in the job's seq numbers.
+    this.seqs.set(jobId, seq);
     return { seq, ...line };
   }
   forgetJob(jobId: string): void {
@@ -199,6 +201,17 @@ export class SqliteStore implements Store {
   }
   deleteExpiredIdempotency(nowIso: string): number {
     return this.db.prepare(`DELETE FROM idempotency WHERE expires_at < ?`).run(nowIso).changes;
+  }
+
+  probeWrite(): void {
+    this.db.transaction(() => {
+      this.db.prepare(`INSERT INTO job_logs (job_id,seq,ts,stream,text) VALUES ('', -1, '', 'info', '')`).run();
+      this.db.prepare(`DELETE FROM job_logs WHERE job_id='' AND seq=-1`).run();
+    })();
+  }
+  scrub(): void {
+    // secure_delete zeroed the old values in the database file; the WAL still has the old pages until reset.
+    this.db.pragma('wal_checkpoint(TRUNCATE)');
   }
 
   close(): void {

@@ -110,5 +110,10 @@ export interface Store {
   idempotencyKeysForJob(jobId: string): string[];
   deleteExpiredIdempotency(nowIso: string): number;
 
+  /** Proves the store can write right now (a write that leaves nothing behind); throws when it cannot. */
+  probeWrite?(): void;
+  /** Makes overwritten and deleted values unrecoverable from the files (after secrets were re-sealed). */
+  scrub?(): void;
+
   close(): void;
 }

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -6,6 +6,7 @@ import { SqliteStore } from '../../src/store/sqlite.js';
 import { recoverInterruptedJobs } from '../../src/services.js';
 import { newJob } from '../../src/jobs/runner.js';
 import { localHost, testApp } from '../helpers/app.js';
+import { keyBody, testPrivateKey, testSecretKey } from '../helpers/keys.js';
 
 const TOKEN = 'test-token-0123456789abcdef';
 
@@ -99,17 +100,18 @@ describe('hosts and jobs', () => {
   });
 
   it('SSH secrets are write-only: never in responses or job logs', async () => {
-    const { json } = testApp();
-    const key = '-----BEGIN OPENSSH PRIVATE KEY-----\nSECRETSECRETSECRET\n-----END OPENSSH PRIVATE KEY-----';
+    const { json } = testApp({ config: { secretKey: testSecretKey() } });
+    const key = testPrivateKey();
+    const SECRET = keyBody(key).slice(0, 40);
     const r = await json('POST', '/hosts', { name: 'remote', executor: { kind: 'ssh', address: '192.0.2.10', hostKeySha256: 'SHA256:' + 'A'.repeat(43), privateKey: key } });
     const body = await r.text();
-    expect(body).not.toContain('SECRET');
+    expect(body).not.toContain(SECRET);
     const h = JSON.parse(body);
     expect(h.executor).toMatchObject({ kind: 'ssh', auth: 'privateKey', port: 22, user: 'root' });
     const logs = await (await json('GET', `/jobs/${h.jobId ?? h.job.id}/logs`)).text();
-    expect(logs).not.toContain('SECRET');
+    expect(logs).not.toContain(SECRET);
     const again = await (await json('GET', '/hosts/remote')).text();
-    expect(again).not.toContain('SECRET');
+    expect(again).not.toContain(SECRET);
   });
 
   it('Prefer: respond-async → 202 with Location; GET /jobs/{id} follows it; wait=0 too', async () => {
@@ -343,13 +345,19 @@ describe('restart recovery', () => {
 describe('SSH key paths', () => {
   const body = (privateKeyPath: string) => ({ name: 'k', executor: { kind: 'ssh', address: '192.0.2.1', hostKeySha256: 'SHA256:' + 'A'.repeat(43), privateKeyPath } });
   it('must be normalized, and inside NETPLUMB_KEY_DIR when it is set', async () => {
-    const { json, world } = testApp({ config: { keyDir: '/etc/netplumb/keys' } });
-    for (const p of ['/etc/netplumb/keys/../../shadow', '/root/.ssh/id_ed25519', '/etc/netplumb/keys']) {
-      const r = await json('POST', '/hosts', body(p));
-      expect(r.status, p).toBe(422);
-      expect((await r.json()).errors[0].pointer).toBe('/executor/privateKeyPath');
+    const keyDir = mkdtempSync(join(tmpdir(), 'np-keys-'));
+    try {
+      writeFileSync(join(keyDir, 'docker1'), testPrivateKey(), { mode: 0o600 });
+      const { json, world } = testApp({ config: { keyDir } });
+      for (const p of [`${keyDir}/../../shadow`, '/root/.ssh/id_ed25519', keyDir]) {
+        const r = await json('POST', '/hosts', body(p));
+        expect(r.status, p).toBe(422);
+        expect((await r.json()).errors[0].pointer).toBe('/executor/privateKeyPath');
+      }
+      expect(world.calls).toHaveLength(0);
+      expect((await json('POST', '/hosts', body(`${keyDir}/docker1`))).status).not.toBe(422);
+    } finally {
+      rmSync(keyDir, { recursive: true, force: true });
     }
-    expect(world.calls).toHaveLength(0);
-    expect((await json('POST', '/hosts', body('/etc/netplumb/keys/docker1'))).status).not.toBe(422);
   });
 });

@@ -1,4 +1,3 @@
-import { resolve } from 'node:path';
 import { createRoute } from '@hono/zod-openapi';
 import { HostCreateSchema, type HostData } from '../../model/hosts.js';
 import { newId } from '../../model/names.js';
@@ -10,6 +9,7 @@ import { acceptedResponse, PreferHeader, router } from '../common.js';
 import { mutate } from '../mutation.js';
 import { mutationErrorResponses, statusResponses } from '../problems.js';
 import { HostWithJobSchema } from './schema.js';
+import { checkHostKey } from './keys.js';
 
 export const route = createRoute({
   method: 'post',
@@ -25,22 +25,16 @@ export const route = createRoute({
   }),
 });
 
-/** A key path is a file the service reads: no `..` tricks, and inside NETPLUMB_KEY_DIR when that is set. */
-function checkKeyPath(p: string, keyDir: string | undefined): void {
-  const pointer = '/executor/privateKeyPath';
-  if (resolve(p) !== p.replace(/\/+$/, '')) throw ProblemError.validation([{ pointer, detail: 'a normalized absolute path (no ., .. or //)' }]);
-  if (keyDir && !p.startsWith(resolve(keyDir) + '/')) throw ProblemError.validation([{ pointer, detail: `must lie inside ${resolve(keyDir)} (NETPLUMB_KEY_DIR)` }]);
-}
-
-export const app = router().openapi(route, (c) => {
+export const app = router().openapi(route, async (c) => {
   const deps = c.get('deps');
   const body = c.req.valid('json');
+  // A key that cannot be used (or an inline key that cannot be sealed) is refused before any job.
+  await checkHostKey(deps.config, body.executor);
   return mutate(c, route, () => {
     if (deps.store.getResourceByKey('host', body.name)) {
       throw new ProblemError('conflict', `a host named ${JSON.stringify(body.name)} already exists`, { errors: [{ pointer: '/name', detail: 'already taken' }] });
     }
     const ex = body.executor;
-    if (ex.kind === 'ssh' && ex.privateKeyPath) checkKeyPath(ex.privateKeyPath, deps.config.keyDir);
     const id = newId('host');
     const executor: HostData['executor'] = ex.kind === 'local'
       ? { kind: 'local' }

@@ -1,0 +1,421 @@
+/**
+ * A store that survives its storage failing (disk full, I/O errors) without losing a job's outcome.
+ *
+ * - Writes on the request path (outside a job) that hit a storage fault throw StorageUnavailableError: the
+ *   transaction rolled back, nothing was done, the API answers 503 storage-unavailable with Retry-After.
+ * - Writes made while a job runs (its log lines, progress, outcome, the records it changes, its idempotent
+ *   answer: everything under withDeferredWrites) never throw a storage fault: they are kept in memory, in
+ *   order, and written behind as soon as the store takes writes again. Once one is kept, every later job
+ *   write queues behind it, so the store never sees them out of order. Reads see the kept writes (jobs,
+ *   resources, log lines, idempotent answers), so `GET /jobs/{id}` and log streams show the truth meanwhile.
+ * - A timer retries every retryMs; request-path writes and readiness checks retry at once. While anything is
+ *   kept, request-path writes wait behind it (and get 503 if it still cannot be written).
+ * - A process stopped with writes still kept loses them: their jobs are then still `running` in the store and
+ *   are marked interrupted at the next start (jobs/recovery.ts).
+ *
+ * A job's transaction (tx) that fails, or that comes while writes are kept, is run again whole when the store
+ * recovers (it returns undefined meanwhile): job transactions must do nothing but store calls.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { describeFault, isStorageFault, StorageUnavailableError } from './faults.js';
+import { ForwardingStore } from './forwarding.js';
+import type { IdempotencyRecord, JobFilter, JobRecord, ListQuery, LogLine, Page, ResourceRecord, Store, StoredResponse } from './types.js';
+
+const jobScope = new AsyncLocalStorage<{ jobId: string }>();
+
+/** Runs a job (everything it awaits inherits this) so that its writes are kept, not thrown, when the store fails. */
+export function withDeferredWrites<T>(jobId: string, fn: () => T): T {
+  return jobScope.run({ jobId }, fn);
+}
+
+export interface StoreHealth {
+  /** The last write (or probe) succeeded and nothing is waiting to be written. */
+  writable: boolean;
+  /** Writes kept in memory, waiting for the store. */
+  pendingWrites: number;
+  /** When the store started failing, and how. */
+  since?: string;
+  error?: string;
+  retryAfterS: number;
+}
+
+export interface StoreStatus {
+  health(): StoreHealth;
+  /** Tries to write what is kept (or probes the store) now, then reports. */
+  check(): StoreHealth;
+  /** This job has writes (its outcome, log lines, idempotent answer) not saved yet. */
+  hasPendingWrites(jobId: string): boolean;
+  /** Jobs whose latest state is kept in memory only. */
+  pendingJobs(): Pick<JobRecord, 'id' | 'status'>[];
+  /** Writes what is kept; true when nothing is left. */
+  flush(): boolean;
+  close(): void;
+}
+
+interface Kept {
+  jobId: string;
+  what: string;
+  /** Not part of any job's outcome (cache upkeep that only waits its turn). */
+  bookkeeping?: boolean;
+  apply(): void;
+  /** The write reached the store: drop what reads saw of it in memory. */
+  settled(): void;
+}
+
+export interface FaultTolerantOptions {
+  /** How often to retry while failing. Default 1000 ms. */
+  retryMs?: number;
+  /** Retry-After for 503 answers. Default 5 s. */
+  retryAfterS?: number;
+  /** Where episodes are reported (loudly). */
+  log?: (msg: string) => void;
+}
+
+const BATCH = 256;
+
+export class FaultTolerantStore extends ForwardingStore implements StoreStatus {
+  private kept: Kept[] = [];
+  private failure: { since: string; error: string } | null = null;
+  /** > 0 inside a transaction or while writing kept writes: calls go straight to the inner store. */
+  private direct = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly retryMs: number;
+  private readonly retryAfterS: number;
+  private readonly report: (msg: string) => void;
+  // What reads see of kept writes.
+  private jobs = new Map<string, JobRecord>();
+  private resources = new Map<string, ResourceRecord | null>();
+  private logs = new Map<string, LogLine[]>();
+  private responses = new Map<string, StoredResponse>();
+  /** Last log seq per job seen written, to number kept lines like the store would. */
+  private seqs = new Map<string, number>();
+
+  constructor(inner: Store, opts: FaultTolerantOptions = {}) {
+    super(inner);
+    this.retryMs = opts.retryMs ?? 1000;
+    this.retryAfterS = opts.retryAfterS ?? 5;
+    this.report = opts.log ?? ((m) => console.error(`netplumb: ${m}`));
+  }
+
+  // ---- the write path
+
+  /** One write: straight through, kept (in a job), or refused with StorageUnavailableError (request path). */
+  private write<T>(what: string, run: () => T, keep: (jobId: string) => { value: T; apply: () => void; settled?: () => void }): T {
+    if (this.direct) return run();
+    const scope = jobScope.getStore();
+    if (scope) {
+      if (this.kept.length) return this.keep(scope.jobId, what, keep);
+      try {
+        const v = run();
+        this.recovered();
+        return v;
+      } catch (e) {
+        if (!isStorageFault(e)) throw e;
+        this.failed(e);
+        return this.keep(scope.jobId, what, keep);
+      }
+    }
+    if (this.kept.length && !this.flush()) throw this.unavailable();
+    try {
+      const v = run();
+      this.recovered();
+      return v;
+    } catch (e) {
+      if (!isStorageFault(e)) throw e;
+      this.failed(e);
+      throw this.unavailable(e);
+    }
+  }
+
+  private keep<T>(jobId: string, what: string, keep: (jobId: string) => { value: T; apply: () => void; settled?: () => void }, bookkeeping = false): T {
+    const k = keep(jobId);
+    this.kept.push({ jobId, what, bookkeeping, apply: k.apply, settled: k.settled ?? (() => undefined) });
+    this.startTimer();
+    return k.value;
+  }
+
+  private unavailable(cause?: unknown): StorageUnavailableError {
+    const why = this.failure?.error ?? (cause ? describeFault(cause) : 'writes are failing');
+    return new StorageUnavailableError(`the store cannot save changes right now (${why}); nothing was changed: try again later`, this.retryAfterS, {}, { cause });
+  }
+
+  private failed(e: unknown): void {
+    if (this.failure) return;
+    this.failure = { since: new Date().toISOString(), error: describeFault(e) };
+    this.report(`STORE FAILING: ${this.failure.error}. Requests that change state get 503 storage-unavailable; running jobs keep their outcome in memory until the store takes writes again.`);
+    this.startTimer();
+  }
+
+  private recovered(): void {
+    if (!this.failure || this.kept.length) return;
+    this.report(`store writable again (failing since ${this.failure.since}); all kept writes are saved`);
+    this.failure = null;
+  }
+
+  private startTimer(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => {
+      this.check();
+      if (!this.failure && !this.kept.length) this.stopTimer();
+    }, this.retryMs);
+    this.timer.unref();
+  }
+
+  private stopTimer(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  flush(): boolean {
+    if (!this.kept.length) return true;
+    this.direct++;
+    try {
+      while (this.kept.length) {
+        const batch = this.kept.slice(0, BATCH);
+        try {
+          this.inner.tx(() => { for (const k of batch) k.apply(); });
+        } catch (e) {
+          this.forgetSeqs();
+          if (isStorageFault(e)) {
+            this.failed(e);
+            return false;
+          }
+          // Not the storage: one of them can never be written. Go one by one and drop that one, loudly,
+          // rather than hold every later write back forever.
+          for (const k of batch) {
+            try {
+              k.apply();
+            } catch (e2) {
+              this.forgetSeqs();
+              if (isStorageFault(e2)) {
+                this.failed(e2);
+                return false;
+              }
+              this.report(`DROPPED a kept write that fails for a reason other than storage (${k.what}, job ${k.jobId}): ${describeFault(e2)}`);
+            }
+            this.kept.shift();
+            k.settled();
+          }
+          continue;
+        }
+        this.kept.splice(0, batch.length);
+        for (const k of batch) k.settled();
+      }
+    } finally {
+      this.direct--;
+    }
+    this.jobs.clear();
+    this.resources.clear();
+    this.logs.clear();
+    this.responses.clear();
+    this.recovered();
+    return true;
+  }
+
+  /** A rolled-back batch may have advanced the inner store's per-job log numbering: make it read it again. */
+  private forgetSeqs(): void {
+    for (const id of new Set(this.kept.map((k) => k.jobId))) this.inner.forgetJob(id);
+  }
+
+  // ---- status
+
+  health(): StoreHealth {
+    return {
+      writable: !this.failure && !this.kept.length,
+      pendingWrites: this.kept.length,
+      ...(this.failure ? { since: this.failure.since, error: this.failure.error } : {}),
+      retryAfterS: this.retryAfterS,
+    };
+  }
+
+  check(): StoreHealth {
+    if (this.kept.length) this.flush();
+    else if (this.failure) {
+      try {
+        this.inner.probeWrite?.();
+        this.recovered();
+      } catch (e) {
+        if (!isStorageFault(e)) throw e;
+      }
+    }
+    return this.health();
+  }
+
+  hasPendingWrites(jobId: string): boolean {
+    return this.kept.some((k) => k.jobId === jobId && !k.bookkeeping);
+  }
+
+  pendingJobs(): Pick<JobRecord, 'id' | 'status'>[] {
+    return [...this.jobs.values()].map((j) => ({ id: j.id, status: j.status }));
+  }
+
+  override close(): void {
+    this.stopTimer();
+    super.close();
+  }
+
+  // ---- writes
+
+  override tx<T>(fn: () => T): T {
+    const run = () => {
+      this.direct++;
+      try {
+        return this.inner.tx(fn);
+      } finally {
+        this.direct--;
+      }
+    };
+    if (this.direct) return this.inner.tx(fn);
+    return this.write('transaction', run, () => ({ value: undefined as T, apply: () => void run() }));
+  }
+
+  override insertResource(r: ResourceRecord): void {
+    const copy = structuredClone(r);
+    this.resourceWrite(`insert resource ${r.id}`, r.id, copy, () => this.inner.insertResource(r), () => this.inner.insertResource(copy));
+  }
+  override updateResource(r: ResourceRecord): void {
+    const copy = structuredClone(r);
+    this.resourceWrite(`update resource ${r.id}`, r.id, copy, () => this.inner.updateResource(r), () => this.inner.updateResource(copy));
+  }
+  override deleteResource(id: string): void {
+    this.resourceWrite(`delete resource ${id}`, id, null, () => this.inner.deleteResource(id), () => this.inner.deleteResource(id));
+  }
+  /** seen: what reads get meanwhile (null: deleted); later: the write itself, when the store takes it. */
+  private resourceWrite(what: string, id: string, seen: ResourceRecord | null, run: () => void, later: () => void): void {
+    this.write(what, run, () => {
+      this.resources.set(id, seen);
+      // Only if no later kept write replaced it (a later delete leaves null too: the store then agrees anyway).
+      return { value: undefined, apply: later, settled: () => { if (this.resources.get(id) === seen) this.resources.delete(id); } };
+    });
+  }
+
+  override insertJob(j: JobRecord): void {
+    this.jobWrite('insert job', j, () => this.inner.insertJob(j), (c) => this.inner.insertJob(c));
+  }
+  override updateJob(j: JobRecord): void {
+    this.jobWrite('update job', j, () => this.inner.updateJob(j), (c) => this.inner.updateJob(c));
+  }
+  private jobWrite(what: string, j: JobRecord, run: () => void, later: (copy: JobRecord) => void): void {
+    this.write(`${what} ${j.id}`, run, () => {
+      const copy = structuredClone(j);
+      this.jobs.set(j.id, copy);
+      return { value: undefined, apply: () => later(copy), settled: () => { if (this.jobs.get(j.id) === copy) this.jobs.delete(j.id); } };
+    });
+  }
+
+  override appendLog(jobId: string, line: Omit<LogLine, 'seq'>): LogLine {
+    const written = this.write(`log line of ${jobId}`, () => this.inner.appendLog(jobId, line), () => {
+      const kept: LogLine = { seq: this.lastSeq(jobId) + 1, ...structuredClone(line) };
+      const lines = this.logs.get(jobId) ?? [];
+      lines.push(kept);
+      this.logs.set(jobId, lines);
+      return {
+        value: kept,
+        apply: () => {
+          const l = this.inner.appendLog(jobId, line);
+          if (l.seq !== kept.seq) this.report(`log line of ${jobId} saved as seq ${l.seq}, shown as ${kept.seq} while kept`);
+        },
+        settled: () => { this.logs.get(jobId)?.shift(); },
+      };
+    });
+    this.seqs.set(jobId, written.seq);
+    return written;
+  }
+  private lastSeq(jobId: string): number {
+    const known = this.seqs.get(jobId);
+    if (known !== undefined) return known;
+    let last = 0;
+    for (let page = this.inner.getLogs(jobId, 0, 10_000); page.length; page = this.inner.getLogs(jobId, last, 10_000)) last = page[page.length - 1]!.seq;
+    return last;
+  }
+
+  override forgetJob(jobId: string): void {
+    const forget = () => {
+      this.seqs.delete(jobId);
+      this.inner.forgetJob(jobId);
+    };
+    // Never fails; but while writes are kept it must wait its turn (the inner store numbers lines from its cache).
+    if (this.kept.length && !this.direct) this.keep(jobId, `forget ${jobId}`, () => ({ value: undefined, apply: forget }), true);
+    else forget();
+  }
+
+  override insertIdempotency(r: IdempotencyRecord): void {
+    this.write(`insert idempotency key`, () => this.inner.insertIdempotency(r), () => {
+      const copy = structuredClone(r);
+      return { value: undefined, apply: () => this.inner.insertIdempotency(copy) };
+    });
+  }
+  override setIdempotencyResponse(key: string, response: StoredResponse): void {
+    this.write(`idempotent answer`, () => this.inner.setIdempotencyResponse(key, response), () => {
+      const copy = structuredClone(response);
+      this.responses.set(key, copy);
+      return { value: undefined, apply: () => this.inner.setIdempotencyResponse(key, copy), settled: () => { if (this.responses.get(key) === copy) this.responses.delete(key); } };
+    });
+  }
+  override deleteExpiredIdempotency(nowIso: string): number {
+    return this.write('sweep idempotency keys', () => this.inner.deleteExpiredIdempotency(nowIso), () => ({ value: 0, apply: () => void this.inner.deleteExpiredIdempotency(nowIso) }));
+  }
+
+  // ---- reads: the store, with what is kept in memory on top
+
+  private get overlay(): boolean {
+    return !this.direct && this.kept.length > 0;
+  }
+
+  override getJob(id: string): JobRecord | null {
+    if (this.overlay && this.jobs.has(id)) return structuredClone(this.jobs.get(id)!);
+    return this.inner.getJob(id);
+  }
+  override listJobs(f: JobFilter): Page<JobRecord> {
+    const p = this.inner.listJobs(f);
+    if (!this.overlay) return p;
+    return { ...p, items: p.items.map((j) => (this.jobs.has(j.id) ? structuredClone(this.jobs.get(j.id)!) : j)) };
+  }
+  override getLogs(jobId: string, after: number, limit: number): LogLine[] {
+    const stored = this.inner.getLogs(jobId, after, limit);
+    const kept = this.overlay ? this.logs.get(jobId) : undefined;
+    if (!kept?.length) return stored;
+    const from = stored.length ? stored[stored.length - 1]!.seq : after;
+    return [...stored, ...kept.filter((l) => l.seq > from)].slice(0, limit);
+  }
+  override getResource(id: string): ResourceRecord | null {
+    if (this.overlay && this.resources.has(id)) {
+      const r = this.resources.get(id)!;
+      return r ? structuredClone(r) : null;
+    }
+    return this.inner.getResource(id);
+  }
+  override getResourceByKey(type: string, key: string): ResourceRecord | null {
+    const r = this.inner.getResourceByKey(type, key);
+    if (!this.overlay) return r;
+    if (r && this.resources.has(r.id)) return this.getResource(r.id);
+    for (const k of this.resources.values()) if (k && k.type === type && k.key === key) return structuredClone(k);
+    return r;
+  }
+  override listResources(type: string, q: ListQuery & { where?: Record<string, string | undefined> }): Page<ResourceRecord> {
+    const p = this.inner.listResources(type, q);
+    return { ...p, items: this.withKept(p.items) };
+  }
+  override allResources(type: string, where?: Record<string, string | undefined>): ResourceRecord[] {
+    return this.withKept(this.inner.allResources(type, where));
+  }
+  override jobsWithStatus(statuses: readonly string[]): JobRecord[] {
+    const stored = this.inner.jobsWithStatus(statuses);
+    if (!this.overlay) return stored;
+    return stored.map((j) => (this.jobs.has(j.id) ? structuredClone(this.jobs.get(j.id)!) : j)).filter((j) => statuses.includes(j.status));
+  }
+  /** Stored rows with the kept (not yet written) version of each on top. */
+  private withKept(rows: ResourceRecord[]): ResourceRecord[] {
+    if (!this.overlay) return rows;
+    return rows.flatMap((r) => {
+      if (!this.resources.has(r.id)) return [r];
+      const k = this.resources.get(r.id);
+      return k ? [structuredClone(k)] : [];
+    });
+  }
+  override getIdempotency(key: string): IdempotencyRecord | null {
+    const r = this.inner.getIdempotency(key);
+    if (r && this.overlay && this.responses.has(key)) return { ...r, response: structuredClone(this.responses.get(key)!) };
+    return r;
+  }
+}
