@@ -92,7 +92,7 @@ export function createApp(deps: AppDeps) {
       maxAge: 600,
     }));
   }
-  mountHealth(app as never, deps, API_VERSION);
+  mountHealth(app, deps, API_VERSION);
   app.get('/openapi.json', (c) => c.json(doc));
   mountDocs(app);
 

@@ -1,5 +1,5 @@
 /** The store failing, as the API shows it: 503 storage-unavailable with Retry-After, /healthz and /readyz. */
-import type { Context, Hono } from 'hono';
+import type { Context, Env, Hono } from 'hono';
 import type { AppDeps } from '../deps.js';
 import { problem } from '../model/problems.js';
 import { describeFault, StorageUnavailableError } from '../store/faults.js';
@@ -29,7 +29,7 @@ export function requireSaved(deps: AppDeps, job: JobRecord): void {
 }
 
 /** /healthz: liveness (always answers, says how the store is); /readyz: 503 while the store cannot write. */
-export function mountHealth(app: Hono, deps: AppDeps, version: string): void {
+export function mountHealth<E extends Env>(app: Hono<E>, deps: AppDeps, version: string): void {
   app.get('/healthz', (c) => {
     const store = deps.storage.health();
     return c.json({ status: store.writable ? 'ok' : 'degraded', version, store: { status: store.writable ? 'ok' : 'failing', ...store } });
