@@ -83,9 +83,14 @@ async function runMutation(c: Context<Env>, build: () => Mutation): Promise<Resp
   if (started.kind === 'replay') return replay(started.response);
 
   const { job, m } = started;
-  deps.runner.start(job, m.work, (finished) => {
-    if (key) deps.store.setIdempotencyResponse(key, outcome(finished, m));
-  });
+  deps.runner.start(
+    job,
+    m.work,
+    (finished) => {
+      if (key) deps.store.setIdempotencyResponse(key, outcome(finished, m));
+    },
+    m.job.lockMode,
+  );
   if (pref.async) return accepted(job, pref.applied);
   const done = await deps.runner.wait(job.id, pref.waitMs);
   if (done.status === 'queued' || done.status === 'running') return accepted(done, pref.applied);

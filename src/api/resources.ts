@@ -50,7 +50,8 @@ export function deleteMutation<T extends ResourceType, V, O extends Observation>
   const hosts = [...new Set([...kind.hosts(r), ...dependents.flatMap(hostsOf)])];
   const stateBefore = r.state;
   return {
-    job: { kind: `${kind.type}.delete`, resource: { type: kind.type, id: r.id }, hosts },
+    // A cascade touches other kinds' objects: it holds its hosts exclusively.
+    job: { kind: `${kind.type}.delete`, resource: { type: kind.type, id: r.id }, hosts, lockMode: dependents.length ? 'exclusive' : kind.lockMode },
     prepare: (job) => saveResource(deps.store, r, { state: 'deleting', jobId: job.id }),
     work: async (ctx) => {
       try {

@@ -66,15 +66,37 @@ function withoutRedirects(docker: Dockerode): Dockerode {
   return docker;
 }
 
-/** An http.Agent whose every connection is a fresh command stream on an SshExecutor. */
+/** How long an idle Docker stream is kept for the next request (a job's lookups come close together). */
+export const DOCKER_STREAM_IDLE_MS = 5_000;
+
+/**
+ * An http.Agent whose connections are command streams (`docker system dial-stdio`) on an SshExecutor. Kept alive
+ * between requests, so a host's Docker lookups do not each open a channel and start a login shell: at most two
+ * idle streams are kept, each closed after DOCKER_STREAM_IDLE_MS unused, so an idle pool never holds channels the
+ * executor's commands need for long.
+ */
 export class DialStdioAgent extends http.Agent {
+  private readonly idleTimers = new WeakMap<Duplex, NodeJS.Timeout>();
+
   constructor(
     private readonly executor: SshExecutor,
     private readonly argv: readonly string[],
+    private readonly idleMs = DOCKER_STREAM_IDLE_MS,
   ) {
-    // No keep-alive: each request gets its own channel, closed with its response, so an
-    // idle pool never holds channels the executor's commands need.
-    super({ keepAlive: false });
+    super({ keepAlive: true, maxFreeSockets: 2 });
+  }
+
+  override keepSocketAlive(socket: Duplex): boolean {
+    clearTimeout(this.idleTimers.get(socket));
+    const timer = setTimeout(() => socket.destroy(), this.idleMs);
+    timer.unref();
+    this.idleTimers.set(socket, timer);
+    return true;
+  }
+
+  override reuseSocket(socket: Duplex): void {
+    clearTimeout(this.idleTimers.get(socket));
+    this.idleTimers.delete(socket);
   }
 
   override createConnection(

@@ -38,10 +38,16 @@ export function stepsByHost<S extends Step>(steps: readonly S[]): Map<string, S[
   return byHost;
 }
 
+/** How a step reads in the log: its argv as quoted for the host, and what it is fed, as a heredoc. */
+export function commandLine(argv: readonly string[], stdin?: string): string {
+  const line = quoteArgv(argv);
+  return stdin ? `${line} <<'EOF'\n${stdin.endsWith('\n') ? stdin : `${stdin}\n`}EOF` : line;
+}
+
 /** The lines a step run alone logs: its command, its output, its exit (with time). */
-export function logStep(io: PlanHosts, hostId: string, argv: readonly string[], r: BatchStepResult): void {
+export function logStep(io: PlanHosts, hostId: string, argv: readonly string[], r: BatchStepResult, stdin?: string): void {
   const name = io.hostName(hostId);
-  io.log(name, 'cmd', quoteArgv(argv));
+  io.log(name, 'cmd', commandLine(argv, stdin));
   if (r.stdout.trim()) io.log(name, 'stdout', r.stdout.trimEnd());
   if (r.stderr.trim()) io.log(name, 'stderr', r.stderr.trimEnd());
   io.log(name, 'info', r.timedOut ? `timed out after ${Math.round(r.ms)} ms` : `exit ${r.exitCode}`, { exitCode: r.exitCode, ms: Math.round(r.ms * 10) / 10 });
@@ -94,7 +100,7 @@ export async function runPlanInBatches(io: PlanHosts, plan: Plan): Promise<void>
   const byHost = stepsByHost(plan.steps);
   const outcomes = await Promise.all([...byHost].map(([hostId, steps]) => runHost(io, hostId, steps)));
   for (const o of outcomes) {
-    o.results.forEach((r, i) => logStep(io, o.hostId, o.steps[i]!.argv, r));
+    o.results.forEach((r, i) => logStep(io, o.hostId, o.steps[i]!.argv, r, o.steps[i]!.stdin));
     io.completed(o.done.length);
   }
   const failed = outcomes.find((o) => o.error);

@@ -12,7 +12,7 @@ import { ProblemError, problem, type Problem } from '../model/problems.js';
 import type { Plan, Step } from '../ops/plan.js';
 import type { JobRecord, LogLine, LogStream, Store } from '../store/types.js';
 import { hostTarget } from './host-target.js';
-import { HostLocks } from './locks.js';
+import { HostLocks, type LockMode } from './locks.js';
 import { Redactor } from '../redact.js';
 import { withDeferredWrites } from '../store/fault-tolerant.js';
 import { describeFault, isStorageFault } from '../store/faults.js';
@@ -47,6 +47,8 @@ export interface JobSpec {
   kind: string;
   resource: { type: string; id: string };
   hosts: string[];
+  /** How it holds its hosts (default exclusive); see jobs/locks.ts. */
+  lockMode?: LockMode;
 }
 
 export type JobWork = (ctx: JobContext) => Promise<void>;
@@ -124,10 +126,10 @@ export class JobRunner {
   }
 
   /** Starts a job whose row is already stored (status queued). */
-  start(job: JobRecord, work: JobWork, onFinish?: JobFinish): void {
+  start(job: JobRecord, work: JobWork, onFinish?: JobFinish, lockMode: LockMode = 'exclusive'): void {
     // Store writes of the job are kept in memory when the store fails (never thrown at it); anything else that
     // escapes execute() is a bug, reported here so it can never become an unhandled rejection.
-    const p = withDeferredWrites(job.id, () => this.execute(job, work, onFinish))
+    const p = withDeferredWrites(job.id, () => this.execute(job, work, onFinish, lockMode))
       .catch((e) => console.error(`netplumb: job ${job.id} ended outside its error handling (a bug):`, e))
       .finally(() => this.running.delete(job.id));
     this.running.set(job.id, p);
@@ -149,8 +151,8 @@ export class JobRunner {
     while (this.running.size) await Promise.allSettled([...this.running.values()]);
   }
 
-  private async execute(job: JobRecord, work: JobWork, onFinish?: JobFinish): Promise<void> {
-    const release = await this.locks.acquire(job.hosts);
+  private async execute(job: JobRecord, work: JobWork, onFinish: JobFinish | undefined, lockMode: LockMode): Promise<void> {
+    const release = await this.locks.acquire(job.hosts, lockMode);
     try {
       job.status = 'running';
       job.startedAt = now();

@@ -105,6 +105,7 @@ async function removeAttachment(ctx: JobContext, attachment: TypedResource<'atta
 export const attachmentKind: ResourceKind<'attachment', AttachmentView> = {
   type: 'attachment',
   noun: 'attachment',
+  lockMode: 'shared',
   describe: (attachment) => attachment.id,
   render: renderAttachment,
   find: (store, ref) => (idPattern('attachment').test(ref) ? readResource(store, 'attachment', ref) : null),

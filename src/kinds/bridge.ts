@@ -111,6 +111,7 @@ function bridgeDependents(store: Store, bridge: TypedResource<'bridge'>): AnyRes
 export const bridgeKind: ResourceKind<'bridge', BridgeView, BridgeObservation> = {
   type: 'bridge',
   noun: 'bridge',
+  lockMode: 'exclusive',
   describe: (bridge) => `${bridge.data.hostName}/${bridge.data.name}`,
   render: renderBridge,
   find: findBridge,

@@ -7,6 +7,7 @@ import { findHost } from './refs.js';
 export const hostKind: ResourceKind<'host', HostView> = {
   type: 'host',
   noun: 'host',
+  lockMode: 'exclusive',
   describe: (host) => JSON.stringify(host.data.name),
   render: renderHost,
   find: findHost,

@@ -10,6 +10,7 @@ import type { HostServices, HostTarget } from '../exec/pool.js';
 import { ANY_EXIT } from '../jobs/plan-runner.js';
 import { ProblemError } from '../model/problems.js';
 import type { JobContext } from '../jobs/runner.js';
+import type { LockMode } from '../jobs/locks.js';
 import type { ResourceType } from '../model/names.js';
 import type { AnyResource, DataOf } from '../model/resource-data.js';
 import type { DriftItem, Resource } from '../model/resource.js';
@@ -37,6 +38,8 @@ export interface ResourceKind<T extends ResourceType, View, Obs extends Observat
   readonly type: T;
   /** How messages name it ("bridge", "tunnel"). */
   readonly noun: string;
+  /** How its jobs hold their hosts: shared when its resources are disjoint from each other (jobs/locks.ts). */
+  readonly lockMode: LockMode;
   /** How messages name one ("docker1", "docker1/ovs_bridge", an id). */
   describe(r: TypedResource<T>): string;
   /** The API view. */

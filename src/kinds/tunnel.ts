@@ -78,6 +78,7 @@ export interface TunnelObservation extends Observation {
 export const tunnelKind: ResourceKind<'tunnel', TunnelView, TunnelObservation> = {
   type: 'tunnel',
   noun: 'tunnel',
+  lockMode: 'exclusive',
   describe: (tunnel) => tunnel.id,
   render: renderTunnel,
   find: (store, ref) => (idPattern('tunnel').test(ref) ? readResource(store, 'tunnel', ref) : null),

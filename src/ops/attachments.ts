@@ -43,27 +43,43 @@ export interface AttachPlanInput {
 }
 
 /**
- * Order: the veth (peer made directly inside the target), the host end on the bridge, then the inside:
- * addresses, up, offload, gateway, routes. Deleting the host end removes both ends, so it is the undo.
+ * `ip -batch -` input: one ip command a line. Every word is a validated name, number, address or MAC (no spaces,
+ * quotes or `#`), so a line splits back into exactly these words.
+ */
+export function ipBatch(lines: string[][]): string {
+  for (const words of lines) {
+    if (words.some((w) => w === '' || /[\s"'\\#]/.test(w))) throw new TypeError(`ipBatch: a word ip -batch cannot carry: ${JSON.stringify(words)}`);
+  }
+  return lines.map((words) => words.join(' ')).join('\n') + '\n';
+}
+
+/**
+ * Order: the veth (peer made directly inside the target, marked and up: one `ip -batch`), the host end on the bridge,
+ * then the inside (addresses and up: one `ip -batch` through one nsenter), offload, gateway, routes. Deleting the host
+ * end removes both ends (and a Linux bridge port), so it is the undo. Native batching keeps a host attachment to
+ * about four commands; the result and the undo are those of the one-command-per-change plan.
  */
 export function attachPlan({ id, d, ifname, nsPath, nsRef }: AttachPlanInput): Plan {
   const h = d.hostId;
-  const hi = d.hostIfname;
+  const hostEnd = d.hostIfname;
   const s: Step[] = [];
   const mtu = d.mtu !== null ? ['mtu', String(d.mtu)] : [];
   const peer = ['peer', 'name', ifname, ...mtu, ...(d.mac ? ['address', d.mac] : []), 'netns', nsRef];
-  s.push(step(h, `veth ${hi} ⇄ ${ifname} in the target`, ['ip', 'link', 'add', 'dev', hi, ...mtu, 'type', 'veth', ...peer], { undo: ['ip', 'link', 'del', 'dev', hi] }));
-  s.push(step(h, `mark ${hi} as netplumb's`, ['ip', 'link', 'set', 'dev', hi, 'alias', `netplumb:${id}`]));
+  const hostLines = [
+    ['link', 'add', 'dev', hostEnd, ...mtu, 'type', 'veth', ...peer],
+    ['link', 'set', 'dev', hostEnd, 'alias', `netplumb:${id}`],
+    ...(d.bridgeType === 'linux' ? [['link', 'set', 'dev', hostEnd, 'master', d.bridgeName]] : []),
+    ['link', 'set', 'dev', hostEnd, 'up'],
+  ];
+  const into = d.bridgeType === 'linux' ? `, in Linux bridge ${d.bridgeName}` : '';
+  s.push(step(h, `veth ${hostEnd} ⇄ ${ifname} in the target, marked${into}, up`, ['ip', '-batch', '-'], { stdin: ipBatch(hostLines), undo: ['ip', 'link', 'del', 'dev', hostEnd] }));
   if (d.bridgeType === 'ovs') {
-    const tx = vsctl('--may-exist', 'add-port', d.bridgeName, hi, '--', 'set', 'Interface', hi, `external_ids:netplumb-id=${id}`);
-    tx.push('--', 'set', 'Port', hi, ...(d.vlan !== null ? [`tag=${d.vlan}`] : ['tag=[]']));
-    s.push(step(h, `port ${hi} on OVS bridge ${d.bridgeName}${d.vlan !== null ? ` (VLAN ${d.vlan})` : ''}`, tx, { undo: vsctl('--if-exists', 'del-port', d.bridgeName, hi) }));
-  } else {
-    s.push(step(h, `${hi} into Linux bridge ${d.bridgeName}`, ['ip', 'link', 'set', 'dev', hi, 'master', d.bridgeName], { undo: ['ip', 'link', 'set', 'dev', hi, 'nomaster'] }));
+    const tx = vsctl('--may-exist', 'add-port', d.bridgeName, hostEnd, '--', 'set', 'Interface', hostEnd, `external_ids:netplumb-id=${id}`);
+    tx.push('--', 'set', 'Port', hostEnd, ...(d.vlan !== null ? [`tag=${d.vlan}`] : ['tag=[]']));
+    s.push(step(h, `port ${hostEnd} on OVS bridge ${d.bridgeName}${d.vlan !== null ? ` (VLAN ${d.vlan})` : ''}`, tx, { undo: vsctl('--if-exists', 'del-port', d.bridgeName, hostEnd) }));
   }
-  s.push(step(h, `${hi} up`, ['ip', 'link', 'set', 'dev', hi, 'up']));
-  for (const a of d.addresses) s.push(step(h, `address ${a} on ${ifname}`, inNs(nsPath, ['ip', 'addr', 'replace', a, 'dev', ifname])));
-  s.push(step(h, `${ifname} up`, inNs(nsPath, ['ip', 'link', 'set', 'dev', ifname, 'up'])));
+  const insideLines = [...d.addresses.map((a) => ['addr', 'replace', a, 'dev', ifname]), ['link', 'set', 'dev', ifname, 'up']];
+  s.push(step(h, `${d.addresses.length ? `${d.addresses.join(', ')} on ` : ''}${ifname}, up`, inNs(nsPath, ['ip', '-batch', '-']), { stdin: ipBatch(insideLines) }));
   if (d.datapathType === 'netdev') {
     // The userspace datapath does not fill in checksums the veth left to "hardware": TCP breaks without this.
     s.push(step(h, `tx checksum offload off on ${ifname} (netdev datapath)`, inNs(nsPath, ['ethtool', '-K', ifname, 'tx', 'off'])));

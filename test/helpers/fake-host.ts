@@ -34,11 +34,26 @@ export class FakeExecutor implements Executor {
     this.world.batches.push({ host: this.host, steps: steps.length });
     const results: BatchStepResult[] = [];
     for (const [i, step] of steps.entries()) {
-      const r = await this.run(step.argv);
+      const r = await this.runStep(step);
       results.push({ exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr, ms: r.ms, timedOut: r.timedOut });
       if (!(step.okExitCodes ?? [0]).includes(r.exitCode)) return { results, stoppedAt: i, ms: 1, timedOut: false, preamble: { stdout: '', stderr: '' } };
     }
     return { results, stoppedAt: null, ms: 1, timedOut: false, preamble: { stdout: '', stderr: '' } };
+  }
+  /** `[nsenter …] ip -batch -` runs its lines as ip commands (recorded one by one), stopping at the first failure, as ip does. */
+  private async runStep(step: BatchStep): Promise<RunResult> {
+    const at = step.argv.length - 3;
+    const isIpBatch = at >= 0 && step.argv.slice(at).join(' ') === 'ip -batch -';
+    if (!isIpBatch) return this.run(step.argv);
+    const prefix = step.argv.slice(0, at);
+    const out: RunResult = { exitCode: 0, stdout: '', stderr: '', ms: 1, timedOut: false };
+    for (const line of (step.stdin ?? '').split('\n').filter(Boolean)) {
+      const r = await this.run([...prefix, 'ip', ...line.split(' ')]);
+      out.stdout += r.stdout;
+      out.stderr += r.stderr;
+      if (r.exitCode !== 0) return { ...out, exitCode: 1 };
+    }
+    return out;
   }
   async close(): Promise<void> {}
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { AttachmentData } from '../../src/model/attachments.js';
 import { defaultHostIfname } from '../../src/model/attachments.js';
-import { attachPlan, detachPlan, gratuitousArp, pickIfname } from '../../src/ops/attachments.js';
+import { attachPlan, detachPlan, gratuitousArp, ipBatch, pickIfname } from '../../src/ops/attachments.js';
 
 const d: AttachmentData = {
   bridgeId: 'br_1', bridgeName: 'ovs_bridge', bridgeType: 'ovs', datapathType: 'netdev', hostId: 'host_1', hostName: 'docker1',
@@ -12,34 +12,31 @@ const ns = '/proc/4242/ns/net';
 const inNs = (...a: string[]) => ['nsenter', `--net=${ns}`, ...a];
 
 describe('attachment plans (the exact argv is the contract)', () => {
-  it('OVS, netdev: veth with the peer made inside, mark, port with id, up, address, up, tx offload off', () => {
+  it('OVS, netdev: one ip -batch for the veth (peer inside, mark, up), the port with its id, one nsenter ip -batch inside, tx offload off', () => {
     const p = attachPlan({ id: 'att_1', d, ifname: 'eth1', nsPath: ns, nsRef: '4242' });
-    expect(p.steps.map((s) => s.argv)).toEqual([
-      ['ip', 'link', 'add', 'dev', 'npabcdefabcdef', 'type', 'veth', 'peer', 'name', 'eth1', 'netns', '4242'],
-      ['ip', 'link', 'set', 'dev', 'npabcdefabcdef', 'alias', 'netplumb:att_1'],
-      ['ovs-vsctl', '--timeout=10', '--may-exist', 'add-port', 'ovs_bridge', 'npabcdefabcdef', '--', 'set', 'Interface', 'npabcdefabcdef', 'external_ids:netplumb-id=att_1', '--', 'set', 'Port', 'npabcdefabcdef', 'tag=[]'],
-      ['ip', 'link', 'set', 'dev', 'npabcdefabcdef', 'up'],
-      inNs('ip', 'addr', 'replace', '10.11.12.100/24', 'dev', 'eth1'),
-      inNs('ip', 'link', 'set', 'dev', 'eth1', 'up'),
-      inNs('ethtool', '-K', 'eth1', 'tx', 'off'),
+    expect(p.steps.map((s) => [s.argv, s.stdin])).toEqual([
+      [['ip', '-batch', '-'], 'link add dev npabcdefabcdef type veth peer name eth1 netns 4242\nlink set dev npabcdefabcdef alias netplumb:att_1\nlink set dev npabcdefabcdef up\n'],
+      [['ovs-vsctl', '--timeout=10', '--may-exist', 'add-port', 'ovs_bridge', 'npabcdefabcdef', '--', 'set', 'Interface', 'npabcdefabcdef', 'external_ids:netplumb-id=att_1', '--', 'set', 'Port', 'npabcdefabcdef', 'tag=[]'], undefined],
+      [inNs('ip', '-batch', '-'), 'addr replace 10.11.12.100/24 dev eth1\nlink set dev eth1 up\n'],
+      [inNs('ethtool', '-K', 'eth1', 'tx', 'off'), undefined],
     ]);
     expect(p.steps[0]!.undo).toEqual(['ip', 'link', 'del', 'dev', 'npabcdefabcdef']);
-    expect(p.steps[2]!.undo).toEqual(['ovs-vsctl', '--timeout=10', '--if-exists', 'del-port', 'ovs_bridge', 'npabcdefabcdef']);
+    expect(p.steps[1]!.undo).toEqual(['ovs-vsctl', '--timeout=10', '--if-exists', 'del-port', 'ovs_bridge', 'npabcdefabcdef']);
   });
 
   it('MTU, MAC and VLAN go where they belong', () => {
     const p = attachPlan({ id: 'att_1', d: { ...d, mtu: 1462, mac: '02:00:00:00:00:01', vlan: 10 }, ifname: 'eth1', nsPath: ns, nsRef: '4242' });
-    expect(p.steps[0]!.argv).toEqual(['ip', 'link', 'add', 'dev', 'npabcdefabcdef', 'mtu', '1462', 'type', 'veth', 'peer', 'name', 'eth1', 'mtu', '1462', 'address', '02:00:00:00:00:01', 'netns', '4242']);
-    expect(p.steps[2]!.argv.slice(-1)).toEqual(['tag=10']);
+    expect(p.steps[0]!.stdin!.split('\n')[0]).toBe('link add dev npabcdefabcdef mtu 1462 type veth peer name eth1 mtu 1462 address 02:00:00:00:00:01 netns 4242');
+    expect(p.steps[1]!.argv.slice(-1)).toEqual(['tag=10']);
   });
 
-  it('Linux bridge, system datapath: master instead of a port, no ethtool; gateway outside the subnet gets a host route first', () => {
+  it('Linux bridge, system datapath: master in the host batch instead of a port, no ethtool; gateway outside the subnet gets a host route first', () => {
     const lin = { ...d, bridgeType: 'linux' as const, bridgeName: 'docker0', datapathType: null, addresses: ['172.17.0.100/16'], gateway: '172.18.0.1', routes: [{ to: '10.20.0.0/16', via: '172.17.0.1' }, { to: 'fd00:20::/64' }] };
     const p = attachPlan({ id: 'att_2', d: lin, ifname: 'eth0', nsPath: '/run/netns/blue', nsRef: 'blue' });
     const argv = p.steps.map((s) => s.argv);
-    expect(argv[0]!.at(-1)).toBe('blue');
-    expect(argv).toContainEqual(['ip', 'link', 'set', 'dev', 'npabcdefabcdef', 'master', 'docker0']);
-    expect(argv.some((a) => a.includes('ethtool'))).toBe(false);
+    expect(p.steps[0]!.stdin).toContain(' netns blue\n');
+    expect(p.steps[0]!.stdin).toContain('link set dev npabcdefabcdef master docker0\n');
+    expect(argv.some((a) => a.includes('ethtool') || a.includes('ovs-vsctl'))).toBe(false);
     const b = ['nsenter', '--net=/run/netns/blue'];
     expect(argv.slice(-4)).toEqual([
       [...b, 'ip', '-4', 'route', 'replace', '172.18.0.1/32', 'dev', 'eth0'],
@@ -47,6 +44,12 @@ describe('attachment plans (the exact argv is the contract)', () => {
       [...b, 'ip', '-4', 'route', 'replace', '10.20.0.0/16', 'via', '172.17.0.1', 'dev', 'eth0'],
       [...b, 'ip', '-6', 'route', 'replace', 'fd00:20::/64', 'dev', 'eth0'],
     ]);
+  });
+
+  it('ip -batch input refuses a word that would split or comment out a line', () => {
+    expect(() => ipBatch([['link', 'set', 'dev', 'a b', 'up']])).toThrow(TypeError);
+    expect(() => ipBatch([['link', 'set', 'dev', 'x#', 'up']])).toThrow(TypeError);
+    expect(ipBatch([['link', 'set', 'dev', 'eth1', 'up']])).toBe('link set dev eth1 up\n');
   });
 
   it('a gateway inside the subnet needs no host route', () => {

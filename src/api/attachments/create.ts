@@ -32,7 +32,7 @@ export const app = router().openapi(route, (c) => {
     const id = newId('attachment');
     const { data, key } = resolveAttachment(deps.store, body, id);
     return {
-      job: { kind: 'attachment.create', resource: { type: 'attachment', id }, hosts: [data.hostId] },
+      job: { kind: 'attachment.create', resource: { type: 'attachment', id }, hosts: [data.hostId], lockMode: attachmentKind.lockMode },
       prepare: (job) => insertPending(deps.store, { id, type: 'attachment', key, jobId: job.id, data }),
       work: (ctx) => createAttachment(ctx, id),
       successStatus: 201,
