@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'sdk/node_modules/**', 'sdk/dist/**', 'dist/**', 'sdk/src/schema.d.ts', '.sandbox/**', 'data/**'] },
+  { ignores: ['.scratch/**', 'node_modules/**', 'sdk/node_modules/**', 'sdk/dist/**', 'dist/**', 'sdk/src/schema.d.ts', '.sandbox/**', 'data/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
