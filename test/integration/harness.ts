@@ -32,9 +32,9 @@ export function sshHostBody(sb: Sandbox, name: string) {
   };
 }
 
-export async function startWorld(prefix: string, hosts: SandboxHostSpec[] = SEED_HOSTS): Promise<World> {
+export async function startWorld(prefix: string, hosts: SandboxHostSpec[] = SEED_HOSTS, opts: { withDocker?: boolean } = {}): Promise<World> {
   await down(prefix).catch(() => undefined);
-  const sb = await up({ prefix, hosts });
+  const sb = await up({ prefix, hosts, ...opts });
   let server: ServerType | undefined;
   try {
     const store = new SqliteStore(':memory:');

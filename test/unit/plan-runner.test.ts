@@ -1,0 +1,93 @@
+/**
+ * The plan runner against a real shell (LocalExecutor: the real batch framing, no fake): the log of a batched plan
+ * is line for line what running each step alone logs, for success and for a failure at the first, a middle and the
+ * last step, with the completed steps undone in reverse.
+ */
+import { describe, expect, it } from 'vitest';
+import { LocalExecutor } from '../../src/exec/local.js';
+import { logStep, runPlanInBatches, type PlanHosts } from '../../src/jobs/plan-runner.js';
+import type { Plan, Step } from '../../src/ops/plan.js';
+
+interface Line { host: string | null; stream: string; text: string; exitCode?: number }
+
+function io(log: Line[]): PlanHosts {
+  const local = new LocalExecutor();
+  return {
+    executor: () => local,
+    hostName: (id) => id.replace('host_', ''),
+    log: (host, stream, text, extra) => log.push({ host, stream, text, ...(extra?.exitCode !== undefined ? { exitCode: extra.exitCode } : {}) }),
+    completed: () => {},
+  };
+}
+
+/** What the runner did before batches: each step alone, in plan order; on failure the done ones undone in reverse. */
+async function stepByStep(hosts: PlanHosts, plan: Plan): Promise<void> {
+  const done: Step[] = [];
+  for (const s of plan.steps) {
+    const r = await hosts.executor(s.host).run(s.argv, s.stdin !== undefined ? { stdin: s.stdin } : {});
+    logStep(hosts, s.host, s.argv, { ...r, ms: r.ms }, s.stdin);
+    if (r.timedOut || !(s.okExitCodes ?? [0]).includes(r.exitCode)) {
+      const todo = done.filter((x) => x.undo).reverse();
+      if (todo.length) hosts.log(null, 'info', `undoing ${todo.length} completed step(s) in reverse`);
+      for (const u of todo) logStep(hosts, u.host, u.undo!, { ...(await hosts.executor(u.host).run(u.undo!)) });
+      throw new Error(`${s.description} failed`);
+    }
+    done.push(s);
+  }
+}
+
+const say = (host: string, i: number, code = 0): Step => ({
+  host,
+  description: `step ${i}`,
+  argv: ['sh', '-c', `printf 'out %s\\n' "$1"; printf 'err %s' "$1" >&2; exit ${code}`, 'step', String(i)],
+  undo: ['sh', '-c', 'printf "undo %s\\n" "$1"', 'undo', String(i)],
+});
+
+const plan = (failAt: number | null, n = 5): Plan => ({
+  steps: Array.from({ length: n }, (_, i) => say('host_a', i, i === failAt ? 3 : 0)),
+});
+
+async function logsOf(run: (hosts: PlanHosts, p: Plan) => Promise<void>, p: Plan): Promise<{ lines: Line[]; failed: boolean }> {
+  const lines: Line[] = [];
+  let failed = false;
+  await run(io(lines), p).catch(() => (failed = true));
+  return { lines, failed };
+}
+
+describe('plan runner: batches log what steps run alone log', () => {
+  it('a plan that succeeds', async () => {
+    const batched = await logsOf(runPlanInBatches, plan(null));
+    const alone = await logsOf(stepByStep, plan(null));
+    expect(batched.failed).toBe(false);
+    expect(batched.lines).toEqual(alone.lines);
+    expect(batched.lines.filter((l) => l.stream === 'cmd')).toHaveLength(5);
+  });
+
+  for (const [where, k] of [['first', 0], ['middle', 2], ['last', 4]] as const) {
+    it(`a failure at the ${where} step: the same lines, the completed steps undone in reverse`, async () => {
+      const batched = await logsOf(runPlanInBatches, plan(k));
+      const alone = await logsOf(stepByStep, plan(k));
+      expect(batched.failed).toBe(true);
+      expect(batched.lines).toEqual(alone.lines);
+      const undone = batched.lines.filter((l) => l.stream === 'stdout' && l.text.startsWith('undo')).map((l) => l.text);
+      expect(undone).toEqual(Array.from({ length: k }, (_, i) => `undo ${k - 1 - i}`));
+    });
+  }
+
+  it('stdin (ip -batch style) is fed to its step and shown in the log as a heredoc', async () => {
+    const p: Plan = { steps: [{ host: 'host_a', description: 'cat', argv: ['cat'], stdin: 'line one\nline two\n' }] };
+    const batched = await logsOf(runPlanInBatches, p);
+    expect(batched.lines.map((l) => l.text)).toEqual(["cat <<'EOF'\nline one\nline two\nEOF", 'line one\nline two', 'exit 0']);
+  });
+
+  it('two hosts run side by side; a failure on one undoes what completed on both', async () => {
+    const p: Plan = { steps: [say('host_a', 0), say('host_a', 1), say('host_b', 2), say('host_b', 3, 5)] };
+    const batched = await logsOf(runPlanInBatches, p);
+    expect(batched.failed).toBe(true);
+    const out = batched.lines.filter((l) => l.stream === 'stdout').map((l) => `${l.host ?? '-'} ${l.text}`);
+    // Each host's lines in its own order, hosts in plan order; then the undo of what completed, newest first per host.
+    expect(out.slice(0, 4)).toEqual(['a out 0', 'a out 1', 'b out 2', 'b out 3']);
+    expect(out.slice(4).sort()).toEqual(['a undo 0', 'a undo 1', 'b undo 2']);
+    expect(out.filter((t) => t.startsWith('a undo'))).toEqual(['a undo 1', 'a undo 0']);
+  });
+});
