@@ -11,6 +11,7 @@ import { jobs } from './api/jobs/index.js';
 import { bridges } from './api/bridges/index.js';
 import { tunnels } from './api/tunnels/index.js';
 import { attachments } from './api/attachments/index.js';
+import { topologies } from './api/topologies/index.js';
 import { problemResponse } from './api/problems.js';
 import { originGuard } from './api/origin-guard.js';
 import { redactProblems } from './api/redaction.js';
@@ -25,7 +26,7 @@ export const API_VERSION = '0.1.0';
 
 /** Every resource route; also what the OpenAPI document is generated from. */
 export function apiRoutes(): OpenAPIHono<Env> {
-  const api = router().route('/', hosts).route('/', bridges).route('/', tunnels).route('/', attachments).route('/', jobs);
+  const api = router().route('/', hosts).route('/', bridges).route('/', tunnels).route('/', attachments).route('/', topologies).route('/', jobs);
   api.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer', description: 'NETPLUMB_TOKEN' });
   return api;
 }
@@ -52,6 +53,7 @@ export function openapiDocument(api: OpenAPIHono<Env> = apiRoutes()) {
       { name: 'bridges', description: 'OVS and Linux bridges netplumb owns on a host' },
       { name: 'tunnels', description: 'GRE, VXLAN and Geneve tunnels joining bridges on two hosts' },
       { name: 'attachments', description: 'Containers, namespaces or pids on bridges through veth pairs' },
+      { name: 'topologies', description: 'Whole container networks as one declarative document: planned, applied, torn down' },
       { name: 'jobs', description: 'Every mutation is a job with a log' },
     ],
   });

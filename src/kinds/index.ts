@@ -7,12 +7,14 @@ import { bridgeKind } from './bridge.js';
 import { hostKind } from './host.js';
 import type { Observation, RemoveOptions, ResourceKind } from './kind.js';
 import { tunnelKind } from './tunnel.js';
+import { topologyKind } from './topology.js';
 
 export const kinds = {
   host: hostKind,
   bridge: bridgeKind,
   attachment: attachmentKind,
   tunnel: tunnelKind,
+  topology: topologyKind,
 } as const satisfies { [T in ResourceType]: ResourceKind<T, unknown, Observation> };
 
 /** Any resource's hosts, through its kind. */
@@ -26,6 +28,8 @@ export function hostsOf(r: AnyResource): string[] {
       return attachmentKind.hosts(r);
     case 'tunnel':
       return tunnelKind.hosts(r);
+    case 'topology':
+      return topologyKind.hosts(r);
   }
 }
 
@@ -40,5 +44,7 @@ export function removeAny(ctx: JobContext, r: AnyResource, opts: RemoveOptions):
       return attachmentKind.remove(ctx, r, opts);
     case 'tunnel':
       return tunnelKind.remove(ctx, r, opts);
+    case 'topology':
+      return topologyKind.remove(ctx, r, opts);
   }
 }

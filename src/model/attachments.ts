@@ -60,6 +60,8 @@ export const AttachmentDataSchema = BridgeRefSchema.extend({
   labels: z.record(z.string(), z.string()),
   /** For list filters. */
   container: z.string().nullable(),
+  /** The topology that owns it (it changes only through that topology). */
+  topology: z.string().optional(),
 });
 export type AttachmentData = z.infer<typeof AttachmentDataSchema>;
 

@@ -54,6 +54,8 @@ export const BridgeDataSchema = z.object({
   /** Set by the tunnels on this bridge: the MTU left for attachments (null: no tunnel). */
   overlayMtu: z.number().nullable(),
   adopted: z.boolean(),
+  /** The topology that owns it (it changes only through that topology). */
+  topology: z.string().optional(),
 });
 export type BridgeData = z.infer<typeof BridgeDataSchema>;
 

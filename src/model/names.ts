@@ -40,7 +40,7 @@ export const Labels = z
   .refine((r) => Object.keys(r).length <= 64, 'at most 64 labels')
   .openapi({ example: { env: 'ci' } });
 
-export const ID_PREFIXES = { host: 'host_', bridge: 'br_', attachment: 'att_', tunnel: 'tun_', job: 'job_' } as const;
+export const ID_PREFIXES = { host: 'host_', bridge: 'br_', attachment: 'att_', tunnel: 'tun_', topology: 'top_', job: 'job_' } as const;
 export type ResourceType = Exclude<keyof typeof ID_PREFIXES, 'job'>;
 
 /** Base32 in ASCII order, so that ids compare as strings the way their times compare as numbers. */

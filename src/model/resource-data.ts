@@ -6,12 +6,14 @@ import { HostDataSchema } from './hosts.js';
 import type { ResourceType } from './names.js';
 import type { Resource } from './resource.js';
 import { TunnelDataSchema } from './tunnels.js';
+import { TopologyDataSchema } from './topologies.js';
 
 export const ResourceDataSchemas = {
   host: HostDataSchema,
   bridge: BridgeDataSchema,
   attachment: AttachmentDataSchema,
   tunnel: TunnelDataSchema,
+  topology: TopologyDataSchema,
 } as const satisfies Record<ResourceType, z.ZodType>;
 
 export type DataOf<T extends ResourceType> = z.infer<(typeof ResourceDataSchemas)[T]>;

@@ -68,6 +68,10 @@ export const TunnelDataSchema = z.object({
   /** The lower of the two ends: what fits through the tunnel both ways. */
   overlayMtu: z.number(),
   labels: z.record(z.string(), z.string()),
+  /** Tunnel ports never forward to each other (OVS protected ports, Linux isolated bridge ports): a full mesh without loops. */
+  splitHorizon: z.boolean().optional(),
+  /** The topology that owns it (it changes only through that topology). */
+  topology: z.string().optional(),
 });
 export type TunnelData = z.infer<typeof TunnelDataSchema>;
 

@@ -111,3 +111,47 @@ export function detachPlan(d: AttachmentData, hostEndExists: boolean): Plan {
   if (hostEndExists) s.push(step(d.hostId, `delete veth ${d.hostIfname}`, ['ip', 'link', 'del', 'dev', d.hostIfname]));
   return { steps: s };
 }
+
+/**
+ * Change an attachment in place (no re-attach): addresses, gateway, routes, MTU, MAC and VLAN. Each step's undo
+ * puts back what `previous` had. The interface names, bridge and target are not changed here (that is a re-attach).
+ */
+export function updateAttachmentPlan(previous: AttachmentData, next: AttachmentData, nsPath: string): Plan {
+  const h = next.hostId;
+  const ifname = next.ifname ?? previous.ifname ?? 'eth1';
+  const hostEnd = next.hostIfname;
+  const s: Step[] = [];
+  const inside = (argv: string[]) => inNs(nsPath, argv);
+  if (next.mtu !== previous.mtu && next.mtu !== null) {
+    const back = previous.mtu ?? 1500;
+    s.push(step(h, `MTU ${next.mtu} on ${hostEnd}`, ['ip', 'link', 'set', 'dev', hostEnd, 'mtu', String(next.mtu)], { undo: ['ip', 'link', 'set', 'dev', hostEnd, 'mtu', String(back)] }));
+    s.push(step(h, `MTU ${next.mtu} on ${ifname}`, inside(['ip', 'link', 'set', 'dev', ifname, 'mtu', String(next.mtu)]), { undo: inside(['ip', 'link', 'set', 'dev', ifname, 'mtu', String(back)]) }));
+  }
+  if (next.mac !== previous.mac && next.mac !== null) {
+    const undo = previous.mac ? { undo: inside(['ip', 'link', 'set', 'dev', ifname, 'address', previous.mac]) } : {};
+    s.push(step(h, `MAC ${next.mac} on ${ifname}`, inside(['ip', 'link', 'set', 'dev', ifname, 'address', next.mac]), undo));
+  }
+  if (next.vlan !== previous.vlan && next.bridgeType === 'ovs') {
+    const tag = (v: number | null) => (v !== null ? `tag=${v}` : 'tag=[]');
+    s.push(step(h, `VLAN ${next.vlan ?? 'none'} on ${hostEnd}`, vsctl('set', 'Port', hostEnd, tag(next.vlan)), { undo: vsctl('set', 'Port', hostEnd, tag(previous.vlan)) }));
+  }
+  for (const a of previous.addresses.filter((x) => !next.addresses.includes(x))) {
+    s.push(step(h, `remove address ${a} from ${ifname}`, inside(['ip', 'addr', 'del', a, 'dev', ifname]), { undo: inside(['ip', 'addr', 'replace', a, 'dev', ifname]), okExitCodes: [0, 2] }));
+  }
+  for (const a of next.addresses.filter((x) => !previous.addresses.includes(x))) {
+    s.push(step(h, `address ${a} on ${ifname}`, inside(['ip', 'addr', 'replace', a, 'dev', ifname]), { undo: inside(['ip', 'addr', 'del', a, 'dev', ifname]) }));
+  }
+  const routeArgv = (r: { to: string; via?: string | undefined }) => ['ip', ipFamily(r.to) === 6 ? '-6' : '-4', 'route', 'replace', r.to, ...(r.via ? ['via', r.via] : []), 'dev', ifname];
+  const routeDel = (r: { to: string; via?: string | undefined }) => ['ip', ipFamily(r.to) === 6 ? '-6' : '-4', 'route', 'del', r.to, 'dev', ifname];
+  const same = (a: { to: string; via?: string | undefined }, b: { to: string; via?: string | undefined }) => a.to === b.to && (a.via ?? null) === (b.via ?? null);
+  const routesChanged = next.gateway !== previous.gateway || next.routes.length !== previous.routes.length || next.routes.some((r, i) => !same(r, previous.routes[i]!));
+  if (routesChanged) {
+    // Routes and the gateway as a set: what was there and is no longer wanted goes; the new ones are replaced in.
+    const routesOf = (d: AttachmentData) => [...(d.gateway ? [{ to: 'default', via: d.gateway }] : []), ...d.routes];
+    const before = routesOf(previous).map((r) => ({ ...r, to: r.to === 'default' ? (ipFamily(r.via!) === 6 ? '::/0' : '0.0.0.0/0') : r.to }));
+    const after = routesOf(next).map((r) => ({ ...r, to: r.to === 'default' ? (ipFamily(r.via!) === 6 ? '::/0' : '0.0.0.0/0') : r.to }));
+    for (const r of before.filter((r) => !after.some((x) => same(x, r)))) s.push(step(h, `remove route ${r.to}`, inside(routeDel(r)), { undo: inside(routeArgv(r)), okExitCodes: [0, 2] }));
+    for (const r of after.filter((r) => !before.some((x) => same(x, r)))) s.push(step(h, `route ${r.to}${r.via ? ` via ${r.via}` : ''}`, inside(routeArgv(r)), { undo: inside(routeDel(r)) }));
+  }
+  return { steps: s };
+}

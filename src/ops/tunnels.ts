@@ -143,12 +143,16 @@ function endSteps(id: string, d: TunnelData, e: TunnelEndpointData, facts: EndFa
   // Ours already (a converging re-run): change it in place and never delete it in an undo.
   const fresh = !facts.exists;
   if (e.bridgeType === 'ovs') {
-    return [step(h, what, ovsAddArgv(id, d, e), fresh ? { undo: vsctl('--if-exists', 'del-port', e.bridgeName, e.portName) } : {})];
+    const argv = ovsAddArgv(id, d, e);
+    // Split horizon: a protected port never forwards to another protected port of the bridge.
+    if (d.splitHorizon) argv.push('--', 'set', 'Port', e.portName, 'protected=true');
+    return [step(h, what, argv, fresh ? { undo: vsctl('--if-exists', 'del-port', e.bridgeName, e.portName) } : {})];
   }
   const steps: Step[] = [];
   if (fresh) steps.push(step(h, what, linuxAddArgv(d, e), { undo: ['ip', 'link', 'del', 'dev', e.portName] }));
   steps.push(step(h, `mark ${e.portName} as netplumb's`, ['ip', 'link', 'set', 'dev', e.portName, 'alias', `netplumb:${id}`]));
   steps.push(step(h, `${e.portName} into bridge ${e.bridgeName}`, ['ip', 'link', 'set', 'dev', e.portName, 'master', e.bridgeName]));
+  if (d.splitHorizon) steps.push(step(h, `${e.portName} isolated (split horizon)`, ['bridge', 'link', 'set', 'dev', e.portName, 'isolated', 'on']));
   steps.push(step(h, `${e.portName} up`, ['ip', 'link', 'set', 'dev', e.portName, 'up']));
   return steps;
 }

@@ -1,0 +1,20 @@
+import { createRoute } from '@hono/zod-openapi';
+import { topologyKind } from '../../kinds/topology.js';
+import { acceptedResponse, PreferHeader, router } from '../common.js';
+import { mutate } from '../mutation.js';
+import { mutationErrorResponses, statusResponses } from '../problems.js';
+import { deleteMutation } from '../resources.js';
+import { TopologyNameParam } from './schema.js';
+
+export const route = createRoute({
+  method: 'delete',
+  path: '/topologies/{name}',
+  tags: ['topologies'],
+  summary: 'Delete a topology: everything it made, on every host, in one job',
+  request: { params: TopologyNameParam, headers: PreferHeader },
+  responses: statusResponses({ 204: { description: 'Everything it owned is gone from the hosts' }, ...acceptedResponse, ...mutationErrorResponses }),
+});
+
+export const app = router().openapi(route, (c) =>
+  mutate(c, route, () => deleteMutation(c.get('deps'), topologyKind, c.req.valid('param').name, { cascade: false, cascadeOffered: false })),
+);

@@ -1,0 +1,33 @@
+import { createRoute } from '@hono/zod-openapi';
+import { hostTarget } from '../../jobs/host-target.js';
+import { hostReader } from '../../kinds/kind.js';
+import { renderTopology, topologyKind } from '../../kinds/topology.js';
+import { ProblemSchema } from '../../model/jobs.js';
+import { TopologySchema } from '../../model/topologies.js';
+import { ObserveQuery, router } from '../common.js';
+import { errorResponses, notFoundResponse, statusResponses } from '../problems.js';
+import { requireResource } from '../resources.js';
+import { TopologyNameParam } from './schema.js';
+
+export const route = createRoute({
+  method: 'get',
+  path: '/topologies/{name}',
+  tags: ['topologies'],
+  summary: 'Get a topology: its document, what was allocated, what it owns (observe=true: drift on the hosts)',
+  request: { params: TopologyNameParam, query: ObserveQuery },
+  responses: statusResponses({
+    200: { description: 'The topology', content: { 'application/json': { schema: TopologySchema } } },
+    503: { description: 'observe=true and a host cannot be reached', content: { 'application/problem+json': { schema: ProblemSchema } } },
+    ...notFoundResponse,
+    ...errorResponses,
+  }),
+});
+
+export const app = router().openapi(route, async (c) => {
+  const deps = c.get('deps');
+  const t = requireResource(deps, topologyKind, c.req.valid('param').name);
+  const view = renderTopology(deps.store, t);
+  if (c.req.valid('query').observe !== 'true') return c.json(view, 200);
+  const observed = await topologyKind.observeWith(hostReader(deps.hosts, (id) => hostTarget(deps.store, id)), deps.store, t);
+  return c.json({ ...view, observed: { observedAt: observed.observedAt, drift: observed.drift } }, 200);
+});

@@ -1,0 +1,20 @@
+import { createRoute } from '@hono/zod-openapi';
+import { renderTopology } from '../../kinds/topology.js';
+import { ListQuerySchema, pageOf, router } from '../common.js';
+import { errorResponses, statusResponses } from '../problems.js';
+import { TopologyListSchema } from './schema.js';
+
+export const route = createRoute({
+  method: 'get',
+  path: '/topologies',
+  tags: ['topologies'],
+  summary: 'List topologies',
+  request: { query: ListQuerySchema },
+  responses: statusResponses({ 200: { description: 'A page of topologies', content: { 'application/json': { schema: TopologyListSchema } } }, ...errorResponses }),
+});
+
+export const app = router().openapi(route, (c) => {
+  const { store } = c.get('deps');
+  const page = pageOf(store, 'topology', c.req.valid('query'));
+  return c.json({ items: page.items.map((t) => renderTopology(store, t)), nextCursor: page.nextCursor }, 200);
+});
