@@ -114,12 +114,31 @@ export function runBatchOn(executor: Executor, steps: readonly BatchStep[], opts
  * BatchFramingError (above) when the output cannot be trusted; the outcome is unknown too.
  */
 export async function runBatch(executor: Executor, steps: readonly BatchStep[], opts: BatchOptions = {}): Promise<BatchResult> {
-  if (steps.length === 0) return { results: [], stoppedAt: null, ms: 0, timedOut: false, preamble: { stdout: '', stderr: '' } };
+  if (steps.length === 0) return emptyBatch();
+  const { nonce, script } = prepareBatch(steps);
+  const run = await executor.run(['sh', '-s'], { timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, stdin: script });
+  return finishBatch(run, nonce, steps);
+}
+
+/** The result of a batch with no steps: nothing ran. */
+export function emptyBatch(): BatchResult {
+  return { results: [], stoppedAt: null, ms: 0, timedOut: false, preamble: { stdout: '', stderr: '' } };
+}
+
+/** A nonce that no step contains, and the script for the steps with it. Throws TypeError as buildBatchScript does. */
+export function prepareBatch(steps: readonly BatchStep[]): { nonce: string; script: string } {
   let nonce = newBatchNonce();
   // A step that already contains the nonce could fake a marker or end a heredoc early: pick another.
   while (steps.some((s) => s.stdin?.includes(nonce) || s.argv.some((a) => a.includes(nonce)))) nonce = newBatchNonce();
-  const script = buildBatchScript(steps, nonce);
-  const run = await executor.run(['sh', '-s'], { timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, stdin: script });
+  return { nonce, script: buildBatchScript(steps, nonce) };
+}
+
+/**
+ * The batch's result from the run of its script: `run` is what the shell that ran it printed and how it ended (its
+ * exit status, and whether the deadline ended it). Shared by runBatch and executors that run scripts their own way
+ * (SshExecutor's sessions), so both keep one contract. Throws BatchIncompleteError or BatchFramingError.
+ */
+export function finishBatch(run: RunResult, nonce: string, steps: readonly BatchStep[]): BatchResult {
   const parsed = parseBatchOutput(run.stdout, run.stderr, nonce, steps);
   const { results, preamble } = parsed;
   let { stoppedAt } = parsed;
