@@ -8,12 +8,11 @@
  *                              a batch's stderr goes to fd 3, the channel's stderr
  *   np_t=$(command -v timeout)  for `_`, which bash sets for a program it runs: steps see what a run alone sees
  * and each batch is one brace group (so the session shell runs it only once all of it has arrived):
- *   { _=$np_t timeout -k 5 <s> sh -s 2>&3 3>&- <<'nb_<nonce>'
- *   <the batch script, exactly as runBatch sends it>
- *   nb_<nonce>
+ *   { printf %s '<the batch script, exactly as runBatch sends it, quoted>' | _=$np_t timeout -k 5 <s> sh -s 2>&3 3>&-
  *   printf '\n@np:<nonce> X %d\n' "$?"; printf '\n@np:<nonce> X\n' >&3; }
  * The script runs in its own `sh -s` under the remote `timeout`, exactly as a one-off batch does: its `exit` ends that
  * sh, not the session, and its deadline ends everything the batch started (timeout signals its whole process group).
+ * (A quoted word, not a heredoc: any line of the script could begin like a heredoc's delimiter, see heredocDelimiter.)
  * The X markers end the batch on each stream (stdout and stderr arrive independently: each is cut at its own X);
  * stdout's carries the batch shell's exit status (124/137: timed out). What a stream carried before its X is parsed by
  * parseBatchOutput as runBatch's output; the first batch's preamble is what the login shell printed.
@@ -28,6 +27,7 @@ import type { ClientChannel } from 'ssh2';
 import { emptyBatch, finishBatch, prepareBatch, type BatchOptions, type BatchResult, type BatchStep } from './batch.js';
 import { ExecError } from './errors.js';
 import { MAX_OUTPUT_BYTES } from './local.js';
+import { quoteArg } from './quote.js';
 import { signalNumber } from './signals.js';
 import { DEFAULT_TIMEOUT_MS, type RunResult } from './types.js';
 
@@ -253,7 +253,7 @@ class ShellSession {
     const seconds = Math.max(1, Math.ceil(timeoutMs / 1000));
     const M = `@np:${nonce}`;
     const text =
-      `{ _=$np_t timeout -k ${KILL_AFTER_S} ${seconds} sh -s 2>&3 3>&- <<'nb_${nonce}'\n${script}nb_${nonce}\n` +
+      `{ printf %s ${quoteArg(script)} | _=$np_t timeout -k ${KILL_AFTER_S} ${seconds} sh -s 2>&3 3>&-\n` +
       `printf '\\n${M} X %d\\n' "$?"; printf '\\n${M} X\\n' >&3; }\n`;
     return new Promise<RunResult>((resolve, reject) => {
       const maxMarker = M.length + 8; // \n@np:<nonce> X 255\n

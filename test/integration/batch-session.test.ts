@@ -59,7 +59,7 @@ async function closeExecutors(): Promise<void> {
 const ECHO_STEP = 'printf %s "$1"; printf %s "$2" >&2; printf "%s\\n" "$4" >> "$5"; exit "$3"';
 const ranIds = (file: string): string[] => (existsSync(file) ? readFileSync(file, 'utf8').split('\n').slice(0, -1) : []);
 const text = fc
-  .array(fc.oneof(fc.string({ unit: 'binary', maxLength: 20 }), fc.constantFrom('\n', '@np:', '\n@np:0123abcd X 0\n', "'", '$(id)', '`id`', '}', 'nb_')), {
+  .array(fc.oneof(fc.string({ unit: 'binary', maxLength: 20 }), fc.constantFrom('\n', '@np:', '\n@np:0123abcd X 0\n', '\nné', "'", '$(id)', '`id`', '}', 'nb_')), {
     maxLength: 4,
   })
   .map((parts) => parts.join('').replaceAll('\0', ''));
