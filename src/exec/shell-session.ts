@@ -238,7 +238,8 @@ class ShellSession {
     channel.stderr.on('error', () => {});
     channel.on('exit', (code?: number | null, signal?: string) => this.onExit(code, signal));
     channel.on('close', (code?: number | null, signal?: string) => this.onClose(code, signal));
-    if (this.state === 'closed') channel.close(); // discarded while it opened
+    if (this.state === 'closed')
+      channel.close(); // discarded while it opened
     else this.state = 'busy';
   }
 
@@ -249,7 +250,8 @@ class ShellSession {
   /** Sends one batch and resolves with the batch shell's run, as Executor.run would for a one-off `sh -s`. */
   runBatch(nonce: string, script: string, timeoutMs: number, started: number): Promise<RunResult> {
     const channel = this.opened?.channel;
-    if (!channel || !this.usable()) return Promise.reject(new ExecError('host-unreachable', `the shell session on ${this.host.target} ended`));
+    if (!channel || !this.usable())
+      return Promise.reject(new ExecError('host-unreachable', `the shell session on ${this.host.target} ended`));
     const seconds = Math.max(1, Math.ceil(timeoutMs / 1000));
     const M = `@np:${nonce}`;
     const text =
@@ -319,7 +321,9 @@ class ShellSession {
     const status = Number(b.out.end.status ?? NaN);
     if (!Number.isInteger(status)) {
       this.discard();
-      return this.finish({ error: new ExecError('host-unreachable', `the shell session on ${this.host.target} sent a malformed end of batch`) });
+      return this.finish({
+        error: new ExecError('host-unreachable', `the shell session on ${this.host.target} sent a malformed end of batch`),
+      });
     }
     if (b.out.extra || b.err.extra) this.discard();
     this.finish({ exitCode: status, timedOut: this.ranOutOfTime(status) });

@@ -24,7 +24,13 @@ let sb: Sandbox;
 const executors: SshExecutor[] = [];
 function executorFor(host: string, extra: Partial<SshExecutorConfig> = {}): SshExecutor {
   const h = sb.host(host);
-  const ex = new SshExecutor({ address: h.mgmtIp, port: h.sshPort, privateKeyPath: sb.clientKeyPath, hostKeySha256: h.hostKeySha256, ...extra });
+  const ex = new SshExecutor({
+    address: h.mgmtIp,
+    port: h.sshPort,
+    privateKeyPath: sb.clientKeyPath,
+    hostKeySha256: h.hostKeySha256,
+    ...extra,
+  });
   executors.push(ex);
   return ex;
 }
@@ -59,9 +65,15 @@ async function closeExecutors(): Promise<void> {
 const ECHO_STEP = 'printf %s "$1"; printf %s "$2" >&2; printf "%s\\n" "$4" >> "$5"; exit "$3"';
 const ranIds = (file: string): string[] => (existsSync(file) ? readFileSync(file, 'utf8').split('\n').slice(0, -1) : []);
 const text = fc
-  .array(fc.oneof(fc.string({ unit: 'binary', maxLength: 20 }), fc.constantFrom('\n', '@np:', '\n@np:0123abcd X 0\n', '\nné', "'", '$(id)', '`id`', '}', 'nb_')), {
-    maxLength: 4,
-  })
+  .array(
+    fc.oneof(
+      fc.string({ unit: 'binary', maxLength: 20 }),
+      fc.constantFrom('\n', '@np:', '\n@np:0123abcd X 0\n', '\nné', "'", '$(id)', '`id`', '}', 'nb_'),
+    ),
+    {
+      maxLength: 4,
+    },
+  )
   .map((parts) => parts.join('').replaceAll('\0', ''));
 const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
 /** A result without its times (they differ from run to run). */
@@ -75,10 +87,13 @@ describe('SshExecutor.runBatch: batches on a persistent shell session', () => {
     let n = 0;
     await fc.assert(
       fc.asyncProperty(
-        fc.array(fc.record({ out: text, err: text, code: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 255 })), extraOk: fc.boolean() }), {
-          minLength: 1,
-          maxLength: 5,
-        }),
+        fc.array(
+          fc.record({ out: text, err: text, code: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 255 })), extraOk: fc.boolean() }),
+          {
+            minLength: 1,
+            maxLength: 5,
+          },
+        ),
         async (specs) => {
           const file = path.join(dir, `ran-${n++}`);
           const steps: BatchStep[] = specs.map((s, i) => ({
@@ -147,7 +162,9 @@ describe('SshExecutor.runBatch: batches on a persistent shell session', () => {
     expect(onSession.map(timeless)).toEqual(oneOff.map(timeless));
     expect(onSession.map((r) => r.stoppedAt)).toEqual(batches.map((_, b) => (b % 3 === 2 ? 1 : null)));
     // Reported, not asserted: the machine is shared.
-    console.log(`10 batches of 3 steps with a ${SLOW_MS} ms .bashrc: one-off ${oneOffMs.toFixed(0)} ms, on a session ${sessionMs.toFixed(0)} ms`);
+    console.log(
+      `10 batches of 3 steps with a ${SLOW_MS} ms .bashrc: one-off ${oneOffMs.toFixed(0)} ms, on a session ${sessionMs.toFixed(0)} ms`,
+    );
   });
 
   it('what the login shell prints is the preamble of the session’s first batch, and never step output', async () => {

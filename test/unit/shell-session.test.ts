@@ -56,7 +56,7 @@ class LocalChannel extends EventEmitter {
   }
 
   private pieces(chunk: Buffer, emit: (p: Buffer) => void): void {
-    for (let at = 0; at < chunk.length; ) {
+    for (let at = 0; at < chunk.length;) {
       this.seed = (this.seed * 1103515245 + 12345) % 2 ** 31;
       const n = 1 + (this.seed % 7);
       emit(chunk.subarray(at, at + n));
@@ -131,17 +131,24 @@ describe('ShellSessionPool (a local stand-in for the SSH channel)', () => {
     let n = 0;
     await fc.assert(
       fc.asyncProperty(
-        fc.array(fc.record({ out: text, err: text, code: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 255 })), extraOk: fc.boolean() }), {
-          minLength: 1,
-          maxLength: 6,
-        }),
+        fc.array(
+          fc.record({ out: text, err: text, code: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 255 })), extraOk: fc.boolean() }),
+          {
+            minLength: 1,
+            maxLength: 6,
+          },
+        ),
         async (specs) => {
           const file = join(dir, `ran-${n++}`);
           const steps = specs.map((s, i) => step(s.out, s.err, s.code, String(i), file, s.extraOk ? [0, s.code] : undefined));
           const firstBad = specs.findIndex((s, i) => !(steps[i]!.okExitCodes ?? [0]).includes(s.code));
           const count = firstBad === -1 ? steps.length : firstBad + 1;
           const batch = await f.pool.run(steps);
-          expect(batch).toMatchObject({ timedOut: false, stoppedAt: firstBad === -1 ? null : firstBad, preamble: { stdout: '', stderr: '' } });
+          expect(batch).toMatchObject({
+            timedOut: false,
+            stoppedAt: firstBad === -1 ? null : firstBad,
+            preamble: { stdout: '', stderr: '' },
+          });
           expect(batch.results).toHaveLength(count);
           expect(ranIds(file)).toEqual(steps.slice(0, count).map((_, i) => String(i)));
           for (let i = 0; i < count; i++) {
@@ -165,8 +172,15 @@ describe('ShellSessionPool (a local stand-in for the SSH channel)', () => {
     const second = await f.pool.run(steps);
     expect(first.preamble).toEqual({ stdout: 'Welcome\n', stderr: 'conda: hello\n' });
     expect(second.preamble).toEqual({ stdout: '', stderr: '' });
-    const oneOff = await runBatch({ kind: 'local', run: (argv, o) => exec.run(['bash', '-c', 'timeout 30 "$@"', '_', ...argv], o), close: async () => {} }, steps);
-    const lines = (s: string) => s.split('\n').filter((l) => !/^(SHLVL|_)=/.test(l)).sort();
+    const oneOff = await runBatch(
+      { kind: 'local', run: (argv, o) => exec.run(['bash', '-c', 'timeout 30 "$@"', '_', ...argv], o), close: async () => {} },
+      steps,
+    );
+    const lines = (s: string) =>
+      s
+        .split('\n')
+        .filter((l) => !/^(SHLVL|_)=/.test(l))
+        .sort();
     expect(lines(second.results[0]!.stdout)).toEqual(lines(oneOff.results[0]!.stdout));
     expect(second.results[0]!.stdout).toMatch(/^_=.*\/timeout$/m); // as bash sets it for `timeout …` run alone
     expect(second.results[1]!.stdout).toBe(oneOff.results[1]!.stdout);
@@ -177,9 +191,16 @@ describe('ShellSessionPool (a local stand-in for the SSH channel)', () => {
     const f = fixture();
     const file = join(dir, 'timeout');
     await f.pool.run([{ argv: ['true'] }]);
-    const r = await f.pool.run([step('first\n', 'e1', 0, '0', file), { argv: ['sh', '-c', 'printf partial; printf perr >&2; sleep 30.0311 & wait'] }, step('', '', 0, '2', file)], {
-      timeoutMs: 1000,
-    });
+    const r = await f.pool.run(
+      [
+        step('first\n', 'e1', 0, '0', file),
+        { argv: ['sh', '-c', 'printf partial; printf perr >&2; sleep 30.0311 & wait'] },
+        step('', '', 0, '2', file),
+      ],
+      {
+        timeoutMs: 1000,
+      },
+    );
     expect(r).toMatchObject({ timedOut: true, stoppedAt: 1 });
     expect(r.results[0]).toMatchObject({ exitCode: 0, stdout: 'first\n', stderr: 'e1', timedOut: false });
     expect(r.results[1]).toMatchObject({ exitCode: 124, stdout: 'partial', stderr: 'perr', timedOut: true });
@@ -197,7 +218,13 @@ describe('ShellSessionPool (a local stand-in for the SSH channel)', () => {
     const f = fixture();
     const file = join(dir, 'killed');
     await f.pool.run([{ argv: ['true'] }]);
-    const pending = f.pool.run([step('x', '', 0, '0', file), { argv: ['sh', '-c', 'printf "%s\\n" 1 >> "$1"; sleep 0.5', '_', file] }, step('', '', 0, '2', file)]).catch((e: unknown) => e);
+    const pending = f.pool
+      .run([
+        step('x', '', 0, '0', file),
+        { argv: ['sh', '-c', 'printf "%s\\n" 1 >> "$1"; sleep 0.5', '_', file] },
+        step('', '', 0, '2', file),
+      ])
+      .catch((e: unknown) => e);
     await sleep(200);
     f.channels[0]!.child.kill('SIGKILL');
     const err = await pending;
@@ -222,7 +249,9 @@ describe('ShellSessionPool (a local stand-in for the SSH channel)', () => {
 
   it('at most `max` sessions: more concurrent batches run as one-offs, each with its own results', async () => {
     const f = fixture({ max: 2 });
-    const rs = await Promise.all(Array.from({ length: 6 }, (_, i) => f.pool.run([{ argv: ['sh', '-c', 'sleep 0.1; echo "$1"; echo "e$1" >&2', '_', String(i)] }])));
+    const rs = await Promise.all(
+      Array.from({ length: 6 }, (_, i) => f.pool.run([{ argv: ['sh', '-c', 'sleep 0.1; echo "$1"; echo "e$1" >&2', '_', String(i)] }])),
+    );
     expect(rs.map((r) => [r.results[0]!.stdout, r.results[0]!.stderr])).toEqual(Array.from({ length: 6 }, (_, i) => [`${i}\n`, `e${i}\n`]));
     expect(f.channels).toHaveLength(2);
     expect(f.oneOffs).toBe(4);
