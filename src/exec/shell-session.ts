@@ -21,6 +21,10 @@
  * other than 0, output that broke the framing, output while idle; also when the session shell dies (its channel
  * then closes at once, so what is left of a batch still running on the host stops at its next marker: a batch whose
  * output is gone exits, see batch.ts). Nothing is ever sent twice: a batch whose session died rejects.
+ *
+ * The session shell itself runs without a remote `timeout` (it lives as long as its channel; closing the channel, or
+ * losing the connection, gives it EOF and it exits). The limit is runBatch's: a login rc file that reads stdin eats the
+ * bootstrap and the first batch (here the batch then times out on the local safety net, as nothing answers).
  */
 import { performance } from 'node:perf_hooks';
 import type { ClientChannel } from 'ssh2';
