@@ -114,12 +114,31 @@ export function runBatchOn(executor: Executor, steps: readonly BatchStep[], opts
  * BatchFramingError (above) when the output cannot be trusted; the outcome is unknown too.
  */
 export async function runBatch(executor: Executor, steps: readonly BatchStep[], opts: BatchOptions = {}): Promise<BatchResult> {
-  if (steps.length === 0) return { results: [], stoppedAt: null, ms: 0, timedOut: false, preamble: { stdout: '', stderr: '' } };
+  if (steps.length === 0) return emptyBatch();
+  const { nonce, script } = prepareBatch(steps);
+  const run = await executor.run(['sh', '-s'], { timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, stdin: script });
+  return finishBatch(run, nonce, steps);
+}
+
+/** The result of a batch with no steps: nothing ran. */
+export function emptyBatch(): BatchResult {
+  return { results: [], stoppedAt: null, ms: 0, timedOut: false, preamble: { stdout: '', stderr: '' } };
+}
+
+/** A nonce that no step contains, and the script for the steps with it. Throws TypeError as buildBatchScript does. */
+export function prepareBatch(steps: readonly BatchStep[]): { nonce: string; script: string } {
   let nonce = newBatchNonce();
   // A step that already contains the nonce could fake a marker or end a heredoc early: pick another.
   while (steps.some((s) => s.stdin?.includes(nonce) || s.argv.some((a) => a.includes(nonce)))) nonce = newBatchNonce();
-  const script = buildBatchScript(steps, nonce);
-  const run = await executor.run(['sh', '-s'], { timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, stdin: script });
+  return { nonce, script: buildBatchScript(steps, nonce) };
+}
+
+/**
+ * The batch's result from the run of its script: `run` is what the shell that ran it printed and how it ended (its
+ * exit status, and whether the deadline ended it). Shared by runBatch and executors that run scripts their own way
+ * (SshExecutor's sessions), so both keep one contract. Throws BatchIncompleteError or BatchFramingError.
+ */
+export function finishBatch(run: RunResult, nonce: string, steps: readonly BatchStep[]): BatchResult {
   const parsed = parseBatchOutput(run.stdout, run.stderr, nonce, steps);
   const { results, preamble } = parsed;
   let { stoppedAt } = parsed;
@@ -152,7 +171,6 @@ export function buildBatchScript(steps: readonly BatchStep[], nonce: string): st
   if (!NONCE_RE.test(nonce)) throw new TypeError('buildBatchScript: the nonce must be 8–64 lowercase hex digits');
   const M = `@np:${nonce}`;
   const S = `s_${nonce}`; // the status variable: a name no environment exports, so no step sees it
-  const delim = `np_${nonce}`;
   const C = `c_${nonce}`; // the clock reading
   const V = `v_${nonce}`; // read's throwaway fields (not `_`: bash exports `_`, and steps would see it change)
   const out: string[] = [
@@ -177,15 +195,17 @@ export function buildBatchScript(steps: readonly BatchStep[], nonce: string): st
     // (2>/dev/null: dash's own "I/O error" message would otherwise land in the last step's stderr.)
     out.push(`printf '\\n${M} B ${i} %s\\n' "$${C}" 2>/dev/null || exit 141`);
     const stdin = step.stdin ?? '';
+    if (stdin.includes('\0')) throw new TypeError(`buildBatchScript: step ${i}: stdin contains a NUL character`);
+    if (stdin.includes(nonce)) throw new TypeError(`buildBatchScript: step ${i}: stdin contains the nonce (a fake marker, or the heredoc delimiter)`);
+    // A heredoc always ends in a newline: text without one goes through printf (a builtin: no size limit), as does text
+    // whose lines begin with every character a delimiter could begin with (see heredocDelimiter).
+    const delim = stdin.endsWith('\n') ? heredocDelimiter(stdin, `p_${nonce}`) : undefined;
     if (stdin === '') {
       out.push(`${run} </dev/null`);
-    } else if (stdin.endsWith('\n')) {
+    } else if (delim) {
       // A quoted delimiter: the body is taken verbatim, no expansion of any kind.
-      if (stdin.includes('\0')) throw new TypeError(`buildBatchScript: step ${i}: stdin contains a NUL character`);
-      if (stdin.slice(0, -1).split('\n').includes(delim)) throw new TypeError(`buildBatchScript: step ${i}: stdin contains the heredoc delimiter line`);
       out.push(`${run} <<'${delim}'\n${stdin}${delim}`);
     } else {
-      // A heredoc always ends in a newline; text without one goes through printf (a builtin: no size limit).
       out.push(`printf '%s' ${quoteArg(stdin)} 2>/dev/null | ${run}`);
     }
     out.push(`${S}=$?`, `n_${nonce}`);
@@ -195,6 +215,21 @@ export function buildBatchScript(steps: readonly BatchStep[], nonce: string): st
   });
   out.push(`printf '\\n${M} Z\\n'`, '}', '');
   return out.join('\n');
+}
+
+/** First characters a heredoc delimiter may take, in order of preference (`np_…` is the usual one). */
+const DELIMITER_FIRST = 'nABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmopqrstuvwxyz0123456789';
+
+/**
+ * A quoted-heredoc delimiter `<c><tag>` for `body` whose first character c begins none of the body's lines; undefined
+ * when every candidate does. dash 0.5.12 drops the byte after a line's first characters when they match the
+ * delimiter's and that byte is ≥ 0x80 (`né` under `np_…` arrives as `n\xa9`); a line that differs from the delimiter
+ * at its very first character is read exactly. `tag` (with a nonce the body lacks) keeps any line from equalling it.
+ */
+export function heredocDelimiter(body: string, tag: string): string | undefined {
+  const firsts = new Set(body.split('\n').map((line) => line.charAt(0)));
+  const c = [...DELIMITER_FIRST].find((ch) => !firsts.has(ch));
+  return c === undefined ? undefined : `${c}${tag}`;
 }
 
 export interface ParsedBatch {

@@ -8,8 +8,13 @@ export class Semaphore {
   highWater = 0;
   private readonly waiters: Array<() => void> = [];
 
-  constructor(private readonly limit: number) {
+  constructor(readonly limit: number) {
     if (!(limit >= 1)) throw new RangeError('maxChannels must be at least 1');
+  }
+
+  /** Callers waiting for a slot. */
+  get waiting(): number {
+    return this.waiters.length;
   }
 
   acquire(): Promise<() => void> {

@@ -6,7 +6,9 @@ import { fingerprintOfKey, normalizeFingerprint } from './fingerprint.js';
 import { readPrivateKeyFile, UnusableKeyError } from './keys.js';
 import { OutputBuffer } from './local.js';
 import { quoteArgv } from './quote.js';
+import type { BatchOptions, BatchResult, BatchStep } from './batch.js';
 import { Semaphore } from './semaphore.js';
+import { ShellSessionPool } from './shell-session.js';
 import { signalNumber } from './signals.js';
 import { DEFAULT_TIMEOUT_MS, type Executor, type RunOptions, type RunResult } from './types.js';
 
@@ -32,6 +34,13 @@ export interface SshExecutorConfig {
   keepaliveIntervalMs?: number;
   /** TCP connect + handshake + authentication. Default 10 000. */
   connectTimeoutMs?: number;
+  /**
+   * Persistent shell sessions that run batches (runBatch), so the login shell starts once per session, not per batch:
+   * at most this many open at once, each holding a channel. Default 2; 0: every batch is a one-off `sh -s`.
+   */
+  shellSessions?: number;
+  /** An idle shell session is closed after this long. Default 30 000. */
+  shellSessionIdleMs?: number;
 }
 
 /** The remote `timeout` gets this long after its TERM before it sends KILL. */
@@ -49,7 +58,8 @@ interface Connection {
  * Runs argv on a remote host over one persistent SSH connection (ssh2), shared by all
  * concurrent runs, at most maxChannels channels at a time. The host key is pinned;
  * every command is wrapped in the remote `timeout`; a failed connection is thrown away
- * and the next run connects afresh.
+ * and the next run connects afresh. Batches run on persistent shell sessions
+ * (shell-session.ts), whose channels count against the same maxChannels.
  */
 export class SshExecutor implements Executor {
   readonly kind = 'ssh' as const;
@@ -61,11 +71,30 @@ export class SshExecutor implements Executor {
   /** Every client not yet closed, so close() can end even one still connecting. */
   private readonly clients = new Set<Client>();
   private connectionsOpened = 0;
+  private readonly sessions: ShellSessionPool;
 
   constructor(private readonly config: SshExecutorConfig) {
     this.port = config.port ?? 22;
     this.user = config.user ?? 'root';
     this.slots = new Semaphore(config.maxChannels ?? 8);
+    this.sessions = new ShellSessionPool(
+      {
+        target: this.target,
+        openChannel: async (command, ms) => {
+          const release = await this.acquireSlot();
+          try {
+            const { conn, channel } = await this.openExecWithin(command, ms);
+            return { channel, release, connected: () => conn.alive };
+          } catch (err) {
+            release();
+            throw err;
+          }
+        },
+        runScript: (script, timeoutMs) => this.run(['sh', '-s'], { timeoutMs, stdin: script }),
+        slotWanted: () => this.slots.waiting > 0,
+      },
+      { max: config.shellSessions ?? 2, idleMs: config.shellSessionIdleMs ?? 30_000 },
+    );
   }
 
   /** `address:port`, as used in messages. */
@@ -88,6 +117,19 @@ export class SshExecutor implements Executor {
     return this.connectionsOpened;
   }
 
+  /** Shell sessions open (busy, idle or opening) and idle: each holds a channel. */
+  get shellSessions(): { open: number; idle: number } {
+    return this.sessions.stats;
+  }
+
+  /**
+   * Runs a batch (runBatch's contract, src/exec/batch.ts) on a persistent shell session (src/exec/shell-session.ts):
+   * the login shell starts once per session. When every session is busy the batch runs as a one-off `sh -s`.
+   */
+  runBatch(steps: readonly BatchStep[], opts: BatchOptions = {}): Promise<BatchResult> {
+    return this.sessions.run(steps, opts);
+  }
+
   async run(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
     if (argv.length === 0 || argv[0] === '') throw new TypeError('SshExecutor.run: argv must name a command');
     const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
@@ -96,7 +138,7 @@ export class SshExecutor implements Executor {
     const command = `timeout -k ${KILL_AFTER_S} ${seconds} ${quoteArgv(argv)}`;
     const started = performance.now();
 
-    const release = await this.slots.acquire();
+    const release = await this.acquireSlot();
     let opened: { conn: Connection; channel: ClientChannel };
     try {
       opened = await this.openExecWithin(command, timeoutMs + LOCAL_GRACE_MS);
@@ -180,7 +222,7 @@ export class SshExecutor implements Executor {
   async openStream(argv: readonly string[]): Promise<Duplex> {
     if (argv.length === 0 || argv[0] === '') throw new TypeError('SshExecutor.openStream: argv must name a command');
     const command = quoteArgv(argv);
-    const release = await this.slots.acquire();
+    const release = await this.acquireSlot();
     try {
       const { channel } = await this.openExecWithin(command, DEFAULT_TIMEOUT_MS);
       channel.once('close', release);
@@ -193,8 +235,9 @@ export class SshExecutor implements Executor {
     }
   }
 
-  /** Ends the connection. A later run connects again. */
+  /** Ends the connection and its shell sessions. A later run connects again. */
   async close(): Promise<void> {
+    this.sessions.close();
     const clients = [...this.clients];
     const live = this.conn;
     this.conn = undefined;
@@ -217,6 +260,12 @@ export class SshExecutor implements Executor {
           }),
       ),
     );
+  }
+
+  /** A channel slot; when all are taken, an idle shell session gives its own back rather than hold it. */
+  private acquireSlot(): Promise<() => void> {
+    if (this.slots.active >= this.slots.limit) this.sessions.closeIdle();
+    return this.slots.acquire();
   }
 
   /** openExec with a deadline: a host that accepted TCP but stopped answering cannot hold a run forever. */

@@ -36,7 +36,7 @@ const ranIds = (file: string): string[] => {
 const hex = fc.stringMatching(/^[0-9a-f]{8,32}$/);
 /** Text made to look like framing: markers with made-up nonces, heredoc-like delimiters, quotes, lone newlines. */
 const markerish = fc.oneof(
-  fc.constantFrom('\n', '\n\n', '@np:', '\n@np:', ' B 0\n', ' E 0 0 1.5\n', ' Z\n', 'np_', "'", '"', '$(id)', '`id`', '\\', '%s', '%n', '}', '{'),
+  fc.constantFrom('\n', '\n\n', '@np:', '\n@np:', ' B 0\n', ' E 0 0 1.5\n', ' Z\n', 'np_', '\nné', '\nnp_🦀', "'", '"', '$(id)', '`id`', '\\', '%s', '%n', '}', '{'),
   hex.map((h) => `\n@np:${h} E 0 0 1.0\n`),
   hex.map((h) => `\n@np:${h} Z\n`),
 );
@@ -127,6 +127,13 @@ describe('runBatch (LocalExecutor)', () => {
       }),
       { numRuns: 40 },
     );
+  });
+
+  it('stdin lines that begin like the heredoc delimiter and go on with non-ASCII arrive exactly (dash drops such a byte)', async () => {
+    const every = [...'nABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmopqrstuvwxyz0123456789'].map((c) => `${c}é`).join('\n') + '\n';
+    const inputs = ['né\nnp_é\nn🦀\nnp\u00ff\n', 'Aé\nné\n', every];
+    const r = await runBatch(exec, inputs.map((stdin) => ({ argv: ['cat'], stdin })));
+    expect(r.results.map((x) => x.stdout)).toEqual(inputs);
   });
 
   it('a missing command is exit 127 with the shell message, as alone, and the batch stops there', async () => {
