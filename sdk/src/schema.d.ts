@@ -2439,6 +2439,642 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/topologies/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get a topology: its document, what was allocated, what it owns (observe=true: drift on the hosts) */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description also read the live state from the host(s) and report drift */
+                    observe?: "true" | "false";
+                };
+                header?: never;
+                path: {
+                    name: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The topology */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Topology"];
+                    };
+                };
+                /** @description Malformed request (bad JSON) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Missing or wrong bearer token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description No such resource */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Body larger than 1 MiB */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
+                421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Validation failed: `errors[]` holds a JSON pointer per bad field */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Internal error */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description observe=true and a host cannot be reached */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        /**
+         * Create or converge a topology (a whole container network) from its document
+         * @description Diffs the document against what the service owns under this name and applies the difference as one job across every host involved: unchanged parts are not touched; bridges and members change in place where they can; tunnels and re-wired members are replaced. Addresses, keys, names and MACs are allocated once and kept. Every error in the document is reported at once, with a pointer, before any job exists. With `dryRun=true` the answer is the plan only (per change: hosts, commands, disruption, affected members) and nothing runs. JSON or YAML (`Content-Type: application/yaml`).
+         */
+        put: {
+            parameters: {
+                query?: {
+                    /** @description answer the plan only (what would change, where, with which commands); nothing runs */
+                    dryRun?: "true" | "false";
+                };
+                header?: {
+                    /** @description `respond-async` answers 202 at once; `wait=N` waits up to N seconds for the job (default 30) */
+                    prefer?: string;
+                    /** @description Same key + same request → the stored response again (kept 24 h) */
+                    "idempotency-key"?: string;
+                };
+                path: {
+                    name: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: {
+                content: {
+                    "application/json": components["schemas"]["TopologyDocument"];
+                    "application/yaml": components["schemas"]["TopologyDocument"];
+                };
+            };
+            responses: {
+                /** @description Converged (the topology with its job and the plan it ran), or with dryRun=true the plan only */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["TopologyWithJob"] | components["schemas"]["TopologyPlan"];
+                    };
+                };
+                /** @description Created */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["TopologyWithJob"];
+                    };
+                };
+                /** @description The job runs on; poll `Location` (`/jobs/{id}`) or stream its logs */
+                202: {
+                    headers: {
+                        Location: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Accepted"];
+                    };
+                };
+                /** @description Malformed request (bad JSON) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Missing or wrong bearer token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description A referenced resource does not exist */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Conflict with the current state, or the same Idempotency-Key still in progress */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Body larger than 1 MiB */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
+                421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Validation failed (`validation`: `errors[]` holds a JSON pointer per bad field), or an SSH private key cannot be used (`unusable-key`) */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Internal error */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description A command failed on a host (the job was undone) */
+                502: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description A host could not be reached (`host-unreachable`, `host-key-mismatch`), or the store cannot save changes right now (`storage-unavailable`, with `Retry-After`; when a job finished but its outcome is not saved yet, with its `jobId`) */
+                503: {
+                    headers: {
+                        /** @description Seconds to wait before trying again (with `storage-unavailable`) */
+                        "Retry-After"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description A command timed out on a host */
+                504: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        post?: never;
+        /** Delete a topology: everything it made, on every host, in one job */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: {
+                    /** @description `respond-async` answers 202 at once; `wait=N` waits up to N seconds for the job (default 30) */
+                    prefer?: string;
+                    /** @description Same key + same request → the stored response again (kept 24 h) */
+                    "idempotency-key"?: string;
+                };
+                path: {
+                    name: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The job runs on; poll `Location` (`/jobs/{id}`) or stream its logs */
+                202: {
+                    headers: {
+                        Location: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Accepted"];
+                    };
+                };
+                /** @description Everything it owned is gone from the hosts */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Malformed request (bad JSON) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Missing or wrong bearer token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description A referenced resource does not exist */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Conflict with the current state, or the same Idempotency-Key still in progress */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Body larger than 1 MiB */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
+                421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Validation failed (`validation`: `errors[]` holds a JSON pointer per bad field), or an SSH private key cannot be used (`unusable-key`) */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Internal error */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description A command failed on a host (the job was undone) */
+                502: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description A host could not be reached (`host-unreachable`, `host-key-mismatch`), or the store cannot save changes right now (`storage-unavailable`, with `Retry-After`; when a job finished but its outcome is not saved yet, with its `jobId`) */
+                503: {
+                    headers: {
+                        /** @description Seconds to wait before trying again (with `storage-unavailable`) */
+                        "Retry-After"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description A command timed out on a host */
+                504: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/topologies/{name}/plan": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Plan a topology document without applying it
+         * @description The same as `PUT /topologies/{name}?dryRun=true`: what would be created, changed and removed, per host, with the commands and how disruptive each change is. Nothing runs.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    name: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: {
+                content: {
+                    "application/json": components["schemas"]["TopologyDocument"];
+                    "application/yaml": components["schemas"]["TopologyDocument"];
+                };
+            };
+            responses: {
+                /** @description The plan */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["TopologyPlan"];
+                    };
+                };
+                /** @description Malformed request (bad JSON) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Missing or wrong bearer token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description A referenced resource does not exist */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Conflict with the current state, or the same Idempotency-Key still in progress */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Body larger than 1 MiB */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
+                421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Validation failed: `errors[]` holds a JSON pointer per bad field */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Internal error */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/topologies": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List topologies */
+        get: {
+            parameters: {
+                query?: {
+                    limit?: number;
+                    cursor?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description A page of topologies */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["TopologyList"];
+                    };
+                };
+                /** @description Malformed request (bad JSON) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Missing or wrong bearer token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Body larger than 1 MiB */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
+                421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Validation failed: `errors[]` holds a JSON pointer per bad field */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Internal error */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/jobs": {
         parameters: {
             query?: never;
@@ -3322,6 +3958,271 @@ export interface components {
         };
         AttachmentList: {
             items: components["schemas"]["Attachment"][];
+            nextCursor: string | null;
+        };
+        TopologyWithJob: components["schemas"]["Topology"] & {
+            job: components["schemas"]["Job"];
+            plan: components["schemas"]["TopologyPlan"];
+        };
+        /**
+         * @example {
+         *       "name": "seed",
+         *       "networks": {
+         *         "web": {
+         *           "bridge": {
+         *             "type": "ovs",
+         *             "name": "ovs_bridge"
+         *           },
+         *           "subnet": "10.11.12.0/24",
+         *           "tunnel": {
+         *             "type": "gre"
+         *           },
+         *           "hostAddresses": "auto",
+         *           "members": [
+         *             {
+         *               "host": "docker1",
+         *               "container": "web1",
+         *               "address": "10.11.12.100"
+         *             },
+         *             {
+         *               "host": "docker3",
+         *               "container": "web2"
+         *             }
+         *           ]
+         *         }
+         *       }
+         *     }
+         */
+        TopologyDocument: {
+            /**
+             * @description must match the path when given
+             * @example seed
+             */
+            name?: string;
+            networks: {
+                [key: string]: components["schemas"]["TopologyNetwork"];
+            };
+            /**
+             * @default {}
+             * @example {
+             *       "env": "ci"
+             *     }
+             */
+            labels: {
+                [key: string]: string;
+            };
+        };
+        TopologyNetwork: {
+            /**
+             * @default {
+             *       "type": "ovs",
+             *       "datapathType": "auto",
+             *       "stp": false
+             *     }
+             */
+            bridge: {
+                /**
+                 * @default ovs
+                 * @enum {string}
+                 */
+                type: "ovs" | "linux";
+                /**
+                 * @description default: derived from the topology and network names (unique per host)
+                 * @example ovs_bridge
+                 */
+                name?: string;
+                /**
+                 * @default auto
+                 * @enum {string}
+                 */
+                datapathType: "auto" | "system" | "netdev";
+                /** @default false */
+                stp: boolean;
+            };
+            /**
+             * @description address pool: members and host bridges without an address get one, stable across re-applies
+             * @example 10.11.12.1/24
+             */
+            subnet?: string;
+            /**
+             * @description joins the network across hosts (only made when members sit on more than one host)
+             * @default {
+             *       "type": "vxlan"
+             *     }
+             */
+            tunnel: {
+                /**
+                 * @default vxlan
+                 * @enum {string}
+                 */
+                type: "gre" | "vxlan" | "geneve";
+                /** @description GRE key / VNI; default: allocated, unique on every host involved */
+                key?: number;
+                dstPort?: number;
+            };
+            /**
+             * @description full: a tunnel between every pair of hosts, with split horizon (no tunnel-to-tunnel forwarding); {hub}: a star around one host
+             * @default full
+             */
+            mesh: "full" | {
+                /** @example docker1 */
+                hub: string;
+            };
+            /**
+             * @description auto: each host's bridge gets an address from the subnet; or give them per host; none: bridges carry no address
+             * @default none
+             */
+            hostAddresses: ("auto" | "none") | {
+                [key: string]: string;
+            };
+            /**
+             * @description members' MTU; default: the overlay MTU of the network's tunnels (1500 without tunnels)
+             * @example 1500
+             */
+            mtu?: number;
+            /** @default [] */
+            members: components["schemas"]["TopologyMember"][];
+        };
+        TopologyMember: {
+            /**
+             * @description a registered host, by name
+             * @example docker1
+             */
+            host: string;
+            /** @example web1 */
+            container?: string;
+            /** @example blue */
+            netns?: string;
+            /**
+             * @description interface name inside the target (default eth1, or the next free ethN at first apply; then kept)
+             * @example ovs_bridge
+             */
+            ifname?: string;
+            /** @description the member's address (the subnet's prefix length when given bare); default: the next free one from the network's subnet, kept across re-applies */
+            address?: string;
+            /** @example 10.10.10.101 */
+            gateway?: string;
+            routes?: {
+                /**
+                 * @description IPv4 or IPv6 address with prefix length; stored canonical
+                 * @example 10.11.12.1/24
+                 */
+                to: string;
+                /** @example 10.10.10.101 */
+                via?: string;
+            }[];
+            /**
+             * @description default: derived from the topology, network and member names (stable across re-creation)
+             * @example 02:42:0a:0b:0c:64
+             */
+            mac?: string;
+            /** @example 1500 */
+            mtu?: number;
+            vlan?: number;
+        };
+        TopologyPlan: {
+            name: string;
+            changes: components["schemas"]["TopologyChange"][];
+            /** @description slots already as the document says: not touched */
+            unchanged: string[];
+            allocations: {
+                memberAddresses: {
+                    [key: string]: string;
+                };
+                hostAddresses: {
+                    [key: string]: string;
+                };
+                keys: {
+                    [key: string]: number;
+                };
+                bridgeNames: {
+                    [key: string]: string;
+                };
+                hostIfnames: {
+                    [key: string]: string;
+                };
+                ifnames: {
+                    [key: string]: string;
+                };
+                macs: {
+                    [key: string]: string;
+                };
+            };
+        };
+        TopologyChange: {
+            /** @enum {string} */
+            action: "create" | "update" | "replace" | "delete";
+            /** @enum {string} */
+            kind: "bridge" | "tunnel" | "attachment";
+            /** @description what the document calls it: `bridge:web/docker1`, `tunnel:web/docker1~docker3`, `attachment:web/docker1/web1` */
+            slot: string;
+            /** @description the resource, once it exists */
+            id: string | null;
+            hosts: string[];
+            /**
+             * @description none: nothing carrying traffic is touched; link-flap: a tunnel or address changes, traffic pauses briefly; reattach: a member is detached and attached again
+             * @enum {string}
+             */
+            disruption: "none" | "link-flap" | "reattach";
+            /** @description members whose traffic this change touches (peers across a tunnel included) */
+            affects: string[];
+            /** @description for update/replace: the fields that differ */
+            fields: string[];
+            /** @description per host name: the commands as they will run (reads not included) */
+            commands: {
+                [key: string]: string[];
+            };
+        };
+        Topology: {
+            /** @example top_23oconq4aeecjeowuwsl46qloj */
+            id: string;
+            name: string;
+            document: components["schemas"]["TopologyDocument"];
+            allocations: {
+                memberAddresses: {
+                    [key: string]: string;
+                };
+                hostAddresses: {
+                    [key: string]: string;
+                };
+                keys: {
+                    [key: string]: number;
+                };
+                bridgeNames: {
+                    [key: string]: string;
+                };
+                hostIfnames: {
+                    [key: string]: string;
+                };
+                ifnames: {
+                    [key: string]: string;
+                };
+                macs: {
+                    [key: string]: string;
+                };
+            };
+            /** @description slot → resource id of everything it owns */
+            resources: {
+                [key: string]: string;
+            };
+            /** @description host names */
+            hosts: string[];
+            labels: {
+                [key: string]: string;
+            };
+            /** @enum {string} */
+            state: "pending" | "ready" | "failed" | "deleting";
+            jobId: string | null;
+            createdAt: string;
+            updatedAt: string;
+            observed?: {
+                observedAt: string;
+                /** @description every owned resource's drift, fields prefixed with its slot */
+                drift: components["schemas"]["DriftItem"][];
+            };
+        };
+        TopologyList: {
+            items: components["schemas"]["Topology"][];
             nextCursor: string | null;
         };
         JobList: {

@@ -137,7 +137,7 @@ export function resolveTopology(store: Store, name: string, doc: TopologyDocumen
   if (doc.name !== undefined && doc.name !== name) errors.push({ pointer: '/name', detail: `the document is named ${JSON.stringify(doc.name)} but was sent to /topologies/${name}` });
 
   const host = (hostName: string, pointer: string): TypedResource<'host'> | null => {
-    let h = hostsByName.get(hostName) ?? findHost(store, hostName);
+    const h = hostsByName.get(hostName) ?? findHost(store, hostName);
     if (!h) {
       errors.push({ pointer, detail: `no host named ${JSON.stringify(hostName)} (register it with POST /hosts)` });
       return null;

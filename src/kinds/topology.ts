@@ -151,7 +151,7 @@ async function readFacts(ctx: JobContext, changes: Change[]): Promise<Facts> {
 // ---- the plan
 
 function endFacts(facts: Facts, key: string): [EndFacts, EndFacts] {
-  return (facts.tunnelEnds.get(key) as [EndFacts, EndFacts] | undefined) ?? [{ exists: false, owner: null }, { exists: false, owner: null }];
+  return (facts.tunnelEnds.get(key)) ?? [{ exists: false, owner: null }, { exists: false, owner: null }];
 }
 
 /** The steps of one change, by phase (see the top of this file). */
