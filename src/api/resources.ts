@@ -6,7 +6,7 @@ import { hostTarget } from '../jobs/host-target.js';
 import { saveResource } from '../jobs/records.js';
 import { hostsOf, removeAny } from '../kinds/index.js';
 import { hostReader, type Observation, type ResourceKind, type TypedResource } from '../kinds/kind.js';
-import { notFound, requireSettled } from '../kinds/refs.js';
+import { notFound, requireNotOwned, requireSettled } from '../kinds/refs.js';
 import type { ResourceType } from '../model/names.js';
 import { ProblemError } from '../model/problems.js';
 import type { AppDeps } from '../deps.js';
@@ -42,6 +42,7 @@ export function deleteMutation<T extends ResourceType, V, O extends Observation>
   opts: { cascade: boolean; cascadeOffered: boolean },
 ): Mutation {
   const r = requireResource(deps, kind, ref);
+  requireNotOwned(r, kind.noun);
   requireSettled(r, kind.noun);
   const dependents = kind.dependents(deps.store, r);
   if (dependents.length && !opts.cascade) {

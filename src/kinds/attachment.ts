@@ -19,6 +19,7 @@ export function resolveAttachment(store: Store, body: AttachmentCreate, id: stri
   const bridge = requireBridge(store, body.bridge, '/bridge');
   const b = bridge.data;
   if (bridge.state !== 'ready') throw new ProblemError('conflict', `bridge ${b.hostName}/${b.name} is ${bridge.state}`);
+  if (b.topology) throw new ProblemError('conflict', `bridge ${b.hostName}/${b.name} belongs to topology ${JSON.stringify(b.topology)}: add a member to the topology instead`, { errors: [{ pointer: '/bridge', detail: 'owned by a topology' }] });
   if (body.vlan !== undefined && b.type !== 'ovs') throw ProblemError.validation([{ pointer: '/vlan', detail: 'VLAN tags need an OVS bridge; this one is a Linux bridge' }]);
   const facts = readResource(store, 'host', b.hostId)?.data.facts;
   if (b.datapathType === 'netdev' && facts && facts.ethtool === false) {

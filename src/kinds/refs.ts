@@ -50,6 +50,14 @@ export function interfaceNamesOnHost(store: Store, hostId: string): Map<string, 
   return used;
 }
 
+/** A resource a topology owns changes only through that topology (its document is the desired state). */
+export function requireNotOwned(r: { id: string; type: string; data: unknown }, noun: string): void {
+  const topology = r.type !== 'topology' && r.data && typeof r.data === 'object' && 'topology' in r.data ? r.data.topology : undefined;
+  if (typeof topology === 'string') {
+    throw new ProblemError('conflict', `${noun} ${r.id} belongs to topology ${JSON.stringify(topology)}: change it through PUT /topologies/${topology} (or delete the topology)`, { topology });
+  }
+}
+
 /** A resource another job is still working on cannot be changed or deleted yet; ready and failed ones can. */
 export function requireSettled(rec: { id: string; state: string; jobId: string | null }, noun: string): void {
   if (rec.state === 'pending' || rec.state === 'deleting') {

@@ -13,7 +13,7 @@ import { newId } from '../model/names.js';
 import { canonicalCidr, ipFamily } from '../model/net.js';
 import { ProblemError, type FieldError } from '../model/problems.js';
 import type { Allocations, TopologyData, TopologyDocument, TopologyMember, TopologyNetwork } from '../model/topologies.js';
-import { defaultPortName, effectiveDstPort, type TunnelData, type TunnelEndpointData } from '../model/tunnels.js';
+import { defaultPortName, type TunnelData, type TunnelEndpointData } from '../model/tunnels.js';
 import { overlayMtu } from '../ops/tunnels.js';
 import type { Store } from '../store/types.js';
 import { resolveDatapath } from './bridge.js';
@@ -112,18 +112,34 @@ function hostPairs(hosts: string[], mesh: TopologyNetwork['mesh']): [string, str
   return others.map((o): [string, string] => [mesh.hub, o]);
 }
 
-/** Keys (GRE key / VNI) in use on a host by tunnels this topology does not own. */
+/**
+ * Keys (GRE key / VNI) in use on each host by tunnels this topology does not own, and by other topologies' ledgers
+ * (a topology applied at the same time has its ledger stored before its tunnels exist).
+ */
 function keysInUse(store: Store, topology: string): Map<string, Set<number>> {
   const used = new Map<string, Set<number>>();
+  const add = (hostId: string, key: number) => (used.get(hostId) ?? used.set(hostId, new Set()).get(hostId)!).add(key);
   for (const t of readAll(store, 'tunnel')) {
-    if (t.data.topology === topology) continue;
-    for (const e of t.data.endpoints) {
-      const s = used.get(e.hostId) ?? new Set<number>();
-      s.add(t.data.key ?? 0);
-      used.set(e.hostId, s);
-    }
+    if (t.data.topology !== topology) for (const e of t.data.endpoints) add(e.hostId, t.data.key ?? 0);
+  }
+  for (const other of readAll(store, 'topology')) {
+    if (other.data.name !== topology) for (const key of Object.values(other.data.allocations.keys)) for (const h of other.data.hosts) add(h, key);
   }
   return used;
+}
+
+/** Interface and bridge names other topologies' ledgers hold on each of their hosts (conservatively: on all of them). */
+function namesInOtherLedgers(store: Store, topology: string): Map<string, Set<string>> {
+  const names = new Map<string, Set<string>>();
+  for (const other of readAll(store, 'topology')) {
+    if (other.data.name === topology) continue;
+    const a = other.data.allocations;
+    for (const h of other.data.hosts) {
+      const set = names.get(h) ?? names.set(h, new Set()).get(h)!;
+      for (const n of [...Object.values(a.bridgeNames), ...Object.values(a.hostIfnames)]) set.add(n);
+    }
+  }
+  return names;
 }
 
 export function resolveTopology(store: Store, name: string, doc: TopologyDocument, previous: TypedResource<'topology'> | null): DesiredTopology {
@@ -149,10 +165,12 @@ export function resolveTopology(store: Store, name: string, doc: TopologyDocumen
 
   // Names on each host that are not ours: interface names and bridges of other resources and topologies.
   const foreignNames = new Map<string, Map<string, string>>();
+  const ledgers = namesInOtherLedgers(store, name);
   const namesOn = (hostId: string) => {
     let m = foreignNames.get(hostId);
     if (!m) {
       m = new Map([...interfaceNamesOnHost(store, hostId)].filter(([, id]) => !Object.values(owned).includes(id)));
+      for (const n of ledgers.get(hostId) ?? []) if (!m.has(n)) m.set(n, 'another topology');
       foreignNames.set(hostId, m);
     }
     return m;
@@ -322,9 +340,8 @@ export function resolveTopology(store: Store, name: string, doc: TopologyDocumen
       const ha = [...hostsByName.values()].find((x) => x.id === a)!;
       const hb = [...hostsByName.values()].find((x) => x.id === b)!;
       const slot = `tunnel:${network}/${ha.data.name}~${hb.data.name}`;
-      for (const [h, p] of [[ha, '0'], [hb, '1']] as const) {
+      for (const h of [ha, hb]) {
         if (!h.data.tunnelIp) errors.push({ pointer: `${at}/members`, detail: `host ${h.data.name} has no tunnelIp (the underlay address tunnels use); register it with one` });
-        void p;
       }
       if (!ha.data.tunnelIp || !hb.data.tunnelIp) continue;
       if (ipFamily(ha.data.tunnelIp) !== ipFamily(hb.data.tunnelIp)) {
@@ -352,7 +369,6 @@ export function resolveTopology(store: Store, name: string, doc: TopologyDocumen
         overlayMtu: Math.min(ends[0]!.overlayMtu, ends[1]!.overlayMtu), labels: doc.labels, splitHorizon: net.mesh === 'full' && memberHosts.length > 2, topology: name,
       };
       if (data.dstPort !== null && data.type === 'gre') errors.push({ pointer: `${at}/tunnel/dstPort`, detail: 'GRE has no UDP port' });
-      void effectiveDstPort;
       networkMtu = networkMtu === null ? data.overlayMtu : Math.min(networkMtu, data.overlayMtu);
       desired.tunnels.push({ slot, network, id: owned[slot] ?? newId('tunnel'), data });
     }

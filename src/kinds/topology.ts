@@ -306,19 +306,25 @@ export async function applyTopology(ctx: JobContext, topologyId: string, doc: To
   let phase1Done = false;
   try {
     if (!diff.changes.length) {
-      saveResource(ctx.store, topology, { data: topologyData(topology.data.name, doc, desired), state: 'ready' });
+      ctx.store.tx(() => {
+        refreshDerived(ctx.store, desired);
+        saveResource(ctx.store, topology, { data: topologyData(topology.data.name, doc, desired), state: 'ready' });
+      });
       return;
     }
     const facts = await readFacts(ctx, diff.changes);
     const built = buildPlan(diff.changes, facts, false);
     // 1. The old halves of replacements.
-    if (built.replaceOld.steps.length) await ctx.runPlan(built.replaceOld);
-    phase1Done = true;
+    if (built.replaceOld.steps.length) {
+      await ctx.runPlan(built.replaceOld);
+      phase1Done = true;
+    }
     // 2. Creates and changes: one plan, undone on every host if any step fails.
     await ctx.runPlan(built.apply);
     await checkOvsTunnels(ctx, diff.changes, built.apply);
     ctx.store.tx(() => {
       for (const c of diff.changes) if (c.action !== 'delete') recordApplied(ctx, c, facts);
+      refreshDerived(ctx.store, desired);
       const owned = { ...previousOwned };
       for (const c of diff.changes) if (c.action !== 'delete') owned[c.slot] = c.desired!.id;
       saveResource(ctx.store, topology, { data: { ...topologyData(topology.data.name, doc, desired), owned } });
@@ -348,6 +354,14 @@ export async function applyTopology(ctx: JobContext, topologyId: string, doc: To
       }
     });
     throw e;
+  }
+}
+
+/** Values derived from other resources (a bridge's overlay MTU follows its tunnels): stored, no command needed. */
+function refreshDerived(store: Store, desired: DesiredTopology): void {
+  for (const b of desired.bridges) {
+    const current = readResource(store, 'bridge', b.id);
+    if (current && current.data.overlayMtu !== b.data.overlayMtu) saveResource(store, current, { data: { ...current.data, overlayMtu: b.data.overlayMtu } });
   }
 }
 

@@ -56,6 +56,9 @@ export function resolveTunnel(store: Store, body: TunnelCreate): TunnelData {
   ];
   const bd: [BridgeData, BridgeData] = [brs[0].data, brs[1].data];
   brs.forEach((b, i) => {
+    if (b.data.topology) {
+      throw new ProblemError('conflict', `bridge ${bd[i]!.hostName}/${bd[i]!.name} belongs to topology ${JSON.stringify(b.data.topology)}; its tunnels come from the topology's document`, { errors: [{ pointer: `/endpoints/${i}/bridge`, detail: 'owned by a topology' }] });
+    }
     if (b.state !== 'ready') {
       throw new ProblemError('conflict', `bridge ${bd[i]!.hostName}/${bd[i]!.name} is ${b.state}; wait for its job ${b.jobId}`, { errors: [{ pointer: `/endpoints/${i}/bridge`, detail: b.state }] });
     }

@@ -1,7 +1,7 @@
 import { createRoute } from '@hono/zod-openapi';
 import { readResource, saveResource } from '../../jobs/records.js';
 import { bridgeKind, updateBridge } from '../../kinds/bridge.js';
-import { requireSettled } from '../../kinds/refs.js';
+import { requireNotOwned, requireSettled } from '../../kinds/refs.js';
 import { BridgePatchSchema, type BridgeData } from '../../model/bridges.js';
 import { IdParam, PreferHeader, acceptedResponse, router } from '../common.js';
 import { mutate } from '../mutation.js';
@@ -28,6 +28,7 @@ export const app = router().openapi(route, (c) => {
   const ref = c.req.valid('param').id;
   return mutate(c, route, () => {
     const bridge = requireResource(deps, bridgeKind, ref);
+    requireNotOwned(bridge, 'bridge');
     requireSettled(bridge, 'bridge');
     const previous = bridge.data;
     const next: BridgeData = {
