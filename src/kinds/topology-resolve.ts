@@ -19,6 +19,7 @@ import type { Store } from '../store/types.js';
 import { resolveDatapath } from './bridge.js';
 import type { TypedResource } from './kind.js';
 import { findHost, interfaceNamesOnHost } from './refs.js';
+import { kernelGap } from './tunnel-resolve.js';
 
 export interface DesiredBridge {
   slot: string;
@@ -348,6 +349,10 @@ export function resolveTopology(store: Store, name: string, doc: TopologyDocumen
         errors.push({ pointer: `${at}/members`, detail: `${ha.data.name} and ${hb.data.name} have tunnelIps of different families` });
         continue;
       }
+      for (const h of [ha, hb]) {
+        const gap = kernelGap(net.tunnel.type, bridgeOf.get(h.id)!.data, h.data);
+        if (gap) errors.push({ pointer: `${at}/tunnel/type`, detail: gap });
+      }
       const ipv6 = ipFamily(ha.data.tunnelIp) === 6;
       const ends = ([[ha, hb], [hb, ha]] as const).map(([self, other]): TunnelEndpointData => {
         const br = bridgeOf.get(self.id)!;
@@ -373,6 +378,13 @@ export function resolveTopology(store: Store, name: string, doc: TopologyDocumen
       desired.tunnels.push({ slot, network, id: owned[slot] ?? newId('tunnel'), data });
     }
     for (const b of bridgeOf.values()) b.data.overlayMtu = pairs.length ? networkMtu : null;
+    // The MTU budget: nothing bigger than the tunnels carry (it would be dropped or fragmented on the underlay).
+    if (networkMtu !== null) {
+      if (net.mtu !== undefined && net.mtu > networkMtu) errors.push({ pointer: `${at}/mtu`, detail: `${net.mtu} is more than the ${net.tunnel.type} tunnels carry (${networkMtu})` });
+      net.members.forEach((m, i) => {
+        if (m.mtu !== undefined && m.mtu > networkMtu!) errors.push({ pointer: `${at}/members/${i}/mtu`, detail: `${m.mtu} is more than the ${net.tunnel.type} tunnels carry (${networkMtu})` });
+      });
+    }
 
     // Attachments.
     net.members.forEach((m, i) => {

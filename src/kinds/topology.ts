@@ -83,6 +83,10 @@ async function readFacts(ctx: JobContext, changes: Change[]): Promise<Facts> {
   changes.forEach((c, i) => {
     if (c.kind === 'bridge' && c.action === 'create') for (const [k, argv] of namedEntries(bridgeFactCommands(c.desired!.data))) ask(c.desired!.data.hostId, `${i}|${k}`, argv);
     if (c.kind === 'bridge' && c.action === 'delete' && c.current) for (const [k, argv] of namedEntries(observeCommands(c.current.data))) ask(c.current.data.hostId, `${i}|${k}`, argv);
+    if (c.kind === 'tunnel' && c.desired && c.action !== 'delete') {
+      // The underlay between the ends: a ping from each end to the other's tunnelIp.
+      c.desired.data.endpoints.forEach((e, n) => ask(e.hostId, `${i}|reach${n}`, ['ping', '-c', '1', '-W', '1', e.remoteIp]));
+    }
     if (c.kind === 'tunnel') {
       for (const t of [c.current, c.desired].filter((x) => x !== null)) {
         t.data.endpoints.forEach((e, n) => {
@@ -98,7 +102,7 @@ async function readFacts(ctx: JobContext, changes: Change[]): Promise<Facts> {
       }
     }
   });
-  const answers = new Map<string, { exitCode: number; stdout: string }>();
+  const answers = new Map<string, { exitCode: number; stdout: string; stderr: string }>();
   await Promise.all(
     [...perHost].map(async ([hostId, cmds]) => {
       for (const [k, r] of Object.entries(await ctx.read(hostId, cmds))) answers.set(k, r);
@@ -117,6 +121,14 @@ async function readFacts(ctx: JobContext, changes: Change[]): Promise<Facts> {
     if (c.kind === 'bridge' && c.action === 'delete' && c.current) {
       const o = parseObservation(c.current.data, pick(`${i}|`));
       facts.bridgeObservations.set(c.slot, { exists: o.exists, kind: c.current.data.type, owner: o.owner });
+    }
+    if (c.kind === 'tunnel' && c.desired && c.action !== 'delete') {
+      c.desired.data.endpoints.forEach((e, n) => {
+        const r = answers.get(`${i}|reach${n}`);
+        // 1: no answer (ICMP may be filtered: the tunnel may still work); anything else: no route, no such address.
+        if (r && r.exitCode === 1) ctx.log(e.hostName, 'info', `warning: ${e.remoteIp} did not answer a ping from ${e.hostName}; the tunnel needs the underlay between them`);
+        else if (r && r.exitCode !== 0) throw new ProblemError('conflict', `${e.hostName} cannot reach ${e.remoteIp} (the other end's tunnelIp) on the underlay: ${r.stderr.trim() || `ping exit ${r.exitCode}`}`);
+      });
     }
     if (c.kind === 'tunnel') {
       for (const which of ['old', 'new'] as const) {

@@ -16,7 +16,7 @@ import { interfaceNamesOnHost as namesOnHost, requireBridge } from './refs.js';
 const tunnelsOf = (store: Store) => readAll(store, 'tunnel').map((t) => ({ id: t.id, state: t.state, d: t.data }));
 
 /** What the host's kernel must offer for this end (from its last probe); null when fine or not known. */
-function kernelGap(type: TunnelType, b: BridgeData, h: HostData): string | null {
+export function kernelGap(type: TunnelType, b: Pick<BridgeData, 'type' | 'datapathType'>, h: HostData): string | null {
   const mods = h.facts?.kernelModules;
   if (!mods) return null;
   const needsKernel = b.type === 'linux' || b.datapathType === 'system';

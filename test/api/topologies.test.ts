@@ -134,4 +134,35 @@ describe('topologies API', () => {
     const text = await t.app.request('/topologies/seed', { method: 'PUT', headers: { 'Content-Type': 'text/plain' }, body: 'x' });
     expect(text.status).toBe(415);
   });
+
+  it('two labs on the same hosts never collide: their keys, bridge names and host ends differ; neither touches the other', async () => {
+    const t = await world();
+    const lab = (subnet: string) => ({ networks: { web: { subnet, tunnel: { type: 'vxlan' }, members: [{ host: 'docker1', netns: `a${subnet.split('.')[1]}` }, { host: 'docker3', netns: `b${subnet.split('.')[1]}` }] } } });
+    t.world.on((argv) => (argv[0] === 'stat' ? { stdout: '4026531840\n4026532111\n' } : undefined));
+    const a = await (await t.json('PUT', '/topologies/lab-a', lab('10.1.0.0/24'))).json();
+    const b = await (await t.json('PUT', '/topologies/lab-b', lab('10.2.0.0/24'))).json();
+    expect(a.job.status).toBe('succeeded');
+    expect(b.job.status).toBe('succeeded');
+    expect(a.allocations.keys.web).not.toBe(b.allocations.keys.web);
+    expect(a.allocations.bridgeNames.web).not.toBe(b.allocations.bridgeNames.web);
+    expect(Object.values(a.allocations.hostIfnames)).not.toEqual(expect.arrayContaining(Object.values(b.allocations.hostIfnames)));
+    t.world.calls = [];
+    expect((await t.json('DELETE', '/topologies/lab-a')).status).toBe(204);
+    expect(t.world.calls.some((c) => c.argv.join(' ').includes(b.allocations.bridgeNames.web))).toBe(false);
+    expect((await (await t.json('GET', '/topologies/lab-b')).json()).state).toBe('ready');
+  });
+
+  it('what the hosts cannot carry is refused with a pointer: the MTU budget, a tunnel type the kernel lacks', async () => {
+    const t = await world();
+    const tooBig = { networks: { web: { subnet: '10.1.0.0/24', tunnel: { type: 'vxlan' }, members: [{ host: 'docker1', netns: 'x1', mtu: 1500 }, { host: 'docker3', netns: 'x3' }] } } };
+    const r1 = await (await t.json('PUT', '/topologies/lab?dryRun=true', tooBig)).json();
+    expect(r1.errors).toEqual([{ pointer: '/networks/web/members/0/mtu', detail: '1500 is more than the vxlan tunnels carry (1450)' }]);
+    // Kernels without the gre module (as on this machine): a Linux bridge cannot have a gretap port there.
+    t.world.on((argv) => (argv[0] === 'sh' && argv.at(-1) === 'gre' ? { exitCode: 1 } : undefined));
+    for (const h of ['docker1', 'docker3']) expect((await t.json('POST', `/hosts/${h}/probe`)).status).toBe(200);
+    const gre = { networks: { web: { bridge: { type: 'linux' }, subnet: '10.1.0.0/24', tunnel: { type: 'gre' }, members: [{ host: 'docker1', netns: 'x1' }, { host: 'docker3', netns: 'x3' }] } } };
+    const r2 = await (await t.json('PUT', '/topologies/lab?dryRun=true', gre)).json();
+    expect(r2.errors.map((e: { pointer: string }) => e.pointer)).toEqual(['/networks/web/tunnel/type', '/networks/web/tunnel/type']);
+    expect(r2.errors[0].detail).toContain('no GRE support');
+  });
 });

@@ -101,6 +101,8 @@ const knownCommands: Responder = (argv) => {
   }
   if (tool === 'ethtool' && rest[0] === '-K' && IFNAME.test(rest[1] ?? '') && rest[2] === 'tx' && rest[3] === 'off') return ok;
   if (tool === 'arping') return ok;
+  if (tool === 'ping' && rest.join(' ').startsWith('-c 1 -W 1 ')) return ok;
+  if (tool === 'bridge' && rest[0] === 'link' && rest[1] === 'set') return ok;
   if (tool === 'stat' && rest.join(' ').startsWith('-L -c %i /proc/self/ns/net ')) return { stdout: '4026531840\n4026532999\n' };
   if (tool === 'ethtool' && rest.join(' ') === '--version') return { stdout: 'ethtool version 6.1\n' };
   if (KERNEL_MODULES.some((m) => moduleProbe(m).join('\0') === argv.join('\0'))) return ok;
