@@ -382,7 +382,7 @@ export function resolveTopology(store: Store, name: string, doc: TopologyDocumen
     if (networkMtu !== null) {
       if (net.mtu !== undefined && net.mtu > networkMtu) errors.push({ pointer: `${at}/mtu`, detail: `${net.mtu} is more than the ${net.tunnel.type} tunnels carry (${networkMtu})` });
       net.members.forEach((m, i) => {
-        if (m.mtu !== undefined && m.mtu > networkMtu!) errors.push({ pointer: `${at}/members/${i}/mtu`, detail: `${m.mtu} is more than the ${net.tunnel.type} tunnels carry (${networkMtu})` });
+        if (m.mtu !== undefined && m.mtu > networkMtu) errors.push({ pointer: `${at}/members/${i}/mtu`, detail: `${m.mtu} is more than the ${net.tunnel.type} tunnels carry (${networkMtu})` });
       });
     }
 
