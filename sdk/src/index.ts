@@ -20,6 +20,11 @@ export type BridgeCreate = components['schemas']['BridgeCreate'];
 export type BridgePatch = components['schemas']['BridgePatch'];
 export type Attachment = components['schemas']['Attachment'];
 export type AttachmentCreate = components['schemas']['AttachmentCreate'];
+export type Topology = components['schemas']['Topology'];
+export type TopologyDocument = components['schemas']['TopologyDocument'];
+export type TopologyPlan = components['schemas']['TopologyPlan'];
+/** A topology document as written: fields the service defaults may be left out. */
+export type TopologyDocumentInput = { name?: string; labels?: Record<string, string>; networks: Record<string, Partial<TopologyDocument['networks'][string]> & { members: TopologyDocument['networks'][string]['members'] }> };
 
 export class NetplumbError extends Error {
   constructor(readonly status: number, readonly problem: Problem) {
@@ -245,6 +250,31 @@ export function createClient(opts: ClientOptions) {
     delete: (id: string) => mutate<void>(() => api.DELETE('/tunnels/{id}', { params: { path: { id } } })),
   };
 
+  const topologies = {
+    /**
+     * Creates or converges a topology from its document (an object; YAML text goes through `api.PUT` with
+     * `Content-Type: application/yaml`). Resolves when the job is done, with the topology and the plan it ran.
+     */
+    apply: (name: string, document: TopologyDocumentInput) =>
+      mutate(
+        () => api.PUT('/topologies/{name}', { params: { path: { name }, query: { dryRun: 'false' } }, body: document as TopologyDocument }),
+        (id) => topologies.get(id),
+      ) as Promise<Topology & { job?: Job; plan?: TopologyPlan }>,
+    /** What applying the document would change, per host, with the commands; nothing runs. */
+    plan: async (name: string, document: TopologyDocumentInput): Promise<TopologyPlan> => {
+      return unwrap(await api.POST('/topologies/{name}/plan', { params: { path: { name } }, body: document as TopologyDocument }));
+    },
+    list: async (query: NonNullable<paths['/topologies']['get']['parameters']['query']> = {}) => {
+      return unwrap(await api.GET('/topologies', { params: { query } }));
+    },
+    /** observe: also the drift of everything it owns, from the hosts. */
+    get: async (name: string, o: { observe?: boolean } = {}): Promise<Topology> => {
+      const query = { observe: o.observe ? ('true' as const) : ('false' as const) };
+      return unwrap(await api.GET('/topologies/{name}', { params: { path: { name }, query } }));
+    },
+    delete: (name: string) => mutate<void>(() => api.DELETE('/topologies/{name}', { params: { path: { name } } })),
+  };
+
   const jobs = {
     get: getJob,
     list: async (query: NonNullable<paths['/jobs']['get']['parameters']['query']> = {}) => {
@@ -257,7 +287,7 @@ export function createClient(opts: ClientOptions) {
     },
   };
 
-  return { api, hosts, bridges, attachments, tunnels, jobs, waitForJob, streamJobLogs, mutate };
+  return { api, hosts, bridges, attachments, tunnels, topologies, jobs, waitForJob, streamJobLogs, mutate };
 }
 
 export type NetplumbClient = ReturnType<typeof createClient>;
