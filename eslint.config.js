@@ -3,7 +3,18 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['.scratch/**', 'node_modules/**', 'sdk/node_modules/**', 'sdk/dist/**', 'dist/**', 'sdk/src/schema.d.ts', '.sandbox/**', 'data/**'] },
+  {
+    ignores: [
+      '.scratch/**',
+      'node_modules/**',
+      'sdk/node_modules/**',
+      'sdk/dist/**',
+      'dist/**',
+      'sdk/src/schema.d.ts',
+      '.sandbox/**',
+      'data/**',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

@@ -25,7 +25,17 @@ await new Promise((r) => server.once('listening', r));
 const np = createClient({ baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
 try {
   const h = sb.host('docker1');
-  await np.hosts.create({ name: 'docker1', executor: { kind: 'ssh', address: h.mgmtIp, port: h.sshPort, user: 'root', privateKeyPath: sb.clientKeyPath, hostKeySha256: h.hostKeySha256 } });
+  await np.hosts.create({
+    name: 'docker1',
+    executor: {
+      kind: 'ssh',
+      address: h.mgmtIp,
+      port: h.sshPort,
+      user: 'root',
+      privateKeyPath: sb.clientKeyPath,
+      hostKeySha256: h.hostKeySha256,
+    },
+  });
   await np.bridges.create({ host: 'docker1', name: 'ovs_bridge', addresses: ['10.11.12.1/24'] });
   for (let i = 0; i < 2 * N + 1; i++) await sb.startWeb('docker1', `c${i}`, 1);
 

@@ -27,10 +27,14 @@ function cleanup(): Promise<void> {
   cleaning ??= (async () => {
     if (service?.pid && service.exitCode === null) {
       service.kill('SIGTERM');
-      await new Promise((r) => { service!.once('exit', r); setTimeout(r, 5000); });
+      await new Promise((r) => {
+        service!.once('exit', r);
+        setTimeout(r, 5000);
+      });
       if (service.exitCode === null) service.kill('SIGKILL');
     }
-    if (sb) await sb.down(); else await down(PREFIX).catch(() => undefined);
+    if (sb) await sb.down();
+    else await down(PREFIX).catch(() => undefined);
     if (dataDir) rmSync(dataDir, { recursive: true, force: true });
     say('tore down: sandbox hosts, their daemons and namespaces, the service');
   })();
@@ -78,7 +82,11 @@ async function main() {
   });
   const baseUrl = `http://127.0.0.1:${port}`;
   for (let i = 0; ; i++) {
-    try { if ((await fetch(`${baseUrl}/healthz`)).ok) break; } catch { /* not yet */ }
+    try {
+      if ((await fetch(`${baseUrl}/healthz`)).ok) break;
+    } catch {
+      /* not yet */
+    }
     if (i > 100 || service.exitCode !== null) throw new Error('the service did not start');
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -87,17 +95,47 @@ async function main() {
   const np = createClient({ baseUrl, token });
   for (const h of sb.hosts) {
     await step(`register host ${h.name} (ssh root@${h.mgmtIp}, key pinned)`, () =>
-      np.hosts.create({ name: h.name, executor: { kind: 'ssh', address: h.mgmtIp, port: h.sshPort, user: 'root', privateKeyPath: sb!.clientKeyPath, hostKeySha256: h.hostKeySha256 }, tunnelIp: h.underlayIp }));
+      np.hosts.create({
+        name: h.name,
+        executor: {
+          kind: 'ssh',
+          address: h.mgmtIp,
+          port: h.sshPort,
+          user: 'root',
+          privateKeyPath: sb!.clientKeyPath,
+          hostKeySha256: h.hostKeySha256,
+        },
+        tunnelIp: h.underlayIp,
+      }),
+    );
   }
-  const b1 = await step('OVS bridge docker1/ovs_bridge 10.11.12.1/24', () => np.bridges.create({ host: 'docker1', name: 'ovs_bridge', addresses: ['10.11.12.1/24'] }));
-  await step('OVS bridge docker3/ovs_bridge 10.11.12.2/24', () => np.bridges.create({ host: 'docker3', name: 'ovs_bridge', addresses: ['10.11.12.2/24'] }));
-  await step('Linux bridge docker3/docker0 172.17.0.1/16', () => np.bridges.create({ host: 'docker3', name: 'docker0', type: 'linux', addresses: ['172.17.0.1/16'] }));
+  const b1 = await step('OVS bridge docker1/ovs_bridge 10.11.12.1/24', () =>
+    np.bridges.create({ host: 'docker1', name: 'ovs_bridge', addresses: ['10.11.12.1/24'] }),
+  );
+  await step('OVS bridge docker3/ovs_bridge 10.11.12.2/24', () =>
+    np.bridges.create({ host: 'docker3', name: 'ovs_bridge', addresses: ['10.11.12.2/24'] }),
+  );
+  await step('Linux bridge docker3/docker0 172.17.0.1/16', () =>
+    np.bridges.create({ host: 'docker3', name: 'docker0', type: 'linux', addresses: ['172.17.0.1/16'] }),
+  );
   const tun = await step(`${tunnelType.toUpperCase()} tunnel docker1/ovs_bridge ⇄ docker3/ovs_bridge`, () =>
-    np.tunnels.create({ type: tunnelType, endpoints: [{ bridge: 'docker1/ovs_bridge' }, { bridge: 'docker3/ovs_bridge' }] }));
-  const a1 = await step('attach web1 eth1 10.11.12.100/24 to docker1/ovs_bridge', () => np.attachments.create({ bridge: 'docker1/ovs_bridge', target: { container: 'web1' }, addresses: ['10.11.12.100/24'] }));
-  await step('attach web2 eth1 10.11.12.200/24 to docker3/ovs_bridge', () => np.attachments.create({ bridge: 'docker3/ovs_bridge', target: { container: 'web2' }, addresses: ['10.11.12.200/24'] }));
+    np.tunnels.create({ type: tunnelType, endpoints: [{ bridge: 'docker1/ovs_bridge' }, { bridge: 'docker3/ovs_bridge' }] }),
+  );
+  const a1 = await step('attach web1 eth1 10.11.12.100/24 to docker1/ovs_bridge', () =>
+    np.attachments.create({ bridge: 'docker1/ovs_bridge', target: { container: 'web1' }, addresses: ['10.11.12.100/24'] }),
+  );
+  await step('attach web2 eth1 10.11.12.200/24 to docker3/ovs_bridge', () =>
+    np.attachments.create({ bridge: 'docker3/ovs_bridge', target: { container: 'web2' }, addresses: ['10.11.12.200/24'] }),
+  );
   await step('attach web2 eth0 172.17.0.100/16 gw 172.17.0.1 to docker3/docker0', () =>
-    np.attachments.create({ bridge: 'docker3/docker0', target: { container: 'web2' }, ifname: 'eth0', addresses: ['172.17.0.100/16'], gateway: '172.17.0.1' }));
+    np.attachments.create({
+      bridge: 'docker3/docker0',
+      target: { container: 'web2' },
+      ifname: 'eth0',
+      addresses: ['172.17.0.100/16'],
+      gateway: '172.17.0.1',
+    }),
+  );
   say(`overlay MTU left by the tunnel: ${(await np.bridges.get(b1.id)).overlayMtu}; web1's eth1 MTU ${a1.mtu}`);
 
   const curl1 = await sb.exec('docker1', ['nsenter', '-t', String(web1), '-n', 'curl', '-s', '-m', '10', 'http://10.11.12.200']);
@@ -106,9 +144,14 @@ async function main() {
   say(`from web2's namespace: curl http://10.11.12.100 → ${JSON.stringify(curl2.stdout.trim())}`);
   const ok = curl1.stdout.includes('Web Server #2') && curl2.stdout.includes('Web Server #1');
 
-  await step('delete the tunnel', async () => { await np.tunnels.delete(tun.id); return {}; });
+  await step('delete the tunnel', async () => {
+    await np.tunnels.delete(tun.id);
+    return {};
+  });
   const cut = await sb.exec('docker1', ['nsenter', '-t', String(web1), '-n', 'curl', '-s', '-m', '3', 'http://10.11.12.200']);
-  say(`after the delete, curl from web1 → ${cut.exitCode === 0 ? 'still answers (unexpected)' : `no answer (curl exit ${cut.exitCode}): the path is cut`}`);
+  say(
+    `after the delete, curl from web1 → ${cut.exitCode === 0 ? 'still answers (unexpected)' : `no answer (curl exit ${cut.exitCode}): the path is cut`}`,
+  );
   if (!ok || cut.exitCode === 0) throw new Error('the seed scenario did not behave as expected');
   say('seed scenario: OK');
 }

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# `npm test`: set-up, lint, typecheck, then every suite (unit, api, integration on real sandbox hosts).
+# `npm test`: set-up, lint, format check, typecheck, then every suite (unit, api, integration on real sandbox hosts).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 echo "== lint"
 npx eslint .
+echo "== format"
+npx prettier --check . >/dev/null || { npx prettier --check . ; echo "run 'npm run format'"; exit 1; }
 echo "== typecheck"
 npx tsc --noEmit -p tsconfig.json
 echo "== tests"

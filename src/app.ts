@@ -26,7 +26,13 @@ export const API_VERSION = '0.1.0';
 
 /** Every resource route; also what the OpenAPI document is generated from. */
 export function apiRoutes(): OpenAPIHono<Env> {
-  const api = router().route('/', hosts).route('/', bridges).route('/', tunnels).route('/', attachments).route('/', topologies).route('/', jobs);
+  const api = router()
+    .route('/', hosts)
+    .route('/', bridges)
+    .route('/', tunnels)
+    .route('/', attachments)
+    .route('/', topologies)
+    .route('/', jobs);
   api.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer', description: 'NETPLUMB_TOKEN' });
   return api;
 }
@@ -74,7 +80,8 @@ export function createApp(deps: AppDeps) {
     }
     if (err instanceof HTTPException) {
       if (err.status === 400) return problemResponse(c, problem('malformed-json', err.message || 'the body is not valid JSON'));
-      if (err.status === 413) return problemResponse(c, problem('payload-too-large', `bodies are limited to ${deps.config.maxBodyBytes} bytes`));
+      if (err.status === 413)
+        return problemResponse(c, problem('payload-too-large', `bodies are limited to ${deps.config.maxBodyBytes} bytes`));
       if (err.status === 415) return problemResponse(c, problem('unsupported-media-type', 'send the body as application/json'));
       return problemResponse(c, { ...problem('bad-request', err.message), status: err.status });
     }
@@ -87,22 +94,28 @@ export function createApp(deps: AppDeps) {
   app.use('*', originGuard(deps.config));
   // CORS: none unless NETPLUMB_CORS_ORIGINS lists the browser front ends (answers their preflights, before auth).
   if (deps.config.corsOrigins?.length) {
-    app.use('*', cors({
-      origin: [...deps.config.corsOrigins],
-      allowHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key', 'Prefer', 'Last-Event-ID'],
-      exposeHeaders: ['Location', 'Idempotency-Replayed', 'Preference-Applied', 'Retry-After'],
-      maxAge: 600,
-    }));
+    app.use(
+      '*',
+      cors({
+        origin: [...deps.config.corsOrigins],
+        allowHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key', 'Prefer', 'Last-Event-ID'],
+        exposeHeaders: ['Location', 'Idempotency-Replayed', 'Preference-Applied', 'Retry-After'],
+        maxAge: 600,
+      }),
+    );
   }
   mountHealth(app, deps, API_VERSION);
   app.get('/openapi.json', (c) => c.json(doc));
   mountDocs(app);
 
   app.use('*', bearerAuth(deps.config.token));
-  app.use('*', bodyLimit({
-    maxSize: deps.config.maxBodyBytes,
-    onError: (c) => problemResponse(c, problem('payload-too-large', `bodies are limited to ${deps.config.maxBodyBytes} bytes`)),
-  }));
+  app.use(
+    '*',
+    bodyLimit({
+      maxSize: deps.config.maxBodyBytes,
+      onError: (c) => problemResponse(c, problem('payload-too-large', `bodies are limited to ${deps.config.maxBodyBytes} bytes`)),
+    }),
+  );
   app.use('*', async (c, next) => {
     c.set('deps', deps);
     await next();

@@ -5,11 +5,17 @@ import { loadSecretKey } from './secrets.js';
 
 /** A comma-separated list; empty entries are ignored. */
 const list = (what: string, valid: (s: string) => boolean) =>
-  z.string().optional().transform((s, ctx) => {
-    const items = (s ?? '').split(',').map((x) => x.trim()).filter(Boolean);
-    for (const i of items) if (!valid(i)) ctx.addIssue({ code: 'custom', message: `${JSON.stringify(i)} is not ${what}` });
-    return items;
-  });
+  z
+    .string()
+    .optional()
+    .transform((s, ctx) => {
+      const items = (s ?? '')
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean);
+      for (const i of items) if (!valid(i)) ctx.addIssue({ code: 'custom', message: `${JSON.stringify(i)} is not ${what}` });
+      return items;
+    });
 const isOrigin = (o: string) => {
   try {
     const u = new URL(o);

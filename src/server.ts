@@ -60,8 +60,13 @@ async function shutdown(sig: string) {
   await deps.runner.drain();
   await deps.hosts.closeAll();
   if (!deps.storage.flush()) {
-    const lost = deps.storage.pendingJobs().map((j) => `${j.id} (${j.status})`).join(', ');
-    console.error(`netplumb: the store still cannot write: the outcome of ${lost || 'some jobs'} is lost; they will show as interrupted at the next start`);
+    const lost = deps.storage
+      .pendingJobs()
+      .map((j) => `${j.id} (${j.status})`)
+      .join(', ');
+    console.error(
+      `netplumb: the store still cannot write: the outcome of ${lost || 'some jobs'} is lost; they will show as interrupted at the next start`,
+    );
   }
   deps.storage.close();
   process.exit(0);

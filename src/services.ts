@@ -24,7 +24,10 @@ export function realConnections(opts: { keyDir?: string | undefined } = {}): Con
       return { executor: new LocalExecutor(), docker: () => createDockerClient({ kind: 'local', socketPath: spec.dockerSocket }) };
     }
     const ssh = new SshExecutor({
-      address: spec.address, port: spec.port, user: spec.user, hostKeySha256: spec.hostKeySha256,
+      address: spec.address,
+      port: spec.port,
+      user: spec.user,
+      hostKeySha256: spec.hostKeySha256,
       ...(spec.privateKeyPath ? { privateKeyPath: spec.privateKeyPath, ...(opts.keyDir ? { keyDir: opts.keyDir } : {}) } : {}),
       ...(spec.privateKey ? { privateKey: spec.privateKey } : {}),
     });

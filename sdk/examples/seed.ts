@@ -19,7 +19,14 @@ try {
   for (const h of sb.hosts) {
     const host = await np.hosts.create({
       name: h.name,
-      executor: { kind: 'ssh', address: h.mgmtIp, port: h.sshPort, user: 'root', privateKeyPath: sb.clientKeyPath, hostKeySha256: h.hostKeySha256 },
+      executor: {
+        kind: 'ssh',
+        address: h.mgmtIp,
+        port: h.sshPort,
+        user: 'root',
+        privateKeyPath: sb.clientKeyPath,
+        hostKeySha256: h.hostKeySha256,
+      },
       tunnelIp: h.underlayIp,
     });
     console.log(`host ${host.name}: OVS ${host.facts?.ovs?.version}, docker ${host.facts?.docker?.version}`);
@@ -28,7 +35,10 @@ try {
   await np.bridges.create({ host: 'docker3', name: 'ovs_bridge', addresses: ['10.11.12.2/24'] });
   const tunnel = await np.tunnels.create({ type: 'gre', endpoints: [{ bridge: 'docker1/ovs_bridge' }, { bridge: 'docker3/ovs_bridge' }] });
   console.log(`tunnel ${tunnel.id}: overlay MTU ${tunnel.overlayMtu}`);
-  for (const [host, container, ip] of [['docker1', 'web1', '10.11.12.100/24'], ['docker3', 'web2', '10.11.12.200/24']] as const) {
+  for (const [host, container, ip] of [
+    ['docker1', 'web1', '10.11.12.100/24'],
+    ['docker3', 'web2', '10.11.12.200/24'],
+  ] as const) {
     const a = await np.attachments.create({ bridge: `${host}/ovs_bridge`, target: { container }, addresses: [ip] });
     console.log(`${container}: ${a.ifname} ${a.addresses.join(' ')} mtu ${a.mtu} (job ${a.job?.id})`);
   }

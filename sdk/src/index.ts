@@ -24,15 +24,26 @@ export type Topology = components['schemas']['Topology'];
 export type TopologyDocument = components['schemas']['TopologyDocument'];
 export type TopologyPlan = components['schemas']['TopologyPlan'];
 /** A topology document as written: fields the service defaults may be left out. */
-export type TopologyDocumentInput = { name?: string; labels?: Record<string, string>; networks: Record<string, Partial<TopologyDocument['networks'][string]> & { members: TopologyDocument['networks'][string]['members'] }> };
+export type TopologyDocumentInput = {
+  name?: string;
+  labels?: Record<string, string>;
+  networks: Record<string, Partial<TopologyDocument['networks'][string]> & { members: TopologyDocument['networks'][string]['members'] }>;
+};
 
 export class NetplumbError extends Error {
-  constructor(readonly status: number, readonly problem: Problem) {
+  constructor(
+    readonly status: number,
+    readonly problem: Problem,
+  ) {
     super(`${problem.title} (${status}): ${problem.detail}`);
     this.name = 'NetplumbError';
   }
-  get type(): string { return this.problem.type; }
-  get jobId(): string | undefined { return this.problem.jobId; }
+  get type(): string {
+    return this.problem.type;
+  }
+  get jobId(): string | undefined {
+    return this.problem.jobId;
+  }
 }
 
 export interface ClientOptions {
@@ -71,7 +82,10 @@ function idempotentFetch(base: typeof fetch, baseUrl: string, retries: number): 
       }
       if (res) {
         if (attempt > 0 && res.status === 409 && isProblem(res)) {
-          const p = (await res.clone().json().catch(() => null)) as Problem | null;
+          const p = (await res
+            .clone()
+            .json()
+            .catch(() => null)) as Problem | null;
           if (p?.type.endsWith('/idempotency-in-progress') && p.jobId) {
             await settle(base, baseUrl, req.headers, p.jobId);
             continue;
@@ -104,7 +118,9 @@ function unwrap<T>(r: { data?: T; error?: unknown; response: Response }): T {
 
 function problemOf(res: Response, fallback: unknown): NetplumbError {
   const detail = typeof fallback === 'string' ? fallback : '';
-  const p = (fallback && typeof fallback === 'object' ? fallback : { type: 'about:blank', title: res.statusText, status: res.status, detail }) as Problem;
+  const p = (
+    fallback && typeof fallback === 'object' ? fallback : { type: 'about:blank', title: res.statusText, status: res.status, detail }
+  ) as Problem;
   return new NetplumbError(res.status, p);
 }
 
@@ -113,7 +129,11 @@ export function createClient(opts: ClientOptions) {
   const headers: Record<string, string> = {};
   if (opts.token) headers.Authorization = `Bearer ${opts.token}`;
   if (opts.waitSeconds !== undefined) headers.Prefer = `wait=${opts.waitSeconds}`;
-  const api = createFetchClient<paths>({ baseUrl: opts.baseUrl, headers, fetch: idempotentFetch(baseFetch, opts.baseUrl, opts.retries ?? 3) });
+  const api = createFetchClient<paths>({
+    baseUrl: opts.baseUrl,
+    headers,
+    fetch: idempotentFetch(baseFetch, opts.baseUrl, opts.retries ?? 3),
+  });
 
   async function getJob(id: string): Promise<Job> {
     return unwrap(await api.GET('/jobs/{id}', { params: { path: { id } } }));
@@ -127,7 +147,10 @@ export function createClient(opts: ClientOptions) {
       const job = await getJob(id);
       if (job.status === 'succeeded') return job;
       if (job.status === 'failed' || job.status === 'interrupted') {
-        throw new NetplumbError(job.error?.status ?? 500, job.error ?? { type: 'about:blank', title: 'Job failed', status: 500, detail: job.status });
+        throw new NetplumbError(
+          job.error?.status ?? 500,
+          job.error ?? { type: 'about:blank', title: 'Job failed', status: 500, detail: job.status },
+        );
       }
       if (Date.now() > deadline) throw new Error(`job ${id} still ${job.status} after the timeout`);
       await new Promise((r) => setTimeout(r, interval));
@@ -138,7 +161,7 @@ export function createClient(opts: ClientOptions) {
   /** Async iterator over a job's log, live (SSE), resuming with Last-Event-ID if the stream drops. */
   async function* streamJobLogs(id: string, o: { after?: number; signal?: AbortSignal } = {}): AsyncGenerator<JobLogLine, Job> {
     let last = o.after ?? 0;
-    for (let drops = 0; ; ) {
+    for (let drops = 0; ;) {
       const res = await baseFetch(`${opts.baseUrl}/jobs/${encodeURIComponent(id)}/logs`, {
         headers: { ...headers, Accept: 'text/event-stream', ...(last ? { 'Last-Event-ID': String(last) } : {}) },
         ...(o.signal ? { signal: o.signal } : {}),
@@ -178,7 +201,10 @@ export function createClient(opts: ClientOptions) {
   }
 
   /** Runs a mutation; follows a 202 to the job's end; returns the resource (or undefined for 204). */
-  async function mutate<T>(call: () => Promise<{ data?: unknown; error?: unknown; response: Response }>, reread?: (id: string) => Promise<T>): Promise<T> {
+  async function mutate<T>(
+    call: () => Promise<{ data?: unknown; error?: unknown; response: Response }>,
+    reread?: (id: string) => Promise<T>,
+  ): Promise<T> {
     const { data, error, response } = await call();
     if (error !== undefined || !response.ok) throw problemOf(response, error);
     if (response.status === 202) {
@@ -190,7 +216,10 @@ export function createClient(opts: ClientOptions) {
 
   const hosts = {
     create: (body: HostCreate) =>
-      mutate(() => api.POST('/hosts', { body }), (id) => hosts.get(id)) as Promise<Host & { job?: Job }>,
+      mutate(
+        () => api.POST('/hosts', { body }),
+        (id) => hosts.get(id),
+      ) as Promise<Host & { job?: Job }>,
     list: async (query: NonNullable<paths['/hosts']['get']['parameters']['query']> = {}) => {
       return unwrap(await api.GET('/hosts', { params: { query } }));
     },
@@ -198,13 +227,19 @@ export function createClient(opts: ClientOptions) {
       return unwrap(await api.GET('/hosts/{idOrName}', { params: { path: { idOrName } } }));
     },
     probe: (idOrName: string) =>
-      mutate(() => api.POST('/hosts/{idOrName}/probe', { params: { path: { idOrName } } }), (id) => hosts.get(id)) as Promise<Host & { job?: Job }>,
+      mutate(
+        () => api.POST('/hosts/{idOrName}/probe', { params: { path: { idOrName } } }),
+        (id) => hosts.get(id),
+      ) as Promise<Host & { job?: Job }>,
     delete: (idOrName: string) => mutate<void>(() => api.DELETE('/hosts/{idOrName}', { params: { path: { idOrName } } })),
   };
 
   const bridges = {
     create: (body: Partial<BridgeCreate> & Pick<BridgeCreate, 'host' | 'name'>) =>
-      mutate(() => api.POST('/bridges', { body: body as BridgeCreate }), (id) => bridges.get(id)) as Promise<Bridge & { job?: Job }>,
+      mutate(
+        () => api.POST('/bridges', { body: body as BridgeCreate }),
+        (id) => bridges.get(id),
+      ) as Promise<Bridge & { job?: Job }>,
     list: async (query: NonNullable<paths['/bridges']['get']['parameters']['query']> = {}) => {
       return unwrap(await api.GET('/bridges', { params: { query } }));
     },
@@ -212,21 +247,28 @@ export function createClient(opts: ClientOptions) {
     get: async (ref: string, o: { observe?: boolean } = {}): Promise<Bridge> => {
       const query = { observe: o.observe ? ('true' as const) : ('false' as const) };
       const slash = ref.indexOf('/');
-      const { data, error, response } = slash > 0
-        ? await api.GET('/bridges/{host}/{name}', { params: { path: { host: ref.slice(0, slash), name: ref.slice(slash + 1) }, query } })
-        : await api.GET('/bridges/{id}', { params: { path: { id: ref }, query } });
+      const { data, error, response } =
+        slash > 0
+          ? await api.GET('/bridges/{host}/{name}', { params: { path: { host: ref.slice(0, slash), name: ref.slice(slash + 1) }, query } })
+          : await api.GET('/bridges/{id}', { params: { path: { id: ref }, query } });
       if (error || !data) throw problemOf(response, error);
       return data;
     },
     update: (id: string, body: BridgePatch) =>
-      mutate(() => api.PATCH('/bridges/{id}', { params: { path: { id } }, body }), (rid) => bridges.get(rid)) as Promise<Bridge & { job?: Job }>,
+      mutate(
+        () => api.PATCH('/bridges/{id}', { params: { path: { id } }, body }),
+        (rid) => bridges.get(rid),
+      ) as Promise<Bridge & { job?: Job }>,
     delete: (id: string, o: { cascade?: boolean } = {}) =>
       mutate<void>(() => api.DELETE('/bridges/{id}', { params: { path: { id }, query: { cascade: o.cascade ? 'true' : 'false' } } })),
   };
 
   const attachments = {
     create: (body: Partial<AttachmentCreate> & Pick<AttachmentCreate, 'bridge' | 'target'>) =>
-      mutate(() => api.POST('/attachments', { body: body as AttachmentCreate }), (id) => attachments.get(id)) as Promise<Attachment & { job?: Job }>,
+      mutate(
+        () => api.POST('/attachments', { body: body as AttachmentCreate }),
+        (id) => attachments.get(id),
+      ) as Promise<Attachment & { job?: Job }>,
     list: async (query: NonNullable<paths['/attachments']['get']['parameters']['query']> = {}) => {
       return unwrap(await api.GET('/attachments', { params: { query } }));
     },
@@ -238,7 +280,10 @@ export function createClient(opts: ClientOptions) {
 
   const tunnels = {
     create: (body: Omit<TunnelCreate, 'labels'> & Partial<Pick<TunnelCreate, 'labels'>>) =>
-      mutate(() => api.POST('/tunnels', { body: body as TunnelCreate }), (id) => tunnels.get(id)) as Promise<Tunnel & { job?: Job }>,
+      mutate(
+        () => api.POST('/tunnels', { body: body as TunnelCreate }),
+        (id) => tunnels.get(id),
+      ) as Promise<Tunnel & { job?: Job }>,
     list: async (query: NonNullable<paths['/tunnels']['get']['parameters']['query']> = {}) => {
       return unwrap(await api.GET('/tunnels', { params: { query } }));
     },
@@ -281,7 +326,10 @@ export function createClient(opts: ClientOptions) {
       return unwrap(await api.GET('/jobs', { params: { query } }));
     },
     logs: async (id: string, query: { after?: number; limit?: number } = {}) => {
-      const { data, error, response } = await api.GET('/jobs/{id}/logs', { params: { path: { id }, query }, headers: { Accept: 'application/json' } });
+      const { data, error, response } = await api.GET('/jobs/{id}/logs', {
+        params: { path: { id }, query },
+        headers: { Accept: 'application/json' },
+      });
       if (error || !data) throw problemOf(response, error);
       return data as components['schemas']['JobLogPage'];
     },

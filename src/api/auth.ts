@@ -4,7 +4,8 @@ import type { MiddlewareHandler } from 'hono';
 import { problem } from '../model/problems.js';
 import { problemResponse } from './problems.js';
 
-const OPEN = (path: string) => path === '/healthz' || path === '/readyz' || path === '/openapi.json' || path === '/docs' || path.startsWith('/docs/');
+const OPEN = (path: string) =>
+  path === '/healthz' || path === '/readyz' || path === '/openapi.json' || path === '/docs' || path.startsWith('/docs/');
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 

@@ -10,29 +10,70 @@ import type { AppDeps } from '../deps.js';
 import { problemResponse, validationProblem } from './problems.js';
 
 export const ListQuerySchema = z.object({
-  limit: z.coerce.number().int().min(1).max(500).default(50).openapi({ param: { name: 'limit', in: 'query' }, example: 50 }),
-  cursor: z.string().max(64).optional().openapi({ param: { name: 'cursor', in: 'query' } }),
+  limit: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(500)
+    .default(50)
+    .openapi({ param: { name: 'limit', in: 'query' }, example: 50 }),
+  cursor: z
+    .string()
+    .max(64)
+    .optional()
+    .openapi({ param: { name: 'cursor', in: 'query' } }),
 });
 
 export const IdOrNameParam = z.object({
-  idOrName: z.string().min(1).max(128).openapi({ param: { name: 'idOrName', in: 'path' }, example: 'docker1' }),
+  idOrName: z
+    .string()
+    .min(1)
+    .max(128)
+    .openapi({ param: { name: 'idOrName', in: 'path' }, example: 'docker1' }),
 });
 
 export const IdParam = z.object({
-  id: z.string().min(1).max(128).openapi({ param: { name: 'id', in: 'path' }, example: 'br_01kb2xk3a7wqp4fmz3hyd2n6' }),
+  id: z
+    .string()
+    .min(1)
+    .max(128)
+    .openapi({ param: { name: 'id', in: 'path' }, example: 'br_01kb2xk3a7wqp4fmz3hyd2n6' }),
 });
 
 export const ObserveQuery = z.object({
-  observe: z.enum(['true', 'false']).default('false').openapi({ param: { name: 'observe', in: 'query' }, description: 'also read the live state from the host(s) and report drift' }),
+  observe: z
+    .enum(['true', 'false'])
+    .default('false')
+    .openapi({ param: { name: 'observe', in: 'query' }, description: 'also read the live state from the host(s) and report drift' }),
 });
 
 export const CascadeQuery = z.object({
-  cascade: z.enum(['true', 'false']).default('false').openapi({ param: { name: 'cascade', in: 'query' }, description: 'remove the attachments and tunnels on this bridge first, in the same job' }),
+  cascade: z
+    .enum(['true', 'false'])
+    .default('false')
+    .openapi({
+      param: { name: 'cascade', in: 'query' },
+      description: 'remove the attachments and tunnels on this bridge first, in the same job',
+    }),
 });
 
 export const PreferHeader = z.object({
-  prefer: z.string().optional().openapi({ param: { name: 'prefer', in: 'header' }, example: 'wait=30', description: '`respond-async` answers 202 at once; `wait=N` waits up to N seconds for the job (default 30)' }),
-  'idempotency-key': z.string().optional().openapi({ param: { name: 'idempotency-key', in: 'header' }, example: '6f1c0e0a-seed-bridge-docker1', description: 'Same key + same request → the stored response again (kept 24 h)' }),
+  prefer: z
+    .string()
+    .optional()
+    .openapi({
+      param: { name: 'prefer', in: 'header' },
+      example: 'wait=30',
+      description: '`respond-async` answers 202 at once; `wait=N` waits up to N seconds for the job (default 30)',
+    }),
+  'idempotency-key': z
+    .string()
+    .optional()
+    .openapi({
+      param: { name: 'idempotency-key', in: 'header' },
+      example: '6f1c0e0a-seed-bridge-docker1',
+      description: 'Same key + same request → the stored response again (kept 24 h)',
+    }),
 });
 
 export const AcceptedSchema = z.object({ job: JobSchema }).openapi('Accepted');

@@ -10,7 +10,10 @@ export const MAX_KEY_LENGTH = 255;
 export function canonicalJson(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
   if (v && typeof v === 'object') {
-    return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonicalJson((v as Record<string, unknown>)[k])}`).join(',')}}`;
+    return `{${Object.keys(v)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson((v as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
   }
   return JSON.stringify(v) ?? 'null';
 }
@@ -33,7 +36,9 @@ export function readKey(c: Context): string | null {
   const key = c.req.header('idempotency-key');
   if (key === undefined) return null;
   if (key.length === 0 || key.length > MAX_KEY_LENGTH) {
-    throw ProblemError.validation([{ pointer: '/Idempotency-Key', detail: `Idempotency-Key must be 1-${MAX_KEY_LENGTH} characters`, in: 'header' }]);
+    throw ProblemError.validation([
+      { pointer: '/Idempotency-Key', detail: `Idempotency-Key must be 1-${MAX_KEY_LENGTH} characters`, in: 'header' },
+    ]);
   }
   return key;
 }
@@ -48,7 +53,11 @@ export function checkKey(store: Store, key: string, fp: string): IdempotencyChec
     throw new ProblemError('idempotency-key-reused', 'this Idempotency-Key was used with a different request (method, path or body)');
   }
   if (rec.response) return { kind: 'replay', response: rec.response };
-  throw new ProblemError('idempotency-in-progress', `the first request with this Idempotency-Key is still running (job ${rec.jobId})`, rec.jobId ? { jobId: rec.jobId } : {});
+  throw new ProblemError(
+    'idempotency-in-progress',
+    `the first request with this Idempotency-Key is still running (job ${rec.jobId})`,
+    rec.jobId ? { jobId: rec.jobId } : {},
+  );
 }
 
 export function replay(r: StoredResponse): Response {

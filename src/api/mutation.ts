@@ -52,7 +52,11 @@ function accepted(job: JobRecord, applied: string[]): Response {
  * the statuses the route declares; they are built as plain Responses (a replay is bytes from the store), so the
  * typed response is asserted once, here.
  */
-export async function mutate<R extends RouteConfig>(c: Context<Env>, _route: R, build: () => Mutation): Promise<RouteConfigToTypedResponse<R>> {
+export async function mutate<R extends RouteConfig>(
+  c: Context<Env>,
+  _route: R,
+  build: () => Mutation,
+): Promise<RouteConfigToTypedResponse<R>> {
   return (await runMutation(c, build)) as unknown as RouteConfigToTypedResponse<R>;
 }
 
@@ -74,8 +78,12 @@ async function runMutation(c: Context<Env>, build: () => Mutation): Promise<Resp
     if (key) {
       const now = new Date();
       deps.store.insertIdempotency({
-        key, fingerprint: fp, jobId: job.id, response: null,
-        createdAt: now.toISOString(), expiresAt: new Date(now.getTime() + deps.config.idempotencyTtlMs).toISOString(),
+        key,
+        fingerprint: fp,
+        jobId: job.id,
+        response: null,
+        createdAt: now.toISOString(),
+        expiresAt: new Date(now.getTime() + deps.config.idempotencyTtlMs).toISOString(),
       });
     }
     return { kind: 'started' as const, job, m };

@@ -60,8 +60,13 @@ export function originGuard(policy: OriginPolicy): MiddlewareHandler {
     // What the browser sent; the URL's host when there is no header (HTTP/1.0, in-process requests).
     const host = c.req.header('host') ?? new URL(c.req.url).host;
     if (checkHost && !hostAllowed(host, policy)) {
-      return problemResponse(c, problem('misdirected-request',
-        `this service does not answer for Host ${JSON.stringify(host.slice(0, 100))}: use 127.0.0.1, localhost or [::1] with its port, or list the name in NETPLUMB_ALLOWED_HOSTS`));
+      return problemResponse(
+        c,
+        problem(
+          'misdirected-request',
+          `this service does not answer for Host ${JSON.stringify(host.slice(0, 100))}: use 127.0.0.1, localhost or [::1] with its port, or list the name in NETPLUMB_ALLOWED_HOSTS`,
+        ),
+      );
     }
     if (UNSAFE.has(c.req.method)) {
       const origin = c.req.header('origin');
@@ -70,8 +75,13 @@ export function originGuard(policy: OriginPolicy): MiddlewareHandler {
         // Same host as the request went to (scheme aside: a TLS proxy in front changes it), or an allowed front end.
         const own = /^https?:\/\/([^/]+)$/.exec(o)?.[1] === host.toLowerCase();
         if (!own && !cors.has(o)) {
-          return problemResponse(c, problem('forbidden-origin',
-            `refused a ${c.req.method} from the web page at ${JSON.stringify(origin.slice(0, 100))}: only this service's own pages and NETPLUMB_CORS_ORIGINS may change state from a browser`));
+          return problemResponse(
+            c,
+            problem(
+              'forbidden-origin',
+              `refused a ${c.req.method} from the web page at ${JSON.stringify(origin.slice(0, 100))}: only this service's own pages and NETPLUMB_CORS_ORIGINS may change state from a browser`,
+            ),
+          );
         }
       } else {
         const site = c.req.header('sec-fetch-site');

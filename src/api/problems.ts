@@ -8,7 +8,10 @@ import { problem, type FieldError, type Problem } from '../model/problems.js';
 const content = { 'application/problem+json': { schema: ProblemSchema } };
 const r = (description: string) => ({ description, content });
 const retryAfter = z.object({
-  'Retry-After': z.string().optional().openapi({ description: 'Seconds to wait before trying again (with `storage-unavailable`)', example: '5' }),
+  'Retry-After': z
+    .string()
+    .optional()
+    .openapi({ description: 'Seconds to wait before trying again (with `storage-unavailable`)', example: '5' }),
 });
 const r503 = (description: string) => ({ description, headers: retryAfter, content });
 
@@ -23,12 +26,18 @@ export const errorResponses = {
 
 export const mutationErrorResponses = {
   ...errorResponses,
-  403: r('`forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS'),
+  403: r(
+    '`forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS',
+  ),
   404: r('A referenced resource does not exist'),
   409: r('Conflict with the current state, or the same Idempotency-Key still in progress'),
-  422: r('Validation failed (`validation`: `errors[]` holds a JSON pointer per bad field), or an SSH private key cannot be used (`unusable-key`)'),
+  422: r(
+    'Validation failed (`validation`: `errors[]` holds a JSON pointer per bad field), or an SSH private key cannot be used (`unusable-key`)',
+  ),
   502: r('A command failed on a host (the job was undone)'),
-  503: r503('A host could not be reached (`host-unreachable`, `host-key-mismatch`), or the store cannot save changes right now (`storage-unavailable`, with `Retry-After`; when a job finished but its outcome is not saved yet, with its `jobId`)'),
+  503: r503(
+    'A host could not be reached (`host-unreachable`, `host-key-mismatch`), or the store cannot save changes right now (`storage-unavailable`, with `Retry-After`; when a job finished but its outcome is not saved yet, with its `jobId`)',
+  ),
   504: r('A command timed out on a host'),
 } as const;
 

@@ -13,7 +13,11 @@ import type { AppDeps } from '../deps.js';
 import type { Mutation } from './mutation.js';
 
 /** The resource by id or natural reference, or a 404 problem. */
-export function requireResource<T extends ResourceType, V, O extends Observation>(deps: AppDeps, kind: ResourceKind<T, V, O>, ref: string): TypedResource<T> {
+export function requireResource<T extends ResourceType, V, O extends Observation>(
+  deps: AppDeps,
+  kind: ResourceKind<T, V, O>,
+  ref: string,
+): TypedResource<T> {
   const r = kind.find(deps.store, ref);
   if (!r) throw notFound(kind.noun, ref);
   return r;
@@ -28,7 +32,13 @@ export async function viewOf<T extends ResourceType, V, O extends Observation>(
 ): Promise<V | (V & { observed: O })> {
   const view = kind.render(r);
   if (!observe || !kind.observe) return view;
-  return { ...view, observed: await kind.observe(hostReader(deps.hosts, (id) => hostTarget(deps.store, id)), r) };
+  return {
+    ...view,
+    observed: await kind.observe(
+      hostReader(deps.hosts, (id) => hostTarget(deps.store, id)),
+      r,
+    ),
+  };
 }
 
 /**
@@ -46,13 +56,21 @@ export function deleteMutation<T extends ResourceType, V, O extends Observation>
   requireSettled(r, kind.noun);
   const dependents = kind.dependents(deps.store, r);
   if (dependents.length && !opts.cascade) {
-    throw new ProblemError('conflict', `${kind.noun} ${kind.describe(r)} is used by ${dependents.map((d) => d.id).join(', ')}; delete them first${opts.cascadeOffered ? ' or pass ?cascade=true' : ''}`);
+    throw new ProblemError(
+      'conflict',
+      `${kind.noun} ${kind.describe(r)} is used by ${dependents.map((d) => d.id).join(', ')}; delete them first${opts.cascadeOffered ? ' or pass ?cascade=true' : ''}`,
+    );
   }
   const hosts = [...new Set([...kind.hosts(r), ...dependents.flatMap(hostsOf)])];
   const stateBefore = r.state;
   return {
     // A cascade touches other kinds' objects: it holds its hosts exclusively.
-    job: { kind: `${kind.type}.delete`, resource: { type: kind.type, id: r.id }, hosts, lockMode: dependents.length ? 'exclusive' : kind.lockMode },
+    job: {
+      kind: `${kind.type}.delete`,
+      resource: { type: kind.type, id: r.id },
+      hosts,
+      lockMode: dependents.length ? 'exclusive' : kind.lockMode,
+    },
     prepare: (job) => saveResource(deps.store, r, { state: 'deleting', jobId: job.id }),
     work: async (ctx) => {
       try {

@@ -24,7 +24,8 @@ export function requireSaved(deps: AppDeps, job: JobRecord): void {
   const { retryAfterS } = deps.storage.health();
   throw new StorageUnavailableError(
     `job ${job.id} ${job.status} on the hosts, but the store cannot save its outcome right now; it is kept in memory and saved when the store recovers: see GET /jobs/${job.id}, or repeat the request with the same Idempotency-Key`,
-    retryAfterS, { jobId: job.id },
+    retryAfterS,
+    { jobId: job.id },
   );
 }
 
@@ -37,7 +38,11 @@ export function mountHealth<E extends Env>(app: Hono<E>, deps: AppDeps, version:
   app.get('/readyz', (c) => {
     const store = deps.storage.check();
     if (store.writable) return c.json({ status: 'ready', store: { status: 'ok', ...store } });
-    const p = problem('storage-unavailable', `the store cannot write${store.error ? ` (${store.error})` : ''}; ${store.pendingWrites} write(s) kept in memory`, { store: { status: 'failing', ...store } });
+    const p = problem(
+      'storage-unavailable',
+      `the store cannot write${store.error ? ` (${store.error})` : ''}; ${store.pendingWrites} write(s) kept in memory`,
+      { store: { status: 'failing', ...store } },
+    );
     const res = problemResponse(c, p);
     res.headers.set('Retry-After', String(store.retryAfterS));
     return res;

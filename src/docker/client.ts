@@ -29,17 +29,12 @@ export type DockerClientOptions =
 export function createDockerClient(opts: DockerClientOptions): Dockerode {
   if (opts.kind === 'local') {
     const socketPath =
-      opts.socketPath ??
-      unixSocketOf(opts.env?.DOCKER_HOST) ??
-      unixSocketOf(process.env.DOCKER_HOST) ??
-      DEFAULT_DOCKER_SOCKET;
+      opts.socketPath ?? unixSocketOf(opts.env?.DOCKER_HOST) ?? unixSocketOf(process.env.DOCKER_HOST) ?? DEFAULT_DOCKER_SOCKET;
     // host/protocol undefined on purpose: docker-modem fills its defaults from DOCKER_HOST,
     // and a tcp:// there would otherwise win over socketPath.
     return withoutRedirects(new Dockerode({ socketPath, host: undefined, port: undefined, protocol: undefined }));
   }
-  const argv = opts.socketPath
-    ? ['docker', '-H', `unix://${opts.socketPath}`, 'system', 'dial-stdio']
-    : ['docker', 'system', 'dial-stdio'];
+  const argv = opts.socketPath ? ['docker', '-H', `unix://${opts.socketPath}`, 'system', 'dial-stdio'] : ['docker', 'system', 'dial-stdio'];
   const agent = new DialStdioAgent(opts.executor, argv);
   // docker-modem hands `agent` to http.request; host and port only fill the Host header and URL.
   const options: Dockerode.DockerOptions & { agent: http.Agent } = {

@@ -40,11 +40,7 @@ export interface ResolveContainerOptions {
  * Name or id → the container's id, name and pid, through the Docker API.
  * Throws ContainerNotFoundError (404) or, by default, ContainerNotRunningError.
  */
-export async function resolveContainer(
-  docker: Dockerode,
-  nameOrId: string,
-  opts: ResolveContainerOptions = {},
-): Promise<ContainerInfo> {
+export async function resolveContainer(docker: Dockerode, nameOrId: string, opts: ResolveContainerOptions = {}): Promise<ContainerInfo> {
   // The name goes into the request path: anything Docker could not have named a container
   // (`../info`, `a/b`, `x?y`) is "not found" without asking, so it cannot reach another endpoint.
   const bare = nameOrId.startsWith('/') ? nameOrId.slice(1) : nameOrId;

@@ -196,7 +196,8 @@ export function buildBatchScript(steps: readonly BatchStep[], nonce: string): st
     out.push(`printf '\\n${M} B ${i} %s\\n' "$${C}" 2>/dev/null || exit 141`);
     const stdin = step.stdin ?? '';
     if (stdin.includes('\0')) throw new TypeError(`buildBatchScript: step ${i}: stdin contains a NUL character`);
-    if (stdin.includes(nonce)) throw new TypeError(`buildBatchScript: step ${i}: stdin contains the nonce (a fake marker, or the heredoc delimiter)`);
+    if (stdin.includes(nonce))
+      throw new TypeError(`buildBatchScript: step ${i}: stdin contains the nonce (a fake marker, or the heredoc delimiter)`);
     // A heredoc always ends in a newline: text without one goes through printf (a builtin: no size limit), as does text
     // whose lines begin with every character a delimiter could begin with (see heredocDelimiter).
     const delim = stdin.endsWith('\n') ? heredocDelimiter(stdin, `p_${nonce}`) : undefined;
@@ -303,7 +304,8 @@ export function parseBatchOutput(stdout: string, stderr: string, nonce: string, 
     if (complete) {
       fail(`stdout: marker after Z: ${o.markers[k]}`);
     } else if (running) {
-      if (f[0] !== 'E' || f.length !== 4 || f[1] !== String(i) || !/^\d+$/.test(f[2]!)) fail(`stdout: expected E ${i}, got ${o.markers[k]}`);
+      if (f[0] !== 'E' || f.length !== 4 || f[1] !== String(i) || !/^\d+$/.test(f[2]!))
+        fail(`stdout: expected E ${i}, got ${o.markers[k]}`);
       const exitCode = Number(f[2]);
       const ms = between(running.began, parseTime(f[3]));
       results.push({ exitCode, stdout: running.stdout, stderr: '', ms, timedOut: false });
@@ -334,7 +336,8 @@ export function parseBatchOutput(stdout: string, stderr: string, nonce: string, 
   }
   const tail = e.markers.length > 0 ? e.chunks[e.markers.length]! : '';
   const ranOnStdout = results.length + (running ? 1 : 0);
-  if (errs.length < results.length || errs.length > ranOnStdout) fail(`stderr: ${errs.length} steps ended there, ${results.length} on stdout`);
+  if (errs.length < results.length || errs.length > ranOnStdout)
+    fail(`stderr: ${errs.length} steps ended there, ${results.length} on stdout`);
   // Text after the last E belongs to a step still running; otherwise there must be none.
   if (tail !== '' && !(running && errs.length === running.index)) fail('stderr: text after the last step ended');
   results.forEach((r, n) => (r.stderr = errs[n]!));

@@ -7,6 +7,9 @@ export function fingerprintOfKey(blob: Buffer): string {
 
 /** Accepts the fingerprint with or without its `SHA256:` prefix and base64 padding. */
 export function normalizeFingerprint(fp: string): string {
-  const bare = fp.trim().replace(/^SHA256:/, '').replace(/=+$/, '');
+  const bare = fp
+    .trim()
+    .replace(/^SHA256:/, '')
+    .replace(/=+$/, '');
   return `SHA256:${bare}`;
 }

@@ -128,14 +128,12 @@ export class LocalExecutor implements Executor {
         finish({
           exitCode: notFound ? 127 : 126,
           timedOut: false,
-          stderr: notFound
-            ? `${command}: command not found\n`
-            : `${command}: cannot execute: ${err.code ?? err.message}\n`,
+          stderr: notFound ? `${command}: command not found\n` : `${command}: cannot execute: ${err.code ?? err.message}\n`,
         });
       });
 
       child.on('exit', (code, signal) => {
-        exitCode = timedOut ? 124 : code ?? 128 + signalNumber(signal);
+        exitCode = timedOut ? 124 : (code ?? 128 + signalNumber(signal));
         // 'close' comes once the pipes are drained; if a background child keeps them open, stop waiting.
         finishSoon(exitCode);
       });

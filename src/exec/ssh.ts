@@ -284,7 +284,11 @@ export class SshExecutor implements Executor {
     } finally {
       clearTimeout(timer);
       // Too late to use: close the channel if it opens after all.
-      if (expired) open.then(({ channel }) => channel.close(), () => {});
+      if (expired)
+        open.then(
+          ({ channel }) => channel.close(),
+          () => {},
+        );
     }
   }
 
@@ -380,11 +384,10 @@ export class SshExecutor implements Executor {
           const actual = fingerprintOfKey(key);
           const expected = normalizeFingerprint(this.config.hostKeySha256);
           if (actual === expected) return true;
-          mismatch = new ExecError(
-            'host-key-mismatch',
-            `host key mismatch for ${this.target}: expected ${expected}, got ${actual}`,
-            { expected, actual },
-          );
+          mismatch = new ExecError('host-key-mismatch', `host key mismatch for ${this.target}: expected ${expected}, got ${actual}`, {
+            expected,
+            actual,
+          });
           return false;
         },
       };
@@ -392,7 +395,9 @@ export class SshExecutor implements Executor {
         client.connect(options);
       } catch (err) {
         // ssh2 parses the key synchronously. One message whatever the reason: it must not tell file contents apart.
-        fail(new ExecError('auth-failed', `cannot use the private key for ${this.target}: not an unencrypted private key (OpenSSH or PEM)`));
+        fail(
+          new ExecError('auth-failed', `cannot use the private key for ${this.target}: not an unencrypted private key (OpenSSH or PEM)`),
+        );
       }
     });
   }

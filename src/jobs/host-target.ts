@@ -10,8 +10,15 @@ export function connectionSpec(data: HostData, secret: { privateKey?: unknown } 
   const e = data.executor;
   const privateKey = typeof secret?.privateKey === 'string' ? secret.privateKey : undefined;
   return {
-    kind: 'ssh', label: data.name, address: e.address, port: e.port, user: e.user, hostKeySha256: e.hostKeySha256,
-    ...(e.privateKeyPath ? { privateKeyPath: e.privateKeyPath } : {}), ...(privateKey ? { privateKey } : {}), dockerSocket,
+    kind: 'ssh',
+    label: data.name,
+    address: e.address,
+    port: e.port,
+    user: e.user,
+    hostKeySha256: e.hostKeySha256,
+    ...(e.privateKeyPath ? { privateKeyPath: e.privateKeyPath } : {}),
+    ...(privateKey ? { privateKey } : {}),
+    dockerSocket,
   };
 }
 

@@ -38,7 +38,11 @@ export async function probeHost(ctx: JobContext, hostId: string): Promise<HostFa
     };
     const ipr = parseIproute2(ipv.stdout + ipv.stderr);
     if (ipr) facts.iproute2 = ipr;
-    ctx.log(name, 'info', `facts: kernel ${facts.kernel}, OVS ${facts.ovs?.version ?? 'absent'} [${facts.ovs?.datapathTypes.join(', ') ?? ''}], docker ${facts.docker?.version ?? 'absent'}`);
+    ctx.log(
+      name,
+      'info',
+      `facts: kernel ${facts.kernel}, OVS ${facts.ovs?.version ?? 'absent'} [${facts.ovs?.datapathTypes.join(', ') ?? ''}], docker ${facts.docker?.version ?? 'absent'}`,
+    );
     return facts;
   } catch (e) {
     const p = toProblem(e, ctx.job.id);

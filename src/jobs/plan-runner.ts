@@ -50,14 +50,23 @@ export function logStep(io: PlanHosts, hostId: string, argv: readonly string[], 
   io.log(name, 'cmd', commandLine(argv, stdin));
   if (r.stdout.trim()) io.log(name, 'stdout', r.stdout.trimEnd());
   if (r.stderr.trim()) io.log(name, 'stderr', r.stderr.trimEnd());
-  io.log(name, 'info', r.timedOut ? `timed out after ${Math.round(r.ms)} ms` : `exit ${r.exitCode}`, { exitCode: r.exitCode, ms: Math.round(r.ms * 10) / 10 });
+  io.log(name, 'info', r.timedOut ? `timed out after ${Math.round(r.ms)} ms` : `exit ${r.exitCode}`, {
+    exitCode: r.exitCode,
+    ms: Math.round(r.ms * 10) / 10,
+  });
 }
 
-export function commandFailed(hostName: string, step: Pick<Step, 'description' | 'argv'>, r: Pick<BatchStepResult, 'timedOut' | 'exitCode' | 'stderr'>): ProblemError {
+export function commandFailed(
+  hostName: string,
+  step: Pick<Step, 'description' | 'argv'>,
+  r: Pick<BatchStepResult, 'timedOut' | 'exitCode' | 'stderr'>,
+): ProblemError {
   if (r.timedOut) return new ProblemError('command-timeout', `${step.description}: timed out on ${hostName}`);
   const err = r.stderr.trim().split('\n').slice(-3).join(' | ').slice(0, 500);
   return new ProblemError('command-failed', `${step.description} failed on ${hostName} (exit ${r.exitCode})${err ? `: ${err}` : ''}`, {
-    host: hostName, command: step.argv[0], exitCode: r.exitCode,
+    host: hostName,
+    command: step.argv[0],
+    exitCode: r.exitCode,
   });
 }
 
@@ -72,23 +81,39 @@ interface HostOutcome {
 }
 
 async function runHost(io: PlanHosts, hostId: string, steps: Step[]): Promise<HostOutcome> {
-  const batch: BatchStep[] = steps.map((s) => ({ argv: s.argv, okExitCodes: s.okExitCodes ?? [0], ...(s.stdin !== undefined ? { stdin: s.stdin } : {}) }));
+  const batch: BatchStep[] = steps.map((s) => ({
+    argv: s.argv,
+    okExitCodes: s.okExitCodes ?? [0],
+    ...(s.stdin !== undefined ? { stdin: s.stdin } : {}),
+  }));
   const name = io.hostName(hostId);
   try {
     const r = await runBatchOn(io.executor(hostId), batch, { timeoutMs: batchTimeout(steps.length) });
     const failed = r.stoppedAt;
     const done = steps.slice(0, failed ?? r.results.length);
-    const error = failed !== null ? commandFailed(name, steps[failed]!, r.results[failed]!) : r.timedOut ? new ProblemError('command-timeout', `a batch of ${steps.length} step(s) timed out on ${name}`) : null;
+    const error =
+      failed !== null
+        ? commandFailed(name, steps[failed]!, r.results[failed]!)
+        : r.timedOut
+          ? new ProblemError('command-timeout', `a batch of ${steps.length} step(s) timed out on ${name}`)
+          : null;
     return { hostId, steps, results: r.results, done, error };
   } catch (e) {
     if (e instanceof BatchIncompleteError) {
       const unknown = e.runningStep === null ? '' : `; the outcome of "${steps[e.runningStep]!.description}" is unknown`;
-      const error = new ExecError('host-unreachable', `${name}: the batch ended after ${e.results.length} of ${steps.length} step(s)${unknown}`, {}, { cause: e });
+      const error = new ExecError(
+        'host-unreachable',
+        `${name}: the batch ended after ${e.results.length} of ${steps.length} step(s)${unknown}`,
+        {},
+        { cause: e },
+      );
       return { hostId, steps, results: e.results, done: steps.slice(0, e.results.length), error };
     }
     if (e instanceof ExecError) {
       // No output arrived: which steps ran is unknown (none is retried).
-      const error = new ExecError(e.code, `${name}: ${e.message} (the outcome of ${steps.length} step(s) is unknown)`, e.details, { cause: e });
+      const error = new ExecError(e.code, `${name}: ${e.message} (the outcome of ${steps.length} step(s) is unknown)`, e.details, {
+        cause: e,
+      });
       return { hostId, steps, results: [], done: [], error };
     }
     throw e;
@@ -107,7 +132,10 @@ export async function runPlanInBatches(io: PlanHosts, plan: Plan): Promise<void>
   if (!failed) return;
   // Undo in reverse plan order: per host that is the reverse of its own steps.
   const done = new Set(outcomes.flatMap((o) => o.done));
-  await undoSteps(io, plan.steps.filter((s) => done.has(s)));
+  await undoSteps(
+    io,
+    plan.steps.filter((s) => done.has(s)),
+  );
   throw failed.error!;
 }
 
@@ -120,16 +148,25 @@ export async function undoSteps(io: PlanHosts, done: readonly Step[]): Promise<v
     [...stepsByHost(todo)].map(async ([hostId, steps]) => {
       const name = io.hostName(hostId);
       try {
-        const r = await runBatchOn(io.executor(hostId), steps.map((s) => ({ argv: s.undo, okExitCodes: ANY_EXIT })), { timeoutMs: batchTimeout(steps.length) });
+        const r = await runBatchOn(
+          io.executor(hostId),
+          steps.map((s) => ({ argv: s.undo, okExitCodes: ANY_EXIT })),
+          { timeoutMs: batchTimeout(steps.length) },
+        );
         r.results.forEach((res, i) => {
           logStep(io, hostId, steps[i]!.undo, res);
           if (res.exitCode !== 0) io.log(name, 'error', `undo of "${steps[i]!.description}" failed (exit ${res.exitCode})`);
         });
-        for (const s of steps.slice(r.results.length)) io.log(name, 'error', `undo of "${s.description}" did not run (the batch timed out)`);
+        for (const s of steps.slice(r.results.length))
+          io.log(name, 'error', `undo of "${s.description}" did not run (the batch timed out)`);
       } catch (e) {
         const results = e instanceof BatchIncompleteError ? e.results : [];
         results.forEach((res, i) => logStep(io, hostId, steps[i]!.undo, res));
-        io.log(null, 'error', `undo on ${name} failed after ${results.length} of ${steps.length} step(s): ${e instanceof Error ? e.message : String(e)}`);
+        io.log(
+          null,
+          'error',
+          `undo on ${name} failed after ${results.length} of ${steps.length} step(s): ${e instanceof Error ? e.message : String(e)}`,
+        );
       }
     }),
   );

@@ -14,10 +14,24 @@ export function parseRecord<T extends ResourceType>(type: T, rec: ResourceRecord
   const data = ResourceDataSchemas[type].safeParse(rec.data);
   const state = ResourceStateSchema.safeParse(rec.state);
   if (rec.type !== type || !data.success || !state.success) {
-    const why = rec.type !== type ? `it is a ${rec.type}` : !state.success ? `bad state ${JSON.stringify(rec.state)}` : data.error!.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    const why =
+      rec.type !== type
+        ? `it is a ${rec.type}`
+        : !state.success
+          ? `bad state ${JSON.stringify(rec.state)}`
+          : data.error!.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
     throw new ProblemError('internal', `stored ${type} ${rec.id} cannot be read (${why})`);
   }
-  return { id: rec.id, type, key: rec.key, state: state.data, jobId: rec.jobId, createdAt: rec.createdAt, updatedAt: rec.updatedAt, data: data.data as DataOf<T> };
+  return {
+    id: rec.id,
+    type,
+    key: rec.key,
+    state: state.data,
+    jobId: rec.jobId,
+    createdAt: rec.createdAt,
+    updatedAt: rec.updatedAt,
+    data: data.data as DataOf<T>,
+  };
 }
 
 /** The resource of this type with this id, or null (missing, or of another type). */
@@ -32,7 +46,11 @@ export function readByKey<T extends ResourceType>(store: Store, type: T, key: st
 }
 
 /** Every resource of a type (matching top-level `where` fields), parsed. */
-export function readAll<T extends ResourceType>(store: Store, type: T, where?: Record<string, string | undefined>): (Resource<DataOf<T>> & { type: T })[] {
+export function readAll<T extends ResourceType>(
+  store: Store,
+  type: T,
+  where?: Record<string, string | undefined>,
+): (Resource<DataOf<T>> & { type: T })[] {
   return store.allResources(type, where).map((r) => parseRecord(type, r));
 }
 
@@ -44,10 +62,24 @@ export function mustRead<T extends ResourceType>(store: Store, type: T, id: stri
 }
 
 /** Writes a resource back (data, state, job) with a fresh updatedAt; keeps the stored secret. */
-export function saveResource<D>(store: Store, r: Resource<D>, patch: Partial<Pick<Resource<D>, 'data' | 'state' | 'jobId'>> = {}): Resource<D> {
+export function saveResource<D>(
+  store: Store,
+  r: Resource<D>,
+  patch: Partial<Pick<Resource<D>, 'data' | 'state' | 'jobId'>> = {},
+): Resource<D> {
   Object.assign(r, patch, { updatedAt: nowIso() });
   const stored = store.getResource(r.id);
-  store.updateResource({ id: r.id, type: r.type, key: r.key, state: r.state, jobId: r.jobId, createdAt: r.createdAt, updatedAt: r.updatedAt, data: r.data, secret: stored?.secret ?? null });
+  store.updateResource({
+    id: r.id,
+    type: r.type,
+    key: r.key,
+    state: r.state,
+    jobId: r.jobId,
+    createdAt: r.createdAt,
+    updatedAt: r.updatedAt,
+    data: r.data,
+    secret: stored?.secret ?? null,
+  });
   return r;
 }
 

@@ -62,8 +62,16 @@ function now(): string {
 
 export function newJob(spec: JobSpec): JobRecord {
   return {
-    id: newId('job'), kind: spec.kind, status: 'queued', resource: spec.resource, hosts: [...spec.hosts],
-    progress: { done: 0, total: 0 }, error: null, createdAt: now(), startedAt: null, finishedAt: null,
+    id: newId('job'),
+    kind: spec.kind,
+    status: 'queued',
+    resource: spec.resource,
+    hosts: [...spec.hosts],
+    progress: { done: 0, total: 0 },
+    error: null,
+    createdAt: now(),
+    startedAt: null,
+    finishedAt: null,
   };
 }
 
@@ -141,8 +149,15 @@ export class JobRunner {
     const current = this.store.getJob(jobId);
     if (done(current) || !this.running.has(jobId) || ms <= 0) return current!;
     return new Promise((resolve) => {
-      const timer = setTimeout(() => { off(); resolve(this.store.getJob(jobId)!); }, ms);
-      const off = this.onEnd(jobId, (j) => { clearTimeout(timer); off(); resolve(j); });
+      const timer = setTimeout(() => {
+        off();
+        resolve(this.store.getJob(jobId)!);
+      }, ms);
+      const off = this.onEnd(jobId, (j) => {
+        clearTimeout(timer);
+        off();
+        resolve(j);
+      });
     });
   }
 
@@ -224,9 +239,17 @@ export class JobRunner {
       read: async (hostId, cmds) => {
         const { name } = ctx.host(hostId);
         const entries = namedEntries(cmds);
-        const results = await readBatch(ctx.executor(hostId), name, entries.map(([, argv]) => argv), STEP_TIMEOUT_MS * entries.length);
+        const results = await readBatch(
+          ctx.executor(hostId),
+          name,
+          entries.map(([, argv]) => argv),
+          STEP_TIMEOUT_MS * entries.length,
+        );
         results.forEach((r, i) => logStep(planIo, hostId, entries[i]![1], r));
-        return byName(entries.map(([k]) => k), results);
+        return byName(
+          entries.map(([k]) => k),
+          results,
+        );
       },
       runPlan: async (plan) => {
         ctx.addTotal(plan.steps.length);
@@ -253,17 +276,29 @@ export function undo(ctx: JobContext, done: readonly Step[]): Promise<void> {
  * Read-only commands as one batch (every exit status lets it go on): one round trip for all of them. A host that
  * cannot be reached is an ExecError naming it.
  */
-async function readBatch(executor: Executor, hostName: string, argvs: (readonly string[])[], timeoutMs: number): Promise<BatchStepResult[]> {
+async function readBatch(
+  executor: Executor,
+  hostName: string,
+  argvs: (readonly string[])[],
+  timeoutMs: number,
+): Promise<BatchStepResult[]> {
   try {
-    const r = await runBatchOn(executor, argvs.map((argv) => ({ argv, okExitCodes: ANY_EXIT })), { timeoutMs });
+    const r = await runBatchOn(
+      executor,
+      argvs.map((argv) => ({ argv, okExitCodes: ANY_EXIT })),
+      { timeoutMs },
+    );
     if (r.results.length === argvs.length) return r.results;
     // Timed out part-way: the rest did not run; report them as timed out (a read is never re-sent).
-    const missing = argvs.slice(r.results.length).map((): BatchStepResult => ({ exitCode: 124, stdout: '', stderr: '', ms: 0, timedOut: true }));
+    const missing = argvs
+      .slice(r.results.length)
+      .map((): BatchStepResult => ({ exitCode: 124, stdout: '', stderr: '', ms: 0, timedOut: true }));
     return [...r.results, ...missing];
   } catch (e) {
     // Say which host: the executor only knows its address.
     if (e instanceof ExecError) throw new ExecError(e.code, `${hostName}: ${e.message}`, e.details, { cause: e });
-    if (e instanceof BatchIncompleteError || e instanceof BatchFramingError) throw new ExecError('host-unreachable', `${hostName}: ${e.message}`, {}, { cause: e });
+    if (e instanceof BatchIncompleteError || e instanceof BatchFramingError)
+      throw new ExecError('host-unreachable', `${hostName}: ${e.message}`, {}, { cause: e });
     throw e;
   }
 }

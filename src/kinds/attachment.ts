@@ -2,7 +2,13 @@
 import { ContainerNotFoundError, ContainerNotRunningError, resolveContainer } from '../docker/index.js';
 import { mustRead, readResource, saveResource } from '../jobs/records.js';
 import type { JobContext } from '../jobs/runner.js';
-import { defaultHostIfname, renderAttachment, type AttachmentCreate, type AttachmentData, type AttachmentView } from '../model/attachments.js';
+import {
+  defaultHostIfname,
+  renderAttachment,
+  type AttachmentCreate,
+  type AttachmentData,
+  type AttachmentView,
+} from '../model/attachments.js';
 import { bridgeRef } from '../model/bridges.js';
 import { idPattern } from '../model/names.js';
 import { ProblemError } from '../model/problems.js';
@@ -19,23 +25,48 @@ export function resolveAttachment(store: Store, body: AttachmentCreate, id: stri
   const bridge = requireBridge(store, body.bridge, '/bridge');
   const b = bridge.data;
   if (bridge.state !== 'ready') throw new ProblemError('conflict', `bridge ${b.hostName}/${b.name} is ${bridge.state}`);
-  if (b.topology) throw new ProblemError('conflict', `bridge ${b.hostName}/${b.name} belongs to topology ${JSON.stringify(b.topology)}: add a member to the topology instead`, { errors: [{ pointer: '/bridge', detail: 'owned by a topology' }] });
-  if (body.vlan !== undefined && b.type !== 'ovs') throw ProblemError.validation([{ pointer: '/vlan', detail: 'VLAN tags need an OVS bridge; this one is a Linux bridge' }]);
+  if (b.topology)
+    throw new ProblemError(
+      'conflict',
+      `bridge ${b.hostName}/${b.name} belongs to topology ${JSON.stringify(b.topology)}: add a member to the topology instead`,
+      { errors: [{ pointer: '/bridge', detail: 'owned by a topology' }] },
+    );
+  if (body.vlan !== undefined && b.type !== 'ovs')
+    throw ProblemError.validation([{ pointer: '/vlan', detail: 'VLAN tags need an OVS bridge; this one is a Linux bridge' }]);
   const facts = readResource(store, 'host', b.hostId)?.data.facts;
   if (b.datapathType === 'netdev' && facts && facts.ethtool === false) {
-    throw new ProblemError('conflict', `${b.hostName} has no ethtool, which the netdev datapath needs to switch off tx checksum offload (install ethtool, then POST /hosts/${b.hostName}/probe)`);
+    throw new ProblemError(
+      'conflict',
+      `${b.hostName} has no ethtool, which the netdev datapath needs to switch off tx checksum offload (install ethtool, then POST /hosts/${b.hostName}/probe)`,
+    );
   }
   if ('container' in body.target && !facts?.docker) {
-    throw new ProblemError('conflict', `${b.hostName} has no reachable Docker engine (last probe); attach a netns or pid, or re-probe the host`);
+    throw new ProblemError(
+      'conflict',
+      `${b.hostName} has no reachable Docker engine (last probe); attach a netns or pid, or re-probe the host`,
+    );
   }
   const hostIfname = body.hostIfname ?? defaultHostIfname(id);
   const owner = interfaceNamesOnHost(store, b.hostId).get(hostIfname);
-  if (owner) throw new ProblemError('conflict', `${hostIfname} is already used on ${b.hostName} by ${owner}`, { errors: [{ pointer: '/hostIfname', detail: 'in use' }] });
+  if (owner)
+    throw new ProblemError('conflict', `${hostIfname} is already used on ${b.hostName} by ${owner}`, {
+      errors: [{ pointer: '/hostIfname', detail: 'in use' }],
+    });
   const data: AttachmentData = {
     ...bridgeRef(bridge),
-    target: body.target, resolved: null, ifname: body.ifname ?? null, hostIfname, addresses: body.addresses, gateway: body.gateway ?? null,
-    routes: body.routes, mac: body.mac ?? null, mtu: body.mtu ?? b.overlayMtu ?? b.mtu ?? null, vlan: body.vlan ?? null,
-    txChecksumOffloadOff: false, labels: body.labels, container: 'container' in body.target ? body.target.container : null,
+    target: body.target,
+    resolved: null,
+    ifname: body.ifname ?? null,
+    hostIfname,
+    addresses: body.addresses,
+    gateway: body.gateway ?? null,
+    routes: body.routes,
+    mac: body.mac ?? null,
+    mtu: body.mtu ?? b.overlayMtu ?? b.mtu ?? null,
+    vlan: body.vlan ?? null,
+    txChecksumOffloadOff: false,
+    labels: body.labels,
+    container: 'container' in body.target ? body.target.container : null,
   };
   return { data, key: `${b.hostId}/${hostIfname}` };
 }
@@ -50,8 +81,20 @@ async function resolveTarget(ctx: JobContext, d: AttachmentData) {
       ctx.log(d.hostName, 'info', `container ${t.container} → ${c.id.slice(0, 12)} (${c.name}), pid ${c.pid}`);
       return { pid: c.pid, containerId: c.id, containerName: c.name, netnsPath: netnsPath({ pid: c.pid }), nsRef: String(c.pid) };
     } catch (e) {
-      if (e instanceof ContainerNotFoundError) throw new ProblemError('container-not-found', `container ${JSON.stringify(t.container)} does not exist on ${d.hostName}`, { container: t.container }, { cause: e });
-      if (e instanceof ContainerNotRunningError) throw new ProblemError('container-not-running', `container ${JSON.stringify(t.container)} on ${d.hostName} is not running (${e.status})`, { container: t.container }, { cause: e });
+      if (e instanceof ContainerNotFoundError)
+        throw new ProblemError(
+          'container-not-found',
+          `container ${JSON.stringify(t.container)} does not exist on ${d.hostName}`,
+          { container: t.container },
+          { cause: e },
+        );
+      if (e instanceof ContainerNotRunningError)
+        throw new ProblemError(
+          'container-not-running',
+          `container ${JSON.stringify(t.container)} on ${d.hostName} is not running (${e.status})`,
+          { container: t.container },
+          { cause: e },
+        );
       throw e;
     }
   }
@@ -71,24 +114,38 @@ export async function createAttachment(ctx: JobContext, id: string): Promise<voi
     const [hostNs, targetNs] = nsInodes.stdout.trim().split('\n');
     if (hostNs && hostNs === targetNs) {
       // Routes and addresses meant for a container would land on the host itself (and could cut it off).
-      throw new ProblemError('conflict', `the target (${target.netnsPath}) is ${d.hostName}'s own network namespace; attach a container, a named namespace or a pid in another namespace`, { errors: [{ pointer: '/target', detail: "the host's own network namespace" }] });
+      throw new ProblemError(
+        'conflict',
+        `the target (${target.netnsPath}) is ${d.hostName}'s own network namespace; attach a container, a named namespace or a pid in another namespace`,
+        { errors: [{ pointer: '/target', detail: "the host's own network namespace" }] },
+      );
     }
     const existing = linkNames(innerLinks.stdout);
     if (d.ifname && existing.includes(d.ifname)) {
-      throw new ProblemError('conflict', `${d.ifname} already exists in the target on ${d.hostName}`, { errors: [{ pointer: '/ifname', detail: 'already present in the target' }] });
+      throw new ProblemError('conflict', `${d.ifname} already exists in the target on ${d.hostName}`, {
+        errors: [{ pointer: '/ifname', detail: 'already present in the target' }],
+      });
     }
     if (hostLink.exitCode === 0) {
       const owner = ownerFromAlias(parseIpJson(hostLink.stdout)[0]?.alias ?? null);
-      throw new ProblemError('conflict', `${d.hostIfname} already exists on ${d.hostName}${owner ? ` (made for ${owner})` : ''}`, { errors: [{ pointer: '/hostIfname', detail: 'already present on the host' }] });
+      throw new ProblemError('conflict', `${d.hostIfname} already exists on ${d.hostName}${owner ? ` (made for ${owner})` : ''}`, {
+        errors: [{ pointer: '/hostIfname', detail: 'already present on the host' }],
+      });
     }
     const ifname = d.ifname ?? pickIfname(existing);
     const resolved = { pid: target.pid, containerId: target.containerId, containerName: target.containerName, netnsPath: target.netnsPath };
     await ctx.runPlan(attachPlan({ id, d, ifname, nsPath: target.netnsPath, nsRef: target.nsRef }));
-    saveResource(ctx.store, attachment, { data: { ...d, ifname, resolved, txChecksumOffloadOff: d.datapathType === 'netdev' }, state: 'ready' });
+    saveResource(ctx.store, attachment, {
+      data: { ...d, ifname, resolved, txChecksumOffloadOff: d.datapathType === 'netdev' },
+      state: 'ready',
+    });
     // Gratuitous ARP costs about a second: send it without holding the job.
     for (const argv of gratuitousArp(d, ifname, target.netnsPath)) {
       ctx.log(d.hostName, 'info', `gratuitous ARP in the background: ${argv.slice(2).join(' ')}`);
-      void ctx.executor(d.hostId).run(argv, { timeoutMs: 5000 }).catch(() => undefined);
+      void ctx
+        .executor(d.hostId)
+        .run(argv, { timeoutMs: 5000 })
+        .catch(() => undefined);
     }
   } catch (e) {
     ctx.store.deleteResource(id);

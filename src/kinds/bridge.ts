@@ -6,7 +6,14 @@ import type { HostData } from '../model/hosts.js';
 import { ProblemError } from '../model/problems.js';
 import type { AnyResource } from '../model/resource-data.js';
 import {
-  bridgeDrift, bridgeFactCommands, createBridgePlan, deleteBridgePlan, observeCommands, parseBridgeFacts, parseObservation, updateBridgePlan,
+  bridgeDrift,
+  bridgeFactCommands,
+  createBridgePlan,
+  deleteBridgePlan,
+  observeCommands,
+  parseBridgeFacts,
+  parseObservation,
+  updateBridgePlan,
   type BridgeFacts,
 } from '../ops/bridges.js';
 import { ipLinkShow, parseIpJson } from '../ops/links.js';
@@ -20,21 +27,29 @@ import { findBridge } from './refs.js';
 /** auto → system when the host's OVS has the kernel datapath and the module, else netdev (userspace). */
 export function resolveDatapath(body: Pick<BridgeCreate, 'type' | 'datapathType'>, host: HostData): BridgeData['datapathType'] {
   if (body.type === 'linux') {
-    if (body.datapathType !== 'auto') throw ProblemError.validation([{ pointer: '/datapathType', detail: 'only OVS bridges have a datapath type' }]);
+    if (body.datapathType !== 'auto')
+      throw ProblemError.validation([{ pointer: '/datapathType', detail: 'only OVS bridges have a datapath type' }]);
     return null;
   }
   if (!host.facts?.reachable) {
     throw new ProblemError('conflict', `host ${host.name} has not been probed successfully; POST /hosts/${host.name}/probe first`);
   }
   const types = host.facts.ovs?.datapathTypes ?? [];
-  if (!host.facts.ovs) throw ProblemError.validation([{ pointer: '/host', detail: `host ${host.name} has no Open vSwitch (according to its last probe)` }]);
+  if (!host.facts.ovs)
+    throw ProblemError.validation([{ pointer: '/host', detail: `host ${host.name} has no Open vSwitch (according to its last probe)` }]);
   const system = types.includes('system') && !!host.facts.kernelModules?.openvswitch;
   if (body.datapathType === 'system') {
-    if (!system) throw ProblemError.validation([{ pointer: '/datapathType', detail: `host ${host.name} has no kernel datapath (openvswitch module absent); use netdev or auto` }]);
+    if (!system)
+      throw ProblemError.validation([
+        { pointer: '/datapathType', detail: `host ${host.name} has no kernel datapath (openvswitch module absent); use netdev or auto` },
+      ]);
     return 'system';
   }
   if (body.datapathType === 'netdev' || !system) {
-    if (!types.includes('netdev')) throw ProblemError.validation([{ pointer: '/datapathType', detail: `host ${host.name}'s OVS offers neither a usable system nor the netdev datapath` }]);
+    if (!types.includes('netdev'))
+      throw ProblemError.validation([
+        { pointer: '/datapathType', detail: `host ${host.name}'s OVS offers neither a usable system nor the netdev datapath` },
+      ]);
     return 'netdev';
   }
   return 'system';
@@ -53,12 +68,20 @@ export async function createBridge(ctx: JobContext, id: string): Promise<void> {
     const facts = await readBridgeFacts(ctx, d);
     if (facts.exists) {
       if (facts.kind !== d.type) {
-        throw new ProblemError('conflict', `${d.hostName} already has a ${facts.kind === 'other' ? 'non-bridge device' : `${facts.kind} bridge`} named ${d.name}`, { errors: [{ pointer: '/name', detail: 'already used on the host' }] });
+        throw new ProblemError(
+          'conflict',
+          `${d.hostName} already has a ${facts.kind === 'other' ? 'non-bridge device' : `${facts.kind} bridge`} named ${d.name}`,
+          { errors: [{ pointer: '/name', detail: 'already used on the host' }] },
+        );
       }
       if (facts.owner === id) ctx.log(d.hostName, 'info', `${d.name} already carries this bridge's mark: converging it`);
       else if (d.adopted) ctx.log(d.hostName, 'info', `adopting ${d.name}${facts.owner ? ` (was marked ${facts.owner})` : ''}`);
       else {
-        throw new ProblemError('conflict', `${d.hostName} already has a bridge named ${d.name}${facts.owner ? ` (marked by netplumb resource ${facts.owner})` : ' (not made by netplumb)'}; pass "adopt": true to take it over`, { errors: [{ pointer: '/name', detail: 'already exists on the host' }] });
+        throw new ProblemError(
+          'conflict',
+          `${d.hostName} already has a bridge named ${d.name}${facts.owner ? ` (marked by netplumb resource ${facts.owner})` : ' (not made by netplumb)'}; pass "adopt": true to take it over`,
+          { errors: [{ pointer: '/name', detail: 'already exists on the host' }] },
+        );
       }
     }
     await ctx.runPlan(createBridgePlan(id, d, facts));
@@ -96,7 +119,10 @@ async function removeBridge(ctx: JobContext, bridge: TypedResource<'bridge'>, ca
   const o = parseObservation(d, outs);
   const foreign = o.ports.filter((p) => p.name !== d.name);
   if (foreign.length && !cascade) {
-    throw new ProblemError('conflict', `${d.name} on ${d.hostName} still has ports in use (${foreign.map((p) => p.name).join(', ')}); delete them first or pass ?cascade=true`);
+    throw new ProblemError(
+      'conflict',
+      `${d.name} on ${d.hostName} still has ports in use (${foreign.map((p) => p.name).join(', ')}); delete them first or pass ?cascade=true`,
+    );
   }
   await ctx.runPlan(deleteBridgePlan(d, { exists: o.exists, kind: d.type, owner: o.owner }));
   ctx.store.deleteResource(bridge.id);

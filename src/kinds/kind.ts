@@ -26,7 +26,10 @@ export interface Observation {
 
 /** Read-only access to hosts outside a job (observe): named commands on a host by id, as one batch. */
 export interface HostReader {
-  read<K extends string>(hostId: string, cmds: Record<K, readonly string[]>): Promise<Record<K, { exitCode: number; stdout: string; stderr: string }>>;
+  read<K extends string>(
+    hostId: string,
+    cmds: Record<K, readonly string[]>,
+  ): Promise<Record<K, { exitCode: number; stdout: string; stderr: string }>>;
 }
 
 export interface RemoveOptions {
@@ -63,9 +66,16 @@ export function hostReader(hosts: HostServices, target: (hostId: string) => Host
       const t = target(hostId);
       if (!t) throw new ProblemError('not-found', `host ${hostId} no longer exists`);
       const entries = namedEntries(cmds);
-      const r = await runBatchOn(hosts.executor(t), entries.map(([, argv]) => ({ argv, okExitCodes: ANY_EXIT })), { timeoutMs: 15_000 });
+      const r = await runBatchOn(
+        hosts.executor(t),
+        entries.map(([, argv]) => ({ argv, okExitCodes: ANY_EXIT })),
+        { timeoutMs: 15_000 },
+      );
       if (r.results.length !== entries.length) throw new ExecError('timeout', `${t.connection.label}: reading its state timed out`);
-      return byName(entries.map(([k]) => k), r.results);
+      return byName(
+        entries.map(([k]) => k),
+        r.results,
+      );
     },
   };
 }

@@ -21,7 +21,11 @@ export function findBridge(store: Store, ref: string): TypedResource<'bridge'> |
 
 /** A 404 problem for a reference, with a pointer when it came from a request body field. */
 export function notFound(noun: string, ref: string, pointer?: string, hint = ''): ProblemError {
-  return new ProblemError('not-found', `${noun} ${JSON.stringify(ref)} does not exist${hint}`, pointer ? { errors: [{ pointer, detail: `no such ${noun}` }] } : {});
+  return new ProblemError(
+    'not-found',
+    `${noun} ${JSON.stringify(ref)} does not exist${hint}`,
+    pointer ? { errors: [{ pointer, detail: `no such ${noun}` }] } : {},
+  );
 }
 
 export function requireHost(store: Store, ref: string, pointer?: string): TypedResource<'host'> {
@@ -54,13 +58,21 @@ export function interfaceNamesOnHost(store: Store, hostId: string): Map<string, 
 export function requireNotOwned(r: { id: string; type: string; data: unknown }, noun: string): void {
   const topology = r.type !== 'topology' && r.data && typeof r.data === 'object' && 'topology' in r.data ? r.data.topology : undefined;
   if (typeof topology === 'string') {
-    throw new ProblemError('conflict', `${noun} ${r.id} belongs to topology ${JSON.stringify(topology)}: change it through PUT /topologies/${topology} (or delete the topology)`, { topology });
+    throw new ProblemError(
+      'conflict',
+      `${noun} ${r.id} belongs to topology ${JSON.stringify(topology)}: change it through PUT /topologies/${topology} (or delete the topology)`,
+      { topology },
+    );
   }
 }
 
 /** A resource another job is still working on cannot be changed or deleted yet; ready and failed ones can. */
 export function requireSettled(rec: { id: string; state: string; jobId: string | null }, noun: string): void {
   if (rec.state === 'pending' || rec.state === 'deleting') {
-    throw new ProblemError('conflict', `${noun} ${rec.id} is ${rec.state}; wait for its job ${rec.jobId}`, rec.jobId ? { jobId: rec.jobId } : {});
+    throw new ProblemError(
+      'conflict',
+      `${noun} ${rec.id} is ${rec.state}; wait for its job ${rec.jobId}`,
+      rec.jobId ? { jobId: rec.jobId } : {},
+    );
   }
 }

@@ -15,9 +15,30 @@ import type { DesiredAttachment, DesiredBridge, DesiredTopology, DesiredTunnel }
 type Action = TopologyChange['action'];
 
 export type Change =
-  | { kind: 'bridge'; action: Action; slot: string; desired: DesiredBridge | null; current: TypedResource<'bridge'> | null; fields: string[] }
-  | { kind: 'tunnel'; action: Action; slot: string; desired: DesiredTunnel | null; current: TypedResource<'tunnel'> | null; fields: string[] }
-  | { kind: 'attachment'; action: Action; slot: string; desired: DesiredAttachment | null; current: TypedResource<'attachment'> | null; fields: string[] };
+  | {
+      kind: 'bridge';
+      action: Action;
+      slot: string;
+      desired: DesiredBridge | null;
+      current: TypedResource<'bridge'> | null;
+      fields: string[];
+    }
+  | {
+      kind: 'tunnel';
+      action: Action;
+      slot: string;
+      desired: DesiredTunnel | null;
+      current: TypedResource<'tunnel'> | null;
+      fields: string[];
+    }
+  | {
+      kind: 'attachment';
+      action: Action;
+      slot: string;
+      desired: DesiredAttachment | null;
+      current: TypedResource<'attachment'> | null;
+      fields: string[];
+    };
 
 export interface TopologyDiff {
   changes: Change[];
@@ -41,7 +62,13 @@ const tunnelShape = (d: TunnelData) => ({
   ...d,
   overlayMtu: 0,
   labels: {},
-  endpoints: d.endpoints.map((e) => ({ bridgeId: e.bridgeId, portName: e.portName, localIp: e.localIp, remoteIp: e.remoteIp, hostId: e.hostId })),
+  endpoints: d.endpoints.map((e) => ({
+    bridgeId: e.bridgeId,
+    portName: e.portName,
+    localIp: e.localIp,
+    remoteIp: e.remoteIp,
+    hostId: e.hostId,
+  })),
 });
 
 export function diffTopology(store: Store, owned: Record<string, string>, desired: DesiredTopology): TopologyDiff {
@@ -59,7 +86,10 @@ export function diffTopology(store: Store, owned: Record<string, string>, desire
     }
     const fixed = differing(current.data, d.data, BRIDGE_FIXED);
     if (fixed.length) {
-      errors.push({ pointer: `/networks/${d.network}/bridge`, detail: `the bridge of network ${d.network} on ${d.data.hostName} cannot change its ${fixed.join(', ')} in place: give the network a new name (a new network replaces it) or delete the topology first` });
+      errors.push({
+        pointer: `/networks/${d.network}/bridge`,
+        detail: `the bridge of network ${d.network} on ${d.data.hostName} cannot change its ${fixed.join(', ')} in place: give the network a new name (a new network replaces it) or delete the topology first`,
+      });
       continue;
     }
     const fields = differing(current.data, d.data, BRIDGE_IN_PLACE);
@@ -86,7 +116,8 @@ export function diffTopology(store: Store, owned: Record<string, string>, desire
     }
     const rewire = differing(current.data, d.data, ATTACHMENT_REWIRE);
     const inPlace = differing(current.data, d.data, ATTACHMENT_IN_PLACE);
-    if (rewire.length) changes.push({ kind: 'attachment', action: 'replace', slot: d.slot, desired: d, current, fields: [...rewire, ...inPlace] });
+    if (rewire.length)
+      changes.push({ kind: 'attachment', action: 'replace', slot: d.slot, desired: d, current, fields: [...rewire, ...inPlace] });
     else if (inPlace.length) changes.push({ kind: 'attachment', action: 'update', slot: d.slot, desired: d, current, fields: inPlace });
     else unchanged.push(d.slot);
   }
@@ -94,9 +125,19 @@ export function diffTopology(store: Store, owned: Record<string, string>, desire
   for (const [slot, id] of Object.entries(owned)) {
     if (wanted.has(slot)) continue;
     const type = slot.slice(0, slot.indexOf(':'));
-    if (type === 'bridge') changes.push({ kind: 'bridge', action: 'delete', slot, desired: null, current: readResource(store, 'bridge', id), fields: [] });
-    else if (type === 'tunnel') changes.push({ kind: 'tunnel', action: 'delete', slot, desired: null, current: readResource(store, 'tunnel', id), fields: [] });
-    else if (type === 'attachment') changes.push({ kind: 'attachment', action: 'delete', slot, desired: null, current: readResource(store, 'attachment', id), fields: [] });
+    if (type === 'bridge')
+      changes.push({ kind: 'bridge', action: 'delete', slot, desired: null, current: readResource(store, 'bridge', id), fields: [] });
+    else if (type === 'tunnel')
+      changes.push({ kind: 'tunnel', action: 'delete', slot, desired: null, current: readResource(store, 'tunnel', id), fields: [] });
+    else if (type === 'attachment')
+      changes.push({
+        kind: 'attachment',
+        action: 'delete',
+        slot,
+        desired: null,
+        current: readResource(store, 'attachment', id),
+        fields: [],
+      });
   }
   if (errors.length) throw ProblemError.validation(errors);
   return { changes, unchanged };
@@ -110,11 +151,20 @@ export function impact(change: Change, desired: DesiredTopology): Pick<TopologyC
   switch (change.kind) {
     case 'bridge': {
       const hostId = (change.desired?.data ?? change.current?.data)?.hostId;
-      return { disruption: change.action === 'update' && change.fields.includes('addresses') ? 'link-flap' : 'none', affects: hostId ? membersOn(network, [hostId]) : [] };
+      return {
+        disruption: change.action === 'update' && change.fields.includes('addresses') ? 'link-flap' : 'none',
+        affects: hostId ? membersOn(network, [hostId]) : [],
+      };
     }
     case 'tunnel': {
       const ends = (change.desired?.data ?? change.current?.data)?.endpoints ?? [];
-      return { disruption: change.action === 'create' ? 'none' : 'link-flap', affects: membersOn(network, ends.map((e) => e.hostId)) };
+      return {
+        disruption: change.action === 'create' ? 'none' : 'link-flap',
+        affects: membersOn(
+          network,
+          ends.map((e) => e.hostId),
+        ),
+      };
     }
     case 'attachment': {
       const member = change.desired?.member ?? change.slot.slice('attachment:'.length);

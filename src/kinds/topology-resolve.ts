@@ -50,7 +50,15 @@ export interface DesiredTopology {
   hosts: string[];
 }
 
-const emptyAllocations = (): Allocations => ({ memberAddresses: {}, hostAddresses: {}, keys: {}, bridgeNames: {}, hostIfnames: {}, ifnames: {}, macs: {} });
+const emptyAllocations = (): Allocations => ({
+  memberAddresses: {},
+  hostAddresses: {},
+  keys: {},
+  bridgeNames: {},
+  hostIfnames: {},
+  ifnames: {},
+  macs: {},
+});
 
 /** A short, stable, interface-name-safe digest. */
 function digest(text: string, chars: number): string {
@@ -63,7 +71,8 @@ export function derivedMac(topology: string, member: string): string {
   return ['02', ...[...h.subarray(0, 5)].map((b) => b.toString(16).padStart(2, '0'))].join(':');
 }
 
-export const memberKey = (network: string, m: Pick<TopologyMember, 'host' | 'container' | 'netns'>) => `${network}/${m.host}/${m.container ?? `netns:${m.netns}`}`;
+export const memberKey = (network: string, m: Pick<TopologyMember, 'host' | 'container' | 'netns'>) =>
+  `${network}/${m.host}/${m.container ?? `netns:${m.netns}`}`;
 
 /** Addresses of a subnet in order, skipping the network and broadcast addresses (IPv4), as CIDRs with its prefix. */
 function* poolOf(subnet: string): Generator<string> {
@@ -124,7 +133,8 @@ function keysInUse(store: Store, topology: string): Map<string, Set<number>> {
     if (t.data.topology !== topology) for (const e of t.data.endpoints) add(e.hostId, t.data.key ?? 0);
   }
   for (const other of readAll(store, 'topology')) {
-    if (other.data.name !== topology) for (const key of Object.values(other.data.allocations.keys)) for (const h of other.data.hosts) add(h, key);
+    if (other.data.name !== topology)
+      for (const key of Object.values(other.data.allocations.keys)) for (const h of other.data.hosts) add(h, key);
   }
   return used;
 }
@@ -143,7 +153,12 @@ function namesInOtherLedgers(store: Store, topology: string): Map<string, Set<st
   return names;
 }
 
-export function resolveTopology(store: Store, name: string, doc: TopologyDocument, previous: TypedResource<'topology'> | null): DesiredTopology {
+export function resolveTopology(
+  store: Store,
+  name: string,
+  doc: TopologyDocument,
+  previous: TypedResource<'topology'> | null,
+): DesiredTopology {
   const errors: FieldError[] = [];
   const prev = previous?.data.allocations ?? emptyAllocations();
   const owned = previous?.data.owned ?? {};
@@ -151,7 +166,8 @@ export function resolveTopology(store: Store, name: string, doc: TopologyDocumen
   const hostIds: string[] = [];
   const hostsByName = new Map<string, TypedResource<'host'>>();
   const desired: DesiredTopology = { bridges: [], tunnels: [], attachments: [], allocations: alloc, hosts: hostIds };
-  if (doc.name !== undefined && doc.name !== name) errors.push({ pointer: '/name', detail: `the document is named ${JSON.stringify(doc.name)} but was sent to /topologies/${name}` });
+  if (doc.name !== undefined && doc.name !== name)
+    errors.push({ pointer: '/name', detail: `the document is named ${JSON.stringify(doc.name)} but was sent to /topologies/${name}` });
 
   const host = (hostName: string, pointer: string): TypedResource<'host'> | null => {
     const h = hostsByName.get(hostName) ?? findHost(store, hostName);
@@ -204,12 +220,14 @@ export function resolveTopology(store: Store, name: string, doc: TopologyDocumen
     });
     if (net.mesh !== 'full') {
       const hub = host(net.mesh.hub, `${at}/mesh/hub`);
-      if (hub && !memberHosts.includes(hub.id)) errors.push({ pointer: `${at}/mesh/hub`, detail: 'the hub must be a host with members on this network' });
+      if (hub && !memberHosts.includes(hub.id))
+        errors.push({ pointer: `${at}/mesh/hub`, detail: 'the hub must be a host with members on this network' });
     }
     if (typeof net.hostAddresses === 'object') {
       for (const h of Object.keys(net.hostAddresses)) {
         const rec = host(h, `${at}/hostAddresses/${h}`);
-        if (rec && !memberHosts.includes(rec.id)) errors.push({ pointer: `${at}/hostAddresses/${h}`, detail: 'no member of this network is on that host' });
+        if (rec && !memberHosts.includes(rec.id))
+          errors.push({ pointer: `${at}/hostAddresses/${h}`, detail: 'no member of this network is on that host' });
       }
     }
 
@@ -218,7 +236,8 @@ export function resolveTopology(store: Store, name: string, doc: TopologyDocumen
       for (const hostId of memberHosts) {
         const list = subnetsByHost.get(hostId) ?? [];
         for (const other of list) {
-          if (overlaps(other.subnet, net.subnet)) errors.push({ pointer: `${at}/subnet`, detail: `overlaps network ${other.network}'s ${other.subnet} on ${hostName(hostId)}` });
+          if (overlaps(other.subnet, net.subnet))
+            errors.push({ pointer: `${at}/subnet`, detail: `overlaps network ${other.network}'s ${other.subnet} on ${hostName(hostId)}` });
         }
         list.push({ subnet: net.subnet, network });
         subnetsByHost.set(hostId, list);
@@ -258,7 +277,8 @@ export function resolveTopology(store: Store, name: string, doc: TopologyDocumen
         errors.push({ pointer, detail: 'no address given and the network has no subnet to take one from' });
         return null;
       }
-      for (let r = pool.next(); !r.done; r = pool.next()) if (!taken.has(r.value.split('/')[0]!)) return (taken.add(r.value.split('/')[0]!), r.value);
+      for (let r = pool.next(); !r.done; r = pool.next())
+        if (!taken.has(r.value.split('/')[0]!)) return (taken.add(r.value.split('/')[0]!), r.value);
       errors.push({ pointer, detail: `the subnet ${net.subnet} has no free address left (pool too small)` });
       return null;
     };
@@ -268,7 +288,11 @@ export function resolveTopology(store: Store, name: string, doc: TopologyDocumen
     net.members.forEach((m, i) => {
       const key = memberKey(network, m);
       if (m.address !== undefined) memberAddress.set(i, given(m.address, `${at}/members/${i}/address`));
-      else if (prev.memberAddresses[key] && (!net.subnet || inSubnet(prev.memberAddresses[key], net.subnet)) && take(prev.memberAddresses[key], `${at}/members/${i}`)) {
+      else if (
+        prev.memberAddresses[key] &&
+        (!net.subnet || inSubnet(prev.memberAddresses[key], net.subnet)) &&
+        take(prev.memberAddresses[key], `${at}/members/${i}`)
+      ) {
         memberAddress.set(i, prev.memberAddresses[key]);
       }
     });
@@ -283,7 +307,8 @@ export function resolveTopology(store: Store, name: string, doc: TopologyDocumen
       }
     }
     // Pass 2: the pool, hosts first (they usually take the low addresses), members in document order.
-    if (net.hostAddresses === 'auto') for (const hostId of memberHosts) if (!hostAddress.has(hostId)) hostAddress.set(hostId, fromPool(`${at}/hostAddresses`));
+    if (net.hostAddresses === 'auto')
+      for (const hostId of memberHosts) if (!hostAddress.has(hostId)) hostAddress.set(hostId, fromPool(`${at}/hostAddresses`));
     net.members.forEach((m, i) => {
       if (!memberAddress.has(i)) memberAddress.set(i, fromPool(`${at}/members/${i}/address`));
     });
@@ -296,7 +321,10 @@ export function resolveTopology(store: Store, name: string, doc: TopologyDocumen
       const free = (k: number) => hostsOfNet.every((h) => !usedKeys.get(h)?.has(k));
       key = net.tunnel.key ?? prev.keys[network] ?? null;
       if (key !== null && !free(key)) {
-        errors.push({ pointer: `${at}/tunnel/key`, detail: `${net.tunnel.type === 'gre' ? 'GRE key' : 'VNI'} ${key} is already in use on one of the network's hosts` });
+        errors.push({
+          pointer: `${at}/tunnel/key`,
+          detail: `${net.tunnel.type === 'gre' ? 'GRE key' : 'VNI'} ${key} is already in use on one of the network's hosts`,
+        });
       }
       if (key === null) {
         // Start from a value derived from the names: two topologies rarely probe the same numbers.
@@ -325,10 +353,22 @@ export function resolveTopology(store: Store, name: string, doc: TopologyDocumen
       const address = hostAddress.get(hostId);
       if (address) alloc.hostAddresses[`${network}/${h.data.name}`] = address;
       const b: DesiredBridge = {
-        slot, network, id: owned[slot] ?? newId('bridge'),
+        slot,
+        network,
+        id: owned[slot] ?? newId('bridge'),
         data: {
-          hostId, hostName: h.data.name, name: bridgeName, type: net.bridge.type, datapathType, addresses: address ? [address] : [],
-          mtu: null, stp: net.bridge.stp, labels: doc.labels, overlayMtu: null, adopted: false, topology: name,
+          hostId,
+          hostName: h.data.name,
+          name: bridgeName,
+          type: net.bridge.type,
+          datapathType,
+          addresses: address ? [address] : [],
+          mtu: null,
+          stp: net.bridge.stp,
+          labels: doc.labels,
+          overlayMtu: null,
+          adopted: false,
+          topology: name,
         },
       };
       bridgeOf.set(hostId, b);
@@ -342,7 +382,11 @@ export function resolveTopology(store: Store, name: string, doc: TopologyDocumen
       const hb = [...hostsByName.values()].find((x) => x.id === b)!;
       const slot = `tunnel:${network}/${ha.data.name}~${hb.data.name}`;
       for (const h of [ha, hb]) {
-        if (!h.data.tunnelIp) errors.push({ pointer: `${at}/members`, detail: `host ${h.data.name} has no tunnelIp (the underlay address tunnels use); register it with one` });
+        if (!h.data.tunnelIp)
+          errors.push({
+            pointer: `${at}/members`,
+            detail: `host ${h.data.name} has no tunnelIp (the underlay address tunnels use); register it with one`,
+          });
       }
       if (!ha.data.tunnelIp || !hb.data.tunnelIp) continue;
       if (ipFamily(ha.data.tunnelIp) !== ipFamily(hb.data.tunnelIp)) {
@@ -354,24 +398,44 @@ export function resolveTopology(store: Store, name: string, doc: TopologyDocumen
         if (gap) errors.push({ pointer: `${at}/tunnel/type`, detail: gap });
       }
       const ipv6 = ipFamily(ha.data.tunnelIp) === 6;
-      const ends = ([[ha, hb], [hb, ha]] as const).map(([self, other]): TunnelEndpointData => {
+      const ends = (
+        [
+          [ha, hb],
+          [hb, ha],
+        ] as const
+      ).map(([self, other]): TunnelEndpointData => {
         const br = bridgeOf.get(self.id)!;
         const portKey = `${slot}@${self.data.name}`;
         const kept = prev.hostIfnames[portKey];
         const mine = takenNames.get(self.id) ?? new Set<string>();
-        const portName = kept && kept.startsWith(`${net.tunnel.type}-`) && !namesOn(self.id).has(kept) && !mine.has(kept)
-          ? kept
-          : defaultPortName(net.tunnel.type, other.data.name, new Set([...namesOn(self.id).keys(), ...mine]));
+        const portName =
+          kept && kept.startsWith(`${net.tunnel.type}-`) && !namesOn(self.id).has(kept) && !mine.has(kept)
+            ? kept
+            : defaultPortName(net.tunnel.type, other.data.name, new Set([...namesOn(self.id).keys(), ...mine]));
         claimName(self.id, portName, `${at}/tunnel`);
         alloc.hostIfnames[portKey] = portName;
         return {
-          bridgeId: br.id, bridgeName: br.data.name, bridgeType: br.data.type, datapathType: br.data.datapathType, hostId: self.id, hostName: self.data.name,
-          portName, localIp: self.data.tunnelIp!, remoteIp: other.data.tunnelIp!, overlayMtu: overlayMtu(null, net.tunnel.type, { ipv6, key }),
+          bridgeId: br.id,
+          bridgeName: br.data.name,
+          bridgeType: br.data.type,
+          datapathType: br.data.datapathType,
+          hostId: self.id,
+          hostName: self.data.name,
+          portName,
+          localIp: self.data.tunnelIp!,
+          remoteIp: other.data.tunnelIp!,
+          overlayMtu: overlayMtu(null, net.tunnel.type, { ipv6, key }),
         };
       });
       const data: TunnelData = {
-        type: net.tunnel.type, key, dstPort: net.tunnel.dstPort ?? null, endpoints: [ends[0]!, ends[1]!],
-        overlayMtu: Math.min(ends[0]!.overlayMtu, ends[1]!.overlayMtu), labels: doc.labels, splitHorizon: net.mesh === 'full' && memberHosts.length > 2, topology: name,
+        type: net.tunnel.type,
+        key,
+        dstPort: net.tunnel.dstPort ?? null,
+        endpoints: [ends[0]!, ends[1]!],
+        overlayMtu: Math.min(ends[0]!.overlayMtu, ends[1]!.overlayMtu),
+        labels: doc.labels,
+        splitHorizon: net.mesh === 'full' && memberHosts.length > 2,
+        topology: name,
       };
       if (data.dstPort !== null && data.type === 'gre') errors.push({ pointer: `${at}/tunnel/dstPort`, detail: 'GRE has no UDP port' });
       networkMtu = networkMtu === null ? data.overlayMtu : Math.min(networkMtu, data.overlayMtu);
@@ -380,9 +444,14 @@ export function resolveTopology(store: Store, name: string, doc: TopologyDocumen
     for (const b of bridgeOf.values()) b.data.overlayMtu = pairs.length ? networkMtu : null;
     // The MTU budget: nothing bigger than the tunnels carry (it would be dropped or fragmented on the underlay).
     if (networkMtu !== null) {
-      if (net.mtu !== undefined && net.mtu > networkMtu) errors.push({ pointer: `${at}/mtu`, detail: `${net.mtu} is more than the ${net.tunnel.type} tunnels carry (${networkMtu})` });
+      if (net.mtu !== undefined && net.mtu > networkMtu)
+        errors.push({ pointer: `${at}/mtu`, detail: `${net.mtu} is more than the ${net.tunnel.type} tunnels carry (${networkMtu})` });
       net.members.forEach((m, i) => {
-        if (m.mtu !== undefined && m.mtu > networkMtu) errors.push({ pointer: `${at}/members/${i}/mtu`, detail: `${m.mtu} is more than the ${net.tunnel.type} tunnels carry (${networkMtu})` });
+        if (m.mtu !== undefined && m.mtu > networkMtu)
+          errors.push({
+            pointer: `${at}/members/${i}/mtu`,
+            detail: `${m.mtu} is more than the ${net.tunnel.type} tunnels carry (${networkMtu})`,
+          });
       });
     }
 
@@ -404,14 +473,32 @@ export function resolveTopology(store: Store, name: string, doc: TopologyDocumen
       alloc.ifnames[key] = ifname;
       const mac = m.mac ?? prev.macs[key] ?? derivedMac(name, key);
       alloc.macs[key] = mac;
-      if (bridge.data.type !== 'ovs' && m.vlan !== undefined) errors.push({ pointer: `${at}/members/${i}/vlan`, detail: 'VLAN tags need an OVS bridge' });
+      if (bridge.data.type !== 'ovs' && m.vlan !== undefined)
+        errors.push({ pointer: `${at}/members/${i}/vlan`, detail: 'VLAN tags need an OVS bridge' });
       const facts = h.data.facts;
-      if (m.container !== undefined && facts && !facts.docker) errors.push({ pointer: `${at}/members/${i}/container`, detail: `${h.data.name} has no reachable Docker engine (last probe)` });
+      if (m.container !== undefined && facts && !facts.docker)
+        errors.push({ pointer: `${at}/members/${i}/container`, detail: `${h.data.name} has no reachable Docker engine (last probe)` });
       const data: AttachmentData = {
-        bridgeId: bridge.id, bridgeName: bridge.data.name, bridgeType: bridge.data.type, datapathType: bridge.data.datapathType, hostId: h.id, hostName: h.data.name,
-        target: m.container !== undefined ? { container: m.container } : { netns: m.netns! }, resolved: null, ifname, hostIfname,
-        addresses: address ? [address] : [], gateway: m.gateway ?? null, routes: m.routes ?? [], mac, mtu: m.mtu ?? net.mtu ?? bridge.data.overlayMtu ?? null,
-        vlan: m.vlan ?? null, txChecksumOffloadOff: false, labels: doc.labels, container: m.container ?? null, topology: name,
+        bridgeId: bridge.id,
+        bridgeName: bridge.data.name,
+        bridgeType: bridge.data.type,
+        datapathType: bridge.data.datapathType,
+        hostId: h.id,
+        hostName: h.data.name,
+        target: m.container !== undefined ? { container: m.container } : { netns: m.netns! },
+        resolved: null,
+        ifname,
+        hostIfname,
+        addresses: address ? [address] : [],
+        gateway: m.gateway ?? null,
+        routes: m.routes ?? [],
+        mac,
+        mtu: m.mtu ?? net.mtu ?? bridge.data.overlayMtu ?? null,
+        vlan: m.vlan ?? null,
+        txChecksumOffloadOff: false,
+        labels: doc.labels,
+        container: m.container ?? null,
+        topology: name,
       };
       desired.attachments.push({ slot, network, member: key, id: owned[slot] ?? newId('attachment'), data });
     });
@@ -420,7 +507,11 @@ export function resolveTopology(store: Store, name: string, doc: TopologyDocumen
   const slots = [...desired.bridges, ...desired.tunnels, ...desired.attachments].map((d) => d.slot);
   const dup = slots.find((s, i) => slots.indexOf(s) !== i);
   if (dup) errors.push({ pointer: '/networks', detail: `${dup.replace(/^attachment:/, 'member ')} appears twice` });
-  if (errors.length) throw ProblemError.validation(errors, `the topology document has ${errors.length} problem(s): ${errors.map((e) => `${e.pointer}: ${e.detail}`).join('; ')}`);
+  if (errors.length)
+    throw ProblemError.validation(
+      errors,
+      `the topology document has ${errors.length} problem(s): ${errors.map((e) => `${e.pointer}: ${e.detail}`).join('; ')}`,
+    );
   return desired;
 }
 

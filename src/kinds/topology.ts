@@ -18,7 +18,16 @@ import { ProblemError } from '../model/problems.js';
 import type { DriftItem } from '../model/resource.js';
 import type { TopologyChange, TopologyDocument, TopologyPlan, TopologyView } from '../model/topologies.js';
 import { attachmentFactCommands, attachPlan, detachPlan, linkNames, netnsPath, updateAttachmentPlan } from '../ops/attachments.js';
-import { bridgeFactCommands, createBridgePlan, deleteBridgePlan, observeCommands, parseBridgeFacts, parseObservation, updateBridgePlan, type BridgeFacts } from '../ops/bridges.js';
+import {
+  bridgeFactCommands,
+  createBridgePlan,
+  deleteBridgePlan,
+  observeCommands,
+  parseBridgeFacts,
+  parseObservation,
+  updateBridgePlan,
+  type BridgeFacts,
+} from '../ops/bridges.js';
 import { parseIpJson } from '../ops/links.js';
 import type { Plan, Step } from '../ops/plan.js';
 import { createTunnelPlan, deleteTunnelPlan, endCommands, parseEnd, type EndFacts, type EndState } from '../ops/tunnels.js';
@@ -45,13 +54,31 @@ interface Facts {
   bridgeObservations: Map<string, BridgeFacts>;
 }
 
-const ASSUMED: Facts = { bridges: new Map(), tunnelEnds: new Map(), targets: new Map(), attachments: new Map(), bridgeObservations: new Map() };
+const ASSUMED: Facts = {
+  bridges: new Map(),
+  tunnelEnds: new Map(),
+  targets: new Map(),
+  attachments: new Map(),
+  bridgeObservations: new Map(),
+};
 
 /** A stand-in for a container's namespace in a dry run (the pid is only known when the job runs). */
 const placeholderTarget = (d: AttachmentData) =>
   'container' in d.target
-    ? { nsPath: `/proc/<pid of ${d.target.container}>/ns/net`, nsRef: `<pid:${d.target.container}>`, pid: null, containerId: null, containerName: d.target.container }
-    : { nsPath: netnsPath(d.target), nsRef: 'netns' in d.target ? d.target.netns : String(d.target.pid), pid: null, containerId: null, containerName: null };
+    ? {
+        nsPath: `/proc/<pid of ${d.target.container}>/ns/net`,
+        nsRef: `<pid:${d.target.container}>`,
+        pid: null,
+        containerId: null,
+        containerName: d.target.container,
+      }
+    : {
+        nsPath: netnsPath(d.target),
+        nsRef: 'netns' in d.target ? d.target.netns : String(d.target.pid),
+        pid: null,
+        containerId: null,
+        containerName: null,
+      };
 
 async function resolveTarget(ctx: JobContext, d: AttachmentData) {
   if (!('container' in d.target)) return placeholderTarget(d);
@@ -60,18 +87,37 @@ async function resolveTarget(ctx: JobContext, d: AttachmentData) {
     return { nsPath: netnsPath({ pid: c.pid }), nsRef: String(c.pid), pid: c.pid, containerId: c.id, containerName: c.name };
   } catch (e) {
     const container = d.target.container;
-    if (e instanceof ContainerNotFoundError) throw new ProblemError('container-not-found', `container ${JSON.stringify(container)} does not exist on ${d.hostName}`, { container }, { cause: e });
-    if (e instanceof ContainerNotRunningError) throw new ProblemError('container-not-running', `container ${JSON.stringify(container)} on ${d.hostName} is not running (${e.status})`, { container }, { cause: e });
+    if (e instanceof ContainerNotFoundError)
+      throw new ProblemError(
+        'container-not-found',
+        `container ${JSON.stringify(container)} does not exist on ${d.hostName}`,
+        { container },
+        { cause: e },
+      );
+    if (e instanceof ContainerNotRunningError)
+      throw new ProblemError(
+        'container-not-running',
+        `container ${JSON.stringify(container)} on ${d.hostName} is not running (${e.status})`,
+        { container },
+        { cause: e },
+      );
     throw e;
   }
 }
 
 async function readFacts(ctx: JobContext, changes: Change[]): Promise<Facts> {
-  const facts: Facts = { bridges: new Map(), tunnelEnds: new Map(), targets: new Map(), attachments: new Map(), bridgeObservations: new Map() };
+  const facts: Facts = {
+    bridges: new Map(),
+    tunnelEnds: new Map(),
+    targets: new Map(),
+    attachments: new Map(),
+    bridgeObservations: new Map(),
+  };
   // Containers first (Docker, in parallel): the namespace paths go into the reads.
   await Promise.all(
     changes.map(async (c) => {
-      if (c.kind === 'attachment' && c.desired && c.action !== 'delete') facts.targets.set(c.slot, await resolveTarget(ctx, c.desired.data));
+      if (c.kind === 'attachment' && c.desired && c.action !== 'delete')
+        facts.targets.set(c.slot, await resolveTarget(ctx, c.desired.data));
     }),
   );
   const perHost = new Map<string, Record<string, string[]>>();
@@ -81,8 +127,10 @@ async function readFacts(ctx: JobContext, changes: Change[]): Promise<Facts> {
     perHost.set(hostId, m);
   };
   changes.forEach((c, i) => {
-    if (c.kind === 'bridge' && c.action === 'create') for (const [k, argv] of namedEntries(bridgeFactCommands(c.desired!.data))) ask(c.desired!.data.hostId, `${i}|${k}`, argv);
-    if (c.kind === 'bridge' && c.action === 'delete' && c.current) for (const [k, argv] of namedEntries(observeCommands(c.current.data))) ask(c.current.data.hostId, `${i}|${k}`, argv);
+    if (c.kind === 'bridge' && c.action === 'create')
+      for (const [k, argv] of namedEntries(bridgeFactCommands(c.desired!.data))) ask(c.desired!.data.hostId, `${i}|${k}`, argv);
+    if (c.kind === 'bridge' && c.action === 'delete' && c.current)
+      for (const [k, argv] of namedEntries(observeCommands(c.current.data))) ask(c.current.data.hostId, `${i}|${k}`, argv);
     if (c.kind === 'tunnel' && c.desired && c.action !== 'delete') {
       // The underlay between the ends: a ping from each end to the other's tunnelIp.
       c.desired.data.endpoints.forEach((e, n) => ask(e.hostId, `${i}|reach${n}`, ['ping', '-c', '1', '-W', '1', e.remoteIp]));
@@ -95,10 +143,12 @@ async function readFacts(ctx: JobContext, changes: Change[]): Promise<Facts> {
       }
     }
     if (c.kind === 'attachment') {
-      if (c.current && c.action !== 'update') ask(c.current.data.hostId, `${i}|oldHostEnd`, ['ip', '-j', 'link', 'show', 'dev', c.current.data.hostIfname]);
+      if (c.current && c.action !== 'update')
+        ask(c.current.data.hostId, `${i}|oldHostEnd`, ['ip', '-j', 'link', 'show', 'dev', c.current.data.hostIfname]);
       const target = facts.targets.get(c.slot);
       if (c.desired && target && c.action !== 'delete' && c.action !== 'update') {
-        for (const [k, argv] of namedEntries(attachmentFactCommands(target.nsPath, c.desired.data.hostIfname))) ask(c.desired.data.hostId, `${i}|${k}`, argv);
+        for (const [k, argv] of namedEntries(attachmentFactCommands(target.nsPath, c.desired.data.hostIfname)))
+          ask(c.desired.data.hostId, `${i}|${k}`, argv);
       }
     }
   });
@@ -126,8 +176,17 @@ async function readFacts(ctx: JobContext, changes: Change[]): Promise<Facts> {
       c.desired.data.endpoints.forEach((e, n) => {
         const r = answers.get(`${i}|reach${n}`);
         // 1: no answer (ICMP may be filtered: the tunnel may still work); anything else: no route, no such address.
-        if (r && r.exitCode === 1) ctx.log(e.hostName, 'info', `warning: ${e.remoteIp} did not answer a ping from ${e.hostName}; the tunnel needs the underlay between them`);
-        else if (r && r.exitCode !== 0) throw new ProblemError('conflict', `${e.hostName} cannot reach ${e.remoteIp} (the other end's tunnelIp) on the underlay: ${r.stderr.trim() || `ping exit ${r.exitCode}`}`);
+        if (r && r.exitCode === 1)
+          ctx.log(
+            e.hostName,
+            'info',
+            `warning: ${e.remoteIp} did not answer a ping from ${e.hostName}; the tunnel needs the underlay between them`,
+          );
+        else if (r && r.exitCode !== 0)
+          throw new ProblemError(
+            'conflict',
+            `${e.hostName} cannot reach ${e.remoteIp} (the other end's tunnelIp) on the underlay: ${r.stderr.trim() || `ping exit ${r.exitCode}`}`,
+          );
       });
     }
     if (c.kind === 'tunnel') {
@@ -148,11 +207,17 @@ async function readFacts(ctx: JobContext, changes: Change[]): Promise<Facts> {
       });
       if (c.desired && c.action !== 'delete' && c.action !== 'update') {
         if (r.nsInodes && (r.nsInodes.exitCode !== 0 || r.innerLinks?.exitCode !== 0)) {
-          throw new ProblemError('not-found', `${c.desired.member}: the target's network namespace does not exist on ${c.desired.data.hostName}`);
+          throw new ProblemError(
+            'not-found',
+            `${c.desired.member}: the target's network namespace does not exist on ${c.desired.data.hostName}`,
+          );
         }
         if (r.hostLink?.exitCode === 0 && !(c.current && c.current.data.hostIfname === c.desired.data.hostIfname)) {
           const alias = parseIpJson(r.hostLink.stdout)[0]?.alias ?? null;
-          throw new ProblemError('conflict', `${c.desired.data.hostIfname} already exists on ${c.desired.data.hostName}${alias ? ` (${alias})` : ''}`);
+          throw new ProblemError(
+            'conflict',
+            `${c.desired.data.hostIfname} already exists on ${c.desired.data.hostName}${alias ? ` (${alias})` : ''}`,
+          );
         }
       }
     }
@@ -163,7 +228,12 @@ async function readFacts(ctx: JobContext, changes: Change[]): Promise<Facts> {
 // ---- the plan
 
 function endFacts(facts: Facts, key: string): [EndFacts, EndFacts] {
-  return (facts.tunnelEnds.get(key)) ?? [{ exists: false, owner: null }, { exists: false, owner: null }];
+  return (
+    facts.tunnelEnds.get(key) ?? [
+      { exists: false, owner: null },
+      { exists: false, owner: null },
+    ]
+  );
 }
 
 /** The steps of one change, by phase (see the top of this file). */
@@ -174,19 +244,41 @@ function stepsOf(c: Change, facts: Facts, dryRun: boolean): { replaceOld: Step[]
       if (c.action === 'create') {
         const f = facts.bridges.get(c.slot) ?? { exists: false, kind: null, owner: null };
         if (f.exists && f.owner !== c.desired!.id) {
-          throw new ProblemError('conflict', `${c.desired!.data.hostName} already has ${f.kind === 'other' ? 'a device' : 'a bridge'} named ${c.desired!.data.name}${f.owner ? ` (marked ${f.owner})` : ' (not made by netplumb)'}`);
+          throw new ProblemError(
+            'conflict',
+            `${c.desired!.data.hostName} already has ${f.kind === 'other' ? 'a device' : 'a bridge'} named ${c.desired!.data.name}${f.owner ? ` (marked ${f.owner})` : ' (not made by netplumb)'}`,
+          );
         }
         return { replaceOld: none, apply: createBridgePlan(c.desired!.id, c.desired!.data, f).steps, remove: none };
       }
       if (c.action === 'update') return { replaceOld: none, apply: updateBridgePlan(c.desired!.data, c.current!.data).steps, remove: none };
       if (!c.current) return { replaceOld: none, apply: none, remove: none };
-      const f = facts.bridgeObservations.get(c.slot) ?? (dryRun ? { exists: true, kind: c.current.data.type, owner: c.current.id } : { exists: false, kind: null, owner: null });
+      const f =
+        facts.bridgeObservations.get(c.slot) ??
+        (dryRun ? { exists: true, kind: c.current.data.type, owner: c.current.id } : { exists: false, kind: null, owner: null });
       return { replaceOld: none, apply: none, remove: deleteBridgePlan(c.current.data, f).steps };
     }
     case 'tunnel': {
-      const ownedEnds = (t: TypedResource<'tunnel'>): [EndFacts, EndFacts] => (dryRun ? [{ exists: true, owner: t.id }, { exists: true, owner: t.id }] : endFacts(facts, `old:${c.slot}`));
+      const ownedEnds = (t: TypedResource<'tunnel'>): [EndFacts, EndFacts] =>
+        dryRun
+          ? [
+              { exists: true, owner: t.id },
+              { exists: true, owner: t.id },
+            ]
+          : endFacts(facts, `old:${c.slot}`);
       const old = c.current ? deleteTunnelPlan(c.current.id, c.current.data, ownedEnds(c.current)).steps : none;
-      const made = c.desired ? createTunnelPlan(c.desired.id, c.desired.data, dryRun ? [{ exists: false, owner: null }, { exists: false, owner: null }] : endFacts(facts, `new:${c.slot}`)).steps : none;
+      const made = c.desired
+        ? createTunnelPlan(
+            c.desired.id,
+            c.desired.data,
+            dryRun
+              ? [
+                  { exists: false, owner: null },
+                  { exists: false, owner: null },
+                ]
+              : endFacts(facts, `new:${c.slot}`),
+          ).steps
+        : none;
       if (c.action === 'create') return { replaceOld: none, apply: made, remove: none };
       if (c.action === 'replace') return { replaceOld: old, apply: made, remove: none };
       return { replaceOld: none, apply: none, remove: old };
@@ -197,7 +289,8 @@ function stepsOf(c: Change, facts: Facts, dryRun: boolean): { replaceOld: Step[]
       const detach = c.current ? detachPlan(c.current.data, dryRun || !!a?.hostEndExists).steps : none;
       if (c.action === 'delete') return { replaceOld: none, apply: none, remove: detach };
       const d = c.desired!;
-      if (c.action === 'update') return { replaceOld: none, apply: updateAttachmentPlan(c.current!.data, d.data, target!.nsPath).steps, remove: none };
+      if (c.action === 'update')
+        return { replaceOld: none, apply: updateAttachmentPlan(c.current!.data, d.data, target!.nsPath).steps, remove: none };
       if (a?.hostNamespace) throw new ProblemError('conflict', `${d.member}: the target is ${d.data.hostName}'s own network namespace`);
       if (a && a.innerNames.includes(d.data.ifname!) && c.action === 'create') {
         throw new ProblemError('conflict', `${d.member}: ${d.data.ifname} already exists in the target on ${d.data.hostName}`);
@@ -240,14 +333,29 @@ function hostNamesOf(store: Store, ids: string[]): Map<string, string> {
 }
 
 /** The plan as data: what changes, where, how disruptive, with the commands (reads not included). */
-export function planView(store: Store, name: string, diff: { changes: Change[]; unchanged: string[] }, desired: DesiredTopology, built: BuiltPlan): TopologyPlan {
+export function planView(
+  store: Store,
+  name: string,
+  diff: { changes: Change[]; unchanged: string[] },
+  desired: DesiredTopology,
+  built: BuiltPlan,
+): TopologyPlan {
   const names = hostNamesOf(store, [...new Set([...desired.hosts, ...[...built.perChange.values()].flat().map((s) => s.host)])]);
   const changes: TopologyChange[] = diff.changes.map((c) => {
     const steps = built.perChange.get(c) ?? [];
     const commands: Record<string, string[]> = {};
     for (const s of steps) (commands[names.get(s.host) ?? s.host] ??= []).push(commandLine(s.argv, s.stdin));
     const hosts = [...new Set(steps.map((s) => names.get(s.host) ?? s.host))];
-    return { action: c.action, kind: c.kind, slot: c.slot, id: c.desired?.id ?? c.current?.id ?? null, hosts, fields: c.fields, commands, ...impact(c, desired) };
+    return {
+      action: c.action,
+      kind: c.kind,
+      slot: c.slot,
+      id: c.desired?.id ?? c.current?.id ?? null,
+      hosts,
+      fields: c.fields,
+      commands,
+      ...impact(c, desired),
+    };
   });
   return { name, changes, unchanged: diff.unchanged, allocations: desired.allocations };
 }
@@ -301,7 +409,9 @@ function recordApplied(ctx: JobContext, c: Change, facts: Facts): void {
   if (c.kind === 'tunnel') put('tunnel', c.desired!.id, keyOf.tunnel(c.desired!.data), c.desired!.data);
   if (c.kind === 'attachment') {
     const t = facts.targets.get(c.slot);
-    const resolved = t ? { pid: t.pid, containerId: t.containerId, containerName: t.containerName, netnsPath: t.nsPath } : (c.current?.data.resolved ?? null);
+    const resolved = t
+      ? { pid: t.pid, containerId: t.containerId, containerName: t.containerName, netnsPath: t.nsPath }
+      : (c.current?.data.resolved ?? null);
     const data: AttachmentData = { ...c.desired!.data, resolved, txChecksumOffloadOff: c.desired!.data.datapathType === 'netdev' };
     put('attachment', c.desired!.id, keyOf.attachment(data), data);
   }
@@ -310,7 +420,13 @@ function recordApplied(ctx: JobContext, c: Change, facts: Facts): void {
 /**
  * The apply job. `isNew`: the topology record was made for this request (a failure that leaves nothing removes it).
  */
-export async function applyTopology(ctx: JobContext, topologyId: string, doc: TopologyDocument, prepared: PreparedApply, isNew: boolean): Promise<void> {
+export async function applyTopology(
+  ctx: JobContext,
+  topologyId: string,
+  doc: TopologyDocument,
+  prepared: PreparedApply,
+  isNew: boolean,
+): Promise<void> {
   const { desired, diff } = prepared;
   const topology = readByKeyOrId(ctx.store, topologyId)!;
   const previousOwned = { ...topology.data.owned };
@@ -354,15 +470,18 @@ export async function applyTopology(ctx: JobContext, topologyId: string, doc: To
       if (phase1Done) {
         // The replaced resources' old halves are gone from the hosts: they are no longer owned.
         const owned = { ...current.data.owned };
-        for (const c of diff.changes) if (c.action === 'replace' && current.data.owned[c.slot] === previousOwned[c.slot]) {
-          if (c.current) ctx.store.deleteResource(c.current.id);
-          delete owned[c.slot];
-        }
+        for (const c of diff.changes)
+          if (c.action === 'replace' && current.data.owned[c.slot] === previousOwned[c.slot]) {
+            if (c.current) ctx.store.deleteResource(c.current.id);
+            delete owned[c.slot];
+          }
         saveResource(ctx.store, current, { data: { ...current.data, owned }, state: 'failed' });
       } else if (isNew && Object.keys(current.data.owned).length === 0) {
         ctx.store.deleteResource(current.id);
       } else {
-        saveResource(ctx.store, current, { state: topology.state === 'pending' ? 'failed' : current.state === 'pending' ? 'ready' : current.state });
+        saveResource(ctx.store, current, {
+          state: topology.state === 'pending' ? 'failed' : current.state === 'pending' ? 'ready' : current.state,
+        });
       }
     });
     throw e;
@@ -373,13 +492,16 @@ export async function applyTopology(ctx: JobContext, topologyId: string, doc: To
 function refreshDerived(store: Store, desired: DesiredTopology): void {
   for (const b of desired.bridges) {
     const current = readResource(store, 'bridge', b.id);
-    if (current && current.data.overlayMtu !== b.data.overlayMtu) saveResource(store, current, { data: { ...current.data, overlayMtu: b.data.overlayMtu } });
+    if (current && current.data.overlayMtu !== b.data.overlayMtu)
+      saveResource(store, current, { data: { ...current.data, overlayMtu: b.data.overlayMtu } });
   }
 }
 
 /** OVS writes a tunnel port's row even when ovs-vswitchd cannot build it: check error/ofport, undo everything if broken. */
 async function checkOvsTunnels(ctx: JobContext, changes: Change[], applied: Plan): Promise<void> {
-  const ends = changes.flatMap((c) => (c.kind === 'tunnel' && c.desired && c.action !== 'delete' ? c.desired.data.endpoints.filter((e) => e.bridgeType === 'ovs') : []));
+  const ends = changes.flatMap((c) =>
+    c.kind === 'tunnel' && c.desired && c.action !== 'delete' ? c.desired.data.endpoints.filter((e) => e.bridgeType === 'ovs') : [],
+  );
   if (!ends.length) return;
   const byHost = new Map<string, typeof ends>();
   for (const e of ends) byHost.set(e.hostId, [...(byHost.get(e.hostId) ?? []), e]);
@@ -391,7 +513,8 @@ async function checkOvsTunnels(ctx: JobContext, changes: Change[], applied: Plan
       const r = await ctx.read(hostId, cmds);
       list.forEach((e, i) => {
         const o = parseEnd(e, byName(['iface', 'bridge'], [r[`${i}|iface`]!, r[`${i}|bridge`]!]));
-        if (o.exists && (o.error || (o.ofport !== null && o.ofport < 0))) broken.push(`${e.hostName}/${e.portName}: ${o.error ?? `ofport ${o.ofport}`}`);
+        if (o.exists && (o.error || (o.ofport !== null && o.ofport < 0)))
+          broken.push(`${e.hostName}/${e.portName}: ${o.error ?? `ofport ${o.ofport}`}`);
       });
     }),
   );
@@ -407,9 +530,12 @@ async function removeTopology(ctx: JobContext, topology: TypedResource<'topology
   for (const [slot, id] of Object.entries(topology.data.owned)) {
     const rec = ctx.store.getResource(id);
     if (!rec) continue;
-    if (rec.type === 'bridge') changes.push({ kind: 'bridge', action: 'delete', slot, desired: null, current: parseRecord('bridge', rec), fields: [] });
-    if (rec.type === 'tunnel') changes.push({ kind: 'tunnel', action: 'delete', slot, desired: null, current: parseRecord('tunnel', rec), fields: [] });
-    if (rec.type === 'attachment') changes.push({ kind: 'attachment', action: 'delete', slot, desired: null, current: parseRecord('attachment', rec), fields: [] });
+    if (rec.type === 'bridge')
+      changes.push({ kind: 'bridge', action: 'delete', slot, desired: null, current: parseRecord('bridge', rec), fields: [] });
+    if (rec.type === 'tunnel')
+      changes.push({ kind: 'tunnel', action: 'delete', slot, desired: null, current: parseRecord('tunnel', rec), fields: [] });
+    if (rec.type === 'attachment')
+      changes.push({ kind: 'attachment', action: 'delete', slot, desired: null, current: parseRecord('attachment', rec), fields: [] });
   }
   const facts = await readFacts(ctx, changes);
   await ctx.runPlan(buildPlan(changes, facts, false).remove);
@@ -419,7 +545,11 @@ async function removeTopology(ctx: JobContext, topology: TypedResource<'topology
   });
 }
 
-function observeOwned<T extends 'bridge' | 'tunnel', V, O extends Observation>(kind: ResourceKind<T, V, O>, hosts: HostReader, r: TypedResource<T>): Promise<Observation> {
+function observeOwned<T extends 'bridge' | 'tunnel', V, O extends Observation>(
+  kind: ResourceKind<T, V, O>,
+  hosts: HostReader,
+  r: TypedResource<T>,
+): Promise<Observation> {
   return kind.observe ? kind.observe(hosts, r) : Promise.resolve({ observedAt: nowIso(), drift: [] });
 }
 
@@ -446,8 +576,17 @@ async function observeTopology(hosts: HostReader, store: Store, topology: TypedR
 export function renderTopology(store: Store, t: TypedResource<'topology'>): TopologyView {
   const names = hostNamesOf(store, t.data.hosts);
   return {
-    id: t.id, name: t.data.name, document: t.data.document, allocations: t.data.allocations, resources: t.data.owned,
-    hosts: t.data.hosts.map((h) => names.get(h) ?? h), labels: t.data.labels, state: t.state, jobId: t.jobId, createdAt: t.createdAt, updatedAt: t.updatedAt,
+    id: t.id,
+    name: t.data.name,
+    document: t.data.document,
+    allocations: t.data.allocations,
+    resources: t.data.owned,
+    hosts: t.data.hosts.map((h) => names.get(h) ?? h),
+    labels: t.data.labels,
+    state: t.state,
+    jobId: t.jobId,
+    createdAt: t.createdAt,
+    updatedAt: t.updatedAt,
   };
 }
 
@@ -460,8 +599,17 @@ export const topologyKind: ResourceKind<'topology', TopologyView, TopologyObserv
   lockMode: 'exclusive',
   describe: (t) => JSON.stringify(t.data.name),
   render: (t) => ({
-    id: t.id, name: t.data.name, document: t.data.document, allocations: t.data.allocations, resources: t.data.owned, hosts: t.data.hosts,
-    labels: t.data.labels, state: t.state, jobId: t.jobId, createdAt: t.createdAt, updatedAt: t.updatedAt,
+    id: t.id,
+    name: t.data.name,
+    document: t.data.document,
+    allocations: t.data.allocations,
+    resources: t.data.owned,
+    hosts: t.data.hosts,
+    labels: t.data.labels,
+    state: t.state,
+    jobId: t.jobId,
+    createdAt: t.createdAt,
+    updatedAt: t.updatedAt,
   }),
   find: (store, ref) => readByKeyOrId(store, ref),
   hosts: (t) => t.data.hosts,

@@ -9,7 +9,11 @@ import type { Observation, ResourceKind, TypedResource } from './kind.js';
 import { refreshOverlayMtu } from './overlay-mtu.js';
 
 /** Both ends as the hosts have them now (read in parallel; each host's commands go to its own executor). */
-async function readEnds(ctx: JobContext, d: TunnelData, only: (end: TunnelData['endpoints'][number]) => boolean = () => true): Promise<[EndState | null, EndState | null]> {
+async function readEnds(
+  ctx: JobContext,
+  d: TunnelData,
+  only: (end: TunnelData['endpoints'][number]) => boolean = () => true,
+): Promise<[EndState | null, EndState | null]> {
   const read = async (i: 0 | 1) => {
     const end = d.endpoints[i];
     return only(end) ? parseEnd(end, await ctx.read(end.hostId, endCommands(end))) : null;
@@ -32,9 +36,13 @@ export async function createTunnel(ctx: JobContext, id: string): Promise<void> {
       const e = d.endpoints[i]!;
       if (!o.exists || o.owner === id) return;
       const what = e.bridgeType === 'ovs' ? 'an OVS interface' : 'a network device';
-      throw new ProblemError('conflict', `${e.hostName} already has ${what} named ${e.portName}${o.owner ? ` (marked by netplumb resource ${o.owner})` : ' (not made by netplumb)'}; choose another portName`, {
-        errors: [{ pointer: `/endpoints/${i}/portName`, detail: 'already exists on the host' }],
-      });
+      throw new ProblemError(
+        'conflict',
+        `${e.hostName} already has ${what} named ${e.portName}${o.owner ? ` (marked by netplumb resource ${o.owner})` : ' (not made by netplumb)'}; choose another portName`,
+        {
+          errors: [{ pointer: `/endpoints/${i}/portName`, detail: 'already exists on the host' }],
+        },
+      );
     });
     const plan = createTunnelPlan(id, d, before);
     await ctx.runPlan(plan);
@@ -42,15 +50,29 @@ export async function createTunnel(ctx: JobContext, id: string): Promise<void> {
     const after = await readEnds(ctx, d, (end) => end.bridgeType === 'ovs');
     const broken = after
       .map((o, i) => ({ o, e: d.endpoints[i]! }))
-      .filter((x): x is { o: EndState; e: TunnelData['endpoints'][number] } => !!x.o && x.o.exists && (!!x.o.error || (x.o.ofport !== null && x.o.ofport < 0)));
+      .filter(
+        (x): x is { o: EndState; e: TunnelData['endpoints'][number] } =>
+          !!x.o && x.o.exists && (!!x.o.error || (x.o.ofport !== null && x.o.ofport < 0)),
+      );
     if (broken.length) {
       await undo(ctx, plan.steps);
       const { o, e } = broken[0]!;
-      throw new ProblemError('command-failed', `Open vSwitch on ${e.hostName} could not create tunnel port ${e.portName}: ${o.error ?? `ofport ${o.ofport}`}`, { host: e.hostName });
+      throw new ProblemError(
+        'command-failed',
+        `Open vSwitch on ${e.hostName} could not create tunnel port ${e.portName}: ${o.error ?? `ofport ${o.ofport}`}`,
+        { host: e.hostName },
+      );
     }
     saveResource(ctx.store, tunnel, { state: 'ready' });
-    refreshOverlayMtu(ctx.store, d.endpoints.map((e) => e.bridgeId));
-    ctx.log(null, 'info', `overlay MTU ${d.endpoints.map((e) => `${e.hostName}/${e.bridgeName} ${e.overlayMtu}`).join(', ')}: ${d.overlayMtu} through the tunnel`);
+    refreshOverlayMtu(
+      ctx.store,
+      d.endpoints.map((e) => e.bridgeId),
+    );
+    ctx.log(
+      null,
+      'info',
+      `overlay MTU ${d.endpoints.map((e) => `${e.hostName}/${e.bridgeName} ${e.overlayMtu}`).join(', ')}: ${d.overlayMtu} through the tunnel`,
+    );
   } catch (e) {
     // A failed create leaves no record: both hosts were put back as they were.
     ctx.store.deleteResource(id);
@@ -64,11 +86,15 @@ async function removeTunnel(ctx: JobContext, tunnel: TypedResource<'tunnel'>): P
   ends.forEach((o, i) => {
     const e = d.endpoints[i]!;
     if (!o.exists) ctx.log(e.hostName, 'info', `${e.portName} is already gone`);
-    else if (o.owner !== tunnel.id) ctx.log(e.hostName, 'info', `${e.portName} is not this tunnel's (${o.owner ? `marked ${o.owner}` : 'unmarked'}): left in place`);
+    else if (o.owner !== tunnel.id)
+      ctx.log(e.hostName, 'info', `${e.portName} is not this tunnel's (${o.owner ? `marked ${o.owner}` : 'unmarked'}): left in place`);
   });
   await ctx.runPlan(deleteTunnelPlan(tunnel.id, d, ends));
   ctx.store.deleteResource(tunnel.id);
-  refreshOverlayMtu(ctx.store, d.endpoints.map((e) => e.bridgeId));
+  refreshOverlayMtu(
+    ctx.store,
+    d.endpoints.map((e) => e.bridgeId),
+  );
 }
 
 export interface TunnelObservation extends Observation {

@@ -11,27 +11,46 @@ export const TargetSchema = z
     z.object({ netns: NetnsName }).strict(),
     z.object({ pid: z.number().int().min(1).max(4_194_304) }).strict(),
   ])
-  .openapi('AttachmentTarget', { description: 'exactly one of container (name or id, via Docker on the bridge\'s host), netns (a named namespace), pid', example: { container: 'web1' } });
+  .openapi('AttachmentTarget', {
+    description: "exactly one of container (name or id, via Docker on the bridge's host), netns (a named namespace), pid",
+    example: { container: 'web1' },
+  });
 export type Target = z.infer<typeof TargetSchema>;
 
-export const RouteSchema = z.object({ to: Cidr, via: IpAddress.optional() }).strict().openapi('Route', { example: { to: '10.20.0.0/16', via: '10.11.12.1' } });
+export const RouteSchema = z
+  .object({ to: Cidr, via: IpAddress.optional() })
+  .strict()
+  .openapi('Route', { example: { to: '10.20.0.0/16', via: '10.11.12.1' } });
 
 export const AttachmentCreateSchema = z
   .object({
     bridge: z.string().min(1).max(96).openapi({ description: 'bridge id or "host/name"', example: 'docker1/ovs_bridge' }),
     target: TargetSchema,
-    ifname: IfName.optional().openapi({ description: 'interface name inside the target (default eth1, or the next free ethN)', example: 'eth1' }),
+    ifname: IfName.optional().openapi({
+      description: 'interface name inside the target (default eth1, or the next free ethN)',
+      example: 'eth1',
+    }),
     hostIfname: IfName.optional().openapi({ description: 'host end name (default derived from the attachment id)' }),
-    addresses: z.array(Cidr).max(32).default([]).refine((a) => new Set(a).size === a.length, 'the same address twice').openapi({ example: ['10.11.12.100/24'] }),
-    gateway: IpAddress.optional().openapi({ description: 'default route via this interface (a host route to it first when it lies outside the addresses\' subnets)', example: '172.17.0.1' }),
+    addresses: z
+      .array(Cidr)
+      .max(32)
+      .default([])
+      .refine((a) => new Set(a).size === a.length, 'the same address twice')
+      .openapi({ example: ['10.11.12.100/24'] }),
+    gateway: IpAddress.optional().openapi({
+      description: "default route via this interface (a host route to it first when it lies outside the addresses' subnets)",
+      example: '172.17.0.1',
+    }),
     routes: z.array(RouteSchema).max(64).default([]),
     mac: Mac.optional(),
-    mtu: Mtu.optional().openapi({ description: 'default: the overlay MTU of tunnels on the bridge, else the bridge\'s MTU' }),
+    mtu: Mtu.optional().openapi({ description: "default: the overlay MTU of tunnels on the bridge, else the bridge's MTU" }),
     vlan: z.number().int().min(1).max(4094).optional().openapi({ description: 'OVS access VLAN tag (OVS bridges only)' }),
     labels: Labels.default({}),
   })
   .strict()
-  .openapi('AttachmentCreate', { example: { bridge: 'docker1/ovs_bridge', target: { container: 'web1' }, addresses: ['10.11.12.100/24'] } });
+  .openapi('AttachmentCreate', {
+    example: { bridge: 'docker1/ovs_bridge', target: { container: 'web1' }, addresses: ['10.11.12.100/24'] },
+  });
 export type AttachmentCreate = z.infer<typeof AttachmentCreateSchema>;
 
 export const ResolvedTargetSchema = z.object({
@@ -82,7 +101,9 @@ export const AttachmentSchema = z
     mac: z.string().nullable(),
     mtu: z.number().nullable(),
     vlan: z.number().nullable(),
-    txChecksumOffloadOff: z.boolean().openapi({ description: 'transmit checksum offload switched off inside (needed for TCP on the netdev datapath)' }),
+    txChecksumOffloadOff: z
+      .boolean()
+      .openapi({ description: 'transmit checksum offload switched off inside (needed for TCP on the netdev datapath)' }),
     labels: z.record(z.string(), z.string()),
     state: ResourceStateSchema,
     jobId: z.string().nullable(),
@@ -95,9 +116,27 @@ export type AttachmentView = z.infer<typeof AttachmentSchema>;
 export function renderAttachment(r: Resource<AttachmentData>): AttachmentView {
   const d = r.data;
   return {
-    id: r.id, bridge: d.bridgeId, bridgeName: d.bridgeName, host: d.hostId, hostName: d.hostName, target: d.target, resolved: d.resolved,
-    ifname: d.ifname, hostIfname: d.hostIfname, addresses: d.addresses, gateway: d.gateway, routes: d.routes, mac: d.mac, mtu: d.mtu,
-    vlan: d.vlan, txChecksumOffloadOff: d.txChecksumOffloadOff, labels: d.labels, state: r.state, jobId: r.jobId, createdAt: r.createdAt, updatedAt: r.updatedAt,
+    id: r.id,
+    bridge: d.bridgeId,
+    bridgeName: d.bridgeName,
+    host: d.hostId,
+    hostName: d.hostName,
+    target: d.target,
+    resolved: d.resolved,
+    ifname: d.ifname,
+    hostIfname: d.hostIfname,
+    addresses: d.addresses,
+    gateway: d.gateway,
+    routes: d.routes,
+    mac: d.mac,
+    mtu: d.mtu,
+    vlan: d.vlan,
+    txChecksumOffloadOff: d.txChecksumOffloadOff,
+    labels: d.labels,
+    state: r.state,
+    jobId: r.jobId,
+    createdAt: r.createdAt,
+    updatedAt: r.updatedAt,
   };
 }
 

@@ -18,11 +18,17 @@ export const BridgeCreateSchema = z
     host: z.union([HostName, z.string().regex(idPattern('host'))]).openapi({ description: 'host id or name', example: 'docker1' }),
     name: IfName,
     type: z.enum(['ovs', 'linux']).default('ovs'),
-    datapathType: z.enum(['auto', 'system', 'netdev']).default('auto').openapi({ description: 'OVS only. auto = system when the host has the kernel datapath, else netdev (userspace)' }),
+    datapathType: z
+      .enum(['auto', 'system', 'netdev'])
+      .default('auto')
+      .openapi({ description: 'OVS only. auto = system when the host has the kernel datapath, else netdev (userspace)' }),
     addresses: Addresses.default([]),
     mtu: Mtu.optional(),
     stp: z.boolean().default(false),
-    adopt: z.boolean().default(false).openapi({ description: 'take over a bridge of this name that already exists on the host (and mark it)' }),
+    adopt: z
+      .boolean()
+      .default(false)
+      .openapi({ description: 'take over a bridge of this name that already exists on the host (and mark it)' }),
     labels: Labels.default({}),
   })
   .strict()
@@ -83,7 +89,10 @@ export const BridgeObservationSchema = z
     addresses: z.array(z.string()),
     mtu: z.number().nullable(),
     datapathType: z.string().nullable(),
-    owner: z.string().nullable().openapi({ description: 'the netplumb id marked on the bridge (external_ids:netplumb-id or alias netplumb:<id>)' }),
+    owner: z
+      .string()
+      .nullable()
+      .openapi({ description: 'the netplumb id marked on the bridge (external_ids:netplumb-id or alias netplumb:<id>)' }),
     ports: z.array(z.object({ name: z.string(), owner: z.string().nullable(), type: z.string().nullable() })),
     drift: DriftSchema,
   })
@@ -116,8 +125,21 @@ export type BridgeView = z.infer<typeof BridgeSchema>;
 export function renderBridge(r: Resource<BridgeData>): BridgeView {
   const d = r.data;
   return {
-    id: r.id, host: d.hostId, hostName: d.hostName, name: d.name, type: d.type, datapathType: d.datapathType,
-    addresses: d.addresses, mtu: d.mtu, stp: d.stp, overlayMtu: d.overlayMtu, adopted: d.adopted, labels: d.labels,
-    state: r.state, jobId: r.jobId, createdAt: r.createdAt, updatedAt: r.updatedAt,
+    id: r.id,
+    host: d.hostId,
+    hostName: d.hostName,
+    name: d.name,
+    type: d.type,
+    datapathType: d.datapathType,
+    addresses: d.addresses,
+    mtu: d.mtu,
+    stp: d.stp,
+    overlayMtu: d.overlayMtu,
+    adopted: d.adopted,
+    labels: d.labels,
+    state: r.state,
+    jobId: r.jobId,
+    createdAt: r.createdAt,
+    updatedAt: r.updatedAt,
   };
 }

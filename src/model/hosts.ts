@@ -23,29 +23,58 @@ export const SshExecutorSchema = z
     kind: z.literal('ssh'),
     address: HostAddress,
     port: z.number().int().min(1).max(65535).default(22),
-    user: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'a POSIX user name ([a-z_][a-z0-9_-]{0,31})').default('root'),
-    privateKeyPath: z.string().min(1).max(4096).refine((p) => p.startsWith('/'), 'an absolute path').optional()
+    user: z
+      .string()
+      .regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'a POSIX user name ([a-z_][a-z0-9_-]{0,31})')
+      .default('root'),
+    privateKeyPath: z
+      .string()
+      .min(1)
+      .max(4096)
+      .refine((p) => p.startsWith('/'), 'an absolute path')
+      .optional()
       .openapi({ description: 'Read by the service when it connects. Write-only.' }),
-    privateKey: z.string().min(1).max(65536).optional().openapi({ description: 'PEM/OpenSSH private key. Write-only: never returned or logged.' }),
+    privateKey: z
+      .string()
+      .min(1)
+      .max(65536)
+      .optional()
+      .openapi({ description: 'PEM/OpenSSH private key. Write-only: never returned or logged.' }),
     hostKeySha256: HostKeySha256,
   })
   .strict()
-  .refine((e) => !!e.privateKeyPath !== !!e.privateKey, { message: 'give exactly one of privateKeyPath or privateKey', path: ['privateKey'] });
+  .refine((e) => !!e.privateKeyPath !== !!e.privateKey, {
+    message: 'give exactly one of privateKeyPath or privateKey',
+    path: ['privateKey'],
+  });
 
 export const HostCreateSchema = z
   .object({
     name: HostName,
     executor: z.discriminatedUnion('kind', [LocalExecutorSchema, SshExecutorSchema]),
     tunnelIp: IpAddress.optional().openapi({ description: 'Underlay address the other ends of tunnels send to' }),
-    docker: z.object({ socketPath: z.string().regex(/^\/[A-Za-z0-9_./-]+$/, 'an absolute socket path') }).strict().optional()
-      .openapi({ description: 'Reach Docker through this socket on the host instead of the default (local: /var/run/docker.sock; SSH: `docker system dial-stdio` on the host)' }),
+    docker: z
+      .object({ socketPath: z.string().regex(/^\/[A-Za-z0-9_./-]+$/, 'an absolute socket path') })
+      .strict()
+      .optional()
+      .openapi({
+        description:
+          'Reach Docker through this socket on the host instead of the default (local: /var/run/docker.sock; SSH: `docker system dial-stdio` on the host)',
+      }),
     labels: Labels.optional(),
   })
   .strict()
   .openapi('HostCreate', {
     example: {
       name: 'docker1',
-      executor: { kind: 'ssh', address: '10.10.10.101', port: 22, user: 'root', privateKeyPath: '/root/.ssh/id_ed25519', hostKeySha256: 'SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s' },
+      executor: {
+        kind: 'ssh',
+        address: '10.10.10.101',
+        port: 22,
+        user: 'root',
+        privateKeyPath: '/root/.ssh/id_ed25519',
+        hostKeySha256: 'SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s',
+      },
       tunnelIp: '10.10.10.101',
     },
   });
@@ -58,7 +87,10 @@ export const HostFactsSchema = z
     problem: z.object({ type: z.string(), title: z.string(), status: z.number(), detail: z.string() }).catchall(z.unknown()).optional(),
     kernel: z.string().optional(),
     iproute2: z.string().optional(),
-    ovs: z.object({ version: z.string(), datapathTypes: z.array(z.string()) }).nullable().optional(),
+    ovs: z
+      .object({ version: z.string(), datapathTypes: z.array(z.string()) })
+      .nullable()
+      .optional(),
     docker: z.object({ version: z.string() }).nullable().optional(),
     ethtool: z.boolean().optional(),
     kernelModules: z.object({ gre: z.boolean(), vxlan: z.boolean(), openvswitch: z.boolean() }).optional(),
@@ -72,7 +104,14 @@ export const HostSchema = z
     name: z.string(),
     executor: z.union([
       z.object({ kind: z.literal('local') }),
-      z.object({ kind: z.literal('ssh'), address: z.string(), port: z.number(), user: z.string(), hostKeySha256: z.string(), auth: z.enum(['privateKey', 'privateKeyPath']) }),
+      z.object({
+        kind: z.literal('ssh'),
+        address: z.string(),
+        port: z.number(),
+        user: z.string(),
+        hostKeySha256: z.string(),
+        auth: z.enum(['privateKey', 'privateKeyPath']),
+      }),
     ]),
     tunnelIp: z.string().nullable(),
     docker: z.object({ socketPath: z.string() }).nullable(),
@@ -109,11 +148,28 @@ export type HostData = z.infer<typeof HostDataSchema>;
 
 export function renderHost(r: Resource<HostData>): HostView {
   const d = r.data;
-  const executor: HostView['executor'] = d.executor.kind === 'local'
-    ? { kind: 'local' }
-    : { kind: 'ssh', address: d.executor.address, port: d.executor.port, user: d.executor.user, hostKeySha256: d.executor.hostKeySha256, auth: d.executor.privateKeyPath ? 'privateKeyPath' : 'privateKey' };
+  const executor: HostView['executor'] =
+    d.executor.kind === 'local'
+      ? { kind: 'local' }
+      : {
+          kind: 'ssh',
+          address: d.executor.address,
+          port: d.executor.port,
+          user: d.executor.user,
+          hostKeySha256: d.executor.hostKeySha256,
+          auth: d.executor.privateKeyPath ? 'privateKeyPath' : 'privateKey',
+        };
   return {
-    id: r.id, name: d.name, executor, tunnelIp: d.tunnelIp, docker: d.docker, labels: d.labels, facts: d.facts,
-    state: r.state, jobId: r.jobId, createdAt: r.createdAt, updatedAt: r.updatedAt,
+    id: r.id,
+    name: d.name,
+    executor,
+    tunnelIp: d.tunnelIp,
+    docker: d.docker,
+    labels: d.labels,
+    facts: d.facts,
+    state: r.state,
+    jobId: r.jobId,
+    createdAt: r.createdAt,
+    updatedAt: r.updatedAt,
   };
 }

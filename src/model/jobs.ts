@@ -60,8 +60,15 @@ export interface JobLike {
 /** The API view of a job: status and error parsed, so a malformed row fails here, loudly, not in a client. */
 export function renderJob(j: JobLike): JobView {
   return {
-    id: j.id, kind: j.kind, status: JobStatusSchema.parse(j.status), resource: { ...j.resource }, hosts: [...j.hosts],
-    progress: { ...j.progress }, error: j.error === null ? null : ProblemSchema.parse(j.error),
-    createdAt: j.createdAt, startedAt: j.startedAt, finishedAt: j.finishedAt,
+    id: j.id,
+    kind: j.kind,
+    status: JobStatusSchema.parse(j.status),
+    resource: { ...j.resource },
+    hosts: [...j.hosts],
+    progress: { ...j.progress },
+    error: j.error === null ? null : ProblemSchema.parse(j.error),
+    createdAt: j.createdAt,
+    startedAt: j.startedAt,
+    finishedAt: j.finishedAt,
   };
 }

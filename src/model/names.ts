@@ -33,10 +33,7 @@ export const ContainerRef = z
   .openapi({ example: 'web1' });
 
 export const Labels = z
-  .record(
-    z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_./-]{0,62}$/, 'label keys: 1-63 of [A-Za-z0-9_./-]'),
-    z.string().max(255),
-  )
+  .record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_./-]{0,62}$/, 'label keys: 1-63 of [A-Za-z0-9_./-]'), z.string().max(255))
   .refine((r) => Object.keys(r).length <= 64, 'at most 64 labels')
   .openapi({ example: { env: 'ci' } });
 

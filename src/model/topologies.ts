@@ -23,17 +23,25 @@ export const TopologyMemberSchema = z
     host: HostName.openapi({ description: 'a registered host, by name' }),
     container: ContainerRef.optional(),
     netns: NetnsName.optional(),
-    ifname: IfName.optional().openapi({ description: 'interface name inside the target (default eth1, or the next free ethN at first apply; then kept)' }),
-    address: z.union([IpAddress, Cidr]).optional().openapi({ description: "the member's address (the subnet's prefix length when given bare); default: the next free one from the network's subnet, kept across re-applies" }),
+    ifname: IfName.optional().openapi({
+      description: 'interface name inside the target (default eth1, or the next free ethN at first apply; then kept)',
+    }),
+    address: z.union([IpAddress, Cidr]).optional().openapi({
+      description:
+        "the member's address (the subnet's prefix length when given bare); default: the next free one from the network's subnet, kept across re-applies",
+    }),
     gateway: IpAddress.optional(),
     routes: z.array(RouteSchema).max(64).optional(),
-    mac: Mac.optional().openapi({ description: 'default: derived from the topology, network and member names (stable across re-creation)' }),
+    mac: Mac.optional().openapi({
+      description: 'default: derived from the topology, network and member names (stable across re-creation)',
+    }),
     mtu: Mtu.optional(),
     vlan: z.number().int().min(1).max(4094).optional(),
   })
   .strict()
   .superRefine((m, ctx) => {
-    if ((m.container === undefined) === (m.netns === undefined)) ctx.addIssue({ code: 'custom', path: ['container'], message: 'give exactly one of container or netns' });
+    if ((m.container === undefined) === (m.netns === undefined))
+      ctx.addIssue({ code: 'custom', path: ['container'], message: 'give exactly one of container or netns' });
   })
   .openapi('TopologyMember');
 export type TopologyMember = z.infer<typeof TopologyMemberSchema>;
@@ -49,11 +57,19 @@ export const TopologyNetworkSchema = z
       })
       .strict()
       .default({ type: 'ovs', datapathType: 'auto', stp: false }),
-    subnet: Cidr.optional().openapi({ description: 'address pool: members and host bridges without an address get one, stable across re-applies' }),
+    subnet: Cidr.optional().openapi({
+      description: 'address pool: members and host bridges without an address get one, stable across re-applies',
+    }),
     tunnel: z
       .object({
         type: z.enum(TUNNEL_TYPES).default('vxlan'),
-        key: z.number().int().min(1).max(2 ** 24 - 1).optional().openapi({ description: 'GRE key / VNI; default: allocated, unique on every host involved' }),
+        key: z
+          .number()
+          .int()
+          .min(1)
+          .max(2 ** 24 - 1)
+          .optional()
+          .openapi({ description: 'GRE key / VNI; default: allocated, unique on every host involved' }),
         dstPort: z.number().int().min(1).max(65535).optional(),
       })
       .strict()
@@ -62,11 +78,16 @@ export const TopologyNetworkSchema = z
     mesh: z
       .union([z.literal('full'), z.object({ hub: HostName }).strict()])
       .default('full')
-      .openapi({ description: 'full: a tunnel between every pair of hosts, with split horizon (no tunnel-to-tunnel forwarding); {hub}: a star around one host' }),
+      .openapi({
+        description:
+          'full: a tunnel between every pair of hosts, with split horizon (no tunnel-to-tunnel forwarding); {hub}: a star around one host',
+      }),
     hostAddresses: z
       .union([z.enum(['auto', 'none']), z.record(HostName, z.union([IpAddress, Cidr]))])
       .default('none')
-      .openapi({ description: "auto: each host's bridge gets an address from the subnet; or give them per host; none: bridges carry no address" }),
+      .openapi({
+        description: "auto: each host's bridge gets an address from the subnet; or give them per host; none: bridges carry no address",
+      }),
     mtu: Mtu.optional().openapi({ description: "members' MTU; default: the overlay MTU of the network's tunnels (1500 without tunnels)" }),
     members: z.array(TopologyMemberSchema).max(1024).default([]),
   })
@@ -90,7 +111,10 @@ export const TopologyDocumentSchema = z
           subnet: '10.11.12.0/24',
           tunnel: { type: 'gre' },
           hostAddresses: 'auto',
-          members: [{ host: 'docker1', container: 'web1', address: '10.11.12.100' }, { host: 'docker3', container: 'web2' }],
+          members: [
+            { host: 'docker1', container: 'web1', address: '10.11.12.100' },
+            { host: 'docker3', container: 'web2' },
+          ],
         },
       },
     },
@@ -131,20 +155,25 @@ export type TopologyData = z.infer<typeof TopologyDataSchema>;
 // ---- the plan
 
 export const DisruptionSchema = z.enum(['none', 'link-flap', 'reattach']).openapi({
-  description: 'none: nothing carrying traffic is touched; link-flap: a tunnel or address changes, traffic pauses briefly; reattach: a member is detached and attached again',
+  description:
+    'none: nothing carrying traffic is touched; link-flap: a tunnel or address changes, traffic pauses briefly; reattach: a member is detached and attached again',
 });
 
 export const TopologyChangeSchema = z
   .object({
     action: z.enum(['create', 'update', 'replace', 'delete']),
     kind: z.enum(['bridge', 'tunnel', 'attachment']),
-    slot: z.string().openapi({ description: 'what the document calls it: `bridge:web/docker1`, `tunnel:web/docker1~docker3`, `attachment:web/docker1/web1`' }),
+    slot: z.string().openapi({
+      description: 'what the document calls it: `bridge:web/docker1`, `tunnel:web/docker1~docker3`, `attachment:web/docker1/web1`',
+    }),
     id: z.string().nullable().openapi({ description: 'the resource, once it exists' }),
     hosts: z.array(z.string()),
     disruption: DisruptionSchema,
     affects: z.array(z.string()).openapi({ description: 'members whose traffic this change touches (peers across a tunnel included)' }),
     fields: z.array(z.string()).openapi({ description: 'for update/replace: the fields that differ' }),
-    commands: z.record(z.string(), z.array(z.string())).openapi({ description: 'per host name: the commands as they will run (reads not included)' }),
+    commands: z
+      .record(z.string(), z.array(z.string()))
+      .openapi({ description: 'per host name: the commands as they will run (reads not included)' }),
   })
   .openapi('TopologyChange');
 export type TopologyChange = z.infer<typeof TopologyChangeSchema>;
@@ -173,7 +202,10 @@ export const TopologySchema = z
     createdAt: z.string(),
     updatedAt: z.string(),
     observed: z
-      .object({ observedAt: z.string(), drift: DriftSchema.openapi({ description: "every owned resource's drift, fields prefixed with its slot" }) })
+      .object({
+        observedAt: z.string(),
+        drift: DriftSchema.openapi({ description: "every owned resource's drift, fields prefixed with its slot" }),
+      })
       .optional(),
   })
   .openapi('Topology');

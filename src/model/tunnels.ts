@@ -15,7 +15,11 @@ export const MAX_VNI = 2 ** 24 - 1;
 export const TunnelEndpointRequestSchema = z
   .object({
     bridge: z.string().min(1).max(96).openapi({ description: 'bridge id or "host/name"', example: 'docker1/ovs_bridge' }),
-    portName: IfName.optional().openapi({ description: 'the tunnel port (OVS) or device (Linux) on that bridge; default `<type>-<other host>`, ≤ 15 bytes, made unique on the host', example: 'gre-docker3' }),
+    portName: IfName.optional().openapi({
+      description:
+        'the tunnel port (OVS) or device (Linux) on that bridge; default `<type>-<other host>`, ≤ 15 bytes, made unique on the host',
+      example: 'gre-docker3',
+    }),
   })
   .strict()
   .openapi('TunnelEndpointRequest');
@@ -23,11 +27,20 @@ export const TunnelEndpointRequestSchema = z
 export const TunnelCreateSchema = z
   .object({
     type: z.enum(TUNNEL_TYPES).openapi({ description: 'encapsulation' }),
-    endpoints: z.array(TunnelEndpointRequestSchema).length(2, 'exactly two endpoints: one bridge on each host')
+    endpoints: z
+      .array(TunnelEndpointRequestSchema)
+      .length(2, 'exactly two endpoints: one bridge on each host')
       .openapi({ minItems: 2, maxItems: 2, description: 'one bridge on each of two hosts' }),
-    key: z.number().int().min(0).max(MAX_GRE_KEY).optional()
-      .openapi({ description: 'GRE key (0–4294967295) or VNI (vxlan/geneve, 0–16777215). Default: none for GRE, VNI 0. GRE key 0 means no key, as in OVS.' }),
-    dstPort: z.number().int().min(1).max(65535).optional()
+    key: z.number().int().min(0).max(MAX_GRE_KEY).optional().openapi({
+      description:
+        'GRE key (0–4294967295) or VNI (vxlan/geneve, 0–16777215). Default: none for GRE, VNI 0. GRE key 0 means no key, as in OVS.',
+    }),
+    dstPort: z
+      .number()
+      .int()
+      .min(1)
+      .max(65535)
+      .optional()
       .openapi({ description: 'UDP destination port, vxlan/geneve only (default 4789 / 6081)' }),
     labels: Labels.default({}),
   })
@@ -104,7 +117,9 @@ export const TunnelEndObservationSchema = z
     owner: z.string().nullable().openapi({ description: 'the netplumb id marked on it (external_ids:netplumb-id or alias netplumb:<id>)' }),
     bridge: z.string().nullable().openapi({ description: 'the bridge it is a port of (OVS port-to-br, Linux master)' }),
     kind: z.string().nullable().openapi({ description: 'OVS Interface type or Linux link kind (gre, vxlan, geneve, gretap)' }),
-    options: z.record(z.string(), z.string()).openapi({ description: 'OVS: Interface options as set. Linux: remote_ip, local_ip, key, dst_port read from the device' }),
+    options: z
+      .record(z.string(), z.string())
+      .openapi({ description: 'OVS: Interface options as set. Linux: remote_ip, local_ip, key, dst_port read from the device' }),
     ofport: z.number().nullable().openapi({ description: 'OVS only: the OpenFlow port (-1 when OVS could not create it)' }),
     error: z.string().nullable().openapi({ description: 'OVS only: the Interface error column' }),
     linkState: z.string().nullable().openapi({ description: 'OVS link_state, or the Linux operstate' }),
@@ -136,13 +151,23 @@ export const TunnelSchema = z
     key: z.number().nullable().openapi({ description: 'GRE key or VNI as requested (null: no GRE key / VNI 0)' }),
     dstPort: z.number().nullable().openapi({ description: 'UDP port in use (vxlan/geneve), null for GRE' }),
     endpoints: z.array(TunnelEndpointSchema),
-    overlayMtu: z.number().openapi({ description: 'the lower of the two ends: the MTU that fits through the tunnel both ways; also set as overlayMtu on both bridges (lowest of their tunnels)', example: 1462 }),
+    overlayMtu: z.number().openapi({
+      description:
+        'the lower of the two ends: the MTU that fits through the tunnel both ways; also set as overlayMtu on both bridges (lowest of their tunnels)',
+      example: 1462,
+    }),
     labels: z.record(z.string(), z.string()),
     state: ResourceStateSchema,
     jobId: z.string().nullable(),
     createdAt: z.string(),
     updatedAt: z.string(),
-    observed: z.object({ observedAt: z.string(), endpoints: z.array(TunnelEndObservationSchema), drift: DriftSchema.openapi({ description: "every end's drift, fields prefixed with the end's host name" }) }).optional(),
+    observed: z
+      .object({
+        observedAt: z.string(),
+        endpoints: z.array(TunnelEndObservationSchema),
+        drift: DriftSchema.openapi({ description: "every end's drift, fields prefixed with the end's host name" }),
+      })
+      .optional(),
   })
   .openapi('Tunnel');
 export type TunnelView = z.infer<typeof TunnelSchema>;
@@ -150,11 +175,26 @@ export type TunnelView = z.infer<typeof TunnelSchema>;
 export function renderTunnel(r: Resource<TunnelData>): TunnelView {
   const d = r.data;
   return {
-    id: r.id, type: d.type, key: d.key, dstPort: effectiveDstPort(d),
+    id: r.id,
+    type: d.type,
+    key: d.key,
+    dstPort: effectiveDstPort(d),
     endpoints: d.endpoints.map((e) => ({
-      bridge: e.bridgeId, bridgeName: e.bridgeName, bridgeType: e.bridgeType, host: e.hostId, hostName: e.hostName,
-      portName: e.portName, localIp: e.localIp, remoteIp: e.remoteIp, overlayMtu: e.overlayMtu,
+      bridge: e.bridgeId,
+      bridgeName: e.bridgeName,
+      bridgeType: e.bridgeType,
+      host: e.hostId,
+      hostName: e.hostName,
+      portName: e.portName,
+      localIp: e.localIp,
+      remoteIp: e.remoteIp,
+      overlayMtu: e.overlayMtu,
     })),
-    overlayMtu: d.overlayMtu, labels: d.labels, state: r.state, jobId: r.jobId, createdAt: r.createdAt, updatedAt: r.updatedAt,
+    overlayMtu: d.overlayMtu,
+    labels: d.labels,
+    state: r.state,
+    jobId: r.jobId,
+    createdAt: r.createdAt,
+    updatedAt: r.updatedAt,
   };
 }

@@ -48,7 +48,8 @@ export interface AttachPlanInput {
  */
 export function ipBatch(lines: string[][]): string {
   for (const words of lines) {
-    if (words.some((w) => w === '' || /[\s"'\\#]/.test(w))) throw new TypeError(`ipBatch: a word ip -batch cannot carry: ${JSON.stringify(words)}`);
+    if (words.some((w) => w === '' || /[\s"'\\#]/.test(w)))
+      throw new TypeError(`ipBatch: a word ip -batch cannot carry: ${JSON.stringify(words)}`);
   }
   return lines.map((words) => words.join(' ')).join('\n') + '\n';
 }
@@ -72,14 +73,27 @@ export function attachPlan({ id, d, ifname, nsPath, nsRef }: AttachPlanInput): P
     ['link', 'set', 'dev', hostEnd, 'up'],
   ];
   const into = d.bridgeType === 'linux' ? `, in Linux bridge ${d.bridgeName}` : '';
-  s.push(step(h, `veth ${hostEnd} ⇄ ${ifname} in the target, marked${into}, up`, ['ip', '-batch', '-'], { stdin: ipBatch(hostLines), undo: ['ip', 'link', 'del', 'dev', hostEnd] }));
+  s.push(
+    step(h, `veth ${hostEnd} ⇄ ${ifname} in the target, marked${into}, up`, ['ip', '-batch', '-'], {
+      stdin: ipBatch(hostLines),
+      undo: ['ip', 'link', 'del', 'dev', hostEnd],
+    }),
+  );
   if (d.bridgeType === 'ovs') {
     const tx = vsctl('--may-exist', 'add-port', d.bridgeName, hostEnd, '--', 'set', 'Interface', hostEnd, `external_ids:netplumb-id=${id}`);
     tx.push('--', 'set', 'Port', hostEnd, ...(d.vlan !== null ? [`tag=${d.vlan}`] : ['tag=[]']));
-    s.push(step(h, `port ${hostEnd} on OVS bridge ${d.bridgeName}${d.vlan !== null ? ` (VLAN ${d.vlan})` : ''}`, tx, { undo: vsctl('--if-exists', 'del-port', d.bridgeName, hostEnd) }));
+    s.push(
+      step(h, `port ${hostEnd} on OVS bridge ${d.bridgeName}${d.vlan !== null ? ` (VLAN ${d.vlan})` : ''}`, tx, {
+        undo: vsctl('--if-exists', 'del-port', d.bridgeName, hostEnd),
+      }),
+    );
   }
   const insideLines = [...d.addresses.map((a) => ['addr', 'replace', a, 'dev', ifname]), ['link', 'set', 'dev', ifname, 'up']];
-  s.push(step(h, `${d.addresses.length ? `${d.addresses.join(', ')} on ` : ''}${ifname}, up`, inNs(nsPath, ['ip', '-batch', '-']), { stdin: ipBatch(insideLines) }));
+  s.push(
+    step(h, `${d.addresses.length ? `${d.addresses.join(', ')} on ` : ''}${ifname}, up`, inNs(nsPath, ['ip', '-batch', '-']), {
+      stdin: ipBatch(insideLines),
+    }),
+  );
   if (d.datapathType === 'netdev') {
     // The userspace datapath does not fill in checksums the veth left to "hardware": TCP breaks without this.
     s.push(step(h, `tx checksum offload off on ${ifname} (netdev datapath)`, inNs(nsPath, ['ethtool', '-K', ifname, 'tx', 'off'])));
@@ -88,26 +102,49 @@ export function attachPlan({ id, d, ifname, nsPath, nsRef }: AttachPlanInput): P
     const fam = ipFamily(d.gateway) === 6 ? '-6' : '-4';
     if (!inAnySubnet(d.gateway, d.addresses)) {
       // As pipework does: a gateway outside our subnets is reached through a host route on this interface.
-      s.push(step(h, `host route to gateway ${d.gateway}`, inNs(nsPath, ['ip', fam, 'route', 'replace', `${d.gateway}/${fam === '-6' ? 128 : 32}`, 'dev', ifname])));
+      s.push(
+        step(
+          h,
+          `host route to gateway ${d.gateway}`,
+          inNs(nsPath, ['ip', fam, 'route', 'replace', `${d.gateway}/${fam === '-6' ? 128 : 32}`, 'dev', ifname]),
+        ),
+      );
     }
-    s.push(step(h, `default route via ${d.gateway} dev ${ifname}`, inNs(nsPath, ['ip', fam, 'route', 'replace', 'default', 'via', d.gateway, 'dev', ifname])));
+    s.push(
+      step(
+        h,
+        `default route via ${d.gateway} dev ${ifname}`,
+        inNs(nsPath, ['ip', fam, 'route', 'replace', 'default', 'via', d.gateway, 'dev', ifname]),
+      ),
+    );
   }
   for (const r of d.routes) {
     const fam = ipFamily(r.to) === 6 ? '-6' : '-4';
-    s.push(step(h, `route ${r.to}${r.via ? ` via ${r.via}` : ''}`, inNs(nsPath, ['ip', fam, 'route', 'replace', r.to, ...(r.via ? ['via', r.via] : []), 'dev', ifname])));
+    s.push(
+      step(
+        h,
+        `route ${r.to}${r.via ? ` via ${r.via}` : ''}`,
+        inNs(nsPath, ['ip', fam, 'route', 'replace', r.to, ...(r.via ? ['via', r.via] : []), 'dev', ifname]),
+      ),
+    );
   }
   return { steps: s };
 }
 
 /** Announce the new addresses; run in the background, never awaited. */
 export function gratuitousArp(d: AttachmentData, ifname: string, nsPath: string): string[][] {
-  return d.addresses.filter((a) => ipFamily(a) === 4).map((a) => inNs(nsPath, ['arping', '-q', '-c', '1', '-A', '-I', ifname, a.split('/')[0]!]));
+  return d.addresses
+    .filter((a) => ipFamily(a) === 4)
+    .map((a) => inNs(nsPath, ['arping', '-q', '-c', '1', '-A', '-I', ifname, a.split('/')[0]!]));
 }
 
 /** Delete: the OVS port, then the host end (which takes the inside end with it). */
 export function detachPlan(d: AttachmentData, hostEndExists: boolean): Plan {
   const s: Step[] = [];
-  if (d.bridgeType === 'ovs') s.push(step(d.hostId, `remove port ${d.hostIfname} from ${d.bridgeName}`, vsctl('--if-exists', 'del-port', d.bridgeName, d.hostIfname)));
+  if (d.bridgeType === 'ovs')
+    s.push(
+      step(d.hostId, `remove port ${d.hostIfname} from ${d.bridgeName}`, vsctl('--if-exists', 'del-port', d.bridgeName, d.hostIfname)),
+    );
   if (hostEndExists) s.push(step(d.hostId, `delete veth ${d.hostIfname}`, ['ip', 'link', 'del', 'dev', d.hostIfname]));
   return { steps: s };
 }
@@ -124,8 +161,16 @@ export function updateAttachmentPlan(previous: AttachmentData, next: AttachmentD
   const inside = (argv: string[]) => inNs(nsPath, argv);
   if (next.mtu !== previous.mtu && next.mtu !== null) {
     const back = previous.mtu ?? 1500;
-    s.push(step(h, `MTU ${next.mtu} on ${hostEnd}`, ['ip', 'link', 'set', 'dev', hostEnd, 'mtu', String(next.mtu)], { undo: ['ip', 'link', 'set', 'dev', hostEnd, 'mtu', String(back)] }));
-    s.push(step(h, `MTU ${next.mtu} on ${ifname}`, inside(['ip', 'link', 'set', 'dev', ifname, 'mtu', String(next.mtu)]), { undo: inside(['ip', 'link', 'set', 'dev', ifname, 'mtu', String(back)]) }));
+    s.push(
+      step(h, `MTU ${next.mtu} on ${hostEnd}`, ['ip', 'link', 'set', 'dev', hostEnd, 'mtu', String(next.mtu)], {
+        undo: ['ip', 'link', 'set', 'dev', hostEnd, 'mtu', String(back)],
+      }),
+    );
+    s.push(
+      step(h, `MTU ${next.mtu} on ${ifname}`, inside(['ip', 'link', 'set', 'dev', ifname, 'mtu', String(next.mtu)]), {
+        undo: inside(['ip', 'link', 'set', 'dev', ifname, 'mtu', String(back)]),
+      }),
+    );
   }
   if (next.mac !== previous.mac && next.mac !== null) {
     const undo = previous.mac ? { undo: inside(['ip', 'link', 'set', 'dev', ifname, 'address', previous.mac]) } : {};
@@ -133,25 +178,64 @@ export function updateAttachmentPlan(previous: AttachmentData, next: AttachmentD
   }
   if (next.vlan !== previous.vlan && next.bridgeType === 'ovs') {
     const tag = (v: number | null) => (v !== null ? `tag=${v}` : 'tag=[]');
-    s.push(step(h, `VLAN ${next.vlan ?? 'none'} on ${hostEnd}`, vsctl('set', 'Port', hostEnd, tag(next.vlan)), { undo: vsctl('set', 'Port', hostEnd, tag(previous.vlan)) }));
+    s.push(
+      step(h, `VLAN ${next.vlan ?? 'none'} on ${hostEnd}`, vsctl('set', 'Port', hostEnd, tag(next.vlan)), {
+        undo: vsctl('set', 'Port', hostEnd, tag(previous.vlan)),
+      }),
+    );
   }
   for (const a of previous.addresses.filter((x) => !next.addresses.includes(x))) {
-    s.push(step(h, `remove address ${a} from ${ifname}`, inside(['ip', 'addr', 'del', a, 'dev', ifname]), { undo: inside(['ip', 'addr', 'replace', a, 'dev', ifname]), okExitCodes: [0, 2] }));
+    s.push(
+      step(h, `remove address ${a} from ${ifname}`, inside(['ip', 'addr', 'del', a, 'dev', ifname]), {
+        undo: inside(['ip', 'addr', 'replace', a, 'dev', ifname]),
+        okExitCodes: [0, 2],
+      }),
+    );
   }
   for (const a of next.addresses.filter((x) => !previous.addresses.includes(x))) {
-    s.push(step(h, `address ${a} on ${ifname}`, inside(['ip', 'addr', 'replace', a, 'dev', ifname]), { undo: inside(['ip', 'addr', 'del', a, 'dev', ifname]) }));
+    s.push(
+      step(h, `address ${a} on ${ifname}`, inside(['ip', 'addr', 'replace', a, 'dev', ifname]), {
+        undo: inside(['ip', 'addr', 'del', a, 'dev', ifname]),
+      }),
+    );
   }
-  const routeArgv = (r: { to: string; via?: string | undefined }) => ['ip', ipFamily(r.to) === 6 ? '-6' : '-4', 'route', 'replace', r.to, ...(r.via ? ['via', r.via] : []), 'dev', ifname];
-  const routeDel = (r: { to: string; via?: string | undefined }) => ['ip', ipFamily(r.to) === 6 ? '-6' : '-4', 'route', 'del', r.to, 'dev', ifname];
-  const same = (a: { to: string; via?: string | undefined }, b: { to: string; via?: string | undefined }) => a.to === b.to && (a.via ?? null) === (b.via ?? null);
-  const routesChanged = next.gateway !== previous.gateway || next.routes.length !== previous.routes.length || next.routes.some((r, i) => !same(r, previous.routes[i]!));
+  const routeArgv = (r: { to: string; via?: string | undefined }) => [
+    'ip',
+    ipFamily(r.to) === 6 ? '-6' : '-4',
+    'route',
+    'replace',
+    r.to,
+    ...(r.via ? ['via', r.via] : []),
+    'dev',
+    ifname,
+  ];
+  const routeDel = (r: { to: string; via?: string | undefined }) => [
+    'ip',
+    ipFamily(r.to) === 6 ? '-6' : '-4',
+    'route',
+    'del',
+    r.to,
+    'dev',
+    ifname,
+  ];
+  const same = (a: { to: string; via?: string | undefined }, b: { to: string; via?: string | undefined }) =>
+    a.to === b.to && (a.via ?? null) === (b.via ?? null);
+  const routesChanged =
+    next.gateway !== previous.gateway ||
+    next.routes.length !== previous.routes.length ||
+    next.routes.some((r, i) => !same(r, previous.routes[i]!));
   if (routesChanged) {
     // Routes and the gateway as a set: what was there and is no longer wanted goes; the new ones are replaced in.
     const routesOf = (d: AttachmentData) => [...(d.gateway ? [{ to: 'default', via: d.gateway }] : []), ...d.routes];
-    const before = routesOf(previous).map((r) => ({ ...r, to: r.to === 'default' ? (ipFamily(r.via!) === 6 ? '::/0' : '0.0.0.0/0') : r.to }));
+    const before = routesOf(previous).map((r) => ({
+      ...r,
+      to: r.to === 'default' ? (ipFamily(r.via!) === 6 ? '::/0' : '0.0.0.0/0') : r.to,
+    }));
     const after = routesOf(next).map((r) => ({ ...r, to: r.to === 'default' ? (ipFamily(r.via!) === 6 ? '::/0' : '0.0.0.0/0') : r.to }));
-    for (const r of before.filter((r) => !after.some((x) => same(x, r)))) s.push(step(h, `remove route ${r.to}`, inside(routeDel(r)), { undo: inside(routeArgv(r)), okExitCodes: [0, 2] }));
-    for (const r of after.filter((r) => !before.some((x) => same(x, r)))) s.push(step(h, `route ${r.to}${r.via ? ` via ${r.via}` : ''}`, inside(routeArgv(r)), { undo: inside(routeDel(r)) }));
+    for (const r of before.filter((r) => !after.some((x) => same(x, r))))
+      s.push(step(h, `remove route ${r.to}`, inside(routeDel(r)), { undo: inside(routeArgv(r)), okExitCodes: [0, 2] }));
+    for (const r of after.filter((r) => !before.some((x) => same(x, r))))
+      s.push(step(h, `route ${r.to}${r.via ? ` via ${r.via}` : ''}`, inside(routeArgv(r)), { undo: inside(routeDel(r)) }));
   }
   return { steps: s };
 }

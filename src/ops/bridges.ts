@@ -22,7 +22,11 @@ export function bridgeFactCommands(d: Pick<BridgeData, 'name'>) {
   };
 }
 
-export function parseBridgeFacts(r: { link: { exitCode: number; stdout: string }; ovsExists?: { exitCode: number }; ovsOwner?: { exitCode: number; stdout: string } }): BridgeFacts {
+export function parseBridgeFacts(r: {
+  link: { exitCode: number; stdout: string };
+  ovsExists?: { exitCode: number };
+  ovsOwner?: { exitCode: number; stdout: string };
+}): BridgeFacts {
   const ovs = r.ovsExists?.exitCode === 0;
   const link = r.link.exitCode === 0 ? parseIpJson(r.link.stdout)[0] : undefined;
   if (ovs) return { exists: true, kind: 'ovs', owner: r.ovsOwner?.stdout.trim() || null };
@@ -33,11 +37,23 @@ export function parseBridgeFacts(r: { link: { exitCode: number; stdout: string }
 function addressSteps(host: string, d: BridgeData, previous: string[]): Step[] {
   const steps: Step[] = [];
   for (const a of previous.filter((p) => !d.addresses.includes(p))) {
-    steps.push(step(host, `remove address ${a} from ${d.name}`, ['ip', 'addr', 'del', a, 'dev', d.name], { undo: ['ip', 'addr', 'replace', a, 'dev', d.name], okExitCodes: [0, 2] }));
+    steps.push(
+      step(host, `remove address ${a} from ${d.name}`, ['ip', 'addr', 'del', a, 'dev', d.name], {
+        undo: ['ip', 'addr', 'replace', a, 'dev', d.name],
+        okExitCodes: [0, 2],
+      }),
+    );
   }
   for (const a of d.addresses) {
     const had = previous.includes(a);
-    steps.push(step(host, `address ${a} on ${d.name}`, ['ip', 'addr', 'replace', a, 'dev', d.name], had ? {} : { undo: ['ip', 'addr', 'del', a, 'dev', d.name] }));
+    steps.push(
+      step(
+        host,
+        `address ${a} on ${d.name}`,
+        ['ip', 'addr', 'replace', a, 'dev', d.name],
+        had ? {} : { undo: ['ip', 'addr', 'del', a, 'dev', d.name] },
+      ),
+    );
   }
   return steps;
 }
@@ -50,18 +66,46 @@ export function createBridgePlan(id: string, d: BridgeData, facts: BridgeFacts):
   const h = d.hostId;
   const steps: Step[] = [];
   if (d.type === 'ovs') {
-    const tx = vsctl('--may-exist', 'add-br', d.name, '--', 'set', 'Bridge', d.name, `datapath_type=${d.datapathType}`,
-      `external_ids:netplumb-id=${id}`, `stp_enable=${d.stp}`);
+    const tx = vsctl(
+      '--may-exist',
+      'add-br',
+      d.name,
+      '--',
+      'set',
+      'Bridge',
+      d.name,
+      `datapath_type=${d.datapathType}`,
+      `external_ids:netplumb-id=${id}`,
+      `stp_enable=${d.stp}`,
+    );
     // --may-exist returns early on an existing bridge without applying columns given with add-br: the explicit set converges.
     if (d.mtu !== null) tx.push('--', 'set', 'Interface', d.name, `mtu_request=${d.mtu}`);
-    steps.push(step(h, `OVS bridge ${d.name} (${d.datapathType})`, tx, {
-      undo: facts.exists ? vsctl('remove', 'Bridge', d.name, 'external_ids', 'netplumb-id') : vsctl('--if-exists', 'del-br', d.name),
-    }));
+    steps.push(
+      step(h, `OVS bridge ${d.name} (${d.datapathType})`, tx, {
+        undo: facts.exists ? vsctl('remove', 'Bridge', d.name, 'external_ids', 'netplumb-id') : vsctl('--if-exists', 'del-br', d.name),
+      }),
+    );
   } else {
     if (!facts.exists) {
-      steps.push(step(h, `Linux bridge ${d.name}`, ['ip', 'link', 'add', 'name', d.name, 'type', 'bridge', 'stp_state', d.stp ? '1' : '0'], { undo: ['ip', 'link', 'del', 'dev', d.name] }));
+      steps.push(
+        step(h, `Linux bridge ${d.name}`, ['ip', 'link', 'add', 'name', d.name, 'type', 'bridge', 'stp_state', d.stp ? '1' : '0'], {
+          undo: ['ip', 'link', 'del', 'dev', d.name],
+        }),
+      );
     } else {
-      steps.push(step(h, `STP ${d.stp ? 'on' : 'off'} on ${d.name}`, ['ip', 'link', 'set', 'dev', d.name, 'type', 'bridge', 'stp_state', d.stp ? '1' : '0']));
+      steps.push(
+        step(h, `STP ${d.stp ? 'on' : 'off'} on ${d.name}`, [
+          'ip',
+          'link',
+          'set',
+          'dev',
+          d.name,
+          'type',
+          'bridge',
+          'stp_state',
+          d.stp ? '1' : '0',
+        ]),
+      );
     }
     steps.push(step(h, `mark ${d.name} as netplumb's`, ['ip', 'link', 'set', 'dev', d.name, 'alias', `netplumb:${id}`]));
     if (d.mtu !== null) steps.push(step(h, `MTU ${d.mtu} on ${d.name}`, ['ip', 'link', 'set', 'dev', d.name, 'mtu', String(d.mtu)]));
@@ -81,15 +125,32 @@ export function updateBridgePlan(d: BridgeData, previous: BridgeData, liveMtu: n
   if (d.type === 'ovs') {
     const tx = vsctl('set', 'Bridge', d.name, `stp_enable=${d.stp}`);
     if (d.mtu !== null) tx.push('--', 'set', 'Interface', d.name, `mtu_request=${d.mtu}`);
-    const back = previous.mtu !== null ? ['--', 'set', 'Interface', d.name, `mtu_request=${previous.mtu}`] : d.mtu !== null ? ['--', 'clear', 'Interface', d.name, 'mtu_request'] : [];
+    const back =
+      previous.mtu !== null
+        ? ['--', 'set', 'Interface', d.name, `mtu_request=${previous.mtu}`]
+        : d.mtu !== null
+          ? ['--', 'clear', 'Interface', d.name, 'mtu_request']
+          : [];
     steps.push(step(h, `settings of ${d.name}`, tx, { undo: vsctl('set', 'Bridge', d.name, `stp_enable=${previous.stp}`, ...back) }));
   } else {
-    steps.push(step(h, `STP ${d.stp ? 'on' : 'off'} on ${d.name}`, ['ip', 'link', 'set', 'dev', d.name, 'type', 'bridge', 'stp_state', d.stp ? '1' : '0'],
-      { undo: ['ip', 'link', 'set', 'dev', d.name, 'type', 'bridge', 'stp_state', previous.stp ? '1' : '0'] }));
+    steps.push(
+      step(
+        h,
+        `STP ${d.stp ? 'on' : 'off'} on ${d.name}`,
+        ['ip', 'link', 'set', 'dev', d.name, 'type', 'bridge', 'stp_state', d.stp ? '1' : '0'],
+        { undo: ['ip', 'link', 'set', 'dev', d.name, 'type', 'bridge', 'stp_state', previous.stp ? '1' : '0'] },
+      ),
+    );
     if (d.mtu !== null) {
       const back = previous.mtu ?? liveMtu;
-      steps.push(step(h, `MTU ${d.mtu} on ${d.name}`, ['ip', 'link', 'set', 'dev', d.name, 'mtu', String(d.mtu)],
-        back !== null ? { undo: ['ip', 'link', 'set', 'dev', d.name, 'mtu', String(back)] } : {}));
+      steps.push(
+        step(
+          h,
+          `MTU ${d.mtu} on ${d.name}`,
+          ['ip', 'link', 'set', 'dev', d.name, 'mtu', String(d.mtu)],
+          back !== null ? { undo: ['ip', 'link', 'set', 'dev', d.name, 'mtu', String(back)] } : {},
+        ),
+      );
     }
   }
   steps.push(...addressSteps(h, d, previous.addresses));
@@ -131,8 +192,13 @@ export interface ObservedBridge {
 export function parseObservation(d: Pick<BridgeData, 'type'>, out: Record<string, { exitCode: number; stdout: string }>): ObservedBridge {
   const link: LinkInfo | undefined = out.link!.exitCode === 0 ? parseIpJson(out.link!.stdout)[0] : undefined;
   const o: ObservedBridge = {
-    exists: !!link, up: link?.up ?? null, addresses: link?.addresses ?? [], mtu: link?.mtu ?? null,
-    datapathType: null, owner: d.type === 'linux' ? ownerFromAlias(link?.alias ?? null) : null, ports: [],
+    exists: !!link,
+    up: link?.up ?? null,
+    addresses: link?.addresses ?? [],
+    mtu: link?.mtu ?? null,
+    datapathType: null,
+    owner: d.type === 'linux' ? ownerFromAlias(link?.alias ?? null) : null,
+    ports: [],
   };
   if (d.type === 'ovs') {
     const br = ovsRows(out.bridge?.stdout ?? '')[0];
@@ -141,11 +207,18 @@ export function parseObservation(d: Pick<BridgeData, 'type'>, out: Record<string
       o.datapathType = (br.datapath_type as string) || 'system';
       o.owner = ((br.external_ids as Record<string, string> | undefined) ?? {})['netplumb-id'] ?? null;
     }
-    const names = (out.ports?.stdout ?? '').split('\n').map((s) => s.trim()).filter(Boolean);
+    const names = (out.ports?.stdout ?? '')
+      .split('\n')
+      .map((s) => s.trim())
+      .filter(Boolean);
     const ifaces = new Map(ovsRows(out.ifaces?.stdout ?? '').map((r) => [r.name as string, r]));
     o.ports = names.map((n) => {
       const i = ifaces.get(n);
-      return { name: n, owner: ((i?.external_ids as Record<string, string> | undefined) ?? {})['netplumb-id'] ?? null, type: (i?.type as string) || null };
+      return {
+        name: n,
+        owner: ((i?.external_ids as Record<string, string> | undefined) ?? {})['netplumb-id'] ?? null,
+        type: (i?.type as string) || null,
+      };
     });
   } else if (out.ports?.exitCode === 0) {
     o.ports = parseIpJson(out.ports.stdout).map((l) => ({ name: l.name, owner: ownerFromAlias(l.alias), type: l.kind }));

@@ -15,7 +15,7 @@ export function moduleProbe(mod: (typeof KERNEL_MODULES)[number]): string[] {
 }
 
 export function parseIproute2(out: string): string | undefined {
-  return /iproute2-([\w.-]+)/.exec(out)?.[1] ?? (/ip utility, ([^,\s]+)/.exec(out)?.[1]);
+  return /iproute2-([\w.-]+)/.exec(out)?.[1] ?? /ip utility, ([^,\s]+)/.exec(out)?.[1];
 }
 
 export function parseOvsVersion(out: string): string | undefined {
@@ -26,5 +26,8 @@ export function parseOvsVersion(out: string): string | undefined {
 export function parseOvsList(out: string): string[] {
   const m = /^\s*\[(.*)\]\s*$/.exec(out.trim());
   if (!m) return [];
-  return m[1]!.split(',').map((s) => s.trim().replace(/^"|"$/g, '')).filter(Boolean);
+  return m[1]!
+    .split(',')
+    .map((s) => s.trim().replace(/^"|"$/g, ''))
+    .filter(Boolean);
 }

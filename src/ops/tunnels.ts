@@ -1,5 +1,11 @@
 /** Tunnel plans: pure functions from a tunnel (and what each host has) to argv steps on both hosts. */
-import { effectiveDstPort, type TunnelData, type TunnelEndpointData, type TunnelEndObservation, type TunnelType } from '../model/tunnels.js';
+import {
+  effectiveDstPort,
+  type TunnelData,
+  type TunnelEndpointData,
+  type TunnelEndObservation,
+  type TunnelType,
+} from '../model/tunnels.js';
 import { ownerFromAlias, ovsRows, parseIpJson } from './links.js';
 import { diffFields, type DriftItem } from '../model/resource.js';
 import { type Plan, type Step, step, vsctl } from './plan.js';
@@ -42,7 +48,13 @@ export function overlayMtu(bridgeMtu: number | null, type: TunnelType, o: { ipv6
 export function endCommands(e: Pick<TunnelEndpointData, 'bridgeType' | 'portName'>): Record<string, string[]> {
   if (e.bridgeType === 'ovs') {
     return {
-      iface: vsctl('--format=json', '--columns=name,type,options,error,ofport,link_state,admin_state,mtu,external_ids', 'find', 'Interface', `name=${e.portName}`),
+      iface: vsctl(
+        '--format=json',
+        '--columns=name,type,options,error,ofport,link_state,admin_state,mtu,external_ids',
+        'find',
+        'Interface',
+        `name=${e.portName}`,
+      ),
       bridge: vsctl('port-to-br', e.portName),
     };
   }
@@ -52,7 +64,18 @@ export function endCommands(e: Pick<TunnelEndpointData, 'bridgeType' | 'portName
 export type EndState = Omit<TunnelEndObservation, 'hostName' | 'portName' | 'drift'>;
 type Outs = Record<string, { exitCode: number; stdout: string }>;
 
-const NONE: EndState = { exists: false, owner: null, bridge: null, kind: null, options: {}, ofport: null, error: null, linkState: null, up: null, mtu: null };
+const NONE: EndState = {
+  exists: false,
+  owner: null,
+  bridge: null,
+  kind: null,
+  options: {},
+  ofport: null,
+  error: null,
+  linkState: null,
+  up: null,
+  mtu: null,
+};
 
 /** OVS prints empty optional columns as empty sets. */
 const scalar = (v: unknown): unknown => (Array.isArray(v) ? (v.length ? v[0] : null) : v);
@@ -69,7 +92,9 @@ export function parseEnd(e: Pick<TunnelEndpointData, 'bridgeType'>, out: Outs): 
   if (e.bridgeType === 'ovs') {
     const row = ovsRows(out.iface?.exitCode === 0 ? out.iface.stdout : '')[0];
     if (!row) return NONE;
-    const options = Object.fromEntries(Object.entries((row.options as Record<string, unknown> | undefined) ?? {}).map(([k, v]) => [k, String(v)]));
+    const options = Object.fromEntries(
+      Object.entries((row.options as Record<string, unknown> | undefined) ?? {}).map(([k, v]) => [k, String(v)]),
+    );
     const ofport = scalar(row.ofport);
     const mtu = scalar(row.mtu);
     return {
@@ -97,8 +122,16 @@ export function parseEnd(e: Pick<TunnelEndpointData, 'bridgeType'>, out: Outs): 
   if (key !== undefined) options.key = key;
   if (typeof data.port === 'number') options.dst_port = String(data.port);
   return {
-    exists: true, owner: ownerFromAlias(l.alias), bridge: l.master, kind: l.kind, options, ofport: null, error: null,
-    linkState: l.operstate?.toLowerCase() ?? null, up: l.up, mtu: l.mtu,
+    exists: true,
+    owner: ownerFromAlias(l.alias),
+    bridge: l.master,
+    kind: l.kind,
+    options,
+    ofport: null,
+    error: null,
+    linkState: l.operstate?.toLowerCase() ?? null,
+    up: l.up,
+    mtu: l.mtu,
   };
 }
 
@@ -128,7 +161,19 @@ export function ovsAddArgv(id: string, d: Pick<TunnelData, 'type' | 'key' | 'dst
   const opts = [`options:remote_ip=${e.remoteIp}`];
   if (d.key !== null) opts.push(`options:key=${d.key}`);
   if (d.dstPort !== null) opts.push(`options:dst_port=${d.dstPort}`);
-  return vsctl('--may-exist', 'add-port', e.bridgeName, e.portName, '--', 'set', 'Interface', e.portName, `type=${d.type}`, ...opts, `external_ids:netplumb-id=${id}`);
+  return vsctl(
+    '--may-exist',
+    'add-port',
+    e.bridgeName,
+    e.portName,
+    '--',
+    'set',
+    'Interface',
+    e.portName,
+    `type=${d.type}`,
+    ...opts,
+    `external_ids:netplumb-id=${id}`,
+  );
 }
 
 /** What one end needs to know about the host before it is created: is the name there already, and whose is it. */
@@ -152,7 +197,8 @@ function endSteps(id: string, d: TunnelData, e: TunnelEndpointData, facts: EndFa
   if (fresh) steps.push(step(h, what, linuxAddArgv(d, e), { undo: ['ip', 'link', 'del', 'dev', e.portName] }));
   steps.push(step(h, `mark ${e.portName} as netplumb's`, ['ip', 'link', 'set', 'dev', e.portName, 'alias', `netplumb:${id}`]));
   steps.push(step(h, `${e.portName} into bridge ${e.bridgeName}`, ['ip', 'link', 'set', 'dev', e.portName, 'master', e.bridgeName]));
-  if (d.splitHorizon) steps.push(step(h, `${e.portName} isolated (split horizon)`, ['bridge', 'link', 'set', 'dev', e.portName, 'isolated', 'on']));
+  if (d.splitHorizon)
+    steps.push(step(h, `${e.portName} isolated (split horizon)`, ['bridge', 'link', 'set', 'dev', e.portName, 'isolated', 'on']));
   steps.push(step(h, `${e.portName} up`, ['ip', 'link', 'set', 'dev', e.portName, 'up']));
   return steps;
 }
@@ -170,9 +216,15 @@ export function deleteTunnelPlan(id: string, d: TunnelData, facts: [EndFacts, En
   const steps: Step[] = [];
   d.endpoints.forEach((e, i) => {
     if (!facts[i]!.exists || facts[i]!.owner !== id) return;
-    steps.push(e.bridgeType === 'ovs'
-      ? step(e.hostId, `delete tunnel port ${e.portName} from ${e.bridgeName}`, vsctl('--if-exists', 'del-port', e.bridgeName, e.portName))
-      : step(e.hostId, `delete tunnel device ${e.portName}`, ['ip', 'link', 'del', 'dev', e.portName]));
+    steps.push(
+      e.bridgeType === 'ovs'
+        ? step(
+            e.hostId,
+            `delete tunnel port ${e.portName} from ${e.bridgeName}`,
+            vsctl('--if-exists', 'del-port', e.bridgeName, e.portName),
+          )
+        : step(e.hostId, `delete tunnel device ${e.portName}`, ['ip', 'link', 'del', 'dev', e.portName]),
+    );
   });
   return { steps };
 }
@@ -189,7 +241,11 @@ export function endDrift(id: string, d: TunnelData, e: TunnelEndpointData, o: En
     { field: 'kind', desired: ovs ? d.type : linuxKind(d.type, e), actual: o.kind },
     { field: 'remote_ip', desired: e.remoteIp, actual: o.options.remote_ip ?? null },
     { field: 'key', desired: ovs ? (d.key !== null ? String(d.key) : null) : linuxKey, actual: o.options.key ?? null },
-    { field: 'dst_port', desired: ovs ? (d.dstPort !== null ? String(d.dstPort) : null) : d.type === 'gre' ? null : String(effectiveDstPort(d)), actual: o.options.dst_port ?? null },
+    {
+      field: 'dst_port',
+      desired: ovs ? (d.dstPort !== null ? String(d.dstPort) : null) : d.type === 'gre' ? null : String(effectiveDstPort(d)),
+      actual: o.options.dst_port ?? null,
+    },
     { field: 'up', desired: true, actual: o.up, skip: o.up !== false },
   ]);
 }

@@ -127,7 +127,12 @@ export class FaultTolerantStore extends ForwardingStore implements StoreStatus {
     }
   }
 
-  private keep<T>(jobId: string, what: string, keep: (jobId: string) => { value: T; apply: () => void; settled?: () => void }, bookkeeping = false): T {
+  private keep<T>(
+    jobId: string,
+    what: string,
+    keep: (jobId: string) => { value: T; apply: () => void; settled?: () => void },
+    bookkeeping = false,
+  ): T {
     const k = keep(jobId);
     this.kept.push({ jobId, what, bookkeeping, apply: k.apply, settled: k.settled ?? (() => undefined) });
     this.startTimer();
@@ -136,13 +141,20 @@ export class FaultTolerantStore extends ForwardingStore implements StoreStatus {
 
   private unavailable(cause?: unknown): StorageUnavailableError {
     const why = this.failure?.error ?? (cause ? describeFault(cause) : 'writes are failing');
-    return new StorageUnavailableError(`the store cannot save changes right now (${why}); nothing was changed: try again later`, this.retryAfterS, {}, { cause });
+    return new StorageUnavailableError(
+      `the store cannot save changes right now (${why}); nothing was changed: try again later`,
+      this.retryAfterS,
+      {},
+      { cause },
+    );
   }
 
   private failed(e: unknown): void {
     if (this.failure) return;
     this.failure = { since: new Date().toISOString(), error: describeFault(e) };
-    this.report(`STORE FAILING: ${this.failure.error}. Requests that change state get 503 storage-unavailable; running jobs keep their outcome in memory until the store takes writes again.`);
+    this.report(
+      `STORE FAILING: ${this.failure.error}. Requests that change state get 503 storage-unavailable; running jobs keep their outcome in memory until the store takes writes again.`,
+    );
     this.startTimer();
   }
 
@@ -173,7 +185,9 @@ export class FaultTolerantStore extends ForwardingStore implements StoreStatus {
       while (this.kept.length) {
         const batch = this.kept.slice(0, BATCH);
         try {
-          this.inner.tx(() => { for (const k of batch) k.apply(); });
+          this.inner.tx(() => {
+            for (const k of batch) k.apply();
+          });
         } catch (e) {
           this.forgetSeqs();
           if (isStorageFault(e)) {
@@ -191,7 +205,9 @@ export class FaultTolerantStore extends ForwardingStore implements StoreStatus {
                 this.failed(e2);
                 return false;
               }
-              this.report(`DROPPED a kept write that fails for a reason other than storage (${k.what}, job ${k.jobId}): ${describeFault(e2)}`);
+              this.report(
+                `DROPPED a kept write that fails for a reason other than storage (${k.what}, job ${k.jobId}): ${describeFault(e2)}`,
+              );
             }
             this.kept.shift();
             k.settled();
@@ -271,53 +287,99 @@ export class FaultTolerantStore extends ForwardingStore implements StoreStatus {
 
   override insertResource(r: ResourceRecord): void {
     const copy = structuredClone(r);
-    this.resourceWrite(`insert resource ${r.id}`, r.id, copy, () => this.inner.insertResource(r), () => this.inner.insertResource(copy));
+    this.resourceWrite(
+      `insert resource ${r.id}`,
+      r.id,
+      copy,
+      () => this.inner.insertResource(r),
+      () => this.inner.insertResource(copy),
+    );
   }
   override updateResource(r: ResourceRecord): void {
     const copy = structuredClone(r);
-    this.resourceWrite(`update resource ${r.id}`, r.id, copy, () => this.inner.updateResource(r), () => this.inner.updateResource(copy));
+    this.resourceWrite(
+      `update resource ${r.id}`,
+      r.id,
+      copy,
+      () => this.inner.updateResource(r),
+      () => this.inner.updateResource(copy),
+    );
   }
   override deleteResource(id: string): void {
-    this.resourceWrite(`delete resource ${id}`, id, null, () => this.inner.deleteResource(id), () => this.inner.deleteResource(id));
+    this.resourceWrite(
+      `delete resource ${id}`,
+      id,
+      null,
+      () => this.inner.deleteResource(id),
+      () => this.inner.deleteResource(id),
+    );
   }
   /** seen: what reads get meanwhile (null: deleted); later: the write itself, when the store takes it. */
   private resourceWrite(what: string, id: string, seen: ResourceRecord | null, run: () => void, later: () => void): void {
     this.write(what, run, () => {
       this.resources.set(id, seen);
       // Only if no later kept write replaced it (a later delete leaves null too: the store then agrees anyway).
-      return { value: undefined, apply: later, settled: () => { if (this.resources.get(id) === seen) this.resources.delete(id); } };
+      return {
+        value: undefined,
+        apply: later,
+        settled: () => {
+          if (this.resources.get(id) === seen) this.resources.delete(id);
+        },
+      };
     });
   }
 
   override insertJob(j: JobRecord): void {
-    this.jobWrite('insert job', j, () => this.inner.insertJob(j), (c) => this.inner.insertJob(c));
+    this.jobWrite(
+      'insert job',
+      j,
+      () => this.inner.insertJob(j),
+      (c) => this.inner.insertJob(c),
+    );
   }
   override updateJob(j: JobRecord): void {
-    this.jobWrite('update job', j, () => this.inner.updateJob(j), (c) => this.inner.updateJob(c));
+    this.jobWrite(
+      'update job',
+      j,
+      () => this.inner.updateJob(j),
+      (c) => this.inner.updateJob(c),
+    );
   }
   private jobWrite(what: string, j: JobRecord, run: () => void, later: (copy: JobRecord) => void): void {
     this.write(`${what} ${j.id}`, run, () => {
       const copy = structuredClone(j);
       this.jobs.set(j.id, copy);
-      return { value: undefined, apply: () => later(copy), settled: () => { if (this.jobs.get(j.id) === copy) this.jobs.delete(j.id); } };
+      return {
+        value: undefined,
+        apply: () => later(copy),
+        settled: () => {
+          if (this.jobs.get(j.id) === copy) this.jobs.delete(j.id);
+        },
+      };
     });
   }
 
   override appendLog(jobId: string, line: Omit<LogLine, 'seq'>): LogLine {
-    const written = this.write(`log line of ${jobId}`, () => this.inner.appendLog(jobId, line), () => {
-      const kept: LogLine = { seq: this.lastSeq(jobId) + 1, ...structuredClone(line) };
-      const lines = this.logs.get(jobId) ?? [];
-      lines.push(kept);
-      this.logs.set(jobId, lines);
-      return {
-        value: kept,
-        apply: () => {
-          const l = this.inner.appendLog(jobId, line);
-          if (l.seq !== kept.seq) this.report(`log line of ${jobId} saved as seq ${l.seq}, shown as ${kept.seq} while kept`);
-        },
-        settled: () => { this.logs.get(jobId)?.shift(); },
-      };
-    });
+    const written = this.write(
+      `log line of ${jobId}`,
+      () => this.inner.appendLog(jobId, line),
+      () => {
+        const kept: LogLine = { seq: this.lastSeq(jobId) + 1, ...structuredClone(line) };
+        const lines = this.logs.get(jobId) ?? [];
+        lines.push(kept);
+        this.logs.set(jobId, lines);
+        return {
+          value: kept,
+          apply: () => {
+            const l = this.inner.appendLog(jobId, line);
+            if (l.seq !== kept.seq) this.report(`log line of ${jobId} saved as seq ${l.seq}, shown as ${kept.seq} while kept`);
+          },
+          settled: () => {
+            this.logs.get(jobId)?.shift();
+          },
+        };
+      },
+    );
     this.seqs.set(jobId, written.seq);
     return written;
   }
@@ -325,7 +387,8 @@ export class FaultTolerantStore extends ForwardingStore implements StoreStatus {
     const known = this.seqs.get(jobId);
     if (known !== undefined) return known;
     let last = 0;
-    for (let page = this.inner.getLogs(jobId, 0, 10_000); page.length; page = this.inner.getLogs(jobId, last, 10_000)) last = page[page.length - 1]!.seq;
+    for (let page = this.inner.getLogs(jobId, 0, 10_000); page.length; page = this.inner.getLogs(jobId, last, 10_000))
+      last = page[page.length - 1]!.seq;
     return last;
   }
 
@@ -340,20 +403,38 @@ export class FaultTolerantStore extends ForwardingStore implements StoreStatus {
   }
 
   override insertIdempotency(r: IdempotencyRecord): void {
-    this.write(`insert idempotency key`, () => this.inner.insertIdempotency(r), () => {
-      const copy = structuredClone(r);
-      return { value: undefined, apply: () => this.inner.insertIdempotency(copy) };
-    });
+    this.write(
+      `insert idempotency key`,
+      () => this.inner.insertIdempotency(r),
+      () => {
+        const copy = structuredClone(r);
+        return { value: undefined, apply: () => this.inner.insertIdempotency(copy) };
+      },
+    );
   }
   override setIdempotencyResponse(key: string, response: StoredResponse): void {
-    this.write(`idempotent answer`, () => this.inner.setIdempotencyResponse(key, response), () => {
-      const copy = structuredClone(response);
-      this.responses.set(key, copy);
-      return { value: undefined, apply: () => this.inner.setIdempotencyResponse(key, copy), settled: () => { if (this.responses.get(key) === copy) this.responses.delete(key); } };
-    });
+    this.write(
+      `idempotent answer`,
+      () => this.inner.setIdempotencyResponse(key, response),
+      () => {
+        const copy = structuredClone(response);
+        this.responses.set(key, copy);
+        return {
+          value: undefined,
+          apply: () => this.inner.setIdempotencyResponse(key, copy),
+          settled: () => {
+            if (this.responses.get(key) === copy) this.responses.delete(key);
+          },
+        };
+      },
+    );
   }
   override deleteExpiredIdempotency(nowIso: string): number {
-    return this.write('sweep idempotency keys', () => this.inner.deleteExpiredIdempotency(nowIso), () => ({ value: 0, apply: () => void this.inner.deleteExpiredIdempotency(nowIso) }));
+    return this.write(
+      'sweep idempotency keys',
+      () => this.inner.deleteExpiredIdempotency(nowIso),
+      () => ({ value: 0, apply: () => void this.inner.deleteExpiredIdempotency(nowIso) }),
+    );
   }
 
   // ---- reads: the store, with what is kept in memory on top

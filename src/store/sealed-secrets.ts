@@ -26,7 +26,10 @@ const sealedForm = (s: Secret): string | null => {
 };
 
 export class SealedSecretsStore extends ForwardingStore {
-  constructor(inner: Store, private readonly box: SecretBox | null) {
+  constructor(
+    inner: Store,
+    private readonly box: SecretBox | null,
+  ) {
     super(inner);
   }
 
@@ -101,11 +104,20 @@ export class SealedSecretsStore extends ForwardingStore {
 }
 
 /** The store with secrets sealed under `key`; plain-text rows of `types` are sealed now, and what is off is said. */
-export function sealedSecretsStore(inner: Store, key: Buffer | undefined, types: readonly string[], warn: (msg: string) => void = console.warn): SealedSecretsStore {
+export function sealedSecretsStore(
+  inner: Store,
+  key: Buffer | undefined,
+  types: readonly string[],
+  warn: (msg: string) => void = console.warn,
+): SealedSecretsStore {
   const store = new SealedSecretsStore(inner, key ? new SecretBox(key) : null);
   const n = store.sealPlaintext(types);
   if (n.sealed) warn(`sealed ${n.sealed} secret(s) stored in plain text by an older version with NETPLUMB_SECRET_KEY`);
-  else if (n.plaintext) warn(`${n.plaintext} secret(s) are stored in plain text: set NETPLUMB_SECRET_KEY (or NETPLUMB_SECRET_KEY_FILE) to seal them`);
-  if (n.unreadable) warn(`${n.unreadable} sealed secret(s) cannot be opened ${key ? 'with this NETPLUMB_SECRET_KEY' : 'without NETPLUMB_SECRET_KEY'}: their hosts cannot connect until the key they were sealed with is configured`);
+  else if (n.plaintext)
+    warn(`${n.plaintext} secret(s) are stored in plain text: set NETPLUMB_SECRET_KEY (or NETPLUMB_SECRET_KEY_FILE) to seal them`);
+  if (n.unreadable)
+    warn(
+      `${n.unreadable} sealed secret(s) cannot be opened ${key ? 'with this NETPLUMB_SECRET_KEY' : 'without NETPLUMB_SECRET_KEY'}: their hosts cannot connect until the key they were sealed with is configured`,
+    );
   return store;
 }

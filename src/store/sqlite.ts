@@ -1,9 +1,7 @@
 /** SQLite store (better-sqlite3): WAL, synchronous=FULL, migrations in code. */
 import Database from 'better-sqlite3';
 import { prepareDbFiles } from './files.js';
-import type {
-  IdempotencyRecord, JobFilter, JobRecord, ListQuery, LogLine, Page, ResourceRecord, Store, StoredResponse,
-} from './types.js';
+import type { IdempotencyRecord, JobFilter, JobRecord, ListQuery, LogLine, Page, ResourceRecord, Store, StoredResponse } from './types.js';
 
 const MIGRATIONS: string[] = [
   `CREATE TABLE resources (
@@ -80,17 +78,35 @@ export class SqliteStore implements Store {
   // ---- resources
   private toResource(r: Row): ResourceRecord {
     return {
-      id: r.id as string, type: r.type as string, key: r.key as string, state: r.state as string,
-      jobId: (r.job_id as string | null) ?? null, createdAt: r.created_at as string, updatedAt: r.updated_at as string,
-      data: JSON.parse(r.data as string) as unknown, secret: r.secret ? (JSON.parse(r.secret as string) as ResourceRecord['secret']) : null,
+      id: r.id as string,
+      type: r.type as string,
+      key: r.key as string,
+      state: r.state as string,
+      jobId: (r.job_id as string | null) ?? null,
+      createdAt: r.created_at as string,
+      updatedAt: r.updated_at as string,
+      data: JSON.parse(r.data as string) as unknown,
+      secret: r.secret ? (JSON.parse(r.secret as string) as ResourceRecord['secret']) : null,
     };
   }
   insertResource(r: ResourceRecord): void {
-    this.db.prepare(`INSERT INTO resources (id,type,key,state,job_id,created_at,updated_at,data,secret) VALUES (?,?,?,?,?,?,?,?,?)`)
-      .run(r.id, r.type, r.key, r.state, r.jobId, r.createdAt, r.updatedAt, JSON.stringify(r.data), r.secret ? JSON.stringify(r.secret) : null);
+    this.db
+      .prepare(`INSERT INTO resources (id,type,key,state,job_id,created_at,updated_at,data,secret) VALUES (?,?,?,?,?,?,?,?,?)`)
+      .run(
+        r.id,
+        r.type,
+        r.key,
+        r.state,
+        r.jobId,
+        r.createdAt,
+        r.updatedAt,
+        JSON.stringify(r.data),
+        r.secret ? JSON.stringify(r.secret) : null,
+      );
   }
   updateResource(r: ResourceRecord): void {
-    this.db.prepare(`UPDATE resources SET key=?, state=?, job_id=?, updated_at=?, data=?, secret=? WHERE id=?`)
+    this.db
+      .prepare(`UPDATE resources SET key=?, state=?, job_id=?, updated_at=?, data=?, secret=? WHERE id=?`)
       .run(r.key, r.state, r.jobId, r.updatedAt, JSON.stringify(r.data), r.secret ? JSON.stringify(r.secret) : null, r.id);
   }
   deleteResource(id: string): void {
@@ -106,10 +122,17 @@ export class SqliteStore implements Store {
   }
   listResources(type: string, q: ListQuery & { where?: Record<string, string | undefined> }): Page<ResourceRecord> {
     const { cond, args } = whereClause(type, q.where ?? {});
-    if (q.cursor) { cond.push('id > ?'); args.push(q.cursor); }
-    const rows = this.db.prepare(`SELECT * FROM resources WHERE ${cond.join(' AND ')} ORDER BY id LIMIT ?`)
+    if (q.cursor) {
+      cond.push('id > ?');
+      args.push(q.cursor);
+    }
+    const rows = this.db
+      .prepare(`SELECT * FROM resources WHERE ${cond.join(' AND ')} ORDER BY id LIMIT ?`)
       .all(...args, q.limit + 1) as Row[];
-    return page(rows.map((r) => this.toResource(r)), q.limit);
+    return page(
+      rows.map((r) => this.toResource(r)),
+      q.limit,
+    );
   }
   allResources(type: string, where: Record<string, string | undefined> = {}): ResourceRecord[] {
     const { cond, args } = whereClause(type, where);
@@ -120,20 +143,51 @@ export class SqliteStore implements Store {
   // ---- jobs
   private toJob(r: Row): JobRecord {
     return {
-      id: r.id as string, kind: r.kind as string, status: r.status as JobRecord['status'],
-      resource: { type: r.resource_type as string, id: r.resource_id as string }, hosts: JSON.parse(r.hosts as string) as string[],
-      progress: { done: r.done as number, total: r.total as number }, error: r.error ? (JSON.parse(r.error as string) as JobRecord['error']) : null,
-      createdAt: r.created_at as string, startedAt: (r.started_at as string | null) ?? null, finishedAt: (r.finished_at as string | null) ?? null,
+      id: r.id as string,
+      kind: r.kind as string,
+      status: r.status as JobRecord['status'],
+      resource: { type: r.resource_type as string, id: r.resource_id as string },
+      hosts: JSON.parse(r.hosts as string) as string[],
+      progress: { done: r.done as number, total: r.total as number },
+      error: r.error ? (JSON.parse(r.error as string) as JobRecord['error']) : null,
+      createdAt: r.created_at as string,
+      startedAt: (r.started_at as string | null) ?? null,
+      finishedAt: (r.finished_at as string | null) ?? null,
     };
   }
   insertJob(j: JobRecord): void {
-    this.db.prepare(`INSERT INTO jobs (id,kind,status,resource_type,resource_id,hosts,done,total,error,created_at,started_at,finished_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`)
-      .run(j.id, j.kind, j.status, j.resource.type, j.resource.id, JSON.stringify(j.hosts), j.progress.done, j.progress.total,
-        j.error ? JSON.stringify(j.error) : null, j.createdAt, j.startedAt, j.finishedAt);
+    this.db
+      .prepare(
+        `INSERT INTO jobs (id,kind,status,resource_type,resource_id,hosts,done,total,error,created_at,started_at,finished_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`,
+      )
+      .run(
+        j.id,
+        j.kind,
+        j.status,
+        j.resource.type,
+        j.resource.id,
+        JSON.stringify(j.hosts),
+        j.progress.done,
+        j.progress.total,
+        j.error ? JSON.stringify(j.error) : null,
+        j.createdAt,
+        j.startedAt,
+        j.finishedAt,
+      );
   }
   updateJob(j: JobRecord): void {
-    this.db.prepare(`UPDATE jobs SET status=?, hosts=?, done=?, total=?, error=?, started_at=?, finished_at=? WHERE id=?`)
-      .run(j.status, JSON.stringify(j.hosts), j.progress.done, j.progress.total, j.error ? JSON.stringify(j.error) : null, j.startedAt, j.finishedAt, j.id);
+    this.db
+      .prepare(`UPDATE jobs SET status=?, hosts=?, done=?, total=?, error=?, started_at=?, finished_at=? WHERE id=?`)
+      .run(
+        j.status,
+        JSON.stringify(j.hosts),
+        j.progress.done,
+        j.progress.total,
+        j.error ? JSON.stringify(j.error) : null,
+        j.startedAt,
+        j.finishedAt,
+        j.id,
+      );
   }
   getJob(id: string): JobRecord | null {
     const r = this.db.prepare(`SELECT * FROM jobs WHERE id=?`).get(id) as Row | undefined;
@@ -142,12 +196,27 @@ export class SqliteStore implements Store {
   listJobs(f: JobFilter): Page<JobRecord> {
     const cond: string[] = ['1=1'];
     const args: unknown[] = [];
-    if (f.status) { cond.push('status = ?'); args.push(f.status); }
-    if (f.kind) { cond.push('kind = ?'); args.push(f.kind); }
-    if (f.resourceId) { cond.push('resource_id = ?'); args.push(f.resourceId); }
-    if (f.cursor) { cond.push('id > ?'); args.push(f.cursor); }
+    if (f.status) {
+      cond.push('status = ?');
+      args.push(f.status);
+    }
+    if (f.kind) {
+      cond.push('kind = ?');
+      args.push(f.kind);
+    }
+    if (f.resourceId) {
+      cond.push('resource_id = ?');
+      args.push(f.resourceId);
+    }
+    if (f.cursor) {
+      cond.push('id > ?');
+      args.push(f.cursor);
+    }
     const rows = this.db.prepare(`SELECT * FROM jobs WHERE ${cond.join(' AND ')} ORDER BY id LIMIT ?`).all(...args, f.limit + 1) as Row[];
-    return page(rows.map((r) => this.toJob(r)), f.limit);
+    return page(
+      rows.map((r) => this.toJob(r)),
+      f.limit,
+    );
   }
   appendLog(jobId: string, line: Omit<LogLine, 'seq'>): LogLine {
     let seq = this.seqs.get(jobId);
@@ -156,7 +225,8 @@ export class SqliteStore implements Store {
       seq = r.m ?? 0;
     }
     seq += 1;
-    this.db.prepare(`INSERT INTO job_logs (job_id,seq,ts,host,stream,text,exit_code,ms) VALUES (?,?,?,?,?,?,?,?)`)
+    this.db
+      .prepare(`INSERT INTO job_logs (job_id,seq,ts,host,stream,text,exit_code,ms) VALUES (?,?,?,?,?,?,?,?)`)
       .run(jobId, seq, line.ts, line.host, line.stream, line.text, line.exitCode ?? null, line.ms ?? null);
     // Only once written: a failed write (disk full) must not leave a gap in the job's seq numbers.
     this.seqs.set(jobId, seq);
@@ -168,7 +238,13 @@ export class SqliteStore implements Store {
   getLogs(jobId: string, after: number, limit: number): LogLine[] {
     const rows = this.db.prepare(`SELECT * FROM job_logs WHERE job_id=? AND seq>? ORDER BY seq LIMIT ?`).all(jobId, after, limit) as Row[];
     return rows.map((r) => {
-      const l: LogLine = { seq: r.seq as number, ts: r.ts as string, host: (r.host as string | null) ?? null, stream: r.stream as LogLine['stream'], text: r.text as string };
+      const l: LogLine = {
+        seq: r.seq as number,
+        ts: r.ts as string,
+        host: (r.host as string | null) ?? null,
+        stream: r.stream as LogLine['stream'],
+        text: r.text as string,
+      };
       if (r.exit_code !== null) l.exitCode = r.exit_code as number;
       if (r.ms !== null) l.ms = r.ms as number;
       return l;
@@ -176,7 +252,9 @@ export class SqliteStore implements Store {
   }
   jobsWithStatus(statuses: readonly string[]): JobRecord[] {
     if (!statuses.length) return [];
-    const rows = this.db.prepare(`SELECT * FROM jobs WHERE status IN (${statuses.map(() => '?').join(',')}) ORDER BY id`).all(...statuses) as Row[];
+    const rows = this.db
+      .prepare(`SELECT * FROM jobs WHERE status IN (${statuses.map(() => '?').join(',')}) ORDER BY id`)
+      .all(...statuses) as Row[];
     return rows.map((r) => this.toJob(r));
   }
 
@@ -185,12 +263,17 @@ export class SqliteStore implements Store {
     const r = this.db.prepare(`SELECT * FROM idempotency WHERE key=?`).get(key) as Row | undefined;
     if (!r) return null;
     return {
-      key: r.key as string, fingerprint: r.fingerprint as string, jobId: (r.job_id as string | null) ?? null,
-      response: r.response ? (JSON.parse(r.response as string) as StoredResponse) : null, createdAt: r.created_at as string, expiresAt: r.expires_at as string,
+      key: r.key as string,
+      fingerprint: r.fingerprint as string,
+      jobId: (r.job_id as string | null) ?? null,
+      response: r.response ? (JSON.parse(r.response as string) as StoredResponse) : null,
+      createdAt: r.created_at as string,
+      expiresAt: r.expires_at as string,
     };
   }
   insertIdempotency(r: IdempotencyRecord): void {
-    this.db.prepare(`INSERT OR REPLACE INTO idempotency (key,fingerprint,job_id,response,created_at,expires_at) VALUES (?,?,?,?,?,?)`)
+    this.db
+      .prepare(`INSERT OR REPLACE INTO idempotency (key,fingerprint,job_id,response,created_at,expires_at) VALUES (?,?,?,?,?,?)`)
       .run(r.key, r.fingerprint, r.jobId, r.response ? JSON.stringify(r.response) : null, r.createdAt, r.expiresAt);
   }
   setIdempotencyResponse(key: string, response: StoredResponse): void {

@@ -5,7 +5,9 @@ async function withBridges() {
   const t = testApp();
   expect((await t.json('POST', '/hosts', localHost('docker1'))).status).toBe(201);
   expect((await t.json('POST', '/bridges', { host: 'docker1', name: 'ovs_bridge', addresses: ['10.11.12.1/24'] })).status).toBe(201);
-  expect((await t.json('POST', '/bridges', { host: 'docker1', name: 'docker0', type: 'linux', addresses: ['172.17.0.1/16'] })).status).toBe(201);
+  expect((await t.json('POST', '/bridges', { host: 'docker1', name: 'docker0', type: 'linux', addresses: ['172.17.0.1/16'] })).status).toBe(
+    201,
+  );
   t.world.containers.set('web1', { id: 'c0ffee'.padEnd(64, '0'), pid: 4242, running: true });
   t.world.containers.set('stopped', { id: 'dead'.padEnd(64, '0'), pid: 0, running: false });
   // an empty target namespace: only lo
@@ -17,17 +19,30 @@ async function withBridges() {
 describe('attachments API', () => {
   it('attaches a container by name: resolves its pid, picks eth1, answers 201', async () => {
     const t = await withBridges();
-    const r = await t.json('POST', '/attachments', { bridge: 'docker1/ovs_bridge', target: { container: 'web1' }, addresses: ['10.11.12.100/24'] });
+    const r = await t.json('POST', '/attachments', {
+      bridge: 'docker1/ovs_bridge',
+      target: { container: 'web1' },
+      addresses: ['10.11.12.100/24'],
+    });
     const a = await r.json();
     expect(r.status, JSON.stringify(a)).toBe(201);
-    expect(a).toMatchObject({ ifname: 'eth1', hostName: 'docker1', bridgeName: 'ovs_bridge', resolved: { pid: 4242 }, txChecksumOffloadOff: true, state: 'ready' });
-    expect(t.world.calls.some((c) => c.argv.join(' ') === `ip link add dev ${a.hostIfname} type veth peer name eth1 netns 4242`)).toBe(true);
+    expect(a).toMatchObject({
+      ifname: 'eth1',
+      hostName: 'docker1',
+      bridgeName: 'ovs_bridge',
+      resolved: { pid: 4242 },
+      txChecksumOffloadOff: true,
+      state: 'ready',
+    });
+    expect(t.world.calls.some((c) => c.argv.join(' ') === `ip link add dev ${a.hostIfname} type veth peer name eth1 netns 4242`)).toBe(
+      true,
+    );
     const list = await (await t.json('GET', '/attachments?container=web1&bridge=docker1/ovs_bridge')).json();
     expect(list.items.map((x: { id: string }) => x.id)).toEqual([a.id]);
     expect((await (await t.json('GET', '/attachments?host=nohost')).json()).items).toHaveLength(0);
   });
 
-  it('defaults the MTU to the bridge\'s overlay MTU once a tunnel lowered it', async () => {
+  it("defaults the MTU to the bridge's overlay MTU once a tunnel lowered it", async () => {
     const t = await withBridges();
     const br = t.store.getResourceByKey('bridge', `${t.store.getResourceByKey('host', 'docker1')!.id}/ovs_bridge`)!;
     t.store.updateResource({ ...br, data: { ...(br.data as object), overlayMtu: 1462 } });
@@ -43,7 +58,9 @@ describe('attachments API', () => {
     const stopped = await t.json('POST', '/attachments', { bridge: 'docker1/ovs_bridge', target: { container: 'stopped' } });
     expect(stopped.status).toBe(409);
     expect((await stopped.json()).type).toBe('https://netplumb.dev/problems/container-not-running');
-    t.world.on((argv) => (argv[0] === 'nsenter' && argv.includes('-j') ? { stdout: JSON.stringify([{ ifname: 'lo' }, { ifname: 'eth1' }]) } : undefined));
+    t.world.on((argv) =>
+      argv[0] === 'nsenter' && argv.includes('-j') ? { stdout: JSON.stringify([{ ifname: 'lo' }, { ifname: 'eth1' }]) } : undefined,
+    );
     const clash = await t.json('POST', '/attachments', { bridge: 'docker1/ovs_bridge', target: { container: 'web1' }, ifname: 'eth1' });
     expect(clash.status).toBe(409);
     expect(t.world.calls.some((c) => c.argv.includes('veth'))).toBe(false);
@@ -55,7 +72,14 @@ describe('attachments API', () => {
   it('bad fields → 422 with pointers, no job, no command', async () => {
     const t = await withBridges();
     const r = await t.json('POST', '/attachments', {
-      bridge: 'docker1/ovs_bridge', target: { container: 'web1;id', pid: 3 }, ifname: '-eth', addresses: ['10.0.0.1'], gateway: 'x', mac: '01:00:00:00:00:00', mtu: 10, vlan: 4095,
+      bridge: 'docker1/ovs_bridge',
+      target: { container: 'web1;id', pid: 3 },
+      ifname: '-eth',
+      addresses: ['10.0.0.1'],
+      gateway: 'x',
+      mac: '01:00:00:00:00:00',
+      mtu: 10,
+      vlan: 4095,
     });
     expect(r.status).toBe(422);
     const pointers = (await r.json()).errors.map((e: { pointer: string }) => e.pointer);
@@ -72,7 +96,11 @@ describe('attachments API', () => {
   it('a failing step mid-plan undoes the veth and the port; delete answers 204; bridge delete refuses while in use', async () => {
     const t = await withBridges();
     t.world.on((argv) => (argv.includes('ethtool') ? { exitCode: 1, stderr: 'Cannot set device feature settings' } : undefined));
-    const r = await t.json('POST', '/attachments', { bridge: 'docker1/ovs_bridge', target: { container: 'web1' }, addresses: ['10.11.12.100/24'] });
+    const r = await t.json('POST', '/attachments', {
+      bridge: 'docker1/ovs_bridge',
+      target: { container: 'web1' },
+      addresses: ['10.11.12.100/24'],
+    });
     expect(r.status).toBe(502);
     const cmds = t.world.calls.map((c) => c.argv.join(' '));
     const iDelPort = cmds.findIndex((c) => c.includes('del-port'));
@@ -91,7 +119,9 @@ describe('attachments API', () => {
     const t = await withBridges();
     const a = await (await t.json('POST', '/attachments', { bridge: 'docker1/ovs_bridge', target: { container: 'web1' } })).json();
     const br = await (await t.json('GET', '/bridges/docker1/ovs_bridge')).json();
-    t.world.on((argv) => (argv[0] === 'ip' && argv.includes(a.hostIfname) && argv.includes('show') ? { stdout: '[{"ifname":"x"}]' } : undefined));
+    t.world.on((argv) =>
+      argv[0] === 'ip' && argv.includes(a.hostIfname) && argv.includes('show') ? { stdout: '[{"ifname":"x"}]' } : undefined,
+    );
     expect((await t.json('DELETE', `/bridges/${br.id}?cascade=true`)).status).toBe(204);
     expect((await t.json('GET', `/attachments/${a.id}`)).status).toBe(404);
     expect(t.world.calls.some((c) => c.argv.join(' ') === `ip link del dev ${a.hostIfname}`)).toBe(true);

@@ -16,7 +16,15 @@ describe('bridges API', () => {
     const r = await t.json('POST', '/bridges', { host: 'docker1', name: 'ovs_bridge', addresses: ['10.11.12.1/24', 'FD00:0::0001/64'] });
     expect(r.status).toBe(201);
     const b = await r.json();
-    expect(b).toMatchObject({ name: 'ovs_bridge', type: 'ovs', datapathType: 'netdev', addresses: ['10.11.12.1/24', 'fd00::1/64'], hostName: 'docker1', state: 'ready', job: { status: 'succeeded' } });
+    expect(b).toMatchObject({
+      name: 'ovs_bridge',
+      type: 'ovs',
+      datapathType: 'netdev',
+      addresses: ['10.11.12.1/24', 'fd00::1/64'],
+      hostName: 'docker1',
+      state: 'ready',
+      job: { status: 'succeeded' },
+    });
     expect(t.world.calls.some((c) => c.argv.includes('add-br') && c.argv.includes(`external_ids:netplumb-id=${b.id}`))).toBe(true);
     expect((await t.json('GET', '/bridges/docker1/ovs_bridge')).status).toBe(200);
     expect((await (await t.json('GET', '/bridges?host=docker1')).json()).items).toHaveLength(1);
@@ -40,7 +48,9 @@ describe('bridges API', () => {
 
   it('a failing step undoes the completed ones in reverse and the job log shows both directions', async () => {
     const t = await withHost();
-    t.world.on((argv) => (argv[0] === 'ip' && argv[2] === 'replace' ? { exitCode: 2, stderr: 'Error: ipv4: Address already assigned.' } : undefined));
+    t.world.on((argv) =>
+      argv[0] === 'ip' && argv[2] === 'replace' ? { exitCode: 2, stderr: 'Error: ipv4: Address already assigned.' } : undefined,
+    );
     const r = await t.json('POST', '/bridges', { host: 'docker1', name: 'br1', addresses: ['10.0.0.1/24'] });
     expect(r.status).toBe(502);
     const p = await r.json();

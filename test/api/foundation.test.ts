@@ -88,8 +88,20 @@ describe('hosts and jobs', () => {
     expect(r.status).toBe(201);
     const h = await r.json();
     expect(h.id).toMatch(/^host_/);
-    expect(h).toMatchObject({ name: 'docker1', state: 'ready', tunnelIp: '10.10.10.101', job: { status: 'succeeded', kind: 'host.create' } });
-    expect(h.facts).toMatchObject({ reachable: true, kernel: '6.1.0-test', iproute2: '6.1.0', ovs: { version: '3.1.0', datapathTypes: ['netdev', 'system'] }, docker: { version: '20.10.24+dfsg1' }, kernelModules: { gre: true, vxlan: true, openvswitch: false } });
+    expect(h).toMatchObject({
+      name: 'docker1',
+      state: 'ready',
+      tunnelIp: '10.10.10.101',
+      job: { status: 'succeeded', kind: 'host.create' },
+    });
+    expect(h.facts).toMatchObject({
+      reachable: true,
+      kernel: '6.1.0-test',
+      iproute2: '6.1.0',
+      ovs: { version: '3.1.0', datapathTypes: ['netdev', 'system'] },
+      docker: { version: '20.10.24+dfsg1' },
+      kernelModules: { gre: true, vxlan: true, openvswitch: false },
+    });
     expect(world.calls.map((c) => c.argv[0])).toContain('uname');
     expect((await (await json('GET', '/hosts/docker1')).json()).id).toBe(h.id);
     expect((await (await json('GET', `/hosts/${h.id}`)).json()).name).toBe('docker1');
@@ -103,7 +115,10 @@ describe('hosts and jobs', () => {
     const { json } = testApp({ config: { secretKey: testSecretKey() } });
     const key = testPrivateKey();
     const SECRET = keyBody(key).slice(0, 40);
-    const r = await json('POST', '/hosts', { name: 'remote', executor: { kind: 'ssh', address: '192.0.2.10', hostKeySha256: 'SHA256:' + 'A'.repeat(43), privateKey: key } });
+    const r = await json('POST', '/hosts', {
+      name: 'remote',
+      executor: { kind: 'ssh', address: '192.0.2.10', hostKeySha256: 'SHA256:' + 'A'.repeat(43), privateKey: key },
+    });
     const body = await r.text();
     expect(body).not.toContain(SECRET);
     const h = JSON.parse(body);
@@ -139,7 +154,10 @@ describe('hosts and jobs', () => {
   it('a probe that cannot reach the host fails the job with its problem (503) and jobId', async () => {
     const { json, world } = testApp();
     const { ExecError } = await import('../../src/exec/errors.js');
-    world.on((argv) => { if (argv[0] === 'uname') throw new ExecError('host-unreachable', 'cannot reach 192.0.2.1:22: connect ECONNREFUSED'); return undefined; });
+    world.on((argv) => {
+      if (argv[0] === 'uname') throw new ExecError('host-unreachable', 'cannot reach 192.0.2.1:22: connect ECONNREFUSED');
+      return undefined;
+    });
     const r = await json('POST', '/hosts', localHost('dead'));
     expect(r.status).toBe(503);
     const p = await r.json();
@@ -157,7 +175,12 @@ describe('hosts and jobs', () => {
     world.on((argv, host) => {
       if (argv[0] !== 'uname') return undefined;
       const start = Date.now();
-      return new Promise((res) => setTimeout(() => { spans[host as 'a' | 'b'].push([start, Date.now()]); res({ stdout: '6.1\n' }); }, 60));
+      return new Promise((res) =>
+        setTimeout(() => {
+          spans[host as 'a' | 'b'].push([start, Date.now()]);
+          res({ stdout: '6.1\n' });
+        }, 60),
+      );
     });
     await Promise.all([json('POST', '/hosts/a/probe'), json('POST', '/hosts/a/probe'), json('POST', '/hosts/b/probe')]);
     await deps.runner.drain();
@@ -215,7 +238,9 @@ describe('idempotency keys', () => {
   it('50 simultaneous identical POSTs with one key → one job, one execution', async () => {
     const { json, world, store, deps } = testApp();
     world.delayMs = 5;
-    const rs: Response[] = await Promise.all(Array.from({ length: 50 }, async () => json('POST', '/hosts', localHost('storm'), { 'Idempotency-Key': 'storm-key' })));
+    const rs: Response[] = await Promise.all(
+      Array.from({ length: 50 }, async () => json('POST', '/hosts', localHost('storm'), { 'Idempotency-Key': 'storm-key' })),
+    );
     await deps.runner.drain();
     const statuses = rs.map((r) => r.status);
     expect(statuses.filter((s) => s === 201)).toHaveLength(1);
@@ -249,15 +274,24 @@ describe('job logs', () => {
     expect(res.headers.get('content-type')).toContain('text/event-stream');
     const text = await res.text();
     const events = text.split('\n\n').filter(Boolean);
-    const ids = events.map((e) => /^id: (\d+)$/m.exec(e)?.[1]).filter(Boolean).map(Number);
+    const ids = events
+      .map((e) => /^id: (\d+)$/m.exec(e)?.[1])
+      .filter(Boolean)
+      .map(Number);
     expect(ids.length).toBeGreaterThan(5);
     expect(ids).toEqual([...ids].sort((a, b) => a - b));
     expect(new Set(ids).size).toBe(ids.length);
     const end = events.at(-1)!;
     expect(end).toContain('event: end');
     expect(JSON.parse(/^data: (.*)$/m.exec(end)![1]!).status).toBe('succeeded');
-    const resumed = await (await app.request(`/jobs/${job.id}/logs`, { headers: { Accept: 'text/event-stream', 'Last-Event-ID': String(ids[2]) } })).text();
-    const rids = resumed.split('\n\n').map((e) => /^id: (\d+)$/m.exec(e)?.[1]).filter(Boolean).map(Number);
+    const resumed = await (
+      await app.request(`/jobs/${job.id}/logs`, { headers: { Accept: 'text/event-stream', 'Last-Event-ID': String(ids[2]) } })
+    ).text();
+    const rids = resumed
+      .split('\n\n')
+      .map((e) => /^id: (\d+)$/m.exec(e)?.[1])
+      .filter(Boolean)
+      .map(Number);
     expect(rids[0]).toBe(ids[3]);
   });
 });
@@ -309,7 +343,11 @@ describe('job log stream under load', () => {
       text += value;
       if (first) release();
     }
-    const seqs = text.split('\n\n').map((e) => /^id: (\d+)$/m.exec(e)?.[1]).filter(Boolean).map(Number);
+    const seqs = text
+      .split('\n\n')
+      .map((e) => /^id: (\d+)$/m.exec(e)?.[1])
+      .filter(Boolean)
+      .map(Number);
     const total = store.getLogs(job.id, 0, 10_000).length;
     expect(seqs).toEqual(Array.from({ length: total }, (_, i) => i + 1));
     expect(text.trimEnd().split('\n\n').at(-1)).toContain('event: end');
@@ -324,7 +362,12 @@ describe('restart recovery', () => {
       const a = testApp({ dbPath: path });
       expect((await a.json('POST', '/hosts', localHost())).status).toBe(201);
       a.world.delayMs = 200;
-      const r = await a.json('POST', '/bridges', { host: 'docker1', name: 'br1' }, { 'Idempotency-Key': 'k-restart', Prefer: 'respond-async' });
+      const r = await a.json(
+        'POST',
+        '/bridges',
+        { host: 'docker1', name: 'br1' },
+        { 'Idempotency-Key': 'k-restart', Prefer: 'respond-async' },
+      );
       expect(r.status).toBe(202);
       // "crash": a second process opens the same file while the job is still running in the first
       const b = testApp({ dbPath: path });
@@ -343,7 +386,10 @@ describe('restart recovery', () => {
 });
 
 describe('SSH key paths', () => {
-  const body = (privateKeyPath: string) => ({ name: 'k', executor: { kind: 'ssh', address: '192.0.2.1', hostKeySha256: 'SHA256:' + 'A'.repeat(43), privateKeyPath } });
+  const body = (privateKeyPath: string) => ({
+    name: 'k',
+    executor: { kind: 'ssh', address: '192.0.2.1', hostKeySha256: 'SHA256:' + 'A'.repeat(43), privateKeyPath },
+  });
   it('must be normalized, and inside NETPLUMB_KEY_DIR when it is set', async () => {
     const keyDir = mkdtempSync(join(tmpdir(), 'np-keys-'));
     try {

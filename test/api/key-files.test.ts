@@ -13,8 +13,10 @@ import { testApp } from '../helpers/app.js';
 import { testPrivateKey } from '../helpers/keys.js';
 
 const FP = 'SHA256:' + 'A'.repeat(43);
-const body = (name: string, privateKeyPath: string, extra: Record<string, unknown> = {}) =>
-  ({ name, executor: { kind: 'ssh', address: '192.0.2.1', hostKeySha256: FP, privateKeyPath, ...extra } });
+const body = (name: string, privateKeyPath: string, extra: Record<string, unknown> = {}) => ({
+  name,
+  executor: { kind: 'ssh', address: '192.0.2.1', hostKeySha256: FP, privateKeyPath, ...extra },
+});
 
 let root: string;
 let keyDir: string;
@@ -38,8 +40,12 @@ beforeAll(() => {
   execFileSync('mkfifo', [join(outside, 'fifo')]);
 });
 afterAll(() => rmSync(root, { recursive: true, force: true }));
-beforeEach(() => { vi.spyOn(console, 'warn').mockImplementation(() => undefined); });
-afterEach(() => { vi.restoreAllMocks(); });
+beforeEach(() => {
+  vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+});
+afterEach(() => {
+  vi.restoreAllMocks();
+});
 
 describe('key files (issue 9, finding 4)', () => {
   it('a symlink inside NETPLUMB_KEY_DIR pointing out of it (to /etc/shadow, or to a key elsewhere) is refused: 422 unusable-key, no job', async () => {
@@ -60,7 +66,15 @@ describe('key files (issue 9, finding 4)', () => {
   it('every failure to use a key file reads the same: missing, a directory, a FIFO, unparsable, /etc/shadow, outside the directory', async () => {
     for (const dir of [undefined, keyDir]) {
       const { json, store } = testApp({ config: { keyDir: dir } });
-      const paths = [join(keyDir, 'missing'), join(keyDir, 'adir'), join(outside, 'fifo'), join(keyDir, 'garbage'), join(outside, 'garbage'), '/etc/shadow', join(outside, 'nope', 'deeper')];
+      const paths = [
+        join(keyDir, 'missing'),
+        join(keyDir, 'adir'),
+        join(outside, 'fifo'),
+        join(keyDir, 'garbage'),
+        join(outside, 'garbage'),
+        '/etc/shadow',
+        join(outside, 'nope', 'deeper'),
+      ];
       const details = new Set<string>();
       for (const p of paths) {
         const r = await json('POST', '/hosts', body('k', p));
@@ -90,8 +104,15 @@ describe('key files (issue 9, finding 4)', () => {
   });
 
   it('at connect time too: the SSH executor refuses a link out of the directory before any connection, with the same message', async () => {
-    const exec = (privateKeyPath: string) => new SshExecutor({ address: '192.0.2.1', hostKeySha256: FP, privateKeyPath, keyDir, connectTimeoutMs: 200 });
-    const errs = await Promise.all(['shadow', 'out', 'missing', 'adir'].map((p) => exec(join(keyDir, p)).run(['true']).catch((e: unknown) => e)));
+    const exec = (privateKeyPath: string) =>
+      new SshExecutor({ address: '192.0.2.1', hostKeySha256: FP, privateKeyPath, keyDir, connectTimeoutMs: 200 });
+    const errs = await Promise.all(
+      ['shadow', 'out', 'missing', 'adir'].map((p) =>
+        exec(join(keyDir, p))
+          .run(['true'])
+          .catch((e: unknown) => e),
+      ),
+    );
     for (const e of errs) {
       expect(e).toBeInstanceOf(ExecError);
       expect((e as ExecError).code).toBe('auth-failed');
@@ -106,7 +127,8 @@ describe('key files (issue 9, finding 4)', () => {
     const keyPath = join(keyDir, 'rotating');
     writeFileSync(keyPath, testPrivateKey(), { mode: 0o600 });
     chmodSync(keyPath, 0o600);
-    const post = (path: string, b?: unknown) => app.request(path, { method: 'POST', headers: { 'Content-Type': 'application/json' }, ...(b ? { body: JSON.stringify(b) } : {}) });
+    const post = (path: string, b?: unknown) =>
+      app.request(path, { method: 'POST', headers: { 'Content-Type': 'application/json' }, ...(b ? { body: JSON.stringify(b) } : {}) });
     try {
       // Port 1 on loopback: nothing listens, so the probe ends quickly as unreachable (the key itself was fine).
       const created = await post('/hosts', body('h1', keyPath, { address: '127.0.0.1', port: 1 }));

@@ -29,7 +29,13 @@ describe('DNS rebinding and cross-site requests (issue 9, finding 1)', () => {
     expect((await json('POST', '/hosts', localHost('docker1'))).status).toBe(201);
     const jobs = store.listJobs({ limit: 10 }).items.length;
     const calls = world.calls.length;
-    for (const headers of <Record<string, string>[]>[{ Origin: 'http://evil.example' }, { Origin: 'null' }, { Origin: 'http://localhost:3000' }, { 'Sec-Fetch-Site': 'cross-site' }, { 'Sec-Fetch-Site': 'same-site' }]) {
+    for (const headers of <Record<string, string>[]>[
+      { Origin: 'http://evil.example' },
+      { Origin: 'null' },
+      { Origin: 'http://localhost:3000' },
+      { 'Sec-Fetch-Site': 'cross-site' },
+      { 'Sec-Fetch-Site': 'same-site' },
+    ]) {
       const r = await json('POST', '/hosts/docker1/probe', undefined, headers);
       expect(r.status, JSON.stringify(headers)).toBe(403);
       expect((await r.json()).type).toBe('https://netplumb.dev/problems/forbidden-origin');
@@ -46,7 +52,11 @@ describe('DNS rebinding and cross-site requests (issue 9, finding 1)', () => {
     expect((await json('GET', '/hosts', undefined, { Host: '[::1]:8080' })).status).toBe(200);
     // Right name, wrong port: not the listening address.
     expect((await json('GET', '/hosts', undefined, { Host: '127.0.0.1:9999' })).status).toBe(421);
-    const same = await json('POST', '/hosts', localHost('docker1'), { Host: '127.0.0.1:8080', Origin: 'http://127.0.0.1:8080', 'Sec-Fetch-Site': 'same-origin' });
+    const same = await json('POST', '/hosts', localHost('docker1'), {
+      Host: '127.0.0.1:8080',
+      Origin: 'http://127.0.0.1:8080',
+      'Sec-Fetch-Site': 'same-origin',
+    });
     expect(same.status).toBe(201);
     expect((await json('POST', '/hosts', localHost('docker2'), { Host: 'localhost:8080' })).status).toBe(201);
   });
@@ -75,22 +85,41 @@ describe('DNS rebinding and cross-site requests (issue 9, finding 1)', () => {
 
   it('CORS: no headers by default; NETPLUMB_CORS_ORIGINS answers the preflight of that front end and lets it change state', async () => {
     const plain = testApp({ token: TOKEN });
-    const pre = await plain.app.request('/hosts', { method: 'OPTIONS', headers: { Origin: 'https://ui.lab', 'Access-Control-Request-Method': 'POST' } });
+    const pre = await plain.app.request('/hosts', {
+      method: 'OPTIONS',
+      headers: { Origin: 'https://ui.lab', 'Access-Control-Request-Method': 'POST' },
+    });
     expect(pre.headers.get('access-control-allow-origin')).toBeNull();
 
     const { app, json } = testApp({ token: TOKEN, config: { corsOrigins: ['https://ui.lab'] } });
-    const ok = await app.request('/hosts', { method: 'OPTIONS', headers: { Origin: 'https://ui.lab', 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'authorization,content-type,idempotency-key' } });
+    const ok = await app.request('/hosts', {
+      method: 'OPTIONS',
+      headers: {
+        Origin: 'https://ui.lab',
+        'Access-Control-Request-Method': 'POST',
+        'Access-Control-Request-Headers': 'authorization,content-type,idempotency-key',
+      },
+    });
     expect(ok.status).toBe(204);
     expect(ok.headers.get('access-control-allow-origin')).toBe('https://ui.lab');
     expect(ok.headers.get('access-control-allow-headers')?.toLowerCase()).toContain('idempotency-key');
-    const other = await app.request('/hosts', { method: 'OPTIONS', headers: { Origin: 'https://evil.example', 'Access-Control-Request-Method': 'POST' } });
+    const other = await app.request('/hosts', {
+      method: 'OPTIONS',
+      headers: { Origin: 'https://evil.example', 'Access-Control-Request-Method': 'POST' },
+    });
     expect(other.headers.get('access-control-allow-origin')).toBeNull();
-    expect((await json('POST', '/hosts', localHost('docker1'), { Origin: 'https://ui.lab', 'Sec-Fetch-Site': 'cross-site' })).status).toBe(201);
+    expect((await json('POST', '/hosts', localHost('docker1'), { Origin: 'https://ui.lab', 'Sec-Fetch-Site': 'cross-site' })).status).toBe(
+      201,
+    );
     expect((await json('POST', '/hosts', localHost('docker2'), { Origin: 'https://evil.example' })).status).toBe(403);
   });
 
   it('configuration: lists are parsed, nonsense is refused with the variable named', () => {
-    expect(loadConfig({ NETPLUMB_ALLOWED_HOSTS: 'np.lab, 10.0.0.5:8080,[fd00::1]' }).allowedHosts).toEqual(['np.lab', '10.0.0.5:8080', '[fd00::1]']);
+    expect(loadConfig({ NETPLUMB_ALLOWED_HOSTS: 'np.lab, 10.0.0.5:8080,[fd00::1]' }).allowedHosts).toEqual([
+      'np.lab',
+      '10.0.0.5:8080',
+      '[fd00::1]',
+    ]);
     expect(loadConfig({ NETPLUMB_CORS_ORIGINS: 'https://UI.lab:8443' }).corsOrigins).toEqual(['https://ui.lab:8443']);
     expect(() => loadConfig({ NETPLUMB_ALLOWED_HOSTS: 'http://np.lab/' })).toThrow(/NETPLUMB_ALLOWED_HOSTS/);
     expect(() => loadConfig({ NETPLUMB_CORS_ORIGINS: 'https://ui.lab/path' })).toThrow(/NETPLUMB_CORS_ORIGINS/);
@@ -100,14 +129,29 @@ describe('DNS rebinding and cross-site requests (issue 9, finding 1)', () => {
   it('over a real socket: Host evil.example to 127.0.0.1 is refused before any job', async () => {
     const { app, store } = testApp();
     let server: ReturnType<typeof serve> | undefined;
-    await new Promise<void>((resolve) => { server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve()); });
+    await new Promise<void>((resolve) => {
+      server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve());
+    });
     try {
       const port = (server!.address() as AddressInfo).port;
-      const send = (host: string, origin?: string) => new Promise<number>((resolve, reject) => {
-        const req = httpRequest({ host: '127.0.0.1', port, method: 'POST', path: '/hosts', headers: { Host: host, 'Content-Type': 'application/json', ...(origin ? { Origin: origin } : {}) } }, (res) => { res.resume(); resolve(res.statusCode!); });
-        req.on('error', reject);
-        req.end(JSON.stringify(localHost('docker1')));
-      });
+      const send = (host: string, origin?: string) =>
+        new Promise<number>((resolve, reject) => {
+          const req = httpRequest(
+            {
+              host: '127.0.0.1',
+              port,
+              method: 'POST',
+              path: '/hosts',
+              headers: { Host: host, 'Content-Type': 'application/json', ...(origin ? { Origin: origin } : {}) },
+            },
+            (res) => {
+              res.resume();
+              resolve(res.statusCode!);
+            },
+          );
+          req.on('error', reject);
+          req.end(JSON.stringify(localHost('docker1')));
+        });
       expect(await send('evil.example', 'http://evil.example')).toBe(421);
       expect(await send(`evil.example:${port}`)).toBe(421);
       expect(store.listJobs({ limit: 10 }).items).toHaveLength(0);

@@ -10,7 +10,12 @@ describe('redaction of every string field (issue 9, finding 5)', () => {
     const t = testApp({ token: TOKEN });
     expect((await t.json('POST', '/hosts', localHost('docker1'))).status).toBe(201);
     expect((await t.json('POST', '/bridges', { host: 'docker1', name: 'ovs_bridge' })).status).toBe(201);
-    const r = await t.json('POST', '/attachments', { bridge: 'docker1/ovs_bridge', target: { container: TOKEN } }, { 'Idempotency-Key': 'k1' });
+    const r = await t.json(
+      'POST',
+      '/attachments',
+      { bridge: 'docker1/ovs_bridge', target: { container: TOKEN } },
+      { 'Idempotency-Key': 'k1' },
+    );
     expect(r.status).toBe(404);
     const answered = await r.text();
     const p = JSON.parse(answered);
@@ -24,7 +29,12 @@ describe('redaction of every string field (issue 9, finding 5)', () => {
     expect(JSON.stringify(t.store.getLogs(p.jobId, 0, 1000))).not.toContain(TOKEN);
     expect(await (await t.json('GET', `/jobs/${p.jobId}`)).text()).not.toContain(TOKEN);
     // The stored idempotent answer too.
-    const again = await t.json('POST', '/attachments', { bridge: 'docker1/ovs_bridge', target: { container: TOKEN } }, { 'Idempotency-Key': 'k1' });
+    const again = await t.json(
+      'POST',
+      '/attachments',
+      { bridge: 'docker1/ovs_bridge', target: { container: TOKEN } },
+      { 'Idempotency-Key': 'k1' },
+    );
     expect(again.headers.get('idempotency-replayed')).toBe('true');
     expect(await again.text()).not.toContain(TOKEN);
   });
@@ -36,14 +46,15 @@ describe('redaction of every string field (issue 9, finding 5)', () => {
     const body = await r.text();
     expect(body).not.toContain(TOKEN);
     expect(JSON.parse(body).detail).toContain('[REDACTED]');
-    const v = await t.json('POST', '/bridges', { host: 'docker1', name: 'ovs_bridge', labels: { [TOKEN]: TOKEN } , mtu: 1 });
+    const v = await t.json('POST', '/bridges', { host: 'docker1', name: 'ovs_bridge', labels: { [TOKEN]: TOKEN }, mtu: 1 });
     expect(v.status).toBe(422);
     expect(await v.text()).not.toContain(TOKEN);
   });
 
   it('Redactor: any depth, object keys, and each line of a multi-line key', () => {
     const r = new Redactor();
-    const key = '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ\nAAAAAAABAAAAMwAAAAtzc2gtZWQyNTUxOQAAACBxX1\n-----END OPENSSH PRIVATE KEY-----';
+    const key =
+      '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ\nAAAAAAABAAAAMwAAAAtzc2gtZWQyNTUxOQAAACBxX1\n-----END OPENSSH PRIVATE KEY-----';
     r.add(key);
     r.add('short');
     const out = r.deep({ a: [{ b: `x ${key} y` }], [key.split('\n')[1]!]: 1, n: 3, line: `stderr: ${key.split('\n')[2]}` });

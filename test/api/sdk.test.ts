@@ -37,7 +37,8 @@ describe('SDK against a started server', () => {
     const seen: string[] = [];
     let failures = 1;
     const np = createClient({
-      baseUrl, token: TOKEN,
+      baseUrl,
+      token: TOKEN,
       fetch: async (input, init) => {
         const req = new Request(input, init);
         if (req.method === 'POST') seen.push(req.headers.get('idempotency-key') ?? '');
@@ -56,7 +57,8 @@ describe('SDK against a started server', () => {
     t.world.delayMs = 150; // the job outlives the client's first back-off (200 ms)
     let dropped = false;
     const np = createClient({
-      baseUrl, token: TOKEN,
+      baseUrl,
+      token: TOKEN,
       fetch: async (input, init) => {
         const req = new Request(input, init);
         if (req.method === 'POST' && !dropped) {

@@ -9,7 +9,8 @@ import { FakeWorld } from '../helpers/fake-host.js';
 import { keyBody, testPrivateKey, testSecretKey } from '../helpers/keys.js';
 
 const sshHost = (name: string, privateKey: string) => ({
-  name, executor: { kind: 'ssh', address: '192.0.2.10', hostKeySha256: 'SHA256:' + 'A'.repeat(43), privateKey },
+  name,
+  executor: { kind: 'ssh', address: '192.0.2.10', hostKeySha256: 'SHA256:' + 'A'.repeat(43), privateKey },
 });
 
 /** Every 24-character piece of the key's base64 body: none may be anywhere in the files. */
@@ -72,7 +73,11 @@ describe('secrets at rest (issue 9, finding 3)', () => {
 
   it('an inline key that is not a private key is refused (422 unusable-key)', async () => {
     const t = testApp({ config: { secretKey: testSecretKey() } });
-    const r = await t.json('POST', '/hosts', sshHost('remote', '-----BEGIN OPENSSH PRIVATE KEY-----\nnope\n-----END OPENSSH PRIVATE KEY-----'));
+    const r = await t.json(
+      'POST',
+      '/hosts',
+      sshHost('remote', '-----BEGIN OPENSSH PRIVATE KEY-----\nnope\n-----END OPENSSH PRIVATE KEY-----'),
+    );
     expect(r.status).toBe(422);
     expect((await r.json()).type).toBe('https://netplumb.dev/problems/unusable-key');
   });
@@ -83,8 +88,21 @@ describe('secrets at rest (issue 9, finding 3)', () => {
     const now = new Date().toISOString();
     const old = new SqliteStore(db);
     old.insertResource({
-      id: 'host_aaaaaaaaaaaaaaaaaaaa', type: 'host', key: 'old', state: 'ready', jobId: null, createdAt: now, updatedAt: now,
-      data: { name: 'old', executor: { kind: 'ssh', address: '192.0.2.10', port: 22, user: 'root', hostKeySha256: 'SHA256:' + 'A'.repeat(43) }, tunnelIp: null, docker: null, labels: {}, facts: null },
+      id: 'host_aaaaaaaaaaaaaaaaaaaa',
+      type: 'host',
+      key: 'old',
+      state: 'ready',
+      jobId: null,
+      createdAt: now,
+      updatedAt: now,
+      data: {
+        name: 'old',
+        executor: { kind: 'ssh', address: '192.0.2.10', port: 22, user: 'root', hostKeySha256: 'SHA256:' + 'A'.repeat(43) },
+        tunnelIp: null,
+        docker: null,
+        labels: {},
+        facts: null,
+      },
       secret: { privateKey: key },
     });
     old.close();
@@ -103,7 +121,11 @@ describe('secrets at rest (issue 9, finding 3)', () => {
 
     // With a key: sealed at start-up, and the old bytes are gone from the files.
     const b = new SqliteStore(db);
-    const depsB = createDeps(b, { defaultWaitMs: 1000, idempotencyTtlMs: 1000, maxBodyBytes: 1 << 20, secretKey: testSecretKey() }, new FakeWorld().factory());
+    const depsB = createDeps(
+      b,
+      { defaultWaitMs: 1000, idempotencyTtlMs: 1000, maxBodyBytes: 1 << 20, secretKey: testSecretKey() },
+      new FakeWorld().factory(),
+    );
     expect(warn.mock.calls.flat().join('\n')).toMatch(/sealed 1 secret/);
     warn.mockRestore();
     expect(String(b.getResource('host_aaaaaaaaaaaaaaaaaaaa')!.secret!.sealed)).toMatch(/^v1:/);
@@ -124,7 +146,11 @@ describe('secrets at rest (issue 9, finding 3)', () => {
     t.store.close();
     const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
     const s = new SqliteStore(db);
-    const deps = createDeps(s, { defaultWaitMs: 1000, idempotencyTtlMs: 1000, maxBodyBytes: 1 << 20, secretKey: testSecretKey() }, new FakeWorld().factory());
+    const deps = createDeps(
+      s,
+      { defaultWaitMs: 1000, idempotencyTtlMs: 1000, maxBodyBytes: 1 << 20, secretKey: testSecretKey() },
+      new FakeWorld().factory(),
+    );
     expect(warn.mock.calls.flat().join('\n')).toMatch(/cannot be opened with this NETPLUMB_SECRET_KEY/);
     warn.mockRestore();
     expect(deps.store.getResource(id)!.secret).not.toHaveProperty('privateKey');

@@ -16,8 +16,12 @@ function faultyApp(dbPath?: string) {
 const STORAGE = 'https://netplumb.dev/problems/storage-unavailable';
 const isAddBr = (argv: readonly string[]) => argv.includes('add-br');
 
-beforeEach(() => { vi.spyOn(console, 'error').mockImplementation(() => undefined); });
-afterEach(() => { vi.restoreAllMocks(); });
+beforeEach(() => {
+  vi.spyOn(console, 'error').mockImplementation(() => undefined);
+});
+afterEach(() => {
+  vi.restoreAllMocks();
+});
 
 describe('the store failing (issue 9, finding 2)', () => {
   it('SQLITE_FULL on the request path: 503 storage-unavailable with Retry-After, no job, no command; reads, /healthz answer; recovers by itself', async () => {
@@ -56,7 +60,10 @@ describe('the store failing (issue 9, finding 2)', () => {
   it('the disk fills while a job runs: it finishes its host work, keeps its outcome in memory, and the store gets it all when writes work again', async () => {
     const t = faultyApp();
     expect((await t.json('POST', '/hosts', localHost('docker1'))).status).toBe(201);
-    t.world.on((argv) => { if (isAddBr(argv)) faulty.full = true; return undefined; });
+    t.world.on((argv) => {
+      if (isAddBr(argv)) faulty.full = true;
+      return undefined;
+    });
 
     const r = await t.json('POST', '/bridges', { host: 'docker1', name: 'br0' }, { 'Idempotency-Key': 'full-1' });
     // The job finished on the host, but its outcome could not be saved: not acknowledged as done.
@@ -82,7 +89,10 @@ describe('the store failing (issue 9, finding 2)', () => {
     expect((await t.json('POST', '/bridges', { host: 'docker1', name: 'br0' }, { 'Idempotency-Key': 'full-1' })).status).toBe(503);
 
     faulty.full = false;
-    await vi.waitFor(() => expect(t.deps.storage.health()).toMatchObject({ writable: true, pendingWrites: 0 }), { timeout: 5000, interval: 100 });
+    await vi.waitFor(() => expect(t.deps.storage.health()).toMatchObject({ writable: true, pendingWrites: 0 }), {
+      timeout: 5000,
+      interval: 100,
+    });
     expect(t.store.getJob(p.jobId)).toMatchObject({ status: 'succeeded', error: null });
     expect(t.store.getLogs(p.jobId, 0, 1000)).toEqual(lines);
     const br = t.store.getResourceByKey('bridge', `${t.store.getResourceByKey('host', 'docker1')!.id}/br0`)!;
@@ -102,7 +112,10 @@ describe('the store failing (issue 9, finding 2)', () => {
     process.on('unhandledRejection', onRejection);
     try {
       t.world.on((argv) => {
-        if (isAddBr(argv)) { faulty.full = true; return undefined; }
+        if (isAddBr(argv)) {
+          faulty.full = true;
+          return undefined;
+        }
         if (argv[0] === 'ip' && argv.includes('addr')) return { exitCode: 2, stderr: 'RTNETLINK answers: File exists' };
         return undefined;
       });
@@ -131,7 +144,10 @@ describe('the store failing (issue 9, finding 2)', () => {
       const db = join(dir, 'np.db');
       const a = faultyApp(db);
       expect((await a.json('POST', '/hosts', localHost('docker1'))).status).toBe(201);
-      a.world.on((argv) => { if (isAddBr(argv)) faulty.full = true; return undefined; });
+      a.world.on((argv) => {
+        if (isAddBr(argv)) faulty.full = true;
+        return undefined;
+      });
       const r = await a.json('POST', '/bridges', { host: 'docker1', name: 'br0' });
       const { jobId } = await r.json();
       await a.deps.runner.drain();
@@ -143,7 +159,10 @@ describe('the store failing (issue 9, finding 2)', () => {
       const s = new SqliteStore(db);
       expect(recoverInterruptedJobs(s)).toContain(jobId);
       const b = createDeps(s, { defaultWaitMs: 1000, idempotencyTtlMs: 86_400_000, maxBodyBytes: 1 << 20 }, new FakeWorld().factory());
-      expect(b.store.getJob(jobId)).toMatchObject({ status: 'interrupted', error: { type: 'https://netplumb.dev/problems/job-interrupted' } });
+      expect(b.store.getJob(jobId)).toMatchObject({
+        status: 'interrupted',
+        error: { type: 'https://netplumb.dev/problems/job-interrupted' },
+      });
       expect(b.store.getJob(jobId)!.error!.detail).toMatch(/outcome could be saved/);
       s.close();
     } finally {
@@ -153,7 +172,9 @@ describe('the store failing (issue 9, finding 2)', () => {
 
   it('an I/O error on a read answers 503 storage-unavailable, not 500 internal', async () => {
     const t = faultyApp();
-    vi.spyOn(faulty, 'listResources').mockImplementation(() => { throw Object.assign(new Error('disk I/O error'), { code: 'SQLITE_IOERR_READ' }); });
+    vi.spyOn(faulty, 'listResources').mockImplementation(() => {
+      throw Object.assign(new Error('disk I/O error'), { code: 'SQLITE_IOERR_READ' });
+    });
     const r = await t.json('GET', '/hosts');
     expect(r.status).toBe(503);
     expect((await r.json()).type).toBe(STORAGE);

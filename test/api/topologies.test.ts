@@ -27,7 +27,10 @@ async function world() {
   t.world.containers.set('web2', { id: 'd'.repeat(64), pid: 4343, running: true });
   // Inside a container: only lo until something is attached.
   t.world.on((argv) => (argv[0] === 'nsenter' && argv.includes('-j') ? { stdout: JSON.stringify([{ ifname: 'lo' }]) } : undefined));
-  for (const [name, ip] of [['docker1', '10.10.10.101'], ['docker3', '192.168.50.101']] as const) {
+  for (const [name, ip] of [
+    ['docker1', '10.10.10.101'],
+    ['docker3', '192.168.50.101'],
+  ] as const) {
     expect((await t.json('POST', '/hosts', localHost(name, { tunnelIp: ip }))).status).toBe(201);
   }
   t.world.calls = [];
@@ -35,7 +38,18 @@ async function world() {
 }
 
 const mutating = (calls: { argv: string[] }[]) =>
-  calls.filter((c) => !c.argv.includes('-j') && !c.argv.includes('show') && !c.argv.includes('br-exists') && !c.argv.includes('br-get-external-id') && !c.argv.includes('find') && !c.argv.includes('list') && !c.argv.includes('list-ports') && !c.argv.includes('port-to-br') && c.argv[0] !== 'stat');
+  calls.filter(
+    (c) =>
+      !c.argv.includes('-j') &&
+      !c.argv.includes('show') &&
+      !c.argv.includes('br-exists') &&
+      !c.argv.includes('br-get-external-id') &&
+      !c.argv.includes('find') &&
+      !c.argv.includes('list') &&
+      !c.argv.includes('list-ports') &&
+      !c.argv.includes('port-to-br') &&
+      c.argv[0] !== 'stat',
+  );
 
 describe('topologies API', () => {
   it('every error in the document at once, with pointers, before any command or job', async () => {
@@ -58,9 +72,18 @@ describe('topologies API', () => {
     expect(r.status).toBe(422);
     const p = await r.json();
     const pointers = p.errors.map((e: { pointer: string }) => e.pointer);
-    expect(pointers).toEqual(expect.arrayContaining(['/networks/web/members/0/host', '/networks/web/members/1/address', '/networks/web/members/3/address', '/networks/other/subnet']));
+    expect(pointers).toEqual(
+      expect.arrayContaining([
+        '/networks/web/members/0/host',
+        '/networks/web/members/1/address',
+        '/networks/web/members/3/address',
+        '/networks/other/subnet',
+      ]),
+    );
     expect(t.world.calls).toHaveLength(0);
-    expect((await (await t.json('GET', '/jobs')).json()).items.filter((j: { kind: string }) => j.kind.startsWith('topology'))).toHaveLength(0);
+    expect((await (await t.json('GET', '/jobs')).json()).items.filter((j: { kind: string }) => j.kind.startsWith('topology'))).toHaveLength(
+      0,
+    );
     const schema = await t.json('PUT', '/topologies/lab', { networks: { web: { members: [{ host: 'docker1' }] } } });
     expect(schema.status).toBe(422);
     expect((await schema.json()).errors[0].pointer).toBe('/networks/web/members/0/container');
@@ -72,7 +95,11 @@ describe('topologies API', () => {
     expect(r.status).toBe(200);
     const plan = await r.json();
     expect(plan.changes.map((c: { action: string; slot: string }) => `${c.action} ${c.slot}`)).toEqual([
-      'create bridge:web/docker1', 'create bridge:web/docker3', 'create tunnel:web/docker1~docker3', 'create attachment:web/docker1/web1', 'create attachment:web/docker3/web2',
+      'create bridge:web/docker1',
+      'create bridge:web/docker3',
+      'create tunnel:web/docker1~docker3',
+      'create attachment:web/docker1/web1',
+      'create attachment:web/docker3/web2',
     ]);
     expect(plan.allocations.memberAddresses).toEqual({ 'web/docker1/web1': '10.11.12.100/24', 'web/docker3/web2': '10.11.12.3/24' });
     expect(plan.allocations.hostAddresses).toEqual({ 'web/docker1': '10.11.12.1/24', 'web/docker3': '10.11.12.2/24' });
@@ -110,25 +137,42 @@ describe('topologies API', () => {
     const moved = structuredClone(SEED);
     moved.networks.web.members[0]!.address = '10.11.12.101';
     const edit = await (await t.json('PUT', '/topologies/seed', moved)).json();
-    expect(edit.plan.changes.map((c: { action: string; slot: string; disruption: string }) => `${c.action} ${c.slot} ${c.disruption}`)).toEqual(['update attachment:web/docker1/web1 link-flap']);
+    expect(
+      edit.plan.changes.map((c: { action: string; slot: string; disruption: string }) => `${c.action} ${c.slot} ${c.disruption}`),
+    ).toEqual(['update attachment:web/docker1/web1 link-flap']);
     const cmds = mutating(t.world.calls).map((c) => c.argv.join(' '));
-    expect(cmds).toEqual(['nsenter --net=/proc/4242/ns/net ip addr del 10.11.12.100/24 dev eth1', 'nsenter --net=/proc/4242/ns/net ip addr replace 10.11.12.101/24 dev eth1']);
+    expect(cmds).toEqual([
+      'nsenter --net=/proc/4242/ns/net ip addr del 10.11.12.100/24 dev eth1',
+      'nsenter --net=/proc/4242/ns/net ip addr replace 10.11.12.101/24 dev eth1',
+    ]);
     // web2's address was allocated, and stays.
     expect(edit.allocations.memberAddresses['web/docker3/web2']).toBe('10.11.12.3/24');
 
     const list = await (await t.json('GET', '/topologies')).json();
     expect(list.items.map((x: { name: string }) => x.name)).toEqual(['seed']);
     expect((await t.json('DELETE', '/topologies/seed')).status).toBe(204);
-    for (const path of ['/bridges', '/tunnels', '/attachments', '/topologies']) expect((await (await t.json('GET', path)).json()).items).toEqual([]);
+    for (const path of ['/bridges', '/tunnels', '/attachments', '/topologies'])
+      expect((await (await t.json('GET', path)).json()).items).toEqual([]);
   });
 
   it('YAML documents; a YAML bomb is refused', async () => {
     const t = await world();
     const yaml = `name: seed\nnetworks:\n  web:\n    subnet: 10.11.12.0/24\n    members:\n      - { host: docker1, netns: blue }\n`;
-    const r = await t.app.request('/topologies/seed?dryRun=true', { method: 'PUT', headers: { 'Content-Type': 'application/yaml' }, body: yaml });
+    const r = await t.app.request('/topologies/seed?dryRun=true', {
+      method: 'PUT',
+      headers: { 'Content-Type': 'application/yaml' },
+      body: yaml,
+    });
     expect(r.status).toBe(200);
     expect((await r.json()).allocations.memberAddresses).toEqual({ 'web/docker1/netns:blue': '10.11.12.1/24' });
-    const bomb = ['a: &a ["x","x","x","x","x","x","x","x","x","x"]', ...Array.from({ length: 9 }, (_, i) => `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)}]`)].join('\n');
+    const bomb = [
+      'a: &a ["x","x","x","x","x","x","x","x","x","x"]',
+      ...Array.from(
+        { length: 9 },
+        (_, i) =>
+          `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)}]`,
+      ),
+    ].join('\n');
     const b = await t.app.request('/topologies/seed', { method: 'PUT', headers: { 'Content-Type': 'application/yaml' }, body: bomb });
     expect(b.status).toBe(422);
     const text = await t.app.request('/topologies/seed', { method: 'PUT', headers: { 'Content-Type': 'text/plain' }, body: 'x' });
@@ -137,7 +181,18 @@ describe('topologies API', () => {
 
   it('two labs on the same hosts never collide: their keys, bridge names and host ends differ; neither touches the other', async () => {
     const t = await world();
-    const lab = (subnet: string) => ({ networks: { web: { subnet, tunnel: { type: 'vxlan' }, members: [{ host: 'docker1', netns: `a${subnet.split('.')[1]}` }, { host: 'docker3', netns: `b${subnet.split('.')[1]}` }] } } });
+    const lab = (subnet: string) => ({
+      networks: {
+        web: {
+          subnet,
+          tunnel: { type: 'vxlan' },
+          members: [
+            { host: 'docker1', netns: `a${subnet.split('.')[1]}` },
+            { host: 'docker3', netns: `b${subnet.split('.')[1]}` },
+          ],
+        },
+      },
+    });
     t.world.on((argv) => (argv[0] === 'stat' ? { stdout: '4026531840\n4026532111\n' } : undefined));
     const a = await (await t.json('PUT', '/topologies/lab-a', lab('10.1.0.0/24'))).json();
     const b = await (await t.json('PUT', '/topologies/lab-b', lab('10.2.0.0/24'))).json();
@@ -154,13 +209,36 @@ describe('topologies API', () => {
 
   it('what the hosts cannot carry is refused with a pointer: the MTU budget, a tunnel type the kernel lacks', async () => {
     const t = await world();
-    const tooBig = { networks: { web: { subnet: '10.1.0.0/24', tunnel: { type: 'vxlan' }, members: [{ host: 'docker1', netns: 'x1', mtu: 1500 }, { host: 'docker3', netns: 'x3' }] } } };
+    const tooBig = {
+      networks: {
+        web: {
+          subnet: '10.1.0.0/24',
+          tunnel: { type: 'vxlan' },
+          members: [
+            { host: 'docker1', netns: 'x1', mtu: 1500 },
+            { host: 'docker3', netns: 'x3' },
+          ],
+        },
+      },
+    };
     const r1 = await (await t.json('PUT', '/topologies/lab?dryRun=true', tooBig)).json();
     expect(r1.errors).toEqual([{ pointer: '/networks/web/members/0/mtu', detail: '1500 is more than the vxlan tunnels carry (1450)' }]);
     // Kernels without the gre module (as on this machine): a Linux bridge cannot have a gretap port there.
     t.world.on((argv) => (argv[0] === 'sh' && argv.at(-1) === 'gre' ? { exitCode: 1 } : undefined));
     for (const h of ['docker1', 'docker3']) expect((await t.json('POST', `/hosts/${h}/probe`)).status).toBe(200);
-    const gre = { networks: { web: { bridge: { type: 'linux' }, subnet: '10.1.0.0/24', tunnel: { type: 'gre' }, members: [{ host: 'docker1', netns: 'x1' }, { host: 'docker3', netns: 'x3' }] } } };
+    const gre = {
+      networks: {
+        web: {
+          bridge: { type: 'linux' },
+          subnet: '10.1.0.0/24',
+          tunnel: { type: 'gre' },
+          members: [
+            { host: 'docker1', netns: 'x1' },
+            { host: 'docker3', netns: 'x3' },
+          ],
+        },
+      },
+    };
     const r2 = await (await t.json('PUT', '/topologies/lab?dryRun=true', gre)).json();
     expect(r2.errors.map((e: { pointer: string }) => e.pointer)).toEqual(['/networks/web/tunnel/type', '/networks/web/tunnel/type']);
     expect(r2.errors[0].detail).toContain('no GRE support');

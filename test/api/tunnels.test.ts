@@ -20,7 +20,10 @@ function fakeDevices(opts: { ovsError?: (host: string, port: string) => string |
         return { exitCode: 0 };
       }
       const d = a.indexOf('del-port');
-      if (d > 0) { ports.delete(a.at(-1)!); return { exitCode: 0 }; }
+      if (d > 0) {
+        ports.delete(a.at(-1)!);
+        return { exitCode: 0 };
+      }
       if (a.includes('port-to-br')) {
         const p = ports.get(a.at(-1)!);
         return p ? { stdout: `${p.bridge}\n` } : { exitCode: 1, stderr: 'no port named' };
@@ -28,17 +31,25 @@ function fakeDevices(opts: { ovsError?: (host: string, port: string) => string |
       if (a.includes('find') && a.includes('Interface')) {
         const name = a.at(-1)!.slice(5);
         const p = ports.get(name);
-        const err = p ? opts.ovsError?.(host, name) ?? null : null;
+        const err = p ? (opts.ovsError?.(host, name) ?? null) : null;
         const headings = ['name', 'type', 'options', 'error', 'ofport', 'link_state', 'admin_state', 'mtu', 'external_ids'];
-        const data = p ? [[name, p.type, ['map', []], err ?? ['set', []], err ? -1 : 1, 'up', 'up', ['set', []], ['map', [['netplumb-id', p.owner]]]]] : [];
+        const data = p
+          ? [[name, p.type, ['map', []], err ?? ['set', []], err ? -1 : 1, 'up', 'up', ['set', []], ['map', [['netplumb-id', p.owner]]]]]
+          : [];
         return { stdout: JSON.stringify({ headings, data }) };
       }
       return undefined;
     }
     if (a[0] === 'ip' && a[1] === 'link') {
       const l = of(links, host);
-      if (a[2] === 'add') { l.set(a[4]!, { alias: null, master: null, kind: a[6]! }); return { exitCode: 0 }; }
-      if (a[2] === 'del') { l.delete(a[4]!); return { exitCode: 0 }; }
+      if (a[2] === 'add') {
+        l.set(a[4]!, { alias: null, master: null, kind: a[6]! });
+        return { exitCode: 0 };
+      }
+      if (a[2] === 'del') {
+        l.delete(a[4]!);
+        return { exitCode: 0 };
+      }
       if (a[2] === 'set' && l.has(a[4]!)) {
         const dev = l.get(a[4]!)!;
         if (a[5] === 'alias') dev.alias = a[6]!;
@@ -49,7 +60,19 @@ function fakeDevices(opts: { ovsError?: (host: string, port: string) => string |
     if (a.join(' ').startsWith('ip -j -d link show dev ')) {
       const dev = of(links, host).get(a.at(-1)!);
       if (!dev) return { exitCode: 1, stderr: `Device "${a.at(-1)}" does not exist.` };
-      return { stdout: JSON.stringify([{ ifname: a.at(-1), flags: ['UP'], mtu: 1500, operstate: 'UNKNOWN', ifalias: dev.alias, master: dev.master, linkinfo: { info_kind: dev.kind, info_data: {} } }]) };
+      return {
+        stdout: JSON.stringify([
+          {
+            ifname: a.at(-1),
+            flags: ['UP'],
+            mtu: 1500,
+            operstate: 'UNKNOWN',
+            ifalias: dev.alias,
+            master: dev.master,
+            linkinfo: { info_kind: dev.kind, info_data: {} },
+          },
+        ]),
+      };
     }
     return undefined;
   };
@@ -62,7 +85,8 @@ async function world(o: { noGre?: string[]; ovsError?: (host: string, port: stri
   const t = testApp();
   t.world.on(fakeDevices(o));
   t.world.on((argv, host) => (argv[0] === 'sh' && argv.at(-1) === 'gre' && o.noGre?.includes(host) ? { exitCode: 1 } : undefined));
-  for (const [name, ip] of Object.entries(HOSTS)) expect((await t.json('POST', '/hosts', localHost(name, { tunnelIp: ip }))).status).toBe(201);
+  for (const [name, ip] of Object.entries(HOSTS))
+    expect((await t.json('POST', '/hosts', localHost(name, { tunnelIp: ip }))).status).toBe(201);
   expect((await t.json('POST', '/hosts', localHost('docker5'))).status).toBe(201); // no tunnelIp
   const br: Record<string, { id: string }> = {};
   for (const [ref, body] of Object.entries({
@@ -91,10 +115,28 @@ describe('tunnels API', () => {
     const tun = await r.json();
     expect(tun.id).toMatch(/^tun_[a-z2-7]{26}$/);
     expect(tun).toMatchObject({
-      type: 'gre', key: null, dstPort: null, overlayMtu: 1462, state: 'ready',
+      type: 'gre',
+      key: null,
+      dstPort: null,
+      overlayMtu: 1462,
+      state: 'ready',
       endpoints: [
-        { bridge: t.br['docker1/ovs_bridge']!.id, hostName: 'docker1', portName: 'gre-docker3', localIp: '10.10.10.101', remoteIp: '192.168.50.101', overlayMtu: 1462 },
-        { bridge: t.br['docker3/ovs_bridge']!.id, hostName: 'docker3', portName: 'gre-docker1', localIp: '192.168.50.101', remoteIp: '10.10.10.101', overlayMtu: 1462 },
+        {
+          bridge: t.br['docker1/ovs_bridge']!.id,
+          hostName: 'docker1',
+          portName: 'gre-docker3',
+          localIp: '10.10.10.101',
+          remoteIp: '192.168.50.101',
+          overlayMtu: 1462,
+        },
+        {
+          bridge: t.br['docker3/ovs_bridge']!.id,
+          hostName: 'docker3',
+          portName: 'gre-docker1',
+          localIp: '192.168.50.101',
+          remoteIp: '10.10.10.101',
+          overlayMtu: 1462,
+        },
       ],
       job: { status: 'succeeded', kind: 'tunnel.create' },
     });
@@ -102,26 +144,46 @@ describe('tunnels API', () => {
     const d1 = t.world.calls.find((c) => c.host === 'docker1' && c.argv.includes('add-port'))!.argv;
     expect(d1).toContain('options:remote_ip=192.168.50.101');
     expect(d1).toContain(`external_ids:netplumb-id=${tun.id}`);
-    expect(t.world.calls.find((c) => c.host === 'docker3' && c.argv.includes('add-port'))!.argv).toContain('options:remote_ip=10.10.10.101');
+    expect(t.world.calls.find((c) => c.host === 'docker3' && c.argv.includes('add-port'))!.argv).toContain(
+      'options:remote_ip=10.10.10.101',
+    );
     expect((await t.bridge('docker1/ovs_bridge')).overlayMtu).toBe(1462);
     expect((await t.bridge('docker3/ovs_bridge')).overlayMtu).toBe(1462);
     expect((await (await t.json('GET', `/tunnels/${tun.id}`)).json()).endpoints).toHaveLength(2);
     const obs = await (await t.json('GET', `/tunnels/${tun.id}?observe=true`)).json();
-    expect(obs.observed.endpoints.map((e: { ofport: number; error: string | null; drift: unknown[] }) => [e.ofport, e.error])).toEqual([[1, null], [1, null]]);
+    expect(obs.observed.endpoints.map((e: { ofport: number; error: string | null; drift: unknown[] }) => [e.ofport, e.error])).toEqual([
+      [1, null],
+      [1, null],
+    ]);
   });
 
   it('VXLAN with a VNI and port; OVS to Linux end; MTU per end (the Linux bridge has MTU 9000), the lower one for the tunnel and bridges', async () => {
     const t = await world();
-    const r = await t.json('POST', '/tunnels', { type: 'vxlan', key: 5000, dstPort: 4790, endpoints: [{ bridge: 'docker1/ovs_bridge' }, { bridge: t.br['docker3/lx']!.id, portName: 'vx0' }] });
+    const r = await t.json('POST', '/tunnels', {
+      type: 'vxlan',
+      key: 5000,
+      dstPort: 4790,
+      endpoints: [{ bridge: 'docker1/ovs_bridge' }, { bridge: t.br['docker3/lx']!.id, portName: 'vx0' }],
+    });
     expect(r.status).toBe(201);
     const tun = await r.json();
-    expect(tun).toMatchObject({ key: 5000, dstPort: 4790, overlayMtu: 1450, endpoints: [{ portName: 'vxlan-docker3', overlayMtu: 1450 }, { portName: 'vx0', bridgeType: 'linux', overlayMtu: 8950 }] });
-    expect(t.world.calls.filter((c) => c.host === 'docker3').map((c) => c.argv.join(' '))).toEqual(expect.arrayContaining([
-      'ip link add name vx0 type vxlan id 5000 remote 10.10.10.101 dstport 4790 local 192.168.50.101',
-      `ip link set dev vx0 alias netplumb:${tun.id}`,
-      'ip link set dev vx0 master lx',
-      'ip link set dev vx0 up',
-    ]));
+    expect(tun).toMatchObject({
+      key: 5000,
+      dstPort: 4790,
+      overlayMtu: 1450,
+      endpoints: [
+        { portName: 'vxlan-docker3', overlayMtu: 1450 },
+        { portName: 'vx0', bridgeType: 'linux', overlayMtu: 8950 },
+      ],
+    });
+    expect(t.world.calls.filter((c) => c.host === 'docker3').map((c) => c.argv.join(' '))).toEqual(
+      expect.arrayContaining([
+        'ip link add name vx0 type vxlan id 5000 remote 10.10.10.101 dstport 4790 local 192.168.50.101',
+        `ip link set dev vx0 alias netplumb:${tun.id}`,
+        'ip link set dev vx0 master lx',
+        'ip link set dev vx0 up',
+      ]),
+    );
     expect((await t.bridge('docker3/lx')).overlayMtu).toBe(1450);
   });
 
@@ -136,9 +198,18 @@ describe('tunnels API', () => {
       [{ ...GRE, key: 1.5 }, '/key'],
       [{ ...GRE, dstPort: 4789 }, '/dstPort'],
       [{ ...GRE, type: 'vxlan', dstPort: 70000 }, '/dstPort'],
-      [{ type: 'gre', endpoints: [{ bridge: 'docker1/ovs_bridge', portName: 'gre;id' }, { bridge: 'docker3/ovs_bridge' }] }, '/endpoints/0/portName'],
-      [{ type: 'gre', endpoints: [{ bridge: 'docker1/ovs_bridge' }, { bridge: 'docker3/ovs_bridge', portName: 'a-name-too-long' + 'x' }] }, '/endpoints/1/portName'],
-      [{ type: 'gre', endpoints: [{ bridge: 'docker1/ovs_bridge' }, { bridge: 'docker3/ovs_bridge', portName: '-gre' }] }, '/endpoints/1/portName'],
+      [
+        { type: 'gre', endpoints: [{ bridge: 'docker1/ovs_bridge', portName: 'gre;id' }, { bridge: 'docker3/ovs_bridge' }] },
+        '/endpoints/0/portName',
+      ],
+      [
+        { type: 'gre', endpoints: [{ bridge: 'docker1/ovs_bridge' }, { bridge: 'docker3/ovs_bridge', portName: 'a-name-too-long' + 'x' }] },
+        '/endpoints/1/portName',
+      ],
+      [
+        { type: 'gre', endpoints: [{ bridge: 'docker1/ovs_bridge' }, { bridge: 'docker3/ovs_bridge', portName: '-gre' }] },
+        '/endpoints/1/portName',
+      ],
       [{ type: 'gre', endpoints: [{ bridge: 'docker1/ovs_bridge' }] }, '/endpoints'],
       [{ ...GRE, labels: { 'bad key!': 'x' } }, '/labels/bad key!'],
       [{ ...GRE, extra: 1 }, '/'],
@@ -147,9 +218,14 @@ describe('tunnels API', () => {
       const r = await t.json('POST', '/tunnels', body);
       expect(r.status, JSON.stringify(body)).toBe(422);
       const p = await r.json();
-      expect(p.errors.map((e: { pointer: string }) => e.pointer), JSON.stringify(body)).toContain(pointer);
+      expect(
+        p.errors.map((e: { pointer: string }) => e.pointer),
+        JSON.stringify(body),
+      ).toContain(pointer);
     }
-    const noIp = await (await t.json('POST', '/tunnels', { type: 'gre', endpoints: [{ bridge: 'docker5/ovs_bridge' }, { bridge: 'docker3/ovs_bridge' }] })).json();
+    const noIp = await (
+      await t.json('POST', '/tunnels', { type: 'gre', endpoints: [{ bridge: 'docker5/ovs_bridge' }, { bridge: 'docker3/ovs_bridge' }] })
+    ).json();
     expect(noIp.errors[0].detail).toContain('tunnelIp');
     const nf = await t.json('POST', '/tunnels', { type: 'gre', endpoints: [{ bridge: 'docker1/ovs_bridge' }, { bridge: 'docker3/nope' }] });
     expect(nf.status).toBe(404);
@@ -171,14 +247,18 @@ describe('tunnels API', () => {
 
   it('the second end fails → the first is undone (del-port on docker1 ran), 502, no record, no overlay MTU', async () => {
     const t = await world();
-    t.world.on((argv, host) => (host === 'docker3' && argv.includes('add-port') ? { exitCode: 1, stderr: 'ovs-vsctl: no bridge named ovs_bridge' } : undefined));
+    t.world.on((argv, host) =>
+      host === 'docker3' && argv.includes('add-port') ? { exitCode: 1, stderr: 'ovs-vsctl: no bridge named ovs_bridge' } : undefined,
+    );
     const r = await t.json('POST', '/tunnels', GRE);
     expect(r.status).toBe(502);
     const p = await r.json();
     expect(p.detail).toContain('docker3');
     expect(p.detail).toContain('no bridge named ovs_bridge');
     const iAdd = t.world.calls.findIndex((c) => c.host === 'docker1' && c.argv.includes('add-port'));
-    const iUndo = t.world.calls.findIndex((c) => c.host === 'docker1' && c.argv.join(' ') === 'ovs-vsctl --timeout=10 --if-exists del-port ovs_bridge gre-docker3');
+    const iUndo = t.world.calls.findIndex(
+      (c) => c.host === 'docker1' && c.argv.join(' ') === 'ovs-vsctl --timeout=10 --if-exists del-port ovs_bridge gre-docker3',
+    );
     expect(iAdd).toBeGreaterThanOrEqual(0);
     expect(iUndo).toBeGreaterThan(iAdd);
     const logs = (await (await t.json('GET', `/jobs/${p.jobId}/logs`)).json()).items.map((l: { text: string }) => l.text);
@@ -187,12 +267,17 @@ describe('tunnels API', () => {
     expect((await t.bridge('docker1/ovs_bridge')).overlayMtu).toBeNull();
   });
 
-  it('OVS accepted the row but could not make the port (Interface error) → both ends undone, 502 with OVS\'s error', async () => {
-    const t = await world({ ovsError: (host) => (host === 'docker3' ? 'could not add network device gre-docker1 to ofproto (File exists)' : null) });
+  it("OVS accepted the row but could not make the port (Interface error) → both ends undone, 502 with OVS's error", async () => {
+    const t = await world({
+      ovsError: (host) => (host === 'docker3' ? 'could not add network device gre-docker1 to ofproto (File exists)' : null),
+    });
     const r = await t.json('POST', '/tunnels', GRE);
     expect(r.status).toBe(502);
     expect((await r.json()).detail).toContain('File exists');
-    const dels = t.world.calls.filter((c) => c.argv.includes('del-port')).map((c) => c.host).sort();
+    const dels = t.world.calls
+      .filter((c) => c.argv.includes('del-port'))
+      .map((c) => c.host)
+      .sort();
     expect(dels).toEqual(['docker1', 'docker3']);
     expect((await (await t.json('GET', '/tunnels')).json()).items).toHaveLength(0);
   });
@@ -200,7 +285,9 @@ describe('tunnels API', () => {
   it('list by host (id or name) and bridge; delete both ends → 204, overlay MTU cleared; a second delete → 404', async () => {
     const t = await world();
     const a = await (await t.json('POST', '/tunnels', GRE)).json();
-    const b = await (await t.json('POST', '/tunnels', { type: 'vxlan', key: 9, endpoints: [{ bridge: 'docker1/br2' }, { bridge: 'docker3/lx' }] })).json();
+    const b = await (
+      await t.json('POST', '/tunnels', { type: 'vxlan', key: 9, endpoints: [{ bridge: 'docker1/br2' }, { bridge: 'docker3/lx' }] })
+    ).json();
     expect(b.endpoints[0].portName).toBe('vxlan-docker3');
     const ids = async (q: string) => (await (await t.json('GET', `/tunnels${q}`)).json()).items.map((x: { id: string }) => x.id);
     expect(await ids('?host=docker1')).toEqual([a.id, b.id]);
@@ -215,7 +302,12 @@ describe('tunnels API', () => {
 
     t.world.calls = [];
     expect((await t.json('DELETE', `/tunnels/${a.id}`)).status).toBe(204);
-    expect(t.world.calls.filter((c) => c.argv.includes('del-port')).map((c) => `${c.host} ${c.argv.at(-1)}`).sort()).toEqual(['docker1 gre-docker3', 'docker3 gre-docker1']);
+    expect(
+      t.world.calls
+        .filter((c) => c.argv.includes('del-port'))
+        .map((c) => `${c.host} ${c.argv.at(-1)}`)
+        .sort(),
+    ).toEqual(['docker1 gre-docker3', 'docker3 gre-docker1']);
     expect((await t.json('GET', `/tunnels/${a.id}`)).status).toBe(404);
     expect((await t.json('DELETE', `/tunnels/${a.id}`)).status).toBe(404);
     expect((await t.bridge('docker1/ovs_bridge')).overlayMtu).toBeNull();
@@ -229,13 +321,25 @@ describe('tunnels API', () => {
   it('port names: taken on the host → 409 at /endpoints/0/portName; defaults get a suffix; a loop or a twin tunnel → 409', async () => {
     const t = await world();
     const a = await (await t.json('POST', '/tunnels', GRE)).json();
-    const taken = await t.json('POST', '/tunnels', { type: 'gre', key: 1, endpoints: [{ bridge: 'docker1/br2', portName: 'gre-docker3' }, { bridge: 'docker3/lx' }] });
+    const taken = await t.json('POST', '/tunnels', {
+      type: 'gre',
+      key: 1,
+      endpoints: [{ bridge: 'docker1/br2', portName: 'gre-docker3' }, { bridge: 'docker3/lx' }],
+    });
     expect(taken.status).toBe(409);
     const p = await taken.json();
     expect(p.errors[0].pointer).toBe('/endpoints/0/portName');
     expect(p.existing).toBe(a.id);
     // a bridge's own name is a port name too
-    expect((await t.json('POST', '/tunnels', { type: 'gre', key: 1, endpoints: [{ bridge: 'docker1/br2', portName: 'ovs_bridge' }, { bridge: 'docker3/lx' }] })).status).toBe(409);
+    expect(
+      (
+        await t.json('POST', '/tunnels', {
+          type: 'gre',
+          key: 1,
+          endpoints: [{ bridge: 'docker1/br2', portName: 'ovs_bridge' }, { bridge: 'docker3/lx' }],
+        })
+      ).status,
+    ).toBe(409);
     // a second tunnel between the same two bridges would close an L2 loop
     const loop = await t.json('POST', '/tunnels', { ...GRE, key: 7 });
     expect(loop.status).toBe(409);

@@ -6,10 +6,18 @@ import type { Store } from '../../src/store/types.js';
 import { FakeWorld } from './fake-host.js';
 
 /** wrapStore: put something between the service and SQLite (e.g. a FaultyStore). */
-export function testApp(opts: { token?: string; config?: Partial<AppConfig>; dbPath?: string; wrapStore?: (s: SqliteStore) => Store } = {}) {
+export function testApp(
+  opts: { token?: string; config?: Partial<AppConfig>; dbPath?: string; wrapStore?: (s: SqliteStore) => Store } = {},
+) {
   const world = new FakeWorld();
   const store = new SqliteStore(opts.dbPath ?? ':memory:');
-  const config: AppConfig = { token: opts.token, defaultWaitMs: 30_000, idempotencyTtlMs: 86_400_000, maxBodyBytes: 1024 * 1024, ...opts.config };
+  const config: AppConfig = {
+    token: opts.token,
+    defaultWaitMs: 30_000,
+    idempotencyTtlMs: 86_400_000,
+    maxBodyBytes: 1024 * 1024,
+    ...opts.config,
+  };
   const deps = createDeps(opts.wrapStore ? opts.wrapStore(store) : store, config, world.factory());
   const app = createApp(deps);
   const auth: Record<string, string> = opts.token ? { Authorization: `Bearer ${opts.token}` } : {};

@@ -11,14 +11,20 @@ import { KERNEL_MODULES, moduleProbe } from '../../src/ops/probe.js';
 
 export type Responder = (argv: readonly string[], host: string) => Partial<RunResult> | Promise<Partial<RunResult>> | undefined;
 
-export interface Recorded { host: string; argv: string[] }
+export interface Recorded {
+  host: string;
+  argv: string[];
+}
 
 /** Every FakeWorld made in this test file: the shared afterEach checks none saw an unexpected command. */
 export const worlds = new Set<FakeWorld>();
 
 export class FakeExecutor implements Executor {
   readonly kind = 'local' as const;
-  constructor(private host: string, private world: FakeWorld) {}
+  constructor(
+    private host: string,
+    private world: FakeWorld,
+  ) {}
   async run(argv: readonly string[], _opts?: RunOptions): Promise<RunResult> {
     this.world.calls.push({ host: this.host, argv: [...argv] });
     if (this.world.delayMs) await new Promise((r) => setTimeout(r, this.world.delayMs));
@@ -36,7 +42,8 @@ export class FakeExecutor implements Executor {
     for (const [i, step] of steps.entries()) {
       const r = await this.runStep(step);
       results.push({ exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr, ms: r.ms, timedOut: r.timedOut });
-      if (!(step.okExitCodes ?? [0]).includes(r.exitCode)) return { results, stoppedAt: i, ms: 1, timedOut: false, preamble: { stdout: '', stderr: '' } };
+      if (!(step.okExitCodes ?? [0]).includes(r.exitCode))
+        return { results, stoppedAt: i, ms: 1, timedOut: false, preamble: { stdout: '', stderr: '' } };
     }
     return { results, stoppedAt: null, ms: 1, timedOut: false, preamble: { stdout: '', stderr: '' } };
   }
@@ -68,7 +75,8 @@ export const healthyHost: Responder = (argv) => {
   if (argv[0] === 'sh' && argv.at(-1) === 'openvswitch') return { exitCode: 1 };
   // An empty host: no bridges, no links by name.
   if (argv.includes('br-exists')) return { exitCode: 2 };
-  if (argv[0] === 'ip' && argv[1] === '-j' && argv.includes('dev')) return { exitCode: 1, stderr: `Device "${argv.at(-1)}" does not exist.` };
+  if (argv[0] === 'ip' && argv[1] === '-j' && argv.includes('dev'))
+    return { exitCode: 1, stderr: `Device "${argv.at(-1)}" does not exist.` };
   return undefined;
 };
 
@@ -85,8 +93,25 @@ const knownCommands: Responder = (argv) => {
   if (tool === 'ovs-vsctl') {
     if (rest[0] !== '--timeout=10') return undefined;
     const words = rest.slice(1).filter((w) => !w.startsWith('--') || w === '--');
-    const verbs = new Set(['add-br', 'del-br', 'add-port', 'del-port', 'set', 'clear', 'remove', 'find', 'list', 'list-ports', 'br-exists', 'br-get-external-id', 'port-to-br']);
-    const commands = words.join(' ').split(' -- ').map((c) => c.trim().split(' ')[0]);
+    const verbs = new Set([
+      'add-br',
+      'del-br',
+      'add-port',
+      'del-port',
+      'set',
+      'clear',
+      'remove',
+      'find',
+      'list',
+      'list-ports',
+      'br-exists',
+      'br-get-external-id',
+      'port-to-br',
+    ]);
+    const commands = words
+      .join(' ')
+      .split(' -- ')
+      .map((c) => c.trim().split(' ')[0]);
     return commands.every((v) => v !== undefined && verbs.has(v)) ? ok : undefined;
   }
   if (tool === 'ip') {

@@ -19,14 +19,44 @@ export class FaultyStore extends ForwardingStore {
     }
   }
 
-  override insertResource(r: ResourceRecord): void { this.w(); super.insertResource(r); }
-  override updateResource(r: ResourceRecord): void { this.w(); super.updateResource(r); }
-  override deleteResource(id: string): void { this.w(); super.deleteResource(id); }
-  override insertJob(j: JobRecord): void { this.w(); super.insertJob(j); }
-  override updateJob(j: JobRecord): void { this.w(); super.updateJob(j); }
-  override appendLog(jobId: string, line: Omit<LogLine, 'seq'>): LogLine { this.w(); return super.appendLog(jobId, line); }
-  override insertIdempotency(r: IdempotencyRecord): void { this.w(); super.insertIdempotency(r); }
-  override setIdempotencyResponse(key: string, response: StoredResponse): void { this.w(); super.setIdempotencyResponse(key, response); }
-  override deleteExpiredIdempotency(nowIso: string): number { this.w(); return super.deleteExpiredIdempotency(nowIso); }
-  override probeWrite(): void { this.w(); super.probeWrite(); }
+  override insertResource(r: ResourceRecord): void {
+    this.w();
+    super.insertResource(r);
+  }
+  override updateResource(r: ResourceRecord): void {
+    this.w();
+    super.updateResource(r);
+  }
+  override deleteResource(id: string): void {
+    this.w();
+    super.deleteResource(id);
+  }
+  override insertJob(j: JobRecord): void {
+    this.w();
+    super.insertJob(j);
+  }
+  override updateJob(j: JobRecord): void {
+    this.w();
+    super.updateJob(j);
+  }
+  override appendLog(jobId: string, line: Omit<LogLine, 'seq'>): LogLine {
+    this.w();
+    return super.appendLog(jobId, line);
+  }
+  override insertIdempotency(r: IdempotencyRecord): void {
+    this.w();
+    super.insertIdempotency(r);
+  }
+  override setIdempotencyResponse(key: string, response: StoredResponse): void {
+    this.w();
+    super.setIdempotencyResponse(key, response);
+  }
+  override deleteExpiredIdempotency(nowIso: string): number {
+    this.w();
+    return super.deleteExpiredIdempotency(nowIso);
+  }
+  override probeWrite(): void {
+    this.w();
+    super.probeWrite();
+  }
 }

@@ -34,12 +34,22 @@ const inPid = (pid: number, argv: string[]) => sh(['nsenter', '-t', String(pid),
 
 /** The host's interfaces and OVS ports (and optionally a target's), as comparable text. */
 async function listing(pid?: number): Promise<string> {
-  const names = (await sh(['ip', '-o', 'link', 'show'])).stdout.split('\n').map((l) => l.split(':')[1]?.trim().split('@')[0]).filter(Boolean).sort();
+  const names = (await sh(['ip', '-o', 'link', 'show'])).stdout
+    .split('\n')
+    .map((l) => l.split(':')[1]?.trim().split('@')[0])
+    .filter(Boolean)
+    .sort();
   const ports = [];
   for (const br of (await sh(['ovs-vsctl', 'list-br'])).stdout.split('\n').filter(Boolean)) {
     ports.push(`${br}: ${(await sh(['ovs-vsctl', 'list-ports', br])).stdout.split('\n').filter(Boolean).join(',')}`);
   }
-  const inner = pid ? (await inPid(pid, ['ip', '-o', 'link', 'show'])).stdout.split('\n').map((l) => l.split(':')[1]?.trim().split('@')[0]).filter(Boolean).sort() : [];
+  const inner = pid
+    ? (await inPid(pid, ['ip', '-o', 'link', 'show'])).stdout
+        .split('\n')
+        .map((l) => l.split(':')[1]?.trim().split('@')[0])
+        .filter(Boolean)
+        .sort()
+    : [];
   return JSON.stringify({ names, ports, inner });
 }
 
@@ -51,16 +61,29 @@ describe('attachments on a sandbox host', () => {
     const r = await post('/attachments', { bridge: 'docker1/ovs_bridge', target: { container: 'web1' }, addresses: ['10.11.12.100/24'] });
     const a = await r.json();
     expect(r.status, JSON.stringify(a)).toBe(201);
-    expect(a).toMatchObject({ ifname: 'eth1', addresses: ['10.11.12.100/24'], txChecksumOffloadOff: true, resolved: { pid: web1, containerName: 'web1' } });
+    expect(a).toMatchObject({
+      ifname: 'eth1',
+      addresses: ['10.11.12.100/24'],
+      txChecksumOffloadOff: true,
+      resolved: { pid: web1, containerName: 'web1' },
+    });
     const eth1 = JSON.parse((await inPid(web1, ['ip', '-j', 'addr', 'show', 'dev', 'eth1'])).stdout)[0];
     expect(eth1.addr_info.some((x: { local: string }) => x.local === '10.11.12.100')).toBe(true);
-    expect((await sh(['ovs-vsctl', 'get', 'Interface', a.hostIfname, 'external_ids:netplumb-id'])).stdout.trim().replaceAll('"', '')).toBe(a.id);
+    expect((await sh(['ovs-vsctl', 'get', 'Interface', a.hostIfname, 'external_ids:netplumb-id'])).stdout.trim().replaceAll('"', '')).toBe(
+      a.id,
+    );
     const curl = await sh(['curl', '-s', '-m', '10', 'http://10.11.12.100/']);
     expect(curl.stdout, curl.stderr).toContain('Web Server #1');
   });
 
   it('a second interface eth0 on the Linux bridge with a gateway: default route via 172.17.0.1 dev eth0', async () => {
-    const r = await post('/attachments', { bridge: 'docker1/docker0', target: { container: 'web1' }, ifname: 'eth0', addresses: ['172.17.0.100/16'], gateway: '172.17.0.1' });
+    const r = await post('/attachments', {
+      bridge: 'docker1/docker0',
+      target: { container: 'web1' },
+      ifname: 'eth0',
+      addresses: ['172.17.0.100/16'],
+      gateway: '172.17.0.1',
+    });
     expect(r.status, await r.clone().text()).toBe(201);
     const route = await inPid(web1, ['ip', 'route', 'show', 'default']);
     expect(route.stdout.trim()).toMatch(/^default via 172\.17\.0\.1 dev eth0/);
@@ -84,7 +107,13 @@ describe('attachments on a sandbox host', () => {
       pid = Number(ps.stdout.trim()) || 0;
     }
     expect(pid).toBeGreaterThan(0);
-    const p = await post('/attachments', { bridge: 'docker1/ovs_bridge', target: { pid }, addresses: ['10.11.12.151/24'], mac: '02:00:0a:0b:0c:97', mtu: 1400 });
+    const p = await post('/attachments', {
+      bridge: 'docker1/ovs_bridge',
+      target: { pid },
+      addresses: ['10.11.12.151/24'],
+      mac: '02:00:0a:0b:0c:97',
+      mtu: 1400,
+    });
     expect(p.status, await p.clone().text()).toBe(201);
     const link = JSON.parse((await inPid(pid, ['ip', '-j', 'link', 'show', 'dev', 'eth1'])).stdout)[0];
     expect(link).toMatchObject({ address: '02:00:0a:0b:0c:97', mtu: 1400 });
@@ -93,9 +122,18 @@ describe('attachments on a sandbox host', () => {
 
   it('VLAN: two containers on tag 10 reach each other, a third on tag 20 does not', async () => {
     const pids: number[] = [];
-    for (const [i, tag] of [[1, 10], [2, 10], [3, 20]] as const) {
+    for (const [i, tag] of [
+      [1, 10],
+      [2, 10],
+      [3, 20],
+    ] as const) {
       pids.push(await w.sb.startWeb('docker1', `vlan${i}`, 1));
-      const r = await post('/attachments', { bridge: 'docker1/ovs_vlan', target: { container: `vlan${i}` }, addresses: [`10.50.0.${i}/24`], vlan: tag });
+      const r = await post('/attachments', {
+        bridge: 'docker1/ovs_vlan',
+        target: { container: `vlan${i}` },
+        addresses: [`10.50.0.${i}/24`],
+        vlan: tag,
+      });
       expect(r.status, await r.clone().text()).toBe(201);
       expect((await r.json()).vlan).toBe(tag);
     }
@@ -110,9 +148,16 @@ describe('attachments on a sandbox host', () => {
     await sh(['docker', 'stop', '-t', '1', 'stopped1']);
     const before = await listing(web1);
 
-    const missing = await post('/attachments', { bridge: 'docker1/ovs_bridge', target: { container: 'nosuch' }, addresses: ['10.11.12.9/24'] });
+    const missing = await post('/attachments', {
+      bridge: 'docker1/ovs_bridge',
+      target: { container: 'nosuch' },
+      addresses: ['10.11.12.9/24'],
+    });
     expect(missing.status).toBe(404);
-    expect((await missing.json())).toMatchObject({ type: 'https://netplumb.dev/problems/container-not-found', detail: expect.stringContaining('nosuch') });
+    expect(await missing.json()).toMatchObject({
+      type: 'https://netplumb.dev/problems/container-not-found',
+      detail: expect.stringContaining('nosuch'),
+    });
 
     const notRunning = await post('/attachments', { bridge: 'docker1/ovs_bridge', target: { container: 'stopped1' } });
     expect(notRunning.status).toBe(409);
@@ -123,7 +168,13 @@ describe('attachments on a sandbox host', () => {
     expect((await clash.json()).errors[0].pointer).toBe('/ifname');
 
     // fails at the very last step (a route via a gateway no interface reaches): everything before is undone
-    const mid = await post('/attachments', { bridge: 'docker1/ovs_bridge', target: { container: 'web1' }, ifname: 'eth7', addresses: ['10.11.12.107/24'], routes: [{ to: '10.99.0.0/16', via: '10.250.0.1' }] });
+    const mid = await post('/attachments', {
+      bridge: 'docker1/ovs_bridge',
+      target: { container: 'web1' },
+      ifname: 'eth7',
+      addresses: ['10.11.12.107/24'],
+      routes: [{ to: '10.99.0.0/16', via: '10.250.0.1' }],
+    });
     expect(mid.status).toBe(502);
     const p = await mid.json();
     expect(p.type).toBe('https://netplumb.dev/problems/command-failed');
@@ -138,9 +189,14 @@ describe('attachments on a sandbox host', () => {
   it("a pid in the host's own namespace is refused before anything is made", async () => {
     const before = await listing();
     const sshd = Number(readFileSync(w.sb.host('docker1').sshdPidFile, 'utf8').trim());
-    const r = await post('/attachments', { bridge: 'docker1/ovs_bridge', target: { pid: sshd }, addresses: ['10.11.12.99/24'], gateway: '10.11.12.1' });
+    const r = await post('/attachments', {
+      bridge: 'docker1/ovs_bridge',
+      target: { pid: sshd },
+      addresses: ['10.11.12.99/24'],
+      gateway: '10.11.12.1',
+    });
     expect(r.status).toBe(409);
-    expect((await r.json()).detail).toContain("own network namespace");
+    expect((await r.json()).detail).toContain('own network namespace');
     expect(await listing()).toBe(before);
   });
 

@@ -47,9 +47,15 @@ afterAll(async () => {
 const ECHO_STEP = 'printf %s "$1"; printf %s "$2" >&2; printf "%s\\n" "$4" >> "$5"; exit "$3"';
 const ranIds = (file: string): string[] => (existsSync(file) ? readFileSync(file, 'utf8').split('\n').slice(0, -1) : []);
 const text = fc
-  .array(fc.oneof(fc.string({ unit: 'binary', maxLength: 20 }), fc.constantFrom('\n', '@np:', '\n@np:0123abcd E 0 0 1.0\n', "'", '$(id)', '`id`', '}')), {
-    maxLength: 4,
-  })
+  .array(
+    fc.oneof(
+      fc.string({ unit: 'binary', maxLength: 20 }),
+      fc.constantFrom('\n', '@np:', '\n@np:0123abcd E 0 0 1.0\n', "'", '$(id)', '`id`', '}'),
+    ),
+    {
+      maxLength: 4,
+    },
+  )
   .map((parts) => parts.join('').replaceAll('\0', ''));
 
 describe('runBatch over SSH', () => {
@@ -60,10 +66,13 @@ describe('runBatch over SSH', () => {
     let n = 0;
     await fc.assert(
       fc.asyncProperty(
-        fc.array(fc.record({ out: text, err: text, code: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 255 })), extraOk: fc.boolean() }), {
-          minLength: 1,
-          maxLength: 5,
-        }),
+        fc.array(
+          fc.record({ out: text, err: text, code: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 255 })), extraOk: fc.boolean() }),
+          {
+            minLength: 1,
+            maxLength: 5,
+          },
+        ),
         async (specs) => {
           const file = path.join(dir, `ran-${n++}`);
           const steps: BatchStep[] = specs.map((s, i) => ({

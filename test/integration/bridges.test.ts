@@ -92,7 +92,10 @@ describe('bridges on a sandbox host', () => {
     expect(p.status).toBe(200);
     const link = JSON.parse((await sh(['ip', '-j', 'addr', 'show', 'dev', 'br_patch'])).stdout)[0];
     expect(link.mtu).toBe(1400);
-    const addrs = link.addr_info.filter((x: { scope: string }) => x.scope === 'global').map((x: { local: string; prefixlen: number }) => `${x.local}/${x.prefixlen}`).sort();
+    const addrs = link.addr_info
+      .filter((x: { scope: string }) => x.scope === 'global')
+      .map((x: { local: string; prefixlen: number }) => `${x.local}/${x.prefixlen}`)
+      .sort();
     expect(addrs).toEqual(['10.31.0.1/24', 'fd00:31::1/64']);
     const clean = await (await call('GET', `/bridges/${b.id}?observe=true`)).json();
     expect(clean.observed.exists).toBe(true);
@@ -105,10 +108,24 @@ describe('bridges on a sandbox host', () => {
 
   it('the same plan run twice leaves the host exactly as after once', async () => {
     const hostId = (await w.np.hosts.get('docker1')).id;
-    const d: BridgeData = { hostId, hostName: 'docker1', name: 'br_twice', type: 'ovs', datapathType: 'netdev', addresses: ['10.40.0.1/24'], mtu: 1450, stp: false, labels: {}, overlayMtu: null, adopted: false };
+    const d: BridgeData = {
+      hostId,
+      hostName: 'docker1',
+      name: 'br_twice',
+      type: 'ovs',
+      datapathType: 'netdev',
+      addresses: ['10.40.0.1/24'],
+      mtu: 1450,
+      stp: false,
+      labels: {},
+      overlayMtu: null,
+      adopted: false,
+    };
     const plan = createBridgePlan('br_twiceid', d, { exists: false, kind: null, owner: null });
     const ex = hostExecutor(w.deps, hostId);
-    const runAll = async () => { for (const s of plan.steps) expect((await ex.run(s.argv)).exitCode, s.argv.join(' ')).toBe(0); };
+    const runAll = async () => {
+      for (const s of plan.steps) expect((await ex.run(s.argv)).exitCode, s.argv.join(' ')).toBe(0);
+    };
     await runAll();
     const once = await hostState();
     await runAll();

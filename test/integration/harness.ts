@@ -27,12 +27,23 @@ export function sshHostBody(sb: Sandbox, name: string) {
   const h = sb.host(name);
   return {
     name,
-    executor: { kind: 'ssh' as const, address: h.mgmtIp, port: h.sshPort, user: 'root', privateKeyPath: sb.clientKeyPath, hostKeySha256: h.hostKeySha256 },
+    executor: {
+      kind: 'ssh' as const,
+      address: h.mgmtIp,
+      port: h.sshPort,
+      user: 'root',
+      privateKeyPath: sb.clientKeyPath,
+      hostKeySha256: h.hostKeySha256,
+    },
     tunnelIp: h.underlayIp,
   };
 }
 
-export async function startWorld(prefix: string, hosts: SandboxHostSpec[] = SEED_HOSTS, opts: { withDocker?: boolean } = {}): Promise<World> {
+export async function startWorld(
+  prefix: string,
+  hosts: SandboxHostSpec[] = SEED_HOSTS,
+  opts: { withDocker?: boolean } = {},
+): Promise<World> {
   await down(prefix).catch(() => undefined);
   const sb = await up({ prefix, hosts, ...opts });
   let server: ServerType | undefined;
@@ -46,7 +57,10 @@ export async function startWorld(prefix: string, hosts: SandboxHostSpec[] = SEED
     const baseUrl = `http://127.0.0.1:${(server!.address() as AddressInfo).port}`;
     const np = createClient({ baseUrl });
     return {
-      sb, deps, np, baseUrl,
+      sb,
+      deps,
+      np,
+      baseUrl,
       async registerHosts() {
         for (const h of sb.hosts) await np.hosts.create(sshHostBody(sb, h.name));
       },

@@ -16,7 +16,10 @@ afterAll(async () => {
   await w?.close();
 });
 
-const acceptedLogins = (host: string) => readFileSync(w.sb.host(host).sshdLog, 'utf8').split('\n').filter((l) => l.includes('Accepted publickey')).length;
+const acceptedLogins = (host: string) =>
+  readFileSync(w.sb.host(host).sshdLog, 'utf8')
+    .split('\n')
+    .filter((l) => l.includes('Accepted publickey')).length;
 
 /** Kills a sandbox host's sshd and every session under it: the host is gone, as when it crashes. */
 async function killSshdTree(host: string): Promise<void> {
@@ -27,14 +30,26 @@ async function killSshdTree(host: string): Promise<void> {
     try {
       const stat = await readFile(`/proc/${e}/stat`, 'utf8');
       parent.set(Number(e), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
-    } catch { /* gone */ }
+    } catch {
+      /* gone */
+    }
   }
   const tree = new Set([root]);
-  for (let grew = true; grew; ) {
+  for (let grew = true; grew;) {
     grew = false;
-    for (const [pid, ppid] of parent) if (tree.has(ppid) && !tree.has(pid)) { tree.add(pid); grew = true; }
+    for (const [pid, ppid] of parent)
+      if (tree.has(ppid) && !tree.has(pid)) {
+        tree.add(pid);
+        grew = true;
+      }
   }
-  for (const pid of tree) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+  for (const pid of tree) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
 }
 
 describe('hosts over SSH', () => {
@@ -50,11 +65,13 @@ describe('hosts over SSH', () => {
       expect(h.facts?.docker?.version).toMatch(/^\d+\.\d+/);
       expect(h.facts?.kernel).toMatch(/^\d+\.\d+/);
       expect(h.facts?.ethtool).toBe(true);
-      console.log(`[hosts] ${name}: kernel ${h.facts?.kernel}, iproute2 ${h.facts?.iproute2}, OVS ${h.facts?.ovs?.version} [${h.facts?.ovs?.datapathTypes.join(', ')}], docker ${h.facts?.docker?.version}, modules ${JSON.stringify(h.facts?.kernelModules)}`);
+      console.log(
+        `[hosts] ${name}: kernel ${h.facts?.kernel}, iproute2 ${h.facts?.iproute2}, OVS ${h.facts?.ovs?.version} [${h.facts?.ovs?.datapathTypes.join(', ')}], docker ${h.facts?.docker?.version}, modules ${JSON.stringify(h.facts?.kernelModules)}`,
+      );
     }
   });
 
-  it('a wrong host key is refused before authentication; the job\'s problem names the mismatch and both fingerprints', async () => {
+  it("a wrong host key is refused before authentication; the job's problem names the mismatch and both fingerprints", async () => {
     const before = acceptedLogins('docker1');
     const body = { ...sshHostBody(w.sb, 'docker1'), name: 'impostor' };
     body.executor = { ...body.executor, hostKeySha256: w.sb.host('docker3').hostKeySha256 };
@@ -73,10 +90,12 @@ describe('hosts over SSH', () => {
 
   it('any argv arrives on the host exactly as sent (quoting property, through the SSH executor)', async () => {
     const ex = hostExecutor(w.deps, 'docker1');
-    const word = fc.oneof(
-      fc.string({ unit: 'grapheme', maxLength: 12 }),
-      fc.constantFrom("'", '"', '$(id)', '`id`', '\n', '-rf', '--', '\\', ';', '&&', '|', '*', '~', '$HOME', 'é漢🙂', ' ', ''),
-    ).filter((s) => !s.includes('\0'));
+    const word = fc
+      .oneof(
+        fc.string({ unit: 'grapheme', maxLength: 12 }),
+        fc.constantFrom("'", '"', '$(id)', '`id`', '\n', '-rf', '--', '\\', ';', '&&', '|', '*', '~', '$HOME', 'é漢🙂', ' ', ''),
+      )
+      .filter((s) => !s.includes('\0'));
     await fc.assert(
       fc.asyncProperty(fc.array(word, { maxLength: 8 }), async (argv) => {
         const r = await ex.run(['printf', '%s\\0', ...argv]);
@@ -101,7 +120,9 @@ describe('hosts over SSH', () => {
     const job = newJob({ kind: 'test.sleep', resource: { type: 'host', id: host.id }, hosts: [host.id] });
     w.deps.store.insertJob(job);
     const t = performance.now();
-    w.deps.runner.start(job, async (ctx) => { await ctx.runPlan({ steps: [{ host: host.id, description: 'a long command', argv: ['sleep', '30'] }] }); });
+    w.deps.runner.start(job, async (ctx) => {
+      await ctx.runPlan({ steps: [{ host: host.id, description: 'a long command', argv: ['sleep', '30'] }] });
+    });
     await new Promise((r) => setTimeout(r, 700));
     await killSshdTree('docker1');
     const done = await w.deps.runner.wait(job.id, 30_000);

@@ -24,10 +24,25 @@ beforeAll(async () => {
   hostId = br.host;
   expect((await w.ssh('docker1', ['ip', 'netns', 'add', NETNS])).exitCode).toBe(0);
   data = {
-    bridgeId: br.id, bridgeName: 'ovs_bridge', bridgeType: 'ovs', datapathType: 'netdev', hostId, hostName: 'docker1',
-    target: { netns: NETNS }, resolved: null, ifname: null, hostIfname: 'npplantest0001', addresses: ['10.11.12.160/24', 'fd00:11:12::160/64'],
-    gateway: '10.11.12.1', routes: [{ to: '10.99.0.0/16', via: '10.11.12.1' }], mac: null, mtu: 1400, vlan: null, txChecksumOffloadOff: false,
-    labels: {}, container: null,
+    bridgeId: br.id,
+    bridgeName: 'ovs_bridge',
+    bridgeType: 'ovs',
+    datapathType: 'netdev',
+    hostId,
+    hostName: 'docker1',
+    target: { netns: NETNS },
+    resolved: null,
+    ifname: null,
+    hostIfname: 'npplantest0001',
+    addresses: ['10.11.12.160/24', 'fd00:11:12::160/64'],
+    gateway: '10.11.12.1',
+    routes: [{ to: '10.99.0.0/16', via: '10.11.12.1' }],
+    mac: null,
+    mtu: 1400,
+    vlan: null,
+    txChecksumOffloadOff: false,
+    labels: {},
+    container: null,
   };
 }, 180_000);
 
@@ -44,7 +59,9 @@ async function asJob(work: (ctx: JobContext) => Promise<void>) {
   w.deps.store.insertJob(job);
   w.deps.runner.start(job, work);
   const done = await w.deps.runner.wait(job.id, 60_000);
-  const lines = w.deps.store.getLogs(job.id, 0, 10_000).map((l) => ({ host: l.host, stream: l.stream, text: l.text, exitCode: l.exitCode }));
+  const lines = w.deps.store
+    .getLogs(job.id, 0, 10_000)
+    .map((l) => ({ host: l.host, stream: l.stream, text: l.text, exitCode: l.exitCode }));
   return { done, lines };
 }
 
@@ -52,10 +69,28 @@ async function asJob(work: (ctx: JobContext) => Promise<void>) {
 async function listing(): Promise<string> {
   const run = async (argv: string[]) => (await w.ssh('docker1', argv)).stdout.trim();
   return [
-    await run(['ip', '-o', 'link', 'show']).then((s) => s.split('\n').map((l) => l.split(':')[1]?.trim().split('@')[0]).sort().join(' ')),
+    await run(['ip', '-o', 'link', 'show']).then((s) =>
+      s
+        .split('\n')
+        .map((l) => l.split(':')[1]?.trim().split('@')[0])
+        .sort()
+        .join(' '),
+    ),
     await run(['ovs-vsctl', 'list-ports', 'ovs_bridge']),
-    await run(['ip', '-o', 'addr', 'show']).then((s) => s.split('\n').map((l) => l.split(/\s+/).slice(1, 4).join(' ')).sort().join('; ')),
-    await run(['ip', 'netns', 'exec', NETNS, 'ip', '-o', 'link', 'show']).then((s) => s.split('\n').map((l) => l.split(':')[1]?.trim().split('@')[0]).sort().join(' ')),
+    await run(['ip', '-o', 'addr', 'show']).then((s) =>
+      s
+        .split('\n')
+        .map((l) => l.split(/\s+/).slice(1, 4).join(' '))
+        .sort()
+        .join('; '),
+    ),
+    await run(['ip', 'netns', 'exec', NETNS, 'ip', '-o', 'link', 'show']).then((s) =>
+      s
+        .split('\n')
+        .map((l) => l.split(':')[1]?.trim().split('@')[0])
+        .sort()
+        .join(' '),
+    ),
     await run(['ip', 'netns', 'exec', NETNS, 'ip', 'route', 'show']),
   ].join('\n');
 }
@@ -79,7 +114,8 @@ describe('batched plans on a real host', () => {
       }
     });
     await asJob((ctx) => ctx.runPlan(detachPlan(data, true)));
-    const steps = (l: { stream: string; text: string }[]) => l.filter((x) => !(x.stream === 'info' && / (started|succeeded)$/.test(x.text)));
+    const steps = (l: { stream: string; text: string }[]) =>
+      l.filter((x) => !(x.stream === 'info' && / (started|succeeded)$/.test(x.text)));
     expect(steps(batched.lines)).toEqual(steps(alone.lines));
     expect(batched.lines.filter((l) => l.stream === 'cmd').length).toBe(plan().steps.length);
   });
@@ -89,7 +125,13 @@ describe('batched plans on a real host', () => {
       const before = await listing();
       const steps = plan().steps;
       const k = where === 'first' ? 0 : where === 'middle' ? Math.floor(steps.length / 2) : steps.length - 1;
-      const injected: Plan = { steps: steps.map((s, i) => (i === k ? { host: s.host, description: `${s.description} (injected failure)`, argv: ['sh', '-c', 'echo injected >&2; exit 3'] } : s)) };
+      const injected: Plan = {
+        steps: steps.map((s, i) =>
+          i === k
+            ? { host: s.host, description: `${s.description} (injected failure)`, argv: ['sh', '-c', 'echo injected >&2; exit 3'] }
+            : s,
+        ),
+      };
       const r = await asJob((ctx) => ctx.runPlan(injected));
       expect(r.done.status).toBe('failed');
       expect(r.done.error?.detail).toContain('(injected failure) failed on docker1 (exit 3): injected');

@@ -22,7 +22,13 @@ beforeAll(async () => {
   web2 = await w.sb.startWeb('docker3', 'web2', 2);
   await w.np.attachments.create({ bridge: 'docker1/ovs_bridge', target: { container: 'web1' }, addresses: ['10.11.12.100/24'] });
   await w.np.attachments.create({ bridge: 'docker3/ovs_bridge', target: { container: 'web2' }, addresses: ['10.11.12.200/24'] });
-  await w.np.attachments.create({ bridge: 'docker3/docker0', target: { container: 'web2' }, ifname: 'eth0', addresses: ['172.17.0.100/16'], gateway: '172.17.0.1' });
+  await w.np.attachments.create({
+    bridge: 'docker3/docker0',
+    target: { container: 'web2' },
+    ifname: 'eth0',
+    addresses: ['172.17.0.100/16'],
+    gateway: '172.17.0.1',
+  });
 });
 
 afterAll(async () => {
@@ -35,19 +41,30 @@ const curlFrom = (host: string, pid: number, url: string, maxS = 10) =>
 /** Starts tcpdump on the router's link to docker1 and resolves once it listens; `done` gives the packets it saw. */
 async function capture(filter: string): Promise<{ done: () => Promise<string> }> {
   const iface = w.sb.routerIfaces.docker1!;
-  const p = spawn('ip', ['netns', 'exec', w.sb.routerNetns, 'timeout', '20', 'tcpdump', '-l', '-n', '-i', iface, '-c', '3', filter], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const p = spawn('ip', ['netns', 'exec', w.sb.routerNetns, 'timeout', '20', 'tcpdump', '-l', '-n', '-i', iface, '-c', '3', filter], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   p.stdout.on('data', (d) => (out += d));
   await new Promise<void>((resolve, reject) => {
     const t = setTimeout(() => reject(new Error('tcpdump did not start')), 10_000);
-    p.stderr.on('data', (d) => { if (String(d).includes('listening on')) { clearTimeout(t); resolve(); } });
+    p.stderr.on('data', (d) => {
+      if (String(d).includes('listening on')) {
+        clearTimeout(t);
+        resolve();
+      }
+    });
   });
   return {
-    done: () => new Promise((resolve) => {
-      if (p.exitCode !== null) return resolve(out);
-      const t = setTimeout(() => p.kill('SIGTERM'), 5000);
-      p.once('exit', () => { clearTimeout(t); resolve(out); });
-    }),
+    done: () =>
+      new Promise((resolve) => {
+        if (p.exitCode !== null) return resolve(out);
+        const t = setTimeout(() => p.kill('SIGTERM'), 5000);
+        p.once('exit', () => {
+          clearTimeout(t);
+          resolve(out);
+        });
+      }),
   };
 }
 

@@ -11,7 +11,13 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ContainerNotFoundError, ContainerNotRunningError, createDockerClient, dockerVersion, resolveContainer } from '../../src/docker/index.js';
+import {
+  ContainerNotFoundError,
+  ContainerNotRunningError,
+  createDockerClient,
+  dockerVersion,
+  resolveContainer,
+} from '../../src/docker/index.js';
 import { ExecError } from '../../src/exec/errors.js';
 import { LocalExecutor } from '../../src/exec/local.js';
 import { SshExecutor, fingerprintOfKey, type SshExecutorConfig } from '../../src/exec/ssh.js';
@@ -194,7 +200,9 @@ function signalAll(pids: number[], signal: NodeJS.Signals): void {
 
 function acceptedLogins(s: Sshd): number {
   try {
-    return readFileSync(s.log, 'utf8').split('\n').filter((l) => l.includes('Accepted publickey')).length;
+    return readFileSync(s.log, 'utf8')
+      .split('\n')
+      .filter((l) => l.includes('Accepted publickey')).length;
   } catch {
     return 0;
   }
@@ -220,12 +228,41 @@ function executor(overrides: Partial<SshExecutorConfig> = {}): SshExecutor {
 
 /** Words a shell would love to misread, mixed into arbitrary Unicode. */
 const nasty = fc.constantFrom(
-  "'", '"', '\\', '$', '`', '$(touch /tmp/netplumb-pwned)', '`id`', '${HOME}', '\n', '\t', ' ', '*', '?', '~', '!',
-  '#', ';', '&', '|', '>', '<', '(', '{a,b}', '-n', '--', '-e', '--help', 'FOO=bar', '=ls', 'é', '日本', '🦀', '\r',
+  "'",
+  '"',
+  '\\',
+  '$',
+  '`',
+  '$(touch /tmp/netplumb-pwned)',
+  '`id`',
+  '${HOME}',
+  '\n',
+  '\t',
+  ' ',
+  '*',
+  '?',
+  '~',
+  '!',
+  '#',
+  ';',
+  '&',
+  '|',
+  '>',
+  '<',
+  '(',
+  '{a,b}',
+  '-n',
+  '--',
+  '-e',
+  '--help',
+  'FOO=bar',
+  '=ls',
+  'é',
+  '日本',
+  '🦀',
+  '\r',
 );
-const word = fc
-  .array(fc.oneof(fc.string({ unit: 'binary' }), nasty), { maxLength: 6 })
-  .map((parts) => parts.join('').replaceAll('\0', ''));
+const word = fc.array(fc.oneof(fc.string({ unit: 'binary' }), nasty), { maxLength: 6 }).map((parts) => parts.join('').replaceAll('\0', ''));
 
 describe.skipIf(!haveSshd)('SshExecutor against a real sshd', () => {
   beforeAll(async () => {
@@ -270,10 +307,12 @@ describe.skipIf(!haveSshd)('SshExecutor against a real sshd', () => {
     const ssh = executor();
     for (let round = 0; round < 60; round++) {
       const results = await Promise.all(
-        Array.from({ length: 8 }, (_, j) =>
-          j % 2
-            ? ssh.run(['sh', '-c', `cat; exit ${(round + j) % 7}`], { stdin: `r${round}` })
-            : ssh.run(['sh', '-c', `exit ${(round + j) % 7}`]), // done before we even send EOF
+        Array.from(
+          { length: 8 },
+          (_, j) =>
+            j % 2
+              ? ssh.run(['sh', '-c', `cat; exit ${(round + j) % 7}`], { stdin: `r${round}` })
+              : ssh.run(['sh', '-c', `exit ${(round + j) % 7}`]), // done before we even send EOF
         ),
       );
       results.forEach((r, j) => {
@@ -325,17 +364,23 @@ describe.skipIf(!haveSshd)('SshExecutor against a real sshd', () => {
   it('reports auth failures and unreachable hosts without leaking key material or paths', async () => {
     keygen(join(sshd.dir, 'stranger_key'));
     const stranger = readFileSync(join(sshd.dir, 'stranger_key'), 'utf8');
-    const authErr = await executor({ privateKeyPath: undefined, privateKey: stranger }).run(['true']).catch((e: unknown) => e);
+    const authErr = await executor({ privateKeyPath: undefined, privateKey: stranger })
+      .run(['true'])
+      .catch((e: unknown) => e);
     expect(authErr).toMatchObject({ code: 'auth-failed' });
     expect((authErr as Error).message).not.toContain('PRIVATE KEY');
 
-    const noFile = await executor({ privateKeyPath: join(sshd.dir, 'no-such-key') }).run(['true']).catch((e: unknown) => e);
+    const noFile = await executor({ privateKeyPath: join(sshd.dir, 'no-such-key') })
+      .run(['true'])
+      .catch((e: unknown) => e);
     expect(noFile).toMatchObject({ code: 'auth-failed' });
     expect((noFile as Error).message).not.toContain(sshd.dir);
 
     const closedPort = await freePort();
     const started = performance.now();
-    const unreachable = await executor({ port: closedPort }).run(['true']).catch((e: unknown) => e);
+    const unreachable = await executor({ port: closedPort })
+      .run(['true'])
+      .catch((e: unknown) => e);
     expect(unreachable).toMatchObject({ code: 'host-unreachable' });
     expect((unreachable as Error).message).toContain(`cannot reach 127.0.0.1:${closedPort}`);
     expect(performance.now() - started).toBeLessThan(3000);
@@ -346,9 +391,7 @@ describe.skipIf(!haveSshd)('SshExecutor against a real sshd', () => {
     const probe = join(sshd.dir, 'channels.log');
     const before = acceptedLogins(sshd);
     const results = await Promise.all(
-      Array.from({ length: 40 }, () =>
-        ssh.run(['sh', '-c', `echo + >> ${probe}; sleep 0.2; echo - >> ${probe}; echo ok`]),
-      ),
+      Array.from({ length: 40 }, () => ssh.run(['sh', '-c', `echo + >> ${probe}; sleep 0.2; echo - >> ${probe}; echo ok`])),
     );
     expect(results.every((r) => r.exitCode === 0 && r.stdout === 'ok\n')).toBe(true);
     expect(ssh.connectionCount).toBe(1);
@@ -477,9 +520,21 @@ describe.skipIf(!haveSshd)('SshExecutor against a real sshd', () => {
     for (let i = 0; i < 20; i++) {
       const t = performance.now();
       const res = await local.run([
-        'ssh', '-i', sshd.clientKey, '-p', String(sshd.port),
-        '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=yes', '-o', `UserKnownHostsFile=${knownHosts}`,
-        '-o', 'LogLevel=ERROR', 'root@127.0.0.1', 'true',
+        'ssh',
+        '-i',
+        sshd.clientKey,
+        '-p',
+        String(sshd.port),
+        '-o',
+        'BatchMode=yes',
+        '-o',
+        'StrictHostKeyChecking=yes',
+        '-o',
+        `UserKnownHostsFile=${knownHosts}`,
+        '-o',
+        'LogLevel=ERROR',
+        'root@127.0.0.1',
+        'true',
       ]);
       expect(res.exitCode, res.stderr).toBe(0);
       fresh.push(performance.now() - t);
@@ -506,15 +561,34 @@ describe.skipIf(!haveSshd)('SshExecutor against a real sshd', () => {
         '-c',
         'dockerd "$@" >"$0" 2>&1 &',
         join(dockerDir, 'dockerd.log'),
-        '--data-root', join(dockerDir, 'root'), '--exec-root', join(dockerDir, 'exec'),
-        '-H', `unix://${sshd.dockerSock}`, '--pidfile', dockerPidFile,
-        '--iptables=false', '--ip6tables=false', '--bridge=none', '--storage-driver=vfs',
+        '--data-root',
+        join(dockerDir, 'root'),
+        '--exec-root',
+        join(dockerDir, 'exec'),
+        '-H',
+        `unix://${sshd.dockerSock}`,
+        '--pidfile',
+        dockerPidFile,
+        '--iptables=false',
+        '--ip6tables=false',
+        '--bridge=none',
+        '--storage-driver=vfs',
         // Its own containerd namespaces, so it cannot meet other dockerd running on this machine.
-        '--containerd-namespace', `netplumb-ssh-${sshd.port}`,
-        '--containerd-plugins-namespace', `netplumb-ssh-${sshd.port}-plugins`,
+        '--containerd-namespace',
+        `netplumb-ssh-${sshd.port}`,
+        '--containerd-plugins-namespace',
+        `netplumb-ssh-${sshd.port}-plugins`,
       ]);
       const local = createDockerClient({ kind: 'local', socketPath: sshd.dockerSock });
-      await waitFor('dockerd', () => local.ping().then(() => true, () => false), 30_000);
+      await waitFor(
+        'dockerd',
+        () =>
+          local.ping().then(
+            () => true,
+            () => false,
+          ),
+        30_000,
+      );
     }, 40_000);
 
     afterAll(async () => {

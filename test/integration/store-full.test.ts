@@ -43,7 +43,9 @@ beforeAll(() => {
 afterAll(() => {
   try {
     t?.deps.storage.close();
-  } catch { /* already closed */ }
+  } catch {
+    /* already closed */
+  }
   if (mounted) {
     try {
       execFileSync('umount', [mnt]);
@@ -52,11 +54,15 @@ afterAll(() => {
     }
   }
   if (mnt) rmSync(mnt, { recursive: true, force: true });
-  try { rmdirSync(mnt); } catch { /* gone */ }
+  try {
+    rmdirSync(mnt);
+  } catch {
+    /* gone */
+  }
 });
 
 describe('the database on a full file system (issue 9, finding 2, for real)', () => {
-  it('serves 503 storage-unavailable while full, keeps a running job\'s outcome, and recovers by itself once space is freed', async () => {
+  it("serves 503 storage-unavailable while full, keeps a running job's outcome, and recovers by itself once space is freed", async () => {
     const errors = vi.spyOn(console, 'error').mockImplementation(() => undefined);
     const rejections: unknown[] = [];
     const onRejection = (e: unknown) => rejections.push(e);
@@ -69,7 +75,12 @@ describe('the database on a full file system (issue 9, finding 2, for real)', ()
 
       // A job that is running when the disk fills up.
       t.world.delayMs = 200;
-      const started = await t.json('POST', '/bridges', { host: 'docker1', name: 'running0' }, { Prefer: 'respond-async', 'Idempotency-Key': 'running0' });
+      const started = await t.json(
+        'POST',
+        '/bridges',
+        { host: 'docker1', name: 'running0' },
+        { Prefer: 'respond-async', 'Idempotency-Key': 'running0' },
+      );
       expect(started.status).toBe(202);
       const { job } = await started.json();
       expect(fill()).toBeGreaterThan(0);
@@ -105,7 +116,10 @@ describe('the database on a full file system (issue 9, finding 2, for real)', ()
       expect(t.store.getJob(job.id)!.status).toBe('running');
       // Free the space: nobody pokes the service, it notices by itself.
       unlinkSync(filler());
-      await vi.waitFor(async () => expect((await t!.json('GET', '/healthz')).status === 200 && t!.deps.storage.health().writable).toBe(true), { timeout: 10_000, interval: 200 });
+      await vi.waitFor(
+        async () => expect((await t!.json('GET', '/healthz')).status === 200 && t!.deps.storage.health().writable).toBe(true),
+        { timeout: 10_000, interval: 200 },
+      );
       expect((await t.json('GET', '/readyz')).status).toBe(200);
       expect(t.store.getJob(job.id)!.status).toBe('succeeded');
       const seqs = t.store.getLogs(job.id, 0, 1000).map((l) => l.seq);

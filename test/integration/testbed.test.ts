@@ -19,7 +19,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 function run(argv: string[], timeoutMs = 30_000): Promise<{ exitCode: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     execFile(argv[0]!, argv.slice(1), { timeout: timeoutMs, encoding: 'utf8' }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1) : 0;
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
       resolve({ exitCode: code, stdout, stderr });
     });
   });
@@ -81,13 +81,20 @@ describe('sandbox testbed', () => {
     const h = sb.host(host);
     return run([
       'ssh',
-      '-i', sb.clientKeyPath,
-      '-o', 'IdentitiesOnly=yes',
-      '-o', 'BatchMode=yes',
-      '-o', 'StrictHostKeyChecking=yes',
-      '-o', `UserKnownHostsFile=${knownHosts}`,
-      '-o', 'ConnectTimeout=5',
-      '-p', String(h.sshPort),
+      '-i',
+      sb.clientKeyPath,
+      '-o',
+      'IdentitiesOnly=yes',
+      '-o',
+      'BatchMode=yes',
+      '-o',
+      'StrictHostKeyChecking=yes',
+      '-o',
+      `UserKnownHostsFile=${knownHosts}`,
+      '-o',
+      'ConnectTimeout=5',
+      '-p',
+      String(h.sshPort),
       `root@${h.mgmtIp}`,
       command,
     ]);
@@ -177,7 +184,10 @@ describe('sandbox testbed', () => {
     expect(pid).toBeGreaterThan(1);
     const links = await run(['nsenter', '-t', String(pid), '-n', 'ip', '-o', 'link']);
     expect(links.exitCode).toBe(0);
-    const names = links.stdout.trim().split('\n').map((l) => l.split(':')[1]!.trim());
+    const names = links.stdout
+      .trim()
+      .split('\n')
+      .map((l) => l.split(':')[1]!.trim());
     expect(names).toEqual(['lo']);
     // it serves its page (curl from inside the container's namespace, on its loopback)
     await run(['nsenter', '-t', String(pid), '-n', 'ip', 'link', 'set', 'lo', 'up']);
@@ -203,51 +213,59 @@ describe('sandbox testbed', () => {
     expect(s).not.toMatch(/MISSING|NOT answering/);
   }, 30_000);
 
-  it('down removes everything, and a second down is a no-op', async () => {
-    const pids = await pidsUnder(sb.stateDir);
-    expect(pids.length).toBeGreaterThanOrEqual(2 * 5); // ovsdb, vswitchd, dockerd, containerd, sshd per host
-    const t0 = Date.now();
-    await sb.down();
-    logs.push(`down took ${Date.now() - t0} ms`);
-    expect(await netnsWithPrefix(PREFIX)).toEqual([]);
-    expect(pids.filter(alive)).toEqual([]);
-    expect(await pidsUnder(sb.stateDir)).toEqual([]);
-    expect(existsSync(sb.stateDir)).toBe(false);
-    expect(existsSync(`/sys/class/net/${PREFIX}mgmt`)).toBe(false);
-    expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(sb.stateDir);
-    await down(PREFIX);
-    console.log(logs.join('\n'));
-  }, HOOK_MS);
+  it(
+    'down removes everything, and a second down is a no-op',
+    async () => {
+      const pids = await pidsUnder(sb.stateDir);
+      expect(pids.length).toBeGreaterThanOrEqual(2 * 5); // ovsdb, vswitchd, dockerd, containerd, sshd per host
+      const t0 = Date.now();
+      await sb.down();
+      logs.push(`down took ${Date.now() - t0} ms`);
+      expect(await netnsWithPrefix(PREFIX)).toEqual([]);
+      expect(pids.filter(alive)).toEqual([]);
+      expect(await pidsUnder(sb.stateDir)).toEqual([]);
+      expect(existsSync(sb.stateDir)).toBe(false);
+      expect(existsSync(`/sys/class/net/${PREFIX}mgmt`)).toBe(false);
+      expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(sb.stateDir);
+      await down(PREFIX);
+      console.log(logs.join('\n'));
+    },
+    HOOK_MS,
+  );
 
-  it('down cleans up after the process running up was killed midway', async () => {
-    const cli = path.join(here, '../testbed/cli.ts');
-    const tsx = path.join(here, '../../node_modules/.bin/tsx');
-    const child = spawn(tsx, [cli, 'up', '--prefix', CRASH_PREFIX], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
-    let err = '';
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    // kill its process group (tsx and the node it runs; the daemons detached into their own sessions) midway
-    await new Promise<void>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`up never started dockerd:\n${err}`)), 60_000);
-      child.stderr.on('data', () => {
-        if (/starting Open vSwitch/.test(err)) {
-          clearTimeout(t);
-          resolve();
-        }
+  it(
+    'down cleans up after the process running up was killed midway',
+    async () => {
+      const cli = path.join(here, '../testbed/cli.ts');
+      const tsx = path.join(here, '../../node_modules/.bin/tsx');
+      const child = spawn(tsx, [cli, 'up', '--prefix', CRASH_PREFIX], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+      let err = '';
+      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      // kill its process group (tsx and the node it runs; the daemons detached into their own sessions) midway
+      await new Promise<void>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`up never started dockerd:\n${err}`)), 60_000);
+        child.stderr.on('data', () => {
+          if (/starting Open vSwitch/.test(err)) {
+            clearTimeout(t);
+            resolve();
+          }
+        });
       });
-    });
-    process.kill(-child.pid!, 'SIGKILL');
-    try {
-      process.kill(child.pid!, 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-    const dir = defaultBaseDir(CRASH_PREFIX);
-    expect(existsSync(path.join(dir, 'manifest.json'))).toBe(true);
-    expect((await netnsWithPrefix(CRASH_PREFIX)).length).toBeGreaterThan(0);
-    await down(CRASH_PREFIX);
-    expect(await netnsWithPrefix(CRASH_PREFIX)).toEqual([]);
-    expect(await pidsUnder(dir)).toEqual([]);
-    expect(existsSync(dir)).toBe(false);
-    expect(existsSync(`/sys/class/net/${CRASH_PREFIX}mgmt`)).toBe(false);
-  }, HOOK_MS);
+      process.kill(-child.pid!, 'SIGKILL');
+      try {
+        process.kill(child.pid!, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+      const dir = defaultBaseDir(CRASH_PREFIX);
+      expect(existsSync(path.join(dir, 'manifest.json'))).toBe(true);
+      expect((await netnsWithPrefix(CRASH_PREFIX)).length).toBeGreaterThan(0);
+      await down(CRASH_PREFIX);
+      expect(await netnsWithPrefix(CRASH_PREFIX)).toEqual([]);
+      expect(await pidsUnder(dir)).toEqual([]);
+      expect(existsSync(dir)).toBe(false);
+      expect(existsSync(`/sys/class/net/${CRASH_PREFIX}mgmt`)).toBe(false);
+    },
+    HOOK_MS,
+  );
 });

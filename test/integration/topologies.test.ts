@@ -10,16 +10,29 @@ import type { SandboxHostSpec } from '../testbed/sandbox.js';
 import { startWorld, type World } from './harness.js';
 
 async function call(w: World, method: string, path: string, body?: unknown) {
-  const r = await fetch(`${w.baseUrl}${path}`, { method, headers: body ? { 'Content-Type': 'application/json', Prefer: 'wait=120' } : { Prefer: 'wait=120' }, ...(body ? { body: JSON.stringify(body) } : {}) });
+  const r = await fetch(`${w.baseUrl}${path}`, {
+    method,
+    headers: body ? { 'Content-Type': 'application/json', Prefer: 'wait=120' } : { Prefer: 'wait=120' },
+    ...(body ? { body: JSON.stringify(body) } : {}),
+  });
   return { status: r.status, body: r.status === 204 ? null : await r.json() };
 }
 
 /** Everything netplumb could touch on a host, as text (veths, OVS bridges and ports, Linux bridges, tunnel devices). */
 async function listing(w: World, host: string): Promise<string> {
   const run = async (argv: string[]) => (await w.ssh(host, argv)).stdout.trim();
-  const links = (await run(['ip', '-o', 'link', 'show'])).split('\n').map((l) => l.split(':')[1]?.trim().split('@')[0]).sort().join(' ');
+  const links = (await run(['ip', '-o', 'link', 'show']))
+    .split('\n')
+    .map((l) => l.split(':')[1]?.trim().split('@')[0])
+    .sort()
+    .join(' ');
   const bridges = await run(['ovs-vsctl', 'list-br']);
-  const ports = await Promise.all(bridges.split('\n').filter(Boolean).map(async (b) => `${b}: ${(await run(['ovs-vsctl', 'list-ports', b])).split('\n').join(' ')}`));
+  const ports = await Promise.all(
+    bridges
+      .split('\n')
+      .filter(Boolean)
+      .map(async (b) => `${b}: ${(await run(['ovs-vsctl', 'list-ports', b])).split('\n').join(' ')}`),
+  );
   return [links, ...ports].join('\n');
 }
 
@@ -75,7 +88,13 @@ describe('the seed as a topology', () => {
     expect(r.status, JSON.stringify(r.body)).toBe(201);
     expect(r.body.job.status).toBe('succeeded');
     expect(Object.keys(r.body.resources).sort()).toEqual([
-      'attachment:docker0/docker3/web2', 'attachment:web/docker1/web1', 'attachment:web/docker3/web2', 'bridge:docker0/docker3', 'bridge:web/docker1', 'bridge:web/docker3', 'tunnel:web/docker1~docker3',
+      'attachment:docker0/docker3/web2',
+      'attachment:web/docker1/web1',
+      'attachment:web/docker3/web2',
+      'bridge:docker0/docker3',
+      'bridge:web/docker1',
+      'bridge:web/docker3',
+      'tunnel:web/docker1~docker3',
     ]);
     expect(await curl('web1', 'docker1', 'http://10.11.12.200')).toContain('Web Server #2');
     expect(await curl('web2', 'docker3', 'http://10.11.12.100')).toContain('Web Server #1');
@@ -94,12 +113,21 @@ describe('the seed as a topology', () => {
     const r = await call(w, 'PUT', '/topologies/seed', seed({ tunnel: 'vxlan', web1: '10.11.12.101', extra: true }));
     expect(r.status, JSON.stringify(r.body)).toBe(200);
     // VXLAN leaves 8 bytes less than keyed GRE: the members' MTU follows the overlay MTU, end to end.
-    expect(r.body.plan.changes.map((c: { action: string; slot: string; fields: string[] }) => `${c.action} ${c.slot} ${c.fields.join(',')}`).sort()).toEqual([
-      'create attachment:web/docker3/web3 ', 'replace tunnel:web/docker1~docker3 type,endpoints', 'update attachment:web/docker1/web1 addresses,mtu', 'update attachment:web/docker3/web2 mtu',
+    expect(
+      r.body.plan.changes
+        .map((c: { action: string; slot: string; fields: string[] }) => `${c.action} ${c.slot} ${c.fields.join(',')}`)
+        .sort(),
+    ).toEqual([
+      'create attachment:web/docker3/web3 ',
+      'replace tunnel:web/docker1~docker3 type,endpoints',
+      'update attachment:web/docker1/web1 addresses,mtu',
+      'update attachment:web/docker3/web2 mtu',
     ]);
     const cmds = await mutatingCommands(w, r.body.job.id);
     // Nothing for docker0 or the bridges; for web2 only its MTU.
-    expect(cmds.filter((c) => c.includes('docker0') || c.includes('add-br') || (c.includes(String(pids.web2)) && !c.includes(' mtu 1450')))).toEqual([]);
+    expect(
+      cmds.filter((c) => c.includes('docker0') || c.includes('add-br') || (c.includes(String(pids.web2)) && !c.includes(' mtu 1450'))),
+    ).toEqual([]);
     expect(cmds.some((c) => c.includes('type=vxlan'))).toBe(true);
     expect(cmds.some((c) => c.includes('del-port ovs_bridge gre-'))).toBe(true);
     expect(await curl('web1', 'docker1', 'http://10.11.12.200')).toContain('Web Server #2');

@@ -37,21 +37,34 @@ const ports = async (host: string, br: string) => (await sh(host, ['ovs-vsctl', 
 
 /** tcpdump on the router's link to docker1 (a namespace this test made), listening before it resolves. */
 async function capture(filter: string): Promise<{ stop: () => Promise<string> }> {
-  const p = spawn('ip', ['netns', 'exec', w.sb.routerNetns, 'timeout', '30', 'tcpdump', '-l', '-n', '-i', w.sb.routerIfaces.docker1!, filter], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const p = spawn(
+    'ip',
+    ['netns', 'exec', w.sb.routerNetns, 'timeout', '30', 'tcpdump', '-l', '-n', '-i', w.sb.routerIfaces.docker1!, filter],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let out = '';
   p.stdout.on('data', (d) => (out += d));
   await new Promise<void>((resolve, reject) => {
     const t = setTimeout(() => reject(new Error('tcpdump did not start')), 10_000);
-    p.stderr.on('data', (d) => { if (String(d).includes('listening on')) { clearTimeout(t); resolve(); } });
-    p.once('exit', (c) => { clearTimeout(t); reject(new Error(`tcpdump exited ${c}`)); });
+    p.stderr.on('data', (d) => {
+      if (String(d).includes('listening on')) {
+        clearTimeout(t);
+        resolve();
+      }
+    });
+    p.once('exit', (c) => {
+      clearTimeout(t);
+      reject(new Error(`tcpdump exited ${c}`));
+    });
   });
   return {
-    stop: () => new Promise((resolve) => {
-      if (p.exitCode !== null || p.signalCode !== null) return resolve(out);
-      p.once('exit', () => resolve(out));
-      // give tcpdump a moment to print what it has, then stop exactly the process we started
-      setTimeout(() => p.kill('SIGINT'), 300);
-    }),
+    stop: () =>
+      new Promise((resolve) => {
+        if (p.exitCode !== null || p.signalCode !== null) return resolve(out);
+        p.once('exit', () => resolve(out));
+        // give tcpdump a moment to print what it has, then stop exactly the process we started
+        setTimeout(() => p.kill('SIGINT'), 300);
+      }),
   };
 }
 
@@ -92,7 +105,8 @@ describe.each(ovsCases)('OVS $type tunnel between docker1 and docker3', ({ type,
 
     // The MTU figure on the real data plane (underlay MTU 1500, DF set): a packet of exactly overlayMtu bytes gets
     // through; one byte more than the wire overhead allows does not (GRE 38, VXLAN 50, Geneve 50 + the 8 we reserve).
-    const sized = (bytes: number) => sh('docker1', ['ping', '-M', 'do', '-c', '2', '-i', '0.2', '-W', '1', '-s', String(bytes - 28), '10.11.12.2']);
+    const sized = (bytes: number) =>
+      sh('docker1', ['ping', '-M', 'do', '-c', '2', '-i', '0.2', '-W', '1', '-s', String(bytes - 28), '10.11.12.2']);
     expect((await sized(mtu)).exitCode, `${mtu}-byte packet through ${type}`).toBe(0);
     expect((await sized(1500 - wire + 1)).exitCode, `${1500 - wire + 1}-byte packet through ${type}`).not.toBe(0);
 
@@ -119,12 +133,17 @@ describe.each(ovsCases)('OVS $type tunnel between docker1 and docker3', ({ type,
 });
 
 describe('GRE with a key', () => {
-  it('the key\'s 4 bytes count: overlay MTU 1458, and 1458 bytes get through where 1459 do not', async () => {
-    const tun = await w.np.tunnels.create({ type: 'gre', key: 4_000_000_000, endpoints: [{ bridge: 'docker1/ovs_bridge' }, { bridge: 'docker3/ovs_bridge' }] });
+  it("the key's 4 bytes count: overlay MTU 1458, and 1458 bytes get through where 1459 do not", async () => {
+    const tun = await w.np.tunnels.create({
+      type: 'gre',
+      key: 4_000_000_000,
+      endpoints: [{ bridge: 'docker1/ovs_bridge' }, { bridge: 'docker3/ovs_bridge' }],
+    });
     expect(tun.overlayMtu).toBe(1458);
     expect((await sh('docker1', ['ovs-vsctl', 'get', 'Interface', 'gre-docker3', 'options:key'])).stdout.trim()).toBe('"4000000000"');
     expect((await ping('docker1', '10.11.12.2')).exitCode).toBe(0);
-    const sized = (bytes: number) => sh('docker1', ['ping', '-M', 'do', '-c', '2', '-i', '0.2', '-W', '1', '-s', String(bytes - 28), '10.11.12.2']);
+    const sized = (bytes: number) =>
+      sh('docker1', ['ping', '-M', 'do', '-c', '2', '-i', '0.2', '-W', '1', '-s', String(bytes - 28), '10.11.12.2']);
     expect((await sized(1458)).exitCode).toBe(0);
     expect((await sized(1459)).exitCode).not.toBe(0);
     await w.np.tunnels.delete(tun.id);
@@ -134,12 +153,21 @@ describe('GRE with a key', () => {
 describe('Linux bridges', () => {
   it('VXLAN between two Linux bridges: kernel vxlan devices, ping 10.21.0.2 through them, then gone', async () => {
     expect(await noPing('docker1', '10.21.0.2')).not.toBe(0);
-    const tun = await w.np.tunnels.create({ type: 'vxlan', key: 42, endpoints: [{ bridge: 'docker1/lxbr' }, { bridge: 'docker3/lxbr', portName: 'vx42' }] });
+    const tun = await w.np.tunnels.create({
+      type: 'vxlan',
+      key: 42,
+      endpoints: [{ bridge: 'docker1/lxbr' }, { bridge: 'docker3/lxbr', portName: 'vx42' }],
+    });
     expect(tun.endpoints.map((e) => e.portName)).toEqual(['vxlan-docker3', 'vx42']);
     expect(tun.overlayMtu).toBe(1450);
     const link = JSON.parse((await sh('docker3', ['ip', '-j', '-d', 'link', 'show', 'dev', 'vx42'])).stdout)[0];
     expect(link.linkinfo.info_kind).toBe('vxlan');
-    expect(link.linkinfo.info_data).toMatchObject({ id: 42, remote: w.sb.host('docker1').underlayIp, local: w.sb.host('docker3').underlayIp, port: 4789 });
+    expect(link.linkinfo.info_data).toMatchObject({
+      id: 42,
+      remote: w.sb.host('docker1').underlayIp,
+      local: w.sb.host('docker3').underlayIp,
+      port: 4789,
+    });
     expect(link.master).toBe('lxbr');
     expect(link.ifalias).toBe(`netplumb:${tun.id}`);
 
@@ -163,7 +191,11 @@ describe('Linux bridges', () => {
   });
 
   it('an OVS end and a Linux end (VXLAN), each configured for its own bridge type', async () => {
-    const tun = await w.np.tunnels.create({ type: 'vxlan', key: 7, endpoints: [{ bridge: 'docker1/ovs_mix' }, { bridge: 'docker3/lx_mix' }] });
+    const tun = await w.np.tunnels.create({
+      type: 'vxlan',
+      key: 7,
+      endpoints: [{ bridge: 'docker1/ovs_mix' }, { bridge: 'docker3/lx_mix' }],
+    });
     expect(tun.endpoints.map((e) => e.bridgeType)).toEqual(['ovs', 'linux']);
     const p = await ping('docker1', '10.31.0.2');
     expect(p.exitCode, p.stdout + p.stderr).toBe(0);
@@ -178,12 +210,16 @@ describe('Linux bridges', () => {
     const before = (await w.np.jobs.list({ kind: 'tunnel.create', limit: 500 })).items.length;
     const r = await call('POST', '/tunnels', { type: 'gre', endpoints: [{ bridge: 'docker1/lxbr' }, { bridge: 'docker3/lxbr' }] });
     if (host.facts?.kernelModules?.gre) {
-      console.log('this kernel has gre after all: a Linux gretap tunnel would be built; the refusal is covered by test/api/tunnels.test.ts');
+      console.log(
+        'this kernel has gre after all: a Linux gretap tunnel would be built; the refusal is covered by test/api/tunnels.test.ts',
+      );
       expect(r.status).toBe(201);
       await call('DELETE', `/tunnels/${(await r.json()).id}`);
       return;
     }
-    console.log('kernel has no gre/gretap module: Linux-bridge GRE cannot be built here; GRE is exercised through OVS\'s userspace datapath instead');
+    console.log(
+      "kernel has no gre/gretap module: Linux-bridge GRE cannot be built here; GRE is exercised through OVS's userspace datapath instead",
+    );
     expect(r.status).toBe(422);
     const p = await r.json();
     expect(p.errors.map((e: { pointer: string }) => e.pointer)).toEqual(['/endpoints/0/bridge', '/endpoints/1/bridge']);
@@ -191,14 +227,16 @@ describe('Linux bridges', () => {
     expect((await w.np.jobs.list({ kind: 'tunnel.create', limit: 500 })).items.length).toBe(before);
   });
 
-  it('Geneve with a Linux end on a kernel without geneve: the kernel\'s error (502), and the OVS end already made on the other host is undone', async () => {
+  it("Geneve with a Linux end on a kernel without geneve: the kernel's error (502), and the OVS end already made on the other host is undone", async () => {
     const r = await call('POST', '/tunnels', { type: 'geneve', endpoints: [{ bridge: 'docker1/ovs_mix' }, { bridge: 'docker3/lx_mix' }] });
     if (r.status === 201) {
       console.log('this kernel has geneve: the Linux end was built; the cross-host undo is covered by test/api/tunnels.test.ts');
       await call('DELETE', `/tunnels/${(await r.json()).id}`);
       return;
     }
-    console.log('kernel has no geneve module: a Linux geneve end fails on docker3 with the kernel\'s own error; Geneve data plane is covered through OVS above');
+    console.log(
+      "kernel has no geneve module: a Linux geneve end fails on docker3 with the kernel's own error; Geneve data plane is covered through OVS above",
+    );
     expect(r.status).toBe(502);
     const p = await r.json();
     expect(p.detail).toMatch(/docker3.*Unknown device type/);

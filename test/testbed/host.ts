@@ -65,18 +65,25 @@ async function startDockerd(w: ManifestWriter, h: HostRecord, log: (s: string) =
   const argv = [
     `--net=/run/netns/${ns}`,
     'dockerd',
-    '--config-file', P.dockerConfig,
-    '--data-root', P.dockerRoot,
-    '--exec-root', P.dockerExec,
-    '-H', `unix://${P.dockerSock}`,
-    '--pidfile', P.dockerPid,
+    '--config-file',
+    P.dockerConfig,
+    '--data-root',
+    P.dockerRoot,
+    '--exec-root',
+    P.dockerExec,
+    '-H',
+    `unix://${P.dockerSock}`,
+    '--pidfile',
+    P.dockerPid,
     '--iptables=false',
     '--ip6tables=false',
     '--bridge=none',
     '--storage-driver=vfs',
     // managed containerd per dockerd; own namespaces even if a system containerd is ever found
-    '--containerd-namespace', ns,
-    '--containerd-plugins-namespace', `${ns}-plugins`,
+    '--containerd-namespace',
+    ns,
+    '--containerd-plugins-namespace',
+    `${ns}-plugins`,
   ];
   const logFd = openSync(P.dockerLog, 'a');
   try {
@@ -109,7 +116,16 @@ async function startOvs(w: ManifestWriter, h: HostRecord, log: (s: string) => vo
   );
   // Default unixctl sockets (OVS_RUNDIR/<daemon>.<pid>.ctl) so `ovs-appctl` finds them via OVS_RUNDIR.
   await must(
-    [...nsx, 'ovsdb-server', P.confDb, `--remote=punix:${P.dbSock}`, `--pidfile=${P.ovsdbPid}`, `--log-file=${P.ovsdbLog}`, '--detach', '--no-chdir'],
+    [
+      ...nsx,
+      'ovsdb-server',
+      P.confDb,
+      `--remote=punix:${P.dbSock}`,
+      `--pidfile=${P.ovsdbPid}`,
+      `--log-file=${P.ovsdbLog}`,
+      '--detach',
+      '--no-chdir',
+    ],
     { env: { ...env, OVS_LOGDIR: P.ovs, OVS_DBDIR: P.ovs } },
   );
   await must(['ovs-vsctl', '--no-wait', '--timeout=10', 'init'], { env });
@@ -118,7 +134,21 @@ async function startOvs(w: ManifestWriter, h: HostRecord, log: (s: string) => vo
     { env: { ...env, OVS_LOGDIR: P.ovs, OVS_DBDIR: P.ovs }, timeoutMs: 30_000 },
   );
   await must(
-    ['ovs-vsctl', '--timeout=15', 'add-br', 'br-phy', '--', 'set', 'bridge', 'br-phy', 'datapath_type=netdev', '--', 'add-port', 'br-phy', h.underlayIfHost],
+    [
+      'ovs-vsctl',
+      '--timeout=15',
+      'add-br',
+      'br-phy',
+      '--',
+      'set',
+      'bridge',
+      'br-phy',
+      'datapath_type=netdev',
+      '--',
+      'add-port',
+      'br-phy',
+      h.underlayIfHost,
+    ],
     { env },
   );
   await must([...nsx, 'sysctl', '-qw', 'net.ipv6.conf.br-phy.disable_ipv6=1']);
@@ -128,7 +158,12 @@ async function startOvs(w: ManifestWriter, h: HostRecord, log: (s: string) => vo
 }
 
 /** Waits for dockerd to answer (failing early if it exited), then imports the web_server images. */
-async function importImagesOnceDockerdAnswers(w: ManifestWriter, h: HostRecord, dockerd: DockerdLaunch, log: (s: string) => void): Promise<void> {
+async function importImagesOnceDockerdAnswers(
+  w: ManifestWriter,
+  h: HostRecord,
+  dockerd: DockerdLaunch,
+  log: (s: string) => void,
+): Promise<void> {
   const P = hostPaths(h.dir);
   const env = hostEnv(h);
   await waitFor(`dockerd of ${h.name}`, 60_000, async () => {

@@ -49,7 +49,7 @@ export function inNet(ip: string, network: string): boolean {
   const [base, lenS] = network.split('/');
   const len = Number(lenS);
   const mask = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
-  return ((ipToInt(ip) & mask) >>> 0) === ((ipToInt(base!) & mask) >>> 0);
+  return (ipToInt(ip) & mask) >>> 0 === (ipToInt(base!) & mask) >>> 0;
 }
 function overlaps(a: string, b: string): boolean {
   const [ab, al] = a.split('/');
@@ -69,7 +69,9 @@ async function pickMgmtSubnet(prefix: string): Promise<string> {
   const h = createHash('sha256').update(`netplumb-sandbox:${prefix}`).digest();
   const start = h[0]!;
   const routes = JSON.parse((await must(['ip', '-j', 'route', 'show', 'table', 'all'])) || '[]') as { dst?: string; type?: string }[];
-  const addrs = JSON.parse((await must(['ip', '-j', '-4', 'addr', 'show'])) || '[]') as { addr_info?: { local?: string; prefixlen?: number }[] }[];
+  const addrs = JSON.parse((await must(['ip', '-j', '-4', 'addr', 'show'])) || '[]') as {
+    addr_info?: { local?: string; prefixlen?: number }[];
+  }[];
   const used: string[] = [];
   for (const r of routes) {
     if (!r.dst || r.dst === 'default' || r.type === 'local' || r.type === 'broadcast') continue;
@@ -156,7 +158,17 @@ export async function createRouter(w: ManifestWriter, hosts: HostRecord[], route
   });
   log(`router namespace ${router}`);
   await must(['ip', 'netns', 'add', router]);
-  await must(['ip', 'netns', 'exec', router, 'sysctl', '-qw', 'net.ipv4.ip_forward=1', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
+  await must([
+    'ip',
+    'netns',
+    'exec',
+    router,
+    'sysctl',
+    '-qw',
+    'net.ipv4.ip_forward=1',
+    'net.ipv6.conf.all.disable_ipv6=1',
+    'net.ipv6.conf.default.disable_ipv6=1',
+  ]);
   await must(['ip', '-n', router, 'link', 'set', 'lo', 'up']);
   // Hosts sharing a subnet share a Linux bridge in the router that holds the gateway.
   const groups = new Map<string, HostRecord[]>();

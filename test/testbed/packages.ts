@@ -33,7 +33,10 @@ export function ensurePackages(log?: (s: string) => void): Promise<void> {
     log?.(`installing packages: ${missing.join(' ')}`);
     const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
     await must(['apt-get', '-o', 'DPkg::Lock::Timeout=300', 'update'], { env, timeoutMs: 600_000 });
-    await must(['apt-get', '-o', 'DPkg::Lock::Timeout=300', 'install', '-y', '--no-install-recommends', ...missing], { env, timeoutMs: 1_200_000 });
+    await must(['apt-get', '-o', 'DPkg::Lock::Timeout=300', 'install', '-y', '--no-install-recommends', ...missing], {
+      env,
+      timeoutMs: 1_200_000,
+    });
   })();
   packagesChecked.catch(() => (packagesChecked = undefined));
   return packagesChecked;

@@ -21,7 +21,13 @@ export function run(argv: string[], opts: RunOpts = {}): Promise<ExecResult> {
     execFile(
       cmd,
       args,
-      { timeout: opts.timeoutMs ?? 30_000, killSignal: 'SIGKILL', maxBuffer: 64 * 1024 * 1024, env: opts.env ?? process.env, encoding: 'utf8' },
+      {
+        timeout: opts.timeoutMs ?? 30_000,
+        killSignal: 'SIGKILL',
+        maxBuffer: 64 * 1024 * 1024,
+        env: opts.env ?? process.env,
+        encoding: 'utf8',
+      },
       (err, stdout, stderr) => {
         let exitCode = 0;
         if (err) {
@@ -96,10 +102,7 @@ export interface ProcInfo {
 
 export async function procInfo(pid: number): Promise<ProcInfo | undefined> {
   try {
-    const [cmdlineRaw, stat] = await Promise.all([
-      fs.readFile(`/proc/${pid}/cmdline`, 'utf8'),
-      fs.readFile(`/proc/${pid}/stat`, 'utf8'),
-    ]);
+    const [cmdlineRaw, stat] = await Promise.all([fs.readFile(`/proc/${pid}/cmdline`, 'utf8'), fs.readFile(`/proc/${pid}/stat`, 'utf8')]);
     // stat: "pid (comm) S ppid ..." — comm may contain spaces and parens
     const after = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     let netns = '';

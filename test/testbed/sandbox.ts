@@ -14,7 +14,17 @@ import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { buildHost, buildImageTars, dockerPing, WEB_IMAGES } from './host.js';
-import { DEFAULT_PREFIX, defaultBaseDir, hostEnv, hostPaths, ManifestWriter, readManifest, validatePrefix, type HostRecord, type Manifest } from './manifest.js';
+import {
+  DEFAULT_PREFIX,
+  defaultBaseDir,
+  hostEnv,
+  hostPaths,
+  ManifestWriter,
+  readManifest,
+  validatePrefix,
+  type HostRecord,
+  type Manifest,
+} from './manifest.js';
 import { checkUnderlay, createMgmtBridge, createRouter, inNet, netnsExists, parseCidr } from './network.js';
 import { ensurePackages } from './packages.js';
 import { killByPidFile, must, procInfo, readPid, run } from './run.js';
@@ -135,9 +145,11 @@ async function build(w: ManifestWriter, specs: SandboxHostSpec[], withDocker: bo
     };
   });
   for (const h of hosts) {
-    if (await netnsExists(h.netns)) throw new Error(`network namespace ${h.netns} exists but is not recorded in ${stateDir}: remove it by hand`);
+    if (await netnsExists(h.netns))
+      throw new Error(`network namespace ${h.netns} exists but is not recorded in ${stateDir}: remove it by hand`);
   }
-  if (await netnsExists(router)) throw new Error(`network namespace ${router} exists but is not recorded in ${stateDir}: remove it by hand`);
+  if (await netnsExists(router))
+    throw new Error(`network namespace ${router} exists but is not recorded in ${stateDir}: remove it by hand`);
 
   // --- client key, image folders: files only, in parallel with the network
   const filesP = (async () => {
@@ -214,10 +226,13 @@ function sandboxFromManifest(m: Manifest): Sandbox {
       const h = rec(hostName);
       if (!WEB_IMAGES.includes(n)) throw new Error(`no image web_server_${n} (have ${WEB_IMAGES.join(', ')})`);
       const env = hostEnv(h);
-      await must(['docker', 'run', '--name', containerName, '--net=none', '-d', `web_server_${n}`, '/bin/httpd', '-f', '-p', '80', '-h', '/www'], {
-        env,
-        timeoutMs: 60_000,
-      });
+      await must(
+        ['docker', 'run', '--name', containerName, '--net=none', '-d', `web_server_${n}`, '/bin/httpd', '-f', '-p', '80', '-h', '/www'],
+        {
+          env,
+          timeoutMs: 60_000,
+        },
+      );
       const pid = Number((await must(['docker', 'inspect', '-f', '{{.State.Pid}}', containerName], { env })).trim());
       if (!Number.isInteger(pid) || pid <= 0) throw new Error(`container ${containerName} on ${hostName} is not running`);
       return pid;
@@ -258,12 +273,20 @@ export async function status(prefix: string = DEFAULT_PREFIX, baseDir?: string):
   validatePrefix(prefix);
   const stateDir = path.resolve(baseDir ?? defaultBaseDir(prefix));
   const m = await readManifest(stateDir);
-  if (!m) return existsSync(stateDir) ? `sandbox ${prefix}: state dir ${stateDir} exists without a manifest (run down)` : `sandbox ${prefix}: down`;
+  if (!m)
+    return existsSync(stateDir)
+      ? `sandbox ${prefix}: state dir ${stateDir} exists without a manifest (run down)`
+      : `sandbox ${prefix}: down`;
   const lines: string[] = [];
-  lines.push(`sandbox ${prefix}: ${m.complete ? 'up' : 'INCOMPLETE (up running or crashed; run down)'} since ${m.createdAt} (by pid ${m.creatorPid})`);
+  lines.push(
+    `sandbox ${prefix}: ${m.complete ? 'up' : 'INCOMPLETE (up running or crashed; run down)'} since ${m.createdAt} (by pid ${m.creatorPid})`,
+  );
   lines.push(`  state dir   ${stateDir}`);
   lines.push(`  client key  ${m.clientKeyPath}`);
-  if (m.mgmt) lines.push(`  management  ${m.mgmt.bridge} ${m.mgmt.bridgeIp} (${m.mgmt.subnet})${existsSync(`/sys/class/net/${m.mgmt.bridge}`) ? '' : ' MISSING'}`);
+  if (m.mgmt)
+    lines.push(
+      `  management  ${m.mgmt.bridge} ${m.mgmt.bridgeIp} (${m.mgmt.subnet})${existsSync(`/sys/class/net/${m.mgmt.bridge}`) ? '' : ' MISSING'}`,
+    );
   if (m.routerNetns) lines.push(`  router      ${m.routerNetns}${(await netnsExists(m.routerNetns)) ? '' : ' MISSING'}`);
   for (const h of m.hosts) {
     const P = hostPaths(h.dir);

@@ -36,7 +36,27 @@ const ranIds = (file: string): string[] => {
 const hex = fc.stringMatching(/^[0-9a-f]{8,32}$/);
 /** Text made to look like framing: markers with made-up nonces, heredoc-like delimiters, quotes, lone newlines. */
 const markerish = fc.oneof(
-  fc.constantFrom('\n', '\n\n', '@np:', '\n@np:', ' B 0\n', ' E 0 0 1.5\n', ' Z\n', 'np_', '\nné', '\nnp_🦀', "'", '"', '$(id)', '`id`', '\\', '%s', '%n', '}', '{'),
+  fc.constantFrom(
+    '\n',
+    '\n\n',
+    '@np:',
+    '\n@np:',
+    ' B 0\n',
+    ' E 0 0 1.5\n',
+    ' Z\n',
+    'np_',
+    '\nné',
+    '\nnp_🦀',
+    "'",
+    '"',
+    '$(id)',
+    '`id`',
+    '\\',
+    '%s',
+    '%n',
+    '}',
+    '{',
+  ),
   hex.map((h) => `\n@np:${h} E 0 0 1.0\n`),
   hex.map((h) => `\n@np:${h} Z\n`),
 );
@@ -49,10 +69,13 @@ describe('runBatch (LocalExecutor)', () => {
     let n = 0;
     await fc.assert(
       fc.asyncProperty(
-        fc.array(fc.record({ out: text, err: text, code: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 255 })), extraOk: fc.boolean() }), {
-          minLength: 1,
-          maxLength: 6,
-        }),
+        fc.array(
+          fc.record({ out: text, err: text, code: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 255 })), extraOk: fc.boolean() }),
+          {
+            minLength: 1,
+            maxLength: 6,
+          },
+        ),
         async (specs) => {
           const file = join(dir, `ran-${n++}`);
           const steps = specs.map((s, i) => step(s.out, s.err, s.code, String(i), file, s.extraOk ? [0, s.code] : undefined));
@@ -88,7 +111,12 @@ describe('runBatch (LocalExecutor)', () => {
 
   it('honours okExitCodes: a listed status goes on, an unlisted one stops', async () => {
     const file = join(dir, 'ok-codes');
-    const r = await runBatch(exec, [step('a', '', 1, '0', file, [0, 1]), step('b', '', 2, '1', file, [2]), step('c', '', 0, '2', file, [1]), step('d', '', 0, '3', file)]);
+    const r = await runBatch(exec, [
+      step('a', '', 1, '0', file, [0, 1]),
+      step('b', '', 2, '1', file, [2]),
+      step('c', '', 0, '2', file, [1]),
+      step('d', '', 0, '3', file),
+    ]);
     expect(r.results.map((x) => x.exitCode)).toEqual([1, 2, 0]);
     expect(r.stoppedAt).toBe(2);
     expect(ranIds(file)).toEqual(['0', '1', '2']);
@@ -122,7 +150,10 @@ describe('runBatch (LocalExecutor)', () => {
   it('any stdin text round-trips byte for byte', async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(text, { minLength: 1, maxLength: 3 }), async (inputs) => {
-        const r = await runBatch(exec, inputs.map((stdin) => ({ argv: ['cat'], stdin })));
+        const r = await runBatch(
+          exec,
+          inputs.map((stdin) => ({ argv: ['cat'], stdin })),
+        );
         expect(r.results.map((x) => x.stdout)).toEqual(inputs);
       }),
       { numRuns: 40 },
@@ -132,7 +163,10 @@ describe('runBatch (LocalExecutor)', () => {
   it('stdin lines that begin like the heredoc delimiter and go on with non-ASCII arrive exactly (dash drops such a byte)', async () => {
     const every = [...'nABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmopqrstuvwxyz0123456789'].map((c) => `${c}é`).join('\n') + '\n';
     const inputs = ['né\nnp_é\nn🦀\nnp\u00ff\n', 'Aé\nné\n', every];
-    const r = await runBatch(exec, inputs.map((stdin) => ({ argv: ['cat'], stdin })));
+    const r = await runBatch(
+      exec,
+      inputs.map((stdin) => ({ argv: ['cat'], stdin })),
+    );
     expect(r.results.map((x) => x.stdout)).toEqual(inputs);
   });
 
@@ -165,7 +199,27 @@ describe('runBatch (LocalExecutor)', () => {
   });
 
   it('hostile argv words arrive exactly as given', async () => {
-    const words = ["it's", '"dq"', '$(touch /tmp/netplumb-pwned)', '`id`', '${HOME}', 'a\nb', '\n', '-n', '--', '-e', '*', '; exit 0', '}', 'np_x', '@np:00', '', ' ', '\t', 'é🦀'];
+    const words = [
+      "it's",
+      '"dq"',
+      '$(touch /tmp/netplumb-pwned)',
+      '`id`',
+      '${HOME}',
+      'a\nb',
+      '\n',
+      '-n',
+      '--',
+      '-e',
+      '*',
+      '; exit 0',
+      '}',
+      'np_x',
+      '@np:00',
+      '',
+      ' ',
+      '\t',
+      'é🦀',
+    ];
     const reversed = [...words].reverse();
     const r = await runBatch(exec, [{ argv: ['printf', '%s\\0', ...words] }, { argv: ['printf', '%s\\0', ...reversed] }]);
     expect(r.results[0]!.stdout.split('\0').slice(0, -1)).toEqual(words);
@@ -177,7 +231,11 @@ describe('runBatch (LocalExecutor)', () => {
     const file = join(dir, 'timeout');
     const r = await runBatch(
       exec,
-      [step('first\n', 'e1', 0, '0', file), { argv: ['sh', '-c', 'printf partial; printf perr >&2; exec sleep 10'] }, step('', '', 0, '2', file)],
+      [
+        step('first\n', 'e1', 0, '0', file),
+        { argv: ['sh', '-c', 'printf partial; printf perr >&2; exec sleep 10'] },
+        step('', '', 0, '2', file),
+      ],
       { timeoutMs: 700 },
     );
     expect(r.timedOut).toBe(true);
@@ -203,11 +261,15 @@ describe('runBatch (LocalExecutor)', () => {
     if (process.getuid?.() !== 0) return; // setpriv needs root; as non-root the date path already ran above
     const nobody: Executor = {
       kind: 'local',
-      run: (argv: readonly string[], opts?: RunOptions) => exec.run(['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', ...argv], opts),
+      run: (argv: readonly string[], opts?: RunOptions) =>
+        exec.run(['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', ...argv], opts),
       close: async () => {},
     };
     const r = await runBatch(nobody, steps);
-    expect(r.results.map((x) => [x.exitCode, x.stderr])).toEqual([[0, ''], [0, '']]);
+    expect(r.results.map((x) => [x.exitCode, x.stderr])).toEqual([
+      [0, ''],
+      [0, ''],
+    ]);
     expect(r.results[0]!.ms).toBeGreaterThanOrEqual(49);
     // Which clock: the markers carry k<ns> (kernel, root) or <s>.<ns> (date).
     const script = buildBatchScript([{ argv: ['true'] }], 'abcdabcdabcdabcd');
@@ -221,13 +283,21 @@ describe('runBatch (LocalExecutor)', () => {
   });
 
   it('an executor that rejects (lost connection) rejects the batch with its error', async () => {
-    const lost: Executor = { kind: 'ssh', run: () => Promise.reject(new ExecError('host-unreachable', 'lost the connection')), close: async () => {} };
+    const lost: Executor = {
+      kind: 'ssh',
+      run: () => Promise.reject(new ExecError('host-unreachable', 'lost the connection')),
+      close: async () => {},
+    };
     await expect(runBatch(lost, [{ argv: ['true'] }])).rejects.toBeInstanceOf(ExecError);
   });
 
   it('a batch shell killed mid-batch is BatchIncompleteError: completed steps known, the running one unknown', async () => {
     const file = join(dir, 'killed');
-    const err = await runBatch(exec, [step('x', '', 0, '0', file), { argv: ['sh', '-c', 'kill -9 $PPID; sleep 1'] }, step('', '', 0, '2', file)]).catch((e) => e);
+    const err = await runBatch(exec, [
+      step('x', '', 0, '0', file),
+      { argv: ['sh', '-c', 'kill -9 $PPID; sleep 1'] },
+      step('', '', 0, '2', file),
+    ]).catch((e) => e);
     expect(err).toBeInstanceOf(BatchIncompleteError);
     expect((err as BatchIncompleteError).results.map((x) => x.stdout)).toEqual(['x']);
     expect((err as BatchIncompleteError).runningStep).toBe(1);
@@ -294,7 +364,14 @@ describe('buildBatchScript', () => {
   });
 
   it('is POSIX sh: dash -n parses it', async () => {
-    const script = buildBatchScript([{ argv: ['cat'], stdin: 'a\n' }, { argv: ['cat'], stdin: 'b' }, { argv: ['true'], okExitCodes: [0, 1] }], nonce);
+    const script = buildBatchScript(
+      [
+        { argv: ['cat'], stdin: 'a\n' },
+        { argv: ['cat'], stdin: 'b' },
+        { argv: ['true'], okExitCodes: [0, 1] },
+      ],
+      nonce,
+    );
     writeFileSync(join(dir, 'script.sh'), script);
     expect(await exec.run(['dash', '-n', join(dir, 'script.sh')])).toMatchObject({ exitCode: 0, stderr: '' });
   });
@@ -327,8 +404,12 @@ describe('parseBatchOutput', () => {
     expect(() => parseBatchOutput(good(), '', nonce, steps)).toThrow(/no S marker/);
     expect(() => parseBatchOutput(good('stray'), err, nonce, steps)).toThrow(BatchFramingError);
     expect(() => parseBatchOutput(`${m('B 1 k1')}`, '', nonce, steps)).toThrow(BatchFramingError);
-    expect(() => parseBatchOutput(`${m('B 0 k1')}${m('E 0 1 k1')}${m('B 1 k1')}`, '', nonce, steps)).toThrow(/after the batch should have stopped/);
-    expect(() => parseBatchOutput(`${m('B 0 k1')}${m('E 0 0 k1')}${m('Z')}`, `${m('S')}${m('E 0')}`, nonce, steps)).toThrow(/Z after 1 of 2/);
+    expect(() => parseBatchOutput(`${m('B 0 k1')}${m('E 0 1 k1')}${m('B 1 k1')}`, '', nonce, steps)).toThrow(
+      /after the batch should have stopped/,
+    );
+    expect(() => parseBatchOutput(`${m('B 0 k1')}${m('E 0 0 k1')}${m('Z')}`, `${m('S')}${m('E 0')}`, nonce, steps)).toThrow(
+      /Z after 1 of 2/,
+    );
     expect(() => parseBatchOutput(good(), `${m('S')}${m('E 0')}`, nonce, steps)).toThrow(BatchFramingError);
     expect(() => parseBatchOutput('', `${m('S')}${m('E 0')}`, nonce, steps)).toThrow(BatchFramingError);
   });
@@ -340,9 +421,17 @@ describe('parseBatchOutput', () => {
     expect(cut.results.map((r) => [r.stdout, r.stderr])).toEqual([['a', 'e0']]);
     expect(cut.running).toEqual({ index: 1, stdout: 'partial', stderr: 'perr' });
     // stderr one E ahead of stdout (cut between the two E markers): the step's stderr is whole.
-    expect(parseBatchOutput(out, `${m('S')}${m('E 0')}all\n${m('E 1')}`, nonce, steps).running).toEqual({ index: 1, stdout: 'partial', stderr: 'all\n' });
+    expect(parseBatchOutput(out, `${m('S')}${m('E 0')}all\n${m('E 1')}`, nonce, steps).running).toEqual({
+      index: 1,
+      stdout: 'partial',
+      stderr: 'all\n',
+    });
     // Nothing begun: all of it is preamble.
-    expect(parseBatchOutput('motd', 'warn', nonce, steps)).toMatchObject({ results: [], running: null, preamble: { stdout: 'motd', stderr: 'warn' } });
+    expect(parseBatchOutput('motd', 'warn', nonce, steps)).toMatchObject({
+      results: [],
+      running: null,
+      preamble: { stdout: 'motd', stderr: 'warn' },
+    });
   });
 
   it('markers with another nonce are plain output', () => {

@@ -3,7 +3,15 @@ import { loadConfig } from '../../src/config.js';
 
 describe('configuration from the environment', () => {
   it('defaults that just work locally', () => {
-    expect(loadConfig({})).toMatchObject({ port: 8080, host: '127.0.0.1', token: undefined, dbPath: './data/netplumb.db', idempotencyTtlMs: 86_400_000, defaultWaitMs: 30_000, maxBodyBytes: 1 << 20 });
+    expect(loadConfig({})).toMatchObject({
+      port: 8080,
+      host: '127.0.0.1',
+      token: undefined,
+      dbPath: './data/netplumb.db',
+      idempotencyTtlMs: 86_400_000,
+      defaultWaitMs: 30_000,
+      maxBodyBytes: 1 << 20,
+    });
     expect(loadConfig({ NETPLUMB_DB: ':memory:', PORT: '0' })).toMatchObject({ dbPath: ':memory:', port: 0 });
   });
 

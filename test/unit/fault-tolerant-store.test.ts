@@ -7,7 +7,16 @@ import type { ResourceRecord } from '../../src/store/types.js';
 import { FaultyStore } from '../helpers/faulty-store.js';
 
 const now = () => new Date().toISOString();
-const res = (id: string, v: number): ResourceRecord => ({ id, type: 't', key: id, state: 'ready', jobId: null, createdAt: now(), updatedAt: now(), data: { v } });
+const res = (id: string, v: number): ResourceRecord => ({
+  id,
+  type: 't',
+  key: id,
+  state: 'ready',
+  jobId: null,
+  createdAt: now(),
+  updatedAt: now(),
+  data: { v },
+});
 
 let sqlite: SqliteStore;
 let faulty: FaultyStore;
@@ -24,7 +33,12 @@ afterEach(() => store.close());
 describe('FaultTolerantStore', () => {
   it('request path: a storage fault throws StorageUnavailableError and the transaction leaves nothing', () => {
     faulty.full = true;
-    expect(() => store.tx(() => { sqlite.insertResource(res('a', 1)); store.insertResource(res('b', 1)); })).toThrow(StorageUnavailableError);
+    expect(() =>
+      store.tx(() => {
+        sqlite.insertResource(res('a', 1));
+        store.insertResource(res('b', 1));
+      }),
+    ).toThrow(StorageUnavailableError);
     expect(sqlite.getResource('a')).toBeNull();
     expect(store.health()).toMatchObject({ writable: false, pendingWrites: 0 });
     expect(reports.join('\n')).toMatch(/STORE FAILING: SQLITE_FULL/);
@@ -65,7 +79,11 @@ describe('FaultTolerantStore', () => {
     expect(sqlite.getResource('a')).toBeNull();
     expect(sqlite.getResource('z')).not.toBeNull();
     expect(sqlite.getJob(job.id)!.status).toBe('succeeded');
-    expect(sqlite.getLogs(job.id, 0, 10).map((l) => [l.seq, l.text])).toEqual([[1, 'one'], [2, 'two'], [3, 'three']]);
+    expect(sqlite.getLogs(job.id, 0, 10).map((l) => [l.seq, l.text])).toEqual([
+      [1, 'one'],
+      [2, 'two'],
+      [3, 'three'],
+    ]);
     expect(reports.join('\n')).toMatch(/writable again/);
   });
 

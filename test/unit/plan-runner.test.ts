@@ -8,14 +8,20 @@ import { LocalExecutor } from '../../src/exec/local.js';
 import { logStep, runPlanInBatches, type PlanHosts } from '../../src/jobs/plan-runner.js';
 import type { Plan, Step } from '../../src/ops/plan.js';
 
-interface Line { host: string | null; stream: string; text: string; exitCode?: number }
+interface Line {
+  host: string | null;
+  stream: string;
+  text: string;
+  exitCode?: number;
+}
 
 function io(log: Line[]): PlanHosts {
   const local = new LocalExecutor();
   return {
     executor: () => local,
     hostName: (id) => id.replace('host_', ''),
-    log: (host, stream, text, extra) => log.push({ host, stream, text, ...(extra?.exitCode !== undefined ? { exitCode: extra.exitCode } : {}) }),
+    log: (host, stream, text, extra) =>
+      log.push({ host, stream, text, ...(extra?.exitCode !== undefined ? { exitCode: extra.exitCode } : {}) }),
     completed: () => {},
   };
 }
@@ -63,7 +69,11 @@ describe('plan runner: batches log what steps run alone log', () => {
     expect(batched.lines.filter((l) => l.stream === 'cmd')).toHaveLength(5);
   });
 
-  for (const [where, k] of [['first', 0], ['middle', 2], ['last', 4]] as const) {
+  for (const [where, k] of [
+    ['first', 0],
+    ['middle', 2],
+    ['last', 4],
+  ] as const) {
     it(`a failure at the ${where} step: the same lines, the completed steps undone in reverse`, async () => {
       const batched = await logsOf(runPlanInBatches, plan(k));
       const alone = await logsOf(stepByStep, plan(k));

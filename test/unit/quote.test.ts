@@ -19,12 +19,43 @@ async function throughShell(argv: readonly string[]): Promise<string[]> {
 
 /** Strings a shell would love to misread, mixed into arbitrary Unicode. */
 const nasty = fc.constantFrom(
-  "'", '"', '\\', '$', '`', '$(id)', '`id`', '${HOME}', '\n', '\t', ' ', '*', '?', '[a]', '~', '!', '#',
-  ';', '&', '|', '>', '<', '(', ')', '{a,b}', '-n', '--', '-e', "'\\''", 'FOO=bar', '=ls', '%1', 'é', '日本', '🦀',
+  "'",
+  '"',
+  '\\',
+  '$',
+  '`',
+  '$(id)',
+  '`id`',
+  '${HOME}',
+  '\n',
+  '\t',
+  ' ',
+  '*',
+  '?',
+  '[a]',
+  '~',
+  '!',
+  '#',
+  ';',
+  '&',
+  '|',
+  '>',
+  '<',
+  '(',
+  ')',
+  '{a,b}',
+  '-n',
+  '--',
+  '-e',
+  "'\\''",
+  'FOO=bar',
+  '=ls',
+  '%1',
+  'é',
+  '日本',
+  '🦀',
 );
-const word = fc
-  .array(fc.oneof(fc.string({ unit: 'binary' }), nasty), { maxLength: 6 })
-  .map((parts) => parts.join('').replaceAll('\0', ''));
+const word = fc.array(fc.oneof(fc.string({ unit: 'binary' }), nasty), { maxLength: 6 }).map((parts) => parts.join('').replaceAll('\0', ''));
 
 describe('quoteArg', () => {
   it('leaves safe words alone', () => {

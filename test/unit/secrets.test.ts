@@ -45,7 +45,11 @@ describe('SecretBox (AES-256-GCM, random nonce, resource id as associated data)'
   it('a malformed key stops start-up with one line naming the variable and never quoting the value', () => {
     const bad = 'not-a-key-but-a-secret-anyway-12345';
     let msg = '';
-    try { loadConfig({ NETPLUMB_SECRET_KEY: bad }); } catch (e) { msg = (e as Error).message; }
+    try {
+      loadConfig({ NETPLUMB_SECRET_KEY: bad });
+    } catch (e) {
+      msg = (e as Error).message;
+    }
     expect(msg).toMatch(/NETPLUMB_SECRET_KEY/);
     expect(msg).not.toContain(bad);
     expect(msg).not.toContain('\n');
@@ -58,7 +62,9 @@ describe('SecretBox (AES-256-GCM, random nonce, resource id as associated data)'
       expect(loadConfig({ NETPLUMB_SECRET_KEY: k.toString('hex') }).secretKey).toEqual(k);
       expect(() => loadConfig({ NETPLUMB_SECRET_KEY_FILE: join(dir, 'bad') })).toThrow(/NETPLUMB_SECRET_KEY_FILE/);
       expect(() => loadConfig({ NETPLUMB_SECRET_KEY_FILE: join(dir, 'missing') })).toThrow(/NETPLUMB_SECRET_KEY_FILE.*ENOENT/);
-      expect(() => loadSecretKey({ NETPLUMB_SECRET_KEY: k.toString('hex'), NETPLUMB_SECRET_KEY_FILE: join(dir, 'key') })).toThrow(/not both/);
+      expect(() => loadSecretKey({ NETPLUMB_SECRET_KEY: k.toString('hex'), NETPLUMB_SECRET_KEY_FILE: join(dir, 'key') })).toThrow(
+        /not both/,
+      );
       expect(loadConfig({}).secretKey).toBeUndefined();
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -50,7 +50,9 @@ describe('SDK types', () => {
     const np = createClient({ baseUrl: 'http://x' });
     expectTypeOf(np.bridges.create).parameter(0).toHaveProperty('host');
     // After following a 202 the SDK re-reads the resource, so `job` is there only when the answer was 201.
-    expectTypeOf<Awaited<ReturnType<typeof np.bridges.create>>>().toEqualTypeOf<components['schemas']['Bridge'] & { job?: components['schemas']['Job'] }>();
+    expectTypeOf<Awaited<ReturnType<typeof np.bridges.create>>>().toEqualTypeOf<
+      components['schemas']['Bridge'] & { job?: components['schemas']['Job'] }
+    >();
     expectTypeOf<Awaited<ReturnType<typeof np.tunnels.create>>['overlayMtu']>().toEqualTypeOf<number>();
     expectTypeOf<components['schemas']['Bridge']['state']>().toEqualTypeOf<'pending' | 'ready' | 'failed' | 'deleting'>();
   });

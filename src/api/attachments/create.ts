@@ -14,9 +14,9 @@ export const route = createRoute({
   tags: ['attachments'],
   summary: 'Attach a container (or netns, or pid) to a bridge with a veth pair',
   description:
-    'pipework\'s `pipework ovs_bridge web1 10.11.12.100/24` as one job on the bridge\'s host: veth pair with the peer made inside the target, ' +
+    "pipework's `pipework ovs_bridge web1 10.11.12.100/24` as one job on the bridge's host: veth pair with the peer made inside the target, " +
     'addresses, MAC, MTU, gateway and routes inside, the host end on the bridge (OVS port with its VLAN tag, or Linux bridge port). ' +
-    'On the netdev (userspace) datapath the inner end\'s tx checksum offload is switched off, or TCP would not work. Any failure undoes every step.',
+    "On the netdev (userspace) datapath the inner end's tx checksum offload is switched off, or TCP would not work. Any failure undoes every step.",
   request: { headers: PreferHeader, body: { required: true, content: { 'application/json': { schema: AttachmentCreateSchema } } } },
   responses: statusResponses({
     201: { description: 'Attached', content: { 'application/json': { schema: AttachmentWithJobSchema } } },

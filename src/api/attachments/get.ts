@@ -11,7 +11,11 @@ export const route = createRoute({
   tags: ['attachments'],
   summary: 'Get an attachment',
   request: { params: IdParam },
-  responses: statusResponses({ 200: { description: 'The attachment', content: { 'application/json': { schema: AttachmentSchema } } }, ...notFoundResponse, ...errorResponses }),
+  responses: statusResponses({
+    200: { description: 'The attachment', content: { 'application/json': { schema: AttachmentSchema } } },
+    ...notFoundResponse,
+    ...errorResponses,
+  }),
 });
 
 export const app = router().openapi(route, (c) => {

@@ -11,7 +11,10 @@ export const route = createRoute({
   tags: ['attachments'],
   summary: 'List attachments (filter by bridge, host, container)',
   request: { query: ListQuerySchema.merge(AttachmentListQuery) },
-  responses: statusResponses({ 200: { description: 'A page of attachments', content: { 'application/json': { schema: AttachmentListSchema } } }, ...errorResponses }),
+  responses: statusResponses({
+    200: { description: 'A page of attachments', content: { 'application/json': { schema: AttachmentListSchema } } },
+    ...errorResponses,
+  }),
 });
 
 export const app = router().openapi(route, (c) => {

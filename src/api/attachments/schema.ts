@@ -7,7 +7,19 @@ export { AttachmentCreateSchema, AttachmentSchema } from '../../model/attachment
 export const AttachmentWithJobSchema = AttachmentSchema.extend({ job: JobSchema }).openapi('AttachmentWithJob');
 export const AttachmentListSchema = listOf(AttachmentSchema, 'AttachmentList');
 export const AttachmentListQuery = z.object({
-  bridge: z.string().max(96).optional().openapi({ param: { name: 'bridge', in: 'query' }, description: 'bridge id or host/name' }),
-  host: z.string().max(64).optional().openapi({ param: { name: 'host', in: 'query' }, description: 'host id or name' }),
-  container: z.string().max(128).optional().openapi({ param: { name: 'container', in: 'query' }, description: 'container name or id as given when attaching' }),
+  bridge: z
+    .string()
+    .max(96)
+    .optional()
+    .openapi({ param: { name: 'bridge', in: 'query' }, description: 'bridge id or host/name' }),
+  host: z
+    .string()
+    .max(64)
+    .optional()
+    .openapi({ param: { name: 'host', in: 'query' }, description: 'host id or name' }),
+  container: z
+    .string()
+    .max(128)
+    .optional()
+    .openapi({ param: { name: 'container', in: 'query' }, description: 'container name or id as given when attaching' }),
 });

@@ -15,7 +15,8 @@ export const route = createRoute({
   path: '/bridges',
   tags: ['bridges'],
   summary: 'Create an OVS or Linux bridge on a host',
-  description: 'The seed\'s `ovs-vsctl add-br ovs_bridge` + `ip addr add dev ovs_bridge 10.11.12.1/24` + `ip link set up`, as one job that converges and undoes itself on failure.',
+  description:
+    "The seed's `ovs-vsctl add-br ovs_bridge` + `ip addr add dev ovs_bridge 10.11.12.1/24` + `ip link set up`, as one job that converges and undoes itself on failure.",
   request: { headers: PreferHeader, body: { required: true, content: { 'application/json': { schema: BridgeCreateSchema } } } },
   responses: statusResponses({
     201: { description: 'Bridge created', content: { 'application/json': { schema: BridgeWithJobSchema } } },
@@ -32,11 +33,23 @@ export const app = router().openapi(route, (c) => {
     const key = `${host.id}/${body.name}`;
     const existing = deps.store.getResourceByKey('bridge', key);
     if (existing) {
-      throw new ProblemError('conflict', `bridge ${host.data.name}/${body.name} already exists (${existing.id})`, { errors: [{ pointer: '/name', detail: 'already exists on this host' }], existing: existing.id });
+      throw new ProblemError('conflict', `bridge ${host.data.name}/${body.name} already exists (${existing.id})`, {
+        errors: [{ pointer: '/name', detail: 'already exists on this host' }],
+        existing: existing.id,
+      });
     }
     const data: BridgeData = {
-      hostId: host.id, hostName: host.data.name, name: body.name, type: body.type, datapathType: resolveDatapath(body, host.data),
-      addresses: body.addresses, mtu: body.mtu ?? null, stp: body.stp, labels: body.labels, overlayMtu: null, adopted: body.adopt,
+      hostId: host.id,
+      hostName: host.data.name,
+      name: body.name,
+      type: body.type,
+      datapathType: resolveDatapath(body, host.data),
+      addresses: body.addresses,
+      mtu: body.mtu ?? null,
+      stp: body.stp,
+      labels: body.labels,
+      overlayMtu: null,
+      adopted: body.adopt,
     };
     const id = newId('bridge');
     return {

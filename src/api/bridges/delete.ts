@@ -16,6 +16,9 @@ export const route = createRoute({
 
 export const app = router().openapi(route, (c) =>
   mutate(c, route, () =>
-    deleteMutation(c.get('deps'), bridgeKind, c.req.valid('param').id, { cascade: c.req.valid('query').cascade === 'true', cascadeOffered: true }),
+    deleteMutation(c.get('deps'), bridgeKind, c.req.valid('param').id, {
+      cascade: c.req.valid('query').cascade === 'true',
+      cascadeOffered: true,
+    }),
   ),
 );

@@ -9,20 +9,31 @@ import { requireResource, viewOf } from '../resources.js';
 import { NaturalKeyParams } from './schema.js';
 
 const responses = statusResponses({
-  200: { description: 'The bridge (with `observed` live state and drift when observe=true)', content: { 'application/json': { schema: BridgeSchema } } },
+  200: {
+    description: 'The bridge (with `observed` live state and drift when observe=true)',
+    content: { 'application/json': { schema: BridgeSchema } },
+  },
   503: { description: 'observe=true and the host cannot be reached', content: { 'application/problem+json': { schema: ProblemSchema } } },
   ...notFoundResponse,
   ...errorResponses,
 });
 
 export const route = createRoute({
-  method: 'get', path: '/bridges/{id}', tags: ['bridges'], summary: 'Get a bridge by id',
-  request: { params: IdParam, query: ObserveQuery }, responses,
+  method: 'get',
+  path: '/bridges/{id}',
+  tags: ['bridges'],
+  summary: 'Get a bridge by id',
+  request: { params: IdParam, query: ObserveQuery },
+  responses,
 });
 
 export const byNameRoute = createRoute({
-  method: 'get', path: '/bridges/{host}/{name}', tags: ['bridges'], summary: 'Get a bridge by host and name',
-  request: { params: NaturalKeyParams, query: ObserveQuery }, responses,
+  method: 'get',
+  path: '/bridges/{host}/{name}',
+  tags: ['bridges'],
+  summary: 'Get a bridge by host and name',
+  request: { params: NaturalKeyParams, query: ObserveQuery },
+  responses,
 });
 
 async function answer(c: Context<Env>, ref: string, observe: boolean) {

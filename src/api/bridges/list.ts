@@ -11,7 +11,10 @@ export const route = createRoute({
   tags: ['bridges'],
   summary: 'List bridges (optionally on one host)',
   request: { query: ListQuerySchema.merge(BridgeListQuery) },
-  responses: statusResponses({ 200: { description: 'A page of bridges', content: { 'application/json': { schema: BridgeListSchema } } }, ...errorResponses }),
+  responses: statusResponses({
+    200: { description: 'A page of bridges', content: { 'application/json': { schema: BridgeListSchema } } },
+    ...errorResponses,
+  }),
 });
 
 export const app = router().openapi(route, (c) => {

@@ -14,7 +14,11 @@ export const route = createRoute({
   path: '/bridges/{id}',
   tags: ['bridges'],
   summary: 'Change addresses, MTU, STP or labels; the host converges in place',
-  request: { params: IdParam, headers: PreferHeader, body: { required: true, content: { 'application/json': { schema: BridgePatchSchema } } } },
+  request: {
+    params: IdParam,
+    headers: PreferHeader,
+    body: { required: true, content: { 'application/json': { schema: BridgePatchSchema } } },
+  },
   responses: statusResponses({
     200: { description: 'Bridge converged', content: { 'application/json': { schema: BridgeWithJobSchema } } },
     ...acceptedResponse,

@@ -7,9 +7,21 @@ export { BridgeCreateSchema, BridgePatchSchema, BridgeSchema } from '../../model
 export const BridgeWithJobSchema = BridgeSchema.extend({ job: JobSchema }).openapi('BridgeWithJob');
 export const BridgeListSchema = listOf(BridgeSchema, 'BridgeList');
 export const BridgeListQuery = z.object({
-  host: z.string().max(64).optional().openapi({ param: { name: 'host', in: 'query' }, description: 'host id or name' }),
+  host: z
+    .string()
+    .max(64)
+    .optional()
+    .openapi({ param: { name: 'host', in: 'query' }, description: 'host id or name' }),
 });
 export const NaturalKeyParams = z.object({
-  host: z.string().min(1).max(64).openapi({ param: { name: 'host', in: 'path' }, example: 'docker1' }),
-  name: z.string().min(1).max(15).openapi({ param: { name: 'name', in: 'path' }, example: 'ovs_bridge' }),
+  host: z
+    .string()
+    .min(1)
+    .max(64)
+    .openapi({ param: { name: 'host', in: 'path' }, example: 'docker1' }),
+  name: z
+    .string()
+    .min(1)
+    .max(15)
+    .openapi({ param: { name: 'name', in: 'path' }, example: 'ovs_bridge' }),
 });

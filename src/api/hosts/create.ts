@@ -16,7 +16,8 @@ export const route = createRoute({
   path: '/hosts',
   tags: ['hosts'],
   summary: 'Register a host and probe it',
-  description: 'Stores how to reach the host (local, or SSH with a pinned host key) and runs a probe job that collects kernel, iproute2, Open vSwitch and Docker facts.',
+  description:
+    'Stores how to reach the host (local, or SSH with a pinned host key) and runs a probe job that collects kernel, iproute2, Open vSwitch and Docker facts.',
   request: { headers: PreferHeader, body: { required: true, content: { 'application/json': { schema: HostCreateSchema } } } },
   responses: statusResponses({
     201: { description: 'Host registered and probed', content: { 'application/json': { schema: HostWithJobSchema } } },
@@ -32,14 +33,31 @@ export const app = router().openapi(route, async (c) => {
   await checkHostKey(deps.config, body.executor);
   return mutate(c, route, () => {
     if (deps.store.getResourceByKey('host', body.name)) {
-      throw new ProblemError('conflict', `a host named ${JSON.stringify(body.name)} already exists`, { errors: [{ pointer: '/name', detail: 'already taken' }] });
+      throw new ProblemError('conflict', `a host named ${JSON.stringify(body.name)} already exists`, {
+        errors: [{ pointer: '/name', detail: 'already taken' }],
+      });
     }
     const ex = body.executor;
     const id = newId('host');
-    const executor: HostData['executor'] = ex.kind === 'local'
-      ? { kind: 'local' }
-      : { kind: 'ssh', address: ex.address, port: ex.port, user: ex.user, hostKeySha256: ex.hostKeySha256, ...(ex.privateKeyPath ? { privateKeyPath: ex.privateKeyPath } : {}) };
-    const data: HostData = { name: body.name, executor, tunnelIp: body.tunnelIp ?? null, docker: body.docker ?? null, labels: body.labels ?? {}, facts: null };
+    const executor: HostData['executor'] =
+      ex.kind === 'local'
+        ? { kind: 'local' }
+        : {
+            kind: 'ssh',
+            address: ex.address,
+            port: ex.port,
+            user: ex.user,
+            hostKeySha256: ex.hostKeySha256,
+            ...(ex.privateKeyPath ? { privateKeyPath: ex.privateKeyPath } : {}),
+          };
+    const data: HostData = {
+      name: body.name,
+      executor,
+      tunnelIp: body.tunnelIp ?? null,
+      docker: body.docker ?? null,
+      labels: body.labels ?? {},
+      facts: null,
+    };
     const secret = ex.kind === 'ssh' && ex.privateKey ? { privateKey: ex.privateKey } : null;
     if (secret) deps.runner.addSecret(secret.privateKey);
     return {

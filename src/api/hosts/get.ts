@@ -11,7 +11,11 @@ export const route = createRoute({
   tags: ['hosts'],
   summary: 'Get a host by id or name',
   request: { params: IdOrNameParam },
-  responses: statusResponses({ 200: { description: 'The host', content: { 'application/json': { schema: HostSchema } } }, ...notFoundResponse, ...errorResponses }),
+  responses: statusResponses({
+    200: { description: 'The host', content: { 'application/json': { schema: HostSchema } } },
+    ...notFoundResponse,
+    ...errorResponses,
+  }),
 });
 
 export const app = router().openapi(route, (c) => {

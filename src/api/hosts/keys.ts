@@ -6,8 +6,7 @@ import type { HostCreate } from '../../model/hosts.js';
 import { ProblemError } from '../../model/problems.js';
 import { SECRET_KEY_FORMS } from '../../secrets.js';
 
-export const INLINE_KEYS_DISABLED =
-  `inline private keys are stored encrypted, and this service has no key to encrypt them with: start it with NETPLUMB_SECRET_KEY (${SECRET_KEY_FORMS}) or NETPLUMB_SECRET_KEY_FILE, or give privateKeyPath instead`;
+export const INLINE_KEYS_DISABLED = `inline private keys are stored encrypted, and this service has no key to encrypt them with: start it with NETPLUMB_SECRET_KEY (${SECRET_KEY_FORMS}) or NETPLUMB_SECRET_KEY_FILE, or give privateKeyPath instead`;
 
 /** Throws a 422 problem (validation or unusable-key) before any job or record exists. */
 export async function checkHostKey(config: Pick<AppConfig, 'keyDir' | 'secretKey'>, ex: HostCreate['executor']): Promise<void> {
@@ -24,7 +23,8 @@ export async function checkHostKey(config: Pick<AppConfig, 'keyDir' | 'secretKey
     const pointer = '/executor/privateKeyPath';
     const p = ex.privateKeyPath;
     // Syntax only (reveals nothing about the file system): no `.`, `..` or `//` tricks.
-    if (resolve(p) !== p.replace(/\/+$/, '')) throw ProblemError.validation([{ pointer, detail: 'a normalized absolute path (no ., .. or //)' }]);
+    if (resolve(p) !== p.replace(/\/+$/, ''))
+      throw ProblemError.validation([{ pointer, detail: 'a normalized absolute path (no ., .. or //)' }]);
     try {
       await readPrivateKeyFile(p, { keyDir: config.keyDir });
     } catch (e) {

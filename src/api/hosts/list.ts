@@ -10,7 +10,10 @@ export const route = createRoute({
   tags: ['hosts'],
   summary: 'List hosts',
   request: { query: ListQuerySchema.merge(HostListQuery) },
-  responses: statusResponses({ 200: { description: 'A page of hosts', content: { 'application/json': { schema: HostListSchema } } }, ...errorResponses }),
+  responses: statusResponses({
+    200: { description: 'A page of hosts', content: { 'application/json': { schema: HostListSchema } } },
+    ...errorResponses,
+  }),
 });
 
 /** `key=value` (or `key`): hosts carrying that label. */
@@ -19,7 +22,8 @@ function labelFilter(label: string | undefined) {
   const eq = label.indexOf('=');
   const key = eq < 0 ? label : label.slice(0, eq);
   const value = eq < 0 ? undefined : label.slice(eq + 1);
-  return (host: { data: { labels: Record<string, string> } }) => host.data.labels[key] !== undefined && (value === undefined || host.data.labels[key] === value);
+  return (host: { data: { labels: Record<string, string> } }) =>
+    host.data.labels[key] !== undefined && (value === undefined || host.data.labels[key] === value);
 }
 
 export const app = router().openapi(route, (c) => {

@@ -7,5 +7,9 @@ export { HostCreateSchema, HostSchema } from '../../model/hosts.js';
 export const HostWithJobSchema = HostSchema.extend({ job: JobSchema }).openapi('HostWithJob');
 export const HostListSchema = listOf(HostSchema, 'HostList');
 export const HostListQuery = z.object({
-  label: z.string().max(320).optional().openapi({ param: { name: 'label', in: 'query' }, description: 'key=value: only hosts with this label' }),
+  label: z
+    .string()
+    .max(320)
+    .optional()
+    .openapi({ param: { name: 'label', in: 'query' }, description: 'key=value: only hosts with this label' }),
 });

@@ -11,7 +11,11 @@ export const route = createRoute({
   tags: ['jobs'],
   summary: 'Get a job',
   request: { params: JobIdParam },
-  responses: statusResponses({ 200: { description: 'The job', content: { 'application/json': { schema: JobSchema } } }, ...notFoundResponse, ...errorResponses }),
+  responses: statusResponses({
+    200: { description: 'The job', content: { 'application/json': { schema: JobSchema } } },
+    ...notFoundResponse,
+    ...errorResponses,
+  }),
 });
 
 export const app = router().openapi(route, (c) => {

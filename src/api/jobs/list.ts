@@ -10,7 +10,10 @@ export const route = createRoute({
   tags: ['jobs'],
   summary: 'List jobs (filter by status, kind, resource)',
   request: { query: ListQuerySchema.merge(JobListQuery) },
-  responses: statusResponses({ 200: { description: 'A page of jobs, oldest first', content: { 'application/json': { schema: JobListSchema } } }, ...errorResponses }),
+  responses: statusResponses({
+    200: { description: 'A page of jobs, oldest first', content: { 'application/json': { schema: JobListSchema } } },
+    ...errorResponses,
+  }),
 });
 
 export const app = router().openapi(route, (c) => {

@@ -6,11 +6,36 @@ export const JobListSchema = listOf(JobSchema, 'JobList');
 export const JobLogPageSchema = z.object({ items: z.array(LogLineSchema), nextCursor: z.string().nullable() }).openapi('JobLogPage');
 export const JobListQuery = z.object({
   status: JobStatusSchema.optional().openapi({ param: { name: 'status', in: 'query' } }),
-  kind: z.string().max(64).optional().openapi({ param: { name: 'kind', in: 'query' }, example: 'bridge.create' }),
-  resource: z.string().max(128).optional().openapi({ param: { name: 'resource', in: 'query' }, description: 'a resource id' }),
+  kind: z
+    .string()
+    .max(64)
+    .optional()
+    .openapi({ param: { name: 'kind', in: 'query' }, example: 'bridge.create' }),
+  resource: z
+    .string()
+    .max(128)
+    .optional()
+    .openapi({ param: { name: 'resource', in: 'query' }, description: 'a resource id' }),
 });
 export const JobLogQuery = z.object({
-  after: z.coerce.number().int().min(0).default(0).openapi({ param: { name: 'after', in: 'query' }, description: 'return lines with seq > after' }),
-  limit: z.coerce.number().int().min(1).max(1000).default(200).openapi({ param: { name: 'limit', in: 'query' } }),
+  after: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(0)
+    .openapi({ param: { name: 'after', in: 'query' }, description: 'return lines with seq > after' }),
+  limit: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(1000)
+    .default(200)
+    .openapi({ param: { name: 'limit', in: 'query' } }),
 });
-export const JobIdParam = z.object({ id: z.string().min(1).max(64).openapi({ param: { name: 'id', in: 'path' } }) });
+export const JobIdParam = z.object({
+  id: z
+    .string()
+    .min(1)
+    .max(64)
+    .openapi({ param: { name: 'id', in: 'path' } }),
+});

@@ -36,7 +36,9 @@ export async function readYamlDocument(c: Context<Env>): Promise<TopologyDocumen
     throw ProblemError.validation([{ pointer: '/', detail: `YAML: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}` }]);
   }
   if (JSON.stringify(value ?? null).length > MAX_EXPANDED_BYTES) {
-    throw ProblemError.validation([{ pointer: '/', detail: `the document expands to more than ${MAX_EXPANDED_BYTES} bytes (YAML aliases)` }]);
+    throw ProblemError.validation([
+      { pointer: '/', detail: `the document expands to more than ${MAX_EXPANDED_BYTES} bytes (YAML aliases)` },
+    ]);
   }
   const parsed = TopologyDocumentSchema.safeParse(value);
   if (!parsed.success) throw ProblemError.validation(zodFieldErrors(parsed.error, 'json'));

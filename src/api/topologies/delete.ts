@@ -12,7 +12,11 @@ export const route = createRoute({
   tags: ['topologies'],
   summary: 'Delete a topology: everything it made, on every host, in one job',
   request: { params: TopologyNameParam, headers: PreferHeader },
-  responses: statusResponses({ 204: { description: 'Everything it owned is gone from the hosts' }, ...acceptedResponse, ...mutationErrorResponses }),
+  responses: statusResponses({
+    204: { description: 'Everything it owned is gone from the hosts' },
+    ...acceptedResponse,
+    ...mutationErrorResponses,
+  }),
 });
 
 export const app = router().openapi(route, (c) =>

@@ -28,6 +28,10 @@ export const app = router().openapi(route, async (c) => {
   const t = requireResource(deps, topologyKind, c.req.valid('param').name);
   const view = renderTopology(deps.store, t);
   if (c.req.valid('query').observe !== 'true') return c.json(view, 200);
-  const observed = await topologyKind.observeWith(hostReader(deps.hosts, (id) => hostTarget(deps.store, id)), deps.store, t);
+  const observed = await topologyKind.observeWith(
+    hostReader(deps.hosts, (id) => hostTarget(deps.store, id)),
+    deps.store,
+    t,
+  );
   return c.json({ ...view, observed: { observedAt: observed.observedAt, drift: observed.drift } }, 200);
 });

@@ -10,7 +10,10 @@ export const route = createRoute({
   tags: ['topologies'],
   summary: 'List topologies',
   request: { query: ListQuerySchema },
-  responses: statusResponses({ 200: { description: 'A page of topologies', content: { 'application/json': { schema: TopologyListSchema } } }, ...errorResponses }),
+  responses: statusResponses({
+    200: { description: 'A page of topologies', content: { 'application/json': { schema: TopologyListSchema } } },
+    ...errorResponses,
+  }),
 });
 
 export const app = router().openapi(route, (c) => {

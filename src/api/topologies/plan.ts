@@ -12,7 +12,8 @@ export const route = createRoute({
   path: '/topologies/{name}/plan',
   tags: ['topologies'],
   summary: 'Plan a topology document without applying it',
-  description: 'The same as `PUT /topologies/{name}?dryRun=true`: what would be created, changed and removed, per host, with the commands and how disruptive each change is. Nothing runs.',
+  description:
+    'The same as `PUT /topologies/{name}?dryRun=true`: what would be created, changed and removed, per host, with the commands and how disruptive each change is. Nothing runs.',
   request: { params: TopologyNameParam, body: documentBody },
   responses: statusResponses({
     200: { description: 'The plan', content: { 'application/json': { schema: TopologyPlanSchema } } },
@@ -26,5 +27,8 @@ export const app = router().openapi(route, async (c) => {
   const { store } = c.get('deps');
   const name = c.req.valid('param').name;
   const doc = await readDocument(c, c.req.valid('json'));
-  return c.json(store.tx(() => dryRunPlan(store, name, prepareApply(store, name, doc, readByKeyOrId(store, name)))), 200);
+  return c.json(
+    store.tx(() => dryRunPlan(store, name, prepareApply(store, name, doc, readByKeyOrId(store, name)))),
+    200,
+  );
 });

@@ -54,7 +54,14 @@ export const app = router().openapi(route, async (c) => {
       prepare: (job) => {
         if (previous) saveResource(deps.store, previous, { state: 'pending', jobId: job.id });
         // The ledger is written now: a topology applied at the same time sees these names and keys as taken.
-        else insertPending(deps.store, { id, type: 'topology', key: name, jobId: job.id, data: { ...topologyData(name, doc, prepared.desired), owned: {} } });
+        else
+          insertPending(deps.store, {
+            id,
+            type: 'topology',
+            key: name,
+            jobId: job.id,
+            data: { ...topologyData(name, doc, prepared.desired), owned: {} },
+          });
       },
       work: (ctx) => applyTopology(ctx, id, doc, prepared, !previous),
       successStatus: previous ? 200 : 201,

@@ -9,7 +9,13 @@ export const TopologyNameParam = z.object({
   name: TopologyName.openapi({ param: { name: 'name', in: 'path' }, example: 'seed' }),
 });
 export const DryRunQuery = z.object({
-  dryRun: z.enum(['true', 'false']).default('false').openapi({ param: { name: 'dryRun', in: 'query' }, description: 'answer the plan only (what would change, where, with which commands); nothing runs' }),
+  dryRun: z
+    .enum(['true', 'false'])
+    .default('false')
+    .openapi({
+      param: { name: 'dryRun', in: 'query' },
+      description: 'answer the plan only (what would change, where, with which commands); nothing runs',
+    }),
 });
 /** The document as JSON or YAML (application/yaml, text/yaml). */
 export const documentBody = {

@@ -12,7 +12,8 @@ export const route = createRoute({
   path: '/tunnels/{id}',
   tags: ['tunnels'],
   summary: 'Get a tunnel (observe=true: both ends as the hosts have them)',
-  description: "With `observe=true`, `observed.endpoints[]` holds each end's live state: for OVS ends the Interface's `error`, `ofport`, " +
+  description:
+    "With `observe=true`, `observed.endpoints[]` holds each end's live state: for OVS ends the Interface's `error`, `ofport`, " +
     '`link_state` and the options actually set; for Linux ends the device from `ip -j -d link show`; plus drift from the spec.',
   request: { params: IdParam, query: ObserveQuery },
   responses: statusResponses({

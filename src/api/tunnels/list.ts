@@ -11,7 +11,10 @@ export const route = createRoute({
   tags: ['tunnels'],
   summary: 'List tunnels (optionally those with an end on a host or bridge)',
   request: { query: ListQuerySchema.merge(TunnelListQuery) },
-  responses: statusResponses({ 200: { description: 'A page of tunnels', content: { 'application/json': { schema: TunnelListSchema } } }, ...errorResponses }),
+  responses: statusResponses({
+    200: { description: 'A page of tunnels', content: { 'application/json': { schema: TunnelListSchema } } },
+    ...errorResponses,
+  }),
 });
 
 export const app = router().openapi(route, (c) => {
@@ -22,7 +25,8 @@ export const app = router().openapi(route, (c) => {
   if (host === null || bridge === null) return c.json({ items: [], nextCursor: null }, 200); // a reference to nothing matches nothing
   // Either end matches: filtered here, before paging.
   const page = pageOf(store, 'tunnel', q, {
-    filter: (t) => (!host || t.data.endpoints.some((e) => e.hostId === host.id)) && (!bridge || t.data.endpoints.some((e) => e.bridgeId === bridge.id)),
+    filter: (t) =>
+      (!host || t.data.endpoints.some((e) => e.hostId === host.id)) && (!bridge || t.data.endpoints.some((e) => e.bridgeId === bridge.id)),
   });
   return c.json({ items: page.items.map((r) => tunnelKind.render(r)), nextCursor: page.nextCursor }, 200);
 });
