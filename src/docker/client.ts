@@ -1,4 +1,5 @@
 import http from 'node:http';
+import { inspect } from 'node:util';
 import type { Duplex } from 'node:stream';
 import Dockerode from 'dockerode';
 import type { SshExecutor } from '../exec/ssh.js';
@@ -78,7 +79,13 @@ export class DialStdioAgent extends http.Agent {
     private readonly argv: readonly string[],
     private readonly idleMs = DOCKER_STREAM_IDLE_MS,
   ) {
-    super({ keepAlive: true, maxFreeSockets: 2 });
+    // At most two streams at once: a burst of lookups queues on them instead of taking every channel.
+    super({ keepAlive: true, maxSockets: 2, maxFreeSockets: 2 });
+  }
+
+  /** docker-modem formats its request options (this agent included) for a debug line even with debug off. */
+  [inspect.custom](): string {
+    return 'DialStdioAgent';
   }
 
   override keepSocketAlive(socket: Duplex): boolean {

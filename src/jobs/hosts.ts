@@ -3,6 +3,7 @@ import { dockerVersion } from '../docker/index.js';
 import type { HostFacts } from '../model/hosts.js';
 import { KERNEL_MODULES, moduleProbe, parseIproute2, parseOvsList, parseOvsVersion, probeCommands } from '../ops/probe.js';
 import type { JobContext } from './runner.js';
+import type { BatchStepResult } from '../exec/batch.js';
 import { toProblem } from './runner.js';
 import { ProblemError } from '../model/problems.js';
 import { readResource, saveResource } from './records.js';
@@ -11,15 +12,17 @@ export async function probeHost(ctx: JobContext, hostId: string): Promise<HostFa
   const { name } = ctx.host(hostId);
   const probedAt = new Date().toISOString();
   try {
-    // The first command also opens the connection: run it alone so a dead host fails once, clearly.
-    const kernel = await ctx.run(hostId, probeCommands.kernel);
-    const [ipv, ovsv, dpt, eth, ...mods] = await Promise.all([
-      ctx.run(hostId, probeCommands.iproute2),
-      ctx.run(hostId, probeCommands.ovsVersion),
-      ctx.run(hostId, probeCommands.datapathTypes),
-      ctx.run(hostId, probeCommands.ethtool),
-      ...KERNEL_MODULES.map((m) => ctx.run(hostId, moduleProbe(m))),
-    ]);
+    // One batch: one round trip (and one login shell) for every probe command.
+    const modules: Record<string, readonly string[]> = Object.fromEntries(KERNEL_MODULES.map((m) => [`module:${m}`, moduleProbe(m)]));
+    const r: Record<string, BatchStepResult> = await ctx.read(hostId, { ...probeCommands, ...modules });
+    const [kernel, ipv, ovsv, dpt, eth] = (['kernel', 'iproute2', 'ovsVersion', 'datapathTypes', 'ethtool'] as const).map((k) => r[k]!) as [
+      BatchStepResult,
+      BatchStepResult,
+      BatchStepResult,
+      BatchStepResult,
+      BatchStepResult,
+    ];
+    const mods = KERNEL_MODULES.map((m) => r[`module:${m}`]!);
     let docker: HostFacts['docker'] = null;
     try {
       docker = { version: await dockerVersion(ctx.docker(hostId)) };

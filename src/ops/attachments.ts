@@ -133,9 +133,13 @@ export function attachPlan({ id, d, ifname, nsPath, nsRef }: AttachPlanInput): P
 
 /** Announce the new addresses; run in the background, never awaited. */
 export function gratuitousArp(d: AttachmentData, ifname: string, nsPath: string): string[][] {
-  return d.addresses
-    .filter((a) => ipFamily(a) === 4)
-    .map((a) => inNs(nsPath, ['arping', '-q', '-c', '1', '-A', '-I', ifname, a.split('/')[0]!]));
+  return (
+    d.addresses
+      .filter((a) => ipFamily(a) === 4)
+      // -U (unsolicited) means the same to iputils' and Habets' arping; the packet leaves at once, and timeout ends
+      // the wait for replies that never come (about a second otherwise, holding a channel).
+      .map((a) => inNs(nsPath, ['timeout', '0.2', 'arping', '-q', '-U', '-c', '1', '-I', ifname, a.split('/')[0]!]))
+  );
 }
 
 /** Delete: the OVS port, then the host end (which takes the inside end with it). */

@@ -125,7 +125,7 @@ const knownCommands: Responder = (argv) => {
     return undefined;
   }
   if (tool === 'ethtool' && rest[0] === '-K' && IFNAME.test(rest[1] ?? '') && rest[2] === 'tx' && rest[3] === 'off') return ok;
-  if (tool === 'arping') return ok;
+  if (tool === 'timeout' && rest[0] === '0.2' && rest[1] === 'arping') return ok;
   if (tool === 'ping' && rest.join(' ').startsWith('-c 1 -W 1 ')) return ok;
   if (tool === 'bridge' && rest[0] === 'link' && rest[1] === 'set') return ok;
   if (tool === 'stat' && rest.join(' ').startsWith('-L -c %i /proc/self/ns/net ')) return { stdout: '4026531840\n4026532999\n' };

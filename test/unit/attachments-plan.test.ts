@@ -132,7 +132,7 @@ describe('attachment plans (the exact argv is the contract)', () => {
     ]);
     expect(detachPlan(d, false).steps).toHaveLength(1);
     expect(gratuitousArp({ ...d, addresses: ['10.0.0.1/24', 'fd00::1/64'] }, 'eth1', ns)).toEqual([
-      inNs('arping', '-q', '-c', '1', '-A', '-I', 'eth1', '10.0.0.1'),
+      inNs('timeout', '0.2', 'arping', '-q', '-U', '-c', '1', '-I', 'eth1', '10.0.0.1'),
     ]);
   });
 });
