@@ -140,12 +140,12 @@ export interface AttachVsFloor {
 
 /**
  * n attaches through the API (SDK, one at a time) interleaved with n floors, on containers `${c}0…${c}${2n}` of a
- * host that has an OVS bridge `ovs_bridge`. The first container is a warm-up attach (SSH connection, Docker
- * stream), untimed. API addresses 10.11.12.10+i, floor addresses 10.11.12.100+i.
+ * host that has an OVS bridge `ovs_bridge`. The last container is a warm-up attach (SSH connection, Docker
+ * stream), untimed, unless warmUp is false (the caller did it). API addresses 10.11.12.10+i, floor addresses 10.11.12.100+i.
  */
-export async function attachVsFloor(sb: Sandbox, np: NetplumbClient, host: string, c: string, n: number): Promise<AttachVsFloor> {
+export async function attachVsFloor(sb: Sandbox, np: NetplumbClient, host: string, c: string, n: number, o: { warmUp?: boolean } = {}): Promise<AttachVsFloor> {
   const bridge = `${host}/ovs_bridge`;
-  await np.attachments.create({ bridge, target: { container: `${c}${2 * n}` }, addresses: ['10.11.13.250/24'] }).catch((e) => explain(np, e));
+  if (o.warmUp !== false) await np.attachments.create({ bridge, target: { container: `${c}${2 * n}` }, addresses: ['10.11.13.250/24'] }).catch((e) => explain(np, e));
   const out: AttachVsFloor = { api: [], floor: [], jobIds: [] };
   for (let i = 0; i < n; i++) {
     out.api.push(
