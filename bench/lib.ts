@@ -165,3 +165,12 @@ export async function jobStepTime(np: NetplumbClient, jobId: string): Promise<{ 
   const timed = page.items.filter((l) => typeof l.ms === 'number');
   return { ms: timed.reduce((a, l) => a + (l.ms ?? 0), 0), commands: page.items.filter((l) => l.stream === 'cmd').length };
 }
+
+/** A job's log as a timeline: "+ms what" for each command and info line, offsets from the job's first line. */
+export async function jobTimeline(np: NetplumbClient, jobId: string): Promise<string[]> {
+  const page = await np.jobs.logs(jobId, { limit: 500 });
+  const t0 = page.items.length ? Date.parse(page.items[0]!.ts) : 0;
+  return page.items
+    .filter((l) => l.stream === 'cmd' || (l.stream === 'info' && !/^exit \d+$/.test(l.text)))
+    .map((l) => `+${String(Date.parse(l.ts) - t0).padStart(4)} ms ${l.stream === 'cmd' ? '$ ' : ''}${l.text.split('\n')[0]!.slice(0, 90)}`);
+}

@@ -9,7 +9,7 @@
 import path from 'node:path';
 import { hostExecutor } from '../src/services.js';
 import { down, up } from '../test/testbed/sandbox.js';
-import { attachVsFloor, countLines, explain, header, median, ms, sleep, sshHostBody, startContainers, startService, time } from './lib.js';
+import { attachVsFloor, countLines, explain, header, jobTimeline, median, ms, sleep, sshHostBody, startContainers, startService, time } from './lib.js';
 
 const N = Number(process.env.BENCH_N ?? 10);
 const SLOW_MS = 300;
@@ -62,7 +62,10 @@ try {
   const rtt: number[] = [];
   for (let i = 0; i < 5; i++) rtt.push(await time(() => ssh.run(['true'])));
 
+  // The timeline of the job closest to the median: where its time went.
   const a = median(r.api);
+  const near = r.api.map((x, i) => [Math.abs(x - a), i] as const).sort((p, q) => p[0] - q[0])[0]![1];
+  const timeline = r.jobIds[near] ? await jobTimeline(np, r.jobIds[near]) : [];
   const f = median(r.floor);
   console.log(`attach one container, host "${HOST}" with a ${SLOW_MS} ms shell start (median of ${N} runs each, interleaved):`);
   console.log(`  through the API: ${ms(a)}   [${r.api.map((x) => x.toFixed(0)).join(' ')}]`);
@@ -72,6 +75,8 @@ try {
   console.log(`  one attach alone: ${oneDuring} shell start(s) while the request ran, ${oneAfter} after its background ARP`);
   console.log(`  first attach (opens the Docker stream): ${ms(firstMs)}, ${firstShells} shell starts; registering the host: ${ms(regMs)}, ${regShells} shell starts`);
   console.log(`  one trivial command over the persistent SSH connection: ${ms(median(rtt))} (median of 5); the floor's own shell: ${ms(floorOnly)}, ${floorShells} shell starts`);
+  console.log(`  the median attach's job log (times from the service's clock):`);
+  for (const l of timeline) console.log(`    ${l}`);
 } finally {
   await svc.close();
   await sb.down();
