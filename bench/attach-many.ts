@@ -12,7 +12,8 @@
  */
 import { down, up, type Sandbox } from '../test/testbed/sandbox.js';
 import type { Job, NetplumbClient } from '../sdk/src/index.js';
-import { attachFloorScript, explain, header, hostSh, jobStepTime, median, ms, sec, sshHostBody, startContainers, startService, time } from './lib.js';
+import os from 'node:os';
+import { attachFloorScript, cores, cpuMeter, type CpuShare, explain, header, hostSh, jobStepTime, median, ms, sec, sshHostBody, startContainers, startService, time, vswitchdPid } from './lib.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const N = Number(process.env.BENCH_CONTAINERS ?? 100);
@@ -96,9 +97,11 @@ try {
   const b: number[] = [];
   const perRequest: number[] = [];
   const rounds: JobTimes[] = [];
+  const cpu: CpuShare[] = [];
   for (let r = 0; r < RUNS; r++) {
     const lat: number[] = [];
     const jobs: Job[] = [];
+    const stop = await cpuMeter({ 'ovs-vswitchd': await vswitchdPid(sb, HOST) });
     api.push(
       await time(() =>
         Promise.all(
@@ -111,6 +114,7 @@ try {
         ),
       ),
     );
+    cpu.push(await stop());
     perRequest.push(...lat);
     if (r === 0) await check(sb, 'API', N + 1); // + the warm-up attachment
     rounds.push(await jobTimes(np, jobs));
@@ -139,6 +143,8 @@ try {
       `      round ${i + 1}: jobs created over ${ms(t.admitSpan)} (${ms(t.admitSpan / N)} a request); job run median ${ms(t.runMedian)}, max ${ms(t.runMax)}; ` +
         `host-side command time median ${ms(t.stepMedian)} a job (${ms(t.stepSum)} in all); queued median ${ms(t.waitMedian)}`,
     );
+    const u = cpu[i]!;
+    console.log(`        CPU during the burst: machine ${cores(u.machine)} of ${os.cpus().length}, this process (service + SDK) ${cores(u.self)} = ${ms((u.self * u.wallMs) / N)} CPU an attach, the host's ovs-vswitchd ${cores(u.watched['ovs-vswitchd']!)}`);
   }
   console.log(`  floor (a), ${N} one-container scripts in a row: ${sec(fa)}   [${list(a)}]`);
   console.log(`  floor (b), fully batched:                     ${sec(fb)}   [${list(b)}]`);

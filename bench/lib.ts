@@ -6,6 +6,7 @@
 import { serve, type ServerType } from '@hono/node-server';
 import fs from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { createApp } from '../src/app.js';
@@ -173,4 +174,50 @@ export async function jobTimeline(np: NetplumbClient, jobId: string): Promise<st
   return page.items
     .filter((l) => l.stream === 'cmd' || (l.stream === 'info' && !/^exit \d+$/.test(l.text)))
     .map((l) => `+${String(Date.parse(l.ts) - t0).padStart(4)} ms ${l.stream === 'cmd' ? '$ ' : ''}${l.text.split('\n')[0]!.slice(0, 90)}`);
+}
+
+/** CPU time (ms) the whole machine spent busy, from /proc/stat (ticks of 10 ms). */
+async function machineBusyMs(): Promise<number> {
+  const line = (await fs.readFile('/proc/stat', 'utf8')).split('\n')[0]!;
+  const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
+  return (user! + nice! + system! + irq! + softirq! + steal!) * 10;
+}
+
+/** CPU time (ms) a process has used, from /proc/PID/stat (utime + stime); 0 when it is gone. */
+async function processCpuMs(pid: number): Promise<number> {
+  const t = await fs.readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  const f = t.slice(t.lastIndexOf(')') + 2).split(' ');
+  return f.length > 12 ? (Number(f[11]) + Number(f[12])) * 10 : 0;
+}
+
+export interface CpuShare {
+  wallMs: number;
+  /** Cores' worth of CPU the machine was busy (out of os.cpus().length). */
+  machine: number;
+  /** Cores' worth used by this process (the service and the SDK client). */
+  self: number;
+  /** Cores' worth used by each watched process. */
+  watched: Record<string, number>;
+}
+
+/** Starts measuring who used the CPU; the returned function stops and reports. */
+export async function cpuMeter(watch: Record<string, number> = {}): Promise<() => Promise<CpuShare>> {
+  const t0 = performance.now();
+  const m0 = await machineBusyMs();
+  const s0 = process.cpuUsage();
+  const w0 = Object.fromEntries(await Promise.all(Object.entries(watch).map(async ([k, pid]) => [k, await processCpuMs(pid)] as const)));
+  return async () => {
+    const wall = performance.now() - t0;
+    const s = process.cpuUsage(s0);
+    const watched: Record<string, number> = {};
+    for (const [k, pid] of Object.entries(watch)) watched[k] = ((await processCpuMs(pid)) - w0[k]!) / wall;
+    return { wallMs: wall, machine: ((await machineBusyMs()) - m0) / wall, self: (s.user + s.system) / 1000 / wall, watched };
+  };
+}
+
+export const cores = (x: number): string => `${x.toFixed(2)} cores`;
+
+/** The pid of a sandbox host's ovs-vswitchd (from its pid file). */
+export async function vswitchdPid(sb: Sandbox, host: string): Promise<number> {
+  return Number((await fs.readFile(path.join(sb.host(host).ovsRundir, 'ovs-vswitchd.pid'), 'utf8')).trim());
 }
