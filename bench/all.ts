@@ -20,7 +20,9 @@ for (const name of wanted.length ? wanted : ALL) {
   const t = performance.now();
   // process.execArgv carries tsx's loader, so the child runs TypeScript the same way.
   const code = await new Promise<number>((resolve) => {
-    spawn(process.execPath, [...process.execArgv, path.join(dir, `${name}.ts`)], { stdio: 'inherit' }).once('close', (c) => resolve(c ?? 1));
+    spawn(process.execPath, [...process.execArgv, path.join(dir, `${name}.ts`)], { stdio: 'inherit' }).once('close', (c) =>
+      resolve(c ?? 1),
+    );
   });
   console.log(`-- ${name}: exit ${code} after ${((performance.now() - t) / 1000).toFixed(0)} s\n`);
   if (code !== 0) failed.push(name);

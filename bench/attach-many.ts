@@ -13,7 +13,24 @@
 import { down, up, type Sandbox } from '../test/testbed/sandbox.js';
 import type { Job, NetplumbClient } from '../sdk/src/index.js';
 import os from 'node:os';
-import { attachFloorScript, cores, cpuMeter, type CpuShare, explain, header, hostSh, jobStepTime, median, ms, sec, sshHostBody, startContainers, startService, time, vswitchdPid } from './lib.js';
+import {
+  attachFloorScript,
+  cores,
+  cpuMeter,
+  type CpuShare,
+  explain,
+  header,
+  hostSh,
+  jobStepTime,
+  median,
+  ms,
+  sec,
+  sshHostBody,
+  startContainers,
+  startService,
+  time,
+  vswitchdPid,
+} from './lib.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const N = Number(process.env.BENCH_CONTAINERS ?? 100);
@@ -38,15 +55,23 @@ const floorB = [
 
 /** Removes what a floor made: all its ports in one transaction, all its host ends in one ip -batch. */
 const cleanFloor = (p: string) =>
-  [`ovs-vsctl ${names.map((_, i) => `-- --if-exists del-port ${BRIDGE} ${p}${i}`).join(' ')}`, `printf '${names.map((_, i) => `link del dev ${p}${i}`).join('\\n')}\\n' | ip -batch -`].join('\n');
+  [
+    `ovs-vsctl ${names.map((_, i) => `-- --if-exists del-port ${BRIDGE} ${p}${i}`).join(' ')}`,
+    `printf '${names.map((_, i) => `link del dev ${p}${i}`).join('\\n')}\\n' | ip -batch -`,
+  ].join('\n');
 
 /** After a round: N ports on the bridge, and every container has eth1 up with its address. */
 async function check(sb: Sandbox, what: string, ports0 = N): Promise<void> {
   const ports = (await hostSh(sb, HOST, `ovs-vsctl list-ports ${BRIDGE} | wc -l`)).trim();
   const withAddr = (
-    await hostSh(sb, HOST, `n=0; for pid in $(docker inspect -f '{{.State.Pid}}' ${names.join(' ')}); do nsenter --net=/proc/$pid/ns/net ip -4 -o addr show dev eth1 up | grep -q 'inet 10.11.' && n=$((n+1)); done; echo $n`)
+    await hostSh(
+      sb,
+      HOST,
+      `n=0; for pid in $(docker inspect -f '{{.State.Pid}}' ${names.join(' ')}); do nsenter --net=/proc/$pid/ns/net ip -4 -o addr show dev eth1 up | grep -q 'inet 10.11.' && n=$((n+1)); done; echo $n`,
+    )
   ).trim();
-  if (Number(ports) !== ports0 || Number(withAddr) !== N) console.log(`!! ${what}: ${ports} ports on ${BRIDGE}, ${withAddr} containers with eth1 up and addressed (want ${ports0} and ${N})`);
+  if (Number(ports) !== ports0 || Number(withAddr) !== N)
+    console.log(`!! ${what}: ${ports} ports on ${BRIDGE}, ${withAddr} containers with eth1 up and addressed (want ${ports0} and ${N})`);
 }
 
 interface JobTimes {
@@ -90,7 +115,9 @@ try {
   const startMs = await time(() => startContainers(sb, HOST, 'm', N + 1));
   console.log(`(started ${N + 1} containers in ${sec(startMs)}, untimed)`);
   // warm-up, untimed: the SSH connection and the Docker stream are open before the first round
-  await np.attachments.create({ bridge: bridge.id, target: { container: `m${N}` }, addresses: ['10.12.0.2/16'] }).catch((e) => explain(np, e));
+  await np.attachments
+    .create({ bridge: bridge.id, target: { container: `m${N}` }, addresses: ['10.12.0.2/16'] })
+    .catch((e) => explain(np, e));
 
   const api: number[] = [];
   const a: number[] = [];
@@ -107,7 +134,9 @@ try {
         Promise.all(
           names.map(async (c, i) => {
             const t = performance.now();
-            const att = await np.attachments.create({ bridge: bridge.id, target: { container: c }, addresses: [cidr(i)] }).catch((e) => explain(np, e));
+            const att = await np.attachments
+              .create({ bridge: bridge.id, target: { container: c }, addresses: [cidr(i)] })
+              .catch((e) => explain(np, e));
             if (att.job) jobs.push(att.job);
             lat.push(performance.now() - t);
           }),
@@ -136,7 +165,9 @@ try {
   const list = (xs: number[]) => xs.map((x) => (x / 1000).toFixed(2)).join(', ');
   console.log(`attach ${N} containers to one OVS bridge (median of ${RUNS} rounds; each round API, (a), (b) on the same containers):`);
   console.log(`  API, ${N} concurrent POST /attachments: ${sec(mA)}   [${list(api)}]   (goal ≤ 1.5 s)`);
-  console.log(`    one request's latency within the burst: median ${ms(median(perRequest))}, max ${ms(Math.max(...perRequest))} (${perRequest.length} requests)`);
+  console.log(
+    `    one request's latency within the burst: median ${ms(median(perRequest))}, max ${ms(Math.max(...perRequest))} (${perRequest.length} requests)`,
+  );
   console.log(`    where the API's time went, per round (from the jobs' records and logs):`);
   for (const [i, t] of rounds.entries()) {
     console.log(
@@ -144,7 +175,9 @@ try {
         `host-side command time median ${ms(t.stepMedian)} a job (${ms(t.stepSum)} in all); queued median ${ms(t.waitMedian)}`,
     );
     const u = cpu[i]!;
-    console.log(`        CPU during the burst: machine ${cores(u.machine)} of ${os.cpus().length}, this process (service + SDK) ${cores(u.self)} = ${ms((u.self * u.wallMs) / N)} CPU an attach, the host's ovs-vswitchd ${cores(u.watched['ovs-vswitchd']!)}`);
+    console.log(
+      `        CPU during the burst: machine ${cores(u.machine)} of ${os.cpus().length}, this process (service + SDK) ${cores(u.self)} = ${ms((u.self * u.wallMs) / N)} CPU an attach, the host's ovs-vswitchd ${cores(u.watched['ovs-vswitchd']!)}`,
+    );
   }
   console.log(`  floor (a), ${N} one-container scripts in a row: ${sec(fa)}   [${list(a)}]`);
   console.log(`  floor (b), fully batched:                     ${sec(fb)}   [${list(b)}]`);

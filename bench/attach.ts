@@ -37,12 +37,18 @@ try {
   const f = median(r.floor);
   console.log(`attach one container to an OVS bridge (median of ${N} runs each, interleaved):`);
   console.log(`  through the API (SDK → service → SSH → host): ${ms(a)}   (min ${ms(Math.min(...r.api))}, max ${ms(Math.max(...r.api))})`);
-  console.log(`  floor (same commands in the host's own shell): ${ms(f)}   (min ${ms(Math.min(...r.floor))}, max ${ms(Math.max(...r.floor))})`);
+  console.log(
+    `  floor (same commands in the host's own shell): ${ms(f)}   (min ${ms(Math.min(...r.floor))}, max ${ms(Math.max(...r.floor))})`,
+  );
   console.log(`  ratio API / floor: ${(a / f).toFixed(2)}x   (goal ≤ 1.2x; 2.6x before batching)`);
   console.log(`  samples API: ${r.api.map((x) => x.toFixed(0)).join(' ')} ms; floor: ${r.floor.map((x) => x.toFixed(0)).join(' ')} ms`);
   console.log(`  API − floor: ${ms(a - f)}`);
-  console.log(`  host-side time of the job's commands (job logs): ${ms(median(steps.map((s) => s.ms)))} for ${median(steps.map((s) => s.commands))} commands (median of ${steps.length} jobs)`);
-  console.log(`  one trivial command over the persistent SSH connection: ${ms(median(rtt))} (median of 20); API attach ≈ ${(a / median(rtt)).toFixed(1)} of them`);
+  console.log(
+    `  host-side time of the job's commands (job logs): ${ms(median(steps.map((s) => s.ms)))} for ${median(steps.map((s) => s.commands))} commands (median of ${steps.length} jobs)`,
+  );
+  console.log(
+    `  one trivial command over the persistent SSH connection: ${ms(median(rtt))} (median of 20); API attach ≈ ${(a / median(rtt)).toFixed(1)} of them`,
+  );
 } finally {
   await svc.close();
   await sb.down();

@@ -35,7 +35,12 @@ export const sleep = (t: number) => new Promise((r) => setTimeout(r, t));
 /** The line every benchmark starts with: the machine it ran on. */
 export function header(title: string): void {
   console.log(`== ${title}`);
-  console.log(`cores: ${os.cpus().length}; load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')} (shared machine: compare ratios within this run)`);
+  console.log(
+    `cores: ${os.cpus().length}; load average ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')} (shared machine: compare ratios within this run)`,
+  );
 }
 
 export interface Service {
@@ -72,7 +77,14 @@ export function sshHostBody(sb: Sandbox, name: string) {
   const h = sb.host(name);
   return {
     name,
-    executor: { kind: 'ssh' as const, address: h.mgmtIp, port: h.sshPort, user: 'root', privateKeyPath: sb.clientKeyPath, hostKeySha256: h.hostKeySha256 },
+    executor: {
+      kind: 'ssh' as const,
+      address: h.mgmtIp,
+      port: h.sshPort,
+      user: 'root',
+      privateKeyPath: sb.clientKeyPath,
+      hostKeySha256: h.hostKeySha256,
+    },
     tunnelIp: h.underlayIp,
   };
 }
@@ -118,7 +130,10 @@ export async function explain(np: NetplumbClient, e: unknown): Promise<never> {
     console.log(`!! job ${e.jobId} failed: ${e.message}`);
     try {
       const page = await np.jobs.logs(e.jobId, { limit: 500 });
-      for (const l of page.items) console.log(`   [${l.host ?? '-'}] ${l.stream} ${l.text}${l.exitCode !== undefined && l.exitCode !== null ? ` (exit ${l.exitCode})` : ''}`);
+      for (const l of page.items)
+        console.log(
+          `   [${l.host ?? '-'}] ${l.stream} ${l.text}${l.exitCode !== undefined && l.exitCode !== null ? ` (exit ${l.exitCode})` : ''}`,
+        );
     } catch (e2) {
       console.log(`   (logs unavailable: ${(e2 as Error).message})`);
     }
@@ -144,18 +159,32 @@ export interface AttachVsFloor {
  * host that has an OVS bridge `ovs_bridge`. The last container is a warm-up attach (SSH connection, Docker
  * stream), untimed, unless warmUp is false (the caller did it). API addresses 10.11.12.10+i, floor addresses 10.11.12.100+i.
  */
-export async function attachVsFloor(sb: Sandbox, np: NetplumbClient, host: string, c: string, n: number, o: { warmUp?: boolean } = {}): Promise<AttachVsFloor> {
+export async function attachVsFloor(
+  sb: Sandbox,
+  np: NetplumbClient,
+  host: string,
+  c: string,
+  n: number,
+  o: { warmUp?: boolean } = {},
+): Promise<AttachVsFloor> {
   const bridge = `${host}/ovs_bridge`;
-  if (o.warmUp !== false) await np.attachments.create({ bridge, target: { container: `${c}${2 * n}` }, addresses: ['10.11.13.250/24'] }).catch((e) => explain(np, e));
+  if (o.warmUp !== false)
+    await np.attachments
+      .create({ bridge, target: { container: `${c}${2 * n}` }, addresses: ['10.11.13.250/24'] })
+      .catch((e) => explain(np, e));
   const out: AttachVsFloor = { api: [], floor: [], jobIds: [] };
   for (let i = 0; i < n; i++) {
     out.api.push(
       await time(async () => {
-        const a = await np.attachments.create({ bridge, target: { container: `${c}${i}` }, addresses: [`10.11.12.${10 + i}/24`] }).catch((e) => explain(np, e));
+        const a = await np.attachments
+          .create({ bridge, target: { container: `${c}${i}` }, addresses: [`10.11.12.${10 + i}/24`] })
+          .catch((e) => explain(np, e));
         if (a.job?.id) out.jobIds.push(a.job.id);
       }),
     );
-    out.floor.push(await time(() => hostSh(sb, host, 'set -e\n' + attachFloorScript(`${c}${n + i}`, `vfloor${i}`, `10.11.12.${100 + i}/24`))));
+    out.floor.push(
+      await time(() => hostSh(sb, host, 'set -e\n' + attachFloorScript(`${c}${n + i}`, `vfloor${i}`, `10.11.12.${100 + i}/24`))),
+    );
   }
   return out;
 }

@@ -19,7 +19,11 @@ const MAX = Math.max(...SIZES);
 if (MAX > 200 || SIZES.some((n) => !Number.isInteger(n) || n < 2)) throw new Error('BENCH_HOSTS: sizes from 2 to 200');
 const name = (i: number) => `h${i + 1}`;
 /** Host i on 10.60.(i+1).2/24, its gateway .1 in the router: every host its own subnet. */
-const specs = Array.from({ length: MAX }, (_, i) => ({ name: name(i), underlayCidr: `10.60.${i + 1}.2/24`, underlayGw: `10.60.${i + 1}.1` }));
+const specs = Array.from({ length: MAX }, (_, i) => ({
+  name: name(i),
+  underlayCidr: `10.60.${i + 1}.2/24`,
+  underlayGw: `10.60.${i + 1}.1`,
+}));
 
 interface Phases {
   register: number;
@@ -33,16 +37,27 @@ async function star(sb: Sandbox, np: NetplumbClient, n: number): Promise<Phases>
   const e = (err: unknown) => explain(np, err);
   const register = await time(() => Promise.all(hosts.map((h) => np.hosts.create(sshHostBody(sb, h)).catch(e))));
   const bridges: string[] = [];
-  const br = await time(() => Promise.all(hosts.map(async (h) => bridges.push((await np.bridges.create({ host: h, name: 'ovs_bridge' }).catch(e)).id))));
+  const br = await time(() =>
+    Promise.all(hosts.map(async (h) => bridges.push((await np.bridges.create({ host: h, name: 'ovs_bridge' }).catch(e)).id))),
+  );
   const tun = await time(() =>
     Promise.all(
-      hosts.slice(1).map((h, i) => np.tunnels.create({ type: 'vxlan', key: i + 1, endpoints: [{ bridge: `${hosts[0]}/ovs_bridge` }, { bridge: `${h}/ovs_bridge` }] }).catch(e)),
+      hosts
+        .slice(1)
+        .map((h, i) =>
+          np.tunnels
+            .create({ type: 'vxlan', key: i + 1, endpoints: [{ bridge: `${hosts[0]}/ovs_bridge` }, { bridge: `${h}/ovs_bridge` }] })
+            .catch(e),
+        ),
     ),
   );
   // The star is there: n−1 VXLAN ports on the hub, none in error.
-  const hub = (await hostSh(sb, hosts[0]!, `ovs-vsctl --bare --columns=name,error find Interface type=vxlan`)).split('\n').filter((l) => l.trim());
+  const hub = (await hostSh(sb, hosts[0]!, `ovs-vsctl --bare --columns=name,error find Interface type=vxlan`))
+    .split('\n')
+    .filter((l) => l.trim());
   const errors = hub.filter((l) => !l.startsWith('vxlan-'));
-  if (hub.length - errors.length !== n - 1 || errors.length) console.log(`!! N=${n}: hub has ${hub.length - errors.length} VXLAN ports (want ${n - 1}); errors: ${errors.join(' | ')}`);
+  if (hub.length - errors.length !== n - 1 || errors.length)
+    console.log(`!! N=${n}: hub has ${hub.length - errors.length} VXLAN ports (want ${n - 1}); errors: ${errors.join(' | ')}`);
   // teardown, untimed: the hub's bridge takes every tunnel with it
   const hubBridge = (await np.bridges.get(`${hosts[0]}/ovs_bridge`)).id;
   await np.bridges.delete(hubBridge, { cascade: true }).catch(e);
@@ -67,7 +82,12 @@ try {
         await svc.close();
       }
     }
-    const p = { register: median(runs.map((x) => x.register)), bridges: median(runs.map((x) => x.bridges)), tunnels: median(runs.map((x) => x.tunnels)), total: median(runs.map((x) => x.total)) };
+    const p = {
+      register: median(runs.map((x) => x.register)),
+      bridges: median(runs.map((x) => x.bridges)),
+      tunnels: median(runs.map((x) => x.tunnels)),
+      total: median(runs.map((x) => x.total)),
+    };
     rows.push({ n, p, runs });
   }
   const base = rows[0]!;
@@ -79,7 +99,9 @@ try {
         `   ${(p.total / base.p.total).toFixed(2)}x for ${(n / base.n).toFixed(1)}x hosts`,
     );
   }
-  console.log(`  tunnels: ${rows.map(({ n, p }) => `N=${n} ${(p.tunnels / (n - 1)).toFixed(0)} ms a tunnel`).join(', ')} (serialised on the hub)`);
+  console.log(
+    `  tunnels: ${rows.map(({ n, p }) => `N=${n} ${(p.tunnels / (n - 1)).toFixed(0)} ms a tunnel`).join(', ')} (serialised on the hub)`,
+  );
   console.log(`  before batching: 20 hosts 21.7 s, 40 hosts 44.7 s; goal: 20 hosts ≤ 5 s`);
 } finally {
   await sb.down();

@@ -26,16 +26,27 @@ async function timed(split: Split, name: string, fn: () => Promise<unknown>): Pr
 async function build(np: NetplumbClient, split: Split): Promise<string[]> {
   const ids: string[] = [];
   const e = (err: unknown) => explain(np, err);
-  await timed(split, 'bridge docker1', async () => ids.push((await np.bridges.create({ host: 'docker1', name: 'ovs_bridge', addresses: ['10.11.12.1/24'] }).catch(e)).id));
-  await timed(split, 'bridge docker3', async () => ids.push((await np.bridges.create({ host: 'docker3', name: 'ovs_bridge', addresses: ['10.11.12.2/24'] }).catch(e)).id));
-  await timed(split, 'gre tunnel', () => np.tunnels.create({ type: 'gre', endpoints: [{ bridge: 'docker1/ovs_bridge' }, { bridge: 'docker3/ovs_bridge' }] }).catch(e));
-  await timed(split, 'attach web1', () => np.attachments.create({ bridge: 'docker1/ovs_bridge', target: { container: 'web1' }, addresses: ['10.11.12.100/24'] }).catch(e));
-  await timed(split, 'attach web2', () => np.attachments.create({ bridge: 'docker3/ovs_bridge', target: { container: 'web2' }, addresses: ['10.11.12.200/24'] }).catch(e));
+  await timed(split, 'bridge docker1', async () =>
+    ids.push((await np.bridges.create({ host: 'docker1', name: 'ovs_bridge', addresses: ['10.11.12.1/24'] }).catch(e)).id),
+  );
+  await timed(split, 'bridge docker3', async () =>
+    ids.push((await np.bridges.create({ host: 'docker3', name: 'ovs_bridge', addresses: ['10.11.12.2/24'] }).catch(e)).id),
+  );
+  await timed(split, 'gre tunnel', () =>
+    np.tunnels.create({ type: 'gre', endpoints: [{ bridge: 'docker1/ovs_bridge' }, { bridge: 'docker3/ovs_bridge' }] }).catch(e),
+  );
+  await timed(split, 'attach web1', () =>
+    np.attachments.create({ bridge: 'docker1/ovs_bridge', target: { container: 'web1' }, addresses: ['10.11.12.100/24'] }).catch(e),
+  );
+  await timed(split, 'attach web2', () =>
+    np.attachments.create({ bridge: 'docker3/ovs_bridge', target: { container: 'web2' }, addresses: ['10.11.12.200/24'] }).catch(e),
+  );
   return ids;
 }
 
 async function register(np: NetplumbClient, sb: Sandbox, split: Split): Promise<void> {
-  for (const h of ['docker1', 'docker3']) await timed(split, `register ${h}`, () => np.hosts.create(sshHostBody(sb, h)).catch((e) => explain(np, e)));
+  for (const h of ['docker1', 'docker3'])
+    await timed(split, `register ${h}`, () => np.hosts.create(sshHostBody(sb, h)).catch((e) => explain(np, e)));
 }
 
 /** curl from web1's namespace through the tunnel; a few tries (a neighbour entry may still be settling). */
@@ -88,9 +99,15 @@ try {
   const list = (xs: number[]) => xs.map((x) => x.toFixed(0)).join(', ');
   console.log(`seed scenario, sequential SDK calls (median of ${RUNS} runs each; a fresh service per run):`);
   console.log(`  with host registration (2 hosts, 2 bridges, GRE tunnel, 2 attachments): ${ms(median(full))}   [${list(full)}] ms`);
-  console.log(`  hosts already registered (2 bridges, GRE tunnel, 2 attachments):       ${ms(median(warm))}   [${list(warm)}] ms   (goal ≤ 500 ms)`);
+  console.log(
+    `  hosts already registered (2 bridges, GRE tunnel, 2 attachments):       ${ms(median(warm))}   [${list(warm)}] ms   (goal ≤ 500 ms)`,
+  );
   console.log(`  registration's share: ${ms(median(full) - median(warm))}`);
-  console.log(`  calls with registration (median of ${splits.length}): ${Object.keys(splits[0]!).map((k) => `${k} ${median(splits.map((s) => s[k]!)).toFixed(0)}`).join(', ')} ms`);
+  console.log(
+    `  calls with registration (median of ${splits.length}): ${Object.keys(splits[0]!)
+      .map((k) => `${k} ${median(splits.map((s) => s[k]!)).toFixed(0)}`)
+      .join(', ')} ms`,
+  );
 } finally {
   await sb.down();
 }

@@ -9,7 +9,20 @@
 import path from 'node:path';
 import { hostExecutor } from '../src/services.js';
 import { down, up } from '../test/testbed/sandbox.js';
-import { attachVsFloor, countLines, explain, header, jobTimeline, median, ms, sleep, sshHostBody, startContainers, startService, time } from './lib.js';
+import {
+  attachVsFloor,
+  countLines,
+  explain,
+  header,
+  jobTimeline,
+  median,
+  ms,
+  sleep,
+  sshHostBody,
+  startContainers,
+  startService,
+  time,
+} from './lib.js';
 
 const N = Number(process.env.BENCH_N ?? 10);
 const SLOW_MS = 300;
@@ -20,7 +33,10 @@ const SETTLE_MS = 2500;
 
 header(`attach one container on a host whose login shell takes ${SLOW_MS} ms to start`);
 await down(PREFIX).catch(() => undefined);
-const sb = await up({ prefix: PREFIX, hosts: [{ name: HOST, underlayCidr: '10.10.10.101/24', underlayGw: '10.10.10.1', slowShellMs: SLOW_MS }] });
+const sb = await up({
+  prefix: PREFIX,
+  hosts: [{ name: HOST, underlayCidr: '10.10.10.101/24', underlayGw: '10.10.10.1', slowShellMs: SLOW_MS }],
+});
 const svc = await startService().catch(async (e) => {
   await sb.down();
   throw e;
@@ -38,7 +54,11 @@ try {
 
   // The first attach opens the Docker stream: counted apart.
   c0 = await count();
-  const firstMs = await time(() => np.attachments.create({ bridge: `${HOST}/ovs_bridge`, target: { container: `c${2 * N}` }, addresses: ['10.11.13.250/24'] }).catch((e) => explain(np, e)));
+  const firstMs = await time(() =>
+    np.attachments
+      .create({ bridge: `${HOST}/ovs_bridge`, target: { container: `c${2 * N}` }, addresses: ['10.11.13.250/24'] })
+      .catch((e) => explain(np, e)),
+  );
   await sleep(SETTLE_MS);
   const firstShells = (await count()) - c0;
 
@@ -49,7 +69,9 @@ try {
 
   // One attach alone: shells while the request runs, then after the background ARP.
   c0 = await count();
-  await np.attachments.create({ bridge: `${HOST}/ovs_bridge`, target: { container: `c${2 * N + 1}` }, addresses: ['10.11.13.251/24'] }).catch((e) => explain(np, e));
+  await np.attachments
+    .create({ bridge: `${HOST}/ovs_bridge`, target: { container: `c${2 * N + 1}` }, addresses: ['10.11.13.251/24'] })
+    .catch((e) => explain(np, e));
   const oneDuring = (await count()) - c0;
   await sleep(SETTLE_MS);
   const oneAfter = (await count()) - c0;
@@ -71,10 +93,16 @@ try {
   console.log(`  through the API: ${ms(a)}   [${r.api.map((x) => x.toFixed(0)).join(' ')}]`);
   console.log(`  floor (typed into the host's open shell): ${ms(f)}   [${r.floor.map((x) => x.toFixed(0)).join(' ')}]`);
   console.log(`  API − floor: ${ms(a - f)}   (goal ≤ 400 ms)   ratio ${(a / f).toFixed(1)}x`);
-  console.log(`  shell starts per attach: ${(loopShells / N).toFixed(1)} (${loopShells} over ${N} attaches, incl. background gratuitous ARP)`);
+  console.log(
+    `  shell starts per attach: ${(loopShells / N).toFixed(1)} (${loopShells} over ${N} attaches, incl. background gratuitous ARP)`,
+  );
   console.log(`  one attach alone: ${oneDuring} shell start(s) while the request ran, ${oneAfter} after its background ARP`);
-  console.log(`  first attach (opens the Docker stream): ${ms(firstMs)}, ${firstShells} shell starts; registering the host: ${ms(regMs)}, ${regShells} shell starts`);
-  console.log(`  one trivial command over the persistent SSH connection: ${ms(median(rtt))} (median of 5); the floor's own shell: ${ms(floorOnly)}, ${floorShells} shell starts`);
+  console.log(
+    `  first attach (opens the Docker stream): ${ms(firstMs)}, ${firstShells} shell starts; registering the host: ${ms(regMs)}, ${regShells} shell starts`,
+  );
+  console.log(
+    `  one trivial command over the persistent SSH connection: ${ms(median(rtt))} (median of 5); the floor's own shell: ${ms(floorOnly)}, ${floorShells} shell starts`,
+  );
   console.log(`  the median attach's job log (times from the service's clock):`);
   for (const l of timeline) console.log(`    ${l}`);
 } finally {
