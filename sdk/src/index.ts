@@ -23,12 +23,8 @@ export type AttachmentCreate = components['schemas']['AttachmentCreate'];
 export type Topology = components['schemas']['Topology'];
 export type TopologyDocument = components['schemas']['TopologyDocument'];
 export type TopologyPlan = components['schemas']['TopologyPlan'];
-/** A topology document as written: fields the service defaults may be left out. */
-export type TopologyDocumentInput = {
-  name?: string;
-  labels?: Record<string, string>;
-  networks: Record<string, Partial<TopologyDocument['networks'][string]> & { members: TopologyDocument['networks'][string]['members'] }>;
-};
+/** A topology document as sent (PUT /topologies/{name}, POST …/plan): fields the service defaults may be left out. */
+export type TopologyDocumentInput = NonNullable<paths['/topologies/{name}']['put']['requestBody']>['content']['application/json'];
 
 export class NetplumbError extends Error {
   constructor(
@@ -235,9 +231,9 @@ export function createClient(opts: ClientOptions) {
   };
 
   const bridges = {
-    create: (body: Partial<BridgeCreate> & Pick<BridgeCreate, 'host' | 'name'>) =>
+    create: (body: BridgeCreate) =>
       mutate(
-        () => api.POST('/bridges', { body: body as BridgeCreate }),
+        () => api.POST('/bridges', { body }),
         (id) => bridges.get(id),
       ) as Promise<Bridge & { job?: Job }>,
     list: async (query: NonNullable<paths['/bridges']['get']['parameters']['query']> = {}) => {
@@ -264,9 +260,9 @@ export function createClient(opts: ClientOptions) {
   };
 
   const attachments = {
-    create: (body: Partial<AttachmentCreate> & Pick<AttachmentCreate, 'bridge' | 'target'>) =>
+    create: (body: AttachmentCreate) =>
       mutate(
-        () => api.POST('/attachments', { body: body as AttachmentCreate }),
+        () => api.POST('/attachments', { body }),
         (id) => attachments.get(id),
       ) as Promise<Attachment & { job?: Job }>,
     list: async (query: NonNullable<paths['/attachments']['get']['parameters']['query']> = {}) => {
@@ -279,9 +275,9 @@ export function createClient(opts: ClientOptions) {
   };
 
   const tunnels = {
-    create: (body: Omit<TunnelCreate, 'labels'> & Partial<Pick<TunnelCreate, 'labels'>>) =>
+    create: (body: TunnelCreate) =>
       mutate(
-        () => api.POST('/tunnels', { body: body as TunnelCreate }),
+        () => api.POST('/tunnels', { body }),
         (id) => tunnels.get(id),
       ) as Promise<Tunnel & { job?: Job }>,
     list: async (query: NonNullable<paths['/tunnels']['get']['parameters']['query']> = {}) => {
@@ -302,12 +298,12 @@ export function createClient(opts: ClientOptions) {
      */
     apply: (name: string, document: TopologyDocumentInput) =>
       mutate(
-        () => api.PUT('/topologies/{name}', { params: { path: { name }, query: { dryRun: 'false' } }, body: document as TopologyDocument }),
+        () => api.PUT('/topologies/{name}', { params: { path: { name }, query: { dryRun: 'false' } }, body: document }),
         (id) => topologies.get(id),
       ) as Promise<Topology & { job?: Job; plan?: TopologyPlan }>,
     /** What applying the document would change, per host, with the commands; nothing runs. */
     plan: async (name: string, document: TopologyDocumentInput): Promise<TopologyPlan> => {
-      return unwrap(await api.POST('/topologies/{name}/plan', { params: { path: { name } }, body: document as TopologyDocument }));
+      return unwrap(await api.POST('/topologies/{name}/plan', { params: { path: { name } }, body: document }));
     },
     list: async (query: NonNullable<paths['/topologies']['get']['parameters']['query']> = {}) => {
       return unwrap(await api.GET('/topologies', { params: { query } }));
