@@ -9,6 +9,7 @@ echo "== format"
 npx prettier --check . >/dev/null || { npx prettier --check . ; echo "run 'npm run format'"; exit 1; }
 echo "== typecheck"
 npx tsc --noEmit -p tsconfig.json
+npx tsc --noEmit -p sdk   # the SDK under the strict settings its consumers may use
 echo "== tests"
 report=$(mktemp)
 trap 'rm -f "$report"' EXIT

@@ -23,7 +23,6 @@ try {
         kind: 'ssh',
         address: h.mgmtIp,
         port: h.sshPort,
-        user: 'root',
         privateKeyPath: sb.clientKeyPath,
         hostKeySha256: h.hostKeySha256,
       },

@@ -23,20 +23,17 @@ export type AttachmentCreate = components['schemas']['AttachmentCreate'];
 export type Topology = components['schemas']['Topology'];
 export type TopologyDocument = components['schemas']['TopologyDocument'];
 export type TopologyPlan = components['schemas']['TopologyPlan'];
-/** A topology document as written: fields the service defaults may be left out. */
-export type TopologyDocumentInput = {
-  name?: string;
-  labels?: Record<string, string>;
-  networks: Record<string, Partial<TopologyDocument['networks'][string]> & { members: TopologyDocument['networks'][string]['members'] }>;
-};
+/** A topology document as sent (PUT /topologies/{name}, POST …/plan): fields the service defaults may be left out. */
+export type TopologyDocumentInput = NonNullable<paths['/topologies/{name}']['put']['requestBody']>['content']['application/json'];
 
 export class NetplumbError extends Error {
-  constructor(
-    readonly status: number,
-    readonly problem: Problem,
-  ) {
+  readonly status: number;
+  readonly problem: Problem;
+  constructor(status: number, problem: Problem) {
     super(`${problem.title} (${status}): ${problem.detail}`);
     this.name = 'NetplumbError';
+    this.status = status;
+    this.problem = problem;
   }
   get type(): string {
     return this.problem.type;
@@ -46,14 +43,15 @@ export class NetplumbError extends Error {
   }
 }
 
+/** Every option also takes `undefined` (as "not given"), so `token: process.env.NETPLUMB_TOKEN` type-checks. */
 export interface ClientOptions {
   baseUrl: string;
-  token?: string;
+  token?: string | undefined;
   /** Retries of network errors and 503 for mutations (same Idempotency-Key). Default 3. */
-  retries?: number;
+  retries?: number | undefined;
   /** Prefer: wait=N seconds for mutations (the server's default is 30). */
-  waitSeconds?: number;
-  fetch?: typeof fetch;
+  waitSeconds?: number | undefined;
+  fetch?: typeof fetch | undefined;
 }
 
 const MUTATIONS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
@@ -126,9 +124,10 @@ function problemOf(res: Response, fallback: unknown): NetplumbError {
 
 export function createClient(opts: ClientOptions) {
   const baseFetch = opts.fetch ?? globalThis.fetch;
-  const headers: Record<string, string> = {};
-  if (opts.token) headers.Authorization = `Bearer ${opts.token}`;
-  if (opts.waitSeconds !== undefined) headers.Prefer = `wait=${opts.waitSeconds}`;
+  const headers: Record<string, string> = {
+    ...(opts.token ? { Authorization: `Bearer ${opts.token}` } : {}),
+    ...(opts.waitSeconds !== undefined ? { Prefer: `wait=${opts.waitSeconds}` } : {}),
+  };
   const api = createFetchClient<paths>({
     baseUrl: opts.baseUrl,
     headers,
@@ -140,7 +139,7 @@ export function createClient(opts: ClientOptions) {
   }
 
   /** Polls until the job is done; resolves with it (succeeded) or throws its problem. */
-  async function waitForJob(id: string, o: { timeoutMs?: number; intervalMs?: number } = {}): Promise<Job> {
+  async function waitForJob(id: string, o: { timeoutMs?: number | undefined; intervalMs?: number | undefined } = {}): Promise<Job> {
     const deadline = Date.now() + (o.timeoutMs ?? 600_000);
     let interval = o.intervalMs ?? 100;
     for (;;) {
@@ -159,7 +158,10 @@ export function createClient(opts: ClientOptions) {
   }
 
   /** Async iterator over a job's log, live (SSE), resuming with Last-Event-ID if the stream drops. */
-  async function* streamJobLogs(id: string, o: { after?: number; signal?: AbortSignal } = {}): AsyncGenerator<JobLogLine, Job> {
+  async function* streamJobLogs(
+    id: string,
+    o: { after?: number | undefined; signal?: AbortSignal | undefined } = {},
+  ): AsyncGenerator<JobLogLine, Job> {
     let last = o.after ?? 0;
     for (let drops = 0; ;) {
       const res = await baseFetch(`${opts.baseUrl}/jobs/${encodeURIComponent(id)}/logs`, {
@@ -220,7 +222,7 @@ export function createClient(opts: ClientOptions) {
         () => api.POST('/hosts', { body }),
         (id) => hosts.get(id),
       ) as Promise<Host & { job?: Job }>,
-    list: async (query: NonNullable<paths['/hosts']['get']['parameters']['query']> = {}) => {
+    list: async (query: NonNullable<paths['/hosts']['get']['parameters']['query']> = {}): Promise<components['schemas']['HostList']> => {
       return unwrap(await api.GET('/hosts', { params: { query } }));
     },
     get: async (idOrName: string): Promise<Host> => {
@@ -235,16 +237,18 @@ export function createClient(opts: ClientOptions) {
   };
 
   const bridges = {
-    create: (body: Partial<BridgeCreate> & Pick<BridgeCreate, 'host' | 'name'>) =>
+    create: (body: BridgeCreate) =>
       mutate(
-        () => api.POST('/bridges', { body: body as BridgeCreate }),
+        () => api.POST('/bridges', { body }),
         (id) => bridges.get(id),
       ) as Promise<Bridge & { job?: Job }>,
-    list: async (query: NonNullable<paths['/bridges']['get']['parameters']['query']> = {}) => {
+    list: async (
+      query: NonNullable<paths['/bridges']['get']['parameters']['query']> = {},
+    ): Promise<components['schemas']['BridgeList']> => {
       return unwrap(await api.GET('/bridges', { params: { query } }));
     },
     /** By id, or by "host/name". */
-    get: async (ref: string, o: { observe?: boolean } = {}): Promise<Bridge> => {
+    get: async (ref: string, o: { observe?: boolean | undefined } = {}): Promise<Bridge> => {
       const query = { observe: o.observe ? ('true' as const) : ('false' as const) };
       const slash = ref.indexOf('/');
       const { data, error, response } =
@@ -259,17 +263,19 @@ export function createClient(opts: ClientOptions) {
         () => api.PATCH('/bridges/{id}', { params: { path: { id } }, body }),
         (rid) => bridges.get(rid),
       ) as Promise<Bridge & { job?: Job }>,
-    delete: (id: string, o: { cascade?: boolean } = {}) =>
+    delete: (id: string, o: { cascade?: boolean | undefined } = {}) =>
       mutate<void>(() => api.DELETE('/bridges/{id}', { params: { path: { id }, query: { cascade: o.cascade ? 'true' : 'false' } } })),
   };
 
   const attachments = {
-    create: (body: Partial<AttachmentCreate> & Pick<AttachmentCreate, 'bridge' | 'target'>) =>
+    create: (body: AttachmentCreate) =>
       mutate(
-        () => api.POST('/attachments', { body: body as AttachmentCreate }),
+        () => api.POST('/attachments', { body }),
         (id) => attachments.get(id),
       ) as Promise<Attachment & { job?: Job }>,
-    list: async (query: NonNullable<paths['/attachments']['get']['parameters']['query']> = {}) => {
+    list: async (
+      query: NonNullable<paths['/attachments']['get']['parameters']['query']> = {},
+    ): Promise<components['schemas']['AttachmentList']> => {
       return unwrap(await api.GET('/attachments', { params: { query } }));
     },
     get: async (id: string): Promise<Attachment> => {
@@ -279,16 +285,18 @@ export function createClient(opts: ClientOptions) {
   };
 
   const tunnels = {
-    create: (body: Omit<TunnelCreate, 'labels'> & Partial<Pick<TunnelCreate, 'labels'>>) =>
+    create: (body: TunnelCreate) =>
       mutate(
-        () => api.POST('/tunnels', { body: body as TunnelCreate }),
+        () => api.POST('/tunnels', { body }),
         (id) => tunnels.get(id),
       ) as Promise<Tunnel & { job?: Job }>,
-    list: async (query: NonNullable<paths['/tunnels']['get']['parameters']['query']> = {}) => {
+    list: async (
+      query: NonNullable<paths['/tunnels']['get']['parameters']['query']> = {},
+    ): Promise<components['schemas']['TunnelList']> => {
       return unwrap(await api.GET('/tunnels', { params: { query } }));
     },
     /** observe: also each end's live state from the hosts (OVS error/ofport/link_state, or the Linux device). */
-    get: async (id: string, o: { observe?: boolean } = {}): Promise<Tunnel> => {
+    get: async (id: string, o: { observe?: boolean | undefined } = {}): Promise<Tunnel> => {
       const query = { observe: o.observe ? ('true' as const) : ('false' as const) };
       return unwrap(await api.GET('/tunnels/{id}', { params: { path: { id }, query } }));
     },
@@ -302,18 +310,20 @@ export function createClient(opts: ClientOptions) {
      */
     apply: (name: string, document: TopologyDocumentInput) =>
       mutate(
-        () => api.PUT('/topologies/{name}', { params: { path: { name }, query: { dryRun: 'false' } }, body: document as TopologyDocument }),
+        () => api.PUT('/topologies/{name}', { params: { path: { name }, query: { dryRun: 'false' } }, body: document }),
         (id) => topologies.get(id),
       ) as Promise<Topology & { job?: Job; plan?: TopologyPlan }>,
     /** What applying the document would change, per host, with the commands; nothing runs. */
     plan: async (name: string, document: TopologyDocumentInput): Promise<TopologyPlan> => {
-      return unwrap(await api.POST('/topologies/{name}/plan', { params: { path: { name } }, body: document as TopologyDocument }));
+      return unwrap(await api.POST('/topologies/{name}/plan', { params: { path: { name } }, body: document }));
     },
-    list: async (query: NonNullable<paths['/topologies']['get']['parameters']['query']> = {}) => {
+    list: async (
+      query: NonNullable<paths['/topologies']['get']['parameters']['query']> = {},
+    ): Promise<components['schemas']['TopologyList']> => {
       return unwrap(await api.GET('/topologies', { params: { query } }));
     },
     /** observe: also the drift of everything it owns, from the hosts. */
-    get: async (name: string, o: { observe?: boolean } = {}): Promise<Topology> => {
+    get: async (name: string, o: { observe?: boolean | undefined } = {}): Promise<Topology> => {
       const query = { observe: o.observe ? ('true' as const) : ('false' as const) };
       return unwrap(await api.GET('/topologies/{name}', { params: { path: { name }, query } }));
     },
@@ -322,10 +332,10 @@ export function createClient(opts: ClientOptions) {
 
   const jobs = {
     get: getJob,
-    list: async (query: NonNullable<paths['/jobs']['get']['parameters']['query']> = {}) => {
+    list: async (query: NonNullable<paths['/jobs']['get']['parameters']['query']> = {}): Promise<components['schemas']['JobList']> => {
       return unwrap(await api.GET('/jobs', { params: { query } }));
     },
-    logs: async (id: string, query: { after?: number; limit?: number } = {}) => {
+    logs: async (id: string, query: { after?: number; limit?: number } = {}): Promise<components['schemas']['JobLogPage']> => {
       const { data, error, response } = await api.GET('/jobs/{id}/logs', {
         params: { path: { id }, query },
         headers: { Accept: 'application/json' },

@@ -3514,9 +3514,9 @@ export interface components {
                 /** @example 10.10.10.101 */
                 address: string;
                 /** @default 22 */
-                port: number;
+                port?: number;
                 /** @default root */
-                user: string;
+                user?: string;
                 /** @description Read by the service when it connects. Write-only. */
                 privateKeyPath?: string;
                 /** @description PEM/OpenSSH private key. Write-only: never returned or logged. */
@@ -3620,36 +3620,36 @@ export interface components {
              * @default ovs
              * @enum {string}
              */
-            type: "ovs" | "linux";
+            type?: "ovs" | "linux";
             /**
              * @description OVS only. auto = system when the host has the kernel datapath, else netdev (userspace)
              * @default auto
              * @enum {string}
              */
-            datapathType: "auto" | "system" | "netdev";
+            datapathType?: "auto" | "system" | "netdev";
             /**
              * @default []
              * @example [
              *       "10.11.12.1/24"
              *     ]
              */
-            addresses: string[];
+            addresses?: string[];
             /** @example 1500 */
             mtu?: number;
             /** @default false */
-            stp: boolean;
+            stp?: boolean;
             /**
              * @description take over a bridge of this name that already exists on the host (and mark it)
              * @default false
              */
-            adopt: boolean;
+            adopt?: boolean;
             /**
              * @default {}
              * @example {
              *       "env": "ci"
              *     }
              */
-            labels: {
+            labels?: {
                 [key: string]: string;
             };
         };
@@ -3806,7 +3806,7 @@ export interface components {
              *       "env": "ci"
              *     }
              */
-            labels: {
+            labels?: {
                 [key: string]: string;
             };
         };
@@ -3914,14 +3914,14 @@ export interface components {
              *       "10.11.12.100/24"
              *     ]
              */
-            addresses: string[];
+            addresses?: string[];
             /**
              * @description default route via this interface (a host route to it first when it lies outside the addresses' subnets)
              * @example 172.17.0.1
              */
             gateway?: string;
             /** @default [] */
-            routes: components["schemas"]["Route"][];
+            routes?: components["schemas"]["Route"][];
             /** @example 02:42:0a:0b:0c:64 */
             mac?: string;
             /**
@@ -3937,7 +3937,7 @@ export interface components {
              *       "env": "ci"
              *     }
              */
-            labels: {
+            labels?: {
                 [key: string]: string;
             };
         };
@@ -4008,7 +4008,7 @@ export interface components {
              *       "env": "ci"
              *     }
              */
-            labels: {
+            labels?: {
                 [key: string]: string;
             };
         };
@@ -4020,12 +4020,12 @@ export interface components {
              *       "stp": false
              *     }
              */
-            bridge: {
+            bridge?: {
                 /**
                  * @default ovs
                  * @enum {string}
                  */
-                type: "ovs" | "linux";
+                type?: "ovs" | "linux";
                 /**
                  * @description default: derived from the topology and network names (unique per host)
                  * @example ovs_bridge
@@ -4035,9 +4035,9 @@ export interface components {
                  * @default auto
                  * @enum {string}
                  */
-                datapathType: "auto" | "system" | "netdev";
+                datapathType?: "auto" | "system" | "netdev";
                 /** @default false */
-                stp: boolean;
+                stp?: boolean;
             };
             /**
              * @description address pool: members and host bridges without an address get one, stable across re-applies
@@ -4050,12 +4050,12 @@ export interface components {
              *       "type": "vxlan"
              *     }
              */
-            tunnel: {
+            tunnel?: {
                 /**
                  * @default vxlan
                  * @enum {string}
                  */
-                type: "gre" | "vxlan" | "geneve";
+                type?: "gre" | "vxlan" | "geneve";
                 /** @description GRE key / VNI; default: allocated, unique on every host involved */
                 key?: number;
                 dstPort?: number;
@@ -4064,7 +4064,7 @@ export interface components {
              * @description full: a tunnel between every pair of hosts, with split horizon (no tunnel-to-tunnel forwarding); {hub}: a star around one host
              * @default full
              */
-            mesh: "full" | {
+            mesh?: "full" | {
                 /** @example docker1 */
                 hub: string;
             };
@@ -4072,7 +4072,7 @@ export interface components {
              * @description auto: each host's bridge gets an address from the subnet; or give them per host; none: bridges carry no address
              * @default none
              */
-            hostAddresses: ("auto" | "none") | {
+            hostAddresses?: ("auto" | "none") | {
                 [key: string]: string;
             };
             /**
@@ -4081,7 +4081,7 @@ export interface components {
              */
             mtu?: number;
             /** @default [] */
-            members: components["schemas"]["TopologyMember"][];
+            members?: components["schemas"]["TopologyMember"][];
         };
         TopologyMember: {
             /**

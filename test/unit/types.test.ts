@@ -12,7 +12,7 @@ import type { BridgeView } from '../../src/model/bridges.js';
 import type { HostView } from '../../src/model/hosts.js';
 import type { JobView } from '../../src/model/jobs.js';
 import { createClient } from '../../sdk/src/index.js';
-import type { components } from '../../sdk/src/schema.js';
+import type { components, paths } from '../../sdk/src/schema.js';
 
 type Json<T> = ReturnType<typeof JSON.parse> extends never ? never : T;
 
@@ -55,5 +55,33 @@ describe('SDK types', () => {
     >();
     expectTypeOf<Awaited<ReturnType<typeof np.tunnels.create>>['overlayMtu']>().toEqualTypeOf<number>();
     expectTypeOf<components['schemas']['Bridge']['state']>().toEqualTypeOf<'pending' | 'ready' | 'failed' | 'deleting'>();
+  });
+});
+
+describe('SDK input types: what the service defaults may be left out (issue 13)', () => {
+  type Body<P extends keyof paths> = paths[P] extends { post: { requestBody?: { content: { 'application/json': infer B } } } } ? B : never;
+
+  it('request bodies make defaulted fields optional, in the helpers and in raw api.POST', () => {
+    type Np = ReturnType<typeof createClient>;
+    const ssh = { kind: 'ssh', address: '192.0.2.1', hostKeySha256: 'SHA256:x', privateKeyPath: '/k' } as const;
+    expectTypeOf({ name: 'docker1', executor: ssh }).toExtend<Parameters<Np['hosts']['create']>[0]>();
+    expectTypeOf({ name: 'docker1', executor: ssh }).toExtend<Body<'/hosts'>>();
+    expectTypeOf({ host: 'docker1', name: 'br0' }).toExtend<Parameters<Np['bridges']['create']>[0]>();
+    expectTypeOf({ host: 'docker1', name: 'br0' }).toExtend<Body<'/bridges'>>();
+    expectTypeOf({ bridge: 'docker1/br0', target: { container: 'web1' } }).toExtend<Body<'/attachments'>>();
+    expectTypeOf({ type: 'gre' as const, endpoints: [{ bridge: 'a/br0' }, { bridge: 'b/br0' }] }).toExtend<Body<'/tunnels'>>();
+    expectTypeOf({ networks: { web: { members: [{ host: 'docker1' }] } } }).toExtend<Parameters<Np['topologies']['apply']>[1]>();
+    // What has no default is still required.
+    expectTypeOf({ host: 'docker1' }).not.toExtend<Body<'/bridges'>>();
+    expectTypeOf({ name: 'docker1', executor: { kind: 'ssh', address: '192.0.2.1' } as const }).not.toExtend<Body<'/hosts'>>();
+  });
+
+  it('responses keep every field the service always sends required', () => {
+    type SshView = Extract<components['schemas']['Host']['executor'], { kind: 'ssh' }>;
+    expectTypeOf<SshView['port']>().toEqualTypeOf<number>();
+    expectTypeOf<SshView['user']>().toEqualTypeOf<string>();
+    expectTypeOf<components['schemas']['Bridge']['stp']>().toEqualTypeOf<boolean>();
+    expectTypeOf<components['schemas']['Bridge']['addresses']>().toEqualTypeOf<string[]>();
+    expectTypeOf<components['schemas']['Attachment']['routes']>().not.toBeUndefined();
   });
 });
