@@ -96,9 +96,11 @@ export class DialStdioAgent extends http.Agent {
     return true;
   }
 
-  override reuseSocket(socket: Duplex): void {
+  override reuseSocket(socket: Duplex, request: http.ClientRequest): void {
     clearTimeout(this.idleTimers.get(socket));
     this.idleTimers.delete(socket);
+    // Node's own reuseSocket removes the error listener it put on the socket while it was free.
+    super.reuseSocket(socket as Parameters<http.Agent['reuseSocket']>[0], request);
   }
 
   override createConnection(
