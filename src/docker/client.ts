@@ -100,7 +100,7 @@ export class DialStdioAgent extends http.Agent {
     clearTimeout(this.idleTimers.get(socket));
     this.idleTimers.delete(socket);
     // Node's own reuseSocket removes the error listener it put on the socket while it was free.
-    super.reuseSocket(socket as Parameters<http.Agent['reuseSocket']>[0], request);
+    super.reuseSocket(socket, request);
   }
 
   override createConnection(
