@@ -4,9 +4,9 @@
  * (TESTBED.md: docker inspect for the pid, ip link add … netns, address + up + ethtool inside, ovs-vsctl add-port, up).
  * Compare the ratio, not absolute times: the machine is shared.
  */
-import { serve } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import { createApp } from '../src/app.js';
+import { serveApp } from '../src/listen.js';
 import { createDeps, hostExecutor } from '../src/services.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 import { createClient } from '../sdk/src/index.js';
@@ -20,7 +20,7 @@ await down(PREFIX).catch(() => undefined);
 const sb = await up({ prefix: PREFIX, hosts: [{ name: 'docker1', underlayCidr: '10.10.10.101/24', underlayGw: '10.10.10.1' }] });
 const store = new SqliteStore(':memory:');
 const deps = createDeps(store, { defaultWaitMs: 60_000, idempotencyTtlMs: 3600_000, maxBodyBytes: 1 << 20 });
-const server = serve({ fetch: createApp(deps).fetch, port: 0, hostname: '127.0.0.1' });
+const server = serveApp(createApp(deps), { port: 0, hostname: '127.0.0.1' });
 await new Promise((r) => server.once('listening', r));
 const np = createClient({ baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
 try {
