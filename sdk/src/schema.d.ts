@@ -3389,6 +3389,30 @@ export interface components {
         HostWithJob: components["schemas"]["Host"] & {
             job: components["schemas"]["Job"];
         };
+        /** @description Commands run on the machine the service runs on */
+        LocalExecutor: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "local";
+        };
+        SshExecutorView: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "ssh";
+            address: string;
+            port: number;
+            user: string;
+            hostKeySha256: string;
+            /**
+             * @description which kind of key was given (the key itself is never returned)
+             * @enum {string}
+             */
+            auth: "privateKey" | "privateKeyPath";
+        };
         HostFacts: {
             probedAt: string;
             reachable: boolean;
@@ -3417,14 +3441,16 @@ export interface components {
             };
         } | null;
         Job: {
-            /** @example job_01kb2xk3a7wqp4fmz3hyd2n6 */
+            /** @example job_23ocopjlaszcctdk2gb6tl6wih */
             id: string;
             /** @example attachment.create */
             kind: string;
             /** @enum {string} */
             status: "queued" | "running" | "succeeded" | "failed" | "interrupted";
             resource: {
+                /** @example attachment */
                 type: string;
+                /** @example att_23ocopjlapu5fnwmd47j3ufp64 */
                 id: string;
             };
             hosts: string[];
@@ -3445,6 +3471,10 @@ export interface components {
             status: number;
             detail: string;
             instance?: string;
+            /**
+             * @description the job that failed
+             * @example job_23ocopjlaszcctdk2gb6tl6wih
+             */
             jobId?: string;
             errors?: {
                 in?: string;
@@ -3455,22 +3485,10 @@ export interface components {
             [key: string]: unknown;
         };
         Host: {
-            /** @example host_01kb2xk3a7wqp4fmz3hyd2n6 */
+            /** @example host_23ocopjlantactg3nj52augwym */
             id: string;
             name: string;
-            executor: {
-                /** @enum {string} */
-                kind: "local";
-            } | {
-                /** @enum {string} */
-                kind: "ssh";
-                address: string;
-                port: number;
-                user: string;
-                hostKeySha256: string;
-                /** @enum {string} */
-                auth: "privateKey" | "privateKeyPath";
-            };
+            executor: components["schemas"]["LocalExecutor"] | components["schemas"]["SshExecutorView"];
             tunnelIp: string | null;
             docker: {
                 socketPath: string;
@@ -3481,6 +3499,7 @@ export interface components {
             facts: components["schemas"]["HostFacts"];
             /** @enum {string} */
             state: "pending" | "ready" | "failed" | "deleting";
+            /** @example job_23ocopjlaszcctdk2gb6tl6wih */
             jobId: string | null;
             createdAt: string;
             updatedAt: string;
@@ -3505,25 +3524,8 @@ export interface components {
         HostCreate: {
             /** @example docker1 */
             name: string;
-            executor: {
-                /** @enum {string} */
-                kind: "local";
-            } | {
-                /** @enum {string} */
-                kind: "ssh";
-                /** @example 10.10.10.101 */
-                address: string;
-                /** @default 22 */
-                port: number;
-                /** @default root */
-                user: string;
-                /** @description Read by the service when it connects. Write-only. */
-                privateKeyPath?: string;
-                /** @description PEM/OpenSSH private key. Write-only: never returned or logged. */
-                privateKey?: string;
-                /** @example SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s */
-                hostKeySha256: string;
-            };
+            /** @description How the service reaches the host */
+            executor: components["schemas"]["LocalExecutor"] | components["schemas"]["SshExecutor"];
             /**
              * @description Underlay address the other ends of tunnels send to
              * @example 10.10.10.101
@@ -3542,6 +3544,30 @@ export interface components {
                 [key: string]: string;
             };
         };
+        /** @description Commands run over SSH, the host key pinned. Exactly one of `privateKeyPath` or `privateKey`. */
+        SshExecutor: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "ssh";
+            /** @example 10.10.10.101 */
+            address: string;
+            /** @default 22 */
+            port: number;
+            /** @default root */
+            user: string;
+            /** @description Read by the service when it connects. Write-only. */
+            privateKeyPath?: string;
+            /** @description PEM/OpenSSH private key. Write-only: never returned or logged. */
+            privateKey?: string;
+            /** @example SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s */
+            hostKeySha256: string;
+        } & ({
+            privateKeyPath: string;
+        } | {
+            privateKey: string;
+        });
         HostList: {
             items: components["schemas"]["Host"][];
             nextCursor: string | null;
@@ -3572,9 +3598,12 @@ export interface components {
             actual?: unknown;
         };
         Bridge: {
-            /** @example br_01kb2xk3a7wqp4fmz3hyd2n6 */
+            /** @example br_23ocopjlao4mohf4zemghvksrc */
             id: string;
-            /** @description host id */
+            /**
+             * @description host id
+             * @example host_23ocopjlantactg3nj52augwym
+             */
             host: string;
             hostName: string;
             name: string;
@@ -3593,6 +3622,7 @@ export interface components {
             };
             /** @enum {string} */
             state: "pending" | "ready" | "failed" | "deleting";
+            /** @example job_23ocopjlaszcctdk2gb6tl6wih */
             jobId: string | null;
             createdAt: string;
             updatedAt: string;
@@ -3691,14 +3721,17 @@ export interface components {
         TunnelEndpoint: {
             /**
              * @description bridge id
-             * @example br_01kb2xk3a7wqp4fmz3hyd2n6
+             * @example br_23ocopjlao4mohf4zemghvksrc
              */
             bridge: string;
             /** @example ovs_bridge */
             bridgeName: string;
             /** @enum {string} */
             bridgeType: "ovs" | "linux";
-            /** @description host id */
+            /**
+             * @description host id
+             * @example host_23ocopjlantactg3nj52augwym
+             */
             host: string;
             /** @example docker1 */
             hostName: string;
@@ -3746,7 +3779,7 @@ export interface components {
             drift: components["schemas"]["DriftItem"][];
         };
         Tunnel: {
-            /** @example tun_01kb2xk3a7wqp4fmz3hyd2n6 */
+            /** @example tun_23ocopjlaq5mwsd737qzipmvqc */
             id: string;
             /** @enum {string} */
             type: "gre" | "vxlan" | "geneve";
@@ -3765,6 +3798,7 @@ export interface components {
             };
             /** @enum {string} */
             state: "pending" | "ready" | "failed" | "deleting";
+            /** @example job_23ocopjlaszcctdk2gb6tl6wih */
             jobId: string | null;
             createdAt: string;
             updatedAt: string;
@@ -3845,10 +3879,12 @@ export interface components {
             pid: number;
         };
         Attachment: {
-            /** @example att_01kb2xk3a7wqp4fmz3hyd2n6 */
+            /** @example att_23ocopjlapu5fnwmd47j3ufp64 */
             id: string;
+            /** @example br_23ocopjlao4mohf4zemghvksrc */
             bridge: string;
             bridgeName: string;
+            /** @example host_23ocopjlantactg3nj52augwym */
             host: string;
             hostName: string;
             target: components["schemas"]["AttachmentTarget"];
@@ -3876,6 +3912,7 @@ export interface components {
             };
             /** @enum {string} */
             state: "pending" | "ready" | "failed" | "deleting";
+            /** @example job_23ocopjlaszcctdk2gb6tl6wih */
             jobId: string | null;
             createdAt: string;
             updatedAt: string;
@@ -4174,7 +4211,7 @@ export interface components {
             };
         };
         Topology: {
-            /** @example top_23oconq4aeecjeowuwsl46qloj */
+            /** @example top_23ocopjlarfljpf37lxclcawyy */
             id: string;
             name: string;
             document: components["schemas"]["TopologyDocument"];
@@ -4212,6 +4249,7 @@ export interface components {
             };
             /** @enum {string} */
             state: "pending" | "ready" | "failed" | "deleting";
+            /** @example job_23ocopjlaszcctdk2gb6tl6wih */
             jobId: string | null;
             createdAt: string;
             updatedAt: string;
