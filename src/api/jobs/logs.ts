@@ -9,9 +9,11 @@ import { JobIdParam, JobLogPageSchema, JobLogQuery } from './schema.js';
 export const route = createRoute({
   method: 'get',
   path: '/jobs/{id}/logs',
+  operationId: 'listJobLogs',
   tags: ['jobs'],
   summary: 'Read a job log (JSON page, or a live SSE stream)',
   description:
+    "As JSON: the lines with `seq` > `after`, `limit` per page; `nextCursor` is the last line's seq, to pass as `after`. " +
     'With `Accept: text/event-stream` the log streams live: one `log` event per line (`id` = seq), resumable with `Last-Event-ID`, and a final `end` event whose data is the finished job.',
   request: { params: JobIdParam, query: JobLogQuery },
   responses: statusResponses({

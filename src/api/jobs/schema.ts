@@ -1,5 +1,6 @@
 import { z } from '@hono/zod-openapi';
 import { JobSchema, JobStatusSchema, LogLineSchema } from '../../model/jobs.js';
+import { EXAMPLE_IDS } from '../../model/names.js';
 import { listOf } from '../common.js';
 
 export const JobListSchema = listOf(JobSchema, 'JobList');
@@ -23,7 +24,7 @@ export const JobLogQuery = z.object({
     .int()
     .min(0)
     .default(0)
-    .openapi({ param: { name: 'after', in: 'query' }, description: 'return lines with seq > after' }),
+    .openapi({ param: { name: 'after', in: 'query' }, description: "return lines with seq > after (a page's `nextCursor`)", example: 0 }),
   limit: z.coerce
     .number()
     .int()
@@ -37,5 +38,5 @@ export const JobIdParam = z.object({
     .string()
     .min(1)
     .max(64)
-    .openapi({ param: { name: 'id', in: 'path' } }),
+    .openapi({ param: { name: 'id', in: 'path' }, example: EXAMPLE_IDS.job }),
 });
