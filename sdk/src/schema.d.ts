@@ -1257,7 +1257,11 @@ export interface components {
         };
         JobLogPage: {
             items: components["schemas"]["JobLogLine"][];
-            nextCursor: string | null;
+            /**
+             * @description the last line's `seq`: pass it as `after` for the next page; null when this page is the last
+             * @example 200
+             */
+            nextCursor: number | null;
         };
         JobLogLine: {
             seq: number;

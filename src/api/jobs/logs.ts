@@ -41,7 +41,7 @@ export const app = router().openapi(route, (c) => {
     const items = store.getLogs(id, q.after, q.limit);
     const last = items[items.length - 1];
     const more = items.length === q.limit;
-    return c.json({ items, nextCursor: more && last ? String(last.seq) : null }, 200);
+    return c.json({ items, nextCursor: more && last ? last.seq : null }, 200);
   }
 
   const lastEventId = Number(c.req.header('last-event-id'));

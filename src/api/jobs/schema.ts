@@ -4,7 +4,19 @@ import { EXAMPLE_IDS } from '../../model/names.js';
 import { listOf } from '../common.js';
 
 export const JobListSchema = listOf(JobSchema, 'JobList');
-export const JobLogPageSchema = z.object({ items: z.array(LogLineSchema), nextCursor: z.string().nullable() }).openapi('JobLogPage');
+/**
+ * nextCursor is the last line's seq: an integer, the type of the `after` it is passed back as. It used to be the seq
+ * as a string; a query string spells both alike, so clients that echo it into `after=` work unchanged.
+ */
+export const JobLogPageSchema = z
+  .object({
+    items: z.array(LogLineSchema),
+    nextCursor: z.number().int().min(1).nullable().openapi({
+      description: "the last line's `seq`: pass it as `after` for the next page; null when this page is the last",
+      example: 200,
+    }),
+  })
+  .openapi('JobLogPage');
 export const JobListQuery = z.object({
   status: JobStatusSchema.optional().openapi({ param: { name: 'status', in: 'query' } }),
   kind: z
