@@ -42,8 +42,7 @@ try {
         attachFloorScript(`${h}c${i}`, `fl${i}`, `10.51.${h === 'docker1' ? 0 : 1}.${i + 1}/16`, 'flbr'),
       ),
     ].join('\n');
-  const floorDown = (h: (typeof hosts)[number]) =>
-    [...Array.from({ length: PER_HOST }, (_, i) => `ip link del dev fl${i}`), 'ovs-vsctl del-br flbr'].join('\n');
+  const floorDown = () => [...Array.from({ length: PER_HOST }, (_, i) => `ip link del dev fl${i}`), 'ovs-vsctl del-br flbr'].join('\n');
 
   const apply: number[] = [];
   const remove: number[] = [];
@@ -65,7 +64,7 @@ try {
         ]),
       ),
     );
-    floorRemove.push(await time(() => Promise.all(hosts.map((h) => hostSh(sb, h, floorDown(h))))));
+    floorRemove.push(await time(() => Promise.all(hosts.map((h) => hostSh(sb, h, floorDown())))));
   }
   const a = median(apply);
   const f = median(floorUp);

@@ -1,7 +1,7 @@
-/** Node entry: config → store → executors → createApp → @hono/node-server. */
-import { serve } from '@hono/node-server';
+/** Node entry: config → store → executors → createApp → @hono/node-server (listen.ts). */
 import { createApp } from './app.js';
 import { loadConfig, type Config } from './config.js';
+import { serveApp } from './listen.js';
 import { createDeps, recoverInterruptedJobs } from './services.js';
 import { SqliteStore } from './store/sqlite.js';
 
@@ -43,7 +43,7 @@ sweep();
 const sweeper = setInterval(sweep, 3600_000).unref();
 const app = createApp(deps);
 
-const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
+const server = serveApp(app, { port: config.port, hostname: config.host }, (info) => {
   console.log(`netplumb listening on http://${config.host}:${info.port} (db ${config.dbPath})`);
   if (!config.token) console.log('no NETPLUMB_TOKEN set: authentication is off, so the service listens on loopback only');
   if (!config.keyDir) console.log('no NETPLUMB_KEY_DIR set: SSH privateKeyPath may name any file this service can read');

@@ -7,240 +7,17 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List hosts */
-        get: {
-            parameters: {
-                query?: {
-                    limit?: number;
-                    cursor?: string;
-                    /** @description key=value: only hosts with this label */
-                    label?: string;
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description A page of hosts */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["HostList"];
-                    };
-                };
-                /** @description Malformed request (bad JSON) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Missing or wrong bearer token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Body larger than 1 MiB */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
-                421: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Validation failed: `errors[]` holds a JSON pointer per bad field */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Internal error */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        /**
+         * List hosts
+         * @description Hosts in the order they were registered, `limit` per page (follow `nextCursor`); `label=key=value` (or `label=key`) keeps those carrying that label.
+         */
+        get: operations["listHosts"];
         put?: never;
         /**
          * Register a host and probe it
          * @description Stores how to reach the host (local, or SSH with a pinned host key) and runs a probe job that collects kernel, iproute2, Open vSwitch and Docker facts.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: {
-                    /** @description `respond-async` answers 202 at once; `wait=N` waits up to N seconds for the job (default 30) */
-                    prefer?: string;
-                    /** @description Same key + same request → the stored response again (kept 24 h) */
-                    "idempotency-key"?: string;
-                };
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": components["schemas"]["HostCreate"];
-                };
-            };
-            responses: {
-                /** @description Host registered and probed */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["HostWithJob"];
-                    };
-                };
-                /** @description The job runs on; poll `Location` (`/jobs/{id}`) or stream its logs */
-                202: {
-                    headers: {
-                        Location: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Accepted"];
-                    };
-                };
-                /** @description Malformed request (bad JSON) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Missing or wrong bearer token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description A referenced resource does not exist */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Conflict with the current state, or the same Idempotency-Key still in progress */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Body larger than 1 MiB */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
-                421: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Validation failed (`validation`: `errors[]` holds a JSON pointer per bad field), or an SSH private key cannot be used (`unusable-key`) */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Internal error */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description A command failed on a host (the job was undone) */
-                502: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description A host could not be reached (`host-unreachable`, `host-key-mismatch`), or the store cannot save changes right now (`storage-unavailable`, with `Retry-After`; when a job finished but its outcome is not saved yet, with its `jobId`) */
-                503: {
-                    headers: {
-                        /** @description Seconds to wait before trying again (with `storage-unavailable`) */
-                        "Retry-After"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description A command timed out on a host */
-                504: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        post: operations["createHost"];
         delete?: never;
         options?: never;
         head?: never;
@@ -254,243 +31,18 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Get a host by id or name */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    idOrName: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description The host */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Host"];
-                    };
-                };
-                /** @description Malformed request (bad JSON) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Missing or wrong bearer token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description No such resource */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Body larger than 1 MiB */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
-                421: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Validation failed: `errors[]` holds a JSON pointer per bad field */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Internal error */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        /**
+         * Get a host by id or name
+         * @description `facts` are from the last probe. Secrets are write-only: the answer says which kind of SSH key was given (`auth`), never the key or its path.
+         */
+        get: operations["getHost"];
         put?: never;
         post?: never;
         /**
          * Forget a host
          * @description Refused (409) while bridges on the host are known: delete them first. Nothing on the host is changed.
          */
-        delete: {
-            parameters: {
-                query?: never;
-                header?: {
-                    /** @description `respond-async` answers 202 at once; `wait=N` waits up to N seconds for the job (default 30) */
-                    prefer?: string;
-                    /** @description Same key + same request → the stored response again (kept 24 h) */
-                    "idempotency-key"?: string;
-                };
-                path: {
-                    idOrName: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description The job runs on; poll `Location` (`/jobs/{id}`) or stream its logs */
-                202: {
-                    headers: {
-                        Location: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Accepted"];
-                    };
-                };
-                /** @description Host forgotten */
-                204: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description Malformed request (bad JSON) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Missing or wrong bearer token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description A referenced resource does not exist */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Conflict with the current state, or the same Idempotency-Key still in progress */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Body larger than 1 MiB */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
-                421: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Validation failed (`validation`: `errors[]` holds a JSON pointer per bad field), or an SSH private key cannot be used (`unusable-key`) */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Internal error */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description A command failed on a host (the job was undone) */
-                502: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description A host could not be reached (`host-unreachable`, `host-key-mismatch`), or the store cannot save changes right now (`storage-unavailable`, with `Retry-After`; when a job finished but its outcome is not saved yet, with its `jobId`) */
-                503: {
-                    headers: {
-                        /** @description Seconds to wait before trying again (with `storage-unavailable`) */
-                        "Retry-After"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description A command timed out on a host */
-                504: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        delete: operations["deleteHost"];
         options?: never;
         head?: never;
         patch?: never;
@@ -505,154 +57,11 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Probe a host again and refresh its facts */
-        post: {
-            parameters: {
-                query?: never;
-                header?: {
-                    /** @description `respond-async` answers 202 at once; `wait=N` waits up to N seconds for the job (default 30) */
-                    prefer?: string;
-                    /** @description Same key + same request → the stored response again (kept 24 h) */
-                    "idempotency-key"?: string;
-                };
-                path: {
-                    idOrName: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Fresh facts */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["HostWithJob"];
-                    };
-                };
-                /** @description The job runs on; poll `Location` (`/jobs/{id}`) or stream its logs */
-                202: {
-                    headers: {
-                        Location: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Accepted"];
-                    };
-                };
-                /** @description Malformed request (bad JSON) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Missing or wrong bearer token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description A referenced resource does not exist */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Conflict with the current state, or the same Idempotency-Key still in progress */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Body larger than 1 MiB */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
-                421: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Validation failed (`validation`: `errors[]` holds a JSON pointer per bad field), or an SSH private key cannot be used (`unusable-key`) */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Internal error */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description A command failed on a host (the job was undone) */
-                502: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description A host could not be reached (`host-unreachable`, `host-key-mismatch`), or the store cannot save changes right now (`storage-unavailable`, with `Retry-After`; when a job finished but its outcome is not saved yet, with its `jobId`) */
-                503: {
-                    headers: {
-                        /** @description Seconds to wait before trying again (with `storage-unavailable`) */
-                        "Retry-After"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description A command timed out on a host */
-                504: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        /**
+         * Probe a host again and refresh its facts
+         * @description Runs a probe job (kernel, iproute2, Open vSwitch with its datapath types, Docker, kernel modules) and records the facts. A host that cannot be reached is recorded as `failed` with `facts.reachable: false`, and the job fails with the problem (503 `host-unreachable` or `host-key-mismatch`).
+         */
+        post: operations["probeHost"];
         delete?: never;
         options?: never;
         head?: never;
@@ -666,240 +75,17 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List bridges (optionally on one host) */
-        get: {
-            parameters: {
-                query?: {
-                    limit?: number;
-                    cursor?: string;
-                    /** @description host id or name */
-                    host?: string;
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description A page of bridges */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["BridgeList"];
-                    };
-                };
-                /** @description Malformed request (bad JSON) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Missing or wrong bearer token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Body larger than 1 MiB */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
-                421: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Validation failed: `errors[]` holds a JSON pointer per bad field */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Internal error */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        /**
+         * List bridges (optionally on one host)
+         * @description Bridges in creation order, `limit` per page (follow `nextCursor`); `host` (id or name) keeps the bridges on that host.
+         */
+        get: operations["listBridges"];
         put?: never;
         /**
          * Create an OVS or Linux bridge on a host
          * @description The seed's `ovs-vsctl add-br ovs_bridge` + `ip addr add dev ovs_bridge 10.11.12.1/24` + `ip link set up`, as one job that converges and undoes itself on failure.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: {
-                    /** @description `respond-async` answers 202 at once; `wait=N` waits up to N seconds for the job (default 30) */
-                    prefer?: string;
-                    /** @description Same key + same request → the stored response again (kept 24 h) */
-                    "idempotency-key"?: string;
-                };
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": components["schemas"]["BridgeCreate"];
-                };
-            };
-            responses: {
-                /** @description Bridge created */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["BridgeWithJob"];
-                    };
-                };
-                /** @description The job runs on; poll `Location` (`/jobs/{id}`) or stream its logs */
-                202: {
-                    headers: {
-                        Location: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Accepted"];
-                    };
-                };
-                /** @description Malformed request (bad JSON) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Missing or wrong bearer token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description A referenced resource does not exist */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Conflict with the current state, or the same Idempotency-Key still in progress */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Body larger than 1 MiB */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
-                421: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Validation failed (`validation`: `errors[]` holds a JSON pointer per bad field), or an SSH private key cannot be used (`unusable-key`) */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Internal error */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description A command failed on a host (the job was undone) */
-                502: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description A host could not be reached (`host-unreachable`, `host-key-mismatch`), or the store cannot save changes right now (`storage-unavailable`, with `Retry-After`; when a job finished but its outcome is not saved yet, with its `jobId`) */
-                503: {
-                    headers: {
-                        /** @description Seconds to wait before trying again (with `storage-unavailable`) */
-                        "Retry-After"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description A command timed out on a host */
-                504: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        post: operations["createBridge"];
         delete?: never;
         options?: never;
         head?: never;
@@ -913,409 +99,25 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Get a bridge by id */
-        get: {
-            parameters: {
-                query?: {
-                    /** @description also read the live state from the host(s) and report drift */
-                    observe?: "true" | "false";
-                };
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description The bridge (with `observed` live state and drift when observe=true) */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Bridge"];
-                    };
-                };
-                /** @description Malformed request (bad JSON) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Missing or wrong bearer token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description No such resource */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Body larger than 1 MiB */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
-                421: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Validation failed: `errors[]` holds a JSON pointer per bad field */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Internal error */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description observe=true and the host cannot be reached */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        /**
+         * Get a bridge by id
+         * @description With `observe=true` the answer adds `observed`: the bridge as the host has it (existence, state, addresses, MTU, datapath, ports and the netplumb ids marked on them) and its `drift` from the record.
+         */
+        get: operations["getBridge"];
         put?: never;
         post?: never;
-        /** Delete a bridge (409 while attachments or tunnels use it, unless cascade=true) */
-        delete: {
-            parameters: {
-                query?: {
-                    /** @description remove the attachments and tunnels on this bridge first, in the same job */
-                    cascade?: "true" | "false";
-                };
-                header?: {
-                    /** @description `respond-async` answers 202 at once; `wait=N` waits up to N seconds for the job (default 30) */
-                    prefer?: string;
-                    /** @description Same key + same request → the stored response again (kept 24 h) */
-                    "idempotency-key"?: string;
-                };
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description The job runs on; poll `Location` (`/jobs/{id}`) or stream its logs */
-                202: {
-                    headers: {
-                        Location: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Accepted"];
-                    };
-                };
-                /** @description Bridge gone from the host */
-                204: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description Malformed request (bad JSON) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Missing or wrong bearer token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description A referenced resource does not exist */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Conflict with the current state, or the same Idempotency-Key still in progress */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Body larger than 1 MiB */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
-                421: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Validation failed (`validation`: `errors[]` holds a JSON pointer per bad field), or an SSH private key cannot be used (`unusable-key`) */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Internal error */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description A command failed on a host (the job was undone) */
-                502: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description A host could not be reached (`host-unreachable`, `host-key-mismatch`), or the store cannot save changes right now (`storage-unavailable`, with `Retry-After`; when a job finished but its outcome is not saved yet, with its `jobId`) */
-                503: {
-                    headers: {
-                        /** @description Seconds to wait before trying again (with `storage-unavailable`) */
-                        "Retry-After"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description A command timed out on a host */
-                504: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        /**
+         * Delete a bridge
+         * @description Removes the bridge from its host and forgets it. Refused (409) while attachments or tunnels use it, unless `cascade=true`: then they go first, in the same job, under the locks of every host involved.
+         */
+        delete: operations["deleteBridge"];
         options?: never;
         head?: never;
-        /** Change addresses, MTU, STP or labels; the host converges in place */
-        patch: {
-            parameters: {
-                query?: never;
-                header?: {
-                    /** @description `respond-async` answers 202 at once; `wait=N` waits up to N seconds for the job (default 30) */
-                    prefer?: string;
-                    /** @description Same key + same request → the stored response again (kept 24 h) */
-                    "idempotency-key"?: string;
-                };
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": components["schemas"]["BridgePatch"];
-                };
-            };
-            responses: {
-                /** @description Bridge converged */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["BridgeWithJob"];
-                    };
-                };
-                /** @description The job runs on; poll `Location` (`/jobs/{id}`) or stream its logs */
-                202: {
-                    headers: {
-                        Location: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Accepted"];
-                    };
-                };
-                /** @description Malformed request (bad JSON) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Missing or wrong bearer token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description A referenced resource does not exist */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Conflict with the current state, or the same Idempotency-Key still in progress */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Body larger than 1 MiB */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
-                421: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Validation failed (`validation`: `errors[]` holds a JSON pointer per bad field), or an SSH private key cannot be used (`unusable-key`) */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Internal error */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description A command failed on a host (the job was undone) */
-                502: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description A host could not be reached (`host-unreachable`, `host-key-mismatch`), or the store cannot save changes right now (`storage-unavailable`, with `Retry-After`; when a job finished but its outcome is not saved yet, with its `jobId`) */
-                503: {
-                    headers: {
-                        /** @description Seconds to wait before trying again (with `storage-unavailable`) */
-                        "Retry-After"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description A command timed out on a host */
-                504: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        /**
+         * Change addresses, MTU, STP or labels; the host converges in place
+         * @description Only the fields given change (`addresses` and `labels` are replaced whole). The job converges the bridge in place, without re-creating it. Refused (409) while another job on the bridge runs, and for a bridge a topology owns (change the topology instead).
+         */
+        patch: operations["updateBridge"];
         trace?: never;
     };
     "/bridges/{host}/{name}": {
@@ -1325,105 +127,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Get a bridge by host and name */
-        get: {
-            parameters: {
-                query?: {
-                    /** @description also read the live state from the host(s) and report drift */
-                    observe?: "true" | "false";
-                };
-                header?: never;
-                path: {
-                    host: string;
-                    name: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description The bridge (with `observed` live state and drift when observe=true) */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Bridge"];
-                    };
-                };
-                /** @description Malformed request (bad JSON) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Missing or wrong bearer token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description No such resource */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Body larger than 1 MiB */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
-                421: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Validation failed: `errors[]` holds a JSON pointer per bad field */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Internal error */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description observe=true and the host cannot be reached */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        /**
+         * Get a bridge by host and name
+         * @description The bridge as `docker1/ovs_bridge` names it: host name (or id), bridge name. With `observe=true` the answer adds `observed`: the bridge as the host has it (existence, state, addresses, MTU, datapath, ports and the netplumb ids marked on them) and its `drift` from the record.
+         */
+        get: operations["getBridgeByName"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1439,242 +147,17 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List tunnels (optionally those with an end on a host or bridge) */
-        get: {
-            parameters: {
-                query?: {
-                    limit?: number;
-                    cursor?: string;
-                    /** @description host id or name: tunnels with either end on it */
-                    host?: string;
-                    /** @description bridge id or host/name: tunnels with either end on it */
-                    bridge?: string;
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description A page of tunnels */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["TunnelList"];
-                    };
-                };
-                /** @description Malformed request (bad JSON) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Missing or wrong bearer token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Body larger than 1 MiB */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
-                421: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Validation failed: `errors[]` holds a JSON pointer per bad field */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Internal error */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        /**
+         * List tunnels (optionally those with an end on a host or bridge)
+         * @description Tunnels in creation order, `limit` per page (follow `nextCursor`); `host` or `bridge` keep those with either end on it.
+         */
+        get: operations["listTunnels"];
         put?: never;
         /**
          * Create a GRE, VXLAN or Geneve tunnel between bridges on two hosts
          * @description The seed's pair of `ovs-vsctl add-port ovs_bridge ovs_gre -- set interface ovs_gre type=gre options:remote_ip=…`, both ends, on both hosts, in one job that holds both hosts' locks: each end's remote is the other host's `tunnelIp`; if the second end fails the first is undone. OVS bridges get a tunnel port; Linux bridges get a vxlan, geneve or gretap device as a bridge port. The answer reports the overlay MTU (bridge MTU, or 1500, minus the encapsulation overhead: GRE 38, or 42 with a key; VXLAN 50; Geneve 58; +20 over IPv6), which also becomes `overlayMtu` on both bridges and the default MTU of attachments made on them afterwards.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: {
-                    /** @description `respond-async` answers 202 at once; `wait=N` waits up to N seconds for the job (default 30) */
-                    prefer?: string;
-                    /** @description Same key + same request → the stored response again (kept 24 h) */
-                    "idempotency-key"?: string;
-                };
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": components["schemas"]["TunnelCreate"];
-                };
-            };
-            responses: {
-                /** @description Both ends made */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["TunnelWithJob"];
-                    };
-                };
-                /** @description The job runs on; poll `Location` (`/jobs/{id}`) or stream its logs */
-                202: {
-                    headers: {
-                        Location: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Accepted"];
-                    };
-                };
-                /** @description Malformed request (bad JSON) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Missing or wrong bearer token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description A referenced resource does not exist */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Conflict with the current state, or the same Idempotency-Key still in progress */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Body larger than 1 MiB */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
-                421: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Validation failed (`validation`: `errors[]` holds a JSON pointer per bad field), or an SSH private key cannot be used (`unusable-key`) */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Internal error */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description A command failed on a host (the job was undone) */
-                502: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description A host could not be reached (`host-unreachable`, `host-key-mismatch`), or the store cannot save changes right now (`storage-unavailable`, with `Retry-After`; when a job finished but its outcome is not saved yet, with its `jobId`) */
-                503: {
-                    headers: {
-                        /** @description Seconds to wait before trying again (with `storage-unavailable`) */
-                        "Retry-After"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description A command timed out on a host */
-                504: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        post: operations["createTunnel"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1692,251 +175,14 @@ export interface paths {
          * Get a tunnel (observe=true: both ends as the hosts have them)
          * @description With `observe=true`, `observed.endpoints[]` holds each end's live state: for OVS ends the Interface's `error`, `ofport`, `link_state` and the options actually set; for Linux ends the device from `ip -j -d link show`; plus drift from the spec.
          */
-        get: {
-            parameters: {
-                query?: {
-                    /** @description also read the live state from the host(s) and report drift */
-                    observe?: "true" | "false";
-                };
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description The tunnel */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Tunnel"];
-                    };
-                };
-                /** @description Malformed request (bad JSON) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Missing or wrong bearer token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description No such resource */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Body larger than 1 MiB */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
-                421: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Validation failed: `errors[]` holds a JSON pointer per bad field */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Internal error */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description observe=true and a host cannot be reached */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        get: operations["getTunnel"];
         put?: never;
         post?: never;
-        /** Delete a tunnel: both ends, in one job; the bridges' overlayMtu is recomputed */
-        delete: {
-            parameters: {
-                query?: never;
-                header?: {
-                    /** @description `respond-async` answers 202 at once; `wait=N` waits up to N seconds for the job (default 30) */
-                    prefer?: string;
-                    /** @description Same key + same request → the stored response again (kept 24 h) */
-                    "idempotency-key"?: string;
-                };
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description The job runs on; poll `Location` (`/jobs/{id}`) or stream its logs */
-                202: {
-                    headers: {
-                        Location: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Accepted"];
-                    };
-                };
-                /** @description Both ends gone from the hosts */
-                204: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description Malformed request (bad JSON) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Missing or wrong bearer token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description A referenced resource does not exist */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Conflict with the current state, or the same Idempotency-Key still in progress */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Body larger than 1 MiB */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
-                421: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Validation failed (`validation`: `errors[]` holds a JSON pointer per bad field), or an SSH private key cannot be used (`unusable-key`) */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Internal error */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description A command failed on a host (the job was undone) */
-                502: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description A host could not be reached (`host-unreachable`, `host-key-mismatch`), or the store cannot save changes right now (`storage-unavailable`, with `Retry-After`; when a job finished but its outcome is not saved yet, with its `jobId`) */
-                503: {
-                    headers: {
-                        /** @description Seconds to wait before trying again (with `storage-unavailable`) */
-                        "Retry-After"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description A command timed out on a host */
-                504: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        /**
+         * Delete a tunnel
+         * @description Removes both ends, on both hosts, in one job that holds both hosts' locks; the bridges' `overlayMtu` is recomputed from the tunnels left. A tunnel a topology owns is refused (409): change the topology instead.
+         */
+        delete: operations["deleteTunnel"];
         options?: never;
         head?: never;
         patch?: never;
@@ -1949,244 +195,17 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List attachments (filter by bridge, host, container) */
-        get: {
-            parameters: {
-                query?: {
-                    limit?: number;
-                    cursor?: string;
-                    /** @description bridge id or host/name */
-                    bridge?: string;
-                    /** @description host id or name */
-                    host?: string;
-                    /** @description container name or id as given when attaching */
-                    container?: string;
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description A page of attachments */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["AttachmentList"];
-                    };
-                };
-                /** @description Malformed request (bad JSON) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Missing or wrong bearer token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Body larger than 1 MiB */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
-                421: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Validation failed: `errors[]` holds a JSON pointer per bad field */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Internal error */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        /**
+         * List attachments (filter by bridge, host, container)
+         * @description Attachments in creation order, `limit` per page (follow `nextCursor`); `bridge`, `host` and `container` (as given when attaching) narrow it down.
+         */
+        get: operations["listAttachments"];
         put?: never;
         /**
          * Attach a container (or netns, or pid) to a bridge with a veth pair
          * @description pipework's `pipework ovs_bridge web1 10.11.12.100/24` as one job on the bridge's host: veth pair with the peer made inside the target, addresses, MAC, MTU, gateway and routes inside, the host end on the bridge (OVS port with its VLAN tag, or Linux bridge port). On the netdev (userspace) datapath the inner end's tx checksum offload is switched off, or TCP would not work. Any failure undoes every step.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: {
-                    /** @description `respond-async` answers 202 at once; `wait=N` waits up to N seconds for the job (default 30) */
-                    prefer?: string;
-                    /** @description Same key + same request → the stored response again (kept 24 h) */
-                    "idempotency-key"?: string;
-                };
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": components["schemas"]["AttachmentCreate"];
-                };
-            };
-            responses: {
-                /** @description Attached */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["AttachmentWithJob"];
-                    };
-                };
-                /** @description The job runs on; poll `Location` (`/jobs/{id}`) or stream its logs */
-                202: {
-                    headers: {
-                        Location: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Accepted"];
-                    };
-                };
-                /** @description Malformed request (bad JSON) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Missing or wrong bearer token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description A referenced resource does not exist */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Conflict with the current state, or the same Idempotency-Key still in progress */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Body larger than 1 MiB */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
-                421: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Validation failed (`validation`: `errors[]` holds a JSON pointer per bad field), or an SSH private key cannot be used (`unusable-key`) */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Internal error */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description A command failed on a host (the job was undone) */
-                502: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description A host could not be reached (`host-unreachable`, `host-key-mismatch`), or the store cannot save changes right now (`storage-unavailable`, with `Retry-After`; when a job finished but its outcome is not saved yet, with its `jobId`) */
-                503: {
-                    headers: {
-                        /** @description Seconds to wait before trying again (with `storage-unavailable`) */
-                        "Retry-After"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description A command timed out on a host */
-                504: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        post: operations["createAttachment"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2200,240 +219,18 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Get an attachment */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description The attachment */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Attachment"];
-                    };
-                };
-                /** @description Malformed request (bad JSON) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Missing or wrong bearer token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description No such resource */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Body larger than 1 MiB */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
-                421: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Validation failed: `errors[]` holds a JSON pointer per bad field */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Internal error */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        /**
+         * Get an attachment
+         * @description `resolved` says how the job found the target: container id and name, pid, namespace path.
+         */
+        get: operations["getAttachment"];
         put?: never;
         post?: never;
-        /** Detach: remove the OVS port and both veth ends */
-        delete: {
-            parameters: {
-                query?: never;
-                header?: {
-                    /** @description `respond-async` answers 202 at once; `wait=N` waits up to N seconds for the job (default 30) */
-                    prefer?: string;
-                    /** @description Same key + same request → the stored response again (kept 24 h) */
-                    "idempotency-key"?: string;
-                };
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description The job runs on; poll `Location` (`/jobs/{id}`) or stream its logs */
-                202: {
-                    headers: {
-                        Location: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Accepted"];
-                    };
-                };
-                /** @description Detached */
-                204: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description Malformed request (bad JSON) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Missing or wrong bearer token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description A referenced resource does not exist */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Conflict with the current state, or the same Idempotency-Key still in progress */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Body larger than 1 MiB */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
-                421: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Validation failed (`validation`: `errors[]` holds a JSON pointer per bad field), or an SSH private key cannot be used (`unusable-key`) */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Internal error */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description A command failed on a host (the job was undone) */
-                502: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description A host could not be reached (`host-unreachable`, `host-key-mismatch`), or the store cannot save changes right now (`storage-unavailable`, with `Retry-After`; when a job finished but its outcome is not saved yet, with its `jobId`) */
-                503: {
-                    headers: {
-                        /** @description Seconds to wait before trying again (with `storage-unavailable`) */
-                        "Retry-After"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description A command timed out on a host */
-                504: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        /**
+         * Detach: remove the OVS port and both veth ends
+         * @description One job on the bridge's host: the port leaves the bridge and the veth pair goes (both ends). An attachment a topology owns is refused (409): change the topology instead.
+         */
+        delete: operations["deleteAttachment"];
         options?: never;
         head?: never;
         patch?: never;
@@ -2446,419 +243,22 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Get a topology: its document, what was allocated, what it owns (observe=true: drift on the hosts) */
-        get: {
-            parameters: {
-                query?: {
-                    /** @description also read the live state from the host(s) and report drift */
-                    observe?: "true" | "false";
-                };
-                header?: never;
-                path: {
-                    name: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description The topology */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Topology"];
-                    };
-                };
-                /** @description Malformed request (bad JSON) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Missing or wrong bearer token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description No such resource */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Body larger than 1 MiB */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
-                421: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Validation failed: `errors[]` holds a JSON pointer per bad field */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Internal error */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description observe=true and a host cannot be reached */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        /**
+         * Get a topology: its document, what was allocated, what it owns (observe=true: drift on the hosts)
+         * @description The document as last applied, the values the service allocated for it (addresses, keys, names, MACs: kept across re-applies) and the resources it owns by slot. With `observe=true`: the drift of every owned resource, read from the hosts.
+         */
+        get: operations["getTopology"];
         /**
          * Create or converge a topology (a whole container network) from its document
          * @description Diffs the document against what the service owns under this name and applies the difference as one job across every host involved: unchanged parts are not touched; bridges and members change in place where they can; tunnels and re-wired members are replaced. Addresses, keys, names and MACs are allocated once and kept. Every error in the document is reported at once, with a pointer, before any job exists. With `dryRun=true` the answer is the plan only (per change: hosts, commands, disruption, affected members) and nothing runs. JSON or YAML (`Content-Type: application/yaml`).
          */
-        put: {
-            parameters: {
-                query?: {
-                    /** @description answer the plan only (what would change, where, with which commands); nothing runs */
-                    dryRun?: "true" | "false";
-                };
-                header?: {
-                    /** @description `respond-async` answers 202 at once; `wait=N` waits up to N seconds for the job (default 30) */
-                    prefer?: string;
-                    /** @description Same key + same request → the stored response again (kept 24 h) */
-                    "idempotency-key"?: string;
-                };
-                path: {
-                    name: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: {
-                content: {
-                    "application/json": components["schemas"]["TopologyDocument"];
-                    "application/yaml": components["schemas"]["TopologyDocument"];
-                };
-            };
-            responses: {
-                /** @description Converged (the topology with its job and the plan it ran), or with dryRun=true the plan only */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["TopologyWithJob"] | components["schemas"]["TopologyPlan"];
-                    };
-                };
-                /** @description Created */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["TopologyWithJob"];
-                    };
-                };
-                /** @description The job runs on; poll `Location` (`/jobs/{id}`) or stream its logs */
-                202: {
-                    headers: {
-                        Location: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Accepted"];
-                    };
-                };
-                /** @description Malformed request (bad JSON) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Missing or wrong bearer token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description A referenced resource does not exist */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Conflict with the current state, or the same Idempotency-Key still in progress */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Body larger than 1 MiB */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
-                421: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Validation failed (`validation`: `errors[]` holds a JSON pointer per bad field), or an SSH private key cannot be used (`unusable-key`) */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Internal error */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description A command failed on a host (the job was undone) */
-                502: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description A host could not be reached (`host-unreachable`, `host-key-mismatch`), or the store cannot save changes right now (`storage-unavailable`, with `Retry-After`; when a job finished but its outcome is not saved yet, with its `jobId`) */
-                503: {
-                    headers: {
-                        /** @description Seconds to wait before trying again (with `storage-unavailable`) */
-                        "Retry-After"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description A command timed out on a host */
-                504: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        put: operations["applyTopology"];
         post?: never;
-        /** Delete a topology: everything it made, on every host, in one job */
-        delete: {
-            parameters: {
-                query?: never;
-                header?: {
-                    /** @description `respond-async` answers 202 at once; `wait=N` waits up to N seconds for the job (default 30) */
-                    prefer?: string;
-                    /** @description Same key + same request → the stored response again (kept 24 h) */
-                    "idempotency-key"?: string;
-                };
-                path: {
-                    name: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description The job runs on; poll `Location` (`/jobs/{id}`) or stream its logs */
-                202: {
-                    headers: {
-                        Location: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Accepted"];
-                    };
-                };
-                /** @description Everything it owned is gone from the hosts */
-                204: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description Malformed request (bad JSON) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Missing or wrong bearer token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description A referenced resource does not exist */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Conflict with the current state, or the same Idempotency-Key still in progress */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Body larger than 1 MiB */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
-                421: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Validation failed (`validation`: `errors[]` holds a JSON pointer per bad field), or an SSH private key cannot be used (`unusable-key`) */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Internal error */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description A command failed on a host (the job was undone) */
-                502: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description A host could not be reached (`host-unreachable`, `host-key-mismatch`), or the store cannot save changes right now (`storage-unavailable`, with `Retry-After`; when a job finished but its outcome is not saved yet, with its `jobId`) */
-                503: {
-                    headers: {
-                        /** @description Seconds to wait before trying again (with `storage-unavailable`) */
-                        "Retry-After"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description A command timed out on a host */
-                504: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        /**
+         * Delete a topology: everything it made, on every host, in one job
+         * @description Removes every attachment, tunnel and bridge the topology owns, on every host involved, in one job, then forgets the topology and what it allocated.
+         */
+        delete: operations["deleteTopology"];
         options?: never;
         head?: never;
         patch?: never;
@@ -2877,105 +277,7 @@ export interface paths {
          * Plan a topology document without applying it
          * @description The same as `PUT /topologies/{name}?dryRun=true`: what would be created, changed and removed, per host, with the commands and how disruptive each change is. Nothing runs.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    name: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: {
-                content: {
-                    "application/json": components["schemas"]["TopologyDocument"];
-                    "application/yaml": components["schemas"]["TopologyDocument"];
-                };
-            };
-            responses: {
-                /** @description The plan */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["TopologyPlan"];
-                    };
-                };
-                /** @description Malformed request (bad JSON) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Missing or wrong bearer token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description A referenced resource does not exist */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Conflict with the current state, or the same Idempotency-Key still in progress */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Body larger than 1 MiB */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
-                421: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Validation failed: `errors[]` holds a JSON pointer per bad field */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Internal error */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        post: operations["planTopology"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2989,84 +291,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List topologies */
-        get: {
-            parameters: {
-                query?: {
-                    limit?: number;
-                    cursor?: string;
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description A page of topologies */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["TopologyList"];
-                    };
-                };
-                /** @description Malformed request (bad JSON) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Missing or wrong bearer token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Body larger than 1 MiB */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
-                421: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Validation failed: `errors[]` holds a JSON pointer per bad field */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Internal error */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        /**
+         * List topologies
+         * @description Topologies in creation order, `limit` per page (follow `nextCursor`), each with its document, allocations and owned resources.
+         */
+        get: operations["listTopologies"];
         put?: never;
         post?: never;
         delete?: never;
@@ -3082,88 +311,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List jobs (filter by status, kind, resource) */
-        get: {
-            parameters: {
-                query?: {
-                    limit?: number;
-                    cursor?: string;
-                    status?: "queued" | "running" | "succeeded" | "failed" | "interrupted";
-                    kind?: string;
-                    /** @description a resource id */
-                    resource?: string;
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description A page of jobs, oldest first */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["JobList"];
-                    };
-                };
-                /** @description Malformed request (bad JSON) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Missing or wrong bearer token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Body larger than 1 MiB */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
-                421: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Validation failed: `errors[]` holds a JSON pointer per bad field */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Internal error */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        /**
+         * List jobs (filter by status, kind, resource)
+         * @description Jobs oldest first, `limit` per page (follow `nextCursor`); `status`, `kind` (e.g. `bridge.create`) and `resource` (an id) narrow it down.
+         */
+        get: operations["listJobs"];
         put?: never;
         post?: never;
         delete?: never;
@@ -3179,92 +331,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Get a job */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description The job */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Job"];
-                    };
-                };
-                /** @description Malformed request (bad JSON) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Missing or wrong bearer token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description No such resource */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Body larger than 1 MiB */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
-                421: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Validation failed: `errors[]` holds a JSON pointer per bad field */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Internal error */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        /**
+         * Get a job
+         * @description Status, progress (steps done of total), the hosts it locks, and `error` (a problem) when it failed. Poll it after a 202 (its `Location`), or stream its log.
+         */
+        get: operations["getJob"];
         put?: never;
         post?: never;
         delete?: never;
@@ -3282,98 +353,9 @@ export interface paths {
         };
         /**
          * Read a job log (JSON page, or a live SSE stream)
-         * @description With `Accept: text/event-stream` the log streams live: one `log` event per line (`id` = seq), resumable with `Last-Event-ID`, and a final `end` event whose data is the finished job.
+         * @description As JSON: the lines with `seq` > `after`, `limit` per page; `nextCursor` is the last line's seq, to pass as `after`. With `Accept: text/event-stream` the log streams live: one `log` event per line (`id` = seq), resumable with `Last-Event-ID`, and a final `end` event whose data is the finished job.
          */
-        get: {
-            parameters: {
-                query?: {
-                    /** @description return lines with seq > after */
-                    after?: number | null;
-                    limit?: number;
-                };
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Log lines after `after` */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["JobLogPage"];
-                        "text/event-stream": string;
-                    };
-                };
-                /** @description Malformed request (bad JSON) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Missing or wrong bearer token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description No such resource */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Body larger than 1 MiB */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
-                421: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Validation failed: `errors[]` holds a JSON pointer per bad field */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Internal error */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        get: operations["listJobLogs"];
         put?: never;
         post?: never;
         delete?: never;
@@ -3388,6 +370,30 @@ export interface components {
     schemas: {
         HostWithJob: components["schemas"]["Host"] & {
             job: components["schemas"]["Job"];
+        };
+        /** @description Commands run on the machine the service runs on */
+        LocalExecutor: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "local";
+        };
+        SshExecutorView: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "ssh";
+            address: string;
+            port: number;
+            user: string;
+            hostKeySha256: string;
+            /**
+             * @description which kind of key was given (the key itself is never returned)
+             * @enum {string}
+             */
+            auth: "privateKey" | "privateKeyPath";
         };
         HostFacts: {
             probedAt: string;
@@ -3417,14 +423,16 @@ export interface components {
             };
         } | null;
         Job: {
-            /** @example job_01kb2xk3a7wqp4fmz3hyd2n6 */
+            /** @example job_23ocopjlaszcctdk2gb6tl6wih */
             id: string;
             /** @example attachment.create */
             kind: string;
             /** @enum {string} */
             status: "queued" | "running" | "succeeded" | "failed" | "interrupted";
             resource: {
+                /** @example attachment */
                 type: string;
+                /** @example att_23ocopjlapu5fnwmd47j3ufp64 */
                 id: string;
             };
             hosts: string[];
@@ -3445,6 +453,10 @@ export interface components {
             status: number;
             detail: string;
             instance?: string;
+            /**
+             * @description the job that failed
+             * @example job_23ocopjlaszcctdk2gb6tl6wih
+             */
             jobId?: string;
             errors?: {
                 in?: string;
@@ -3455,22 +467,10 @@ export interface components {
             [key: string]: unknown;
         };
         Host: {
-            /** @example host_01kb2xk3a7wqp4fmz3hyd2n6 */
+            /** @example host_23ocopjlantactg3nj52augwym */
             id: string;
             name: string;
-            executor: {
-                /** @enum {string} */
-                kind: "local";
-            } | {
-                /** @enum {string} */
-                kind: "ssh";
-                address: string;
-                port: number;
-                user: string;
-                hostKeySha256: string;
-                /** @enum {string} */
-                auth: "privateKey" | "privateKeyPath";
-            };
+            executor: components["schemas"]["LocalExecutor"] | components["schemas"]["SshExecutorView"];
             tunnelIp: string | null;
             docker: {
                 socketPath: string;
@@ -3481,6 +481,7 @@ export interface components {
             facts: components["schemas"]["HostFacts"];
             /** @enum {string} */
             state: "pending" | "ready" | "failed" | "deleting";
+            /** @example job_23ocopjlaszcctdk2gb6tl6wih */
             jobId: string | null;
             createdAt: string;
             updatedAt: string;
@@ -3505,25 +506,8 @@ export interface components {
         HostCreate: {
             /** @example docker1 */
             name: string;
-            executor: {
-                /** @enum {string} */
-                kind: "local";
-            } | {
-                /** @enum {string} */
-                kind: "ssh";
-                /** @example 10.10.10.101 */
-                address: string;
-                /** @default 22 */
-                port?: number;
-                /** @default root */
-                user?: string;
-                /** @description Read by the service when it connects. Write-only. */
-                privateKeyPath?: string;
-                /** @description PEM/OpenSSH private key. Write-only: never returned or logged. */
-                privateKey?: string;
-                /** @example SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s */
-                hostKeySha256: string;
-            };
+            /** @description How the service reaches the host */
+            executor: components["schemas"]["LocalExecutor"] | components["schemas"]["SshExecutor"];
             /**
              * @description Underlay address the other ends of tunnels send to
              * @example 10.10.10.101
@@ -3542,8 +526,33 @@ export interface components {
                 [key: string]: string;
             };
         };
+        /** @description Commands run over SSH, the host key pinned. Exactly one of `privateKeyPath` or `privateKey`. */
+        SshExecutor: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "ssh";
+            /** @example 10.10.10.101 */
+            address: string;
+            /** @default 22 */
+            port?: number;
+            /** @default root */
+            user?: string;
+            /** @description Read by the service when it connects. Write-only. */
+            privateKeyPath?: string;
+            /** @description PEM/OpenSSH private key. Write-only: never returned or logged. */
+            privateKey?: string;
+            /** @example SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s */
+            hostKeySha256: string;
+        } & ({
+            privateKeyPath: string;
+        } | {
+            privateKey: string;
+        });
         HostList: {
             items: components["schemas"]["Host"][];
+            /** @description pass as `cursor` for the next page; null on the last page */
             nextCursor: string | null;
         };
         BridgeWithJob: components["schemas"]["Bridge"] & {
@@ -3572,9 +581,12 @@ export interface components {
             actual?: unknown;
         };
         Bridge: {
-            /** @example br_01kb2xk3a7wqp4fmz3hyd2n6 */
+            /** @example br_23ocopjlao4mohf4zemghvksrc */
             id: string;
-            /** @description host id */
+            /**
+             * @description host id
+             * @example host_23ocopjlantactg3nj52augwym
+             */
             host: string;
             hostName: string;
             name: string;
@@ -3593,6 +605,7 @@ export interface components {
             };
             /** @enum {string} */
             state: "pending" | "ready" | "failed" | "deleting";
+            /** @example job_23ocopjlaszcctdk2gb6tl6wih */
             jobId: string | null;
             createdAt: string;
             updatedAt: string;
@@ -3655,6 +668,7 @@ export interface components {
         };
         BridgeList: {
             items: components["schemas"]["Bridge"][];
+            /** @description pass as `cursor` for the next page; null on the last page */
             nextCursor: string | null;
         };
         /**
@@ -3691,14 +705,17 @@ export interface components {
         TunnelEndpoint: {
             /**
              * @description bridge id
-             * @example br_01kb2xk3a7wqp4fmz3hyd2n6
+             * @example br_23ocopjlao4mohf4zemghvksrc
              */
             bridge: string;
             /** @example ovs_bridge */
             bridgeName: string;
             /** @enum {string} */
             bridgeType: "ovs" | "linux";
-            /** @description host id */
+            /**
+             * @description host id
+             * @example host_23ocopjlantactg3nj52augwym
+             */
             host: string;
             /** @example docker1 */
             hostName: string;
@@ -3746,7 +763,7 @@ export interface components {
             drift: components["schemas"]["DriftItem"][];
         };
         Tunnel: {
-            /** @example tun_01kb2xk3a7wqp4fmz3hyd2n6 */
+            /** @example tun_23ocopjlaq5mwsd737qzipmvqc */
             id: string;
             /** @enum {string} */
             type: "gre" | "vxlan" | "geneve";
@@ -3765,6 +782,7 @@ export interface components {
             };
             /** @enum {string} */
             state: "pending" | "ready" | "failed" | "deleting";
+            /** @example job_23ocopjlaszcctdk2gb6tl6wih */
             jobId: string | null;
             createdAt: string;
             updatedAt: string;
@@ -3824,6 +842,7 @@ export interface components {
         };
         TunnelList: {
             items: components["schemas"]["Tunnel"][];
+            /** @description pass as `cursor` for the next page; null on the last page */
             nextCursor: string | null;
         };
         AttachmentWithJob: components["schemas"]["Attachment"] & {
@@ -3845,10 +864,12 @@ export interface components {
             pid: number;
         };
         Attachment: {
-            /** @example att_01kb2xk3a7wqp4fmz3hyd2n6 */
+            /** @example att_23ocopjlapu5fnwmd47j3ufp64 */
             id: string;
+            /** @example br_23ocopjlao4mohf4zemghvksrc */
             bridge: string;
             bridgeName: string;
+            /** @example host_23ocopjlantactg3nj52augwym */
             host: string;
             hostName: string;
             target: components["schemas"]["AttachmentTarget"];
@@ -3876,6 +897,7 @@ export interface components {
             };
             /** @enum {string} */
             state: "pending" | "ready" | "failed" | "deleting";
+            /** @example job_23ocopjlaszcctdk2gb6tl6wih */
             jobId: string | null;
             createdAt: string;
             updatedAt: string;
@@ -3958,6 +980,7 @@ export interface components {
         };
         AttachmentList: {
             items: components["schemas"]["Attachment"][];
+            /** @description pass as `cursor` for the next page; null on the last page */
             nextCursor: string | null;
         };
         TopologyWithJob: components["schemas"]["Topology"] & {
@@ -4174,7 +1197,7 @@ export interface components {
             };
         };
         Topology: {
-            /** @example top_23oconq4aeecjeowuwsl46qloj */
+            /** @example top_23ocopjlarfljpf37lxclcawyy */
             id: string;
             name: string;
             document: components["schemas"]["TopologyDocument"];
@@ -4212,6 +1235,7 @@ export interface components {
             };
             /** @enum {string} */
             state: "pending" | "ready" | "failed" | "deleting";
+            /** @example job_23ocopjlaszcctdk2gb6tl6wih */
             jobId: string | null;
             createdAt: string;
             updatedAt: string;
@@ -4223,15 +1247,21 @@ export interface components {
         };
         TopologyList: {
             items: components["schemas"]["Topology"][];
+            /** @description pass as `cursor` for the next page; null on the last page */
             nextCursor: string | null;
         };
         JobList: {
             items: components["schemas"]["Job"][];
+            /** @description pass as `cursor` for the next page; null on the last page */
             nextCursor: string | null;
         };
         JobLogPage: {
             items: components["schemas"]["JobLogLine"][];
-            nextCursor: string | null;
+            /**
+             * @description the last line's `seq`: pass it as `after` for the next page; null when this page is the last
+             * @example 200
+             */
+            nextCursor: number | null;
         };
         JobLogLine: {
             seq: number;
@@ -4251,4 +1281,3448 @@ export interface components {
     pathItems: never;
 }
 export type $defs = Record<string, never>;
-export type operations = Record<string, never>;
+export interface operations {
+    listHosts: {
+        parameters: {
+            query?: {
+                limit?: number;
+                cursor?: string;
+                /** @description key=value: only hosts with this label */
+                label?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of hosts */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HostList"];
+                };
+            };
+            /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: missing or wrong bearer token (when the service has one) */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal`: an unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (with `storage-unavailable`) */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createHost: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description `respond-async` answers 202 at once; `wait=N` waits up to N seconds for the job (default 30) */
+                prefer?: string;
+                /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
+                "idempotency-key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["HostCreate"];
+            };
+        };
+        responses: {
+            /** @description Host registered and probed */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HostWithJob"];
+                };
+            };
+            /** @description The job runs on; poll `Location` (`/jobs/{id}`) or stream its logs */
+            202: {
+                headers: {
+                    /** @description the job: `/jobs/{id}` */
+                    Location: string;
+                    /** @description the `Prefer` preferences honoured */
+                    "Preference-Applied"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Accepted"];
+                };
+            };
+            /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: missing or wrong bearer token (when the service has one) */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not-found` (a referenced resource does not exist) or `container-not-found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `conflict` with the current state, `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unsupported-media-type`: the body is not in a media type the operation takes */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal`, or `job-interrupted` (the service stopped while the job ran) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `command-failed`: a command failed on a host (the job was undone) */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A host could not be reached (`host-unreachable`, `host-key-mismatch`), or `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (with `storage-unavailable`) */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `command-timeout`: a command timed out on a host */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getHost: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                idOrName: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The host */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Host"];
+                };
+            };
+            /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: missing or wrong bearer token (when the service has one) */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not-found`: no such resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal`: an unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (with `storage-unavailable`) */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteHost: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description `respond-async` answers 202 at once; `wait=N` waits up to N seconds for the job (default 30) */
+                prefer?: string;
+                /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
+                "idempotency-key"?: string;
+            };
+            path: {
+                idOrName: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The job runs on; poll `Location` (`/jobs/{id}`) or stream its logs */
+            202: {
+                headers: {
+                    /** @description the job: `/jobs/{id}` */
+                    Location: string;
+                    /** @description the `Prefer` preferences honoured */
+                    "Preference-Applied"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Accepted"];
+                };
+            };
+            /** @description Host forgotten */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: missing or wrong bearer token (when the service has one) */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not-found` (a referenced resource does not exist) or `container-not-found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `conflict` with the current state, `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal`, or `job-interrupted` (the service stopped while the job ran) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `command-failed`: a command failed on a host (the job was undone) */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A host could not be reached (`host-unreachable`, `host-key-mismatch`), or `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (with `storage-unavailable`) */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `command-timeout`: a command timed out on a host */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    probeHost: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description `respond-async` answers 202 at once; `wait=N` waits up to N seconds for the job (default 30) */
+                prefer?: string;
+                /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
+                "idempotency-key"?: string;
+            };
+            path: {
+                idOrName: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Fresh facts */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HostWithJob"];
+                };
+            };
+            /** @description The job runs on; poll `Location` (`/jobs/{id}`) or stream its logs */
+            202: {
+                headers: {
+                    /** @description the job: `/jobs/{id}` */
+                    Location: string;
+                    /** @description the `Prefer` preferences honoured */
+                    "Preference-Applied"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Accepted"];
+                };
+            };
+            /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: missing or wrong bearer token (when the service has one) */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not-found` (a referenced resource does not exist) or `container-not-found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `conflict` with the current state, `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal`, or `job-interrupted` (the service stopped while the job ran) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `command-failed`: a command failed on a host (the job was undone) */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A host could not be reached (`host-unreachable`, `host-key-mismatch`), or `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (with `storage-unavailable`) */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `command-timeout`: a command timed out on a host */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listBridges: {
+        parameters: {
+            query?: {
+                limit?: number;
+                cursor?: string;
+                /** @description host id or name */
+                host?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of bridges */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BridgeList"];
+                };
+            };
+            /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: missing or wrong bearer token (when the service has one) */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal`: an unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (with `storage-unavailable`) */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createBridge: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description `respond-async` answers 202 at once; `wait=N` waits up to N seconds for the job (default 30) */
+                prefer?: string;
+                /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
+                "idempotency-key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BridgeCreate"];
+            };
+        };
+        responses: {
+            /** @description Bridge created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BridgeWithJob"];
+                };
+            };
+            /** @description The job runs on; poll `Location` (`/jobs/{id}`) or stream its logs */
+            202: {
+                headers: {
+                    /** @description the job: `/jobs/{id}` */
+                    Location: string;
+                    /** @description the `Prefer` preferences honoured */
+                    "Preference-Applied"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Accepted"];
+                };
+            };
+            /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: missing or wrong bearer token (when the service has one) */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not-found` (a referenced resource does not exist) or `container-not-found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `conflict` with the current state, `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unsupported-media-type`: the body is not in a media type the operation takes */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal`, or `job-interrupted` (the service stopped while the job ran) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `command-failed`: a command failed on a host (the job was undone) */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A host could not be reached (`host-unreachable`, `host-key-mismatch`), or `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (with `storage-unavailable`) */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `command-timeout`: a command timed out on a host */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getBridge: {
+        parameters: {
+            query?: {
+                /** @description also read the live state from the host(s) and report drift */
+                observe?: "true" | "false";
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The bridge (with `observed` live state and drift when observe=true) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Bridge"];
+                };
+            };
+            /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: missing or wrong bearer token (when the service has one) */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not-found`: no such resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal`: an unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description observe=true and a command failed on a host (`command-failed`) */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description observe=true and a host cannot be reached (`host-unreachable`, `host-key-mismatch`), or `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (with `storage-unavailable`) */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description observe=true and a command timed out on a host (`command-timeout`) */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteBridge: {
+        parameters: {
+            query?: {
+                /** @description remove the attachments and tunnels on this bridge first, in the same job */
+                cascade?: "true" | "false";
+            };
+            header?: {
+                /** @description `respond-async` answers 202 at once; `wait=N` waits up to N seconds for the job (default 30) */
+                prefer?: string;
+                /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
+                "idempotency-key"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The job runs on; poll `Location` (`/jobs/{id}`) or stream its logs */
+            202: {
+                headers: {
+                    /** @description the job: `/jobs/{id}` */
+                    Location: string;
+                    /** @description the `Prefer` preferences honoured */
+                    "Preference-Applied"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Accepted"];
+                };
+            };
+            /** @description Bridge gone from the host */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: missing or wrong bearer token (when the service has one) */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not-found` (a referenced resource does not exist) or `container-not-found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `conflict` with the current state, `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal`, or `job-interrupted` (the service stopped while the job ran) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `command-failed`: a command failed on a host (the job was undone) */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A host could not be reached (`host-unreachable`, `host-key-mismatch`), or `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (with `storage-unavailable`) */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `command-timeout`: a command timed out on a host */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    updateBridge: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description `respond-async` answers 202 at once; `wait=N` waits up to N seconds for the job (default 30) */
+                prefer?: string;
+                /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
+                "idempotency-key"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BridgePatch"];
+            };
+        };
+        responses: {
+            /** @description Bridge converged */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BridgeWithJob"];
+                };
+            };
+            /** @description The job runs on; poll `Location` (`/jobs/{id}`) or stream its logs */
+            202: {
+                headers: {
+                    /** @description the job: `/jobs/{id}` */
+                    Location: string;
+                    /** @description the `Prefer` preferences honoured */
+                    "Preference-Applied"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Accepted"];
+                };
+            };
+            /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: missing or wrong bearer token (when the service has one) */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not-found` (a referenced resource does not exist) or `container-not-found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `conflict` with the current state, `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unsupported-media-type`: the body is not in a media type the operation takes */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal`, or `job-interrupted` (the service stopped while the job ran) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `command-failed`: a command failed on a host (the job was undone) */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A host could not be reached (`host-unreachable`, `host-key-mismatch`), or `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (with `storage-unavailable`) */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `command-timeout`: a command timed out on a host */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getBridgeByName: {
+        parameters: {
+            query?: {
+                /** @description also read the live state from the host(s) and report drift */
+                observe?: "true" | "false";
+            };
+            header?: never;
+            path: {
+                host: string;
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The bridge (with `observed` live state and drift when observe=true) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Bridge"];
+                };
+            };
+            /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: missing or wrong bearer token (when the service has one) */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not-found`: no such resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal`: an unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description observe=true and a command failed on a host (`command-failed`) */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description observe=true and a host cannot be reached (`host-unreachable`, `host-key-mismatch`), or `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (with `storage-unavailable`) */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description observe=true and a command timed out on a host (`command-timeout`) */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listTunnels: {
+        parameters: {
+            query?: {
+                limit?: number;
+                cursor?: string;
+                /** @description host id or name: tunnels with either end on it */
+                host?: string;
+                /** @description bridge id or host/name: tunnels with either end on it */
+                bridge?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of tunnels */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TunnelList"];
+                };
+            };
+            /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: missing or wrong bearer token (when the service has one) */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal`: an unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (with `storage-unavailable`) */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createTunnel: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description `respond-async` answers 202 at once; `wait=N` waits up to N seconds for the job (default 30) */
+                prefer?: string;
+                /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
+                "idempotency-key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TunnelCreate"];
+            };
+        };
+        responses: {
+            /** @description Both ends made */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TunnelWithJob"];
+                };
+            };
+            /** @description The job runs on; poll `Location` (`/jobs/{id}`) or stream its logs */
+            202: {
+                headers: {
+                    /** @description the job: `/jobs/{id}` */
+                    Location: string;
+                    /** @description the `Prefer` preferences honoured */
+                    "Preference-Applied"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Accepted"];
+                };
+            };
+            /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: missing or wrong bearer token (when the service has one) */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not-found` (a referenced resource does not exist) or `container-not-found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `conflict` with the current state, `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unsupported-media-type`: the body is not in a media type the operation takes */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal`, or `job-interrupted` (the service stopped while the job ran) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `command-failed`: a command failed on a host (the job was undone) */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A host could not be reached (`host-unreachable`, `host-key-mismatch`), or `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (with `storage-unavailable`) */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `command-timeout`: a command timed out on a host */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getTunnel: {
+        parameters: {
+            query?: {
+                /** @description also read the live state from the host(s) and report drift */
+                observe?: "true" | "false";
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The tunnel */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Tunnel"];
+                };
+            };
+            /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: missing or wrong bearer token (when the service has one) */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not-found`: no such resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal`: an unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description observe=true and a command failed on a host (`command-failed`) */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description observe=true and a host cannot be reached (`host-unreachable`, `host-key-mismatch`), or `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (with `storage-unavailable`) */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description observe=true and a command timed out on a host (`command-timeout`) */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteTunnel: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description `respond-async` answers 202 at once; `wait=N` waits up to N seconds for the job (default 30) */
+                prefer?: string;
+                /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
+                "idempotency-key"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The job runs on; poll `Location` (`/jobs/{id}`) or stream its logs */
+            202: {
+                headers: {
+                    /** @description the job: `/jobs/{id}` */
+                    Location: string;
+                    /** @description the `Prefer` preferences honoured */
+                    "Preference-Applied"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Accepted"];
+                };
+            };
+            /** @description Both ends gone from the hosts */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: missing or wrong bearer token (when the service has one) */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not-found` (a referenced resource does not exist) or `container-not-found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `conflict` with the current state, `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal`, or `job-interrupted` (the service stopped while the job ran) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `command-failed`: a command failed on a host (the job was undone) */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A host could not be reached (`host-unreachable`, `host-key-mismatch`), or `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (with `storage-unavailable`) */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `command-timeout`: a command timed out on a host */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listAttachments: {
+        parameters: {
+            query?: {
+                limit?: number;
+                cursor?: string;
+                /** @description bridge id or host/name */
+                bridge?: string;
+                /** @description host id or name */
+                host?: string;
+                /** @description container name or id as given when attaching */
+                container?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of attachments */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AttachmentList"];
+                };
+            };
+            /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: missing or wrong bearer token (when the service has one) */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal`: an unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (with `storage-unavailable`) */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createAttachment: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description `respond-async` answers 202 at once; `wait=N` waits up to N seconds for the job (default 30) */
+                prefer?: string;
+                /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
+                "idempotency-key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AttachmentCreate"];
+            };
+        };
+        responses: {
+            /** @description Attached */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AttachmentWithJob"];
+                };
+            };
+            /** @description The job runs on; poll `Location` (`/jobs/{id}`) or stream its logs */
+            202: {
+                headers: {
+                    /** @description the job: `/jobs/{id}` */
+                    Location: string;
+                    /** @description the `Prefer` preferences honoured */
+                    "Preference-Applied"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Accepted"];
+                };
+            };
+            /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: missing or wrong bearer token (when the service has one) */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not-found` (a referenced resource does not exist) or `container-not-found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `conflict` with the current state, `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unsupported-media-type`: the body is not in a media type the operation takes */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal`, or `job-interrupted` (the service stopped while the job ran) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `command-failed`: a command failed on a host (the job was undone) */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A host could not be reached (`host-unreachable`, `host-key-mismatch`), or `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (with `storage-unavailable`) */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `command-timeout`: a command timed out on a host */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getAttachment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The attachment */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Attachment"];
+                };
+            };
+            /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: missing or wrong bearer token (when the service has one) */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not-found`: no such resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal`: an unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (with `storage-unavailable`) */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteAttachment: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description `respond-async` answers 202 at once; `wait=N` waits up to N seconds for the job (default 30) */
+                prefer?: string;
+                /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
+                "idempotency-key"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The job runs on; poll `Location` (`/jobs/{id}`) or stream its logs */
+            202: {
+                headers: {
+                    /** @description the job: `/jobs/{id}` */
+                    Location: string;
+                    /** @description the `Prefer` preferences honoured */
+                    "Preference-Applied"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Accepted"];
+                };
+            };
+            /** @description Detached */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: missing or wrong bearer token (when the service has one) */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not-found` (a referenced resource does not exist) or `container-not-found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `conflict` with the current state, `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal`, or `job-interrupted` (the service stopped while the job ran) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `command-failed`: a command failed on a host (the job was undone) */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A host could not be reached (`host-unreachable`, `host-key-mismatch`), or `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (with `storage-unavailable`) */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `command-timeout`: a command timed out on a host */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getTopology: {
+        parameters: {
+            query?: {
+                /** @description also read the live state from the host(s) and report drift */
+                observe?: "true" | "false";
+            };
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The topology */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Topology"];
+                };
+            };
+            /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: missing or wrong bearer token (when the service has one) */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not-found`: no such resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal`: an unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description observe=true and a command failed on a host (`command-failed`) */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description observe=true and a host cannot be reached (`host-unreachable`, `host-key-mismatch`), or `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (with `storage-unavailable`) */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description observe=true and a command timed out on a host (`command-timeout`) */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    applyTopology: {
+        parameters: {
+            query?: {
+                /** @description answer the plan only (what would change, where, with which commands); nothing runs */
+                dryRun?: "true" | "false";
+            };
+            header?: {
+                /** @description `respond-async` answers 202 at once; `wait=N` waits up to N seconds for the job (default 30) */
+                prefer?: string;
+                /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
+                "idempotency-key"?: string;
+            };
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        /** @description The topology document, as JSON or as YAML (any of the YAML media types) */
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["TopologyDocument"];
+                "application/yaml": components["schemas"]["TopologyDocument"];
+                "application/x-yaml": components["schemas"]["TopologyDocument"];
+                "text/yaml": components["schemas"]["TopologyDocument"];
+                "text/x-yaml": components["schemas"]["TopologyDocument"];
+            };
+        };
+        responses: {
+            /** @description Converged (the topology with its job and the plan it ran), or with dryRun=true the plan only */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TopologyWithJob"] | components["schemas"]["TopologyPlan"];
+                };
+            };
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TopologyWithJob"];
+                };
+            };
+            /** @description The job runs on; poll `Location` (`/jobs/{id}`) or stream its logs */
+            202: {
+                headers: {
+                    /** @description the job: `/jobs/{id}` */
+                    Location: string;
+                    /** @description the `Prefer` preferences honoured */
+                    "Preference-Applied"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Accepted"];
+                };
+            };
+            /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: missing or wrong bearer token (when the service has one) */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not-found` (a referenced resource does not exist) or `container-not-found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `conflict` with the current state, `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unsupported-media-type`: the body is not in a media type the operation takes */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal`, or `job-interrupted` (the service stopped while the job ran) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `command-failed`: a command failed on a host (the job was undone) */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A host could not be reached (`host-unreachable`, `host-key-mismatch`), or `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (with `storage-unavailable`) */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `command-timeout`: a command timed out on a host */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteTopology: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description `respond-async` answers 202 at once; `wait=N` waits up to N seconds for the job (default 30) */
+                prefer?: string;
+                /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
+                "idempotency-key"?: string;
+            };
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The job runs on; poll `Location` (`/jobs/{id}`) or stream its logs */
+            202: {
+                headers: {
+                    /** @description the job: `/jobs/{id}` */
+                    Location: string;
+                    /** @description the `Prefer` preferences honoured */
+                    "Preference-Applied"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Accepted"];
+                };
+            };
+            /** @description Everything it owned is gone from the hosts */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: missing or wrong bearer token (when the service has one) */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not-found` (a referenced resource does not exist) or `container-not-found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `conflict` with the current state, `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal`, or `job-interrupted` (the service stopped while the job ran) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `command-failed`: a command failed on a host (the job was undone) */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A host could not be reached (`host-unreachable`, `host-key-mismatch`), or `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (with `storage-unavailable`) */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `command-timeout`: a command timed out on a host */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    planTopology: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        /** @description The topology document, as JSON or as YAML (any of the YAML media types) */
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["TopologyDocument"];
+                "application/yaml": components["schemas"]["TopologyDocument"];
+                "application/x-yaml": components["schemas"]["TopologyDocument"];
+                "text/yaml": components["schemas"]["TopologyDocument"];
+                "text/x-yaml": components["schemas"]["TopologyDocument"];
+            };
+        };
+        responses: {
+            /** @description The plan */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TopologyPlan"];
+                };
+            };
+            /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: missing or wrong bearer token (when the service has one) */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not-found` (a referenced resource does not exist) or `container-not-found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `conflict` with the current state, `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unsupported-media-type`: the body is not in a media type the operation takes */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal`: an unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (with `storage-unavailable`) */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listTopologies: {
+        parameters: {
+            query?: {
+                limit?: number;
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of topologies */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TopologyList"];
+                };
+            };
+            /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: missing or wrong bearer token (when the service has one) */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal`: an unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (with `storage-unavailable`) */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listJobs: {
+        parameters: {
+            query?: {
+                limit?: number;
+                cursor?: string;
+                status?: "queued" | "running" | "succeeded" | "failed" | "interrupted";
+                kind?: string;
+                /** @description a resource id */
+                resource?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of jobs, oldest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobList"];
+                };
+            };
+            /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: missing or wrong bearer token (when the service has one) */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal`: an unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (with `storage-unavailable`) */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getJob: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The job */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
+            /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: missing or wrong bearer token (when the service has one) */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not-found`: no such resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal`: an unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (with `storage-unavailable`) */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listJobLogs: {
+        parameters: {
+            query?: {
+                /** @description return lines with seq > after (a page's `nextCursor`) */
+                after?: number | null;
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Log lines after `after` */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobLogPage"];
+                    "text/event-stream": string;
+                };
+            };
+            /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: missing or wrong bearer token (when the service has one) */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not-found`: no such resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal`: an unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (with `storage-unavailable`) */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+}

@@ -7,6 +7,8 @@ import { parseRecord } from '../jobs/records.js';
 import type { TypedResource } from '../kinds/kind.js';
 import type { Store } from '../store/types.js';
 import type { AppDeps } from '../deps.js';
+import { EXAMPLE_IDS } from '../model/names.js';
+import { MAX_KEY_LENGTH } from './idempotency.js';
 import { problemResponse, validationProblem } from './problems.js';
 
 export const ListQuerySchema = z.object({
@@ -32,13 +34,16 @@ export const IdOrNameParam = z.object({
     .openapi({ param: { name: 'idOrName', in: 'path' }, example: 'docker1' }),
 });
 
-export const IdParam = z.object({
-  id: z
-    .string()
-    .min(1)
-    .max(128)
-    .openapi({ param: { name: 'id', in: 'path' }, example: 'br_01kb2xk3a7wqp4fmz3hyd2n6' }),
-});
+/** `{id}` in a path: the resource's id (documented with an id of its kind; a wrong one is a 404, not a 422). */
+export function idParam(kind: keyof typeof EXAMPLE_IDS) {
+  return z.object({
+    id: z
+      .string()
+      .min(1)
+      .max(128)
+      .openapi({ param: { name: 'id', in: 'path' }, example: EXAMPLE_IDS[kind] }),
+  });
+}
 
 export const ObserveQuery = z.object({
   observe: z
@@ -68,11 +73,14 @@ export const PreferHeader = z.object({
     }),
   'idempotency-key': z
     .string()
+    .min(1, `Idempotency-Key must be 1-${MAX_KEY_LENGTH} characters`)
+    .max(MAX_KEY_LENGTH, `Idempotency-Key must be 1-${MAX_KEY_LENGTH} characters`)
     .optional()
     .openapi({
       param: { name: 'idempotency-key', in: 'header' },
       example: '6f1c0e0a-seed-bridge-docker1',
-      description: 'Same key + same request → the stored response again (kept 24 h)',
+      description:
+        'Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409',
     }),
 });
 
@@ -80,13 +88,21 @@ export const AcceptedSchema = z.object({ job: JobSchema }).openapi('Accepted');
 export const acceptedResponse = {
   202: {
     description: 'The job runs on; poll `Location` (`/jobs/{id}`) or stream its logs',
-    headers: z.object({ Location: z.string() }),
+    headers: z.object({
+      Location: z.string().openapi({ description: 'the job: `/jobs/{id}`', example: `/jobs/${EXAMPLE_IDS.job}` }),
+      'Preference-Applied': z.string().optional().openapi({ description: 'the `Prefer` preferences honoured', example: 'respond-async' }),
+    }),
     content: { 'application/json': { schema: AcceptedSchema } },
   },
 } as const;
 
 export function listOf<T extends z.ZodTypeAny>(item: T, name: string) {
-  return z.object({ items: z.array(item), nextCursor: z.string().nullable() }).openapi(name);
+  return z
+    .object({
+      items: z.array(item),
+      nextCursor: z.string().nullable().openapi({ description: 'pass as `cursor` for the next page; null on the last page' }),
+    })
+    .openapi(name);
 }
 
 export type Env = { Variables: { deps: AppDeps } };

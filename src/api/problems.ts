@@ -14,14 +14,21 @@ const retryAfter = z.object({
     .openapi({ description: 'Seconds to wait before trying again (with `storage-unavailable`)', example: '5' }),
 });
 const r503 = (description: string) => ({ description, headers: retryAfter, content });
+const storageUnavailable = '`storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds';
 
+/** What any route can answer, whatever it does. */
 export const errorResponses = {
-  400: r('Malformed request (bad JSON)'),
-  401: r('Missing or wrong bearer token'),
-  413: r('Body larger than 1 MiB'),
+  400: r('`malformed-json` (a body that is not JSON) or `bad-request`'),
+  401: {
+    description: '`unauthorized`: missing or wrong bearer token (when the service has one)',
+    headers: z.object({ 'WWW-Authenticate': z.string().openapi({ example: 'Bearer realm="netplumb"' }) }),
+    content,
+  },
+  413: r('`payload-too-large`: body larger than the limit (1 MiB by default)'),
   421: r('`misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding'),
-  422: r('Validation failed: `errors[]` holds a JSON pointer per bad field'),
-  500: r('Internal error'),
+  422: r('`validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field'),
+  500: r('`internal`: an unexpected error'),
+  503: r503(storageUnavailable),
 } as const;
 
 export const mutationErrorResponses = {
@@ -29,19 +36,36 @@ export const mutationErrorResponses = {
   403: r(
     '`forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS',
   ),
-  404: r('A referenced resource does not exist'),
-  409: r('Conflict with the current state, or the same Idempotency-Key still in progress'),
+  404: r('`not-found` (a referenced resource does not exist) or `container-not-found`'),
+  409: r(
+    '`conflict` with the current state, `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs)',
+  ),
   422: r(
-    'Validation failed (`validation`: `errors[]` holds a JSON pointer per bad field), or an SSH private key cannot be used (`unusable-key`)',
+    '`validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used)',
   ),
-  502: r('A command failed on a host (the job was undone)'),
+  500: r('`internal`, or `job-interrupted` (the service stopped while the job ran)'),
+  502: r('`command-failed`: a command failed on a host (the job was undone)'),
   503: r503(
-    'A host could not be reached (`host-unreachable`, `host-key-mismatch`), or the store cannot save changes right now (`storage-unavailable`, with `Retry-After`; when a job finished but its outcome is not saved yet, with its `jobId`)',
+    'A host could not be reached (`host-unreachable`, `host-key-mismatch`), or ' +
+      storageUnavailable +
+      ' (when a job finished but its outcome is not saved yet, with its `jobId`)',
   ),
-  504: r('A command timed out on a host'),
+  504: r('`command-timeout`: a command timed out on a host'),
 } as const;
 
-export const notFoundResponse = { 404: r('No such resource') } as const;
+/** A request body's media type the route does not take (the mutations' bodies are JSON; topologies also YAML). */
+export const bodyErrorResponses = {
+  415: r('`unsupported-media-type`: the body is not in a media type the operation takes'),
+} as const;
+
+/** Reading live state from hosts outside a job (`observe=true`) can fail as a job's commands do. */
+export const observeErrorResponses = {
+  502: r('observe=true and a command failed on a host (`command-failed`)'),
+  503: r503('observe=true and a host cannot be reached (`host-unreachable`, `host-key-mismatch`), or ' + storageUnavailable),
+  504: r('observe=true and a command timed out on a host (`command-timeout`)'),
+} as const;
+
+export const notFoundResponse = { 404: r('`not-found`: no such resource') } as const;
 
 /** `{ ...a, ...b }` turns numeric status keys into strings ("404") in the type, and hono then drops them from a route's typed responses. */
 type NumericKeys<T> = { [K in keyof T as K extends `${infer N extends number}` ? N : K]: T[K] };

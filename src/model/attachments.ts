@@ -1,7 +1,7 @@
 /** Attachments: a veth pair from a bridge into a container, a named netns or a pid's namespace. */
 import { z } from '@hono/zod-openapi';
 import { Cidr, IpAddress, Mac, Mtu } from './net.js';
-import { ContainerRef, IfName, Labels, NetnsName } from './names.js';
+import { ContainerRef, idSchema, IfName, Labels, NetnsName } from './names.js';
 import { ResourceStateSchema, type Resource } from './resource.js';
 import { BridgeRefSchema } from './bridges.js';
 
@@ -86,10 +86,10 @@ export type AttachmentData = z.infer<typeof AttachmentDataSchema>;
 
 export const AttachmentSchema = z
   .object({
-    id: z.string().openapi({ example: 'att_01kb2xk3a7wqp4fmz3hyd2n6' }),
-    bridge: z.string(),
+    id: idSchema('attachment'),
+    bridge: idSchema('bridge'),
     bridgeName: z.string(),
-    host: z.string(),
+    host: idSchema('host'),
     hostName: z.string(),
     target: TargetSchema,
     resolved: ResolvedTargetSchema.nullable(),
@@ -106,7 +106,7 @@ export const AttachmentSchema = z
       .openapi({ description: 'transmit checksum offload switched off inside (needed for TCP on the netdev datapath)' }),
     labels: z.record(z.string(), z.string()),
     state: ResourceStateSchema,
-    jobId: z.string().nullable(),
+    jobId: idSchema('job').nullable(),
     createdAt: z.string(),
     updatedAt: z.string(),
   })

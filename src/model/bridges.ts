@@ -3,7 +3,7 @@ import { z } from '@hono/zod-openapi';
 import { Cidr, Mtu } from './net.js';
 import { HostName, IfName, Labels } from './names.js';
 import { DriftSchema, ResourceStateSchema, type Resource } from './resource.js';
-import { idPattern } from './names.js';
+import { idPattern, idSchema } from './names.js';
 
 export const HostRef = z.string().min(1).max(64).openapi({ description: 'a host id or name', example: 'docker1' });
 
@@ -101,8 +101,8 @@ export type BridgeObservation = z.infer<typeof BridgeObservationSchema>;
 
 export const BridgeSchema = z
   .object({
-    id: z.string().openapi({ example: 'br_01kb2xk3a7wqp4fmz3hyd2n6' }),
-    host: z.string().openapi({ description: 'host id' }),
+    id: idSchema('bridge'),
+    host: idSchema('host', 'host id'),
     hostName: z.string(),
     name: z.string(),
     type: z.enum(['ovs', 'linux']),
@@ -114,7 +114,7 @@ export const BridgeSchema = z
     adopted: z.boolean(),
     labels: z.record(z.string(), z.string()),
     state: ResourceStateSchema,
-    jobId: z.string().nullable(),
+    jobId: idSchema('job').nullable(),
     createdAt: z.string(),
     updatedAt: z.string(),
     observed: BridgeObservationSchema.optional(),

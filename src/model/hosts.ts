@@ -1,6 +1,6 @@
 /** Hosts: where netplumb acts, and how it reaches them. */
 import { z } from '@hono/zod-openapi';
-import { HostName, Labels } from './names.js';
+import { HostName, idSchema, Labels } from './names.js';
 import { canonicalIp, IpAddress } from './net.js';
 import { ResourceStateSchema, type Resource } from './resource.js';
 
@@ -16,7 +16,10 @@ export const HostKeySha256 = z
   .regex(/^SHA256:[A-Za-z0-9+/]{43}$/, 'the SHA256:… fingerprint as `ssh-keygen -lf` prints it (SHA256: and 43 base64 characters)')
   .openapi({ example: 'SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s' });
 
-export const LocalExecutorSchema = z.object({ kind: z.literal('local') }).strict();
+export const LocalExecutorSchema = z
+  .object({ kind: z.literal('local') })
+  .strict()
+  .openapi('LocalExecutor', { description: 'Commands run on the machine the service runs on' });
 
 export const SshExecutorSchema = z
   .object({
@@ -46,12 +49,22 @@ export const SshExecutorSchema = z
   .refine((e) => !!e.privateKeyPath !== !!e.privateKey, {
     message: 'give exactly one of privateKeyPath or privateKey',
     path: ['privateKey'],
+  })
+  .openapi('SshExecutor', {
+    description: 'Commands run over SSH, the host key pinned. Exactly one of `privateKeyPath` or `privateKey`.',
+    // The refine above, as JSON Schema says it: exactly one of the two keys (typed, so generated clients require one).
+    oneOf: [
+      { title: 'key file', type: 'object', required: ['privateKeyPath'], properties: { privateKeyPath: { type: 'string' } } },
+      { title: 'inline key', type: 'object', required: ['privateKey'], properties: { privateKey: { type: 'string' } } },
+    ],
   });
 
 export const HostCreateSchema = z
   .object({
     name: HostName,
-    executor: z.discriminatedUnion('kind', [LocalExecutorSchema, SshExecutorSchema]),
+    executor: z
+      .discriminatedUnion('kind', [LocalExecutorSchema, SshExecutorSchema])
+      .openapi({ description: 'How the service reaches the host' }),
     tunnelIp: IpAddress.optional().openapi({ description: 'Underlay address the other ends of tunnels send to' }),
     docker: z
       .object({ socketPath: z.string().regex(/^\/[A-Za-z0-9_./-]+$/, 'an absolute socket path') })
@@ -98,27 +111,31 @@ export const HostFactsSchema = z
   .openapi('HostFacts');
 export type HostFacts = z.infer<typeof HostFactsSchema>;
 
+/** The SSH executor as the API answers it: which kind of key, never the key or its path. */
+export const SshExecutorViewSchema = z
+  .object({
+    kind: z.literal('ssh'),
+    address: z.string(),
+    port: z.number().int(),
+    user: z.string(),
+    hostKeySha256: z.string(),
+    auth: z
+      .enum(['privateKey', 'privateKeyPath'])
+      .openapi({ description: 'which kind of key was given (the key itself is never returned)' }),
+  })
+  .openapi('SshExecutorView');
+
 export const HostSchema = z
   .object({
-    id: z.string().openapi({ example: 'host_01kb2xk3a7wqp4fmz3hyd2n6' }),
+    id: idSchema('host'),
     name: z.string(),
-    executor: z.union([
-      z.object({ kind: z.literal('local') }),
-      z.object({
-        kind: z.literal('ssh'),
-        address: z.string(),
-        port: z.number(),
-        user: z.string(),
-        hostKeySha256: z.string(),
-        auth: z.enum(['privateKey', 'privateKeyPath']),
-      }),
-    ]),
+    executor: z.discriminatedUnion('kind', [LocalExecutorSchema, SshExecutorViewSchema]),
     tunnelIp: z.string().nullable(),
     docker: z.object({ socketPath: z.string() }).nullable(),
     labels: z.record(z.string(), z.string()),
     facts: HostFactsSchema.nullable(),
     state: ResourceStateSchema,
-    jobId: z.string().nullable(),
+    jobId: idSchema('job').nullable(),
     createdAt: z.string(),
     updatedAt: z.string(),
   })

@@ -1,4 +1,5 @@
 import { z } from '@hono/zod-openapi';
+import { EXAMPLE_IDS, idSchema, resourceIdPattern } from './names.js';
 
 export const ProblemSchema = z
   .object({
@@ -7,7 +8,7 @@ export const ProblemSchema = z
     status: z.number().int(),
     detail: z.string(),
     instance: z.string().optional(),
-    jobId: z.string().optional(),
+    jobId: idSchema('job', 'the job that failed').optional(),
     errors: z.array(z.object({ in: z.string().optional(), pointer: z.string(), detail: z.string() })).optional(),
   })
   .catchall(z.unknown())
@@ -17,10 +18,13 @@ export const JobStatusSchema = z.enum(['queued', 'running', 'succeeded', 'failed
 
 export const JobSchema = z
   .object({
-    id: z.string().openapi({ example: 'job_01kb2xk3a7wqp4fmz3hyd2n6' }),
+    id: idSchema('job'),
     kind: z.string().openapi({ example: 'attachment.create' }),
     status: JobStatusSchema,
-    resource: z.object({ type: z.string(), id: z.string() }),
+    resource: z.object({
+      type: z.string().openapi({ example: 'attachment' }),
+      id: z.string().regex(resourceIdPattern).openapi({ example: EXAMPLE_IDS.attachment }),
+    }),
     hosts: z.array(z.string()),
     progress: z.object({ done: z.number().int(), total: z.number().int() }),
     error: z.union([ProblemSchema, z.null()]),

@@ -63,3 +63,29 @@ export function newId(kind: keyof typeof ID_PREFIXES): string {
 export function idPattern(kind: keyof typeof ID_PREFIXES): RegExp {
   return new RegExp(`^${ID_PREFIXES[kind]}[a-z2-7]{20}(?:[a-z2-7]{6})?$`);
 }
+
+/** Any resource's id (not a job's). */
+export const resourceIdPattern = new RegExp(
+  `^(?:${Object.entries(ID_PREFIXES)
+    .filter(([k]) => k !== 'job')
+    .map(([, p]) => p.slice(0, -1))
+    .join('|')})_[a-z2-7]{20}(?:[a-z2-7]{6})?$`,
+);
+
+/** One real id per kind, for the API document's examples (each matches its idPattern; a unit test keeps it so). */
+export const EXAMPLE_IDS = {
+  host: 'host_23ocopjlantactg3nj52augwym',
+  bridge: 'br_23ocopjlao4mohf4zemghvksrc',
+  attachment: 'att_23ocopjlapu5fnwmd47j3ufp64',
+  tunnel: 'tun_23ocopjlaq5mwsd737qzipmvqc',
+  topology: 'top_23ocopjlarfljpf37lxclcawyy',
+  job: 'job_23ocopjlaszcctdk2gb6tl6wih',
+} as const satisfies Record<keyof typeof ID_PREFIXES, string>;
+
+/** An id of this kind as the API answers it: documented with its pattern and a matching example. */
+export function idSchema(kind: keyof typeof ID_PREFIXES, description?: string) {
+  return z
+    .string()
+    .regex(idPattern(kind))
+    .openapi({ example: EXAMPLE_IDS[kind], ...(description ? { description } : {}) });
+}

@@ -4,7 +4,7 @@
  * the topology's name and applies the difference as one job.
  */
 import { z } from '@hono/zod-openapi';
-import { ContainerRef, HostName, IfName, Labels, NetnsName } from './names.js';
+import { ContainerRef, HostName, idSchema, IfName, Labels, NetnsName, resourceIdPattern } from './names.js';
 import { Cidr, IpAddress, Mac, Mtu } from './net.js';
 import { DriftSchema, ResourceStateSchema } from './resource.js';
 import { TUNNEL_TYPES } from './tunnels.js';
@@ -166,7 +166,7 @@ export const TopologyChangeSchema = z
     slot: z.string().openapi({
       description: 'what the document calls it: `bridge:web/docker1`, `tunnel:web/docker1~docker3`, `attachment:web/docker1/web1`',
     }),
-    id: z.string().nullable().openapi({ description: 'the resource, once it exists' }),
+    id: z.string().regex(resourceIdPattern).nullable().openapi({ description: 'the resource, once it exists' }),
     hosts: z.array(z.string()),
     disruption: DisruptionSchema,
     affects: z.array(z.string()).openapi({ description: 'members whose traffic this change touches (peers across a tunnel included)' }),
@@ -190,7 +190,7 @@ export type TopologyPlan = z.infer<typeof TopologyPlanSchema>;
 
 export const TopologySchema = z
   .object({
-    id: z.string().openapi({ example: 'top_23oconq4aeecjeowuwsl46qloj' }),
+    id: idSchema('topology'),
     name: z.string(),
     document: TopologyDocumentSchema,
     allocations: AllocationsSchema,
@@ -198,7 +198,7 @@ export const TopologySchema = z
     hosts: z.array(z.string()).openapi({ description: 'host names' }),
     labels: z.record(z.string(), z.string()),
     state: ResourceStateSchema,
-    jobId: z.string().nullable(),
+    jobId: idSchema('job').nullable(),
     createdAt: z.string(),
     updatedAt: z.string(),
     observed: z

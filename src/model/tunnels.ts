@@ -1,7 +1,7 @@
 /** Tunnels: a GRE, VXLAN or Geneve link between bridges on two hosts, both ends made in one job. */
 import { z } from '@hono/zod-openapi';
 import { BridgeRefSchema } from './bridges.js';
-import { IfName, Labels } from './names.js';
+import { idSchema, IfName, Labels } from './names.js';
 import { DriftSchema, ResourceStateSchema, type Resource } from './resource.js';
 
 export const TUNNEL_TYPES = ['gre', 'vxlan', 'geneve'] as const;
@@ -132,10 +132,10 @@ export type TunnelEndObservation = z.infer<typeof TunnelEndObservationSchema>;
 
 export const TunnelEndpointSchema = z
   .object({
-    bridge: z.string().openapi({ description: 'bridge id', example: 'br_01kb2xk3a7wqp4fmz3hyd2n6' }),
+    bridge: idSchema('bridge', 'bridge id'),
     bridgeName: z.string().openapi({ example: 'ovs_bridge' }),
     bridgeType: z.enum(['ovs', 'linux']),
-    host: z.string().openapi({ description: 'host id' }),
+    host: idSchema('host', 'host id'),
     hostName: z.string().openapi({ example: 'docker1' }),
     portName: z.string().openapi({ example: 'gre-docker3' }),
     localIp: z.string().openapi({ description: "this host's tunnelIp", example: '10.10.10.101' }),
@@ -146,7 +146,7 @@ export const TunnelEndpointSchema = z
 
 export const TunnelSchema = z
   .object({
-    id: z.string().openapi({ example: 'tun_01kb2xk3a7wqp4fmz3hyd2n6' }),
+    id: idSchema('tunnel'),
     type: z.enum(TUNNEL_TYPES),
     key: z.number().nullable().openapi({ description: 'GRE key or VNI as requested (null: no GRE key / VNI 0)' }),
     dstPort: z.number().nullable().openapi({ description: 'UDP port in use (vxlan/geneve), null for GRE' }),
@@ -158,7 +158,7 @@ export const TunnelSchema = z
     }),
     labels: z.record(z.string(), z.string()),
     state: ResourceStateSchema,
-    jobId: z.string().nullable(),
+    jobId: idSchema('job').nullable(),
     createdAt: z.string(),
     updatedAt: z.string(),
     observed: z

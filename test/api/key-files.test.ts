@@ -10,6 +10,7 @@ import { SshExecutor } from '../../src/exec/ssh.js';
 import { createDeps } from '../../src/services.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import { testApp } from '../helpers/app.js';
+import { checkedAgainstSpec } from '../helpers/contract.js';
 import { testPrivateKey } from '../helpers/keys.js';
 
 const FP = 'SHA256:' + 'A'.repeat(43);
@@ -123,7 +124,7 @@ describe('key files (issue 9, finding 4)', () => {
   it('a key file swapped for a link out of the directory after registration fails the job with 422 unusable-key, not 503', async () => {
     const store = new SqliteStore(':memory:');
     const deps = createDeps(store, { defaultWaitMs: 10_000, idempotencyTtlMs: 86_400_000, maxBodyBytes: 1 << 20, keyDir });
-    const app = createApp(deps);
+    const app = checkedAgainstSpec(createApp(deps));
     const keyPath = join(keyDir, 'rotating');
     writeFileSync(keyPath, testPrivateKey(), { mode: 0o600 });
     chmodSync(keyPath, 0o600);

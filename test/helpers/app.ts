@@ -3,6 +3,7 @@ import type { AppConfig } from '../../src/deps.js';
 import { createDeps } from '../../src/services.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import type { Store } from '../../src/store/types.js';
+import { checkedAgainstSpec } from './contract.js';
 import { FakeWorld } from './fake-host.js';
 
 /** wrapStore: put something between the service and SQLite (e.g. a FaultyStore). */
@@ -19,7 +20,8 @@ export function testApp(
     ...opts.config,
   };
   const deps = createDeps(opts.wrapStore ? opts.wrapStore(store) : store, config, world.factory());
-  const app = createApp(deps);
+  // Every answer is checked against openapi/openapi.json (contract.ts); setup.ts fails the test on a mismatch.
+  const app = checkedAgainstSpec(createApp(deps));
   const auth: Record<string, string> = opts.token ? { Authorization: `Bearer ${opts.token}` } : {};
   const json = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
     app.request(path, {

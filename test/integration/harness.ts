@@ -2,9 +2,10 @@
  * An integration world: a sandbox of simulated Docker hosts, the real service (real executors over SSH)
  * served on loopback, and the SDK pointed at it.
  */
-import { serve, type ServerType } from '@hono/node-server';
+import type { ServerType } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import { createApp } from '../../src/app.js';
+import { serveApp } from '../../src/listen.js';
 import type { AppDeps } from '../../src/deps.js';
 import { createDeps, hostExecutor } from '../../src/services.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
@@ -52,7 +53,7 @@ export async function startWorld(
     const deps = createDeps(store, { defaultWaitMs: 60_000, idempotencyTtlMs: 86_400_000, maxBodyBytes: 1 << 20 });
     const app = createApp(deps);
     await new Promise<void>((resolve) => {
-      server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve());
+      server = serveApp(app, { port: 0, hostname: '127.0.0.1' }, () => resolve());
     });
     const baseUrl = `http://127.0.0.1:${(server!.address() as AddressInfo).port}`;
     const np = createClient({ baseUrl });

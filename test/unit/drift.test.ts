@@ -9,14 +9,40 @@ describe('generated files match the code (run `npm run openapi` when this fails)
     expect(readFileSync(SDK_TYPES_PATH, 'utf8'), SDK_TYPES_PATH).toBe(types);
   });
 
-  it('every route declares its problems and the spec is OpenAPI 3.1', async () => {
-    const doc = JSON.parse((await generate()).spec);
+  it('every operation has a stable operationId, a summary and a description, and declares every status it can answer', async () => {
+    const doc = JSON.parse((await generate()).spec) as { openapi: string; paths: Record<string, Record<string, Operation>> };
     expect(doc.openapi).toBe('3.1.0');
-    for (const [path, item] of Object.entries<Record<string, { responses: Record<string, unknown> }>>(doc.paths)) {
+    const ids = new Map<string, string>();
+    for (const [path, item] of Object.entries(doc.paths)) {
       for (const [method, op] of Object.entries(item)) {
-        expect(Object.keys(op.responses), `${method} ${path}`).toContain('422');
-        expect(Object.keys(op.responses), `${method} ${path}`).toContain('401');
+        const where = `${method.toUpperCase()} ${path}`;
+        // Generators name methods after it: verb + noun (createTunnel, listBridges, getBridgeByName), unique.
+        expect(op.operationId, where).toMatch(/^(list|get|create|update|delete|probe|apply|plan)[A-Z][A-Za-z]*$/);
+        expect(ids.get(op.operationId!), `${where}: operationId ${op.operationId} taken`).toBeUndefined();
+        ids.set(op.operationId!, where);
+        expect(op.summary?.trim(), `${where}: summary`).toBeTruthy();
+        expect(op.description?.trim(), `${where}: description`).toBeTruthy();
+        const statuses = Object.keys(op.responses);
+        // Any route: bad input, auth, body size, Host check, internal, the store down (errorResponses).
+        for (const s of ['400', '401', '413', '421', '422', '500', '503']) expect(statuses, `${where}: ${s}`).toContain(s);
+        // The origin guard refuses cross-site POST, PUT, PATCH, DELETE.
+        if (method !== 'get') expect(statuses, `${where}: 403`).toContain('403');
+        if (op.requestBody) expect(statuses, `${where}: 415 (it takes a body)`).toContain('415');
+        if (path.includes('{')) expect(statuses, `${where}: 404`).toContain('404');
+        for (const [status, r] of Object.entries(op.responses)) {
+          if (status === '204') expect(r.content, `${where} 204 has no content`).toBeUndefined();
+          else if (Number(status) >= 400) expect(Object.keys(r.content ?? {}), `${where} ${status}`).toEqual(['application/problem+json']);
+          else expect(Object.keys(r.content ?? {}), `${where} ${status}`).toContain('application/json');
+        }
       }
     }
   });
 });
+
+interface Operation {
+  operationId?: string;
+  summary?: string;
+  description?: string;
+  requestBody?: unknown;
+  responses: Record<string, { content?: Record<string, unknown> }>;
+}

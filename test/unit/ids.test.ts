@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { newId } from '../../src/model/names.js';
+import { EXAMPLE_IDS, ID_PREFIXES, idPattern, newId, resourceIdPattern } from '../../src/model/names.js';
 
 describe('ids', () => {
   it('sort in creation order, even many in one millisecond', () => {
@@ -7,6 +7,14 @@ describe('ids', () => {
     expect([...ids].sort()).toEqual(ids);
     expect(new Set(ids).size).toBe(ids.length);
     expect(ids[0]).toMatch(/^tun_[a-z2-7]{26}$/);
+  });
+
+  it("the API document's example ids are ids of their kind", () => {
+    for (const kind of Object.keys(ID_PREFIXES) as (keyof typeof ID_PREFIXES)[]) {
+      expect(EXAMPLE_IDS[kind], kind).toMatch(idPattern(kind));
+      expect(newId(kind), kind).toMatch(idPattern(kind));
+      expect(resourceIdPattern.test(EXAMPLE_IDS[kind]), kind).toBe(kind !== 'job');
+    }
   });
 });
 

@@ -5,12 +5,13 @@ import { AttachmentCreateSchema } from '../../model/attachments.js';
 import { newId } from '../../model/names.js';
 import { acceptedResponse, PreferHeader, router } from '../common.js';
 import { mutate } from '../mutation.js';
-import { mutationErrorResponses, statusResponses } from '../problems.js';
+import { bodyErrorResponses, mutationErrorResponses, statusResponses } from '../problems.js';
 import { AttachmentWithJobSchema } from './schema.js';
 
 export const route = createRoute({
   method: 'post',
   path: '/attachments',
+  operationId: 'createAttachment',
   tags: ['attachments'],
   summary: 'Attach a container (or netns, or pid) to a bridge with a veth pair',
   description:
@@ -22,6 +23,7 @@ export const route = createRoute({
     201: { description: 'Attached', content: { 'application/json': { schema: AttachmentWithJobSchema } } },
     ...acceptedResponse,
     ...mutationErrorResponses,
+    ...bodyErrorResponses,
   }),
 });
 

@@ -1,6 +1,6 @@
 import { createRoute } from '@hono/zod-openapi';
 import { attachmentKind } from '../../kinds/attachment.js';
-import { IdParam, PreferHeader, acceptedResponse, router } from '../common.js';
+import { idParam, PreferHeader, acceptedResponse, router } from '../common.js';
 import { mutate } from '../mutation.js';
 import { mutationErrorResponses, statusResponses } from '../problems.js';
 import { deleteMutation } from '../resources.js';
@@ -8,9 +8,12 @@ import { deleteMutation } from '../resources.js';
 export const route = createRoute({
   method: 'delete',
   path: '/attachments/{id}',
+  operationId: 'deleteAttachment',
   tags: ['attachments'],
   summary: 'Detach: remove the OVS port and both veth ends',
-  request: { params: IdParam, headers: PreferHeader },
+  description:
+    "One job on the bridge's host: the port leaves the bridge and the veth pair goes (both ends). An attachment a topology owns is refused (409): change the topology instead.",
+  request: { params: idParam('attachment'), headers: PreferHeader },
   responses: statusResponses({ 204: { description: 'Detached' }, ...acceptedResponse, ...mutationErrorResponses }),
 });
 

@@ -1,16 +1,18 @@
 import { createRoute } from '@hono/zod-openapi';
 import { attachmentKind } from '../../kinds/attachment.js';
 import { AttachmentSchema } from '../../model/attachments.js';
-import { IdParam, router } from '../common.js';
+import { idParam, router } from '../common.js';
 import { errorResponses, notFoundResponse, statusResponses } from '../problems.js';
 import { requireResource } from '../resources.js';
 
 export const route = createRoute({
   method: 'get',
   path: '/attachments/{id}',
+  operationId: 'getAttachment',
   tags: ['attachments'],
   summary: 'Get an attachment',
-  request: { params: IdParam },
+  description: '`resolved` says how the job found the target: container id and name, pid, namespace path.',
+  request: { params: idParam('attachment') },
   responses: statusResponses({
     200: { description: 'The attachment', content: { 'application/json': { schema: AttachmentSchema } } },
     ...notFoundResponse,

@@ -8,8 +8,11 @@ import { AttachmentListQuery, AttachmentListSchema } from './schema.js';
 export const route = createRoute({
   method: 'get',
   path: '/attachments',
+  operationId: 'listAttachments',
   tags: ['attachments'],
   summary: 'List attachments (filter by bridge, host, container)',
+  description:
+    'Attachments in creation order, `limit` per page (follow `nextCursor`); `bridge`, `host` and `container` (as given when attaching) narrow it down.',
   request: { query: ListQuerySchema.merge(AttachmentListQuery) },
   responses: statusResponses({
     200: { description: 'A page of attachments', content: { 'application/json': { schema: AttachmentListSchema } } },

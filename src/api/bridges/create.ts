@@ -7,12 +7,13 @@ import { newId } from '../../model/names.js';
 import { ProblemError } from '../../model/problems.js';
 import { acceptedResponse, PreferHeader, router } from '../common.js';
 import { mutate } from '../mutation.js';
-import { mutationErrorResponses, statusResponses } from '../problems.js';
+import { bodyErrorResponses, mutationErrorResponses, statusResponses } from '../problems.js';
 import { BridgeWithJobSchema } from './schema.js';
 
 export const route = createRoute({
   method: 'post',
   path: '/bridges',
+  operationId: 'createBridge',
   tags: ['bridges'],
   summary: 'Create an OVS or Linux bridge on a host',
   description:
@@ -22,6 +23,7 @@ export const route = createRoute({
     201: { description: 'Bridge created', content: { 'application/json': { schema: BridgeWithJobSchema } } },
     ...acceptedResponse,
     ...mutationErrorResponses,
+    ...bodyErrorResponses,
   }),
 });
 

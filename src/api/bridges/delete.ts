@@ -1,6 +1,6 @@
 import { createRoute } from '@hono/zod-openapi';
 import { bridgeKind } from '../../kinds/bridge.js';
-import { acceptedResponse, CascadeQuery, IdParam, PreferHeader, router } from '../common.js';
+import { acceptedResponse, CascadeQuery, idParam, PreferHeader, router } from '../common.js';
 import { mutate } from '../mutation.js';
 import { mutationErrorResponses, statusResponses } from '../problems.js';
 import { deleteMutation } from '../resources.js';
@@ -8,9 +8,12 @@ import { deleteMutation } from '../resources.js';
 export const route = createRoute({
   method: 'delete',
   path: '/bridges/{id}',
+  operationId: 'deleteBridge',
   tags: ['bridges'],
-  summary: 'Delete a bridge (409 while attachments or tunnels use it, unless cascade=true)',
-  request: { params: IdParam, query: CascadeQuery, headers: PreferHeader },
+  summary: 'Delete a bridge',
+  description:
+    'Removes the bridge from its host and forgets it. Refused (409) while attachments or tunnels use it, unless `cascade=true`: then they go first, in the same job, under the locks of every host involved.',
+  request: { params: idParam('bridge'), query: CascadeQuery, headers: PreferHeader },
   responses: statusResponses({ 204: { description: 'Bridge gone from the host' }, ...acceptedResponse, ...mutationErrorResponses }),
 });
 

@@ -2,36 +2,42 @@ import { createRoute } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { bridgeKind } from '../../kinds/bridge.js';
 import { BridgeSchema } from '../../model/bridges.js';
-import { ProblemSchema } from '../../model/jobs.js';
-import { IdParam, ObserveQuery, router, type Env } from '../common.js';
-import { errorResponses, notFoundResponse, statusResponses } from '../problems.js';
+import { idParam, ObserveQuery, router, type Env } from '../common.js';
+import { errorResponses, notFoundResponse, observeErrorResponses, statusResponses } from '../problems.js';
 import { requireResource, viewOf } from '../resources.js';
 import { NaturalKeyParams } from './schema.js';
+
+const observeDescription =
+  'With `observe=true` the answer adds `observed`: the bridge as the host has it (existence, state, addresses, MTU, datapath, ports and the netplumb ids marked on them) and its `drift` from the record.';
 
 const responses = statusResponses({
   200: {
     description: 'The bridge (with `observed` live state and drift when observe=true)',
     content: { 'application/json': { schema: BridgeSchema } },
   },
-  503: { description: 'observe=true and the host cannot be reached', content: { 'application/problem+json': { schema: ProblemSchema } } },
   ...notFoundResponse,
   ...errorResponses,
+  ...observeErrorResponses,
 });
 
 export const route = createRoute({
   method: 'get',
   path: '/bridges/{id}',
+  operationId: 'getBridge',
   tags: ['bridges'],
   summary: 'Get a bridge by id',
-  request: { params: IdParam, query: ObserveQuery },
+  description: observeDescription,
+  request: { params: idParam('bridge'), query: ObserveQuery },
   responses,
 });
 
 export const byNameRoute = createRoute({
   method: 'get',
   path: '/bridges/{host}/{name}',
+  operationId: 'getBridgeByName',
   tags: ['bridges'],
   summary: 'Get a bridge by host and name',
+  description: `The bridge as \`docker1/ovs_bridge\` names it: host name (or id), bridge name. ${observeDescription}`,
   request: { params: NaturalKeyParams, query: ObserveQuery },
   responses,
 });

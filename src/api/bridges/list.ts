@@ -8,8 +8,10 @@ import { BridgeListQuery, BridgeListSchema } from './schema.js';
 export const route = createRoute({
   method: 'get',
   path: '/bridges',
+  operationId: 'listBridges',
   tags: ['bridges'],
   summary: 'List bridges (optionally on one host)',
+  description: 'Bridges in creation order, `limit` per page (follow `nextCursor`); `host` (id or name) keeps the bridges on that host.',
   request: { query: ListQuerySchema.merge(BridgeListQuery) },
   responses: statusResponses({
     200: { description: 'A page of bridges', content: { 'application/json': { schema: BridgeListSchema } } },

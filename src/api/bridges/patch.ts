@@ -3,19 +3,22 @@ import { readResource, saveResource } from '../../jobs/records.js';
 import { bridgeKind, updateBridge } from '../../kinds/bridge.js';
 import { requireNotOwned, requireSettled } from '../../kinds/refs.js';
 import { BridgePatchSchema, type BridgeData } from '../../model/bridges.js';
-import { IdParam, PreferHeader, acceptedResponse, router } from '../common.js';
+import { idParam, PreferHeader, acceptedResponse, router } from '../common.js';
 import { mutate } from '../mutation.js';
-import { mutationErrorResponses, statusResponses } from '../problems.js';
+import { bodyErrorResponses, mutationErrorResponses, statusResponses } from '../problems.js';
 import { requireResource } from '../resources.js';
 import { BridgeWithJobSchema } from './schema.js';
 
 export const route = createRoute({
   method: 'patch',
   path: '/bridges/{id}',
+  operationId: 'updateBridge',
   tags: ['bridges'],
   summary: 'Change addresses, MTU, STP or labels; the host converges in place',
+  description:
+    'Only the fields given change (`addresses` and `labels` are replaced whole). The job converges the bridge in place, without re-creating it. Refused (409) while another job on the bridge runs, and for a bridge a topology owns (change the topology instead).',
   request: {
-    params: IdParam,
+    params: idParam('bridge'),
     headers: PreferHeader,
     body: { required: true, content: { 'application/json': { schema: BridgePatchSchema } } },
   },
@@ -23,6 +26,7 @@ export const route = createRoute({
     200: { description: 'Bridge converged', content: { 'application/json': { schema: BridgeWithJobSchema } } },
     ...acceptedResponse,
     ...mutationErrorResponses,
+    ...bodyErrorResponses,
   }),
 });
 

@@ -7,13 +7,14 @@ import { insertPending, readResource } from '../../jobs/records.js';
 import { hostKind } from '../../kinds/host.js';
 import { acceptedResponse, PreferHeader, router } from '../common.js';
 import { mutate } from '../mutation.js';
-import { mutationErrorResponses, statusResponses } from '../problems.js';
+import { bodyErrorResponses, mutationErrorResponses, statusResponses } from '../problems.js';
 import { HostWithJobSchema } from './schema.js';
 import { checkHostKey } from './keys.js';
 
 export const route = createRoute({
   method: 'post',
   path: '/hosts',
+  operationId: 'createHost',
   tags: ['hosts'],
   summary: 'Register a host and probe it',
   description:
@@ -23,6 +24,7 @@ export const route = createRoute({
     201: { description: 'Host registered and probed', content: { 'application/json': { schema: HostWithJobSchema } } },
     ...acceptedResponse,
     ...mutationErrorResponses,
+    ...bodyErrorResponses,
   }),
 });
 

@@ -8,6 +8,7 @@ import { deleteMutation } from '../resources.js';
 export const route = createRoute({
   method: 'delete',
   path: '/hosts/{idOrName}',
+  operationId: 'deleteHost',
   tags: ['hosts'],
   summary: 'Forget a host',
   description: 'Refused (409) while bridges on the host are known: delete them first. Nothing on the host is changed.',

@@ -8,8 +8,11 @@ import { requireResource } from '../resources.js';
 export const route = createRoute({
   method: 'get',
   path: '/hosts/{idOrName}',
+  operationId: 'getHost',
   tags: ['hosts'],
   summary: 'Get a host by id or name',
+  description:
+    '`facts` are from the last probe. Secrets are write-only: the answer says which kind of SSH key was given (`auth`), never the key or its path.',
   request: { params: IdOrNameParam },
   responses: statusResponses({
     200: { description: 'The host', content: { 'application/json': { schema: HostSchema } } },

@@ -7,8 +7,11 @@ import { HostListQuery, HostListSchema } from './schema.js';
 export const route = createRoute({
   method: 'get',
   path: '/hosts',
+  operationId: 'listHosts',
   tags: ['hosts'],
   summary: 'List hosts',
+  description:
+    'Hosts in the order they were registered, `limit` per page (follow `nextCursor`); `label=key=value` (or `label=key`) keeps those carrying that label.',
   request: { query: ListQuerySchema.merge(HostListQuery) },
   responses: statusResponses({
     200: { description: 'A page of hosts', content: { 'application/json': { schema: HostListSchema } } },

@@ -12,8 +12,11 @@ import { HostWithJobSchema } from './schema.js';
 export const route = createRoute({
   method: 'post',
   path: '/hosts/{idOrName}/probe',
+  operationId: 'probeHost',
   tags: ['hosts'],
   summary: 'Probe a host again and refresh its facts',
+  description:
+    'Runs a probe job (kernel, iproute2, Open vSwitch with its datapath types, Docker, kernel modules) and records the facts. A host that cannot be reached is recorded as `failed` with `facts.reachable: false`, and the job fails with the problem (503 `host-unreachable` or `host-key-mismatch`).',
   request: { params: IdOrNameParam, headers: PreferHeader },
   responses: statusResponses({
     200: { description: 'Fresh facts', content: { 'application/json': { schema: HostWithJobSchema } } },

@@ -8,8 +8,11 @@ import { JobIdParam } from './schema.js';
 export const route = createRoute({
   method: 'get',
   path: '/jobs/{id}',
+  operationId: 'getJob',
   tags: ['jobs'],
   summary: 'Get a job',
+  description:
+    'Status, progress (steps done of total), the hosts it locks, and `error` (a problem) when it failed. Poll it after a 202 (its `Location`), or stream its log.',
   request: { params: JobIdParam },
   responses: statusResponses({
     200: { description: 'The job', content: { 'application/json': { schema: JobSchema } } },

@@ -7,8 +7,11 @@ import { JobListQuery, JobListSchema } from './schema.js';
 export const route = createRoute({
   method: 'get',
   path: '/jobs',
+  operationId: 'listJobs',
   tags: ['jobs'],
   summary: 'List jobs (filter by status, kind, resource)',
+  description:
+    'Jobs oldest first, `limit` per page (follow `nextCursor`); `status`, `kind` (e.g. `bridge.create`) and `resource` (an id) narrow it down.',
   request: { query: ListQuerySchema.merge(JobListQuery) },
   responses: statusResponses({
     200: { description: 'A page of jobs, oldest first', content: { 'application/json': { schema: JobListSchema } } },

@@ -9,9 +9,11 @@ import { JobIdParam, JobLogPageSchema, JobLogQuery } from './schema.js';
 export const route = createRoute({
   method: 'get',
   path: '/jobs/{id}/logs',
+  operationId: 'listJobLogs',
   tags: ['jobs'],
   summary: 'Read a job log (JSON page, or a live SSE stream)',
   description:
+    "As JSON: the lines with `seq` > `after`, `limit` per page; `nextCursor` is the last line's seq, to pass as `after`. " +
     'With `Accept: text/event-stream` the log streams live: one `log` event per line (`id` = seq), resumable with `Last-Event-ID`, and a final `end` event whose data is the finished job.',
   request: { params: JobIdParam, query: JobLogQuery },
   responses: statusResponses({
@@ -39,7 +41,7 @@ export const app = router().openapi(route, (c) => {
     const items = store.getLogs(id, q.after, q.limit);
     const last = items[items.length - 1];
     const more = items.length === q.limit;
-    return c.json({ items, nextCursor: more && last ? String(last.seq) : null }, 200);
+    return c.json({ items, nextCursor: more && last ? last.seq : null }, 200);
   }
 
   const lastEventId = Number(c.req.header('last-event-id'));

@@ -1,9 +1,22 @@
 import { z } from '@hono/zod-openapi';
 import { JobSchema, JobStatusSchema, LogLineSchema } from '../../model/jobs.js';
+import { EXAMPLE_IDS } from '../../model/names.js';
 import { listOf } from '../common.js';
 
 export const JobListSchema = listOf(JobSchema, 'JobList');
-export const JobLogPageSchema = z.object({ items: z.array(LogLineSchema), nextCursor: z.string().nullable() }).openapi('JobLogPage');
+/**
+ * nextCursor is the last line's seq: an integer, the type of the `after` it is passed back as. It used to be the seq
+ * as a string; a query string spells both alike, so clients that echo it into `after=` work unchanged.
+ */
+export const JobLogPageSchema = z
+  .object({
+    items: z.array(LogLineSchema),
+    nextCursor: z.number().int().min(1).nullable().openapi({
+      description: "the last line's `seq`: pass it as `after` for the next page; null when this page is the last",
+      example: 200,
+    }),
+  })
+  .openapi('JobLogPage');
 export const JobListQuery = z.object({
   status: JobStatusSchema.optional().openapi({ param: { name: 'status', in: 'query' } }),
   kind: z
@@ -23,7 +36,7 @@ export const JobLogQuery = z.object({
     .int()
     .min(0)
     .default(0)
-    .openapi({ param: { name: 'after', in: 'query' }, description: 'return lines with seq > after' }),
+    .openapi({ param: { name: 'after', in: 'query' }, description: "return lines with seq > after (a page's `nextCursor`)", example: 0 }),
   limit: z.coerce
     .number()
     .int()
@@ -37,5 +50,5 @@ export const JobIdParam = z.object({
     .string()
     .min(1)
     .max(64)
-    .openapi({ param: { name: 'id', in: 'path' } }),
+    .openapi({ param: { name: 'id', in: 'path' }, example: EXAMPLE_IDS.job }),
 });

@@ -5,14 +5,14 @@ import { TopologyDocumentSchema, type TopologyDocument } from '../../model/topol
 import { ProblemError } from '../../model/problems.js';
 import type { Env } from '../common.js';
 import { zodFieldErrors } from '../problems.js';
+import { YAML_TYPES } from './schema.js';
 
-const YAML_TYPES = ['application/yaml', 'application/x-yaml', 'text/yaml', 'text/x-yaml'];
 /** A YAML alias may not expand the document past this (a "billion laughs" document is refused, not expanded). */
 const MAX_EXPANDED_BYTES = 1024 * 1024;
 
 export function isYaml(c: Context<Env>): boolean {
   const type = (c.req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
-  return YAML_TYPES.includes(type);
+  return (YAML_TYPES as readonly string[]).includes(type);
 }
 
 /** The document of a PUT or plan request, whichever its media type; every schema error with its pointer. */

@@ -9,8 +9,11 @@ import { TopologyNameParam } from './schema.js';
 export const route = createRoute({
   method: 'delete',
   path: '/topologies/{name}',
+  operationId: 'deleteTopology',
   tags: ['topologies'],
   summary: 'Delete a topology: everything it made, on every host, in one job',
+  description:
+    'Removes every attachment, tunnel and bridge the topology owns, on every host involved, in one job, then forgets the topology and what it allocated.',
   request: { params: TopologyNameParam, headers: PreferHeader },
   responses: statusResponses({
     204: { description: 'Everything it owned is gone from the hosts' },

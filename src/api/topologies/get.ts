@@ -2,24 +2,26 @@ import { createRoute } from '@hono/zod-openapi';
 import { hostTarget } from '../../jobs/host-target.js';
 import { hostReader } from '../../kinds/kind.js';
 import { renderTopology, topologyKind } from '../../kinds/topology.js';
-import { ProblemSchema } from '../../model/jobs.js';
 import { TopologySchema } from '../../model/topologies.js';
 import { ObserveQuery, router } from '../common.js';
-import { errorResponses, notFoundResponse, statusResponses } from '../problems.js';
+import { errorResponses, notFoundResponse, observeErrorResponses, statusResponses } from '../problems.js';
 import { requireResource } from '../resources.js';
 import { TopologyNameParam } from './schema.js';
 
 export const route = createRoute({
   method: 'get',
   path: '/topologies/{name}',
+  operationId: 'getTopology',
   tags: ['topologies'],
   summary: 'Get a topology: its document, what was allocated, what it owns (observe=true: drift on the hosts)',
+  description:
+    'The document as last applied, the values the service allocated for it (addresses, keys, names, MACs: kept across re-applies) and the resources it owns by slot. With `observe=true`: the drift of every owned resource, read from the hosts.',
   request: { params: TopologyNameParam, query: ObserveQuery },
   responses: statusResponses({
     200: { description: 'The topology', content: { 'application/json': { schema: TopologySchema } } },
-    503: { description: 'observe=true and a host cannot be reached', content: { 'application/problem+json': { schema: ProblemSchema } } },
     ...notFoundResponse,
     ...errorResponses,
+    ...observeErrorResponses,
   }),
 });
 

@@ -7,8 +7,11 @@ import { TopologyListSchema } from './schema.js';
 export const route = createRoute({
   method: 'get',
   path: '/topologies',
+  operationId: 'listTopologies',
   tags: ['topologies'],
   summary: 'List topologies',
+  description:
+    'Topologies in creation order, `limit` per page (follow `nextCursor`), each with its document, allocations and owned resources.',
   request: { query: ListQuerySchema },
   responses: statusResponses({
     200: { description: 'A page of topologies', content: { 'application/json': { schema: TopologyListSchema } } },

@@ -3,13 +3,14 @@ import { dryRunPlan, prepareApply } from '../../kinds/topology.js';
 import { readByKeyOrId } from '../../kinds/topology-refs.js';
 import { TopologyPlanSchema } from '../../model/topologies.js';
 import { router } from '../common.js';
-import { errorResponses, mutationErrorResponses, statusResponses } from '../problems.js';
+import { bodyErrorResponses, errorResponses, mutationErrorResponses, statusResponses } from '../problems.js';
 import { readDocument } from './body.js';
 import { documentBody, TopologyNameParam } from './schema.js';
 
 export const route = createRoute({
   method: 'post',
   path: '/topologies/{name}/plan',
+  operationId: 'planTopology',
   tags: ['topologies'],
   summary: 'Plan a topology document without applying it',
   description:
@@ -17,9 +18,12 @@ export const route = createRoute({
   request: { params: TopologyNameParam, body: documentBody },
   responses: statusResponses({
     200: { description: 'The plan', content: { 'application/json': { schema: TopologyPlanSchema } } },
+    // A POST: the origin guard answers it as it does a change (403), though nothing changes.
+    403: mutationErrorResponses[403],
     404: mutationErrorResponses[404],
     409: mutationErrorResponses[409],
     ...errorResponses,
+    ...bodyErrorResponses,
   }),
 });
 

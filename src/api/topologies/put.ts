@@ -8,13 +8,14 @@ import { newId } from '../../model/names.js';
 import { TopologyPlanSchema } from '../../model/topologies.js';
 import { acceptedResponse, PreferHeader, router } from '../common.js';
 import { mutate } from '../mutation.js';
-import { mutationErrorResponses, statusResponses } from '../problems.js';
+import { bodyErrorResponses, mutationErrorResponses, statusResponses } from '../problems.js';
 import { readDocument } from './body.js';
 import { documentBody, DryRunQuery, TopologyNameParam, TopologyWithJobSchema } from './schema.js';
 
 export const route = createRoute({
   method: 'put',
   path: '/topologies/{name}',
+  operationId: 'applyTopology',
   tags: ['topologies'],
   summary: 'Create or converge a topology (a whole container network) from its document',
   description:
@@ -32,6 +33,7 @@ export const route = createRoute({
     201: { description: 'Created', content: { 'application/json': { schema: TopologyWithJobSchema } } },
     ...acceptedResponse,
     ...mutationErrorResponses,
+    ...bodyErrorResponses,
   }),
 });
 

@@ -6,12 +6,13 @@ import { newId } from '../../model/names.js';
 import { TunnelCreateSchema } from '../../model/tunnels.js';
 import { acceptedResponse, PreferHeader, router } from '../common.js';
 import { mutate } from '../mutation.js';
-import { mutationErrorResponses, statusResponses } from '../problems.js';
+import { bodyErrorResponses, mutationErrorResponses, statusResponses } from '../problems.js';
 import { TunnelWithJobSchema } from './schema.js';
 
 export const route = createRoute({
   method: 'post',
   path: '/tunnels',
+  operationId: 'createTunnel',
   tags: ['tunnels'],
   summary: 'Create a GRE, VXLAN or Geneve tunnel between bridges on two hosts',
   description:
@@ -25,6 +26,7 @@ export const route = createRoute({
     201: { description: 'Both ends made', content: { 'application/json': { schema: TunnelWithJobSchema } } },
     ...acceptedResponse,
     ...mutationErrorResponses,
+    ...bodyErrorResponses,
   }),
 });
 

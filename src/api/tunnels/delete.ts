@@ -1,6 +1,6 @@
 import { createRoute } from '@hono/zod-openapi';
 import { tunnelKind } from '../../kinds/tunnel.js';
-import { IdParam, PreferHeader, acceptedResponse, router } from '../common.js';
+import { idParam, PreferHeader, acceptedResponse, router } from '../common.js';
 import { mutate } from '../mutation.js';
 import { mutationErrorResponses, statusResponses } from '../problems.js';
 import { deleteMutation } from '../resources.js';
@@ -8,9 +8,12 @@ import { deleteMutation } from '../resources.js';
 export const route = createRoute({
   method: 'delete',
   path: '/tunnels/{id}',
+  operationId: 'deleteTunnel',
   tags: ['tunnels'],
-  summary: "Delete a tunnel: both ends, in one job; the bridges' overlayMtu is recomputed",
-  request: { params: IdParam, headers: PreferHeader },
+  summary: 'Delete a tunnel',
+  description:
+    "Removes both ends, on both hosts, in one job that holds both hosts' locks; the bridges' `overlayMtu` is recomputed from the tunnels left. A tunnel a topology owns is refused (409): change the topology instead.",
+  request: { params: idParam('tunnel'), headers: PreferHeader },
   responses: statusResponses({ 204: { description: 'Both ends gone from the hosts' }, ...acceptedResponse, ...mutationErrorResponses }),
 });
 

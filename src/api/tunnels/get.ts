@@ -1,26 +1,26 @@
 import { createRoute } from '@hono/zod-openapi';
 import { tunnelKind } from '../../kinds/tunnel.js';
-import { ProblemSchema } from '../../model/jobs.js';
 import { TunnelSchema } from '../../model/tunnels.js';
-import { IdParam, router } from '../common.js';
-import { errorResponses, notFoundResponse, statusResponses } from '../problems.js';
+import { idParam, router } from '../common.js';
+import { errorResponses, notFoundResponse, observeErrorResponses, statusResponses } from '../problems.js';
 import { requireResource, viewOf } from '../resources.js';
 import { ObserveQuery } from './schema.js';
 
 export const route = createRoute({
   method: 'get',
   path: '/tunnels/{id}',
+  operationId: 'getTunnel',
   tags: ['tunnels'],
   summary: 'Get a tunnel (observe=true: both ends as the hosts have them)',
   description:
     "With `observe=true`, `observed.endpoints[]` holds each end's live state: for OVS ends the Interface's `error`, `ofport`, " +
     '`link_state` and the options actually set; for Linux ends the device from `ip -j -d link show`; plus drift from the spec.',
-  request: { params: IdParam, query: ObserveQuery },
+  request: { params: idParam('tunnel'), query: ObserveQuery },
   responses: statusResponses({
     200: { description: 'The tunnel', content: { 'application/json': { schema: TunnelSchema } } },
-    503: { description: 'observe=true and a host cannot be reached', content: { 'application/problem+json': { schema: ProblemSchema } } },
     ...notFoundResponse,
     ...errorResponses,
+    ...observeErrorResponses,
   }),
 });
 

@@ -8,8 +8,10 @@ import { TunnelListQuery, TunnelListSchema } from './schema.js';
 export const route = createRoute({
   method: 'get',
   path: '/tunnels',
+  operationId: 'listTunnels',
   tags: ['tunnels'],
   summary: 'List tunnels (optionally those with an end on a host or bridge)',
+  description: 'Tunnels in creation order, `limit` per page (follow `nextCursor`); `host` or `bridge` keep those with either end on it.',
   request: { query: ListQuerySchema.merge(TunnelListQuery) },
   responses: statusResponses({
     200: { description: 'A page of tunnels', content: { 'application/json': { schema: TunnelListSchema } } },
