@@ -130,8 +130,13 @@ export async function runPlanInBatches(io: PlanHosts, plan: Plan): Promise<void>
   }
   const failed = outcomes.find((o) => o.error);
   if (!failed) return;
-  // Undo in reverse plan order: per host that is the reverse of its own steps.
+  // Undo in reverse plan order: per host that is the reverse of its own steps. A failed step that may have stopped
+  // half-way (a merged batch) is undone too.
   const done = new Set(outcomes.flatMap((o) => o.done));
+  for (const o of outcomes) {
+    const stopped = o.steps[o.done.length];
+    if (o.error && stopped?.undoWhenFailed && o.results.length > o.done.length) done.add(stopped);
+  }
   await undoSteps(
     io,
     plan.steps.filter((s) => done.has(s)),
@@ -150,11 +155,11 @@ export async function undoSteps(io: PlanHosts, done: readonly Step[]): Promise<v
       try {
         const r = await runBatchOn(
           io.executor(hostId),
-          steps.map((s) => ({ argv: s.undo, okExitCodes: ANY_EXIT })),
+          steps.map((s) => ({ argv: s.undo, okExitCodes: ANY_EXIT, ...(s.undoStdin !== undefined ? { stdin: s.undoStdin } : {}) })),
           { timeoutMs: batchTimeout(steps.length) },
         );
         r.results.forEach((res, i) => {
-          logStep(io, hostId, steps[i]!.undo, res);
+          logStep(io, hostId, steps[i]!.undo, res, steps[i]!.undoStdin);
           if (res.exitCode !== 0) io.log(name, 'error', `undo of "${steps[i]!.description}" failed (exit ${res.exitCode})`);
         });
         for (const s of steps.slice(r.results.length))

@@ -32,6 +32,7 @@ import { parseIpJson } from '../ops/links.js';
 import type { Plan, Step } from '../ops/plan.js';
 import { createTunnelPlan, deleteTunnelPlan, endCommands, parseEnd, type EndFacts, type EndState } from '../ops/tunnels.js';
 import { commandLine } from '../jobs/plan-runner.js';
+import { coalesce } from '../ops/coalesce.js';
 import type { Store } from '../store/types.js';
 import { attachmentKind } from './attachment.js';
 import { bridgeKind } from './bridge.js';
@@ -321,6 +322,8 @@ function buildPlan(changes: Change[], facts: Facts, dryRun: boolean): BuiltPlan 
   for (const c of byRemove) built.replaceOld.steps.push(...parts.get(c)!.replaceOld);
   for (const c of byApply) built.apply.steps.push(...parts.get(c)!.apply);
   for (const c of byRemove) built.remove.steps.push(...parts.get(c)!.remove);
+  // Many members on one host: their veths in one ip -batch, their ports in one ovs-vsctl transaction.
+  for (const plan of [built.replaceOld, built.apply, built.remove]) plan.steps = coalesce(plan.steps);
   for (const c of changes) {
     const p = parts.get(c)!;
     built.perChange.set(c, [...p.replaceOld, ...p.apply, ...p.remove]);

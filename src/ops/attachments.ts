@@ -77,6 +77,7 @@ export function attachPlan({ id, d, ifname, nsPath, nsRef }: AttachPlanInput): P
     step(h, `veth ${hostEnd} ⇄ ${ifname} in the target, marked${into}, up`, ['ip', '-batch', '-'], {
       stdin: ipBatch(hostLines),
       undo: ['ip', 'link', 'del', 'dev', hostEnd],
+      merge: 'ip-batch',
     }),
   );
   if (d.bridgeType === 'ovs') {
@@ -85,6 +86,7 @@ export function attachPlan({ id, d, ifname, nsPath, nsRef }: AttachPlanInput): P
     s.push(
       step(h, `port ${hostEnd} on OVS bridge ${d.bridgeName}${d.vlan !== null ? ` (VLAN ${d.vlan})` : ''}`, tx, {
         undo: vsctl('--if-exists', 'del-port', d.bridgeName, hostEnd),
+        merge: 'ovs-vsctl',
       }),
     );
   }
@@ -147,9 +149,11 @@ export function detachPlan(d: AttachmentData, hostEndExists: boolean): Plan {
   const s: Step[] = [];
   if (d.bridgeType === 'ovs')
     s.push(
-      step(d.hostId, `remove port ${d.hostIfname} from ${d.bridgeName}`, vsctl('--if-exists', 'del-port', d.bridgeName, d.hostIfname)),
+      step(d.hostId, `remove port ${d.hostIfname} from ${d.bridgeName}`, vsctl('--if-exists', 'del-port', d.bridgeName, d.hostIfname), {
+        merge: 'ovs-vsctl',
+      }),
     );
-  if (hostEndExists) s.push(step(d.hostId, `delete veth ${d.hostIfname}`, ['ip', 'link', 'del', 'dev', d.hostIfname]));
+  if (hostEndExists) s.push(step(d.hostId, `delete veth ${d.hostIfname}`, ['ip', 'link', 'del', 'dev', d.hostIfname], { merge: 'ip-del' }));
   return { steps: s };
 }
 

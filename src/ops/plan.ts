@@ -10,6 +10,15 @@ export interface Step {
   okExitCodes?: number[];
   /** Text fed to the command's standard input (e.g. `ip -batch -`); none by default. */
   stdin?: string;
+  /** Text fed to the undo command's standard input. */
+  undoStdin?: string;
+  /**
+   * The step does several things and may stop half-way (a merged `ip -batch`): when it fails, its own undo runs too
+   * (the undo must tolerate what was never made).
+   */
+  undoWhenFailed?: boolean;
+  /** Steps of one kind on one host that coalesce() may merge into one command (see ops/coalesce.ts). */
+  merge?: 'ip-batch' | 'ip-del' | 'ovs-vsctl';
 }
 
 export interface Plan {

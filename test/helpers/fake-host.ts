@@ -49,8 +49,9 @@ export class FakeExecutor implements Executor {
   }
   /** `[nsenter …] ip -batch -` runs its lines as ip commands (recorded one by one), stopping at the first failure, as ip does. */
   private async runStep(step: BatchStep): Promise<RunResult> {
-    const at = step.argv.length - 3;
-    const isIpBatch = at >= 0 && step.argv.slice(at).join(' ') === 'ip -batch -';
+    const force = step.argv.slice(-4).join(' ') === 'ip -force -batch -';
+    const at = step.argv.length - (force ? 4 : 3);
+    const isIpBatch = force || (at >= 0 && step.argv.slice(at).join(' ') === 'ip -batch -');
     if (!isIpBatch) return this.run(step.argv);
     const prefix = step.argv.slice(0, at);
     const out: RunResult = { exitCode: 0, stdout: '', stderr: '', ms: 1, timedOut: false };
@@ -58,7 +59,7 @@ export class FakeExecutor implements Executor {
       const r = await this.run([...prefix, 'ip', ...line.split(' ')]);
       out.stdout += r.stdout;
       out.stderr += r.stderr;
-      if (r.exitCode !== 0) return { ...out, exitCode: 1 };
+      if (r.exitCode !== 0 && !force) return { ...out, exitCode: 1 };
     }
     return out;
   }

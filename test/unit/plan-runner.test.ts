@@ -100,4 +100,18 @@ describe('plan runner: batches log what steps run alone log', () => {
     expect(out.slice(4).sort()).toEqual(['a undo 0', 'a undo 1', 'b undo 2']);
     expect(out.filter((t) => t.startsWith('a undo'))).toEqual(['a undo 1', 'a undo 0']);
   });
+
+  it('a step that may stop half-way (a merged batch) is undone too when it fails, after the steps before it', async () => {
+    const half: Step = {
+      host: 'host_a',
+      description: 'half',
+      argv: ['sh', '-c', 'echo made-a; exit 1'],
+      undo: ['sh', '-c', 'echo undo half'],
+      undoWhenFailed: true,
+    };
+    const batched = await logsOf(runPlanInBatches, { steps: [say('host_a', 0), half] });
+    expect(batched.failed).toBe(true);
+    const out = batched.lines.filter((l) => l.stream === 'stdout').map((l) => l.text);
+    expect(out).toEqual(['out 0', 'made-a', 'undo half', 'undo 0']);
+  });
 });
