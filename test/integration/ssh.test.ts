@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import fc from 'fast-check';
+import { DOCKER_STREAM_IDLE_MS } from '../../src/docker/client.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   ContainerNotFoundError,
@@ -647,7 +648,8 @@ describe.skipIf(!haveSshd)('SshExecutor against a real sshd', () => {
       } finally {
         await container.remove({ force: true });
       }
-      await waitFor('channels to close', () => ssh.activeChannels === 0, 5000);
+      // Docker streams are kept for the next lookup, then closed when idle: no channel stays open for good.
+      await waitFor('channels to close', () => ssh.activeChannels === 0, DOCKER_STREAM_IDLE_MS + 5000);
       expect(ssh.connectionCount).toBe(1);
     }, 60_000);
   });
