@@ -62,10 +62,10 @@ export class Progress {
     }
     if (l.stream === 'error') h.failed = true;
     if (this.o.tty) return this.draw();
-    if (l.stream === 'cmd') this.o.write(`${l.ts} ${name} [${h.done + 1}/${Math.max(h.planned, h.done + 1)}] $ ${oneLine(l.text, 200)}\n`);
-    else if (l.stream === 'error' || l.stream === 'stderr' || (l.stream === 'info' && l.exitCode === undefined))
-      this.o.write(`${l.ts} ${name} ${l.stream === 'info' ? '' : `${l.stream}: `}${oneLine(l.text, 300)}\n`);
-    else if (l.stream === 'info' && l.exitCode !== 0) this.o.write(`${l.ts} ${name} ${l.text}\n`);
+    // Plain lines: the commands and what the job says; reads' stderr is noise here (the failure's problem is printed at the end).
+    if (l.stream === 'cmd') this.o.write(`${l.ts} ${name} #${h.done + 1} $ ${oneLine(l.text, 200)}\n`);
+    else if (l.stream === 'error' || (l.stream === 'info' && l.exitCode === undefined))
+      this.o.write(`${l.ts} ${name} ${oneLine(l.text, 300)}\n`);
   }
 
   finish(job: Job): void {
