@@ -111,7 +111,7 @@ const usage = (msg: string) => new CliError(`${msg}\n(netplumb --help for usage)
 
 /** argv (without node and the script) → the command, its positionals and its options; bad input is a CliError (exit 2). */
 export function parseCommandLine(argv: readonly string[]): Invocation {
-  const first = argv.findIndex((a) => !a.startsWith('-'));
+  const first = commandIndex(argv);
   if (first < 0) {
     if (argv.includes('-h') || argv.includes('--help') || argv.length === 0) return help();
     throw usage(`no command given`);
@@ -145,6 +145,17 @@ export function parseCommandLine(argv: readonly string[]): Invocation {
   const output = (values.output ?? 'table') as string;
   if (!['table', 'json', 'yaml'].includes(output)) throw usage(`-o takes table, json or yaml (not "${output}")`);
   return { command, sub, args, values, output: output as OutputFormat };
+}
+
+/** Where the command is: the first word that is neither an option nor the value of a global option before it. */
+function commandIndex(argv: readonly string[]): number {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (!a.startsWith('-')) return i;
+    const long = a.startsWith('--') ? a.slice(2) : Object.entries(GLOBAL).find(([, o]) => o.short === a.slice(1))?.[0];
+    if (long && !long.includes('=') && GLOBAL[long]?.type === 'string') i++;
+  }
+  return -1;
 }
 
 function help(): Invocation {
