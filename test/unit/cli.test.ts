@@ -1,0 +1,219 @@
+/** The CLI without a service: argument parsing, output formatting, the progress display, graph rendering, run()'s exit codes. */
+import { describe, expect, it } from 'vitest';
+import type { Attachment, Bridge, JobLogLine, Topology, TopologyPlan, Tunnel } from '../../sdk/src/index.js';
+import { CliError, EXIT, parseCommandLine } from '../../src/cli/args.js';
+import { dot, mermaid } from '../../src/cli/graph.js';
+import { run } from '../../src/cli/main.js';
+import { formatPlan, formatProblem, isDisruptive } from '../../src/cli/output.js';
+import { isInteractive, Progress } from '../../src/cli/progress.js';
+import { plannedCommands, type Io } from '../../src/cli/topology.js';
+
+const usageError = (argv: string[]) => {
+  try {
+    parseCommandLine(argv);
+  } catch (e) {
+    expect(e).toBeInstanceOf(CliError);
+    expect((e as CliError).code).toBe(EXIT.usage);
+    return (e as CliError).message;
+  }
+  throw new Error(`no error for ${argv.join(' ')}`);
+};
+
+describe('parseCommandLine', () => {
+  it('commands, positionals, options in any order, -o', () => {
+    expect(parseCommandLine(['apply', '-f', 't.yaml', '--dry-run'])).toMatchObject({
+      command: 'apply',
+      values: { file: 't.yaml', 'dry-run': true },
+      output: 'table',
+    });
+    expect(parseCommandLine(['--server', 'http://x:1', 'get', 'seed', '-o', 'json'])).toMatchObject({
+      command: 'get',
+      args: ['seed'],
+      values: { server: 'http://x:1' },
+      output: 'json',
+    });
+    expect(parseCommandLine(['hosts', 'add', 'd1', '--ssh', 'root@10.0.0.1:2222'])).toMatchObject({ sub: 'add', args: ['d1'] });
+    expect(parseCommandLine(['logs', 'job_1', '-f'])).toMatchObject({ values: { follow: true } });
+    expect(parseCommandLine([]).command).toBe('help');
+    expect(parseCommandLine(['apply', '--help']).command).toBe('help');
+  });
+  it('bad input is a usage error (exit 2) that says what is wrong', () => {
+    expect(usageError(['frob'])).toContain('unknown command "frob"');
+    expect(usageError(['get'])).toContain('get: missing argument');
+    expect(usageError(['get', 'a', 'b'])).toContain('unexpected argument "b"');
+    expect(usageError(['apply', '--bogus'])).toContain("Unknown option '--bogus'");
+    expect(usageError(['get', 'a', '-o', 'xml'])).toContain('-o takes table, json or yaml');
+    expect(usageError(['hosts', 'frob'])).toContain('give one of add, list, probe, remove');
+    expect(usageError(['--dry-run'])).toContain('no command given');
+  });
+});
+
+const plan: TopologyPlan = {
+  name: 'seed',
+  changes: [
+    {
+      action: 'create',
+      kind: 'bridge',
+      slot: 'bridge:web/d1',
+      id: null,
+      hosts: ['d1'],
+      disruption: 'none',
+      affects: [],
+      fields: [],
+      commands: { d1: ['a', 'b'] },
+    },
+    {
+      action: 'replace',
+      kind: 'tunnel',
+      slot: 'tunnel:web/d1~d3',
+      id: 'tun_1',
+      hosts: ['d1', 'd3'],
+      disruption: 'link-flap',
+      affects: ['web/d1/web1'],
+      fields: ['type'],
+      commands: { d1: ['c'], d3: ['d', 'e'] },
+    },
+  ],
+  unchanged: ['attachment:web/d1/web1'],
+  allocations: { memberAddresses: {}, hostAddresses: {}, keys: {}, bridgeNames: {}, hostIfnames: {}, ifnames: {}, macs: {} },
+};
+
+describe('output', () => {
+  it('a plan: action, slot, hosts, disruption, fields and affected members; unchanged slots', () => {
+    expect(formatPlan(plan)).toBe(
+      [
+        'plan for seed: 2 change(s), 1 unchanged',
+        '  create   bridge:web/d1     on d1     disruption: none',
+        '  replace  tunnel:web/d1~d3  on d1,d3  disruption: link-flap  fields type; affects web/d1/web1',
+        '  unchanged: attachment:web/d1/web1',
+      ].join('\n'),
+    );
+    expect(isDisruptive(plan)).toBe(true);
+    expect(isDisruptive({ ...plan, changes: [plan.changes[0]!] })).toBe(false);
+    expect(plannedCommands(plan)).toEqual({ d1: 3, d3: 2 });
+  });
+  it('a problem: title, status, detail, each pointer, the job', () => {
+    expect(
+      formatProblem({
+        type: 'https://netplumb.dev/problems/validation',
+        title: 'Validation failed',
+        status: 422,
+        detail: '2 problem(s)',
+        errors: [
+          { pointer: '/networks/web/members/0/host', detail: 'no host named "docker9"' },
+          { pointer: '', detail: 'whole document' },
+        ],
+      }),
+    ).toBe('error: Validation failed (422): 2 problem(s)\n  /networks/web/members/0/host: no host named "docker9"\n  /: whole document');
+    expect(formatProblem({ type: 't', title: 'Command failed', status: 502, detail: 'x', jobId: 'job_1' })).toContain(
+      'job: job_1 (netplumb logs job_1)',
+    );
+  });
+});
+
+describe('progress', () => {
+  const line = (host: string, stream: JobLogLine['stream'], text: string, exitCode?: number): JobLogLine => ({
+    seq: 1,
+    ts: '2026-01-01T00:00:00.000Z',
+    host,
+    stream,
+    text,
+    ...(exitCode !== undefined ? { exitCode } : {}),
+  });
+  it('CI: plain timestamped lines (commands, job messages), not stderr of reads', () => {
+    let out = '';
+    let t = 0;
+    const p = new Progress('apply seed', { tty: false, write: (s) => (out += s), planned: { d1: 2 }, now: () => t });
+    p.line(line('d1', 'cmd', 'ip link add x'));
+    p.line(line('d1', 'stderr', 'Device "x" does not exist.'));
+    p.line(line('d1', 'info', 'exit 0', 0));
+    p.line(line('d1', 'cmd', 'ovs-vsctl add-br b\nmore'));
+    p.line(line('d1', 'error', 'boom'));
+    t = 1500;
+    p.finish({ id: 'job_1', status: 'failed' } as never);
+    expect(out.split('\n')).toEqual([
+      '1970-01-01T00:00:00.000Z apply seed: started',
+      '2026-01-01T00:00:00.000Z d1 #1 $ ip link add x',
+      '2026-01-01T00:00:00.000Z d1 #2 $ ovs-vsctl add-br b',
+      '2026-01-01T00:00:00.000Z d1 boom',
+      '1970-01-01T00:00:01.500Z apply seed: job job_1 failed in 1.5s',
+      '',
+    ]);
+  });
+  it('terminal: one line per host (done/total, elapsed, current command), redrawn in place', () => {
+    let out = '';
+    let t = 0;
+    const p = new Progress('apply seed', { tty: true, write: (s) => (out += s), planned: { d1: 2, d3: 1 }, now: () => t });
+    t = 2000;
+    p.line(line('d1', 'cmd', 'ip link add x'));
+    p.line(line('d1', 'info', 'exit 0', 0));
+    expect(p.lines()).toEqual(['d1      1/2    2.0s  ip link add x', 'd3      0/1    2.0s  ']);
+    expect(out).toContain('\x1b[2A\x1b[2K');
+    p.finish({ id: 'job_1', status: 'succeeded' } as never);
+  });
+  it('interactive only on a TTY outside CI', () => {
+    expect(isInteractive({ isTTY: true }, {})).toBe(true);
+    expect(isInteractive({ isTTY: true }, { CI: 'true' })).toBe(false);
+    expect(isInteractive({ isTTY: false }, {})).toBe(false);
+  });
+});
+
+describe('graph', () => {
+  const br = (id: string, host: string, addr: string) =>
+    ({ id, hostName: host, name: 'np_web', type: 'ovs', addresses: [addr] }) as unknown as Bridge;
+  const parts = {
+    topology: { name: 'seed', hosts: ['d1', 'd3'] } as unknown as Topology,
+    bridges: [br('br_1', 'd1', '10.0.0.1/24'), br('br_3', 'd3', '10.0.0.2/24')],
+    tunnels: [{ type: 'gre', key: 7, overlayMtu: 1458, endpoints: [{ bridge: 'br_1' }, { bridge: 'br_3' }] } as unknown as Tunnel],
+    attachments: [
+      { id: 'att_1', hostName: 'd1', bridge: 'br_1', target: { container: 'web1' }, ifname: 'eth1', addresses: ['10.0.0.100/24'] },
+    ] as unknown as Attachment[],
+  };
+  it('mermaid: hosts as subgraphs, members on bridges, tunnels labelled type/key/MTU', () => {
+    expect(mermaid(parts)).toBe(
+      [
+        'flowchart LR',
+        '  subgraph host_d1["d1"]',
+        '    br_1["np_web (ovs)<br/>10.0.0.1/24"]',
+        '    att_1(["web1 eth1<br/>10.0.0.100/24"])',
+        '  end',
+        '  subgraph host_d3["d3"]',
+        '    br_3["np_web (ovs)<br/>10.0.0.2/24"]',
+        '  end',
+        '  att_1 --- br_1',
+        '  br_1 <==>|"gre key 7 mtu 1458"| br_3',
+      ].join('\n'),
+    );
+  });
+  it('DOT: clusters per host', () => {
+    const d = dot(parts);
+    expect(d).toContain('subgraph "cluster_d1" {');
+    expect(d).toContain('"br_1" [shape=box, label="np_web (ovs)\n10.0.0.1/24"];');
+    expect(d).toContain('"br_1" -- "br_3" [style=bold, label="gre key 7 mtu 1458"];');
+  });
+});
+
+describe('run: exit codes without a service', () => {
+  const io = () => {
+    const o = { out: '', err: '' };
+    const x: Io = {
+      out: (s) => (o.out += `${s}\n`),
+      err: (s) => (o.err += `${s}\n`),
+      progressStream: { write: () => true },
+      env: { NETPLUMB_URL: 'http://127.0.0.1:9' },
+    };
+    return { o, x };
+  };
+  it('help 0, usage 2, unreachable 3, a missing file 2 — messages, no stack', async () => {
+    const a = io();
+    expect(await run(['--help'], a.x)).toBe(0);
+    expect(a.o.out).toContain('exit codes: 0 ok, 1 job failed');
+    const b = io();
+    expect(await run(['status'], b.x)).toBe(EXIT.unreachable);
+    expect(b.o.err).toContain('cannot reach http://127.0.0.1:9');
+    const c = io();
+    expect(await run(['apply', '-f', '/nonexistent.yaml'], c.x)).toBe(EXIT.usage);
+    expect(c.o.err).toContain('cannot read /nonexistent.yaml');
+    expect(c.o.err).not.toMatch(/^\s+at /m);
+  });
+});
