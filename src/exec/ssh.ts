@@ -52,6 +52,8 @@ const LOCAL_GRACE_MS = 10_000;
 interface Connection {
   readonly client: Client;
   alive: boolean;
+  /** Channels open on it: ended when the connection is lost, so nothing waits on a dead one. */
+  readonly channels: Set<ClientChannel>;
 }
 
 /**
@@ -300,6 +302,9 @@ export class SshExecutor implements Executor {
         const channel = await new Promise<ClientChannel>((resolve, reject) => {
           conn.client.exec(command, (err, ch) => (err ? reject(err) : resolve(ch)));
         });
+        conn.channels.add(channel);
+        channel.once('close', () => conn.channels.delete(channel));
+        if (!conn.alive) channel.destroy(); // lost while the channel opened
         return { conn, channel };
       } catch (err) {
         const message = err instanceof Error ? err.message : String(err);
@@ -330,12 +335,16 @@ export class SshExecutor implements Executor {
   private drop(conn: Connection): void {
     conn.alive = false;
     if (this.conn === conn) this.conn = undefined;
+    // A channel on a lost connection may never hear of it (a kept Docker stream, a shell session): end them all,
+    // so every waiter sees 'close' now and the next request opens a new connection.
+    for (const channel of [...conn.channels]) channel.destroy();
+    conn.channels.clear();
   }
 
   private async connect(): Promise<Connection> {
     const privateKey = await this.loadPrivateKey();
     const client = new Client();
-    const conn: Connection = { client, alive: false };
+    const conn: Connection = { client, alive: false, channels: new Set() };
     this.clients.add(client);
 
     return new Promise<Connection>((resolve, reject) => {
