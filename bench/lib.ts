@@ -72,22 +72,8 @@ export async function startService(): Promise<Service> {
   };
 }
 
-/** POST /hosts body for a sandbox host: SSH, pinned host key, tunnelIp = its underlay address (as test/integration does). */
-export function sshHostBody(sb: Sandbox, name: string) {
-  const h = sb.host(name);
-  return {
-    name,
-    executor: {
-      kind: 'ssh' as const,
-      address: h.mgmtIp,
-      port: h.sshPort,
-      user: 'root',
-      privateKeyPath: sb.clientKeyPath,
-      hostKeySha256: h.hostKeySha256,
-    },
-    tunnelIp: h.underlayIp,
-  };
-}
+/** POST /hosts body for a sandbox host: SSH, pinned host key, tunnelIp = its underlay address (the tests' own). */
+export { sshHostBody } from '../test/integration/harness.js';
 
 /** Runs a script in the host's own shell (its namespace, its OVS and Docker): the floor. Throws on failure. */
 export async function hostSh(sb: Sandbox, host: string, script: string, timeoutMs = 300_000): Promise<string> {
