@@ -73,7 +73,17 @@ export function resolveAttachment(store: Store, body: AttachmentCreate, id: stri
 
 // ---- job work
 
-async function resolveTarget(ctx: JobContext, d: AttachmentData) {
+/** How a job reaches an attachment's target: its namespace path, what `ip link … netns` takes, and the container found. */
+export interface ResolvedTarget {
+  pid: number | null;
+  containerId: string | null;
+  containerName: string | null;
+  netnsPath: string;
+  nsRef: string;
+}
+
+/** The target's namespace: a container through Docker (404/409 problems when missing or stopped), a netns or a pid. */
+export async function resolveTarget(ctx: JobContext, d: AttachmentData): Promise<ResolvedTarget> {
   const t = d.target;
   if ('container' in t) {
     try {

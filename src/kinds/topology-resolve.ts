@@ -165,6 +165,7 @@ export function resolveTopology(
   const alloc = emptyAllocations();
   const hostIds: string[] = [];
   const hostsByName = new Map<string, TypedResource<'host'>>();
+  const hostsById = new Map<string, TypedResource<'host'>>();
   const desired: DesiredTopology = { bridges: [], tunnels: [], attachments: [], allocations: alloc, hosts: hostIds };
   if (doc.name !== undefined && doc.name !== name)
     errors.push({ pointer: '/name', detail: `the document is named ${JSON.stringify(doc.name)} but was sent to /topologies/${name}` });
@@ -176,6 +177,7 @@ export function resolveTopology(
       return null;
     }
     hostsByName.set(hostName, h);
+    hostsById.set(h.id, h);
     if (!hostIds.includes(h.id)) hostIds.push(h.id);
     return h;
   };
@@ -204,7 +206,7 @@ export function resolveTopology(
     mine.add(n);
     return true;
   };
-  const hostName = (hostId: string) => [...hostsByName.values()].find((h) => h.id === hostId)?.data.name ?? hostId;
+  const hostName = (hostId: string) => hostsById.get(hostId)?.data.name ?? hostId;
 
   const subnetsByHost = new Map<string, { subnet: string; network: string }[]>();
   const usedKeys = keysInUse(store, name);
@@ -340,7 +342,7 @@ export function resolveTopology(
     // Bridges: one per host of the network.
     const bridgeOf = new Map<string, DesiredBridge>();
     for (const hostId of memberHosts) {
-      const h = [...hostsByName.values()].find((x) => x.id === hostId)!;
+      const h = hostsById.get(hostId)!;
       const slot = `bridge:${network}/${h.data.name}`;
       claimName(hostId, bridgeName, net.bridge.name ? `${at}/bridge/name` : `${at}`);
       let datapathType: BridgeData['datapathType'] = null;
@@ -378,8 +380,8 @@ export function resolveTopology(
     // Tunnel data per pair.
     let networkMtu: number | null = null;
     for (const [a, b] of pairs) {
-      const ha = [...hostsByName.values()].find((x) => x.id === a)!;
-      const hb = [...hostsByName.values()].find((x) => x.id === b)!;
+      const ha = hostsById.get(a)!;
+      const hb = hostsById.get(b)!;
       const slot = `tunnel:${network}/${ha.data.name}~${hb.data.name}`;
       for (const h of [ha, hb]) {
         if (!h.data.tunnelIp)

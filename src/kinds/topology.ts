@@ -9,7 +9,6 @@
  *   3. what the document no longer has: members, tunnels, then bridges.
  * A failure in 2 puts the hosts back as they were before 2; what 1 removed stays removed (re-apply converges).
  */
-import { ContainerNotFoundError, ContainerNotRunningError, resolveContainer } from '../docker/index.js';
 import { byName, namedEntries } from '../exec/named.js';
 import { nowIso, parseRecord, readResource, saveResource } from '../jobs/records.js';
 import { undo, type JobContext } from '../jobs/runner.js';
@@ -34,7 +33,7 @@ import { createTunnelPlan, deleteTunnelPlan, endCommands, parseEnd, type EndFact
 import { commandLine } from '../jobs/plan-runner.js';
 import { coalesce } from '../ops/coalesce.js';
 import type { Store } from '../store/types.js';
-import { attachmentKind } from './attachment.js';
+import { resolveTarget, type ResolvedTarget } from './attachment.js';
 import { bridgeKind } from './bridge.js';
 import type { HostReader, Observation, ResourceKind, TypedResource } from './kind.js';
 import { readByKeyOrId } from './topology-refs.js';
@@ -48,7 +47,7 @@ interface Facts {
   bridges: Map<string, BridgeFacts>;
   tunnelEnds: Map<string, [EndFacts, EndFacts]>;
   /** slot → how the member's target is reached */
-  targets: Map<string, { nsPath: string; nsRef: string; pid: number | null; containerId: string | null; containerName: string | null }>;
+  targets: Map<string, ResolvedTarget>;
   /** slot → inside links / host end present */
   attachments: Map<string, { hostEndExists: boolean; innerNames: string[]; hostNamespace: boolean }>;
   /** slot of a bridge to delete → what is on the host */
@@ -64,47 +63,22 @@ const ASSUMED: Facts = {
 };
 
 /** A stand-in for a container's namespace in a dry run (the pid is only known when the job runs). */
-const placeholderTarget = (d: AttachmentData) =>
+const placeholderTarget = (d: AttachmentData): ResolvedTarget =>
   'container' in d.target
     ? {
-        nsPath: `/proc/<pid of ${d.target.container}>/ns/net`,
+        netnsPath: `/proc/<pid of ${d.target.container}>/ns/net`,
         nsRef: `<pid:${d.target.container}>`,
         pid: null,
         containerId: null,
         containerName: d.target.container,
       }
     : {
-        nsPath: netnsPath(d.target),
+        netnsPath: netnsPath(d.target),
         nsRef: 'netns' in d.target ? d.target.netns : String(d.target.pid),
         pid: null,
         containerId: null,
         containerName: null,
       };
-
-async function resolveTarget(ctx: JobContext, d: AttachmentData) {
-  if (!('container' in d.target)) return placeholderTarget(d);
-  try {
-    const c = await resolveContainer(ctx.docker(d.hostId), d.target.container);
-    return { nsPath: netnsPath({ pid: c.pid }), nsRef: String(c.pid), pid: c.pid, containerId: c.id, containerName: c.name };
-  } catch (e) {
-    const container = d.target.container;
-    if (e instanceof ContainerNotFoundError)
-      throw new ProblemError(
-        'container-not-found',
-        `container ${JSON.stringify(container)} does not exist on ${d.hostName}`,
-        { container },
-        { cause: e },
-      );
-    if (e instanceof ContainerNotRunningError)
-      throw new ProblemError(
-        'container-not-running',
-        `container ${JSON.stringify(container)} on ${d.hostName} is not running (${e.status})`,
-        { container },
-        { cause: e },
-      );
-    throw e;
-  }
-}
 
 async function readFacts(ctx: JobContext, changes: Change[]): Promise<Facts> {
   const facts: Facts = {
@@ -148,7 +122,7 @@ async function readFacts(ctx: JobContext, changes: Change[]): Promise<Facts> {
         ask(c.current.data.hostId, `${i}|oldHostEnd`, ['ip', '-j', 'link', 'show', 'dev', c.current.data.hostIfname]);
       const target = facts.targets.get(c.slot);
       if (c.desired && target && c.action !== 'delete' && c.action !== 'update') {
-        for (const [k, argv] of namedEntries(attachmentFactCommands(target.nsPath, c.desired.data.hostIfname)))
+        for (const [k, argv] of namedEntries(attachmentFactCommands(target.netnsPath, c.desired.data.hostIfname)))
           ask(c.desired.data.hostId, `${i}|${k}`, argv);
       }
     }
@@ -291,12 +265,12 @@ function stepsOf(c: Change, facts: Facts, dryRun: boolean): { replaceOld: Step[]
       if (c.action === 'delete') return { replaceOld: none, apply: none, remove: detach };
       const d = c.desired!;
       if (c.action === 'update')
-        return { replaceOld: none, apply: updateAttachmentPlan(c.current!.data, d.data, target!.nsPath).steps, remove: none };
+        return { replaceOld: none, apply: updateAttachmentPlan(c.current!.data, d.data, target!.netnsPath).steps, remove: none };
       if (a?.hostNamespace) throw new ProblemError('conflict', `${d.member}: the target is ${d.data.hostName}'s own network namespace`);
       if (a && a.innerNames.includes(d.data.ifname!) && c.action === 'create') {
         throw new ProblemError('conflict', `${d.member}: ${d.data.ifname} already exists in the target on ${d.data.hostName}`);
       }
-      const attach = attachPlan({ id: d.id, d: d.data, ifname: d.data.ifname!, nsPath: target!.nsPath, nsRef: target!.nsRef }).steps;
+      const attach = attachPlan({ id: d.id, d: d.data, ifname: d.data.ifname!, nsPath: target!.netnsPath, nsRef: target!.nsRef }).steps;
       return { replaceOld: c.action === 'replace' ? detach : none, apply: attach, remove: none };
     }
   }
@@ -413,7 +387,7 @@ function recordApplied(ctx: JobContext, c: Change, facts: Facts): void {
   if (c.kind === 'attachment') {
     const t = facts.targets.get(c.slot);
     const resolved = t
-      ? { pid: t.pid, containerId: t.containerId, containerName: t.containerName, netnsPath: t.nsPath }
+      ? { pid: t.pid, containerId: t.containerId, containerName: t.containerName, netnsPath: t.netnsPath }
       : (c.current?.data.resolved ?? null);
     const data: AttachmentData = { ...c.desired!.data, resolved, txChecksumOffloadOff: c.desired!.data.datapathType === 'netdev' };
     put('attachment', c.desired!.id, keyOf.attachment(data), data);
@@ -620,6 +594,3 @@ export const topologyKind: ResourceKind<'topology', TopologyView, TopologyObserv
   remove: (ctx, t) => removeTopology(ctx, t),
   observeWith: observeTopology,
 };
-
-/** Names the resource kinds a topology's slots hold (for messages about owned resources). */
-export const ownedKinds = { bridge: bridgeKind, tunnel: tunnelKind, attachment: attachmentKind } as const;

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ECHO_STEP, ranIds } from '../helpers/batch-steps.js';
 import { runBatch, type BatchStep } from '../../src/exec/batch.js';
 import { ExecError } from '../../src/exec/errors.js';
 import { SshExecutor } from '../../src/exec/ssh.js';
@@ -43,9 +44,6 @@ afterAll(async () => {
   await down(PREFIX);
 });
 
-/** Prints $1 / $2 without a newline, appends $4 to the file $5, exits $3 (the unit test's step). */
-const ECHO_STEP = 'printf %s "$1"; printf %s "$2" >&2; printf "%s\\n" "$4" >> "$5"; exit "$3"';
-const ranIds = (file: string): string[] => (existsSync(file) ? readFileSync(file, 'utf8').split('\n').slice(0, -1) : []);
 const text = fc
   .array(
     fc.oneof(

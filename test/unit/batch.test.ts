@@ -1,8 +1,9 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
+import { echoStep, ranIds } from '../helpers/batch-steps.js';
 import {
   BatchFramingError,
   BatchIncompleteError,
@@ -19,19 +20,7 @@ const exec = new LocalExecutor();
 const dir = mkdtempSync(join(tmpdir(), 'netplumb-batch-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** A step that prints $1 on stdout and $2 on stderr (no newline added), appends $4 to the file $5, exits $3. */
-const ECHO_STEP = 'printf %s "$1"; printf %s "$2" >&2; printf "%s\\n" "$4" >> "$5"; exit "$3"';
-const step = (out: string, err: string, code: number, id: string, file: string, okExitCodes?: number[]): BatchStep => ({
-  argv: ['sh', '-c', ECHO_STEP, '_', out, err, String(code), id, file],
-  ...(okExitCodes ? { okExitCodes } : {}),
-});
-const ranIds = (file: string): string[] => {
-  try {
-    return readFileSync(file, 'utf8').split('\n').slice(0, -1);
-  } catch {
-    return [];
-  }
-};
+const step = echoStep;
 
 const hex = fc.stringMatching(/^[0-9a-f]{8,32}$/);
 /** Text made to look like framing: markers with made-up nonces, heredoc-like delimiters, quotes, lone newlines. */

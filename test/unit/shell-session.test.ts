@@ -5,12 +5,13 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import type { ClientChannel } from 'ssh2';
 import { afterAll, describe, expect, it } from 'vitest';
+import { echoStep, ranIds } from '../helpers/batch-steps.js';
 import { BatchIncompleteError, runBatch, type BatchStep } from '../../src/exec/batch.js';
 import { ExecError } from '../../src/exec/errors.js';
 import { LocalExecutor } from '../../src/exec/local.js';
@@ -100,18 +101,7 @@ function fixture(opts: { max?: number; idleMs?: number; loginPrints?: boolean } 
   return f;
 }
 
-const ECHO_STEP = 'printf %s "$1"; printf %s "$2" >&2; printf "%s\\n" "$4" >> "$5"; exit "$3"';
-const step = (out: string, err: string, code: number, id: string, file: string, okExitCodes?: number[]): BatchStep => ({
-  argv: ['sh', '-c', ECHO_STEP, '_', out, err, String(code), id, file],
-  ...(okExitCodes ? { okExitCodes } : {}),
-});
-const ranIds = (file: string): string[] => {
-  try {
-    return readFileSync(file, 'utf8').split('\n').slice(0, -1);
-  } catch {
-    return [];
-  }
-};
+const step = echoStep;
 const hex = fc.stringMatching(/^[0-9a-f]{8,32}$/);
 const text = fc
   .array(
