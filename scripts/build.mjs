@@ -10,7 +10,6 @@
  *
  * `isStale()` says whether dist/ is missing or older than anything it is built from (npm start builds first then).
  */
-import { build } from 'esbuild';
 import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -48,6 +47,8 @@ export function isStale() {
 
 export async function buildAll({ quiet = false } = {}) {
   const started = performance.now();
+  // Imported here, not at the top: `npm start` of a deployment that ships dist/ (no dev dependencies) never builds.
+  const { build } = await import('esbuild');
   await build({
     absWorkingDir: root,
     entryPoints: Object.fromEntries(Object.entries(ENTRIES).map(([name, path]) => [name, path])),
