@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient, NetplumbError, type Job } from '../sdk/src/index.js';
 import { down, SEED_HOSTS, up, type Sandbox } from '../test/testbed/sandbox.js';
+import { buildAll, isStale } from './build.mjs';
 
 const PREFIX = process.env.NETPLUMB_DEMO_PREFIX ?? 'demo';
 const tunnelType = (process.argv[2] ?? 'gre') as 'gre' | 'vxlan' | 'geneve';
@@ -76,7 +77,9 @@ async function main() {
   const port = await freePort();
   const token = randomBytes(24).toString('hex');
   dataDir = mkdtempSync(join(tmpdir(), 'netplumb-demo-'));
-  service = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+  // The built service, as `npm start` runs it (built first when dist/ is missing or stale).
+  if (isStale()) await buildAll({ quiet: true });
+  service = spawn(process.execPath, ['--max-semi-space-size=1', 'dist/server.mjs'], {
     env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', NETPLUMB_TOKEN: token, NETPLUMB_DB: join(dataDir, 'netplumb.db') },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

@@ -68,7 +68,8 @@ export function openapiDocument(api: OpenAPIHono<Env> = apiRoutes()) {
 export function createApp(deps: AppDeps) {
   const app = new OpenAPIHono<Env>();
   const api = apiRoutes();
-  const doc = openapiDocument(api);
+  // Built on the first request for it, not at start-up (it costs start-up time and memory few processes need).
+  let doc: ReturnType<typeof openapiDocument> | undefined;
 
   app.onError((err, c) => {
     if (isProblemError(err)) return problemResponse(c, err.problem);
@@ -105,7 +106,7 @@ export function createApp(deps: AppDeps) {
     );
   }
   mountHealth(app, deps, API_VERSION);
-  app.get('/openapi.json', (c) => c.json(doc));
+  app.get('/openapi.json', (c) => c.json((doc ??= openapiDocument(api))));
   mountDocs(app);
 
   app.use('*', bearerAuth(deps.config.token));

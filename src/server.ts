@@ -3,13 +3,8 @@ import { createApp } from './app.js';
 import { loadConfig, type Config } from './config.js';
 import { serveApp } from './listen.js';
 import { createDeps, recoverInterruptedJobs } from './services.js';
+import { exitAtStartup, listenFailure } from './startup.js';
 import { SqliteStore } from './store/sqlite.js';
-
-/** Start-up cannot go on: one line saying why, exit 1. */
-function fatal(what: string, e: unknown): never {
-  console.error(`netplumb: ${what}: ${e instanceof Error ? e.message : String(e)}`);
-  process.exit(1);
-}
 
 // The last net, not the mechanism: store faults are handled where they happen. Log loudly and keep serving.
 process.on('unhandledRejection', (reason) => {
@@ -20,7 +15,7 @@ let config: Config;
 try {
   config = loadConfig();
 } catch (e) {
-  fatal('cannot start', e);
+  exitAtStartup('config', 'cannot start', e);
 }
 let store: SqliteStore;
 try {
@@ -28,7 +23,7 @@ try {
   const interrupted = recoverInterruptedJobs(store);
   if (interrupted.length) console.log(`marked ${interrupted.length} job(s) left running as interrupted: ${interrupted.join(', ')}`);
 } catch (e) {
-  fatal(`cannot open or update the database ${config.dbPath} (free space or fix permissions, then start again)`, e);
+  exitAtStartup('database', `cannot open or update the database ${config.dbPath} (free space or fix permissions, then start again)`, e);
 }
 const deps = createDeps(store, config);
 // Idempotency keys expire (24 h by default): sweep at start-up and hourly. A failing store only delays it.
@@ -48,6 +43,11 @@ const server = serveApp(app, { port: config.port, hostname: config.host }, (info
   if (!config.token) console.log('no NETPLUMB_TOKEN set: authentication is off, so the service listens on loopback only');
   if (!config.keyDir) console.log('no NETPLUMB_KEY_DIR set: SSH privateKeyPath may name any file this service can read');
   if (!config.secretKey) console.log('no NETPLUMB_SECRET_KEY set: inline SSH private keys are refused (privateKeyPath still works)');
+});
+
+server.on('error', (e: NodeJS.ErrnoException) => {
+  if (server.listening) console.error(`netplumb: server error: ${e.message}`);
+  else exitAtStartup('listen', listenFailure(e, config.host, config.port));
 });
 
 let stopping = false;

@@ -1,8 +1,11 @@
 import http from 'node:http';
 import { inspect } from 'node:util';
 import type { Duplex } from 'node:stream';
-import Dockerode from 'dockerode';
+import type Dockerode from 'dockerode';
+import { lazyModule } from '../lazy.js';
 import type { SshExecutor } from '../exec/ssh.js';
+
+const loadDockerode = lazyModule<typeof Dockerode>('dockerode');
 
 export const DEFAULT_DOCKER_SOCKET = '/var/run/docker.sock';
 
@@ -33,7 +36,7 @@ export function createDockerClient(opts: DockerClientOptions): Dockerode {
       opts.socketPath ?? unixSocketOf(opts.env?.DOCKER_HOST) ?? unixSocketOf(process.env.DOCKER_HOST) ?? DEFAULT_DOCKER_SOCKET;
     // host/protocol undefined on purpose: docker-modem fills its defaults from DOCKER_HOST,
     // and a tcp:// there would otherwise win over socketPath.
-    return withoutRedirects(new Dockerode({ socketPath, host: undefined, port: undefined, protocol: undefined }));
+    return withoutRedirects(new (loadDockerode())({ socketPath, host: undefined, port: undefined, protocol: undefined }));
   }
   const argv = opts.socketPath ? ['docker', '-H', `unix://${opts.socketPath}`, 'system', 'dial-stdio'] : ['docker', 'system', 'dial-stdio'];
   const agent = new DialStdioAgent(opts.executor, argv);
@@ -45,7 +48,7 @@ export function createDockerClient(opts: DockerClientOptions): Dockerode {
     socketPath: undefined,
     agent,
   };
-  return withoutRedirects(new Dockerode(options));
+  return withoutRedirects(new (loadDockerode())(options));
 }
 
 /**

@@ -11,10 +11,11 @@
 import { constants } from 'node:fs';
 import { open, readlink, realpath } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
-import ssh2, { type ParsedKey, type utils as Ssh2Utils } from 'ssh2';
+import type { ParsedKey, utils as Ssh2Utils } from 'ssh2';
+import { lazyModule } from '../lazy.js';
 
-// ssh2 is CommonJS and `utils` is not a named export Node's ESM loader can see: go through the default (typed here).
-const sshUtils = (ssh2 as { utils: typeof Ssh2Utils }).utils;
+// ssh2 loads on first use (src/lazy.ts); `utils` is reached through the CommonJS module object.
+const loadSsh2 = lazyModule<{ utils: typeof Ssh2Utils }>('ssh2');
 
 /** Larger than any private key (an 16384-bit RSA key is ~13 KiB in PEM). */
 const MAX_KEY_BYTES = 64 * 1024;
@@ -36,7 +37,7 @@ export function unusableKeyFileMessage(keyDir: string | undefined): string {
 /** True when text is one private key ssh2 can use without a passphrase. */
 export function isUsablePrivateKey(text: string): boolean {
   // ssh2 answers an array for a file holding several keys (its typing does not say so).
-  const parsed: unknown = sshUtils.parseKey(text);
+  const parsed: unknown = loadSsh2().utils.parseKey(text);
   const key = (Array.isArray(parsed) ? (parsed as unknown[])[0] : parsed) as ParsedKey | Error | undefined;
   return !!key && !(key instanceof Error) && key.isPrivateKey();
 }

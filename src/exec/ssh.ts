@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
-import { Client, type ClientChannel, type ConnectConfig } from 'ssh2';
+import type { Client, ClientChannel, ConnectConfig } from 'ssh2';
+import { lazyModule } from '../lazy.js';
 import { ExecError } from './errors.js';
 import { fingerprintOfKey, normalizeFingerprint } from './fingerprint.js';
 import { readPrivateKeyFile, UnusableKeyError } from './keys.js';
@@ -11,6 +12,9 @@ import { Semaphore } from './semaphore.js';
 import { ShellSessionPool } from './shell-session.js';
 import { signalNumber } from './signals.js';
 import { DEFAULT_TIMEOUT_MS, type Executor, type RunOptions, type RunResult } from './types.js';
+
+/** ssh2 loads on first connection (src/lazy.ts). */
+const loadSsh2 = lazyModule<typeof import('ssh2')>('ssh2');
 
 export { fingerprintOfKey } from './fingerprint.js';
 
@@ -343,7 +347,7 @@ export class SshExecutor implements Executor {
 
   private async connect(): Promise<Connection> {
     const privateKey = await this.loadPrivateKey();
-    const client = new Client();
+    const client = new (loadSsh2().Client)();
     const conn: Connection = { client, alive: false, channels: new Set() };
     this.clients.add(client);
 

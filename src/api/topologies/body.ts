@@ -1,11 +1,14 @@
 /** The topology document from a request: JSON (validated by the route) or YAML (parsed here with limits, then validated). */
 import type { Context } from 'hono';
-import { parseDocument } from 'yaml';
+import { lazyModule } from '../../lazy.js';
 import { TopologyDocumentSchema, type TopologyDocument } from '../../model/topologies.js';
 import { ProblemError } from '../../model/problems.js';
 import type { Env } from '../common.js';
 import { zodFieldErrors } from '../problems.js';
 import { YAML_TYPES } from './schema.js';
+
+/** yaml loads with the first YAML body (src/lazy.ts). */
+const loadYaml = lazyModule<typeof import('yaml')>('yaml');
 
 /** A YAML alias may not expand the document past this (a "billion laughs" document is refused, not expanded). */
 const MAX_EXPANDED_BYTES = 1024 * 1024;
@@ -25,7 +28,7 @@ export async function readDocument(c: Context<Env>, json: unknown): Promise<Topo
 
 export async function readYamlDocument(c: Context<Env>): Promise<TopologyDocument> {
   const text = await c.req.text();
-  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false });
+  const doc = loadYaml().parseDocument(text, { uniqueKeys: true, prettyErrors: false });
   if (doc.errors.length) {
     throw ProblemError.validation(doc.errors.slice(0, 20).map((e) => ({ pointer: '/', detail: `YAML: ${e.message.split('\n')[0]}` })));
   }
