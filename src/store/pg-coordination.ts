@@ -71,7 +71,8 @@ export class PgCoordination implements Coordination {
   async close(): Promise<void> {
     this.leases.stop();
     await this.feed.close();
-    await this.pool.end().catch(() => {});
+    // Connections still checked out (a job holding host locks at shutdown) are not waited for long: exiting closes them.
+    await Promise.race([this.pool.end().catch(() => {}), new Promise((r) => setTimeout(r, 2000).unref())]);
   }
 }
 
@@ -87,12 +88,18 @@ class PgHostLocks implements HostLockService {
     const releaseLocal = await this.local.acquire(sorted, mode);
     if (!sorted.length) return releaseLocal;
     let client: pg.PoolClient | undefined;
+    // The connection of held locks may drop (the database restarts): its locks are gone then. Say so loudly; the
+    // job goes on (it cannot be stopped half-way safely) and the next query on the connection fails.
+    const onError = (e: Error) =>
+      this.log(`the connection holding host locks on ${sorted.join(', ')} dropped (${e.message}): those locks are released`);
     try {
       client = await this.pool.connect();
+      client.on('error', onError);
       const fn = mode === 'shared' ? 'pg_advisory_lock_shared' : 'pg_advisory_lock';
       for (const h of sorted) await client.query(`SELECT ${fn}($1, $2)`, [ADVISORY.hosts, hostLockKey(h)]);
     } catch (e) {
       // Destroying the connection releases whatever it took.
+      client?.off('error', onError);
       client?.release(true);
       releaseLocal();
       throw e;
@@ -105,8 +112,12 @@ class PgHostLocks implements HostLockService {
       held
         .query('SELECT pg_advisory_unlock_all()')
         .then(
-          () => held.release(),
+          () => {
+            held.off('error', onError);
+            held.release();
+          },
           (e: Error) => {
+            held.off('error', onError);
             this.log(`releasing host locks failed (${e.message}): dropping the connection releases them`);
             held.release(true);
           },

@@ -9,7 +9,18 @@
  */
 import { PgError, SyncConnection } from './pg-sync.js';
 import { ADVISORY, PG_MIGRATIONS, schemaInit } from './pg-schema.js';
-import type { IdempotencyRecord, JobFilter, JobRecord, ListQuery, LogLine, Page, ResourceRecord, Store, StoredResponse } from './types.js';
+import {
+  IdempotencyKeyTakenError,
+  type IdempotencyRecord,
+  type JobFilter,
+  type JobRecord,
+  type ListQuery,
+  type LogLine,
+  type Page,
+  type ResourceRecord,
+  type Store,
+  type StoredResponse,
+} from './types.js';
 
 type Row = Record<string, unknown>;
 
@@ -26,15 +37,6 @@ export interface PgStoreOptions {
   leaseMs?: number;
   /** Longest wait for one query (ms). */
   queryTimeoutMs?: number;
-}
-
-/** Thrown by insertIdempotency when the key is held by a request that has not expired: the unique key decided. */
-export class IdempotencyKeyTakenError extends Error {
-  readonly code = '23505';
-  constructor(key: string) {
-    super(`Idempotency-Key ${JSON.stringify(key)} is already in use`);
-    this.name = 'IdempotencyKeyTakenError';
-  }
 }
 
 function whereClause(type: string, where: Record<string, string | undefined>, args: unknown[]): string[] {
