@@ -6,8 +6,18 @@ import pg from 'pg';
 
 const { port, flag } = workerData;
 const state = new Int32Array(flag);
-/** @type {Map<number, pg.Client>} */
+/** @type {Map<number, { client: pg.Client, url: string, init: string[], name: string, broken: boolean }>} */
 const clients = new Map();
+
+async function connect(url, init, name) {
+  const entry = { client: new pg.Client({ connectionString: url, application_name: name }), url, init, name, broken: false };
+  // A connection that drops is reported at the next query (and reopened by the caller); never crash the worker.
+  entry.client.on('error', () => (entry.broken = true));
+  entry.client.on('end', () => (entry.broken = true));
+  await entry.client.connect();
+  for (const sql of init) await entry.client.query(sql);
+  return entry;
+}
 let nextId = 1;
 
 function answer(msg) {
@@ -27,27 +37,32 @@ function errorOf(e) {
 async function handle(req) {
   switch (req.op) {
     case 'open': {
-      const client = new pg.Client({ connectionString: req.url, application_name: req.name ?? 'netplumb' });
-      // A connection that drops is reported at the next query (it fails with the error); never crash the worker.
-      client.on('error', () => {});
-      await client.connect();
-      for (const sql of req.init ?? []) await client.query(sql);
+      const entry = await connect(req.url, req.init ?? [], req.name ?? 'netplumb');
       const id = nextId++;
-      clients.set(id, client);
+      clients.set(id, entry);
       return { id };
     }
     case 'query': {
-      const client = clients.get(req.conn);
-      if (!client) throw Object.assign(new Error('the store connection is closed'), { code: 'ECONNCLOSED' });
-      const r = await client.query({ text: req.sql, values: req.params ?? [] });
+      const entry = clients.get(req.conn);
+      if (!entry) throw Object.assign(new Error('the store connection is closed'), { code: 'ECONNCLOSED' });
+      if (entry.broken) throw Object.assign(new Error('the connection to the database was lost'), { code: 'ECONNRESET' });
+      const r = await entry.client.query({ text: req.sql, values: req.params ?? [] });
       // A multi-statement string answers an array: the last result is what the caller wants.
       const last = Array.isArray(r) ? r[r.length - 1] : r;
       return { rows: last?.rows ?? [], rowCount: last?.rowCount ?? 0 };
     }
+    case 'reopen': {
+      // A new session for a connection that broke (the database restarted, the network dropped).
+      const old = clients.get(req.conn);
+      if (!old) throw Object.assign(new Error('the store connection is closed'), { code: 'ECONNCLOSED' });
+      await old.client.end().catch(() => {});
+      clients.set(req.conn, await connect(old.url, old.init, old.name));
+      return {};
+    }
     case 'close': {
-      const client = clients.get(req.conn);
+      const entry = clients.get(req.conn);
       clients.delete(req.conn);
-      await client?.end().catch(() => {});
+      await entry?.client.end().catch(() => {});
       return {};
     }
     default:

@@ -13,6 +13,9 @@ export interface SyncResult<R = Record<string, unknown>> {
   rowCount: number;
 }
 
+/** SQLSTATE classes and socket errors after which the session is gone (or in an unknown state): reopen it. */
+export const SESSION_LOST = /^(08...|57P0[1-3]|ECONNRESET|ECONNREFUSED|ETIMEDOUT|EPIPE|EHOSTUNREACH)$/;
+
 /** A query failed: the driver's message, with PostgreSQL's SQLSTATE (or the socket's errno) in `code`. */
 export class PgError extends Error {
   constructor(
@@ -94,6 +97,12 @@ export class SyncConnection {
   query<R = Record<string, unknown>>(sql: string, params: unknown[] = []): SyncResult<R> {
     if (this.closed) throw new PgError('the store is closed', 'ECONNCLOSED');
     return bridge!.call<SyncResult<R>>({ op: 'query', conn: this.id, sql, params }, this.timeoutMs);
+  }
+
+  /** A new session in place of a broken one (nothing of the old session survives: no transaction, no locks). */
+  reopen(): void {
+    if (this.closed) throw new PgError('the store is closed', 'ECONNCLOSED');
+    bridge!.call({ op: 'reopen', conn: this.id }, this.timeoutMs);
   }
 
   close(): void {

@@ -7,7 +7,7 @@
  * expiry, attempt); log appends and job updates NOTIFY `netplumb_jobs` so other replicas follow a job live. The
  * async side (host locks, heartbeats, expired leases, LISTEN) is pg-coordination.ts.
  */
-import { PgError, SyncConnection } from './pg-sync.js';
+import { PgError, SESSION_LOST, SyncConnection } from './pg-sync.js';
 import { ADVISORY, PG_MIGRATIONS, schemaInit } from './pg-schema.js';
 import {
   IdempotencyKeyTakenError,
@@ -112,8 +112,25 @@ export class PgStore implements Store {
     }
   }
 
+  /** The session broke (the database restarted, the network dropped): a new one is opened before the next statement outside a transaction. */
+  private lost = false;
+
   private q(sql: string, params: unknown[] = []): Row[] {
-    return this.conn.query(sql, params).rows;
+    return this.run(sql, params).rows;
+  }
+
+  private run(sql: string, params: unknown[]): { rows: Row[]; rowCount: number } {
+    // Inside a transaction the statement must fail (the transaction is gone with the session); outside, reconnect.
+    if (this.lost && this.depth === 0) {
+      this.conn.reopen();
+      this.lost = false;
+    }
+    try {
+      return this.conn.query(sql, params);
+    } catch (e) {
+      if (e instanceof PgError && e.code && SESSION_LOST.test(e.code)) this.lost = true;
+      throw e;
+    }
   }
 
   /** Versioned migrations, once, under an advisory lock: replicas starting together wait for the first. */
@@ -347,7 +364,7 @@ export class PgStore implements Store {
   }
   insertIdempotency(r: IdempotencyRecord): void {
     // The primary key decides who owns a key: an expired record is replaced, a live one refuses the insert.
-    const n = this.conn.query(
+    const n = this.run(
       `INSERT INTO idempotency (key,fingerprint,job_id,response,created_at,expires_at) VALUES ($1,$2,$3,$4,$5,$6)
        ON CONFLICT (key) DO UPDATE SET fingerprint=EXCLUDED.fingerprint, job_id=EXCLUDED.job_id, response=EXCLUDED.response,
          created_at=EXCLUDED.created_at, expires_at=EXCLUDED.expires_at
@@ -363,7 +380,7 @@ export class PgStore implements Store {
     return this.q(`SELECT key FROM idempotency WHERE job_id=$1`, [jobId]).map((r) => r.key as string);
   }
   deleteExpiredIdempotency(nowIso: string): number {
-    return this.conn.query(`DELETE FROM idempotency WHERE expires_at < $1`, [nowIso]).rowCount;
+    return this.run(`DELETE FROM idempotency WHERE expires_at < $1`, [nowIso]).rowCount;
   }
 
   probeWrite(): void {

@@ -9,6 +9,7 @@ import { interruptLeasedJob } from '../../src/jobs/lease-recovery.js';
 import { PgCoordination } from '../../src/store/pg-coordination.js';
 import { PgStore } from '../../src/store/postgres.js';
 import type { JobRecord } from '../../src/store/types.js';
+import { isStorageFault } from '../../src/store/faults.js';
 import { fileDatabaseUrl, openPgTestStore } from '../helpers/test-store.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -191,6 +192,27 @@ describe('PostgreSQL replicas', () => {
       expect(again.query('SELECT version FROM schema_migrations ORDER BY version').map((r) => r.version)).toEqual([1, 2]);
     } finally {
       again.close();
+    }
+  });
+
+  it('a lost session is a storage fault (503 on the request path) and the next call opens a new one', () => {
+    const a = openPgTestStore({ replicaId: 'lost' });
+    const other = replicaOn(a.store, 'killer', 30_000);
+    try {
+      a.store.insertJob(job('s1'));
+      other.store.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'netplumb store lost'`);
+      let err: unknown;
+      try {
+        a.store.getJob('s1');
+      } catch (e) {
+        err = e;
+      }
+      expect(isStorageFault(err), String(err)).toBe(true);
+      expect(a.store.getJob('s1')!.id).toBe('s1');
+      // A transaction works again too.
+      expect(a.store.tx(() => a.store.getJob('s1')!.status)).toBe('running');
+    } finally {
+      void other.close();
     }
   });
 });
