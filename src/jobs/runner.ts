@@ -186,6 +186,8 @@ export class JobRunner {
 
   private async execute(job: JobRecord, work: JobWork, onFinish: JobFinish | undefined, lockMode: LockMode): Promise<void> {
     const release = await this.locks.acquire(job.hosts, lockMode);
+    // Replicas: the wait may have been long; renew the lease now, so a job given up meanwhile runs nothing here.
+    await this.coordination.leases?.confirm(job.id);
     try {
       job.status = 'running';
       job.startedAt = now();

@@ -42,6 +42,8 @@ export interface JobLeases {
   readonly leaseMs: number;
   /** Keeps renewing the lease this replica already owns on the job (its store leased it when inserting it). */
   hold(jobId: string): LeaseHandle;
+  /** Renews this replica's lease on the job now; a lease found taken marks the held handle lost. */
+  confirm(jobId: string): Promise<boolean>;
   /**
    * Claims the oldest queued job nobody owns (`FOR UPDATE SKIP LOCKED`: concurrent workers never take the same one)
    * and holds it; null when there is none. For worker processes that run jobs queued by others.

@@ -87,6 +87,24 @@ class PgHostLocks implements HostLockService {
     const sorted = [...new Set(hosts)].sort();
     const releaseLocal = await this.local.acquire(sorted, mode);
     if (!sorted.length) return releaseLocal;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.take(sorted, mode, releaseLocal);
+      } catch (e) {
+        // The database is unreachable: keep waiting for it (the job is still queued; its lease is checked once the
+        // locks are held, so a job given up meanwhile runs nothing). Anything else is a bug: let it surface.
+        const code = (e as { code?: unknown }).code;
+        if (typeof code === 'string' && !/^(08...|57P0[1-3]|53300|ECONNRESET|ECONNREFUSED|ETIMEDOUT|EPIPE|EHOSTUNREACH)$/.test(code)) {
+          releaseLocal();
+          throw e;
+        }
+        if (attempt === 1) this.log(`cannot take host locks on ${sorted.join(', ')} (${(e as Error).message}); retrying every second`);
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
+  }
+
+  private async take(sorted: string[], mode: HostLockMode, releaseLocal: () => void): Promise<() => void> {
     let client: pg.PoolClient | undefined;
     // The connection of held locks may drop (the database restarts): its locks are gone then. Say so loudly; the
     // job goes on (it cannot be stopped half-way safely) and the next query on the connection fails.
@@ -101,7 +119,6 @@ class PgHostLocks implements HostLockService {
       // Destroying the connection releases whatever it took.
       client?.off('error', onError);
       client?.release(true);
-      releaseLocal();
       throw e;
     }
     const held = client;
@@ -189,6 +206,27 @@ export class PgLeases implements JobLeases {
       this.log(`lease heartbeat failed (${(e as Error).message}); retrying`);
     } finally {
       this.beating = false;
+    }
+  }
+
+  async confirm(jobId: string): Promise<boolean> {
+    const h = this.held.get(jobId);
+    if (!h) return false;
+    try {
+      const r = await this.pool.query(
+        `UPDATE job_leases SET expires_at = now() + $2 * interval '1 millisecond', heartbeat_at = now()
+         WHERE owner = $1 AND job_id = $3 RETURNING job_id`,
+        [this.replicaId, this.leaseMs, jobId],
+      );
+      if (r.rowCount) return true;
+      h.lost = true;
+      this.drop(h);
+      this.log(`job ${jobId}: its lease was taken over while it waited for its hosts: it runs no command here`);
+      return false;
+    } catch (e) {
+      // The database cannot say: the heartbeat will (and the job's own store writes fail meanwhile).
+      this.log(`job ${jobId}: cannot confirm its lease (${(e as Error).message})`);
+      return true;
     }
   }
 

@@ -131,6 +131,13 @@ describe('PostgreSQL replicas', () => {
       const again = a.coordination.leases.hold('j2');
       await a.coordination.leases.beat();
       expect(again.lost).toBe(true);
+      // confirm() (the runner calls it once it holds its hosts) says the same without waiting for a heartbeat.
+      const late = a.coordination.leases.hold('j2');
+      expect(await a.coordination.leases.confirm('j2')).toBe(false);
+      expect(late.lost).toBe(true);
+      a.store.insertJob(job('j3'));
+      a.coordination.leases.hold('j3');
+      expect(await a.coordination.leases.confirm('j3')).toBe(true);
     } finally {
       await b.close();
     }
