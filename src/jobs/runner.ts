@@ -252,6 +252,8 @@ export class JobRunner {
         if (!h) {
           const target = hostTarget(store, id);
           if (!target) throw new ProblemError('not-found', `host ${id} no longer exists`);
+          // Replicas: a key registered through another replica is redacted here too.
+          if (target.connection.kind === 'ssh' && target.connection.privateKey) this.addSecret(target.connection.privateKey);
           h = { id, name: target.connection.label, target };
           hostCache.set(id, h);
         }
