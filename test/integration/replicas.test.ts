@@ -222,6 +222,7 @@ describe('three replicas on one PostgreSQL', () => {
     const closed = await waitJob(other, job.id, (j) => j.status === 'interrupted', 30_000);
     const tookMs = Date.now() - killedAt;
     expect(closed.status).toBe('interrupted');
+    console.log(`replicas: the job of the killed replica was interrupted ${tookMs} ms after kill -9 (lease ${LEASE_S} s)`);
     // The lease (4 s) runs out at most 4 s after the last heartbeat; a replica looks every second. Machine noise: +3 s.
     expect(tookMs).toBeLessThan(LEASE_S * 1000 + 1000 + 3000);
     const logs = (await (await call(other, 'GET', `/jobs/${job.id}/logs?limit=1000`)).json()) as {
