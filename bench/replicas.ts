@@ -3,7 +3,8 @@
  * hosts (bench/fake-replica.ts: commands answer at once, so this measures the control plane), on SQLite in one
  * process vs PostgreSQL with 1 and with 3 replicas. Every replica is a child process; the load comes from this
  * process (fetch, BENCH_CONCURRENCY requests in flight, spread round robin over the replicas). PostgreSQL: the
- * server at NETPLUMB_BENCH_PG_URL, else a throwaway local cluster (test/helpers/pg-cluster.ts).
+ * server at NETPLUMB_BENCH_PG_URL, else a throwaway local cluster (test/helpers/pg-cluster.ts) with fsync and
+ * synchronous commit on (SQLite runs with synchronous=FULL: both stores durable).
  *
  *   npx tsx bench/replicas.ts            BENCH_BRIDGES=200 BENCH_HOSTS=20 BENCH_GET_S=5 BENCH_CONCURRENCY=20
  */
@@ -94,7 +95,8 @@ header(`replicas: ${BRIDGES} bridges over ${HOSTS} fake hosts, then GET /bridges
 let cluster: PgCluster | null = null;
 let pgUrl = process.env.NETPLUMB_BENCH_PG_URL;
 if (!pgUrl || !(await reachable(pgUrl))) {
-  cluster = await startCluster();
+  // fsync on, as SQLite's synchronous=FULL: the comparison is between two durable stores.
+  cluster = await startCluster({ durable: true });
   pgUrl = cluster.url;
 }
 const dir = mkdtempSync(path.join(tmpdir(), 'netplumb-bench-'));

@@ -55,7 +55,8 @@ export async function reachable(url: string): Promise<boolean> {
   }
 }
 
-export async function startCluster(): Promise<PgCluster> {
+/** durable: fsync and synchronous commit on, as a production server runs (benchmarks); tests run without. */
+export async function startCluster(opts: { durable?: boolean } = {}): Promise<PgCluster> {
   const bin = pgBinDir();
   const asRoot = process.getuid?.() === 0;
   const user = asRoot ? 'postgres' : undefined;
@@ -83,8 +84,9 @@ export async function startCluster(): Promise<PgCluster> {
       '-t',
       '60',
       '-o',
-      // Loopback only, the socket in our own directory, and settings for a test run (not for production).
-      `-c listen_addresses=127.0.0.1 -c port=${port} -c unix_socket_directories=${dir} -c max_connections=400 -c fsync=off -c synchronous_commit=off -c full_page_writes=off`,
+      // Loopback only, the socket in our own directory; a test run skips fsync (not for production).
+      `-c listen_addresses=127.0.0.1 -c port=${port} -c unix_socket_directories=${dir} -c max_connections=400` +
+        (opts.durable ? '' : ' -c fsync=off -c synchronous_commit=off -c full_page_writes=off'),
       'start',
     ]);
   } catch (e) {
