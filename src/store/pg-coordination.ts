@@ -237,6 +237,22 @@ export class PgLeases implements JobLeases {
       args.push(opts.kinds);
       kindCond = 'AND j.kind = ANY($3::text[])';
     }
+    // A claim that raced with another (its snapshot still saw the job unowned; the other's lease row won the insert)
+    // returns nothing although other jobs may wait: try again with a fresh snapshot while unowned jobs remain.
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const id = await this.claimOnce(args, kindCond);
+      if (id) return this.hold(id);
+      const left = await this.pool.query(
+        `SELECT 1 FROM jobs j WHERE j.status = 'queued' ${kindCond.replace('$3', '$1')}
+           AND NOT EXISTS (SELECT 1 FROM job_leases l WHERE l.job_id = j.id AND l.owner IS NOT NULL) LIMIT 1`,
+        opts.kinds?.length ? [opts.kinds] : [],
+      );
+      if (!left.rowCount) return null;
+    }
+    return null;
+  }
+
+  private async claimOnce(args: unknown[], kindCond: string): Promise<string | null> {
     const r = await this.pool.query<{ job_id: string }>(
       `WITH c AS (
          SELECT j.id FROM jobs j
@@ -252,8 +268,7 @@ export class PgLeases implements JobLeases {
        RETURNING job_id`,
       args,
     );
-    const id = r.rows[0]?.job_id;
-    return id ? this.hold(id) : null;
+    return r.rows[0]?.job_id ?? null;
   }
 
   async takeExpired(): Promise<ExpiredLease[]> {

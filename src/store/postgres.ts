@@ -100,7 +100,9 @@ export class PgStore implements Store {
     this.replicaId = opts.replicaId === undefined ? null : opts.replicaId;
     this.leaseMs = opts.leaseMs ?? 15_000;
     this.conn = new SyncConnection(opts.url, {
-      init: schemaInit(this.schema),
+      // Commits wait for the WAL flush only where it matters (see durable()): a job's log lines and progress do not,
+      // and the next durable commit (its outcome) flushes them with it.
+      init: [...schemaInit(this.schema), 'SET synchronous_commit = off'],
       name: `netplumb store ${this.replicaId ?? ''}`.trim(),
       ...(opts.queryTimeoutMs ? { timeoutMs: opts.queryTimeoutMs } : {}),
     });
@@ -182,7 +184,29 @@ export class PgStore implements Store {
       }
     }
     // One mutation transaction at a time across all replicas (held until COMMIT/ROLLBACK).
-    this.q(`BEGIN; SELECT pg_advisory_xact_lock(${ADVISORY.namespace}, ${ADVISORY.mutations})`);
+    // Mutation transactions (job row, Idempotency-Key, resource rows) are durable before they are acknowledged.
+    this.q(`BEGIN; SET LOCAL synchronous_commit = on; SELECT pg_advisory_xact_lock(${ADVISORY.namespace}, ${ADVISORY.mutations})`);
+    this.depth = 1;
+    try {
+      const r = fn();
+      this.q('COMMIT');
+      return r;
+    } catch (e) {
+      this.rollbackQuietly();
+      throw e;
+    } finally {
+      this.depth = 0;
+    }
+  }
+
+  /**
+   * Runs one write as a durable commit (waits for the WAL flush, which also flushes every earlier commit of this
+   * session): a job's outcome and an idempotent answer, like SQLite's synchronous=FULL. Inside a transaction the
+   * transaction's own commit decides.
+   */
+  private durable<T>(fn: () => T): T {
+    if (this.depth > 0) return fn();
+    this.q('BEGIN; SET LOCAL synchronous_commit = on');
     this.depth = 1;
     try {
       const r = fn();
@@ -280,6 +304,10 @@ export class PgStore implements Store {
     );
   }
   updateJob(j: JobRecord): void {
+    if (j.status === 'queued' || j.status === 'running') this.writeJob(j);
+    else this.durable(() => this.writeJob(j));
+  }
+  private writeJob(j: JobRecord): void {
     // An interrupted job is final: a replica that lost its lease (stalled past it) cannot overwrite the verdict.
     this.q(
       `WITH u AS (UPDATE jobs SET status=$1, hosts=$2, done=$3, total=$4, error=$5, started_at=$6, finished_at=$7
@@ -374,7 +402,7 @@ export class PgStore implements Store {
     if (n === 0) throw new IdempotencyKeyTakenError(r.key);
   }
   setIdempotencyResponse(key: string, response: StoredResponse): void {
-    this.q(`UPDATE idempotency SET response=$1 WHERE key=$2`, [JSON.stringify(response), key]);
+    this.durable(() => this.q(`UPDATE idempotency SET response=$1 WHERE key=$2`, [JSON.stringify(response), key]));
   }
   idempotencyKeysForJob(jobId: string): string[] {
     return this.q(`SELECT key FROM idempotency WHERE job_id=$1`, [jobId]).map((r) => r.key as string);

@@ -148,19 +148,17 @@ describe('PostgreSQL replicas', () => {
     const queue = new PgStore({ url: a.store.url, schema: a.store.schema, replicaId: null });
     const b = replicaOn(a.store, 'B', 30_000);
     try {
-      for (const id of ['q1', 'q2', 'q3']) queue.insertJob(job(id, { status: 'queued' }));
+      const queued = Array.from({ length: 8 }, (_, i) => `q${i}`);
+      for (const id of queued) queue.insertJob(job(id, { status: 'queued' }));
       a.store.insertJob(job('owned', { status: 'queued' }));
-      const claims = await Promise.all([
-        a.coordination.leases.claimNext(),
-        b.coordination.leases.claimNext(),
-        a.coordination.leases.claimNext(),
-        b.coordination.leases.claimNext(),
-      ]);
+      // 12 claims at once from two replicas for 8 jobs: each job claimed exactly once, 4 find none.
+      const claims = await Promise.all(Array.from({ length: 12 }, (_, i) => (i % 2 ? b : a).coordination.leases.claimNext()));
       const ids = claims.map((c) => c?.jobId ?? null);
-      expect(ids.filter(Boolean).sort()).toEqual(['q1', 'q2', 'q3']);
-      expect(ids.filter((x) => x === null)).toHaveLength(1);
-      const owners = await Promise.all(['q1', 'q2', 'q3'].map((id) => a.coordination.leases.describe(id)));
-      expect(owners.every((o) => o?.owner === 'A' || o?.owner === 'B')).toBe(true);
+      expect(ids.filter(Boolean).sort()).toEqual(queued);
+      expect(ids.filter((x) => x === null)).toHaveLength(4);
+      const owners = await Promise.all(queued.map((id) => a.coordination.leases.describe(id)));
+      expect(owners.every((o) => (o?.owner === 'A' || o?.owner === 'B') && o.attempt === 1)).toBe(true);
+      expect(await a.coordination.leases.describe('owned')).toMatchObject({ owner: 'A' });
       for (const c of claims) c?.release();
     } finally {
       queue.close();
