@@ -2,9 +2,22 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
+    // One PostgreSQL for the run (a throwaway cluster unless NETPLUMB_TEST_PG_URL answers): the store contract
+    // suite, the api-pg project and the replica tests use it.
+    globalSetup: ['test/helpers/pg-global-setup.ts'],
     projects: [
       { test: { name: 'unit', include: ['test/unit/**/*.test.ts'], testTimeout: 30_000, setupFiles: ['test/helpers/setup.ts'] } },
       { test: { name: 'api', include: ['test/api/**/*.test.ts'], testTimeout: 30_000, setupFiles: ['test/helpers/setup.ts'] } },
+      {
+        // The same API suite on the PostgreSQL store (test/helpers/test-store.ts), fake hosts as in `api`.
+        test: {
+          name: 'api-pg',
+          include: ['test/api/**/*.test.ts'],
+          testTimeout: 30_000,
+          setupFiles: ['test/helpers/setup.ts'],
+          env: { NETPLUMB_TEST_STORE: 'postgres' },
+        },
+      },
       {
         test: {
           name: 'integration',

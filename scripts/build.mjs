@@ -10,7 +10,7 @@
  *
  * `isStale()` says whether dist/ is missing or older than anything it is built from (npm start builds first then).
  */
-import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -66,6 +66,10 @@ export async function buildAll({ quiet = false } = {}) {
     banner: { js: "import { createRequire as __netplumbRequire } from 'node:module'; const require = __netplumbRequire(import.meta.url);" },
     logLevel: quiet ? 'warning' : 'info',
   });
+  // Files loaded by path at run time, next to the module that loads them (which may land in dist/ or dist/chunks/):
+  // the PostgreSQL store's worker thread (src/store/pg-sync.ts) is plain JavaScript, copied as it is.
+  for (const dir of [distDir, join(distDir, 'chunks')])
+    copyFileSync(join(root, 'src/store/pg-sync-worker.mjs'), join(dir, 'pg-sync-worker.mjs'));
   writeFileSync(stampFile, `${new Date().toISOString()}\n`);
   if (!quiet) console.log(`netplumb: built dist/ in ${Math.round(performance.now() - started)} ms`);
 }

@@ -35,6 +35,13 @@ const Env = z.object({
   NETPLUMB_KEY_DIR: z.string().startsWith('/', 'NETPLUMB_KEY_DIR must be an absolute path').optional(),
   NETPLUMB_ALLOWED_HOSTS: list('a host name or address with an optional :port', (h) => splitHost(h) !== null),
   NETPLUMB_CORS_ORIGINS: list('an origin like https://ui.example:8443', isOrigin),
+  // Replicas on PostgreSQL (NETPLUMB_DB=postgres://…): see docs/replicas.md.
+  NETPLUMB_LEASE_S: z.coerce.number().positive().max(3600).default(15),
+  NETPLUMB_REPLICA_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9._:-]{1,100}$/, 'NETPLUMB_REPLICA_ID: 1-100 of A-Z a-z 0-9 . _ : -')
+    .optional(),
+  NETPLUMB_PG_POOL: z.coerce.number().int().min(2).max(200).default(10),
 });
 
 export interface Config {
@@ -53,6 +60,10 @@ export interface Config {
   corsOrigins: string[];
   /** Seals inline private keys at rest (NETPLUMB_SECRET_KEY or NETPLUMB_SECRET_KEY_FILE); unset = inline keys refused. */
   secretKey: Buffer | undefined;
+  /** Replicas (PostgreSQL): how long a job's lease lasts without a heartbeat, this replica's id, pool size. */
+  leaseMs: number;
+  replicaId: string | undefined;
+  pgPoolMax: number;
 }
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
@@ -84,5 +95,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     allowedHosts: e.NETPLUMB_ALLOWED_HOSTS,
     corsOrigins: e.NETPLUMB_CORS_ORIGINS.map((o) => new URL(o).origin),
     secretKey,
+    leaseMs: e.NETPLUMB_LEASE_S * 1000,
+    replicaId: e.NETPLUMB_REPLICA_ID,
+    pgPoolMax: e.NETPLUMB_PG_POOL,
   };
 }

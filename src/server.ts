@@ -2,9 +2,10 @@
 import { createApp } from './app.js';
 import { loadConfig, type Config } from './config.js';
 import { serveApp } from './listen.js';
-import { createDeps, recoverInterruptedJobs } from './services.js';
+import { createDeps } from './services.js';
+import { describeDb, openStore, startRecovery, type OpenedStore } from './replicas.js';
+import type { LeaseReaper } from './jobs/lease-recovery.js';
 import { exitAtStartup, listenFailure } from './startup.js';
-import { SqliteStore } from './store/sqlite.js';
 
 // The last net, not the mechanism: store faults are handled where they happen. Log loudly and keep serving.
 process.on('unhandledRejection', (reason) => {
@@ -17,15 +18,25 @@ try {
 } catch (e) {
   exitAtStartup('config', 'cannot start', e);
 }
-let store: SqliteStore;
+let opened: OpenedStore;
 try {
-  store = new SqliteStore(config.dbPath);
-  const interrupted = recoverInterruptedJobs(store);
-  if (interrupted.length) console.log(`marked ${interrupted.length} job(s) left running as interrupted: ${interrupted.join(', ')}`);
+  opened = openStore({ db: config.dbPath, leaseMs: config.leaseMs, replicaId: config.replicaId, poolMax: config.pgPoolMax });
 } catch (e) {
-  exitAtStartup('database', `cannot open or update the database ${config.dbPath} (free space or fix permissions, then start again)`, e);
+  exitAtStartup(
+    'database',
+    `cannot open or update the database ${describeDb(config.dbPath)} (free space or fix permissions, then start again)`,
+    e,
+  );
 }
-const deps = createDeps(store, config);
+const deps = createDeps(opened.store, config, undefined, opened.coordination);
+let reaper: LeaseReaper | null = null;
+try {
+  const r = startRecovery(opened, deps.store);
+  reaper = r.reaper;
+  if (r.interrupted.length) console.log(`marked ${r.interrupted.length} job(s) left running as interrupted: ${r.interrupted.join(', ')}`);
+} catch (e) {
+  exitAtStartup('database', `cannot recover the jobs left running in ${describeDb(config.dbPath)}`, e);
+}
 // Idempotency keys expire (24 h by default): sweep at start-up and hourly. A failing store only delays it.
 const sweep = () => {
   try {
@@ -39,7 +50,8 @@ const sweeper = setInterval(sweep, 3600_000).unref();
 const app = createApp(deps);
 
 const server = serveApp(app, { port: config.port, hostname: config.host }, (info) => {
-  console.log(`netplumb listening on http://${config.host}:${info.port} (db ${config.dbPath})`);
+  console.log(`netplumb listening on http://${config.host}:${info.port} (db ${describeDb(config.dbPath)})`);
+  if (opened.kind === 'postgres') console.log(`replica ${opened.replicaId} (job lease ${opened.leaseMs! / 1000} s)`);
   if (!config.token) console.log('no NETPLUMB_TOKEN set: authentication is off, so the service listens on loopback only');
   if (!config.keyDir) console.log('no NETPLUMB_KEY_DIR set: SSH privateKeyPath may name any file this service can read');
   if (!config.secretKey) console.log('no NETPLUMB_SECRET_KEY set: inline SSH private keys are refused (privateKeyPath still works)');
@@ -57,6 +69,7 @@ async function shutdown(sig: string) {
   console.log(`${sig}: stopping (waiting for running jobs)`);
   server.close();
   clearInterval(sweeper);
+  reaper?.stop();
   await deps.runner.drain();
   await deps.hosts.closeAll();
   if (!deps.storage.flush()) {
@@ -69,6 +82,7 @@ async function shutdown(sig: string) {
     );
   }
   deps.storage.close();
+  await opened.coordination.close();
   process.exit(0);
 }
 process.on('SIGINT', () => void shutdown('SIGINT'));

@@ -13,6 +13,7 @@ import { hostTarget } from './jobs/host-target.js';
 import { findHost } from './kinds/refs.js';
 import { sealedSecretsStore } from './store/sealed-secrets.js';
 import { FaultTolerantStore } from './store/fault-tolerant.js';
+import { localCoordination, type Coordination } from './store/coordination.js';
 
 /**
  * Real connections: a LocalExecutor, or one persistent SSH connection that also carries Docker. keyDir:
@@ -35,10 +36,16 @@ export function realConnections(opts: { keyDir?: string | undefined } = {}): Con
   };
 }
 
-export function createDeps(rawStore: Store, config: AppConfig, connections: ConnectionFactory = realConnections(config)): AppDeps {
+export function createDeps(
+  rawStore: Store,
+  config: AppConfig,
+  connections: ConnectionFactory = realConnections(config),
+  /** Replicas on PostgreSQL (see replicas.ts); one process needs none. */
+  coordination: Coordination = localCoordination(),
+): AppDeps {
   const store = new FaultTolerantStore(sealedSecretsStore(rawStore, config.secretKey, ['host']));
   const hosts = new HostPool(connections);
-  const runner = new JobRunner(store, hosts);
+  const runner = new JobRunner(store, hosts, coordination);
   // Secrets already stored must be redacted from logs too.
   for (const h of store.allResources('host')) if (typeof h.secret?.privateKey === 'string') runner.addSecret(h.secret.privateKey);
   if (config.token) runner.addSecret(config.token);

@@ -66,7 +66,8 @@ async function runMutation(c: Context<Env>, build: () => Mutation): Promise<Resp
   const fp = key ? await fingerprint(c) : '';
   const pref = parsePrefer(c.req.header('prefer'), deps.config.defaultWaitMs);
 
-  const started = deps.store.tx(() => {
+  // Replicas: the idempotency table's unique key decides between two requests with one key (see txKeyRace).
+  const started = txKeyRace(deps.store, () => {
     if (key) {
       const check = checkKey(deps.store, key, fp);
       if (check.kind === 'replay') return { kind: 'replay' as const, response: check.response };
@@ -106,4 +107,18 @@ async function runMutation(c: Context<Env>, build: () => Mutation): Promise<Resp
   const r = outcome(done, m);
   if (pref.applied.length) r.headers['Preference-Applied'] = pref.applied.join(', ');
   return new Response(r.body, { status: r.status, headers: r.headers });
+}
+
+/**
+ * Runs the mutation's transaction; when the store's unique key refused the Idempotency-Key (another replica's
+ * request with the same key committed first: PgStore throws IdempotencyKeyTakenError), runs it once more, and
+ * checkKey then finds the winner's record (its replay, or 409 while it runs).
+ */
+function txKeyRace<T>(store: Store, fn: () => T): T {
+  try {
+    return store.tx(fn);
+  } catch (e) {
+    if ((e as { name?: unknown }).name !== 'IdempotencyKeyTakenError') throw e;
+    return store.tx(fn);
+  }
 }

@@ -13,6 +13,7 @@ import type { Plan, Step } from '../ops/plan.js';
 import type { JobRecord, LogLine, LogStream, Store } from '../store/types.js';
 import { hostTarget } from './host-target.js';
 import { HostLocks, type LockMode } from './locks.js';
+import type { Coordination, HostLockService, LeaseHandle } from '../store/coordination.js';
 import { Redactor } from '../redact.js';
 import { withDeferredWrites } from '../store/fault-tolerant.js';
 import { describeFault, isStorageFault } from '../store/faults.js';
@@ -90,17 +91,21 @@ export function toProblem(e: unknown, jobId: string): Problem {
 }
 
 export class JobRunner {
-  private locks = new HostLocks();
+  private locks: HostLockService;
   private events = new EventEmitter();
   private running = new Map<string, Promise<void>>();
+  private leases = new Map<string, LeaseHandle>();
   /** Also used by the API for problem responses: one set of secrets for everything stored or answered. */
   readonly redactor = new Redactor();
 
   constructor(
     private store: Store,
     private hosts: HostServices,
+    /** Replicas (PostgreSQL): host locks, job leases and other replicas' log events; one process needs none. */
+    private coordination: Pick<Coordination, 'hostLocks' | 'leases' | 'feed'> = {},
   ) {
     this.events.setMaxListeners(0);
+    this.locks = coordination.hostLocks ?? new HostLocks();
   }
 
   /** Strings that must never reach a log line (private keys, tokens). */
@@ -129,6 +134,12 @@ export class JobRunner {
     return () => this.events.off(`end:${jobId}`, fn);
   }
 
+  /** Wakes fn when another replica writes to the job (a log line, its status); nothing on one process. */
+  onRemoteActivity(jobId: string, fn: () => void): () => void {
+    if (this.running.has(jobId) || !this.coordination.feed) return () => {};
+    return this.coordination.feed.subscribe(jobId, fn);
+  }
+
   isRunning(jobId: string): boolean {
     return this.running.has(jobId);
   }
@@ -137,9 +148,16 @@ export class JobRunner {
   start(job: JobRecord, work: JobWork, onFinish?: JobFinish, lockMode: LockMode = 'exclusive'): void {
     // Store writes of the job are kept in memory when the store fails (never thrown at it); anything else that
     // escapes execute() is a bug, reported here so it can never become an unhandled rejection.
+    // Replicas: the store leased the job to this replica when it inserted it; renew until the outcome is written.
+    const lease = this.coordination.leases?.hold(job.id);
+    if (lease) this.leases.set(job.id, lease);
     const p = withDeferredWrites(job.id, () => this.execute(job, work, onFinish, lockMode))
       .catch((e) => console.error(`netplumb: job ${job.id} ended outside its error handling (a bug):`, e))
-      .finally(() => this.running.delete(job.id));
+      .finally(() => {
+        this.running.delete(job.id);
+        this.leases.delete(job.id);
+        lease?.release();
+      });
     this.running.set(job.id, p);
   }
 
@@ -168,6 +186,8 @@ export class JobRunner {
 
   private async execute(job: JobRecord, work: JobWork, onFinish: JobFinish | undefined, lockMode: LockMode): Promise<void> {
     const release = await this.locks.acquire(job.hosts, lockMode);
+    // Replicas: the wait may have been long; renew the lease now, so a job given up meanwhile runs nothing here.
+    await this.coordination.leases?.confirm(job.id);
     try {
       job.status = 'running';
       job.startedAt = now();
@@ -201,6 +221,16 @@ export class JobRunner {
     }
   }
 
+  /** A job whose lease another replica took over (it was declared interrupted) runs no more commands here. */
+  private assertLease(jobId: string): void {
+    if (this.leases.get(jobId)?.lost) {
+      throw new ProblemError(
+        'job-interrupted',
+        "this replica lost the job's lease (it stalled past the lease time) and another replica interrupted it",
+      );
+    }
+  }
+
   private context(job: JobRecord): JobContext {
     const store = this.store;
     const hostCache = new Map<string, JobHost>();
@@ -222,12 +252,17 @@ export class JobRunner {
         if (!h) {
           const target = hostTarget(store, id);
           if (!target) throw new ProblemError('not-found', `host ${id} no longer exists`);
+          // Replicas: a key registered through another replica is redacted here too.
+          if (target.connection.kind === 'ssh' && target.connection.privateKey) this.addSecret(target.connection.privateKey);
           h = { id, name: target.connection.label, target };
           hostCache.set(id, h);
         }
         return h;
       },
-      executor: (hostId) => this.hosts.executor(ctx.host(hostId).target),
+      executor: (hostId) => {
+        this.assertLease(job.id);
+        return this.hosts.executor(ctx.host(hostId).target);
+      },
       docker: (hostId) => this.hosts.docker(ctx.host(hostId).target),
       forgetHost: (hostId) => this.hosts.forget(hostId),
       run: async (hostId, argv, opts = {}) => {

@@ -8,11 +8,17 @@
 const SQLITE_STORAGE = /^SQLITE_(FULL|IOERR|READONLY|BUSY|LOCKED|CANTOPEN|NOMEM|PROTOCOL|CORRUPT|NOTADB|NOLFS)(_|$)/;
 /** The same seen through the file system (a store that writes files itself). */
 const ERRNO_STORAGE = new Set(['ENOSPC', 'EDQUOT', 'EIO', 'EROFS']);
+/**
+ * PostgreSQL (SQLSTATE): connection exceptions (08), insufficient resources (53: disk full, out of connections),
+ * operator intervention (57P: shutdown, cannot connect now), read-only transaction (25006); and the socket or the
+ * store's database thread failing (pg-sync.ts).
+ */
+const PG_STORAGE = /^(08...|53...|57P0[1-4]|25006|ECONNREFUSED|ECONNRESET|ECONNCLOSED|ETIMEDOUT|EPIPE|EHOSTUNREACH|EWORKER)$/;
 
 export function isStorageFault(e: unknown): boolean {
   if (e instanceof StorageUnavailableError) return true;
   const code = (e as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && (SQLITE_STORAGE.test(code) || ERRNO_STORAGE.has(code));
+  return typeof code === 'string' && (SQLITE_STORAGE.test(code) || ERRNO_STORAGE.has(code) || PG_STORAGE.test(code));
 }
 
 export function describeFault(e: unknown): string {

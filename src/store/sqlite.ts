@@ -1,7 +1,18 @@
 /** SQLite store (better-sqlite3): WAL, synchronous=FULL, migrations in code. */
 import Database from 'better-sqlite3';
 import { prepareDbFiles } from './files.js';
-import type { IdempotencyRecord, JobFilter, JobRecord, ListQuery, LogLine, Page, ResourceRecord, Store, StoredResponse } from './types.js';
+import {
+  IdempotencyKeyTakenError,
+  type IdempotencyRecord,
+  type JobFilter,
+  type JobRecord,
+  type ListQuery,
+  type LogLine,
+  type Page,
+  type ResourceRecord,
+  type Store,
+  type StoredResponse,
+} from './types.js';
 
 const MIGRATIONS: string[] = [
   `CREATE TABLE resources (
@@ -272,9 +283,16 @@ export class SqliteStore implements Store {
     };
   }
   insertIdempotency(r: IdempotencyRecord): void {
-    this.db
-      .prepare(`INSERT OR REPLACE INTO idempotency (key,fingerprint,job_id,response,created_at,expires_at) VALUES (?,?,?,?,?,?)`)
-      .run(r.key, r.fingerprint, r.jobId, r.response ? JSON.stringify(r.response) : null, r.createdAt, r.expiresAt);
+    // The primary key decides: an expired record is replaced, a live one refuses the insert (as on PostgreSQL).
+    const n = this.db
+      .prepare(
+        `INSERT INTO idempotency (key,fingerprint,job_id,response,created_at,expires_at) VALUES (?,?,?,?,?,?)
+         ON CONFLICT (key) DO UPDATE SET fingerprint=excluded.fingerprint, job_id=excluded.job_id, response=excluded.response,
+           created_at=excluded.created_at, expires_at=excluded.expires_at
+         WHERE idempotency.expires_at < excluded.created_at`,
+      )
+      .run(r.key, r.fingerprint, r.jobId, r.response ? JSON.stringify(r.response) : null, r.createdAt, r.expiresAt).changes;
+    if (n === 0) throw new IdempotencyKeyTakenError(r.key);
   }
   setIdempotencyResponse(key: string, response: StoredResponse): void {
     this.db.prepare(`UPDATE idempotency SET response=? WHERE key=?`).run(JSON.stringify(response), key);

@@ -105,6 +105,7 @@ export interface Store {
   jobsWithStatus(statuses: readonly string[]): JobRecord[];
 
   getIdempotency(key: string): IdempotencyRecord | null;
+  /** Its key must be new or expired (an expired record is replaced): a live one throws IdempotencyKeyTakenError. */
   insertIdempotency(r: IdempotencyRecord): void;
   setIdempotencyResponse(key: string, response: StoredResponse): void;
   idempotencyKeysForJob(jobId: string): string[];
@@ -116,4 +117,16 @@ export interface Store {
   scrub?(): void;
 
   close(): void;
+}
+
+/**
+ * insertIdempotency found the key held by a request that has not expired: the unique key decided (two requests with
+ * one key, e.g. on two replicas). The mutation runs its transaction again and finds the winner's record.
+ */
+export class IdempotencyKeyTakenError extends Error {
+  readonly code = 'IDEMPOTENCY_KEY_TAKEN';
+  constructor(key: string) {
+    super(`Idempotency-Key ${JSON.stringify(key)} is already in use`);
+    this.name = 'IdempotencyKeyTakenError';
+  }
 }

@@ -1,17 +1,18 @@
 import { createApp } from '../../src/app.js';
 import type { AppConfig } from '../../src/deps.js';
 import { createDeps } from '../../src/services.js';
-import { SqliteStore } from '../../src/store/sqlite.js';
 import type { Store } from '../../src/store/types.js';
+import { openTestStore } from './test-store.js';
 import { checkedAgainstSpec } from './contract.js';
 import { FakeWorld } from './fake-host.js';
 
-/** wrapStore: put something between the service and SQLite (e.g. a FaultyStore). */
-export function testApp(
-  opts: { token?: string; config?: Partial<AppConfig>; dbPath?: string; wrapStore?: (s: SqliteStore) => Store } = {},
-) {
+/**
+ * wrapStore: put something between the service and the store (e.g. a FaultyStore). The store is SQLite in memory,
+ * or PostgreSQL in the api-pg project (test-store.ts); a dbPath is always an SQLite file.
+ */
+export function testApp(opts: { token?: string; config?: Partial<AppConfig>; dbPath?: string; wrapStore?: (s: Store) => Store } = {}) {
   const world = new FakeWorld();
-  const store = new SqliteStore(opts.dbPath ?? ':memory:');
+  const { store, coordination } = openTestStore(opts.dbPath);
   const config: AppConfig = {
     token: opts.token,
     defaultWaitMs: 30_000,
@@ -19,7 +20,7 @@ export function testApp(
     maxBodyBytes: 1024 * 1024,
     ...opts.config,
   };
-  const deps = createDeps(opts.wrapStore ? opts.wrapStore(store) : store, config, world.factory());
+  const deps = createDeps(opts.wrapStore ? opts.wrapStore(store) : store, config, world.factory(), coordination);
   // Every answer is checked against openapi/openapi.json (contract.ts); setup.ts fails the test on a mismatch.
   const app = checkedAgainstSpec(createApp(deps));
   const auth: Record<string, string> = opts.token ? { Authorization: `Bearer ${opts.token}` } : {};

@@ -2,9 +2,13 @@
  * Runs after every test: a fake host that was sent a command it has no answer for fails the test, and so does an
  * answer of the service that openapi/openapi.json does not declare (contract.ts).
  */
-import { afterEach, expect } from 'vitest';
+import { afterAll, afterEach, expect } from 'vitest';
 import { mismatches } from './contract.js';
 import { worlds } from './fake-host.js';
+import { closeTestStores } from './test-store.js';
+
+// PostgreSQL stores (api-pg project) hold connections: closed after the file.
+afterAll(closeTestStores);
 
 afterEach(() => {
   const unexpected = [...worlds].flatMap((w) => w.unexpected.splice(0));

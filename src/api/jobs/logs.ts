@@ -57,6 +57,8 @@ export const app = router().openapi(route, (c) => {
     };
     const offLog = runner.onLog(id, poke);
     const offEnd = runner.onEnd(id, poke);
+    // Replicas: the job may run on another replica; its writes are announced through the database.
+    const offRemote = runner.onRemoteActivity(id, poke);
     stream.onAbort(poke);
     try {
       for (;;) {
@@ -88,6 +90,7 @@ export const app = router().openapi(route, (c) => {
     } finally {
       offLog();
       offEnd();
+      offRemote();
     }
   });
 });

@@ -1,0 +1,30 @@
+/**
+ * A service replica whose hosts are fake (test/helpers/fake-host.ts: every command answers at once), for the
+ * replicas benchmark: what is measured is the control plane (HTTP, store, locks, leases), not the hosts. The store
+ * is chosen by NETPLUMB_DB as in src/server.ts; prints "listening on http://…" when ready.
+ */
+import { createApp } from '../src/app.js';
+import { loadConfig } from '../src/config.js';
+import { serveApp } from '../src/listen.js';
+import { openStore, startRecovery } from '../src/replicas.js';
+import { createDeps } from '../src/services.js';
+import { FakeWorld } from '../test/helpers/fake-host.js';
+
+const config = loadConfig();
+const opened = openStore({ db: config.dbPath, leaseMs: config.leaseMs, replicaId: config.replicaId, poolMax: config.pgPoolMax });
+const deps = createDeps(opened.store, config, new FakeWorld().factory(), opened.coordination);
+const { reaper } = startRecovery(opened, deps.store);
+const server = serveApp(createApp(deps), { port: config.port, hostname: config.host }, (info) => {
+  console.log(`fake replica ${config.replicaId ?? ''} listening on http://${config.host}:${info.port} (${opened.kind})`);
+});
+process.on('SIGTERM', () => {
+  server.close();
+  reaper?.stop();
+  void deps.runner
+    .drain()
+    .then(() => opened.coordination.close())
+    .finally(() => {
+      deps.storage.close();
+      process.exit(0);
+    });
+});

@@ -1,0 +1,223 @@
+/**
+ * What replicas share through PostgreSQL, with two "replicas" in one process (two stores and coordinations on one
+ * schema): host locks, leases (heartbeat, expiry, takeover, lost lease), the claim of queued jobs, the job feed,
+ * migrations run once.
+ */
+import { describe, expect, it } from 'vitest';
+import { HostLocks } from '../../src/jobs/locks.js';
+import { interruptLeasedJob } from '../../src/jobs/lease-recovery.js';
+import { PgCoordination } from '../../src/store/pg-coordination.js';
+import { PgStore } from '../../src/store/postgres.js';
+import type { JobRecord } from '../../src/store/types.js';
+import { isStorageFault } from '../../src/store/faults.js';
+import { fileDatabaseUrl, openPgTestStore } from '../helpers/test-store.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const job = (id: string, over: Partial<JobRecord> = {}): JobRecord => ({
+  id,
+  kind: 'bridge.create',
+  status: 'running',
+  resource: { type: 'bridge', id: `br_${id}` },
+  hosts: ['host_1'],
+  progress: { done: 0, total: 0 },
+  error: null,
+  createdAt: new Date().toISOString(),
+  startedAt: null,
+  finishedAt: null,
+  ...over,
+});
+
+/** A second replica on the schema of `a` (its own store connection and coordination). */
+function replicaOn(a: PgStore, replicaId: string, leaseMs: number) {
+  const store = new PgStore({ url: a.url, schema: a.schema, replicaId, leaseMs });
+  const coordination = new PgCoordination({ url: a.url, schema: a.schema, replicaId, leaseMs, local: new HostLocks(), poolMax: 4 });
+  return { store, coordination, close: async () => (await coordination.close(), store.close()) };
+}
+
+/** Resolves true when p settles within ms. */
+const settlesWithin = (p: Promise<unknown>, ms: number) => Promise.race([p.then(() => true), sleep(ms).then(() => false)]);
+
+describe('PostgreSQL replicas', () => {
+  it('host locks exclude across replicas: exclusive waits for exclusive and shared; shared runs beside shared', async () => {
+    const a = openPgTestStore({ replicaId: 'A' });
+    const b = replicaOn(a.store, 'B', 30_000);
+    try {
+      const relA = await a.coordination.hostLocks.acquire(['h1', 'h2'], 'exclusive');
+      const pending = b.coordination.hostLocks.acquire(['h2'], 'exclusive');
+      expect(await settlesWithin(pending, 300)).toBe(false);
+      // Another host is free meanwhile.
+      (await b.coordination.hostLocks.acquire(['h3']))();
+      relA();
+      const relB = await pending;
+      relB();
+
+      const s1 = await a.coordination.hostLocks.acquire(['h1'], 'shared');
+      const s2 = await b.coordination.hostLocks.acquire(['h1'], 'shared');
+      const ex = a.coordination.hostLocks.acquire(['h1'], 'exclusive');
+      expect(await settlesWithin(ex, 300)).toBe(false);
+      s1();
+      expect(await settlesWithin(ex, 300)).toBe(false);
+      s2();
+      (await ex)();
+    } finally {
+      await b.close();
+    }
+  });
+
+  it('a replica that dies (its connections close) releases its host locks', async () => {
+    const a = openPgTestStore({ replicaId: 'A' });
+    const b = replicaOn(a.store, 'B', 30_000);
+    try {
+      const relB = await b.coordination.hostLocks.acquire(['h1']);
+      const waiting = a.coordination.hostLocks.acquire(['h1']);
+      expect(await settlesWithin(waiting, 300)).toBe(false);
+      // As when B's process is killed: the server ends its sessions.
+      a.store.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'netplumb coordination B'`);
+      expect(await settlesWithin(waiting, 5000)).toBe(true);
+      (await waiting)();
+      relB(); // its connection is gone: releasing drops it
+    } finally {
+      await b.close();
+    }
+  });
+
+  it('a held lease is renewed; an expired one is taken over, the job interrupted naming the replica, and the owner learns it lost it', async () => {
+    const a = openPgTestStore({ replicaId: 'A', leaseMs: 400 });
+    const b = replicaOn(a.store, 'B', 400);
+    try {
+      a.store.insertResource({
+        id: 'br_j1',
+        type: 'bridge',
+        key: 'k1',
+        state: 'pending',
+        jobId: 'j1',
+        createdAt: 'c',
+        updatedAt: 'c',
+        data: {},
+      });
+      a.store.insertJob(job('j1'));
+      a.store.insertJob(job('j2'));
+      expect(await a.coordination.leases.describe('j1')).toMatchObject({ owner: 'A', attempt: 1 });
+      const held = a.coordination.leases.hold('j2');
+      await sleep(1000);
+      // j1 was never renewed: expired. j2 was (heartbeat every 133 ms).
+      const taken = await b.coordination.leases.takeExpired();
+      expect(taken.map((t) => t.jobId)).toEqual(['j1']);
+      expect(taken[0]).toMatchObject({ previousOwner: 'A', attempt: 2 });
+      expect(Date.parse(taken[0]!.expiredAt!)).toBeLessThan(Date.parse(taken[0]!.takenAt));
+      expect(held.lost).toBe(false);
+
+      const answered: string[] = [];
+      expect(interruptLeasedJob(b.store, taken[0]!, 'B', (j) => answered.push(j.id))).toBe(true);
+      expect(answered).toEqual(['j1']);
+      const j1 = a.store.getJob('j1')!;
+      expect(j1.status).toBe('interrupted');
+      const last = a.store.getLogs('j1', 0, 100).at(-1)!;
+      expect(last.stream).toBe('error');
+      expect(last.text).toMatch(/replica A stopped renewing this job's lease .*replica B marked it interrupted at /);
+      expect(a.store.getResource('br_j1')!.state).toBe('failed');
+      // A late write of the old owner cannot undo the verdict.
+      a.store.updateJob({ ...j1, status: 'succeeded', error: null });
+      expect(a.store.getJob('j1')!.status).toBe('interrupted');
+      // Taking it again finds nothing: the job is finished.
+      expect(await b.coordination.leases.takeExpired()).toEqual([]);
+
+      // j2's owner stalls past its lease; B takes it over; A's next heartbeat learns the lease is lost.
+      a.coordination.leases.stop();
+      await sleep(700);
+      expect((await b.coordination.leases.takeExpired()).map((t) => t.jobId)).toEqual(['j2']);
+      a.coordination.leases.hold('j2');
+      const again = a.coordination.leases.hold('j2');
+      await a.coordination.leases.beat();
+      expect(again.lost).toBe(true);
+      // confirm() (the runner calls it once it holds its hosts) says the same without waiting for a heartbeat.
+      const late = a.coordination.leases.hold('j2');
+      expect(await a.coordination.leases.confirm('j2')).toBe(false);
+      expect(late.lost).toBe(true);
+      a.store.insertJob(job('j3'));
+      a.coordination.leases.hold('j3');
+      expect(await a.coordination.leases.confirm('j3')).toBe(true);
+    } finally {
+      await b.close();
+    }
+  });
+
+  it('claimNext: concurrent workers never claim the same queued job (FOR UPDATE SKIP LOCKED), owned jobs are never claimed', async () => {
+    const a = openPgTestStore({ replicaId: 'A' });
+    const queue = new PgStore({ url: a.store.url, schema: a.store.schema, replicaId: null });
+    const b = replicaOn(a.store, 'B', 30_000);
+    try {
+      const queued = Array.from({ length: 8 }, (_, i) => `q${i}`);
+      for (const id of queued) queue.insertJob(job(id, { status: 'queued' }));
+      a.store.insertJob(job('owned', { status: 'queued' }));
+      // 12 claims at once from two replicas for 8 jobs: each job claimed exactly once, 4 find none.
+      const claims = await Promise.all(Array.from({ length: 12 }, (_, i) => (i % 2 ? b : a).coordination.leases.claimNext()));
+      const ids = claims.map((c) => c?.jobId ?? null);
+      expect(ids.filter(Boolean).sort()).toEqual(queued);
+      expect(ids.filter((x) => x === null)).toHaveLength(4);
+      const owners = await Promise.all(queued.map((id) => a.coordination.leases.describe(id)));
+      expect(owners.every((o) => (o?.owner === 'A' || o?.owner === 'B') && o.attempt === 1)).toBe(true);
+      expect(await a.coordination.leases.describe('owned')).toMatchObject({ owner: 'A' });
+      for (const c of claims) c?.release();
+    } finally {
+      queue.close();
+      await b.close();
+    }
+  });
+
+  it('the feed wakes another replica on each log line and job update of a job it does not run', async () => {
+    const a = openPgTestStore({ replicaId: 'A' });
+    const b = replicaOn(a.store, 'B', 30_000);
+    try {
+      a.store.insertJob(job('f1'));
+      let woken = 0;
+      const off = b.coordination.feed.subscribe('f1', () => woken++);
+      await sleep(500); // LISTEN is up (and poked once when it came up)
+      const before = woken;
+      const t = performance.now();
+      a.store.appendLog('f1', { ts: 't', host: null, stream: 'info', text: 'x' });
+      while (woken === before && performance.now() - t < 2000) await sleep(5);
+      expect(woken).toBeGreaterThan(before);
+      a.store.updateJob(job('f1', { status: 'succeeded' }));
+      const mid = woken;
+      while (woken === mid && performance.now() - t < 4000) await sleep(5);
+      expect(woken).toBeGreaterThan(mid);
+      off();
+    } finally {
+      await b.close();
+    }
+  });
+
+  it('migrations are versioned and run once: a second store on the same schema applies none', () => {
+    const a = openPgTestStore({ replicaId: 'A' });
+    const again = new PgStore({ url: fileDatabaseUrl(), schema: a.store.schema, replicaId: 'C' });
+    try {
+      expect(again.schemaVersion()).toBe(2);
+      expect(again.query('SELECT version FROM schema_migrations ORDER BY version').map((r) => r.version)).toEqual([1, 2]);
+    } finally {
+      again.close();
+    }
+  });
+
+  it('a lost session is a storage fault (503 on the request path) and the next call opens a new one', () => {
+    const a = openPgTestStore({ replicaId: 'lost' });
+    const other = replicaOn(a.store, 'killer', 30_000);
+    try {
+      a.store.insertJob(job('s1'));
+      other.store.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'netplumb store lost'`);
+      let err: unknown;
+      try {
+        a.store.getJob('s1');
+      } catch (e) {
+        err = e;
+      }
+      expect(isStorageFault(err), String(err)).toBe(true);
+      expect(a.store.getJob('s1')!.id).toBe('s1');
+      // A transaction works again too.
+      expect(a.store.tx(() => a.store.getJob('s1')!.status)).toBe('running');
+    } finally {
+      void other.close();
+    }
+  });
+});
