@@ -3,8 +3,8 @@
  * as compound nodes, bridges and attachments inside them, tunnels as edges between bridges on different hosts.
  * The same code runs in Node (the SVG export) and in the browser (the /ui page), so both draw the same picture.
  */
-import ELK from 'elkjs/lib/elk.bundled.js';
-import type { ElkExtendedEdge, ElkNode } from 'elkjs/lib/elk-api.js';
+import elkBundled from 'elkjs/lib/elk.bundled.js';
+import type { ELK, ElkEdgeSection, ElkExtendedEdge, ElkNode } from 'elkjs/lib/elk-api.js';
 import { attachmentLines, bridgeLines, byHost, hostLines, tunnelLabel, type GraphDrift, type GraphInput } from './model.js';
 
 export const FONT_SIZE = 12;
@@ -54,10 +54,12 @@ export const textWidth = (lines: string[]) => Math.ceil(Math.max(0, ...lines.map
 const size = (lines: string[]) => ({ width: textWidth(lines) + 2 * PAD, height: lines.length * LINE_HEIGHT + PAD });
 const withState = (lines: string[], state: string | undefined) => (state && state !== 'ready' ? [...lines, `(${state})`] : lines);
 
-let shared: InstanceType<typeof ELK> | null = null;
+let shared: ELK | null = null;
+/** The module is CommonJS: Node and esbuild hand over module.exports (the constructor), which also has itself as `default`. */
+const newElk = (): ELK => new elkBundled.default();
 
 /** Lays the network out. Empty input gives an empty scene (a picture with just its title). */
-export async function layoutGraph(g: GraphInput, elk: InstanceType<typeof ELK> = (shared ??= new ELK())): Promise<Scene> {
+export async function layoutGraph(g: GraphInput, elk: ELK = (shared ??= newElk())): Promise<Scene> {
   const drift = g.drift ?? {};
   const groups = byHost(g);
   const bridgeIds = new Set(g.bridges.map((b) => b.id));
@@ -163,7 +165,7 @@ export async function layoutGraph(g: GraphInput, elk: InstanceType<typeof ELK> =
   });
   const tunnels = new Map(g.tunnels.map((t) => [t.id, t]));
   for (const e of out.edges ?? []) {
-    const points = (e.sections ?? []).flatMap((s) => [s.startPoint, ...(s.bendPoints ?? []), s.endPoint]);
+    const points = (e.sections ?? []).flatMap((s: ElkEdgeSection) => [s.startPoint, ...(s.bendPoints ?? []), s.endPoint]);
     const t = tunnels.get(e.id);
     if (t) {
       const d = drift[t.id] ?? null;
