@@ -4478,6 +4478,8 @@ export interface operations {
             query?: {
                 /** @description svg (default): a self-contained picture laid out with ELK, the same drawing as /ui; mermaid: a `flowchart` for Markdown (GitHub, GitLab render it); dot: Graphviz */
                 format?: "mermaid" | "dot" | "svg";
+                /** @description also read every bridge, tunnel and attachment from its host and draw the drift (an end missing on its host drawn as missing); a resource that cannot be read is marked, not an error */
+                observe?: "true" | "false";
             };
             header?: never;
             path?: never;
@@ -4569,6 +4571,8 @@ export interface operations {
             query?: {
                 /** @description svg (default): a self-contained picture laid out with ELK, the same drawing as /ui; mermaid: a `flowchart` for Markdown (GitHub, GitLab render it); dot: Graphviz */
                 format?: "mermaid" | "dot" | "svg";
+                /** @description also read every bridge, tunnel and attachment from its host and draw the drift (an end missing on its host drawn as missing); a resource that cannot be read is marked, not an error */
+                observe?: "true" | "false";
             };
             header?: never;
             path: {

@@ -396,6 +396,10 @@ function initGraphEvents(): void {
   });
   $('refresh').addEventListener('click', () => void refresh());
   $('observe-all').addEventListener('click', () => void observeAll());
+  $('fit').addEventListener('click', (e) => {
+    const on = $('graph').classList.toggle('fit');
+    (e.currentTarget as HTMLElement).setAttribute('aria-pressed', String(on));
+  });
 }
 
 async function main(): Promise<void> {

@@ -188,6 +188,17 @@ describe('/ui against the seed on sandbox hosts', () => {
     await expect.poll(() => page.locator('#status').textContent(), { timeout: 30_000 }).toMatch(/observed \d+ of \d+/);
     expect(await page.locator('#graph [data-kind="bridge"][data-status="ok"]').count()).toBe(2);
     expect(await page.locator(`#graph [data-id="${tunnelId}"] .np-end-missing`).count()).toBe(1);
+    // The exports draw the same drift with observe=true (a CI report shows what the hosts have).
+    const auth = { headers: { Authorization: `Bearer ${TOKEN}` } };
+    const noSuch = (await fetch(`${w.baseUrl}/topologies/none/graph`, auth)).status;
+    expect(noSuch).toBe(404);
+    const observed = await (await fetch(`${w.baseUrl}/graph?format=svg&observe=true`, auth)).text();
+    expect(checkXml(observed.trim()).errors).toEqual([]);
+    expect(observed).toMatch(/class="np-tunnel-end np-end-missing" data-end="0"/);
+    expect(observed).toContain(`✕ ${port} missing`);
+    const mm = await (await fetch(`${w.baseUrl}/graph?format=mermaid&observe=true`, auth)).text();
+    expect(mm).toMatch(/<==>\|"gre key 42 mtu 1458<br\/>DRIFT"\|/);
+    expect(await (await fetch(`${w.baseUrl}/graph?format=mermaid`, auth)).text()).not.toContain('DRIFT');
     // An attachment: its drift, or (a service without attachment observe) said plainly, not an error.
     await page.locator('#graph [data-kind="attachment"]').first().click();
     await page.locator('#observe').click();

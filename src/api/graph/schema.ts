@@ -18,6 +18,17 @@ export const GraphQuery = z.object({
     }),
 });
 
+export const GraphObserveQuery = z.object({
+  observe: z
+    .enum(['true', 'false'])
+    .default('false')
+    .openapi({
+      param: { name: 'observe', in: 'query' },
+      description:
+        'also read every bridge, tunnel and attachment from its host and draw the drift (an end missing on its host drawn as missing); a resource that cannot be read is marked, not an error',
+    }),
+});
+
 /** One 200 per format, each with its own media type (the body is text, not JSON). */
 export const graphContent = {
   [GRAPH_MEDIA.svg]: {
