@@ -105,7 +105,7 @@ export async function layoutGraph(g: GraphInput, elk: ELK = (shared ??= newElk()
   for (const t of g.tunnels) {
     const [x, y] = t.endpoints;
     if (!x || !y || !bridgeIds.has(x.bridge) || !bridgeIds.has(y.bridge)) continue;
-    const l = tunnelLines(t.id, tunnelLabel(t), t.state, drift[t.id]);
+    const l = tunnelLines(t, drift[t.id]);
     lines.set(t.id, l);
     edges.push({ id: t.id, sources: [x.bridge], targets: [y.bridge], labels: [{ id: `label:${t.id}`, text: l.join('\n'), ...size(l) }] });
   }
@@ -188,9 +188,10 @@ export async function layoutGraph(g: GraphInput, elk: ELK = (shared ??= newElk()
   return scene;
 }
 
-function tunnelLines(_id: string, label: string, state: string | undefined, d: GraphDrift | undefined): string[] {
-  const l = withState([label], state);
-  if (d?.missingEnds?.length) l.push(`end missing on the host`);
+function tunnelLines(t: GraphInput['tunnels'][number], d: GraphDrift | undefined): string[] {
+  const l = withState([tunnelLabel(t)], t.state);
+  const gone = (d?.missingEnds ?? []).map((i) => t.endpoints[i]?.hostName).filter(Boolean);
+  if (gone.length) l.push(`end missing on ${gone.join(', ')}`);
   else if (d?.status === 'drift') l.push('drifted');
   return l;
 }

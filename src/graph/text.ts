@@ -28,7 +28,12 @@ export function mermaid(g: GraphInput): string {
     const [x, y] = t.endpoints;
     if (!x || !y) return;
     const d = g.drift?.[t.id];
-    const extra = d && d.status !== 'ok' && d.status !== 'unavailable' ? [d.status === 'missing' ? 'MISSING' : 'DRIFT'] : [];
+    const gone = (d?.missingEnds ?? []).map((i) => t.endpoints[i]?.hostName).filter(Boolean);
+    const extra = gone.length
+      ? [`MISSING on ${gone.join(', ')}`]
+      : d && d.status !== 'ok' && d.status !== 'unavailable'
+        ? [d.status === 'missing' ? 'MISSING' : 'DRIFT']
+        : [];
     out.push(`  ${mid(x.bridge)} <==>|${mq([tunnelLabel(t), ...extra])}| ${mid(y.bridge)}`);
   });
   if (marked.missing.length)

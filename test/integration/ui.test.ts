@@ -197,8 +197,8 @@ describe('/ui against the seed on sandbox hosts', () => {
     expect(observed).toMatch(/class="np-tunnel-end np-end-missing" data-end="0"/);
     expect(observed).toContain(`✕ ${port} missing`);
     const mm = await (await fetch(`${w.baseUrl}/graph?format=mermaid&observe=true`, auth)).text();
-    expect(mm).toMatch(/<==>\|"gre key 42 mtu 1458<br\/>DRIFT"\|/);
-    expect(await (await fetch(`${w.baseUrl}/graph?format=mermaid`, auth)).text()).not.toContain('DRIFT');
+    expect(mm).toMatch(/<==>\|"gre key 42 mtu 1458<br\/>MISSING on docker1"\|/);
+    expect(await (await fetch(`${w.baseUrl}/graph?format=mermaid`, auth)).text()).not.toContain('MISSING');
     // An attachment: its drift, or (a service without attachment observe) said plainly, not an error.
     await page.locator('#graph [data-kind="attachment"]').first().click();
     await page.locator('#observe').click();

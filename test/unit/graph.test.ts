@@ -65,7 +65,7 @@ describe('text formats', () => {
     g.tunnels[0] = { ...g.tunnels[0]!, type: 'vxlan', key: 42 };
     g.drift = { br_3: { status: 'missing', details: [] }, tun_1: { status: 'drift', details: [], missingEnds: [0] } };
     const m = mermaid(g);
-    expect(m).toContain('br_1 <==>|"vxlan vni 42 mtu 1458<br/>DRIFT"| br_3');
+    expect(m).toContain('br_1 <==>|"vxlan vni 42 mtu 1458<br/>MISSING on d1"| br_3');
     expect(m).toContain('class br_3 missing');
     expect(dot(g)).toContain('"br_3" [shape=box, label="np_web (ovs)\\n10.0.0.2/24", style=dashed, color=red];');
   });
@@ -119,6 +119,7 @@ describe('SVG', () => {
     expect(checkXml(svg).errors).toEqual([]);
     expect(svg).toMatch(/<path class="np-tunnel-end np-end-missing" data-end="0"[^>]*stroke-dasharray/);
     expect(svg).toContain('✕ gre-d3 missing');
+    expect(svg).toContain('end missing on d1');
     expect(svg).toMatch(/data-id="br_1" data-kind="bridge" data-status="ok" tabindex="0" role="button" aria-label="bridge d1\/np_web"/);
   });
   it('an empty service still gives a valid picture', async () => {
