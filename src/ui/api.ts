@@ -65,6 +65,34 @@ export interface SseEvent {
   id: string | null;
 }
 
+/** Splits a server-sent event stream into events, whatever the chunk boundaries (text/event-stream framing). */
+export class SseParser {
+  private buf = '';
+  push(text: string): SseEvent[] {
+    this.buf += text;
+    const out: SseEvent[] = [];
+    for (let m = /\r\n\r\n|\n\n|\r\r/.exec(this.buf); m; m = /\r\n\r\n|\n\n|\r\r/.exec(this.buf)) {
+      const block = this.buf.slice(0, m.index);
+      this.buf = this.buf.slice(m.index + m[0].length);
+      const e: SseEvent = { event: 'message', data: '', id: null };
+      const data: string[] = [];
+      for (const line of block.split(/\r\n|\n|\r/)) {
+        if (!line || line.startsWith(':')) continue;
+        const i = line.indexOf(':');
+        const field = i < 0 ? line : line.slice(0, i);
+        const v = i < 0 ? '' : line.slice(i + 1).replace(/^ /, '');
+        if (field === 'event') e.event = v;
+        else if (field === 'data') data.push(v);
+        else if (field === 'id') e.id = v;
+      }
+      if (!data.length) continue; // a comment (keep-alive) or an event without data
+      e.data = data.join('\n');
+      out.push(e);
+    }
+    return out;
+  }
+}
+
 /**
  * A server-sent event stream read with fetch (EventSource cannot send an Authorization header). Resolves when the
  * stream ends; rejects with an AbortError when `signal` aborts.
@@ -78,30 +106,11 @@ export async function streamEvents(path: string, signal: AbortSignal, onEvent: (
     }
     if (!res.ok || !res.body) throw new HttpError(res.status, (await res.json().catch(() => null)) as HttpError['problem']);
     const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
-    let buf = '';
+    const parser = new SseParser();
     for (;;) {
       const { value, done } = await reader.read();
       if (done) return;
-      buf += value;
-      let cut: number;
-      while ((cut = buf.search(/\r?\n\r?\n/)) >= 0) {
-        const block = buf.slice(0, cut);
-        buf = buf.slice(cut + (buf[cut] === '\r' ? 4 : 2));
-        const e: SseEvent = { event: 'message', data: '', id: null };
-        const data: string[] = [];
-        for (const line of block.split(/\r?\n/)) {
-          if (!line || line.startsWith(':')) continue;
-          const i = line.indexOf(':');
-          const field = i < 0 ? line : line.slice(0, i);
-          const v = i < 0 ? '' : line.slice(i + 1).replace(/^ /, '');
-          if (field === 'event') e.event = v;
-          else if (field === 'data') data.push(v);
-          else if (field === 'id') e.id = v;
-        }
-        if (!data.length) continue;
-        e.data = data.join('\n');
-        onEvent(e);
-      }
+      parser.push(value).forEach(onEvent);
     }
   }
 }

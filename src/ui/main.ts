@@ -365,6 +365,8 @@ async function pollJobs(): Promise<boolean> {
 async function pollLoop(): Promise<void> {
   for (;;) {
     await new Promise((r) => setTimeout(r, POLL_MS));
+    // A hidden tab does not poll; the cursor catches up on everything once it is shown again.
+    if (document.hidden) continue;
     try {
       if (await pollJobs()) await refresh();
     } catch (e) {
