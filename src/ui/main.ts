@@ -38,7 +38,7 @@ const state = {
   selected: null as { id: string; kind: Kind } | null,
   jobs: new Map<string, JobView>(),
   lastJobId: null as string | null,
-  followed: null as { id: string; abort: AbortController } | null,
+  followed: null as { id: string; abort: AbortController; ended: boolean } | null,
   followedByUser: false,
   renderSeq: 0,
 };
@@ -294,7 +294,8 @@ function drawJobs(): void {
 function follow(id: string, byUser: boolean): void {
   state.followed?.abort.abort();
   const abort = new AbortController();
-  state.followed = { id, abort };
+  const followed = { id, abort, ended: false };
+  state.followed = followed;
   state.followedByUser = byUser;
   const log = $('log');
   log.textContent = '';
@@ -313,6 +314,7 @@ function follow(id: string, byUser: boolean): void {
       );
     } else if (e.event === 'end') {
       const j = JSON.parse(e.data) as JobView;
+      followed.ended = true;
       write(`— ${j.status}${j.error ? `: ${j.error.detail ?? j.error.title}` : ''}`);
       $('log-title').textContent = `Log of ${id} (${j.status})`;
     }
@@ -339,8 +341,8 @@ async function pollJobs(): Promise<boolean> {
     for (const j of page.items) {
       state.jobs.set(j.id, j);
       if (FINAL.has(j.status)) finished = true;
-      // A new running job is followed unless the user picked one to read.
-      else if (!state.followedByUser || !state.followed) follow(j.id, false);
+      // A new running job is followed, unless the user picked one to read that is still running.
+      else if (!state.followed || state.followed.ended || !state.followedByUser) follow(j.id, false);
       cursor = j.id;
     }
     if (!page.nextCursor) break;

@@ -8,6 +8,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
@@ -216,6 +217,44 @@ describe('/ui against the seed on sandbox hosts', () => {
     expect(await page.locator('#graph [data-kind="bridge"]').count()).toBe(2);
     expect(await page.locator('#job-list button', { hasText: 'tunnel.delete' }).count()).toBe(1);
     await shot('5-tunnel-deleted');
+  });
+
+  it('the job panel follows a job that starts running and streams its log live until it ends', async () => {
+    // A "host" whose SSH server accepts and never speaks (on loopback): its probe job runs until the connect timeout.
+    const sockets = new Set<Socket>();
+    const silent = createServer((sock) => sockets.add(sock));
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    try {
+      const body = {
+        name: 'silent',
+        executor: {
+          kind: 'ssh',
+          address: '127.0.0.1',
+          port: (silent.address() as AddressInfo).port,
+          user: 'root',
+          privateKeyPath: w.sb.clientKeyPath,
+          hostKeySha256: w.sb.host('docker1').hostKeySha256,
+        },
+      };
+      const res = await fetch(`${w.baseUrl}/hosts`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json', Prefer: 'respond-async' },
+        body: JSON.stringify(body),
+      });
+      expect(res.status).toBe(202);
+      const jobId = ((await res.json()) as { job: { id: string } }).job.id;
+      // The page notices the running job and opens its log stream while it still runs.
+      await expect.poll(() => page.locator('#log-title').textContent(), { timeout: 10_000 }).toBe(`Log of ${jobId}`);
+      expect((await w.np.jobs.get(jobId)).status).toBe('running');
+      await shot('6-job-running');
+      // Its lines and its end arrive over the open stream, with nobody clicking.
+      await expect.poll(() => page.locator('#log').textContent(), { timeout: 30_000 }).toContain('— failed');
+      expect(await page.locator('#log-title').textContent()).toBe(`Log of ${jobId} (failed)`);
+      expect(await page.locator(`#job-list [data-job="${jobId}"]`).getAttribute('data-status')).toBe('failed');
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => silent.close(r));
+    }
   });
 
   it('no console errors or warnings on the page, CSP violations included', () => {
