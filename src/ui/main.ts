@@ -309,9 +309,7 @@ function follow(id: string, byUser: boolean): void {
   streamEvents(`/jobs/${encodeURIComponent(id)}/logs`, abort.signal, (e) => {
     if (e.event === 'log') {
       const l = JSON.parse(e.data) as LogLine;
-      write(
-        `${fmtTime(l.ts)} ${l.host ?? '-'} ${l.stream.padEnd(6)} ${l.text}${l.exitCode !== undefined && l.exitCode !== null ? ` (exit ${l.exitCode})` : ''}`,
-      );
+      write(`${fmtTime(l.ts)} ${l.host ?? '-'} ${l.stream.padEnd(6)} ${l.text}`);
     } else if (e.event === 'end') {
       const j = JSON.parse(e.data) as JobView;
       followed.ended = true;

@@ -219,6 +219,38 @@ describe('/ui against the seed on sandbox hosts', () => {
     await shot('5-tunnel-deleted');
   });
 
+  it('filter by topology: only what the topology owns is drawn; the others come back with "all resources"', async () => {
+    // web1 and web2 join a second network (eth2) made by a topology: its own bridges, a VXLAN tunnel, two members.
+    const topo = await w.np.topologies.apply('u16t', {
+      networks: {
+        lab: {
+          subnet: '10.20.0.0/24',
+          tunnel: { type: 'vxlan' },
+          members: [
+            { host: 'docker1', container: 'web1', ifname: 'eth2' },
+            { host: 'docker3', container: 'web2', ifname: 'eth2' },
+          ],
+        },
+      },
+    });
+    const owned = new Set(Object.values(topo.resources));
+    expect(owned.size).toBe(5); // 2 bridges, 1 tunnel, 2 attachments
+    await expect.poll(() => page.locator('#topology option[value="u16t"]').count(), { timeout: 20_000 }).toBe(1);
+    await page.locator('#topology').selectOption('u16t');
+    await expect.poll(() => page.locator('#graph [data-kind="bridge"]').count()).toBe(2);
+    const drawn = await page
+      .locator('#graph [data-id][data-kind="bridge"], #graph [data-id][data-kind="tunnel"], #graph [data-id][data-kind="attachment"]')
+      .evaluateAll((els) => els.map((e) => e.getAttribute('data-id')));
+    expect(new Set(drawn)).toEqual(owned);
+    expect(await page.locator('#graph [data-kind="tunnel"]').textContent()).toMatch(/vxlan vni \d+ mtu \d+/);
+    expect(await graphText()).toContain('10.20.0.');
+    await shot('6-topology-filter');
+    await page.locator('#topology').selectOption('');
+    await expect.poll(() => page.locator('#graph [data-kind="bridge"]').count()).toBe(4);
+    await w.np.topologies.delete('u16t');
+    await expect.poll(() => page.locator('#graph [data-kind="bridge"]').count(), { timeout: 20_000 }).toBe(2);
+  });
+
   it('the job panel follows a job that starts running and streams its log live until it ends', async () => {
     // A "host" whose SSH server accepts and never speaks (on loopback): its probe job runs until the connect timeout.
     const sockets = new Set<Socket>();
@@ -246,11 +278,11 @@ describe('/ui against the seed on sandbox hosts', () => {
       // The page notices the running job and opens its log stream while it still runs.
       await expect.poll(() => page.locator('#log-title').textContent(), { timeout: 10_000 }).toBe(`Log of ${jobId}`);
       expect((await w.np.jobs.get(jobId)).status).toBe('running');
-      await shot('6-job-running');
+      await shot('7-job-running');
       // Its lines and its end arrive over the open stream, with nobody clicking.
       await expect.poll(() => page.locator('#log').textContent(), { timeout: 30_000 }).toContain('— failed');
       expect(await page.locator('#log-title').textContent()).toBe(`Log of ${jobId} (failed)`);
-      expect(await page.locator(`#job-list [data-job="${jobId}"]`).getAttribute('data-status')).toBe('failed');
+      await expect.poll(() => page.locator(`#job-list [data-job="${jobId}"]`).getAttribute('data-status')).toBe('failed');
     } finally {
       for (const s of sockets) s.destroy();
       await new Promise((r) => silent.close(r));
