@@ -1,26 +1,20 @@
 /**
  * The netplumb page: the network drawn with the shared graph module (ELK layout + plain SVG, the same code as the
  * SVG export), a details panel (JSON, last jobs, observe), a job panel streaming live logs, and updates without a
- * reload: /jobs is polled every POLL_MS (new jobs after a cursor, and the jobs still running); when one finishes, the
- * resources are read again and the picture redrawn.
+ * reload: jobs.ts polls /jobs; when a job finishes, the resources are read again and the picture redrawn.
  */
 import type { AttachmentView } from '../model/attachments.js';
 import type { BridgeView } from '../model/bridges.js';
 import type { HostView } from '../model/hosts.js';
-import type { JobView, LogLineSchema } from '../model/jobs.js';
+import type { JobView } from '../model/jobs.js';
 import type { TopologyView } from '../model/topologies.js';
 import type { TunnelView } from '../model/tunnels.js';
-import type { z } from '@hono/zod-openapi';
 import { layoutGraph } from '../graph/layout.js';
 import { driftOf, type GraphDrift, type GraphInput } from '../graph/model.js';
 import { renderSvg } from '../graph/svg.js';
-import { getAll, getJson, HttpError, setUnauthorizedHandler, streamEvents, token } from './api.js';
-import { $, fmtTime, h } from './dom.js';
-
-type LogLine = z.infer<typeof LogLineSchema>;
-
-const POLL_MS = 1500;
-const FINAL = new Set(['succeeded', 'failed', 'interrupted']);
+import { getAll, getJson, HttpError, setUnauthorizedHandler, token } from './api.js';
+import { $, h } from './dom.js';
+import { jobItem, loadJobs, pollLoop } from './jobs.js';
 
 type Kind = 'host' | 'bridge' | 'attachment' | 'tunnel';
 const PATHS: Record<Kind, string> = { host: '/hosts', bridge: '/bridges', attachment: '/attachments', tunnel: '/tunnels' };
@@ -36,10 +30,6 @@ const state = {
   topology: '',
   drift: {} as Record<string, GraphDrift>,
   selected: null as { id: string; kind: Kind } | null,
-  jobs: new Map<string, JobView>(),
-  lastJobId: null as string | null,
-  followed: null as { id: string; abort: AbortController; ended: boolean } | null,
-  followedByUser: false,
   renderSeq: 0,
 };
 
@@ -214,11 +204,12 @@ function select(id: string, kind: Kind): void {
 }
 
 /** GET ?observe=true: the drift goes on the picture. A kind without observe answers without `observed`: shown as such. */
+/** A resource view as `?observe=true` answers it (any kind: the drift shape is shared). */
+type ObservedView = NonNullable<Parameters<typeof driftOf>[0]>;
+
 async function observeOne(id: string, kind: Kind): Promise<GraphDrift> {
   try {
-    const v = await getJson<{
-      observed?: Parameters<typeof driftOf>[0] extends infer T ? (T extends { observed?: infer O } ? O : never) : never;
-    }>(`${PATHS[kind]}/${encodeURIComponent(id)}?observe=true`);
+    const v = await getJson<ObservedView>(`${PATHS[kind]}/${encodeURIComponent(id)}?observe=true`);
     return driftOf(v);
   } catch (e) {
     // An older service may refuse the parameter for a kind it cannot observe.
@@ -266,115 +257,6 @@ async function observeAll(): Promise<void> {
   status(`observed ${items.length - failed} of ${items.length}: ${drifted} drifted${failed ? `, ${failed} could not be read` : ''}`);
 }
 
-// ---- jobs
-
-function jobItem(j: JobView): HTMLLIElement {
-  return h(
-    'li',
-    {},
-    h(
-      'button',
-      { type: 'button', class: 'job', 'data-job': j.id, 'data-status': j.status, onclick: () => follow(j.id, true) },
-      h('span', { class: `badge status-${j.status}` }, j.status),
-      ` ${j.kind} `,
-      h('small', {}, `${fmtTime(j.createdAt)} ${j.id}`),
-    ),
-  );
-}
-
-function drawJobs(): void {
-  const recent = [...state.jobs.values()].slice(-12).reverse();
-  $('job-list').replaceChildren(...(recent.length ? recent.map(jobItem) : [h('li', { class: 'hint' }, 'no jobs yet')]));
-  document.querySelectorAll(`#job-list [data-job]`).forEach((e) => {
-    if (e.getAttribute('data-job') === state.followed?.id) e.setAttribute('aria-current', 'true');
-  });
-}
-
-/** Streams a job's log into the panel (the whole log, then live lines until its `end` event). */
-function follow(id: string, byUser: boolean): void {
-  state.followed?.abort.abort();
-  const abort = new AbortController();
-  const followed = { id, abort, ended: false };
-  state.followed = followed;
-  state.followedByUser = byUser;
-  const log = $('log');
-  log.textContent = '';
-  $('log-title').textContent = `Log of ${id}`;
-  drawJobs();
-  const write = (text: string) => {
-    const stick = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
-    log.append(text + '\n');
-    if (stick) log.scrollTop = log.scrollHeight;
-  };
-  streamEvents(`/jobs/${encodeURIComponent(id)}/logs`, abort.signal, (e) => {
-    if (e.event === 'log') {
-      const l = JSON.parse(e.data) as LogLine;
-      write(`${fmtTime(l.ts)} ${l.host ?? '-'} ${l.stream.padEnd(6)} ${l.text}`);
-    } else if (e.event === 'end') {
-      const j = JSON.parse(e.data) as JobView;
-      followed.ended = true;
-      write(`— ${j.status}${j.error ? `: ${j.error.detail ?? j.error.title}` : ''}`);
-      $('log-title').textContent = `Log of ${id} (${j.status})`;
-    }
-  }).catch((err: unknown) => {
-    if ((err as Error).name !== 'AbortError') write(`— the log stream stopped: ${(err as Error).message}`);
-  });
-}
-
-async function loadJobs(): Promise<void> {
-  const all = await getAll<JobView>('/jobs');
-  for (const j of all.slice(-200)) state.jobs.set(j.id, j);
-  state.lastJobId = all.at(-1)?.id ?? null;
-  drawJobs();
-}
-
-/** One poll: new jobs since the cursor, and the ones still running. True when something finished. */
-async function pollJobs(): Promise<boolean> {
-  let finished = false;
-  let cursor = state.lastJobId;
-  for (;;) {
-    const page = await getJson<{ items: JobView[]; nextCursor: string | null }>(
-      `/jobs?limit=500${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
-    );
-    for (const j of page.items) {
-      state.jobs.set(j.id, j);
-      if (FINAL.has(j.status)) finished = true;
-      // A new running job is followed, unless the user picked one to read that is still running.
-      else if (!state.followed || state.followed.ended || !state.followedByUser) follow(j.id, false);
-      cursor = j.id;
-    }
-    if (!page.nextCursor) break;
-  }
-  state.lastJobId = cursor;
-  const active = [...state.jobs.values()].filter((j) => !FINAL.has(j.status) && !(cursor && j.id > cursor));
-  for (const j of active) {
-    try {
-      const now = await getJson<JobView>(`/jobs/${encodeURIComponent(j.id)}`);
-      state.jobs.set(now.id, now);
-      if (FINAL.has(now.status)) finished = true;
-    } catch (e) {
-      if (e instanceof HttpError && e.status === 404) state.jobs.delete(j.id);
-      else throw e;
-    }
-  }
-  while (state.jobs.size > 200) state.jobs.delete(state.jobs.keys().next().value!);
-  drawJobs();
-  return finished;
-}
-
-async function pollLoop(): Promise<void> {
-  for (;;) {
-    await new Promise((r) => setTimeout(r, POLL_MS));
-    // A hidden tab does not poll; the cursor catches up on everything once it is shown again.
-    if (document.hidden) continue;
-    try {
-      if (await pollJobs()) await refresh();
-    } catch (e) {
-      status(`polling /jobs failed: ${(e as Error).message}`);
-    }
-  }
-}
-
 // ---- wiring
 
 function initGraphEvents(): void {
@@ -415,7 +297,7 @@ async function main(): Promise<void> {
   } catch (e) {
     status(`could not read jobs: ${(e as Error).message}`);
   }
-  await pollLoop();
+  await pollLoop({ onFinished: refresh, status });
 }
 
 void main();
