@@ -12,6 +12,8 @@ import { bridges } from './api/bridges/index.js';
 import { tunnels } from './api/tunnels/index.js';
 import { attachments } from './api/attachments/index.js';
 import { topologies } from './api/topologies/index.js';
+import { graph } from './api/graph/index.js';
+import { mountUi } from './api/ui.js';
 import { problemResponse } from './api/problems.js';
 import { originGuard } from './api/origin-guard.js';
 import { redactProblems } from './api/redaction.js';
@@ -32,6 +34,7 @@ export function apiRoutes(): OpenAPIHono<Env> {
     .route('/', tunnels)
     .route('/', attachments)
     .route('/', topologies)
+    .route('/', graph)
     .route('/', jobs);
   api.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer', description: 'NETPLUMB_TOKEN' });
   return api;
@@ -61,6 +64,7 @@ export function openapiDocument(api: OpenAPIHono<Env> = apiRoutes()) {
       { name: 'attachments', description: 'Containers, namespaces or pids on bridges through veth pairs' },
       { name: 'topologies', description: 'Whole container networks as one declarative document: planned, applied, torn down' },
       { name: 'jobs', description: 'Every mutation is a job with a log' },
+      { name: 'graph', description: 'The network as a picture: SVG, Mermaid, DOT (the page at `/ui` draws the same)' },
     ],
   });
 }
@@ -108,6 +112,7 @@ export function createApp(deps: AppDeps) {
   mountHealth(app, deps, API_VERSION);
   app.get('/openapi.json', (c) => c.json((doc ??= openapiDocument(api))));
   mountDocs(app);
+  mountUi(app, { tokenRequired: !!deps.config.token });
 
   app.use('*', bearerAuth(deps.config.token));
   app.use(

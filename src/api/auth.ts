@@ -4,8 +4,15 @@ import type { MiddlewareHandler } from 'hono';
 import { problem } from '../model/problems.js';
 import { problemResponse } from './problems.js';
 
+/** The page at /ui and its static assets carry no data: the page asks for the token and sends it with each API call. */
 const OPEN = (path: string) =>
-  path === '/healthz' || path === '/readyz' || path === '/openapi.json' || path === '/docs' || path.startsWith('/docs/');
+  path === '/healthz' ||
+  path === '/readyz' ||
+  path === '/openapi.json' ||
+  path === '/docs' ||
+  path.startsWith('/docs/') ||
+  path === '/ui' ||
+  path.startsWith('/ui/');
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 

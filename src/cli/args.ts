@@ -35,7 +35,7 @@ topologies
   get NAME [--observe] [-o table|json|yaml]                    a topology (observe: drift from the hosts)
   status [NAME] [-o table|json|yaml]                           every topology, or one with its drift
   destroy NAME [--ignore-missing]                              remove everything it made, on every host
-  graph NAME [--format mermaid|dot]                            hosts, bridges, tunnels, members
+  graph NAME [--format mermaid|dot|svg]                        hosts, bridges, tunnels, members
 jobs
   logs JOB [-f|--follow]                                       a job's log (-f: live until it ends)
 hosts

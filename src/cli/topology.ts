@@ -3,7 +3,10 @@ import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import type { Job, NetplumbClient, Topology, TopologyPlan } from '../../sdk/src/index.js';
 import { CliError, EXIT, optionalString, requireString, type Invocation } from './args.js';
-import { dot, mermaid, type TopologyParts } from './graph.js';
+import { layoutGraph } from '../graph/layout.js';
+import type { GraphInput } from '../graph/model.js';
+import { renderSvg } from '../graph/svg.js';
+import { dot, mermaid } from '../graph/text.js';
 import { formatPlan, formatProblem, formatTopology, formatTopologyList, isDisruptive, render } from './output.js';
 import { isInteractive, Progress } from './progress.js';
 import { problemError, type Session } from './session.js';
@@ -151,16 +154,24 @@ export async function destroyTopology(s: Session, io: Io, name: string, o: { ign
 export const destroy = (s: Session, io: Io, inv: Invocation) =>
   destroyTopology(s, io, inv.args[0]!, { ignoreMissing: !!inv.values['ignore-missing'] });
 
+/** The same renderers as the service's `GET /topologies/{name}/graph` (src/graph/), over what the SDK reads. */
 export async function graph(s: Session, io: Io, inv: Invocation): Promise<number> {
   const format = optionalString(inv, 'format') ?? 'mermaid';
-  if (format !== 'mermaid' && format !== 'dot') throw new CliError(`--format takes mermaid or dot (not "${format}")`, EXIT.usage);
+  if (format !== 'mermaid' && format !== 'dot' && format !== 'svg')
+    throw new CliError(`--format takes mermaid, dot or svg (not "${format}")`, EXIT.usage);
   const topology = await s.np.topologies.get(inv.args[0]!);
-  const parts: TopologyParts = { topology, bridges: [], tunnels: [], attachments: [] };
+  const g: GraphInput = {
+    title: topology.name,
+    hosts: topology.hosts.map((name) => ({ name })),
+    bridges: [],
+    tunnels: [],
+    attachments: [],
+  };
   for (const [slot, id] of Object.entries(topology.resources)) {
-    if (slot.startsWith('bridge:')) parts.bridges.push(await s.np.bridges.get(id));
-    else if (slot.startsWith('tunnel:')) parts.tunnels.push(await s.np.tunnels.get(id));
-    else if (slot.startsWith('attachment:')) parts.attachments.push(await s.np.attachments.get(id));
+    if (slot.startsWith('bridge:')) g.bridges.push(await s.np.bridges.get(id));
+    else if (slot.startsWith('tunnel:')) g.tunnels.push(await s.np.tunnels.get(id));
+    else if (slot.startsWith('attachment:')) g.attachments.push(await s.np.attachments.get(id));
   }
-  io.out(format === 'dot' ? dot(parts) : mermaid(parts));
+  io.out(format === 'dot' ? dot(g) : format === 'svg' ? renderSvg(await layoutGraph(g)) : mermaid(g));
   return EXIT.ok;
 }

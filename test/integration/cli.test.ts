@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { checkXml } from '../helpers/xml.js';
 import type { SandboxHostSpec } from '../testbed/sandbox.js';
 import { sshHostBody, startWorld, type World } from './harness.js';
 
@@ -132,10 +133,15 @@ describe('netplumb CLI on sandbox hosts', () => {
     const m = await cli(['graph', 'clt'], env);
     expect(m.code, m.stderr).toBe(0);
     expect(m.stdout).toMatch(/^flowchart LR\n {2}subgraph host_h1\["h1"\]/);
-    expect(m.stdout).toMatch(/<==>\|"vxlan key \d+ mtu \d+"\|/);
+    expect(m.stdout).toMatch(/<==>\|"vxlan vni \d+ mtu \d+"\|/);
     const d = await cli(['graph', 'clt', '--format', 'dot'], env);
     expect(d.stdout).toContain('subgraph "cluster_h2"');
-    expect(d.stdout).toMatch(/-- "br_\w+" \[style=bold, label="vxlan key \d+ mtu \d+"\]/);
+    expect(d.stdout).toMatch(/-- "br_\w+" \[style=bold, label="vxlan vni \d+ mtu \d+"\]/);
+    // The same SVG as GET /topologies/{name}/graph (src/graph/), well-formed.
+    const s = await cli(['graph', 'clt', '--format', 'svg'], env);
+    expect(s.code, s.stderr).toBe(0);
+    expect(checkXml(s.stdout.trim()).errors).toEqual([]);
+    expect(s.stdout).toMatch(/vxlan vni \d+ mtu \d+/);
   });
 
   it('--refuse-disruptive: a plan that flaps the tunnel is not applied, exit 4', async () => {

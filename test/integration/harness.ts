@@ -43,20 +43,21 @@ export function sshHostBody(sb: Sandbox, name: string) {
 export async function startWorld(
   prefix: string,
   hosts: SandboxHostSpec[] = SEED_HOSTS,
-  opts: { withDocker?: boolean } = {},
+  opts: { withDocker?: boolean; token?: string } = {},
 ): Promise<World> {
   await down(prefix).catch(() => undefined);
-  const sb = await up({ prefix, hosts, ...opts });
+  const { token, ...sandboxOpts } = opts;
+  const sb = await up({ prefix, hosts, ...sandboxOpts });
   let server: ServerType | undefined;
   try {
     const store = new SqliteStore(':memory:');
-    const deps = createDeps(store, { defaultWaitMs: 60_000, idempotencyTtlMs: 86_400_000, maxBodyBytes: 1 << 20 });
+    const deps = createDeps(store, { defaultWaitMs: 60_000, idempotencyTtlMs: 86_400_000, maxBodyBytes: 1 << 20, token });
     const app = createApp(deps);
     await new Promise<void>((resolve) => {
       server = serveApp(app, { port: 0, hostname: '127.0.0.1' }, () => resolve());
     });
     const baseUrl = `http://127.0.0.1:${(server!.address() as AddressInfo).port}`;
-    const np = createClient({ baseUrl });
+    const np = createClient({ baseUrl, token });
     return {
       sb,
       deps,

@@ -1,8 +1,7 @@
-/** The CLI without a service: argument parsing, output formatting, the progress display, graph rendering, run()'s exit codes. */
+/** The CLI without a service: argument parsing, output formatting, the progress display, run()'s exit codes. */
 import { describe, expect, it } from 'vitest';
-import type { Attachment, Bridge, JobLogLine, Topology, TopologyPlan, Tunnel } from '../../sdk/src/index.js';
+import type { JobLogLine, TopologyPlan } from '../../sdk/src/index.js';
 import { CliError, EXIT, parseCommandLine } from '../../src/cli/args.js';
-import { dot, mermaid } from '../../src/cli/graph.js';
 import { run } from '../../src/cli/main.js';
 import { formatPlan, formatProblem, isDisruptive } from '../../src/cli/output.js';
 import { isInteractive, Progress } from '../../src/cli/progress.js';
@@ -155,41 +154,6 @@ describe('progress', () => {
     expect(isInteractive({ isTTY: true }, {})).toBe(true);
     expect(isInteractive({ isTTY: true }, { CI: 'true' })).toBe(false);
     expect(isInteractive({ isTTY: false }, {})).toBe(false);
-  });
-});
-
-describe('graph', () => {
-  const br = (id: string, host: string, addr: string) =>
-    ({ id, hostName: host, name: 'np_web', type: 'ovs', addresses: [addr] }) as unknown as Bridge;
-  const parts = {
-    topology: { name: 'seed', hosts: ['d1', 'd3'] } as unknown as Topology,
-    bridges: [br('br_1', 'd1', '10.0.0.1/24'), br('br_3', 'd3', '10.0.0.2/24')],
-    tunnels: [{ type: 'gre', key: 7, overlayMtu: 1458, endpoints: [{ bridge: 'br_1' }, { bridge: 'br_3' }] } as unknown as Tunnel],
-    attachments: [
-      { id: 'att_1', hostName: 'd1', bridge: 'br_1', target: { container: 'web1' }, ifname: 'eth1', addresses: ['10.0.0.100/24'] },
-    ] as unknown as Attachment[],
-  };
-  it('mermaid: hosts as subgraphs, members on bridges, tunnels labelled type/key/MTU', () => {
-    expect(mermaid(parts)).toBe(
-      [
-        'flowchart LR',
-        '  subgraph host_d1["d1"]',
-        '    br_1["np_web (ovs)<br/>10.0.0.1/24"]',
-        '    att_1(["web1 eth1<br/>10.0.0.100/24"])',
-        '  end',
-        '  subgraph host_d3["d3"]',
-        '    br_3["np_web (ovs)<br/>10.0.0.2/24"]',
-        '  end',
-        '  att_1 --- br_1',
-        '  br_1 <==>|"gre key 7 mtu 1458"| br_3',
-      ].join('\n'),
-    );
-  });
-  it('DOT: clusters per host', () => {
-    const d = dot(parts);
-    expect(d).toContain('subgraph "cluster_d1" {');
-    expect(d).toContain('"br_1" [shape=box, label="np_web (ovs)\n10.0.0.1/24"];');
-    expect(d).toContain('"br_1" -- "br_3" [style=bold, label="gre key 7 mtu 1458"];');
   });
 });
 

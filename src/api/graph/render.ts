@@ -1,0 +1,94 @@
+/** The service's resources as graph input, and the picture in the asked format. */
+import type { Context } from 'hono';
+import type { AppDeps } from '../../deps.js';
+import { hostTarget } from '../../jobs/host-target.js';
+import { attachmentKind } from '../../kinds/attachment.js';
+import { bridgeKind } from '../../kinds/bridge.js';
+import { hostReader, type Observation, type ResourceKind } from '../../kinds/kind.js';
+import { tunnelKind } from '../../kinds/tunnel.js';
+import type { ResourceType } from '../../model/names.js';
+import { layoutGraph } from '../../graph/layout.js';
+import { driftOf, type GraphDrift, type GraphInput } from '../../graph/model.js';
+import { renderSvg } from '../../graph/svg.js';
+import { dot, mermaid } from '../../graph/text.js';
+import { readAll } from '../../jobs/records.js';
+import { renderTopology } from '../../kinds/topology.js';
+import type { TypedResource } from '../../kinds/kind.js';
+import { renderAttachment } from '../../model/attachments.js';
+import { renderBridge } from '../../model/bridges.js';
+import { renderHost } from '../../model/hosts.js';
+import { renderTunnel } from '../../model/tunnels.js';
+import type { Store } from '../../store/types.js';
+import { GRAPH_MEDIA, type GraphFormat } from './schema.js';
+
+/** Everything the service holds: every host (also those without bridges), bridge, tunnel and attachment. */
+export function serviceGraph(store: Store): GraphInput {
+  return {
+    title: 'netplumb',
+    hosts: readAll(store, 'host').map(renderHost),
+    bridges: readAll(store, 'bridge').map(renderBridge),
+    tunnels: readAll(store, 'tunnel').map(renderTunnel),
+    attachments: readAll(store, 'attachment').map(renderAttachment),
+  };
+}
+
+/** What a topology owns, on its hosts. */
+export function topologyGraph(store: Store, t: TypedResource<'topology'>): GraphInput {
+  const view = renderTopology(store, t);
+  const owned = new Set(Object.values(view.resources));
+  const hosts = new Set(view.hosts);
+  return {
+    title: view.name,
+    hosts: readAll(store, 'host')
+      .map(renderHost)
+      .filter((h) => hosts.has(h.name)),
+    bridges: readAll(store, 'bridge')
+      .filter((r) => owned.has(r.id))
+      .map(renderBridge),
+    tunnels: readAll(store, 'tunnel')
+      .filter((r) => owned.has(r.id))
+      .map(renderTunnel),
+    attachments: readAll(store, 'attachment')
+      .filter((r) => owned.has(r.id))
+      .map(renderAttachment),
+  };
+}
+
+/**
+ * `observe=true`: every bridge, tunnel and attachment in the picture read from its host (hosts in parallel, through
+ * the kinds' own observe), so the picture shows drift as /ui does. A kind without observe, or a host that cannot be
+ * read, marks that resource `unavailable` (with the reason) instead of failing the whole picture.
+ */
+export async function observeGraph(deps: AppDeps, g: GraphInput): Promise<GraphInput> {
+  const reader = hostReader(deps.hosts, (id) => hostTarget(deps.store, id));
+  const drift: Record<string, GraphDrift> = {};
+  const one = async <T extends ResourceType, V, O extends Observation>(kind: ResourceKind<T, V, O>, id: string) => {
+    const r = kind.find(deps.store, id);
+    if (!r) return;
+    if (!kind.observe) {
+      drift[id] = driftOf(null);
+      return;
+    }
+    try {
+      drift[id] = driftOf({ observed: await kind.observe(reader, r) });
+    } catch (e) {
+      drift[id] = { status: 'unavailable', details: [`could not read it: ${e instanceof Error ? e.message : String(e)}`] };
+    }
+  };
+  await Promise.all([
+    ...g.bridges.map((b) => one(bridgeKind, b.id)),
+    ...g.tunnels.map((t) => one(tunnelKind, t.id)),
+    ...g.attachments.map((a) => one(attachmentKind, a.id)),
+  ]);
+  return { ...g, drift };
+}
+
+export async function graphResponse(c: Context, g: GraphInput, format: GraphFormat): Promise<Response> {
+  const body = format === 'mermaid' ? mermaid(g) : format === 'dot' ? dot(g) : renderSvg(await layoutGraph(g));
+  return c.body(`${body}\n`, 200, {
+    'Content-Type': `${GRAPH_MEDIA[format]}; charset=utf-8`,
+    // An SVG opened straight from the API must not run anything or load anything, whatever a name holds.
+    'Content-Security-Policy': "default-src 'none'",
+    'X-Content-Type-Options': 'nosniff',
+  });
+}
