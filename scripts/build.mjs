@@ -66,6 +66,18 @@ export async function buildAll({ quiet = false } = {}) {
     banner: { js: "import { createRequire as __netplumbRequire } from 'node:module'; const require = __netplumbRequire(import.meta.url);" },
     logLevel: quiet ? 'warning' : 'info',
   });
+  // The web page's browser code (src/api/ui.ts serves it; the same options as it uses when run from the sources).
+  await build({
+    absWorkingDir: root,
+    entryPoints: ['src/ui/main.ts'],
+    outfile: join(distDir, 'ui/app.js'),
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    target: ['es2020'],
+    minify: true,
+    logLevel: quiet ? 'warning' : 'info',
+  });
   // Files loaded by path at run time, next to the module that loads them (which may land in dist/ or dist/chunks/):
   // the PostgreSQL store's worker thread (src/store/pg-sync.ts) is plain JavaScript, copied as it is.
   for (const dir of [distDir, join(distDir, 'chunks')])

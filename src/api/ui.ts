@@ -1,16 +1,23 @@
 /**
  * /ui: the web page, served by the service itself (no CDN: works on closed networks and offline). The browser code
- * (src/ui/*.ts, with the shared graph module and elkjs) is bundled with esbuild (tsx's own dependency, so present
- * wherever the service runs) on the first request and kept in memory: no build step, a fresh clone just works.
+ * (src/ui/*.ts, with the shared graph module and elkjs) is bundled by `npm run build` into dist/ui/app.js, which the
+ * built service serves; run from the sources (tsx, tests), it is bundled with esbuild on the first request and kept in
+ * memory, so a fresh clone just works.
  * Everything is served under a strict Content-Security-Policy: scripts and styles only from this origin, no inline
  * code, API calls only to this origin, no framing.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import type { Context, Env, Hono } from 'hono';
+import { PACKAGE_ROOT, RUNNING_BUILT } from '../paths.js';
 
-const UI_DIR = fileURLToPath(new URL('../ui/', import.meta.url));
+const UI_DIR = join(PACKAGE_ROOT, 'src/ui/');
+/** Where `npm run build` writes the browser bundle (scripts/build.mjs uses the same options as below). */
+export const BUILT_UI_BUNDLE = join(PACKAGE_ROOT, 'dist/ui/app.js');
+
+/** esbuild options for the browser bundle (scripts/build.mjs builds dist/ui/app.js with the same). */
+const UI_BUILD = { bundle: true, format: 'esm', platform: 'browser', target: ['es2020'], minify: true } as const;
 
 export const UI_CSP = [
   "default-src 'none'",
@@ -51,17 +58,15 @@ function fileAsset(name: string, type: string): Asset {
 
 let bundle: Promise<Asset> | null = null;
 
-/** The browser bundle: built once per process (about a second), on first need. */
+/** The browser bundle: read from dist/ when built, else built once per process (about a second), on first need. */
 export function uiBundle(): Promise<Asset> {
   bundle ??= (async () => {
+    if (RUNNING_BUILT) return asset(readFileSync(BUILT_UI_BUNDLE), 'text/javascript; charset=utf-8');
     const esbuild = await import('esbuild');
     const out = await esbuild.build({
+      ...UI_BUILD,
+      target: [...UI_BUILD.target],
       entryPoints: [UI_DIR + 'main.ts'],
-      bundle: true,
-      format: 'esm',
-      platform: 'browser',
-      target: ['es2020'],
-      minify: true,
       write: false,
       logLevel: 'silent',
     });

@@ -155,6 +155,13 @@ describe('the built service on a sandbox Docker host', () => {
     // The address is really inside the container: the host pings it across the OVS bridge.
     const ping = await sb.exec('docker1', ['ping', '-c', '1', '-W', '2', '10.11.12.100']);
     expect(ping.exitCode, ping.stdout + ping.stderr).toBe(0);
+    // The graph export lays the network out with elkjs inside the bundle; the page's browser code comes from dist/ui.
+    const svg = await (await fetch(`${baseUrl}/graph?format=svg`)).text();
+    for (const name of ['docker1', 'ovs_bridge', 'web1', '10.11.12.100/24']) expect(svg).toContain(name);
+    const page = await fetch(`${baseUrl}/ui/app.js`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toMatch(/^text\/javascript/);
+    expect((await page.arrayBuffer()).byteLength).toBeGreaterThan(10_000);
     // The OpenAPI document is built on first request (not at start-up): it still answers.
     const doc = (await (await fetch(`${baseUrl}/openapi.json`)).json()) as { openapi: string };
     expect(doc.openapi).toBe('3.1.0');
