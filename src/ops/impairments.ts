@@ -1,0 +1,268 @@
+/**
+ * Impairment plans: tc qdiscs on a device's egress (tbf for rate; netem for delay, jitter, corruption, duplication,
+ * and loss where nftables cannot), nftables `numgen random` drops on a device's netdev hooks (loss), and the cable
+ * (link down/up). Pure: facts in, steps out; every step's undo puts back what was there before.
+ */
+import {
+  impairmentBackend,
+  normalizeSpec,
+  type ImpairmentBackend,
+  type ImpairmentSpec,
+  type LinkState,
+  type TrafficControlFacts,
+} from '../model/impairments.js';
+import { step, type Step } from './plan.js';
+
+/** A device a direction is applied to: its name and, when it sits in another namespace, that namespace's path. */
+export interface Device {
+  dev: string;
+  nsPath: string | null;
+}
+
+const inNs = (nsPath: string | null, argv: string[]) => (nsPath ? ['nsenter', `--net=${nsPath}`, ...argv] : argv);
+
+/** tbf burst: enough for a few full-size frames and ~20 ms at the rate, so TCP reaches the rate without a big first burst. */
+export function tbfBurstBytes(kbit: number): number {
+  return Math.max(16_000, Math.ceil((kbit * 1000) / 8 / 50));
+}
+
+const num = (n: number) => String(Math.round(n * 100) / 100);
+
+/** The `tc -batch -` lines that build one direction on `dev` (none: nothing to shape). */
+export function tcLines(dev: string, spec: ImpairmentSpec, backend: ImpairmentBackend): string[][] {
+  const s = normalizeSpec(spec);
+  const lines: string[][] = [];
+  const kbit = s.rateMbit ? Math.round(s.rateMbit * 1000) : 0;
+  const tbf = ['tbf', 'rate', `${kbit}kbit`, 'burst', String(tbfBurstBytes(kbit)), 'latency', '100ms'];
+  if (backend.netem) {
+    const netem = ['qdisc', 'add', 'dev', dev, 'root', 'handle', '1:', 'netem', 'limit', '10000'];
+    if (s.delayMs) netem.push('delay', `${num(s.delayMs)}ms`, ...(s.jitterMs ? [`${num(s.jitterMs)}ms`] : []));
+    if (s.lossPercent && backend.lossVia === 'netem') netem.push('loss', `${num(s.lossPercent)}%`);
+    if (s.corruptPercent) netem.push('corrupt', `${num(s.corruptPercent)}%`);
+    if (s.duplicatePercent) netem.push('duplicate', `${num(s.duplicatePercent)}%`);
+    lines.push(netem);
+    if (kbit) lines.push(['qdisc', 'add', 'dev', dev, 'parent', '1:1', 'handle', '10:', ...tbf]);
+  } else if (kbit) {
+    lines.push(['qdisc', 'add', 'dev', dev, 'root', 'handle', '10:', ...tbf]);
+  }
+  return lines;
+}
+
+const batchText = (lines: string[][]) => lines.map((l) => l.join(' ')).join('\n') + '\n';
+
+/**
+ * Steps that take `dev`'s egress from `prev` to `next`: the root qdisc goes (undo: the previous qdiscs back), then
+ * the new ones are added in one `tc -batch -` (undo: the root goes again). Nothing when both build the same.
+ */
+export function tcSteps(
+  host: string,
+  where: Device,
+  label: string,
+  prev: { spec: ImpairmentSpec; backend: ImpairmentBackend },
+  next: { spec: ImpairmentSpec; backend: ImpairmentBackend },
+  force = false,
+): Step[] {
+  const before = tcLines(where.dev, prev.spec, prev.backend);
+  const after = tcLines(where.dev, next.spec, next.backend);
+  if (!force && batchText(before) === batchText(after)) return [];
+  const del = inNs(where.nsPath, ['tc', 'qdisc', 'del', 'dev', where.dev, 'root']);
+  const batch = inNs(where.nsPath, ['tc', '-batch', '-']);
+  const steps: Step[] = [
+    step(host, `${label}: clear the qdiscs on ${where.dev}`, del, {
+      // 2: there was no qdisc of ours (the device's default noqueue).
+      okExitCodes: [0, 2],
+      ...(before.length ? { undo: batch, undoStdin: batchText(before) } : {}),
+    }),
+  ];
+  if (after.length) {
+    steps.push(
+      step(host, `${label}: ${after.map((l) => l.slice(l.indexOf('handle') + 2).join(' ')).join(' + ')} on ${where.dev}`, batch, {
+        stdin: batchText(after),
+        undo: del,
+        undoWhenFailed: true,
+      }),
+    );
+  }
+  return steps;
+}
+
+/** One chain of a loss table: a netdev hook on a device, dropping `lossPercent` of what passes. */
+export interface LossChain {
+  chain: string;
+  hook: 'ingress' | 'egress';
+  dev: string;
+  lossPercent: number;
+}
+
+/** Loss is drawn per packet out of 10000, so two decimals of a percent are kept. */
+export const lossThreshold = (percent: number) => Math.round(percent * 100);
+
+/** The nftables table of one resource, named after it: replaced whole (`table; delete table; table {…}`), or removed. */
+export function nftScript(table: string, chains: LossChain[]): string {
+  const lines = [`table netdev ${table}`, `delete table netdev ${table}`];
+  if (chains.length) {
+    lines.push(`table netdev ${table} {`);
+    for (const c of chains) {
+      lines.push(
+        `  chain ${c.chain} {`,
+        `    type filter hook ${c.hook} device "${c.dev}" priority -500; policy accept;`,
+        `    numgen random mod 10000 < ${lossThreshold(c.lossPercent)} counter drop`,
+        '  }',
+      );
+    }
+    lines.push('}');
+  }
+  return lines.join('\n') + '\n';
+}
+
+/** The nft table a resource's loss rules live in. */
+export const lossTable = (id: string) => `netplumb_${id}`;
+
+/** Steps that take a resource's loss table from `prev` to `next` chains (in the namespace of `nsPath`). */
+export function nftSteps(
+  host: string,
+  nsPath: string | null,
+  label: string,
+  table: string,
+  prev: LossChain[],
+  next: LossChain[],
+  force = false,
+): Step[] {
+  const before = nftScript(table, prev);
+  const after = nftScript(table, next);
+  if (!force && before === after) return [];
+  const argv = inNs(nsPath, ['nft', '-f', '-']);
+  const what = next.length ? next.map((c) => `${c.lossPercent}% loss on ${c.dev} ${c.hook}`).join(', ') : 'no loss';
+  return [
+    step(host, `${label}: ${what} (nftables table ${table})`, argv, { stdin: after, undo: argv, undoStdin: before, undoWhenFailed: true }),
+  ];
+}
+
+/** The cable: the device's admin state; a veth's peer then loses carrier. */
+export function linkStep(host: string, where: Device, label: string, prev: LinkState, next: LinkState): Step[] {
+  if (prev === next) return [];
+  const set = (s: LinkState) => inNs(where.nsPath, ['ip', 'link', 'set', 'dev', where.dev, s]);
+  return [
+    step(host, `${label}: ${next === 'down' ? 'pull the cable' : 're-plug the cable'} (${where.dev} ${next})`, set(next), {
+      undo: set(prev),
+    }),
+  ];
+}
+
+// ---- attachments
+
+export interface AttachmentImpairmentState {
+  toContainer: ImpairmentSpec;
+  fromContainer: ImpairmentSpec;
+  link: LinkState;
+}
+
+export interface AttachmentEnds {
+  id: string;
+  hostId: string;
+  hostIfname: string;
+  ifname: string;
+  nsPath: string;
+}
+
+/**
+ * Towards the target: the host end's egress (tc) and the inner end's ingress hook (loss); from the target: the inner
+ * end's egress (tc and loss). The loss table lives in the target's namespace: on the netdev datapath OVS reads and
+ * writes the host end through a packet socket, which nftables hooks on the host end would not see.
+ */
+export function attachmentImpairmentSteps(
+  a: AttachmentEnds,
+  tc: TrafficControlFacts | null,
+  prev: AttachmentImpairmentState,
+  next: AttachmentImpairmentState,
+  force = false,
+): Step[] {
+  const backend = (s: ImpairmentSpec) => backendOf(tc, s);
+  const hostEnd: Device = { dev: a.hostIfname, nsPath: null };
+  const inner: Device = { dev: a.ifname, nsPath: a.nsPath };
+  const chains = (st: AttachmentImpairmentState): LossChain[] => {
+    const out: LossChain[] = [];
+    const to = normalizeSpec(st.toContainer);
+    const from = normalizeSpec(st.fromContainer);
+    if (to.lossPercent && backend(to).lossVia === 'nft')
+      out.push({ chain: 'to_container', hook: 'ingress', dev: a.ifname, lossPercent: to.lossPercent });
+    if (from.lossPercent && backend(from).lossVia === 'nft')
+      out.push({ chain: 'from_container', hook: 'egress', dev: a.ifname, lossPercent: from.lossPercent });
+    return out;
+  };
+  return [
+    ...tcSteps(
+      a.hostId,
+      hostEnd,
+      'towards the container',
+      { spec: prev.toContainer, backend: backend(prev.toContainer) },
+      { spec: next.toContainer, backend: backend(next.toContainer) },
+      force,
+    ),
+    ...tcSteps(
+      a.hostId,
+      inner,
+      'from the container',
+      { spec: prev.fromContainer, backend: backend(prev.fromContainer) },
+      { spec: next.fromContainer, backend: backend(next.fromContainer) },
+      force,
+    ),
+    ...nftSteps(a.hostId, a.nsPath, 'loss', lossTable(a.id), chains(prev), chains(next), force),
+    ...linkStep(a.hostId, hostEnd, 'cable', prev.link, next.link),
+  ];
+}
+
+/** The backend for a spec on a host (facts unknown: as if only tbf and nftables were there; requests are checked before). */
+export function backendOf(tc: TrafficControlFacts | null, spec: ImpairmentSpec): ImpairmentBackend {
+  const facts: TrafficControlFacts = tc ?? {
+    netem: false,
+    tbf: true,
+    htb: false,
+    ingress: false,
+    ifb: false,
+    u32: false,
+    mirred: false,
+    nftNumgen: true,
+    nftNetdevHooks: true,
+    nftLimit: false,
+    iptablesStatistic: false,
+  };
+  return impairmentBackend(facts, spec, '', '').backend;
+}
+
+// ---- tunnels (Linux ends: one kernel device per tunnel)
+
+export interface TunnelEndImpairment {
+  tunnelId: string;
+  hostId: string;
+  portName: string;
+}
+
+/** Traffic to the remote: the tunnel device's egress (tc) and its egress hook (loss), on the end's host. */
+export function tunnelEndImpairmentSteps(
+  e: TunnelEndImpairment,
+  tc: TrafficControlFacts | null,
+  prev: { spec: ImpairmentSpec; link: LinkState },
+  next: { spec: ImpairmentSpec; link: LinkState },
+  force = false,
+): Step[] {
+  const dev: Device = { dev: e.portName, nsPath: null };
+  const chains = (s: ImpairmentSpec): LossChain[] => {
+    const n = normalizeSpec(s);
+    return n.lossPercent && backendOf(tc, n).lossVia === 'nft'
+      ? [{ chain: 'to_remote', hook: 'egress', dev: e.portName, lossPercent: n.lossPercent }]
+      : [];
+  };
+  return [
+    ...tcSteps(
+      e.hostId,
+      dev,
+      `to the remote`,
+      { spec: prev.spec, backend: backendOf(tc, prev.spec) },
+      { spec: next.spec, backend: backendOf(tc, next.spec) },
+      force,
+    ),
+    ...nftSteps(e.hostId, null, 'loss', lossTable(e.tunnelId), chains(prev.spec), chains(next.spec), force),
+    ...linkStep(e.hostId, dev, 'tunnel link', prev.link, next.link),
+  ];
+}
