@@ -24,6 +24,7 @@ import {
   attachmentImpairmentSteps,
   lossTable,
   nftScript,
+  ovsPortLinkSteps,
   tunnelEndImpairmentSteps,
   type AttachmentEnds,
   type AttachmentImpairmentState,
@@ -31,7 +32,9 @@ import {
 import {
   attachmentImpairmentCommands,
   impairmentDrift,
+  ovsPortShow,
   parseAttachmentImpairment,
+  parseOvsPortLink,
   parseTunnelEndImpairment,
   tunnelEndImpairmentCommands,
   type ObservedImpairment,
@@ -101,12 +104,7 @@ export function checkAttachmentImpairment(
 }
 
 /** Tunnel ends on OVS bridges are ports inside Open vSwitch: there is no kernel device carrying one tunnel to shape. */
-export function checkTunnelImpairment(
-  store: Store,
-  d: TunnelData,
-  i: TunnelImpairment | null | undefined,
-  link: LinkState | undefined,
-): void {
+export function checkTunnelImpairment(store: Store, d: TunnelData, i: TunnelImpairment | null | undefined): void {
   const n = normalizeTunnelImpairment(i);
   const dirs = [
     ['aToB', n.aToB, d.endpoints[0]],
@@ -120,11 +118,6 @@ export function checkTunnelImpairment(
         detail: `the ${end.hostName} end (${end.portName}) is a port of OVS bridge ${end.bridgeName}: Open vSwitch carries the tunnel inside its datapath with no kernel device per tunnel, so tc and nftables cannot impair it; impair the attachments on the bridge instead, or use a Linux bridge`,
       });
   }
-  if (link === 'down' && d.endpoints.some((e) => e.bridgeType === 'ovs'))
-    errors.push({
-      pointer: '/link',
-      detail: `a tunnel end on an OVS bridge has no kernel device whose carrier could be pulled; set the attachments' link down instead`,
-    });
   if (errors.length) throw ProblemError.validation(errors, errors.map((e) => `${e.pointer}: ${e.detail}`).join('; '));
   for (const [dir, spec, end] of dirs) checkImpairmentSupport(store, end.hostId, end.hostName, { [dir]: spec }, '/impairment');
 }
@@ -219,7 +212,7 @@ export function tunnelState(d: { impairment?: TunnelImpairment | undefined; link
 /** Each Linux end: its direction's impairment on the tunnel device's egress, and the device's link. */
 export function tunnelImpairmentPlan(store: Store, id: string, d: TunnelData, prev: TunnelLive, next: TunnelLive): Plan {
   const steps = d.endpoints.flatMap((e, i) => {
-    if (e.bridgeType !== 'linux') return [];
+    if (e.bridgeType !== 'linux') return ovsPortLinkSteps(e.hostId, e.bridgeName, e.portName, prev.link, next.link);
     const dir = i === 0 ? 'aToB' : 'bToA';
     return tunnelEndImpairmentSteps(
       { tunnelId: id, hostId: e.hostId, portName: e.portName },
@@ -273,10 +266,13 @@ export async function observeAttachmentImpairment(
 /** One tunnel end's impairment (its direction) and link, with drift; OVS ends have nothing of ours to observe. */
 export async function observeTunnelEndImpairment(hosts: HostReader, id: string, d: TunnelData, i: 0 | 1): Promise<DriftItem[]> {
   const e = d.endpoints[i];
-  if (e.bridgeType !== 'linux') return [];
+  const want = tunnelState(d);
+  if (e.bridgeType !== 'linux') {
+    const show = await hosts.read(e.hostId, { show: ovsPortShow(e.bridgeName) });
+    return impairmentDrift([{ field: 'link', desired: want.link, actual: parseOvsPortLink(show.show, e.portName) }]);
+  }
   const dir = i === 0 ? 'aToB' : 'bToA';
   const o = parseTunnelEndImpairment(await hosts.read(e.hostId, tunnelEndImpairmentCommands(id, e.portName)));
-  const want = tunnelState(d);
   return impairmentDrift([
     { field: `impairment.${dir}`, desired: normalizeSpec(want.impairment[dir]), actual: o.spec },
     { field: 'link', desired: want.link, actual: o.link },

@@ -88,7 +88,7 @@ export const TunnelDataSchema = z.object({
   topology: z.string().optional(),
   /** Impairments per direction on Linux ends (absent: none). */
   impairment: TunnelImpairmentSchema.optional(),
-  /** Both ends' tunnel devices up or down (absent: up). */
+  /** The tunnel cut both ways or not (absent: up). */
   link: LinkStateSchema.optional(),
 });
 export type TunnelData = z.infer<typeof TunnelDataSchema>;

@@ -132,3 +132,16 @@ export function impairmentDrift(pairs: { field: string; desired: unknown; actual
       : v;
   return diffFields(pairs.map((p) => ({ field: p.field, desired: sorted(p.desired), actual: sorted(p.actual) })));
 }
+
+/** An OVS bridge's OpenFlow ports and their config (read-only). */
+export const ovsPortShow = (bridge: string) => ['ovs-ofctl', '--timeout=10', 'show', bridge];
+
+/** `  2(gre-docker3): addr:…\n     config:     NO_RECV NO_FWD` → down; a port without them → up; missing → null. */
+export function parseOvsPortLink(out: Out | undefined, port: string): LinkState | null {
+  if (!out || out.exitCode !== 0) return null;
+  const lines = out.stdout.split('\n');
+  const at = lines.findIndex((l) => new RegExp(`^\\s*\\d+\\(${port.replace(/[.]/g, '\\.')}\\):`).test(l));
+  if (at < 0) return null;
+  const config = lines.slice(at + 1, at + 4).find((l) => /^\s*config:/.test(l)) ?? '';
+  return /NO_FWD/.test(config) ? 'down' : 'up';
+}

@@ -266,3 +266,20 @@ export function tunnelEndImpairmentSteps(
     ...linkStep(e.hostId, dev, 'tunnel link', prev.link, next.link),
   ];
 }
+
+/**
+ * The link of a tunnel port inside Open vSwitch (no kernel device to take down): OpenFlow port config `no-forward`
+ * and `no-receive` stop it both ways; `forward`/`receive` restore it. Runtime state of ovs-vswitchd: a restart of the
+ * daemon forgets it (observe reports the drift).
+ */
+export function ovsPortLinkSteps(host: string, bridge: string, port: string, prev: LinkState, next: LinkState): Step[] {
+  if (prev === next) return [];
+  const mod = (action: string) => ['ovs-ofctl', '--timeout=10', 'mod-port', bridge, port, action];
+  const [fwd, recv] = next === 'down' ? ['no-forward', 'no-receive'] : ['forward', 'receive'];
+  const [undoFwd, undoRecv] = next === 'down' ? ['forward', 'receive'] : ['no-forward', 'no-receive'];
+  const what = next === 'down' ? 'take the tunnel port down' : 'bring the tunnel port back';
+  return [
+    step(host, `tunnel link: ${what} (${port} ${fwd})`, mod(fwd), { undo: mod(undoFwd) }),
+    step(host, `tunnel link: ${what} (${port} ${recv})`, mod(recv), { undo: mod(undoRecv) }),
+  ];
+}

@@ -239,15 +239,32 @@ describe('PATCH /tunnels/{id}', () => {
     expect(on('docker3')).toEqual(['tc qdisc del dev vxlan-docker1 root', 'tc -batch -', 'ip link set dev vxlan-docker1 down']);
   });
 
-  it('OVS ends: 422 saying why (no kernel device per tunnel), before any command', async () => {
+  it('OVS ends: an impairment is refused (422 saying why, before any command); link down is OpenFlow no-forward + no-receive', async () => {
     const t = await world();
     const id = tunnel(t, 'ovs');
     const r = await t.json('PATCH', `/tunnels/${id}`, { impairment: { bToA: { lossPercent: 5 } }, link: 'down' });
     expect(r.status).toBe(422);
     const p = await r.json();
-    expect(p.errors.map((e: { pointer: string }) => e.pointer)).toEqual(['/impairment/bToA', '/link']);
+    expect(p.errors.map((e: { pointer: string }) => e.pointer)).toEqual(['/impairment/bToA']);
     expect(p.detail).toContain('no kernel device per tunnel');
     expect(t.world.calls).toEqual([]);
+    const down = await t.json('PATCH', `/tunnels/${id}`, { link: 'down' });
+    expect(down.status, JSON.stringify(await down.clone().json())).toBe(200);
+    expect(t.world.calls.filter((c) => c.host === 'docker1').map((c) => c.argv.join(' '))).toEqual([
+      'ovs-ofctl --timeout=10 mod-port ovs_bridge vxlan-docker3 no-forward',
+      'ovs-ofctl --timeout=10 mod-port ovs_bridge vxlan-docker3 no-receive',
+    ]);
+    // observe: ovs-ofctl show says the port is not cut (as after an ovs-vswitchd restart): drift
+    t.world.on((argv) =>
+      argv.join(' ') === 'ovs-ofctl --timeout=10 show ovs_bridge'
+        ? { stdout: ' 1(vxlan-docker3): addr:aa:bb:cc:dd:ee:ff\n     config:     0\n     state:      0\n' }
+        : undefined,
+    );
+    t.world.on((argv) => (argv[0] === 'ovs-vsctl' && argv.includes('--format=json') ? { stdout: '{"data":[],"headings":[]}' } : undefined));
+    const o = await t.json('GET', `/tunnels/${id}?observe=true`);
+    const body = await o.json();
+    expect(o.status, JSON.stringify(body)).toBe(200);
+    expect(body.observed.endpoints[0].drift).toContainEqual({ field: 'link', desired: 'down', actual: 'up' });
   });
 });
 

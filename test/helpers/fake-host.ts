@@ -160,6 +160,12 @@ const knownCommands: Responder = (argv) => {
     return undefined;
   }
   if (tool === 'true' && rest.length === 0) return ok;
+  if (tool === 'ovs-ofctl' && rest[0] === '--timeout=10') {
+    if (rest[1] === 'mod-port' && IFNAME.test(rest[2] ?? '') && IFNAME.test(rest[3] ?? '') && rest.length === 5)
+      return ['forward', 'no-forward', 'receive', 'no-receive'].includes(rest[4]!) ? ok : undefined;
+    if (rest[1] === 'show' && IFNAME.test(rest[2] ?? '') && rest.length === 3) return ok;
+    return undefined;
+  }
   return undefined;
 };
 

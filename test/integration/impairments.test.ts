@@ -228,7 +228,7 @@ describe('attachment impairments on a container (OVS bridge, userspace datapath)
 });
 
 describe('tunnel impairments', () => {
-  it('Linux-bridge VXLAN: 30% loss one way over 200 pings, cable pull and re-plug, cleared; an OVS tunnel is refused with the reason', async () => {
+  it('Linux-bridge VXLAN: 30% loss one way over 200 pings, cable pull and re-plug, cleared; an OVS tunnel: impairment refused with the reason, link cut and restored', async () => {
     const tun = await w.np.tunnels.create({ type: 'vxlan', key: 17, endpoints: [{ bridge: 'docker1/lx17' }, { bridge: 'docker3/lx17' }] });
     expect((await sh('docker1', ['ping', '-c', '3', '-i', '0.2', '-W', '2', '10.78.0.2'])).exitCode).toBe(0);
 
@@ -253,6 +253,15 @@ describe('tunnel impairments', () => {
     expect(r.status).toBe(422);
     expect(r.json.errors[0].pointer).toBe('/impairment/aToB');
     expect(r.json.detail).toContain('no kernel device per tunnel');
+    // …but its link can be cut: OpenFlow no-forward + no-receive on both ports.
+    expect((await sh('docker1', ['ping', '-c', '3', '-i', '0.2', '-W', '2', '10.77.0.2'])).exitCode).toBe(0);
+    r = await patch({ link: 'down' }, ovs.id, 'tunnels');
+    expect(r.status, JSON.stringify(r.json)).toBe(200);
+    expect((await sh('docker1', ['ping', '-c', '3', '-i', '0.2', '-W', '1', '10.77.0.2'])).stdout).toMatch(/ 0 received/);
+    expect((await w.np.tunnels.get(ovs.id, { observe: true })).observed!.drift).toEqual([]);
+    r = await patch({ link: 'up' }, ovs.id, 'tunnels');
+    expect(r.status, JSON.stringify(r.json)).toBe(200);
+    expect((await sh('docker1', ['ping', '-c', '3', '-i', '0.2', '-W', '2', '10.77.0.2'])).exitCode).toBe(0);
     await w.np.tunnels.delete(ovs.id);
     await w.np.tunnels.delete(tun.id);
   });

@@ -20,9 +20,11 @@ export const route = createRoute({
   description:
     '`impairment.aToB` applies to traffic from `endpoints[0]` to `endpoints[1]`, on the first host, as it enters the tunnel device ' +
     "(`bToA` on the second host): rate with tbf, loss with nftables `numgen random` on the device's egress hook, delay, jitter, " +
-    'corruption and duplication with netem where the kernel has it (422 naming what is missing otherwise). `link: "down"` sets both ' +
-    "ends' tunnel devices down. Only ends on Linux bridges can be impaired: an OVS tunnel port has no kernel device of its own (422 " +
-    'saying so). Nothing else of a tunnel changes in place: delete and re-create it for that. A failure puts both hosts back.',
+    'corruption and duplication with netem where the kernel has it (422 naming what is missing otherwise). `link: "down"` cuts the ' +
+    "tunnel both ways: Linux ends' devices go down; OVS ends get OpenFlow `no-forward` and `no-receive` (runtime state of " +
+    'ovs-vswitchd: observe reports it if a restart forgets it). Only ends on Linux bridges can be impaired: an OVS tunnel port has ' +
+    'no kernel device of its own (422 saying so). Nothing else of a tunnel changes in place: delete and re-create it for that. ' +
+    'A failure puts both hosts back.',
   request: {
     params: idParam('tunnel'),
     headers: PreferHeader,
@@ -50,7 +52,7 @@ export const app = router().openapi(route, (c) => {
       ...(body.impairment !== undefined ? { impairment: normalizeTunnelImpairment(body.impairment) } : {}),
       ...(body.link !== undefined ? { link: body.link } : {}),
     };
-    checkTunnelImpairment(deps.store, previous, next.impairment, next.link);
+    checkTunnelImpairment(deps.store, previous, next.impairment);
     return {
       job: {
         kind: 'tunnel.update',
