@@ -19,6 +19,7 @@ let att: { id: string; hostIfname: string };
 
 const HOST_IP = '10.77.0.1';
 const WEB_IP = '10.77.0.100';
+const TOPO_NS = 'i17-topo';
 
 beforeAll(async () => {
   w = await startWorld('i17');
@@ -41,6 +42,7 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
+  await w?.ssh('docker1', ['ip', 'netns', 'del', TOPO_NS]).catch(() => undefined);
   if (httpd?.pid) process.kill(httpd.pid, 'SIGKILL');
   if (wwwDir) rmSync(wwwDir, { recursive: true, force: true });
   await w?.close();
@@ -264,5 +266,44 @@ describe('tunnel impairments', () => {
     expect((await sh('docker1', ['ping', '-c', '3', '-i', '0.2', '-W', '2', '10.77.0.2'])).exitCode).toBe(0);
     await w.np.tunnels.delete(ovs.id);
     await w.np.tunnels.delete(tun.id);
+  });
+});
+
+describe('topology members', () => {
+  it('an impairment on a member is applied in place: same interface, the tbf there, loss gone when cleared', async () => {
+    expect((await w.ssh('docker1', ['ip', 'netns', 'add', TOPO_NS])).exitCode).toBe(0);
+    const doc = (impairment?: object) => ({
+      networks: {
+        lab: {
+          subnet: '10.79.0.0/24',
+          hostAddresses: 'auto' as const,
+          members: [{ host: 'docker1', netns: TOPO_NS, address: '10.79.0.10', ...(impairment ? { impairment } : {}) }],
+        },
+      },
+    });
+    const put = (body: unknown) => call('PUT', '/topologies/i17', body);
+    expect((await put(doc())).status).toBe(201);
+    // The namespace lives in the SSH session's mount namespace: reach it the same way.
+    const inNs = (argv: string[]) => w.ssh('docker1', ['ip', 'netns', 'exec', TOPO_NS, ...argv]);
+    const ifindex = async () => JSON.parse((await inNs(['ip', '-j', 'link', 'show', 'dev', 'eth1'])).stdout)[0].ifindex as number;
+    const before = await ifindex();
+    const bridgeIp = '10.79.0.1';
+    expect((await inNs(['ping', '-c', '2', '-i', '0.2', '-W', '2', bridgeIp])).exitCode).toBe(0);
+
+    const r = await put(doc({ fromContainer: { rateMbit: 3, lossPercent: 30 } }));
+    expect(r.status, await r.clone().text()).toBe(200);
+    expect(await ifindex()).toBe(before);
+    expect((await inNs(['tc', 'qdisc', 'show', 'dev', 'eth1'])).stdout).toContain('tbf');
+    // The peer (the host, on the bridge) pings the member: its replies leave through the impaired egress.
+    const lost = await lossOf('docker1', '10.79.0.10');
+    console.log(`topology member, loss 30% from the member: ${lost.toFixed(1)}% of 200 pings lost`);
+    expect(lost).toBeGreaterThanOrEqual(20);
+    expect(lost).toBeLessThanOrEqual(40);
+
+    expect((await put(doc())).status).toBe(200);
+    expect(await ifindex()).toBe(before);
+    expect((await inNs(['tc', 'qdisc', 'show', 'dev', 'eth1'])).stdout).not.toContain('tbf');
+    expect((await inNs(['ping', '-q', '-c', '50', '-i', '0.02', '-W', '1', bridgeIp])).stdout).toContain(' 0% packet loss');
+    expect((await call('DELETE', '/topologies/i17')).status).toBe(204);
   });
 });
