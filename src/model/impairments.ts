@@ -122,7 +122,7 @@ export const TrafficControlFactsSchema = z
   });
 export type TrafficControlFacts = z.infer<typeof TrafficControlFactsSchema>;
 
-/** How one direction is built on a host: rate with tbf, loss with nftables numgen (netem when nftables cannot), the rest netem. */
+/** How one direction is built on a host: rate with tbf, loss with netem where the kernel has it (else nftables numgen), the rest netem. */
 export interface ImpairmentBackend {
   netem: boolean;
   lossVia: 'nft' | 'netem' | null;
@@ -150,8 +150,9 @@ export function impairmentBackend(
     errors.push({ pointer: `${pointer}/rateMbit`, detail: `a rate limit needs the tbf qdisc, which ${hostName}'s kernel lacks` });
   let lossVia: ImpairmentBackend['lossVia'] = null;
   if (s.lossPercent) {
-    if (tc.nftNumgen && tc.nftNetdevHooks) lossVia = 'nft';
-    else if (tc.netem) lossVia = 'netem';
+    // netem drops silently (a local sender is not told), so it is preferred where the kernel has it.
+    if (tc.netem) lossVia = 'netem';
+    else if (tc.nftNumgen && tc.nftNetdevHooks) lossVia = 'nft';
     else
       errors.push({
         pointer: `${pointer}/lossPercent`,
