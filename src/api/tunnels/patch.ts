@@ -19,7 +19,7 @@ export const route = createRoute({
   summary: 'Impair the tunnel or take it down, live (impairment and link only)',
   description:
     '`impairment.aToB` applies to traffic from `endpoints[0]` to `endpoints[1]`, on the first host, as it enters the tunnel device ' +
-    "(`bToA` on the second host): rate with tbf, loss with nftables `numgen random` on the device's egress hook, delay, jitter, " +
+    "(`bToA` on the second host): rate with tbf, loss with netem or else nftables `numgen random` on the device's egress hook, delay, jitter, " +
     'corruption and duplication with netem where the kernel has it (422 naming what is missing otherwise). `link: "down"` cuts the ' +
     "tunnel both ways: Linux ends' devices go down; OVS ends get OpenFlow `no-forward` and `no-receive` (runtime state of " +
     'ovs-vswitchd: observe reports it if a restart forgets it). Only ends on Linux bridges can be impaired: an OVS tunnel port has ' +
