@@ -207,9 +207,17 @@ export function attachmentImpairmentSteps(
       { spec: next.fromContainer, backend: backend(next.fromContainer) },
       force,
     ),
-    ...nftSteps(a.hostId, a.nsPath, 'loss', lossTable(a.id), chains(prev), chains(next), force),
+    // A changed loss always rewrites the table (idempotent): the host's facts may have changed since it was written.
+    ...nftSteps(a.hostId, a.nsPath, 'loss', lossTable(a.id), chains(prev), chains(next), force || lossChanged(prev, next)),
     ...linkStep(a.hostId, hostEnd, 'cable', prev.link, next.link),
   ];
+}
+
+/** Some loss was there before and it is different now. */
+function lossChanged(prev: AttachmentImpairmentState, next: AttachmentImpairmentState): boolean {
+  const l = (s: ImpairmentSpec) => normalizeSpec(s).lossPercent ?? 0;
+  const had = l(prev.toContainer) || l(prev.fromContainer);
+  return !!had && (l(prev.toContainer) !== l(next.toContainer) || l(prev.fromContainer) !== l(next.fromContainer));
 }
 
 /** The backend for a spec on a host (facts unknown: as if only tbf and nftables were there; requests are checked before). */
@@ -262,7 +270,15 @@ export function tunnelEndImpairmentSteps(
       { spec: next.spec, backend: backendOf(tc, next.spec) },
       force,
     ),
-    ...nftSteps(e.hostId, null, 'loss', lossTable(e.tunnelId), chains(prev.spec), chains(next.spec), force),
+    ...nftSteps(
+      e.hostId,
+      null,
+      'loss',
+      lossTable(e.tunnelId),
+      chains(prev.spec),
+      chains(next.spec),
+      force || (!!normalizeSpec(prev.spec).lossPercent && normalizeSpec(prev.spec).lossPercent !== normalizeSpec(next.spec).lossPercent),
+    ),
     ...linkStep(e.hostId, dev, 'tunnel link', prev.link, next.link),
   ];
 }

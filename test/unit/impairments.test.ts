@@ -3,8 +3,14 @@ import { describe, expect, it } from 'vitest';
 import { AttachmentImpairmentSchema, impairmentBackend, normalizeSpec, type TrafficControlFacts } from '../../src/model/impairments.js';
 import { AttachmentPatchSchema } from '../../src/model/attachments.js';
 import { zodFieldErrors } from '../../src/api/problems.js';
-import { attachmentImpairmentSteps, nftScript, tcLines, tcSteps } from '../../src/ops/impairments.js';
-import { impairmentDrift, parseAttachmentImpairment, parseLossTable, parseQdiscs } from '../../src/ops/impairments-observe.js';
+import { attachmentImpairmentSteps, nftScript, ovsPortLinkSteps, tcLines, tcSteps } from '../../src/ops/impairments.js';
+import {
+  impairmentDrift,
+  parseAttachmentImpairment,
+  parseLossTable,
+  parseOvsPortLink,
+  parseQdiscs,
+} from '../../src/ops/impairments-observe.js';
 import { parseTrafficControl, trafficControlProbe } from '../../src/ops/probe.js';
 import type { ZodError } from 'zod';
 
@@ -159,6 +165,29 @@ describe('impairment plans', () => {
     expect(clear[1]!.stdin).toBe(
       'table netdev netplumb_att_aaaaaaaaaaaaaaaaaaaaaaaaaa\ndelete table netdev netplumb_att_aaaaaaaaaaaaaaaaaaaaaaaaaa\n',
     );
+  });
+
+  it('a changed loss always rewrites the loss table, even when the facts now say netem (no stale rule left)', () => {
+    const steps = attachmentImpairmentSteps(ends, ALL, { ...none, toContainer: { lossPercent: 5 } }, none);
+    const nft = steps.find((s) => s.argv.includes('nft'));
+    expect(nft?.stdin).toBe(nftScript('netplumb_att_aaaaaaaaaaaaaaaaaaaaaaaaaa', []));
+  });
+
+  it('OVS tunnel ports: link down is OpenFlow no-forward + no-receive, undone by forward + receive', () => {
+    expect(
+      ovsPortLinkSteps('h', 'ovs_bridge', 'gre-docker3', 'up', 'down').map((s) => [s.argv.slice(3).join(' '), s.undo!.slice(3).join(' ')]),
+    ).toEqual([
+      ['ovs_bridge gre-docker3 no-forward', 'ovs_bridge gre-docker3 forward'],
+      ['ovs_bridge gre-docker3 no-receive', 'ovs_bridge gre-docker3 receive'],
+    ]);
+    expect(
+      parseOvsPortLink(
+        { exitCode: 0, stdout: ' 2(gre-docker3): addr:56:51\n     config:     NO_RECV NO_FWD\n     state:      0\n' },
+        'gre-docker3',
+      ),
+    ).toBe('down');
+    expect(parseOvsPortLink({ exitCode: 0, stdout: ' 2(gre-docker3): addr:56:51\n     config:     0\n' }, 'gre-docker3')).toBe('up');
+    expect(parseOvsPortLink({ exitCode: 0, stdout: ' 1(other): addr:56:51\n     config:     NO_FWD\n' }, 'gre-docker3')).toBeNull();
   });
 
   it('tcSteps: nothing before means no undo for the clearing step', () => {
