@@ -239,7 +239,7 @@ export interface paths {
         head?: never;
         /**
          * Impair the link or pull the cable, live (no re-attach)
-         * @description `impairment` (replaced whole; `null` clears it) sets delay, jitter, loss, rate, corruption and duplication per direction: `toContainer` on the bridge end's egress (tc), `fromContainer` on the target end's egress inside its namespace (tc); loss with netem, or where the kernel has no netem with nftables `numgen random` on the target end's netdev ingress/egress hooks. Rate uses tbf; delay, jitter, corruption and duplication need netem, and a host whose kernel lacks it answers 422 naming it, before any command runs (the host's `facts.trafficControl` says what it has). `link: "down"` pulls the cable: the bridge end goes down and the target's interface loses carrier (NO-CARRIER); `"up"` plugs it back in. The veth, addresses and routes stay; a failure puts back what was there. Refused (409) for an attachment a topology owns (set `impairment`/`link` on the member instead).
+         * @description `impairment` (replaced whole; `null` clears it) sets delay, jitter, loss, rate, corruption and duplication per direction: `toContainer` on the bridge end's egress (tc), `fromContainer` on the target end's egress inside its namespace (tc); loss with netem, or where the kernel has no netem: towards the target with nftables `numgen random` on its end's ingress hook, from it with an htb + classic-BPF random filter that steals the chosen packets to a down IFB device (silent to its own sockets; nftables on the egress hook where that is missing). Rate uses tbf; delay, jitter, corruption and duplication need netem, and a host whose kernel lacks it answers 422 naming it, before any command runs (the host's `facts.trafficControl` says what it has). `link: "down"` pulls the cable: the bridge end goes down and the target's interface loses carrier (NO-CARRIER); `"up"` plugs it back in. The veth, addresses and routes stay; a failure puts back what was there. Refused (409) for an attachment a topology owns (set `impairment`/`link` on the member instead).
          */
         patch: operations["updateAttachment"];
         trace?: never;
@@ -444,6 +444,8 @@ export interface components {
             ifb: boolean;
             /** @description tc u32 classifier */
             u32: boolean;
+            /** @description tc bpf classifier with classic BPF bytecode (random selection with `ld rand`) */
+            bpf: boolean;
             /** @description tc mirred action (redirect to IFB) */
             mirred: boolean;
             /** @description nftables `numgen random` (random loss) */

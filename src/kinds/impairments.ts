@@ -22,6 +22,7 @@ import type { DriftItem } from '../model/resource.js';
 import type { TunnelData } from '../model/tunnels.js';
 import {
   attachmentImpairmentSteps,
+  dropDevice,
   lossTable,
   nftScript,
   ovsPortLinkSteps,
@@ -68,7 +69,10 @@ export function checkImpairmentSupport(
   const tc = trafficControlOf(store, hostId, hostName);
   const errors: FieldError[] = [];
   for (const [dir, spec] of Object.entries(directions)) {
-    if (spec) errors.push(...impairmentBackend(tc, spec, `${pointer}/${dir}`, hostName).errors);
+    if (spec)
+      errors.push(
+        ...impairmentBackend(tc, spec, `${pointer}/${dir}`, hostName, dir === 'fromContainer' ? 'egress-local' : 'egress').errors,
+      );
   }
   if (errors.length) throw ProblemError.validation(errors, errors.map((e) => `${e.pointer}: ${e.detail}`).join('; '));
 }
@@ -91,7 +95,10 @@ export function impairmentErrors(
     });
     return;
   }
-  for (const [dir, spec] of Object.entries(n)) errors.push(...impairmentBackend(tc, spec, `${pointer}/${dir}`, d.hostName).errors);
+  for (const [dir, spec] of Object.entries(n))
+    errors.push(
+      ...impairmentBackend(tc, spec, `${pointer}/${dir}`, d.hostName, dir === 'fromContainer' ? 'egress-local' : 'egress').errors,
+    );
 }
 
 export function checkAttachmentImpairment(
@@ -158,13 +165,21 @@ export function impairmentDetachSteps(id: string, d: AttachmentData): Step[] {
   const st = attachmentState(d);
   const nsPath = d.resolved?.netnsPath;
   if ((!st.toContainer.lossPercent && !st.fromContainer.lossPercent) || !nsPath) return [];
-  // The namespace may be gone with its container (and the table with it): exit 1 is fine.
+  // The namespace may be gone with its container (and these with it): exit 1 is fine.
   const table = lossTable(id);
+  const inside = (argv: string[]) => ['nsenter', `--net=${nsPath}`, ...argv];
   return [
-    step(d.hostId, `remove the loss table ${table} from the target`, ['nsenter', `--net=${nsPath}`, 'nft', '-f', '-'], {
+    step(d.hostId, `remove the loss table ${table} from the target`, inside(['nft', '-f', '-']), {
       stdin: nftScript(table, []),
       okExitCodes: [0, 1],
     }),
+    ...(st.fromContainer.lossPercent
+      ? [
+          step(d.hostId, `remove the drop device ${dropDevice(id)} from the target`, inside(['ip', 'link', 'del', 'dev', dropDevice(id)]), {
+            okExitCodes: [0, 1],
+          }),
+        ]
+      : []),
   ];
 }
 

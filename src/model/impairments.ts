@@ -110,6 +110,7 @@ export const TrafficControlFactsSchema = z
     ingress: z.boolean().openapi({ description: 'tc ingress qdisc' }),
     ifb: z.boolean().openapi({ description: 'IFB devices (ingress shaping through a redirect)' }),
     u32: z.boolean().openapi({ description: 'tc u32 classifier' }),
+    bpf: z.boolean().openapi({ description: 'tc bpf classifier with classic BPF bytecode (random selection with `ld rand`)' }),
     mirred: z.boolean().openapi({ description: 'tc mirred action (redirect to IFB)' }),
     nftNumgen: z.boolean().openapi({ description: 'nftables `numgen random` (random loss)' }),
     nftLimit: z.boolean().openapi({ description: 'nftables `limit`' }),
@@ -125,7 +126,12 @@ export type TrafficControlFacts = z.infer<typeof TrafficControlFactsSchema>;
 /** How one direction is built on a host: rate with tbf, loss with netem where the kernel has it (else nftables numgen), the rest netem. */
 export interface ImpairmentBackend {
   netem: boolean;
-  lossVia: 'nft' | 'netem' | null;
+  /**
+   * netem: its `loss`; nft: nftables numgen on a netdev hook; tc-drop: an htb root whose classic-BPF filter sends the
+   * chosen packets to a down IFB device (mirred) — dropped silently, as netem does, where the netdev egress hook would
+   * tell a local sender its packet was dropped.
+   */
+  lossVia: 'nft' | 'netem' | 'tc-drop' | null;
 }
 
 /** Which fields each direction can have on this host; missing kernel support is a 422 on the field. */
@@ -134,6 +140,8 @@ export function impairmentBackend(
   spec: ImpairmentSpec,
   pointer: string,
   hostName: string,
+  /** egress-local: packets the namespace itself sends leave here (an attachment's target end), so loss must be silent */
+  where: 'ingress' | 'egress' | 'egress-local' = 'egress',
 ): { backend: ImpairmentBackend; errors: FieldError[] } {
   const s = normalizeSpec(spec);
   const errors: FieldError[] = [];
@@ -152,6 +160,7 @@ export function impairmentBackend(
   if (s.lossPercent) {
     // netem drops silently (a local sender is not told), so it is preferred where the kernel has it.
     if (tc.netem) lossVia = 'netem';
+    else if (where === 'egress-local' && tc.htb && tc.bpf && tc.mirred && tc.ifb) lossVia = 'tc-drop';
     else if (tc.nftNumgen && tc.nftNetdevHooks) lossVia = 'nft';
     else
       errors.push({

@@ -6,11 +6,12 @@ import { lossTable } from './impairments.js';
 const inNs = (nsPath: string | null, argv: string[]) => (nsPath ? ['nsenter', `--net=${nsPath}`, ...argv] : argv);
 
 export function attachmentImpairmentCommands(id: string, hostIfname: string, ifname: string | null, nsPath: string | null) {
-  const cmds: Record<'hostLink' | 'hostQdisc' | 'innerQdisc' | 'innerNft', string[]> = {
+  const cmds: Record<'hostLink' | 'hostQdisc' | 'innerQdisc' | 'innerFilter' | 'innerNft', string[]> = {
     hostLink: ['ip', '-j', 'link', 'show', 'dev', hostIfname],
     hostQdisc: ['tc', '-j', 'qdisc', 'show', 'dev', hostIfname],
     // Without a known namespace and name there is nothing to read inside: `true` answers empty.
     innerQdisc: nsPath && ifname ? inNs(nsPath, ['tc', '-j', 'qdisc', 'show', 'dev', ifname]) : ['true'],
+    innerFilter: nsPath && ifname ? inNs(nsPath, ['tc', '-j', 'filter', 'show', 'dev', ifname]) : ['true'],
     innerNft: nsPath ? inNs(nsPath, ['nft', '-j', 'list', 'table', 'netdev', lossTable(id)]) : ['true'],
   };
   return cmds;
@@ -94,6 +95,21 @@ export function parseLossTable(out: Out | undefined): Map<string, number> {
   return loss;
 }
 
+/** tc-drop loss: a bpf filter whose `jge` threshold picks the share of packets sent to the drop device (out of 2^32). */
+export function parseDropFilter(out: Out | undefined): number | null {
+  const list = json(out);
+  if (!Array.isArray(list)) return null;
+  for (const f of list.map(obj)) {
+    if (f.kind !== 'bpf') continue;
+    const insns = obj(obj(f.options).bytecode).insns;
+    if (!Array.isArray(insns)) continue;
+    const jge = insns.map(obj).find((i) => i.code === 53);
+    const k = numOr(jge?.k);
+    if (k !== null) return r2((k / 2 ** 32) * 100);
+  }
+  return null;
+}
+
 export function parseLink(out: Out | undefined): LinkState | null {
   const list = json(out);
   if (!Array.isArray(list) || !list.length) return null;
@@ -112,6 +128,8 @@ export function parseAttachmentImpairment(outs: Record<string, Out>): ObservedIm
   const loss = parseLossTable(outs.innerNft);
   const to = parseQdiscs(outs.hostQdisc);
   const from = parseQdiscs(outs.innerQdisc);
+  const dropped = parseDropFilter(outs.innerFilter);
+  if (dropped) from.lossPercent = dropped;
   if (loss.has('to_container')) to.lossPercent = loss.get('to_container')!;
   if (loss.has('from_container')) from.lossPercent = loss.get('from_container')!;
   return { toContainer: normalizeSpec(to), fromContainer: normalizeSpec(from), link: parseLink(outs.hostLink) };

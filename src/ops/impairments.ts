@@ -28,8 +28,15 @@ export function tbfBurstBytes(kbit: number): number {
 
 const num = (n: number) => String(Math.round(n * 100) / 100);
 
-/** The `tc -batch -` lines that build one direction on `dev` (none: nothing to shape). */
-export function tcLines(dev: string, spec: ImpairmentSpec, backend: ImpairmentBackend): string[][] {
+/** The classic BPF that picks `percent` of packets at random: `ld rand; jge #T; ret -1 (match); ret 0`. */
+export function randomBytecode(percent: number): string {
+  const t = Math.min(2 ** 32 - 1, Math.round((percent / 100) * 2 ** 32));
+  // SKF_AD_OFF + SKF_AD_RANDOM = 0xfffff000 + 56; codes: 32 = ld abs, 53 = jge k, 6 = ret k.
+  return `4,32 0 0 4294963256,53 1 0 ${t},6 0 0 4294967295,6 0 0 0`;
+}
+
+/** The `tc -batch -` lines that build one direction on `dev` (none: nothing to shape). `dropDev`: for tc-drop loss. */
+export function tcLines(dev: string, spec: ImpairmentSpec, backend: ImpairmentBackend, dropDev?: string): string[][] {
   const s = normalizeSpec(spec);
   const lines: string[][] = [];
   const kbit = s.rateMbit ? Math.round(s.rateMbit * 1000) : 0;
@@ -42,11 +49,40 @@ export function tcLines(dev: string, spec: ImpairmentSpec, backend: ImpairmentBa
     if (s.duplicatePercent) netem.push('duplicate', `${num(s.duplicatePercent)}%`);
     lines.push(netem);
     if (kbit) lines.push(['qdisc', 'add', 'dev', dev, 'parent', '1:1', 'handle', '10:', ...tbf]);
+  } else if (s.lossPercent && backend.lossVia === 'tc-drop' && dropDev) {
+    // htb only to hold the filter: a filter's stolen packet counts as sent for the sender (silent loss, as on a wire).
+    lines.push(['qdisc', 'add', 'dev', dev, 'root', 'handle', '1:', 'htb', 'default', '1']);
+    lines.push(['class', 'add', 'dev', dev, 'parent', '1:', 'classid', '1:1', 'htb', 'rate', '100gbit', 'quantum', '60000']);
+    if (kbit) lines.push(['qdisc', 'add', 'dev', dev, 'parent', '1:1', 'handle', '10:', ...tbf]);
+    lines.push([
+      'filter',
+      'add',
+      'dev',
+      dev,
+      'parent',
+      '1:',
+      'protocol',
+      'all',
+      'prio',
+      '1',
+      'bpf',
+      'bytecode',
+      `"${randomBytecode(s.lossPercent)}"`,
+      'action',
+      'mirred',
+      'egress',
+      'redirect',
+      'dev',
+      dropDev,
+    ]);
   } else if (kbit) {
     lines.push(['qdisc', 'add', 'dev', dev, 'root', 'handle', '10:', ...tbf]);
   }
   return lines;
 }
+
+/** The down IFB device tc-drop sends the lost packets to, in the target's namespace (≤ 15 bytes). */
+export const dropDevice = (id: string) => `npd${id.slice(-12)}`;
 
 const batchText = (lines: string[][]) => lines.map((l) => l.join(' ')).join('\n') + '\n';
 
@@ -61,9 +97,10 @@ export function tcSteps(
   prev: { spec: ImpairmentSpec; backend: ImpairmentBackend },
   next: { spec: ImpairmentSpec; backend: ImpairmentBackend },
   force = false,
+  dropDev?: string,
 ): Step[] {
-  const before = tcLines(where.dev, prev.spec, prev.backend);
-  const after = tcLines(where.dev, next.spec, next.backend);
+  const before = tcLines(where.dev, prev.spec, prev.backend, dropDev);
+  const after = tcLines(where.dev, next.spec, next.backend, dropDev);
   if (!force && batchText(before) === batchText(after)) return [];
   const del = inNs(where.nsPath, ['tc', 'qdisc', 'del', 'dev', where.dev, 'root']);
   const batch = inNs(where.nsPath, ['tc', '-batch', '-']);
@@ -178,18 +215,35 @@ export function attachmentImpairmentSteps(
   force = false,
 ): Step[] {
   const backend = (s: ImpairmentSpec) => backendOf(tc, s);
+  // What the target itself sends leaves through its end: loss there must be silent (tc-drop) where netem is missing.
+  const fromBackend = (s: ImpairmentSpec) => backendOf(tc, s, 'egress-local');
   const hostEnd: Device = { dev: a.hostIfname, nsPath: null };
   const inner: Device = { dev: a.ifname, nsPath: a.nsPath };
+  const drop = dropDevice(a.id);
   const chains = (st: AttachmentImpairmentState): LossChain[] => {
     const out: LossChain[] = [];
     const to = normalizeSpec(st.toContainer);
     const from = normalizeSpec(st.fromContainer);
     if (to.lossPercent && backend(to).lossVia === 'nft')
       out.push({ chain: 'to_container', hook: 'ingress', dev: a.ifname, lossPercent: to.lossPercent });
-    if (from.lossPercent && backend(from).lossVia === 'nft')
+    if (from.lossPercent && fromBackend(from).lossVia === 'nft')
       out.push({ chain: 'from_container', hook: 'egress', dev: a.ifname, lossPercent: from.lossPercent });
     return out;
   };
+  const needsDrop = (st: AttachmentImpairmentState) =>
+    !!normalizeSpec(st.fromContainer).lossPercent && fromBackend(st.fromContainer).lossVia === 'tc-drop';
+  const ip = (argv: string[]) => inNs(a.nsPath, ['ip', ...argv]);
+  const dropAdd = [
+    step(a.hostId, `loss: the drop device ${drop} (IFB, down) in the target`, ip(['link', 'add', 'name', drop, 'type', 'ifb']), {
+      undo: ip(['link', 'del', 'dev', drop]),
+    }),
+  ];
+  const dropDel = [
+    step(a.hostId, `loss: remove the drop device ${drop}`, ip(['link', 'del', 'dev', drop]), {
+      okExitCodes: [0, 1],
+      undo: ip(['link', 'add', 'name', drop, 'type', 'ifb']),
+    }),
+  ];
   return [
     ...tcSteps(
       a.hostId,
@@ -199,14 +253,17 @@ export function attachmentImpairmentSteps(
       { spec: next.toContainer, backend: backend(next.toContainer) },
       force,
     ),
+    ...(needsDrop(next) && !needsDrop(prev) ? dropAdd : []),
     ...tcSteps(
       a.hostId,
       inner,
       'from the container',
-      { spec: prev.fromContainer, backend: backend(prev.fromContainer) },
-      { spec: next.fromContainer, backend: backend(next.fromContainer) },
+      { spec: prev.fromContainer, backend: fromBackend(prev.fromContainer) },
+      { spec: next.fromContainer, backend: fromBackend(next.fromContainer) },
       force,
+      drop,
     ),
+    ...(needsDrop(prev) && !needsDrop(next) ? dropDel : []),
     // A changed loss always rewrites the table (idempotent): the host's facts may have changed since it was written.
     ...nftSteps(a.hostId, a.nsPath, 'loss', lossTable(a.id), chains(prev), chains(next), force || lossChanged(prev, next)),
     ...linkStep(a.hostId, hostEnd, 'cable', prev.link, next.link),
@@ -221,7 +278,11 @@ function lossChanged(prev: AttachmentImpairmentState, next: AttachmentImpairment
 }
 
 /** The backend for a spec on a host (facts unknown: as if only tbf and nftables were there; requests are checked before). */
-export function backendOf(tc: TrafficControlFacts | null, spec: ImpairmentSpec): ImpairmentBackend {
+export function backendOf(
+  tc: TrafficControlFacts | null,
+  spec: ImpairmentSpec,
+  where: 'ingress' | 'egress' | 'egress-local' = 'egress',
+): ImpairmentBackend {
   const facts: TrafficControlFacts = tc ?? {
     netem: false,
     tbf: true,
@@ -230,12 +291,13 @@ export function backendOf(tc: TrafficControlFacts | null, spec: ImpairmentSpec):
     ifb: false,
     u32: false,
     mirred: false,
+    bpf: false,
     nftNumgen: true,
     nftNetdevHooks: true,
     nftLimit: false,
     iptablesStatistic: false,
   };
-  return impairmentBackend(facts, spec, '', '').backend;
+  return impairmentBackend(facts, spec, '', '', where).backend;
 }
 
 // ---- tunnels (Linux ends: one kernel device per tunnel)

@@ -186,12 +186,17 @@ describe('PATCH /attachments/{id}', () => {
     expect(r.status, JSON.stringify(a)).toBe(201);
     expect(a).toMatchObject({ impairment: { fromContainer: { lossPercent: 2 }, toContainer: {} }, link: 'down' });
     const ran = argvs(t.world.calls);
-    expect(ran.indexOf('nsenter --net=/proc/4242/ns/net nft -f -')).toBeGreaterThan(ran.findIndex((c) => c.includes('add-port')));
+    const drop = `npd${a.id.slice(-12)}`;
+    expect(ran.indexOf(`nsenter --net=/proc/4242/ns/net ip link add name ${drop} type ifb`)).toBeGreaterThan(
+      ran.findIndex((c) => c.includes('add-port')),
+    );
+    expect(ran).toContain('nsenter --net=/proc/4242/ns/net tc -batch -');
     expect(ran).toContain(`ip link set dev ${a.hostIfname} down`);
-    // delete removes the loss table inside too
+    // delete removes what it left inside the target too (the loss table, the drop device)
     t.world.calls = [];
     expect((await t.json('DELETE', `/attachments/${a.id}`)).status).toBe(204);
     expect(argvs(t.world.calls)).toContain('nsenter --net=/proc/4242/ns/net nft -f -');
+    expect(argvs(t.world.calls)).toContain(`nsenter --net=/proc/4242/ns/net ip link del dev ${drop}`);
   });
 });
 

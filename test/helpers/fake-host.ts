@@ -145,7 +145,8 @@ const knownCommands: Responder = (argv) => {
       rest.length === 5
     )
       return ok;
-    if (rest.slice(0, 4).join(' ') === '-j qdisc show dev' && IFNAME.test(rest[4] ?? '') && rest.length === 5) return { stdout: '[]\n' };
+    if (['-j qdisc show dev', '-j filter show dev'].includes(rest.slice(0, 4).join(' ')) && IFNAME.test(rest[4] ?? '') && rest.length === 5)
+      return { stdout: '[]\n' };
     return undefined;
   }
   if (tool === 'nft') {
@@ -179,6 +180,7 @@ export const TRAFFIC_CONTROL_NO_NETEM =
     'ifb=1',
     'u32=1',
     'mirred=1',
+    'bpf=1',
     'nftNumgen=1',
     'nftLimit=1',
     'nftNetdevHooks=1',

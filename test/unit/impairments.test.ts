@@ -3,10 +3,11 @@ import { describe, expect, it } from 'vitest';
 import { AttachmentImpairmentSchema, impairmentBackend, normalizeSpec, type TrafficControlFacts } from '../../src/model/impairments.js';
 import { AttachmentPatchSchema } from '../../src/model/attachments.js';
 import { zodFieldErrors } from '../../src/api/problems.js';
-import { attachmentImpairmentSteps, nftScript, ovsPortLinkSteps, tcLines, tcSteps } from '../../src/ops/impairments.js';
+import { attachmentImpairmentSteps, nftScript, ovsPortLinkSteps, randomBytecode, tcLines, tcSteps } from '../../src/ops/impairments.js';
 import {
   impairmentDrift,
   parseAttachmentImpairment,
+  parseDropFilter,
   parseLossTable,
   parseOvsPortLink,
   parseQdiscs,
@@ -22,6 +23,7 @@ const NO_NETEM: TrafficControlFacts = {
   ifb: true,
   u32: true,
   mirred: true,
+  bpf: true,
   nftNumgen: true,
   nftLimit: true,
   nftNetdevHooks: true,
@@ -122,7 +124,8 @@ describe('impairment plans', () => {
   });
 
   it('towards the container on the host end, from it inside the namespace, loss as one nftables table inside; undo puts back what was there', () => {
-    const steps = attachmentImpairmentSteps(ends, NO_NETEM, none, {
+    // A kernel without the bpf classifier: loss from the container with nftables on the egress hook.
+    const steps = attachmentImpairmentSteps(ends, { ...NO_NETEM, bpf: false }, none, {
       toContainer: { rateMbit: 5, lossPercent: 30 },
       fromContainer: { lossPercent: 10 },
       link: 'up',
@@ -139,6 +142,47 @@ describe('impairment plans', () => {
     expect(steps[2]!.stdin).toContain('numgen random mod 10000 < 3000 counter drop');
     expect(steps[2]!.stdin).toContain('type filter hook egress device "eth1"');
     expect(steps[2]!.undoStdin).toBe(nftScript('netplumb_att_aaaaaaaaaaaaaaaaaaaaaaaaaa', []));
+  });
+
+  it('loss from the container without netem: silent tc-drop (htb + classic-BPF random filter → a down IFB), the device made first and removed last', () => {
+    const drop = 'npdaaaaaaaaaaaa';
+    const on = attachmentImpairmentSteps(ends, NO_NETEM, none, { ...none, fromContainer: { lossPercent: 30, rateMbit: 2 } });
+    expect(on.map((s) => s.argv.join(' '))).toEqual([
+      `nsenter --net=/proc/42/ns/net ip link add name ${drop} type ifb`,
+      'nsenter --net=/proc/42/ns/net tc qdisc del dev eth1 root',
+      'nsenter --net=/proc/42/ns/net tc -batch -',
+    ]);
+    expect(on[0]!.undo!.join(' ')).toBe(`nsenter --net=/proc/42/ns/net ip link del dev ${drop}`);
+    expect(on[2]!.stdin).toBe(
+      [
+        'qdisc add dev eth1 root handle 1: htb default 1',
+        'class add dev eth1 parent 1: classid 1:1 htb rate 100gbit quantum 60000',
+        'qdisc add dev eth1 parent 1:1 handle 10: tbf rate 2000kbit burst 16000 latency 100ms',
+        `filter add dev eth1 parent 1: protocol all prio 1 bpf bytecode "${randomBytecode(30)}" action mirred egress redirect dev ${drop}`,
+      ].join('\n') + '\n',
+    );
+    expect(randomBytecode(30)).toBe('4,32 0 0 4294963256,53 1 0 1288490189,6 0 0 4294967295,6 0 0 0');
+    const off = attachmentImpairmentSteps(ends, NO_NETEM, { ...none, fromContainer: { lossPercent: 30 } }, none);
+    expect(off.map((s) => s.argv.join(' '))).toEqual([
+      'nsenter --net=/proc/42/ns/net tc qdisc del dev eth1 root',
+      `nsenter --net=/proc/42/ns/net ip link del dev ${drop}`,
+      // a changed loss always rewrites the (here empty) loss table too
+      'nsenter --net=/proc/42/ns/net nft -f -',
+    ]);
+    const filter = JSON.stringify([
+      {
+        kind: 'bpf',
+        options: {
+          bytecode: {
+            insns: [
+              { code: 32, k: 4294963256 },
+              { code: 53, k: 1288490189 },
+            ],
+          },
+        },
+      },
+    ]);
+    expect(parseDropFilter({ exitCode: 0, stdout: filter })).toBe(30);
   });
 
   it('a live change touches only what differs; its undo restores the previous qdiscs', () => {

@@ -20,7 +20,9 @@ export const route = createRoute({
   description:
     '`impairment` (replaced whole; `null` clears it) sets delay, jitter, loss, rate, corruption and duplication per direction: ' +
     "`toContainer` on the bridge end's egress (tc), `fromContainer` on the target end's egress inside its namespace (tc); loss " +
-    "with netem, or where the kernel has no netem with nftables `numgen random` on the target end's netdev ingress/egress hooks. " +
+    "with netem, or where the kernel has no netem: towards the target with nftables `numgen random` on its end's ingress hook, " +
+    'from it with an htb + classic-BPF random filter that steals the chosen packets to a down IFB device (silent to its own ' +
+    'sockets; nftables on the egress hook where that is missing). ' +
     'Rate uses tbf; delay, jitter, corruption and ' +
     "duplication need netem, and a host whose kernel lacks it answers 422 naming it, before any command runs (the host's " +
     '`facts.trafficControl` says what it has). `link: "down"` pulls the cable: the bridge end goes down and the target\'s ' +
