@@ -149,7 +149,14 @@ export function impairOnCreatePlan(store: Store, id: string, d: AttachmentData, 
 }
 
 /** Steps that take an attachment from `previous` to `next` impairments and cable, in place. */
-export function impairmentUpdatePlan(store: Store, id: string, previous: AttachmentData, next: AttachmentData, nsPath: string): Plan {
+export function impairmentUpdatePlan(
+  store: Store,
+  id: string,
+  previous: AttachmentData,
+  next: AttachmentData,
+  nsPath: string,
+  dropExists?: boolean,
+): Plan {
   const ends: AttachmentEnds = {
     id,
     hostId: next.hostId,
@@ -157,7 +164,16 @@ export function impairmentUpdatePlan(store: Store, id: string, previous: Attachm
     ifname: next.ifname ?? previous.ifname ?? 'eth1',
     nsPath,
   };
-  return { steps: attachmentImpairmentSteps(ends, factsOf(store, next.hostId), attachmentState(previous), attachmentState(next)) };
+  return {
+    steps: attachmentImpairmentSteps(
+      ends,
+      factsOf(store, next.hostId),
+      attachmentState(previous),
+      attachmentState(next),
+      false,
+      dropExists,
+    ),
+  };
 }
 
 /** The loss table left in the target's namespace goes with the attachment (the veth's own qdiscs go with the veth). */
@@ -205,7 +221,11 @@ export async function updateAttachmentLive(ctx: JobContext, id: string, previous
   try {
     // A restarted container has a new namespace: find it again rather than trusting the stored path.
     const target = await resolveTarget(ctx, d);
-    await ctx.runPlan(impairmentUpdatePlan(ctx.store, id, previous, d, target.netnsPath));
+    // The drop device (silent loss from the target) is gone with a restarted container's namespace: look, make it again.
+    const drop = attachmentState(d).fromContainer.lossPercent
+      ? await ctx.run(d.hostId, ['nsenter', `--net=${target.netnsPath}`, 'ip', '-j', 'link', 'show', 'dev', dropDevice(id)])
+      : null;
+    await ctx.runPlan(impairmentUpdatePlan(ctx.store, id, previous, d, target.netnsPath, drop ? drop.exitCode === 0 : undefined));
     saveResource(ctx.store, attachment, { state: 'ready' });
   } catch (e) {
     saveResource(ctx.store, attachment, { data: previous, state: 'ready' });

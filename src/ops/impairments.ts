@@ -213,6 +213,8 @@ export function attachmentImpairmentSteps(
   prev: AttachmentImpairmentState,
   next: AttachmentImpairmentState,
   force = false,
+  /** Whether the drop device is in the target now (default: when `prev` needs it; a restarted container has none). */
+  dropExists?: boolean,
 ): Step[] {
   const backend = (s: ImpairmentSpec) => backendOf(tc, s);
   // What the target itself sends leaves through its end: loss there must be silent (tc-drop) where netem is missing.
@@ -253,7 +255,7 @@ export function attachmentImpairmentSteps(
       { spec: next.toContainer, backend: backend(next.toContainer) },
       force,
     ),
-    ...(needsDrop(next) && !needsDrop(prev) ? dropAdd : []),
+    ...(needsDrop(next) && !(dropExists ?? needsDrop(prev)) ? dropAdd : []),
     ...tcSteps(
       a.hostId,
       inner,
@@ -263,7 +265,7 @@ export function attachmentImpairmentSteps(
       force,
       drop,
     ),
-    ...(needsDrop(prev) && !needsDrop(next) ? dropDel : []),
+    ...(needsDrop(prev) && !needsDrop(next) && (dropExists ?? true) ? dropDel : []),
     // A changed loss always rewrites the table (idempotent): the host's facts may have changed since it was written.
     ...nftSteps(a.hostId, a.nsPath, 'loss', lossTable(a.id), chains(prev), chains(next), force || lossChanged(prev, next)),
     ...linkStep(a.hostId, hostEnd, 'cable', prev.link, next.link),

@@ -143,6 +143,18 @@ describe('PATCH /attachments/{id}', () => {
     expect(a).toMatchObject({ impairment: { toContainer: { rateMbit: 5 }, fromContainer: {} }, state: 'ready' });
   });
 
+  it('after a container restart the drop device is gone with its namespace: a PATCH makes it again', async () => {
+    const t = await world();
+    expect((await t.json('PATCH', `/attachments/${t.att.id}`, { impairment: { fromContainer: { lossPercent: 30 } } })).status).toBe(200);
+    const drop = `npd${t.att.id.slice(-12)}`;
+    t.world.on((argv) =>
+      argv.includes('show') && argv.includes(drop) ? { exitCode: 1, stderr: `Device "${drop}" does not exist.` } : undefined,
+    );
+    t.world.calls = [];
+    expect((await t.json('PATCH', `/attachments/${t.att.id}`, { impairment: { fromContainer: { lossPercent: 20 } } })).status).toBe(200);
+    expect(argvs(t.world.calls)).toContain(`nsenter --net=/proc/4242/ns/net ip link add name ${drop} type ifb`);
+  });
+
   it('a host probed before impairments existed: 409 asking for a probe', async () => {
     const t = await world();
     const host = t.store.getResourceByKey('host', 'docker1')!;
