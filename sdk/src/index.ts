@@ -20,6 +20,10 @@ export type BridgeCreate = components['schemas']['BridgeCreate'];
 export type BridgePatch = components['schemas']['BridgePatch'];
 export type Attachment = components['schemas']['Attachment'];
 export type AttachmentCreate = components['schemas']['AttachmentCreate'];
+export type AttachmentPatch = components['schemas']['AttachmentPatch'];
+export type AttachmentObserved = components['schemas']['AttachmentObserved'];
+export type ImpairmentSpec = components['schemas']['ImpairmentSpec'];
+export type TunnelPatch = components['schemas']['TunnelPatch'];
 export type Topology = components['schemas']['Topology'];
 export type TopologyDocument = components['schemas']['TopologyDocument'];
 export type TopologyPlan = components['schemas']['TopologyPlan'];
@@ -278,9 +282,17 @@ export function createClient(opts: ClientOptions) {
     ): Promise<components['schemas']['AttachmentList']> => {
       return unwrap(await api.GET('/attachments', { params: { query } }));
     },
-    get: async (id: string): Promise<Attachment> => {
-      return unwrap(await api.GET('/attachments/{id}', { params: { path: { id } } }));
+    /** observe: also the impairments and cable as the host has them, with drift. */
+    get: async (id: string, o: { observe?: boolean | undefined } = {}): Promise<AttachmentObserved> => {
+      const query = { observe: o.observe ? ('true' as const) : ('false' as const) };
+      return unwrap(await api.GET('/attachments/{id}', { params: { path: { id }, query } }));
     },
+    /** Impairments and the cable (link up/down), live. */
+    update: (id: string, body: AttachmentPatch) =>
+      mutate(
+        () => api.PATCH('/attachments/{id}', { params: { path: { id } }, body }),
+        (rid) => attachments.get(rid),
+      ) as Promise<Attachment & { job?: Job }>,
     delete: (id: string) => mutate<void>(() => api.DELETE('/attachments/{id}', { params: { path: { id } } })),
   };
 
@@ -300,6 +312,12 @@ export function createClient(opts: ClientOptions) {
       const query = { observe: o.observe ? ('true' as const) : ('false' as const) };
       return unwrap(await api.GET('/tunnels/{id}', { params: { path: { id }, query } }));
     },
+    /** Impairments per direction and the link, live (Linux ends only). */
+    update: (id: string, body: TunnelPatch) =>
+      mutate(
+        () => api.PATCH('/tunnels/{id}', { params: { path: { id } }, body }),
+        (rid) => tunnels.get(rid),
+      ) as Promise<Tunnel & { job?: Job }>,
     delete: (id: string) => mutate<void>(() => api.DELETE('/tunnels/{id}', { params: { path: { id } } })),
   };
 

@@ -185,7 +185,11 @@ export interface paths {
         delete: operations["deleteTunnel"];
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Impair the tunnel or take it down, live (impairment and link only)
+         * @description `impairment.aToB` applies to traffic from `endpoints[0]` to `endpoints[1]`, on the first host, as it enters the tunnel device (`bToA` on the second host): rate with tbf, loss with netem or else nftables `numgen random` on the device's egress hook, delay, jitter, corruption and duplication with netem where the kernel has it (422 naming what is missing otherwise). `link: "down"` cuts the tunnel both ways: Linux ends' devices go down; OVS ends get OpenFlow `no-forward` and `no-receive` (runtime state of ovs-vswitchd: observe reports it if a restart forgets it). Only ends on Linux bridges can be impaired: an OVS tunnel port has no kernel device of its own (422 saying so). Nothing else of a tunnel changes in place: delete and re-create it for that. A failure puts both hosts back.
+         */
+        patch: operations["updateTunnel"];
         trace?: never;
     };
     "/attachments": {
@@ -220,8 +224,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Get an attachment
-         * @description `resolved` says how the job found the target: container id and name, pid, namespace path.
+         * Get an attachment (observe=true: impairments and cable as the host has them)
+         * @description `resolved` says how the job found the target: container id and name, pid, namespace path. With `observe=true`, `observed.drift` lists what differs on the host: the qdiscs and loss rules of each direction (`impairment.toContainer`, `impairment.fromContainer`) and the cable (`link`).
          */
         get: operations["getAttachment"];
         put?: never;
@@ -233,7 +237,11 @@ export interface paths {
         delete: operations["deleteAttachment"];
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Impair the link or pull the cable, live (no re-attach)
+         * @description `impairment` (replaced whole; `null` clears it) sets delay, jitter, loss, rate, corruption and duplication per direction: `toContainer` on the bridge end's egress (tc), `fromContainer` on the target end's egress inside its namespace (tc); loss with netem, or where the kernel has no netem: towards the target with nftables `numgen random` on its end's ingress hook, from it with an htb + classic-BPF random filter that steals the chosen packets to a down IFB device (silent to its own sockets; nftables on the egress hook where that is missing). Rate uses tbf; delay, jitter, corruption and duplication need netem, and a host whose kernel lacks it answers 422 naming it, before any command runs (the host's `facts.trafficControl` says what it has). `link: "down"` pulls the cable: the bridge end goes down and the target's interface loses carrier (NO-CARRIER); `"up"` plugs it back in. The veth, addresses and routes stay; a failure puts back what was there. Refused (409) for an attachment a topology owns (set `impairment`/`link` on the member instead).
+         */
+        patch: operations["updateAttachment"];
         trace?: never;
     };
     "/topologies/{name}": {
@@ -461,6 +469,33 @@ export interface components {
                 vxlan: boolean;
                 openvswitch: boolean;
             };
+            trafficControl?: components["schemas"]["TrafficControlFacts"];
+        } | null;
+        /** @description What the kernel and tools offer for impairments, tried in a throwaway network namespace at probe time (null: could not be tried) */
+        TrafficControlFacts: {
+            /** @description tc qdisc netem (delay, jitter, loss, corruption, duplication) */
+            netem: boolean;
+            /** @description tc qdisc tbf (rate limits) */
+            tbf: boolean;
+            htb: boolean;
+            /** @description tc ingress qdisc */
+            ingress: boolean;
+            /** @description IFB devices (ingress shaping through a redirect) */
+            ifb: boolean;
+            /** @description tc u32 classifier */
+            u32: boolean;
+            /** @description tc bpf classifier with classic BPF bytecode (random selection with `ld rand`) */
+            bpf: boolean;
+            /** @description tc mirred action (redirect to IFB) */
+            mirred: boolean;
+            /** @description nftables `numgen random` (random loss) */
+            nftNumgen: boolean;
+            /** @description nftables `limit` */
+            nftLimit: boolean;
+            /** @description nftables netdev family ingress and egress hooks on a device */
+            nftNetdevHooks: boolean;
+            /** @description iptables `-m statistic --mode random` */
+            iptablesStatistic: boolean;
         } | null;
         Job: {
             /** @example job_23ocopjlaszcctdk2gb6tl6wih */
@@ -777,6 +812,32 @@ export interface components {
              */
             overlayMtu: number;
         };
+        /**
+         * @description traffic from endpoints[0] to endpoints[1]: applied as it enters the tunnel device on the first host
+         * @example {
+         *       "lossPercent": 30,
+         *       "rateMbit": 5
+         *     }
+         */
+        ImpairmentSpec: {
+            /** @description added one-way delay, ms (needs netem) */
+            delayMs?: number;
+            /** @description delay variation, ms (needs delayMs and netem) */
+            jitterMs?: number;
+            /** @description random loss, percent of packets (0–100, two decimals kept) */
+            lossPercent?: number;
+            /** @description rate limit, Mbit/s (kbit precision; shaped with tbf, so TCP slows rather than drops) */
+            rateMbit?: number;
+            /** @description single-bit corruption (needs netem), percent of packets (0–100, two decimals kept) */
+            corruptPercent?: number;
+            /** @description duplication (needs netem), percent of packets (0–100, two decimals kept) */
+            duplicatePercent?: number;
+        };
+        /**
+         * @description down pulls the cable: the far end's interface loses carrier (NO-CARRIER) and nothing passes; up plugs it back in
+         * @enum {string}
+         */
+        LinkState: "up" | "down";
         TunnelEndObservation: {
             hostName: string;
             portName: string;
@@ -820,6 +881,12 @@ export interface components {
             labels: {
                 [key: string]: string;
             };
+            /** @description per direction; `{}`: not impaired */
+            impairment: {
+                aToB: components["schemas"]["ImpairmentSpec"];
+                bToA: components["schemas"]["ImpairmentSpec"] & unknown;
+            };
+            link: components["schemas"]["LinkState"];
             /** @enum {string} */
             state: "pending" | "ready" | "failed" | "deleting";
             /** @example job_23ocopjlaszcctdk2gb6tl6wih */
@@ -885,6 +952,37 @@ export interface components {
             /** @description pass as `cursor` for the next page; null on the last page */
             nextCursor: string | null;
         };
+        /**
+         * @description Live changes; the tunnel is not re-created.
+         * @example {
+         *       "impairment": {
+         *         "aToB": {
+         *           "lossPercent": 5
+         *         },
+         *         "bToA": {
+         *           "rateMbit": 10
+         *         }
+         *       }
+         *     }
+         */
+        TunnelPatch: {
+            /**
+             * @description replaces the impairments whole (null: none either way)
+             * @example {
+             *       "aToB": {
+             *         "lossPercent": 5
+             *       },
+             *       "bToA": {
+             *         "lossPercent": 5
+             *       }
+             *     }
+             */
+            impairment?: {
+                aToB?: components["schemas"]["ImpairmentSpec"];
+                bToA?: components["schemas"]["ImpairmentSpec"] & unknown;
+            } | null;
+            link?: components["schemas"]["LinkState"] & unknown;
+        };
         AttachmentWithJob: components["schemas"]["Attachment"] & {
             job: components["schemas"]["Job"];
         };
@@ -935,6 +1033,20 @@ export interface components {
             labels: {
                 [key: string]: string;
             };
+            /**
+             * @description per direction; `{}` in a direction: not impaired
+             * @example {
+             *       "toContainer": {
+             *         "lossPercent": 30
+             *       },
+             *       "fromContainer": {}
+             *     }
+             */
+            impairment: {
+                toContainer: components["schemas"]["ImpairmentSpec"] & unknown;
+                fromContainer: components["schemas"]["ImpairmentSpec"] & unknown;
+            };
+            link: components["schemas"]["LinkState"];
             /** @enum {string} */
             state: "pending" | "ready" | "failed" | "deleting";
             /** @example job_23ocopjlaszcctdk2gb6tl6wih */
@@ -1002,6 +1114,8 @@ export interface components {
             labels?: {
                 [key: string]: string;
             };
+            impairment?: components["schemas"]["AttachmentImpairment"];
+            link?: components["schemas"]["LinkState"] & unknown;
         };
         /**
          * @example {
@@ -1018,10 +1132,69 @@ export interface components {
             /** @example 10.10.10.101 */
             via?: string;
         };
+        /**
+         * @description Per direction; a direction left out is not impaired. The whole object is replaced on PATCH (null clears both).
+         * @example {
+         *       "toContainer": {
+         *         "lossPercent": 30
+         *       },
+         *       "fromContainer": {
+         *         "rateMbit": 5
+         *       }
+         *     }
+         */
+        AttachmentImpairment: {
+            toContainer?: components["schemas"]["ImpairmentSpec"] & unknown;
+            fromContainer?: components["schemas"]["ImpairmentSpec"] & unknown;
+        };
         AttachmentList: {
             items: components["schemas"]["Attachment"][];
             /** @description pass as `cursor` for the next page; null on the last page */
             nextCursor: string | null;
+        };
+        AttachmentObserved: components["schemas"]["Attachment"] & {
+            observed?: {
+                observedAt: string;
+                /** @description what the qdiscs and loss rules on the host do now */
+                impairment: {
+                    toContainer: components["schemas"]["ImpairmentSpec"] & unknown;
+                    fromContainer: components["schemas"]["ImpairmentSpec"] & unknown;
+                };
+                link: components["schemas"]["LinkState"] & (string | null);
+                /** @description impairment.toContainer, impairment.fromContainer (as the qdiscs and loss rules say) and link (the bridge end up or down) */
+                drift: components["schemas"]["DriftItem"][];
+            };
+        };
+        /**
+         * @description Live changes with no re-attach: the veth, its addresses and routes stay as they are.
+         * @example {
+         *       "impairment": {
+         *         "toContainer": {
+         *           "lossPercent": 30
+         *         },
+         *         "fromContainer": {
+         *           "rateMbit": 5
+         *         }
+         *       }
+         *     }
+         */
+        AttachmentPatch: {
+            /**
+             * @description replaces the impairments whole (null: none in either direction)
+             * @example {
+             *       "toContainer": {
+             *         "lossPercent": 30
+             *       },
+             *       "fromContainer": {
+             *         "rateMbit": 5
+             *       }
+             *     }
+             */
+            impairment?: {
+                toContainer?: components["schemas"]["ImpairmentSpec"] & unknown;
+                fromContainer?: components["schemas"]["ImpairmentSpec"] & unknown;
+            } | null;
+            link?: components["schemas"]["LinkState"];
         };
         TopologyWithJob: components["schemas"]["Topology"] & {
             job: components["schemas"]["Job"];
@@ -1182,6 +1355,8 @@ export interface components {
             /** @example 1500 */
             mtu?: number;
             vlan?: number;
+            impairment?: components["schemas"]["AttachmentImpairment"] & unknown;
+            link?: components["schemas"]["LinkState"] & unknown;
         };
         TopologyPlan: {
             name: string;
@@ -3300,6 +3475,170 @@ export interface operations {
             };
         };
     };
+    updateTunnel: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description `respond-async` answers 202 at once; `wait=N` waits up to N seconds for the job (default 30) */
+                prefer?: string;
+                /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
+                "idempotency-key"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TunnelPatch"];
+            };
+        };
+        responses: {
+            /** @description Changed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TunnelWithJob"];
+                };
+            };
+            /** @description The job runs on; poll `Location` (`/jobs/{id}`) or stream its logs */
+            202: {
+                headers: {
+                    /** @description the job: `/jobs/{id}` */
+                    Location: string;
+                    /** @description the `Prefer` preferences honoured */
+                    "Preference-Applied"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Accepted"];
+                };
+            };
+            /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: missing or wrong bearer token (when the service has one) */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not-found` (a referenced resource does not exist) or `container-not-found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `conflict` with the current state, `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unsupported-media-type`: the body is not in a media type the operation takes */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal`, or `job-interrupted` (the service stopped while the job ran) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `command-failed`: a command failed on a host (the job was undone) */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A host could not be reached (`host-unreachable`, `host-key-mismatch`), or `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (with `storage-unavailable`) */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `command-timeout`: a command timed out on a host */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     listAttachments: {
         parameters: {
             query?: {
@@ -3559,7 +3898,10 @@ export interface operations {
     };
     getAttachment: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description also read the live state from the host(s) and report drift */
+                observe?: "true" | "false";
+            };
             header?: never;
             path: {
                 id: string;
@@ -3574,7 +3916,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Attachment"];
+                    "application/json": components["schemas"]["AttachmentObserved"];
                 };
             };
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
@@ -3641,11 +3983,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds */
+            /** @description observe=true and a command failed on a host (`command-failed`) */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description observe=true and a host cannot be reached (`host-unreachable`, `host-key-mismatch`), or `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`) */
                     "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description observe=true and a command timed out on a host (`command-timeout`) */
+            504: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -3738,6 +4098,170 @@ export interface operations {
             };
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal`, or `job-interrupted` (the service stopped while the job ran) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `command-failed`: a command failed on a host (the job was undone) */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A host could not be reached (`host-unreachable`, `host-key-mismatch`), or `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (with `storage-unavailable`) */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `command-timeout`: a command timed out on a host */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    updateAttachment: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description `respond-async` answers 202 at once; `wait=N` waits up to N seconds for the job (default 30) */
+                prefer?: string;
+                /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
+                "idempotency-key"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AttachmentPatch"];
+            };
+        };
+        responses: {
+            /** @description Changed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AttachmentWithJob"];
+                };
+            };
+            /** @description The job runs on; poll `Location` (`/jobs/{id}`) or stream its logs */
+            202: {
+                headers: {
+                    /** @description the job: `/jobs/{id}` */
+                    Location: string;
+                    /** @description the `Prefer` preferences honoured */
+                    "Preference-Applied"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Accepted"];
+                };
+            };
+            /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: missing or wrong bearer token (when the service has one) */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not-found` (a referenced resource does not exist) or `container-not-found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `conflict` with the current state, `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unsupported-media-type`: the body is not in a media type the operation takes */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };

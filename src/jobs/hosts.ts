@@ -1,7 +1,16 @@
 /** Host jobs: the probe that collects facts. */
 import { dockerVersion } from '../docker/index.js';
 import type { HostFacts } from '../model/hosts.js';
-import { KERNEL_MODULES, moduleProbe, parseIproute2, parseOvsList, parseOvsVersion, probeCommands } from '../ops/probe.js';
+import {
+  KERNEL_MODULES,
+  moduleProbe,
+  parseIproute2,
+  parseOvsList,
+  parseOvsVersion,
+  parseTrafficControl,
+  probeCommands,
+  trafficControlProbe,
+} from '../ops/probe.js';
 import type { JobContext } from './runner.js';
 import type { BatchStepResult } from '../exec/batch.js';
 import { toProblem } from './runner.js';
@@ -14,7 +23,11 @@ export async function probeHost(ctx: JobContext, hostId: string): Promise<HostFa
   try {
     // One batch: one round trip (and one login shell) for every probe command.
     const modules: Record<string, readonly string[]> = Object.fromEntries(KERNEL_MODULES.map((m) => [`module:${m}`, moduleProbe(m)]));
-    const r: Record<string, BatchStepResult> = await ctx.read(hostId, { ...probeCommands, ...modules });
+    const r: Record<string, BatchStepResult> = await ctx.read(hostId, {
+      ...probeCommands,
+      ...modules,
+      trafficControl: trafficControlProbe,
+    });
     const [kernel, ipv, ovsv, dpt, eth] = (['kernel', 'iproute2', 'ovsVersion', 'datapathTypes', 'ethtool'] as const).map((k) => r[k]!) as [
       BatchStepResult,
       BatchStepResult,
@@ -38,13 +51,14 @@ export async function probeHost(ctx: JobContext, hostId: string): Promise<HostFa
       docker,
       ethtool: eth.exitCode === 0,
       kernelModules: { gre: mods[0]!.exitCode === 0, vxlan: mods[1]!.exitCode === 0, openvswitch: mods[2]!.exitCode === 0 },
+      trafficControl: parseTrafficControl(r['trafficControl']!.exitCode, r['trafficControl']!.stdout),
     };
     const ipr = parseIproute2(ipv.stdout + ipv.stderr);
     if (ipr) facts.iproute2 = ipr;
     ctx.log(
       name,
       'info',
-      `facts: kernel ${facts.kernel}, OVS ${facts.ovs?.version ?? 'absent'} [${facts.ovs?.datapathTypes.join(', ') ?? ''}], docker ${facts.docker?.version ?? 'absent'}`,
+      `facts: kernel ${facts.kernel}, OVS ${facts.ovs?.version ?? 'absent'} [${facts.ovs?.datapathTypes.join(', ') ?? ''}], docker ${facts.docker?.version ?? 'absent'}, traffic control ${trafficControlSummary(facts.trafficControl)}`,
     );
     return facts;
   } catch (e) {
@@ -60,4 +74,15 @@ export async function probeAndRecord(ctx: JobContext, hostId: string): Promise<v
   if (!host) return;
   saveResource(ctx.store, host, { data: { ...host.data, facts }, state: facts.reachable ? 'ready' : 'failed' });
   if (!facts.reachable && facts.problem) throw ProblemError.from(facts.problem);
+}
+
+function trafficControlSummary(tc: HostFacts['trafficControl']): string {
+  if (!tc) return 'unknown (could not try it in a throwaway namespace)';
+  const have = Object.entries(tc)
+    .filter(([, v]) => v)
+    .map(([k]) => k);
+  const lack = Object.entries(tc)
+    .filter(([, v]) => !v)
+    .map(([k]) => k);
+  return `[${have.join(', ')}]${lack.length ? `, lacks [${lack.join(', ')}]` : ''}`;
 }

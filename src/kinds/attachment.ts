@@ -2,6 +2,7 @@
 import { ContainerNotFoundError, ContainerNotRunningError, resolveContainer } from '../docker/index.js';
 import { mustRead, readResource, saveResource } from '../jobs/records.js';
 import type { JobContext } from '../jobs/runner.js';
+import { normalizeAttachmentImpairment, type ImpairmentSpec, type LinkState } from '../model/impairments.js';
 import {
   defaultHostIfname,
   renderAttachment,
@@ -15,7 +16,8 @@ import { ProblemError } from '../model/problems.js';
 import { attachmentFactCommands, attachPlan, detachPlan, gratuitousArp, linkNames, netnsPath, pickIfname } from '../ops/attachments.js';
 import { ownerFromAlias, parseIpJson } from '../ops/links.js';
 import type { Store } from '../store/types.js';
-import type { ResourceKind, TypedResource } from './kind.js';
+import type { Observation, ResourceKind, TypedResource } from './kind.js';
+import { checkAttachmentImpairment, impairmentDetachSteps, impairOnCreatePlan, observeAttachmentImpairment } from './impairments.js';
 import { interfaceNamesOnHost, requireBridge } from './refs.js';
 
 // ---- request → data
@@ -67,7 +69,10 @@ export function resolveAttachment(store: Store, body: AttachmentCreate, id: stri
     txChecksumOffloadOff: false,
     labels: body.labels,
     container: 'container' in body.target ? body.target.container : null,
+    ...(body.impairment ? { impairment: normalizeAttachmentImpairment(body.impairment) } : {}),
+    ...(body.link ? { link: body.link } : {}),
   };
+  checkAttachmentImpairment(store, data, body.impairment);
   return { data, key: `${b.hostId}/${hostIfname}` };
 }
 
@@ -144,7 +149,8 @@ export async function createAttachment(ctx: JobContext, id: string): Promise<voi
     }
     const ifname = d.ifname ?? pickIfname(existing);
     const resolved = { pid: target.pid, containerId: target.containerId, containerName: target.containerName, netnsPath: target.netnsPath };
-    await ctx.runPlan(attachPlan({ id, d, ifname, nsPath: target.netnsPath, nsRef: target.nsRef }));
+    const attach = attachPlan({ id, d, ifname, nsPath: target.netnsPath, nsRef: target.nsRef });
+    await ctx.runPlan({ steps: [...attach.steps, ...impairOnCreatePlan(ctx.store, id, d, ifname, target.netnsPath).steps] });
     saveResource(ctx.store, attachment, {
       data: { ...d, ifname, resolved, txChecksumOffloadOff: d.datapathType === 'netdev' },
       state: 'ready',
@@ -166,11 +172,18 @@ export async function createAttachment(ctx: JobContext, id: string): Promise<voi
 async function removeAttachment(ctx: JobContext, attachment: TypedResource<'attachment'>): Promise<void> {
   const d = attachment.data;
   const link = await ctx.run(d.hostId, ['ip', '-j', 'link', 'show', 'dev', d.hostIfname]);
-  await ctx.runPlan(detachPlan(d, link.exitCode === 0));
+  const detach = detachPlan(d, link.exitCode === 0);
+  await ctx.runPlan({ steps: [...impairmentDetachSteps(attachment.id, d), ...detach.steps] });
   ctx.store.deleteResource(attachment.id);
 }
 
-export const attachmentKind: ResourceKind<'attachment', AttachmentView> = {
+/** What observe reads for an attachment (issue 17: impairments and the cable), plus drift in the shared shape. */
+export interface AttachmentObservation extends Observation {
+  impairment: { toContainer: ImpairmentSpec; fromContainer: ImpairmentSpec };
+  link: LinkState | null;
+}
+
+export const attachmentKind: ResourceKind<'attachment', AttachmentView, AttachmentObservation> = {
   type: 'attachment',
   noun: 'attachment',
   lockMode: 'shared',
@@ -179,5 +192,15 @@ export const attachmentKind: ResourceKind<'attachment', AttachmentView> = {
   find: (store, ref) => (idPattern('attachment').test(ref) ? readResource(store, 'attachment', ref) : null),
   hosts: (attachment) => [attachment.data.hostId],
   dependents: () => [],
+  // Impairments and the cable only (issue 17); the attachment's other fields join the same drift list when observed.
+  async observe(hosts, attachment) {
+    const { observed, drift } = await observeAttachmentImpairment(hosts, attachment.id, attachment.data);
+    return {
+      observedAt: new Date().toISOString(),
+      impairment: { toContainer: observed.toContainer, fromContainer: observed.fromContainer },
+      link: observed.link,
+      drift,
+    };
+  },
   remove: (ctx, attachment) => removeAttachment(ctx, attachment),
 };

@@ -4,6 +4,7 @@
  */
 import { readResource } from '../jobs/records.js';
 import type { AttachmentData } from '../model/attachments.js';
+import { normalizeAttachmentImpairment } from '../model/impairments.js';
 import type { BridgeData } from '../model/bridges.js';
 import { ProblemError, type FieldError } from '../model/problems.js';
 import type { TopologyChange } from '../model/topologies.js';
@@ -56,6 +57,8 @@ const BRIDGE_IN_PLACE: (keyof BridgeData)[] = ['addresses', 'stp'];
 const TUNNEL_FIELDS: (keyof TunnelData)[] = ['type', 'key', 'dstPort', 'endpoints', 'splitHorizon'];
 const ATTACHMENT_REWIRE: (keyof AttachmentData)[] = ['bridgeId', 'target', 'ifname', 'hostIfname'];
 const ATTACHMENT_IN_PLACE: (keyof AttachmentData)[] = ['addresses', 'gateway', 'routes', 'mtu', 'mac', 'vlan'];
+/** Impairments and the cable, compared as applied (absent = none / up), so records from before them do not differ. */
+const live = (d: AttachmentData) => ({ impairment: normalizeAttachmentImpairment(d.impairment), link: d.link ?? 'up' });
 
 /** Tunnel ends compared on what the hosts see (the MTU is derived and follows the bridges). */
 const tunnelShape = (d: TunnelData) => ({
@@ -115,7 +118,10 @@ export function diffTopology(store: Store, owned: Record<string, string>, desire
       continue;
     }
     const rewire = differing(current.data, d.data, ATTACHMENT_REWIRE);
-    const inPlace = differing(current.data, d.data, ATTACHMENT_IN_PLACE);
+    const inPlace = [
+      ...differing(current.data, d.data, ATTACHMENT_IN_PLACE),
+      ...differing(live(current.data), live(d.data), ['impairment', 'link']),
+    ];
     if (rewire.length)
       changes.push({ kind: 'attachment', action: 'replace', slot: d.slot, desired: d, current, fields: [...rewire, ...inPlace] });
     else if (inPlace.length) changes.push({ kind: 'attachment', action: 'update', slot: d.slot, desired: d, current, fields: inPlace });
@@ -168,7 +174,9 @@ export function impact(change: Change, desired: DesiredTopology): Pick<TopologyC
     }
     case 'attachment': {
       const member = change.desired?.member ?? change.slot.slice('attachment:'.length);
-      const disruption = change.action === 'create' ? 'none' : change.action === 'update' ? 'link-flap' : 'reattach';
+      // Impairments change qdiscs and loss rules only: the link stays up and nothing is re-made.
+      const liveOnly = change.action === 'update' && change.fields.every((f) => f === 'impairment');
+      const disruption = change.action === 'create' || liveOnly ? 'none' : change.action === 'update' ? 'link-flap' : 'reattach';
       return { disruption, affects: [member] };
     }
   }

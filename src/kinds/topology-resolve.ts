@@ -8,6 +8,8 @@ import { createHash } from 'node:crypto';
 import ipaddr from 'ipaddr.js';
 import { readAll } from '../jobs/records.js';
 import type { AttachmentData } from '../model/attachments.js';
+import { isImpaired, normalizeAttachmentImpairment } from '../model/impairments.js';
+import { impairmentErrors } from './impairments.js';
 import type { BridgeData } from '../model/bridges.js';
 import { newId } from '../model/names.js';
 import { canonicalCidr, ipFamily } from '../model/net.js';
@@ -501,7 +503,12 @@ export function resolveTopology(
         labels: doc.labels,
         container: m.container ?? null,
         topology: name,
+        ...(isImpaired(m.impairment?.toContainer) || isImpaired(m.impairment?.fromContainer)
+          ? { impairment: normalizeAttachmentImpairment(m.impairment) }
+          : {}),
+        ...(m.link === 'down' ? { link: m.link } : {}),
       };
+      impairmentErrors(store, data, m.impairment, `${at}/members/${i}/impairment`, errors);
       desired.attachments.push({ slot, network, member: key, id: owned[slot] ?? newId('attachment'), data });
     });
   }

@@ -40,6 +40,9 @@ import { readByKeyOrId } from './topology-refs.js';
 import { diffTopology, impact, type Change } from './topology-diff.js';
 import { resolveTopology, topologyData, type DesiredTopology } from './topology-resolve.js';
 import { tunnelKind } from './tunnel.js';
+import { attachmentState, impairmentDetachSteps } from './impairments.js';
+import { attachmentImpairmentSteps } from '../ops/impairments.js';
+import type { TrafficControlFacts } from '../model/impairments.js';
 
 // ---- what the hosts have (read before planning; one batch per host)
 
@@ -52,6 +55,8 @@ interface Facts {
   attachments: Map<string, { hostEndExists: boolean; innerNames: string[]; hostNamespace: boolean }>;
   /** slot of a bridge to delete → what is on the host */
   bridgeObservations: Map<string, BridgeFacts>;
+  /** host id → its traffic-control facts (impairments); absent in a dry run */
+  trafficControl?: Map<string, TrafficControlFacts | null>;
 }
 
 const ASSUMED: Facts = {
@@ -87,6 +92,13 @@ async function readFacts(ctx: JobContext, changes: Change[]): Promise<Facts> {
     targets: new Map(),
     attachments: new Map(),
     bridgeObservations: new Map(),
+    trafficControl: new Map(
+      changes.flatMap((c) =>
+        c.kind === 'attachment' && c.desired
+          ? [[c.desired.data.hostId, readResource(ctx.store, 'host', c.desired.data.hostId)?.data.facts?.trafficControl ?? null] as const]
+          : [],
+      ),
+    ),
   };
   // Containers first (Docker, in parallel): the namespace paths go into the reads.
   await Promise.all(
@@ -261,16 +273,36 @@ function stepsOf(c: Change, facts: Facts, dryRun: boolean): { replaceOld: Step[]
     case 'attachment': {
       const a = facts.attachments.get(c.slot);
       const target = facts.targets.get(c.slot) ?? (c.desired ? placeholderTarget(c.desired.data) : null);
-      const detach = c.current ? detachPlan(c.current.data, dryRun || !!a?.hostEndExists).steps : none;
+      const detach = c.current
+        ? [...impairmentDetachSteps(c.current.id, c.current.data), ...detachPlan(c.current.data, dryRun || !!a?.hostEndExists).steps]
+        : none;
       if (c.action === 'delete') return { replaceOld: none, apply: none, remove: detach };
       const d = c.desired!;
+      const tc = facts.trafficControl?.get(d.data.hostId) ?? null;
+      const impair = (from: AttachmentData | null, ifname: string) =>
+        attachmentImpairmentSteps(
+          { id: d.id, hostId: d.data.hostId, hostIfname: d.data.hostIfname, ifname, nsPath: target!.netnsPath },
+          tc,
+          attachmentState(from ?? {}),
+          attachmentState(d.data),
+        );
       if (c.action === 'update')
-        return { replaceOld: none, apply: updateAttachmentPlan(c.current!.data, d.data, target!.netnsPath).steps, remove: none };
+        return {
+          replaceOld: none,
+          apply: [
+            ...updateAttachmentPlan(c.current!.data, d.data, target!.netnsPath).steps,
+            ...impair(c.current!.data, d.data.ifname ?? c.current!.data.ifname ?? 'eth1'),
+          ],
+          remove: none,
+        };
       if (a?.hostNamespace) throw new ProblemError('conflict', `${d.member}: the target is ${d.data.hostName}'s own network namespace`);
       if (a && a.innerNames.includes(d.data.ifname!) && c.action === 'create') {
         throw new ProblemError('conflict', `${d.member}: ${d.data.ifname} already exists in the target on ${d.data.hostName}`);
       }
-      const attach = attachPlan({ id: d.id, d: d.data, ifname: d.data.ifname!, nsPath: target!.netnsPath, nsRef: target!.nsRef }).steps;
+      const attach = [
+        ...attachPlan({ id: d.id, d: d.data, ifname: d.data.ifname!, nsPath: target!.netnsPath, nsRef: target!.nsRef }).steps,
+        ...impair(null, d.data.ifname!),
+      ];
       return { replaceOld: c.action === 'replace' ? detach : none, apply: attach, remove: none };
     }
   }

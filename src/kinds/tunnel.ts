@@ -6,6 +6,7 @@ import { ProblemError } from '../model/problems.js';
 import { renderTunnel, type TunnelData, type TunnelEndObservation, type TunnelView } from '../model/tunnels.js';
 import { createTunnelPlan, deleteTunnelPlan, endCommands, endDrift, parseEnd, type EndState } from '../ops/tunnels.js';
 import type { Observation, ResourceKind, TypedResource } from './kind.js';
+import { observeTunnelEndImpairment, tunnelImpairmentDeleteSteps } from './impairments.js';
 import { refreshOverlayMtu } from './overlay-mtu.js';
 
 /** Both ends as the hosts have them now (read in parallel; each host's commands go to its own executor). */
@@ -89,7 +90,8 @@ async function removeTunnel(ctx: JobContext, tunnel: TypedResource<'tunnel'>): P
     else if (o.owner !== tunnel.id)
       ctx.log(e.hostName, 'info', `${e.portName} is not this tunnel's (${o.owner ? `marked ${o.owner}` : 'unmarked'}): left in place`);
   });
-  await ctx.runPlan(deleteTunnelPlan(tunnel.id, d, ends));
+  const del = deleteTunnelPlan(tunnel.id, d, ends);
+  await ctx.runPlan({ steps: [...tunnelImpairmentDeleteSteps(tunnel.id, d), ...del.steps] });
   ctx.store.deleteResource(tunnel.id);
   refreshOverlayMtu(
     ctx.store,
@@ -115,7 +117,8 @@ export const tunnelKind: ResourceKind<'tunnel', TunnelView, TunnelObservation> =
     const endpoints = await Promise.all(
       d.endpoints.map(async (e) => {
         const o = parseEnd(e, await hosts.read(e.hostId, endCommands(e)));
-        return { hostName: e.hostName, portName: e.portName, ...o, drift: endDrift(tunnel.id, d, e, o) };
+        const impaired = await observeTunnelEndImpairment(hosts, tunnel.id, d, d.endpoints.indexOf(e) as 0 | 1);
+        return { hostName: e.hostName, portName: e.portName, ...o, drift: [...endDrift(tunnel.id, d, e, o), ...impaired] };
       }),
     );
     // The tunnel's drift: each end's, named by its host.

@@ -4,6 +4,7 @@ import { Cidr, IpAddress, Mac, Mtu } from './net.js';
 import { ContainerRef, idSchema, IfName, Labels, NetnsName } from './names.js';
 import { ResourceStateSchema, type Resource } from './resource.js';
 import { BridgeRefSchema } from './bridges.js';
+import { AttachmentImpairmentSchema, LinkStateSchema, normalizeAttachmentImpairment } from './impairments.js';
 
 export const TargetSchema = z
   .union([
@@ -46,6 +47,8 @@ export const AttachmentCreateSchema = z
     mtu: Mtu.optional().openapi({ description: "default: the overlay MTU of tunnels on the bridge, else the bridge's MTU" }),
     vlan: z.number().int().min(1).max(4094).optional().openapi({ description: 'OVS access VLAN tag (OVS bridges only)' }),
     labels: Labels.default({}),
+    impairment: AttachmentImpairmentSchema.optional(),
+    link: LinkStateSchema.optional().openapi({ description: 'down: attach with the cable pulled (default up)' }),
   })
   .strict()
   .openapi('AttachmentCreate', {
@@ -81,6 +84,10 @@ export const AttachmentDataSchema = BridgeRefSchema.extend({
   container: z.string().nullable(),
   /** The topology that owns it (it changes only through that topology). */
   topology: z.string().optional(),
+  /** Impairments per direction (absent: none; records from before impairments existed have none). */
+  impairment: AttachmentImpairmentSchema.optional(),
+  /** The cable (absent: up). */
+  link: LinkStateSchema.optional(),
 });
 export type AttachmentData = z.infer<typeof AttachmentDataSchema>;
 
@@ -105,6 +112,11 @@ export const AttachmentSchema = z
       .boolean()
       .openapi({ description: 'transmit checksum offload switched off inside (needed for TCP on the netdev datapath)' }),
     labels: z.record(z.string(), z.string()),
+    impairment: AttachmentImpairmentSchema.required().openapi({
+      description: 'per direction; `{}` in a direction: not impaired',
+      example: { toContainer: { lossPercent: 30 }, fromContainer: {} },
+    }),
+    link: LinkStateSchema,
     state: ResourceStateSchema,
     jobId: idSchema('job').nullable(),
     createdAt: z.string(),
@@ -133,6 +145,8 @@ export function renderAttachment(r: Resource<AttachmentData>): AttachmentView {
     vlan: d.vlan,
     txChecksumOffloadOff: d.txChecksumOffloadOff,
     labels: d.labels,
+    impairment: normalizeAttachmentImpairment(d.impairment),
+    link: d.link ?? 'up',
     state: r.state,
     jobId: r.jobId,
     createdAt: r.createdAt,
@@ -144,3 +158,18 @@ export function renderAttachment(r: Resource<AttachmentData>): AttachmentView {
 export function defaultHostIfname(id: string): string {
   return `np${id.slice(-12)}`;
 }
+
+export const AttachmentPatchSchema = z
+  .object({
+    impairment: AttachmentImpairmentSchema.nullable()
+      .optional()
+      .openapi({ description: 'replaces the impairments whole (null: none in either direction)' }),
+    link: LinkStateSchema.optional(),
+  })
+  .strict()
+  .refine((b) => b.impairment !== undefined || b.link !== undefined, 'give impairment or link')
+  .openapi('AttachmentPatch', {
+    description: 'Live changes with no re-attach: the veth, its addresses and routes stay as they are.',
+    example: { impairment: { toContainer: { lossPercent: 30 }, fromContainer: { rateMbit: 5 } } },
+  });
+export type AttachmentPatch = z.infer<typeof AttachmentPatchSchema>;

@@ -1,6 +1,7 @@
 /** Hosts: where netplumb acts, and how it reaches them. */
 import { z } from '@hono/zod-openapi';
 import { HostName, idSchema, Labels } from './names.js';
+import { TrafficControlFactsSchema } from './impairments.js';
 import { canonicalIp, IpAddress } from './net.js';
 import { ResourceStateSchema, type Resource } from './resource.js';
 
@@ -107,6 +108,7 @@ export const HostFactsSchema = z
     docker: z.object({ version: z.string() }).nullable().optional(),
     ethtool: z.boolean().optional(),
     kernelModules: z.object({ gre: z.boolean(), vxlan: z.boolean(), openvswitch: z.boolean() }).optional(),
+    trafficControl: TrafficControlFactsSchema.nullable().optional(),
   })
   .openapi('HostFacts');
 export type HostFacts = z.infer<typeof HostFactsSchema>;

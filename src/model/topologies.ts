@@ -8,6 +8,7 @@ import { ContainerRef, HostName, idSchema, IfName, Labels, NetnsName, resourceId
 import { Cidr, IpAddress, Mac, Mtu } from './net.js';
 import { DriftSchema, ResourceStateSchema } from './resource.js';
 import { TUNNEL_TYPES } from './tunnels.js';
+import { AttachmentImpairmentSchema, LinkStateSchema } from './impairments.js';
 
 /** Topology and network names: they name derived objects, so they are short and plain. */
 export const TopologyName = z
@@ -37,6 +38,10 @@ export const TopologyMemberSchema = z
     }),
     mtu: Mtu.optional(),
     vlan: z.number().int().min(1).max(4094).optional(),
+    impairment: AttachmentImpairmentSchema.optional().openapi({
+      description: 'delay, jitter, loss, rate, … per direction (as on an attachment); changes apply in place, without re-attaching',
+    }),
+    link: LinkStateSchema.optional().openapi({ description: "down: the member's cable is pulled (default up)" }),
   })
   .strict()
   .superRefine((m, ctx) => {

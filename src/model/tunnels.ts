@@ -3,6 +3,7 @@ import { z } from '@hono/zod-openapi';
 import { BridgeRefSchema } from './bridges.js';
 import { idSchema, IfName, Labels } from './names.js';
 import { DriftSchema, ResourceStateSchema, type Resource } from './resource.js';
+import { LinkStateSchema, normalizeTunnelImpairment, TunnelImpairmentSchema } from './impairments.js';
 
 export const TUNNEL_TYPES = ['gre', 'vxlan', 'geneve'] as const;
 export type TunnelType = (typeof TUNNEL_TYPES)[number];
@@ -85,6 +86,10 @@ export const TunnelDataSchema = z.object({
   splitHorizon: z.boolean().optional(),
   /** The topology that owns it (it changes only through that topology). */
   topology: z.string().optional(),
+  /** Impairments per direction on Linux ends (absent: none). */
+  impairment: TunnelImpairmentSchema.optional(),
+  /** The tunnel cut both ways or not (absent: up). */
+  link: LinkStateSchema.optional(),
 });
 export type TunnelData = z.infer<typeof TunnelDataSchema>;
 
@@ -157,6 +162,8 @@ export const TunnelSchema = z
       example: 1462,
     }),
     labels: z.record(z.string(), z.string()),
+    impairment: TunnelImpairmentSchema.required().openapi({ description: 'per direction; `{}`: not impaired' }),
+    link: LinkStateSchema,
     state: ResourceStateSchema,
     jobId: idSchema('job').nullable(),
     createdAt: z.string(),
@@ -192,9 +199,26 @@ export function renderTunnel(r: Resource<TunnelData>): TunnelView {
     })),
     overlayMtu: d.overlayMtu,
     labels: d.labels,
+    impairment: normalizeTunnelImpairment(d.impairment),
+    link: d.link ?? 'up',
     state: r.state,
     jobId: r.jobId,
     createdAt: r.createdAt,
     updatedAt: r.updatedAt,
   };
 }
+
+export const TunnelPatchSchema = z
+  .object({
+    impairment: TunnelImpairmentSchema.nullable()
+      .optional()
+      .openapi({ description: 'replaces the impairments whole (null: none either way)' }),
+    link: LinkStateSchema.optional().openapi({ description: "down: both ends' tunnel devices go down (Linux ends only)" }),
+  })
+  .strict()
+  .refine((b) => b.impairment !== undefined || b.link !== undefined, 'give impairment or link')
+  .openapi('TunnelPatch', {
+    description: 'Live changes; the tunnel is not re-created.',
+    example: { impairment: { aToB: { lossPercent: 5 }, bToA: { rateMbit: 10 } } },
+  });
+export type TunnelPatch = z.infer<typeof TunnelPatchSchema>;

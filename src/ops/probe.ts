@@ -31,3 +31,55 @@ export function parseOvsList(out: string): string[] {
     .map((s) => s.trim().replace(/^"|"$/g, ''))
     .filter(Boolean);
 }
+
+/**
+ * What traffic control can do here, tried for real in a throwaway network namespace (`unshare -n`: it vanishes with
+ * the shell, nothing to clean up, the host's own namespace untouched): a veth pair, then each qdisc, classifier,
+ * action and nftables/iptables feature once. Modules load on demand as they would for a real plan, and built-in
+ * features have no /sys/module entry to look at, so trying is the reliable test. About 50 ms, one command.
+ */
+export const TRAFFIC_CONTROL_SCRIPT = [
+  'ip link add npprobe0 type veth peer name npprobe1 >/dev/null 2>&1 || exit 3',
+  'ip link set npprobe0 up >/dev/null 2>&1',
+  't() { if "$@" >/dev/null 2>&1; then echo "$k=1"; else echo "$k=0"; fi; }',
+  'k=netem; t tc qdisc add dev npprobe0 root handle 1: netem delay 1ms',
+  'tc qdisc del dev npprobe0 root >/dev/null 2>&1',
+  'k=tbf; t tc qdisc add dev npprobe0 root handle 1: tbf rate 1mbit burst 16000 latency 50ms',
+  'tc qdisc del dev npprobe0 root >/dev/null 2>&1',
+  'k=htb; t tc qdisc add dev npprobe0 root handle 1: htb default 1',
+  'k=ingress; t tc qdisc add dev npprobe0 handle ffff: ingress',
+  'k=ifb; t ip link add npprobe2 type ifb',
+  'k=u32; t tc filter add dev npprobe0 parent ffff: protocol all prio 1 u32 match u32 0 0 flowid 1:1',
+  'k=mirred; t tc filter add dev npprobe0 parent ffff: protocol all prio 2 u32 match u32 0 0 action mirred egress redirect dev npprobe1',
+  'k=bpf; t tc filter add dev npprobe0 parent ffff: protocol all prio 3 bpf bytecode "4,32 0 0 4294963256,53 1 0 1,6 0 0 4294967295,6 0 0 0"',
+  "k=nftNumgen; t nft add table inet npprobe '{ chain o { type filter hook output priority 0; numgen random mod 100 < 1 drop; }; }'",
+  "k=nftLimit; t nft add table inet npprobe2 '{ chain o { type filter hook output priority 0; limit rate over 1 mbytes/second drop; }; }'",
+  'k=nftNetdevHooks; t nft add table netdev npprobe \'{ chain i { type filter hook ingress device "npprobe0" priority 0; }; chain e { type filter hook egress device "npprobe0" priority 0; }; }\'',
+  'k=iptablesStatistic; t iptables -w -A OUTPUT -m statistic --mode random --probability 0.01 -j DROP',
+].join('\n');
+
+export const trafficControlProbe: readonly string[] = ['unshare', '-n', 'sh', '-c', TRAFFIC_CONTROL_SCRIPT];
+
+const TC_KEYS = [
+  'netem',
+  'tbf',
+  'htb',
+  'ingress',
+  'ifb',
+  'u32',
+  'mirred',
+  'bpf',
+  'nftNumgen',
+  'nftLimit',
+  'nftNetdevHooks',
+  'iptablesStatistic',
+] as const;
+
+/** `netem=0\ntbf=1…` → facts; null when the probe could not run (no unshare, not root) or said too little. */
+export function parseTrafficControl(exitCode: number, out: string): Record<(typeof TC_KEYS)[number], boolean> | null {
+  if (exitCode !== 0) return null;
+  const seen = new Map<string, boolean>();
+  for (const m of out.matchAll(/^(\w+)=([01])$/gm)) seen.set(m[1]!, m[2] === '1');
+  if (!TC_KEYS.every((k) => seen.has(k))) return null;
+  return Object.fromEntries(TC_KEYS.map((k) => [k, seen.get(k)!])) as Record<(typeof TC_KEYS)[number], boolean>;
+}

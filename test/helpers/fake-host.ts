@@ -7,7 +7,7 @@ import type Dockerode from 'dockerode';
 import type { Executor, RunOptions, RunResult } from '../../src/exec/types.js';
 import type { BatchResult, BatchStep, BatchStepResult } from '../../src/exec/batch.js';
 import type { ConnectionFactory } from '../../src/exec/pool.js';
-import { KERNEL_MODULES, moduleProbe } from '../../src/ops/probe.js';
+import { KERNEL_MODULES, moduleProbe, trafficControlProbe } from '../../src/ops/probe.js';
 
 export type Responder = (argv: readonly string[], host: string) => Partial<RunResult> | Promise<Partial<RunResult>> | undefined;
 
@@ -132,8 +132,62 @@ const knownCommands: Responder = (argv) => {
   if (tool === 'stat' && rest.join(' ').startsWith('-L -c %i /proc/self/ns/net ')) return { stdout: '4026531840\n4026532999\n' };
   if (tool === 'ethtool' && rest.join(' ') === '--version') return { stdout: 'ethtool version 6.1\n' };
   if (KERNEL_MODULES.some((m) => moduleProbe(m).join('\0') === argv.join('\0'))) return ok;
+  // The traffic-control probe: this machine's kernel (everything but netem).
+  if (argv.join('\0') === trafficControlProbe.join('\0')) return { stdout: TRAFFIC_CONTROL_NO_NETEM };
+  if (tool === 'tc') {
+    if (rest.join(' ') === '-batch -') return ok;
+    if (
+      rest[0] === 'qdisc' &&
+      rest[1] === 'del' &&
+      rest[2] === 'dev' &&
+      IFNAME.test(rest[3] ?? '') &&
+      rest[4] === 'root' &&
+      rest.length === 5
+    )
+      return ok;
+    if (['-j qdisc show dev', '-j filter show dev'].includes(rest.slice(0, 4).join(' ')) && IFNAME.test(rest[4] ?? '') && rest.length === 5)
+      return { stdout: '[]\n' };
+    return undefined;
+  }
+  if (tool === 'nft') {
+    if (rest.join(' ') === '-f -') return ok;
+    // No table of ours until a test says otherwise.
+    if (
+      rest.slice(0, 4).join(' ') === '-j list table netdev' &&
+      /^netplumb_(att|tun)_[a-z2-7]{20,26}$/.test(rest[4] ?? '') &&
+      rest.length === 5
+    )
+      return { exitCode: 1, stderr: 'Error: No such file or directory' };
+    return undefined;
+  }
+  if (tool === 'true' && rest.length === 0) return ok;
+  if (tool === 'ovs-ofctl' && rest[0] === '--timeout=10') {
+    if (rest[1] === 'mod-port' && IFNAME.test(rest[2] ?? '') && IFNAME.test(rest[3] ?? '') && rest.length === 5)
+      return ['forward', 'no-forward', 'receive', 'no-receive'].includes(rest[4]!) ? ok : undefined;
+    if (rest[1] === 'show' && IFNAME.test(rest[2] ?? '') && rest.length === 3) return ok;
+    return undefined;
+  }
   return undefined;
 };
+
+/** What the traffic-control probe prints on a kernel without netem (as on the machine the tests run on). */
+export const TRAFFIC_CONTROL_NO_NETEM =
+  [
+    'netem=0',
+    'tbf=1',
+    'htb=1',
+    'ingress=1',
+    'ifb=1',
+    'u32=1',
+    'mirred=1',
+    'bpf=1',
+    'nftNumgen=1',
+    'nftLimit=1',
+    'nftNetdevHooks=1',
+    'iptablesStatistic=1',
+  ].join('\n') + '\n';
+/** The same with netem. */
+export const TRAFFIC_CONTROL_ALL = TRAFFIC_CONTROL_NO_NETEM.replace('netem=0', 'netem=1');
 
 export class FakeWorld {
   calls: Recorded[] = [];

@@ -3,5 +3,6 @@ import * as create from './create.js';
 import * as list from './list.js';
 import * as get from './get.js';
 import * as del from './delete.js';
+import * as patch from './patch.js';
 
-export const tunnels = router().route('/', create.app).route('/', list.app).route('/', get.app).route('/', del.app);
+export const tunnels = router().route('/', create.app).route('/', list.app).route('/', get.app).route('/', del.app).route('/', patch.app);
