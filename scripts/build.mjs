@@ -21,6 +21,8 @@ const stampFile = join(distDir, '.built');
 /** Entry points: dist/<name>.mjs from src/<path>. */
 export const ENTRIES = {
   server: 'src/server.ts',
+  worker: 'src/worker.ts',
+  lambda: 'src/lambda.ts',
   cli: 'src/cli/main.ts',
 };
 

@@ -2,6 +2,7 @@ import type { JobRunner } from './jobs/runner.js';
 import type { HostServices } from './exec/pool.js';
 import type { Store } from './store/types.js';
 import type { StoreStatus } from './store/fault-tolerant.js';
+import type { Coordination } from './store/coordination.js';
 
 export interface AppConfig {
   /** Bearer token; unset = no auth (the server then binds loopback only). */
@@ -28,4 +29,13 @@ export interface AppDeps {
   config: AppConfig;
   /** Whether the store takes writes, and what jobs keep in memory until it does (the same object as store). */
   storage: StoreStatus;
+  /** Replicas (PostgreSQL): host locks, leases, job feed; one process has an empty one. */
+  coordination: Coordination;
+  /**
+   * How accepted jobs run. `background` (a service process): started at once, answered when done or when the wait
+   * ends, running on after it. `invocation` (a serverless function, src/lambda.ts): a job asked for asynchronously is
+   * queued for a worker (when its kind can be resumed from its row: api/resume.ts); any other runs within the
+   * invocation, which answers when it ends (or, past the invocation's time, 202 with the job as it stands).
+   */
+  jobMode?: 'background' | 'invocation';
 }

@@ -9,6 +9,7 @@ import type { Env } from './common.js';
 import { checkKey, fingerprint, readKey, replay } from './idempotency.js';
 import { parsePrefer } from './prefer.js';
 import { requireSaved } from './storage.js';
+import { isResumable } from './resume.js';
 
 export interface Mutation {
   job: JobSpec;
@@ -92,6 +93,12 @@ async function runMutation(c: Context<Env>, build: () => Mutation): Promise<Resp
   if (started.kind === 'replay') return replay(started.response);
 
   const { job, m } = started;
+  const leases = deps.coordination.leases;
+  if (deps.jobMode === 'invocation' && pref.async && leases && isResumable(job.kind)) {
+    // A function does not run on after its answer: the job waits, queued, for a worker (src/worker.ts) to claim it.
+    await leases.disown(job.id);
+    return accepted(job, pref.applied);
+  }
   deps.runner.start(
     job,
     m.work,
@@ -100,14 +107,27 @@ async function runMutation(c: Context<Env>, build: () => Mutation): Promise<Resp
     },
     m.job.lockMode,
   );
-  if (pref.async) return accepted(job, pref.applied);
-  const done = await deps.runner.wait(job.id, pref.waitMs);
-  if (done.status === 'queued' || done.status === 'running') return accepted(done, pref.applied);
+  // A function runs what it cannot queue within the invocation, as long as the invocation's time allows.
+  const applied = deps.jobMode === 'invocation' ? pref.applied.filter((p) => p !== 'respond-async') : pref.applied;
+  if (pref.async && deps.jobMode !== 'invocation') return accepted(job, applied);
+  const waitMs = deps.jobMode === 'invocation' ? invocationTimeLeftMs(c) : pref.waitMs;
+  const done = await deps.runner.wait(job.id, waitMs);
+  if (done.status === 'queued' || done.status === 'running') return accepted(done, applied);
   requireSaved(deps, done);
   const r = outcome(done, m);
-  if (pref.applied.length) r.headers['Preference-Applied'] = pref.applied.join(', ');
+  if (applied.length) r.headers['Preference-Applied'] = applied.join(', ');
   return new Response(r.body, { status: r.status, headers: r.headers });
 }
+
+/** Time left in a serverless invocation (hono/aws-lambda puts the Lambda context in c.env), less a margin to answer. */
+function invocationTimeLeftMs(c: Context<Env>): number {
+  const lambda = (c.env as { lambdaContext?: { getRemainingTimeInMillis?: () => number } } | undefined)?.lambdaContext;
+  const left = lambda?.getRemainingTimeInMillis?.();
+  return typeof left === 'number' ? Math.max(0, left - INVOCATION_MARGIN_MS) : c.get('deps').config.defaultWaitMs;
+}
+
+/** What a function keeps of its invocation's time to write its answer. */
+const INVOCATION_MARGIN_MS = 1500;
 
 /**
  * Runs the mutation's transaction; when the store's unique key refused the Idempotency-Key (another replica's

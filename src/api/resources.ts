@@ -11,6 +11,9 @@ import type { ResourceType } from '../model/names.js';
 import { ProblemError } from '../model/problems.js';
 import type { AppDeps } from '../deps.js';
 import type { Mutation } from './mutation.js';
+import type { JobWork } from '../jobs/runner.js';
+import type { AnyResource } from '../model/resource-data.js';
+import type { ResourceState } from '../model/resource.js';
 
 /** The resource by id or natural reference, or a 404 problem. */
 export function requireResource<T extends ResourceType, V, O extends Observation>(
@@ -70,21 +73,32 @@ export function deleteMutation<T extends ResourceType, V, O extends Observation>
       resource: { type: kind.type, id: r.id },
       hosts,
       lockMode: dependents.length ? 'exclusive' : kind.lockMode,
+      params: { cascade: opts.cascade, stateBefore },
     },
     prepare: (job) => saveResource(deps.store, r, { state: 'deleting', jobId: job.id }),
-    work: async (ctx) => {
-      try {
-        for (const dependent of dependents) {
-          ctx.log(null, 'info', `cascade: deleting ${dependent.type} ${dependent.id}`);
-          await removeAny(ctx, dependent, { cascade: opts.cascade });
-        }
-        await kind.remove(ctx, r, { cascade: opts.cascade });
-      } catch (e) {
-        // Still there (the failure came before the record went): back to the state it had.
-        if (ctx.store.getResource(r.id)) saveResource(ctx.store, r, { state: stateBefore });
-        throw e;
-      }
-    },
+    work: deleteWork(kind, r, dependents, { cascade: opts.cascade, stateBefore }),
     successStatus: 204,
+  };
+}
+
+/** A delete job's work (also resumed from its params by a worker: api/resume.ts). */
+export function deleteWork<T extends ResourceType, V, O extends Observation>(
+  kind: ResourceKind<T, V, O>,
+  r: TypedResource<T>,
+  dependents: readonly AnyResource[],
+  opts: { cascade: boolean; stateBefore: ResourceState },
+): JobWork {
+  return async (ctx) => {
+    try {
+      for (const dependent of dependents) {
+        ctx.log(null, 'info', `cascade: deleting ${dependent.type} ${dependent.id}`);
+        await removeAny(ctx, dependent, { cascade: opts.cascade });
+      }
+      await kind.remove(ctx, r, { cascade: opts.cascade });
+    } catch (e) {
+      // Still there (the failure came before the record went): back to the state it had.
+      if (ctx.store.getResource(r.id)) saveResource(ctx.store, r, { state: opts.stateBefore });
+      throw e;
+    }
   };
 }

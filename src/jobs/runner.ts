@@ -10,7 +10,7 @@ import type { HostServices, HostTarget } from '../exec/pool.js';
 import { newId } from '../model/names.js';
 import { ProblemError, problem, type Problem } from '../model/problems.js';
 import type { Plan, Step } from '../ops/plan.js';
-import type { JobRecord, LogLine, LogStream, Store } from '../store/types.js';
+import type { JobRecord, JsonObject, LogLine, LogStream, Store } from '../store/types.js';
 import { hostTarget } from './host-target.js';
 import { HostLocks, type LockMode } from './locks.js';
 import type { Coordination, HostLockService, LeaseHandle } from '../store/coordination.js';
@@ -50,6 +50,8 @@ export interface JobSpec {
   hosts: string[];
   /** How it holds its hosts (default exclusive); see jobs/locks.ts. */
   lockMode?: LockMode;
+  /** What its work needs besides the resource, stored with the job (JobRecord.params). */
+  params?: JsonObject;
 }
 
 export type JobWork = (ctx: JobContext) => Promise<void>;
@@ -73,6 +75,7 @@ export function newJob(spec: JobSpec): JobRecord {
     createdAt: now(),
     startedAt: null,
     finishedAt: null,
+    params: spec.params ?? null,
   };
 }
 
@@ -145,11 +148,12 @@ export class JobRunner {
   }
 
   /** Starts a job whose row is already stored (status queued). */
-  start(job: JobRecord, work: JobWork, onFinish?: JobFinish, lockMode: LockMode = 'exclusive'): void {
+  start(job: JobRecord, work: JobWork, onFinish?: JobFinish, lockMode: LockMode = 'exclusive', claimed?: LeaseHandle): void {
     // Store writes of the job are kept in memory when the store fails (never thrown at it); anything else that
     // escapes execute() is a bug, reported here so it can never become an unhandled rejection.
     // Replicas: the store leased the job to this replica when it inserted it; renew until the outcome is written.
-    const lease = this.coordination.leases?.hold(job.id);
+    // A worker passes the lease it claimed the queued job with (leases.claimNext).
+    const lease = claimed ?? this.coordination.leases?.hold(job.id);
     if (lease) this.leases.set(job.id, lease);
     const p = withDeferredWrites(job.id, () => this.execute(job, work, onFinish, lockMode))
       .catch((e) => console.error(`netplumb: job ${job.id} ended outside its error handling (a bug):`, e))

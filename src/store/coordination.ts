@@ -49,6 +49,11 @@ export interface JobLeases {
    * and holds it; null when there is none. For worker processes that run jobs queued by others.
    */
   claimNext(opts?: { kinds?: readonly string[] }): Promise<LeaseHandle | null>;
+  /**
+   * Gives up this replica's lease on a job it inserted but will not run (a serverless function queueing it for a
+   * worker): the job is claimable by claimNext. Call before holding it.
+   */
+  disown(jobId: string): Promise<void>;
   /** Takes over leases that expired on unfinished jobs, for the caller to mark the jobs interrupted. */
   takeExpired(): Promise<ExpiredLease[]>;
   /** The lease row of a job, as stored (tests, diagnostics). */

@@ -230,6 +230,13 @@ export class PgLeases implements JobLeases {
     }
   }
 
+  async disown(jobId: string): Promise<void> {
+    await this.pool.query(`UPDATE job_leases SET owner = NULL, expires_at = NULL WHERE job_id = $1 AND owner = $2`, [
+      jobId,
+      this.replicaId,
+    ]);
+  }
+
   async claimNext(opts: { kinds?: readonly string[] } = {}): Promise<LeaseHandle | null> {
     const args: unknown[] = [this.replicaId, this.leaseMs];
     let kindCond = '';

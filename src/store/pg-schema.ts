@@ -33,6 +33,8 @@ export const PG_MIGRATIONS: string[] = [
      owner text, expires_at timestamptz, attempt integer NOT NULL DEFAULT 0,
      claimed_at timestamptz, heartbeat_at timestamptz);
    CREATE INDEX job_leases_expiry ON job_leases(expires_at);`,
+  // A job's parameters (see JobRecord.params).
+  `ALTER TABLE jobs ADD COLUMN params text;`,
 ];
 
 /** Statements run on every new connection: the search path (tests give each store its own schema). */

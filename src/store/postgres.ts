@@ -83,6 +83,7 @@ function toJob(r: Row): JobRecord {
     createdAt: r.created_at as string,
     startedAt: (r.started_at as string | null) ?? null,
     finishedAt: (r.finished_at as string | null) ?? null,
+    params: r.params ? (JSON.parse(r.params as string) as JobRecord['params']) : null,
   };
 }
 
@@ -288,9 +289,10 @@ export class PgStore implements Store {
       j.createdAt,
       j.startedAt,
       j.finishedAt,
+      j.params ? JSON.stringify(j.params) : null,
     ];
-    const insert = `INSERT INTO jobs (id,kind,status,resource_type,resource_id,hosts,done,total,error,created_at,started_at,finished_at)
-      VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)`;
+    const insert = `INSERT INTO jobs (id,kind,status,resource_type,resource_id,hosts,done,total,error,created_at,started_at,finished_at,params)
+      VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)`;
     if (!this.replicaId) {
       this.q(insert, args);
       return;
@@ -299,7 +301,7 @@ export class PgStore implements Store {
     this.q(
       `WITH j AS (${insert} RETURNING id)
        INSERT INTO job_leases (job_id, owner, expires_at, attempt, claimed_at, heartbeat_at)
-       SELECT id, $13, now() + $14 * interval '1 millisecond', 1, now(), now() FROM j`,
+       SELECT id, $14, now() + $15 * interval '1 millisecond', 1, now(), now() FROM j`,
       [...args, this.replicaId, this.leaseMs],
     );
   }

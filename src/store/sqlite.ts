@@ -32,6 +32,8 @@ const MIGRATIONS: string[] = [
      key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, job_id TEXT, response TEXT,
      created_at TEXT NOT NULL, expires_at TEXT NOT NULL);
    CREATE INDEX idempotency_job ON idempotency(job_id);`,
+  // A job's parameters (see JobRecord.params).
+  `ALTER TABLE jobs ADD COLUMN params TEXT;`,
 ];
 
 type Row = Record<string, unknown>;
@@ -164,12 +166,13 @@ export class SqliteStore implements Store {
       createdAt: r.created_at as string,
       startedAt: (r.started_at as string | null) ?? null,
       finishedAt: (r.finished_at as string | null) ?? null,
+      params: r.params ? (JSON.parse(r.params as string) as JobRecord['params']) : null,
     };
   }
   insertJob(j: JobRecord): void {
     this.db
       .prepare(
-        `INSERT INTO jobs (id,kind,status,resource_type,resource_id,hosts,done,total,error,created_at,started_at,finished_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`,
+        `INSERT INTO jobs (id,kind,status,resource_type,resource_id,hosts,done,total,error,created_at,started_at,finished_at,params) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)`,
       )
       .run(
         j.id,
@@ -184,6 +187,7 @@ export class SqliteStore implements Store {
         j.createdAt,
         j.startedAt,
         j.finishedAt,
+        j.params ? JSON.stringify(j.params) : null,
       );
   }
   updateJob(j: JobRecord): void {

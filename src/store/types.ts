@@ -36,6 +36,11 @@ export interface JobRecord {
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;
+  /**
+   * What the job's work needs besides its resource (JSON, written once at insert): lets a process other than the one
+   * that accepted the request run it (a worker claiming a queued job; src/api/resume.ts). Null when none is needed.
+   */
+  params?: JsonObject | null;
 }
 
 export interface LogLine {

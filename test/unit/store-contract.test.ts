@@ -33,6 +33,7 @@ const job = (id: string, over: Partial<JobRecord> = {}): JobRecord => ({
   createdAt: '2026-01-01T00:00:00.000Z',
   startedAt: null,
   finishedAt: null,
+  params: null,
   ...over,
 });
 
@@ -65,6 +66,14 @@ describe.each(stores)('store contract: %s', (_name, open) => {
     expect(s.listResources('bridge', { limit: 10, where: { host: 'h2' } }).items.map((r) => r.id)).toEqual(['br_d']);
     expect(s.allResources('bridge', { host: 'h1', name: undefined }).map((r) => r.id)).toEqual(['br_C', 'br_a', 'br_b']);
     expect(() => s.allResources('bridge', { 'x;drop': 'y' })).toThrow(/bad filter field/);
+  });
+
+  it("keeps a job's parameters as written (what a worker needs to run it)", () => {
+    const s = open();
+    const params = { previous: { name: 'br', addresses: ['10.0.0.1/24'] }, cascade: true, n: 1 };
+    s.insertJob(job('job_p', { kind: 'bridge.update', params }));
+    expect(s.getJob('job_p')!.params).toEqual(params);
+    expect(s.listJobs({ limit: 10 }).items[0]!.params).toEqual(params);
   });
 
   it('stores jobs, lists them by status, kind and resource with paging', () => {

@@ -62,6 +62,7 @@ export const app = router().openapi(route, (c) => {
         resource: { type: 'attachment', id: attachment.id },
         hosts: [previous.hostId],
         lockMode: attachmentKind.lockMode,
+        params: { previous },
       },
       prepare: (job) => saveResource(deps.store, { ...attachment }, { data: next, state: 'pending', jobId: job.id }),
       work: (ctx) => updateAttachmentLive(ctx, attachment.id, previous),

@@ -47,7 +47,7 @@ export const app = router().openapi(route, (c) => {
       ...(body.labels ? { labels: body.labels } : {}),
     };
     return {
-      job: { kind: 'bridge.update', resource: { type: 'bridge', id: bridge.id }, hosts: [previous.hostId] },
+      job: { kind: 'bridge.update', resource: { type: 'bridge', id: bridge.id }, hosts: [previous.hostId], params: { previous } },
       prepare: (job) => saveResource(deps.store, { ...bridge }, { data: next, state: 'pending', jobId: job.id }),
       work: (ctx) => updateBridge(ctx, bridge.id, previous),
       successStatus: 200,

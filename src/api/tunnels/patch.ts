@@ -59,6 +59,7 @@ export const app = router().openapi(route, (c) => {
         resource: { type: 'tunnel', id: tunnel.id },
         hosts: tunnelKind.hosts(tunnel),
         lockMode: tunnelKind.lockMode,
+        params: { previous },
       },
       prepare: (job) => saveResource(deps.store, { ...tunnel }, { data: next, state: 'pending', jobId: job.id }),
       work: (ctx) => updateTunnelLive(ctx, tunnel.id, previous),

@@ -1,0 +1,51 @@
+/**
+ * Worker entry (`node dist/worker.mjs`): runs the jobs serverless functions queued (src/lambda.ts), on the PostgreSQL
+ * store the functions use. Long-lived, beside or instead of service replicas; several workers share the queue.
+ * Also closes jobs whose replica or function died (the lease sweep), as every replica does.
+ */
+import { loadConfig, type Config } from './config.js';
+import { describeDb, isPostgresUrl, openStore, startRecovery, type OpenedStore } from './replicas.js';
+import { createDeps } from './services.js';
+import { exitAtStartup } from './startup.js';
+import { runQueuedJobs } from './worker-loop.js';
+
+let config: Config;
+try {
+  config = loadConfig();
+} catch (e) {
+  exitAtStartup('config', 'cannot start', e);
+}
+if (!isPostgresUrl(config.dbPath)) {
+  exitAtStartup('config', 'cannot start: the worker needs NETPLUMB_DB=postgres://… (the store the functions queue jobs in)');
+}
+let opened: OpenedStore;
+try {
+  opened = openStore({ db: config.dbPath, leaseMs: config.leaseMs, replicaId: config.replicaId, poolMax: config.pgPoolMax });
+} catch (e) {
+  exitAtStartup('database', `cannot open the database ${describeDb(config.dbPath)}`, e);
+}
+const deps = createDeps(opened.store, config, undefined, opened.coordination);
+const { reaper } = startRecovery(opened, deps.store);
+console.log(`netplumb worker ${opened.replicaId} on ${describeDb(config.dbPath)} (job lease ${(opened.leaseMs ?? 0) / 1000} s)`);
+
+let stopping = false;
+const loop = runQueuedJobs(deps, { shouldStop: () => stopping, log: (l) => console.log(l) });
+
+async function shutdown(sig: string) {
+  if (stopping) return;
+  stopping = true;
+  console.log(`${sig}: stopping (waiting for running jobs)`);
+  reaper?.stop();
+  await loop.catch((e: Error) => console.error(`netplumb worker: ${e.message}`));
+  await deps.runner.drain();
+  await deps.hosts.closeAll();
+  deps.storage.close();
+  await opened.coordination.close();
+  process.exit(0);
+}
+process.on('SIGINT', () => void shutdown('SIGINT'));
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+loop.catch((e: Error) => {
+  console.error(`netplumb worker: ${e.message}`);
+  process.exit(1);
+});
