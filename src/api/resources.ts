@@ -37,6 +37,7 @@ export async function viewOf<T extends ResourceType, V, O extends Observation>(
     observed: await kind.observe(
       hostReader(deps.hosts, (id) => hostTarget(deps.store, id)),
       r,
+      deps.store,
     ),
   };
 }

@@ -500,6 +500,7 @@ export function resolveTopology(
         txChecksumOffloadOff: false,
         labels: doc.labels,
         container: m.container ?? null,
+        assignedMac: null,
         topology: name,
       };
       desired.attachments.push({ slot, network, member: key, id: owned[slot] ?? newId('attachment'), data });

@@ -4,6 +4,10 @@ import { HostName, idSchema, Labels } from './names.js';
 import { canonicalIp, IpAddress } from './net.js';
 import { ResourceStateSchema, type Resource } from './resource.js';
 
+/** What the reconcile loop does on a host (see src/jobs/reconcile.ts). */
+export const ReconcileMode = z.enum(['auto', 'report', 'off']);
+export type ReconcileMode = z.infer<typeof ReconcileMode>;
+
 const DnsName = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 
 export const HostAddress = z
@@ -75,6 +79,10 @@ export const HostCreateSchema = z
           'Reach Docker through this socket on the host instead of the default (local: /var/run/docker.sock; SSH: `docker system dial-stdio` on the host)',
       }),
     labels: Labels.optional(),
+    reconcile: ReconcileMode.optional().openapi({
+      description:
+        'What the reconcile loop does on this host: `auto` (default) observes it and repairs drift as logged jobs; `report` only logs the drift it finds; `off` leaves it alone',
+    }),
   })
   .strict()
   .openapi('HostCreate', {
@@ -134,6 +142,7 @@ export const HostSchema = z
     docker: z.object({ socketPath: z.string() }).nullable(),
     labels: z.record(z.string(), z.string()),
     facts: HostFactsSchema.nullable(),
+    reconcile: ReconcileMode,
     state: ResourceStateSchema,
     jobId: idSchema('job').nullable(),
     createdAt: z.string(),
@@ -160,6 +169,7 @@ export const HostDataSchema = z.object({
   docker: z.object({ socketPath: z.string() }).nullable(),
   labels: z.record(z.string(), z.string()),
   facts: HostFactsSchema.nullable(),
+  reconcile: ReconcileMode.default('auto'),
 });
 export type HostData = z.infer<typeof HostDataSchema>;
 
@@ -184,6 +194,7 @@ export function renderHost(r: Resource<HostData>): HostView {
     docker: d.docker,
     labels: d.labels,
     facts: d.facts,
+    reconcile: d.reconcile,
     state: r.state,
     jobId: r.jobId,
     createdAt: r.createdAt,

@@ -130,6 +130,8 @@ const knownCommands: Responder = (argv) => {
   if (tool === 'ping' && rest.join(' ').startsWith('-c 1 -W 1 ')) return ok;
   if (tool === 'bridge' && rest[0] === 'link' && rest[1] === 'set') return ok;
   if (tool === 'stat' && rest.join(' ').startsWith('-L -c %i /proc/self/ns/net ')) return { stdout: '4026531840\n4026532999\n' };
+  // The namespace guard of attach batches (ops/attachments.ts nsGuardStep): the fake target's inode is 4026532999.
+  if (tool === 'sh' && rest[0] === '-c' && rest[2] === 'netplumb-ns-check') return { exitCode: rest[4] === '4026532999' ? 0 : 1 };
   if (tool === 'ethtool' && rest.join(' ') === '--version') return { stdout: 'ethtool version 6.1\n' };
   if (KERNEL_MODULES.some((m) => moduleProbe(m).join('\0') === argv.join('\0'))) return ok;
   return undefined;
