@@ -12,6 +12,7 @@ import { bridges } from './api/bridges/index.js';
 import { tunnels } from './api/tunnels/index.js';
 import { attachments } from './api/attachments/index.js';
 import { topologies } from './api/topologies/index.js';
+import { app as repairs } from './api/repair/routes.js';
 import { problemResponse } from './api/problems.js';
 import { originGuard } from './api/origin-guard.js';
 import { redactProblems } from './api/redaction.js';
@@ -32,6 +33,7 @@ export function apiRoutes(): OpenAPIHono<Env> {
     .route('/', tunnels)
     .route('/', attachments)
     .route('/', topologies)
+    .route('/', repairs)
     .route('/', jobs);
   api.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer', description: 'NETPLUMB_TOKEN' });
   return api;

@@ -33,7 +33,7 @@ import { isUnknownOutcome, markUnknown } from './unknown.js';
 import { ownerFromAlias, parseIpJson } from '../ops/links.js';
 import type { Store } from '../store/types.js';
 import type { HostReader, ResourceKind, TypedResource } from './kind.js';
-import { interfaceNamesOnHost, requireBridge } from './refs.js';
+import { interfaceNamesOnHost, requireBridge, requireHostAvailable } from './refs.js';
 
 // ---- request → data
 
@@ -50,7 +50,9 @@ export function resolveAttachment(store: Store, body: AttachmentCreate, id: stri
     );
   if (body.vlan !== undefined && b.type !== 'ovs')
     throw ProblemError.validation([{ pointer: '/vlan', detail: 'VLAN tags need an OVS bridge; this one is a Linux bridge' }]);
-  const facts = readResource(store, 'host', b.hostId)?.data.facts;
+  const host = readResource(store, 'host', b.hostId);
+  if (host) requireHostAvailable(host);
+  const facts = host?.data.facts;
   if (b.datapathType === 'netdev' && facts && facts.ethtool === false) {
     throw new ProblemError(
       'conflict',
@@ -277,7 +279,8 @@ export async function repairAttachment(ctx: JobContext, id: string): Promise<voi
     ctx.log(d.hostName, 'info', `attachment ${id}: re-attaching (${drift.map((x) => x.field).join(', ')})`);
     const steps: Step[] = [guard];
     // The host end of a pair whose inner end went with an old namespace: ours (checked above), so it goes first.
-    if (o.hostEnd.exists) steps.push(step(d.hostId, `delete the stale host end ${d.hostIfname}`, ['ip', 'link', 'del', 'dev', d.hostIfname]));
+    if (o.hostEnd.exists)
+      steps.push(step(d.hostId, `delete the stale host end ${d.hostIfname}`, ['ip', 'link', 'del', 'dev', d.hostIfname]));
     // A port left without its device: removed, so OVS opens the new device afresh.
     if (d.bridgeType === 'ovs' && o.hostEnd.bridge)
       steps.push(step(d.hostId, `remove the stale port ${d.hostIfname}`, vsctl('--if-exists', 'del-port', o.hostEnd.bridge, d.hostIfname)));

@@ -7,6 +7,7 @@ import { renderTunnel, type TunnelData, type TunnelEndObservation, type TunnelVi
 import { createTunnelPlan, deleteTunnelPlan, endCommands, endDrift, parseEnd, type EndState } from '../ops/tunnels.js';
 import type { Observation, ResourceKind, TypedResource } from './kind.js';
 import { refreshOverlayMtu } from './overlay-mtu.js';
+import { isUnknownOutcome, markUnknown } from './unknown.js';
 
 /** Both ends as the hosts have them now (read in parallel; each host's commands go to its own executor). */
 async function readEnds(
@@ -22,7 +23,7 @@ async function readEnds(
 }
 
 /** Both ends, always read. */
-async function readBothEnds(ctx: JobContext, d: TunnelData): Promise<[EndState, EndState]> {
+export async function readBothEnds(ctx: JobContext, d: TunnelData): Promise<[EndState, EndState]> {
   const [a, b] = await readEnds(ctx, d);
   return [a!, b!];
 }
@@ -30,6 +31,7 @@ async function readBothEnds(ctx: JobContext, d: TunnelData): Promise<[EndState, 
 export async function createTunnel(ctx: JobContext, id: string): Promise<void> {
   const tunnel = mustRead(ctx.store, 'tunnel', id);
   const d = tunnel.data;
+  let planStarted = false;
   try {
     const before = await readBothEnds(ctx, d);
     before.forEach((o, i) => {
@@ -45,6 +47,7 @@ export async function createTunnel(ctx: JobContext, id: string): Promise<void> {
       );
     });
     const plan = createTunnelPlan(id, d, before);
+    planStarted = true;
     await ctx.runPlan(plan);
     // ovs-vsctl succeeds once the row is written; whether ovs-vswitchd could make the port shows in error/ofport.
     const after = await readEnds(ctx, d, (end) => end.bridgeType === 'ovs');
@@ -74,6 +77,10 @@ export async function createTunnel(ctx: JobContext, id: string): Promise<void> {
       `overlay MTU ${d.endpoints.map((e) => `${e.hostName}/${e.bridgeName} ${e.overlayMtu}`).join(', ')}: ${d.overlayMtu} through the tunnel`,
     );
   } catch (e) {
+    if (planStarted && isUnknownOutcome(e)) {
+      markUnknown(ctx, tunnel, e);
+      throw e;
+    }
     // A failed create leaves no record: both hosts were put back as they were.
     ctx.store.deleteResource(id);
     throw e;

@@ -11,7 +11,7 @@ export const ResourceStateSchema = z
   .enum(['pending', 'ready', 'failed', 'deleting', 'unknown', 'target-stopped'])
   .openapi('ResourceState', {
     description:
-      '`unknown`: the outcome of a step is not known (connection lost, timeout); resolved by observing once the host answers. `target-stopped`: the attachment\'s container is stopped',
+      "`unknown`: the outcome of a step is not known (connection lost, timeout); resolved by observing once the host answers. `target-stopped`: the attachment's container is stopped",
   });
 export type ResourceState = z.infer<typeof ResourceStateSchema>;
 

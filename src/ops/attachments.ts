@@ -272,7 +272,14 @@ export function nsGuardStep(host: string, nsPath: string, inode: string): Step {
 
 /** What observe saw of a whole pair, as far as converging it needs. */
 export interface PairFacts {
-  hostEnd: { bridge: string | null; up: boolean | null; mtu: number | null; vlan: number | null; owner: string | null; error: string | null };
+  hostEnd: {
+    bridge: string | null;
+    up: boolean | null;
+    mtu: number | null;
+    vlan: number | null;
+    owner: string | null;
+    error: string | null;
+  };
   inside: { up: boolean | null; mtu: number | null; mac: string | null; addresses: string[] };
 }
 
@@ -301,7 +308,8 @@ export function convergeAttachmentPlan(id: string, d: AttachmentData & { ifname:
   if (o.hostEnd.up !== true) s.push(step(h, `${hostEnd} up`, ['ip', 'link', 'set', 'dev', hostEnd, 'up']));
   if (d.mtu !== null && o.inside.mtu !== d.mtu)
     s.push(step(h, `MTU ${d.mtu} on ${ifname}`, inside(['ip', 'link', 'set', 'dev', ifname, 'mtu', String(d.mtu)])));
-  if (d.mac && o.inside.mac !== d.mac) s.push(step(h, `MAC ${d.mac} on ${ifname}`, inside(['ip', 'link', 'set', 'dev', ifname, 'address', d.mac])));
+  if (d.mac && o.inside.mac !== d.mac)
+    s.push(step(h, `MAC ${d.mac} on ${ifname}`, inside(['ip', 'link', 'set', 'dev', ifname, 'address', d.mac])));
   for (const a of o.inside.addresses.filter((x) => !d.addresses.includes(x)))
     s.push(step(h, `remove address ${a} from ${ifname}`, inside(['ip', 'addr', 'del', a, 'dev', ifname]), { okExitCodes: [0, 2] }));
   for (const a of d.addresses.filter((x) => !o.inside.addresses.includes(x)))

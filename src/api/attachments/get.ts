@@ -1,9 +1,9 @@
 import { createRoute } from '@hono/zod-openapi';
 import { attachmentKind } from '../../kinds/attachment.js';
 import { AttachmentSchema } from '../../model/attachments.js';
-import { idParam, router } from '../common.js';
-import { errorResponses, notFoundResponse, statusResponses } from '../problems.js';
-import { requireResource } from '../resources.js';
+import { idParam, ObserveQuery, router } from '../common.js';
+import { errorResponses, notFoundResponse, observeErrorResponses, statusResponses } from '../problems.js';
+import { requireResource, viewOf } from '../resources.js';
 
 export const route = createRoute({
   method: 'get',
@@ -11,16 +11,24 @@ export const route = createRoute({
   operationId: 'getAttachment',
   tags: ['attachments'],
   summary: 'Get an attachment',
-  description: '`resolved` says how the job found the target: container id and name, pid, namespace path.',
-  request: { params: idParam('attachment') },
+  description:
+    '`resolved` says how the job found the target: container id and name, pid, namespace path. With `observe=true` the answer adds `observed`: ' +
+    'the target as it is now (a container is looked up again), the host end (present, marked, on its bridge, VLAN, carrier) and the inner end ' +
+    "(present in the target's namespace and paired with the host end, addresses, MAC, MTU, routes), and their `drift` from the record.",
+  request: { params: idParam('attachment'), query: ObserveQuery },
   responses: statusResponses({
-    200: { description: 'The attachment', content: { 'application/json': { schema: AttachmentSchema } } },
+    200: {
+      description: 'The attachment (with `observed` when observe=true)',
+      content: { 'application/json': { schema: AttachmentSchema } },
+    },
     ...notFoundResponse,
     ...errorResponses,
+    ...observeErrorResponses,
   }),
 });
 
-export const app = router().openapi(route, (c) => {
+export const app = router().openapi(route, async (c) => {
   const deps = c.get('deps');
-  return c.json(attachmentKind.render(requireResource(deps, attachmentKind, c.req.valid('param').id)), 200);
+  const r = requireResource(deps, attachmentKind, c.req.valid('param').id);
+  return c.json(await viewOf(deps, attachmentKind, r, c.req.valid('query').observe === 'true'), 200);
 });

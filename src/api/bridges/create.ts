@@ -1,7 +1,7 @@
 import { createRoute } from '@hono/zod-openapi';
 import { insertPending, readResource } from '../../jobs/records.js';
 import { bridgeKind, createBridge, resolveDatapath } from '../../kinds/bridge.js';
-import { requireHost } from '../../kinds/refs.js';
+import { requireHost, requireHostAvailable } from '../../kinds/refs.js';
 import { BridgeCreateSchema, type BridgeData } from '../../model/bridges.js';
 import { newId } from '../../model/names.js';
 import { ProblemError } from '../../model/problems.js';
@@ -32,6 +32,7 @@ export const app = router().openapi(route, (c) => {
   const body = c.req.valid('json');
   return mutate(c, route, () => {
     const host = requireHost(deps.store, body.host, '/host');
+    requireHostAvailable(host);
     const key = `${host.id}/${body.name}`;
     const existing = deps.store.getResourceByKey('bridge', key);
     if (existing) {
