@@ -35,6 +35,8 @@ const Env = z.object({
   NETPLUMB_KEY_DIR: z.string().startsWith('/', 'NETPLUMB_KEY_DIR must be an absolute path').optional(),
   NETPLUMB_ALLOWED_HOSTS: list('a host name or address with an optional :port', (h) => splitHost(h) !== null),
   NETPLUMB_CORS_ORIGINS: list('an origin like https://ui.example:8443', isOrigin),
+  NETPLUMB_RECONCILE: z.enum(['on', 'off']).default('on'),
+  NETPLUMB_RECONCILE_INTERVAL_S: z.coerce.number().int().min(0).max(86_400).default(60),
 });
 
 export interface Config {
@@ -53,6 +55,8 @@ export interface Config {
   corsOrigins: string[];
   /** Seals inline private keys at rest (NETPLUMB_SECRET_KEY or NETPLUMB_SECRET_KEY_FILE); unset = inline keys refused. */
   secretKey: Buffer | undefined;
+  /** The reconcile loop (src/reconcile/loop.ts): off, or on with a period (0: only after reconnects, reboots, container events). */
+  reconcile: { enabled: boolean; intervalMs: number };
 }
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
@@ -84,5 +88,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     allowedHosts: e.NETPLUMB_ALLOWED_HOSTS,
     corsOrigins: e.NETPLUMB_CORS_ORIGINS.map((o) => new URL(o).origin),
     secretKey,
+    reconcile: { enabled: e.NETPLUMB_RECONCILE === 'on', intervalMs: e.NETPLUMB_RECONCILE_INTERVAL_S * 1000 },
   };
 }

@@ -3,6 +3,7 @@ import { createApp } from './app.js';
 import { loadConfig, type Config } from './config.js';
 import { serveApp } from './listen.js';
 import { createDeps, recoverInterruptedJobs } from './services.js';
+import { startReconciler } from './reconcile/loop.js';
 import { SqliteStore } from './store/sqlite.js';
 
 /** Start-up cannot go on: one line saying why, exit 1. */
@@ -42,12 +43,19 @@ const sweep = () => {
 sweep();
 const sweeper = setInterval(sweep, 3600_000).unref();
 const app = createApp(deps);
+// Hosts converge back by themselves: failed hosts re-probed, unknown outcomes resolved, drift repaired, containers re-attached.
+const reconciler = config.reconcile.enabled ? startReconciler(deps, { intervalMs: config.reconcile.intervalMs }) : null;
 
 const server = serveApp(app, { port: config.port, hostname: config.host }, (info) => {
   console.log(`netplumb listening on http://${config.host}:${info.port} (db ${config.dbPath})`);
   if (!config.token) console.log('no NETPLUMB_TOKEN set: authentication is off, so the service listens on loopback only');
   if (!config.keyDir) console.log('no NETPLUMB_KEY_DIR set: SSH privateKeyPath may name any file this service can read');
   if (!config.secretKey) console.log('no NETPLUMB_SECRET_KEY set: inline SSH private keys are refused (privateKeyPath still works)');
+  console.log(
+    reconciler
+      ? `reconcile loop on (every ${config.reconcile.intervalMs / 1000} s, after reconnects and reboots, and on Docker container events)`
+      : 'reconcile loop off (NETPLUMB_RECONCILE=off)',
+  );
 });
 
 let stopping = false;
@@ -57,6 +65,7 @@ async function shutdown(sig: string) {
   console.log(`${sig}: stopping (waiting for running jobs)`);
   server.close();
   clearInterval(sweeper);
+  await reconciler?.stop();
   await deps.runner.drain();
   await deps.hosts.closeAll();
   if (!deps.storage.flush()) {

@@ -545,6 +545,8 @@ export interface components {
                 vxlan: boolean;
                 openvswitch: boolean;
             };
+            /** @description the kernel's boot id: another one means the host booted again */
+            bootId?: string;
         } | null;
         /**
          * @description `unknown`: the outcome of a step is not known (connection lost, timeout); resolved by observing once the host answers. `target-stopped`: the attachment's container is stopped

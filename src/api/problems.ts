@@ -8,14 +8,11 @@ import { problem, type FieldError, type Problem } from '../model/problems.js';
 const content = { 'application/problem+json': { schema: ProblemSchema } };
 const r = (description: string) => ({ description, content });
 const retryAfter = z.object({
-  'Retry-After': z
-    .string()
-    .optional()
-    .openapi({
-      description:
-        'Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe)',
-      example: '5',
-    }),
+  'Retry-After': z.string().optional().openapi({
+    description:
+      'Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe)',
+    example: '5',
+  }),
 });
 const r503 = (description: string) => ({ description, headers: retryAfter, content });
 const storageUnavailable = '`storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds';

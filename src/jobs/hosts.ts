@@ -39,6 +39,8 @@ export async function probeHost(ctx: JobContext, hostId: string): Promise<HostFa
       ethtool: eth.exitCode === 0,
       kernelModules: { gre: mods[0]!.exitCode === 0, vxlan: mods[1]!.exitCode === 0, openvswitch: mods[2]!.exitCode === 0 },
     };
+    const bootId = r.bootId?.exitCode === 0 ? r.bootId.stdout.trim() : '';
+    if (bootId) facts.bootId = bootId;
     const ipr = parseIproute2(ipv.stdout + ipv.stderr);
     if (ipr) facts.iproute2 = ipr;
     ctx.log(

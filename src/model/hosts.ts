@@ -115,6 +115,7 @@ export const HostFactsSchema = z
     docker: z.object({ version: z.string() }).nullable().optional(),
     ethtool: z.boolean().optional(),
     kernelModules: z.object({ gre: z.boolean(), vxlan: z.boolean(), openvswitch: z.boolean() }).optional(),
+    bootId: z.string().optional().openapi({ description: "the kernel's boot id: another one means the host booted again" }),
   })
   .openapi('HostFacts');
 export type HostFacts = z.infer<typeof HostFactsSchema>;

@@ -73,6 +73,7 @@ export const healthyHost: Responder = (argv) => {
   if (cmd === 'ip -V') return { stdout: 'ip utility, iproute2-6.1.0, libbpf 1.1.2\n' };
   if (cmd === 'ovs-vsctl --version') return { stdout: 'ovs-vsctl (Open vSwitch) 3.1.0\nDB Schema 8.3.1\n' };
   if (cmd.includes('datapath_types')) return { stdout: '[netdev, system]\n' };
+  if (cmd === 'cat /proc/sys/kernel/random/boot_id') return { stdout: '5c1b8a4e-0000-4000-8000-000000000001\n' };
   if (argv[0] === 'sh' && argv.at(-1) === 'openvswitch') return { exitCode: 1 };
   // An empty host: no bridges, no links by name.
   if (argv.includes('br-exists')) return { exitCode: 2 };

@@ -1,0 +1,387 @@
+/**
+ * The reconcile loop: hosts converge back to what the store says, by themselves. Per host (its `reconcile` mode:
+ * auto, report or off):
+ * - a host a probe marked failed is probed again, with backoff (2 s doubling to 60 s), until it answers;
+ * - records left `unknown` (a lost outcome, a crash) are resolved once the host answers: finished, or undone;
+ * - after a reconnect, a new boot id, and every interval, the host is observed; drift is repaired (auto) or only
+ *   logged (report), and orphans are reported, each as a job with its log, so nothing changes silently;
+ * - Docker's container events: `start` of a container with attachments re-attaches them (same names, addresses,
+ *   MAC) as a job; `die`/`stop` makes them `target-stopped`.
+ * Nothing here runs unless the service starts it (server.ts): API tests on the fake host stay deterministic.
+ */
+import { ExecError } from '../exec/errors.js';
+import { hostTarget } from '../jobs/host-target.js';
+import { probeAndRecord } from '../jobs/hosts.js';
+import { nowIso, readAll, readResource, saveResource } from '../jobs/records.js';
+import { newJob, type JobContext, type JobSpec, type JobWork } from '../jobs/runner.js';
+import { attachmentKind, observeAttachment, repairAttachment } from '../kinds/attachment.js';
+import { bridgeKind } from '../kinds/bridge.js';
+import { hostsOf, removeAny } from '../kinds/index.js';
+import { hostReader, type HostReader } from '../kinds/kind.js';
+import { findOrphans } from '../kinds/orphans.js';
+import { repairAll, repairScope, resolveUnknown } from '../kinds/repair.js';
+import { tunnelKind } from '../kinds/tunnel.js';
+import type { DriftItem } from '../model/resource.js';
+import type { AnyResource } from '../model/resource-data.js';
+import type { AppDeps } from '../deps.js';
+import type { JobRecord } from '../store/types.js';
+import { DockerEventWatcher, type ContainerEvent } from './docker-events.js';
+
+export interface ReconcilerOptions {
+  /** Observe-and-repair every host this often; 0: only after reconnects, reboots and container events. */
+  intervalMs: number;
+  /** How often the loop looks at its hosts (default 1 s). */
+  tickMs?: number;
+  /** Re-probe backoff for failed hosts (default 2 s doubling to 60 s). */
+  reprobeMinMs?: number;
+  reprobeMaxMs?: number;
+  /** Watch Docker events on hosts with Docker (default true). */
+  dockerEvents?: boolean;
+  /** Where the loop says what it does besides jobs (default console.log). */
+  log?: (text: string) => void;
+}
+
+interface HostLoopState {
+  busy: boolean;
+  nextProbeAt: number;
+  probeDelay: number;
+  lastPassAt: number;
+  /** A pass is wanted now (reconnect, reboot, a resolved probe). */
+  wanted: string | null;
+  bootId: string | undefined;
+  connections: number | undefined;
+  watcher: DockerEventWatcher | null;
+  /** When `unknown` records were last tried (retried with the probe backoff while the host does not answer). */
+  nextResolveAt: number;
+}
+
+const UNSETTLED = new Set(['unknown', 'failed']);
+
+export class Reconciler {
+  private readonly state = new Map<string, HostLoopState>();
+  private timer: NodeJS.Timeout | undefined;
+  private ticking: Promise<void> | null = null;
+  private stopped = false;
+  private readonly reader: HostReader;
+  private readonly log: (text: string) => void;
+
+  constructor(
+    private readonly deps: AppDeps,
+    private readonly opts: ReconcilerOptions,
+  ) {
+    this.reader = hostReader(deps.hosts, (id) => hostTarget(deps.store, id));
+    this.log = opts.log ?? ((t) => console.log(`netplumb reconcile: ${t}`));
+  }
+
+  start(): this {
+    this.timer = setInterval(() => void this.tick(), this.opts.tickMs ?? 1000);
+    this.timer.unref();
+    void this.tick();
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    for (const s of this.state.values()) s.watcher?.stop();
+    await this.ticking;
+  }
+
+  /** One look at every host (also for tests: resolves when this round's checks have started their jobs). */
+  tick(): Promise<void> {
+    if (this.ticking || this.stopped) return this.ticking ?? Promise.resolve();
+    this.ticking = this.round()
+      .catch((e) => this.log(`round failed: ${e instanceof Error ? e.message : String(e)}`))
+      .finally(() => (this.ticking = null));
+    return this.ticking;
+  }
+
+  private hostState(id: string): HostLoopState {
+    let s = this.state.get(id);
+    if (!s) {
+      s = {
+        busy: false,
+        nextProbeAt: 0,
+        probeDelay: this.opts.reprobeMinMs ?? 2000,
+        lastPassAt: Date.now(),
+        wanted: 'start-up',
+        bootId: undefined,
+        connections: undefined,
+        watcher: null,
+        nextResolveAt: 0,
+      };
+      this.state.set(id, s);
+    }
+    return s;
+  }
+
+  private async round(): Promise<void> {
+    const hosts = readAll(this.deps.store, 'host');
+    const known = new Set(hosts.map((h) => h.id));
+    for (const [id, s] of this.state) {
+      if (!known.has(id)) {
+        s.watcher?.stop();
+        this.state.delete(id);
+      }
+    }
+    for (const host of hosts) {
+      if (host.state === 'pending' || host.state === 'deleting') continue;
+      const s = this.hostState(host.id);
+      if (host.data.reconcile === 'off') {
+        s.watcher?.stop();
+        s.watcher = null;
+        continue;
+      }
+      const down = host.state === 'failed' || host.data.facts?.reachable === false;
+      if (!down && host.data.facts?.docker && this.opts.dockerEvents !== false && !s.watcher) this.watch(host.id, s);
+      if (s.busy) continue;
+      const now = Date.now();
+      if (down) {
+        if (now >= s.nextProbeAt) this.run(host.id, s, () => this.reprobe(host.id, s));
+        continue;
+      }
+      // A reboot: the probe saw another boot id.
+      const bootId = host.data.facts?.bootId;
+      if (bootId && s.bootId && bootId !== s.bootId) s.wanted = `${host.data.name} booted again (boot id ${bootId})`;
+      if (bootId) s.bootId = bootId;
+      // A reconnect: the SSH executor opened another connection.
+      const target = hostTarget(this.deps.store, host.id);
+      const conns = target ? (this.deps.hosts.executor(target) as { connectionCount?: number }).connectionCount : undefined;
+      if (conns !== undefined && s.connections !== undefined && conns > s.connections) s.wanted ??= `reconnected to ${host.data.name}`;
+      s.connections = conns;
+      const unsettled = this.unsettledOn(host.id);
+      const due = this.opts.intervalMs > 0 && now - s.lastPassAt >= this.opts.intervalMs;
+      if ((unsettled.length && now >= s.nextResolveAt) || s.wanted || due) {
+        const why = s.wanted ?? (unsettled.length ? `${unsettled.length} unsettled record(s)` : 'interval');
+        s.wanted = null;
+        this.run(host.id, s, () => this.pass(host.id, s, why));
+      }
+    }
+  }
+
+  /** Records on this host whose outcome is unknown (or whose job was interrupted), and all of whose hosts are up. */
+  private unsettledOn(hostId: string): AnyResource[] {
+    const host = readResource(this.deps.store, 'host', hostId);
+    if (!host) return [];
+    return repairScope(this.deps, host).filter(
+      (r) =>
+        UNSETTLED.has(r.state) &&
+        hostsOf(r).every((h) => {
+          const x = readResource(this.deps.store, 'host', h);
+          return x && x.state !== 'failed' && x.data.facts?.reachable !== false;
+        }),
+    );
+  }
+
+  private run(hostId: string, s: HostLoopState, fn: () => Promise<void>): void {
+    s.busy = true;
+    void fn()
+      .catch((e) => this.log(`${hostId}: ${e instanceof Error ? e.message : String(e)}`))
+      .finally(() => (s.busy = false));
+  }
+
+  /** Starts a job outside any request, and waits for it. */
+  private async job(spec: JobSpec, work: JobWork): Promise<JobRecord> {
+    const job = newJob(spec);
+    this.deps.store.insertJob(job);
+    this.deps.runner.start(job, work, undefined, spec.lockMode);
+    return this.deps.runner.wait(job.id, 3600_000);
+  }
+
+  private async reprobe(hostId: string, s: HostLoopState): Promise<void> {
+    const job = await this.job({ kind: 'host.probe', resource: { type: 'host', id: hostId }, hosts: [hostId] }, async (ctx) => {
+      ctx.log(null, 'info', 'the reconcile loop probes this host again (its last probe failed)');
+      await probeAndRecord(ctx, hostId);
+    });
+    if (job.status === 'succeeded') {
+      s.probeDelay = this.opts.reprobeMinMs ?? 2000;
+      s.nextProbeAt = 0;
+      s.wanted = 'the host answers again';
+    } else {
+      s.nextProbeAt = Date.now() + s.probeDelay;
+      s.probeDelay = Math.min(s.probeDelay * 2, this.opts.reprobeMaxMs ?? 60_000);
+    }
+  }
+
+  /** Resolve what is unsettled, then observe everything on the host and repair (or report) what drifted. */
+  private async pass(hostId: string, s: HostLoopState, why: string): Promise<void> {
+    s.lastPassAt = Date.now();
+    const store = this.deps.store;
+    const unsettled = this.unsettledOn(hostId);
+    if (unsettled.length) {
+      const hosts = [...new Set([hostId, ...unsettled.flatMap(hostsOf)])];
+      const job = await this.job({ kind: 'host.resolve', resource: { type: 'host', id: hostId }, hosts }, async (ctx) => {
+        ctx.log(null, 'info', `resolving ${unsettled.map((r) => `${r.type} ${r.id} (${r.state})`).join(', ')}`);
+        for (const r of unsettled) await this.resolveOne(ctx, r);
+      });
+      if (job.status !== 'succeeded') {
+        s.nextResolveAt = Date.now() + s.probeDelay;
+        return;
+      }
+    }
+    const host = readResource(store, 'host', hostId);
+    if (!host || host.data.reconcile === 'off') return;
+    let drifted: { r: AnyResource; drift: DriftItem[] }[];
+    let orphans: Awaited<ReturnType<typeof findOrphans>>['items'];
+    try {
+      ({ drifted, orphans } = await this.observeHost(hostId));
+    } catch (e) {
+      if (e instanceof ExecError) {
+        // It stopped answering: let a probe say so (and back off from there).
+        this.log(`${host.data.name}: observing failed (${e.message}); probing it`);
+        await this.reprobe(hostId, s);
+        return;
+      }
+      throw e;
+    }
+    if (!drifted.length && !orphans.length) return;
+    const mode = host.data.reconcile;
+    const hosts = [...new Set([hostId, ...drifted.flatMap((d) => hostsOf(d.r))])];
+    await this.job({ kind: 'host.reconcile', resource: { type: 'host', id: hostId }, hosts }, async (ctx) => {
+      ctx.log(null, 'info', `reconcile (${why}), mode ${mode}`);
+      for (const { r, drift } of drifted)
+        ctx.log(
+          null,
+          'info',
+          `drift on ${r.type} ${r.id}: ${drift.map((d) => `${d.field} ${JSON.stringify(d.desired)} ≠ ${JSON.stringify(d.actual)}`).join('; ')}`,
+        );
+      for (const o of orphans)
+        ctx.log(
+          host.data.name,
+          'info',
+          `orphan: ${o.kind} ${o.name} marked ${o.owner} (no such record): DELETE /hosts/${host.data.name}/orphans removes it`,
+        );
+      if (mode === 'report') return ctx.log(null, 'info', 'report mode: nothing changed');
+      // Read again under the locks: a job that ran meanwhile may have changed or removed them.
+      const fresh = drifted.map((d) => readResource(ctx.store, d.r.type, d.r.id) as AnyResource | null).filter((r) => r !== null);
+      await repairAll(
+        ctx,
+        fresh.filter((r) => r.state !== 'pending' && r.state !== 'deleting'),
+      );
+    });
+  }
+
+  /** An unsettled record: an interrupted delete is finished; anything else is finished by a repair, or undone. */
+  private async resolveOne(ctx: JobContext, r: AnyResource): Promise<void> {
+    const last = r.jobId ? ctx.store.getJob(r.jobId) : null;
+    if (last?.kind.endsWith('.delete')) {
+      ctx.log(null, 'info', `${r.type} ${r.id}: its delete (${last.id}) did not finish: finishing it`);
+      await removeAny(ctx, r, { cascade: false });
+      return;
+    }
+    await resolveUnknown(ctx, r);
+  }
+
+  /** Every resource of the host observed (read-only, outside any lock); those with drift, and the orphans. */
+  private async observeHost(hostId: string) {
+    const store = this.deps.store;
+    const host = readResource(store, 'host', hostId)!;
+    const scope = repairScope(this.deps, host).filter((r) => r.state === 'ready' || r.state === 'target-stopped');
+    const drifted: { r: AnyResource; drift: DriftItem[] }[] = [];
+    for (const r of scope) {
+      let drift: DriftItem[] = [];
+      if (r.type === 'bridge') drift = (await bridgeKind.observe!(this.reader, r, store)).drift;
+      else if (r.type === 'tunnel') drift = (await tunnelKind.observe!(this.reader, r, store)).drift;
+      else if (r.type === 'attachment') {
+        const o = await observeAttachment(this.reader, r);
+        if (o.target.running === false) {
+          if (r.state !== 'target-stopped') saveResource(store, r, { state: 'target-stopped' });
+          continue;
+        }
+        drift = o.drift;
+      }
+      // A bridge's member ports are repaired with their own resources.
+      if (r.type === 'bridge') drift = drift.filter((d) => !d.field.startsWith('port:'));
+      if (drift.length || r.state === 'target-stopped') drifted.push({ r, drift });
+    }
+    const orphans = (await findOrphans(this.reader, store, hostId)).items;
+    return { drifted, orphans, observedAt: nowIso() };
+  }
+
+  // ---- Docker events
+
+  private watch(hostId: string, s: HostLoopState): void {
+    const name = readResource(this.deps.store, 'host', hostId)?.data.name ?? hostId;
+    s.watcher = new DockerEventWatcher({
+      docker: () => {
+        const t = hostTarget(this.deps.store, hostId);
+        if (!t) throw new Error(`host ${hostId} no longer exists`);
+        return this.deps.hosts.docker(t);
+      },
+      onEvent: (e) => this.onContainerEvent(hostId, e),
+      onConnect: () => void this.syncContainers(hostId),
+      log: (t) => this.log(`${name}: ${t}`),
+    });
+    s.watcher.start();
+  }
+
+  /** Container attachments on a host that follow this container (by name as given, or the id it was found with). */
+  private attachmentsOf(hostId: string, e: { id: string; name: string | null }) {
+    return readAll(this.deps.store, 'attachment', { hostId }).filter((a) => {
+      const t = a.data.target;
+      if (!('container' in t) || a.state === 'pending' || a.state === 'deleting') return false;
+      const ref = t.container.replace(/^\//, '');
+      return ref === e.name || ref === e.id || e.id.startsWith(ref) || a.data.resolved?.containerId === e.id;
+    });
+  }
+
+  private onContainerEvent(hostId: string, e: ContainerEvent): void {
+    const atts = this.attachmentsOf(hostId, e);
+    if (!atts.length) return;
+    if (e.action === 'start') {
+      void this.reattach(
+        hostId,
+        `container ${e.name ?? e.id.slice(0, 12)} started`,
+        atts.map((a) => a.id),
+      );
+      return;
+    }
+    for (const a of atts) if (a.state === 'ready') saveResource(this.deps.store, a, { state: 'target-stopped' });
+  }
+
+  /** One job per container: its attachments made again in its new namespace. */
+  private reattach(hostId: string, why: string, ids: string[]): Promise<JobRecord> {
+    return this.job(
+      { kind: 'attachment.reattach', resource: { type: 'attachment', id: ids[0]! }, hosts: [hostId], lockMode: attachmentKind.lockMode },
+      async (ctx) => {
+        ctx.log(null, 'info', `${why}: re-attaching ${ids.join(', ')}`);
+        const failures: unknown[] = [];
+        for (const id of ids) {
+          if (!readResource(ctx.store, 'attachment', id)) continue;
+          try {
+            await repairAttachment(ctx, id);
+          } catch (e) {
+            failures.push(e);
+            ctx.log(null, 'error', `re-attaching ${id} failed: ${e instanceof Error ? e.message : String(e)}`);
+          }
+        }
+        if (failures.length) throw failures[0];
+      },
+    );
+  }
+
+  /** After the event stream (re)opened: containers that restarted or stopped while nobody listened. */
+  private async syncContainers(hostId: string): Promise<void> {
+    const byContainer = new Map<string, string[]>();
+    for (const a of readAll(this.deps.store, 'attachment', { hostId })) {
+      const t = a.data.target;
+      if (!('container' in t) || a.state === 'pending' || a.state === 'deleting') continue;
+      let c;
+      try {
+        c = await this.reader.container(hostId, t.container);
+      } catch {
+        return; // Docker does not answer: the next reconnect syncs again
+      }
+      if (!c || !c.running) {
+        if (a.state === 'ready') saveResource(this.deps.store, a, { state: 'target-stopped' });
+      } else if (a.state === 'target-stopped' || (a.state === 'ready' && a.data.resolved?.pid !== c.pid)) {
+        byContainer.set(c.id, [...(byContainer.get(c.id) ?? []), a.id]);
+      }
+    }
+    for (const [id, ids] of byContainer) await this.reattach(hostId, `container ${id.slice(0, 12)} restarted while unwatched`, ids);
+  }
+}
+
+export function startReconciler(deps: AppDeps, opts: ReconcilerOptions): Reconciler {
+  return new Reconciler(deps, opts).start();
+}
