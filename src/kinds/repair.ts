@@ -20,7 +20,7 @@ export async function repairBridgeItself(ctx: JobContext, id: string): Promise<v
   const bridge = mustRead(ctx.store, 'bridge', id);
   const d = bridge.data;
   const out = await ctx.read(d.hostId, { ...observeCommands(d), ...bridgeFactCommands(d) });
-  const facts = parseBridgeFacts(out as Parameters<typeof parseBridgeFacts>[0]);
+  const facts = parseBridgeFacts(out);
   const o = parseObservation(d, out);
   if (facts.exists && facts.kind !== d.type) {
     throw new ProblemError(
@@ -108,7 +108,8 @@ export function repairScope(ctx: Pick<JobContext, 'store'>, r: AnyResource): Any
         .filter(live)
         .sort((a, b) => order[a.type]! - order[b.type]!);
     }
-    default:
+    case 'tunnel':
+    case 'attachment':
       return [r].filter(live);
   }
 }

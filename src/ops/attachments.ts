@@ -319,6 +319,6 @@ export function convergeAttachmentPlan(id: string, d: AttachmentData & { ifname:
     s.push(step(h, `tx checksum offload off on ${ifname} (netdev datapath)`, inside(['ethtool', '-K', ifname, 'tx', 'off'])));
   // Routes: the attach plan's own route steps (ip route replace converges).
   const attach = attachPlan({ id, d, ifname, nsPath, nsRef: 'unused' }).steps;
-  s.push(...attach.filter((x) => x.argv.includes('route')).map((x) => ({ ...x, undo: undefined }) as Step));
+  s.push(...attach.filter((x) => x.argv.includes('route')));
   return { steps: s.map(({ undo: _u, ...x }) => x) };
 }

@@ -90,7 +90,8 @@ export class Reconciler {
   /** One look at every host (also for tests: resolves when this round's checks have started their jobs). */
   tick(): Promise<void> {
     if (this.ticking || this.stopped) return this.ticking ?? Promise.resolve();
-    this.ticking = this.round()
+    this.ticking = Promise.resolve()
+      .then(() => this.round())
       .catch((e) => this.log(`round failed: ${e instanceof Error ? e.message : String(e)}`))
       .finally(() => (this.ticking = null));
     return this.ticking;
@@ -115,7 +116,7 @@ export class Reconciler {
     return s;
   }
 
-  private async round(): Promise<void> {
+  private round(): void {
     const hosts = readAll(this.deps.store, 'host');
     const known = new Set(hosts.map((h) => h.id));
     for (const [id, s] of this.state) {

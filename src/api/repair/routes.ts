@@ -118,25 +118,41 @@ export const app = router()
   .openapi(bridgeRoute, (c) => {
     const deps = c.get('deps');
     return mutate(c, bridgeRoute, () =>
-      repairMutation(deps, requireResource(deps, bridgeKind, c.req.valid('param').id), view('bridge', bridgeKind.render)),
+      repairMutation(
+        deps,
+        requireResource(deps, bridgeKind, c.req.valid('param').id),
+        view('bridge', (r) => bridgeKind.render(r)),
+      ),
     );
   })
   .openapi(tunnelRoute, (c) => {
     const deps = c.get('deps');
     return mutate(c, tunnelRoute, () =>
-      repairMutation(deps, requireResource(deps, tunnelKind, c.req.valid('param').id), view('tunnel', tunnelKind.render)),
+      repairMutation(
+        deps,
+        requireResource(deps, tunnelKind, c.req.valid('param').id),
+        view('tunnel', (r) => tunnelKind.render(r)),
+      ),
     );
   })
   .openapi(attachmentRoute, (c) => {
     const deps = c.get('deps');
     return mutate(c, attachmentRoute, () =>
-      repairMutation(deps, requireResource(deps, attachmentKind, c.req.valid('param').id), view('attachment', attachmentKind.render)),
+      repairMutation(
+        deps,
+        requireResource(deps, attachmentKind, c.req.valid('param').id),
+        view('attachment', (r) => attachmentKind.render(r)),
+      ),
     );
   })
   .openapi(hostRoute, (c) => {
     const deps = c.get('deps');
     return mutate(c, hostRoute, () =>
-      repairMutation(deps, requireResource(deps, hostKind, c.req.valid('param').idOrName), view('host', hostKind.render)),
+      repairMutation(
+        deps,
+        requireResource(deps, hostKind, c.req.valid('param').idOrName),
+        view('host', (r) => hostKind.render(r)),
+      ),
     );
   })
   .openapi(topologyRoute, (c) => {
