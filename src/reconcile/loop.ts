@@ -61,6 +61,8 @@ export class Reconciler {
   private readonly state = new Map<string, HostLoopState>();
   private timer: NodeJS.Timeout | undefined;
   private ticking: Promise<void> | null = null;
+  /** Passes, probes and re-attaches under way (stop waits for them). */
+  private readonly inflight = new Set<Promise<unknown>>();
   private stopped = false;
   private readonly reader: HostReader;
   private readonly log: (text: string) => void;
@@ -85,6 +87,12 @@ export class Reconciler {
     clearInterval(this.timer);
     for (const s of this.state.values()) s.watcher?.stop();
     await this.ticking;
+    while (this.inflight.size) await Promise.allSettled([...this.inflight]);
+  }
+
+  /** Observe (and repair, per its mode) a host at the next round, as after a reconnect. */
+  requestPass(hostId: string, why: string): void {
+    this.hostState(hostId).wanted = why;
   }
 
   /** One look at every host (also for tests: resolves when this round's checks have started their jobs). */
@@ -176,9 +184,13 @@ export class Reconciler {
 
   private run(hostId: string, s: HostLoopState, fn: () => Promise<void>): void {
     s.busy = true;
-    void fn()
+    const p = fn()
       .catch((e) => this.log(`${hostId}: ${e instanceof Error ? e.message : String(e)}`))
-      .finally(() => (s.busy = false));
+      .finally(() => {
+        s.busy = false;
+        this.inflight.delete(p);
+      });
+    this.inflight.add(p);
   }
 
   /** Starts a job outside any request, and waits for it. */
@@ -310,7 +322,12 @@ export class Reconciler {
         return this.deps.hosts.docker(t);
       },
       onEvent: (e) => this.onContainerEvent(hostId, e),
-      onConnect: () => void this.syncContainers(hostId),
+      onConnect: () => {
+        const p = this.syncContainers(hostId)
+          .catch((e) => this.log(`${name}: container sync failed: ${e instanceof Error ? e.message : String(e)}`))
+          .finally(() => this.inflight.delete(p));
+        this.inflight.add(p);
+      },
       log: (t) => this.log(`${name}: ${t}`),
     });
     s.watcher.start();
