@@ -40,11 +40,11 @@ interface RawLink {
   addr_info?: { local: string; prefixlen: number; scope?: string }[];
 }
 
-function firstLink(out: { exitCode: number; stdout: string } | undefined): RawLink | null {
-  if (!out || out.exitCode !== 0) return null;
+function linkNamed(out: { exitCode: number; stdout: string } | undefined, name: string | null): RawLink | null {
+  if (!out || out.exitCode !== 0 || !name) return null;
   try {
     const a = JSON.parse(out.stdout || '[]') as RawLink[];
-    return Array.isArray(a) && a[0] ? a[0] : null;
+    return (Array.isArray(a) && a.find((l) => l.ifname === name)) || null;
   } catch {
     return null;
   }
@@ -85,7 +85,7 @@ export function parseAttachmentObservation(
   d: AttachmentData,
   out: Record<string, { exitCode: number; stdout: string }>,
 ): ObservedAttachmentEnds {
-  const h = firstLink(out.hostEnd);
+  const h = linkNamed(out.hostEnd, d.hostIfname);
   let bridge: string | null = h?.master ?? null;
   let owner = ownerFromAlias(h?.ifalias ?? null);
   let vlan: number | null = null;
@@ -101,7 +101,7 @@ export function parseAttachmentObservation(
     // The interface row carries the mark on OVS; the alias on the device is the same id.
     owner = ((iface?.external_ids as Record<string, string> | undefined) ?? {})['netplumb-id'] ?? owner;
   }
-  const i = firstLink(out.inside);
+  const i = linkNamed(out.inside, d.ifname);
   const routes = [out.routes4, out.routes6].flatMap((o) => {
     if (!o || o.exitCode !== 0) return [];
     try {

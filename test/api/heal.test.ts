@@ -1,0 +1,178 @@
+/**
+ * Self-healing through the API on the fake host (commands recorded, never proof the network works: see
+ * test/integration/heal-*.test.ts): observe on attachments, repair routes, the namespace guard, unknown outcomes,
+ * 503 for failed hosts, orphans, and the reconcile loop (only when a test starts it).
+ */
+import { describe, expect, it } from 'vitest';
+import { ExecError } from '../../src/exec/errors.js';
+import { Reconciler } from '../../src/reconcile/loop.js';
+import { localHost, testApp } from '../helpers/app.js';
+
+const PID = 4242;
+
+async function world() {
+  const t = testApp();
+  expect((await t.json('POST', '/hosts', localHost('docker1'))).status).toBe(201);
+  expect((await t.json('POST', '/bridges', { host: 'docker1', name: 'ovs_bridge', addresses: ['10.11.12.1/24'] })).status).toBe(201);
+  t.world.containers.set('web1', { id: 'c0ffee'.padEnd(64, '0'), pid: PID, running: true });
+  // an empty target namespace: only lo
+  t.world.on((argv) => (argv[0] === 'nsenter' && argv.includes('-j') ? { stdout: JSON.stringify([{ ifname: 'lo' }]) } : undefined));
+  t.world.calls = [];
+  return t;
+}
+
+const unreachable = () => Promise.reject(new ExecError('host-unreachable', 'connection lost (test)'));
+
+describe('observe and repair attachments', () => {
+  it('observe=true reports what is missing; repair re-attaches with the same MAC in the new namespace; a stopped container → target-stopped', async () => {
+    const t = await world();
+    const a = await (
+      await t.json('POST', '/attachments', { bridge: 'docker1/ovs_bridge', target: { container: 'web1' }, addresses: ['10.11.12.100/24'] })
+    ).json();
+    const veth = t.world.calls.find((c) => c.argv.join(' ').startsWith(`ip link add dev ${a.hostIfname}`))!.argv;
+    const mac = veth[veth.indexOf('address') + 1];
+    expect(mac).toMatch(/^02(:[0-9a-f]{2}){5}$/);
+
+    // The fake host has none of it: both ends are missing.
+    const o = await (await t.json('GET', `/attachments/${a.id}?observe=true`)).json();
+    expect(o.observed.drift.map((d: { field: string }) => d.field)).toEqual(['hostEnd', 'inside', 'bridge']);
+    expect(o.observed.target).toMatchObject({ running: true, pid: PID });
+
+    t.world.containers.set('web1', { id: 'c0ffee'.padEnd(64, '0'), pid: 0, running: false });
+    const stopped = await (await t.json('GET', `/attachments/${a.id}?observe=true`)).json();
+    expect(stopped.observed.drift).toEqual([{ field: 'target', desired: 'running', actual: 'stopped' }]);
+    const r1 = await t.json('POST', `/attachments/${a.id}/repair`);
+    expect(r1.status).toBe(200);
+    expect((await r1.json()).state).toBe('target-stopped');
+
+    // Restarted with another pid: repair makes the pair again there, same names, address and MAC.
+    t.world.containers.set('web1', { id: 'c0ffee'.padEnd(64, '0'), pid: 5151, running: true });
+    t.world.calls = [];
+    const r2 = await t.json('POST', `/attachments/${a.id}/repair`);
+    const body = await r2.json();
+    expect(r2.status, JSON.stringify(body)).toBe(200);
+    expect(body).toMatchObject({ state: 'ready', resolved: { pid: 5151 }, job: { kind: 'attachment.repair' } });
+    const cmds = t.world.calls.map((c) => c.argv.join(' '));
+    expect(cmds).toContain(`ip link add dev ${a.hostIfname} type veth peer name eth1 address ${mac} netns 5151`);
+    expect(cmds).toContain('nsenter --net=/proc/5151/ns/net ip addr replace 10.11.12.100/24 dev eth1');
+  });
+
+  it("the target's namespace changed before the batch ran (inode guard) → the job fails, nothing is made, no record", async () => {
+    const t = await world();
+    t.world.on((argv) => (argv[0] === 'sh' && argv[3] === 'netplumb-ns-check' ? { exitCode: 1 } : undefined));
+    const r = await t.json('POST', '/attachments', { bridge: 'docker1/ovs_bridge', target: { container: 'web1' } });
+    expect(r.status).toBe(502);
+    expect((await r.json()).detail).toContain("target's namespace is still");
+    expect(t.world.calls.some((c) => c.argv.join(' ').startsWith('ip link add'))).toBe(false);
+    expect((await (await t.json('GET', '/attachments')).json()).items).toEqual([]);
+  });
+});
+
+describe('unknown outcomes', () => {
+  it('a lost connection during the plan keeps the record unknown; the same request again converges (201, same id)', async () => {
+    const t = await world();
+    t.world.on((argv) => (argv.includes('add-br') ? unreachable() : undefined));
+    const r = await t.json('POST', '/bridges', { host: 'docker1', name: 'br2', addresses: ['10.0.0.1/24'] });
+    expect(r.status).toBe(503);
+    const b = await (await t.json('GET', '/bridges/docker1/br2')).json();
+    expect(b.state).toBe('unknown');
+    t.world.responders.shift();
+    // Another request for that name is still refused; the same one converges onto the record.
+    expect((await t.json('POST', '/bridges', { host: 'docker1', name: 'br2', addresses: ['10.0.0.2/24'] })).status).toBe(409);
+    const again = await t.json('POST', '/bridges', { host: 'docker1', name: 'br2', addresses: ['10.0.0.1/24'] });
+    const body = await again.json();
+    expect(again.status, JSON.stringify(body)).toBe(201);
+    expect(body).toMatchObject({ id: b.id, state: 'ready', job: { kind: 'bridge.repair' } });
+  });
+
+  it('a bridge repair re-creates it when it is gone, and refuses (409) a bridge of that name marked by another owner', async () => {
+    const t = await world();
+    const b = await (await t.json('GET', '/bridges/docker1/ovs_bridge')).json();
+    t.world.calls = [];
+    const r = await t.json('POST', `/bridges/${b.id}/repair`);
+    expect(r.status).toBe(200);
+    expect(t.world.calls.some((c) => c.argv.includes('add-br') && c.argv.includes(`external_ids:netplumb-id=${b.id}`))).toBe(true);
+    t.world.on((argv) =>
+      argv.includes('br-exists')
+        ? { exitCode: 0 }
+        : argv.includes('br-get-external-id')
+          ? { stdout: 'br_someoneelse000000000\n' }
+          : undefined,
+    );
+    t.world.calls = [];
+    const r2 = await t.json('POST', `/bridges/${b.id}/repair`);
+    expect(r2.status).toBe(409);
+    expect(t.world.calls.some((c) => c.argv.includes('add-br'))).toBe(false);
+  });
+});
+
+describe('hosts that do not answer', () => {
+  it('a failed probe → creates answer 503 host-unreachable with Retry-After and start no job; the loop re-probes it back', async () => {
+    const t = await world();
+    t.world.on(unreachable);
+    expect((await t.json('POST', '/hosts/docker1/probe')).status).toBe(503);
+    const jobs = (await (await t.json('GET', '/jobs?limit=500')).json()).items.length;
+    const r = await t.json('POST', '/bridges', { host: 'docker1', name: 'br3' });
+    expect(r.status).toBe(503);
+    expect(r.headers.get('retry-after')).toBe('10');
+    expect((await r.json()).type).toBe('https://netplumb.dev/problems/host-unreachable');
+    const a = await t.json('POST', '/attachments', { bridge: 'docker1/ovs_bridge', target: { container: 'web1' } });
+    expect(a.status).toBe(503);
+    expect((await (await t.json('GET', '/jobs?limit=500')).json()).items.length).toBe(jobs);
+
+    t.world.responders.shift();
+    const loop = new Reconciler(t.deps, { intervalMs: 0, tickMs: 20, reprobeMinMs: 20, dockerEvents: false, log: () => {} }).start();
+    try {
+      for (let i = 0; i < 200 && (await (await t.json('GET', '/hosts/docker1')).json()).state !== 'ready'; i++)
+        await new Promise((res) => setTimeout(res, 20));
+      expect((await (await t.json('GET', '/hosts/docker1')).json()).state).toBe('ready');
+    } finally {
+      await loop.stop();
+      await t.deps.runner.drain();
+    }
+    expect((await t.json('POST', '/bridges', { host: 'docker1', name: 'br3' })).status).toBe(201);
+  });
+});
+
+describe('orphans', () => {
+  it('lists marked objects without a record (not unmarked ones, not ours) and removes them in one job', async () => {
+    const t = await world();
+    const ours = await (await t.json('GET', '/bridges/docker1/ovs_bridge')).json();
+    const table = (rows: [string, Record<string, string>][]) =>
+      JSON.stringify({ headings: ['name', 'external_ids'], data: rows.map(([n, m]) => [n, ['map', Object.entries(m)]]) });
+    t.world.on((argv) => {
+      const cmd = argv.join(' ');
+      if (cmd.endsWith('list Bridge'))
+        return {
+          stdout: table([
+            ['ovs_bridge', { 'netplumb-id': ours.id }],
+            ['orph', { 'netplumb-id': 'br_gone' }],
+            ['handmade', {}],
+          ]),
+        };
+      if (cmd.endsWith('list Interface')) return { stdout: table([['np1', { 'netplumb-id': 'att_gone' }]]) };
+      if (cmd === 'ip -j -d link show')
+        return { stdout: JSON.stringify([{ ifname: 'np1', ifalias: 'netplumb:att_gone' }, { ifname: 'eth9' }]) };
+      return undefined;
+    });
+    const list = await (await t.json('GET', '/hosts/docker1/orphans')).json();
+    expect(list.items).toEqual([
+      { kind: 'ovs-bridge', name: 'orph', owner: 'br_gone' },
+      { kind: 'ovs-port', name: 'np1', owner: 'att_gone' },
+      { kind: 'link', name: 'np1', owner: 'att_gone' },
+    ]);
+    t.world.calls = [];
+    const del = await t.json('DELETE', '/hosts/docker1/orphans');
+    expect(del.status).toBe(200);
+    expect((await del.json()).removed).toHaveLength(3);
+    const cmds = t.world.calls.map((c) => c.argv.join(' '));
+    expect(cmds).toEqual(
+      expect.arrayContaining([
+        'ovs-vsctl --timeout=10 --if-exists del-port np1',
+        'ip link del dev np1',
+        'ovs-vsctl --timeout=10 --if-exists del-br orph',
+      ]),
+    );
+    expect(cmds.some((c) => c.includes('ovs_bridge') || c.includes('handmade'))).toBe(false);
+  });
+});
