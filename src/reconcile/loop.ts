@@ -53,6 +53,10 @@ interface HostLoopState {
   watcher: DockerEventWatcher | null;
   /** When `unknown` records were last tried (retried with the probe backoff while the host does not answer). */
   nextResolveAt: number;
+  /** What the last pass found (drift and orphans), when, and whether its repair failed. */
+  lastFindings: string;
+  lastFindingsAt: number;
+  lastRepairFailed: boolean;
 }
 
 const UNSETTLED = new Set(['unknown', 'failed']);
@@ -118,6 +122,9 @@ export class Reconciler {
         connections: undefined,
         watcher: null,
         nextResolveAt: 0,
+        lastFindings: '',
+        lastFindingsAt: 0,
+        lastRepairFailed: false,
       };
       this.state.set(id, s);
     }
@@ -247,10 +254,17 @@ export class Reconciler {
       }
       throw e;
     }
-    if (!drifted.length && !orphans.length) return;
     const mode = host.data.reconcile;
+    // The same findings as last time are not logged again: a report-mode host, orphans left for an operator, or a
+    // repair that failed would otherwise make a job every interval (a failed repair is tried again after 10 minutes).
+    const signature = JSON.stringify([drifted.map((d) => [d.r.id, d.drift]), orphans]);
+    const same = signature === s.lastFindings && Date.now() - s.lastFindingsAt < 600_000;
+    if (!drifted.length && !orphans.length) s.lastFindings = '';
+    if ((!drifted.length && !orphans.length) || (same && (mode === 'report' || !drifted.length || s.lastRepairFailed))) return;
+    s.lastFindings = signature;
+    s.lastFindingsAt = Date.now();
     const hosts = [...new Set([hostId, ...drifted.flatMap((d) => hostsOf(d.r))])];
-    await this.job({ kind: 'host.reconcile', resource: { type: 'host', id: hostId }, hosts }, async (ctx) => {
+    const done = await this.job({ kind: 'host.reconcile', resource: { type: 'host', id: hostId }, hosts }, async (ctx) => {
       ctx.log(null, 'info', `reconcile (${why}), mode ${mode}`);
       for (const { r, drift } of drifted)
         ctx.log(
@@ -272,6 +286,7 @@ export class Reconciler {
         fresh.filter((r) => r.state !== 'pending' && r.state !== 'deleting'),
       );
     });
+    s.lastRepairFailed = done.status !== 'succeeded';
   }
 
   /** An unsettled record: an interrupted delete is finished; anything else is finished by a repair, or undone. */

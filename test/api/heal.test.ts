@@ -176,3 +176,49 @@ describe('orphans', () => {
     expect(cmds.some((c) => c.includes('ovs_bridge') || c.includes('handmade'))).toBe(false);
   });
 });
+
+describe('the reconcile loop per host mode', () => {
+  const until = async (f: () => Promise<boolean>) => {
+    for (let i = 0; i < 250 && !(await f()); i++) await new Promise((res) => setTimeout(res, 20));
+  };
+  const jobsOf = async (t: Awaited<ReturnType<typeof world>>, kind: string) =>
+    (await (await t.json('GET', `/jobs?kind=${kind}&limit=500`)).json()).items as { id: string; status: string }[];
+
+  it('report: the drift is logged in a job and nothing changes, once; auto: the bridge is re-created', async () => {
+    const t = testApp();
+    expect((await t.json('POST', '/hosts', localHost('docker1', { reconcile: 'report' }))).status).toBe(201);
+    expect((await t.json('POST', '/hosts', localHost('docker2'))).status).toBe(201);
+    for (const host of ['docker1', 'docker2']) expect((await t.json('POST', '/bridges', { host, name: 'br0' })).status).toBe(201);
+    const [h1, h2] = await Promise.all(['docker1', 'docker2'].map(async (h) => (await (await t.json('GET', `/hosts/${h}`)).json()).id));
+    t.world.calls = [];
+    // The fake host has no bridge at all: both drifted.
+    const loop = new Reconciler(t.deps, { intervalMs: 0, tickMs: 20, dockerEvents: false, log: () => {} }).start();
+    try {
+      await until(
+        async () => (await jobsOf(t, 'host.reconcile')).filter((j) => j.status !== 'running' && j.status !== 'queued').length === 2,
+      );
+      const jobs = await jobsOf(t, 'host.reconcile');
+      expect(jobs.every((j) => j.status === 'succeeded')).toBe(true);
+      const logOf = async (host: string) => {
+        const job = (await (await t.json('GET', `/jobs?kind=host.reconcile&resource=${host}`)).json()).items[0];
+        return ((await (await t.json('GET', `/jobs/${job.id}/logs?limit=500`)).json()).items as { text: string }[]).map((l) => l.text);
+      };
+      const report = await logOf(h1);
+      expect(report.some((l) => l.startsWith('drift on bridge') && l.includes('exists true ≠ false'))).toBe(true);
+      expect(report).toContain('report mode: nothing changed');
+      expect(t.world.calls.filter((c) => c.argv.includes('add-br')).map((c) => c.host)).toEqual(['docker2']);
+      const auto = await logOf(h2);
+      expect(
+        auto.some((l) => l.includes('re-creating')),
+        auto.join('\n'),
+      ).toBe(true);
+      // The same findings again are not reported again.
+      loop.requestPass(h1, 'test');
+      await new Promise((res) => setTimeout(res, 200));
+      expect((await jobsOf(t, 'host.reconcile')).length).toBe(2);
+    } finally {
+      await loop.stop();
+      await t.deps.runner.drain();
+    }
+  });
+});
