@@ -222,3 +222,41 @@ describe('the reconcile loop per host mode', () => {
     }
   });
 });
+
+describe('a re-POST converges for tunnels and attachments too', () => {
+  it('an attachment whose plan lost its connection stays unknown; the same POST again re-attaches it (201, same id, same MAC)', async () => {
+    const t = await world();
+    t.world.on((argv) => (argv.join(' ').startsWith('ip link add') ? unreachable() : undefined));
+    const body = { bridge: 'docker1/ovs_bridge', target: { container: 'web1' }, addresses: ['10.11.12.100/24'] };
+    expect((await t.json('POST', '/attachments', body)).status).toBe(503);
+    const [a] = (await (await t.json('GET', '/attachments')).json()).items;
+    expect(a).toMatchObject({ state: 'unknown', ifname: 'eth1' });
+    t.world.responders.shift();
+    const again = await t.json('POST', '/attachments', body);
+    const b = await again.json();
+    expect(again.status, JSON.stringify(b)).toBe(201);
+    expect(b).toMatchObject({ id: a.id, state: 'ready', job: { kind: 'attachment.repair' } });
+    expect((await (await t.json('GET', '/attachments')).json()).items).toHaveLength(1);
+  });
+
+  it('a tunnel whose plan lost its connection stays unknown; the same POST again converges', async () => {
+    const t = testApp();
+    for (const [name, ip] of [
+      ['docker1', '10.10.10.101'],
+      ['docker3', '192.168.50.101'],
+    ] as const) {
+      expect((await t.json('POST', '/hosts', localHost(name, { tunnelIp: ip }))).status).toBe(201);
+      expect((await t.json('POST', '/bridges', { host: name, name: 'ovs_bridge' })).status).toBe(201);
+    }
+    t.world.on((argv, host) => (host === 'docker3' && argv.includes('add-port') ? unreachable() : undefined));
+    const body = { type: 'gre', endpoints: [{ bridge: 'docker1/ovs_bridge' }, { bridge: 'docker3/ovs_bridge' }] };
+    expect((await t.json('POST', '/tunnels', body)).status).toBe(503);
+    const [tun] = (await (await t.json('GET', '/tunnels')).json()).items;
+    expect(tun.state).toBe('unknown');
+    t.world.responders.shift();
+    const again = await t.json('POST', '/tunnels', body);
+    const b = await again.json();
+    expect(again.status, JSON.stringify(b)).toBe(201);
+    expect(b).toMatchObject({ id: tun.id, state: 'ready', job: { kind: 'tunnel.repair' } });
+  });
+});

@@ -102,13 +102,13 @@ describe('containers that restart keep their network', () => {
     await curlWorks(15_000);
     const tTraffic = Date.now();
     console.log(
-      `[h14a] docker restart took ${tRestarted - t0} ms; after it returned: attachment back (observed, no drift) in ${tAttached - tRestarted} ms, curl through the tunnel answers in ${tTraffic - tRestarted} ms`,
+      `[h14a] docker restart took ${tRestarted - t0} ms; after it returned: attachment back (observed, no drift) in ${tAttached - tRestarted} ms, curl through the tunnel answers in ${tTraffic - tRestarted} ms (${tTraffic - t0} ms from the restart command)`,
     );
     expect(back.observed.inside.addresses).toEqual(['10.11.12.100/24']);
     const jobs = (await call('GET', `/jobs?kind=attachment.reattach&resource=${ids.a1}`)).body;
     expect(jobs.items.length).toBeGreaterThan(0);
-    // The issue's goal is 2 s; the bound is generous for this shared 2-core machine (the figure is printed above).
-    expect(tTraffic - tRestarted).toBeLessThanOrEqual(5000);
+    // The issue's bound: back within 2 s of the restart (measured here ~0.2-0.3 s once `docker restart` returns).
+    expect(tTraffic - tRestarted).toBeLessThanOrEqual(2000);
   });
 
   it('docker stop → target-stopped (with its drift), docker start → ready and curl works', async () => {
