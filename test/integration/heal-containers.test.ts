@@ -4,6 +4,8 @@
  * docker stop → target-stopped; a bridge deleted by hand → the loop re-creates it with its tunnel end and ports; a
  * tunnel port removed by hand → seen on the bridge too, repaired; a simulated reboot → everything back, curl works.
  */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startWorld, type World } from './harness.js';
 
@@ -12,8 +14,11 @@ let web1 = 0;
 let web2 = 0;
 const ids: Record<string, string> = {};
 
-async function call(method: string, path: string): Promise<{ status: number; body: any }> {
-  const r = await fetch(`${w.baseUrl}${path}`, { method });
+async function call(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+  const r = await fetch(`${w.baseUrl}${path}`, {
+    method,
+    ...(body !== undefined ? { headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) } : {}),
+  });
   return { status: r.status, body: r.status === 204 ? null : await r.json() };
 }
 const observed = async (path: string) => (await call('GET', `${path}?observe=true`)).body;
@@ -123,6 +128,52 @@ describe('containers that restart keep their network', () => {
       return x.state === 'ready' && x.resolved.pid === web1;
     });
     await curlWorks(15_000);
+  });
+});
+
+describe('the target namespace during a job', () => {
+  it('a container restarted mid-attach → the job fails cleanly (undone, no record, nothing left); attaching again works', async () => {
+    await w.sb.startWeb('docker1', 'web3', 1);
+    const vswitchd = Number(readFileSync(path.join(w.sb.host('docker1').ovsRundir, 'ovs-vswitchd.pid'), 'utf8').trim());
+    const before = (await w.sb.exec('docker1', ['ip', '-o', 'link', 'show'])).stdout.split('\n').length;
+    // ovs-vswitchd stopped holds the batch at its OVS step, after the veth was made in the container's namespace.
+    process.kill(vswitchd, 'SIGSTOP');
+    let job = '';
+    try {
+      const r = await fetch(`${w.baseUrl}/attachments`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', Prefer: 'respond-async' },
+        body: JSON.stringify({ bridge: 'docker1/ovs_bridge', target: { container: 'web3' }, addresses: ['10.11.12.103/24'] }),
+      });
+      job = ((await r.json()) as { job: { id: string } }).job.id;
+      await until(
+        'the veth made',
+        10_000,
+        async () => (await w.sb.exec('docker1', ['ip', '-o', 'link', 'show', 'type', 'veth'])).stdout.includes('np'),
+        50,
+      );
+      expect((await w.sb.exec('docker1', ['docker', 'restart', '-t', '0', 'web3'], { timeoutMs: 30_000 })).exitCode).toBe(0);
+    } finally {
+      process.kill(vswitchd, 'SIGCONT');
+    }
+    const done = await until('the job ended', 30_000, async () => {
+      const j = (await call('GET', `/jobs/${job}`)).body;
+      return j.status !== 'running' && j.status !== 'queued' && j;
+    });
+    expect(done.status).toBe('failed');
+    expect((await call('GET', '/attachments?container=web3')).body.items).toEqual([]);
+    expect((await w.sb.exec('docker1', ['ip', '-o', 'link', 'show'])).stdout.split('\n').length).toBe(before);
+    const ports = (await w.sb.exec('docker1', ['ovs-vsctl', 'list-ports', 'ovs_bridge'])).stdout.split('\n').filter(Boolean);
+    const tun = (await call('GET', `/tunnels/${ids.tun}`)).body;
+    const a1 = (await call('GET', `/attachments/${ids.a1}`)).body;
+    expect(ports.sort()).toEqual([tun.endpoints[0].portName, a1.hostIfname].sort());
+    const again = await call('POST', '/attachments', {
+      bridge: 'docker1/ovs_bridge',
+      target: { container: 'web3' },
+      addresses: ['10.11.12.103/24'],
+    });
+    expect(again.status, JSON.stringify(again.body)).toBe(201);
+    expect((await call('DELETE', `/attachments/${again.body.id}`)).status).toBe(204);
   });
 });
 
