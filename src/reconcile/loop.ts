@@ -208,7 +208,8 @@ export class Reconciler {
     return this.deps.runner.wait(job.id, 3600_000);
   }
 
-  private async reprobe(hostId: string, s: HostLoopState): Promise<void> {
+  /** `afterPass`: the host failed a pass's reads; if it answers a probe, the next pass waits for its turn (no loop). */
+  private async reprobe(hostId: string, s: HostLoopState, afterPass = false): Promise<void> {
     const job = await this.job({ kind: 'host.probe', resource: { type: 'host', id: hostId }, hosts: [hostId] }, async (ctx) => {
       ctx.log(null, 'info', 'the reconcile loop probes this host again (its last probe failed)');
       await probeAndRecord(ctx, hostId);
@@ -216,7 +217,7 @@ export class Reconciler {
     if (job.status === 'succeeded') {
       s.probeDelay = this.opts.reprobeMinMs ?? 2000;
       s.nextProbeAt = 0;
-      s.wanted = 'the host answers again';
+      if (!afterPass) s.wanted = 'the host answers again';
     } else {
       s.nextProbeAt = Date.now() + s.probeDelay;
       s.probeDelay = Math.min(s.probeDelay * 2, this.opts.reprobeMaxMs ?? 60_000);
@@ -249,7 +250,7 @@ export class Reconciler {
       if (e instanceof ExecError) {
         // It stopped answering: let a probe say so (and back off from there).
         this.log(`${host.data.name}: observing failed (${e.message}); probing it`);
-        await this.reprobe(hostId, s);
+        await this.reprobe(hostId, s, true);
         return;
       }
       throw e;
@@ -307,23 +308,35 @@ export class Reconciler {
     const scope = repairScope(this.deps, host).filter((r) => r.state === 'ready' || r.state === 'target-stopped');
     const drifted: { r: AnyResource; drift: DriftItem[] }[] = [];
     for (const r of scope) {
-      let drift: DriftItem[] = [];
-      if (r.type === 'bridge') drift = (await bridgeKind.observe!(this.reader, r, store)).drift;
-      else if (r.type === 'tunnel') drift = (await tunnelKind.observe!(this.reader, r, store)).drift;
-      else if (r.type === 'attachment') {
-        const o = await observeAttachment(this.reader, r);
-        if (o.target.running === false) {
-          if (r.state !== 'target-stopped') saveResource(store, r, { state: 'target-stopped' });
-          continue;
-        }
-        drift = o.drift;
+      try {
+        const d = await this.observeOne(r);
+        if (d) drifted.push(d);
+      } catch (e) {
+        // The host not answering ends the pass (a probe says why); anything else concerns this resource only.
+        if (e instanceof ExecError) throw e;
+        this.log(`observing ${r.type} ${r.id} failed: ${e instanceof Error ? e.message : String(e)}`);
       }
-      // A bridge's member ports are repaired with their own resources.
-      if (r.type === 'bridge') drift = drift.filter((d) => !d.field.startsWith('port:'));
-      if (drift.length || r.state === 'target-stopped') drifted.push({ r, drift });
     }
     const orphans = (await findOrphans(this.reader, store, hostId)).items;
     return { drifted, orphans, observedAt: nowIso() };
+  }
+
+  private async observeOne(r: AnyResource): Promise<{ r: AnyResource; drift: DriftItem[] } | null> {
+    const store = this.deps.store;
+    let drift: DriftItem[] = [];
+    if (r.type === 'bridge') drift = (await bridgeKind.observe!(this.reader, r, store)).drift;
+    else if (r.type === 'tunnel') drift = (await tunnelKind.observe!(this.reader, r, store)).drift;
+    else if (r.type === 'attachment') {
+      const o = await observeAttachment(this.reader, r);
+      if (o.target.running === false) {
+        if (r.state !== 'target-stopped') saveResource(store, r, { state: 'target-stopped' });
+        return null;
+      }
+      drift = o.drift;
+    }
+    // A bridge's member ports are repaired with their own resources.
+    if (r.type === 'bridge') drift = drift.filter((d) => !d.field.startsWith('port:'));
+    return drift.length || r.state === 'target-stopped' ? { r, drift } : null;
   }
 
   // ---- Docker events
