@@ -17,7 +17,10 @@ export async function findOrphans(hosts: HostReader, store: Store, hostId: strin
 /** The job's work: read the marks again under the host's lock, remove what is still orphaned. */
 export async function removeOrphans(ctx: JobContext, hostId: string): Promise<MarkedObject[]> {
   const orphans = orphansAmong(ctx.store, parseMarkedObjects(await ctx.read(hostId, markedObjectCommands())));
+  const steps = removeOrphansPlan(hostId, orphans);
   if (!orphans.length) ctx.log(ctx.host(hostId).name, 'info', 'no orphans');
-  else await ctx.runPlan({ steps: removeOrphansPlan(hostId, orphans) });
-  return orphans;
+  if (steps.length < orphans.length)
+    ctx.log(ctx.host(hostId).name, 'error', 'orphans whose names are not plain interface names were left alone');
+  if (steps.length) await ctx.runPlan({ steps });
+  return orphans.filter((o) => steps.some((s) => s.argv.includes(o.name)));
 }

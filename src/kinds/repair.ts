@@ -142,8 +142,7 @@ export async function repairAll(ctx: JobContext, scope: AnyResource[]): Promise<
   const first = failures[0]!.e;
   if (failures.length === 1 && first instanceof Error) throw first;
   const detail = `${failures.length} of ${scope.length} resource(s) could not be repaired: ${failures.map((f) => f.r.id).join(', ')}; see the job log`;
-  if (first instanceof ProblemError)
-    throw new ProblemError(first.problem.type.split('/').pop() as 'conflict', detail, { failed: failures.map((f) => f.r.id) });
+  if (first instanceof ProblemError) throw ProblemError.from({ ...first.problem, detail, failed: failures.map((f) => f.r.id) });
   throw first;
 }
 

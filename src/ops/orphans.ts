@@ -3,6 +3,7 @@
  * `alias netplumb:<id>`), and the steps that remove such objects. Pure: commands out, parsed marks in.
  */
 import { ownerFromAlias, ovsRows, parseIpJson } from './links.js';
+import { IfName } from '../model/names.js';
 import { step, vsctl, type Step } from './plan.js';
 
 export function markedObjectCommands() {
@@ -47,10 +48,15 @@ export function parseMarkedObjects(out: Outs): MarkedObject[] {
   return found;
 }
 
-/** Ports first, then devices, then bridges (a bridge takes its ports with it; removing what is gone is fine). */
+/**
+ * Ports first, then devices, then bridges (a bridge takes its ports with it; removing what is gone is fine). The
+ * names come from the host, not from a request: any that is not a plain interface name (could read as an option,
+ * e.g. `-x`) is left out, and the caller says so.
+ */
 export function removeOrphansPlan(hostId: string, orphans: readonly MarkedObject[]): Step[] {
   const order = { 'ovs-port': 0, link: 1, 'ovs-bridge': 2 } as const;
-  return [...orphans]
+  return orphans
+    .filter((o) => IfName.safeParse(o.name).success)
     .sort((a, b) => order[a.kind] - order[b.kind])
     .map((o) =>
       o.kind === 'ovs-port'

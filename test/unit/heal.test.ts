@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import type { AttachmentData } from '../../src/model/attachments.js';
 import { attachmentDrift, desiredRoutes, parseAttachmentObservation } from '../../src/ops/attachment-observe.js';
 import { memberDrift, type ObservedBridge } from '../../src/ops/bridges.js';
+import { parseMarkedObjects, removeOrphansPlan } from '../../src/ops/orphans.js';
 import { DockerEventWatcher, type ContainerEvent } from '../../src/reconcile/docker-events.js';
 
 const d: AttachmentData = {
@@ -144,5 +145,38 @@ describe('Docker events', () => {
     expect(streams.length).toBe(2);
     expect(connects).toBe(2);
     w.stop();
+  });
+});
+
+describe('orphans', () => {
+  it('marked objects are found in OVS and Linux; removal skips names that could read as options', () => {
+    const table = (rows: [string, Record<string, string>][]) =>
+      JSON.stringify({ headings: ['name', 'external_ids'], data: rows.map(([n, m]) => [n, ['map', Object.entries(m)]]) });
+    const found = parseMarkedObjects({
+      bridges: {
+        exitCode: 0,
+        stdout: table([
+          ['br0', { 'netplumb-id': 'br_1' }],
+          ['plain', {}],
+        ]),
+      },
+      ifaces: {
+        exitCode: 0,
+        stdout: table([
+          ['br0', {}],
+          ['gre0', { 'netplumb-id': 'tun_1' }],
+        ]),
+      },
+      links: { exitCode: 0, stdout: JSON.stringify([{ ifname: '-x', ifalias: 'netplumb:att_1' }, { ifname: 'eth0' }]) },
+    });
+    expect(found).toEqual([
+      { kind: 'ovs-bridge', name: 'br0', owner: 'br_1' },
+      { kind: 'ovs-port', name: 'gre0', owner: 'tun_1' },
+      { kind: 'link', name: '-x', owner: 'att_1' },
+    ]);
+    expect(removeOrphansPlan('host_1', found).map((s) => s.argv.join(' '))).toEqual([
+      'ovs-vsctl --timeout=10 --if-exists del-port gre0',
+      'ovs-vsctl --timeout=10 --if-exists del-br br0',
+    ]);
   });
 });
