@@ -14,7 +14,7 @@ import { hostTarget } from '../jobs/host-target.js';
 import { probeAndRecord } from '../jobs/hosts.js';
 import { nowIso, readAll, readResource, saveResource } from '../jobs/records.js';
 import { newJob, type JobContext, type JobSpec, type JobWork } from '../jobs/runner.js';
-import { attachmentKind, observeAttachment, repairAttachment } from '../kinds/attachment.js';
+import { observeAttachment } from '../kinds/attachment.js';
 import { bridgeKind } from '../kinds/bridge.js';
 import { hostsOf, removeAny } from '../kinds/index.js';
 import { hostReader, type HostReader } from '../kinds/kind.js';
@@ -25,7 +25,8 @@ import type { DriftItem } from '../model/resource.js';
 import type { AnyResource } from '../model/resource-data.js';
 import type { AppDeps } from '../deps.js';
 import type { JobRecord } from '../store/types.js';
-import { DockerEventWatcher, type ContainerEvent } from './docker-events.js';
+import { watchContainers, type ContainerSide } from './containers.js';
+import type { DockerEventWatcher } from './docker-events.js';
 
 export interface ReconcilerOptions {
   /** Observe-and-repair every host this often; 0: only after reconnects, reboots and container events. */
@@ -71,12 +72,25 @@ export class Reconciler {
   private readonly reader: HostReader;
   private readonly log: (text: string) => void;
 
+  private readonly containers: ContainerSide;
+
   constructor(
     private readonly deps: AppDeps,
     private readonly opts: ReconcilerOptions,
   ) {
     this.reader = hostReader(deps.hosts, (id) => hostTarget(deps.store, id));
     this.log = opts.log ?? ((t) => console.log(`netplumb reconcile: ${t}`));
+    this.containers = {
+      deps,
+      reader: this.reader,
+      log: this.log,
+      job: (spec, work) => this.job(spec, work),
+      track: (p) => {
+        const tracked = p.finally(() => this.inflight.delete(tracked));
+        this.inflight.add(tracked);
+      },
+      stopped: () => this.stopped,
+    };
   }
 
   start(): this {
@@ -149,7 +163,8 @@ export class Reconciler {
         continue;
       }
       const down = host.state === 'failed' || host.data.facts?.reachable === false;
-      if (!down && host.data.facts?.docker && this.opts.dockerEvents !== false && !s.watcher) this.watch(host.id, s);
+      if (!down && host.data.facts?.docker && this.opts.dockerEvents !== false && !s.watcher)
+        s.watcher = watchContainers(this.containers, host.id);
       if (s.busy) continue;
       const now = Date.now();
       if (down) {
@@ -337,94 +352,6 @@ export class Reconciler {
     // A bridge's member ports are repaired with their own resources.
     if (r.type === 'bridge') drift = drift.filter((d) => !d.field.startsWith('port:'));
     return drift.length || r.state === 'target-stopped' ? { r, drift } : null;
-  }
-
-  // ---- Docker events
-
-  private watch(hostId: string, s: HostLoopState): void {
-    const name = readResource(this.deps.store, 'host', hostId)?.data.name ?? hostId;
-    s.watcher = new DockerEventWatcher({
-      docker: () => {
-        const t = hostTarget(this.deps.store, hostId);
-        if (!t) throw new Error(`host ${hostId} no longer exists`);
-        return this.deps.hosts.docker(t);
-      },
-      onEvent: (e) => this.onContainerEvent(hostId, e),
-      onConnect: () => {
-        const p = this.syncContainers(hostId)
-          .catch((e) => this.log(`${name}: container sync failed: ${e instanceof Error ? e.message : String(e)}`))
-          .finally(() => this.inflight.delete(p));
-        this.inflight.add(p);
-      },
-      log: (t) => this.log(`${name}: ${t}`),
-    });
-    s.watcher.start();
-  }
-
-  /** Container attachments on a host that follow this container (by name as given, or the id it was found with). */
-  private attachmentsOf(hostId: string, e: { id: string; name: string | null }) {
-    return readAll(this.deps.store, 'attachment', { hostId }).filter((a) => {
-      const t = a.data.target;
-      if (!('container' in t) || a.state === 'pending' || a.state === 'deleting') return false;
-      const ref = t.container.replace(/^\//, '');
-      return ref === e.name || ref === e.id || e.id.startsWith(ref) || a.data.resolved?.containerId === e.id;
-    });
-  }
-
-  private onContainerEvent(hostId: string, e: ContainerEvent): void {
-    const atts = this.attachmentsOf(hostId, e);
-    if (!atts.length) return;
-    if (e.action === 'start') {
-      void this.reattach(
-        hostId,
-        `container ${e.name ?? e.id.slice(0, 12)} started`,
-        atts.map((a) => a.id),
-      );
-      return;
-    }
-    for (const a of atts) if (a.state === 'ready') saveResource(this.deps.store, a, { state: 'target-stopped' });
-  }
-
-  /** One job per container: its attachments made again in its new namespace. */
-  private reattach(hostId: string, why: string, ids: string[]): Promise<JobRecord> {
-    return this.job(
-      { kind: 'attachment.reattach', resource: { type: 'attachment', id: ids[0]! }, hosts: [hostId], lockMode: attachmentKind.lockMode },
-      async (ctx) => {
-        ctx.log(null, 'info', `${why}: re-attaching ${ids.join(', ')}`);
-        const failures: unknown[] = [];
-        for (const id of ids) {
-          if (!readResource(ctx.store, 'attachment', id)) continue;
-          try {
-            await repairAttachment(ctx, id);
-          } catch (e) {
-            failures.push(e);
-            ctx.log(null, 'error', `re-attaching ${id} failed: ${e instanceof Error ? e.message : String(e)}`);
-          }
-        }
-        if (failures.length) throw failures[0];
-      },
-    );
-  }
-
-  /** After the event stream (re)opened: containers that restarted or stopped while nobody listened. */
-  private async syncContainers(hostId: string): Promise<void> {
-    const byContainer = new Map<string, string[]>();
-    for (const a of readAll(this.deps.store, 'attachment', { hostId })) {
-      const t = a.data.target;
-      if (!('container' in t) || a.state === 'pending' || a.state === 'deleting') continue;
-      let c;
-      try {
-        c = await this.reader.container(hostId, t.container);
-      } catch {
-        return; // Docker does not answer: the next reconnect syncs again
-      }
-      if (!c || !c.running) {
-        if (a.state === 'ready') saveResource(this.deps.store, a, { state: 'target-stopped' });
-      } else if (a.state === 'target-stopped' || (a.state === 'ready' && a.data.resolved?.pid !== c.pid)) {
-        byContainer.set(c.id, [...(byContainer.get(c.id) ?? []), a.id]);
-      }
-    }
-    for (const [id, ids] of byContainer) await this.reattach(hostId, `container ${id.slice(0, 12)} restarted while unwatched`, ids);
   }
 }
 
