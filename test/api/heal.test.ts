@@ -260,3 +260,38 @@ describe('a re-POST converges for tunnels and attachments too', () => {
     expect(b).toMatchObject({ id: tun.id, state: 'ready', job: { kind: 'tunnel.repair' } });
   });
 });
+
+describe('the reconcile loop after a reboot', () => {
+  it('a probe that sees another boot id makes the loop observe and repair the host', async () => {
+    const t = testApp();
+    expect((await t.json('POST', '/hosts', localHost('docker1'))).status).toBe(201);
+    expect((await t.json('POST', '/bridges', { host: 'docker1', name: 'br0' })).status).toBe(201);
+    const loop = new Reconciler(t.deps, { intervalMs: 0, tickMs: 20, dockerEvents: false, log: () => {} }).start();
+    const reconciles = async () =>
+      (await (await t.json('GET', '/jobs?kind=host.reconcile&limit=500')).json()).items as { id: string; status: string }[];
+    const settle = async (n: number) => {
+      for (let i = 0; i < 250; i++) {
+        const js = await reconciles();
+        if (js.length >= n && js.every((j) => j.status !== 'running' && j.status !== 'queued')) return js;
+        await new Promise((res) => setTimeout(res, 20));
+      }
+      return reconciles();
+    };
+    try {
+      expect(await settle(1)).toHaveLength(1); // the start-up pass
+      await new Promise((res) => setTimeout(res, 200));
+      expect(await reconciles()).toHaveLength(1); // nothing triggers another one (no interval)
+      t.world.on((argv) => (argv.join(' ') === 'cat /proc/sys/kernel/random/boot_id' ? { stdout: 'another-boot\n' } : undefined));
+      expect((await t.json('POST', '/hosts/docker1/probe')).status).toBe(200);
+      const js = await settle(2);
+      expect(js).toHaveLength(2);
+      const logs = ((await (await t.json('GET', `/jobs/${js[1]!.id}/logs?limit=500`)).json()).items as { text: string }[]).map(
+        (l) => l.text,
+      );
+      expect(logs.some((l) => l.includes('booted again (boot id another-boot)'))).toBe(true);
+    } finally {
+      await loop.stop();
+      await t.deps.runner.drain();
+    }
+  });
+});
