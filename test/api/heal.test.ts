@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { ExecError } from '../../src/exec/errors.js';
 import { Reconciler } from '../../src/reconcile/loop.js';
 import { localHost, testApp } from '../helpers/app.js';
+import type { Responder } from '../helpers/fake-host.js';
 
 const PID = 4242;
 
@@ -293,5 +294,33 @@ describe('the reconcile loop after a reboot', () => {
       await loop.stop();
       await t.deps.runner.drain();
     }
+  });
+});
+
+describe('a delete whose outcome is lost', () => {
+  it('leaves the record unknown; the loop finishes the delete once the host answers', async () => {
+    const t = await world();
+    const b = await (await t.json('GET', '/bridges/docker1/ovs_bridge')).json();
+    const down: Responder = (argv) => (argv.includes('del-br') ? unreachable() : undefined);
+    t.world.on(down);
+    // The fake host reports the bridge present, so the delete has something to do.
+    t.world.on((argv) =>
+      argv.join(' ').endsWith('find Bridge name=ovs_bridge')
+        ? { stdout: JSON.stringify({ headings: ['name'], data: [['ovs_bridge']] }) }
+        : undefined,
+    );
+    expect((await t.json('DELETE', `/bridges/${b.id}`)).status).toBe(503);
+    expect((await (await t.json('GET', `/bridges/${b.id}`)).json()).state).toBe('unknown');
+    t.world.responders.splice(t.world.responders.indexOf(down), 1); // the host answers again (del-br works)
+    const loop = new Reconciler(t.deps, { intervalMs: 0, tickMs: 20, dockerEvents: false, log: () => {} }).start();
+    try {
+      for (let i = 0; i < 250 && (await t.json('GET', `/bridges/${b.id}`)).status !== 404; i++)
+        await new Promise((res) => setTimeout(res, 20));
+      expect((await t.json('GET', `/bridges/${b.id}`)).status).toBe(404);
+    } finally {
+      await loop.stop();
+      await t.deps.runner.drain();
+    }
+    expect(t.world.calls.filter((c) => c.argv.includes('del-br'))).toHaveLength(2);
   });
 });
