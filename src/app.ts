@@ -14,6 +14,7 @@ import { attachments } from './api/attachments/index.js';
 import { topologies } from './api/topologies/index.js';
 import { graph } from './api/graph/index.js';
 import { mountUi } from './api/ui.js';
+import { app as repairs } from './api/repair/routes.js';
 import { problemResponse } from './api/problems.js';
 import { originGuard } from './api/origin-guard.js';
 import { redactProblems } from './api/redaction.js';
@@ -35,6 +36,7 @@ export function apiRoutes(): OpenAPIHono<Env> {
     .route('/', attachments)
     .route('/', topologies)
     .route('/', graph)
+    .route('/', repairs)
     .route('/', jobs);
   api.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer', description: 'NETPLUMB_TOKEN' });
   return api;

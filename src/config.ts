@@ -42,6 +42,8 @@ const Env = z.object({
     .regex(/^[A-Za-z0-9._:-]{1,100}$/, 'NETPLUMB_REPLICA_ID: 1-100 of A-Z a-z 0-9 . _ : -')
     .optional(),
   NETPLUMB_PG_POOL: z.coerce.number().int().min(2).max(200).default(10),
+  NETPLUMB_RECONCILE: z.enum(['on', 'off']).default('on'),
+  NETPLUMB_RECONCILE_INTERVAL_S: z.coerce.number().int().min(0).max(86_400).default(60),
 });
 
 export interface Config {
@@ -64,6 +66,8 @@ export interface Config {
   leaseMs: number;
   replicaId: string | undefined;
   pgPoolMax: number;
+  /** The reconcile loop (src/reconcile/loop.ts): off, or on with a period (0: only after reconnects, reboots, container events). */
+  reconcile: { enabled: boolean; intervalMs: number };
 }
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
@@ -98,5 +102,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     leaseMs: e.NETPLUMB_LEASE_S * 1000,
     replicaId: e.NETPLUMB_REPLICA_ID,
     pgPoolMax: e.NETPLUMB_PG_POOL,
+    reconcile: { enabled: e.NETPLUMB_RECONCILE === 'on', intervalMs: e.NETPLUMB_RECONCILE_INTERVAL_S * 1000 },
   };
 }

@@ -5,6 +5,7 @@ import { serveApp } from './listen.js';
 import { createDeps } from './services.js';
 import { describeDb, openStore, startRecovery, type OpenedStore } from './replicas.js';
 import type { LeaseReaper } from './jobs/lease-recovery.js';
+import { startReconciler } from './reconcile/loop.js';
 import { exitAtStartup, listenFailure } from './startup.js';
 
 // The last net, not the mechanism: store faults are handled where they happen. Log loudly and keep serving.
@@ -48,6 +49,8 @@ const sweep = () => {
 sweep();
 const sweeper = setInterval(sweep, 3600_000).unref();
 const app = createApp(deps);
+// Hosts converge back by themselves: failed hosts re-probed, unknown outcomes resolved, drift repaired, containers re-attached.
+const reconciler = config.reconcile.enabled ? startReconciler(deps, { intervalMs: config.reconcile.intervalMs }) : null;
 
 const server = serveApp(app, { port: config.port, hostname: config.host }, (info) => {
   console.log(`netplumb listening on http://${config.host}:${info.port} (db ${describeDb(config.dbPath)})`);
@@ -55,6 +58,11 @@ const server = serveApp(app, { port: config.port, hostname: config.host }, (info
   if (!config.token) console.log('no NETPLUMB_TOKEN set: authentication is off, so the service listens on loopback only');
   if (!config.keyDir) console.log('no NETPLUMB_KEY_DIR set: SSH privateKeyPath may name any file this service can read');
   if (!config.secretKey) console.log('no NETPLUMB_SECRET_KEY set: inline SSH private keys are refused (privateKeyPath still works)');
+  console.log(
+    reconciler
+      ? `reconcile loop on (every ${config.reconcile.intervalMs / 1000} s, after reconnects and reboots, and on Docker container events)`
+      : 'reconcile loop off (NETPLUMB_RECONCILE=off)',
+  );
 });
 
 server.on('error', (e: NodeJS.ErrnoException) => {
@@ -70,6 +78,7 @@ async function shutdown(sig: string) {
   server.close();
   clearInterval(sweeper);
   reaper?.stop();
+  await reconciler?.stop();
   await deps.runner.drain();
   await deps.hosts.closeAll();
   if (!deps.storage.flush()) {

@@ -59,7 +59,7 @@ export function recoverInterruptedJobs(store: Store): string[] {
 }
 
 const INTERRUPTED_OR_UNSAVED =
-  'the service stopped while this job was running (or before its outcome could be saved: the store was failing); its host state may be partial: run the request again (steps converge) or delete the resource';
+  'the service stopped while this job was running (or before its outcome could be saved: the store was failing); its host state is unknown: the reconcile loop finishes or undoes it, or run the request again (it converges), repair or delete the resource';
 
 /** The pooled executor of a registered host (by name or id): for tools, benchmarks and tests. */
 export function hostExecutor(deps: Pick<AppDeps, 'store' | 'hosts'>, hostRef: string): Executor {

@@ -1,13 +1,15 @@
 /**
  * Worker entry (`node dist/worker.mjs`): runs the jobs serverless functions queued (src/lambda.ts), on the PostgreSQL
  * store the functions use. Long-lived, beside or instead of service replicas; several workers share the queue.
- * Also closes jobs whose replica or function died (the lease sweep), as every replica does.
+ * Also closes jobs whose replica or function died (the lease sweep), as every replica does, and runs the reconcile
+ * loop (NETPLUMB_RECONCILE), which functions cannot.
  */
 import { loadConfig, type Config } from './config.js';
 import { describeDb, isPostgresUrl, openStore, startRecovery, type OpenedStore } from './replicas.js';
 import { createDeps } from './services.js';
 import { exitAtStartup } from './startup.js';
 import { runQueuedJobs } from './worker-loop.js';
+import { startReconciler } from './reconcile/loop.js';
 
 let config: Config;
 try {
@@ -26,6 +28,8 @@ try {
 }
 const deps = createDeps(opened.store, config, undefined, opened.coordination);
 const { reaper } = startRecovery(opened, deps.store);
+// Functions do not live long enough to watch hosts: the worker keeps them converged (docs/self-healing.md).
+const reconciler = config.reconcile.enabled ? startReconciler(deps, { intervalMs: config.reconcile.intervalMs }) : null;
 console.log(`netplumb worker ${opened.replicaId} on ${describeDb(config.dbPath)} (job lease ${(opened.leaseMs ?? 0) / 1000} s)`);
 
 let stopping = false;
@@ -36,6 +40,7 @@ async function shutdown(sig: string) {
   stopping = true;
   console.log(`${sig}: stopping (waiting for running jobs)`);
   reaper?.stop();
+  await reconciler?.stop();
   await loop.catch((e: Error) => console.error(`netplumb worker: ${e.message}`));
   await deps.runner.drain();
   await deps.hosts.closeAll();

@@ -21,7 +21,6 @@ export type BridgePatch = components['schemas']['BridgePatch'];
 export type Attachment = components['schemas']['Attachment'];
 export type AttachmentCreate = components['schemas']['AttachmentCreate'];
 export type AttachmentPatch = components['schemas']['AttachmentPatch'];
-export type AttachmentObserved = components['schemas']['AttachmentObserved'];
 export type ImpairmentSpec = components['schemas']['ImpairmentSpec'];
 export type TunnelPatch = components['schemas']['TunnelPatch'];
 export type Topology = components['schemas']['Topology'];
@@ -238,6 +237,25 @@ export function createClient(opts: ClientOptions) {
         (id) => hosts.get(id),
       ) as Promise<Host & { job?: Job }>,
     delete: (idOrName: string) => mutate<void>(() => api.DELETE('/hosts/{idOrName}', { params: { path: { idOrName } } })),
+    /** Everything the service owns on the host, repaired in one job (bridges, then tunnels, then attachments). */
+    repair: (idOrName: string) =>
+      mutate(
+        () => api.POST('/hosts/{idOrName}/repair', { params: { path: { idOrName } } }),
+        (id) => hosts.get(id),
+      ) as Promise<Host & { job?: Job }>,
+    /** Objects on the host marked by netplumb whose record does not exist. */
+    orphans: async (idOrName: string): Promise<components['schemas']['Orphans']> => {
+      return unwrap(await api.GET('/hosts/{idOrName}/orphans', { params: { path: { idOrName } } }));
+    },
+    removeOrphans: async (idOrName: string): Promise<components['schemas']['OrphansRemoved'] | undefined> => {
+      const { data, error, response } = await api.DELETE('/hosts/{idOrName}/orphans', { params: { path: { idOrName } } });
+      if (error !== undefined || !response.ok) throw problemOf(response, error);
+      if (response.status === 202) {
+        await waitForJob((data as { job: Job }).job.id);
+        return undefined;
+      }
+      return data as components['schemas']['OrphansRemoved'];
+    },
   };
 
   const bridges = {
@@ -269,6 +287,12 @@ export function createClient(opts: ClientOptions) {
       ) as Promise<Bridge & { job?: Job }>,
     delete: (id: string, o: { cascade?: boolean | undefined } = {}) =>
       mutate<void>(() => api.DELETE('/bridges/{id}', { params: { path: { id }, query: { cascade: o.cascade ? 'true' : 'false' } } })),
+    /** The bridge (re-created if it was deleted by hand), then the tunnel ends and attachments on it. */
+    repair: (id: string) =>
+      mutate(
+        () => api.POST('/bridges/{id}/repair', { params: { path: { id } } }),
+        (rid) => bridges.get(rid),
+      ) as Promise<Bridge & { job?: Job }>,
   };
 
   const attachments = {
@@ -282,8 +306,8 @@ export function createClient(opts: ClientOptions) {
     ): Promise<components['schemas']['AttachmentList']> => {
       return unwrap(await api.GET('/attachments', { params: { query } }));
     },
-    /** observe: also the impairments and cable as the host has them, with drift. */
-    get: async (id: string, o: { observe?: boolean | undefined } = {}): Promise<AttachmentObserved> => {
+    /** observe: also both veth ends as the host has them (paired, addresses, MAC, MTU, routes, carrier), the impairments and the cable, and the drift. */
+    get: async (id: string, o: { observe?: boolean | undefined } = {}): Promise<Attachment> => {
       const query = { observe: o.observe ? ('true' as const) : ('false' as const) };
       return unwrap(await api.GET('/attachments/{id}', { params: { path: { id }, query } }));
     },
@@ -294,6 +318,12 @@ export function createClient(opts: ClientOptions) {
         (rid) => attachments.get(rid),
       ) as Promise<Attachment & { job?: Job }>,
     delete: (id: string) => mutate<void>(() => api.DELETE('/attachments/{id}', { params: { path: { id } } })),
+    /** Re-attach (same names, addresses, MAC) in the target's current namespace, or reset what differs. */
+    repair: (id: string) =>
+      mutate(
+        () => api.POST('/attachments/{id}/repair', { params: { path: { id } } }),
+        (rid) => attachments.get(rid),
+      ) as Promise<Attachment & { job?: Job }>,
   };
 
   const tunnels = {
@@ -319,6 +349,11 @@ export function createClient(opts: ClientOptions) {
         (rid) => tunnels.get(rid),
       ) as Promise<Tunnel & { job?: Job }>,
     delete: (id: string) => mutate<void>(() => api.DELETE('/tunnels/{id}', { params: { path: { id } } })),
+    repair: (id: string) =>
+      mutate(
+        () => api.POST('/tunnels/{id}/repair', { params: { path: { id } } }),
+        (rid) => tunnels.get(rid),
+      ) as Promise<Tunnel & { job?: Job }>,
   };
 
   const topologies = {
@@ -346,6 +381,12 @@ export function createClient(opts: ClientOptions) {
       return unwrap(await api.GET('/topologies/{name}', { params: { path: { name }, query } }));
     },
     delete: (name: string) => mutate<void>(() => api.DELETE('/topologies/{name}', { params: { path: { name } } })),
+    /** Everything it owns, repaired as its document says. */
+    repair: (name: string) =>
+      mutate(
+        () => api.POST('/topologies/{name}/repair', { params: { path: { name } } }),
+        (id) => topologies.get(id),
+      ) as Promise<Topology & { job?: Job }>,
   };
 
   const jobs = {

@@ -68,6 +68,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/hosts/{idOrName}/orphans": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Objects on a host marked by netplumb whose record does not exist
+         * @description An orphan is an object on the host marked with a netplumb id (OVS `external_ids:netplumb-id`, Linux `alias netplumb:<id>`) that no record of this service has: left by an outcome that was lost, a crash, or a store that was reset. Objects without a mark are never listed nor removed. A host managed by two netplumb services with separate stores sees the other one's objects as orphans.
+         */
+        get: operations["listHostOrphans"];
+        put?: never;
+        post?: never;
+        /**
+         * Remove the orphans on a host
+         * @description An orphan is an object on the host marked with a netplumb id (OVS `external_ids:netplumb-id`, Linux `alias netplumb:<id>`) that no record of this service has: left by an outcome that was lost, a crash, or a store that was reset. Objects without a mark are never listed nor removed. A host managed by two netplumb services with separate stores sees the other one's objects as orphans. The job lists them again under the host's lock and removes those still orphaned (ports, then devices, then bridges).
+         */
+        delete: operations["deleteHostOrphans"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/bridges": {
         parameters: {
             query?: never;
@@ -224,8 +248,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Get an attachment (observe=true: impairments and cable as the host has them)
-         * @description `resolved` says how the job found the target: container id and name, pid, namespace path. With `observe=true`, `observed.drift` lists what differs on the host: the qdiscs and loss rules of each direction (`impairment.toContainer`, `impairment.fromContainer`) and the cable (`link`).
+         * Get an attachment
+         * @description `resolved` says how the job found the target: container id and name, pid, namespace path. With `observe=true` the answer adds `observed`: the target as it is now (a container is looked up again), the host end (present, marked, on its bridge, VLAN, carrier) and the inner end (present in the target's namespace and paired with the host end, addresses, MAC, MTU, routes), the impairments of each direction and the cable (`link`) as the qdiscs and rules on the host have them, and their `drift` from the record.
          */
         get: operations["getAttachment"];
         put?: never;
@@ -352,6 +376,106 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/bridges/{id}/repair": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Repair a bridge and what is on it
+         * @description The bridge (re-created when it was deleted by hand), then the tunnel ends and attachments on it. Reads what the host has, logs what differs from the record, and re-creates what is missing or resets what differs, as one job (steps that create something are undone if a later one fails). Only objects carrying this resource's netplumb mark are changed: an object of that name with another mark, or none, is left alone (409). A `failed`, `unknown` or `target-stopped` resource can be repaired; a stopped container leaves its attachment `target-stopped`.
+         */
+        post: operations["repairBridge"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/tunnels/{id}/repair": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Repair both ends of a tunnel
+         * @description Each end on its host, under both hosts' locks. Reads what the host has, logs what differs from the record, and re-creates what is missing or resets what differs, as one job (steps that create something are undone if a later one fails). Only objects carrying this resource's netplumb mark are changed: an object of that name with another mark, or none, is left alone (409). A `failed`, `unknown` or `target-stopped` resource can be repaired; a stopped container leaves its attachment `target-stopped`.
+         */
+        post: operations["repairTunnel"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/attachments/{id}/repair": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Repair an attachment (re-attach after a container restart)
+         * @description The container is looked up again: a missing or broken veth pair is made again in its current namespace with the same names, addresses and MAC; what differs on a whole pair is reset in place. Reads what the host has, logs what differs from the record, and re-creates what is missing or resets what differs, as one job (steps that create something are undone if a later one fails). Only objects carrying this resource's netplumb mark are changed: an object of that name with another mark, or none, is left alone (409). A `failed`, `unknown` or `target-stopped` resource can be repaired; a stopped container leaves its attachment `target-stopped`.
+         */
+        post: operations["repairAttachment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/hosts/{idOrName}/repair": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Repair everything the service owns on a host
+         * @description Its bridges, then the tunnels with an end on it (the other hosts are locked too), then its attachments; one that cannot be repaired is logged and the rest still are. Reads what the host has, logs what differs from the record, and re-creates what is missing or resets what differs, as one job (steps that create something are undone if a later one fails). Only objects carrying this resource's netplumb mark are changed: an object of that name with another mark, or none, is left alone (409). A `failed`, `unknown` or `target-stopped` resource can be repaired; a stopped container leaves its attachment `target-stopped`.
+         */
+        post: operations["repairHost"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/topologies/{name}/repair": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Repair everything a topology owns
+         * @description Its bridges, tunnels and attachments, as the document last applied says. Reads what the host has, logs what differs from the record, and re-creates what is missing or resets what differs, as one job (steps that create something are undone if a later one fails). Only objects carrying this resource's netplumb mark are changed: an object of that name with another mark, or none, is left alone (409). A `failed`, `unknown` or `target-stopped` resource can be repaired; a stopped container leaves its attachment `target-stopped`.
+         */
+        post: operations["repairTopology"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/jobs": {
         parameters: {
             query?: never;
@@ -470,6 +594,8 @@ export interface components {
                 openvswitch: boolean;
             };
             trafficControl?: components["schemas"]["TrafficControlFacts"];
+            /** @description the kernel's boot id: another one means the host booted again */
+            bootId?: string;
         } | null;
         /** @description What the kernel and tools offer for impairments, tried in a throwaway network namespace at probe time (null: could not be tried) */
         TrafficControlFacts: {
@@ -497,6 +623,11 @@ export interface components {
             /** @description iptables `-m statistic --mode random` */
             iptablesStatistic: boolean;
         } | null;
+        /**
+         * @description `unknown`: the outcome of a step is not known (connection lost, timeout); resolved by observing once the host answers. `target-stopped`: the attachment's container is stopped
+         * @enum {string}
+         */
+        ResourceState: "pending" | "ready" | "failed" | "deleting" | "unknown" | "target-stopped";
         Job: {
             /** @example job_23ocopjlaszcctdk2gb6tl6wih */
             id: string;
@@ -555,7 +686,8 @@ export interface components {
             };
             facts: components["schemas"]["HostFacts"];
             /** @enum {string} */
-            state: "pending" | "ready" | "failed" | "deleting";
+            reconcile: "auto" | "report" | "off";
+            state: components["schemas"]["ResourceState"];
             /** @example job_23ocopjlaszcctdk2gb6tl6wih */
             jobId: string | null;
             createdAt: string;
@@ -600,6 +732,11 @@ export interface components {
             labels?: {
                 [key: string]: string;
             };
+            /**
+             * @description What the reconcile loop does on this host: `auto` (default) observes it and repairs drift as logged jobs; `report` only logs the drift it finds; `off` leaves it alone
+             * @enum {string}
+             */
+            reconcile?: "auto" | "report" | "off";
         };
         /** @description Commands run over SSH, the host key pinned. Exactly one of `privateKeyPath` or `privateKey`. */
         SshExecutor: {
@@ -630,6 +767,21 @@ export interface components {
             /** @description pass as `cursor` for the next page; null on the last page */
             nextCursor: string | null;
         };
+        Orphans: {
+            observedAt: string;
+            items: components["schemas"]["Orphan"][];
+        };
+        Orphan: {
+            /** @enum {string} */
+            kind: "ovs-bridge" | "ovs-port" | "link";
+            name: string;
+            /** @description the netplumb id it is marked with, which no record has */
+            owner: string;
+        };
+        OrphansRemoved: {
+            removed: components["schemas"]["Orphan"][];
+            job: components["schemas"]["Job"];
+        };
         BridgeWithJob: components["schemas"]["Bridge"] & {
             job: components["schemas"]["Job"];
         };
@@ -646,6 +798,8 @@ export interface components {
                 name: string;
                 owner: string | null;
                 type: string | null;
+                /** @description OVS's error for the port's interface (e.g. its device is gone) */
+                error?: string | null;
             }[];
             drift: components["schemas"]["DriftItem"][];
         };
@@ -678,8 +832,7 @@ export interface components {
             labels: {
                 [key: string]: string;
             };
-            /** @enum {string} */
-            state: "pending" | "ready" | "failed" | "deleting";
+            state: components["schemas"]["ResourceState"];
             /** @example job_23ocopjlaszcctdk2gb6tl6wih */
             jobId: string | null;
             createdAt: string;
@@ -887,8 +1040,7 @@ export interface components {
                 bToA: components["schemas"]["ImpairmentSpec"] & unknown;
             };
             link: components["schemas"]["LinkState"];
-            /** @enum {string} */
-            state: "pending" | "ready" | "failed" | "deleting";
+            state: components["schemas"]["ResourceState"];
             /** @example job_23ocopjlaszcctdk2gb6tl6wih */
             jobId: string | null;
             createdAt: string;
@@ -1001,6 +1153,48 @@ export interface components {
         } | {
             pid: number;
         };
+        AttachmentObservation: {
+            observedAt: string;
+            target: {
+                /** @description null: not a container target */
+                running: boolean | null;
+                pid: number | null;
+                containerId: string | null;
+                netnsPath: string | null;
+            };
+            hostEnd: {
+                exists: boolean;
+                owner: string | null;
+                bridge: string | null;
+                up: boolean | null;
+                /** @description carrier: `up` when both ends are up */
+                operstate: string | null;
+                mtu: number | null;
+                vlan: number | null;
+                error: string | null;
+            };
+            inside: {
+                exists: boolean;
+                /** @description the inner end is the host end's veth peer */
+                paired: boolean;
+                up: boolean | null;
+                mtu: number | null;
+                mac: string | null;
+                addresses: string[];
+                routes: string[];
+            };
+            /** @description what the qdiscs and loss rules on the host do now (absent while the target is stopped) */
+            impairment?: {
+                toContainer: components["schemas"]["ImpairmentSpec"] & unknown;
+                fromContainer: components["schemas"]["ImpairmentSpec"] & unknown;
+            };
+            /**
+             * @description the cable: the bridge end up or down (null: it is missing)
+             * @enum {string|null}
+             */
+            link?: "up" | "down" | null;
+            drift: components["schemas"]["DriftItem"][];
+        };
         Attachment: {
             /** @example att_23ocopjlapu5fnwmd47j3ufp64 */
             id: string;
@@ -1047,12 +1241,12 @@ export interface components {
                 fromContainer: components["schemas"]["ImpairmentSpec"] & unknown;
             };
             link: components["schemas"]["LinkState"];
-            /** @enum {string} */
-            state: "pending" | "ready" | "failed" | "deleting";
+            state: components["schemas"]["ResourceState"];
             /** @example job_23ocopjlaszcctdk2gb6tl6wih */
             jobId: string | null;
             createdAt: string;
             updatedAt: string;
+            observed?: components["schemas"]["AttachmentObservation"];
         };
         /**
          * @example {
@@ -1151,19 +1345,6 @@ export interface components {
             items: components["schemas"]["Attachment"][];
             /** @description pass as `cursor` for the next page; null on the last page */
             nextCursor: string | null;
-        };
-        AttachmentObserved: components["schemas"]["Attachment"] & {
-            observed?: {
-                observedAt: string;
-                /** @description what the qdiscs and loss rules on the host do now */
-                impairment: {
-                    toContainer: components["schemas"]["ImpairmentSpec"] & unknown;
-                    fromContainer: components["schemas"]["ImpairmentSpec"] & unknown;
-                };
-                link: components["schemas"]["LinkState"] & (string | null);
-                /** @description impairment.toContainer, impairment.fromContainer (as the qdiscs and loss rules say) and link (the bridge end up or down) */
-                drift: components["schemas"]["DriftItem"][];
-            };
         };
         /**
          * @description Live changes with no re-attach: the veth, its addresses and routes stay as they are.
@@ -1448,8 +1629,7 @@ export interface components {
             labels: {
                 [key: string]: string;
             };
-            /** @enum {string} */
-            state: "pending" | "ready" | "failed" | "deleting";
+            state: components["schemas"]["ResourceState"];
             /** @example job_23ocopjlaszcctdk2gb6tl6wih */
             jobId: string | null;
             createdAt: string;
@@ -1464,6 +1644,21 @@ export interface components {
             items: components["schemas"]["Topology"][];
             /** @description pass as `cursor` for the next page; null on the last page */
             nextCursor: string | null;
+        };
+        BridgeRepaired: components["schemas"]["Bridge"] & {
+            job: components["schemas"]["Job"];
+        };
+        TunnelRepaired: components["schemas"]["Tunnel"] & {
+            job: components["schemas"]["Job"];
+        };
+        AttachmentRepaired: components["schemas"]["Attachment"] & {
+            job: components["schemas"]["Job"];
+        };
+        HostRepaired: components["schemas"]["Host"] & {
+            job: components["schemas"]["Job"];
+        };
+        TopologyRepaired: components["schemas"]["Topology"] & {
+            job: components["schemas"]["Job"];
         };
         JobList: {
             items: components["schemas"]["Job"][];
@@ -1578,7 +1773,7 @@ export interface operations {
             /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds */
             503: {
                 headers: {
-                    /** @description Seconds to wait before trying again (with `storage-unavailable`) */
+                    /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
                     [name: string]: unknown;
                 };
@@ -1731,7 +1926,7 @@ export interface operations {
             /** @description A host could not be reached (`host-unreachable`, `host-key-mismatch`), or `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`) */
             503: {
                 headers: {
-                    /** @description Seconds to wait before trying again (with `storage-unavailable`) */
+                    /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
                     [name: string]: unknown;
                 };
@@ -1837,7 +2032,7 @@ export interface operations {
             /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds */
             503: {
                 headers: {
-                    /** @description Seconds to wait before trying again (with `storage-unavailable`) */
+                    /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
                     [name: string]: unknown;
                 };
@@ -1977,7 +2172,7 @@ export interface operations {
             /** @description A host could not be reached (`host-unreachable`, `host-key-mismatch`), or `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`) */
             503: {
                 headers: {
-                    /** @description Seconds to wait before trying again (with `storage-unavailable`) */
+                    /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
                     [name: string]: unknown;
                 };
@@ -2128,7 +2323,273 @@ export interface operations {
             /** @description A host could not be reached (`host-unreachable`, `host-key-mismatch`), or `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`) */
             503: {
                 headers: {
-                    /** @description Seconds to wait before trying again (with `storage-unavailable`) */
+                    /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `command-timeout`: a command timed out on a host */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listHostOrphans: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                idOrName: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The orphans found now */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Orphans"];
+                };
+            };
+            /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: missing or wrong bearer token (when the service has one) */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not-found`: no such resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal`: an unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description observe=true and a command failed on a host (`command-failed`) */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description observe=true and a host cannot be reached (`host-unreachable`, `host-key-mismatch`), or `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description observe=true and a command timed out on a host (`command-timeout`) */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteHostOrphans: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description `respond-async` answers 202 at once; `wait=N` waits up to N seconds for the job (default 30) */
+                prefer?: string;
+                /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
+                "idempotency-key"?: string;
+            };
+            path: {
+                idOrName: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description What was removed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OrphansRemoved"];
+                };
+            };
+            /** @description The job runs on; poll `Location` (`/jobs/{id}`) or stream its logs */
+            202: {
+                headers: {
+                    /** @description the job: `/jobs/{id}` */
+                    Location: string;
+                    /** @description the `Prefer` preferences honoured */
+                    "Preference-Applied"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Accepted"];
+                };
+            };
+            /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: missing or wrong bearer token (when the service has one) */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not-found` (a referenced resource does not exist) or `container-not-found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `conflict` with the current state, `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal`, or `job-interrupted` (the service stopped while the job ran) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `command-failed`: a command failed on a host (the job was undone) */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A host could not be reached (`host-unreachable`, `host-key-mismatch`), or `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
                     [name: string]: unknown;
                 };
@@ -2228,7 +2689,7 @@ export interface operations {
             /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds */
             503: {
                 headers: {
-                    /** @description Seconds to wait before trying again (with `storage-unavailable`) */
+                    /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
                     [name: string]: unknown;
                 };
@@ -2381,7 +2842,7 @@ export interface operations {
             /** @description A host could not be reached (`host-unreachable`, `host-key-mismatch`), or `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`) */
             503: {
                 headers: {
-                    /** @description Seconds to wait before trying again (with `storage-unavailable`) */
+                    /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
                     [name: string]: unknown;
                 };
@@ -2499,7 +2960,7 @@ export interface operations {
             /** @description observe=true and a host cannot be reached (`host-unreachable`, `host-key-mismatch`), or `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds */
             503: {
                 headers: {
-                    /** @description Seconds to wait before trying again (with `storage-unavailable`) */
+                    /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
                     [name: string]: unknown;
                 };
@@ -2651,7 +3112,7 @@ export interface operations {
             /** @description A host could not be reached (`host-unreachable`, `host-key-mismatch`), or `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`) */
             503: {
                 headers: {
-                    /** @description Seconds to wait before trying again (with `storage-unavailable`) */
+                    /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
                     [name: string]: unknown;
                 };
@@ -2815,7 +3276,7 @@ export interface operations {
             /** @description A host could not be reached (`host-unreachable`, `host-key-mismatch`), or `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`) */
             503: {
                 headers: {
-                    /** @description Seconds to wait before trying again (with `storage-unavailable`) */
+                    /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
                     [name: string]: unknown;
                 };
@@ -2934,7 +3395,7 @@ export interface operations {
             /** @description observe=true and a host cannot be reached (`host-unreachable`, `host-key-mismatch`), or `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds */
             503: {
                 headers: {
-                    /** @description Seconds to wait before trying again (with `storage-unavailable`) */
+                    /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
                     [name: string]: unknown;
                 };
@@ -3036,7 +3497,7 @@ export interface operations {
             /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds */
             503: {
                 headers: {
-                    /** @description Seconds to wait before trying again (with `storage-unavailable`) */
+                    /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
                     [name: string]: unknown;
                 };
@@ -3189,7 +3650,7 @@ export interface operations {
             /** @description A host could not be reached (`host-unreachable`, `host-key-mismatch`), or `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`) */
             503: {
                 headers: {
-                    /** @description Seconds to wait before trying again (with `storage-unavailable`) */
+                    /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
                     [name: string]: unknown;
                 };
@@ -3307,7 +3768,7 @@ export interface operations {
             /** @description observe=true and a host cannot be reached (`host-unreachable`, `host-key-mismatch`), or `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds */
             503: {
                 headers: {
-                    /** @description Seconds to wait before trying again (with `storage-unavailable`) */
+                    /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
                     [name: string]: unknown;
                 };
@@ -3456,7 +3917,7 @@ export interface operations {
             /** @description A host could not be reached (`host-unreachable`, `host-key-mismatch`), or `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`) */
             503: {
                 headers: {
-                    /** @description Seconds to wait before trying again (with `storage-unavailable`) */
+                    /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
                     [name: string]: unknown;
                 };
@@ -3620,7 +4081,7 @@ export interface operations {
             /** @description A host could not be reached (`host-unreachable`, `host-key-mismatch`), or `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`) */
             503: {
                 headers: {
-                    /** @description Seconds to wait before trying again (with `storage-unavailable`) */
+                    /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
                     [name: string]: unknown;
                 };
@@ -3724,7 +4185,7 @@ export interface operations {
             /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds */
             503: {
                 headers: {
-                    /** @description Seconds to wait before trying again (with `storage-unavailable`) */
+                    /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
                     [name: string]: unknown;
                 };
@@ -3877,7 +4338,7 @@ export interface operations {
             /** @description A host could not be reached (`host-unreachable`, `host-key-mismatch`), or `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`) */
             503: {
                 headers: {
-                    /** @description Seconds to wait before trying again (with `storage-unavailable`) */
+                    /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
                     [name: string]: unknown;
                 };
@@ -3910,13 +4371,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The attachment */
+            /** @description The attachment (with `observed` when observe=true) */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["AttachmentObserved"];
+                    "application/json": components["schemas"]["Attachment"];
                 };
             };
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
@@ -3995,7 +4456,7 @@ export interface operations {
             /** @description observe=true and a host cannot be reached (`host-unreachable`, `host-key-mismatch`), or `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds */
             503: {
                 headers: {
-                    /** @description Seconds to wait before trying again (with `storage-unavailable`) */
+                    /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
                     [name: string]: unknown;
                 };
@@ -4144,7 +4605,7 @@ export interface operations {
             /** @description A host could not be reached (`host-unreachable`, `host-key-mismatch`), or `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`) */
             503: {
                 headers: {
-                    /** @description Seconds to wait before trying again (with `storage-unavailable`) */
+                    /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
                     [name: string]: unknown;
                 };
@@ -4308,7 +4769,7 @@ export interface operations {
             /** @description A host could not be reached (`host-unreachable`, `host-key-mismatch`), or `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`) */
             503: {
                 headers: {
-                    /** @description Seconds to wait before trying again (with `storage-unavailable`) */
+                    /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
                     [name: string]: unknown;
                 };
@@ -4426,7 +4887,7 @@ export interface operations {
             /** @description observe=true and a host cannot be reached (`host-unreachable`, `host-key-mismatch`), or `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds */
             503: {
                 headers: {
-                    /** @description Seconds to wait before trying again (with `storage-unavailable`) */
+                    /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
                     [name: string]: unknown;
                 };
@@ -4607,7 +5068,7 @@ export interface operations {
             /** @description A host could not be reached (`host-unreachable`, `host-key-mismatch`), or `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`) */
             503: {
                 headers: {
-                    /** @description Seconds to wait before trying again (with `storage-unavailable`) */
+                    /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
                     [name: string]: unknown;
                 };
@@ -4756,7 +5217,7 @@ export interface operations {
             /** @description A host could not be reached (`host-unreachable`, `host-key-mismatch`), or `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`) */
             503: {
                 headers: {
-                    /** @description Seconds to wait before trying again (with `storage-unavailable`) */
+                    /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
                     [name: string]: unknown;
                 };
@@ -4898,7 +5359,7 @@ export interface operations {
             /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds */
             503: {
                 headers: {
-                    /** @description Seconds to wait before trying again (with `storage-unavailable`) */
+                    /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
                     [name: string]: unknown;
                 };
@@ -4987,7 +5448,7 @@ export interface operations {
             /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds */
             503: {
                 headers: {
-                    /** @description Seconds to wait before trying again (with `storage-unavailable`) */
+                    /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
                     [name: string]: unknown;
                 };
@@ -5080,7 +5541,7 @@ export interface operations {
             /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds */
             503: {
                 headers: {
-                    /** @description Seconds to wait before trying again (with `storage-unavailable`) */
+                    /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
                     [name: string]: unknown;
                 };
@@ -5184,8 +5645,763 @@ export interface operations {
             /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds */
             503: {
                 headers: {
-                    /** @description Seconds to wait before trying again (with `storage-unavailable`) */
+                    /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    repairBridge: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description `respond-async` answers 202 at once; `wait=N` waits up to N seconds for the job (default 30) */
+                prefer?: string;
+                /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
+                "idempotency-key"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Repaired (or nothing differed) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BridgeRepaired"];
+                };
+            };
+            /** @description The job runs on; poll `Location` (`/jobs/{id}`) or stream its logs */
+            202: {
+                headers: {
+                    /** @description the job: `/jobs/{id}` */
+                    Location: string;
+                    /** @description the `Prefer` preferences honoured */
+                    "Preference-Applied"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Accepted"];
+                };
+            };
+            /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: missing or wrong bearer token (when the service has one) */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not-found` (a referenced resource does not exist) or `container-not-found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `conflict` with the current state, `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal`, or `job-interrupted` (the service stopped while the job ran) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `command-failed`: a command failed on a host (the job was undone) */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A host could not be reached (`host-unreachable`, `host-key-mismatch`), or `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `command-timeout`: a command timed out on a host */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    repairTunnel: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description `respond-async` answers 202 at once; `wait=N` waits up to N seconds for the job (default 30) */
+                prefer?: string;
+                /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
+                "idempotency-key"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Repaired (or nothing differed) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TunnelRepaired"];
+                };
+            };
+            /** @description The job runs on; poll `Location` (`/jobs/{id}`) or stream its logs */
+            202: {
+                headers: {
+                    /** @description the job: `/jobs/{id}` */
+                    Location: string;
+                    /** @description the `Prefer` preferences honoured */
+                    "Preference-Applied"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Accepted"];
+                };
+            };
+            /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: missing or wrong bearer token (when the service has one) */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not-found` (a referenced resource does not exist) or `container-not-found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `conflict` with the current state, `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal`, or `job-interrupted` (the service stopped while the job ran) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `command-failed`: a command failed on a host (the job was undone) */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A host could not be reached (`host-unreachable`, `host-key-mismatch`), or `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `command-timeout`: a command timed out on a host */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    repairAttachment: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description `respond-async` answers 202 at once; `wait=N` waits up to N seconds for the job (default 30) */
+                prefer?: string;
+                /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
+                "idempotency-key"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Repaired (or nothing differed) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AttachmentRepaired"];
+                };
+            };
+            /** @description The job runs on; poll `Location` (`/jobs/{id}`) or stream its logs */
+            202: {
+                headers: {
+                    /** @description the job: `/jobs/{id}` */
+                    Location: string;
+                    /** @description the `Prefer` preferences honoured */
+                    "Preference-Applied"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Accepted"];
+                };
+            };
+            /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: missing or wrong bearer token (when the service has one) */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not-found` (a referenced resource does not exist) or `container-not-found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `conflict` with the current state, `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal`, or `job-interrupted` (the service stopped while the job ran) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `command-failed`: a command failed on a host (the job was undone) */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A host could not be reached (`host-unreachable`, `host-key-mismatch`), or `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `command-timeout`: a command timed out on a host */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    repairHost: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description `respond-async` answers 202 at once; `wait=N` waits up to N seconds for the job (default 30) */
+                prefer?: string;
+                /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
+                "idempotency-key"?: string;
+            };
+            path: {
+                idOrName: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Repaired (or nothing differed) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HostRepaired"];
+                };
+            };
+            /** @description The job runs on; poll `Location` (`/jobs/{id}`) or stream its logs */
+            202: {
+                headers: {
+                    /** @description the job: `/jobs/{id}` */
+                    Location: string;
+                    /** @description the `Prefer` preferences honoured */
+                    "Preference-Applied"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Accepted"];
+                };
+            };
+            /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: missing or wrong bearer token (when the service has one) */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not-found` (a referenced resource does not exist) or `container-not-found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `conflict` with the current state, `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal`, or `job-interrupted` (the service stopped while the job ran) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `command-failed`: a command failed on a host (the job was undone) */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A host could not be reached (`host-unreachable`, `host-key-mismatch`), or `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `command-timeout`: a command timed out on a host */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    repairTopology: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description `respond-async` answers 202 at once; `wait=N` waits up to N seconds for the job (default 30) */
+                prefer?: string;
+                /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
+                "idempotency-key"?: string;
+            };
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Repaired (or nothing differed) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TopologyRepaired"];
+                };
+            };
+            /** @description The job runs on; poll `Location` (`/jobs/{id}`) or stream its logs */
+            202: {
+                headers: {
+                    /** @description the job: `/jobs/{id}` */
+                    Location: string;
+                    /** @description the `Prefer` preferences honoured */
+                    "Preference-Applied"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Accepted"];
+                };
+            };
+            /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: missing or wrong bearer token (when the service has one) */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not-found` (a referenced resource does not exist) or `container-not-found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `conflict` with the current state, `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal`, or `job-interrupted` (the service stopped while the job ran) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `command-failed`: a command failed on a host (the job was undone) */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A host could not be reached (`host-unreachable`, `host-key-mismatch`), or `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `command-timeout`: a command timed out on a host */
+            504: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -5277,7 +6493,7 @@ export interface operations {
             /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds */
             503: {
                 headers: {
-                    /** @description Seconds to wait before trying again (with `storage-unavailable`) */
+                    /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
                     [name: string]: unknown;
                 };
@@ -5374,7 +6590,7 @@ export interface operations {
             /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds */
             503: {
                 headers: {
-                    /** @description Seconds to wait before trying again (with `storage-unavailable`) */
+                    /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
                     [name: string]: unknown;
                 };
@@ -5476,7 +6692,7 @@ export interface operations {
             /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds */
             503: {
                 headers: {
-                    /** @description Seconds to wait before trying again (with `storage-unavailable`) */
+                    /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
                     [name: string]: unknown;
                 };

@@ -8,10 +8,11 @@ import { problem, type FieldError, type Problem } from '../model/problems.js';
 const content = { 'application/problem+json': { schema: ProblemSchema } };
 const r = (description: string) => ({ description, content });
 const retryAfter = z.object({
-  'Retry-After': z
-    .string()
-    .optional()
-    .openapi({ description: 'Seconds to wait before trying again (with `storage-unavailable`)', example: '5' }),
+  'Retry-After': z.string().optional().openapi({
+    description:
+      'Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe)',
+    example: '5',
+  }),
 });
 const r503 = (description: string) => ({ description, headers: retryAfter, content });
 const storageUnavailable = '`storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds';
@@ -79,9 +80,10 @@ export function statusResponses<const T extends object>(responses: T): NumericKe
 }
 
 export function problemResponse(c: Context, p: Problem): Response {
-  return c.body(JSON.stringify({ ...p, instance: p.instance ?? c.req.path }), p.status as 400, {
-    'Content-Type': 'application/problem+json',
-  });
+  // A retryable problem (a host that did not answer) says when to try again.
+  const headers: Record<string, string> = { 'Content-Type': 'application/problem+json' };
+  if (typeof p.retryAfter === 'number') headers['Retry-After'] = String(p.retryAfter);
+  return c.body(JSON.stringify({ ...p, instance: p.instance ?? c.req.path }), p.status as 400, headers);
 }
 
 function escapePointer(seg: PropertyKey): string {

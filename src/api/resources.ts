@@ -7,6 +7,7 @@ import { saveResource } from '../jobs/records.js';
 import { hostsOf, removeAny } from '../kinds/index.js';
 import { hostReader, type Observation, type ResourceKind, type TypedResource } from '../kinds/kind.js';
 import { notFound, requireNotOwned, requireSettled } from '../kinds/refs.js';
+import { isUnknownOutcome } from '../kinds/unknown.js';
 import type { ResourceType } from '../model/names.js';
 import { ProblemError } from '../model/problems.js';
 import type { AppDeps } from '../deps.js';
@@ -40,6 +41,7 @@ export async function viewOf<T extends ResourceType, V, O extends Observation>(
     observed: await kind.observe(
       hostReader(deps.hosts, (id) => hostTarget(deps.store, id)),
       r,
+      deps.store,
     ),
   };
 }
@@ -96,8 +98,9 @@ export function deleteWork<T extends ResourceType, V, O extends Observation>(
       }
       await kind.remove(ctx, r, { cascade: opts.cascade });
     } catch (e) {
-      // Still there (the failure came before the record went): back to the state it had.
-      if (ctx.store.getResource(r.id)) saveResource(ctx.store, r, { state: opts.stateBefore });
+      // Still there (the failure came before the record went): back to the state it had, or `unknown` when the
+      // host may have done part of it (the reconcile loop then finishes the delete: the record's job is this one).
+      if (ctx.store.getResource(r.id)) saveResource(ctx.store, r, { state: isUnknownOutcome(e) ? 'unknown' : opts.stateBefore });
       throw e;
     }
   };

@@ -82,8 +82,9 @@ export class DialStdioAgent extends http.Agent {
     private readonly argv: readonly string[],
     private readonly idleMs = DOCKER_STREAM_IDLE_MS,
   ) {
-    // At most two streams at once: a burst of lookups queues on them instead of taking every channel.
-    super({ keepAlive: true, maxSockets: 2, maxFreeSockets: 2 });
+    // At most three streams at once (one may be the reconcile loop's event stream, held open): a burst of lookups
+    // queues on them instead of taking every channel.
+    super({ keepAlive: true, maxSockets: 3, maxFreeSockets: 2 });
   }
 
   /** docker-modem formats its request options (this agent included) for a debug line even with debug off. */

@@ -53,6 +53,8 @@ export async function probeHost(ctx: JobContext, hostId: string): Promise<HostFa
       kernelModules: { gre: mods[0]!.exitCode === 0, vxlan: mods[1]!.exitCode === 0, openvswitch: mods[2]!.exitCode === 0 },
       trafficControl: parseTrafficControl(r['trafficControl']!.exitCode, r['trafficControl']!.stdout),
     };
+    const bootId = r.bootId?.exitCode === 0 ? r.bootId.stdout.trim() : '';
+    if (bootId) facts.bootId = bootId;
     const ipr = parseIproute2(ipv.stdout + ipv.stderr);
     if (ipr) facts.iproute2 = ipr;
     ctx.log(

@@ -4,11 +4,12 @@ import type { JobRecord, Store } from '../store/types.js';
 import { nowIso } from './records.js';
 
 export const INTERRUPTED_REASON =
-  'the service stopped while this job was running; its host state may be partial: run the request again (steps converge) or delete the resource';
+  'the service stopped while this job was running; its host state is unknown: the reconcile loop finishes or undoes it, or run the request again (it converges), repair or delete the resource';
 
 /**
- * Each unfinished job becomes `interrupted` with a log line; the resource it was working on becomes `failed` (it can
- * be deleted, which cleans up whatever exists). `answer` is called for each job so the caller can store what its
+ * Each unfinished job becomes `interrupted` with a log line; the resource it was working on becomes `unknown` (what
+ * the host has is not known: the reconcile loop observes it and finishes or undoes the job; it can also be repaired or
+ * deleted). `answer` is called for each job so the caller can store what its
  * Idempotency-Keys now answer. Returns the interrupted jobs' ids.
  */
 export function interruptUnfinishedJobs(store: Store, answer: (job: JobRecord) => void = () => {}, reason = INTERRUPTED_REASON): string[] {
@@ -22,7 +23,7 @@ export function interruptUnfinishedJobs(store: Store, answer: (job: JobRecord) =
       store.updateJob(job);
       store.appendLog(job.id, { ts: now, host: null, stream: 'error', text: reason });
       const rec = store.getResource(job.resource.id);
-      if (rec && rec.jobId === job.id && rec.state !== 'ready') store.updateResource({ ...rec, state: 'failed', updatedAt: now });
+      if (rec && rec.jobId === job.id && rec.state !== 'ready') store.updateResource({ ...rec, state: 'unknown', updatedAt: now });
       answer(job);
     }
     return jobs.map((j) => j.id);

@@ -2,23 +2,40 @@
 import { ContainerNotFoundError, ContainerNotRunningError, resolveContainer } from '../docker/index.js';
 import { mustRead, readResource, saveResource } from '../jobs/records.js';
 import type { JobContext } from '../jobs/runner.js';
-import { normalizeAttachmentImpairment, type ImpairmentSpec, type LinkState } from '../model/impairments.js';
+import { normalizeAttachmentImpairment } from '../model/impairments.js';
 import {
   defaultHostIfname,
   renderAttachment,
   type AttachmentCreate,
   type AttachmentData,
+  type AttachmentObservation,
   type AttachmentView,
 } from '../model/attachments.js';
 import { bridgeRef } from '../model/bridges.js';
 import { idPattern } from '../model/names.js';
 import { ProblemError } from '../model/problems.js';
-import { attachmentFactCommands, attachPlan, detachPlan, gratuitousArp, linkNames, netnsPath, pickIfname } from '../ops/attachments.js';
+import { randomBytes } from 'node:crypto';
+import {
+  attachmentFactCommands,
+  attachPlan,
+  convergeAttachmentPlan,
+  detachPlan,
+  gratuitousArp,
+  linkNames,
+  netnsPath,
+  nsGuardStep,
+  pickIfname,
+  randomMac,
+} from '../ops/attachments.js';
+import { attachmentDrift, attachmentObserveCommands, parseAttachmentObservation } from '../ops/attachment-observe.js';
+import { step, vsctl, type Step } from '../ops/plan.js';
+import type { DriftItem } from '../model/resource.js';
+import { isUnknownOutcome, markUnknown } from './unknown.js';
 import { ownerFromAlias, parseIpJson } from '../ops/links.js';
 import type { Store } from '../store/types.js';
-import type { Observation, ResourceKind, TypedResource } from './kind.js';
+import type { HostReader, ResourceKind, TypedResource } from './kind.js';
 import { checkAttachmentImpairment, impairmentDetachSteps, impairOnCreatePlan, observeAttachmentImpairment } from './impairments.js';
-import { interfaceNamesOnHost, requireBridge } from './refs.js';
+import { interfaceNamesOnHost, requireBridge, requireHostAvailable } from './refs.js';
 
 // ---- request → data
 
@@ -35,7 +52,9 @@ export function resolveAttachment(store: Store, body: AttachmentCreate, id: stri
     );
   if (body.vlan !== undefined && b.type !== 'ovs')
     throw ProblemError.validation([{ pointer: '/vlan', detail: 'VLAN tags need an OVS bridge; this one is a Linux bridge' }]);
-  const facts = readResource(store, 'host', b.hostId)?.data.facts;
+  const host = readResource(store, 'host', b.hostId);
+  if (host) requireHostAvailable(host);
+  const facts = host?.data.facts;
   if (b.datapathType === 'netdev' && facts && facts.ethtool === false) {
     throw new ProblemError(
       'conflict',
@@ -71,6 +90,7 @@ export function resolveAttachment(store: Store, body: AttachmentCreate, id: stri
     container: 'container' in body.target ? body.target.container : null,
     ...(body.impairment ? { impairment: normalizeAttachmentImpairment(body.impairment) } : {}),
     ...(body.link ? { link: body.link } : {}),
+    assignedMac: null,
   };
   checkAttachmentImpairment(store, data, body.impairment);
   return { data, key: `${b.hostId}/${hostIfname}` };
@@ -120,20 +140,13 @@ export async function resolveTarget(ctx: JobContext, d: AttachmentData): Promise
 export async function createAttachment(ctx: JobContext, id: string): Promise<void> {
   const attachment = mustRead(ctx.store, 'attachment', id);
   const d = attachment.data;
+  let planStarted = false;
   try {
     const target = await resolveTarget(ctx, d);
     const { nsInodes, innerLinks, hostLink } = await ctx.read(d.hostId, attachmentFactCommands(target.netnsPath, d.hostIfname));
-    if (nsInodes.exitCode !== 0 || innerLinks.exitCode !== 0) {
+    const inode = checkTargetNamespace(d, target, nsInodes);
+    if (innerLinks.exitCode !== 0) {
       throw new ProblemError('not-found', `the target's network namespace ${target.netnsPath} does not exist on ${d.hostName}`);
-    }
-    const [hostNs, targetNs] = nsInodes.stdout.trim().split('\n');
-    if (hostNs && hostNs === targetNs) {
-      // Routes and addresses meant for a container would land on the host itself (and could cut it off).
-      throw new ProblemError(
-        'conflict',
-        `the target (${target.netnsPath}) is ${d.hostName}'s own network namespace; attach a container, a named namespace or a pid in another namespace`,
-        { errors: [{ pointer: '/target', detail: "the host's own network namespace" }] },
-      );
     }
     const existing = linkNames(innerLinks.stdout);
     if (d.ifname && existing.includes(d.ifname)) {
@@ -148,25 +161,153 @@ export async function createAttachment(ctx: JobContext, id: string): Promise<voi
       });
     }
     const ifname = d.ifname ?? pickIfname(existing);
+    // A MAC of our choosing when none was asked for: a re-attach after a container restart keeps it.
+    const assignedMac = d.mac ? null : (d.assignedMac ?? randomMac((n) => randomBytes(n)));
     const resolved = { pid: target.pid, containerId: target.containerId, containerName: target.containerName, netnsPath: target.netnsPath };
-    const attach = attachPlan({ id, d, ifname, nsPath: target.netnsPath, nsRef: target.nsRef });
-    await ctx.runPlan({ steps: [...attach.steps, ...impairOnCreatePlan(ctx.store, id, d, ifname, target.netnsPath).steps] });
+    // The pending record already says which names and MAC the host may get: an unknown outcome can be resolved.
+    saveResource(ctx.store, attachment, { data: { ...d, ifname, resolved, assignedMac } });
+    const plan = attachPlan({ id, d: { ...d, mac: d.mac ?? assignedMac }, ifname, nsPath: target.netnsPath, nsRef: target.nsRef });
+    planStarted = true;
+    await ctx.runPlan({
+      steps: [
+        nsGuardStep(d.hostId, target.netnsPath, inode),
+        ...plan.steps,
+        ...impairOnCreatePlan(ctx.store, id, d, ifname, target.netnsPath).steps,
+      ],
+    });
     saveResource(ctx.store, attachment, {
-      data: { ...d, ifname, resolved, txChecksumOffloadOff: d.datapathType === 'netdev' },
+      data: { ...d, ifname, resolved, assignedMac, txChecksumOffloadOff: d.datapathType === 'netdev' },
       state: 'ready',
     });
-    // Gratuitous ARP costs about a second: send it without holding the job.
-    for (const argv of gratuitousArp(d, ifname, target.netnsPath)) {
-      ctx.log(d.hostName, 'info', `gratuitous ARP in the background: ${argv.slice(2).join(' ')}`);
-      void ctx
-        .executor(d.hostId)
-        .run(argv, { timeoutMs: 5000 })
-        .catch(() => undefined);
-    }
+    announce(ctx, d, ifname, target.netnsPath);
   } catch (e) {
+    if (planStarted && isUnknownOutcome(e)) {
+      markUnknown(ctx, attachment, e);
+      throw e;
+    }
     ctx.store.deleteResource(id);
     throw e;
   }
+}
+
+/** The target's namespace inode, after checking it is not the host's own (routes meant for a container would cut the host off). */
+function checkTargetNamespace(d: AttachmentData, target: ResolvedTarget, nsInodes: { exitCode: number; stdout: string }): string {
+  const [hostNs, targetNs] = nsInodes.stdout.trim().split('\n');
+  if (nsInodes.exitCode !== 0 || !targetNs) {
+    throw new ProblemError('not-found', `the target's network namespace ${target.netnsPath} does not exist on ${d.hostName}`);
+  }
+  if (hostNs === targetNs) {
+    throw new ProblemError(
+      'conflict',
+      `the target (${target.netnsPath}) is ${d.hostName}'s own network namespace; attach a container, a named namespace or a pid in another namespace`,
+      { errors: [{ pointer: '/target', detail: "the host's own network namespace" }] },
+    );
+  }
+  return targetNs;
+}
+
+/** Gratuitous ARP costs about a second: sent without holding the job. */
+function announce(ctx: JobContext, d: AttachmentData, ifname: string, nsPath: string): void {
+  for (const argv of gratuitousArp(d, ifname, nsPath)) {
+    ctx.log(d.hostName, 'info', `gratuitous ARP in the background: ${argv.slice(2).join(' ')}`);
+    void ctx
+      .executor(d.hostId)
+      .run(argv, { timeoutMs: 5000 })
+      .catch(() => undefined);
+  }
+}
+
+// ---- observe and repair
+
+/** The namespace an attachment's target has now, without a job (observe): null when it has none (stopped, gone). */
+async function currentTarget(
+  hosts: HostReader,
+  d: AttachmentData,
+): Promise<{ running: boolean | null; pid: number | null; containerId: string | null; netnsPath: string | null }> {
+  const t = d.target;
+  if ('container' in t) {
+    const c = await hosts.container(d.hostId, t.container);
+    if (!c || !c.running || c.pid <= 0) return { running: false, pid: null, containerId: c?.id ?? null, netnsPath: null };
+    return { running: true, pid: c.pid, containerId: c.id, netnsPath: netnsPath({ pid: c.pid }) };
+  }
+  return { running: null, pid: 'pid' in t ? t.pid : null, containerId: null, netnsPath: netnsPath(t) };
+}
+
+export async function observeAttachment(hosts: HostReader, attachment: TypedResource<'attachment'>): Promise<AttachmentObservation> {
+  const d = attachment.data;
+  const target = await currentTarget(hosts, d);
+  const out = await hosts.read(d.hostId, attachmentObserveCommands(d, d.ifname, target.netnsPath));
+  const o = parseAttachmentObservation(d, out);
+  const drift: DriftItem[] =
+    target.running === false
+      ? [{ field: 'target', desired: 'running', actual: 'stopped' }]
+      : attachmentDrift(attachment.id, d, o, d.mac ?? d.assignedMac);
+  return { observedAt: new Date().toISOString(), target, ...o, drift };
+}
+
+/**
+ * Repair: a stopped container leaves the attachment `target-stopped` (nothing to do until it starts). Otherwise the
+ * pair is made again when an end is missing or not paired (same names, addresses and MAC), or what differs is reset
+ * in place. Objects another owner marked are never touched (409).
+ */
+export async function repairAttachment(ctx: JobContext, id: string): Promise<void> {
+  const attachment = mustRead(ctx.store, 'attachment', id);
+  const d = attachment.data;
+  let target: ResolvedTarget;
+  try {
+    target = await resolveTarget(ctx, d);
+  } catch (e) {
+    if (e instanceof ProblemError && e.problem.type.endsWith('/container-not-running')) {
+      ctx.log(d.hostName, 'info', `container ${JSON.stringify(d.container)} is stopped: the attachment waits for it to start`);
+      saveResource(ctx.store, attachment, { state: 'target-stopped' });
+      return;
+    }
+    throw e;
+  }
+  const facts = await ctx.read(d.hostId, {
+    ...attachmentFactCommands(target.netnsPath, d.hostIfname),
+    ...attachmentObserveCommands(d, d.ifname, target.netnsPath),
+  });
+  const inode = checkTargetNamespace(d, target, facts.nsInodes);
+  const o = parseAttachmentObservation(d, facts);
+  const ifname = d.ifname ?? pickIfname(linkNames(facts.innerLinks.stdout));
+  const mac = d.mac ?? d.assignedMac;
+  if (o.hostEnd.exists && o.hostEnd.owner !== id) {
+    throw new ProblemError(
+      'conflict',
+      `${d.hostIfname} on ${d.hostName} is not this attachment's (${o.hostEnd.owner ? `marked ${o.hostEnd.owner}` : 'unmarked'}): left alone`,
+    );
+  }
+  if (o.inside.exists && !o.inside.paired && d.ifname) {
+    throw new ProblemError('conflict', `${d.ifname} in the target on ${d.hostName} is not this attachment's veth end: left alone`);
+  }
+  const resolved = { pid: target.pid, containerId: target.containerId, containerName: target.containerName, netnsPath: target.netnsPath };
+  const drift = o.inside.exists ? attachmentDrift(id, { ...d, ifname }, o, mac) : [{ field: 'inside', desired: ifname, actual: null }];
+  const guard = nsGuardStep(d.hostId, target.netnsPath, inode);
+  if (!drift.length) {
+    ctx.log(d.hostName, 'info', `attachment ${id}: no drift`);
+  } else if (!o.hostEnd.exists || !o.inside.exists) {
+    ctx.log(d.hostName, 'info', `attachment ${id}: re-attaching (${drift.map((x) => x.field).join(', ')})`);
+    const steps: Step[] = [guard];
+    // The host end of a pair whose inner end went with an old namespace: ours (checked above), so it goes first.
+    if (o.hostEnd.exists)
+      steps.push(step(d.hostId, `delete the stale host end ${d.hostIfname}`, ['ip', 'link', 'del', 'dev', d.hostIfname]));
+    // A port left without its device: removed, so OVS opens the new device afresh.
+    if (d.bridgeType === 'ovs' && o.hostEnd.bridge)
+      steps.push(step(d.hostId, `remove the stale port ${d.hostIfname}`, vsctl('--if-exists', 'del-port', o.hostEnd.bridge, d.hostIfname)));
+    steps.push(...attachPlan({ id, d: { ...d, mac }, ifname, nsPath: target.netnsPath, nsRef: target.nsRef }).steps);
+    // Impairments and a pulled cable went with the old pair: made again as at create (issue 17).
+    steps.push(...impairOnCreatePlan(ctx.store, id, d, ifname, target.netnsPath).steps);
+    await ctx.runPlan({ steps });
+    announce(ctx, d, ifname, target.netnsPath);
+  } else {
+    ctx.log(d.hostName, 'info', `attachment ${id}: resetting ${drift.map((x) => x.field).join(', ')}`);
+    await ctx.runPlan({ steps: [guard, ...convergeAttachmentPlan(id, { ...d, ifname, mac }, o, target.netnsPath).steps] });
+  }
+  saveResource(ctx.store, attachment, {
+    data: { ...d, ifname, resolved, txChecksumOffloadOff: d.datapathType === 'netdev' },
+    state: 'ready',
+  });
 }
 
 async function removeAttachment(ctx: JobContext, attachment: TypedResource<'attachment'>): Promise<void> {
@@ -175,12 +316,6 @@ async function removeAttachment(ctx: JobContext, attachment: TypedResource<'atta
   const detach = detachPlan(d, link.exitCode === 0);
   await ctx.runPlan({ steps: [...impairmentDetachSteps(attachment.id, d), ...detach.steps] });
   ctx.store.deleteResource(attachment.id);
-}
-
-/** What observe reads for an attachment (issue 17: impairments and the cable), plus drift in the shared shape. */
-export interface AttachmentObservation extends Observation {
-  impairment: { toContainer: ImpairmentSpec; fromContainer: ImpairmentSpec };
-  link: LinkState | null;
 }
 
 export const attachmentKind: ResourceKind<'attachment', AttachmentView, AttachmentObservation> = {
@@ -192,14 +327,17 @@ export const attachmentKind: ResourceKind<'attachment', AttachmentView, Attachme
   find: (store, ref) => (idPattern('attachment').test(ref) ? readResource(store, 'attachment', ref) : null),
   hosts: (attachment) => [attachment.data.hostId],
   dependents: () => [],
-  // Impairments and the cable only (issue 17); the attachment's other fields join the same drift list when observed.
+  // Both veth ends, the target and its addresses (observeAttachment), plus the impairments and the cable as the host's
+  // qdiscs and rules say (observeAttachmentImpairment): one drift list.
   async observe(hosts, attachment) {
+    const ends = await observeAttachment(hosts, attachment);
+    if (ends.target.running === false) return ends;
     const { observed, drift } = await observeAttachmentImpairment(hosts, attachment.id, attachment.data);
     return {
-      observedAt: new Date().toISOString(),
+      ...ends,
       impairment: { toContainer: observed.toContainer, fromContainer: observed.fromContainer },
       link: observed.link,
-      drift,
+      drift: [...ends.drift, ...drift],
     };
   },
   remove: (ctx, attachment) => removeAttachment(ctx, attachment),

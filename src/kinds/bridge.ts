@@ -9,6 +9,7 @@ import {
   bridgeDrift,
   bridgeFactCommands,
   createBridgePlan,
+  memberDrift,
   deleteBridgePlan,
   observeCommands,
   parseBridgeFacts,
@@ -20,7 +21,8 @@ import { ipLinkShow, parseIpJson } from '../ops/links.js';
 import type { Store } from '../store/types.js';
 import type { ResourceKind, TypedResource } from './kind.js';
 import { refreshOverlayMtu } from './overlay-mtu.js';
-import { findBridge } from './refs.js';
+import { findBridge, HOST_RETRY_AFTER_S } from './refs.js';
+import { isUnknownOutcome, markUnknown } from './unknown.js';
 
 // ---- request → data
 
@@ -31,8 +33,15 @@ export function resolveDatapath(body: Pick<BridgeCreate, 'type' | 'datapathType'
       throw ProblemError.validation([{ pointer: '/datapathType', detail: 'only OVS bridges have a datapath type' }]);
     return null;
   }
-  if (!host.facts?.reachable) {
+  if (!host.facts) {
     throw new ProblemError('conflict', `host ${host.name} has not been probed successfully; POST /hosts/${host.name}/probe first`);
+  }
+  if (!host.facts.reachable) {
+    throw new ProblemError(
+      'host-unreachable',
+      `host ${host.name} did not answer its last probe; the service probes it again by itself: retry after a while`,
+      { host: host.name, retryAfter: HOST_RETRY_AFTER_S },
+    );
   }
   const types = host.facts.ovs?.datapathTypes ?? [];
   if (!host.facts.ovs)
@@ -64,6 +73,7 @@ async function readBridgeFacts(ctx: JobContext, d: BridgeData): Promise<BridgeFa
 export async function createBridge(ctx: JobContext, id: string): Promise<void> {
   const bridge = mustRead(ctx.store, 'bridge', id);
   const d = bridge.data;
+  let planStarted = false;
   try {
     const facts = await readBridgeFacts(ctx, d);
     if (facts.exists) {
@@ -84,9 +94,15 @@ export async function createBridge(ctx: JobContext, id: string): Promise<void> {
         );
       }
     }
+    planStarted = true;
     await ctx.runPlan(createBridgePlan(id, d, facts));
     saveResource(ctx.store, bridge, { state: 'ready' });
   } catch (e) {
+    // The host may have the bridge after all (the answer was lost): keep the record, to be resolved.
+    if (planStarted && isUnknownOutcome(e)) {
+      markUnknown(ctx, bridge, e);
+      throw e;
+    }
     // A failed create leaves no record: the host was put back as it was.
     ctx.store.deleteResource(id);
     throw e;
@@ -106,6 +122,10 @@ export async function updateBridge(ctx: JobContext, id: string, previous: Bridge
     // The overlay MTU of the tunnels on this bridge follows its MTU.
     if (d.mtu !== previous.mtu) refreshOverlayMtu(ctx.store, [id]);
   } catch (e) {
+    if (isUnknownOutcome(e)) {
+      markUnknown(ctx, bridge, e);
+      throw e;
+    }
     // overlayMtu belongs to the tunnels (it may have changed since the PATCH was accepted): keep the current one.
     const overlayMtu = mustRead(ctx.store, 'bridge', id).data.overlayMtu;
     saveResource(ctx.store, bridge, { data: { ...previous, overlayMtu }, state: 'ready' });
@@ -128,6 +148,17 @@ async function removeBridge(ctx: JobContext, bridge: TypedResource<'bridge'>, ca
   ctx.store.deleteResource(bridge.id);
 }
 
+/** The ports the records put on a bridge: its tunnel ends and its attachments' host ends (a stopped container's has none). */
+export function bridgeMembers(store: Store, bridge: TypedResource<'bridge'>): { name: string; owner: string }[] {
+  const ends = readAll(store, 'tunnel').flatMap((t) =>
+    t.data.endpoints.filter((e) => e.bridgeId === bridge.id).map((e) => ({ name: e.portName, owner: t.id })),
+  );
+  const atts = readAll(store, 'attachment', { bridgeId: bridge.id })
+    .filter((a) => a.state !== 'target-stopped' && a.state !== 'pending')
+    .map((a) => ({ name: a.data.hostIfname, owner: a.id }));
+  return [...ends, ...atts];
+}
+
 /** What uses a bridge: tunnels with an end on it (first: they span hosts), then attachments. */
 function bridgeDependents(store: Store, bridge: TypedResource<'bridge'>): AnyResource[] {
   const tunnels = readAll(store, 'tunnel').filter((t) => t.data.endpoints.some((e) => e.bridgeId === bridge.id));
@@ -143,10 +174,11 @@ export const bridgeKind: ResourceKind<'bridge', BridgeView, BridgeObservation> =
   find: findBridge,
   hosts: (bridge) => [bridge.data.hostId],
   dependents: bridgeDependents,
-  async observe(hosts, bridge) {
+  async observe(hosts, bridge, store) {
     const d = bridge.data;
     const o = parseObservation(d, await hosts.read(d.hostId, observeCommands(d)));
-    return { observedAt: new Date().toISOString(), ...o, drift: bridgeDrift(bridge.id, d, o) };
+    const drift = [...bridgeDrift(bridge.id, d, o), ...memberDrift(o, bridgeMembers(store, bridge))];
+    return { observedAt: new Date().toISOString(), ...o, drift };
   },
   remove: (ctx, bridge, opts) => removeBridge(ctx, bridge, opts.cascade),
 };

@@ -3,6 +3,7 @@
  * with explicit state). Routes and jobs are thin over it: the generic get/list/delete routes, cascades and observe
  * all go through a kind; what differs per kind lives in its module (src/kinds/<kind>.ts).
  */
+import { ContainerNotFoundError, resolveContainer, type ContainerInfo } from '../docker/index.js';
 import { runBatchOn } from '../exec/batch.js';
 import { ExecError } from '../exec/errors.js';
 import { byName, namedEntries } from '../exec/named.js';
@@ -30,6 +31,8 @@ export interface HostReader {
     hostId: string,
     cmds: Record<K, readonly string[]>,
   ): Promise<Record<K, { exitCode: number; stdout: string; stderr: string }>>;
+  /** A container as Docker on the host has it now (null: no such container). */
+  container(hostId: string, ref: string): Promise<ContainerInfo | null>;
 }
 
 export interface RemoveOptions {
@@ -54,7 +57,7 @@ export interface ResourceKind<T extends ResourceType, View, Obs extends Observat
   /** What must go before it (a cascading delete removes these first, in this order). */
   dependents(store: Store, r: TypedResource<T>): AnyResource[];
   /** Reads its live state from the host(s) and reports drift (absent: the kind has nothing to observe). */
-  observe?(hosts: HostReader, r: TypedResource<T>): Promise<Obs>;
+  observe?(hosts: HostReader, r: TypedResource<T>, store: Store): Promise<Obs>;
   /** A delete job's work: gone from the host(s), then from the store. Idempotent: what is already gone is fine. */
   remove(ctx: JobContext, r: TypedResource<T>, opts: RemoveOptions): Promise<void>;
 }
@@ -76,6 +79,16 @@ export function hostReader(hosts: HostServices, target: (hostId: string) => Host
         entries.map(([k]) => k),
         r.results,
       );
+    },
+    container: async (hostId, ref) => {
+      const t = target(hostId);
+      if (!t) throw new ProblemError('not-found', `host ${hostId} no longer exists`);
+      try {
+        return await resolveContainer(hosts.docker(t), ref, { requireRunning: false });
+      } catch (e) {
+        if (e instanceof ContainerNotFoundError) return null;
+        throw e;
+      }
     },
   };
 }

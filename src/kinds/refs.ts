@@ -76,3 +76,28 @@ export function requireSettled(rec: { id: string; state: string; jobId: string |
     );
   }
 }
+
+/** How long a caller is told to wait before trying a host that did not answer again (the service re-probes it by itself). */
+export const HOST_RETRY_AFTER_S = 10;
+
+/**
+ * A host whose last probe failed: 503 `host-unreachable` (retryable, with Retry-After) rather than a conflict, since
+ * the service re-probes it by itself (src/jobs/reconcile.ts). A pinned host key that no longer matches is its own 503.
+ */
+export function requireHostAvailable(host: {
+  id: string;
+  state: string;
+  data: { name: string; facts: { reachable: boolean; problem?: { type: string } | undefined } | null };
+}): void {
+  const facts = host.data.facts;
+  if (host.state !== 'failed' && facts?.reachable !== false) return;
+  if (facts?.problem?.type.endsWith('/host-key-mismatch'))
+    throw new ProblemError('host-key-mismatch', `host ${host.data.name}'s key no longer matches the pinned one (last probe)`, {
+      host: host.data.name,
+    });
+  throw new ProblemError(
+    'host-unreachable',
+    `host ${host.data.name} did not answer its last probe; the service probes it again by itself: retry after a while`,
+    { host: host.data.name, retryAfter: HOST_RETRY_AFTER_S },
+  );
+}

@@ -502,6 +502,7 @@ export function resolveTopology(
         txChecksumOffloadOff: false,
         labels: doc.labels,
         container: m.container ?? null,
+        assignedMac: null,
         topology: name,
         ...(isImpaired(m.impairment?.toContainer) || isImpaired(m.impairment?.fromContainer)
           ? { impairment: normalizeAttachmentImpairment(m.impairment) }

@@ -33,7 +33,7 @@ import { createTunnelPlan, deleteTunnelPlan, endCommands, parseEnd, type EndFact
 import { commandLine } from '../jobs/plan-runner.js';
 import { coalesce } from '../ops/coalesce.js';
 import type { Store } from '../store/types.js';
-import { resolveTarget, type ResolvedTarget } from './attachment.js';
+import { observeAttachment, resolveTarget, type ResolvedTarget } from './attachment.js';
 import { bridgeKind } from './bridge.js';
 import type { HostReader, Observation, ResourceKind, TypedResource } from './kind.js';
 import { readByKeyOrId } from './topology-refs.js';
@@ -558,8 +558,9 @@ function observeOwned<T extends 'bridge' | 'tunnel', V, O extends Observation>(
   kind: ResourceKind<T, V, O>,
   hosts: HostReader,
   r: TypedResource<T>,
+  store: Store,
 ): Promise<Observation> {
-  return kind.observe ? kind.observe(hosts, r) : Promise.resolve({ observedAt: nowIso(), drift: [] });
+  return kind.observe ? kind.observe(hosts, r, store) : Promise.resolve({ observedAt: nowIso(), drift: [] });
 }
 
 export interface TopologyObservation extends Observation {
@@ -573,8 +574,9 @@ async function observeTopology(hosts: HostReader, store: Store, topology: TypedR
       const rec = store.getResource(id);
       let items: DriftItem[];
       if (!rec) items = [{ field: 'record', desired: id, actual: null }];
-      else if (rec.type === 'bridge') items = (await observeOwned(bridgeKind, hosts, parseRecord('bridge', rec))).drift;
-      else if (rec.type === 'tunnel') items = (await observeOwned(tunnelKind, hosts, parseRecord('tunnel', rec))).drift;
+      else if (rec.type === 'bridge') items = (await observeOwned(bridgeKind, hosts, parseRecord('bridge', rec), store)).drift;
+      else if (rec.type === 'tunnel') items = (await observeOwned(tunnelKind, hosts, parseRecord('tunnel', rec), store)).drift;
+      else if (rec.type === 'attachment') items = (await observeAttachment(hosts, parseRecord('attachment', rec))).drift;
       else items = [];
       drift.push(...items.map((d) => ({ ...d, field: `${slot}:${d.field}` })));
     }),

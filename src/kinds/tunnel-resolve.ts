@@ -18,7 +18,7 @@ import { ipFamily } from '../model/net.js';
 import { overlayMtu } from '../ops/tunnels.js';
 import type { Store } from '../store/types.js';
 import type { TypedResource } from './kind.js';
-import { interfaceNamesOnHost as namesOnHost, requireBridge } from './refs.js';
+import { interfaceNamesOnHost as namesOnHost, requireBridge, requireHostAvailable } from './refs.js';
 
 const tunnelsOf = (store: Store) => readAll(store, 'tunnel').map((t) => ({ id: t.id, state: t.state, d: t.data }));
 
@@ -93,7 +93,9 @@ export function resolveTunnel(store: Store, body: TunnelCreate): TunnelData {
       },
     ]);
   }
-  const hd: [HostData, HostData] = [mustRead(store, 'host', bd[0].hostId).data, mustRead(store, 'host', bd[1].hostId).data];
+  const hosts = [mustRead(store, 'host', bd[0].hostId), mustRead(store, 'host', bd[1].hostId)] as const;
+  hosts.forEach(requireHostAvailable);
+  const hd: [HostData, HostData] = [hosts[0].data, hosts[1].data];
 
   const errors: FieldError[] = [];
   hd.forEach((h, i) => {

@@ -8,6 +8,7 @@ import { createTunnelPlan, deleteTunnelPlan, endCommands, endDrift, parseEnd, ty
 import type { Observation, ResourceKind, TypedResource } from './kind.js';
 import { observeTunnelEndImpairment, tunnelImpairmentDeleteSteps } from './impairments.js';
 import { refreshOverlayMtu } from './overlay-mtu.js';
+import { isUnknownOutcome, markUnknown } from './unknown.js';
 
 /** Both ends as the hosts have them now (read in parallel; each host's commands go to its own executor). */
 async function readEnds(
@@ -23,7 +24,7 @@ async function readEnds(
 }
 
 /** Both ends, always read. */
-async function readBothEnds(ctx: JobContext, d: TunnelData): Promise<[EndState, EndState]> {
+export async function readBothEnds(ctx: JobContext, d: TunnelData): Promise<[EndState, EndState]> {
   const [a, b] = await readEnds(ctx, d);
   return [a!, b!];
 }
@@ -31,6 +32,7 @@ async function readBothEnds(ctx: JobContext, d: TunnelData): Promise<[EndState, 
 export async function createTunnel(ctx: JobContext, id: string): Promise<void> {
   const tunnel = mustRead(ctx.store, 'tunnel', id);
   const d = tunnel.data;
+  let planStarted = false;
   try {
     const before = await readBothEnds(ctx, d);
     before.forEach((o, i) => {
@@ -46,6 +48,7 @@ export async function createTunnel(ctx: JobContext, id: string): Promise<void> {
       );
     });
     const plan = createTunnelPlan(id, d, before);
+    planStarted = true;
     await ctx.runPlan(plan);
     // ovs-vsctl succeeds once the row is written; whether ovs-vswitchd could make the port shows in error/ofport.
     const after = await readEnds(ctx, d, (end) => end.bridgeType === 'ovs');
@@ -75,6 +78,10 @@ export async function createTunnel(ctx: JobContext, id: string): Promise<void> {
       `overlay MTU ${d.endpoints.map((e) => `${e.hostName}/${e.bridgeName} ${e.overlayMtu}`).join(', ')}: ${d.overlayMtu} through the tunnel`,
     );
   } catch (e) {
+    if (planStarted && isUnknownOutcome(e)) {
+      markUnknown(ctx, tunnel, e);
+      throw e;
+    }
     // A failed create leaves no record: both hosts were put back as they were.
     ctx.store.deleteResource(id);
     throw e;

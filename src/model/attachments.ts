@@ -2,7 +2,7 @@
 import { z } from '@hono/zod-openapi';
 import { Cidr, IpAddress, Mac, Mtu } from './net.js';
 import { ContainerRef, idSchema, IfName, Labels, NetnsName } from './names.js';
-import { ResourceStateSchema, type Resource } from './resource.js';
+import { DriftSchema, ResourceStateSchema, type Resource } from './resource.js';
 import { BridgeRefSchema } from './bridges.js';
 import { AttachmentImpairmentSchema, LinkStateSchema, normalizeAttachmentImpairment } from './impairments.js';
 
@@ -56,6 +56,44 @@ export const AttachmentCreateSchema = z
   });
 export type AttachmentCreate = z.infer<typeof AttachmentCreateSchema>;
 
+/** What `?observe=true` reads for an attachment: the target, both veth ends, and the drift (one shape for every kind). */
+export const AttachmentObservationSchema = z
+  .object({
+    observedAt: z.string(),
+    target: z.object({
+      running: z.boolean().nullable().openapi({ description: 'null: not a container target' }),
+      pid: z.number().nullable(),
+      containerId: z.string().nullable(),
+      netnsPath: z.string().nullable(),
+    }),
+    hostEnd: z.object({
+      exists: z.boolean(),
+      owner: z.string().nullable(),
+      bridge: z.string().nullable(),
+      up: z.boolean().nullable(),
+      operstate: z.string().nullable().openapi({ description: 'carrier: `up` when both ends are up' }),
+      mtu: z.number().nullable(),
+      vlan: z.number().nullable(),
+      error: z.string().nullable(),
+    }),
+    inside: z.object({
+      exists: z.boolean(),
+      paired: z.boolean().openapi({ description: "the inner end is the host end's veth peer" }),
+      up: z.boolean().nullable(),
+      mtu: z.number().nullable(),
+      mac: z.string().nullable(),
+      addresses: z.array(z.string()),
+      routes: z.array(z.string()),
+    }),
+    impairment: AttachmentImpairmentSchema.required()
+      .optional()
+      .openapi({ description: 'what the qdiscs and loss rules on the host do now (absent while the target is stopped)' }),
+    link: LinkStateSchema.nullable().optional().openapi({ description: 'the cable: the bridge end up or down (null: it is missing)' }),
+    drift: DriftSchema,
+  })
+  .openapi('AttachmentObservation');
+export type AttachmentObservation = z.infer<typeof AttachmentObservationSchema>;
+
 export const ResolvedTargetSchema = z.object({
   pid: z.number().nullable(),
   containerId: z.string().nullable(),
@@ -82,6 +120,8 @@ export const AttachmentDataSchema = BridgeRefSchema.extend({
   labels: z.record(z.string(), z.string()),
   /** For list filters. */
   container: z.string().nullable(),
+  /** The MAC the inner end was made with when none was requested: a re-attach (container restart, repair) keeps it. */
+  assignedMac: z.string().nullable().default(null),
   /** The topology that owns it (it changes only through that topology). */
   topology: z.string().optional(),
   /** Impairments per direction (absent: none; records from before impairments existed have none). */
@@ -121,6 +161,7 @@ export const AttachmentSchema = z
     jobId: idSchema('job').nullable(),
     createdAt: z.string(),
     updatedAt: z.string(),
+    observed: AttachmentObservationSchema.optional(),
   })
   .openapi('Attachment');
 export type AttachmentView = z.infer<typeof AttachmentSchema>;

@@ -93,7 +93,14 @@ export const BridgeObservationSchema = z
       .string()
       .nullable()
       .openapi({ description: 'the netplumb id marked on the bridge (external_ids:netplumb-id or alias netplumb:<id>)' }),
-    ports: z.array(z.object({ name: z.string(), owner: z.string().nullable(), type: z.string().nullable() })),
+    ports: z.array(
+      z.object({
+        name: z.string(),
+        owner: z.string().nullable(),
+        type: z.string().nullable(),
+        error: z.string().nullable().optional().openapi({ description: "OVS's error for the port's interface (e.g. its device is gone)" }),
+      }),
+    ),
     drift: DriftSchema,
   })
   .openapi('BridgeObservation');

@@ -5,6 +5,10 @@ import { TrafficControlFactsSchema } from './impairments.js';
 import { canonicalIp, IpAddress } from './net.js';
 import { ResourceStateSchema, type Resource } from './resource.js';
 
+/** What the reconcile loop does on a host (see src/jobs/reconcile.ts). */
+export const ReconcileMode = z.enum(['auto', 'report', 'off']);
+export type ReconcileMode = z.infer<typeof ReconcileMode>;
+
 const DnsName = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 
 export const HostAddress = z
@@ -76,6 +80,10 @@ export const HostCreateSchema = z
           'Reach Docker through this socket on the host instead of the default (local: /var/run/docker.sock; SSH: `docker system dial-stdio` on the host)',
       }),
     labels: Labels.optional(),
+    reconcile: ReconcileMode.optional().openapi({
+      description:
+        'What the reconcile loop does on this host: `auto` (default) observes it and repairs drift as logged jobs; `report` only logs the drift it finds; `off` leaves it alone',
+    }),
   })
   .strict()
   .openapi('HostCreate', {
@@ -109,6 +117,7 @@ export const HostFactsSchema = z
     ethtool: z.boolean().optional(),
     kernelModules: z.object({ gre: z.boolean(), vxlan: z.boolean(), openvswitch: z.boolean() }).optional(),
     trafficControl: TrafficControlFactsSchema.nullable().optional(),
+    bootId: z.string().optional().openapi({ description: "the kernel's boot id: another one means the host booted again" }),
   })
   .openapi('HostFacts');
 export type HostFacts = z.infer<typeof HostFactsSchema>;
@@ -136,6 +145,7 @@ export const HostSchema = z
     docker: z.object({ socketPath: z.string() }).nullable(),
     labels: z.record(z.string(), z.string()),
     facts: HostFactsSchema.nullable(),
+    reconcile: ReconcileMode,
     state: ResourceStateSchema,
     jobId: idSchema('job').nullable(),
     createdAt: z.string(),
@@ -162,6 +172,7 @@ export const HostDataSchema = z.object({
   docker: z.object({ socketPath: z.string() }).nullable(),
   labels: z.record(z.string(), z.string()),
   facts: HostFactsSchema.nullable(),
+  reconcile: ReconcileMode.default('auto'),
 });
 export type HostData = z.infer<typeof HostDataSchema>;
 
@@ -186,6 +197,7 @@ export function renderHost(r: Resource<HostData>): HostView {
     docker: d.docker,
     labels: d.labels,
     facts: d.facts,
+    reconcile: d.reconcile,
     state: r.state,
     jobId: r.jobId,
     createdAt: r.createdAt,

@@ -2,7 +2,17 @@
 import { z } from '@hono/zod-openapi';
 import type { ResourceType } from './names.js';
 
-export const ResourceStateSchema = z.enum(['pending', 'ready', 'failed', 'deleting']);
+/**
+ * `unknown`: a step's outcome could not be known (lost connection, timeout); the record stays and the service resolves
+ * it (observe, then finish or undo) as soon as the host answers. `target-stopped`: an attachment whose container is
+ * stopped (it comes back when the container starts).
+ */
+export const ResourceStateSchema = z
+  .enum(['pending', 'ready', 'failed', 'deleting', 'unknown', 'target-stopped'])
+  .openapi('ResourceState', {
+    description:
+      "`unknown`: the outcome of a step is not known (connection lost, timeout); resolved by observing once the host answers. `target-stopped`: the attachment's container is stopped",
+  });
 export type ResourceState = z.infer<typeof ResourceStateSchema>;
 
 /** A stored resource whose data has been parsed with its kind's schema. */

@@ -247,3 +247,81 @@ export function updateAttachmentPlan(previous: AttachmentData, next: AttachmentD
   }
   return { steps: s };
 }
+
+/** A random locally administered unicast MAC (what the kernel would pick), chosen by us so a re-attach can keep it. */
+export function randomMac(random: (n: number) => Uint8Array): string {
+  const b = random(5);
+  return ['02', ...Array.from(b, (x) => x.toString(16).padStart(2, '0'))].join(':');
+}
+
+/**
+ * The first step of a batch into a target namespace: the namespace is still the one the job resolved (same inode).
+ * A container that restarted mid-job has a new namespace (or its pid is gone): the batch stops here, the job undoes
+ * what it did and fails, and nothing lands in another namespace.
+ */
+export function nsGuardStep(host: string, nsPath: string, inode: string): Step {
+  return step(host, `the target's namespace is still ${inode}`, [
+    'sh',
+    '-c',
+    'test "$(stat -L -c %i "$1")" = "$2"',
+    'netplumb-ns-check',
+    nsPath,
+    inode,
+  ]);
+}
+
+/** What observe saw of a whole pair, as far as converging it needs. */
+export interface PairFacts {
+  hostEnd: {
+    bridge: string | null;
+    up: boolean | null;
+    mtu: number | null;
+    vlan: number | null;
+    owner: string | null;
+    error: string | null;
+  };
+  inside: { up: boolean | null; mtu: number | null; mac: string | null; addresses: string[] };
+}
+
+/**
+ * Reset in place what differs on a whole veth pair (both ends present and paired): the port, MTU, MAC, addresses,
+ * up, offload, routes. Nothing here is undone on failure: it resets to the record, and undoing would restore drift.
+ */
+export function convergeAttachmentPlan(id: string, d: AttachmentData & { ifname: string }, o: PairFacts, nsPath: string): Plan {
+  const h = d.hostId;
+  const hostEnd = d.hostIfname;
+  const ifname = d.ifname;
+  const inside = (argv: string[]) => inNs(nsPath, argv);
+  const s: Step[] = [];
+  if (d.bridgeType === 'ovs') {
+    if (o.hostEnd.bridge !== d.bridgeName || o.hostEnd.vlan !== d.vlan || o.hostEnd.owner !== id || o.hostEnd.error) {
+      const tx = o.hostEnd.bridge && o.hostEnd.bridge !== d.bridgeName ? vsctl('--if-exists', 'del-port', hostEnd, '--') : vsctl();
+      tx.push('--may-exist', 'add-port', d.bridgeName, hostEnd, '--', 'set', 'Interface', hostEnd, `external_ids:netplumb-id=${id}`);
+      tx.push('--', 'set', 'Port', hostEnd, d.vlan !== null ? `tag=${d.vlan}` : 'tag=[]');
+      s.push(step(h, `port ${hostEnd} on OVS bridge ${d.bridgeName}`, tx));
+    }
+  } else if (o.hostEnd.bridge !== d.bridgeName) {
+    s.push(step(h, `${hostEnd} into Linux bridge ${d.bridgeName}`, ['ip', 'link', 'set', 'dev', hostEnd, 'master', d.bridgeName]));
+  }
+  if (d.mtu !== null && o.hostEnd.mtu !== d.mtu)
+    s.push(step(h, `MTU ${d.mtu} on ${hostEnd}`, ['ip', 'link', 'set', 'dev', hostEnd, 'mtu', String(d.mtu)]));
+  // The cable as the record says (link: down keeps it pulled).
+  if (d.link === 'down') {
+    if (o.hostEnd.up !== false) s.push(step(h, `${hostEnd} down (cable pulled)`, ['ip', 'link', 'set', 'dev', hostEnd, 'down']));
+  } else if (o.hostEnd.up !== true) s.push(step(h, `${hostEnd} up`, ['ip', 'link', 'set', 'dev', hostEnd, 'up']));
+  if (d.mtu !== null && o.inside.mtu !== d.mtu)
+    s.push(step(h, `MTU ${d.mtu} on ${ifname}`, inside(['ip', 'link', 'set', 'dev', ifname, 'mtu', String(d.mtu)])));
+  if (d.mac && o.inside.mac !== d.mac)
+    s.push(step(h, `MAC ${d.mac} on ${ifname}`, inside(['ip', 'link', 'set', 'dev', ifname, 'address', d.mac])));
+  for (const a of o.inside.addresses.filter((x) => !d.addresses.includes(x)))
+    s.push(step(h, `remove address ${a} from ${ifname}`, inside(['ip', 'addr', 'del', a, 'dev', ifname]), { okExitCodes: [0, 2] }));
+  for (const a of d.addresses.filter((x) => !o.inside.addresses.includes(x)))
+    s.push(step(h, `address ${a} on ${ifname}`, inside(['ip', 'addr', 'replace', a, 'dev', ifname])));
+  if (o.inside.up !== true) s.push(step(h, `${ifname} up`, inside(['ip', 'link', 'set', 'dev', ifname, 'up'])));
+  if (d.datapathType === 'netdev')
+    s.push(step(h, `tx checksum offload off on ${ifname} (netdev datapath)`, inside(['ethtool', '-K', ifname, 'tx', 'off'])));
+  // Routes: the attach plan's own route steps (ip route replace converges).
+  const attach = attachPlan({ id, d, ifname, nsPath, nsRef: 'unused' }).steps;
+  s.push(...attach.filter((x) => x.argv.includes('route')));
+  return { steps: s.map(({ undo: _u, ...x }) => x) };
+}

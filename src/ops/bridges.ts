@@ -172,7 +172,7 @@ export function observeCommands(d: Pick<BridgeData, 'name' | 'type'>) {
   if (d.type === 'ovs') {
     c.bridge = vsctl('--format=json', '--columns=name,datapath_type,external_ids,ports', 'find', 'Bridge', `name=${d.name}`);
     c.ports = vsctl('list-ports', d.name);
-    c.ifaces = vsctl('--format=json', '--columns=name,type,external_ids', 'list', 'Interface');
+    c.ifaces = vsctl('--format=json', '--columns=name,type,external_ids,error', 'list', 'Interface');
   } else {
     c.ports = ['ip', '-j', '-d', 'link', 'show', 'master', d.name];
   }
@@ -186,7 +186,7 @@ export interface ObservedBridge {
   mtu: number | null;
   datapathType: string | null;
   owner: string | null;
-  ports: { name: string; owner: string | null; type: string | null }[];
+  ports: { name: string; owner: string | null; type: string | null; error?: string | null }[];
 }
 
 export function parseObservation(d: Pick<BridgeData, 'type'>, out: Record<string, { exitCode: number; stdout: string }>): ObservedBridge {
@@ -214,10 +214,12 @@ export function parseObservation(d: Pick<BridgeData, 'type'>, out: Record<string
     const ifaces = new Map(ovsRows(out.ifaces?.stdout ?? '').map((r) => [r.name as string, r]));
     o.ports = names.map((n) => {
       const i = ifaces.get(n);
+      const error = Array.isArray(i?.error) ? null : (i?.error as string | undefined);
       return {
         name: n,
         owner: ((i?.external_ids as Record<string, string> | undefined) ?? {})['netplumb-id'] ?? null,
         type: (i?.type as string) || null,
+        error: error ?? null,
       };
     });
   } else if (out.ports?.exitCode === 0) {
@@ -235,4 +237,20 @@ export function bridgeDrift(id: string, d: BridgeData, o: ObservedBridge): Drift
     { field: 'mtu', desired: d.mtu, actual: o.mtu, skip: d.mtu === null },
     { field: 'datapathType', desired: d.datapathType, actual: o.datapathType, skip: d.type !== 'ovs' || !d.datapathType },
   ]);
+}
+
+/**
+ * The ports the service's records put on a bridge (tunnel ends, attachments' host ends): each one missing, marked by
+ * another owner, or without its device (OVS error) is drift, named `port:<name>`.
+ */
+export function memberDrift(o: ObservedBridge, members: { name: string; owner: string }[]): DriftItem[] {
+  if (!o.exists) return [];
+  const drift: DriftItem[] = [];
+  for (const m of members) {
+    const p = o.ports.find((x) => x.name === m.name);
+    if (!p) drift.push({ field: `port:${m.name}`, desired: m.owner, actual: null });
+    else if (p.owner !== null && p.owner !== m.owner) drift.push({ field: `port:${m.name}`, desired: m.owner, actual: p.owner });
+    else if (p.error) drift.push({ field: `port:${m.name}:error`, desired: null, actual: p.error });
+  }
+  return drift;
 }

@@ -5,6 +5,8 @@ export const probeCommands = {
   ovsVersion: ['ovs-vsctl', '--version'],
   datapathTypes: ['ovs-vsctl', '--timeout=5', 'get', 'Open_vSwitch', '.', 'datapath_types'],
   ethtool: ['ethtool', '--version'],
+  /** Changes at every boot: the reconcile loop repairs a host that booted again. */
+  bootId: ['cat', '/proc/sys/kernel/random/boot_id'],
 } as const;
 
 export const KERNEL_MODULES = ['gre', 'vxlan', 'openvswitch'] as const;

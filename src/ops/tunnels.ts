@@ -182,7 +182,7 @@ export interface EndFacts {
   owner: string | null;
 }
 
-function endSteps(id: string, d: TunnelData, e: TunnelEndpointData, facts: EndFacts): Step[] {
+export function endSteps(id: string, d: TunnelData, e: TunnelEndpointData, facts: EndFacts): Step[] {
   const h = e.hostId;
   const what = `${d.type} tunnel end ${e.portName} on ${e.bridgeName} (remote ${e.remoteIp})`;
   // Ours already (a converging re-run): change it in place and never delete it in an undo.

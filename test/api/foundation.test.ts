@@ -355,7 +355,7 @@ describe('job log stream under load', () => {
 });
 
 describe('restart recovery', () => {
-  it('an interrupted create leaves its resource failed (deletable) and answers its idempotency key', async () => {
+  it('an interrupted create leaves its resource unknown (deletable) and answers its idempotency key', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'netplumb-'));
     try {
       const path = join(dir, 'np.db');
@@ -376,7 +376,7 @@ describe('restart recovery', () => {
       expect(again.status).toBe(500);
       expect((await again.json()).type).toBe('https://netplumb.dev/problems/job-interrupted');
       const br = await (await b.json('GET', '/bridges/docker1/br1')).json();
-      expect(br.state).toBe('failed');
+      expect(br.state).toBe('unknown');
       expect((await b.json('DELETE', `/bridges/${br.id}`)).status).toBe(204);
       await a.deps.runner.drain();
     } finally {

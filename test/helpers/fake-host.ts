@@ -73,6 +73,7 @@ export const healthyHost: Responder = (argv) => {
   if (cmd === 'ip -V') return { stdout: 'ip utility, iproute2-6.1.0, libbpf 1.1.2\n' };
   if (cmd === 'ovs-vsctl --version') return { stdout: 'ovs-vsctl (Open vSwitch) 3.1.0\nDB Schema 8.3.1\n' };
   if (cmd.includes('datapath_types')) return { stdout: '[netdev, system]\n' };
+  if (cmd === 'cat /proc/sys/kernel/random/boot_id') return { stdout: '5c1b8a4e-0000-4000-8000-000000000001\n' };
   if (argv[0] === 'sh' && argv.at(-1) === 'openvswitch') return { exitCode: 1 };
   // An empty host: no bridges, no links by name.
   if (argv.includes('br-exists')) return { exitCode: 2 };
@@ -130,6 +131,8 @@ const knownCommands: Responder = (argv) => {
   if (tool === 'ping' && rest.join(' ').startsWith('-c 1 -W 1 ')) return ok;
   if (tool === 'bridge' && rest[0] === 'link' && rest[1] === 'set') return ok;
   if (tool === 'stat' && rest.join(' ').startsWith('-L -c %i /proc/self/ns/net ')) return { stdout: '4026531840\n4026532999\n' };
+  // The namespace guard of attach batches (ops/attachments.ts nsGuardStep): the fake target's inode is 4026532999.
+  if (tool === 'sh' && rest[0] === '-c' && rest[2] === 'netplumb-ns-check') return { exitCode: rest[4] === '4026532999' ? 0 : 1 };
   if (tool === 'ethtool' && rest.join(' ') === '--version') return { stdout: 'ethtool version 6.1\n' };
   if (KERNEL_MODULES.some((m) => moduleProbe(m).join('\0') === argv.join('\0'))) return ok;
   // The traffic-control probe: this machine's kernel (everything but netem).

@@ -9,6 +9,7 @@ import { serveApp } from '../../src/listen.js';
 import type { AppDeps } from '../../src/deps.js';
 import { createDeps, hostExecutor } from '../../src/services.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
+import { startReconciler, type Reconciler, type ReconcilerOptions } from '../../src/reconcile/loop.js';
 import { createClient, type NetplumbClient } from '../../sdk/src/index.js';
 import { down, SEED_HOSTS, up, type Sandbox, type SandboxHostSpec } from '../testbed/sandbox.js';
 
@@ -17,6 +18,8 @@ export interface World {
   deps: AppDeps;
   np: NetplumbClient;
   baseUrl: string;
+  /** The reconcile loop, when startWorld was asked for one. */
+  reconciler: Reconciler | null;
   /** Registers every sandbox host through the API (SSH executor, pinned host key, tunnelIp = underlay). */
   registerHosts(): Promise<void>;
   /** Runs argv on a registered host over the service's own SSH connection (as a user would over ssh). */
@@ -43,16 +46,17 @@ export function sshHostBody(sb: Sandbox, name: string) {
 export async function startWorld(
   prefix: string,
   hosts: SandboxHostSpec[] = SEED_HOSTS,
-  opts: { withDocker?: boolean; token?: string } = {},
+  opts: { withDocker?: boolean; token?: string; reconcile?: ReconcilerOptions } = {},
 ): Promise<World> {
   await down(prefix).catch(() => undefined);
-  const { token, ...sandboxOpts } = opts;
+  const { token, reconcile, ...sandboxOpts } = opts;
   const sb = await up({ prefix, hosts, ...sandboxOpts });
   let server: ServerType | undefined;
   try {
     const store = new SqliteStore(':memory:');
     const deps = createDeps(store, { defaultWaitMs: 60_000, idempotencyTtlMs: 86_400_000, maxBodyBytes: 1 << 20, token });
     const app = createApp(deps);
+    const reconciler = reconcile ? startReconciler(deps, reconcile) : null;
     await new Promise<void>((resolve) => {
       server = serveApp(app, { port: 0, hostname: '127.0.0.1' }, () => resolve());
     });
@@ -63,6 +67,7 @@ export async function startWorld(
       deps,
       np,
       baseUrl,
+      reconciler,
       async registerHosts() {
         for (const h of sb.hosts) await np.hosts.create(sshHostBody(sb, h.name));
       },
@@ -70,6 +75,7 @@ export async function startWorld(
         return hostExecutor(deps, host).run(argv);
       },
       async close() {
+        await reconciler?.stop();
         await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
         await deps.runner.drain();
         await deps.hosts.closeAll();

@@ -43,6 +43,7 @@ beforeAll(async () => {
     txChecksumOffloadOff: false,
     labels: {},
     container: null,
+    assignedMac: null,
   };
 }, 180_000);
 

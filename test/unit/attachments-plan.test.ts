@@ -23,6 +23,7 @@ const d: AttachmentData = {
   txChecksumOffloadOff: false,
   labels: {},
   container: 'web1',
+  assignedMac: null,
 };
 const ns = '/proc/4242/ns/net';
 const inNs = (...a: string[]) => ['nsenter', `--net=${ns}`, ...a];

@@ -23,6 +23,7 @@ const member = (n: number, host = 'host_1'): AttachmentData => ({
   txChecksumOffloadOff: false,
   labels: {},
   container: `c${n}`,
+  assignedMac: null,
 });
 const plan = (ds: AttachmentData[]) =>
   ds.flatMap((d, i) => attachPlan({ id: `att_${i}`, d, ifname: 'eth1', nsPath: `/proc/${100 + i}/ns/net`, nsRef: String(100 + i) }).steps);

@@ -17,7 +17,7 @@ describe('generated files match the code (run `npm run openapi` when this fails)
       for (const [method, op] of Object.entries(item)) {
         const where = `${method.toUpperCase()} ${path}`;
         // Generators name methods after it: verb + noun (createTunnel, listBridges, getBridgeByName), unique.
-        expect(op.operationId, where).toMatch(/^(list|get|create|update|delete|probe|apply|plan)[A-Z][A-Za-z]*$/);
+        expect(op.operationId, where).toMatch(/^(list|get|create|update|delete|probe|apply|plan|repair)[A-Z][A-Za-z]*$/);
         expect(ids.get(op.operationId!), `${where}: operationId ${op.operationId} taken`).toBeUndefined();
         ids.set(op.operationId!, where);
         expect(op.summary?.trim(), `${where}: summary`).toBeTruthy();

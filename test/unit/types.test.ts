@@ -54,7 +54,9 @@ describe('SDK types', () => {
       components['schemas']['Bridge'] & { job?: components['schemas']['Job'] }
     >();
     expectTypeOf<Awaited<ReturnType<typeof np.tunnels.create>>['overlayMtu']>().toEqualTypeOf<number>();
-    expectTypeOf<components['schemas']['Bridge']['state']>().toEqualTypeOf<'pending' | 'ready' | 'failed' | 'deleting'>();
+    expectTypeOf<components['schemas']['Bridge']['state']>().toEqualTypeOf<
+      'pending' | 'ready' | 'failed' | 'deleting' | 'unknown' | 'target-stopped'
+    >();
   });
 });
 

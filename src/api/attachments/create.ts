@@ -1,7 +1,11 @@
 import { createRoute } from '@hono/zod-openapi';
 import { insertPending, readResource } from '../../jobs/records.js';
 import { attachmentKind, createAttachment, resolveAttachment } from '../../kinds/attachment.js';
-import { AttachmentCreateSchema } from '../../model/attachments.js';
+import { AttachmentCreateSchema, type AttachmentCreate } from '../../model/attachments.js';
+import { findBridge } from '../../kinds/refs.js';
+import { readAll } from '../../jobs/records.js';
+import type { Store } from '../../store/types.js';
+import { CONVERGIBLE, repairMutation } from '../repair/mutation.js';
 import { newId } from '../../model/names.js';
 import { acceptedResponse, PreferHeader, router } from '../common.js';
 import { mutate } from '../mutation.js';
@@ -31,6 +35,10 @@ export const app = router().openapi(route, (c) => {
   const deps = c.get('deps');
   const body = c.req.valid('json');
   return mutate(c, route, () => {
+    // The same request again for an attachment of ours that did not settle (failed, interrupted, lost outcome,
+    // stopped container): converge it rather than make a second one.
+    const own = convergibleAttachment(deps.store, body);
+    if (own) return repairMutation(deps, own, (r) => (r.type === 'attachment' ? attachmentKind.render(r) : {}), 201);
     const id = newId('attachment');
     const { data, key } = resolveAttachment(deps.store, body, id);
     return {
@@ -45,3 +53,22 @@ export const app = router().openapi(route, (c) => {
     };
   });
 });
+
+function convergibleAttachment(store: Store, body: AttachmentCreate) {
+  const bridge = findBridge(store, body.bridge);
+  if (!bridge) return null;
+  const set = (a: readonly string[]) => JSON.stringify([...a].sort());
+  return (
+    readAll(store, 'attachment', { bridgeId: bridge.id }).find(
+      (a) =>
+        CONVERGIBLE.has(a.state) &&
+        JSON.stringify(a.data.target) === JSON.stringify(body.target) &&
+        (body.ifname === undefined || a.data.ifname === body.ifname) &&
+        (body.hostIfname === undefined || a.data.hostIfname === body.hostIfname) &&
+        set(a.data.addresses) === set(body.addresses) &&
+        a.data.gateway === (body.gateway ?? null) &&
+        (body.mac === undefined || a.data.mac === body.mac) &&
+        a.data.vlan === (body.vlan ?? null),
+    ) ?? null
+  );
+}

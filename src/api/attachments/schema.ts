@@ -1,8 +1,6 @@
 import { z } from '@hono/zod-openapi';
 import { AttachmentSchema } from '../../model/attachments.js';
 import { JobSchema } from '../../model/jobs.js';
-import { DriftSchema } from '../../model/resource.js';
-import { AttachmentImpairmentSchema, LinkStateSchema } from '../../model/impairments.js';
 import { listOf } from '../common.js';
 export { ObserveQuery } from '../common.js';
 
@@ -26,16 +24,3 @@ export const AttachmentListQuery = z.object({
     .optional()
     .openapi({ param: { name: 'container', in: 'query' }, description: 'container name or id as given when attaching' }),
 });
-export const AttachmentObservedSchema = AttachmentSchema.extend({
-  observed: z
-    .object({
-      observedAt: z.string(),
-      impairment: AttachmentImpairmentSchema.required().openapi({ description: 'what the qdiscs and loss rules on the host do now' }),
-      link: LinkStateSchema.nullable().openapi({ description: 'the bridge end up or down (null: it is missing)' }),
-      drift: DriftSchema.openapi({
-        description:
-          'impairment.toContainer, impairment.fromContainer (as the qdiscs and loss rules say) and link (the bridge end up or down)',
-      }),
-    })
-    .optional(),
-}).openapi('AttachmentObserved');

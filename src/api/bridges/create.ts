@@ -1,11 +1,12 @@
 import { createRoute } from '@hono/zod-openapi';
 import { insertPending, readResource } from '../../jobs/records.js';
 import { bridgeKind, createBridge, resolveDatapath } from '../../kinds/bridge.js';
-import { requireHost } from '../../kinds/refs.js';
-import { BridgeCreateSchema, type BridgeData } from '../../model/bridges.js';
+import { requireHost, requireHostAvailable } from '../../kinds/refs.js';
+import { BridgeCreateSchema, type BridgeCreate, type BridgeData } from '../../model/bridges.js';
 import { newId } from '../../model/names.js';
 import { ProblemError } from '../../model/problems.js';
 import { acceptedResponse, PreferHeader, router } from '../common.js';
+import { CONVERGIBLE, repairMutation } from '../repair/mutation.js';
 import { mutate } from '../mutation.js';
 import { bodyErrorResponses, mutationErrorResponses, statusResponses } from '../problems.js';
 import { BridgeWithJobSchema } from './schema.js';
@@ -32,8 +33,14 @@ export const app = router().openapi(route, (c) => {
   const body = c.req.valid('json');
   return mutate(c, route, () => {
     const host = requireHost(deps.store, body.host, '/host');
+    requireHostAvailable(host);
     const key = `${host.id}/${body.name}`;
     const existing = deps.store.getResourceByKey('bridge', key);
+    const own = existing && readResource(deps.store, 'bridge', existing.id);
+    // The same request again for a record of ours whose job failed, was interrupted or lost its outcome: converge it.
+    if (own && CONVERGIBLE.has(own.state) && sameBridge(own.data, body)) {
+      return repairMutation(deps, own, (r) => (r.type === 'bridge' ? bridgeKind.render(r) : {}), 201);
+    }
     if (existing) {
       throw new ProblemError('conflict', `bridge ${host.data.name}/${body.name} already exists (${existing.id})`, {
         errors: [{ pointer: '/name', detail: 'already exists on this host' }],
@@ -66,3 +73,9 @@ export const app = router().openapi(route, (c) => {
     };
   });
 });
+
+/** The request asks for what the record already says (what the host gets: type, addresses, MTU, STP). */
+function sameBridge(d: BridgeData, body: BridgeCreate): boolean {
+  const set = (a: readonly string[]) => JSON.stringify([...a].sort());
+  return d.type === body.type && set(d.addresses) === set(body.addresses) && d.mtu === (body.mtu ?? null) && d.stp === body.stp;
+}

@@ -70,7 +70,7 @@ export async function observeGraph(deps: AppDeps, g: GraphInput): Promise<GraphI
       return;
     }
     try {
-      drift[id] = driftOf({ observed: await kind.observe(reader, r) });
+      drift[id] = driftOf({ observed: await kind.observe(reader, r, deps.store) });
     } catch (e) {
       drift[id] = { status: 'unavailable', details: [`could not read it: ${e instanceof Error ? e.message : String(e)}`] };
     }

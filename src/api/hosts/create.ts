@@ -59,6 +59,7 @@ export const app = router().openapi(route, async (c) => {
       docker: body.docker ?? null,
       labels: body.labels ?? {},
       facts: null,
+      reconcile: body.reconcile ?? 'auto',
     };
     const secret = ex.kind === 'ssh' && ex.privateKey ? { privateKey: ex.privateKey } : null;
     if (secret) deps.runner.addSecret(secret.privateKey);

@@ -3,9 +3,13 @@ import { insertPending, readResource } from '../../jobs/records.js';
 import { createTunnel, tunnelKind } from '../../kinds/tunnel.js';
 import { resolveTunnel } from '../../kinds/tunnel-resolve.js';
 import { newId } from '../../model/names.js';
-import { TunnelCreateSchema } from '../../model/tunnels.js';
+import { TunnelCreateSchema, type TunnelCreate } from '../../model/tunnels.js';
 import { acceptedResponse, PreferHeader, router } from '../common.js';
 import { mutate } from '../mutation.js';
+import { CONVERGIBLE, repairMutation } from '../repair/mutation.js';
+import { findBridge } from '../../kinds/refs.js';
+import { readAll } from '../../jobs/records.js';
+import type { Store } from '../../store/types.js';
 import { bodyErrorResponses, mutationErrorResponses, statusResponses } from '../problems.js';
 import { TunnelWithJobSchema } from './schema.js';
 
@@ -34,6 +38,9 @@ export const app = router().openapi(route, (c) => {
   const deps = c.get('deps');
   const body = c.req.valid('json');
   return mutate(c, route, () => {
+    // The same request again for a tunnel of ours whose job failed, was interrupted or lost its outcome: converge it.
+    const own = convergibleTunnel(deps.store, body);
+    if (own) return repairMutation(deps, own, (r) => (r.type === 'tunnel' ? tunnelKind.render(r) : {}), 201);
     const data = resolveTunnel(deps.store, body);
     const id = newId('tunnel');
     const [a] = data.endpoints;
@@ -49,3 +56,19 @@ export const app = router().openapi(route, (c) => {
     };
   });
 });
+
+/** A tunnel of ours between the same bridges, of the same type, key and ports, that did not settle. */
+function convergibleTunnel(store: Store, body: TunnelCreate) {
+  const bridges = body.endpoints.map((e) => findBridge(store, e.bridge)?.id);
+  if (bridges.some((b) => !b)) return null;
+  return (
+    readAll(store, 'tunnel').find(
+      (t) =>
+        CONVERGIBLE.has(t.state) &&
+        t.data.type === body.type &&
+        t.data.key === (body.key ?? null) &&
+        t.data.dstPort === (body.dstPort ?? null) &&
+        t.data.endpoints.every((e, i) => e.bridgeId === bridges[i] && (body.endpoints[i]!.portName ?? e.portName) === e.portName),
+    ) ?? null
+  );
+}

@@ -1,0 +1,26 @@
+/**
+ * Unknown outcomes: a step whose result never came back (lost connection, timeout) may have run on the host. The
+ * record is kept in state `unknown` (never deleted: the host may have the objects, marked with its id) and resolved
+ * once the host answers again (src/jobs/reconcile.ts: observe, then finish or undo).
+ */
+import { ExecError } from '../exec/errors.js';
+import { saveResource } from '../jobs/records.js';
+import type { JobContext } from '../jobs/runner.js';
+import { ProblemError } from '../model/problems.js';
+import type { Resource } from '../model/resource.js';
+
+/** A failure after which what the host did is not known. */
+export function isUnknownOutcome(e: unknown): boolean {
+  if (e instanceof ExecError) return e.code === 'host-unreachable' || e.code === 'timeout';
+  return e instanceof ProblemError && e.problem.type.endsWith('/command-timeout');
+}
+
+export function markUnknown<D>(ctx: JobContext, r: Resource<D>, e: unknown): void {
+  if (!ctx.store.getResource(r.id)) return;
+  saveResource(ctx.store, r, { state: 'unknown' });
+  ctx.log(
+    null,
+    'error',
+    `the outcome on the host is unknown (${e instanceof Error ? e.message : String(e)}): ${r.id} stays, in state unknown, until the host answers again; then it is observed and finished or undone`,
+  );
+}

@@ -1,0 +1,181 @@
+/**
+ * What an attachment looks like on its host: the host end (marked, on its bridge, VLAN, carrier), the inner end in the
+ * target's namespace (paired with the host end, addresses, MAC, MTU, routes), and its drift from the record. Pure:
+ * commands out, parsed facts in.
+ */
+import type { AttachmentData } from '../model/attachments.js';
+import { inAnySubnet, ipFamily } from '../model/net.js';
+import { diffFields, type DriftItem } from '../model/resource.js';
+import { inNs } from './attachments.js';
+import { ownerFromAlias, ovsRows } from './links.js';
+import { vsctl } from './plan.js';
+
+/** Read-only commands: the host end always, the inside when the target's namespace is known. */
+export function attachmentObserveCommands(d: AttachmentData, ifname: string | null, nsPath: string | null): Record<string, string[]> {
+  const c: Record<string, string[]> = { hostEnd: ['ip', '-j', '-d', 'addr', 'show', 'dev', d.hostIfname] };
+  if (d.bridgeType === 'ovs') {
+    c.port = vsctl('--format=json', '--columns=name,tag,external_ids', 'find', 'Port', `name=${d.hostIfname}`);
+    c.iface = vsctl('--format=json', '--columns=name,external_ids,error,ofport,link_state', 'find', 'Interface', `name=${d.hostIfname}`);
+    c.portBridge = vsctl('port-to-br', d.hostIfname);
+  }
+  if (nsPath && ifname) {
+    c.inside = inNs(nsPath, ['ip', '-j', '-d', 'addr', 'show', 'dev', ifname]);
+    c.routes4 = inNs(nsPath, ['ip', '-j', '-4', 'route', 'show', 'dev', ifname]);
+    if ([d.gateway, ...d.routes.map((r) => r.to)].some((a) => a && ipFamily(a) === 6))
+      c.routes6 = inNs(nsPath, ['ip', '-j', '-6', 'route', 'show', 'dev', ifname]);
+  }
+  return c;
+}
+
+interface RawLink {
+  ifindex?: number;
+  link_index?: number;
+  ifname: string;
+  flags?: string[];
+  mtu?: number;
+  address?: string;
+  ifalias?: string;
+  master?: string;
+  operstate?: string;
+  addr_info?: { local: string; prefixlen: number; scope?: string }[];
+}
+
+function linkNamed(out: { exitCode: number; stdout: string } | undefined, name: string | null): RawLink | null {
+  if (!out || out.exitCode !== 0 || !name) return null;
+  try {
+    const a = JSON.parse(out.stdout || '[]') as RawLink[];
+    return (Array.isArray(a) && a.find((l) => l.ifname === name)) || null;
+  } catch {
+    return null;
+  }
+}
+
+export interface ObservedAttachmentEnds {
+  hostEnd: {
+    exists: boolean;
+    owner: string | null;
+    /** The bridge it is a port of (OVS port-to-br, or the Linux master). */
+    bridge: string | null;
+    up: boolean | null;
+    /** Operational state: `up` when the other end is up too (carrier). */
+    operstate: string | null;
+    mtu: number | null;
+    vlan: number | null;
+    /** OVS's error for the interface (e.g. the device is gone). */
+    error: string | null;
+  };
+  inside: {
+    exists: boolean;
+    /** The inner end is the host end's veth peer (the pair is whole, in this namespace). */
+    paired: boolean;
+    up: boolean | null;
+    mtu: number | null;
+    mac: string | null;
+    addresses: string[];
+    routes: string[];
+  };
+}
+
+/** A route as `ip -j route` prints it, in the words desiredRoutes uses. */
+function routeWords(r: { dst?: string; gateway?: string }): string {
+  return `${r.dst ?? '?'}${r.gateway ? ` via ${r.gateway}` : ''}`;
+}
+
+export function parseAttachmentObservation(
+  d: AttachmentData,
+  out: Record<string, { exitCode: number; stdout: string }>,
+): ObservedAttachmentEnds {
+  const h = linkNamed(out.hostEnd, d.hostIfname);
+  let bridge: string | null = h?.master ?? null;
+  let owner = ownerFromAlias(h?.ifalias ?? null);
+  let vlan: number | null = null;
+  let error: string | null = null;
+  if (d.bridgeType === 'ovs') {
+    bridge = out.portBridge?.exitCode === 0 ? out.portBridge.stdout.trim() || null : null;
+    const port = ovsRows(out.port?.exitCode === 0 ? out.port.stdout : '')[0];
+    const iface = ovsRows(out.iface?.exitCode === 0 ? out.iface.stdout : '')[0];
+    const tag = Array.isArray(port?.tag) ? (port.tag as unknown[])[0] : port?.tag;
+    vlan = typeof tag === 'number' ? tag : null;
+    const e = Array.isArray(iface?.error) ? (iface.error as unknown[])[0] : iface?.error;
+    error = typeof e === 'string' ? e : null;
+    // The interface row carries the mark on OVS; the alias on the device is the same id.
+    owner = ((iface?.external_ids as Record<string, string> | undefined) ?? {})['netplumb-id'] ?? owner;
+  }
+  const i = linkNamed(out.inside, d.ifname);
+  const routes = [out.routes4, out.routes6].flatMap((o) => {
+    if (!o || o.exitCode !== 0) return [];
+    try {
+      return (JSON.parse(o.stdout || '[]') as { dst?: string; gateway?: string }[]).map(routeWords);
+    } catch {
+      return [];
+    }
+  });
+  return {
+    hostEnd: {
+      exists: !!h,
+      owner,
+      bridge,
+      up: h ? (h.flags ?? []).includes('UP') : null,
+      operstate: h?.operstate?.toLowerCase() ?? null,
+      mtu: h?.mtu ?? null,
+      vlan,
+      error,
+    },
+    inside: {
+      exists: !!i,
+      paired: !!i && !!h && i.link_index === h.ifindex,
+      up: i ? (i.flags ?? []).includes('UP') : null,
+      mtu: i?.mtu ?? null,
+      mac: i?.address ?? null,
+      addresses: (i?.addr_info ?? []).filter((a) => a.scope !== 'link' && a.scope !== 'host').map((a) => `${a.local}/${a.prefixlen}`),
+      routes,
+    },
+  };
+}
+
+/** The routes the attachment puts in the target, in `ip route` words (a gateway outside the subnets gets a host route). */
+export function desiredRoutes(d: AttachmentData): string[] {
+  const r: string[] = [];
+  if (d.gateway) {
+    if (!inAnySubnet(d.gateway, d.addresses)) r.push(d.gateway);
+    r.push(`default via ${d.gateway}`);
+  }
+  for (const x of d.routes) r.push(`${x.to}${x.via ? ` via ${x.via}` : ''}`);
+  return r;
+}
+
+/**
+ * Drift of an attachment whose target is running. `mac` is the MAC the attachment should have (requested, or the one
+ * it was made with).
+ */
+export function attachmentDrift(id: string, d: AttachmentData, o: ObservedAttachmentEnds, mac: string | null): DriftItem[] {
+  const drift: DriftItem[] = [];
+  if (!o.hostEnd.exists) drift.push({ field: 'hostEnd', desired: d.hostIfname, actual: null });
+  if (!o.inside.exists) drift.push({ field: 'inside', desired: d.ifname, actual: null });
+  else if (o.hostEnd.exists && !o.inside.paired) drift.push({ field: 'paired', desired: true, actual: false });
+  const want = desiredRoutes(d);
+  drift.push(
+    ...diffFields([
+      { field: 'owner', desired: id, actual: o.hostEnd.owner, skip: !o.hostEnd.exists },
+      { field: 'bridge', desired: d.bridgeName, actual: o.hostEnd.bridge },
+      { field: 'vlan', desired: d.vlan, actual: o.hostEnd.vlan, skip: d.bridgeType !== 'ovs' },
+      // A pulled cable (link: down, issue 17) is the host end down on purpose: its drift is the `link` field's.
+      { field: 'hostEnd.up', desired: true, actual: o.hostEnd.up, skip: !o.hostEnd.exists || d.link === 'down' },
+      { field: 'carrier', desired: 'up', actual: o.hostEnd.operstate, skip: !o.hostEnd.exists || !o.inside.exists || d.link === 'down' },
+      { field: 'portError', desired: null, actual: o.hostEnd.error, skip: !o.hostEnd.exists },
+      { field: 'up', desired: true, actual: o.inside.up, skip: !o.inside.exists },
+      { field: 'addresses', desired: d.addresses, actual: o.inside.addresses, unordered: true, skip: !o.inside.exists },
+      { field: 'mtu', desired: d.mtu, actual: o.inside.mtu, skip: d.mtu === null || !o.inside.exists },
+      { field: 'hostEnd.mtu', desired: d.mtu, actual: o.hostEnd.mtu, skip: d.mtu === null || !o.hostEnd.exists },
+      { field: 'mac', desired: mac, actual: o.inside.mac, skip: mac === null || !o.inside.exists },
+      {
+        field: 'routes',
+        desired: want,
+        actual: want.filter((r) => o.inside.routes.includes(r)),
+        unordered: true,
+        skip: !o.inside.exists,
+      },
+    ]),
+  );
+  return drift;
+}

@@ -1,0 +1,118 @@
+/**
+ * Containers that restart keep their network: the reconcile loop's Docker side. A container's `start` re-attaches
+ * its attachments (one `attachment.reattach` job per container: same names, addresses and MAC, in its new namespace);
+ * `die`/`stop` makes them `target-stopped`; every (re)connect of the event stream syncs what was missed.
+ */
+import { hostTarget } from '../jobs/host-target.js';
+import { readAll, readResource, saveResource } from '../jobs/records.js';
+import type { JobSpec, JobWork } from '../jobs/runner.js';
+import { attachmentKind, repairAttachment } from '../kinds/attachment.js';
+import type { HostReader } from '../kinds/kind.js';
+import type { AppDeps } from '../deps.js';
+import type { JobRecord } from '../store/types.js';
+import { DockerEventWatcher, type ContainerEvent } from './docker-events.js';
+
+/** What the loop lends its container side. */
+export interface ContainerSide {
+  deps: AppDeps;
+  reader: HostReader;
+  log: (text: string) => void;
+  /** Starts a job and resolves when it ended. */
+  job: (spec: JobSpec, work: JobWork) => Promise<JobRecord>;
+  /** Work under way, that stopping the loop waits for. */
+  track: (p: Promise<unknown>) => void;
+  stopped: () => boolean;
+}
+
+export function watchContainers(side: ContainerSide, hostId: string): DockerEventWatcher {
+  const { deps } = side;
+  const name = readResource(deps.store, 'host', hostId)?.data.name ?? hostId;
+  const watcher = new DockerEventWatcher({
+    docker: () => {
+      const t = hostTarget(deps.store, hostId);
+      if (!t) throw new Error(`host ${hostId} no longer exists`);
+      return deps.hosts.docker(t);
+    },
+    onEvent: (e) => onContainerEvent(side, hostId, e),
+    onConnect: () =>
+      side.track(
+        syncContainers(side, hostId).catch((e) =>
+          side.log(`${name}: container sync failed: ${e instanceof Error ? e.message : String(e)}`),
+        ),
+      ),
+    log: (t) => side.log(`${name}: ${t}`),
+  });
+  watcher.start();
+  return watcher;
+}
+
+/** Container attachments on a host that follow this container (by name as given, or the id it was found with). */
+function attachmentsOf(side: ContainerSide, hostId: string, e: { id: string; name: string | null }) {
+  return readAll(side.deps.store, 'attachment', { hostId }).filter((a) => {
+    const t = a.data.target;
+    if (!('container' in t) || a.state === 'pending' || a.state === 'deleting') return false;
+    const ref = t.container.replace(/^\//, '');
+    return ref === e.name || ref === e.id || e.id.startsWith(ref) || a.data.resolved?.containerId === e.id;
+  });
+}
+
+function onContainerEvent(side: ContainerSide, hostId: string, e: ContainerEvent): void {
+  if (side.stopped()) return;
+  const atts = attachmentsOf(side, hostId, e);
+  if (!atts.length) return;
+  if (e.action === 'start') {
+    const why = `container ${e.name ?? e.id.slice(0, 12)} started`;
+    side.track(
+      reattach(
+        side,
+        hostId,
+        why,
+        atts.map((a) => a.id),
+      ).catch((err) => side.log(`${why}: ${String(err)}`)),
+    );
+    return;
+  }
+  for (const a of atts) if (a.state === 'ready') saveResource(side.deps.store, a, { state: 'target-stopped' });
+}
+
+/** One job per container: its attachments made again in its new namespace. */
+function reattach(side: ContainerSide, hostId: string, why: string, ids: string[]): Promise<JobRecord> {
+  return side.job(
+    { kind: 'attachment.reattach', resource: { type: 'attachment', id: ids[0]! }, hosts: [hostId], lockMode: attachmentKind.lockMode },
+    async (ctx) => {
+      ctx.log(null, 'info', `${why}: re-attaching ${ids.join(', ')}`);
+      const failures: unknown[] = [];
+      for (const id of ids) {
+        if (!readResource(ctx.store, 'attachment', id)) continue;
+        try {
+          await repairAttachment(ctx, id);
+        } catch (e) {
+          failures.push(e);
+          ctx.log(null, 'error', `re-attaching ${id} failed: ${e instanceof Error ? e.message : String(e)}`);
+        }
+      }
+      if (failures.length) throw failures[0];
+    },
+  );
+}
+
+/** After the event stream (re)opened: containers that restarted or stopped while nobody listened. */
+async function syncContainers(side: ContainerSide, hostId: string): Promise<void> {
+  const byContainer = new Map<string, string[]>();
+  for (const a of readAll(side.deps.store, 'attachment', { hostId })) {
+    const t = a.data.target;
+    if (!('container' in t) || a.state === 'pending' || a.state === 'deleting') continue;
+    let c;
+    try {
+      c = await side.reader.container(hostId, t.container);
+    } catch {
+      return; // Docker does not answer: the next reconnect syncs again
+    }
+    if (!c || !c.running) {
+      if (a.state === 'ready') saveResource(side.deps.store, a, { state: 'target-stopped' });
+    } else if (a.state === 'target-stopped' || (a.state === 'ready' && a.data.resolved?.pid !== c.pid)) {
+      byContainer.set(c.id, [...(byContainer.get(c.id) ?? []), a.id]);
+    }
+  }
+  for (const [id, ids] of byContainer) await reattach(side, hostId, `container ${id.slice(0, 12)} restarted while unwatched`, ids);
+}

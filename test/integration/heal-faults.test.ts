@@ -1,0 +1,195 @@
+/**
+ * Faults on a light sandbox host (OVS and sshd, no dockerd), the service in-process: a probe while sshd is down marks
+ * the host failed, creates answer 503 host-unreachable (Retry-After) with no job, and the reconcile loop re-probes it
+ * by itself; the SSH session killed mid-create → the record stays `unknown`, then the loop resolves it to `ready`
+ * with no orphan; orphans (marked objects without a record) are listed and removed, unmarked ones left alone.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { Reconciler } from '../../src/reconcile/loop.js';
+import { startWorld, type World } from './harness.js';
+
+let w: World;
+let loop: Reconciler | null = null;
+const HOST = 'docker1';
+
+async function call(method: string, p: string, body?: unknown, headers: Record<string, string> = {}) {
+  const r = await fetch(`${w.baseUrl}${p}`, {
+    method,
+    headers: { ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}), ...headers },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+  const text = await r.text();
+  return { status: r.status, headers: r.headers, body: text ? JSON.parse(text) : null };
+}
+
+async function until<T>(what: string, ms: number, f: () => Promise<T | undefined | false>, everyMs = 100): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await f();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+const pidIn = (file: string) => Number(readFileSync(file, 'utf8').trim());
+const vswitchd = () => pidIn(path.join(w.sb.host(HOST).ovsRundir, 'ovs-vswitchd.pid'));
+
+/** Kills every SSH session on the host (the per-connection sshd processes under its master), as a dropped link would. */
+async function killSshSessions(): Promise<number> {
+  const master = pidIn(w.sb.host(HOST).sshdPidFile);
+  const kids = (await w.sb.exec(HOST, ['ps', '-o', 'pid=', '--ppid', String(master)])).stdout
+    .split('\n')
+    .map(Number)
+    .filter((n) => n > 0);
+  for (const pid of kids) process.kill(pid, 'SIGKILL');
+  return kids.length;
+}
+
+beforeAll(async () => {
+  w = await startWorld('h14b', [{ name: HOST, underlayCidr: '10.10.10.101/24', underlayGw: '10.10.10.1' }], { withDocker: false });
+  await w.registerHosts();
+}, 180_000);
+
+afterEach(async () => {
+  await loop?.stop();
+  loop = null;
+  try {
+    process.kill(vswitchd(), 'SIGCONT');
+  } catch {
+    /* already running, or gone */
+  }
+  await w.sb.startSshd(HOST);
+});
+
+afterAll(async () => {
+  await w?.close();
+});
+
+describe('hosts recover by themselves', () => {
+  it('sshd down: probe → failed; a create answers 503 host-unreachable with Retry-After and runs no job; sshd back → re-probed by the loop, creates work', async () => {
+    await w.sb.stopSshd(HOST);
+    await w.deps.hosts.closeAll();
+    const probe = await call('POST', `/hosts/${HOST}/probe`);
+    expect(probe.status).toBe(503);
+    expect((await call('GET', `/hosts/${HOST}`)).body.state).toBe('failed');
+    const jobsBefore = (await call('GET', '/jobs?limit=500')).body.items.length;
+    const create = await call('POST', '/bridges', { host: HOST, name: 'brx', addresses: ['10.99.0.1/24'] });
+    expect(create.status).toBe(503);
+    expect(create.body.type).toBe('https://netplumb.dev/problems/host-unreachable');
+    expect(Number(create.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect((await call('GET', '/jobs?limit=500')).body.items.length).toBe(jobsBefore);
+
+    loop = new Reconciler(w.deps, { intervalMs: 0, tickMs: 200, reprobeMinMs: 300, reprobeMaxMs: 1000, log: () => {} }).start();
+    await new Promise((r) => setTimeout(r, 1500));
+    expect((await call('GET', `/hosts/${HOST}`)).body.state).toBe('failed'); // still down: re-probed, still failed
+    await w.sb.startSshd(HOST);
+    await until('host ready again', 15_000, async () => (await call('GET', `/hosts/${HOST}`)).body.state === 'ready');
+    const reprobes = (await call('GET', '/jobs?kind=host.probe&limit=500')).body.items.length;
+    expect(reprobes).toBeGreaterThanOrEqual(3); // the one by hand, at least one failed re-probe, the one that worked
+    const ok = await call('POST', '/bridges', { host: HOST, name: 'brx', addresses: ['10.99.0.1/24'] });
+    expect(ok.status, JSON.stringify(ok.body)).toBe(201);
+    expect((await call('DELETE', `/bridges/${ok.body.id}`)).status).toBe(204);
+  });
+});
+
+describe('unknown outcome is a state', () => {
+  it('SSH session killed mid-create → the record stays unknown; once the host answers the loop finishes it → ready, no orphan', async () => {
+    // ovs-vsctl writes the bridge into the database, then waits for ovs-vswitchd: stopped, it holds the step there.
+    process.kill(vswitchd(), 'SIGSTOP');
+    const r = await call('POST', '/bridges', { host: HOST, name: 'brk', addresses: ['10.98.0.1/24'] }, { Prefer: 'respond-async' });
+    expect(r.status).toBe(202);
+    await until(
+      'the bridge row written on the host',
+      10_000,
+      async () => (await w.sb.exec(HOST, ['ovs-vsctl', '--timeout=2', 'br-exists', 'brk'])).exitCode === 0,
+    );
+    expect(await killSshSessions()).toBeGreaterThan(0);
+    const job = await until('the job to end', 20_000, async () => {
+      const j = (await call('GET', `/jobs/${r.body.job.id}`)).body;
+      return j.status !== 'running' && j.status !== 'queued' && j;
+    });
+    expect(job.status).toBe('failed');
+    expect(job.error.type).toBe('https://netplumb.dev/problems/host-unreachable');
+    const br = (await call('GET', `/bridges/${HOST}/brk`)).body;
+    expect(br.state).toBe('unknown');
+    // The host has it, marked with the record's id (the command finished after the failure was reported).
+    const mark = await w.sb.exec(HOST, ['ovs-vsctl', '--timeout=2', 'br-get-external-id', 'brk', 'netplumb-id']);
+    expect(mark.stdout.trim()).toBe(br.id);
+
+    process.kill(vswitchd(), 'SIGCONT');
+    loop = new Reconciler(w.deps, { intervalMs: 0, tickMs: 200, log: () => {} }).start();
+    const done = await until('resolved', 20_000, async () => {
+      const x = await call('GET', `/bridges/${br.id}?observe=true`);
+      return x.status === 404 ? { gone: true } : x.body.state === 'ready' && x.body;
+    });
+    expect(done).toMatchObject({ state: 'ready', observed: { exists: true, owner: br.id, addresses: ['10.98.0.1/24'], drift: [] } });
+    const resolve = (await call('GET', `/jobs?kind=host.resolve`)).body.items;
+    expect(resolve[0].status).toBe('succeeded');
+    expect((await call('GET', `/hosts/${HOST}/orphans`)).body.items).toEqual([]);
+    expect((await call('DELETE', `/bridges/${br.id}`)).status).toBe(204);
+  });
+
+  it('a re-POST of the same request converges onto an unknown record instead of 409', async () => {
+    process.kill(vswitchd(), 'SIGSTOP');
+    const body = { host: HOST, name: 'brr', addresses: ['10.97.0.1/24'] };
+    const r = await call('POST', '/bridges', body, { Prefer: 'respond-async' });
+    await until(
+      'row written',
+      10_000,
+      async () => (await w.sb.exec(HOST, ['ovs-vsctl', '--timeout=2', 'br-exists', 'brr'])).exitCode === 0,
+    );
+    await killSshSessions();
+    await until('job ended', 20_000, async () => (await call('GET', `/jobs/${r.body.job.id}`)).body.status === 'failed');
+    process.kill(vswitchd(), 'SIGCONT');
+    const again = await call('POST', '/bridges', body, { 'Idempotency-Key': 'h14b-new-key' });
+    expect(again.status, JSON.stringify(again.body)).toBe(201);
+    expect(again.body).toMatchObject({ name: 'brr', state: 'ready', job: { kind: 'bridge.repair' } });
+    // A different request for that name is still a conflict.
+    expect((await call('POST', '/bridges', { ...body, addresses: ['10.97.0.2/24'] })).status).toBe(409);
+    expect((await call('DELETE', `/bridges/${again.body.id}`)).status).toBe(204);
+  });
+});
+
+describe('orphans', () => {
+  it('marked objects without a record are listed and removed; unmarked ones are left alone', async () => {
+    const x = (argv: string[]) => w.sb.exec(HOST, argv);
+    await x([
+      'ovs-vsctl',
+      '--timeout=10',
+      'add-br',
+      'orph',
+      '--',
+      'set',
+      'Bridge',
+      'orph',
+      'datapath_type=netdev',
+      'external_ids:netplumb-id=br_gone000000000000000000',
+    ]);
+    await x(['ovs-vsctl', '--timeout=10', 'add-br', 'handmade', '--', 'set', 'Bridge', 'handmade', 'datapath_type=netdev']);
+    await x(['ip', 'link', 'add', 'npo1', 'type', 'veth', 'peer', 'name', 'npo2']);
+    await x(['ip', 'link', 'set', 'dev', 'npo1', 'alias', 'netplumb:att_gone00000000000000000']);
+    try {
+      const list = (await call('GET', `/hosts/${HOST}/orphans`)).body.items;
+      expect(list).toEqual(
+        expect.arrayContaining([
+          { kind: 'ovs-bridge', name: 'orph', owner: 'br_gone000000000000000000' },
+          { kind: 'link', name: 'npo1', owner: 'att_gone00000000000000000' },
+        ]),
+      );
+      expect(list.map((o: { name: string }) => o.name)).not.toContain('handmade');
+      const del = await call('DELETE', `/hosts/${HOST}/orphans`);
+      expect(del.status, JSON.stringify(del.body)).toBe(200);
+      expect(del.body.removed.map((o: { name: string }) => o.name).sort()).toEqual(['npo1', 'orph']);
+      expect((await call('GET', `/hosts/${HOST}/orphans`)).body.items).toEqual([]);
+      expect((await x(['ovs-vsctl', '--timeout=2', 'br-exists', 'handmade'])).exitCode).toBe(0);
+      expect((await x(['ip', 'link', 'show', 'dev', 'npo2'])).exitCode).not.toBe(0);
+    } finally {
+      await x(['ovs-vsctl', '--timeout=10', '--if-exists', 'del-br', 'handmade']);
+      await x(['ovs-vsctl', '--timeout=10', '--if-exists', 'del-br', 'orph']);
+      await x(['ip', 'link', 'del', 'dev', 'npo1']);
+    }
+  });
+});
