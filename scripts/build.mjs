@@ -80,6 +80,8 @@ export async function buildAll({ quiet = false } = {}) {
     minify: true,
     logLevel: quiet ? 'warning' : 'info',
   });
+  // The page's static files beside its bundle (the built service serves dist/ui only: src/ need not be shipped).
+  for (const f of ['index.html', 'app.css', 'favicon.svg']) copyFileSync(join(root, 'src/ui', f), join(distDir, 'ui', f));
   // Files loaded by path at run time, next to the module that loads them (which may land in dist/ or dist/chunks/):
   // the PostgreSQL store's worker thread (src/store/pg-sync.ts) is plain JavaScript, copied as it is.
   for (const dir of [distDir, join(distDir, 'chunks')])

@@ -11,8 +11,12 @@ function findPackageRoot(from: string): string {
   for (let dir = from; ; dir = dirname(dir)) {
     const manifest = join(dir, 'package.json');
     if (existsSync(manifest) && (JSON.parse(readFileSync(manifest, 'utf8')) as { name?: string }).name === 'netplumb') return dir;
-    if (dirname(dir) === dir) throw new Error(`netplumb's package.json not found above ${from}`);
+    if (dirname(dir) === dir) break;
   }
+  // Shipped without its package.json (a function's zip of dist/ and node_modules): the directory dist/ is in.
+  const parts = from.split('/');
+  const dist = parts.lastIndexOf('dist');
+  return dist > 0 ? parts.slice(0, dist).join('/') || '/' : from;
 }
 
 export const PACKAGE_ROOT = findPackageRoot(dirname(fileURLToPath(import.meta.url)));

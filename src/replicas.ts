@@ -22,6 +22,8 @@ export function describeDb(db: string): string {
   try {
     const u = new URL(db);
     if (u.password) u.password = '***';
+    // The driver also takes secrets as query parameters.
+    for (const k of [...u.searchParams.keys()]) if (/pass|key|secret|token/i.test(k)) u.searchParams.set(k, '***');
     return u.toString();
   } catch {
     return 'postgres://(unparsable URL)';

@@ -5,7 +5,7 @@ import { serveApp } from './listen.js';
 import { createDeps } from './services.js';
 import { describeDb, openStore, startRecovery, type OpenedStore } from './replicas.js';
 import type { LeaseReaper } from './jobs/lease-recovery.js';
-import { startReconciler } from './reconcile/loop.js';
+import { startLeadingReconciler } from './reconcile/loop.js';
 import { exitAtStartup, listenFailure } from './startup.js';
 
 // The last net, not the mechanism: store faults are handled where they happen. Log loudly and keep serving.
@@ -50,7 +50,7 @@ sweep();
 const sweeper = setInterval(sweep, 3600_000).unref();
 const app = createApp(deps);
 // Hosts converge back by themselves: failed hosts re-probed, unknown outcomes resolved, drift repaired, containers re-attached.
-const reconciler = config.reconcile.enabled ? startReconciler(deps, { intervalMs: config.reconcile.intervalMs }) : null;
+const reconciler = config.reconcile.enabled ? startLeadingReconciler(deps, { intervalMs: config.reconcile.intervalMs }) : null;
 
 const server = serveApp(app, { port: config.port, hostname: config.host }, (info) => {
   console.log(`netplumb listening on http://${config.host}:${info.port} (db ${describeDb(config.dbPath)})`);

@@ -9,7 +9,7 @@ import { describeDb, isPostgresUrl, openStore, startRecovery, type OpenedStore }
 import { createDeps } from './services.js';
 import { exitAtStartup } from './startup.js';
 import { runQueuedJobs } from './worker-loop.js';
-import { startReconciler } from './reconcile/loop.js';
+import { startLeadingReconciler } from './reconcile/loop.js';
 
 let config: Config;
 try {
@@ -29,7 +29,7 @@ try {
 const deps = createDeps(opened.store, config, undefined, opened.coordination);
 const { reaper } = startRecovery(opened, deps.store);
 // Functions do not live long enough to watch hosts: the worker keeps them converged (docs/self-healing.md).
-const reconciler = config.reconcile.enabled ? startReconciler(deps, { intervalMs: config.reconcile.intervalMs }) : null;
+const reconciler = config.reconcile.enabled ? startLeadingReconciler(deps, { intervalMs: config.reconcile.intervalMs }) : null;
 console.log(`netplumb worker ${opened.replicaId} on ${describeDb(config.dbPath)} (job lease ${(opened.leaseMs ?? 0) / 1000} s)`);
 
 let stopping = false;

@@ -108,7 +108,8 @@ async function runMutation(c: Context<Env>, build: () => Mutation): Promise<Resp
     m.job.lockMode,
   );
   // A function runs what it cannot queue within the invocation, as long as the invocation's time allows.
-  const applied = deps.jobMode === 'invocation' ? pref.applied.filter((p) => p !== 'respond-async') : pref.applied;
+  // (There the answer waits for the invocation's time, not for `wait=`: neither preference is said to be applied.)
+  const applied = deps.jobMode === 'invocation' ? pref.applied.filter((p) => p !== 'respond-async' && !p.startsWith('wait')) : pref.applied;
   if (pref.async && deps.jobMode !== 'invocation') return accepted(job, applied);
   const waitMs = deps.jobMode === 'invocation' ? invocationTimeLeftMs(c) : pref.waitMs;
   const done = await deps.runner.wait(job.id, waitMs);

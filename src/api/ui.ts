@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import type { Context, Env, Hono } from 'hono';
 import { PACKAGE_ROOT, RUNNING_BUILT } from '../paths.js';
 
-const UI_DIR = join(PACKAGE_ROOT, 'src/ui/');
+/** The page's files: from dist/ui when built (scripts/build.mjs copies them there), else from the sources. */
+const UI_DIR = join(PACKAGE_ROOT, RUNNING_BUILT ? 'dist/ui/' : 'src/ui/');
 /** Where `npm run build` writes the browser bundle (scripts/build.mjs uses the same options as below). */
 export const BUILT_UI_BUNDLE = join(PACKAGE_ROOT, 'dist/ui/app.js');
 

@@ -190,8 +190,13 @@ export class JobRunner {
 
   private async execute(job: JobRecord, work: JobWork, onFinish: JobFinish | undefined, lockMode: LockMode): Promise<void> {
     const release = await this.locks.acquire(job.hosts, lockMode);
-    // Replicas: the wait may have been long; renew the lease now, so a job given up meanwhile runs nothing here.
-    await this.coordination.leases?.confirm(job.id);
+    // Replicas: the wait may have been long; renew the lease now, so a job given up meanwhile runs nothing here
+    // (another replica already marked it interrupted; its verdict stands).
+    if (this.coordination.leases && !(await this.coordination.leases.confirm(job.id))) {
+      release();
+      this.events.emit(`end:${job.id}`, this.store.getJob(job.id) ?? job);
+      return;
+    }
     try {
       job.status = 'running';
       job.startedAt = now();

@@ -23,7 +23,7 @@ import {
   gratuitousArp,
   linkNames,
   netnsPath,
-  nsGuardStep,
+  holdingNamespace,
   pickIfname,
   randomMac,
 } from '../ops/attachments.js';
@@ -33,8 +33,14 @@ import type { DriftItem } from '../model/resource.js';
 import { isUnknownOutcome, markUnknown } from './unknown.js';
 import { ownerFromAlias, parseIpJson } from '../ops/links.js';
 import type { Store } from '../store/types.js';
-import type { HostReader, ResourceKind, TypedResource } from './kind.js';
-import { checkAttachmentImpairment, impairmentDetachSteps, impairOnCreatePlan, observeAttachmentImpairment } from './impairments.js';
+import { jobReader, type HostReader, type ResourceKind, type TypedResource } from './kind.js';
+import {
+  checkAttachmentImpairment,
+  impairmentDetachSteps,
+  impairmentUpdatePlan,
+  impairOnCreatePlan,
+  observeAttachmentImpairment,
+} from './impairments.js';
 import { interfaceNamesOnHost, requireBridge, requireHostAvailable } from './refs.js';
 
 // ---- request → data
@@ -166,14 +172,12 @@ export async function createAttachment(ctx: JobContext, id: string): Promise<voi
     const resolved = { pid: target.pid, containerId: target.containerId, containerName: target.containerName, netnsPath: target.netnsPath };
     // The pending record already says which names and MAC the host may get: an unknown outcome can be resolved.
     saveResource(ctx.store, attachment, { data: { ...d, ifname, resolved, assignedMac } });
-    const plan = attachPlan({ id, d: { ...d, mac: d.mac ?? assignedMac }, ifname, nsPath: target.netnsPath, nsRef: target.nsRef });
     planStarted = true;
     await ctx.runPlan({
-      steps: [
-        nsGuardStep(d.hostId, target.netnsPath, inode),
-        ...plan.steps,
-        ...impairOnCreatePlan(ctx.store, id, d, ifname, target.netnsPath).steps,
-      ],
+      steps: holdingNamespace(d.hostId, id, target.netnsPath, inode, (nsPath) => [
+        ...attachPlan({ id, d: { ...d, mac: d.mac ?? assignedMac }, ifname, nsPath, nsRef: target.nsRef }).steps,
+        ...impairOnCreatePlan(ctx.store, id, d, ifname, nsPath).steps,
+      ]),
     });
     saveResource(ctx.store, attachment, {
       data: { ...d, ifname, resolved, assignedMac, txChecksumOffloadOff: d.datapathType === 'netdev' },
@@ -283,26 +287,44 @@ export async function repairAttachment(ctx: JobContext, id: string): Promise<voi
   }
   const resolved = { pid: target.pid, containerId: target.containerId, containerName: target.containerName, netnsPath: target.netnsPath };
   const drift = o.inside.exists ? attachmentDrift(id, { ...d, ifname }, o, mac) : [{ field: 'inside', desired: ifname, actual: null }];
-  const guard = nsGuardStep(d.hostId, target.netnsPath, inode);
-  if (!drift.length) {
+  // Impairments and the cable (issue 17) of a whole pair, as the host has them now.
+  const whole = o.hostEnd.exists && o.inside.exists;
+  const now = { ...d, ifname, resolved: { ...(d.resolved ?? resolved), netnsPath: target.netnsPath } };
+  const impairment = whole ? await observeAttachmentImpairment(jobReader(ctx), id, now) : null;
+  if (!drift.length && !impairment?.drift.length) {
     ctx.log(d.hostName, 'info', `attachment ${id}: no drift`);
   } else if (!o.hostEnd.exists || !o.inside.exists) {
     ctx.log(d.hostName, 'info', `attachment ${id}: re-attaching (${drift.map((x) => x.field).join(', ')})`);
-    const steps: Step[] = [guard];
+    const stale: Step[] = [];
     // The host end of a pair whose inner end went with an old namespace: ours (checked above), so it goes first.
     if (o.hostEnd.exists)
-      steps.push(step(d.hostId, `delete the stale host end ${d.hostIfname}`, ['ip', 'link', 'del', 'dev', d.hostIfname]));
+      stale.push(step(d.hostId, `delete the stale host end ${d.hostIfname}`, ['ip', 'link', 'del', 'dev', d.hostIfname]));
     // A port left without its device: removed, so OVS opens the new device afresh.
     if (d.bridgeType === 'ovs' && o.hostEnd.bridge)
-      steps.push(step(d.hostId, `remove the stale port ${d.hostIfname}`, vsctl('--if-exists', 'del-port', o.hostEnd.bridge, d.hostIfname)));
-    steps.push(...attachPlan({ id, d: { ...d, mac }, ifname, nsPath: target.netnsPath, nsRef: target.nsRef }).steps);
-    // Impairments and a pulled cable went with the old pair: made again as at create (issue 17).
-    steps.push(...impairOnCreatePlan(ctx.store, id, d, ifname, target.netnsPath).steps);
+      stale.push(step(d.hostId, `remove the stale port ${d.hostIfname}`, vsctl('--if-exists', 'del-port', o.hostEnd.bridge, d.hostIfname)));
+    const steps = holdingNamespace(d.hostId, id, target.netnsPath, inode, (nsPath) => [
+      ...stale,
+      ...attachPlan({ id, d: { ...d, mac }, ifname, nsPath, nsRef: target.nsRef }).steps,
+      // Impairments and a pulled cable went with the old pair: made again as at create (issue 17).
+      ...impairOnCreatePlan(ctx.store, id, d, ifname, nsPath).steps,
+    ]);
     await ctx.runPlan({ steps });
     announce(ctx, d, ifname, target.netnsPath);
   } else {
-    ctx.log(d.hostName, 'info', `attachment ${id}: resetting ${drift.map((x) => x.field).join(', ')}`);
-    await ctx.runPlan({ steps: [guard, ...convergeAttachmentPlan(id, { ...d, ifname, mac }, o, target.netnsPath).steps] });
+    const fields = [...drift, ...(impairment?.drift ?? [])].map((x) => x.field);
+    ctx.log(d.hostName, 'info', `attachment ${id}: resetting ${fields.join(', ')}`);
+    // What the host has now, as the record would say it: the start of the in-place impairment plan.
+    const observed = impairment && {
+      ...now,
+      impairment: { toContainer: impairment.observed.toContainer, fromContainer: impairment.observed.fromContainer },
+      link: impairment.observed.link ?? 'up',
+    };
+    await ctx.runPlan({
+      steps: holdingNamespace(d.hostId, id, target.netnsPath, inode, (nsPath) => [
+        ...convergeAttachmentPlan(id, { ...d, ifname, mac }, o, nsPath).steps,
+        ...(observed && impairment.drift.length ? impairmentUpdatePlan(ctx.store, id, observed, now, nsPath).steps : []),
+      ]),
+    });
   }
   saveResource(ctx.store, attachment, {
     data: { ...d, ifname, resolved, txChecksumOffloadOff: d.datapathType === 'netdev' },
@@ -331,8 +353,12 @@ export const attachmentKind: ResourceKind<'attachment', AttachmentView, Attachme
   // qdiscs and rules say (observeAttachmentImpairment): one drift list.
   async observe(hosts, attachment) {
     const ends = await observeAttachment(hosts, attachment);
-    if (ends.target.running === false) return ends;
-    const { observed, drift } = await observeAttachmentImpairment(hosts, attachment.id, attachment.data);
+    // A stopped target or a broken pair: the ends' drift says it all (impairments are made again with the pair).
+    if (ends.target.running === false || !ends.hostEnd.exists || !ends.inside.exists) return ends;
+    // Read in the namespace the target has now (a restarted container's, not the recorded one).
+    const d = attachment.data;
+    const now = ends.target.netnsPath && d.resolved ? { ...d, resolved: { ...d.resolved, netnsPath: ends.target.netnsPath } } : d;
+    const { observed, drift } = await observeAttachmentImpairment(hosts, attachment.id, now);
     return {
       ...ends,
       impairment: { toContainer: observed.toContainer, fromContainer: observed.fromContainer },

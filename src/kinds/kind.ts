@@ -92,3 +92,8 @@ export function hostReader(hosts: HostServices, target: (hostId: string) => Host
     },
   };
 }
+
+/** A job's reads as a HostReader (for the observe functions the kinds share with `?observe=true`). */
+export function jobReader(ctx: Pick<JobContext, 'read'>): HostReader {
+  return { read: (hostId, cmds) => ctx.read(hostId, cmds), container: () => Promise.resolve(null) };
+}

@@ -14,6 +14,11 @@ import { endDrift, endSteps } from '../ops/tunnels.js';
 import { repairAttachment } from './attachment.js';
 import { removeAny } from './index.js';
 import { readBothEnds } from './tunnel.js';
+import { observeTunnelEndImpairment, tunnelImpairmentPlan, tunnelState, type TunnelLive } from './impairments.js';
+import { ovsPortShow, parseOvsPortLink, parseTunnelEndImpairment, tunnelEndImpairmentCommands } from '../ops/impairments-observe.js';
+import type { LinkState } from '../model/impairments.js';
+import type { TunnelData } from '../model/tunnels.js';
+import { jobReader } from './kind.js';
 import { isUnknownOutcome } from './unknown.js';
 
 export async function repairBridgeItself(ctx: JobContext, id: string): Promise<void> {
@@ -81,8 +86,49 @@ export async function repairTunnel(ctx: JobContext, id: string): Promise<void> {
       steps.push(...endSteps(id, d, e, { exists: false, owner: null }));
     } else steps.push(...endSteps(id, d, e, { exists: o.exists, owner: o.owner }));
   });
+  // Impairments and the cable (issue 17): made again on re-created ends, reset where they drifted — from what the
+  // host has now (nothing on a re-created end) to what the record says.
+  const impairmentDrift = (await Promise.all([0, 1].map((i) => observeTunnelEndImpairment(jobReader(ctx), id, d, i as 0 | 1)))).flat();
+  const desired = tunnelState(d);
+  const impaired = desired.link === 'down' || Object.values(desired.impairment).some((x) => Object.keys(x ?? {}).length > 0);
+  if (impairmentDrift.length || (steps.length && impaired)) {
+    ctx.log(
+      null,
+      'info',
+      `tunnel ${id}: impairments and cable reset (${impairmentDrift.map((x) => x.field).join(', ') || 're-created ends'})`,
+    );
+    steps.push(...tunnelImpairmentPlan(ctx.store, id, d, await observedTunnelLive(ctx, id, d, ends), desired).steps);
+  }
   if (steps.length) await ctx.runPlan({ steps });
   saveResource(ctx.store, tunnel, { state: 'ready' });
+}
+
+/**
+ * A tunnel's impairments as its ends have them now (what a plan to the desired state starts from). An end that is
+ * missing or about to be made has none. The cable: the desired state when every end has it, else the other one, so
+ * the plan sets it on both ends (setting a link is idempotent).
+ */
+async function observedTunnelLive(ctx: JobContext, id: string, d: TunnelData, ends: readonly { exists: boolean }[]): Promise<TunnelLive> {
+  const desired = tunnelState(d);
+  const links: (LinkState | null)[] = [];
+  const specs = await Promise.all(
+    d.endpoints.map(async (e, i) => {
+      if (!ends[i]!.exists) {
+        links.push(null);
+        return {};
+      }
+      if (e.bridgeType !== 'linux') {
+        const show = await ctx.read(e.hostId, { show: ovsPortShow(e.bridgeName) });
+        links.push(parseOvsPortLink(show.show, e.portName));
+        return {};
+      }
+      const o = parseTunnelEndImpairment(await ctx.read(e.hostId, tunnelEndImpairmentCommands(id, e.portName)));
+      links.push(o.link);
+      return o.spec;
+    }),
+  );
+  const same = links.every((l) => l === desired.link);
+  return { impairment: { aToB: specs[0]!, bToA: specs[1]! }, link: same ? desired.link : desired.link === 'down' ? 'up' : 'down' };
 }
 
 /** What a repair of this resource covers, in order: a bridge brings its tunnels and attachments back too. */

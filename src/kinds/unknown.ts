@@ -12,7 +12,8 @@ import type { Resource } from '../model/resource.js';
 /** A failure after which what the host did is not known. */
 export function isUnknownOutcome(e: unknown): boolean {
   if (e instanceof ExecError) return e.code === 'host-unreachable' || e.code === 'timeout';
-  return e instanceof ProblemError && e.problem.type.endsWith('/command-timeout');
+  // A replica that lost the job's lease mid-job stops there: what it had done is as unknown as after a lost connection.
+  return e instanceof ProblemError && (e.problem.type.endsWith('/command-timeout') || e.problem.type.endsWith('/job-interrupted'));
 }
 
 export function markUnknown<D>(ctx: JobContext, r: Resource<D>, e: unknown): void {

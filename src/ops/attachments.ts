@@ -270,6 +270,43 @@ export function nsGuardStep(host: string, nsPath: string, inode: string): Step {
   ]);
 }
 
+/** Where attach batches hold their target's namespace (pipework's bind mount, in a directory of our own). */
+export const HELD_NS_DIR = '/run/netplumb/ns';
+
+/**
+ * The target's network namespace held for the whole batch, as the CNI bridge plugin holds it for an ADD (pipework
+ * bind-mounts it under /var/run/netns): bind-mounted at HELD_NS_DIR/<id> and checked to be the namespace the job
+ * resolved; every step in between uses the held path; at the end the target's own path is checked again (a container
+ * that restarted meanwhile fails the batch, which is undone in the namespace still held, and the new container gets
+ * the repair), then the hold is released. A failure anywhere releases it through the undo. A named namespace
+ * (/var/run/netns/…) is already held by its own mount: only the checks.
+ */
+export function holdingNamespace(host: string, id: string, nsPath: string, inode: string, inner: (nsPath: string) => Step[]): Step[] {
+  if (!nsPath.startsWith('/proc/')) return [nsGuardStep(host, nsPath, inode), ...inner(nsPath)];
+  const held = `${HELD_NS_DIR}/${id}`;
+  return [
+    step(
+      host,
+      `hold the target's namespace at ${held}`,
+      // A hold left by a crashed job for this attachment is replaced, not stacked.
+      [
+        'sh',
+        '-c',
+        'mkdir -p "$1" && { ! mountpoint -q "$2" || umount "$2"; } && touch "$2" && mount --bind "$3" "$2"',
+        'netplumb-ns-hold',
+        HELD_NS_DIR,
+        held,
+        nsPath,
+      ],
+      { undo: ['sh', '-c', 'umount "$1"; rm -f "$1"', 'netplumb-ns-release', held] },
+    ),
+    nsGuardStep(host, held, inode),
+    ...inner(held),
+    nsGuardStep(host, nsPath, inode),
+    step(host, `release the held namespace ${held}`, ['sh', '-c', 'umount "$1" && rm -f "$1"', 'netplumb-ns-release', held]),
+  ];
+}
+
 /** What observe saw of a whole pair, as far as converging it needs. */
 export interface PairFacts {
   hostEnd: {

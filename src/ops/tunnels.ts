@@ -199,7 +199,9 @@ export function endSteps(id: string, d: TunnelData, e: TunnelEndpointData, facts
   steps.push(step(h, `${e.portName} into bridge ${e.bridgeName}`, ['ip', 'link', 'set', 'dev', e.portName, 'master', e.bridgeName]));
   if (d.splitHorizon)
     steps.push(step(h, `${e.portName} isolated (split horizon)`, ['bridge', 'link', 'set', 'dev', e.portName, 'isolated', 'on']));
-  steps.push(step(h, `${e.portName} up`, ['ip', 'link', 'set', 'dev', e.portName, 'up']));
+  // The cable as the record says (link: down keeps the end pulled: issue 17).
+  const state = d.link === 'down' ? 'down' : 'up';
+  steps.push(step(h, `${e.portName} ${state}`, ['ip', 'link', 'set', 'dev', e.portName, state]));
   return steps;
 }
 
@@ -246,6 +248,7 @@ export function endDrift(id: string, d: TunnelData, e: TunnelEndpointData, o: En
       desired: ovs ? (d.dstPort !== null ? String(d.dstPort) : null) : d.type === 'gre' ? null : String(effectiveDstPort(d)),
       actual: o.options.dst_port ?? null,
     },
-    { field: 'up', desired: true, actual: o.up, skip: o.up !== false },
+    // A pulled cable (link: down) is the device down on purpose: its drift is the `link` field's.
+    { field: 'up', desired: true, actual: o.up, skip: o.up !== false || d.link === 'down' },
   ]);
 }

@@ -6,7 +6,7 @@
 import { hostTarget } from '../jobs/host-target.js';
 import { readAll, readResource, saveResource } from '../jobs/records.js';
 import type { JobSpec, JobWork } from '../jobs/runner.js';
-import { attachmentKind, repairAttachment } from '../kinds/attachment.js';
+import { repairAttachment } from '../kinds/attachment.js';
 import type { HostReader } from '../kinds/kind.js';
 import type { AppDeps } from '../deps.js';
 import type { JobRecord } from '../store/types.js';
@@ -78,7 +78,9 @@ function onContainerEvent(side: ContainerSide, hostId: string, e: ContainerEvent
 /** One job per container: its attachments made again in its new namespace. */
 function reattach(side: ContainerSide, hostId: string, why: string, ids: string[]): Promise<JobRecord> {
   return side.job(
-    { kind: 'attachment.reattach', resource: { type: 'attachment', id: ids[0]! }, hosts: [hostId], lockMode: attachmentKind.lockMode },
+    // Exclusive: an event's re-attach and a reconnect's sync of the same container never overlap (the second finds
+    // nothing to do); a shared hold would let both delete and make the same pair.
+    { kind: 'attachment.reattach', resource: { type: 'attachment', id: ids[0]! }, hosts: [hostId], lockMode: 'exclusive' },
     async (ctx) => {
       ctx.log(null, 'info', `${why}: re-attaching ${ids.join(', ')}`);
       const failures: unknown[] = [];

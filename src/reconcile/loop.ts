@@ -358,3 +358,24 @@ export class Reconciler {
 export function startReconciler(deps: AppDeps, opts: ReconcilerOptions): Reconciler {
   return new Reconciler(deps, opts).start();
 }
+
+/**
+ * The reconcile loop as a duty one process does at a time (Coordination.lead): with replicas on PostgreSQL only the
+ * leader observes, repairs and watches Docker events — two loops would race each other's re-attaches — and another
+ * replica takes over when it dies. One process (SQLite) just runs it.
+ */
+export function startLeadingReconciler(deps: AppDeps, opts: ReconcilerOptions): { stop(): Promise<void> } {
+  if (!deps.coordination.lead) return startReconciler(deps, opts);
+  let running: Reconciler | null = null;
+  const held = deps.coordination.lead({
+    start: () => {
+      running = startReconciler(deps, opts);
+    },
+    stop: async () => {
+      const r = running;
+      running = null;
+      await r?.stop();
+    },
+  });
+  return { stop: () => held.close() };
+}

@@ -65,7 +65,18 @@ export interface JobFeed {
   subscribe(jobId: string, fn: () => void): () => void;
 }
 
+/** A duty one process does at a time across replicas (the reconcile loop): started while this process leads it. */
+export interface Duty {
+  start(): void;
+  stop(): Promise<void>;
+}
+
 export interface Coordination {
+  /**
+   * Runs the duty while this process holds its lead: one process at a time across replicas; another takes over when
+   * the leader dies (its database session ends). Without it (one process), the duty just runs.
+   */
+  lead?(duty: Duty): { close(): Promise<void> };
   hostLocks?: HostLockService;
   leases?: JobLeases;
   feed?: JobFeed;

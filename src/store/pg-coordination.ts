@@ -12,7 +12,7 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import type { Coordination, ExpiredLease, HostLockMode, HostLockService, JobFeed, JobLeases, LeaseHandle } from './coordination.js';
+import type { Duty, Coordination, ExpiredLease, HostLockMode, HostLockService, JobFeed, JobLeases, LeaseHandle } from './coordination.js';
 import { ADVISORY } from './pg-schema.js';
 import { JOB_CHANNEL } from './postgres.js';
 
@@ -66,6 +66,66 @@ export class PgCoordination implements Coordination {
     this.hostLocks = new PgHostLocks(this.pool, opts.local, log);
     this.leases = new PgLeases(this.pool, opts.replicaId, opts.leaseMs, log);
     this.feed = new PgFeed(opts.url, options, log);
+  }
+
+  /**
+   * The lead: a session-level advisory lock on a connection of its own, tried every `retryMs`. Held, the duty runs;
+   * the connection lost (the database restarted, the network dropped), the duty stops and the lock is tried again —
+   * the database released it with the session, so another replica may have it by then.
+   */
+  lead(duty: Duty, retryMs = Math.max(1000, Math.floor(this.opts.leaseMs / 3))): { close(): Promise<void> } {
+    const log = this.opts.log ?? ((m: string) => console.error(`netplumb: ${m}`));
+    let closed = false;
+    let leading = false;
+    let client: pg.Client | null = null;
+    let timer: NodeJS.Timeout | null = null;
+    const options = this.opts.schema && this.opts.schema !== 'public' ? `-c search_path=${this.opts.schema}` : undefined;
+    const lost = async () => {
+      client = null;
+      if (leading) {
+        leading = false;
+        log('lost the lead of the reconcile loop (database session ended): stopping it, trying again');
+        await duty.stop();
+      }
+      if (!closed) timer = setTimeout(() => void attempt(), retryMs).unref();
+    };
+    const attempt = async () => {
+      if (closed) return;
+      const c = new pg.Client({
+        connectionString: this.opts.url,
+        application_name: `netplumb lead ${this.opts.replicaId}`,
+        ...(options ? { options } : {}),
+      });
+      c.on('error', () => {});
+      try {
+        await c.connect();
+        const r = await c.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, $2) AS ok', [ADVISORY.namespace, ADVISORY.leader]);
+        if (!r.rows[0]?.ok || closed) {
+          await c.end().catch(() => {});
+          if (!closed) timer = setTimeout(() => void attempt(), retryMs).unref();
+          return;
+        }
+        client = c;
+        c.once('end', () => void lost());
+        leading = true;
+        duty.start();
+      } catch {
+        await c.end().catch(() => {});
+        if (!closed) timer = setTimeout(() => void attempt(), retryMs).unref();
+      }
+    };
+    void attempt();
+    return {
+      close: async () => {
+        closed = true;
+        if (timer) clearTimeout(timer);
+        if (leading) {
+          leading = false;
+          await duty.stop();
+        }
+        await client?.end().catch(() => {});
+      },
+    };
   }
 
   async close(): Promise<void> {

@@ -5,6 +5,8 @@ export const ADVISORY = {
   namespace: 0x6e70_6c62, // "nplb"
   migrations: 1,
   mutations: 2,
+  /** The process that leads a duty only one replica may do at a time (Coordination.lead). */
+  leader: 3,
   hosts: 0x6e70_686c, // "nphl"
 } as const;
 

@@ -55,7 +55,12 @@ describe('observe and repair attachments', () => {
     expect(body).toMatchObject({ state: 'ready', resolved: { pid: 5151 }, job: { kind: 'attachment.repair' } });
     const cmds = t.world.calls.map((c) => c.argv.join(' '));
     expect(cmds).toContain(`ip link add dev ${a.hostIfname} type veth peer name eth1 address ${mac} netns 5151`);
-    expect(cmds).toContain('nsenter --net=/proc/5151/ns/net ip addr replace 10.11.12.100/24 dev eth1');
+    // Configured inside through the new container's namespace, held for the batch (ops/attachments.ts holdingNamespace).
+    expect(cmds).toContain(`nsenter --net=/run/netplumb/ns/${a.id} ip addr replace 10.11.12.100/24 dev eth1`);
+    expect(
+      cmds.some((c) => c.startsWith('sh -c') && c.includes(`netplumb-ns-hold /run/netplumb/ns /run/netplumb/ns/${a.id} /proc/5151/ns/net`)),
+    ).toBe(true);
+    expect(cmds).toContain(`sh -c umount "$1" && rm -f "$1" netplumb-ns-release /run/netplumb/ns/${a.id}`);
   });
 
   it("the target's namespace changed before the batch ran (inode guard) → the job fails, nothing is made, no record", async () => {

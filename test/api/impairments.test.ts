@@ -29,7 +29,7 @@ async function world(o: { netem?: boolean } = {}) {
     addresses: ['10.11.12.100/24'],
   });
   expect(r.status).toBe(201);
-  const att = (await r.json()) as { id: string; hostIfname: string };
+  const att = (await r.json()) as { id: string; hostIfname: string; ifname: string };
   t.world.calls = [];
   const jobs = async () => (await (await t.json('GET', '/jobs?limit=500')).json()).items.length as number;
   const logs = async (jobId: string) =>
@@ -170,19 +170,25 @@ describe('PATCH /attachments/{id}', () => {
   it('observe: what the host has, and drift from the record', async () => {
     const t = await world();
     expect((await t.json('PATCH', `/attachments/${t.att.id}`, { impairment: { toContainer: { rateMbit: 5 } } })).status).toBe(200);
-    t.world.on((argv) =>
-      argv.join(' ') === `tc -j qdisc show dev ${t.att.hostIfname}`
-        ? { stdout: JSON.stringify([{ kind: 'tbf', handle: '10:', root: true, options: { rate: 250000 } }]) }
-        : argv.join(' ') === `ip -j link show dev ${t.att.hostIfname}`
-          ? { stdout: JSON.stringify([{ ifname: t.att.hostIfname, flags: ['UP', 'LOWER_UP'] }]) }
-          : undefined,
-    );
-    const o = await (await t.json('GET', `/attachments/${t.att.id}?observe=true`)).json();
-    expect(o.observed).toMatchObject({
-      impairment: { toContainer: { rateMbit: 2 }, fromContainer: {} },
-      link: 'up',
-      drift: [{ field: 'impairment.toContainer', desired: { rateMbit: 5 }, actual: { rateMbit: 2 } }],
+    t.world.on((argv) => {
+      const cmd = argv.join(' ');
+      if (cmd === `tc -j qdisc show dev ${t.att.hostIfname}`)
+        return { stdout: JSON.stringify([{ kind: 'tbf', handle: '10:', root: true, options: { rate: 250000 } }]) };
+      if (cmd === `ip -j link show dev ${t.att.hostIfname}`)
+        return { stdout: JSON.stringify([{ ifname: t.att.hostIfname, flags: ['UP', 'LOWER_UP'] }]) };
+      // Both veth ends present and paired (the ends' part of observe: ops/attachment-observe.ts).
+      if (cmd === `ip -j -d addr show dev ${t.att.hostIfname}`)
+        return { stdout: JSON.stringify([{ ifname: t.att.hostIfname, ifindex: 7, flags: ['UP', 'LOWER_UP'], operstate: 'UP' }]) };
+      if (cmd.endsWith(`ip -j -d addr show dev ${t.att.ifname}`))
+        return { stdout: JSON.stringify([{ ifname: t.att.ifname, ifindex: 2, link_index: 7, flags: ['UP'], operstate: 'UP' }]) };
+      if (cmd.endsWith(`ip -j -4 route show dev ${t.att.ifname}`)) return { stdout: '[]' };
+      return undefined;
     });
+    const o = await (await t.json('GET', `/attachments/${t.att.id}?observe=true`)).json();
+    expect(o.observed).toMatchObject({ impairment: { toContainer: { rateMbit: 2 }, fromContainer: {} }, link: 'up' });
+    expect(o.observed.inside).toMatchObject({ exists: true, paired: true });
+    expect(o.observed.drift).toContainEqual({ field: 'impairment.toContainer', desired: { rateMbit: 5 }, actual: { rateMbit: 2 } });
+    expect(o.observed.drift.map((x: { field: string }) => x.field)).not.toContain('link');
   });
 
   it('POST /attachments takes impairment and link too (applied right after the veth, undone with it)', async () => {
@@ -199,10 +205,12 @@ describe('PATCH /attachments/{id}', () => {
     expect(a).toMatchObject({ impairment: { fromContainer: { lossPercent: 2 }, toContainer: {} }, link: 'down' });
     const ran = argvs(t.world.calls);
     const drop = `npd${a.id.slice(-12)}`;
-    expect(ran.indexOf(`nsenter --net=/proc/4242/ns/net ip link add name ${drop} type ifb`)).toBeGreaterThan(
+    // At create the target's namespace is held for the whole batch (ops/attachments.ts holdingNamespace).
+    const held = `/run/netplumb/ns/${a.id}`;
+    expect(ran.indexOf(`nsenter --net=${held} ip link add name ${drop} type ifb`)).toBeGreaterThan(
       ran.findIndex((c) => c.includes('add-port')),
     );
-    expect(ran).toContain('nsenter --net=/proc/4242/ns/net tc -batch -');
+    expect(ran).toContain(`nsenter --net=${held} tc -batch -`);
     expect(ran).toContain(`ip link set dev ${a.hostIfname} down`);
     // delete removes what it left inside the target too (the loss table, the drop device)
     t.world.calls = [];

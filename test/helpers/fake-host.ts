@@ -91,7 +91,8 @@ const ok = { exitCode: 0 };
  */
 const knownCommands: Responder = (argv) => {
   const [tool, ...rest] = argv;
-  if (tool === 'nsenter') return /^--net=\/(run\/netns|proc\/\d+\/ns)\//.test(rest[0] ?? '') ? knownCommands(rest.slice(1), '') : undefined;
+  if (tool === 'nsenter')
+    return /^--net=\/(run\/netns|run\/netplumb\/ns|proc\/\d+\/ns)\//.test(rest[0] ?? '') ? knownCommands(rest.slice(1), '') : undefined;
   if (tool === 'ovs-vsctl') {
     if (rest[0] !== '--timeout=10') return undefined;
     const words = rest.slice(1).filter((w) => !w.startsWith('--') || w === '--');
@@ -133,6 +134,9 @@ const knownCommands: Responder = (argv) => {
   if (tool === 'stat' && rest.join(' ').startsWith('-L -c %i /proc/self/ns/net ')) return { stdout: '4026531840\n4026532999\n' };
   // The namespace guard of attach batches (ops/attachments.ts nsGuardStep): the fake target's inode is 4026532999.
   if (tool === 'sh' && rest[0] === '-c' && rest[2] === 'netplumb-ns-check') return { exitCode: rest[4] === '4026532999' ? 0 : 1 };
+  // Holding the target's namespace for an attach batch (ops/attachments.ts holdingNamespace), and releasing it.
+  if (tool === 'sh' && rest[0] === '-c' && rest[2] === 'netplumb-ns-hold' && rest[4]?.startsWith('/run/netplumb/ns/')) return ok;
+  if (tool === 'sh' && rest[0] === '-c' && rest[2] === 'netplumb-ns-release' && rest[3]?.startsWith('/run/netplumb/ns/')) return ok;
   if (tool === 'ethtool' && rest.join(' ') === '--version') return { stdout: 'ethtool version 6.1\n' };
   if (KERNEL_MODULES.some((m) => moduleProbe(m).join('\0') === argv.join('\0'))) return ok;
   // The traffic-control probe: this machine's kernel (everything but netem).

@@ -158,6 +158,15 @@ describe('the built service on a sandbox Docker host', () => {
     // The graph export lays the network out with elkjs inside the bundle; the page's browser code comes from dist/ui.
     const svg = await (await fetch(`${baseUrl}/graph?format=svg`)).text();
     for (const name of ['docker1', 'ovs_bridge', 'web1', '10.11.12.100/24']) expect(svg).toContain(name);
+    for (const [path, type] of [
+      ['/ui', 'text/html'],
+      ['/ui/app.css', 'text/css'],
+      ['/ui/favicon.svg', 'image/svg+xml'],
+    ] as const) {
+      const r = await fetch(`${baseUrl}${path}`);
+      expect(r.status, path).toBe(200);
+      expect(r.headers.get('content-type')).toContain(type);
+    }
     const page = await fetch(`${baseUrl}/ui/app.js`);
     expect(page.status).toBe(200);
     expect(page.headers.get('content-type')).toMatch(/^text\/javascript/);

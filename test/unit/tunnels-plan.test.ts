@@ -1,6 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { defaultPortName, TunnelCreateSchema, type TunnelData, type TunnelEndpointData } from '../../src/model/tunnels.js';
-import { createTunnelPlan, deleteTunnelPlan, encapOverhead, endCommands, endDrift, overlayMtu, parseEnd } from '../../src/ops/tunnels.js';
+import {
+  createTunnelPlan,
+  deleteTunnelPlan,
+  encapOverhead,
+  endCommands,
+  endDrift,
+  endSteps,
+  overlayMtu,
+  parseEnd,
+} from '../../src/ops/tunnels.js';
 
 const V = ['ovs-vsctl', '--timeout=10'];
 const end = (over: Partial<TunnelEndpointData>): TunnelEndpointData => ({
@@ -373,5 +382,11 @@ describe('reading an end back', () => {
     expect(endDrift('tun_4', d, lin, parseEnd(lin, { link: { exitCode: 1, stdout: '' } }))).toEqual([
       { field: 'exists', desired: true, actual: false },
     ]);
+    // A device down is drift, unless the cable is pulled on purpose (link: down); repair then keeps it down.
+    expect(endDrift('tun_4', d, lin, { ...o, up: false })).toEqual([{ field: 'up', desired: true, actual: false }]);
+    expect(endDrift('tun_4', { ...d, link: 'down' }, lin, { ...o, up: false })).toEqual([]);
+    const remade = endSteps('tun_4', { ...d, link: 'down' }, lin, { exists: false, owner: null }).map((x) => x.argv.join(' '));
+    expect(remade.at(-1)).toBe(`ip link set dev ${lin.portName} down`);
+    expect(endSteps('tun_4', d, lin, { exists: false, owner: null }).at(-1)!.argv.join(' ')).toBe(`ip link set dev ${lin.portName} up`);
   });
 });
