@@ -9,6 +9,7 @@ import pg from 'pg';
 import { down, up, type Sandbox } from '../testbed/sandbox.js';
 import { sshHostBody } from './harness.js';
 import { createDatabase, dropDatabase } from '../helpers/pg-cluster.js';
+import { PG_MIGRATIONS } from '../../src/store/pg-schema.js';
 import { startReplica, type Replica } from '../helpers/replica-procs.js';
 
 const PREFIX = 'p15';
@@ -92,7 +93,7 @@ afterAll(async () => {
 describe('three replicas on one PostgreSQL', () => {
   it('migrated the empty database once although the three started together', async () => {
     const r = await db.query('SELECT version FROM schema_migrations ORDER BY version');
-    expect(r.rows.map((x: { version: number }) => x.version)).toEqual([1, 2]);
+    expect(r.rows.map((x: { version: number }) => x.version)).toEqual(PG_MIGRATIONS.map((_, i) => i + 1));
   });
 
   it('60 concurrent creates over the replicas on two hosts: per-host jobs never overlap, every bridge exists once', async () => {
