@@ -2,12 +2,12 @@
  * Replicas: a job whose lease expired (its replica died or stalled past the lease time) is closed by another
  * replica without waiting for a restart — the same verdict as the start-up recovery of one process (recovery.ts):
  * the job becomes `interrupted` with a log line saying which replica held it and when, and the resource it was
- * working on becomes `failed` (deletable; the delete cleans up whatever exists). Its commands never run again.
+ * working on becomes `unknown` (the reconcile loop observes it and finishes or undoes it; it can be deleted). Its commands never run again.
  */
-import { problem } from '../model/problems.js';
 import type { ExpiredLease, JobLeases } from '../store/coordination.js';
 import type { JobRecord, Store } from '../store/types.js';
 import { nowIso } from './records.js';
+import { closeInterruptedJob } from './recovery.js';
 
 export function leaseExpiredReason(l: ExpiredLease, me: string): string {
   return (
@@ -25,16 +25,7 @@ export function interruptLeasedJob(store: Store, l: ExpiredLease, me: string, an
   return store.tx(() => {
     const job = store.getJob(l.jobId);
     if (!job || (job.status !== 'queued' && job.status !== 'running')) return false;
-    const reason = leaseExpiredReason(l, me);
-    const now = nowIso();
-    job.status = 'interrupted';
-    job.finishedAt = now;
-    job.error = problem('job-interrupted', reason, { jobId: job.id });
-    store.updateJob(job);
-    store.appendLog(job.id, { ts: now, host: null, stream: 'error', text: reason });
-    const rec = store.getResource(job.resource.id);
-    if (rec && rec.jobId === job.id && rec.state !== 'ready') store.updateResource({ ...rec, state: 'failed', updatedAt: now });
-    answer(job);
+    closeInterruptedJob(store, job, leaseExpiredReason(l, me), nowIso(), answer);
     return true;
   });
 }

@@ -16,16 +16,23 @@ export function interruptUnfinishedJobs(store: Store, answer: (job: JobRecord) =
   return store.tx(() => {
     const jobs = store.jobsWithStatus(['queued', 'running']);
     const now = nowIso();
-    for (const job of jobs) {
-      job.status = 'interrupted';
-      job.finishedAt = now;
-      job.error = problem('job-interrupted', reason, { jobId: job.id });
-      store.updateJob(job);
-      store.appendLog(job.id, { ts: now, host: null, stream: 'error', text: reason });
-      const rec = store.getResource(job.resource.id);
-      if (rec && rec.jobId === job.id && rec.state !== 'ready') store.updateResource({ ...rec, state: 'unknown', updatedAt: now });
-      answer(job);
-    }
+    for (const job of jobs) closeInterruptedJob(store, job, reason, now, answer);
     return jobs.map((j) => j.id);
   });
+}
+
+/**
+ * One unfinished job closed as `interrupted` (in the caller's transaction): the job, its log line, its resource
+ * `unknown` (unless it had settled), its Idempotency-Keys' answer. Also used when a replica's lease ran out
+ * (lease-recovery.ts): the same verdict, whoever gives it.
+ */
+export function closeInterruptedJob(store: Store, job: JobRecord, reason: string, now: string, answer: (job: JobRecord) => void): void {
+  job.status = 'interrupted';
+  job.finishedAt = now;
+  job.error = problem('job-interrupted', reason, { jobId: job.id });
+  store.updateJob(job);
+  store.appendLog(job.id, { ts: now, host: null, stream: 'error', text: reason });
+  const rec = store.getResource(job.resource.id);
+  if (rec && rec.jobId === job.id && rec.state !== 'ready') store.updateResource({ ...rec, state: 'unknown', updatedAt: now });
+  answer(job);
 }

@@ -74,7 +74,8 @@ beforeAll(async () => {
   dbUrl = await createDatabase(process.env.NETPLUMB_TEST_PG_URL!, PREFIX);
   db = new pg.Client({ connectionString: dbUrl });
   await db.connect();
-  const env = { NETPLUMB_DB: dbUrl, NETPLUMB_LEASE_S: String(LEASE_S), NETPLUMB_DEFAULT_WAIT_S: '120' };
+  // The reconcile loop off: these drills are about leases (the loop would resolve the interrupted record itself).
+  const env = { NETPLUMB_DB: dbUrl, NETPLUMB_LEASE_S: String(LEASE_S), NETPLUMB_DEFAULT_WAIT_S: '120', NETPLUMB_RECONCILE: 'off' };
   // All three at once on an empty database: the migrations run once, under their advisory lock.
   replicas = await Promise.all(['r1', 'r2', 'r3'].map((id) => startReplica(id, env)));
   for (const name of ['h1', 'h2', 'slow']) {
@@ -238,7 +239,8 @@ describe('three replicas on one PostgreSQL', () => {
     expect(lease.rows[0].attempt).toBe(2);
 
     const bridge = (await (await call(other, 'GET', `/bridges/${running.resource.id}`)).json()) as { state: string };
-    expect(bridge.state).toBe('failed');
+    // What the host has is not known (the loop, were it on, would observe it and finish or undo): unknown, deletable.
+    expect(bridge.state).toBe('unknown');
     const del = await call(other, 'DELETE', `/bridges/${running.resource.id}`);
     expect(del.status, await del.clone().text()).toBe(204);
     expect((await call(other, 'GET', `/bridges/${running.resource.id}`)).status).toBe(404);
