@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const ALL = ['attach', 'slow-shell', 'seed', 'attach-many', 'many-hosts', 'topology', 'batch', 'replicas'];
+const ALL = ['attach', 'slow-shell', 'seed', 'attach-many', 'many-hosts', 'topology', 'batch', 'replicas', 'startup'];
 const wanted = process.argv.slice(2);
 const unknown = wanted.filter((w) => !ALL.includes(w));
 if (unknown.length) {
