@@ -284,26 +284,36 @@ export const HELD_NS_DIR = '/run/netplumb/ns';
 export function holdingNamespace(host: string, id: string, nsPath: string, inode: string, inner: (nsPath: string) => Step[]): Step[] {
   if (!nsPath.startsWith('/proc/')) return [nsGuardStep(host, nsPath, inode), ...inner(nsPath)];
   const held = `${HELD_NS_DIR}/${id}`;
+  const release = ['sh', '-c', 'umount "$1"; rm -f "$1"', 'netplumb-ns-release', held];
   return [
     step(
       host,
-      `hold the target's namespace at ${held}`,
-      // A hold left by a crashed job for this attachment is replaced, not stacked.
+      `hold the target's namespace (${inode}) at ${held}`,
+      // A hold left by a crashed job for this attachment is replaced, not stacked; then the held one is checked.
       [
         'sh',
         '-c',
-        'mkdir -p "$1" && { ! mountpoint -q "$2" || umount "$2"; } && touch "$2" && mount --bind "$3" "$2"',
+        'mkdir -p "$1" && { ! mountpoint -q "$2" || umount "$2"; } && touch "$2" && mount --bind "$3" "$2" && test "$(stat -L -c %i "$2")" = "$4"',
         'netplumb-ns-hold',
         HELD_NS_DIR,
         held,
         nsPath,
+        inode,
       ],
-      { undo: ['sh', '-c', 'umount "$1"; rm -f "$1"', 'netplumb-ns-release', held] },
+      // Released also when the check failed after the mount.
+      { undo: release, undoWhenFailed: true },
     ),
-    nsGuardStep(host, held, inode),
     ...inner(held),
-    nsGuardStep(host, nsPath, inode),
-    step(host, `release the held namespace ${held}`, ['sh', '-c', 'umount "$1" && rm -f "$1"', 'netplumb-ns-release', held]),
+    // The target still has that namespace (a restart meanwhile fails here, and everything is undone in the held one).
+    step(host, `the target's namespace is still ${inode}; release ${held}`, [
+      'sh',
+      '-c',
+      'test "$(stat -L -c %i "$1")" = "$3" && umount "$2" && rm -f "$2"',
+      'netplumb-ns-end',
+      nsPath,
+      held,
+      inode,
+    ]),
   ];
 }
 

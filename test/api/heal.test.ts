@@ -57,19 +57,23 @@ describe('observe and repair attachments', () => {
     expect(cmds).toContain(`ip link add dev ${a.hostIfname} type veth peer name eth1 address ${mac} netns 5151`);
     // Configured inside through the new container's namespace, held for the batch (ops/attachments.ts holdingNamespace).
     expect(cmds).toContain(`nsenter --net=/run/netplumb/ns/${a.id} ip addr replace 10.11.12.100/24 dev eth1`);
+    const held = `/run/netplumb/ns/${a.id}`;
     expect(
-      cmds.some((c) => c.startsWith('sh -c') && c.includes(`netplumb-ns-hold /run/netplumb/ns /run/netplumb/ns/${a.id} /proc/5151/ns/net`)),
+      cmds.some((c) => c.startsWith('sh -c') && c.includes(`netplumb-ns-hold /run/netplumb/ns ${held} /proc/5151/ns/net 4026532999`)),
     ).toBe(true);
-    expect(cmds).toContain(`sh -c umount "$1" && rm -f "$1" netplumb-ns-release /run/netplumb/ns/${a.id}`);
+    expect(cmds.some((c) => c.startsWith('sh -c') && c.endsWith(`netplumb-ns-end /proc/5151/ns/net ${held} 4026532999`))).toBe(true);
   });
 
   it("the target's namespace changed before the batch ran (inode guard) → the job fails, nothing is made, no record", async () => {
     const t = await world();
-    t.world.on((argv) => (argv[0] === 'sh' && argv[3] === 'netplumb-ns-check' ? { exitCode: 1 } : undefined));
+    // The check is part of the step that holds the namespace (a container's, by its pid).
+    t.world.on((argv) => (argv[0] === 'sh' && argv[3] === 'netplumb-ns-hold' ? { exitCode: 1 } : undefined));
     const r = await t.json('POST', '/attachments', { bridge: 'docker1/ovs_bridge', target: { container: 'web1' } });
     expect(r.status).toBe(502);
-    expect((await r.json()).detail).toContain("target's namespace is still");
+    expect((await r.json()).detail).toContain("hold the target's namespace (4026532999)");
     expect(t.world.calls.some((c) => c.argv.join(' ').startsWith('ip link add'))).toBe(false);
+    // The hold is released even so (the mount may have happened before the check failed).
+    expect(t.world.calls.some((c) => c.argv[3] === 'netplumb-ns-release')).toBe(true);
     expect((await (await t.json('GET', '/attachments')).json()).items).toEqual([]);
   });
 });

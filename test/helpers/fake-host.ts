@@ -135,7 +135,10 @@ const knownCommands: Responder = (argv) => {
   // The namespace guard of attach batches (ops/attachments.ts nsGuardStep): the fake target's inode is 4026532999.
   if (tool === 'sh' && rest[0] === '-c' && rest[2] === 'netplumb-ns-check') return { exitCode: rest[4] === '4026532999' ? 0 : 1 };
   // Holding the target's namespace for an attach batch (ops/attachments.ts holdingNamespace), and releasing it.
-  if (tool === 'sh' && rest[0] === '-c' && rest[2] === 'netplumb-ns-hold' && rest[4]?.startsWith('/run/netplumb/ns/')) return ok;
+  if (tool === 'sh' && rest[0] === '-c' && rest[2] === 'netplumb-ns-hold' && rest[4]?.startsWith('/run/netplumb/ns/'))
+    return { exitCode: rest[6] === '4026532999' ? 0 : 1 };
+  if (tool === 'sh' && rest[0] === '-c' && rest[2] === 'netplumb-ns-end' && rest[4]?.startsWith('/run/netplumb/ns/'))
+    return { exitCode: rest[5] === '4026532999' ? 0 : 1 };
   if (tool === 'sh' && rest[0] === '-c' && rest[2] === 'netplumb-ns-release' && rest[3]?.startsWith('/run/netplumb/ns/')) return ok;
   if (tool === 'ethtool' && rest.join(' ') === '--version') return { stdout: 'ethtool version 6.1\n' };
   if (KERNEL_MODULES.some((m) => moduleProbe(m).join('\0') === argv.join('\0'))) return ok;
