@@ -4,6 +4,8 @@
  */
 import { hostTarget } from '../jobs/host-target.js';
 import { saveResource } from '../jobs/records.js';
+import type { JobContext } from '../jobs/runner.js';
+import type { DataOf } from '../model/resource-data.js';
 import { hostsOf, removeAny } from '../kinds/index.js';
 import { hostReader, type Observation, type ResourceKind, type TypedResource } from '../kinds/kind.js';
 import { notFound, requireNotOwned, requireSettled } from '../kinds/refs.js';
@@ -103,5 +105,37 @@ export function deleteWork<T extends ResourceType, V, O extends Observation>(
       if (ctx.store.getResource(r.id)) saveResource(ctx.store, r, { state: isUnknownOutcome(e) ? 'unknown' : opts.stateBefore });
       throw e;
     }
+  };
+}
+
+/**
+ * A PATCH job: the record goes `pending` with its next data (`change` checks the request and makes it, throwing a
+ * ProblemError before anything is stored); the job takes the host from the previous data to it — `work` gets the
+ * previous data, which the job row keeps too, so a worker can run it (api/resume.ts).
+ */
+export function updateMutation<T extends 'bridge' | 'tunnel' | 'attachment', V extends object, O extends Observation>(
+  deps: AppDeps,
+  kind: ResourceKind<T, V, O>,
+  ref: string,
+  change: (previous: DataOf<T>) => DataOf<T>,
+  work: (ctx: JobContext, id: string, previous: DataOf<T>) => Promise<void>,
+): Mutation {
+  const r = requireResource(deps, kind, ref);
+  requireNotOwned(r, kind.noun);
+  requireSettled(r, kind.noun);
+  const previous = r.data;
+  const next = change(previous);
+  return {
+    job: {
+      kind: `${kind.type}.update`,
+      resource: { type: kind.type, id: r.id },
+      hosts: kind.hosts(r),
+      lockMode: kind.lockMode,
+      params: { previous },
+    },
+    prepare: (job) => saveResource(deps.store, { ...r }, { data: next, state: 'pending', jobId: job.id }),
+    work: (ctx) => work(ctx, r.id, previous),
+    successStatus: 200,
+    render: () => kind.render(kind.find(deps.store, r.id) ?? r),
   };
 }

@@ -186,18 +186,10 @@ export class PgStore implements Store {
     }
     // One mutation transaction at a time across all replicas (held until COMMIT/ROLLBACK).
     // Mutation transactions (job row, Idempotency-Key, resource rows) are durable before they are acknowledged.
-    this.q(`BEGIN; SET LOCAL synchronous_commit = on; SELECT pg_advisory_xact_lock(${ADVISORY.namespace}, ${ADVISORY.mutations})`);
-    this.depth = 1;
-    try {
-      const r = fn();
-      this.q('COMMIT');
-      return r;
-    } catch (e) {
-      this.rollbackQuietly();
-      throw e;
-    } finally {
-      this.depth = 0;
-    }
+    return this.outermost(
+      `BEGIN; SET LOCAL synchronous_commit = on; SELECT pg_advisory_xact_lock(${ADVISORY.namespace}, ${ADVISORY.mutations})`,
+      fn,
+    );
   }
 
   /**
@@ -207,7 +199,12 @@ export class PgStore implements Store {
    */
   private durable<T>(fn: () => T): T {
     if (this.depth > 0) return fn();
-    this.q('BEGIN; SET LOCAL synchronous_commit = on');
+    return this.outermost('BEGIN; SET LOCAL synchronous_commit = on', fn);
+  }
+
+  /** fn in an outermost transaction opened by `begin`: committed, or rolled back when it throws. */
+  private outermost<T>(begin: string, fn: () => T): T {
+    this.q(begin);
     this.depth = 1;
     try {
       const r = fn();

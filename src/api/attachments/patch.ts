@@ -1,14 +1,12 @@
 import { createRoute } from '@hono/zod-openapi';
-import { readResource, saveResource } from '../../jobs/records.js';
 import { attachmentKind } from '../../kinds/attachment.js';
 import { checkAttachmentImpairment, updateAttachmentLive } from '../../kinds/impairments.js';
-import { requireNotOwned, requireSettled } from '../../kinds/refs.js';
 import { AttachmentPatchSchema, type AttachmentData } from '../../model/attachments.js';
 import { normalizeAttachmentImpairment } from '../../model/impairments.js';
 import { idParam, PreferHeader, acceptedResponse, router } from '../common.js';
 import { mutate } from '../mutation.js';
 import { bodyErrorResponses, mutationErrorResponses, statusResponses } from '../problems.js';
-import { requireResource } from '../resources.js';
+import { updateMutation } from '../resources.js';
 import { AttachmentWithJobSchema } from './schema.js';
 
 export const route = createRoute({
@@ -44,30 +42,20 @@ export const route = createRoute({
 export const app = router().openapi(route, (c) => {
   const deps = c.get('deps');
   const body = c.req.valid('json');
-  const ref = c.req.valid('param').id;
-  return mutate(c, route, () => {
-    const attachment = requireResource(deps, attachmentKind, ref);
-    requireNotOwned(attachment, 'attachment');
-    requireSettled(attachment, 'attachment');
-    const previous = attachment.data;
-    if (body.impairment !== undefined) checkAttachmentImpairment(deps.store, previous, body.impairment);
-    const next: AttachmentData = {
-      ...previous,
-      ...(body.impairment !== undefined ? { impairment: normalizeAttachmentImpairment(body.impairment) } : {}),
-      ...(body.link !== undefined ? { link: body.link } : {}),
-    };
-    return {
-      job: {
-        kind: 'attachment.update',
-        resource: { type: 'attachment', id: attachment.id },
-        hosts: [previous.hostId],
-        lockMode: attachmentKind.lockMode,
-        params: { previous },
+  return mutate(c, route, () =>
+    updateMutation(
+      deps,
+      attachmentKind,
+      c.req.valid('param').id,
+      (previous): AttachmentData => {
+        if (body.impairment !== undefined) checkAttachmentImpairment(deps.store, previous, body.impairment);
+        return {
+          ...previous,
+          ...(body.impairment !== undefined ? { impairment: normalizeAttachmentImpairment(body.impairment) } : {}),
+          ...(body.link !== undefined ? { link: body.link } : {}),
+        };
       },
-      prepare: (job) => saveResource(deps.store, { ...attachment }, { data: next, state: 'pending', jobId: job.id }),
-      work: (ctx) => updateAttachmentLive(ctx, attachment.id, previous),
-      successStatus: 200,
-      render: () => attachmentKind.render(readResource(deps.store, 'attachment', attachment.id) ?? attachment),
-    };
-  });
+      updateAttachmentLive,
+    ),
+  );
 });

@@ -1,12 +1,10 @@
 import { createRoute } from '@hono/zod-openapi';
-import { readResource, saveResource } from '../../jobs/records.js';
 import { bridgeKind, updateBridge } from '../../kinds/bridge.js';
-import { requireNotOwned, requireSettled } from '../../kinds/refs.js';
 import { BridgePatchSchema, type BridgeData } from '../../model/bridges.js';
 import { idParam, PreferHeader, acceptedResponse, router } from '../common.js';
 import { mutate } from '../mutation.js';
 import { bodyErrorResponses, mutationErrorResponses, statusResponses } from '../problems.js';
-import { requireResource } from '../resources.js';
+import { updateMutation } from '../resources.js';
 import { BridgeWithJobSchema } from './schema.js';
 
 export const route = createRoute({
@@ -33,25 +31,19 @@ export const route = createRoute({
 export const app = router().openapi(route, (c) => {
   const deps = c.get('deps');
   const body = c.req.valid('json');
-  const ref = c.req.valid('param').id;
-  return mutate(c, route, () => {
-    const bridge = requireResource(deps, bridgeKind, ref);
-    requireNotOwned(bridge, 'bridge');
-    requireSettled(bridge, 'bridge');
-    const previous = bridge.data;
-    const next: BridgeData = {
-      ...previous,
-      ...(body.addresses ? { addresses: body.addresses } : {}),
-      ...(body.mtu !== undefined ? { mtu: body.mtu } : {}),
-      ...(body.stp !== undefined ? { stp: body.stp } : {}),
-      ...(body.labels ? { labels: body.labels } : {}),
-    };
-    return {
-      job: { kind: 'bridge.update', resource: { type: 'bridge', id: bridge.id }, hosts: [previous.hostId], params: { previous } },
-      prepare: (job) => saveResource(deps.store, { ...bridge }, { data: next, state: 'pending', jobId: job.id }),
-      work: (ctx) => updateBridge(ctx, bridge.id, previous),
-      successStatus: 200,
-      render: () => bridgeKind.render(readResource(deps.store, 'bridge', bridge.id) ?? bridge),
-    };
-  });
+  return mutate(c, route, () =>
+    updateMutation(
+      deps,
+      bridgeKind,
+      c.req.valid('param').id,
+      (previous): BridgeData => ({
+        ...previous,
+        ...(body.addresses ? { addresses: body.addresses } : {}),
+        ...(body.mtu !== undefined ? { mtu: body.mtu } : {}),
+        ...(body.stp !== undefined ? { stp: body.stp } : {}),
+        ...(body.labels ? { labels: body.labels } : {}),
+      }),
+      updateBridge,
+    ),
+  );
 });

@@ -1,14 +1,12 @@
 import { createRoute } from '@hono/zod-openapi';
-import { readResource, saveResource } from '../../jobs/records.js';
 import { checkTunnelImpairment, updateTunnelLive } from '../../kinds/impairments.js';
-import { requireNotOwned, requireSettled } from '../../kinds/refs.js';
 import { tunnelKind } from '../../kinds/tunnel.js';
 import { normalizeTunnelImpairment } from '../../model/impairments.js';
 import { TunnelPatchSchema, type TunnelData } from '../../model/tunnels.js';
 import { idParam, PreferHeader, acceptedResponse, router } from '../common.js';
 import { mutate } from '../mutation.js';
 import { bodyErrorResponses, mutationErrorResponses, statusResponses } from '../problems.js';
-import { requireResource } from '../resources.js';
+import { updateMutation } from '../resources.js';
 import { TunnelWithJobSchema } from './schema.js';
 
 export const route = createRoute({
@@ -41,30 +39,21 @@ export const route = createRoute({
 export const app = router().openapi(route, (c) => {
   const deps = c.get('deps');
   const body = c.req.valid('json');
-  const ref = c.req.valid('param').id;
-  return mutate(c, route, () => {
-    const tunnel = requireResource(deps, tunnelKind, ref);
-    requireNotOwned(tunnel, 'tunnel');
-    requireSettled(tunnel, 'tunnel');
-    const previous = tunnel.data;
-    const next: TunnelData = {
-      ...previous,
-      ...(body.impairment !== undefined ? { impairment: normalizeTunnelImpairment(body.impairment) } : {}),
-      ...(body.link !== undefined ? { link: body.link } : {}),
-    };
-    checkTunnelImpairment(deps.store, previous, next.impairment);
-    return {
-      job: {
-        kind: 'tunnel.update',
-        resource: { type: 'tunnel', id: tunnel.id },
-        hosts: tunnelKind.hosts(tunnel),
-        lockMode: tunnelKind.lockMode,
-        params: { previous },
+  return mutate(c, route, () =>
+    updateMutation(
+      deps,
+      tunnelKind,
+      c.req.valid('param').id,
+      (previous): TunnelData => {
+        const next: TunnelData = {
+          ...previous,
+          ...(body.impairment !== undefined ? { impairment: normalizeTunnelImpairment(body.impairment) } : {}),
+          ...(body.link !== undefined ? { link: body.link } : {}),
+        };
+        checkTunnelImpairment(deps.store, previous, next.impairment);
+        return next;
       },
-      prepare: (job) => saveResource(deps.store, { ...tunnel }, { data: next, state: 'pending', jobId: job.id }),
-      work: (ctx) => updateTunnelLive(ctx, tunnel.id, previous),
-      successStatus: 200,
-      render: () => tunnelKind.render(readResource(deps.store, 'tunnel', tunnel.id) ?? tunnel),
-    };
-  });
+      updateTunnelLive,
+    ),
+  );
 });
