@@ -94,7 +94,14 @@ export class DialStdioAgent extends http.Agent {
 
   override keepSocketAlive(socket: Duplex): boolean {
     clearTimeout(this.idleTimers.get(socket));
-    const timer = setTimeout(() => socket.destroy(), this.idleMs);
+    const timer = setTimeout(() => {
+      // An ssh2 channel's destroy() only ends it and asks the server to close: `destroyed` stays false and 'close'
+      // comes a round trip later. Leave the free list now ('agentRemove' is how http.Agent is told; it drops a free
+      // socket only once the socket is no longer writable, hence after destroy), so no request in that round trip is
+      // written to a channel that is going away.
+      socket.destroy();
+      socket.emit('agentRemove');
+    }, this.idleMs);
     timer.unref();
     this.idleTimers.set(socket, timer);
     return true;

@@ -47,7 +47,7 @@ export async function resolveContainer(docker: Dockerode, nameOrId: string, opts
   if (!CONTAINER_NAME.test(bare)) throw new ContainerNotFoundError(nameOrId);
   let info: Dockerode.ContainerInspectInfo;
   try {
-    info = await docker.getContainer(bare).inspect();
+    info = await onceMoreIfReset(() => docker.getContainer(bare).inspect());
   } catch (err) {
     if (statusCodeOf(err) === 404) throw new ContainerNotFoundError(nameOrId);
     throw asDockerError(err);
@@ -67,10 +67,27 @@ export async function resolveContainer(docker: Dockerode, nameOrId: string, opts
 /** The Docker engine's version, e.g. `20.10.24+dfsg1`. */
 export async function dockerVersion(docker: Dockerode): Promise<string> {
   try {
-    const v = await docker.version();
+    const v = await onceMoreIfReset(() => docker.version());
     return v.Version;
   } catch (err) {
     throw asDockerError(err);
+  }
+}
+
+/**
+ * A read (GET) whose connection was reset before any answer is asked once more on a new connection, as Go's HTTP
+ * transport does for idempotent requests: a kept-alive stream can end under a request (the host's dockerd restarted,
+ * the channel closed while idle). A second reset is the answer.
+ */
+async function onceMoreIfReset<T>(read: () => Promise<T>): Promise<T> {
+  try {
+    return await read();
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException | null;
+    if (statusCodeOf(err) === undefined && (e?.code === 'ECONNRESET' || e?.code === 'EPIPE' || e?.message === 'socket hang up')) {
+      return read();
+    }
+    throw err;
   }
 }
 
