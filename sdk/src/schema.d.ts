@@ -594,6 +594,19 @@ export interface components {
                 openvswitch: boolean;
             };
             trafficControl?: components["schemas"]["TrafficControlFacts"];
+            /** @description device types the kernel can make (tried in a throwaway namespace); null: could not tell */
+            linkTypes?: {
+                macvlan: boolean;
+                ipvlan: boolean;
+                /** @description 802.1Q VLAN sub-interfaces */
+                vlan: boolean;
+                dummy: boolean;
+                gretap: boolean;
+                ip6gretap: boolean;
+                vxlan: boolean;
+            } | null;
+            /** @description DHCP clients the host can run in a target (addresses "dhcp"), in order of preference */
+            dhcpClients?: ("udhcpc" | "dhclient" | "dhcpcd")[] | null;
             /** @description the kernel's boot id: another one means the host booted again */
             bootId?: string;
         } | null;
@@ -1139,6 +1152,11 @@ export interface components {
             job: components["schemas"]["Job"];
         };
         /**
+         * @description veth: a veth pair from `bridge` (default); macvlan / ipvlan: a sub-interface of the host NIC `parent`; phys: the NIC `parent` itself moved into the target (pipework --direct-phys) and moved back on delete
+         * @enum {string}
+         */
+        AttachmentType: "veth" | "macvlan" | "ipvlan" | "phys";
+        /**
          * @description exactly one of container (name or id, via Docker on the bridge's host), netns (a named namespace), pid
          * @example {
          *       "container": "web1"
@@ -1153,6 +1171,65 @@ export interface components {
         } | {
             pid: number;
         };
+        /**
+         * @example {
+         *       "to": "10.20.0.0/16",
+         *       "via": "10.11.12.1"
+         *     }
+         */
+        Route: {
+            /**
+             * @description IPv4 or IPv6 address with prefix length; stored canonical
+             * @example 10.11.12.1/24
+             */
+            to: string;
+            /** @example 10.10.10.101 */
+            via?: string;
+            /**
+             * @description default: main
+             * @example 100
+             */
+            table?: number | ("main" | "local" | "default");
+        };
+        /**
+         * @example {
+         *       "from": "10.11.12.100/32",
+         *       "table": 100,
+         *       "priority": 1000
+         *     }
+         */
+        Rule: {
+            /** @description default: the kernel picks one below the last */
+            priority?: number;
+            /**
+             * @description source prefix (default all)
+             * @example 10.11.12.1/24
+             */
+            from?: string;
+            /**
+             * @description destination prefix (default all)
+             * @example 10.11.12.1/24
+             */
+            to?: string;
+            fwmark?: number;
+            /**
+             * @description routing table: a number or main, local, default
+             * @example 100
+             */
+            table: number | ("main" | "local" | "default");
+        };
+        /** @description the address a DHCP client was leased (also in addresses) */
+        DhcpLease: {
+            /**
+             * @description CIDR
+             * @example 10.11.12.150/24
+             */
+            address: string;
+            router: string | null;
+            server: string | null;
+            leaseSeconds: number | null;
+            obtainedAt: string;
+        } | null;
         AttachmentObservation: {
             observedAt: string;
             target: {
@@ -1198,9 +1275,21 @@ export interface components {
         Attachment: {
             /** @example att_23ocopjlapu5fnwmd47j3ufp64 */
             id: string;
-            /** @example br_23ocopjlao4mohf4zemghvksrc */
-            bridge: string;
-            bridgeName: string;
+            type: components["schemas"]["AttachmentType"];
+            /**
+             * @description null: not a veth attachment
+             * @example br_23ocopjlao4mohf4zemghvksrc
+             */
+            bridge: string | null;
+            bridgeName: string | null;
+            /** @description macvlan / ipvlan / phys: the host NIC (lower: the device the sub-interface is on) */
+            parent: {
+                ref: string;
+                name: string | null;
+                mac: string | null;
+                lower: string | null;
+            } | null;
+            mode: string | null;
             /** @example host_23ocopjlantactg3nj52augwym */
             host: string;
             hostName: string;
@@ -1215,11 +1304,16 @@ export interface components {
             hostIfname: string;
             addresses: string[];
             gateway: string | null;
-            routes: {
-                to: string;
-                via?: string;
-            }[];
+            routes: components["schemas"]["Route"][];
+            rules: components["schemas"]["Rule"][];
             mac: string | null;
+            macSeed: string | null;
+            /** @description null: static addresses; client null: the first the host has */
+            dhcp: {
+                /** @enum {string|null} */
+                client: "udhcpc" | "dhclient" | "dhcpcd" | null;
+            } | null;
+            lease: components["schemas"]["DhcpLease"];
             mtu: number | null;
             vlan: number | null;
             /** @description transmit checksum offload switched off inside (needed for TCP on the netdev datapath) */
@@ -1260,11 +1354,27 @@ export interface components {
          *     }
          */
         AttachmentCreate: {
+            type?: components["schemas"]["AttachmentType"] & unknown;
             /**
-             * @description bridge id or "host/name"
+             * @description bridge id or "host/name" (type veth)
              * @example docker1/ovs_bridge
              */
-            bridge: string;
+            bridge?: string;
+            /**
+             * @description host id or name (types macvlan, ipvlan, phys)
+             * @example docker1
+             */
+            host?: string;
+            /**
+             * @description the host NIC: its name, or `mac:` and its MAC
+             * @example eth0
+             */
+            parent?: string;
+            /**
+             * @description macvlan: bridge (default), private, vepa, passthru; ipvlan: l2 (default), l3, l3s
+             * @enum {string}
+             */
+            mode?: "bridge" | "private" | "vepa" | "passthru" | "l2" | "l3" | "l3s";
             target: components["schemas"]["AttachmentTarget"];
             /**
              * @description interface name inside the target (default eth1, or the next free ethN)
@@ -1277,12 +1387,18 @@ export interface components {
              */
             hostIfname?: string;
             /**
+             * @description CIDRs (v4 and v6, dual stack on one interface); [] for the link only (pipework 0/0); "dhcp": leased by a DHCP client the host runs in the target
              * @default []
              * @example [
              *       "10.11.12.100/24"
              *     ]
              */
-            addresses?: string[];
+            addresses?: string[] | "dhcp";
+            /**
+             * @description with addresses "dhcp": which client (default: the first the host has)
+             * @enum {string}
+             */
+            dhcpClient?: "udhcpc" | "dhclient" | "dhcpcd";
             /**
              * @description default route via this interface (a host route to it first when it lies outside the addresses' subnets)
              * @example 172.17.0.1
@@ -1290,14 +1406,24 @@ export interface components {
             gateway?: string;
             /** @default [] */
             routes?: components["schemas"]["Route"][];
+            /**
+             * @description policy routing rules inside the target (pipework rule)
+             * @default []
+             */
+            rules?: components["schemas"]["Rule"][];
             /** @example 02:42:0a:0b:0c:64 */
             mac?: string;
+            /**
+             * @description pipework's U:<seed>: the MAC is derived from it (the same seed gives the same MAC)
+             * @example web1-eth1
+             */
+            macSeed?: string;
             /**
              * @description default: the overlay MTU of tunnels on the bridge, else the bridge's MTU
              * @example 1500
              */
             mtu?: number;
-            /** @description OVS access VLAN tag (OVS bridges only) */
+            /** @description pipework's @vlan: the OVS access tag (veth on an OVS bridge), or the parent's 802.1Q sub-interface (macvlan, ipvlan, phys) */
             vlan?: number;
             /**
              * @default {}
@@ -1310,21 +1436,6 @@ export interface components {
             };
             impairment?: components["schemas"]["AttachmentImpairment"];
             link?: components["schemas"]["LinkState"] & unknown;
-        };
-        /**
-         * @example {
-         *       "to": "10.20.0.0/16",
-         *       "via": "10.11.12.1"
-         *     }
-         */
-        Route: {
-            /**
-             * @description IPv4 or IPv6 address with prefix length; stored canonical
-             * @example 10.11.12.1/24
-             */
-            to: string;
-            /** @example 10.10.10.101 */
-            via?: string;
         };
         /**
          * @description Per direction; a direction left out is not impaired. The whole object is replaced on PATCH (null clears both).

@@ -90,8 +90,28 @@ function escapePointer(seg: PropertyKey): string {
   return String(seg).replaceAll('~', '~0').replaceAll('/', '~1');
 }
 
+type Issue = ZodError['issues'][number];
+
+/**
+ * A union (`addresses`: CIDRs or "dhcp") fails as one issue holding each option's issues. The option the input had
+ * the shape of (its issues are not a wrong type at the union's own path) says what is wrong, with its pointers.
+ */
+function flattenUnions(issues: readonly Issue[], base: readonly PropertyKey[] = []): { path: PropertyKey[]; message: string }[] {
+  return issues.flatMap((i) => {
+    const path = [...base, ...i.path];
+    if (i.code === 'invalid_union' && 'errors' in i && Array.isArray(i.errors)) {
+      const branches = i.errors as Issue[][];
+      const shaped = branches.filter(
+        (b) => b.length && !b.every((x) => x.path.length === 0 && (x.code === 'invalid_type' || x.code === 'invalid_value')),
+      );
+      if (shaped.length === 1) return flattenUnions(shaped[0]!, path);
+    }
+    return [{ path, message: i.message }];
+  });
+}
+
 export function zodFieldErrors(err: ZodError, where: string): FieldError[] {
-  return err.issues.map((i) => {
+  return flattenUnions(err.issues).map((i) => {
     const e: FieldError & { in?: string } = { pointer: '/' + i.path.map(escapePointer).join('/'), detail: i.message };
     if (where !== 'json') e.in = where === 'param' ? 'path' : where;
     return e;

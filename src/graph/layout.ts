@@ -98,9 +98,10 @@ export async function layoutGraph(g: GraphInput, elk: ELK = (shared ??= newElk()
   });
   const edges: ElkExtendedEdge[] = [];
   for (const a of g.attachments) {
-    if (!bridgeIds.has(a.bridge)) continue;
+    const bridge = a.bridge;
+    if (bridge === null || !bridgeIds.has(bridge)) continue;
     const right = (targetScore.get(a.hostName) ?? 0) > 0;
-    edges.push({ id: `edge:${a.id}`, sources: [right ? a.bridge : a.id], targets: [right ? a.id : a.bridge] });
+    edges.push({ id: `edge:${a.id}`, sources: [right ? bridge : a.id], targets: [right ? a.id : bridge] });
   }
   for (const t of g.tunnels) {
     const [x, y] = t.endpoints;

@@ -30,7 +30,10 @@ export interface GraphTunnel {
 }
 export interface GraphAttachment {
   id: string;
-  bridge: string;
+  /** Null: a macvlan / ipvlan / phys attachment (on the host's NIC `parent`, drawn without an edge). */
+  bridge: string | null;
+  type?: string;
+  parent?: { ref: string; name: string | null } | null;
   hostName: string;
   target: { container: string } | { netns: string } | { pid: number };
   ifname: string | null;
@@ -68,6 +71,7 @@ export const bridgeLines = (b: GraphBridge): string[] => [`${b.name} (${b.type})
 export const attachmentLines = (a: GraphAttachment): string[] => [
   `${targetLabel(a)} ${a.ifname ?? ''}`.trim(),
   ...a.addresses,
+  ...(a.bridge === null && a.parent ? [`${a.type ?? 'nic'} on ${a.parent.name ?? a.parent.ref}`] : []),
   ...(a.vlan ? [`vlan ${a.vlan}`] : []),
 ];
 /** gre key 7 mtu 1458; vxlan vni 42 mtu 1450 */

@@ -23,7 +23,7 @@ export function mermaid(g: GraphInput): string {
     }
     out.push('  end');
   }
-  for (const a of g.attachments) out.push(`  ${mid(a.id)} --- ${mid(a.bridge)}`);
+  for (const a of g.attachments) if (a.bridge) out.push(`  ${mid(a.id)} --- ${mid(a.bridge)}`);
   g.tunnels.forEach((t) => {
     const [x, y] = t.endpoints;
     if (!x || !y) return;
@@ -58,7 +58,7 @@ export function dot(g: GraphInput): string {
       out.push(`    ${dq(a.id)} [shape=ellipse, label=${dq(attachmentLines(a).join('\n'))}${dotStyle(g, a.id)}];`);
     out.push('  }');
   }
-  for (const a of g.attachments) out.push(`  ${dq(a.id)} -- ${dq(a.bridge)};`);
+  for (const a of g.attachments) if (a.bridge) out.push(`  ${dq(a.id)} -- ${dq(a.bridge)};`);
   for (const t of g.tunnels) {
     const [x, y] = t.endpoints;
     if (x && y) out.push(`  ${dq(x.bridge)} -- ${dq(y.bridge)} [style=bold, label=${dq(tunnelLabel(t))}${dotStyle(g, t.id)}];`);

@@ -10,6 +10,10 @@ import {
   parseTrafficControl,
   probeCommands,
   trafficControlProbe,
+  linkTypesProbe,
+  parseLinkTypes,
+  dhcpClientsProbe,
+  parseDhcpClients,
 } from '../ops/probe.js';
 import type { JobContext } from './runner.js';
 import type { BatchStepResult } from '../exec/batch.js';
@@ -27,6 +31,8 @@ export async function probeHost(ctx: JobContext, hostId: string): Promise<HostFa
       ...probeCommands,
       ...modules,
       trafficControl: trafficControlProbe,
+      linkTypes: linkTypesProbe,
+      dhcpClients: dhcpClientsProbe,
     });
     const [kernel, ipv, ovsv, dpt, eth] = (['kernel', 'iproute2', 'ovsVersion', 'datapathTypes', 'ethtool'] as const).map((k) => r[k]!) as [
       BatchStepResult,
@@ -52,6 +58,8 @@ export async function probeHost(ctx: JobContext, hostId: string): Promise<HostFa
       ethtool: eth.exitCode === 0,
       kernelModules: { gre: mods[0]!.exitCode === 0, vxlan: mods[1]!.exitCode === 0, openvswitch: mods[2]!.exitCode === 0 },
       trafficControl: parseTrafficControl(r['trafficControl']!.exitCode, r['trafficControl']!.stdout),
+      linkTypes: parseLinkTypes(r['linkTypes']!.exitCode, r['linkTypes']!.stdout),
+      dhcpClients: parseDhcpClients(r['dhcpClients']!.exitCode, r['dhcpClients']!.stdout),
     };
     const bootId = r.bootId?.exitCode === 0 ? r.bootId.stdout.trim() : '';
     if (bootId) facts.bootId = bootId;
@@ -60,7 +68,7 @@ export async function probeHost(ctx: JobContext, hostId: string): Promise<HostFa
     ctx.log(
       name,
       'info',
-      `facts: kernel ${facts.kernel}, OVS ${facts.ovs?.version ?? 'absent'} [${facts.ovs?.datapathTypes.join(', ') ?? ''}], docker ${facts.docker?.version ?? 'absent'}, traffic control ${trafficControlSummary(facts.trafficControl)}`,
+      `facts: kernel ${facts.kernel}, OVS ${facts.ovs?.version ?? 'absent'} [${facts.ovs?.datapathTypes.join(', ') ?? ''}], docker ${facts.docker?.version ?? 'absent'}, traffic control ${trafficControlSummary(facts.trafficControl)}, device types ${linkTypesSummary(facts.linkTypes)}, DHCP clients [${facts.dhcpClients?.join(', ') ?? 'unknown'}]`,
     );
     return facts;
   } catch (e) {
@@ -87,4 +95,15 @@ function trafficControlSummary(tc: HostFacts['trafficControl']): string {
     .filter(([, v]) => !v)
     .map(([k]) => k);
   return `[${have.join(', ')}]${lack.length ? `, lacks [${lack.join(', ')}]` : ''}`;
+}
+
+function linkTypesSummary(t: HostFacts['linkTypes']): string {
+  if (!t) return 'unknown';
+  const yes = Object.entries(t)
+    .filter(([, v]) => v)
+    .map(([k]) => k);
+  const no = Object.entries(t)
+    .filter(([, v]) => !v)
+    .map(([k]) => k);
+  return `${yes.join(' ') || 'none'}${no.length ? ` (not: ${no.join(' ')})` : ''}`;
 }

@@ -42,12 +42,58 @@ import {
   observeAttachmentImpairment,
 } from './impairments.js';
 import { interfaceNamesOnHost, requireBridge, requireHostAvailable } from './refs.js';
+import { macFromSeed } from '../ops/attachments.js';
+import { createNicAttachment, removeNicAttachment, resolveNicAttachment } from './attachment-nic.js';
 
 // ---- request → data
 
-/** Every check that needs no host: the bridge, the VLAN, the host's facts, the host end's name. */
+/**
+ * Every check that needs no host, before any command runs: the bridge or parent NIC's host, the VLAN, what the host's
+ * kernel can make (its last probe), the DHCP client, the host end's name.
+ */
 export function resolveAttachment(store: Store, body: AttachmentCreate, id: string): { data: AttachmentData; key: string } {
-  const bridge = requireBridge(store, body.bridge, '/bridge');
+  const type = body.type ?? (body.parent !== undefined ? 'macvlan' : 'veth');
+  const resolved = type === 'veth' ? resolveVeth(store, body, id) : resolveNicAttachment(store, body, id, type);
+  checkAddressing(store, resolved.data, body);
+  return resolved;
+}
+
+/** The fields every type shares: addresses or DHCP, MAC (given or from a seed), routes and rules. */
+export function addressingData(body: AttachmentCreate) {
+  const dhcp = body.addresses === 'dhcp';
+  return {
+    addresses: dhcp ? [] : (body.addresses as string[]),
+    dhcp: dhcp ? { client: body.dhcpClient ?? null } : null,
+    lease: null,
+    gateway: body.gateway ?? null,
+    routes: body.routes,
+    rules: body.rules,
+    mac: body.mac ?? (body.macSeed !== undefined ? macFromSeed(body.macSeed) : null),
+    macSeed: body.macSeed ?? null,
+  };
+}
+
+/** DHCP needs a client on the host: the probe says which it has (422 before any command when none fits). */
+function checkAddressing(store: Store, d: AttachmentData, body: AttachmentCreate): void {
+  if (!d.dhcp) return;
+  const clients = readResource(store, 'host', d.hostId)?.data.facts?.dhcpClients;
+  if (!clients) return;
+  if (d.dhcp.client && !clients.includes(d.dhcp.client))
+    throw ProblemError.validation([
+      { pointer: '/dhcpClient', detail: `${d.hostName} has no ${d.dhcp.client} (its DHCP clients: ${clients.join(', ') || 'none'})` },
+    ]);
+  if (!clients.length)
+    throw ProblemError.validation([
+      {
+        pointer: body.dhcpClient !== undefined ? '/dhcpClient' : '/addresses',
+        detail: `${d.hostName} has no DHCP client (udhcpc from busybox, dhclient or dhcpcd); install one, then POST /hosts/${d.hostName}/probe`,
+      },
+    ]);
+}
+
+/** A veth pair from a bridge: the bridge, the VLAN tag, the host's facts, the host end's name. */
+function resolveVeth(store: Store, body: AttachmentCreate, id: string): { data: AttachmentData; key: string } {
+  const bridge = requireBridge(store, body.bridge!, '/bridge');
   const b = bridge.data;
   if (bridge.state !== 'ready') throw new ProblemError('conflict', `bridge ${b.hostName}/${b.name} is ${bridge.state}`);
   if (b.topology)
@@ -81,14 +127,14 @@ export function resolveAttachment(store: Store, body: AttachmentCreate, id: stri
     });
   const data: AttachmentData = {
     ...bridgeRef(bridge),
+    type: 'veth',
+    parent: null,
+    mode: null,
     target: body.target,
     resolved: null,
     ifname: body.ifname ?? null,
     hostIfname,
-    addresses: body.addresses,
-    gateway: body.gateway ?? null,
-    routes: body.routes,
-    mac: body.mac ?? null,
+    ...addressingData(body),
     mtu: body.mtu ?? b.overlayMtu ?? b.mtu ?? null,
     vlan: body.vlan ?? null,
     txChecksumOffloadOff: false,
@@ -146,6 +192,7 @@ export async function resolveTarget(ctx: JobContext, d: AttachmentData): Promise
 export async function createAttachment(ctx: JobContext, id: string): Promise<void> {
   const attachment = mustRead(ctx.store, 'attachment', id);
   const d = attachment.data;
+  if (d.type !== 'veth') return createNicAttachment(ctx, attachment);
   let planStarted = false;
   try {
     const target = await resolveTarget(ctx, d);
@@ -334,6 +381,7 @@ export async function repairAttachment(ctx: JobContext, id: string): Promise<voi
 
 async function removeAttachment(ctx: JobContext, attachment: TypedResource<'attachment'>): Promise<void> {
   const d = attachment.data;
+  if (d.type !== 'veth') return removeNicAttachment(ctx, attachment);
   const link = await ctx.run(d.hostId, ['ip', '-j', 'link', 'show', 'dev', d.hostIfname]);
   const detach = detachPlan(d, link.exitCode === 0);
   await ctx.runPlan({ steps: [...impairmentDetachSteps(attachment.id, d), ...detach.steps] });

@@ -50,7 +50,8 @@ export function interfaceNamesOnHost(store: Store, hostId: string): Map<string, 
     for (const end of tunnel.data.endpoints) if (end.hostId === hostId) used.set(end.portName, tunnel.id);
   }
   for (const bridge of readAll(store, 'bridge', { hostId })) used.set(bridge.data.name, bridge.id);
-  for (const attachment of readAll(store, 'attachment', { hostId })) used.set(attachment.data.hostIfname, attachment.id);
+  for (const attachment of readAll(store, 'attachment', { hostId }))
+    if (attachment.data.hostIfname) used.set(attachment.data.hostIfname, attachment.id);
   return used;
 }
 

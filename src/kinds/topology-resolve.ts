@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import ipaddr from 'ipaddr.js';
 import { readAll } from '../jobs/records.js';
-import type { AttachmentData } from '../model/attachments.js';
+import { VETH_STATIC, type AttachmentData } from '../model/attachments.js';
 import { isImpaired, normalizeAttachmentImpairment } from '../model/impairments.js';
 import { impairmentErrors } from './impairments.js';
 import type { BridgeData } from '../model/bridges.js';
@@ -483,6 +483,8 @@ export function resolveTopology(
       if (m.container !== undefined && facts && !facts.docker)
         errors.push({ pointer: `${at}/members/${i}/container`, detail: `${h.data.name} has no reachable Docker engine (last probe)` });
       const data: AttachmentData = {
+        ...VETH_STATIC,
+        rules: [],
         bridgeId: bridge.id,
         bridgeName: bridge.data.name,
         bridgeType: bridge.data.type,

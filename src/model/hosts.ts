@@ -117,6 +117,24 @@ export const HostFactsSchema = z
     ethtool: z.boolean().optional(),
     kernelModules: z.object({ gre: z.boolean(), vxlan: z.boolean(), openvswitch: z.boolean() }).optional(),
     trafficControl: TrafficControlFactsSchema.nullable().optional(),
+    linkTypes: z
+      .object({
+        macvlan: z.boolean(),
+        ipvlan: z.boolean(),
+        vlan: z.boolean().openapi({ description: '802.1Q VLAN sub-interfaces' }),
+        dummy: z.boolean(),
+        gretap: z.boolean(),
+        ip6gretap: z.boolean(),
+        vxlan: z.boolean(),
+      })
+      .nullable()
+      .optional()
+      .openapi({ description: 'device types the kernel can make (tried in a throwaway namespace); null: could not tell' }),
+    dhcpClients: z
+      .array(z.enum(['udhcpc', 'dhclient', 'dhcpcd']))
+      .nullable()
+      .optional()
+      .openapi({ description: 'DHCP clients the host can run in a target (addresses "dhcp"), in order of preference' }),
     bootId: z.string().optional().openapi({ description: "the kernel's boot id: another one means the host booted again" }),
   })
   .openapi('HostFacts');

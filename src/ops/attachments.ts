@@ -1,4 +1,5 @@
 /** Attachment plans: pipework's job as argv steps, each undoable. */
+import { createHash } from 'node:crypto';
 import type { AttachmentData } from '../model/attachments.js';
 import { inAnySubnet, ipFamily } from '../model/net.js';
 import { type Plan, type Step, step, vsctl } from './plan.js';
@@ -90,16 +91,37 @@ export function attachPlan({ id, d, ifname, nsPath, nsRef }: AttachPlanInput): P
       }),
     );
   }
-  const insideLines = [...d.addresses.map((a) => ['addr', 'replace', a, 'dev', ifname]), ['link', 'set', 'dev', ifname, 'up']];
+  // The userspace datapath does not fill in checksums the veth left to "hardware": TCP breaks without this.
+  const offload =
+    d.datapathType === 'netdev'
+      ? [step(h, `tx checksum offload off on ${ifname} (netdev datapath)`, inNs(nsPath, ['ethtool', '-K', ifname, 'tx', 'off']))]
+      : [];
+  s.push(...insideSteps({ d, ifname, nsPath, afterUp: offload }));
+  return { steps: s };
+}
+
+/** What the interface inside needs once it is there, whatever made it: addresses, up, gateway, routes, rules. */
+export function insideSteps({
+  d,
+  ifname,
+  nsPath,
+  afterUp = [],
+}: {
+  d: InsideConfig;
+  ifname: string;
+  nsPath: string;
+  afterUp?: Step[];
+}): Step[] {
+  const h = d.hostId;
+  const s: Step[] = [];
+  if (needsIpv6(d)) s.push(enableIpv6Step(h, ifname, nsPath));
+  const insideLines = [...d.addresses.map((a) => addrReplace(a, ifname)), ['link', 'set', 'dev', ifname, 'up']];
   s.push(
     step(h, `${d.addresses.length ? `${d.addresses.join(', ')} on ` : ''}${ifname}, up`, inNs(nsPath, ['ip', '-batch', '-']), {
       stdin: ipBatch(insideLines),
     }),
+    ...afterUp,
   );
-  if (d.datapathType === 'netdev') {
-    // The userspace datapath does not fill in checksums the veth left to "hardware": TCP breaks without this.
-    s.push(step(h, `tx checksum offload off on ${ifname} (netdev datapath)`, inNs(nsPath, ['ethtool', '-K', ifname, 'tx', 'off'])));
-  }
   if (d.gateway) {
     const fam = ipFamily(d.gateway) === 6 ? '-6' : '-4';
     if (!inAnySubnet(d.gateway, d.addresses)) {
@@ -120,17 +142,103 @@ export function attachPlan({ id, d, ifname, nsPath, nsRef }: AttachPlanInput): P
       ),
     );
   }
-  for (const r of d.routes) {
-    const fam = ipFamily(r.to) === 6 ? '-6' : '-4';
-    s.push(
-      step(
-        h,
-        `route ${r.to}${r.via ? ` via ${r.via}` : ''}`,
-        inNs(nsPath, ['ip', fam, 'route', 'replace', r.to, ...(r.via ? ['via', r.via] : []), 'dev', ifname]),
-      ),
-    );
-  }
-  return { steps: s };
+  for (const r of d.routes)
+    s.push(step(h, `route ${routeText(r)}`, inNs(nsPath, routeReplaceArgv(r, ifname)), { undo: inNs(nsPath, routeDelArgv(r, ifname)) }));
+  for (const r of d.rules) s.push(ruleStep(h, r, nsPath));
+  return s;
+}
+
+/** What insideSteps reads of an attachment. */
+export interface InsideConfig {
+  hostId: string;
+  addresses: readonly string[];
+  gateway: string | null;
+  routes: readonly StoredRoute[];
+  rules: readonly StoredRule[];
+}
+export type StoredRoute = AttachmentData['routes'][number];
+export type StoredRule = AttachmentData['rules'][number];
+
+/** Docker starts containers with IPv6 off (net.ipv6.conf.all/default.disable_ipv6=1): an IPv6 address needs it on. */
+export function needsIpv6(d: { addresses: readonly string[]; gateway: string | null; routes: readonly StoredRoute[] }): boolean {
+  return (
+    d.addresses.some((a) => ipFamily(a) === 6) ||
+    (d.gateway !== null && ipFamily(d.gateway) === 6) ||
+    d.routes.some((r) => ipFamily(r.to) === 6)
+  );
+}
+
+/**
+ * IPv6 on for this one interface (the target's other interfaces stay as they were). Written to /proc/sys/net, which
+ * shows the namespace of whoever opens it: no sysctl binary needed on the host.
+ */
+export function enableIpv6Step(host: string, ifname: string, nsPath: string): Step {
+  return step(
+    host,
+    `IPv6 on for ${ifname} (Docker turns it off in containers)`,
+    inNs(nsPath, ['sh', '-c', 'echo 0 > "/proc/sys/net/ipv6/conf/$1/disable_ipv6"', 'netplumb-ipv6-on', ifname]),
+  );
+}
+
+/** IPv6 addresses skip duplicate address detection (as Docker does): usable when the job answers, not a second later. */
+export function addrReplace(cidr: string, ifname: string): string[] {
+  return ['addr', 'replace', cidr, 'dev', ifname, ...(ipFamily(cidr) === 6 ? ['nodad'] : [])];
+}
+
+const famFlag = (addr: string) => (ipFamily(addr) === 6 ? '-6' : '-4');
+const tableArgs = (r: { table?: number | string | undefined }) => (r.table !== undefined ? ['table', String(r.table)] : []);
+
+export function routeText(r: StoredRoute): string {
+  return `${r.to}${r.via ? ` via ${r.via}` : ''}${r.table !== undefined ? ` table ${r.table}` : ''}`;
+}
+
+export function routeReplaceArgv(r: StoredRoute, ifname: string): string[] {
+  return ['ip', famFlag(r.to), 'route', 'replace', r.to, ...(r.via ? ['via', r.via] : []), 'dev', ifname, ...tableArgs(r)];
+}
+
+export function routeDelArgv(r: StoredRoute, ifname: string): string[] {
+  return ['ip', famFlag(r.to), 'route', 'del', r.to, 'dev', ifname, ...tableArgs(r)];
+}
+
+/** `ip rule` selector words for a rule (family from its prefixes; IPv4 when it has none). */
+export function ruleSpec(r: StoredRule): string[] {
+  const fam = r.from ? famFlag(r.from) : r.to ? famFlag(r.to) : '-4';
+  return [
+    fam,
+    ...(r.priority !== undefined ? ['priority', String(r.priority)] : []),
+    'from',
+    r.from ?? 'all',
+    ...(r.to ? ['to', r.to] : []),
+    ...(r.fwmark !== undefined ? ['fwmark', String(r.fwmark)] : []),
+    'table',
+    String(r.table),
+  ];
+}
+
+export function ruleText(r: StoredRule): string {
+  return ruleSpec(r).slice(1).join(' ');
+}
+
+/** `ip rule add` is not idempotent: every copy of the rule goes first, then one is added (a re-run converges). */
+export function ruleStep(host: string, r: StoredRule, nsPath: string): Step {
+  const spec = ruleSpec(r);
+  return step(
+    host,
+    `rule ${ruleText(r)}`,
+    inNs(nsPath, ['sh', '-c', 'while ip rule del "$@" 2>/dev/null; do :; done; exec ip rule add "$@"', 'netplumb-rule', ...spec]),
+    { undo: ruleDelStep(host, r, nsPath).argv },
+  );
+}
+
+export function ruleDelStep(host: string, r: StoredRule, nsPath: string): Step {
+  return step(
+    host,
+    `remove rule ${ruleText(r)}`,
+    inNs(nsPath, ['ip', ...ruleSpec(r).slice(0, 1), 'rule', 'del', ...ruleSpec(r).slice(1)]),
+    {
+      okExitCodes: [0, 2],
+    },
+  );
 }
 
 /** Announce the new addresses; run in the background, never awaited. */
@@ -200,52 +308,54 @@ export function updateAttachmentPlan(previous: AttachmentData, next: AttachmentD
       }),
     );
   }
+  if (needsIpv6(next) && !needsIpv6(previous)) s.push(enableIpv6Step(h, ifname, nsPath));
   for (const a of next.addresses.filter((x) => !previous.addresses.includes(x))) {
     s.push(
-      step(h, `address ${a} on ${ifname}`, inside(['ip', 'addr', 'replace', a, 'dev', ifname]), {
+      step(h, `address ${a} on ${ifname}`, inside(['ip', ...addrReplace(a, ifname)]), {
         undo: inside(['ip', 'addr', 'del', a, 'dev', ifname]),
       }),
     );
   }
-  const routeArgv = (r: { to: string; via?: string | undefined }) => [
-    'ip',
-    ipFamily(r.to) === 6 ? '-6' : '-4',
-    'route',
-    'replace',
-    r.to,
-    ...(r.via ? ['via', r.via] : []),
-    'dev',
-    ifname,
-  ];
-  const routeDel = (r: { to: string; via?: string | undefined }) => [
-    'ip',
-    ipFamily(r.to) === 6 ? '-6' : '-4',
-    'route',
-    'del',
-    r.to,
-    'dev',
-    ifname,
-  ];
-  const same = (a: { to: string; via?: string | undefined }, b: { to: string; via?: string | undefined }) =>
-    a.to === b.to && (a.via ?? null) === (b.via ?? null);
+  const same = (a: StoredRoute, b: StoredRoute) =>
+    a.to === b.to && (a.via ?? null) === (b.via ?? null) && String(a.table ?? 'main') === String(b.table ?? 'main');
   const routesChanged =
     next.gateway !== previous.gateway ||
     next.routes.length !== previous.routes.length ||
     next.routes.some((r, i) => !same(r, previous.routes[i]!));
   if (routesChanged) {
     // Routes and the gateway as a set: what was there and is no longer wanted goes; the new ones are replaced in.
-    const routesOf = (d: AttachmentData) => [...(d.gateway ? [{ to: 'default', via: d.gateway }] : []), ...d.routes];
-    const before = routesOf(previous).map((r) => ({
-      ...r,
-      to: r.to === 'default' ? (ipFamily(r.via!) === 6 ? '::/0' : '0.0.0.0/0') : r.to,
-    }));
-    const after = routesOf(next).map((r) => ({ ...r, to: r.to === 'default' ? (ipFamily(r.via!) === 6 ? '::/0' : '0.0.0.0/0') : r.to }));
+    const routesOf = (d: AttachmentData): StoredRoute[] => [
+      ...(d.gateway ? [{ to: ipFamily(d.gateway) === 6 ? '::/0' : '0.0.0.0/0', via: d.gateway }] : []),
+      ...d.routes,
+    ];
+    const before = routesOf(previous);
+    const after = routesOf(next);
     for (const r of before.filter((r) => !after.some((x) => same(x, r))))
-      s.push(step(h, `remove route ${r.to}`, inside(routeDel(r)), { undo: inside(routeArgv(r)), okExitCodes: [0, 2] }));
+      s.push(
+        step(h, `remove route ${routeText(r)}`, inside(routeDelArgv(r, ifname)), {
+          undo: inside(routeReplaceArgv(r, ifname)),
+          okExitCodes: [0, 2],
+        }),
+      );
     for (const r of after.filter((r) => !before.some((x) => same(x, r))))
-      s.push(step(h, `route ${r.to}${r.via ? ` via ${r.via}` : ''}`, inside(routeArgv(r)), { undo: inside(routeDel(r)) }));
+      s.push(step(h, `route ${routeText(r)}`, inside(routeReplaceArgv(r, ifname)), { undo: inside(routeDelArgv(r, ifname)) }));
   }
+  // Rules as a set, as routes.
+  const sameRule = (a: StoredRule, b: StoredRule) => ruleText(a) === ruleText(b);
+  for (const r of previous.rules.filter((r) => !next.rules.some((x) => sameRule(x, r)))) {
+    s.push({ ...ruleDelStep(h, r, nsPath), undo: ruleStep(h, r, nsPath).argv });
+  }
+  for (const r of next.rules.filter((r) => !previous.rules.some((x) => sameRule(x, r)))) s.push(ruleStep(h, r, nsPath));
   return { steps: s };
+}
+
+/**
+ * pipework's `U:<seed>`: `echo <seed> | md5sum`, then 02 and the first five bytes, so re-creating an attachment with
+ * the same seed gives it the same MAC (and pipework users keep theirs).
+ */
+export function macFromSeed(seed: string): string {
+  const hex = createHash('md5').update(`${seed}\n`).digest('hex');
+  return ['02', hex.slice(0, 2), hex.slice(2, 4), hex.slice(4, 6), hex.slice(6, 8), hex.slice(8, 10)].join(':');
 }
 
 /** A random locally administered unicast MAC (what the kernel would pick), chosen by us so a re-attach can keep it. */
@@ -362,13 +472,14 @@ export function convergeAttachmentPlan(id: string, d: AttachmentData & { ifname:
     s.push(step(h, `MAC ${d.mac} on ${ifname}`, inside(['ip', 'link', 'set', 'dev', ifname, 'address', d.mac])));
   for (const a of o.inside.addresses.filter((x) => !d.addresses.includes(x)))
     s.push(step(h, `remove address ${a} from ${ifname}`, inside(['ip', 'addr', 'del', a, 'dev', ifname]), { okExitCodes: [0, 2] }));
-  for (const a of d.addresses.filter((x) => !o.inside.addresses.includes(x)))
-    s.push(step(h, `address ${a} on ${ifname}`, inside(['ip', 'addr', 'replace', a, 'dev', ifname])));
+  const missing = d.addresses.filter((x) => !o.inside.addresses.includes(x));
+  if (missing.some((a) => ipFamily(a) === 6)) s.push(enableIpv6Step(h, ifname, nsPath));
+  for (const a of missing) s.push(step(h, `address ${a} on ${ifname}`, inside(['ip', ...addrReplace(a, ifname)])));
   if (o.inside.up !== true) s.push(step(h, `${ifname} up`, inside(['ip', 'link', 'set', 'dev', ifname, 'up'])));
   if (d.datapathType === 'netdev')
     s.push(step(h, `tx checksum offload off on ${ifname} (netdev datapath)`, inside(['ethtool', '-K', ifname, 'tx', 'off'])));
-  // Routes: the attach plan's own route steps (ip route replace converges).
-  const attach = attachPlan({ id, d, ifname, nsPath, nsRef: 'unused' }).steps;
-  s.push(...attach.filter((x) => x.argv.includes('route')));
+  // Routes and rules: the attach plan's own steps (ip route replace and the rule step converge).
+  const attach = insideSteps({ d, ifname, nsPath });
+  s.push(...attach.filter((x) => x.argv.includes('route') || x.argv.includes('netplumb-rule')));
   return { steps: s.map(({ undo: _u, ...x }) => x) };
 }

@@ -85,3 +85,56 @@ export function parseTrafficControl(exitCode: number, out: string): Record<(type
   if (!TC_KEYS.every((k) => seen.has(k))) return null;
   return Object.fromEntries(TC_KEYS.map((k) => [k, seen.get(k)!])) as Record<(typeof TC_KEYS)[number], boolean>;
 }
+
+/**
+ * Which device types the kernel can make, tried for real in a throwaway namespace as the traffic-control probe does
+ * (a module that is not loaded loads on demand, as it would for the real request): macvlan, ipvlan, 802.1Q vlan and
+ * dummy on a veth stand-in, and the IPv6 GRE devices a Linux-bridge tunnel over an IPv6 underlay needs.
+ */
+export const LINK_TYPES_SCRIPT = [
+  'ip link add npprobe0 type veth peer name npprobe1 >/dev/null 2>&1 || exit 3',
+  't() { if "$@" >/dev/null 2>&1; then echo "$k=1"; else echo "$k=0"; fi; }',
+  'k=macvlan; t ip link add link npprobe0 name npprobe2 type macvlan mode bridge',
+  'k=ipvlan; t ip link add link npprobe0 name npprobe3 type ipvlan mode l2',
+  'k=vlan; t ip link add link npprobe0 name npprobe4 type vlan id 2',
+  'k=dummy; t ip link add npprobe5 type dummy',
+  'k=gretap; t ip link add npprobe6 type gretap local 127.0.0.1 remote 127.0.0.2',
+  'k=ip6gretap; t ip link add npprobe7 type ip6gretap local ::1 remote ::2',
+  'k=vxlan; t ip link add npprobe8 type vxlan id 1 dstport 4789 local 127.0.0.1 remote 127.0.0.2',
+].join('\n');
+
+export const linkTypesProbe: readonly string[] = ['unshare', '-n', 'sh', '-c', LINK_TYPES_SCRIPT];
+
+export const LINK_TYPES = ['macvlan', 'ipvlan', 'vlan', 'dummy', 'gretap', 'ip6gretap', 'vxlan'] as const;
+export type LinkTypeFacts = Record<(typeof LINK_TYPES)[number], boolean>;
+
+/** `macvlan=1\nipvlan=0…` → facts; null when the probe could not run or said too little. */
+export function parseLinkTypes(exitCode: number, out: string): LinkTypeFacts | null {
+  if (exitCode !== 0) return null;
+  const seen = new Map<string, boolean>();
+  for (const m of out.matchAll(/^(\w+)=([01])$/gm)) seen.set(m[1]!, m[2] === '1');
+  if (!LINK_TYPES.every((k) => seen.has(k))) return null;
+  return Object.fromEntries(LINK_TYPES.map((k) => [k, seen.get(k)!])) as LinkTypeFacts;
+}
+
+/**
+ * The DHCP clients the host can run in a target's namespace, in order of preference: busybox's udhcpc (standalone
+ * or as a busybox applet), ISC dhclient, dhcpcd. One line each that is there.
+ */
+export const dhcpClientsProbe: readonly string[] = [
+  'sh',
+  '-c',
+  [
+    '{ command -v udhcpc || { command -v busybox && busybox --list | grep -qx udhcpc; }; } >/dev/null 2>&1 && echo udhcpc',
+    'command -v dhclient >/dev/null 2>&1 && echo dhclient',
+    'command -v dhcpcd >/dev/null 2>&1 && echo dhcpcd',
+    'exit 0',
+  ].join('\n'),
+];
+
+export function parseDhcpClients(exitCode: number, out: string): Array<'udhcpc' | 'dhclient' | 'dhcpcd'> | null {
+  if (exitCode !== 0) return null;
+  const known = ['udhcpc', 'dhclient', 'dhcpcd'] as const;
+  const lines = new Set(out.split('\n').map((l) => l.trim()));
+  return known.filter((k) => lines.has(k));
+}

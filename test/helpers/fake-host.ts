@@ -7,7 +7,7 @@ import type Dockerode from 'dockerode';
 import type { Executor, RunOptions, RunResult } from '../../src/exec/types.js';
 import type { BatchResult, BatchStep, BatchStepResult } from '../../src/exec/batch.js';
 import type { ConnectionFactory } from '../../src/exec/pool.js';
-import { KERNEL_MODULES, moduleProbe, trafficControlProbe } from '../../src/ops/probe.js';
+import { dhcpClientsProbe, KERNEL_MODULES, linkTypesProbe, moduleProbe, trafficControlProbe } from '../../src/ops/probe.js';
 
 export type Responder = (argv: readonly string[], host: string) => Partial<RunResult> | Promise<Partial<RunResult>> | undefined;
 
@@ -144,6 +144,9 @@ const knownCommands: Responder = (argv) => {
   if (KERNEL_MODULES.some((m) => moduleProbe(m).join('\0') === argv.join('\0'))) return ok;
   // The traffic-control probe: this machine's kernel (everything but netem).
   if (argv.join('\0') === trafficControlProbe.join('\0')) return { stdout: TRAFFIC_CONTROL_NO_NETEM };
+  // The device-type probe: this machine's kernel (macvlan yes; no ipvlan, 802.1Q vlan or dummy), and busybox's udhcpc.
+  if (argv.join('\0') === linkTypesProbe.join('\0')) return { stdout: LINK_TYPES_HERE };
+  if (argv.join('\0') === dhcpClientsProbe.join('\0')) return { stdout: 'udhcpc\n' };
   if (tool === 'tc') {
     if (rest.join(' ') === '-batch -') return ok;
     if (
@@ -236,3 +239,6 @@ export class FakeWorld {
     } as unknown as Dockerode;
   }
 }
+
+/** The device types this machine's kernel makes (TESTBED.md): macvlan and vxlan; not ipvlan, vlan, dummy, gretap (no gre module). */
+export const LINK_TYPES_HERE = ['macvlan=1', 'ipvlan=0', 'vlan=0', 'dummy=0', 'gretap=0', 'ip6gretap=0', 'vxlan=1', ''].join('\n');

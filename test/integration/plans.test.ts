@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newJob, type JobContext } from '../../src/jobs/runner.js';
 import { logStep, type PlanHosts } from '../../src/jobs/plan-runner.js';
-import type { AttachmentData } from '../../src/model/attachments.js';
+import { VETH_STATIC, type AttachmentData } from '../../src/model/attachments.js';
 import { attachPlan, detachPlan } from '../../src/ops/attachments.js';
 import type { Plan } from '../../src/ops/plan.js';
 import { hostExecutor } from '../../src/services.js';
@@ -44,6 +44,8 @@ beforeAll(async () => {
     labels: {},
     container: null,
     assignedMac: null,
+    ...VETH_STATIC,
+    rules: [],
   };
 }, 180_000);
 

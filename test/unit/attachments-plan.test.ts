@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { AttachmentData } from '../../src/model/attachments.js';
+import { VETH_STATIC, type AttachmentData } from '../../src/model/attachments.js';
 import { defaultHostIfname } from '../../src/model/attachments.js';
 import { attachPlan, detachPlan, gratuitousArp, ipBatch, pickIfname } from '../../src/ops/attachments.js';
 
@@ -24,6 +24,8 @@ const d: AttachmentData = {
   labels: {},
   container: 'web1',
   assignedMac: null,
+  ...VETH_STATIC,
+  rules: [],
 };
 const ns = '/proc/4242/ns/net';
 const inNs = (...a: string[]) => ['nsenter', `--net=${ns}`, ...a];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { AttachmentData } from '../../src/model/attachments.js';
+import { VETH_STATIC, type AttachmentData } from '../../src/model/attachments.js';
 import { attachPlan, detachPlan } from '../../src/ops/attachments.js';
 import { coalesce } from '../../src/ops/coalesce.js';
 
@@ -24,6 +24,8 @@ const member = (n: number, host = 'host_1'): AttachmentData => ({
   labels: {},
   container: `c${n}`,
   assignedMac: null,
+  ...VETH_STATIC,
+  rules: [],
 });
 const plan = (ds: AttachmentData[]) =>
   ds.flatMap((d, i) => attachPlan({ id: `att_${i}`, d, ifname: 'eth1', nsPath: `/proc/${100 + i}/ns/net`, nsRef: String(100 + i) }).steps);

@@ -1,7 +1,7 @@
 import { PassThrough } from 'node:stream';
 import type Dockerode from 'dockerode';
 import { describe, expect, it } from 'vitest';
-import type { AttachmentData } from '../../src/model/attachments.js';
+import { VETH_STATIC, type AttachmentData } from '../../src/model/attachments.js';
 import { attachmentDrift, desiredRoutes, parseAttachmentObservation } from '../../src/ops/attachment-observe.js';
 import { memberDrift, type ObservedBridge } from '../../src/ops/bridges.js';
 import { parseMarkedObjects, removeOrphansPlan } from '../../src/ops/orphans.js';
@@ -28,6 +28,8 @@ const d: AttachmentData = {
   labels: {},
   container: 'web1',
   assignedMac: '02:00:00:00:00:01',
+  ...VETH_STATIC,
+  rules: [],
 };
 
 const ok = (stdout: unknown) => ({ exitCode: 0, stdout: typeof stdout === 'string' ? stdout : JSON.stringify(stdout) });

@@ -55,6 +55,9 @@ export const app = router().openapi(route, (c) => {
 });
 
 function convergibleAttachment(store: Store, body: AttachmentCreate) {
+  // The NIC types are made afresh each time (a phys NIC's record is unique by its key).
+  if (body.bridge === undefined || body.addresses === 'dhcp') return null;
+  const addresses = body.addresses;
   const bridge = findBridge(store, body.bridge);
   if (!bridge) return null;
   const set = (a: readonly string[]) => JSON.stringify([...a].sort());
@@ -65,7 +68,8 @@ function convergibleAttachment(store: Store, body: AttachmentCreate) {
         JSON.stringify(a.data.target) === JSON.stringify(body.target) &&
         (body.ifname === undefined || a.data.ifname === body.ifname) &&
         (body.hostIfname === undefined || a.data.hostIfname === body.hostIfname) &&
-        set(a.data.addresses) === set(body.addresses) &&
+        a.data.dhcp === null &&
+        set(a.data.addresses) === set(addresses) &&
         a.data.gateway === (body.gateway ?? null) &&
         (body.mac === undefined || a.data.mac === body.mac) &&
         a.data.vlan === (body.vlan ?? null),
