@@ -262,8 +262,8 @@ export interface paths {
         options?: never;
         head?: never;
         /**
-         * Impair the link or pull the cable, live (no re-attach)
-         * @description `impairment` (replaced whole; `null` clears it) sets delay, jitter, loss, rate, corruption and duplication per direction: `toContainer` on the bridge end's egress (tc), `fromContainer` on the target end's egress inside its namespace (tc); loss with netem, or where the kernel has no netem: towards the target with nftables `numgen random` on its end's ingress hook, from it with an htb + classic-BPF random filter that steals the chosen packets to a down IFB device (silent to its own sockets; nftables on the egress hook where that is missing). Rate uses tbf; delay, jitter, corruption and duplication need netem, and a host whose kernel lacks it answers 422 naming it, before any command runs (the host's `facts.trafficControl` says what it has). `link: "down"` pulls the cable: the bridge end goes down and the target's interface loses carrier (NO-CARRIER); `"up"` plugs it back in. The veth, addresses and routes stay; a failure puts back what was there. Refused (409) for an attachment a topology owns (set `impairment`/`link` on the member instead).
+         * Change routes, rules and the gateway, impair the link or pull the cable, live (no re-attach)
+         * @description `routes`, `rules` (pipework route / rule) and `gateway` converge inside the target: what is no longer wanted is removed, the rest added, in one job that puts back what was there on failure. `impairment` (replaced whole; `null` clears it) sets delay, jitter, loss, rate, corruption and duplication per direction: `toContainer` on the bridge end's egress (tc), `fromContainer` on the target end's egress inside its namespace (tc); loss with netem, or where the kernel has no netem: towards the target with nftables `numgen random` on its end's ingress hook, from it with an htb + classic-BPF random filter that steals the chosen packets to a down IFB device (silent to its own sockets; nftables on the egress hook where that is missing). Rate uses tbf; delay, jitter, corruption and duplication need netem, and a host whose kernel lacks it answers 422 naming it, before any command runs (the host's `facts.trafficControl` says what it has). `link: "down"` pulls the cable: the bridge end goes down and the target's interface loses carrier (NO-CARRIER); `"up"` plugs it back in. The veth, addresses and routes stay; a failure puts back what was there. Refused (409) for an attachment a topology owns (set `impairment`/`link` on the member instead).
          */
         patch: operations["updateAttachment"];
         trace?: never;
@@ -1458,7 +1458,7 @@ export interface components {
             nextCursor: string | null;
         };
         /**
-         * @description Live changes with no re-attach: the veth, its addresses and routes stay as they are.
+         * @description Live changes with no re-attach: the interface and its addresses stay; routes, rules and the gateway converge to what is given (what is no longer wanted is removed, the rest added).
          * @example {
          *       "impairment": {
          *         "toContainer": {
@@ -1487,6 +1487,15 @@ export interface components {
                 fromContainer?: components["schemas"]["ImpairmentSpec"] & unknown;
             } | null;
             link?: components["schemas"]["LinkState"];
+            /**
+             * @description the default route (null: none)
+             * @example 10.10.10.101
+             */
+            gateway?: string;
+            /** @description replaces the routes whole (pipework route) */
+            routes?: components["schemas"]["Route"][];
+            /** @description replaces the policy rules whole (pipework rule) */
+            rules?: components["schemas"]["Rule"][];
         };
         TopologyWithJob: components["schemas"]["Topology"] & {
             job: components["schemas"]["Job"];

@@ -3,14 +3,37 @@
  * directly inside the target, or the NIC itself moved in (`phys`, pipework's --direct-phys) and moved back on delete.
  * `vlan` puts either on the NIC's 802.1Q sub-interface `<nic>.<vlan>` (made when missing, removed with the last user).
  */
-import type { AttachmentCreate, AttachmentData, AttachmentType } from '../model/attachments.js';
+import type { AttachmentCreate, AttachmentData, AttachmentType, ParentData } from '../model/attachments.js';
 import { ProblemError } from '../model/problems.js';
 import type { Store } from '../store/types.js';
-import { readAll } from '../jobs/records.js';
+import { readAll, saveResource } from '../jobs/records.js';
 import { requireHost, requireHostAvailable } from './refs.js';
 import { addressingData } from './attachment.js';
 import type { JobContext } from '../jobs/runner.js';
-import type { TypedResource } from './kind.js';
+import { jobReader, type HostReader, type TypedResource } from './kind.js';
+import type { AttachmentObservation } from '../model/attachments.js';
+import type { DriftItem } from '../model/resource.js';
+import {
+  attachmentDrift,
+  insideObserveCommands,
+  parseAttachmentObservation,
+  type ObservedAttachmentEnds,
+} from '../ops/attachment-observe.js';
+import { step, type Step } from '../ops/plan.js';
+import { announce, checkTargetNamespace, currentTarget, resolveTarget } from './attachment.js';
+import { inNs, holdingNamespace, insideSteps, pickIfname } from '../ops/attachments.js';
+import {
+  findParent,
+  innerLinkNames,
+  nicAttachPlan,
+  nicDetachPlan,
+  nicFactCommands,
+  parseHostLinks,
+  vlanDeviceName,
+  type HostLink,
+} from '../ops/nic-attachments.js';
+import { ownerFromAlias } from '../ops/links.js';
+import { isUnknownOutcome, markUnknown } from './unknown.js';
 
 const KERNEL_NEEDS: Record<Exclude<AttachmentType, 'veth' | 'phys'>, string> = {
   macvlan: 'macvlan (CONFIG_MACVLAN)',
@@ -89,12 +112,270 @@ export function resolveNicAttachment(
   return { data, key: type === 'phys' ? `${host.id}/phys:${parentRef}` : `${host.id}/${type}:${id}` };
 }
 
-/** Made in the job (work in progress: the plan for the NIC types). */
-export function createNicAttachment(_ctx: JobContext, attachment: TypedResource<'attachment'>): Promise<void> {
-  return Promise.reject(new ProblemError('conflict', `attachment type ${attachment.data.type} is not built yet`));
+type NicAttachment = TypedResource<'attachment'> & { data: AttachmentData & { parent: ParentData } };
+
+function nicData(attachment: TypedResource<'attachment'>): NicAttachment {
+  if (!attachment.data.parent) throw new Error(`attachment ${attachment.id} (${attachment.data.type}) has no parent NIC`);
+  return attachment as NicAttachment;
 }
 
-export function removeNicAttachment(ctx: JobContext, attachment: TypedResource<'attachment'>): Promise<void> {
+/** The NIC on the host now (by name or MAC), the device the sub-interface goes on, and whether the plan makes it. */
+function findLower(
+  d: AttachmentData & { parent: ParentData },
+  links: HostLink[],
+): { nic: HostLink; lower: HostLink | null; lowerName: string } {
+  const nic = findParent(links, d.parent.ref);
+  if (!nic) {
+    throw new ProblemError('not-found', `${d.parent.ref} is not an interface on ${d.hostName}`, {
+      errors: [{ pointer: '/parent', detail: 'no such interface on the host' }],
+    });
+  }
+  if (ownerFromAlias(nic.alias)) {
+    throw new ProblemError('conflict', `${nic.name} on ${d.hostName} is netplumb's own (${nic.alias}): give a NIC of the host`, {
+      errors: [{ pointer: '/parent', detail: 'made by netplumb' }],
+    });
+  }
+  if (d.vlan === null) return { nic, lower: nic, lowerName: nic.name };
+  const lowerName = vlanDeviceName(nic.name, d.vlan);
+  if (!lowerName) {
+    throw new ProblemError('conflict', `${nic.name}.${d.vlan} is longer than the kernel's 15 bytes for an interface name`, {
+      errors: [{ pointer: '/vlan', detail: 'the VLAN sub-interface name would not fit' }],
+    });
+  }
+  const lower = links.find((l) => l.name === lowerName) ?? null;
+  if (lower && (lower.kind !== 'vlan' || lower.vlanId !== d.vlan || lower.link !== nic.name)) {
+    throw new ProblemError('conflict', `${lowerName} on ${d.hostName} exists but is not the VLAN ${d.vlan} sub-interface of ${nic.name}`, {
+      errors: [{ pointer: '/vlan', detail: `${lowerName} is something else` }],
+    });
+  }
+  return { nic, lower, lowerName };
+}
+
+/**
+ * macvlan / ipvlan / phys: find the NIC (name or MAC) and its VLAN sub-interface, pick the name inside, then one batch
+ * with the target's namespace held (ops/nic-attachments.ts). Any failure undoes every step; an unknown outcome (the
+ * connection lost mid-batch) leaves the record `unknown` for repair.
+ */
+export async function createNicAttachment(ctx: JobContext, record: TypedResource<'attachment'>): Promise<void> {
+  const attachment = nicData(record);
+  const id = attachment.id;
+  const d = attachment.data;
+  let planStarted = false;
+  try {
+    const target = await resolveTarget(ctx, d);
+    const facts = await ctx.read(d.hostId, nicFactCommands(target.netnsPath));
+    const inode = checkTargetNamespace(d, target, facts.nsInodes);
+    if (facts.innerLinks.exitCode !== 0) {
+      throw new ProblemError('not-found', `the target's network namespace ${target.netnsPath} does not exist on ${d.hostName}`);
+    }
+    const { nic, lower, lowerName } = findLower(d, parseHostLinks(facts.hostLinks.stdout));
+    const existing = innerLinkNames(facts.innerLinks.stdout);
+    if (d.ifname && existing.includes(d.ifname)) {
+      throw new ProblemError('conflict', `${d.ifname} already exists in the target on ${d.hostName}`, {
+        errors: [{ pointer: '/ifname', detail: 'already present in the target' }],
+      });
+    }
+    const ifname = d.ifname ?? pickIfname(existing);
+    const parent: ParentData = { ...d.parent, name: nic.name, mac: nic.mac, lower: lowerName, vlanMade: lower === null };
+    const resolved = { pid: target.pid, containerId: target.containerId, containerName: target.containerName, netnsPath: target.netnsPath };
+    // The pending record already names the NIC, the device and the name inside: an unknown outcome can be resolved.
+    saveResource(ctx.store, attachment, { data: { ...d, ifname, resolved, parent } });
+    planStarted = true;
+    const moved = lower ?? nic;
+    await ctx.runPlan({
+      steps: holdingNamespace(
+        d.hostId,
+        id,
+        target.netnsPath,
+        inode,
+        (nsPath) =>
+          nicAttachPlan({
+            id,
+            d: { ...d, parent },
+            parentName: nic.name,
+            lower: lowerName,
+            makeVlan: lower === null,
+            ifname,
+            nsPath,
+            original: { mac: moved.mac, mtu: moved.mtu },
+          }).steps,
+      ),
+    });
+    saveResource(ctx.store, attachment, { data: { ...d, ifname, resolved, parent }, state: 'ready' });
+    announce(ctx, d, ifname, target.netnsPath);
+  } catch (e) {
+    if (planStarted && isUnknownOutcome(e)) {
+      markUnknown(ctx, attachment, e);
+      throw e;
+    }
+    ctx.store.deleteResource(id);
+    throw e;
+  }
+}
+
+/** Whether another attachment on the host still has the VLAN sub-interface this one made. */
+function lowerStillUsed(store: Store, a: NicAttachment): boolean {
+  const lower = a.data.parent.lower;
+  return readAll(store, 'attachment', { hostId: a.data.hostId }).some((x) => x.id !== a.id && x.data.parent?.lower === lower);
+}
+
+/**
+ * Delete: the interface inside goes (a phys NIC back to the host under its own name), then a VLAN sub-interface this
+ * attachment made, when no other attachment uses it. A target that is gone took its sub-interface with it.
+ */
+export async function removeNicAttachment(ctx: JobContext, record: TypedResource<'attachment'>): Promise<void> {
+  const attachment = nicData(record);
+  const d = attachment.data;
+  const target = await currentTarget(jobReader(ctx), d);
+  const commands: Record<string, readonly string[]> = { hostLinks: ['ip', '-j', '-d', 'link', 'show'] };
+  if (target.netnsPath && d.ifname) commands.inside = inNs(target.netnsPath, ['ip', '-j', 'link', 'show', 'dev', d.ifname]);
+  const facts = await ctx.read(d.hostId, commands);
+  const links = parseHostLinks(facts.hostLinks!.stdout);
+  const plan = nicDetachPlan(d, {
+    insideNs: target.netnsPath,
+    insideExists: facts.inside?.exitCode === 0,
+    lowerExists: links.some((l) => l.name === d.parent.lower),
+    lowerStillUsed: lowerStillUsed(ctx.store, attachment),
+  });
+  if (!plan.steps.length) ctx.log(d.hostName, 'info', `attachment ${attachment.id}: nothing left on the host (the target is gone)`);
+  await ctx.runPlan(plan);
   ctx.store.deleteResource(attachment.id);
-  return Promise.resolve();
+}
+
+// ---- observe and repair
+
+/** The inside of a NIC attachment and the device it hangs off on the host (in `hostEnd`: a NIC type has no host end). */
+export async function observeNicAttachment(hosts: HostReader, record: TypedResource<'attachment'>): Promise<AttachmentObservation> {
+  const attachment = nicData(record);
+  const d = attachment.data;
+  const target = await currentTarget(hosts, d);
+  const commands: Record<string, readonly string[]> = { hostLinks: ['ip', '-j', '-d', 'link', 'show'] };
+  if (target.netnsPath && d.ifname) Object.assign(commands, insideObserveCommands(d, d.ifname, target.netnsPath));
+  const out = await hosts.read(d.hostId, commands);
+  const o = parseAttachmentObservation(d, out);
+  const lower = parseHostLinks(out.hostLinks?.stdout ?? '').find((l) => l.name === d.parent.lower);
+  const hostEnd = {
+    exists: !!lower,
+    owner: null,
+    bridge: null,
+    up: null,
+    operstate: null,
+    mtu: lower?.mtu ?? null,
+    vlan: lower?.vlanId ?? null,
+    error: null,
+  };
+  const drift: DriftItem[] =
+    target.running === false ? [{ field: 'target', desired: 'running', actual: 'stopped' }] : nicDrift(attachment.id, d, { ...o, hostEnd });
+  return { observedAt: new Date().toISOString(), target, hostEnd, inside: { ...o.inside, paired: o.inside.exists }, drift };
+}
+
+function nicDrift(id: string, d: AttachmentData & { parent: ParentData }, o: ObservedAttachmentEnds): DriftItem[] {
+  // The phys NIC itself is inside: only a sub-interface's lower device stays on the host.
+  const lowerOnHost = d.type !== 'phys';
+  const drift = attachmentDrift(
+    id,
+    d,
+    {
+      inside: { ...o.inside, paired: true },
+      hostEnd: { ...o.hostEnd, exists: true, owner: id, bridge: d.bridgeName, up: true, operstate: 'up', error: null, vlan: null },
+    },
+    d.mac,
+  );
+  if (lowerOnHost && !o.hostEnd.exists) drift.unshift({ field: 'parent', desired: d.parent.lower, actual: null });
+  return drift.filter((x) => x.field !== 'vlan' && x.field !== 'hostEnd.mtu' && x.field !== 'carrier');
+}
+
+/**
+ * Repair: a stopped container waits (`target-stopped`); an interface gone from the target (a restarted container) is
+ * made again as at create; otherwise what differs inside is reset in place (addresses, up, MTU, MAC, routes, rules).
+ */
+export async function repairNicAttachment(ctx: JobContext, record: TypedResource<'attachment'>): Promise<void> {
+  const attachment = nicData(record);
+  const d = attachment.data;
+  let target: Awaited<ReturnType<typeof resolveTarget>>;
+  try {
+    target = await resolveTarget(ctx, d);
+  } catch (e) {
+    if (e instanceof ProblemError && e.problem.type.endsWith('/container-not-running')) {
+      ctx.log(d.hostName, 'info', `container ${JSON.stringify(d.container)} is stopped: the attachment waits for it to start`);
+      saveResource(ctx.store, attachment, { state: 'target-stopped' });
+      return;
+    }
+    throw e;
+  }
+  const facts = await ctx.read(d.hostId, {
+    ...nicFactCommands(target.netnsPath),
+    ...(d.ifname ? insideObserveCommands(d, d.ifname, target.netnsPath) : {}),
+  });
+  const inode = checkTargetNamespace(d, target, facts.nsInodes);
+  const o = parseAttachmentObservation(d, facts);
+  const ifname = d.ifname ?? pickIfname(innerLinkNames(facts.innerLinks.stdout));
+  const resolved = { pid: target.pid, containerId: target.containerId, containerName: target.containerName, netnsPath: target.netnsPath };
+  if (!o.inside.exists) {
+    const { nic, lower, lowerName } = findLower(
+      { ...d, parent: { ...d.parent, ref: d.parent.ref } },
+      parseHostLinks(facts.hostLinks.stdout),
+    );
+    ctx.log(d.hostName, 'info', `attachment ${attachment.id}: ${ifname} is not in the target: made again on ${lowerName}`);
+    const moved = lower ?? nic;
+    const parent: ParentData = {
+      ...d.parent,
+      name: nic.name,
+      mac: d.parent.mac ?? nic.mac,
+      lower: lowerName,
+      vlanMade: d.parent.vlanMade || lower === null,
+    };
+    await ctx.runPlan({
+      steps: holdingNamespace(
+        d.hostId,
+        attachment.id,
+        target.netnsPath,
+        inode,
+        (nsPath) =>
+          nicAttachPlan({
+            id: attachment.id,
+            d: { ...d, parent },
+            parentName: nic.name,
+            lower: lowerName,
+            makeVlan: lower === null,
+            ifname,
+            nsPath,
+            original: { mac: moved.mac, mtu: moved.mtu },
+          }).steps,
+      ),
+    });
+    saveResource(ctx.store, attachment, { data: { ...d, ifname, resolved, parent }, state: 'ready' });
+    announce(ctx, d, ifname, target.netnsPath);
+    return;
+  }
+  const drift = nicDrift(attachment.id, d, o);
+  if (!drift.length) {
+    ctx.log(d.hostName, 'info', `attachment ${attachment.id}: no drift`);
+  } else {
+    ctx.log(d.hostName, 'info', `attachment ${attachment.id}: resetting ${drift.map((x) => x.field).join(', ')}`);
+    await ctx.runPlan({
+      steps: holdingNamespace(d.hostId, attachment.id, target.netnsPath, inode, (nsPath) => nicConvergeSteps({ ...d, ifname }, o, nsPath)),
+    });
+  }
+  saveResource(ctx.store, attachment, { data: { ...d, ifname, resolved }, state: 'ready' });
+}
+
+/** Reset in place: addresses, up, MTU, MAC, routes and rules (nothing undone: it resets to the record). */
+function nicConvergeSteps(d: AttachmentData & { ifname: string }, o: ObservedAttachmentEnds, nsPath: string): Step[] {
+  const h = d.hostId;
+  const inside = (argv: string[]) => inNs(nsPath, argv);
+  const s: Step[] = [];
+  if (d.mtu !== null && o.inside.mtu !== d.mtu)
+    s.push(step(h, `MTU ${d.mtu} on ${d.ifname}`, inside(['ip', 'link', 'set', 'dev', d.ifname, 'mtu', String(d.mtu)])));
+  if (d.mac && o.inside.mac !== d.mac)
+    s.push(step(h, `MAC ${d.mac} on ${d.ifname}`, inside(['ip', 'link', 'set', 'dev', d.ifname, 'address', d.mac])));
+  for (const a of o.inside.addresses.filter((x) => !d.addresses.includes(x)))
+    s.push(step(h, `remove address ${a} from ${d.ifname}`, inside(['ip', 'addr', 'del', a, 'dev', d.ifname]), { okExitCodes: [0, 2] }));
+  const wanted = insideSteps({
+    d: { ...d, addresses: d.addresses.filter((x) => !o.inside.addresses.includes(x)) },
+    ifname: d.ifname,
+    nsPath,
+  });
+  s.push(...wanted);
+  return s.map(({ undo: _undo, ...x }) => x);
 }

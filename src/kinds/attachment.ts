@@ -21,6 +21,7 @@ import {
   convergeAttachmentPlan,
   detachPlan,
   gratuitousArp,
+  updateAttachmentPlan,
   linkNames,
   netnsPath,
   holdingNamespace,
@@ -39,11 +40,19 @@ import {
   impairmentDetachSteps,
   impairmentUpdatePlan,
   impairOnCreatePlan,
+  attachmentLiveSteps,
+  updateAttachmentLive,
   observeAttachmentImpairment,
 } from './impairments.js';
 import { interfaceNamesOnHost, requireBridge, requireHostAvailable } from './refs.js';
 import { macFromSeed } from '../ops/attachments.js';
-import { createNicAttachment, removeNicAttachment, resolveNicAttachment } from './attachment-nic.js';
+import {
+  createNicAttachment,
+  observeNicAttachment,
+  removeNicAttachment,
+  repairNicAttachment,
+  resolveNicAttachment,
+} from './attachment-nic.js';
 
 // ---- request → data
 
@@ -242,7 +251,7 @@ export async function createAttachment(ctx: JobContext, id: string): Promise<voi
 }
 
 /** The target's namespace inode, after checking it is not the host's own (routes meant for a container would cut the host off). */
-function checkTargetNamespace(d: AttachmentData, target: ResolvedTarget, nsInodes: { exitCode: number; stdout: string }): string {
+export function checkTargetNamespace(d: AttachmentData, target: ResolvedTarget, nsInodes: { exitCode: number; stdout: string }): string {
   const [hostNs, targetNs] = nsInodes.stdout.trim().split('\n');
   if (nsInodes.exitCode !== 0 || !targetNs) {
     throw new ProblemError('not-found', `the target's network namespace ${target.netnsPath} does not exist on ${d.hostName}`);
@@ -258,7 +267,7 @@ function checkTargetNamespace(d: AttachmentData, target: ResolvedTarget, nsInode
 }
 
 /** Gratuitous ARP costs about a second: sent without holding the job. */
-function announce(ctx: JobContext, d: AttachmentData, ifname: string, nsPath: string): void {
+export function announce(ctx: JobContext, d: AttachmentData, ifname: string, nsPath: string): void {
   for (const argv of gratuitousArp(d, ifname, nsPath)) {
     ctx.log(d.hostName, 'info', `gratuitous ARP in the background: ${argv.slice(2).join(' ')}`);
     void ctx
@@ -271,7 +280,7 @@ function announce(ctx: JobContext, d: AttachmentData, ifname: string, nsPath: st
 // ---- observe and repair
 
 /** The namespace an attachment's target has now, without a job (observe): null when it has none (stopped, gone). */
-async function currentTarget(
+export async function currentTarget(
   hosts: HostReader,
   d: AttachmentData,
 ): Promise<{ running: boolean | null; pid: number | null; containerId: string | null; netnsPath: string | null }> {
@@ -304,6 +313,7 @@ export async function observeAttachment(hosts: HostReader, attachment: TypedReso
 export async function repairAttachment(ctx: JobContext, id: string): Promise<void> {
   const attachment = mustRead(ctx.store, 'attachment', id);
   const d = attachment.data;
+  if (d.type !== 'veth') return repairNicAttachment(ctx, attachment);
   let target: ResolvedTarget;
   try {
     target = await resolveTarget(ctx, d);
@@ -379,6 +389,28 @@ export async function repairAttachment(ctx: JobContext, id: string): Promise<voi
   });
 }
 
+/**
+ * PATCH: routes, rules and the gateway converge inside the target (ops/attachments.ts updateAttachmentPlan), and
+ * impairments and the cable live (kinds/impairments.ts), in one plan; a failure undoes it and keeps the previous record.
+ */
+export async function updateAttachment(ctx: JobContext, id: string, previous: AttachmentData): Promise<void> {
+  const attachment = mustRead(ctx.store, 'attachment', id);
+  const d = attachment.data;
+  const routing = JSON.stringify([previous.gateway, previous.routes, previous.rules]) !== JSON.stringify([d.gateway, d.routes, d.rules]);
+  if (!routing) return updateAttachmentLive(ctx, id, previous);
+  const live = JSON.stringify([previous.impairment, previous.link]) !== JSON.stringify([d.impairment, d.link]);
+  try {
+    const target = await resolveTarget(ctx, d);
+    const steps = updateAttachmentPlan(previous, d, target.netnsPath).steps;
+    if (live) steps.push(...(await attachmentLiveSteps(ctx, id, previous, d, target.netnsPath)));
+    await ctx.runPlan({ steps });
+    saveResource(ctx.store, attachment, { state: 'ready' });
+  } catch (e) {
+    saveResource(ctx.store, attachment, { data: previous, state: 'ready' });
+    throw e;
+  }
+}
+
 async function removeAttachment(ctx: JobContext, attachment: TypedResource<'attachment'>): Promise<void> {
   const d = attachment.data;
   if (d.type !== 'veth') return removeNicAttachment(ctx, attachment);
@@ -400,6 +432,7 @@ export const attachmentKind: ResourceKind<'attachment', AttachmentView, Attachme
   // Both veth ends, the target and its addresses (observeAttachment), plus the impairments and the cable as the host's
   // qdiscs and rules say (observeAttachmentImpairment): one drift list.
   async observe(hosts, attachment) {
+    if (attachment.data.type !== 'veth') return observeNicAttachment(hosts, attachment);
     const ends = await observeAttachment(hosts, attachment);
     // A stopped target or a broken pair: the ends' drift says it all (impairments are made again with the pair).
     if (ends.target.running === false || !ends.hostEnd.exists || !ends.inside.exists) return ends;

@@ -215,17 +215,28 @@ export function tunnelImpairmentDeleteSteps(id: string, d: TunnelData): Step[] {
 }
 
 /** PATCH /attachments/{id}: impairments and the cable change live; a failure puts back what was there (host and record). */
+/** The steps from one attachment's impairments and cable to another's, in the target's namespace now. */
+export async function attachmentLiveSteps(
+  ctx: JobContext,
+  id: string,
+  previous: AttachmentData,
+  d: AttachmentData,
+  nsPath: string,
+): Promise<Step[]> {
+  // The drop device (silent loss from the target) is gone with a restarted container's namespace: look, make it again.
+  const drop = attachmentState(d).fromContainer.lossPercent
+    ? await ctx.run(d.hostId, ['nsenter', `--net=${nsPath}`, 'ip', '-j', 'link', 'show', 'dev', dropDevice(id)])
+    : null;
+  return impairmentUpdatePlan(ctx.store, id, previous, d, nsPath, drop ? drop.exitCode === 0 : undefined).steps;
+}
+
 export async function updateAttachmentLive(ctx: JobContext, id: string, previous: AttachmentData): Promise<void> {
   const attachment = mustRead(ctx.store, 'attachment', id);
   const d = attachment.data;
   try {
     // A restarted container has a new namespace: find it again rather than trusting the stored path.
     const target = await resolveTarget(ctx, d);
-    // The drop device (silent loss from the target) is gone with a restarted container's namespace: look, make it again.
-    const drop = attachmentState(d).fromContainer.lossPercent
-      ? await ctx.run(d.hostId, ['nsenter', `--net=${target.netnsPath}`, 'ip', '-j', 'link', 'show', 'dev', dropDevice(id)])
-      : null;
-    await ctx.runPlan(impairmentUpdatePlan(ctx.store, id, previous, d, target.netnsPath, drop ? drop.exitCode === 0 : undefined));
+    await ctx.runPlan({ steps: await attachmentLiveSteps(ctx, id, previous, d, target.netnsPath) });
     saveResource(ctx.store, attachment, { state: 'ready' });
   } catch (e) {
     saveResource(ctx.store, attachment, { data: previous, state: 'ready' });

@@ -149,16 +149,10 @@ export const AttachmentCreateSchema = z
     mac: Mac.optional(),
     macSeed: MacSeed.optional(),
     mtu: Mtu.optional().openapi({ description: "default: the overlay MTU of tunnels on the bridge, else the bridge's MTU" }),
-    vlan: z
-      .number()
-      .int()
-      .min(1)
-      .max(4094)
-      .optional()
-      .openapi({
-        description:
-          "pipework's @vlan: the OVS access tag (veth on an OVS bridge), or the parent's 802.1Q sub-interface (macvlan, ipvlan, phys)",
-      }),
+    vlan: z.number().int().min(1).max(4094).optional().openapi({
+      description:
+        "pipework's @vlan: the OVS access tag (veth on an OVS bridge), or the parent's 802.1Q sub-interface (macvlan, ipvlan, phys)",
+    }),
     labels: Labels.default({}),
     impairment: AttachmentImpairmentSchema.optional(),
     link: LinkStateSchema.optional().openapi({ description: 'down: attach with the cable pulled (default up)' }),
@@ -412,11 +406,18 @@ export const AttachmentPatchSchema = z
       .optional()
       .openapi({ description: 'replaces the impairments whole (null: none in either direction)' }),
     link: LinkStateSchema.optional(),
+    gateway: IpAddress.nullable().optional().openapi({ description: 'the default route (null: none)' }),
+    routes: z.array(RouteSchema).max(64).optional().openapi({ description: 'replaces the routes whole (pipework route)' }),
+    rules: z.array(RuleSchema).max(64).optional().openapi({ description: 'replaces the policy rules whole (pipework rule)' }),
   })
   .strict()
-  .refine((b) => b.impairment !== undefined || b.link !== undefined, 'give impairment or link')
+  .refine(
+    (b) => b.impairment !== undefined || b.link !== undefined || b.gateway !== undefined || b.routes !== undefined || b.rules !== undefined,
+    'give impairment, link, gateway, routes or rules',
+  )
   .openapi('AttachmentPatch', {
-    description: 'Live changes with no re-attach: the veth, its addresses and routes stay as they are.',
+    description:
+      'Live changes with no re-attach: the interface and its addresses stay; routes, rules and the gateway converge to what is given (what is no longer wanted is removed, the rest added).',
     example: { impairment: { toContainer: { lossPercent: 30 }, fromContainer: { rateMbit: 5 } } },
   });
 export type AttachmentPatch = z.infer<typeof AttachmentPatchSchema>;

@@ -6,7 +6,7 @@
 import type { AttachmentData } from '../model/attachments.js';
 import { inAnySubnet, ipFamily } from '../model/net.js';
 import { diffFields, type DriftItem } from '../model/resource.js';
-import { inNs } from './attachments.js';
+import { inNs, ruleSpec, ruleText } from './attachments.js';
 import { ownerFromAlias, ovsRows } from './links.js';
 import { vsctl } from './plan.js';
 
@@ -18,11 +18,25 @@ export function attachmentObserveCommands(d: AttachmentData, ifname: string | nu
     c.iface = vsctl('--format=json', '--columns=name,external_ids,error,ofport,link_state', 'find', 'Interface', `name=${d.hostIfname}`);
     c.portBridge = vsctl('port-to-br', d.hostIfname);
   }
-  if (nsPath && ifname) {
-    c.inside = inNs(nsPath, ['ip', '-j', '-d', 'addr', 'show', 'dev', ifname]);
-    c.routes4 = inNs(nsPath, ['ip', '-j', '-4', 'route', 'show', 'dev', ifname]);
-    if ([d.gateway, ...d.routes.map((r) => r.to)].some((a) => a && ipFamily(a) === 6))
-      c.routes6 = inNs(nsPath, ['ip', '-j', '-6', 'route', 'show', 'dev', ifname]);
+  if (nsPath && ifname) Object.assign(c, insideObserveCommands(d, ifname, nsPath));
+  return c;
+}
+
+/** The inside of any attachment type: the interface, its routes (main and every table it has routes in), the rules. */
+export function insideObserveCommands(d: AttachmentData, ifname: string, nsPath: string): Record<string, string[]> {
+  const c: Record<string, string[]> = {};
+  c.inside = inNs(nsPath, ['ip', '-j', '-d', 'addr', 'show', 'dev', ifname]);
+  c.routes4 = inNs(nsPath, ['ip', '-j', '-4', 'route', 'show', 'dev', ifname]);
+  if ([d.gateway, ...d.routes.map((r) => r.to)].some((a) => a && ipFamily(a) === 6))
+    c.routes6 = inNs(nsPath, ['ip', '-j', '-6', 'route', 'show', 'dev', ifname]);
+  for (const r of d.routes) {
+    if (r.table === undefined || r.table === 'main') continue;
+    const fam = ipFamily(r.to) === 6 ? '-6' : '-4';
+    c[`routes:${fam}:${r.table}`] = inNs(nsPath, ['ip', '-j', fam, 'route', 'show', 'table', String(r.table), 'dev', ifname]);
+  }
+  if (d.rules.length) {
+    c.rules4 = inNs(nsPath, ['ip', '-j', '-4', 'rule', 'show']);
+    if (d.rules.some((r) => ruleSpec(r)[0] === '-6')) c.rules6 = inNs(nsPath, ['ip', '-j', '-6', 'rule', 'show']);
   }
   return c;
 }
@@ -73,6 +87,8 @@ export interface ObservedAttachmentEnds {
     mac: string | null;
     addresses: string[];
     routes: string[];
+    /** The target's policy rules, in the words ruleText uses (read only when the attachment has rules). */
+    rules: string[];
   };
 }
 
@@ -102,10 +118,21 @@ export function parseAttachmentObservation(
     owner = ((iface?.external_ids as Record<string, string> | undefined) ?? {})['netplumb-id'] ?? owner;
   }
   const i = linkNamed(out.inside, d.ifname);
-  const routes = [out.routes4, out.routes6].flatMap((o) => {
+  const routes = Object.entries(out).flatMap(([key, o]) => {
+    if (!(key === 'routes4' || key === 'routes6' || key.startsWith('routes:')) || o.exitCode !== 0) return [];
+    const table = key.startsWith('routes:') ? key.split(':')[2] : undefined;
+    try {
+      return (JSON.parse(o.stdout || '[]') as { dst?: string; gateway?: string }[]).map(
+        (r) => routeWords(r) + (table !== undefined ? ` table ${table}` : ''),
+      );
+    } catch {
+      return [];
+    }
+  });
+  const rules = [out.rules4, out.rules6].flatMap((o) => {
     if (!o || o.exitCode !== 0) return [];
     try {
-      return (JSON.parse(o.stdout || '[]') as { dst?: string; gateway?: string }[]).map(routeWords);
+      return (JSON.parse(o.stdout || '[]') as RawRule[]).map(observedRuleText);
     } catch {
       return [];
     }
@@ -129,8 +156,40 @@ export function parseAttachmentObservation(
       mac: i?.address ?? null,
       addresses: (i?.addr_info ?? []).filter((a) => a.scope !== 'link' && a.scope !== 'host').map((a) => `${a.local}/${a.prefixlen}`),
       routes,
+      rules,
     },
   };
+}
+
+interface RawRule {
+  priority?: number;
+  src?: string;
+  srclen?: number;
+  dst?: string;
+  dstlen?: number;
+  fwmark?: string;
+  table?: string;
+}
+
+/** A rule as `ip -j rule show` prints it, in ruleText's words (with its priority). */
+function observedRuleText(r: RawRule): string {
+  const prefix = (a: string | undefined, len: number | undefined) =>
+    a === undefined || a === 'all' ? undefined : `${a}/${len ?? (ipFamily(a) === 6 ? 128 : 32)}`;
+  return ruleText({
+    priority: r.priority,
+    from: prefix(r.src, r.srclen),
+    to: prefix(r.dst, r.dstlen),
+    fwmark: r.fwmark !== undefined ? Number(r.fwmark) : undefined,
+    table: r.table ?? 'main',
+  });
+}
+
+/** The rules the target has of those the attachment wants (a rule without a priority matches at any priority). */
+export function presentRules(d: AttachmentData, observed: readonly string[]): string[] {
+  const withoutPriority = (t: string) => t.replace(/^priority \d+ /, '');
+  return d.rules
+    .map(ruleText)
+    .filter((want) => observed.some((o) => o === want || (!want.startsWith('priority ') && withoutPriority(o) === want)));
 }
 
 /** The routes the attachment puts in the target, in `ip route` words (a gateway outside the subnets gets a host route). */
@@ -140,7 +199,8 @@ export function desiredRoutes(d: AttachmentData): string[] {
     if (!inAnySubnet(d.gateway, d.addresses)) r.push(d.gateway);
     r.push(`default via ${d.gateway}`);
   }
-  for (const x of d.routes) r.push(`${x.to}${x.via ? ` via ${x.via}` : ''}`);
+  for (const x of d.routes)
+    r.push(`${x.to}${x.via ? ` via ${x.via}` : ''}${x.table !== undefined && x.table !== 'main' ? ` table ${x.table}` : ''}`);
   return r;
 }
 
@@ -175,6 +235,7 @@ export function attachmentDrift(id: string, d: AttachmentData, o: ObservedAttach
         unordered: true,
         skip: !o.inside.exists,
       },
+      { field: 'rules', desired: d.rules.map(ruleText), actual: presentRules(d, o.inside.rules), unordered: true, skip: !o.inside.exists },
     ]),
   );
   return drift;

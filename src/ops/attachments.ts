@@ -106,16 +106,20 @@ export function insideSteps({
   ifname,
   nsPath,
   afterUp = [],
+  firstLines = [],
 }: {
   d: InsideConfig;
   ifname: string;
   nsPath: string;
+  /** Steps between the interface coming up and its routes (the netdev datapath's offload switch). */
   afterUp?: Step[];
+  /** `ip -batch` lines inside before the addresses (the NIC types' mark). */
+  firstLines?: string[][];
 }): Step[] {
   const h = d.hostId;
   const s: Step[] = [];
   if (needsIpv6(d)) s.push(enableIpv6Step(h, ifname, nsPath));
-  const insideLines = [...d.addresses.map((a) => addrReplace(a, ifname)), ['link', 'set', 'dev', ifname, 'up']];
+  const insideLines = [...firstLines, ...d.addresses.map((a) => addrReplace(a, ifname)), ['link', 'set', 'dev', ifname, 'up']];
   s.push(
     step(h, `${d.addresses.length ? `${d.addresses.join(', ')} on ` : ''}${ifname}, up`, inNs(nsPath, ['ip', '-batch', '-']), {
       stdin: ipBatch(insideLines),

@@ -1,6 +1,7 @@
 import { createRoute } from '@hono/zod-openapi';
-import { attachmentKind } from '../../kinds/attachment.js';
-import { checkAttachmentImpairment, updateAttachmentLive } from '../../kinds/impairments.js';
+import { attachmentKind, updateAttachment } from '../../kinds/attachment.js';
+import { checkAttachmentImpairment } from '../../kinds/impairments.js';
+import { ProblemError } from '../../model/problems.js';
 import { AttachmentPatchSchema, type AttachmentData } from '../../model/attachments.js';
 import { normalizeAttachmentImpairment } from '../../model/impairments.js';
 import { idParam, PreferHeader, acceptedResponse, router } from '../common.js';
@@ -14,8 +15,10 @@ export const route = createRoute({
   path: '/attachments/{id}',
   operationId: 'updateAttachment',
   tags: ['attachments'],
-  summary: 'Impair the link or pull the cable, live (no re-attach)',
+  summary: 'Change routes, rules and the gateway, impair the link or pull the cable, live (no re-attach)',
   description:
+    '`routes`, `rules` (pipework route / rule) and `gateway` converge inside the target: what is no longer wanted is removed, ' +
+    'the rest added, in one job that puts back what was there on failure. ' +
     '`impairment` (replaced whole; `null` clears it) sets delay, jitter, loss, rate, corruption and duplication per direction: ' +
     "`toContainer` on the bridge end's egress (tc), `fromContainer` on the target end's egress inside its namespace (tc); loss " +
     "with netem, or where the kernel has no netem: towards the target with nftables `numgen random` on its end's ingress hook, " +
@@ -48,14 +51,29 @@ export const app = router().openapi(route, (c) => {
       attachmentKind,
       c.req.valid('param').id,
       (previous): AttachmentData => {
+        if (previous.type !== 'veth') {
+          const veth = (['impairment', 'link'] as const).filter((k) => body[k] !== undefined);
+          if (veth.length)
+            throw ProblemError.validation(
+              veth.map((k) => ({
+                pointer: `/${k}`,
+                detail: `${k === 'link' ? 'pulling the cable' : 'impairments'} need a veth attachment; this one is ${previous.type}`,
+              })),
+            );
+        }
+        if (body.gateway !== undefined && body.gateway !== null && previous.dhcp)
+          throw ProblemError.validation([{ pointer: '/gateway', detail: 'with DHCP the router comes from the lease' }]);
         if (body.impairment !== undefined) checkAttachmentImpairment(deps.store, previous, body.impairment);
         return {
           ...previous,
           ...(body.impairment !== undefined ? { impairment: normalizeAttachmentImpairment(body.impairment) } : {}),
           ...(body.link !== undefined ? { link: body.link } : {}),
+          ...(body.gateway !== undefined ? { gateway: body.gateway } : {}),
+          ...(body.routes !== undefined ? { routes: body.routes } : {}),
+          ...(body.rules !== undefined ? { rules: body.rules } : {}),
         };
       },
-      updateAttachmentLive,
+      updateAttachment,
     ),
   );
 });
