@@ -10,7 +10,7 @@ import { readAll, saveResource } from '../jobs/records.js';
 import { requireHost, requireHostAvailable } from './refs.js';
 import { addressingData } from './attachment.js';
 import type { JobContext } from '../jobs/runner.js';
-import { jobReader, type HostReader, type TypedResource } from './kind.js';
+import { type HostReader, type TypedResource } from './kind.js';
 import type { AttachmentObservation } from '../model/attachments.js';
 import type { DriftItem } from '../model/resource.js';
 import {
@@ -213,6 +213,16 @@ export async function createNicAttachment(ctx: JobContext, record: TypedResource
   }
 }
 
+/** The target's namespace now, or null when the container is stopped or gone (its sub-interface went with it). */
+async function targetIfRunning(ctx: JobContext, d: AttachmentData): Promise<{ netnsPath: string | null }> {
+  try {
+    return await resolveTarget(ctx, d);
+  } catch (e) {
+    if (e instanceof ProblemError && /\/container-not-(running|found)$/.test(e.problem.type)) return { netnsPath: null };
+    throw e;
+  }
+}
+
 /** Whether another attachment on the host still has the VLAN sub-interface this one made. */
 function lowerStillUsed(store: Store, a: NicAttachment): boolean {
   const lower = a.data.parent.lower;
@@ -226,7 +236,7 @@ function lowerStillUsed(store: Store, a: NicAttachment): boolean {
 export async function removeNicAttachment(ctx: JobContext, record: TypedResource<'attachment'>): Promise<void> {
   const attachment = nicData(record);
   const d = attachment.data;
-  const target = await currentTarget(jobReader(ctx), d);
+  const target = await targetIfRunning(ctx, d);
   const commands: Record<string, readonly string[]> = { hostLinks: ['ip', '-j', '-d', 'link', 'show'] };
   if (target.netnsPath && d.ifname) commands.inside = inNs(target.netnsPath, ['ip', '-j', 'link', 'show', 'dev', d.ifname]);
   const facts = await ctx.read(d.hostId, commands);

@@ -229,7 +229,13 @@ export function ruleStep(host: string, r: StoredRule, nsPath: string): Step {
   return step(
     host,
     `rule ${ruleText(r)}`,
-    inNs(nsPath, ['sh', '-c', 'while ip rule del "$@" 2>/dev/null; do :; done; exec ip rule add "$@"', 'netplumb-rule', ...spec]),
+    inNs(nsPath, [
+      'sh',
+      '-c',
+      'f=$1; shift; while ip "$f" rule del "$@" 2>/dev/null; do :; done; exec ip "$f" rule add "$@"',
+      'netplumb-rule',
+      ...spec,
+    ]),
     { undo: ruleDelStep(host, r, nsPath).argv },
   );
 }

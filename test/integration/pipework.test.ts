@@ -1,0 +1,274 @@
+/**
+ * pipework parity on a real sandbox host (docker1: its own namespace, dockerd, sshd): a veth end stands in for the
+ * host's physical NIC, its peer in a segment namespace made here (10.88.0.1/24, and a second NIC's on 10.89.0.1/24).
+ * macvlan containers reach the segment; ipvlan and VLAN sub-interfaces work or answer 422 on a kernel without them;
+ * phys moves the NIC in and back; a MAC from a seed is the same on re-create; a rule steers traffic into another table.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHash } from 'node:crypto';
+import { SEED_HOSTS } from '../testbed/sandbox.js';
+import { run } from '../testbed/run.js';
+import { startWorld, type World } from './harness.js';
+
+let w: World;
+const SEG = 'i18p-seg';
+const TARGET_NS = 'i18p-t1';
+const HOST = 'docker1';
+
+beforeAll(async () => {
+  w = await startWorld('i18p', [SEED_HOSTS[0]!], { withDocker: true });
+  await w.registerHosts();
+  const hostNs = w.sb.host(HOST).netns;
+  // Two stand-in NICs on docker1, their peers in the segment namespace.
+  await run(['ip', 'netns', 'del', SEG]).catch(() => undefined);
+  await must(['ip', 'netns', 'add', SEG]);
+  for (const [nic, peer, cidr] of [
+    ['i18pnic', 'i18pseg', '10.88.0.1/24'],
+    ['i18pphy', 'i18psg2', '10.89.0.1/24'],
+  ] as const) {
+    await must(['ip', 'link', 'add', nic, 'type', 'veth', 'peer', 'name', peer]);
+    await must(['ip', 'link', 'set', nic, 'netns', hostNs]);
+    await must(['ip', 'link', 'set', peer, 'netns', SEG]);
+    await must(['ip', 'netns', 'exec', SEG, 'ip', 'addr', 'add', cidr, 'dev', peer]);
+    await must(['ip', 'netns', 'exec', SEG, 'ip', 'link', 'set', peer, 'up']);
+    await w.sb.exec(HOST, ['ip', 'link', 'set', nic, 'up']);
+  }
+  await must(['ip', 'netns', 'exec', SEG, 'ip', 'link', 'set', 'lo', 'up']);
+  await w.sb.startWeb(HOST, 'web18a', 1);
+  await w.sb.startWeb(HOST, 'web18b', 2);
+  await w.ssh(HOST, ['ip', 'netns', 'add', TARGET_NS]);
+}, 240_000);
+
+afterAll(async () => {
+  await w?.ssh(HOST, ['ip', 'netns', 'del', TARGET_NS]).catch(() => undefined);
+  await run(['ip', 'netns', 'del', SEG]).catch(() => undefined);
+  await w?.close();
+});
+
+async function must(argv: string[]): Promise<string> {
+  const r = await run(argv, { timeoutMs: 30_000 });
+  if (r.exitCode !== 0) throw new Error(`${argv.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+}
+
+async function api(method: string, path: string, body?: unknown) {
+  const r = await fetch(w.baseUrl + path, {
+    method,
+    ...(body !== undefined ? { headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) } : {}),
+  });
+  const text = await r.text();
+  return { status: r.status, json: text ? JSON.parse(text) : null };
+}
+
+const pidOf = async (container: string) =>
+  Number((await w.sb.exec(HOST, ['docker', 'inspect', '-f', '{{.State.Pid}}', container])).stdout.trim());
+const inContainer = async (container: string, argv: string[]) =>
+  w.sb.exec(HOST, ['nsenter', '-t', String(await pidOf(container)), '-n', ...argv]);
+const inSegment = (argv: string[]) => run(['ip', 'netns', 'exec', SEG, ...argv], { timeoutMs: 30_000 });
+const facts = async () => (await api('GET', `/hosts/${HOST}`)).json.facts;
+
+describe('pipework parity on a host NIC', () => {
+  it('the probe says which device types the kernel makes and which DHCP clients the host has', async () => {
+    const f = await facts();
+    console.log(`[pipework] ${HOST} device types: ${JSON.stringify(f.linkTypes)}, DHCP clients: ${JSON.stringify(f.dhcpClients)}`);
+    // What the kernel really does, tried by hand.
+    const tryType = async (type: string[]) =>
+      (
+        await run([
+          'unshare',
+          '-n',
+          'sh',
+          '-c',
+          `ip link add nptry0 type veth peer name nptry1 && ip link add link nptry0 name nptry2 ${type.join(' ')}`,
+        ])
+      ).exitCode === 0;
+    expect(f.linkTypes.macvlan).toBe(await tryType(['type', 'macvlan', 'mode', 'bridge']));
+    expect(f.linkTypes.ipvlan).toBe(await tryType(['type', 'ipvlan', 'mode', 'l2']));
+    expect(f.linkTypes.vlan).toBe(await tryType(['type', 'vlan', 'id', '5']));
+    expect(f.dhcpClients).toContain('udhcpc');
+  });
+
+  it('macvlan (bridge mode): two containers on the NIC reach the segment and each other; the parent found by MAC works too', async () => {
+    const a = await api('POST', '/attachments', {
+      type: 'macvlan',
+      host: HOST,
+      parent: 'i18pnic',
+      target: { container: 'web18a' },
+      addresses: ['10.88.0.10/24'],
+    });
+    expect(a.status, JSON.stringify(a.json)).toBe(201);
+    expect(a.json).toMatchObject({
+      type: 'macvlan',
+      mode: 'bridge',
+      bridge: null,
+      parent: { ref: 'i18pnic', name: 'i18pnic', lower: 'i18pnic' },
+    });
+    const nicMac = JSON.parse((await w.sb.exec(HOST, ['ip', '-j', 'link', 'show', 'dev', 'i18pnic'])).stdout)[0].address as string;
+    const b = await api('POST', '/attachments', {
+      host: HOST,
+      parent: `mac:${nicMac}`,
+      target: { container: 'web18b' },
+      addresses: ['10.88.0.11/24'],
+    });
+    expect(b.status, JSON.stringify(b.json)).toBe(201);
+    expect(b.json).toMatchObject({ type: 'macvlan', parent: { ref: `mac:${nicMac}`, name: 'i18pnic' } });
+    const link = JSON.parse((await inContainer('web18a', ['ip', '-j', '-d', 'link', 'show', 'dev', 'eth1'])).stdout)[0];
+    expect(link.linkinfo.info_kind).toBe('macvlan');
+    expect((await inContainer('web18a', ['ping', '-c', '1', '-W', '2', '10.88.0.1'])).exitCode).toBe(0);
+    expect((await inContainer('web18b', ['ping', '-c', '1', '-W', '2', '10.88.0.1'])).exitCode).toBe(0);
+    // The segment reaches the container's web server; the two containers reach each other (bridge mode).
+    const curl = await inSegment(['curl', '-s', '-m', '5', 'http://10.88.0.10/']);
+    expect(curl.stdout).toContain('Web Server #1');
+    expect((await inContainer('web18a', ['ping', '-c', '1', '-W', '2', '10.88.0.11'])).exitCode).toBe(0);
+    // Observe: no drift.
+    const seen = await api('GET', `/attachments/${a.json.id}?observe=true`);
+    expect(seen.json.observed.drift).toEqual([]);
+    // Delete: the interface is gone from the containers, the NIC stays on the host.
+    expect((await api('DELETE', `/attachments/${a.json.id}`)).status).toBe(204);
+    expect((await api('DELETE', `/attachments/${b.json.id}`)).status).toBe(204);
+    expect((await inContainer('web18a', ['ip', 'link', 'show', 'dev', 'eth1'])).exitCode).not.toBe(0);
+    expect((await w.sb.exec(HOST, ['ip', 'link', 'show', 'dev', 'i18pnic'])).exitCode).toBe(0);
+  });
+
+  it('macvlan private mode: both reach the segment, not each other; 0/0 (no address) is the link only', async () => {
+    const common = { type: 'macvlan', host: HOST, parent: 'i18pnic', mode: 'private' };
+    const a = await api('POST', '/attachments', { ...common, target: { container: 'web18a' }, addresses: ['10.88.0.20/24'] });
+    const b = await api('POST', '/attachments', { ...common, target: { container: 'web18b' }, addresses: ['10.88.0.21/24'] });
+    const bare = await api('POST', '/attachments', { ...common, mode: 'bridge', target: { netns: TARGET_NS }, addresses: [] });
+    for (const r of [a, b, bare]) expect(r.status, JSON.stringify(r.json)).toBe(201);
+    expect((await inContainer('web18a', ['ping', '-c', '1', '-W', '2', '10.88.0.1'])).exitCode).toBe(0);
+    expect((await inContainer('web18a', ['ping', '-c', '1', '-W', '1', '10.88.0.21'])).exitCode).not.toBe(0);
+    const bareLink = JSON.parse((await w.ssh(HOST, ['ip', '-n', TARGET_NS, '-j', 'addr', 'show', 'dev', 'eth1'])).stdout)[0];
+    expect(bareLink.flags).toContain('UP');
+    expect(bareLink.addr_info.filter((x: { scope: string }) => x.scope === 'global')).toEqual([]);
+    for (const r of [a, b, bare]) expect((await api('DELETE', `/attachments/${r.json.id}`)).status).toBe(204);
+  });
+
+  it('ipvlan and VLAN sub-interfaces: made where the kernel can, else 422 naming the missing support and no command', async () => {
+    const f = await facts();
+    const jobsBefore = (await api('GET', '/jobs?limit=200')).json.items.length;
+    const ipvlan = await api('POST', '/attachments', {
+      type: 'ipvlan',
+      host: HOST,
+      parent: 'i18pnic',
+      target: { container: 'web18a' },
+      addresses: ['10.88.0.30/24'],
+    });
+    const vlan = await api('POST', '/attachments', {
+      type: 'macvlan',
+      host: HOST,
+      parent: 'i18pnic',
+      vlan: 18,
+      target: { container: 'web18b' },
+      addresses: ['10.88.18.31/24'],
+    });
+    for (const [name, r, supported, pointer] of [
+      ['ipvlan', ipvlan, f.linkTypes.ipvlan, '/type'],
+      ['802.1Q vlan', vlan, f.linkTypes.vlan, '/vlan'],
+    ] as const) {
+      if (supported) {
+        console.log(`[pipework] ${name}: the kernel has it, exercised for real`);
+        expect(r.status, JSON.stringify(r.json)).toBe(201);
+        expect((await api('DELETE', `/attachments/${r.json.id}`)).status).toBe(204);
+      } else {
+        console.log(`[pipework] ${name}: this kernel lacks it, exercised the 422: ${r.json.errors?.[0]?.detail}`);
+        expect(r.status).toBe(422);
+        expect(r.json.errors[0].pointer).toBe(pointer);
+        expect(r.json.errors[0].detail).toMatch(/lacks/);
+      }
+    }
+    if (!f.linkTypes.ipvlan && !f.linkTypes.vlan) expect((await api('GET', '/jobs?limit=200')).json.items.length).toBe(jobsBefore);
+  });
+
+  it('phys (--direct-phys): the NIC moves into the container under the asked name with a MAC from a seed, and back on delete as it was', async () => {
+    const before = JSON.parse((await w.sb.exec(HOST, ['ip', '-j', 'link', 'show', 'dev', 'i18pphy'])).stdout)[0];
+    const r = await api('POST', '/attachments', {
+      type: 'phys',
+      host: HOST,
+      parent: 'i18pphy',
+      ifname: 'eth7',
+      macSeed: 'web18a-eth7',
+      target: { container: 'web18a' },
+      addresses: ['10.89.0.10/24'],
+    });
+    expect(r.status, JSON.stringify(r.json)).toBe(201);
+    // pipework's U: — `echo web18a-eth7 | md5sum`, 02 and the first five bytes.
+    const md5 = createHash('md5').update('web18a-eth7\n').digest('hex');
+    const expected = `02:${md5.slice(0, 2)}:${md5.slice(2, 4)}:${md5.slice(4, 6)}:${md5.slice(6, 8)}:${md5.slice(8, 10)}`;
+    expect(r.json.mac).toBe(expected);
+    expect((await w.sb.exec(HOST, ['ip', 'link', 'show', 'dev', 'i18pphy'])).exitCode).not.toBe(0);
+    const inside = JSON.parse((await inContainer('web18a', ['ip', '-j', 'link', 'show', 'dev', 'eth7'])).stdout)[0];
+    expect(inside.address).toBe(expected);
+    expect((await inContainer('web18a', ['ping', '-c', '1', '-W', '2', '10.89.0.1'])).exitCode).toBe(0);
+    // A second phys request for the same NIC is a conflict before any command.
+    const again = await api('POST', '/attachments', { type: 'phys', host: HOST, parent: 'i18pphy', target: { container: 'web18b' } });
+    expect(again.status).toBe(409);
+    expect((await api('DELETE', `/attachments/${r.json.id}`)).status).toBe(204);
+    const after = JSON.parse((await w.sb.exec(HOST, ['ip', '-j', 'link', 'show', 'dev', 'i18pphy'])).stdout)[0];
+    expect(after.address).toBe(before.address);
+    expect(after.mtu).toBe(before.mtu);
+    expect((await inContainer('web18a', ['ip', 'link', 'show', 'dev', 'eth7'])).exitCode).not.toBe(0);
+  });
+
+  it('a MAC from a seed is the same when the attachment is made again', async () => {
+    const body = { host: HOST, parent: 'i18pnic', macSeed: 'U-seed-18', target: { container: 'web18b' }, addresses: ['10.88.0.40/24'] };
+    const first = await api('POST', '/attachments', body);
+    expect(first.status, JSON.stringify(first.json)).toBe(201);
+    const mac1 = JSON.parse((await inContainer('web18b', ['ip', '-j', 'link', 'show', 'dev', 'eth1'])).stdout)[0].address;
+    expect((await api('DELETE', `/attachments/${first.json.id}`)).status).toBe(204);
+    const second = await api('POST', '/attachments', body);
+    expect(second.status, JSON.stringify(second.json)).toBe(201);
+    const mac2 = JSON.parse((await inContainer('web18b', ['ip', '-j', 'link', 'show', 'dev', 'eth1'])).stdout)[0].address;
+    expect(mac2).toBe(mac1);
+    expect(second.json.mac).toBe(mac1);
+    expect((await api('DELETE', `/attachments/${second.json.id}`)).status).toBe(204);
+  });
+
+  it('a rule steers traffic into another table (ip route get); PATCH removes and restores it; drift is seen and repaired', async () => {
+    const r = await api('POST', '/attachments', {
+      host: HOST,
+      parent: 'i18pnic',
+      target: { container: 'web18a' },
+      addresses: ['10.88.0.50/24'],
+      routes: [{ to: '10.99.0.0/16', via: '10.88.0.1', table: 100 }],
+      rules: [{ from: '10.88.0.50/32', table: 100, priority: 1000 }],
+    });
+    expect(r.status, JSON.stringify(r.json)).toBe(201);
+    const routeGet = async () => (await inContainer('web18a', ['ip', 'route', 'get', '10.99.1.1', 'from', '10.88.0.50'])).stdout;
+    expect(await routeGet()).toMatch(/via 10\.88\.0\.1 dev eth1 table 100/);
+    const p1 = await api('PATCH', `/attachments/${r.json.id}`, { rules: [] });
+    expect(p1.status, JSON.stringify(p1.json)).toBe(200);
+    expect(p1.json.rules).toEqual([]);
+    expect(await routeGet()).not.toMatch(/table 100/);
+    const p2 = await api('PATCH', `/attachments/${r.json.id}`, { rules: [{ from: '10.88.0.50/32', table: 100, priority: 1000 }] });
+    expect(p2.status, JSON.stringify(p2.json)).toBe(200);
+    expect(await routeGet()).toMatch(/table 100/);
+    // Someone deletes the rule by hand: observe says so, repair puts it back.
+    await inContainer('web18a', ['ip', 'rule', 'del', 'priority', '1000']);
+    const seen = await api('GET', `/attachments/${r.json.id}?observe=true`);
+    expect(seen.json.observed.drift.map((x: { field: string }) => x.field)).toEqual(['rules']);
+    const repaired = await api('POST', `/attachments/${r.json.id}/repair`);
+    expect(repaired.status, JSON.stringify(repaired.json)).toBe(200);
+    expect(await routeGet()).toMatch(/table 100/);
+    expect((await api('GET', `/attachments/${r.json.id}?observe=true`)).json.observed.drift).toEqual([]);
+    expect((await api('DELETE', `/attachments/${r.json.id}`)).status).toBe(204);
+  });
+
+  it("pipework's -l: the host end of a veth gets the name asked for (pipework's own v<if>pl<pid> style included)", async () => {
+    const br = await api('POST', '/bridges', { host: HOST, name: 'i18pbr', type: 'linux' });
+    expect(br.status, JSON.stringify(br.json)).toBe(201);
+    const name = `veth1pl${await pidOf('web18b')}`.slice(0, 15);
+    const r = await api('POST', '/attachments', {
+      bridge: `${HOST}/i18pbr`,
+      target: { container: 'web18b' },
+      hostIfname: name,
+      addresses: ['10.87.0.2/24'],
+    });
+    expect(r.status, JSON.stringify(r.json)).toBe(201);
+    expect(r.json.hostIfname).toBe(name);
+    const link = JSON.parse((await w.sb.exec(HOST, ['ip', '-j', 'link', 'show', 'dev', name])).stdout)[0];
+    expect(link.master).toBe('i18pbr');
+    expect((await api('DELETE', `/attachments/${r.json.id}`)).status).toBe(204);
+    expect((await api('DELETE', `/bridges/${br.json.id}`)).status).toBe(204);
+  });
+});
