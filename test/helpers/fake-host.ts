@@ -124,7 +124,8 @@ const knownCommands: Responder = (argv) => {
     if (devIndex >= 0 && !IFNAME.test(args[devIndex + 1] ?? '')) return undefined;
     if (object === 'link' && ['add', 'set', 'del', 'show'].includes(verb ?? '')) return ok;
     if (object === 'addr' && ['replace', 'del', 'show'].includes(verb ?? '')) return ok;
-    if (object === 'route' && verb === 'replace') return ok;
+    if (object === 'route' && ['replace', 'del', 'show'].includes(verb ?? '')) return ok;
+    if (object === 'rule' && ['del', 'show'].includes(verb ?? '')) return ok;
     return undefined;
   }
   if (tool === 'ethtool' && rest[0] === '-K' && IFNAME.test(rest[1] ?? '') && rest[2] === 'tx' && rest[3] === 'off') return ok;
@@ -140,6 +141,10 @@ const knownCommands: Responder = (argv) => {
   if (tool === 'sh' && rest[0] === '-c' && rest[2] === 'netplumb-ns-end' && rest[4]?.startsWith('/run/netplumb/ns/'))
     return { exitCode: rest[5] === '4026532999' ? 0 : 1 };
   if (tool === 'sh' && rest[0] === '-c' && rest[2] === 'netplumb-ns-release' && rest[3]?.startsWith('/run/netplumb/ns/')) return ok;
+  // Policy rules (ops/attachments.ts ruleStep), IPv6 on for one interface, a phys NIC back to the host (ops/nic-attachments.ts).
+  if (tool === 'sh' && rest[0] === '-c' && rest[2] === 'netplumb-rule' && ['-4', '-6'].includes(rest[3] ?? '')) return ok;
+  if (tool === 'sh' && rest[0] === '-c' && rest[2] === 'netplumb-ipv6-on' && IFNAME.test(rest[3] ?? '')) return ok;
+  if (tool === 'sh' && rest[0] === '-c' && ['netplumb-nic-return', 'netplumb-nic-restore'].includes(rest[2] ?? '')) return ok;
   if (tool === 'ethtool' && rest.join(' ') === '--version') return { stdout: 'ethtool version 6.1\n' };
   if (KERNEL_MODULES.some((m) => moduleProbe(m).join('\0') === argv.join('\0'))) return ok;
   // The traffic-control probe: this machine's kernel (everything but netem).
