@@ -21,7 +21,8 @@ import {
 } from '../ops/attachment-observe.js';
 import { step, type Step } from '../ops/plan.js';
 import { announce, checkTargetNamespace, currentTarget, resolveTarget } from './attachment.js';
-import { inNs, holdingNamespace, insideSteps, pickIfname } from '../ops/attachments.js';
+import { inNs, holdingNamespace, insideSteps, pickIfname, randomMac } from '../ops/attachments.js';
+import { randomBytes } from 'node:crypto';
 import {
   findParent,
   innerLinkNames,
@@ -178,8 +179,10 @@ export async function createNicAttachment(ctx: JobContext, record: TypedResource
     const ifname = d.ifname ?? pickIfname(existing);
     const parent: ParentData = { ...d.parent, name: nic.name, mac: nic.mac, lower: lowerName, vlanMade: lower === null };
     const resolved = { pid: target.pid, containerId: target.containerId, containerName: target.containerName, netnsPath: target.netnsPath };
+    // A macvlan gets a MAC of our choosing when none was asked for: made again (container restart, repair) it keeps it.
+    const assignedMac = d.type === 'macvlan' && !d.mac ? (d.assignedMac ?? randomMac((n) => randomBytes(n))) : null;
     // The pending record already names the NIC, the device and the name inside: an unknown outcome can be resolved.
-    saveResource(ctx.store, attachment, { data: { ...d, ifname, resolved, parent } });
+    saveResource(ctx.store, attachment, { data: { ...d, ifname, resolved, parent, assignedMac } });
     planStarted = true;
     const moved = lower ?? nic;
     await ctx.runPlan({
@@ -191,7 +194,7 @@ export async function createNicAttachment(ctx: JobContext, record: TypedResource
         (nsPath) =>
           nicAttachPlan({
             id,
-            d: { ...d, parent },
+            d: { ...d, parent, mac: d.mac ?? assignedMac },
             parentName: nic.name,
             lower: lowerName,
             makeVlan: lower === null,
@@ -201,7 +204,7 @@ export async function createNicAttachment(ctx: JobContext, record: TypedResource
           }).steps,
       ),
     });
-    saveResource(ctx.store, attachment, { data: { ...d, ifname, resolved, parent }, state: 'ready' });
+    saveResource(ctx.store, attachment, { data: { ...d, ifname, resolved, parent, assignedMac }, state: 'ready' });
     announce(ctx, d, ifname, target.netnsPath);
   } catch (e) {
     if (planStarted && isUnknownOutcome(e)) {
@@ -289,7 +292,7 @@ function nicDrift(id: string, d: AttachmentData & { parent: ParentData }, o: Obs
       inside: { ...o.inside, paired: true },
       hostEnd: { ...o.hostEnd, exists: true, owner: id, bridge: d.bridgeName, up: true, operstate: 'up', error: null, vlan: null },
     },
-    d.mac,
+    d.mac ?? d.assignedMac,
   );
   if (lowerOnHost && !o.hostEnd.exists) drift.unshift({ field: 'parent', desired: d.parent.lower, actual: null });
   return drift.filter((x) => x.field !== 'vlan' && x.field !== 'hostEnd.mtu' && x.field !== 'carrier');
@@ -335,25 +338,27 @@ export async function repairNicAttachment(ctx: JobContext, record: TypedResource
       lower: lowerName,
       vlanMade: d.parent.vlanMade || lower === null,
     };
-    await ctx.runPlan({
-      steps: holdingNamespace(
-        d.hostId,
-        attachment.id,
-        target.netnsPath,
-        inode,
-        (nsPath) =>
-          nicAttachPlan({
-            id: attachment.id,
-            d: { ...d, parent },
-            parentName: nic.name,
-            lower: lowerName,
-            makeVlan: lower === null,
-            ifname,
-            nsPath,
-            original: { mac: moved.mac, mtu: moved.mtu },
-          }).steps,
-      ),
-    });
+    await whileMacStillBusy(ctx, d, () =>
+      ctx.runPlan({
+        steps: holdingNamespace(
+          d.hostId,
+          attachment.id,
+          target.netnsPath,
+          inode,
+          (nsPath) =>
+            nicAttachPlan({
+              id: attachment.id,
+              d: { ...d, parent, mac: d.mac ?? d.assignedMac },
+              parentName: nic.name,
+              lower: lowerName,
+              makeVlan: lower === null,
+              ifname,
+              nsPath,
+              original: { mac: moved.mac, mtu: moved.mtu },
+            }).steps,
+        ),
+      }),
+    );
     saveResource(ctx.store, attachment, { data: { ...d, ifname, resolved, parent }, state: 'ready' });
     announce(ctx, d, ifname, target.netnsPath);
     return;
@@ -370,6 +375,29 @@ export async function repairNicAttachment(ctx: JobContext, record: TypedResource
   saveResource(ctx.store, attachment, { data: { ...d, ifname, resolved }, state: 'ready' });
 }
 
+/** How long a repair waits for a dead namespace's sub-interface to let go of the MAC. */
+const MAC_RELEASE_WAIT_MS = 10_000;
+
+/**
+ * A restarted container's old namespace is torn down by the kernel after the container is gone (asynchronously):
+ * until then its macvlan still holds the MAC on the NIC, and bringing the new one up fails with "Address already in
+ * use". The plan was undone; it is tried again, for a few seconds, rather than failing the repair.
+ */
+async function whileMacStillBusy(ctx: JobContext, d: AttachmentData, run: () => Promise<unknown>): Promise<void> {
+  const until = Date.now() + MAC_RELEASE_WAIT_MS;
+  for (;;) {
+    try {
+      await run();
+      return;
+    } catch (e) {
+      const busy = e instanceof ProblemError && /Address already in use/.test(e.problem.detail ?? '');
+      if (!busy || Date.now() > until) throw e;
+      ctx.log(d.hostName, 'info', 'the MAC is still held by the old namespace (the kernel frees it shortly): trying again');
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  }
+}
+
 /** Reset in place: addresses, up, MTU, MAC, routes and rules (nothing undone: it resets to the record). */
 function nicConvergeSteps(d: AttachmentData & { ifname: string }, o: ObservedAttachmentEnds, nsPath: string): Step[] {
   const h = d.hostId;
@@ -377,8 +405,9 @@ function nicConvergeSteps(d: AttachmentData & { ifname: string }, o: ObservedAtt
   const s: Step[] = [];
   if (d.mtu !== null && o.inside.mtu !== d.mtu)
     s.push(step(h, `MTU ${d.mtu} on ${d.ifname}`, inside(['ip', 'link', 'set', 'dev', d.ifname, 'mtu', String(d.mtu)])));
-  if (d.mac && o.inside.mac !== d.mac)
-    s.push(step(h, `MAC ${d.mac} on ${d.ifname}`, inside(['ip', 'link', 'set', 'dev', d.ifname, 'address', d.mac])));
+  const mac = d.mac ?? d.assignedMac;
+  if (mac && o.inside.mac !== mac)
+    s.push(step(h, `MAC ${mac} on ${d.ifname}`, inside(['ip', 'link', 'set', 'dev', d.ifname, 'address', mac])));
   for (const a of o.inside.addresses.filter((x) => !d.addresses.includes(x)))
     s.push(step(h, `remove address ${a} from ${d.ifname}`, inside(['ip', 'addr', 'del', a, 'dev', d.ifname]), { okExitCodes: [0, 2] }));
   const wanted = insideSteps({

@@ -254,6 +254,28 @@ describe('pipework parity on a host NIC', () => {
     expect((await api('DELETE', `/attachments/${r.json.id}`)).status).toBe(204);
   });
 
+  it('the container restarts: observe sees it, repair makes the macvlan again with the same MAC and addresses', async () => {
+    const r = await api('POST', '/attachments', {
+      host: HOST,
+      parent: 'i18pnic',
+      target: { container: 'web18b' },
+      addresses: ['10.88.0.60/24'],
+    });
+    expect(r.status, JSON.stringify(r.json)).toBe(201);
+    const macBefore = JSON.parse((await inContainer('web18b', ['ip', '-j', 'link', 'show', 'dev', 'eth1'])).stdout)[0].address;
+    expect((await w.sb.exec(HOST, ['docker', 'restart', '-t', '1', 'web18b'], { timeoutMs: 60_000 })).exitCode).toBe(0);
+    const seen = await api('GET', `/attachments/${r.json.id}?observe=true`);
+    expect(seen.json.observed.drift.map((x: { field: string }) => x.field)).toContain('inside');
+    const repaired = await api('POST', `/attachments/${r.json.id}/repair`);
+    expect(repaired.status, JSON.stringify(repaired.json)).toBe(200);
+    const after = JSON.parse((await inContainer('web18b', ['ip', '-j', 'addr', 'show', 'dev', 'eth1'])).stdout)[0];
+    expect(after.address).toBe(macBefore);
+    expect(after.addr_info.map((x: { local: string }) => x.local)).toContain('10.88.0.60');
+    expect((await inContainer('web18b', ['ping', '-c', '1', '-W', '2', '10.88.0.1'])).exitCode).toBe(0);
+    expect((await api('GET', `/attachments/${r.json.id}?observe=true`)).json.observed.drift).toEqual([]);
+    expect((await api('DELETE', `/attachments/${r.json.id}`)).status).toBe(204);
+  });
+
   it("pipework's -l: the host end of a veth gets the name asked for (pipework's own v<if>pl<pid> style included)", async () => {
     const br = await api('POST', '/bridges', { host: HOST, name: 'i18pbr', type: 'linux' });
     expect(br.status, JSON.stringify(br.json)).toBe(201);
