@@ -50,7 +50,9 @@ describe('tunnels over an IPv6 underlay', () => {
         { localIp: 'fd00:18:2::101', remoteIp: 'fd00:18:1::101', overlayMtu: 1442 },
       ],
     });
-    expect(t.world.calls.find((c) => c.host === 'v6a' && c.argv.includes('add-port'))!.argv).toContain('options:remote_ip=fd00:18:2::101');
+    expect(t.world.calls.find((c) => c.host === 'v6a' && c.argv.includes('add-port'))!.argv).toEqual(
+      expect.arrayContaining(['options:remote_ip=fd00:18:2::101', 'options:local_ip=fd00:18:1::101']),
+    );
     expect(t.world.calls.find((c) => c.host === 'v6b' && c.argv.includes('add-port'))!.argv).toContain('options:remote_ip=fd00:18:1::101');
     expect((await (await t.json('GET', '/bridges/v6a/ovs_bridge')).json()).overlayMtu).toBe(1442);
     expect((await t.json('DELETE', `/tunnels/${tun.id}`)).status).toBe(204);

@@ -129,6 +129,10 @@ describe.each(ovsCases)('OVS $type tunnel over IPv6', ({ type, filter, marker, m
       expect((await sh('docker1', ['ovs-vsctl', 'get', 'Interface', `${type}-docker3`, 'options:remote_ip'])).stdout.trim()).toBe(
         `"${V6.docker3}"`,
       );
+      // the source pinned to the tunnelIp (an IPv6 host has several global addresses)
+      expect((await sh('docker1', ['ovs-vsctl', 'get', 'Interface', `${type}-docker3`, 'options:local_ip'])).stdout.trim()).toBe(
+        `"${V6.docker1}"`,
+      );
 
       const cap = await capture(`ip6 and ${filter}`);
       const p = await ping('docker1', 'fd00:18:99::2');
