@@ -273,3 +273,52 @@ describe('Linux bridges over the IPv6 underlay', () => {
     }
   });
 });
+
+describe('a topology over the IPv6 underlay', () => {
+  it('an IPv6-only overlay network in one document: VXLAN over IPv6 between the hosts, the members reach each other', async () => {
+    const web3 = await w.sb.startWeb('docker1', 'web3', 1);
+    const web4 = await w.sb.startWeb('docker3', 'web4', 2);
+    const doc = {
+      networks: {
+        v6net: {
+          bridge: { type: 'ovs', name: 'ovs_t6' },
+          subnet: 'fd00:18:77::/64',
+          tunnel: { type: 'vxlan' },
+          hostAddresses: 'none',
+          members: [
+            { host: 'docker1', container: 'web3', address: 'fd00:18:77::3' },
+            { host: 'docker3', container: 'web4', address: 'fd00:18:77::4' },
+          ],
+        },
+      },
+    };
+    const put = await fetch(`${w.baseUrl}/topologies/t6`, {
+      method: 'PUT',
+      headers: { 'Content-Type': 'application/json', Prefer: 'wait=120' },
+      body: JSON.stringify(doc),
+    });
+    const body = (await put.json()) as { resources: Record<string, string> };
+    expect(put.status, JSON.stringify(body)).toBe(201);
+    try {
+      const tun = await w.np.tunnels.get(body.resources['tunnel:v6net/docker1~docker3']!);
+      expect(tun.endpoints.map((e) => e.remoteIp).sort()).toEqual([V6.docker1, V6.docker3]);
+      expect(tun.overlayMtu).toBe(1430);
+      const att = await w.np.attachments.get(body.resources['attachment:v6net/docker1/web3']!);
+      expect(att.mtu).toBe(1430);
+      const cap = await capture('ip6 and udp port 4789');
+      const p = await inCt('docker1', web3, ['ping', '-6', '-c', '5', '-i', '0.2', '-W', '2', 'fd00:18:77::4']);
+      const seen = await cap.stop();
+      expect(p.exitCode, p.stdout + p.stderr).toBe(0);
+      expect(seen).toMatch(OUTER);
+      expect(seen).toMatch(/fd00:18:77::3 > fd00:18:77::4: ICMP6, echo request/);
+      const back = await inCt('docker3', web4, ['ping', '-6', '-c', '3', '-i', '0.2', '-W', '2', 'fd00:18:77::3']);
+      expect(back.exitCode, back.stdout + back.stderr).toBe(0);
+      const c = await inCt('docker1', web3, ['curl', '-s', '-m', '10', '-g', 'http://[fd00:18:77::4]/']);
+      expect(c.stdout, `curl exit ${c.exitCode} ${c.stderr}`).toContain('Web Server #2');
+    } finally {
+      const del = await fetch(`${w.baseUrl}/topologies/t6`, { method: 'DELETE', headers: { Prefer: 'wait=120' } });
+      expect(del.status).toBe(204);
+    }
+    expect((await sh('docker1', ['ovs-vsctl', 'br-exists', 'ovs_t6'])).exitCode).not.toBe(0);
+  });
+});
