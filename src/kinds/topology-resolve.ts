@@ -398,7 +398,7 @@ export function resolveTopology(
         continue;
       }
       for (const h of [ha, hb]) {
-        const gap = kernelGap(net.tunnel.type, bridgeOf.get(h.id)!.data, h.data);
+        const gap = kernelGap(net.tunnel.type, bridgeOf.get(h.id)!.data, h.data, ipFamily(ha.data.tunnelIp) === 6);
         if (gap) errors.push({ pointer: `${at}/tunnel/type`, detail: gap });
       }
       const ipv6 = ipFamily(ha.data.tunnelIp) === 6;

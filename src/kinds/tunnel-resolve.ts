@@ -22,15 +22,21 @@ import { interfaceNamesOnHost as namesOnHost, requireBridge, requireHostAvailabl
 
 const tunnelsOf = (store: Store) => readAll(store, 'tunnel').map((t) => ({ id: t.id, state: t.state, d: t.data }));
 
-/** What the host's kernel must offer for this end (from its last probe); null when fine or not known. */
-export function kernelGap(type: TunnelType, b: Pick<BridgeData, 'type' | 'datapathType'>, h: HostData): string | null {
+/**
+ * What the host's kernel must offer for this end (from its last probe); null when fine or not known.
+ * Over an IPv6 underlay a Linux-bridge GRE end is an ip6gretap device (module ip6_gre, apart from gre): the probe's
+ * `linkTypes.ip6gretap` says whether one can be made. VXLAN over IPv6 is the same vxlan device.
+ */
+export function kernelGap(type: TunnelType, b: Pick<BridgeData, 'type' | 'datapathType'>, h: HostData, ipv6 = false): string | null {
   const mods = h.facts?.kernelModules;
-  if (!mods) return null;
   const needsKernel = b.type === 'linux' || b.datapathType === 'system';
   if (!needsKernel) return null; // the userspace datapath implements GRE, VXLAN and Geneve itself
+  if (type === 'gre' && ipv6 && b.type === 'linux' && h.facts?.linkTypes && !h.facts.linkTypes.ip6gretap)
+    return `${h.name}'s kernel has no IPv6 GRE support (no ip6gretap device type at its last probe: module ip6_gre), so a Linux bridge there cannot have an ip6gretap port for a GRE tunnel over IPv6; use vxlan, or an OVS bridge with the netdev (userspace) datapath, which does GRE over IPv6 itself`;
+  if (!mods) return null;
   const where =
     b.type === 'linux'
-      ? `a Linux bridge there cannot have a ${type === 'gre' ? 'gretap' : type} port`
+      ? `a Linux bridge there cannot have a ${type === 'gre' ? (ipv6 ? 'ip6gretap' : 'gretap') : type} port`
       : `its OVS kernel datapath cannot carry ${type}`;
   if (type === 'gre' && !mods.gre)
     return `${h.name}'s kernel has no GRE support (no gre module at its last probe), so ${where}; use vxlan, or an OVS bridge with the netdev (userspace) datapath, which does GRE itself`;
@@ -112,7 +118,7 @@ export function resolveTunnel(store: Store, body: TunnelCreate): TunnelData {
     });
   }
   bd.forEach((b, i) => {
-    const gap = kernelGap(body.type, b, hd[i]!);
+    const gap = kernelGap(body.type, b, hd[i]!, ipFamily(hd[0].tunnelIp ?? '') === 6);
     if (gap) errors.push({ pointer: `/endpoints/${i}/bridge`, detail: gap });
   });
   if (errors.length) throw ProblemError.validation(errors);

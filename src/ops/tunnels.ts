@@ -156,9 +156,14 @@ export function linuxAddArgv(d: Pick<TunnelData, 'type' | 'key' | 'dstPort'>, e:
   return [...add, 'remote', e.remoteIp, 'local', e.localIp, ...(d.key ? ['key', String(d.key)] : [])];
 }
 
-/** The one OVS transaction: --may-exist add-port does not apply columns to an existing port, so the explicit set converges. */
+/**
+ * The one OVS transaction: --may-exist add-port does not apply columns to an existing port, so the explicit set converges.
+ * Over IPv6 the source is pinned to this host's tunnelIp (local_ip): an IPv6 host usually has several global addresses
+ * (SLAAC, temporary, static), and the other end only takes packets whose source is the remote_ip it was given.
+ */
 export function ovsAddArgv(id: string, d: Pick<TunnelData, 'type' | 'key' | 'dstPort'>, e: TunnelEndpointData): string[] {
   const opts = [`options:remote_ip=${e.remoteIp}`];
+  if (ipv6(e)) opts.push(`options:local_ip=${e.localIp}`);
   if (d.key !== null) opts.push(`options:key=${d.key}`);
   if (d.dstPort !== null) opts.push(`options:dst_port=${d.dstPort}`);
   return vsctl(

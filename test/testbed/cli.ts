@@ -1,16 +1,17 @@
 /**
- * tsx test/testbed/cli.ts up|down|status [--prefix P] [--base-dir DIR] [--json] [--no-docker] [--quiet]
+ * tsx test/testbed/cli.ts up|down|status [--prefix P] [--base-dir DIR] [--json] [--no-docker] [--ipv6] [--quiet]
  * (npm run sandbox -- up|down|status ...)
  */
 import { writeFileSync } from 'node:fs';
-import { DEFAULT_PREFIX, down, open, status, up, type Sandbox } from './sandbox.js';
+import { DEFAULT_PREFIX, down, open, SEED_HOSTS, SEED_HOSTS_IPV6, status, up, type Sandbox } from './sandbox.js';
 
-const USAGE = `usage: sandbox up|down|status [--prefix P] [--base-dir DIR] [--json] [--no-docker] [--quiet]
+const USAGE = `usage: sandbox up|down|status [--prefix P] [--base-dir DIR] [--json] [--no-docker] [--ipv6] [--quiet]
   up      bring up the simulated Docker hosts (docker1, docker3) and print how to reach them
   down    remove everything the sandbox with this prefix made (also after a crash)
   status  show what exists and what answers
   --prefix P    name prefix, /^[a-z][a-z0-9]{0,5}$/ (default ${DEFAULT_PREFIX}; env NETPLUMB_SANDBOX_PREFIX)
-  --base-dir D  state directory (default /run/netplumb-sandbox/<prefix>)`;
+  --base-dir D  state directory (default /run/netplumb-sandbox/<prefix>)
+  --ipv6        an IPv6 underlay beside the IPv4 one (fd00:18:1::101/64, fd00:18:2::101/64; the router forwards both)`;
 
 function describe(sb: Sandbox) {
   return {
@@ -25,6 +26,7 @@ function describe(sb: Sandbox) {
       mgmtIp: h.mgmtIp,
       sshPort: h.sshPort,
       underlayIp: h.underlayIp,
+      ...(h.underlayIp6 ? { underlayIp6: h.underlayIp6 } : {}),
       hostKeySha256: h.hostKeySha256,
       ovsRundir: h.ovsRundir,
       dockerSocket: h.dockerSocket,
@@ -40,6 +42,7 @@ async function main(argv: string[]): Promise<number> {
   let json = false;
   let withDocker = true;
   let quiet = false;
+  let ipv6 = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const val = () => {
@@ -54,6 +57,7 @@ async function main(argv: string[]): Promise<number> {
     else if (a === '--json') json = true;
     else if (a === '--no-docker') withDocker = false;
     else if (a === '--quiet' || a === '-q') quiet = true;
+    else if (a === '--ipv6') ipv6 = true;
     else if (a === '-h' || a === '--help') {
       console.log(USAGE);
       return 0;
@@ -65,7 +69,7 @@ async function main(argv: string[]): Promise<number> {
   switch (cmd ?? '') {
     case 'up': {
       const t0 = Date.now();
-      const sb = await up({ prefix, baseDir, withDocker, log });
+      const sb = await up({ prefix, baseDir, withDocker, log, hosts: ipv6 ? SEED_HOSTS_IPV6 : SEED_HOSTS });
       const ms = Date.now() - t0;
       if (json) {
         console.log(JSON.stringify({ ...describe(sb), upMs: ms }, null, 2));
@@ -78,7 +82,9 @@ async function main(argv: string[]): Promise<number> {
         console.log(`  client key  ${sb.clientKeyPath}`);
         console.log(`  router      ${sb.routerNetns}`);
         for (const h of sb.hosts) {
-          console.log(`  ${h.name.padEnd(10)} mgmt ${h.mgmtIp.padEnd(15)} underlay ${h.underlayIp.padEnd(15)} netns ${h.netns}`);
+          console.log(
+            `  ${h.name.padEnd(10)} mgmt ${h.mgmtIp.padEnd(15)} underlay ${h.underlayIp.padEnd(15)}${h.underlayIp6 ? ` ${h.underlayIp6}` : ''} netns ${h.netns}`,
+          );
           console.log(`  ${''.padEnd(10)} host key ${h.hostKeySha256}`);
           console.log(`  ${''.padEnd(10)} ssh -i ${sb.clientKeyPath} -o UserKnownHostsFile=${knownHosts} root@${h.mgmtIp}`);
         }

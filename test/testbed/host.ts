@@ -151,10 +151,13 @@ async function startOvs(w: ManifestWriter, h: HostRecord, log: (s: string) => vo
     ],
     { env },
   );
-  await must([...nsx, 'sysctl', '-qw', 'net.ipv6.conf.br-phy.disable_ipv6=1']);
+  // IPv6 on br-phy only with an IPv6 underlay (nodad: the address is usable at once, and no one else has it)
+  await must([...nsx, 'sysctl', '-qw', `net.ipv6.conf.br-phy.disable_ipv6=${h.underlayCidr6 ? 0 : 1}`]);
   await must(['ip', '-n', ns, 'addr', 'add', h.underlayCidr, 'dev', 'br-phy']);
+  if (h.underlayCidr6) await must(['ip', '-n', ns, 'addr', 'add', h.underlayCidr6, 'dev', 'br-phy', 'nodad']);
   await must(['ip', '-n', ns, 'link', 'set', 'br-phy', 'up']);
   await must(['ip', '-n', ns, 'route', 'add', 'default', 'via', h.underlayGw, 'dev', 'br-phy']);
+  if (h.underlayGw6) await must(['ip', '-n', ns, '-6', 'route', 'add', 'default', 'via', h.underlayGw6, 'dev', 'br-phy']);
 }
 
 /** Waits for dockerd to answer (failing early if it exited), then imports the web_server images. */

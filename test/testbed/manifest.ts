@@ -36,6 +36,9 @@ export interface HostRecord {
   underlayCidr: string;
   underlayIp: string;
   underlayGw: string;
+  underlayCidr6?: string;
+  underlayIp6?: string;
+  underlayGw6?: string;
   withDocker: boolean;
   slowShellMs?: number;
   hostKeySha256?: string;

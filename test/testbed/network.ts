@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import ipaddr from 'ipaddr.js';
 import type { HostRecord, ManifestWriter } from './manifest.js';
 import { alive, must, readPid, run, sleep } from './run.js';
 
@@ -56,6 +57,21 @@ function overlaps(a: string, b: string): boolean {
   const [bb, bl] = b.split('/');
   const len = Math.min(Number(al), Number(bl));
   return inNet(ab!, `${bb}/${len}`);
+}
+
+// IPv6 (the optional IPv6 underlay): ipaddr.js does the arithmetic
+
+export function parseCidr6(cidr: string): { ip: string; len: number; network: string } {
+  const [addr, len] = ipaddr.parseCIDR(cidr);
+  if (addr.kind() !== 'ipv6') throw new Error(`not an IPv6 CIDR: ${cidr}`);
+  if (len < 8 || len > 128) throw new Error(`bad IPv6 prefix length: ${cidr}`);
+  const net = ipaddr.IPv6.networkAddressFromCIDR(cidr);
+  return { ip: addr.toString(), len, network: `${net.toString()}/${len}` };
+}
+
+export function inNet6(ip: string, network: string): boolean {
+  const a = ipaddr.parse(ip);
+  return a.kind() === 'ipv6' && (a as ipaddr.IPv6).match(ipaddr.IPv6.parseCIDR(network));
 }
 
 // ---------------------------------------------------------------------------
@@ -147,6 +163,7 @@ export interface RouterPlan {
   router: string;
   routerPortMaster: Map<string, string>; // router-side ifname -> bridge
   routerAddr: Map<string, string>; // router-side ifname -> gw cidr
+  routerAddr6: Map<string, string>; // router-side ifname -> IPv6 gw cidr (IPv6 underlay only)
 }
 
 /** The router namespace: the underlay gateways, and a bridge per subnet that several hosts share. */
@@ -156,19 +173,15 @@ export async function createRouter(w: ManifestWriter, hosts: HostRecord[], route
     m.routerNetns = router;
     m.netns.push(router);
   });
-  log(`router namespace ${router}`);
+  const ipv6 = hosts.some((h) => h.underlayCidr6);
+  log(`router namespace ${router}${ipv6 ? ' (IPv4 and IPv6)' : ''}`);
   await must(['ip', 'netns', 'add', router]);
-  await must([
-    'ip',
-    'netns',
-    'exec',
-    router,
-    'sysctl',
-    '-qw',
-    'net.ipv4.ip_forward=1',
-    'net.ipv6.conf.all.disable_ipv6=1',
-    'net.ipv6.conf.default.disable_ipv6=1',
-  ]);
+  // IPv6 stays off unless a host asked for an IPv6 underlay; then the router forwards it too (its own namespace:
+  // no route there leads out of the machine).
+  const v6 = ipv6
+    ? ['net.ipv6.conf.all.disable_ipv6=0', 'net.ipv6.conf.default.disable_ipv6=0', 'net.ipv6.conf.all.forwarding=1']
+    : ['net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1'];
+  await must(['ip', 'netns', 'exec', router, 'sysctl', '-qw', 'net.ipv4.ip_forward=1', ...v6]);
   await must(['ip', '-n', router, 'link', 'set', 'lo', 'up']);
   // Hosts sharing a subnet share a Linux bridge in the router that holds the gateway.
   const groups = new Map<string, HostRecord[]>();
@@ -178,20 +191,25 @@ export async function createRouter(w: ManifestWriter, hosts: HostRecord[], route
   }
   const routerPortMaster = new Map<string, string>(); // router-side ifname -> bridge
   const routerAddr = new Map<string, string>(); // router-side ifname -> gw cidr
+  const routerAddr6 = new Map<string, string>();
+  const gw6Cidr = (h: HostRecord) => (h.underlayCidr6 ? `${h.underlayGw6}/${parseCidr6(h.underlayCidr6).len}` : undefined);
   let gi = 0;
   for (const [gwCidr, members] of groups) {
+    const gw6 = [...new Set(members.map(gw6Cidr).filter((c) => c !== undefined))];
     if (members.length === 1) {
       routerAddr.set(members[0]!.underlayIfRouter, gwCidr);
+      if (gw6[0]) routerAddr6.set(members[0]!.underlayIfRouter, gw6[0]);
     } else {
       const rb = `${prefix}s${gi++}`;
       await w.record((m) => m.routerBridges.push(rb));
       await must(['ip', '-n', router, 'link', 'add', rb, 'type', 'bridge']);
       await must(['ip', '-n', router, 'addr', 'add', gwCidr, 'dev', rb]);
+      for (const c of gw6) await must(['ip', '-n', router, 'addr', 'add', c, 'dev', rb, 'nodad']);
       await must(['ip', '-n', router, 'link', 'set', rb, 'up']);
       for (const h of members) routerPortMaster.set(h.underlayIfRouter, rb);
     }
   }
-  return { router, routerPortMaster, routerAddr };
+  return { router, routerPortMaster, routerAddr, routerAddr6 };
 }
 
 /** A host's two links: management (to the bridge in the root namespace) and underlay (to the router). */
@@ -213,6 +231,8 @@ export async function linkHost(w: ManifestWriter, h: HostRecord, ctx: RouterPlan
   if (rMaster) await must(['ip', '-n', ctx.router, 'link', 'set', h.underlayIfRouter, 'master', rMaster]);
   const rAddr = ctx.routerAddr.get(h.underlayIfRouter);
   if (rAddr) await must(['ip', '-n', ctx.router, 'addr', 'add', rAddr, 'dev', h.underlayIfRouter]);
+  const rAddr6 = ctx.routerAddr6.get(h.underlayIfRouter);
+  if (rAddr6) await must(['ip', '-n', ctx.router, 'addr', 'add', rAddr6, 'dev', h.underlayIfRouter, 'nodad']);
   // No transmit checksum offload on the underlay veths: OVS reads them with AF_PACKET
   // (userspace datapath) and would otherwise see packets with unfinished checksums.
   await must(['ip', 'netns', 'exec', ctx.router, 'ethtool', '-K', h.underlayIfRouter, 'tx', 'off'], { timeoutMs: 10_000 });
@@ -229,8 +249,16 @@ export async function checkUnderlay(hosts: HostRecord[], log: (s: string) => voi
     hosts.map(async (h) => {
       const targets = hosts.filter((o) => o !== h).map((o) => o.underlayIp);
       if (targets.length === 0) targets.push(h.underlayGw);
+      // IPv6 between the hosts that have it (to its gateway when it is the only one)
+      if (h.underlayIp6) {
+        const v6 = hosts.filter((o) => o !== h && o.underlayIp6).map((o) => o.underlayIp6!);
+        targets.push(...(v6.length ? v6 : [h.underlayGw6!]));
+      }
       for (const t of targets) {
-        const r = await run(['ip', 'netns', 'exec', h.netns, 'ping', '-c1', '-W2', '-q', t], { timeoutMs: 10_000 });
+        // The first IPv6 packet waits for neighbour discovery on both hops: give it a second try.
+        const r = await run(['ip', 'netns', 'exec', h.netns, 'ping', '-c1', '-W2', '-q', t], { timeoutMs: 10_000 }).then((r1) =>
+          r1.exitCode === 0 ? r1 : run(['ip', 'netns', 'exec', h.netns, 'ping', '-c1', '-W3', '-q', t], { timeoutMs: 10_000 }),
+        );
         if (r.exitCode !== 0) throw new Error(`${h.name}: underlay ping to ${t} failed: ${r.stdout}${r.stderr}`);
       }
     }),

@@ -25,7 +25,7 @@ import {
   type HostRecord,
   type Manifest,
 } from './manifest.js';
-import { checkUnderlay, createMgmtBridge, createRouter, inNet, netnsExists, parseCidr } from './network.js';
+import { checkUnderlay, createMgmtBridge, createRouter, inNet, inNet6, netnsExists, parseCidr, parseCidr6 } from './network.js';
 import { ensurePackages } from './packages.js';
 import { killByPidFile, must, procInfo, readPid, run } from './run.js';
 import { sshBanner, sshVersionAtLeast, startSshdFor } from './sshd.js';
@@ -43,6 +43,12 @@ export { down } from './teardown.js';
 export const SEED_HOSTS: SandboxHostSpec[] = [
   { name: 'docker1', underlayCidr: '10.10.10.101/24', underlayGw: '10.10.10.1' },
   { name: 'docker3', underlayCidr: '192.168.50.101/24', underlayGw: '192.168.50.1' },
+];
+
+/** The seed hosts with an IPv6 underlay beside the IPv4 one: a ULA /64 per subnet, the router forwarding both. */
+export const SEED_HOSTS_IPV6: SandboxHostSpec[] = [
+  { ...SEED_HOSTS[0]!, underlayCidr6: 'fd00:18:1::101/64', underlayGw6: 'fd00:18:1::1' },
+  { ...SEED_HOSTS[1]!, underlayCidr6: 'fd00:18:2::101/64', underlayGw6: 'fd00:18:2::1' },
 ];
 
 const HOST_RE = /^[a-z][a-z0-9-]{0,15}$/;
@@ -70,6 +76,13 @@ export async function up(opts: UpOptions = {}): Promise<Sandbox> {
     const c = parseCidr(s.underlayCidr);
     if (!inNet(s.underlayGw, c.network)) throw new Error(`${s.name}: gateway ${s.underlayGw} is not in ${c.network}`);
     if (s.underlayGw === c.ip) throw new Error(`${s.name}: gateway equals the host address`);
+    if ((s.underlayCidr6 === undefined) !== (s.underlayGw6 === undefined))
+      throw new Error(`${s.name}: underlayCidr6 and underlayGw6 go together`);
+    if (s.underlayCidr6 !== undefined) {
+      const c6 = parseCidr6(s.underlayCidr6);
+      if (!inNet6(s.underlayGw6!, c6.network)) throw new Error(`${s.name}: gateway ${s.underlayGw6} is not in ${c6.network}`);
+      if (c6.ip === parseCidr6(`${s.underlayGw6}/128`).ip) throw new Error(`${s.name}: IPv6 gateway equals the host address`);
+    }
     if (s.slowShellMs !== undefined && !(Number.isInteger(s.slowShellMs) && s.slowShellMs > 0 && s.slowShellMs <= 60_000)) {
       throw new Error(`${s.name}: slowShellMs must be an integer from 1 to 60000`);
     }
@@ -140,6 +153,9 @@ async function build(w: ManifestWriter, specs: SandboxHostSpec[], withDocker: bo
       underlayCidr: s.underlayCidr,
       underlayIp: c.ip,
       underlayGw: s.underlayGw,
+      ...(s.underlayCidr6
+        ? { underlayCidr6: s.underlayCidr6, underlayIp6: parseCidr6(s.underlayCidr6).ip, underlayGw6: s.underlayGw6! }
+        : {}),
       withDocker,
       ...(s.slowShellMs ? { slowShellMs: s.slowShellMs } : {}),
     };
@@ -196,6 +212,7 @@ function sandboxFromManifest(m: Manifest): Sandbox {
       mgmtIp: h.mgmtIp,
       sshPort: 22,
       underlayIp: h.underlayIp,
+      ...(h.underlayIp6 ? { underlayIp6: h.underlayIp6 } : {}),
       stateDir: h.dir,
       ovsRundir: P.ovs,
       dockerSocket: P.dockerSock,
@@ -306,7 +323,9 @@ export async function status(prefix: string = DEFAULT_PREFIX, baseDir?: string):
     }
     if (h.withDocker) parts.push(`docker ${(await dockerPing(P.dockerSock)) ? 'answers' : 'NOT answering'}`);
     if (h.mgmtIp) parts.push(`ssh ${(await sshBanner(h.mgmtIp, 22, 500)) ? 'answers' : 'NOT answering'}`);
-    lines.push(`  ${h.name}: mgmt ${h.mgmtIp || '?'} underlay ${h.underlayCidr} host key ${h.hostKeySha256 ?? '?'}`);
+    lines.push(
+      `  ${h.name}: mgmt ${h.mgmtIp || '?'} underlay ${h.underlayCidr}${h.underlayCidr6 ? ` ${h.underlayCidr6}` : ''} host key ${h.hostKeySha256 ?? '?'}`,
+    );
     lines.push(`    ${parts.join(', ')}`);
   }
   return lines.join('\n');

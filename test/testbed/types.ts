@@ -5,6 +5,12 @@ export interface SandboxHostSpec {
   underlayCidr: string;
   underlayGw: string;
   /**
+   * An IPv6 underlay beside the IPv4 one (issue 18): the host's address (CIDR, e.g. a ULA `fd00:18:1::101/64`) on
+   * br-phy and its gateway on the router, which then forwards IPv6 too. Both or neither. Unset: IPv4 only (IPv6 off).
+   */
+  underlayCidr6?: string;
+  underlayGw6?: string;
+  /**
    * Make root's login shell slow to start, as a .bashrc with pyenv/nvm/conda init is: the
    * host's ~/.bashrc sleeps this long, after appending a line to `~/.shell-starts` (homeDir),
    * so tests can count how many shells started. Unset: the stock .bashrc.
@@ -18,6 +24,8 @@ export interface SandboxHost {
   mgmtIp: string;
   sshPort: number;
   underlayIp: string;
+  /** The host's IPv6 underlay address, when the spec gave one. */
+  underlayIp6?: string;
   stateDir: string;
   ovsRundir: string;
   dockerSocket: string;
