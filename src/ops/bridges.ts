@@ -1,6 +1,7 @@
 /** Bridge plans: pure functions from the desired bridge (and what the host has) to argv steps. */
 import type { BridgeData } from '../model/bridges.js';
 import { diffFields, type DriftItem } from '../model/resource.js';
+import { ipFamily } from '../model/net.js';
 import { type Plan, type Step, step, vsctl } from './plan.js';
 import { ipLinkShow, ownerFromAlias, ovsRows, parseIpJson, type LinkInfo } from './links.js';
 
@@ -50,7 +51,8 @@ function addressSteps(host: string, d: BridgeData, previous: string[]): Step[] {
       step(
         host,
         `address ${a} on ${d.name}`,
-        ['ip', 'addr', 'replace', a, 'dev', d.name],
+        // IPv6 without duplicate address detection (as on attachments): usable when the job answers.
+        ['ip', 'addr', 'replace', a, 'dev', d.name, ...(ipFamily(a) === 6 ? ['nodad'] : [])],
         had ? {} : { undo: ['ip', 'addr', 'del', a, 'dev', d.name] },
       ),
     );
