@@ -30,6 +30,27 @@ const input = (): GraphInput => ({
 });
 
 describe('text formats', () => {
+  it('an attachment on a host NIC (macvlan, ipvlan, phys): drawn in its host, named by its NIC, no bridge edge', async () => {
+    const g = input();
+    g.attachments.push({
+      id: 'att_9',
+      hostName: 'd1',
+      bridge: null,
+      type: 'macvlan',
+      parent: { ref: 'eth0', name: 'eth0' },
+      target: { container: 'web9' },
+      ifname: 'eth1',
+      addresses: ['10.88.0.10/24'],
+    });
+    const m = mermaid(g);
+    expect(m).toContain('att_9(["web9 eth1<br/>10.88.0.10/24<br/>macvlan on eth0"])');
+    expect(m).not.toMatch(/att_9 ---/);
+    expect(dot(g)).not.toMatch(/"att_9" --/);
+    const svg = renderSvg(await layoutGraph(g));
+    expect(svg).toContain('macvlan on eth0');
+    checkXml(svg);
+  });
+
   it('mermaid: hosts as subgraphs, members on bridges, tunnels labelled type/key/MTU', () => {
     expect(mermaid(input())).toBe(
       [
