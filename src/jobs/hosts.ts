@@ -68,7 +68,7 @@ export async function probeHost(ctx: JobContext, hostId: string): Promise<HostFa
     ctx.log(
       name,
       'info',
-      `facts: kernel ${facts.kernel}, OVS ${facts.ovs?.version ?? 'absent'} [${facts.ovs?.datapathTypes.join(', ') ?? ''}], docker ${facts.docker?.version ?? 'absent'}, traffic control ${trafficControlSummary(facts.trafficControl)}, device types ${linkTypesSummary(facts.linkTypes)}, DHCP clients [${facts.dhcpClients?.join(', ') ?? 'unknown'}]`,
+      `facts: kernel ${facts.kernel}, OVS ${facts.ovs?.version ?? 'absent'} [${facts.ovs?.datapathTypes.join(', ') ?? ''}], docker ${facts.docker?.version ?? 'absent'}, traffic control ${flagsSummary(facts.trafficControl)}, device types ${flagsSummary(facts.linkTypes)}, DHCP clients [${facts.dhcpClients?.join(', ') ?? 'unknown'}]`,
     );
     return facts;
   } catch (e) {
@@ -86,24 +86,10 @@ export async function probeAndRecord(ctx: JobContext, hostId: string): Promise<v
   if (!facts.reachable && facts.problem) throw ProblemError.from(facts.problem);
 }
 
-function trafficControlSummary(tc: HostFacts['trafficControl']): string {
-  if (!tc) return 'unknown (could not try it in a throwaway namespace)';
-  const have = Object.entries(tc)
-    .filter(([, v]) => v)
-    .map(([k]) => k);
-  const lack = Object.entries(tc)
-    .filter(([, v]) => !v)
-    .map(([k]) => k);
+/** `[have…], lacks [lack…]` of a probe's yes/no facts (null: the probe could not tell). */
+function flagsSummary(flags: Record<string, boolean> | null | undefined): string {
+  if (!flags) return 'unknown (could not try it in a throwaway namespace)';
+  const have = Object.keys(flags).filter((k) => flags[k]);
+  const lack = Object.keys(flags).filter((k) => !flags[k]);
   return `[${have.join(', ')}]${lack.length ? `, lacks [${lack.join(', ')}]` : ''}`;
-}
-
-function linkTypesSummary(t: HostFacts['linkTypes']): string {
-  if (!t) return 'unknown';
-  const yes = Object.entries(t)
-    .filter(([, v]) => v)
-    .map(([k]) => k);
-  const no = Object.entries(t)
-    .filter(([, v]) => !v)
-    .map(([k]) => k);
-  return `${yes.join(' ') || 'none'}${no.length ? ` (not: ${no.join(' ')})` : ''}`;
 }

@@ -184,25 +184,8 @@ export async function createNicAttachment(ctx: JobContext, record: TypedResource
     // The pending record already names the NIC, the device and the name inside: an unknown outcome can be resolved.
     saveResource(ctx.store, attachment, { data: { ...d, ifname, resolved, parent, assignedMac } });
     planStarted = true;
-    const moved = lower ?? nic;
     await ctx.runPlan({
-      steps: holdingNamespace(
-        d.hostId,
-        id,
-        target.netnsPath,
-        inode,
-        (nsPath) =>
-          nicAttachPlan({
-            id,
-            d: { ...d, parent, mac: d.mac ?? assignedMac },
-            parentName: nic.name,
-            lower: lowerName,
-            makeVlan: lower === null,
-            ifname,
-            nsPath,
-            original: { mac: moved.mac, mtu: moved.mtu },
-          }).steps,
-      ),
+      steps: heldAttachSteps(id, { ...d, parent, mac: d.mac ?? assignedMac }, target.netnsPath, inode, { nic, lower, lowerName }, ifname),
     });
     saveResource(ctx.store, attachment, { data: { ...d, ifname, resolved, parent, assignedMac }, state: 'ready' });
     announce(ctx, d, ifname, target.netnsPath);
@@ -224,6 +207,37 @@ async function targetIfRunning(ctx: JobContext, d: AttachmentData): Promise<{ ne
     if (e instanceof ProblemError && /\/container-not-(running|found)$/.test(e.problem.type)) return { netnsPath: null };
     throw e;
   }
+}
+
+/** The attach plan with the target's namespace held for the whole batch (the same at create and at repair). */
+function heldAttachSteps(
+  id: string,
+  d: AttachmentData & { parent: ParentData },
+  netnsPath: string,
+  inode: string,
+  found: ReturnType<typeof findLower>,
+  ifname: string,
+): Step[] {
+  const { nic, lower, lowerName } = found;
+  // The device that moves (phys) gives back its own MAC and MTU on undo and delete.
+  const moved = lower ?? nic;
+  return holdingNamespace(
+    d.hostId,
+    id,
+    netnsPath,
+    inode,
+    (nsPath) =>
+      nicAttachPlan({
+        id,
+        d,
+        parentName: nic.name,
+        lower: lowerName,
+        makeVlan: lower === null,
+        ifname,
+        nsPath,
+        original: { mac: moved.mac, mtu: moved.mtu },
+      }).steps,
+  );
 }
 
 /** Whether another attachment on the host still has the VLAN sub-interface this one made. */
@@ -330,7 +344,6 @@ export async function repairNicAttachment(ctx: JobContext, record: TypedResource
       parseHostLinks(facts.hostLinks.stdout),
     );
     ctx.log(d.hostName, 'info', `attachment ${attachment.id}: ${ifname} is not in the target: made again on ${lowerName}`);
-    const moved = lower ?? nic;
     const parent: ParentData = {
       ...d.parent,
       name: nic.name,
@@ -340,22 +353,13 @@ export async function repairNicAttachment(ctx: JobContext, record: TypedResource
     };
     await whileMacStillBusy(ctx, d, () =>
       ctx.runPlan({
-        steps: holdingNamespace(
-          d.hostId,
+        steps: heldAttachSteps(
           attachment.id,
+          { ...d, parent, mac: d.mac ?? d.assignedMac },
           target.netnsPath,
           inode,
-          (nsPath) =>
-            nicAttachPlan({
-              id: attachment.id,
-              d: { ...d, parent, mac: d.mac ?? d.assignedMac },
-              parentName: nic.name,
-              lower: lowerName,
-              makeVlan: lower === null,
-              ifname,
-              nsPath,
-              original: { mac: moved.mac, mtu: moved.mtu },
-            }).steps,
+          { nic, lower, lowerName },
+          ifname,
         ),
       }),
     );

@@ -79,11 +79,7 @@ const TC_KEYS = [
 
 /** `netem=0\ntbf=1…` → facts; null when the probe could not run (no unshare, not root) or said too little. */
 export function parseTrafficControl(exitCode: number, out: string): Record<(typeof TC_KEYS)[number], boolean> | null {
-  if (exitCode !== 0) return null;
-  const seen = new Map<string, boolean>();
-  for (const m of out.matchAll(/^(\w+)=([01])$/gm)) seen.set(m[1]!, m[2] === '1');
-  if (!TC_KEYS.every((k) => seen.has(k))) return null;
-  return Object.fromEntries(TC_KEYS.map((k) => [k, seen.get(k)!])) as Record<(typeof TC_KEYS)[number], boolean>;
+  return parseFlags(TC_KEYS, exitCode, out);
 }
 
 /**
@@ -110,11 +106,16 @@ export type LinkTypeFacts = Record<(typeof LINK_TYPES)[number], boolean>;
 
 /** `macvlan=1\nipvlan=0…` → facts; null when the probe could not run or said too little. */
 export function parseLinkTypes(exitCode: number, out: string): LinkTypeFacts | null {
+  return parseFlags(LINK_TYPES, exitCode, out);
+}
+
+/** `key=1` / `key=0` lines of a probe that tries things → one boolean per key; null unless every key was said. */
+function parseFlags<K extends string>(keys: readonly K[], exitCode: number, out: string): Record<K, boolean> | null {
   if (exitCode !== 0) return null;
   const seen = new Map<string, boolean>();
   for (const m of out.matchAll(/^(\w+)=([01])$/gm)) seen.set(m[1]!, m[2] === '1');
-  if (!LINK_TYPES.every((k) => seen.has(k))) return null;
-  return Object.fromEntries(LINK_TYPES.map((k) => [k, seen.get(k)!])) as LinkTypeFacts;
+  if (!keys.every((k) => seen.has(k))) return null;
+  return Object.fromEntries(keys.map((k) => [k, seen.get(k)!])) as Record<K, boolean>;
 }
 
 /**
