@@ -1270,6 +1270,17 @@ export interface components {
              * @enum {string|null}
              */
             link?: "up" | "down" | null;
+            /** @description addresses "dhcp": the DHCP client netplumb runs for it */
+            dhcp?: {
+                /** @enum {string|null} */
+                client: "udhcpc" | "dhclient" | "dhcpcd" | null;
+                /** @description the client netplumb started runs (its pid file names a live process of ours) */
+                running: boolean;
+                pid: number | null;
+                /** @description it runs in the target's namespace now (false: an old one, e.g. of a restarted container) */
+                inTarget: boolean | null;
+                lease: components["schemas"]["DhcpLease"] & unknown;
+            };
             drift: components["schemas"]["DriftItem"][];
         };
         Attachment: {
@@ -2045,7 +2056,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `command-timeout`: a command timed out on a host */
+            /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
                     [name: string]: unknown;
@@ -2291,7 +2302,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `command-timeout`: a command timed out on a host */
+            /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
                     [name: string]: unknown;
@@ -2442,7 +2453,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `command-timeout`: a command timed out on a host */
+            /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
                     [name: string]: unknown;
@@ -2708,7 +2719,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `command-timeout`: a command timed out on a host */
+            /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
                     [name: string]: unknown;
@@ -2961,7 +2972,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `command-timeout`: a command timed out on a host */
+            /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
                     [name: string]: unknown;
@@ -3231,7 +3242,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `command-timeout`: a command timed out on a host */
+            /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
                     [name: string]: unknown;
@@ -3395,7 +3406,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `command-timeout`: a command timed out on a host */
+            /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
                     [name: string]: unknown;
@@ -3769,7 +3780,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `command-timeout`: a command timed out on a host */
+            /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
                     [name: string]: unknown;
@@ -4036,7 +4047,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `command-timeout`: a command timed out on a host */
+            /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
                     [name: string]: unknown;
@@ -4200,7 +4211,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `command-timeout`: a command timed out on a host */
+            /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
                     [name: string]: unknown;
@@ -4457,7 +4468,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `command-timeout`: a command timed out on a host */
+            /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
                     [name: string]: unknown;
@@ -4724,7 +4735,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `command-timeout`: a command timed out on a host */
+            /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
                     [name: string]: unknown;
@@ -4888,7 +4899,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `command-timeout`: a command timed out on a host */
+            /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
                     [name: string]: unknown;
@@ -5187,7 +5198,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `command-timeout`: a command timed out on a host */
+            /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
                     [name: string]: unknown;
@@ -5336,7 +5347,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `command-timeout`: a command timed out on a host */
+            /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
                     [name: string]: unknown;
@@ -5906,7 +5917,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `command-timeout`: a command timed out on a host */
+            /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
                     [name: string]: unknown;
@@ -6057,7 +6068,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `command-timeout`: a command timed out on a host */
+            /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
                     [name: string]: unknown;
@@ -6208,7 +6219,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `command-timeout`: a command timed out on a host */
+            /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
                     [name: string]: unknown;
@@ -6359,7 +6370,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `command-timeout`: a command timed out on a host */
+            /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
                     [name: string]: unknown;
@@ -6510,7 +6521,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `command-timeout`: a command timed out on a host */
+            /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
                     [name: string]: unknown;

@@ -149,16 +149,10 @@ export const AttachmentCreateSchema = z
     mac: Mac.optional(),
     macSeed: MacSeed.optional(),
     mtu: Mtu.optional().openapi({ description: "default: the overlay MTU of tunnels on the bridge, else the bridge's MTU" }),
-    vlan: z
-      .number()
-      .int()
-      .min(1)
-      .max(4094)
-      .optional()
-      .openapi({
-        description:
-          "pipework's @vlan: the OVS access tag (veth on an OVS bridge), or the parent's 802.1Q sub-interface (macvlan, ipvlan, phys)",
-      }),
+    vlan: z.number().int().min(1).max(4094).optional().openapi({
+      description:
+        "pipework's @vlan: the OVS access tag (veth on an OVS bridge), or the parent's 802.1Q sub-interface (macvlan, ipvlan, phys)",
+    }),
     labels: Labels.default({}),
     impairment: AttachmentImpairmentSchema.optional(),
     link: LinkStateSchema.optional().openapi({ description: 'down: attach with the cable pulled (default up)' }),
@@ -227,6 +221,19 @@ export const AttachmentObservationSchema = z
       .optional()
       .openapi({ description: 'what the qdiscs and loss rules on the host do now (absent while the target is stopped)' }),
     link: LinkStateSchema.nullable().optional().openapi({ description: 'the cable: the bridge end up or down (null: it is missing)' }),
+    dhcp: z
+      .object({
+        client: DhcpClientSchema.nullable(),
+        running: z.boolean().openapi({ description: 'the client netplumb started runs (its pid file names a live process of ours)' }),
+        pid: z.number().nullable(),
+        inTarget: z
+          .boolean()
+          .nullable()
+          .openapi({ description: "it runs in the target's namespace now (false: an old one, e.g. of a restarted container)" }),
+        lease: DhcpLeaseSchema.nullable().openapi({ description: "the client's lease now (its lease file)" }),
+      })
+      .optional()
+      .openapi({ description: 'addresses "dhcp": the DHCP client netplumb runs for it' }),
     drift: DriftSchema,
   })
   .openapi('AttachmentObservation');
