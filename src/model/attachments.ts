@@ -149,10 +149,16 @@ export const AttachmentCreateSchema = z
     mac: Mac.optional(),
     macSeed: MacSeed.optional(),
     mtu: Mtu.optional().openapi({ description: "default: the overlay MTU of tunnels on the bridge, else the bridge's MTU" }),
-    vlan: z.number().int().min(1).max(4094).optional().openapi({
-      description:
-        "pipework's @vlan: the OVS access tag (veth on an OVS bridge), or the parent's 802.1Q sub-interface (macvlan, ipvlan, phys)",
-    }),
+    vlan: z
+      .number()
+      .int()
+      .min(1)
+      .max(4094)
+      .optional()
+      .openapi({
+        description:
+          "pipework's @vlan: the OVS access tag (veth on an OVS bridge), or the parent's 802.1Q sub-interface (macvlan, ipvlan, phys)",
+      }),
     labels: Labels.default({}),
     impairment: AttachmentImpairmentSchema.optional(),
     link: LinkStateSchema.optional().openapi({ description: 'down: attach with the cable pulled (default up)' }),
