@@ -41,12 +41,12 @@ export function checkDhcpClient(store: Store, d: AttachmentData, requested: bool
     throw ProblemError.validation([{ pointer: requested ? '/dhcpClient' : '/addresses', detail: `${d.hostName}: ${chosen.refused}` }]);
 }
 
-/** The data with the client that will run filled in (the requested one, else the first the host has that we run). */
+/** The data with the client that will run filled in (the requested one, else the first the host has that we run). Never throws. */
 export function prepareDhcp(store: Store, d: AttachmentData): AttachmentData {
   if (!d.dhcp || d.dhcp.client) return d;
   const chosen = chooseDhcpClient(null, readResource(store, 'host', d.hostId)?.data.facts?.dhcpClients);
-  if ('refused' in chosen) throw new ProblemError('conflict', `${d.hostName}: ${chosen.refused}`);
-  return { ...d, dhcp: { client: chosen.client } };
+  // Refused at resolve time already (422); a host re-probed since: udhcpc is tried (its start step says what is missing).
+  return { ...d, dhcp: { client: 'refused' in chosen ? 'udhcpc' : chosen.client } };
 }
 
 /** Runs a plan with dhcpStartSteps in it: a wait that ran out is the `dhcp-no-lease` problem (the plan was undone). */
@@ -63,10 +63,20 @@ export function dhcpProblem(e: unknown): unknown {
   if (!(e instanceof ProblemError) || !e.problem.type.endsWith('/command-failed')) return e;
   const detail = e.problem.detail ?? '';
   if (!detail.startsWith(LEASE_WAIT_STEP)) return e;
-  const why = /no DHCP lease from the segment within \d+ s|the DHCP client exited before it got a lease/.exec(detail)?.[0];
+  // "<step> failed on <host> (exit 1): <the client's last lines> | <why>" (plan-runner's commandFailed).
+  const m = /^(.*?) failed on (.+?) \(exit \d+\)(?:: (.*))?$/s.exec(detail);
+  const lines = (m?.[3] ?? '').split(' | ').filter(Boolean);
+  const why = lines.find((l) => /^no DHCP lease from the segment within|^the DHCP client exited before/.test(l));
+  const said = lines.filter((l) => l !== why);
+  const where = m
+    ? `${m[1]!
+        .slice(LEASE_WAIT_STEP.length)
+        .replace(/ \(up to \d+ s\)$/, '')
+        .trim()} on ${m[2]}`
+    : '';
   return new ProblemError(
     'dhcp-no-lease',
-    `${why ?? `no DHCP lease from the segment within ${LEASE_WAIT_SECONDS} s`}; everything the job made was undone (${detail})`,
+    `${why ?? `no DHCP lease from the segment within ${LEASE_WAIT_SECONDS} s`}${where ? ` (${where})` : ''}: is a DHCP server on the segment? Everything the job made was undone${said.length ? `. The client said: ${said.join(' | ')}` : ''}`,
     { host: e.problem['host'] },
     { cause: e },
   );
