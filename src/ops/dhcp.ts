@@ -129,8 +129,9 @@ export function dhcpClientArgv(client: DhcpClientName, id: string, ifname: strin
     // discover 4 times 2 s apart, then again after 5 s, for as long as it runs.
     return ['udhcpc', '-f', '-R', '-i', ifname, '-s', f.script, '-p', f.pid, '-t', '4', '-T', '2', '-A', '5'];
   if (client === 'dhclient')
-    // -d: foreground of our detached session; its own pid and lease database files.
-    return ['dhclient', '-4', '-d', '-pf', f.pid, '-lf', f.leases, '-sf', f.script, ifname];
+    // -nw: a daemon at once (it writes its pid file then; in the foreground it would write it only once bound); its own
+    // pid and lease database files.
+    return ['dhclient', '-4', '-nw', '-pf', f.pid, '-lf', f.leases, '-sf', f.script, ifname];
   throw new TypeError(`dhcpClientArgv: ${client} is not supported`);
 }
 
@@ -161,9 +162,11 @@ if [ "$1" = udhcpc ] && ! command -v udhcpc >/dev/null 2>&1; then set -- busybox
 command -v "$1" >/dev/null 2>&1 || { echo "$1 is not on this host" >&2; exit 1; }
 date -u "+%Y-%m-%dT%H:%M:%SZ start: $*" >> "$log"
 setsid nsenter --net="$ns" "$@" </dev/null >>"$log" 2>&1 &
-i=0
+i=0 gone=0
 while [ ! -s "$pid" ]; do
-  if [ $i -ge 50 ] || ! kill -0 $! 2>/dev/null; then tail -n 3 "$log" >&2; echo "the DHCP client did not start" >&2; exit 1; fi
+  # A client that daemonizes (dhclient -nw) leaves its first process: half a second more for its daemon's pid file.
+  kill -0 $! 2>/dev/null || gone=$((gone+1))
+  if [ $i -ge 50 ] || [ $gone -ge 5 ]; then tail -n 3 "$log" >&2; echo "the DHCP client did not start" >&2; exit 1; fi
   sleep 0.1; i=$((i+1))
 done
 cat "$pid"`;

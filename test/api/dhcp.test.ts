@@ -94,7 +94,7 @@ describe('DHCP attachments', () => {
     expect(start!.slice(9)).toEqual([
       'dhclient',
       '-4',
-      '-d',
+      '-nw',
       '-pf',
       `/run/netplumb/dhcp/${a.id}.pid`,
       '-lf',
