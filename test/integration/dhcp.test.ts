@@ -9,6 +9,7 @@ import { mkdtempSync, readdirSync, readFileSync, existsSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startReconciler } from '../../src/reconcile/loop.js';
 import { startWorld, type World } from './harness.js';
 
 let w: World;
@@ -202,6 +203,39 @@ describe('DHCP from a real dnsmasq on the segment', () => {
     const eth1 = await inPid(web1, ['ip', 'link', 'show', 'dev', 'eth1']);
     expect(eth1.exitCode).not.toBe(0);
   });
+
+  it('with the reconcile loop: docker stop → the client is stopped; docker start → re-attached, a client in the new namespace', async () => {
+    const loop = startReconciler(w.deps, { intervalMs: 0, tickMs: 200 });
+    try {
+      const r = await post('/attachments', { bridge: 'docker1/ovs_bridge', target: { container: 'web1' }, addresses: 'dhcp' });
+      const a = await r.json();
+      expect(r.status, JSON.stringify(a)).toBe(201);
+      const first = Number(readFileSync(`${DHCP_DIR}/${a.id}.pid`, 'utf8').trim());
+      expect((await sh(['docker', 'stop', '-t', '0', 'web1'], 30_000)).exitCode).toBe(0);
+      await until('the client stopped with its container', () => !existsSync(`/proc/${first}`) && filesOf(a.id).length === 0, 20_000);
+      expect((await get(`/attachments/${a.id}`)).state).toBe('target-stopped');
+      expect(dhcpClientProcesses(a.id)).toEqual([]);
+      expect((await sh(['docker', 'start', 'web1'], 30_000)).exitCode).toBe(0);
+      web1 = Number((await sh(['docker', 'inspect', '-f', '{{.State.Pid}}', 'web1'])).stdout.trim());
+      await until(
+        're-attached with a lease',
+        async () => {
+          const x = await get(`/attachments/${a.id}`);
+          return x.state === 'ready' && x.resolved?.pid === web1 && x.lease !== null;
+        },
+        30_000,
+      );
+      const o = await get(`/attachments/${a.id}?observe=true`);
+      expect(o.observed).toMatchObject({ drift: [], dhcp: { running: true, inTarget: true } });
+      expect(dhcpClientProcesses(a.id).map((p) => p.pid)).toEqual([o.observed.dhcp.pid]);
+      const ping = await inPid(web1, ['ping', '-c', '1', '-W', '2', '10.11.12.2']);
+      expect(ping.exitCode, ping.stdout).toBe(0);
+      expect((await del(`/attachments/${a.id}`)).status).toBe(204);
+      expect(dhcpClientProcesses(a.id)).toEqual([]);
+    } finally {
+      await loop.stop();
+    }
+  }, 90_000);
 
   it('a segment without a DHCP server → dhcp-no-lease within the bound; nothing left (no client, no interface, no files)', async () => {
     const links = async () => (await sh(['ip', '-o', 'link', 'show'])).stdout.split('\n').length;
