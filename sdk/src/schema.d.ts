@@ -1270,6 +1270,17 @@ export interface components {
              * @enum {string|null}
              */
             link?: "up" | "down" | null;
+            /** @description addresses "dhcp": the DHCP client netplumb runs for it */
+            dhcp?: {
+                /** @enum {string|null} */
+                client: "udhcpc" | "dhclient" | "dhcpcd" | null;
+                /** @description the client netplumb started runs (its pid file names a live process of ours) */
+                running: boolean;
+                pid: number | null;
+                /** @description it runs in the target's namespace now (false: an old one, e.g. of a restarted container) */
+                inTarget: boolean | null;
+                lease: components["schemas"]["DhcpLease"] & unknown;
+            };
             drift: components["schemas"]["DriftItem"][];
         };
         Attachment: {
@@ -2054,7 +2065,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `command-timeout`: a command timed out on a host */
+            /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
                     [name: string]: unknown;
@@ -2300,7 +2311,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `command-timeout`: a command timed out on a host */
+            /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
                     [name: string]: unknown;
@@ -2451,7 +2462,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `command-timeout`: a command timed out on a host */
+            /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
                     [name: string]: unknown;
@@ -2717,7 +2728,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `command-timeout`: a command timed out on a host */
+            /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
                     [name: string]: unknown;
@@ -2970,7 +2981,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `command-timeout`: a command timed out on a host */
+            /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
                     [name: string]: unknown;
@@ -3240,7 +3251,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `command-timeout`: a command timed out on a host */
+            /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
                     [name: string]: unknown;
@@ -3404,7 +3415,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `command-timeout`: a command timed out on a host */
+            /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
                     [name: string]: unknown;
@@ -3778,7 +3789,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `command-timeout`: a command timed out on a host */
+            /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
                     [name: string]: unknown;
@@ -4045,7 +4056,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `command-timeout`: a command timed out on a host */
+            /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
                     [name: string]: unknown;
@@ -4209,7 +4220,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `command-timeout`: a command timed out on a host */
+            /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
                     [name: string]: unknown;
@@ -4466,7 +4477,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `command-timeout`: a command timed out on a host */
+            /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
                     [name: string]: unknown;
@@ -4733,7 +4744,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `command-timeout`: a command timed out on a host */
+            /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
                     [name: string]: unknown;
@@ -4897,7 +4908,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `command-timeout`: a command timed out on a host */
+            /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
                     [name: string]: unknown;
@@ -5196,7 +5207,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `command-timeout`: a command timed out on a host */
+            /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
                     [name: string]: unknown;
@@ -5345,7 +5356,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `command-timeout`: a command timed out on a host */
+            /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
                     [name: string]: unknown;
@@ -5915,7 +5926,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `command-timeout`: a command timed out on a host */
+            /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
                     [name: string]: unknown;
@@ -6066,7 +6077,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `command-timeout`: a command timed out on a host */
+            /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
                     [name: string]: unknown;
@@ -6217,7 +6228,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `command-timeout`: a command timed out on a host */
+            /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
                     [name: string]: unknown;
@@ -6368,7 +6379,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `command-timeout`: a command timed out on a host */
+            /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
                     [name: string]: unknown;
@@ -6519,7 +6530,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `command-timeout`: a command timed out on a host */
+            /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
                     [name: string]: unknown;

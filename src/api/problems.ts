@@ -51,7 +51,9 @@ export const mutationErrorResponses = {
       storageUnavailable +
       ' (when a job finished but its outcome is not saved yet, with its `jobId`)',
   ),
-  504: r('`command-timeout`: a command timed out on a host'),
+  504: r(
+    '`command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone)',
+  ),
 } as const;
 
 /** A request body's media type the route does not take (the mutations' bodies are JSON; topologies also YAML). */

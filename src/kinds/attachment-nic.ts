@@ -20,7 +20,22 @@ import {
   type ObservedAttachmentEnds,
 } from '../ops/attachment-observe.js';
 import { step, type Step } from '../ops/plan.js';
-import { announce, checkTargetNamespace, currentTarget, resolveTarget } from './attachment.js';
+import { announce, checkTargetNamespace, currentTarget, repairTarget, resolveTarget } from './attachment.js';
+import {
+  awaitLease,
+  dhcpDrift,
+  dhcpNeedsRestart,
+  dhcpObserveCommands,
+  dhcpStartSteps,
+  dhcpStopSteps,
+  dhcpView,
+  expectedWithDhcp,
+  parseDhcpObservation,
+  prepareDhcp,
+  runDhcpPlan,
+  staticAddressing,
+  withLease,
+} from './attachment-dhcp.js';
 import { inNs, holdingNamespace, insideSteps, pickIfname, randomMac } from '../ops/attachments.js';
 import { randomBytes } from 'node:crypto';
 import {
@@ -160,7 +175,8 @@ function findLower(
 export async function createNicAttachment(ctx: JobContext, record: TypedResource<'attachment'>): Promise<void> {
   const attachment = nicData(record);
   const id = attachment.id;
-  const d = attachment.data;
+  // DHCP: the client that will run, recorded (repair and delete use the same).
+  const d = { ...prepareDhcp(ctx.store, attachment.data), parent: attachment.data.parent };
   let planStarted = false;
   try {
     const target = await resolveTarget(ctx, d);
@@ -184,11 +200,14 @@ export async function createNicAttachment(ctx: JobContext, record: TypedResource
     // The pending record already names the NIC, the device and the name inside: an unknown outcome can be resolved.
     saveResource(ctx.store, attachment, { data: { ...d, ifname, resolved, parent, assignedMac } });
     planStarted = true;
-    await ctx.runPlan({
+    // With DHCP the batch ends by starting the client and waiting for its lease (undone whole when none comes).
+    await runDhcpPlan(ctx, {
       steps: heldAttachSteps(id, { ...d, parent, mac: d.mac ?? assignedMac }, target.netnsPath, inode, { nic, lower, lowerName }, ifname),
     });
-    saveResource(ctx.store, attachment, { data: { ...d, ifname, resolved, parent, assignedMac }, state: 'ready' });
-    announce(ctx, d, ifname, target.netnsPath);
+    const lease = d.dhcp ? await awaitLease(ctx, d, id) : null;
+    const data = withLease({ ...d, ifname, resolved, parent, assignedMac }, lease);
+    saveResource(ctx.store, attachment, { data, state: 'ready' });
+    announce(ctx, data, ifname, target.netnsPath);
   } catch (e) {
     if (planStarted && isUnknownOutcome(e)) {
       markUnknown(ctx, attachment, e);
@@ -209,7 +228,7 @@ async function targetIfRunning(ctx: JobContext, d: AttachmentData): Promise<{ ne
   }
 }
 
-/** The attach plan with the target's namespace held for the whole batch (the same at create and at repair). */
+/** The attach plan with the target's namespace held for the whole batch (the same at create and at repair), DHCP last. */
 function heldAttachSteps(
   id: string,
   d: AttachmentData & { parent: ParentData },
@@ -221,23 +240,20 @@ function heldAttachSteps(
   const { nic, lower, lowerName } = found;
   // The device that moves (phys) gives back its own MAC and MTU on undo and delete.
   const moved = lower ?? nic;
-  return holdingNamespace(
-    d.hostId,
-    id,
-    netnsPath,
-    inode,
-    (nsPath) =>
-      nicAttachPlan({
-        id,
-        d,
-        parentName: nic.name,
-        lower: lowerName,
-        makeVlan: lower === null,
-        ifname,
-        nsPath,
-        original: { mac: moved.mac, mtu: moved.mtu },
-      }).steps,
-  );
+  return holdingNamespace(d.hostId, id, netnsPath, inode, (nsPath) => [
+    ...nicAttachPlan({
+      id,
+      d: staticAddressing(d),
+      parentName: nic.name,
+      lower: lowerName,
+      makeVlan: lower === null,
+      ifname,
+      nsPath,
+      original: { mac: moved.mac, mtu: moved.mtu },
+    }).steps,
+    // DHCP last, once the interface is up: the client enters the namespace once, at start.
+    ...dhcpStartSteps(d, id, ifname, nsPath),
+  ]);
 }
 
 /** Whether another attachment on the host still has the VLAN sub-interface this one made. */
@@ -258,14 +274,16 @@ export async function removeNicAttachment(ctx: JobContext, record: TypedResource
   if (target.netnsPath && d.ifname) commands.inside = inNs(target.netnsPath, ['ip', '-j', 'link', 'show', 'dev', d.ifname]);
   const facts = await ctx.read(d.hostId, commands);
   const links = parseHostLinks(facts.hostLinks!.stdout);
-  const plan = nicDetachPlan(d, {
+  const detach = nicDetachPlan(d, {
     insideNs: target.netnsPath,
     insideExists: facts.inside?.exitCode === 0,
     lowerExists: links.some((l) => l.name === d.parent.lower),
     lowerStillUsed: lowerStillUsed(ctx.store, attachment),
   });
-  if (!plan.steps.length) ctx.log(d.hostName, 'info', `attachment ${attachment.id}: nothing left on the host (the target is gone)`);
-  await ctx.runPlan(plan);
+  // The DHCP client first: its release goes out while the interface is still there.
+  const steps = [...(d.dhcp ? dhcpStopSteps(d, attachment.id) : []), ...detach.steps];
+  if (!steps.length) ctx.log(d.hostName, 'info', `attachment ${attachment.id}: nothing left on the host (the target is gone)`);
+  await ctx.runPlan({ steps });
   ctx.store.deleteResource(attachment.id);
 }
 
@@ -278,8 +296,10 @@ export async function observeNicAttachment(hosts: HostReader, record: TypedResou
   const target = await currentTarget(hosts, d);
   const commands: Record<string, readonly string[]> = { hostLinks: ['ip', '-j', '-d', 'link', 'show'] };
   if (target.netnsPath && d.ifname) Object.assign(commands, insideObserveCommands(d, d.ifname, target.netnsPath));
+  Object.assign(commands, dhcpObserveCommands(d, attachment.id, target.netnsPath));
   const out = await hosts.read(d.hostId, commands);
   const o = parseAttachmentObservation(d, out);
+  const dh = parseDhcpObservation(d, out);
   const lower = parseHostLinks(out.hostLinks?.stdout ?? '').find((l) => l.name === d.parent.lower);
   const hostEnd = {
     exists: !!lower,
@@ -292,8 +312,17 @@ export async function observeNicAttachment(hosts: HostReader, record: TypedResou
     error: null,
   };
   const drift: DriftItem[] =
-    target.running === false ? [{ field: 'target', desired: 'running', actual: 'stopped' }] : nicDrift(attachment.id, d, { ...o, hostEnd });
-  return { observedAt: new Date().toISOString(), target, hostEnd, inside: { ...o.inside, paired: o.inside.exists }, drift };
+    target.running === false
+      ? [{ field: 'target', desired: 'running', actual: 'stopped' }]
+      : [...nicDrift(attachment.id, { ...expectedWithDhcp(d, dh), parent: d.parent }, { ...o, hostEnd }), ...dhcpDrift(d, dh)];
+  return {
+    observedAt: new Date().toISOString(),
+    target,
+    hostEnd,
+    inside: { ...o.inside, paired: o.inside.exists },
+    ...(dh ? { dhcp: dhcpView(d, dh) } : {}),
+    drift,
+  };
 }
 
 function nicDrift(id: string, d: AttachmentData & { parent: ParentData }, o: ObservedAttachmentEnds): DriftItem[] {
@@ -318,24 +347,18 @@ function nicDrift(id: string, d: AttachmentData & { parent: ParentData }, o: Obs
  */
 export async function repairNicAttachment(ctx: JobContext, record: TypedResource<'attachment'>): Promise<void> {
   const attachment = nicData(record);
-  const d = attachment.data;
-  let target: Awaited<ReturnType<typeof resolveTarget>>;
-  try {
-    target = await resolveTarget(ctx, d);
-  } catch (e) {
-    if (e instanceof ProblemError && e.problem.type.endsWith('/container-not-running')) {
-      ctx.log(d.hostName, 'info', `container ${JSON.stringify(d.container)} is stopped: the attachment waits for it to start`);
-      saveResource(ctx.store, attachment, { state: 'target-stopped' });
-      return;
-    }
-    throw e;
-  }
+  const id = attachment.id;
+  const d = { ...prepareDhcp(ctx.store, attachment.data), parent: attachment.data.parent };
+  const target = await repairTarget(ctx, attachment, d);
+  if (!target) return;
   const facts = await ctx.read(d.hostId, {
     ...nicFactCommands(target.netnsPath),
     ...(d.ifname ? insideObserveCommands(d, d.ifname, target.netnsPath) : {}),
+    ...dhcpObserveCommands(d, id, target.netnsPath),
   });
   const inode = checkTargetNamespace(d, target, facts.nsInodes);
   const o = parseAttachmentObservation(d, facts);
+  const dh = parseDhcpObservation(d, facts);
   const ifname = d.ifname ?? pickIfname(innerLinkNames(facts.innerLinks.stdout));
   const resolved = { pid: target.pid, containerId: target.containerId, containerName: target.containerName, netnsPath: target.netnsPath };
   if (!o.inside.exists) {
@@ -352,7 +375,7 @@ export async function repairNicAttachment(ctx: JobContext, record: TypedResource
       vlanMade: d.parent.vlanMade || lower === null,
     };
     await whileMacStillBusy(ctx, d, () =>
-      ctx.runPlan({
+      runDhcpPlan(ctx, {
         steps: heldAttachSteps(
           attachment.id,
           { ...d, parent, mac: d.mac ?? d.assignedMac },
@@ -363,20 +386,29 @@ export async function repairNicAttachment(ctx: JobContext, record: TypedResource
         ),
       }),
     );
-    saveResource(ctx.store, attachment, { data: { ...d, ifname, resolved, parent }, state: 'ready' });
+    const lease = d.dhcp ? await awaitLease(ctx, d, id) : null;
+    saveResource(ctx.store, attachment, { data: withLease({ ...d, ifname, resolved, parent }, lease), state: 'ready' });
     announce(ctx, d, ifname, target.netnsPath);
     return;
   }
-  const drift = nicDrift(attachment.id, d, o);
+  const drift = [...nicDrift(id, { ...expectedWithDhcp(d, dh), parent: d.parent }, o), ...dhcpDrift(d, dh)];
+  // DHCP: the client owns the address; a client gone, in an old namespace, or its address missing is started again.
+  const restartDhcp = dhcpNeedsRestart(d, dh, drift);
   if (!drift.length) {
-    ctx.log(d.hostName, 'info', `attachment ${attachment.id}: no drift`);
+    ctx.log(d.hostName, 'info', `attachment ${id}: no drift`);
   } else {
-    ctx.log(d.hostName, 'info', `attachment ${attachment.id}: resetting ${drift.map((x) => x.field).join(', ')}`);
-    await ctx.runPlan({
-      steps: holdingNamespace(d.hostId, attachment.id, target.netnsPath, inode, (nsPath) => nicConvergeSteps({ ...d, ifname }, o, nsPath)),
+    ctx.log(d.hostName, 'info', `attachment ${id}: resetting ${drift.map((x) => x.field).join(', ')}`);
+    // A DHCP client being started again applies the address itself: the addresses are left as they are until then.
+    const want = restartDhcp ? { ...d, addresses: o.inside.addresses } : expectedWithDhcp(d, dh);
+    await runDhcpPlan(ctx, {
+      steps: holdingNamespace(d.hostId, id, target.netnsPath, inode, (nsPath) => [
+        ...nicConvergeSteps({ ...want, ifname }, o, nsPath),
+        ...(restartDhcp ? dhcpStartSteps(d, id, ifname, nsPath) : []),
+      ]),
     });
   }
-  saveResource(ctx.store, attachment, { data: { ...d, ifname, resolved }, state: 'ready' });
+  const lease = !d.dhcp ? null : restartDhcp ? await awaitLease(ctx, d, id) : (dh?.lease ?? d.lease);
+  saveResource(ctx.store, attachment, { data: withLease({ ...d, ifname, resolved }, lease), state: 'ready' });
 }
 
 /** How long a repair waits for a dead namespace's sub-interface to let go of the MAC. */

@@ -53,6 +53,22 @@ import {
   repairNicAttachment,
   resolveNicAttachment,
 } from './attachment-nic.js';
+import {
+  awaitLease,
+  checkDhcpClient,
+  dhcpDrift,
+  dhcpNeedsRestart,
+  dhcpObserveCommands,
+  dhcpStartSteps,
+  dhcpStopSteps,
+  dhcpView,
+  expectedWithDhcp,
+  parseDhcpObservation,
+  prepareDhcp,
+  runDhcpPlan,
+  staticAddressing,
+  withLease,
+} from './attachment-dhcp.js';
 
 // ---- request → data
 
@@ -85,6 +101,7 @@ export function addressingData(body: AttachmentCreate) {
 /** DHCP needs a client on the host: the probe says which it has (422 before any command when none fits). */
 function checkAddressing(store: Store, d: AttachmentData, body: AttachmentCreate): void {
   if (!d.dhcp) return;
+  if (d.dhcp.client === 'dhcpcd') checkDhcpClient(store, d, true);
   const clients = readResource(store, 'host', d.hostId)?.data.facts?.dhcpClients;
   if (!clients) return;
   if (d.dhcp.client && !clients.includes(d.dhcp.client))
@@ -98,6 +115,7 @@ function checkAddressing(store: Store, d: AttachmentData, body: AttachmentCreate
         detail: `${d.hostName} has no DHCP client (udhcpc from busybox, dhclient or dhcpcd); install one, then POST /hosts/${d.hostName}/probe`,
       },
     ]);
+  checkDhcpClient(store, d, body.dhcpClient !== undefined);
 }
 
 /** A veth pair from a bridge: the bridge, the VLAN tag, the host's facts, the host end's name. */
@@ -200,8 +218,9 @@ export async function resolveTarget(ctx: JobContext, d: AttachmentData): Promise
 
 export async function createAttachment(ctx: JobContext, id: string): Promise<void> {
   const attachment = mustRead(ctx.store, 'attachment', id);
-  const d = attachment.data;
-  if (d.type !== 'veth') return createNicAttachment(ctx, attachment);
+  if (attachment.data.type !== 'veth') return createNicAttachment(ctx, attachment);
+  // DHCP: the client that will run, recorded (repair and delete use the same).
+  const d = prepareDhcp(ctx.store, attachment.data);
   let planStarted = false;
   try {
     const target = await resolveTarget(ctx, d);
@@ -229,17 +248,18 @@ export async function createAttachment(ctx: JobContext, id: string): Promise<voi
     // The pending record already says which names and MAC the host may get: an unknown outcome can be resolved.
     saveResource(ctx.store, attachment, { data: { ...d, ifname, resolved, assignedMac } });
     planStarted = true;
-    await ctx.runPlan({
+    // With DHCP the batch ends by starting the client and waiting for its lease (undone whole when none comes).
+    await runDhcpPlan(ctx, {
       steps: holdingNamespace(d.hostId, id, target.netnsPath, inode, (nsPath) => [
         ...attachPlan({ id, d: { ...d, mac: d.mac ?? assignedMac }, ifname, nsPath, nsRef: target.nsRef }).steps,
         ...impairOnCreatePlan(ctx.store, id, d, ifname, nsPath).steps,
+        ...dhcpStartSteps(d, id, ifname, nsPath),
       ]),
     });
-    saveResource(ctx.store, attachment, {
-      data: { ...d, ifname, resolved, assignedMac, txChecksumOffloadOff: d.datapathType === 'netdev' },
-      state: 'ready',
-    });
-    announce(ctx, d, ifname, target.netnsPath);
+    const lease = d.dhcp ? await awaitLease(ctx, d, id) : null;
+    const data = withLease({ ...d, ifname, resolved, assignedMac, txChecksumOffloadOff: d.datapathType === 'netdev' }, lease);
+    saveResource(ctx.store, attachment, { data, state: 'ready' });
+    announce(ctx, data, ifname, target.netnsPath);
   } catch (e) {
     if (planStarted && isUnknownOutcome(e)) {
       markUnknown(ctx, attachment, e);
@@ -296,13 +316,41 @@ export async function currentTarget(
 export async function observeAttachment(hosts: HostReader, attachment: TypedResource<'attachment'>): Promise<AttachmentObservation> {
   const d = attachment.data;
   const target = await currentTarget(hosts, d);
-  const out = await hosts.read(d.hostId, attachmentObserveCommands(d, d.ifname, target.netnsPath));
+  const out = await hosts.read(d.hostId, {
+    ...attachmentObserveCommands(d, d.ifname, target.netnsPath),
+    ...dhcpObserveCommands(d, attachment.id, target.netnsPath),
+  });
   const o = parseAttachmentObservation(d, out);
+  // DHCP: the address the client holds now is expected, and a client that is gone is drift.
+  const dh = parseDhcpObservation(d, out);
   const drift: DriftItem[] =
     target.running === false
       ? [{ field: 'target', desired: 'running', actual: 'stopped' }]
-      : attachmentDrift(attachment.id, d, o, d.mac ?? d.assignedMac);
-  return { observedAt: new Date().toISOString(), target, ...o, drift };
+      : [...attachmentDrift(attachment.id, expectedWithDhcp(d, dh), o, d.mac ?? d.assignedMac), ...dhcpDrift(d, dh)];
+  return { observedAt: new Date().toISOString(), target, ...o, ...(dh ? { dhcp: dhcpView(d, dh) } : {}), drift };
+}
+
+/**
+ * The target a repair works in, or null when its container is stopped: the attachment waits for it (`target-stopped`).
+ * A DHCP client would keep the old namespace alive (and renew for nobody): it is stopped, and started again with the
+ * target.
+ */
+export async function repairTarget(
+  ctx: JobContext,
+  attachment: TypedResource<'attachment'>,
+  d: AttachmentData,
+): Promise<ResolvedTarget | null> {
+  try {
+    return await resolveTarget(ctx, d);
+  } catch (e) {
+    if (e instanceof ProblemError && e.problem.type.endsWith('/container-not-running')) {
+      ctx.log(d.hostName, 'info', `container ${JSON.stringify(d.container)} is stopped: the attachment waits for it to start`);
+      if (d.dhcp) await ctx.runPlan({ steps: dhcpStopSteps(d, attachment.id) });
+      saveResource(ctx.store, attachment, { state: 'target-stopped' });
+      return null;
+    }
+    throw e;
+  }
 }
 
 /**
@@ -312,25 +360,18 @@ export async function observeAttachment(hosts: HostReader, attachment: TypedReso
  */
 export async function repairAttachment(ctx: JobContext, id: string): Promise<void> {
   const attachment = mustRead(ctx.store, 'attachment', id);
-  const d = attachment.data;
-  if (d.type !== 'veth') return repairNicAttachment(ctx, attachment);
-  let target: ResolvedTarget;
-  try {
-    target = await resolveTarget(ctx, d);
-  } catch (e) {
-    if (e instanceof ProblemError && e.problem.type.endsWith('/container-not-running')) {
-      ctx.log(d.hostName, 'info', `container ${JSON.stringify(d.container)} is stopped: the attachment waits for it to start`);
-      saveResource(ctx.store, attachment, { state: 'target-stopped' });
-      return;
-    }
-    throw e;
-  }
+  if (attachment.data.type !== 'veth') return repairNicAttachment(ctx, attachment);
+  const d = prepareDhcp(ctx.store, attachment.data);
+  const target = await repairTarget(ctx, attachment, d);
+  if (!target) return;
   const facts = await ctx.read(d.hostId, {
     ...attachmentFactCommands(target.netnsPath, d.hostIfname),
     ...attachmentObserveCommands(d, d.ifname, target.netnsPath),
+    ...dhcpObserveCommands(d, id, target.netnsPath),
   });
   const inode = checkTargetNamespace(d, target, facts.nsInodes);
   const o = parseAttachmentObservation(d, facts);
+  const dh = parseDhcpObservation(d, facts);
   const ifname = d.ifname ?? pickIfname(linkNames(facts.innerLinks.stdout));
   const mac = d.mac ?? d.assignedMac;
   if (o.hostEnd.exists && o.hostEnd.owner !== id) {
@@ -343,7 +384,11 @@ export async function repairAttachment(ctx: JobContext, id: string): Promise<voi
     throw new ProblemError('conflict', `${d.ifname} in the target on ${d.hostName} is not this attachment's veth end: left alone`);
   }
   const resolved = { pid: target.pid, containerId: target.containerId, containerName: target.containerName, netnsPath: target.netnsPath };
-  const drift = o.inside.exists ? attachmentDrift(id, { ...d, ifname }, o, mac) : [{ field: 'inside', desired: ifname, actual: null }];
+  const drift = o.inside.exists
+    ? [...attachmentDrift(id, { ...expectedWithDhcp(d, dh), ifname }, o, mac), ...dhcpDrift(d, dh)]
+    : [{ field: 'inside', desired: ifname, actual: null }];
+  // DHCP: the client owns the address; a client gone, in an old namespace, or its address missing is started again.
+  const restartDhcp = dhcpNeedsRestart(d, dh, drift);
   // Impairments and the cable (issue 17) of a whole pair, as the host has them now.
   const whole = o.hostEnd.exists && o.inside.exists;
   const now = { ...d, ifname, resolved: { ...(d.resolved ?? resolved), netnsPath: target.netnsPath } };
@@ -361,11 +406,12 @@ export async function repairAttachment(ctx: JobContext, id: string): Promise<voi
       stale.push(step(d.hostId, `remove the stale port ${d.hostIfname}`, vsctl('--if-exists', 'del-port', o.hostEnd.bridge, d.hostIfname)));
     const steps = holdingNamespace(d.hostId, id, target.netnsPath, inode, (nsPath) => [
       ...stale,
-      ...attachPlan({ id, d: { ...d, mac }, ifname, nsPath, nsRef: target.nsRef }).steps,
+      ...attachPlan({ id, d: { ...staticAddressing(d), mac }, ifname, nsPath, nsRef: target.nsRef }).steps,
       // Impairments and a pulled cable went with the old pair: made again as at create (issue 17).
       ...impairOnCreatePlan(ctx.store, id, d, ifname, nsPath).steps,
+      ...dhcpStartSteps(d, id, ifname, nsPath),
     ]);
-    await ctx.runPlan({ steps });
+    await runDhcpPlan(ctx, { steps });
     announce(ctx, d, ifname, target.netnsPath);
   } else {
     const fields = [...drift, ...(impairment?.drift ?? [])].map((x) => x.field);
@@ -376,17 +422,24 @@ export async function repairAttachment(ctx: JobContext, id: string): Promise<voi
       impairment: { toContainer: impairment.observed.toContainer, fromContainer: impairment.observed.fromContainer },
       link: impairment.observed.link ?? 'up',
     };
-    await ctx.runPlan({
+    // A DHCP client being started again applies the address itself: the addresses are left as they are until then.
+    const want = restartDhcp ? { ...d, addresses: o.inside.addresses } : expectedWithDhcp(d, dh);
+    await runDhcpPlan(ctx, {
       steps: holdingNamespace(d.hostId, id, target.netnsPath, inode, (nsPath) => [
-        ...convergeAttachmentPlan(id, { ...d, ifname, mac }, o, nsPath).steps,
+        ...convergeAttachmentPlan(id, { ...want, ifname, mac }, o, nsPath).steps,
         ...(observed && impairment.drift.length ? impairmentUpdatePlan(ctx.store, id, observed, now, nsPath).steps : []),
+        ...(restartDhcp ? dhcpStartSteps(d, id, ifname, nsPath) : []),
       ]),
     });
   }
-  saveResource(ctx.store, attachment, {
-    data: { ...d, ifname, resolved, txChecksumOffloadOff: d.datapathType === 'netdev' },
-    state: 'ready',
-  });
+  const repaired = { ...d, ifname, resolved, txChecksumOffloadOff: d.datapathType === 'netdev' };
+  // The lease as the client has it now: a fresh one after a restart, else the current file (a renewal may move it).
+  const lease = !d.dhcp
+    ? null
+    : restartDhcp || !o.hostEnd.exists || !o.inside.exists
+      ? await awaitLease(ctx, d, id)
+      : (dh?.lease ?? d.lease);
+  saveResource(ctx.store, attachment, { data: withLease(repaired, lease), state: 'ready' });
 }
 
 /**
@@ -416,7 +469,8 @@ async function removeAttachment(ctx: JobContext, attachment: TypedResource<'atta
   if (d.type !== 'veth') return removeNicAttachment(ctx, attachment);
   const link = await ctx.run(d.hostId, ['ip', '-j', 'link', 'show', 'dev', d.hostIfname]);
   const detach = detachPlan(d, link.exitCode === 0);
-  await ctx.runPlan({ steps: [...impairmentDetachSteps(attachment.id, d), ...detach.steps] });
+  // The DHCP client first: its release goes out while the interface is still there.
+  await ctx.runPlan({ steps: [...dhcpStopSteps(d, attachment.id), ...impairmentDetachSteps(attachment.id, d), ...detach.steps] });
   ctx.store.deleteResource(attachment.id);
 }
 

@@ -221,6 +221,19 @@ export const AttachmentObservationSchema = z
       .optional()
       .openapi({ description: 'what the qdiscs and loss rules on the host do now (absent while the target is stopped)' }),
     link: LinkStateSchema.nullable().optional().openapi({ description: 'the cable: the bridge end up or down (null: it is missing)' }),
+    dhcp: z
+      .object({
+        client: DhcpClientSchema.nullable(),
+        running: z.boolean().openapi({ description: 'the client netplumb started runs (its pid file names a live process of ours)' }),
+        pid: z.number().nullable(),
+        inTarget: z
+          .boolean()
+          .nullable()
+          .openapi({ description: "it runs in the target's namespace now (false: an old one, e.g. of a restarted container)" }),
+        lease: DhcpLeaseSchema.nullable().openapi({ description: "the client's lease now (its lease file)" }),
+      })
+      .optional()
+      .openapi({ description: 'addresses "dhcp": the DHCP client netplumb runs for it' }),
     drift: DriftSchema,
   })
   .openapi('AttachmentObservation');

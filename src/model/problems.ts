@@ -16,6 +16,7 @@ export const ProblemTypes = {
   'host-key-mismatch': { status: 503, title: 'SSH host key mismatch' },
   'command-failed': { status: 502, title: 'A command failed on a host' },
   'command-timeout': { status: 504, title: 'A command timed out on a host' },
+  'dhcp-no-lease': { status: 504, title: 'No DHCP lease from the segment' },
   'container-not-found': { status: 404, title: 'Container not found' },
   'container-not-running': { status: 409, title: 'Container not running' },
   'job-interrupted': { status: 500, title: 'Job interrupted' },

@@ -7,6 +7,7 @@ import { hostTarget } from '../jobs/host-target.js';
 import { readAll, readResource, saveResource } from '../jobs/records.js';
 import type { JobSpec, JobWork } from '../jobs/runner.js';
 import { repairAttachment } from '../kinds/attachment.js';
+import { dhcpStopSteps } from '../ops/dhcp.js';
 import type { HostReader } from '../kinds/kind.js';
 import type { AppDeps } from '../deps.js';
 import type { JobRecord } from '../store/types.js';
@@ -73,6 +74,27 @@ function onContainerEvent(side: ContainerSide, hostId: string, e: ContainerEvent
     return;
   }
   for (const a of atts) if (a.state === 'ready') saveResource(side.deps.store, a, { state: 'target-stopped' });
+  // DHCP clients would renew for nobody and keep the dead namespace alive: stopped (a start re-attaches and restarts them).
+  const dhcp = atts.filter((a) => a.data.dhcp).map((a) => a.id);
+  if (dhcp.length) {
+    const why = `container ${e.name ?? e.id.slice(0, 12)} stopped`;
+    side.track(stopDhcpClients(side, hostId, why, dhcp).catch((err) => side.log(`${why}: ${String(err)}`)));
+  }
+}
+
+/** One job: the DHCP clients of attachments whose container stopped (skipped when it is running again by then). */
+function stopDhcpClients(side: ContainerSide, hostId: string, why: string, ids: string[]): Promise<JobRecord> {
+  return side.job(
+    { kind: 'attachment.dhcp-stop', resource: { type: 'attachment', id: ids[0]! }, hosts: [hostId], lockMode: 'exclusive' },
+    async (ctx) => {
+      const steps = ids.flatMap((id) => {
+        const a = readResource(ctx.store, 'attachment', id);
+        return a && a.state === 'target-stopped' ? dhcpStopSteps(a.data, id) : [];
+      });
+      ctx.log(null, 'info', `${why}: stopping ${steps.length} DHCP client(s)`);
+      if (steps.length) await ctx.runPlan({ steps });
+    },
+  );
 }
 
 /** One job per container: its attachments made again in its new namespace. */

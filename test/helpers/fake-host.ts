@@ -146,6 +146,10 @@ const knownCommands: Responder = (argv) => {
   if (tool === 'sh' && rest[0] === '-c' && rest[2] === 'netplumb-ipv6-on' && IFNAME.test(rest[3] ?? '')) return ok;
   if (tool === 'sh' && rest[0] === '-c' && ['netplumb-nic-return', 'netplumb-nic-restore'].includes(rest[2] ?? '')) return ok;
   if (tool === 'ethtool' && rest.join(' ') === '--version') return { stdout: 'ethtool version 6.1\n' };
+  // DHCP (ops/dhcp.ts): our script written, the client started (pid 4242) and its lease waited for, stopped, its status.
+  if (tool === 'sh' && rest[0] === '-c' && rest[2]?.startsWith('netplumb-dhcp-')) return dhcpCommand(rest[2], rest.slice(3));
+  if (tool === 'rm' && rest[0] === '-f' && rest.length === 2 && DHCP_FILE.test(rest[1]!)) return ok;
+  if (tool === 'cat' && rest.length === 1 && DHCP_FILE.test(rest[0]!) && rest[0]!.endsWith('.lease')) return { stdout: FAKE_LEASE };
   if (KERNEL_MODULES.some((m) => moduleProbe(m).join('\0') === argv.join('\0'))) return ok;
   // The traffic-control probe: this machine's kernel (everything but netem).
   if (argv.join('\0') === trafficControlProbe.join('\0')) return { stdout: TRAFFIC_CONTROL_NO_NETEM };
@@ -187,6 +191,26 @@ const knownCommands: Responder = (argv) => {
   }
   return undefined;
 };
+
+const DHCP_FILE = /^\/run\/netplumb\/dhcp\/att_[a-z0-9]+\.(sh|pid|lease|log|leases|lease\.tmp)$/;
+/** What the fake DHCP client is leased (the lease file's lines). */
+export const FAKE_LEASE = 'address=10.11.12.150/24\nrouter=10.11.12.1\nserver=10.11.12.1\nlease=3600\n';
+
+function dhcpCommand(name: string, args: string[]): Partial<RunResult> | undefined {
+  const files = (xs: string[]) => xs.length > 0 && xs.every((x) => DHCP_FILE.test(x));
+  if (name === 'netplumb-dhcp-script' && args[0] === '/run/netplumb/dhcp' && files(args.slice(1)) && args.length === 2) return ok;
+  if (name === 'netplumb-dhcp-start' && args[0] === '/run/netplumb/dhcp' && files(args.slice(1, 4))) {
+    const [ns, client] = args.slice(4);
+    if (!/^\/(run\/netns|run\/netplumb\/ns|proc\/\d+\/ns)\//.test(ns ?? '') || !['udhcpc', 'dhclient'].includes(client ?? ''))
+      return undefined;
+    return { stdout: '4242\n' };
+  }
+  if (name === 'netplumb-dhcp-wait' && files([args[0]!, args[1]!, args[3]!]) && /^\d+$/.test(args[2] ?? '') && args.length === 4)
+    return { stdout: FAKE_LEASE };
+  if (name === 'netplumb-dhcp-stop' && files(args)) return ok;
+  if (name === 'netplumb-dhcp-status' && files([args[0]!]) && args.length === 2) return { stdout: '4242\n4026532999\n4026532999\n' };
+  return undefined;
+}
 
 /** What the traffic-control probe prints on a kernel without netem (as on the machine the tests run on). */
 export const TRAFFIC_CONTROL_NO_NETEM =

@@ -6,6 +6,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { SEED_HOSTS } from '../testbed/sandbox.js';
 import { run } from '../testbed/run.js';
 import { startWorld, type World } from './harness.js';
@@ -14,6 +17,9 @@ let w: World;
 const SEG = 'i18p-seg';
 const TARGET_NS = 'i18p-t1';
 const HOST = 'docker1';
+const DNSMASQ_DIR = mkdtempSync(join(tmpdir(), 'i18p-dnsmasq-'));
+const DNSMASQ_PID = join(DNSMASQ_DIR, 'dnsmasq.pid');
+const DNSMASQ_LEASES = join(DNSMASQ_DIR, 'leases');
 
 beforeAll(async () => {
   w = await startWorld('i18p', [SEED_HOSTS[0]!], { withDocker: true });
@@ -34,12 +40,34 @@ beforeAll(async () => {
     await w.sb.exec(HOST, ['ip', 'link', 'set', nic, 'up']);
   }
   await must(['ip', 'netns', 'exec', SEG, 'ip', 'link', 'set', 'lo', 'up']);
+  // A DHCP server on the first NIC's segment (dnsmasq, by its pid file).
+  await must([
+    'ip',
+    'netns',
+    'exec',
+    SEG,
+    'dnsmasq',
+    '--conf-file=/dev/null',
+    '--no-resolv',
+    '--no-hosts',
+    '--port=0',
+    '--interface=i18pseg',
+    '--bind-interfaces',
+    '--dhcp-range=10.88.0.100,10.88.0.110,255.255.255.0,300s',
+    '--dhcp-authoritative',
+    `--dhcp-leasefile=${DNSMASQ_LEASES}`,
+    `--pid-file=${DNSMASQ_PID}`,
+    '--user=root',
+  ]);
   await w.sb.startWeb(HOST, 'web18a', 1);
   await w.sb.startWeb(HOST, 'web18b', 2);
   await w.ssh(HOST, ['ip', 'netns', 'add', TARGET_NS]);
 }, 240_000);
 
 afterAll(async () => {
+  const dnsmasq = existsSync(DNSMASQ_PID) ? Number(readFileSync(DNSMASQ_PID, 'utf8').trim()) : 0;
+  if (dnsmasq > 0) process.kill(dnsmasq, 'SIGTERM');
+  rmSync(DNSMASQ_DIR, { recursive: true, force: true });
   await w?.ssh(HOST, ['ip', 'netns', 'del', TARGET_NS]).catch(() => undefined);
   await run(['ip', 'netns', 'del', SEG]).catch(() => undefined);
   await w?.close();
@@ -274,6 +302,24 @@ describe('pipework parity on a host NIC', () => {
     expect((await inContainer('web18b', ['ping', '-c', '1', '-W', '2', '10.88.0.1'])).exitCode).toBe(0);
     expect((await api('GET', `/attachments/${r.json.id}?observe=true`)).json.observed.drift).toEqual([]);
     expect((await api('DELETE', `/attachments/${r.json.id}`)).status).toBe(204);
+  });
+
+  it("pipework eth9 web dhcp: a macvlan with its address from the DHCP server on the NIC's segment; delete stops the client", async () => {
+    const r = await api('POST', '/attachments', { host: HOST, parent: 'i18pnic', target: { container: 'web18b' }, addresses: 'dhcp' });
+    expect(r.status, JSON.stringify(r.json)).toBe(201);
+    expect(r.json.lease.address).toMatch(/^10\.88\.0\.1(0\d|10)\/24$/);
+    expect(r.json.addresses).toEqual([r.json.lease.address]);
+    expect(r.json.dhcp.client).toBe('udhcpc');
+    const inside = JSON.parse((await inContainer('web18b', ['ip', '-j', 'addr', 'show', 'dev', 'eth1'])).stdout)[0];
+    expect(inside.linkinfo?.info_kind ?? 'macvlan').toBe('macvlan');
+    expect(inside.addr_info.map((x: { local: string; prefixlen: number }) => `${x.local}/${x.prefixlen}`)).toContain(r.json.lease.address);
+    expect((await inContainer('web18b', ['ping', '-c', '1', '-W', '2', '10.88.0.1'])).exitCode).toBe(0);
+    const seen = await api('GET', `/attachments/${r.json.id}?observe=true`);
+    expect(seen.json.observed.drift).toEqual([]);
+    const pid = seen.json.observed.dhcp.pid as number;
+    expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8')).toContain('udhcpc');
+    expect((await api('DELETE', `/attachments/${r.json.id}`)).status).toBe(204);
+    expect(existsSync(`/proc/${pid}`)).toBe(false);
   });
 
   it("pipework's -l: the host end of a veth gets the name asked for (pipework's own v<if>pl<pid> style included)", async () => {
