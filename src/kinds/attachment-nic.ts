@@ -66,7 +66,7 @@ export function resolveNicAttachment(
   const host = requireHost(store, body.host!, '/host');
   requireHostAvailable(host);
   const facts = host.data.facts;
-  const kernel = facts?.kernel ? ` (kernel ${facts.kernel})` : '';
+  const kernel = facts?.kernel ? ` ${facts.kernel}` : '';
   if (type !== 'phys' && facts?.linkTypes && !facts.linkTypes[type]) {
     throw ProblemError.validation([
       {
@@ -140,7 +140,9 @@ function findLower(
   d: AttachmentData & { parent: ParentData },
   links: HostLink[],
 ): { nic: HostLink; lower: HostLink | null; lowerName: string } {
-  const nic = findParent(links, d.parent.ref);
+  // A phys NIC that a dead namespace gave back to the host may have come back under another name: found by its MAC.
+  const byMac = [d.parent.mac, d.type === 'phys' ? d.mac : null].filter((m): m is string => !!m);
+  const nic = findParent(links, d.parent.ref) ?? byMac.map((m) => findParent(links, `mac:${m}`)).find((l) => l) ?? null;
   if (!nic) {
     throw new ProblemError('not-found', `${d.parent.ref} is not an interface on ${d.hostName}`, {
       errors: [{ pointer: '/parent', detail: 'no such interface on the host' }],

@@ -107,7 +107,7 @@ function lowerSteps({ id, d, parentName, lower, makeVlan }: NicPlanInput): Step[
   ];
 }
 
-/** Rename back, give back MAC and MTU, then move back to the host's own namespace (the shell's, `$$`). */
+/** Rename back, give back MAC and MTU, then move back to the host's own namespace (the shell's, `$$`), and up. */
 export function physReturnArgv(
   nsPath: string,
   ifname: string,
@@ -123,6 +123,8 @@ export function physReturnArgv(
       '[ -z "$5" ] || nsenter --net="$1" ip link set dev "$2" mtu "$5"',
       '[ "$2" = "$3" ] || nsenter --net="$1" ip link set dev "$2" name "$3"',
       'nsenter --net="$1" ip link set dev "$3" netns "$$"',
+      // Up again on the host, as the attach found it (it set the NIC up before moving it, as pipework does).
+      'ip link set dev "$3" up',
     ].join(' && '),
     'netplumb-nic-return',
     nsPath,

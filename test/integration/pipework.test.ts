@@ -235,6 +235,7 @@ describe('pipework parity on a host NIC', () => {
     const after = JSON.parse((await w.sb.exec(HOST, ['ip', '-j', 'link', 'show', 'dev', 'i18pphy'])).stdout)[0];
     expect(after.address).toBe(before.address);
     expect(after.mtu).toBe(before.mtu);
+    expect(after.flags).toContain('UP');
     expect((await inContainer('web18a', ['ip', 'link', 'show', 'dev', 'eth7'])).exitCode).not.toBe(0);
   });
 
