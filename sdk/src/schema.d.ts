@@ -1199,8 +1199,8 @@ export interface components {
          *     }
          */
         Rule: {
-            /** @description default: the kernel picks one below the last */
-            priority?: number;
+            /** @description required: `ip rule del` treats what is left out as a wildcard, so netplumb removes exactly its own rules only when each has its priority */
+            priority: number;
             /**
              * @description source prefix (default all)
              * @example 10.11.12.1/24

@@ -76,7 +76,7 @@ export function deleteMutation<T extends ResourceType, V, O extends Observation>
       kind: `${kind.type}.delete`,
       resource: { type: kind.type, id: r.id },
       hosts,
-      lockMode: dependents.length ? 'exclusive' : kind.lockMode,
+      lockMode: dependents.length ? 'exclusive' : (kind.lockModeFor?.(r) ?? kind.lockMode),
       params: { cascade: opts.cascade, stateBefore },
     },
     prepare: (job) => saveResource(deps.store, r, { state: 'deleting', jobId: job.id }),

@@ -6,7 +6,7 @@
 import type { AttachmentCreate, AttachmentData, AttachmentType, ParentData } from '../model/attachments.js';
 import { ProblemError } from '../model/problems.js';
 import type { Store } from '../store/types.js';
-import { readAll, saveResource } from '../jobs/records.js';
+import { readAll, readResource, saveResource } from '../jobs/records.js';
 import { requireHost, requireHostAvailable } from './refs.js';
 import { addressingData } from './attachment.js';
 import type { JobContext } from '../jobs/runner.js';
@@ -109,7 +109,7 @@ export function resolveNicAttachment(
     datapathType: null,
     hostId: host.id,
     hostName: host.data.name,
-    parent: { ref: parentRef, name: null, mac: null, lower: null, vlanMade: false },
+    parent: { ref: parentRef, name: null, mac: null, lower: null, vlanMade: false, mtu: null },
     mode: type === 'macvlan' ? (body.mode ?? 'bridge') : type === 'ipvlan' ? (body.mode ?? 'l2') : null,
     target: body.target,
     resolved: null,
@@ -135,11 +135,23 @@ function nicData(attachment: TypedResource<'attachment'>): NicAttachment {
   return attachment as NicAttachment;
 }
 
+/** What the host's record says about its NICs: the bridges netplumb made, the addresses the host is reached by. */
+function hostFacts(store: Store, d: AttachmentData): { bridgeNames: Set<string>; reachedBy: string[] } {
+  const host = readResource(store, 'host', d.hostId);
+  const executor = host?.data.executor;
+  return {
+    bridgeNames: new Set(readAll(store, 'bridge', { hostId: d.hostId }).map((b) => b.data.name)),
+    reachedBy: [executor?.kind === 'ssh' ? executor.address : null, host?.data.tunnelIp ?? null].filter((a): a is string => !!a),
+  };
+}
+
 /** The NIC on the host now (by name or MAC), the device the sub-interface goes on, and whether the plan makes it. */
 function findLower(
   d: AttachmentData & { parent: ParentData },
   links: HostLink[],
+  host: { bridgeNames: Set<string>; reachedBy: string[] },
 ): { nic: HostLink; lower: HostLink | null; lowerName: string } {
+  const { bridgeNames, reachedBy } = host;
   // A phys NIC that a dead namespace gave back to the host may have come back under another name: found by its MAC.
   const byMac = [d.parent.mac, d.type === 'phys' ? d.mac : null].filter((m): m is string => !!m);
   const nic = findParent(links, d.parent.ref) ?? byMac.map((m) => findParent(links, `mac:${m}`)).find((l) => l) ?? null;
@@ -147,6 +159,23 @@ function findLower(
     throw new ProblemError('not-found', `${d.parent.ref} is not an interface on ${d.hostName}`, {
       errors: [{ pointer: '/parent', detail: 'no such interface on the host' }],
     });
+  }
+  if (nic.kind === 'bridge' || nic.kind === 'openvswitch' || bridgeNames.has(nic.name)) {
+    throw new ProblemError(
+      'conflict',
+      `${nic.name} on ${d.hostName} is a bridge: attach to it with a veth (\`bridge\`), not as a parent NIC`,
+      {
+        errors: [{ pointer: '/parent', detail: 'a bridge' }],
+      },
+    );
+  }
+  const own = reachedBy.filter((a) => nic.addresses.includes(a));
+  if (d.type === 'phys' && own.length) {
+    throw new ProblemError(
+      'conflict',
+      `${nic.name} carries ${d.hostName}'s own address (${own.join(', ')}): moved into a container it would cut the host off`,
+      { errors: [{ pointer: '/parent', detail: "the host's management or tunnel NIC" }] },
+    );
   }
   if (ownerFromAlias(nic.alias)) {
     throw new ProblemError('conflict', `${nic.name} on ${d.hostName} is netplumb's own (${nic.alias}): give a NIC of the host`, {
@@ -187,7 +216,7 @@ export async function createNicAttachment(ctx: JobContext, record: TypedResource
     if (facts.innerLinks.exitCode !== 0) {
       throw new ProblemError('not-found', `the target's network namespace ${target.netnsPath} does not exist on ${d.hostName}`);
     }
-    const { nic, lower, lowerName } = findLower(d, parseHostLinks(facts.hostLinks.stdout));
+    const { nic, lower, lowerName } = findLower(d, parseHostLinks(facts.hostLinks.stdout), hostFacts(ctx.store, d));
     const existing = innerLinkNames(facts.innerLinks.stdout);
     if (d.ifname && existing.includes(d.ifname)) {
       throw new ProblemError('conflict', `${d.ifname} already exists in the target on ${d.hostName}`, {
@@ -195,10 +224,19 @@ export async function createNicAttachment(ctx: JobContext, record: TypedResource
       });
     }
     const ifname = d.ifname ?? pickIfname(existing);
-    const parent: ParentData = { ...d.parent, name: nic.name, mac: nic.mac, lower: lowerName, vlanMade: lower === null };
+    const parent: ParentData = {
+      ...d.parent,
+      name: nic.name,
+      mac: nic.mac,
+      lower: lowerName,
+      vlanMade: lower === null,
+      mtu: (lower ?? nic).mtu,
+    };
     const resolved = { pid: target.pid, containerId: target.containerId, containerName: target.containerName, netnsPath: target.netnsPath };
     // A macvlan gets a MAC of our choosing when none was asked for: made again (container restart, repair) it keeps it.
-    const assignedMac = d.type === 'macvlan' && !d.mac ? (d.assignedMac ?? randomMac((n) => randomBytes(n))) : null;
+    // Not in passthru mode: that macvlan has the NIC's own MAC (setting another would change the NIC's).
+    const assignedMac =
+      d.type === 'macvlan' && d.mode !== 'passthru' && !d.mac ? (d.assignedMac ?? randomMac((n) => randomBytes(n))) : null;
     // The pending record already names the NIC, the device and the name inside: an unknown outcome can be resolved.
     saveResource(ctx.store, attachment, { data: { ...d, ifname, resolved, parent, assignedMac } });
     planStarted = true;
@@ -276,11 +314,16 @@ export async function removeNicAttachment(ctx: JobContext, record: TypedResource
   if (target.netnsPath && d.ifname) commands.inside = inNs(target.netnsPath, ['ip', '-j', 'link', 'show', 'dev', d.ifname]);
   const facts = await ctx.read(d.hostId, commands);
   const links = parseHostLinks(facts.hostLinks!.stdout);
+  const lowerNow = links.find((l) => l.name === d.parent.lower);
+  const macs = [d.mac, d.parent.mac].filter((m): m is string => !!m);
+  const returned = d.type === 'phys' ? links.find((l) => l.mac !== null && macs.includes(l.mac) && l.kind === null) : undefined;
   const detach = nicDetachPlan(d, {
     insideNs: target.netnsPath,
     insideExists: facts.inside?.exitCode === 0,
-    lowerExists: links.some((l) => l.name === d.parent.lower),
+    lowerExists: !!lowerNow,
+    lowerMadeByUs: lowerNow?.alias?.startsWith('netplumb-vlan:') ?? false,
     lowerStillUsed: lowerStillUsed(ctx.store, attachment),
+    returnedAs: returned?.name ?? null,
   });
   // The DHCP client first: its release goes out while the interface is still there.
   const steps = [...(d.dhcp ? dhcpStopSteps(d, attachment.id) : []), ...detach.steps];
@@ -364,17 +407,16 @@ export async function repairNicAttachment(ctx: JobContext, record: TypedResource
   const ifname = d.ifname ?? pickIfname(innerLinkNames(facts.innerLinks.stdout));
   const resolved = { pid: target.pid, containerId: target.containerId, containerName: target.containerName, netnsPath: target.netnsPath };
   if (!o.inside.exists) {
-    const { nic, lower, lowerName } = findLower(
-      { ...d, parent: { ...d.parent, ref: d.parent.ref } },
-      parseHostLinks(facts.hostLinks.stdout),
-    );
+    const { nic, lower, lowerName } = findLower(d, parseHostLinks(facts.hostLinks.stdout), hostFacts(ctx.store, d));
     ctx.log(d.hostName, 'info', `attachment ${attachment.id}: ${ifname} is not in the target: made again on ${lowerName}`);
+    // A phys NIC the kernel gave back under another name keeps its own name in the record (delete gives it back).
     const parent: ParentData = {
       ...d.parent,
-      name: nic.name,
+      name: d.parent.name ?? nic.name,
       mac: d.parent.mac ?? nic.mac,
-      lower: lowerName,
+      lower: d.type === 'phys' && d.vlan === null ? (d.parent.lower ?? lowerName) : lowerName,
       vlanMade: d.parent.vlanMade || lower === null,
+      mtu: d.parent.mtu ?? (lower ?? nic).mtu,
     };
     await whileMacStillBusy(ctx, d, () =>
       runDhcpPlan(ctx, {

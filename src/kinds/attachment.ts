@@ -2,6 +2,7 @@
 import { ContainerNotFoundError, ContainerNotRunningError, resolveContainer } from '../docker/index.js';
 import { mustRead, readResource, saveResource } from '../jobs/records.js';
 import type { JobContext } from '../jobs/runner.js';
+import type { LockMode } from '../jobs/locks.js';
 import { normalizeAttachmentImpairment } from '../model/impairments.js';
 import {
   defaultHostIfname,
@@ -71,6 +72,14 @@ import {
 } from './attachment-dhcp.js';
 
 // ---- request → data
+
+/**
+ * Attachments share their host with each other (each has its own interfaces), except a NIC type on a VLAN: the VLAN
+ * sub-interface is the host's, made by one attachment and removed with the last, so those jobs hold the host alone.
+ */
+export function attachmentLockMode(d: AttachmentData): LockMode {
+  return d.type !== 'veth' && d.vlan !== null ? 'exclusive' : 'shared';
+}
 
 /**
  * Every check that needs no host, before any command runs: the bridge or parent NIC's host, the VLAN, what the host's
@@ -478,6 +487,7 @@ export const attachmentKind: ResourceKind<'attachment', AttachmentView, Attachme
   type: 'attachment',
   noun: 'attachment',
   lockMode: 'shared',
+  lockModeFor: (a) => attachmentLockMode(a.data),
   describe: (attachment) => attachment.id,
   render: renderAttachment,
   find: (store, ref) => (idPattern('attachment').test(ref) ? readResource(store, 'attachment', ref) : null),

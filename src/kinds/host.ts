@@ -13,7 +13,11 @@ export const hostKind: ResourceKind<'host', HostView> = {
   find: findHost,
   hosts: (host) => [host.id],
   // Bridges first: forgetting a host that still has bridges would orphan them (hosts offer no cascade).
-  dependents: (store, host) => readAll(store, 'bridge', { hostId: host.id }),
+  // Its bridges (their veth attachments follow them), and the attachments on its NICs, which hang off no bridge.
+  dependents: (store, host) => [
+    ...readAll(store, 'bridge', { hostId: host.id }),
+    ...readAll(store, 'attachment', { hostId: host.id }).filter((a) => a.data.type !== 'veth'),
+  ],
   async remove(ctx, host) {
     // Nothing on the host changes: the service forgets it.
     ctx.store.deleteResource(host.id);

@@ -46,6 +46,8 @@ export interface ResourceKind<T extends ResourceType, View, Obs extends Observat
   readonly noun: string;
   /** How its jobs hold their hosts: shared when its resources are disjoint from each other (jobs/locks.ts). */
   readonly lockMode: LockMode;
+  /** A resource whose jobs need more than the kind's lockMode (e.g. an attachment sharing a VLAN device). */
+  lockModeFor?(r: TypedResource<T>): LockMode;
   /** How messages name one ("docker1", "docker1/ovs_bridge", an id). */
   describe(r: TypedResource<T>): string;
   /** The API view. */

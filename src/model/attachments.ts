@@ -40,7 +40,10 @@ export type Route = z.infer<typeof RouteSchema>;
 /** pipework's `rule`: a policy routing rule inside the target (`ip rule add …`). */
 export const RuleSchema = z
   .object({
-    priority: z.number().int().min(1).max(32765).optional().openapi({ description: 'default: the kernel picks one below the last' }),
+    priority: z.number().int().min(1).max(32765).openapi({
+      description:
+        'required: `ip rule del` treats what is left out as a wildcard, so netplumb removes exactly its own rules only when each has its priority',
+    }),
     from: Cidr.optional().openapi({ description: 'source prefix (default all)' }),
     to: Cidr.optional().openapi({ description: 'destination prefix (default all)' }),
     fwmark: z.number().int().min(1).max(4_294_967_295).optional(),
@@ -181,6 +184,19 @@ export const AttachmentCreateSchema = z
     if (type === 'ipvlan' && (b.mac !== undefined || b.macSeed !== undefined))
       issue(b.mac !== undefined ? 'mac' : 'macSeed', "an ipvlan sub-interface has its parent's MAC");
     if (b.dhcpClient !== undefined && b.addresses !== 'dhcp') issue('dhcpClient', 'a DHCP client is for addresses "dhcp"');
+    if (type === 'macvlan' && b.mode === 'passthru' && (b.mac !== undefined || b.macSeed !== undefined))
+      issue(b.mac !== undefined ? 'mac' : 'macSeed', "a passthru macvlan has its NIC's MAC (setting one would change the NIC's)");
+    if (type === 'ipvlan' && b.addresses === 'dhcp')
+      issue('addresses', "an ipvlan sub-interface has its NIC's MAC: a DHCP server would lease it the host's address");
+    if (b.addresses === 'dhcp')
+      b.routes.forEach((r, i) => {
+        if (r.via !== undefined)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['routes', i, 'via'],
+            message: 'with DHCP the next hop is reachable only once the lease is there: add this route with PATCH then',
+          });
+      });
     if (b.addresses === 'dhcp' && b.gateway !== undefined) issue('gateway', 'with DHCP the router comes from the lease');
   })
   .openapi('AttachmentCreate', {
@@ -268,6 +284,8 @@ export const ParentDataSchema = z.object({
   lower: z.string().nullable(),
   /** True when the job made that VLAN sub-interface (it goes with the last attachment using it). */
   vlanMade: z.boolean().default(false),
+  /** The MTU the NIC had on the host (a phys NIC gets it back). */
+  mtu: z.number().nullable().default(null),
 });
 export type ParentData = z.infer<typeof ParentDataSchema>;
 

@@ -51,7 +51,7 @@ interface RawLink {
   ifalias?: string;
   master?: string;
   operstate?: string;
-  addr_info?: { local: string; prefixlen: number; scope?: string }[];
+  addr_info?: { local: string; prefixlen: number; scope?: string; dynamic?: boolean }[];
 }
 
 function linkNamed(out: { exitCode: number; stdout: string } | undefined, name: string | null): RawLink | null {
@@ -94,7 +94,17 @@ export interface ObservedAttachmentEnds {
 
 /** A route as `ip -j route` prints it, in the words desiredRoutes uses. */
 function routeWords(r: { dst?: string; gateway?: string }): string {
-  return `${r.dst ?? '?'}${r.gateway ? ` via ${r.gateway}` : ''}`;
+  return `${routeTo(r.dst ?? '?')}${r.gateway ? ` via ${r.gateway}` : ''}`;
+}
+
+/**
+ * A destination in one spelling on both sides: `ip -j route` prints `default` and host routes without their prefix
+ * length, a request has `0.0.0.0/0` and `10.0.0.5/32`.
+ */
+export function routeTo(to: string): string {
+  if (to === '0.0.0.0/0' || to === '::/0' || to === 'default') return 'default';
+  if (to === '?' || to.includes('/')) return to;
+  return `${to}/${to.includes(':') ? 128 : 32}`;
 }
 
 export function parseAttachmentObservation(
@@ -154,7 +164,11 @@ export function parseAttachmentObservation(
       up: i ? (i.flags ?? []).includes('UP') : null,
       mtu: i?.mtu ?? null,
       mac: i?.address ?? null,
-      addresses: (i?.addr_info ?? []).filter((a) => a.scope !== 'link' && a.scope !== 'host').map((a) => `${a.local}/${a.prefixlen}`),
+      // Not link-local, and not what the kernel configured itself from a router advertisement (SLAAC: `dynamic`,
+      // on a macvlan or phys NIC on a LAN with a router): neither is ours to keep or remove.
+      addresses: (i?.addr_info ?? [])
+        .filter((a) => a.scope !== 'link' && a.scope !== 'host' && a.dynamic !== true)
+        .map((a) => `${a.local}/${a.prefixlen}`),
       routes,
       rules,
     },
@@ -196,11 +210,11 @@ export function presentRules(d: AttachmentData, observed: readonly string[]): st
 export function desiredRoutes(d: AttachmentData): string[] {
   const r: string[] = [];
   if (d.gateway) {
-    if (!inAnySubnet(d.gateway, d.addresses)) r.push(d.gateway);
+    if (!inAnySubnet(d.gateway, d.addresses)) r.push(routeTo(d.gateway));
     r.push(`default via ${d.gateway}`);
   }
   for (const x of d.routes)
-    r.push(`${x.to}${x.via ? ` via ${x.via}` : ''}${x.table !== undefined && x.table !== 'main' ? ` table ${x.table}` : ''}`);
+    r.push(`${routeTo(x.to)}${x.via ? ` via ${x.via}` : ''}${x.table !== undefined && x.table !== 'main' ? ` table ${x.table}` : ''}`);
   return r;
 }
 

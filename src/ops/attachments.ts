@@ -334,7 +334,9 @@ export function updateAttachmentPlan(previous: AttachmentData, next: AttachmentD
     next.routes.some((r, i) => !same(r, previous.routes[i]!));
   if (routesChanged) {
     // Routes and the gateway as a set: what was there and is no longer wanted goes; the new ones are replaced in.
+    // A gateway outside the addresses' subnets is reached through a host route first (as at create).
     const routesOf = (d: AttachmentData): StoredRoute[] => [
+      ...(d.gateway && !inAnySubnet(d.gateway, d.addresses) ? [{ to: `${d.gateway}/${ipFamily(d.gateway) === 6 ? 128 : 32}` }] : []),
       ...(d.gateway ? [{ to: ipFamily(d.gateway) === 6 ? '::/0' : '0.0.0.0/0', via: d.gateway }] : []),
       ...d.routes,
     ];

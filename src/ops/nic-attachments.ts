@@ -9,7 +9,7 @@
  * Pure: no I/O.
  */
 import type { AttachmentData } from '../model/attachments.js';
-import { inNs, insideSteps, ipBatch } from './attachments.js';
+import { inNs, insideSteps, ipBatch, ruleDelStep } from './attachments.js';
 import { parseIpJson } from './links.js';
 import { step, type Plan, type Step } from './plan.js';
 
@@ -24,6 +24,8 @@ export interface HostLink {
   vlanId: number | null;
   /** The device a VLAN (or macvlan) sits on. */
   link: string | null;
+  /** Its addresses (read with `ip addr`; empty from `ip link`). */
+  addresses: string[];
 }
 
 export function parseHostLinks(stdout: string): HostLink[] {
@@ -44,6 +46,7 @@ export function parseHostLinks(stdout: string): HostLink[] {
       kind: info.info_kind ?? null,
       vlanId: typeof info.info_data?.id === 'number' ? info.info_data.id : null,
       link: typeof l.link === 'string' ? l.link : null,
+      addresses: Array.isArray(l.addr_info) ? (l.addr_info as { local: string }[]).map((a) => a.local) : [],
     };
   });
 }
@@ -53,7 +56,8 @@ export function nicFactCommands(nsPath: string) {
   return {
     nsInodes: ['stat', '-L', '-c', '%i', '/proc/self/ns/net', nsPath],
     innerLinks: inNs(nsPath, ['ip', '-j', 'link', 'show']),
-    hostLinks: ['ip', '-j', '-d', 'link', 'show'],
+    /** `addr`, not `link`: the addresses say which NIC the host is reached by. */
+    hostLinks: ['ip', '-j', '-d', 'addr', 'show'],
   };
 }
 
@@ -190,32 +194,42 @@ export function nicAttachPlan(input: NicPlanInput): Plan {
       ),
     );
   }
-  s.push(...insideSteps({ d, ifname, nsPath, firstLines: [['link', 'set', 'dev', ifname, 'alias', `netplumb:${id}`]] }));
+  // A sub-interface is ours and marked; a phys NIC is the host's and goes back unmarked (the orphan scan must never
+  // take it for ours).
+  const mark = d.type === 'phys' ? [] : [['link', 'set', 'dev', ifname, 'alias', `netplumb:${id}`]];
+  s.push(...insideSteps({ d, ifname, nsPath, firstLines: mark }));
   return { steps: s };
 }
 
+/** What delete found on the host before planning. */
+export interface NicDetachFacts {
+  /** The target's namespace now (null: the container is stopped or gone). */
+  insideNs: string | null;
+  insideExists: boolean;
+  lowerExists: boolean;
+  /** The VLAN sub-interface carries our mark (`netplumb-vlan:`): made by netplumb, whichever attachment made it. */
+  lowerMadeByUs: boolean;
+  lowerStillUsed: boolean;
+  /** phys: the NIC is back on the host under this other name (a dead namespace gave it back to the kernel). */
+  returnedAs: string | null;
+}
+
 /**
- * Delete: the interface inside goes (macvlan, ipvlan: deleted; phys: renamed back, MAC and MTU given back, moved back
- * to the host), then the VLAN sub-interface this attachment made when no other attachment uses it. `inside` says
- * whether the target still has the interface (a stopped container took a sub-interface with it).
+ * Delete: the attachment's rules and the interface inside go (macvlan, ipvlan: deleted; phys: renamed back, MAC and
+ * MTU given back, moved back to the host, up), then a VLAN sub-interface netplumb made when no other attachment uses
+ * it. A phys NIC a dead namespace gave back under another name is renamed back and put right on the host.
  */
-export function nicDetachPlan(
-  d: AttachmentData & { parent: NonNullable<AttachmentData['parent']> },
-  o: { insideNs: string | null; insideExists: boolean; lowerExists: boolean; lowerStillUsed: boolean },
-): Plan {
+export function nicDetachPlan(d: AttachmentData & { parent: NonNullable<AttachmentData['parent']> }, o: NicDetachFacts): Plan {
   const h = d.hostId;
   const s: Step[] = [];
   const ifname = d.ifname;
+  const original = { mac: d.mac ? d.parent.mac : null, mtu: d.mtu !== null ? d.parent.mtu : null };
+  const name = d.parent.lower ?? d.parent.name ?? ifname;
   if (o.insideNs && o.insideExists && ifname) {
+    // Rules live in the namespace, not on the device: they would outlive the attachment in a named netns.
+    s.push(...d.rules.map((r) => ruleDelStep(h, r, o.insideNs!)));
     if (d.type === 'phys') {
-      const name = d.parent.lower ?? d.parent.name ?? ifname;
-      s.push(
-        step(
-          h,
-          `${ifname} back to the host as ${name}`,
-          physReturnArgv(o.insideNs, ifname, name, { mac: d.mac ? d.parent.mac : null, mtu: null }),
-        ),
-      );
+      s.push(step(h, `${ifname} back to the host as ${name}`, physReturnArgv(o.insideNs, ifname, name!, original)));
     } else {
       s.push(
         step(h, `delete ${d.type} ${ifname} in the target`, inNs(o.insideNs, ['ip', 'link', 'del', 'dev', ifname]), {
@@ -223,9 +237,23 @@ export function nicDetachPlan(
         }),
       );
     }
+  } else if (d.type === 'phys' && o.returnedAs && name && o.returnedAs !== name) {
+    s.push(
+      step(h, `${o.returnedAs} (given back by the kernel) renamed back to ${name}`, [
+        'sh',
+        '-c',
+        'ip link set dev "$1" down && ip link set dev "$1" name "$2" && { [ -z "$3" ] || ip link set dev "$2" address "$3"; } && { [ -z "$4" ] || ip link set dev "$2" mtu "$4"; } && ip link set dev "$2" up',
+        'netplumb-nic-rename-back',
+        o.returnedAs,
+        name,
+        original.mac ?? '',
+        original.mtu !== null ? String(original.mtu) : '',
+      ]),
+    );
   }
   const lower = d.parent.lower;
-  if (d.parent.vlanMade && lower && (o.lowerExists || d.type === 'phys') && !o.lowerStillUsed) {
+  const ours = d.parent.vlanMade || o.lowerMadeByUs;
+  if (d.vlan !== null && ours && lower && (o.lowerExists || d.type === 'phys') && !o.lowerStillUsed) {
     s.push(
       step(h, `delete VLAN sub-interface ${lower} (no other attachment uses it)`, ['ip', 'link', 'del', 'dev', lower], {
         okExitCodes: [0, 1],

@@ -153,7 +153,17 @@ export function linuxAddArgv(d: Pick<TunnelData, 'type' | 'key' | 'dstPort'>, e:
   if (d.type === 'vxlan') return [...add, 'id', vni, 'remote', e.remoteIp, 'dstport', port, 'local', e.localIp];
   if (d.type === 'geneve') return [...add, 'id', vni, 'remote', e.remoteIp, 'dstport', port];
   // key 0 is "no key" (as in OVS): a Linux end with `key 0` would expect keyed packets an OVS end never sends.
-  return [...add, 'remote', e.remoteIp, 'local', e.localIp, ...(d.key ? ['key', String(d.key)] : [])];
+  // ip6gretap adds an 8-byte encapsulation-limit option by default: off, so the overlay MTU is the one computed (and
+  // OVS ends, which send none, interoperate).
+  return [
+    ...add,
+    'remote',
+    e.remoteIp,
+    'local',
+    e.localIp,
+    ...(d.key ? ['key', String(d.key)] : []),
+    ...(ipv6(e) ? ['encaplimit', 'none'] : []),
+  ];
 }
 
 /**

@@ -15,6 +15,7 @@ import { probeAndRecord } from '../jobs/hosts.js';
 import { nowIso, readAll, readResource, saveResource } from '../jobs/records.js';
 import { newJob, type JobContext, type JobSpec, type JobWork } from '../jobs/runner.js';
 import { observeAttachment } from '../kinds/attachment.js';
+import { observeNicAttachment } from '../kinds/attachment-nic.js';
 import { bridgeKind } from '../kinds/bridge.js';
 import { hostsOf, removeAny } from '../kinds/index.js';
 import { hostReader, type HostReader } from '../kinds/kind.js';
@@ -342,7 +343,7 @@ export class Reconciler {
     if (r.type === 'bridge') drift = (await bridgeKind.observe!(this.reader, r, store)).drift;
     else if (r.type === 'tunnel') drift = (await tunnelKind.observe!(this.reader, r, store)).drift;
     else if (r.type === 'attachment') {
-      const o = await observeAttachment(this.reader, r);
+      const o = r.data.type === 'veth' ? await observeAttachment(this.reader, r) : await observeNicAttachment(this.reader, r);
       if (o.target.running === false) {
         if (r.state !== 'target-stopped') saveResource(store, r, { state: 'target-stopped' });
         return null;

@@ -15,7 +15,8 @@ async function withHost() {
   t.world.containers.set('web1', { id: 'c0ffee'.padEnd(64, '0'), pid: 4242, running: true });
   t.world.on((argv) => {
     const cmd = argv.join(' ');
-    if (cmd === 'ip -j -d link show') return { stdout: JSON.stringify([{ ifname: 'lo', address: '00:00:00:00:00:00' }, NIC]) };
+    if (cmd === 'ip -j -d link show' || cmd === 'ip -j -d addr show')
+      return { stdout: JSON.stringify([{ ifname: 'lo', address: '00:00:00:00:00:00' }, NIC]) };
     if (argv[0] === 'nsenter' && cmd.endsWith('ip -j link show')) return { stdout: JSON.stringify([{ ifname: 'lo' }]) };
     return undefined;
   });
@@ -109,10 +110,28 @@ describe('attachments on a host NIC (API)', () => {
       [{ host: 'docker1', parent: 'eth0', dhcpClient: 'udhcpc', target: { container: 'web1' } }, '/dhcpClient'],
       [{ host: 'docker1', parent: 'eth0', addresses: ['10.0.0.1/24', 'nope'], target: { container: 'web1' } }, '/addresses/1'],
       [
-        { host: 'docker1', parent: 'eth0', rules: [{ from: '10.0.0.0/8', to: 'fd00::/8', table: 5 }], target: { container: 'web1' } },
+        {
+          host: 'docker1',
+          parent: 'eth0',
+          rules: [{ priority: 10, from: '10.0.0.0/8', to: 'fd00::/8', table: 5 }],
+          target: { container: 'web1' },
+        },
         '/rules/0/to',
       ],
-      [{ host: 'docker1', parent: 'eth0', rules: [{ table: 0 }], target: { container: 'web1' } }, '/rules/0/table'],
+      [{ host: 'docker1', parent: 'eth0', rules: [{ priority: 10, table: 0 }], target: { container: 'web1' } }, '/rules/0/table'],
+      [{ host: 'docker1', parent: 'eth0', rules: [{ from: '10.0.0.0/8', table: 5 }], target: { container: 'web1' } }, '/rules/0/priority'],
+      [{ host: 'docker1', parent: 'eth0', mode: 'passthru', macSeed: 'x', target: { container: 'web1' } }, '/macSeed'],
+      [{ type: 'ipvlan', host: 'docker1', parent: 'eth0', addresses: 'dhcp', target: { container: 'web1' } }, '/addresses'],
+      [
+        {
+          host: 'docker1',
+          parent: 'eth0',
+          addresses: 'dhcp',
+          routes: [{ to: '10.9.0.0/16', via: '10.88.0.1' }],
+          target: { container: 'web1' },
+        },
+        '/routes/0/via',
+      ],
       // This kernel: no ipvlan, no 802.1Q (the probe says so).
       [{ type: 'ipvlan', host: 'docker1', parent: 'eth0', target: { container: 'web1' } }, '/type'],
       [{ host: 'docker1', parent: 'eth0', vlan: 10, target: { container: 'web1' } }, '/vlan'],
@@ -149,17 +168,17 @@ describe('attachments on a host NIC (API)', () => {
     expect(argvs()).toContain(`nsenter --net=/run/netplumb/ns/${a.id} ip -4 route replace 10.99.0.0/16 via 10.88.0.1 dev eth1 table 100`);
     expect(argvs().some((x) => x.endsWith('netplumb-rule -4 priority 1000 from 10.88.0.50/32 table 100'))).toBe(true);
     t.world.calls = [];
-    const p = await t.json('PATCH', `/attachments/${a.id}`, { rules: [{ fwmark: 7, table: 'main' }], routes: [] });
+    const p = await t.json('PATCH', `/attachments/${a.id}`, { rules: [{ priority: 900, fwmark: 7, table: 'main' }], routes: [] });
     const patched = await p.json();
     expect(p.status, JSON.stringify(patched)).toBe(200);
-    expect(patched.rules).toEqual([{ fwmark: 7, table: 'main' }]);
+    expect(patched.rules).toEqual([{ priority: 900, fwmark: 7, table: 'main' }]);
     expect(argvs()).toEqual(
       expect.arrayContaining([
         'nsenter --net=/proc/4242/ns/net ip -4 route del 10.99.0.0/16 dev eth1 table 100',
         'nsenter --net=/proc/4242/ns/net ip -4 rule del priority 1000 from 10.88.0.50/32 table 100',
       ]),
     );
-    expect(argvs().some((x) => x.endsWith('netplumb-rule -4 from all fwmark 7 table main'))).toBe(true);
+    expect(argvs().some((x) => x.endsWith('netplumb-rule -4 priority 900 from all fwmark 7 table main'))).toBe(true);
     t.world.calls = [];
     const bad = await t.json('PATCH', `/attachments/${a.id}`, { impairment: { toContainer: { lossPercent: 5 } } });
     expect(bad.status).toBe(422);

@@ -144,7 +144,12 @@ const knownCommands: Responder = (argv) => {
   // Policy rules (ops/attachments.ts ruleStep), IPv6 on for one interface, a phys NIC back to the host (ops/nic-attachments.ts).
   if (tool === 'sh' && rest[0] === '-c' && rest[2] === 'netplumb-rule' && ['-4', '-6'].includes(rest[3] ?? '')) return ok;
   if (tool === 'sh' && rest[0] === '-c' && rest[2] === 'netplumb-ipv6-on' && IFNAME.test(rest[3] ?? '')) return ok;
-  if (tool === 'sh' && rest[0] === '-c' && ['netplumb-nic-return', 'netplumb-nic-restore'].includes(rest[2] ?? '')) return ok;
+  if (
+    tool === 'sh' &&
+    rest[0] === '-c' &&
+    ['netplumb-nic-return', 'netplumb-nic-restore', 'netplumb-nic-rename-back'].includes(rest[2] ?? '')
+  )
+    return ok;
   if (tool === 'ethtool' && rest.join(' ') === '--version') return { stdout: 'ethtool version 6.1\n' };
   // DHCP (ops/dhcp.ts): our script written, the client started (pid 4242) and its lease waited for, stopped, its status.
   if (tool === 'sh' && rest[0] === '-c' && rest[2]?.startsWith('netplumb-dhcp-')) return dhcpCommand(rest[2], rest.slice(3));

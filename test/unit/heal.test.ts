@@ -73,7 +73,7 @@ describe('attachment observation', () => {
     expect(o.inside).toMatchObject({ exists: true, paired: true, mac: '02:00:00:00:00:01', addresses: ['10.11.12.100/24'] });
     expect(o.hostEnd).toMatchObject({ exists: true, owner: 'att_1', bridge: 'ovs_bridge', vlan: 10, operstate: 'up', error: null });
     expect(attachmentDrift('att_1', d, o, d.assignedMac)).toEqual([]);
-    expect(desiredRoutes(d)).toEqual(['172.17.0.1', 'default via 172.17.0.1', '10.20.0.0/16 via 10.11.12.1']);
+    expect(desiredRoutes(d)).toEqual(['172.17.0.1/32', 'default via 172.17.0.1', '10.20.0.0/16 via 10.11.12.1']);
   });
 
   it('an inner end that is not the host end’s peer, another MAC, a lost address and route are each drift', () => {

@@ -10,7 +10,7 @@ import { findParent, nicAttachPlan, nicDetachPlan, parseHostLinks, vlanDeviceNam
 import { parseDhcpClients, parseLinkTypes } from '../../src/ops/probe.js';
 
 const held = '/run/netplumb/ns/att_1';
-const parent: ParentData = { ref: 'eth0', name: 'eth0', mac: '52:54:00:12:34:56', lower: 'eth0', vlanMade: false };
+const parent: ParentData = { ref: 'eth0', name: 'eth0', mac: '52:54:00:12:34:56', lower: 'eth0', vlanMade: false, mtu: 1500 };
 const base: AttachmentData & { parent: ParentData } = {
   type: 'macvlan',
   bridgeId: '',
@@ -87,17 +87,75 @@ describe('NIC attachment plans', () => {
 
   it('delete: a sub-interface is deleted inside; phys goes back under its name with its MAC; a VLAN device it made goes when unused', () => {
     const vlan = { ...base, vlan: 42, parent: { ...parent, lower: 'eth0.42', vlanMade: true } };
-    const del = nicDetachPlan(vlan, { insideNs: '/proc/9/ns/net', insideExists: true, lowerExists: true, lowerStillUsed: false });
+    const del = nicDetachPlan(vlan, {
+      insideNs: '/proc/9/ns/net',
+      insideExists: true,
+      lowerExists: true,
+      lowerStillUsed: false,
+      lowerMadeByUs: false,
+      returnedAs: null,
+    });
     expect(del.steps.map((x) => x.argv.join(' '))).toEqual([
       'nsenter --net=/proc/9/ns/net ip link del dev eth1',
       'ip link del dev eth0.42',
     ]);
-    expect(nicDetachPlan(vlan, { insideNs: null, insideExists: false, lowerExists: true, lowerStillUsed: true }).steps).toEqual([]);
+    expect(
+      nicDetachPlan(vlan, {
+        insideNs: null,
+        insideExists: false,
+        lowerExists: true,
+        lowerStillUsed: true,
+        lowerMadeByUs: false,
+        returnedAs: null,
+      }).steps,
+    ).toEqual([]);
     const phys = nicDetachPlan(
       { ...base, type: 'phys', mac: '02:00:00:00:00:07' },
-      { insideNs: '/proc/9/ns/net', insideExists: true, lowerExists: false, lowerStillUsed: false },
+      { insideNs: '/proc/9/ns/net', insideExists: true, lowerExists: false, lowerStillUsed: false, lowerMadeByUs: false, returnedAs: null },
     );
     expect(phys.steps[0]!.argv.slice(-6)).toEqual(['netplumb-nic-return', '/proc/9/ns/net', 'eth1', 'eth0', '52:54:00:12:34:56', '']);
+  });
+
+  it('delete also removes the rules inside; a VLAN device marked ours goes with its last user even if another made it; a phys NIC given back under another name is renamed back', () => {
+    const withRule = { ...base, rules: [{ priority: 1000, from: '10.88.0.10/32', table: 100 }] };
+    const del = nicDetachPlan(withRule, {
+      insideNs: '/proc/9/ns/net',
+      insideExists: true,
+      lowerExists: true,
+      lowerStillUsed: false,
+      lowerMadeByUs: false,
+      returnedAs: null,
+    });
+    expect(del.steps[0]!.argv.join(' ')).toBe('nsenter --net=/proc/9/ns/net ip -4 rule del priority 1000 from 10.88.0.10/32 table 100');
+    const reused = { ...base, vlan: 42, parent: { ...parent, lower: 'eth0.42', vlanMade: false } };
+    const last = nicDetachPlan(reused, {
+      insideNs: null,
+      insideExists: false,
+      lowerExists: true,
+      lowerStillUsed: false,
+      lowerMadeByUs: true,
+      returnedAs: null,
+    });
+    expect(last.steps.map((x) => x.argv.join(' '))).toEqual(['ip link del dev eth0.42']);
+    const foreign = nicDetachPlan(reused, {
+      insideNs: null,
+      insideExists: false,
+      lowerExists: true,
+      lowerStillUsed: false,
+      lowerMadeByUs: false,
+      returnedAs: null,
+    });
+    expect(foreign.steps).toEqual([]);
+    const phys = { ...base, type: 'phys' as const, mtu: 1400, parent: { ...parent, lower: 'eth0' } };
+    const back = nicDetachPlan(phys, {
+      insideNs: null,
+      insideExists: false,
+      lowerExists: false,
+      lowerStillUsed: false,
+      lowerMadeByUs: false,
+      returnedAs: 'eth1',
+    });
+    expect(back.steps[0]!.argv.slice(-5)).toEqual(['netplumb-nic-rename-back', 'eth1', 'eth0', '', '1500']);
   });
 
   it('the NIC by name or by MAC (not a sub-interface sharing it); VLAN names within 15 bytes', () => {

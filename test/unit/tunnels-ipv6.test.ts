@@ -38,7 +38,7 @@ describe('Linux ends over IPv6', () => {
       'ip link add name t0 type vxlan id 5 remote fd00:18:2::101 dstport 4789 local fd00:18:1::101',
     );
     expect(linuxAddArgv({ type: 'gre', key: 5, dstPort: null }, e).join(' ')).toBe(
-      'ip link add name t0 type ip6gretap remote fd00:18:2::101 local fd00:18:1::101 key 5',
+      'ip link add name t0 type ip6gretap remote fd00:18:2::101 local fd00:18:1::101 key 5 encaplimit none',
     );
   });
 });

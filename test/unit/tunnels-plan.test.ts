@@ -207,7 +207,23 @@ describe('tunnel plans (the exact argv is the contract)', () => {
     ]);
     expect(
       createTunnelPlan('tun_6', tun({ key: 9, endpoints: [{ ...lin, remoteIp: 'fd00::2', localIp: 'fd00::1' }, b] }), fresh).steps[0]!.argv,
-    ).toEqual(['ip', 'link', 'add', 'name', 't0', 'type', 'ip6gretap', 'remote', 'fd00::2', 'local', 'fd00::1', 'key', '9']);
+    ).toEqual([
+      'ip',
+      'link',
+      'add',
+      'name',
+      't0',
+      'type',
+      'ip6gretap',
+      'remote',
+      'fd00::2',
+      'local',
+      'fd00::1',
+      'key',
+      '9',
+      'encaplimit',
+      'none',
+    ]);
   });
 
   it('an end that is already ours is converged, never deleted by an undo', () => {

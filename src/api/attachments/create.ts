@@ -1,6 +1,6 @@
 import { createRoute } from '@hono/zod-openapi';
 import { insertPending, readResource } from '../../jobs/records.js';
-import { attachmentKind, createAttachment, resolveAttachment } from '../../kinds/attachment.js';
+import { attachmentKind, attachmentLockMode, createAttachment, resolveAttachment } from '../../kinds/attachment.js';
 import { AttachmentCreateSchema, type AttachmentCreate } from '../../model/attachments.js';
 import { findBridge } from '../../kinds/refs.js';
 import { readAll } from '../../jobs/records.js';
@@ -42,7 +42,7 @@ export const app = router().openapi(route, (c) => {
     const id = newId('attachment');
     const { data, key } = resolveAttachment(deps.store, body, id);
     return {
-      job: { kind: 'attachment.create', resource: { type: 'attachment', id }, hosts: [data.hostId], lockMode: attachmentKind.lockMode },
+      job: { kind: 'attachment.create', resource: { type: 'attachment', id }, hosts: [data.hostId], lockMode: attachmentLockMode(data) },
       prepare: (job) => insertPending(deps.store, { id, type: 'attachment', key, jobId: job.id, data }),
       work: (ctx) => createAttachment(ctx, id),
       successStatus: 201,
@@ -72,6 +72,9 @@ function convergibleAttachment(store: Store, body: AttachmentCreate) {
         set(a.data.addresses) === set(addresses) &&
         a.data.gateway === (body.gateway ?? null) &&
         (body.mac === undefined || a.data.mac === body.mac) &&
+        a.data.macSeed === (body.macSeed ?? null) &&
+        JSON.stringify(a.data.routes) === JSON.stringify(body.routes) &&
+        JSON.stringify(a.data.rules) === JSON.stringify(body.rules) &&
         a.data.vlan === (body.vlan ?? null),
     ) ?? null
   );
