@@ -12,6 +12,7 @@
 import type { JobContext } from '../jobs/runner.js';
 import { readResource } from '../jobs/records.js';
 import type { AttachmentData, AttachmentObservation, DhcpLease } from '../model/attachments.js';
+import { isUnknownOutcome } from './unknown.js';
 import { ProblemError } from '../model/problems.js';
 import type { DriftItem } from '../model/resource.js';
 import {
@@ -101,6 +102,23 @@ export async function awaitLease(ctx: JobContext, d: AttachmentData, id: string,
     }
     if (Date.now() >= end) throw new ProblemError('dhcp-no-lease', `no DHCP lease from the segment within ${seconds} s`);
     await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/**
+ * After a create whose plan made everything (the client included), the lease; when it cannot be read although the
+ * host answers, what the plan made is taken down again (`undo`), so a failed create leaves no interface and no client
+ * behind. A lost connection is left to the caller (the record stays `unknown`).
+ */
+export async function leaseOrUndo(ctx: JobContext, d: AttachmentData, id: string, undo: () => Promise<void>): Promise<DhcpLease | null> {
+  if (!d.dhcp) return null;
+  try {
+    return await awaitLease(ctx, d, id);
+  } catch (e) {
+    if (isUnknownOutcome(e)) throw e;
+    ctx.log(d.hostName, 'error', `the lease could not be read (${e instanceof Error ? e.message : String(e)}): undoing the attachment`);
+    await undo();
+    throw e;
   }
 }
 

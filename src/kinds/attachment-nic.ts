@@ -20,7 +20,7 @@ import {
   type ObservedAttachmentEnds,
 } from '../ops/attachment-observe.js';
 import { step, type Step } from '../ops/plan.js';
-import { announce, checkTargetNamespace, currentTarget, repairTarget, resolveTarget } from './attachment.js';
+import { announce, checkTargetNamespace, currentTarget, repairTarget, resolveTarget, targetIfRunning } from './attachment.js';
 import {
   awaitLease,
   dhcpDrift,
@@ -30,6 +30,7 @@ import {
   dhcpStopSteps,
   dhcpView,
   expectedWithDhcp,
+  leaseOrUndo,
   parseDhcpObservation,
   prepareDhcp,
   runDhcpPlan,
@@ -244,7 +245,8 @@ export async function createNicAttachment(ctx: JobContext, record: TypedResource
     await runDhcpPlan(ctx, {
       steps: heldAttachSteps(id, { ...d, parent, mac: d.mac ?? assignedMac }, target.netnsPath, inode, { nic, lower, lowerName }, ifname),
     });
-    const lease = d.dhcp ? await awaitLease(ctx, d, id) : null;
+    const made = { ...attachment, data: { ...d, ifname, resolved, parent, assignedMac } };
+    const lease = await leaseOrUndo(ctx, d, id, () => removeNicAttachment(ctx, made));
     const data = withLease({ ...d, ifname, resolved, parent, assignedMac }, lease);
     saveResource(ctx.store, attachment, { data, state: 'ready' });
     announce(ctx, data, ifname, target.netnsPath);
@@ -254,16 +256,6 @@ export async function createNicAttachment(ctx: JobContext, record: TypedResource
       throw e;
     }
     ctx.store.deleteResource(id);
-    throw e;
-  }
-}
-
-/** The target's namespace now, or null when the container is stopped or gone (its sub-interface went with it). */
-async function targetIfRunning(ctx: JobContext, d: AttachmentData): Promise<{ netnsPath: string | null }> {
-  try {
-    return await resolveTarget(ctx, d);
-  } catch (e) {
-    if (e instanceof ProblemError && /\/container-not-(running|found)$/.test(e.problem.type)) return { netnsPath: null };
     throw e;
   }
 }

@@ -22,6 +22,7 @@ import {
   convergeAttachmentPlan,
   detachPlan,
   gratuitousArp,
+  ruleDelStep,
   updateAttachmentPlan,
   linkNames,
   netnsPath,
@@ -64,6 +65,7 @@ import {
   dhcpStopSteps,
   dhcpView,
   expectedWithDhcp,
+  leaseOrUndo,
   parseDhcpObservation,
   prepareDhcp,
   runDhcpPlan,
@@ -265,7 +267,9 @@ export async function createAttachment(ctx: JobContext, id: string): Promise<voi
         ...dhcpStartSteps(d, id, ifname, nsPath),
       ]),
     });
-    const lease = d.dhcp ? await awaitLease(ctx, d, id) : null;
+    const lease = await leaseOrUndo(ctx, d, id, () =>
+      ctx.runPlan({ steps: [...dhcpStopSteps(d, id), ...impairmentDetachSteps(id, { ...d, ifname }), ...detachPlan(d, true).steps] }),
+    );
     const data = withLease({ ...d, ifname, resolved, assignedMac, txChecksumOffloadOff: d.datapathType === 'netdev' }, lease);
     saveResource(ctx.store, attachment, { data, state: 'ready' });
     announce(ctx, data, ifname, target.netnsPath);
@@ -337,6 +341,16 @@ export async function observeAttachment(hosts: HostReader, attachment: TypedReso
       ? [{ field: 'target', desired: 'running', actual: 'stopped' }]
       : [...attachmentDrift(attachment.id, expectedWithDhcp(d, dh), o, d.mac ?? d.assignedMac), ...dhcpDrift(d, dh)];
   return { observedAt: new Date().toISOString(), target, ...o, ...(dh ? { dhcp: dhcpView(d, dh) } : {}), drift };
+}
+
+/** The target's namespace now, or null when the container is stopped or gone (what was inside went with it). */
+export async function targetIfRunning(ctx: JobContext, d: AttachmentData): Promise<{ netnsPath: string | null }> {
+  try {
+    return await resolveTarget(ctx, d);
+  } catch (e) {
+    if (e instanceof ProblemError && /\/container-not-(running|found)$/.test(e.problem.type)) return { netnsPath: null };
+    throw e;
+  }
 }
 
 /**
@@ -478,8 +492,13 @@ async function removeAttachment(ctx: JobContext, attachment: TypedResource<'atta
   if (d.type !== 'veth') return removeNicAttachment(ctx, attachment);
   const link = await ctx.run(d.hostId, ['ip', '-j', 'link', 'show', 'dev', d.hostIfname]);
   const detach = detachPlan(d, link.exitCode === 0);
+  // Rules live in the target's namespace, not on the veth: removed while it is there (a named netns keeps them).
+  const nsPath = d.rules.length ? (await targetIfRunning(ctx, d)).netnsPath : null;
+  const rules = nsPath ? d.rules.map((r) => ruleDelStep(d.hostId, r, nsPath)) : [];
   // The DHCP client first: its release goes out while the interface is still there.
-  await ctx.runPlan({ steps: [...dhcpStopSteps(d, attachment.id), ...impairmentDetachSteps(attachment.id, d), ...detach.steps] });
+  await ctx.runPlan({
+    steps: [...dhcpStopSteps(d, attachment.id), ...rules, ...impairmentDetachSteps(attachment.id, d), ...detach.steps],
+  });
   ctx.store.deleteResource(attachment.id);
 }
 

@@ -22,7 +22,8 @@ const DNSMASQ_PID = join(DNSMASQ_DIR, 'dnsmasq.pid');
 const DNSMASQ_LEASES = join(DNSMASQ_DIR, 'leases');
 
 beforeAll(async () => {
-  w = await startWorld('i18p', [SEED_HOSTS[0]!], { withDocker: true });
+  // The reconcile loop on, passes only on events (container restarts) and when a test asks: deterministic drills.
+  w = await startWorld('i18p', [SEED_HOSTS[0]!], { withDocker: true, reconcile: { intervalMs: 0, tickMs: 200, log: () => undefined } });
   await w.registerHosts();
   const hostNs = w.sb.host(HOST).netns;
   // Two stand-in NICs on docker1, their peers in the segment namespace.
@@ -93,6 +94,15 @@ const pidOf = async (container: string) =>
 const inContainer = async (container: string, argv: string[]) =>
   w.sb.exec(HOST, ['nsenter', '-t', String(await pidOf(container)), '-n', ...argv]);
 const inSegment = (argv: string[]) => run(['ip', 'netns', 'exec', SEG, ...argv], { timeoutMs: 30_000 });
+async function until<T>(what: string, ms: number, probe: () => Promise<T | false | undefined>): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await probe();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
 const facts = async () => (await api('GET', `/hosts/${HOST}`)).json.facts;
 
 describe('pipework parity on a host NIC', () => {
@@ -281,9 +291,29 @@ describe('pipework parity on a host NIC', () => {
     expect(await routeGet()).toMatch(/table 100/);
     expect((await api('GET', `/attachments/${r.json.id}?observe=true`)).json.observed.drift).toEqual([]);
     expect((await api('DELETE', `/attachments/${r.json.id}`)).status).toBe(204);
+    // The rule lived in the container's namespace, not on the interface: delete removed it too.
+    expect((await inContainer('web18a', ['ip', 'rule', 'show'])).stdout).not.toMatch(/^1000:/m);
   });
 
-  it('the container restarts: observe sees it, repair makes the macvlan again with the same MAC and addresses', async () => {
+  it('a parent that is a bridge, or phys of the NIC the host is reached by: 409 before anything is moved', async () => {
+    const hostNs = JSON.parse((await w.sb.exec(HOST, ['ip', '-j', 'addr', 'show'])).stdout) as {
+      ifname: string;
+      addr_info: { local: string }[];
+    }[];
+    const mgmt = hostNs.find((l) => l.addr_info.some((a) => a.local === w.sb.host(HOST).mgmtIp))!.ifname;
+    const phys = await api('POST', '/attachments', { type: 'phys', host: HOST, parent: mgmt, target: { container: 'web18b' } });
+    expect(phys.status, JSON.stringify(phys.json)).toBe(409);
+    expect(phys.json.detail).toMatch(/would cut the host off/);
+    expect((await w.sb.exec(HOST, ['ip', 'link', 'show', 'dev', mgmt])).exitCode).toBe(0);
+    const br = await api('POST', '/bridges', { host: HOST, name: 'i18pbr2', type: 'linux' });
+    expect(br.status).toBe(201);
+    const onBridge = await api('POST', '/attachments', { host: HOST, parent: 'i18pbr2', target: { container: 'web18b' } });
+    expect(onBridge.status).toBe(409);
+    expect(onBridge.json.detail).toMatch(/is a bridge/);
+    expect((await api('DELETE', `/bridges/${br.json.id}`)).status).toBe(204);
+  });
+
+  it('the container restarts: the reconcile loop makes the macvlan again by itself, same MAC and addresses', async () => {
     const r = await api('POST', '/attachments', {
       host: HOST,
       parent: 'i18pnic',
@@ -293,16 +323,48 @@ describe('pipework parity on a host NIC', () => {
     expect(r.status, JSON.stringify(r.json)).toBe(201);
     const macBefore = JSON.parse((await inContainer('web18b', ['ip', '-j', 'link', 'show', 'dev', 'eth1'])).stdout)[0].address;
     expect((await w.sb.exec(HOST, ['docker', 'restart', '-t', '1', 'web18b'], { timeoutMs: 60_000 })).exitCode).toBe(0);
-    const seen = await api('GET', `/attachments/${r.json.id}?observe=true`);
-    expect(seen.json.observed.drift.map((x: { field: string }) => x.field)).toContain('inside');
-    const repaired = await api('POST', `/attachments/${r.json.id}/repair`);
-    expect(repaired.status, JSON.stringify(repaired.json)).toBe(200);
+    const pid = await pidOf('web18b');
+    await until('the macvlan back in the restarted container', 20_000, async () => {
+      const a = await api('GET', `/attachments/${r.json.id}?observe=true`);
+      return a.json.state === 'ready' && a.json.resolved?.pid === pid && a.json.observed.drift.length === 0;
+    });
     const after = JSON.parse((await inContainer('web18b', ['ip', '-j', 'addr', 'show', 'dev', 'eth1'])).stdout)[0];
     expect(after.address).toBe(macBefore);
     expect(after.addr_info.map((x: { local: string }) => x.local)).toContain('10.88.0.60');
     expect((await inContainer('web18b', ['ping', '-c', '1', '-W', '2', '10.88.0.1'])).exitCode).toBe(0);
-    expect((await api('GET', `/attachments/${r.json.id}?observe=true`)).json.observed.drift).toEqual([]);
     expect((await api('DELETE', `/attachments/${r.json.id}`)).status).toBe(204);
+  });
+
+  it('a reconcile pass observes NIC attachments with their own eyes: only real drift is repaired (an address removed by hand)', async () => {
+    const m = await api('POST', '/attachments', {
+      host: HOST,
+      parent: 'i18pnic',
+      target: { container: 'web18a' },
+      addresses: ['10.88.0.70/24'],
+    });
+    const p = await api('POST', '/attachments', {
+      type: 'phys',
+      host: HOST,
+      parent: 'i18pphy',
+      target: { container: 'web18b' },
+      addresses: ['10.89.0.71/24'],
+      rules: [{ priority: 1100, from: '10.89.0.71/32', table: 101 }],
+    });
+    for (const x of [m, p]) expect(x.status, JSON.stringify(x.json)).toBe(201);
+    const hostId = m.json.host as string;
+    const jobsOf = async () => ((await api('GET', '/jobs?kind=host.reconcile&limit=200')).json.items as { id: string }[]).map((j) => j.id);
+    const before = await jobsOf();
+    await inContainer('web18a', ['ip', 'addr', 'del', '10.88.0.70/24', 'dev', 'eth1']);
+    w.reconciler!.requestPass(hostId, 'test: an address removed by hand');
+    const job = await until('a reconcile job', 15_000, async () => (await jobsOf()).find((id) => !before.includes(id)));
+    await until('the job done', 15_000, async () => (await api('GET', `/jobs/${job}`)).json.status === 'succeeded');
+    const log = ((await api('GET', `/jobs/${job}/logs?limit=500`)).json.items as { text: string }[]).map((l) => l.text);
+    const drift = log.filter((t) => t.startsWith('drift on '));
+    // Only the address, and only on the macvlan: nothing false about its host end, the phys NIC or its rule.
+    expect(drift).toEqual([`drift on attachment ${m.json.id}: addresses ["10.88.0.70/24"] ≠ []`]);
+    const addrs = JSON.parse((await inContainer('web18a', ['ip', '-j', 'addr', 'show', 'dev', 'eth1'])).stdout)[0].addr_info;
+    expect(addrs.map((a: { local: string }) => a.local)).toContain('10.88.0.70');
+    for (const x of [m, p]) expect((await api('DELETE', `/attachments/${x.json.id}`)).status).toBe(204);
   });
 
   it("pipework eth9 web dhcp: a macvlan with its address from the DHCP server on the NIC's segment; delete stops the client", async () => {
