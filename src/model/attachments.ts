@@ -34,6 +34,7 @@ export const RouteSchema = z
     table: RouteTable.optional().openapi({ description: 'default: main' }),
   })
   .strict()
+  .refine((r) => r.via === undefined || ipFamily(r.via) === ipFamily(r.to), { message: 'via must be the family of to', path: ['via'] })
   .openapi('Route', { example: { to: '10.20.0.0/16', via: '10.11.12.1' } });
 export type Route = z.infer<typeof RouteSchema>;
 

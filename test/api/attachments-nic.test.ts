@@ -132,6 +132,10 @@ describe('attachments on a host NIC (API)', () => {
         },
         '/routes/0/via',
       ],
+      [
+        { host: 'docker1', parent: 'eth0', routes: [{ to: '10.9.0.0/16', via: 'fd00::1' }], target: { container: 'web1' } },
+        '/routes/0/via',
+      ],
       // This kernel: no ipvlan, no 802.1Q (the probe says so).
       [{ type: 'ipvlan', host: 'docker1', parent: 'eth0', target: { container: 'web1' } }, '/type'],
       [{ host: 'docker1', parent: 'eth0', vlan: 10, target: { container: 'web1' } }, '/vlan'],
