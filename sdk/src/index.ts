@@ -311,7 +311,7 @@ export function createClient(opts: ClientOptions) {
       const query = { observe: o.observe ? ('true' as const) : ('false' as const) };
       return unwrap(await api.GET('/attachments/{id}', { params: { path: { id }, query } }));
     },
-    /** Impairments and the cable (link up/down), live. */
+    /** Routes, rules and the gateway (replaced whole, converged), impairments and the cable (link up/down), live. */
     update: (id: string, body: AttachmentPatch) =>
       mutate(
         () => api.PATCH('/attachments/{id}', { params: { path: { id } }, body }),
