@@ -2,6 +2,7 @@
  * An integration world: a sandbox of simulated Docker hosts, the real service (real executors over SSH)
  * served on loopback, and the SDK pointed at it.
  */
+import { spawn } from 'node:child_process';
 import type { ServerType } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import { createApp } from '../../src/app.js';
@@ -88,4 +89,46 @@ export async function startWorld(
     await sb.down();
     throw e;
   }
+}
+
+/**
+ * tcpdump on the router's link to one host (a namespace the sandbox made), resolved once it listens; `stop` ends it
+ * (SIGINT, after a moment to print what it has: exactly the process started here) and gives what it saw.
+ */
+export async function captureOnRouter(
+  sb: Sandbox,
+  host: string,
+  filter: string,
+  maxSeconds = 60,
+): Promise<{ stop: () => Promise<string> }> {
+  const p = spawn(
+    'ip',
+    ['netns', 'exec', sb.routerNetns, 'timeout', String(maxSeconds), 'tcpdump', '-l', '-n', '-i', sb.routerIfaces[host]!, filter],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let out = '';
+  p.stdout.on('data', (d) => (out += d));
+  await new Promise<void>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error('tcpdump did not start')), 10_000);
+    p.stderr.on('data', (d) => {
+      if (String(d).includes('listening on')) {
+        clearTimeout(t);
+        resolve();
+      }
+    });
+    p.once('exit', (c) => {
+      clearTimeout(t);
+      reject(new Error(`tcpdump exited ${c}`));
+    });
+  });
+  return {
+    stop: () =>
+      new Promise((resolve) => {
+        if (p.exitCode !== null || p.signalCode !== null) return resolve(out);
+        p.once('exit', () => resolve(out));
+        setTimeout(() => p.kill('SIGINT'), 300);
+      }),
+  };
 }

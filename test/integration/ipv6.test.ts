@@ -9,10 +9,9 @@
  * - a Linux-bridge VXLAN tunnel over IPv6 (kernel vxlan device with IPv6 remote/local);
  * - a Linux-bridge GRE tunnel over IPv6 on this kernel (no ip6gretap): 422 from the real probe's facts, no command.
  */
-import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SEED_HOSTS_IPV6 } from '../testbed/sandbox.js';
-import { sshHostBody, startWorld, type World } from './harness.js';
+import { sshHostBody, startWorld, type World, captureOnRouter } from './harness.js';
 
 let w: World;
 const V6 = { docker1: 'fd00:18:1::101', docker3: 'fd00:18:2::101' };
@@ -45,37 +44,7 @@ const noPing = async (host: string, to: string) => (await sh(host, ['ping', '-c'
 const sized6 = (host: string, to: string, bytes: number) =>
   sh(host, ['ping', '-6', '-M', 'do', '-c', '2', '-i', '0.2', '-W', '1', '-s', String(bytes - 48), to]);
 
-/** tcpdump on the router's link to docker1 (a namespace this test made), listening before it resolves. */
-async function capture(filter: string): Promise<{ stop: () => Promise<string> }> {
-  const p = spawn(
-    'ip',
-    ['netns', 'exec', w.sb.routerNetns, 'timeout', '60', 'tcpdump', '-l', '-n', '-i', w.sb.routerIfaces.docker1!, filter],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let out = '';
-  p.stdout.on('data', (d) => (out += d));
-  await new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error('tcpdump did not start')), 10_000);
-    p.stderr.on('data', (d) => {
-      if (String(d).includes('listening on')) {
-        clearTimeout(t);
-        resolve();
-      }
-    });
-    p.once('exit', (c) => {
-      clearTimeout(t);
-      reject(new Error(`tcpdump exited ${c}`));
-    });
-  });
-  return {
-    stop: () =>
-      new Promise((resolve) => {
-        if (p.exitCode !== null || p.signalCode !== null) return resolve(out);
-        p.once('exit', () => resolve(out));
-        setTimeout(() => p.kill('SIGINT'), 300);
-      }),
-  };
-}
+const capture = (filter: string) => captureOnRouter(w.sb, 'docker1', filter, 60);
 
 describe('hosts on an IPv6 underlay', () => {
   it('tunnelIp is the IPv6 underlay address; a Linux-bridge GRE tunnel over IPv6 follows the probe: 422 without ip6gretap', async () => {

@@ -5,9 +5,8 @@
  * This kernel has no gre/gretap (nor geneve) module: GRE and Geneve are covered by OVS's userspace datapath,
  * which implements them itself; the Linux-bridge cases that need them are shown to fail cleanly.
  */
-import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startWorld, type World } from './harness.js';
+import { startWorld, type World, captureOnRouter } from './harness.js';
 
 let w: World;
 
@@ -35,38 +34,7 @@ const call = (method: string, path: string, body?: unknown) =>
   fetch(w.baseUrl + path, { method, ...(body ? { headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) } : {}) });
 const ports = async (host: string, br: string) => (await sh(host, ['ovs-vsctl', 'list-ports', br])).stdout.split('\n').filter(Boolean);
 
-/** tcpdump on the router's link to docker1 (a namespace this test made), listening before it resolves. */
-async function capture(filter: string): Promise<{ stop: () => Promise<string> }> {
-  const p = spawn(
-    'ip',
-    ['netns', 'exec', w.sb.routerNetns, 'timeout', '30', 'tcpdump', '-l', '-n', '-i', w.sb.routerIfaces.docker1!, filter],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let out = '';
-  p.stdout.on('data', (d) => (out += d));
-  await new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error('tcpdump did not start')), 10_000);
-    p.stderr.on('data', (d) => {
-      if (String(d).includes('listening on')) {
-        clearTimeout(t);
-        resolve();
-      }
-    });
-    p.once('exit', (c) => {
-      clearTimeout(t);
-      reject(new Error(`tcpdump exited ${c}`));
-    });
-  });
-  return {
-    stop: () =>
-      new Promise((resolve) => {
-        if (p.exitCode !== null || p.signalCode !== null) return resolve(out);
-        p.once('exit', () => resolve(out));
-        // give tcpdump a moment to print what it has, then stop exactly the process we started
-        setTimeout(() => p.kill('SIGINT'), 300);
-      }),
-  };
-}
+const capture = (filter: string) => captureOnRouter(w.sb, 'docker1', filter, 30);
 
 const ovsCases = [
   { type: 'gre' as const, filter: 'proto gre', marker: /GRE/, mtu: 1462, wire: 38 },
