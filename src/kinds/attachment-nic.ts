@@ -93,8 +93,12 @@ export function resolveNicAttachment(
   const parentRef = body.parent!;
   if (type === 'phys') {
     // One target at a time can have a NIC: another phys attachment of the same NIC is a conflict before any command.
+    // (With `vlan` the device moved is the NIC's VLAN sub-interface: another device.)
     const holder = readAll(store, 'attachment', { hostId: host.id }).find(
-      (a) => a.data.type === 'phys' && (a.data.parent?.ref === parentRef || a.data.parent?.name === parentRef),
+      (a) =>
+        a.data.type === 'phys' &&
+        a.data.vlan === (body.vlan ?? null) &&
+        (a.data.parent?.ref === parentRef || a.data.parent?.name === parentRef),
     );
     if (holder)
       throw new ProblemError('conflict', `${parentRef} on ${host.data.name} is already moved into a target by ${holder.id}`, {
@@ -126,7 +130,8 @@ export function resolveNicAttachment(
     assignedMac: null,
   };
   // phys: one record per NIC (the store's key is unique); the sub-interfaces: one per attachment.
-  return { data, key: type === 'phys' ? `${host.id}/phys:${parentRef}` : `${host.id}/${type}:${id}` };
+  const moved = body.vlan !== undefined ? `${parentRef}@${body.vlan}` : parentRef;
+  return { data, key: type === 'phys' ? `${host.id}/phys:${moved}` : `${host.id}/${type}:${id}` };
 }
 
 type NicAttachment = TypedResource<'attachment'> & { data: AttachmentData & { parent: ParentData } };
