@@ -31,15 +31,25 @@ import type { Store } from '../store/types.js';
 export { dhcpStartSteps, dhcpStopSteps, staticAddressing, withLease } from '../ops/dhcp.js';
 
 /**
- * Resolve-time check (no command runs): a client netplumb can run. dhcpcd is refused (422); a requested client the
- * host lacks, or a host without any, are the existing checks' (kinds/attachment.ts checkAddressing).
+ * Resolve-time check (no command runs): a client netplumb can run on the host, as its last probe saw it — a requested
+ * client the host lacks, a host without any, and dhcpcd are 422 (pointing at `dhcpClient` when one was asked for).
  */
 export function checkDhcpClient(store: Store, d: AttachmentData, requested: boolean): void {
   if (!d.dhcp) return;
   const clients = readResource(store, 'host', d.hostId)?.data.facts?.dhcpClients;
+  const refuse = (detail: string) => {
+    throw ProblemError.validation([{ pointer: requested ? '/dhcpClient' : '/addresses', detail }]);
+  };
+  if (clients && d.dhcp.client !== 'dhcpcd') {
+    if (d.dhcp.client && !clients.includes(d.dhcp.client))
+      refuse(`${d.hostName} has no ${d.dhcp.client} (its DHCP clients: ${clients.join(', ') || 'none'})`);
+    if (!clients.length)
+      refuse(
+        `${d.hostName} has no DHCP client (udhcpc from busybox, dhclient or dhcpcd); install one, then POST /hosts/${d.hostName}/probe`,
+      );
+  }
   const chosen = chooseDhcpClient(d.dhcp.client, clients);
-  if ('refused' in chosen)
-    throw ProblemError.validation([{ pointer: requested ? '/dhcpClient' : '/addresses', detail: `${d.hostName}: ${chosen.refused}` }]);
+  if ('refused' in chosen) refuse(`${d.hostName}: ${chosen.refused}`);
 }
 
 /** The data with the client that will run filled in (the requested one, else the first the host has that we run). Never throws. */

@@ -13,13 +13,8 @@ import type { JobContext } from '../jobs/runner.js';
 import { type HostReader, type TypedResource } from './kind.js';
 import type { AttachmentObservation } from '../model/attachments.js';
 import type { DriftItem } from '../model/resource.js';
-import {
-  attachmentDrift,
-  insideObserveCommands,
-  parseAttachmentObservation,
-  type ObservedAttachmentEnds,
-} from '../ops/attachment-observe.js';
-import { step, type Step } from '../ops/plan.js';
+import { insideDrift, insideObserveCommands, parseAttachmentObservation, type ObservedAttachmentEnds } from '../ops/attachment-observe.js';
+import type { Step } from '../ops/plan.js';
 import { announce, checkTargetNamespace, currentTarget, repairTarget, resolveTarget, targetIfRunning } from './attachment.js';
 import {
   awaitLease,
@@ -37,7 +32,7 @@ import {
   staticAddressing,
   withLease,
 } from './attachment-dhcp.js';
-import { inNs, holdingNamespace, insideSteps, pickIfname, randomMac } from '../ops/attachments.js';
+import { convergeInsideSteps, inNs, holdingNamespace, pickIfname, randomMac } from '../ops/attachments.js';
 import { randomBytes } from 'node:crypto';
 import {
   findParent,
@@ -45,6 +40,7 @@ import {
   nicAttachPlan,
   nicDetachPlan,
   nicFactCommands,
+  HOST_LINKS,
   parseHostLinks,
   vlanDeviceName,
   type HostLink,
@@ -252,7 +248,7 @@ export async function createNicAttachment(ctx: JobContext, record: TypedResource
     });
     const made = { ...attachment, data: { ...d, ifname, resolved, parent, assignedMac } };
     const lease = await leaseOrUndo(ctx, d, id, () => removeNicAttachment(ctx, made));
-    const data = withLease({ ...d, ifname, resolved, parent, assignedMac }, lease);
+    const data = withLease(made.data, lease);
     saveResource(ctx.store, attachment, { data, state: 'ready' });
     announce(ctx, data, ifname, target.netnsPath);
   } catch (e) {
@@ -307,7 +303,7 @@ export async function removeNicAttachment(ctx: JobContext, record: TypedResource
   const attachment = nicData(record);
   const d = attachment.data;
   const target = await targetIfRunning(ctx, d);
-  const commands: Record<string, readonly string[]> = { hostLinks: ['ip', '-j', '-d', 'link', 'show'] };
+  const commands: Record<string, readonly string[]> = { hostLinks: HOST_LINKS };
   if (target.netnsPath && d.ifname) commands.inside = inNs(target.netnsPath, ['ip', '-j', 'link', 'show', 'dev', d.ifname]);
   const facts = await ctx.read(d.hostId, commands);
   const links = parseHostLinks(facts.hostLinks!.stdout);
@@ -336,27 +332,17 @@ export async function observeNicAttachment(hosts: HostReader, record: TypedResou
   const attachment = nicData(record);
   const d = attachment.data;
   const target = await currentTarget(hosts, d);
-  const commands: Record<string, readonly string[]> = { hostLinks: ['ip', '-j', '-d', 'link', 'show'] };
+  const commands: Record<string, readonly string[]> = { hostLinks: HOST_LINKS };
   if (target.netnsPath && d.ifname) Object.assign(commands, insideObserveCommands(d, d.ifname, target.netnsPath));
   Object.assign(commands, dhcpObserveCommands(d, attachment.id, target.netnsPath));
   const out = await hosts.read(d.hostId, commands);
   const o = parseAttachmentObservation(d, out);
   const dh = parseDhcpObservation(d, out);
-  const lower = parseHostLinks(out.hostLinks?.stdout ?? '').find((l) => l.name === d.parent.lower);
-  const hostEnd = {
-    exists: !!lower,
-    owner: null,
-    bridge: null,
-    up: null,
-    operstate: null,
-    mtu: lower?.mtu ?? null,
-    vlan: lower?.vlanId ?? null,
-    error: null,
-  };
+  const hostEnd = lowerOnHost(d, out);
   const drift: DriftItem[] =
     target.running === false
       ? [{ field: 'target', desired: 'running', actual: 'stopped' }]
-      : [...nicDrift(attachment.id, { ...expectedWithDhcp(d, dh), parent: d.parent }, { ...o, hostEnd }), ...dhcpDrift(d, dh)];
+      : [...nicDrift({ ...expectedWithDhcp(d, dh), parent: d.parent }, { ...o, hostEnd }), ...dhcpDrift(d, dh)];
   return {
     observedAt: new Date().toISOString(),
     target,
@@ -367,20 +353,30 @@ export async function observeNicAttachment(hosts: HostReader, record: TypedResou
   };
 }
 
-function nicDrift(id: string, d: AttachmentData & { parent: ParentData }, o: ObservedAttachmentEnds): DriftItem[] {
+/** In an observation's `hostEnd`: the device a sub-interface hangs off on the host (a NIC type has no host end). */
+function lowerOnHost(
+  d: AttachmentData & { parent: ParentData },
+  out: Record<string, { stdout: string }>,
+): ObservedAttachmentEnds['hostEnd'] {
+  const lower = parseHostLinks(out.hostLinks?.stdout ?? '').find((l) => l.name === d.parent.lower);
+  return {
+    exists: !!lower,
+    owner: null,
+    bridge: null,
+    up: null,
+    operstate: null,
+    mtu: lower?.mtu ?? null,
+    vlan: lower?.vlanId ?? null,
+    error: null,
+  };
+}
+
+function nicDrift(d: AttachmentData & { parent: ParentData }, o: ObservedAttachmentEnds): DriftItem[] {
+  const drift: DriftItem[] = [];
   // The phys NIC itself is inside: only a sub-interface's lower device stays on the host.
-  const lowerOnHost = d.type !== 'phys';
-  const drift = attachmentDrift(
-    id,
-    d,
-    {
-      inside: { ...o.inside, paired: true },
-      hostEnd: { ...o.hostEnd, exists: true, owner: id, bridge: d.bridgeName, up: true, operstate: 'up', error: null, vlan: null },
-    },
-    d.mac ?? d.assignedMac,
-  );
-  if (lowerOnHost && !o.hostEnd.exists) drift.unshift({ field: 'parent', desired: d.parent.lower, actual: null });
-  return drift.filter((x) => x.field !== 'vlan' && x.field !== 'hostEnd.mtu' && x.field !== 'carrier');
+  if (d.type !== 'phys' && !o.hostEnd.exists) drift.push({ field: 'parent', desired: d.parent.lower, actual: null });
+  if (!o.inside.exists) drift.push({ field: 'inside', desired: d.ifname, actual: null });
+  return [...drift, ...insideDrift(d, o.inside, d.mac ?? d.assignedMac)];
 }
 
 /**
@@ -399,7 +395,7 @@ export async function repairNicAttachment(ctx: JobContext, record: TypedResource
     ...dhcpObserveCommands(d, id, target.netnsPath),
   });
   const inode = checkTargetNamespace(d, target, facts.nsInodes);
-  const o = parseAttachmentObservation(d, facts);
+  const o = { ...parseAttachmentObservation(d, facts), hostEnd: lowerOnHost(d, facts) };
   const dh = parseDhcpObservation(d, facts);
   const ifname = d.ifname ?? pickIfname(innerLinkNames(facts.innerLinks.stdout));
   const resolved = { pid: target.pid, containerId: target.containerId, containerName: target.containerName, netnsPath: target.netnsPath };
@@ -432,7 +428,7 @@ export async function repairNicAttachment(ctx: JobContext, record: TypedResource
     announce(ctx, d, ifname, target.netnsPath);
     return;
   }
-  const drift = [...nicDrift(id, { ...expectedWithDhcp(d, dh), parent: d.parent }, o), ...dhcpDrift(d, dh)];
+  const drift = [...nicDrift({ ...expectedWithDhcp(d, dh), parent: d.parent }, o), ...dhcpDrift(d, dh)];
   // DHCP: the client owns the address; a client gone, in an old namespace, or its address missing is started again.
   const restartDhcp = dhcpNeedsRestart(d, dh, drift);
   if (!drift.length) {
@@ -443,7 +439,7 @@ export async function repairNicAttachment(ctx: JobContext, record: TypedResource
     const want = restartDhcp ? { ...d, addresses: o.inside.addresses } : expectedWithDhcp(d, dh);
     await runDhcpPlan(ctx, {
       steps: holdingNamespace(d.hostId, id, target.netnsPath, inode, (nsPath) => [
-        ...nicConvergeSteps({ ...want, ifname }, o, nsPath),
+        ...convergeInsideSteps({ ...want, ifname, mac: d.mac ?? d.assignedMac }, o.inside, nsPath),
         ...(restartDhcp ? dhcpStartSteps(d, id, ifname, nsPath) : []),
       ]),
     });
@@ -473,25 +469,4 @@ async function whileMacStillBusy(ctx: JobContext, d: AttachmentData, run: () => 
       await new Promise((resolve) => setTimeout(resolve, 500));
     }
   }
-}
-
-/** Reset in place: addresses, up, MTU, MAC, routes and rules (nothing undone: it resets to the record). */
-function nicConvergeSteps(d: AttachmentData & { ifname: string }, o: ObservedAttachmentEnds, nsPath: string): Step[] {
-  const h = d.hostId;
-  const inside = (argv: string[]) => inNs(nsPath, argv);
-  const s: Step[] = [];
-  if (d.mtu !== null && o.inside.mtu !== d.mtu)
-    s.push(step(h, `MTU ${d.mtu} on ${d.ifname}`, inside(['ip', 'link', 'set', 'dev', d.ifname, 'mtu', String(d.mtu)])));
-  const mac = d.mac ?? d.assignedMac;
-  if (mac && o.inside.mac !== mac)
-    s.push(step(h, `MAC ${mac} on ${d.ifname}`, inside(['ip', 'link', 'set', 'dev', d.ifname, 'address', mac])));
-  for (const a of o.inside.addresses.filter((x) => !d.addresses.includes(x)))
-    s.push(step(h, `remove address ${a} from ${d.ifname}`, inside(['ip', 'addr', 'del', a, 'dev', d.ifname]), { okExitCodes: [0, 2] }));
-  const wanted = insideSteps({
-    d: { ...d, addresses: d.addresses.filter((x) => !o.inside.addresses.includes(x)) },
-    ifname: d.ifname,
-    nsPath,
-  });
-  s.push(...wanted);
-  return s.map(({ undo: _undo, ...x }) => x);
 }

@@ -90,7 +90,8 @@ export function attachmentLockMode(d: AttachmentData): LockMode {
 export function resolveAttachment(store: Store, body: AttachmentCreate, id: string): { data: AttachmentData; key: string } {
   const type = body.type ?? (body.parent !== undefined ? 'macvlan' : 'veth');
   const resolved = type === 'veth' ? resolveVeth(store, body, id) : resolveNicAttachment(store, body, id, type);
-  checkAddressing(store, resolved.data, body);
+  // DHCP needs a client on the host: the probe says which it has (422 before any command when none fits).
+  checkDhcpClient(store, resolved.data, body.dhcpClient !== undefined);
   return resolved;
 }
 
@@ -107,26 +108,6 @@ export function addressingData(body: AttachmentCreate) {
     mac: body.mac ?? (body.macSeed !== undefined ? macFromSeed(body.macSeed) : null),
     macSeed: body.macSeed ?? null,
   };
-}
-
-/** DHCP needs a client on the host: the probe says which it has (422 before any command when none fits). */
-function checkAddressing(store: Store, d: AttachmentData, body: AttachmentCreate): void {
-  if (!d.dhcp) return;
-  if (d.dhcp.client === 'dhcpcd') checkDhcpClient(store, d, true);
-  const clients = readResource(store, 'host', d.hostId)?.data.facts?.dhcpClients;
-  if (!clients) return;
-  if (d.dhcp.client && !clients.includes(d.dhcp.client))
-    throw ProblemError.validation([
-      { pointer: '/dhcpClient', detail: `${d.hostName} has no ${d.dhcp.client} (its DHCP clients: ${clients.join(', ') || 'none'})` },
-    ]);
-  if (!clients.length)
-    throw ProblemError.validation([
-      {
-        pointer: body.dhcpClient !== undefined ? '/dhcpClient' : '/addresses',
-        detail: `${d.hostName} has no DHCP client (udhcpc from busybox, dhclient or dhcpcd); install one, then POST /hosts/${d.hostName}/probe`,
-      },
-    ]);
-  checkDhcpClient(store, d, body.dhcpClient !== undefined);
 }
 
 /** A veth pair from a bridge: the bridge, the VLAN tag, the host's facts, the host end's name. */

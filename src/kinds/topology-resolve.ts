@@ -484,7 +484,6 @@ export function resolveTopology(
         errors.push({ pointer: `${at}/members/${i}/container`, detail: `${h.data.name} has no reachable Docker engine (last probe)` });
       const data: AttachmentData = {
         ...VETH_STATIC,
-        rules: [],
         bridgeId: bridge.id,
         bridgeName: bridge.data.name,
         bridgeType: bridge.data.type,

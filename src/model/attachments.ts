@@ -333,7 +333,7 @@ export const AttachmentDataSchema = BridgeRefSchema.extend({
 export type AttachmentData = z.infer<typeof AttachmentDataSchema>;
 
 /** The fields a veth attachment with static addresses has beyond its bridge, target and addresses. */
-export const VETH_STATIC = {
+export const VETH_STATIC: Readonly<Pick<AttachmentData, 'type' | 'parent' | 'mode' | 'rules' | 'macSeed' | 'dhcp' | 'lease'>> = {
   type: 'veth',
   parent: null,
   mode: null,
@@ -341,7 +341,7 @@ export const VETH_STATIC = {
   macSeed: null,
   dhcp: null,
   lease: null,
-} as const satisfies Partial<AttachmentData>;
+};
 
 export const AttachmentSchema = z
   .object({

@@ -227,7 +227,6 @@ export function attachmentDrift(id: string, d: AttachmentData, o: ObservedAttach
   if (!o.hostEnd.exists) drift.push({ field: 'hostEnd', desired: d.hostIfname, actual: null });
   if (!o.inside.exists) drift.push({ field: 'inside', desired: d.ifname, actual: null });
   else if (o.hostEnd.exists && !o.inside.paired) drift.push({ field: 'paired', desired: true, actual: false });
-  const want = desiredRoutes(d);
   drift.push(
     ...diffFields([
       { field: 'owner', desired: id, actual: o.hostEnd.owner, skip: !o.hostEnd.exists },
@@ -237,20 +236,25 @@ export function attachmentDrift(id: string, d: AttachmentData, o: ObservedAttach
       { field: 'hostEnd.up', desired: true, actual: o.hostEnd.up, skip: !o.hostEnd.exists || d.link === 'down' },
       { field: 'carrier', desired: 'up', actual: o.hostEnd.operstate, skip: !o.hostEnd.exists || !o.inside.exists || d.link === 'down' },
       { field: 'portError', desired: null, actual: o.hostEnd.error, skip: !o.hostEnd.exists },
-      { field: 'up', desired: true, actual: o.inside.up, skip: !o.inside.exists },
-      { field: 'addresses', desired: d.addresses, actual: o.inside.addresses, unordered: true, skip: !o.inside.exists },
-      { field: 'mtu', desired: d.mtu, actual: o.inside.mtu, skip: d.mtu === null || !o.inside.exists },
       { field: 'hostEnd.mtu', desired: d.mtu, actual: o.hostEnd.mtu, skip: d.mtu === null || !o.hostEnd.exists },
-      { field: 'mac', desired: mac, actual: o.inside.mac, skip: mac === null || !o.inside.exists },
-      {
-        field: 'routes',
-        desired: want,
-        actual: want.filter((r) => o.inside.routes.includes(r)),
-        unordered: true,
-        skip: !o.inside.exists,
-      },
-      { field: 'rules', desired: d.rules.map(ruleText), actual: presentRules(d, o.inside.rules), unordered: true, skip: !o.inside.exists },
     ]),
+    ...insideDrift(d, o.inside, mac),
   );
   return drift;
+}
+
+/**
+ * Drift of the interface inside the target, whatever made it (every attachment type): up, addresses, MTU, MAC, routes
+ * and rules. Nothing when it is missing (that is the caller's `inside` item).
+ */
+export function insideDrift(d: AttachmentData, inside: ObservedAttachmentEnds['inside'], mac: string | null): DriftItem[] {
+  const want = desiredRoutes(d);
+  return diffFields([
+    { field: 'up', desired: true, actual: inside.up },
+    { field: 'addresses', desired: d.addresses, actual: inside.addresses, unordered: true },
+    { field: 'mtu', desired: d.mtu, actual: inside.mtu, skip: d.mtu === null },
+    { field: 'mac', desired: mac, actual: inside.mac, skip: mac === null },
+    { field: 'routes', desired: want, actual: want.filter((r) => inside.routes.includes(r)), unordered: true },
+    { field: 'rules', desired: d.rules.map(ruleText), actual: presentRules(d, inside.rules), unordered: true },
+  ]).filter(() => inside.exists);
 }

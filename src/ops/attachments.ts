@@ -460,7 +460,6 @@ export function convergeAttachmentPlan(id: string, d: AttachmentData & { ifname:
   const h = d.hostId;
   const hostEnd = d.hostIfname;
   const ifname = d.ifname;
-  const inside = (argv: string[]) => inNs(nsPath, argv);
   const s: Step[] = [];
   if (d.bridgeType === 'ovs') {
     if (o.hostEnd.bridge !== d.bridgeName || o.hostEnd.vlan !== d.vlan || o.hostEnd.owner !== id || o.hostEnd.error) {
@@ -478,20 +477,40 @@ export function convergeAttachmentPlan(id: string, d: AttachmentData & { ifname:
   if (d.link === 'down') {
     if (o.hostEnd.up !== false) s.push(step(h, `${hostEnd} down (cable pulled)`, ['ip', 'link', 'set', 'dev', hostEnd, 'down']));
   } else if (o.hostEnd.up !== true) s.push(step(h, `${hostEnd} up`, ['ip', 'link', 'set', 'dev', hostEnd, 'up']));
-  if (d.mtu !== null && o.inside.mtu !== d.mtu)
+  const offload =
+    d.datapathType === 'netdev'
+      ? [step(h, `tx checksum offload off on ${ifname} (netdev datapath)`, inNs(nsPath, ['ethtool', '-K', ifname, 'tx', 'off']))]
+      : [];
+  s.push(...convergeInsideSteps({ ...d, ifname }, o.inside, nsPath, offload));
+  return { steps: s.map(({ undo: _u, ...x }) => x) };
+}
+
+/**
+ * Reset in place what differs on the interface inside the target, whatever made it (every attachment type): MTU,
+ * MAC, addresses (IPv6 on first when one is missing), up, then `afterUp`, routes and rules (the attach plan's own
+ * steps: `ip route replace` and the rule step converge). Nothing is undone: it resets to the record.
+ */
+export function convergeInsideSteps(
+  d: InsideConfig & { ifname: string; mtu: number | null; mac: string | null },
+  o: { up: boolean | null; mtu: number | null; mac: string | null; addresses: string[] },
+  nsPath: string,
+  afterUp: Step[] = [],
+): Step[] {
+  const h = d.hostId;
+  const ifname = d.ifname;
+  const inside = (argv: string[]) => inNs(nsPath, argv);
+  const s: Step[] = [];
+  if (d.mtu !== null && o.mtu !== d.mtu)
     s.push(step(h, `MTU ${d.mtu} on ${ifname}`, inside(['ip', 'link', 'set', 'dev', ifname, 'mtu', String(d.mtu)])));
-  if (d.mac && o.inside.mac !== d.mac)
+  if (d.mac && o.mac !== d.mac)
     s.push(step(h, `MAC ${d.mac} on ${ifname}`, inside(['ip', 'link', 'set', 'dev', ifname, 'address', d.mac])));
-  for (const a of o.inside.addresses.filter((x) => !d.addresses.includes(x)))
+  for (const a of o.addresses.filter((x) => !d.addresses.includes(x)))
     s.push(step(h, `remove address ${a} from ${ifname}`, inside(['ip', 'addr', 'del', a, 'dev', ifname]), { okExitCodes: [0, 2] }));
-  const missing = d.addresses.filter((x) => !o.inside.addresses.includes(x));
+  const missing = d.addresses.filter((x) => !o.addresses.includes(x));
   if (missing.some((a) => ipFamily(a) === 6)) s.push(enableIpv6Step(h, ifname, nsPath));
   for (const a of missing) s.push(step(h, `address ${a} on ${ifname}`, inside(['ip', ...addrReplace(a, ifname)])));
-  if (o.inside.up !== true) s.push(step(h, `${ifname} up`, inside(['ip', 'link', 'set', 'dev', ifname, 'up'])));
-  if (d.datapathType === 'netdev')
-    s.push(step(h, `tx checksum offload off on ${ifname} (netdev datapath)`, inside(['ethtool', '-K', ifname, 'tx', 'off'])));
-  // Routes and rules: the attach plan's own steps (ip route replace and the rule step converge).
-  const attach = insideSteps({ d, ifname, nsPath });
-  s.push(...attach.filter((x) => x.argv.includes('route') || x.argv.includes('netplumb-rule')));
-  return { steps: s.map(({ undo: _u, ...x }) => x) };
+  if (o.up !== true) s.push(step(h, `${ifname} up`, inside(['ip', 'link', 'set', 'dev', ifname, 'up'])));
+  s.push(...afterUp);
+  s.push(...insideSteps({ d, ifname, nsPath }).filter((x) => x.argv.includes('route') || x.argv.includes('netplumb-rule')));
+  return s.map(({ undo: _u, ...x }) => x);
 }

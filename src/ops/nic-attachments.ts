@@ -51,13 +51,18 @@ export function parseHostLinks(stdout: string): HostLink[] {
   });
 }
 
+/**
+ * The host's links with their details (kind, VLAN id, the device under them) and addresses: `addr`, not `link`, so the
+ * addresses say which NIC the host is reached by.
+ */
+export const HOST_LINKS: readonly string[] = ['ip', '-j', '-d', 'addr', 'show'];
+
 /** Read-only commands before planning: the host's links (to find the NIC by name or MAC), the target's. */
 export function nicFactCommands(nsPath: string) {
   return {
     nsInodes: ['stat', '-L', '-c', '%i', '/proc/self/ns/net', nsPath],
     innerLinks: inNs(nsPath, ['ip', '-j', 'link', 'show']),
-    /** `addr`, not `link`: the addresses say which NIC the host is reached by. */
-    hostLinks: ['ip', '-j', '-d', 'addr', 'show'],
+    hostLinks: HOST_LINKS,
   };
 }
 

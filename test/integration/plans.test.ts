@@ -45,7 +45,6 @@ beforeAll(async () => {
     container: null,
     assignedMac: null,
     ...VETH_STATIC,
-    rules: [],
   };
 }, 180_000);
 

@@ -25,7 +25,6 @@ const d: AttachmentData = {
   container: 'web1',
   assignedMac: null,
   ...VETH_STATIC,
-  rules: [],
 };
 const ns = '/proc/4242/ns/net';
 const inNs = (...a: string[]) => ['nsenter', `--net=${ns}`, ...a];

@@ -25,7 +25,6 @@ const member = (n: number, host = 'host_1'): AttachmentData => ({
   container: `c${n}`,
   assignedMac: null,
   ...VETH_STATIC,
-  rules: [],
 });
 const plan = (ds: AttachmentData[]) =>
   ds.flatMap((d, i) => attachPlan({ id: `att_${i}`, d, ifname: 'eth1', nsPath: `/proc/${100 + i}/ns/net`, nsRef: String(100 + i) }).steps);

@@ -29,7 +29,6 @@ const d: AttachmentData = {
   container: 'web1',
   assignedMac: '02:00:00:00:00:01',
   ...VETH_STATIC,
-  rules: [],
 };
 
 const ok = (stdout: unknown) => ({ exitCode: 0, stdout: typeof stdout === 'string' ? stdout : JSON.stringify(stdout) });
