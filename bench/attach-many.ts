@@ -30,6 +30,7 @@ import {
   startService,
   time,
   vswitchdPid,
+  watchdog,
 } from './lib.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -129,20 +130,30 @@ try {
     const lat: number[] = [];
     const jobs: Job[] = [];
     const stop = await cpuMeter({ 'ovs-vswitchd': await vswitchdPid(sb, HOST) });
-    api.push(
-      await time(() =>
-        Promise.all(
-          names.map(async (c, i) => {
-            const t = performance.now();
-            const att = await np.attachments
-              .create({ bridge: bridge.id, target: { container: c }, addresses: [cidr(i)] })
-              .catch((e) => explain(np, e));
-            if (att.job) jobs.push(att.job);
-            lat.push(performance.now() - t);
-          }),
+    // The watchdog: a round where nothing finishes for BENCH_STALL_S (60 s) prints what every job waits for and ends
+    // the bench with exit 3 instead of hanging (issue 33).
+    const dog = watchdog(svc);
+    try {
+      api.push(
+        await time(() =>
+          dog.guard(
+            Promise.all(
+              names.map(async (c, i) => {
+                const t = performance.now();
+                const att = await np.attachments
+                  .create({ bridge: bridge.id, target: { container: c }, addresses: [cidr(i)] })
+                  .catch((e) => explain(np, e));
+                dog.progress();
+                if (att.job) jobs.push(att.job);
+                lat.push(performance.now() - t);
+              }),
+            ),
+          ),
         ),
-      ),
-    );
+      );
+    } finally {
+      dog.stop();
+    }
     cpu.push(await stop());
     perRequest.push(...lat);
     if (r === 0) await check(sb, 'API', N + 1); // + the warm-up attachment
@@ -183,6 +194,9 @@ try {
   console.log(`  floor (b), fully batched:                     ${sec(fb)}   [${list(b)}]`);
   console.log(`  API / floor (a): ${(mA / fa).toFixed(2)}x;  API / floor (b): ${(mA / fb).toFixed(2)}x;  API − floor (b): ${sec(mA - fb)}`);
   console.log(`  per container: API ${ms(mA / N)}, floor (a) ${ms(fa / N)}, floor (b) ${ms(fb / N)}`);
+} catch (e) {
+  console.log(`!! ${e instanceof Error ? e.message : String(e)}`);
+  process.exitCode = /stalled/.test(String(e)) ? 3 : 1;
 } finally {
   await svc.close();
   await sb.down();

@@ -65,7 +65,8 @@ export async function startService(): Promise<Service> {
     np: createClient({ baseUrl, waitSeconds: 120 }),
     async close() {
       await new Promise<void>((r) => server!.close(() => r()));
-      await deps.runner.drain();
+      // A stalled bench (its watchdog fired) must not wait for its stuck jobs: each wait has a bound, but a long one.
+      await Promise.race([deps.runner.drain(), sleep(10_000)]);
       await deps.hosts.closeAll();
       store.close();
     },
@@ -235,4 +236,51 @@ export const cores = (x: number): string => `${x.toFixed(2)} cores`;
 /** The pid of a sandbox host's ovs-vswitchd (from its pid file). */
 export async function vswitchdPid(sb: Sandbox, host: string): Promise<number> {
   return Number((await fs.readFile(path.join(sb.host(host).ovsRundir, 'ovs-vswitchd.pid'), 'utf8')).trim());
+}
+
+/**
+ * A bench that stalls says where and stops instead of hanging: `guard(p)` rejects when no `progress()` was reported for
+ * quietMs, after printing every unfinished job with what it waits for (GET /jobs/{id} `waiting`) and each host's
+ * channels, shell sessions and Docker streams. The bench's own `finally` then tears its sandbox down; the caller sets
+ * a non-zero exit.
+ */
+export function watchdog(svc: Service, quietMs = Number(process.env.BENCH_STALL_S ?? 60) * 1000) {
+  let last = performance.now();
+  let timer: NodeJS.Timeout | undefined;
+  let fire: ((e: Error) => void) | undefined;
+  const stalled = new Promise<never>((_, reject) => (fire = reject));
+  stalled.catch(() => {});
+  const check = async () => {
+    if (performance.now() - last < quietMs) return void (timer = setTimeout(() => void check(), 1000));
+    console.log(`!! watchdog: nothing finished for ${sec(quietMs)}; what is waiting:`);
+    console.log(await describeStall(svc));
+    fire!(new Error(`stalled: nothing finished for ${sec(quietMs)} (state printed above)`));
+  };
+  timer = setTimeout(() => void check(), 1000);
+  return {
+    progress: () => void (last = performance.now()),
+    guard: <T>(p: Promise<T>): Promise<T> => Promise.race([p, stalled]),
+    stop: () => clearTimeout(timer),
+  };
+}
+
+/** Unfinished jobs with their waits, and each host's connection numbers. */
+export async function describeStall(svc: Service): Promise<string> {
+  const { dockerStats } = await import('../src/docker/client.js');
+  const lines: string[] = [];
+  for (const status of ['running', 'queued'] as const) {
+    const page = await svc.np.jobs.list({ status, limit: 200 });
+    lines.push(`  ${page.items.length} ${status} job(s)`);
+    for (const j of page.items.slice(0, 20)) {
+      const waits = (j.waiting ?? []).map((w) => `${w.kind}: ${w.detail} since ${w.since}`).join(' | ') || 'nothing shown';
+      lines.push(`    ${j.id} ${j.kind} ${j.progress.done}/${j.progress.total}: ${waits}`);
+    }
+  }
+  for (const [host, stats] of Object.entries(svc.deps.hosts.diagnostics?.(dockerStats) ?? {}))
+    lines.push(
+      `  host ${host}: ${Object.entries(stats)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ')}`,
+    );
+  return lines.join('\n');
 }

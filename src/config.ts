@@ -43,6 +43,7 @@ const Env = z.object({
     .optional(),
   NETPLUMB_PG_POOL: z.coerce.number().int().min(2).max(200).default(10),
   NETPLUMB_RECONCILE: z.enum(['on', 'off']).default('on'),
+  NETPLUMB_LOCK_WAIT_S: z.coerce.number().int().min(1).max(86_400).default(600),
   NETPLUMB_RECONCILE_INTERVAL_S: z.coerce.number().int().min(0).max(86_400).default(60),
 });
 
@@ -68,6 +69,8 @@ export interface Config {
   pgPoolMax: number;
   /** The reconcile loop (src/reconcile/loop.ts): off, or on with a period (0: only after reconnects, reboots, container events). */
   reconcile: { enabled: boolean; intervalMs: number };
+  /** How long a job waits for its host locks before it fails with a timeout. */
+  lockWaitMs: number;
 }
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
@@ -103,5 +106,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     replicaId: e.NETPLUMB_REPLICA_ID,
     pgPoolMax: e.NETPLUMB_PG_POOL,
     reconcile: { enabled: e.NETPLUMB_RECONCILE === 'on', intervalMs: e.NETPLUMB_RECONCILE_INTERVAL_S * 1000 },
+    lockWaitMs: e.NETPLUMB_LOCK_WAIT_S * 1000,
   };
 }

@@ -20,6 +20,8 @@ export interface AppConfig {
   corsOrigins?: readonly string[] | undefined;
   /** AES-256 key sealing inline private keys at rest; without it inline keys are refused (422). */
   secretKey?: Buffer | undefined;
+  /** The longest a job waits for its host locks before it fails with a `timeout` problem (default 600 s). */
+  lockWaitMs?: number | undefined;
 }
 
 export interface AppDeps {

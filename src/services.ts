@@ -45,7 +45,7 @@ export function createDeps(
 ): AppDeps {
   const store = new FaultTolerantStore(sealedSecretsStore(rawStore, config.secretKey, ['host']));
   const hosts = new HostPool(connections);
-  const runner = new JobRunner(store, hosts, coordination);
+  const runner = new JobRunner(store, hosts, coordination, { lockWaitMs: config.lockWaitMs });
   // Secrets already stored must be redacted from logs too.
   for (const h of store.allResources('host')) if (typeof h.secret?.privateKey === 'string') runner.addSecret(h.secret.privateKey);
   if (config.token) runner.addSecret(config.token);

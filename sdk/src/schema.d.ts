@@ -663,6 +663,8 @@ export interface components {
             createdAt: string;
             startedAt: string | null;
             finishedAt: string | null;
+            /** @description What the job is waiting for right now (queued or running, shown by the replica that runs it): a lock and its holders, a channel, a Docker lookup, a batch on a host since a time. Every wait is bounded. */
+            waiting?: components["schemas"]["JobWait"][];
         };
         /** @description RFC 9457 problem details */
         Problem: {
@@ -684,6 +686,20 @@ export interface components {
             }[];
         } & {
             [key: string]: unknown;
+        };
+        JobWait: {
+            /**
+             * @description lock: its host locks (behind other jobs); channel: a channel slot on the SSH connection; connection: connecting to the host; docker: a Docker API lookup; batch: commands running on the host
+             * @enum {string}
+             */
+            kind: "lock" | "channel" | "connection" | "docker" | "batch";
+            /** @example a batch of 6 step(s) on docker1 */
+            detail: string;
+            host: string | null;
+            /** @description when the wait began */
+            since: string;
+            /** @description how long it may last before the job fails with a `timeout` problem naming it */
+            boundMs: number;
         };
         Host: {
             /** @example host_23ocopjlantactg3nj52augwym */

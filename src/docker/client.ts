@@ -87,6 +87,24 @@ export class DialStdioAgent extends http.Agent {
     super({ keepAlive: true, maxSockets: 3, maxFreeSockets: 2 });
   }
 
+  /** Streams open (in use or kept free) and requests queued for one. */
+  stats(): Record<string, number> {
+    const count = (o: NodeJS.ReadOnlyDict<unknown[]>) => Object.values(o).reduce((n, l) => n + (l?.length ?? 0), 0);
+    // Streams the host has closed (ssh2: incoming state closed) that still count as the agent's: a leak if it stays.
+    const closedByHost = Object.values(this.sockets)
+      .flat()
+      .filter((s) => (s as unknown as { incoming?: { state?: string } }).incoming?.state === 'closed').length;
+    return {
+      dockerStreams: count(this.sockets),
+      dockerStreamsFree: count(this.freeSockets),
+      dockerStreamsClosedByHost: closedByHost,
+      dockerStreamsPaused: Object.values(this.sockets)
+        .flat()
+        .filter((s) => (s as Duplex | undefined)?.readableFlowing === false).length,
+      dockerRequestsQueued: count(this.requests),
+    };
+  }
+
   /** docker-modem formats its request options (this agent included) for a debug line even with debug off. */
   [inspect.custom](): string {
     return 'DialStdioAgent';
@@ -135,6 +153,12 @@ function asSocket(stream: Duplex): Duplex {
   }
   if (typeof s.setTimeout !== 'function') s.setTimeout = () => s;
   return stream;
+}
+
+/** The stream numbers of a Docker client made by createDockerClient over SSH (none for a local socket). */
+export function dockerStats(docker: Dockerode): Record<string, number> {
+  const agent = (docker.modem as unknown as { agent?: unknown }).agent;
+  return agent instanceof DialStdioAgent ? agent.stats() : {};
 }
 
 function unixSocketOf(dockerHost: string | undefined): string | undefined {

@@ -1,5 +1,6 @@
 import type Dockerode from 'dockerode';
 import { ExecError } from '../exec/errors.js';
+import { boundedWait } from '../exec/waits.js';
 
 /** What the plumbing needs to know about a container. */
 export interface ContainerInfo {
@@ -47,7 +48,9 @@ export async function resolveContainer(docker: Dockerode, nameOrId: string, opts
   if (!CONTAINER_NAME.test(bare)) throw new ContainerNotFoundError(nameOrId);
   let info: Dockerode.ContainerInspectInfo;
   try {
-    info = await onceMoreIfReset(() => docker.getContainer(bare).inspect());
+    info = await boundedDockerRead(`a Docker lookup of container ${bare}`, (abortSignal) =>
+      onceMoreIfReset(() => docker.getContainer(bare).inspect({ abortSignal })),
+    );
   } catch (err) {
     if (statusCodeOf(err) === 404) throw new ContainerNotFoundError(nameOrId);
     throw asDockerError(err);
@@ -67,11 +70,24 @@ export async function resolveContainer(docker: Dockerode, nameOrId: string, opts
 /** The Docker engine's version, e.g. `20.10.24+dfsg1`. */
 export async function dockerVersion(docker: Dockerode): Promise<string> {
   try {
-    const v = await onceMoreIfReset(() => docker.version());
+    // dockerode's types omit version()'s options; its code passes abortSignal on like every other call's.
+    const version = docker.version.bind(docker) as unknown as (opts: { abortSignal: AbortSignal }) => Promise<Dockerode.DockerVersion>;
+    const v = await boundedDockerRead('the Docker engine version', (abortSignal) => onceMoreIfReset(() => version({ abortSignal })));
     return v.Version;
   } catch (err) {
     throw asDockerError(err);
   }
+}
+
+/** The longest one Docker API read may take (queued behind others on the host's streams included). */
+export const DOCKER_READ_MS = 30_000;
+
+/**
+ * A Docker read, bounded and shown on the job's board: the request is aborted at the bound (its stream closed, so it
+ * holds nothing), and the job fails with a timeout naming the lookup instead of waiting forever.
+ */
+function boundedDockerRead<T>(what: string, read: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  return boundedWait({ kind: 'docker', detail: what }, DOCKER_READ_MS, read);
 }
 
 /**

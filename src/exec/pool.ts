@@ -36,11 +36,13 @@ export interface HostServices {
   docker(host: HostTarget): Dockerode;
   /** Drops cached connections of a host (deleted, or its connection settings changed). */
   forget(hostId: string): Promise<void>;
+  /** Per host: its connection's numbers now (channels, sessions, Docker streams), for diagnostics. */
+  diagnostics?(dockerStats?: (docker: Dockerode) => Record<string, number>): Record<string, Record<string, number>>;
   closeAll(): Promise<void>;
 }
 
 export class HostPool implements HostServices {
-  private connections = new Map<string, { connection: HostConnection; docker?: Dockerode; fingerprint: string }>();
+  private connections = new Map<string, { connection: HostConnection; docker?: Dockerode; fingerprint: string; label?: string }>();
 
   constructor(private open: ConnectionFactory) {}
 
@@ -50,7 +52,7 @@ export class HostPool implements HostServices {
     let entry = this.connections.get(host.id);
     if (!entry || entry.fingerprint !== fingerprint) {
       if (entry) void entry.connection.executor.close();
-      entry = { connection: this.open(host.connection), fingerprint };
+      entry = { connection: this.open(host.connection), fingerprint, label: host.connection.label };
       this.connections.set(host.id, entry);
     }
     return entry;
@@ -64,6 +66,16 @@ export class HostPool implements HostServices {
     const entry = this.entry(host);
     entry.docker ??= entry.connection.docker();
     return entry.docker;
+  }
+
+  /** Per host (by its label): its executor's and Docker client's numbers now, for diagnostics of a stall. */
+  diagnostics(dockerStats: (docker: Dockerode) => Record<string, number> = () => ({})): Record<string, Record<string, number>> {
+    const out: Record<string, Record<string, number>> = {};
+    for (const [id, e] of this.connections) {
+      const label = e.label ?? id;
+      out[label] = { ...(e.connection.executor.stats?.() ?? {}), ...(e.docker ? dockerStats(e.docker) : {}) };
+    }
+    return out;
   }
 
   async forget(hostId: string): Promise<void> {

@@ -11,6 +11,7 @@ import type { BatchOptions, BatchResult, BatchStep } from './batch.js';
 import { Semaphore } from './semaphore.js';
 import { ShellSessionPool } from './shell-session.js';
 import { signalNumber } from './signals.js';
+import { boundedWait, shownWait } from './waits.js';
 import { DEFAULT_TIMEOUT_MS, type Executor, type RunOptions, type RunResult } from './types.js';
 
 /** ssh2 loads on first connection (src/lazy.ts). */
@@ -45,12 +46,36 @@ export interface SshExecutorConfig {
   shellSessions?: number;
   /** An idle shell session is closed after this long. Default 30 000. */
   shellSessionIdleMs?: number;
+  /** The longest a command, batch or stream waits for a channel slot before it fails with a timeout. Default 120 000. */
+  slotWaitMs?: number;
 }
+
+/** How long work waits for a channel slot by default: slots free up as commands end (each bounded by its own timeout). */
+export const SLOT_WAIT_MS = 120_000;
 
 /** The remote `timeout` gets this long after its TERM before it sends KILL. */
 const KILL_AFTER_S = 5;
 /** The local safety net fires this long after timeoutMs, after the remote KILL should have happened. */
 const LOCAL_GRACE_MS = 10_000;
+
+/**
+ * ssh2 emits 'close' on an exec channel only once its readable side has ended, that is once someone has read it to
+ * the end. A stream nobody reads any more (an http.Agent's socket after its last response; one the agent destroyed
+ * because its free list was full) would never see 'close' after the host closed it: its channel slot would never come
+ * back, and the agent would count the socket as in use forever. Issue 33: the Docker agent's streams leaked so until
+ * every Docker lookup queued behind them for good. So when the host closes a stream (CHANNEL_CLOSE: ssh2 marks the
+ * incoming side closed, then pushes the end), what is left is drained: 'end' comes, and with it 'close'.
+ */
+function drainedWhenClosed(channel: ClientChannel): ClientChannel {
+  const push = channel.push.bind(channel);
+  const incoming = (channel as unknown as { incoming?: { state?: string } }).incoming;
+  channel.push = (chunk: unknown, encoding?: BufferEncoding) => {
+    const more = push(chunk, encoding);
+    if (chunk === null && incoming?.state === 'closed') setImmediate(() => channel.resume());
+    return more;
+  };
+  return channel;
+}
 
 /** One SSH connection and whether it can still carry channels. */
 interface Connection {
@@ -116,6 +141,19 @@ export class SshExecutor implements Executor {
   /** The most channels ever open at once on this executor. */
   get maxObservedChannels(): number {
     return this.slots.highWater;
+  }
+
+  stats(): Record<string, number> {
+    const sessions = this.sessions.stats;
+    return {
+      channelsInUse: this.slots.active,
+      channelLimit: this.slots.limit,
+      channelWaiters: this.slots.waiting,
+      shellSessionsOpen: sessions.open,
+      shellSessionsIdle: sessions.idle,
+      connectionsOpened: this.connectionsOpened,
+      connected: this.conn?.alive ? 1 : 0,
+    };
   }
 
   /** How many SSH connections this executor has established (handshake + auth done). */
@@ -234,7 +272,7 @@ export class SshExecutor implements Executor {
       channel.once('close', release);
       channel.stderr.resume();
       channel.stderr.on('error', () => {});
-      return channel;
+      return drainedWhenClosed(channel);
     } catch (err) {
       release();
       throw err;
@@ -268,10 +306,24 @@ export class SshExecutor implements Executor {
     );
   }
 
-  /** A channel slot; when all are taken, an idle shell session gives its own back rather than hold it. */
+  /**
+   * A channel slot; when all are taken, an idle shell session gives its own back rather than hold it. The wait is
+   * shown on the job's board and bounded (slotWaitMs): a slot that never comes fails the work, it never hangs.
+   */
   private acquireSlot(): Promise<() => void> {
     if (this.slots.active >= this.slots.limit) this.sessions.closeIdle();
-    return this.slots.acquire();
+    if (this.slots.active < this.slots.limit) return this.slots.acquire();
+    const { active, limit, waiting } = this.slots;
+    const sessions = this.sessions.stats;
+    return boundedWait(
+      {
+        kind: 'channel',
+        detail: `a channel slot on ${this.target} (${active} of ${limit} in use, ${sessions.open} by shell sessions; ${waiting} waiting before this one)`,
+        host: this.target,
+      },
+      this.config.slotWaitMs ?? SLOT_WAIT_MS,
+      (signal) => this.slots.acquire(signal),
+    );
   }
 
   /** openExec with a deadline: a host that accepted TCP but stopped answering cannot hold a run forever. */
@@ -301,7 +353,14 @@ export class SshExecutor implements Executor {
   /** Opens an exec channel; retries once on a new connection if the old one turned out to be dead. */
   private async openExec(command: string): Promise<{ conn: Connection; channel: ClientChannel }> {
     for (let attempt = 0; ; attempt++) {
-      const conn = await this.connection();
+      // Connecting (or waiting for another caller's attempt) shows on the job's board; connect bounds itself.
+      const conn = this.conn?.alive
+        ? this.conn
+        : await shownWait(
+            { kind: 'connection', detail: `connecting to ${this.target} over SSH`, host: this.target },
+            this.config.connectTimeoutMs ?? 10_000,
+            () => this.connection(),
+          );
       try {
         const channel = await new Promise<ClientChannel>((resolve, reject) => {
           conn.client.exec(command, (err, ch) => (err ? reject(err) : resolve(ch)));

@@ -28,6 +28,8 @@ export interface Executor {
   runBatch?(steps: readonly BatchStep[], opts?: BatchOptions): Promise<BatchResult>;
   /** Releases connections. The executor may be used again afterwards (it reconnects). */
   close(): Promise<void>;
+  /** How its connection stands now (channels, sessions), in numbers: for diagnostics of a stalled job. */
+  stats?(): Record<string, number>;
 }
 
 export const DEFAULT_TIMEOUT_MS = 30_000;

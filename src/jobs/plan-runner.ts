@@ -8,6 +8,7 @@ import { BatchIncompleteError, runBatchOn, type BatchStep, type BatchStepResult 
 import { ExecError } from '../exec/errors.js';
 import type { Executor } from '../exec/types.js';
 import { quoteArgv } from '../exec/quote.js';
+import { shownWait, WaitTimeoutError } from '../exec/waits.js';
 import { ProblemError } from '../model/problems.js';
 import type { Plan, Step } from '../ops/plan.js';
 import type { LogStream } from '../store/types.js';
@@ -88,7 +89,10 @@ async function runHost(io: PlanHosts, hostId: string, steps: Step[]): Promise<Ho
   }));
   const name = io.hostName(hostId);
   try {
-    const r = await runBatchOn(io.executor(hostId), batch, { timeoutMs: batchTimeout(steps.length) });
+    const timeoutMs = batchTimeout(steps.length);
+    const r = await shownWait({ kind: 'batch', detail: `a batch of ${steps.length} step(s) on ${name}`, host: name }, timeoutMs, () =>
+      runBatchOn(io.executor(hostId), batch, { timeoutMs }),
+    );
     const failed = r.stoppedAt;
     const done = steps.slice(0, failed ?? r.results.length);
     const error =
@@ -108,6 +112,10 @@ async function runHost(io: PlanHosts, hostId: string, steps: Step[]): Promise<Ho
         { cause: e },
       );
       return { hostId, steps, results: e.results, done: steps.slice(0, e.results.length), error };
+    }
+    if (e instanceof WaitTimeoutError) {
+      // It never got a channel: nothing was sent to the host.
+      return { hostId, steps, results: [], done: [], error: e };
     }
     if (e instanceof ExecError) {
       // No output arrived: which steps ran is unknown (none is retried).

@@ -17,6 +17,15 @@ import type { Coordination, HostLockService, LeaseHandle } from '../store/coordi
 import { Redactor } from '../redact.js';
 import { withDeferredWrites } from '../store/fault-tolerant.js';
 import { describeFault, isStorageFault } from '../store/faults.js';
+import { boundedWait, shownWait, WaitBoard, WaitTimeoutError, withWaitBoard, type Wait } from '../exec/waits.js';
+
+/** How long a job waits for its host locks before it fails with a timeout (a queue behind long jobs is normal). */
+export const LOCK_WAIT_MS = 600_000;
+
+export interface JobRunnerOptions {
+  /** The longest a job waits for its host locks. Default LOCK_WAIT_MS. */
+  lockWaitMs?: number;
+}
 
 /** A host as a job sees it: its name (for logs) and how to reach it. */
 export interface JobHost {
@@ -82,6 +91,7 @@ export function newJob(spec: JobSpec): JobRecord {
 /** Turns anything thrown inside a job into the problem the job fails with. */
 export function toProblem(e: unknown, jobId: string): Problem {
   if (e instanceof ProblemError) return { ...e.problem, jobId };
+  if (e instanceof WaitTimeoutError) return problem('timeout', `the job ${e.message}`, { jobId, waiting: e.wait });
   if (isStorageFault(e)) return problem('storage-unavailable', `the store failed while the job ran: ${describeFault(e)}`, { jobId });
   if (e instanceof ExecError) {
     if (e.code === 'host-key-mismatch') return problem('host-key-mismatch', e.message, { ...e.details, jobId });
@@ -98,6 +108,8 @@ export class JobRunner {
   private events = new EventEmitter();
   private running = new Map<string, Promise<void>>();
   private leases = new Map<string, LeaseHandle>();
+  /** What each job running here is waiting for right now (GET /jobs/{id} shows it). */
+  private boards = new Map<string, WaitBoard>();
   /** Also used by the API for problem responses: one set of secrets for everything stored or answered. */
   readonly redactor = new Redactor();
 
@@ -106,6 +118,7 @@ export class JobRunner {
     private hosts: HostServices,
     /** Replicas (PostgreSQL): host locks, job leases and other replicas' log events; one process needs none. */
     private coordination: Pick<Coordination, 'hostLocks' | 'leases' | 'feed'> = {},
+    private readonly options: JobRunnerOptions = {},
   ) {
     this.events.setMaxListeners(0);
     this.locks = coordination.hostLocks ?? new HostLocks();
@@ -147,6 +160,11 @@ export class JobRunner {
     return this.running.has(jobId);
   }
 
+  /** What a job running in this process waits for now (a lock, a channel, a Docker lookup, a batch); null when it runs here no longer. */
+  waiting(jobId: string): Wait[] | null {
+    return this.boards.get(jobId)?.current() ?? null;
+  }
+
   /** Starts a job whose row is already stored (status queued). */
   start(job: JobRecord, work: JobWork, onFinish?: JobFinish, lockMode: LockMode = 'exclusive', claimed?: LeaseHandle): void {
     // Store writes of the job are kept in memory when the store fails (never thrown at it); anything else that
@@ -155,10 +173,13 @@ export class JobRunner {
     // A worker passes the lease it claimed the queued job with (leases.claimNext).
     const lease = claimed ?? this.coordination.leases?.hold(job.id);
     if (lease) this.leases.set(job.id, lease);
-    const p = withDeferredWrites(job.id, () => this.execute(job, work, onFinish, lockMode))
+    const board = new WaitBoard();
+    this.boards.set(job.id, board);
+    const p = withDeferredWrites(job.id, () => withWaitBoard(board, () => this.execute(job, work, onFinish, lockMode)))
       .catch((e) => console.error(`netplumb: job ${job.id} ended outside its error handling (a bug):`, e))
       .finally(() => {
         this.running.delete(job.id);
+        this.boards.delete(job.id);
         this.leases.delete(job.id);
         lease?.release();
       });
@@ -188,8 +209,40 @@ export class JobRunner {
     while (this.running.size) await Promise.allSettled([...this.running.values()]);
   }
 
+  /** The job's host locks, waited for at most lockWaitMs (shown on its board: whom it waits behind). */
+  private takeLocks(job: JobRecord, lockMode: LockMode): Promise<() => void> {
+    const hosts = [...new Set(job.hosts)].sort();
+    const holders = hosts.map((h) => `${h}: ${this.locks.describe?.(h) ?? 'held'}`).join('; ');
+    return boundedWait(
+      {
+        kind: 'lock',
+        detail: `the ${lockMode} lock on host(s) ${hosts.join(', ')} (${holders})`,
+        host: hosts.length === 1 ? hosts[0]! : null,
+      },
+      this.options.lockWaitMs ?? LOCK_WAIT_MS,
+      (signal) => this.locks.acquire(job.hosts, lockMode, { owner: job.id, signal }),
+    );
+  }
+
   private async execute(job: JobRecord, work: JobWork, onFinish: JobFinish | undefined, lockMode: LockMode): Promise<void> {
-    const release = await this.locks.acquire(job.hosts, lockMode);
+    let release: () => void;
+    try {
+      release = await this.takeLocks(job, lockMode);
+    } catch (e) {
+      // Nothing ran: the job fails saying what it waited for.
+      job.status = 'failed';
+      job.error = this.redactor.deep(toProblem(e, job.id));
+      job.finishedAt = now();
+      this.store.updateJob(job);
+      this.log(job.id, null, 'error', `${job.kind} failed: ${String(job.error.detail)}`);
+      try {
+        onFinish?.(job);
+      } finally {
+        this.events.emit(`end:${job.id}`, job);
+        this.store.forgetJob(job.id);
+      }
+      return;
+    }
     // Replicas: the wait may have been long; renew the lease now, so a job given up meanwhile runs nothing here
     // (another replica already marked it interrupted; its verdict stands).
     if (this.coordination.leases && !(await this.coordination.leases.confirm(job.id))) {
@@ -327,10 +380,15 @@ async function readBatch(
   timeoutMs: number,
 ): Promise<BatchStepResult[]> {
   try {
-    const r = await runBatchOn(
-      executor,
-      argvs.map((argv) => ({ argv, okExitCodes: ANY_EXIT })),
-      { timeoutMs },
+    const r = await shownWait(
+      { kind: 'batch', detail: `a batch of ${argvs.length} read(s) on ${hostName}`, host: hostName },
+      timeoutMs,
+      () =>
+        runBatchOn(
+          executor,
+          argvs.map((argv) => ({ argv, okExitCodes: ANY_EXIT })),
+          { timeoutMs },
+        ),
     );
     if (r.results.length === argvs.length) return r.results;
     // Timed out part-way: the rest did not run; report them as timed out (a read is never re-sent).

@@ -16,6 +16,19 @@ export const ProblemSchema = z
 
 export const JobStatusSchema = z.enum(['queued', 'running', 'succeeded', 'failed', 'interrupted']);
 
+export const JobWaitSchema = z
+  .object({
+    kind: z.enum(['lock', 'channel', 'connection', 'docker', 'batch']).openapi({
+      description:
+        'lock: its host locks (behind other jobs); channel: a channel slot on the SSH connection; connection: connecting to the host; docker: a Docker API lookup; batch: commands running on the host',
+    }),
+    detail: z.string().openapi({ example: 'a batch of 6 step(s) on docker1' }),
+    host: z.string().nullable(),
+    since: z.string().openapi({ description: 'when the wait began' }),
+    boundMs: z.number().int().openapi({ description: 'how long it may last before the job fails with a `timeout` problem naming it' }),
+  })
+  .openapi('JobWait');
+
 export const JobSchema = z
   .object({
     id: idSchema('job'),
@@ -31,6 +44,10 @@ export const JobSchema = z
     createdAt: z.string(),
     startedAt: z.string().nullable(),
     finishedAt: z.string().nullable(),
+    waiting: z.array(JobWaitSchema).optional().openapi({
+      description:
+        'What the job is waiting for right now (queued or running, shown by the replica that runs it): a lock and its holders, a channel, a Docker lookup, a batch on a host since a time. Every wait is bounded.',
+    }),
   })
   .openapi('Job');
 export type JobView = z.infer<typeof JobSchema>;
@@ -61,9 +78,14 @@ export interface JobLike {
   finishedAt: string | null;
 }
 
+export type JobWait = z.infer<typeof JobWaitSchema>;
+
 /** The API view of a job: status and error parsed, so a malformed row fails here, loudly, not in a client. */
-export function renderJob(j: JobLike): JobView {
+export function renderJob(j: JobLike, waiting?: JobWait[] | null): JobView {
   return {
+    ...(waiting && (j.status === 'queued' || j.status === 'running')
+      ? { waiting: waiting.map((w) => ({ ...w, boundMs: Math.round(w.boundMs) })) }
+      : {}),
     id: j.id,
     kind: j.kind,
     status: JobStatusSchema.parse(j.status),

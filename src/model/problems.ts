@@ -20,6 +20,7 @@ export const ProblemTypes = {
   'container-not-found': { status: 404, title: 'Container not found' },
   'container-not-running': { status: 409, title: 'Container not running' },
   'job-interrupted': { status: 500, title: 'Job interrupted' },
+  timeout: { status: 504, title: 'The job waited past its bound' },
   'storage-unavailable': { status: 503, title: 'The store cannot save changes right now' },
   'unusable-key': { status: 422, title: 'The SSH private key cannot be used' },
   'misdirected-request': { status: 421, title: 'Host header not served here' },

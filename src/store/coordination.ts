@@ -7,9 +7,18 @@
 
 export type HostLockMode = 'shared' | 'exclusive';
 
+export interface HostLockOptions {
+  /** Who takes the locks (a job id): named to those who wait behind it. */
+  owner?: string;
+  /** Gives up the wait: rejects with the signal's reason, and nothing stays taken. */
+  signal?: AbortSignal;
+}
+
 export interface HostLockService {
   /** Takes every host's lock (sorted order: no deadlock); resolves with the release function. */
-  acquire(hosts: readonly string[], mode?: HostLockMode): Promise<() => void>;
+  acquire(hosts: readonly string[], mode?: HostLockMode, opts?: HostLockOptions): Promise<() => void>;
+  /** Who holds a host's lock and how many wait, in words (for a job that waits on it). */
+  describe?(host: string): string;
 }
 
 /** A lease this process holds on a job, renewed by the heartbeat until released. */

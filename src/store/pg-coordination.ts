@@ -12,7 +12,17 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import type { Duty, Coordination, ExpiredLease, HostLockMode, HostLockService, JobFeed, JobLeases, LeaseHandle } from './coordination.js';
+import type {
+  Duty,
+  Coordination,
+  ExpiredLease,
+  HostLockMode,
+  HostLockOptions,
+  HostLockService,
+  JobFeed,
+  JobLeases,
+  LeaseHandle,
+} from './coordination.js';
 import { ADVISORY } from './pg-schema.js';
 import { JOB_CHANNEL } from './postgres.js';
 
@@ -143,20 +153,23 @@ class PgHostLocks implements HostLockService {
     private log: (m: string) => void,
   ) {}
 
-  async acquire(hosts: readonly string[], mode: HostLockMode = 'exclusive'): Promise<() => void> {
+  async acquire(hosts: readonly string[], mode: HostLockMode = 'exclusive', opts: HostLockOptions = {}): Promise<() => void> {
     const sorted = [...new Set(hosts)].sort();
-    const releaseLocal = await this.local.acquire(sorted, mode);
+    const releaseLocal = await this.local.acquire(sorted, mode, opts);
     if (!sorted.length) return releaseLocal;
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.take(sorted, mode, releaseLocal);
+        return await this.take(sorted, mode, releaseLocal, opts.signal);
       } catch (e) {
         // The database is unreachable: keep waiting for it (the job is still queued; its lease is checked once the
         // locks are held, so a job given up meanwhile runs nothing). Anything else is a bug: let it surface.
         const code = (e as { code?: unknown }).code;
-        if (typeof code === 'string' && !/^(08...|57P0[1-3]|53300|ECONNRESET|ECONNREFUSED|ETIMEDOUT|EPIPE|EHOSTUNREACH)$/.test(code)) {
+        if (
+          opts.signal?.aborted ||
+          (typeof code === 'string' && !/^(08...|57P0[1-3]|53300|ECONNRESET|ECONNREFUSED|ETIMEDOUT|EPIPE|EHOSTUNREACH)$/.test(code))
+        ) {
           releaseLocal();
-          throw e;
+          throw opts.signal?.aborted ? opts.signal.reason : e;
         }
         if (attempt === 1) this.log(`cannot take host locks on ${sorted.join(', ')} (${(e as Error).message}); retrying every second`);
         await new Promise((r) => setTimeout(r, 1000));
@@ -164,23 +177,39 @@ class PgHostLocks implements HostLockService {
     }
   }
 
-  private async take(sorted: string[], mode: HostLockMode, releaseLocal: () => void): Promise<() => void> {
+  describe(host: string): string {
+    return this.local.describe?.(host) ?? 'held by another replica or job';
+  }
+
+  private async take(sorted: string[], mode: HostLockMode, releaseLocal: () => void, signal?: AbortSignal): Promise<() => void> {
     let client: pg.PoolClient | undefined;
+    let dropped = false;
+    const drop = () => {
+      if (dropped || !client) return;
+      dropped = true;
+      client.release(true); // destroying the connection ends its wait and releases whatever it took
+    };
+    // Giving up the wait (its bound): the connection waiting in pg_advisory_lock is dropped.
+    const onAbort = () => drop();
     // The connection of held locks may drop (the database restarts): its locks are gone then. Say so loudly; the
     // job goes on (it cannot be stopped half-way safely) and the next query on the connection fails.
     const onError = (e: Error) =>
       this.log(`the connection holding host locks on ${sorted.join(', ')} dropped (${e.message}): those locks are released`);
     try {
+      if (signal?.aborted) throw signal.reason;
       client = await this.pool.connect();
       client.on('error', onError);
+      signal?.addEventListener('abort', onAbort, { once: true });
       const fn = mode === 'shared' ? 'pg_advisory_lock_shared' : 'pg_advisory_lock';
       for (const h of sorted) await client.query(`SELECT ${fn}($1, $2)`, [ADVISORY.hosts, hostLockKey(h)]);
+      if (signal?.aborted) throw signal.reason;
     } catch (e) {
-      // Destroying the connection releases whatever it took.
+      signal?.removeEventListener('abort', onAbort);
       client?.off('error', onError);
-      client?.release(true);
+      drop();
       throw e;
     }
+    signal?.removeEventListener('abort', onAbort);
     const held = client;
     let released = false;
     return () => {

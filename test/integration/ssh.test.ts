@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import fc from 'fast-check';
-import { DOCKER_STREAM_IDLE_MS } from '../../src/docker/client.js';
+import { DOCKER_STREAM_IDLE_MS, dockerStats } from '../../src/docker/client.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   ContainerNotFoundError,
@@ -652,5 +652,61 @@ describe.skipIf(!haveSshd)('SshExecutor against a real sshd', () => {
       await waitFor('channels to close', () => ssh.activeChannels === 0, DOCKER_STREAM_IDLE_MS + 5000);
       expect(ssh.connectionCount).toBe(1);
     }, 60_000);
+
+    // Issue 33, the hang: under load the agent asks for a stream for a queued request, and by the time the stream has
+    // its channel the request was served by another one; the new stream is freed unread, and with the free list full
+    // the agent destroys it. ssh2 emits 'close' only once the readable side has ended, and nobody ever read this one:
+    // before the fix 'close' never came, the agent counted the stream in use for good and its channel slot never came
+    // back. Three of those filled the agent (maxSockets 3) and every later Docker lookup queued forever.
+    it('a stream destroyed before anyone read it still closes and gives its channel back (5 times)', async () => {
+      const ssh = executor();
+      for (let i = 1; i <= 5; i++) {
+        const stream = await ssh.openStream(['docker', 'system', 'dial-stdio']);
+        expect(stream.readableFlowing).toBe(null); // never read, as the agent leaves it
+        const closed = new Promise<boolean>((resolve) => {
+          stream.once('close', () => resolve(true));
+          setTimeout(() => resolve(false), 5_000);
+        });
+        stream.destroy();
+        expect(await closed).toBe(true);
+        await waitFor(`stream ${i}: its channel back`, () => ssh.activeChannels === 0, 2_000);
+      }
+      await ssh.close();
+    }, 60_000);
+
+    // The host ends kept streams (dockerd restarted, the idle connection dropped): here their `docker system
+    // dial-stdio` processes are killed. Before the fix such a stream never emitted 'close' (ssh2 waits for the readable
+    // side to end; nobody read it), so the agent handed it to the next request, whose bytes went nowhere: the lookup
+    // hung (issue 33). Now the dead streams leave the agent and give back their channels, and lookups go on.
+    it('kept Docker streams the host closed are dropped, not reused: lookups after it answer (5 rounds)', async () => {
+      const ssh = executor();
+      const docker = createDockerClient({ kind: 'ssh', executor: ssh });
+      const version = await dockerVersion(docker);
+      for (let round = 1; round <= 5; round++) {
+        await Promise.all(Array.from({ length: 6 }, () => dockerVersion(docker)));
+        expect(dockerStats(docker).dockerStreamsFree).toBeGreaterThan(0);
+        const dialers = processTree(sshdPid(sshd)!).filter((pid) => {
+          try {
+            return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').includes('system dial-stdio');
+          } catch {
+            return false;
+          }
+        });
+        expect(dialers.length).toBeGreaterThan(0);
+        for (const pid of dialers) process.kill(pid, 'SIGKILL');
+        await waitFor(`round ${round}: the host's end of the kept streams to go`, () => dialers.every((pid) => !isAlive(pid)), 5_000);
+        await waitFor(
+          `round ${round}: the closed streams to leave the agent`,
+          () => (dockerStats(docker).dockerStreamsFree ?? 0) === 0,
+          5_000,
+        );
+        const t = performance.now();
+        const after = await Promise.all(Array.from({ length: 6 }, () => dockerVersion(docker)));
+        expect(after).toEqual(Array(6).fill(version));
+        expect(performance.now() - t).toBeLessThan(10_000);
+      }
+      await waitFor('every channel back', () => ssh.activeChannels === 0, DOCKER_STREAM_IDLE_MS + 5_000);
+      await ssh.close();
+    }, 120_000);
   });
 });

@@ -39,6 +39,26 @@ function replicaOn(a: PgStore, replicaId: string, leaseMs: number) {
 const settlesWithin = (p: Promise<unknown>, ms: number) => Promise.race([p.then(() => true), sleep(ms).then(() => false)]);
 
 describe('PostgreSQL replicas', () => {
+  it('a replica that gives up waiting for a host lock (its bound) leaves the database queue and holds nothing (issue 33)', async () => {
+    const a = openPgTestStore({ replicaId: 'A' });
+    const b = replicaOn(a.store, 'B', 30_000);
+    try {
+      const relA = await a.coordination.hostLocks.acquire(['h1'], 'exclusive', { owner: 'job_a' });
+      const gaveUp = new AbortController();
+      const waiting = b.coordination.hostLocks.acquire(['h1'], 'exclusive', { owner: 'job_b', signal: gaveUp.signal });
+      expect(await settlesWithin(waiting, 300)).toBe(false);
+      gaveUp.abort(new Error('bound'));
+      await expect(waiting).rejects.toThrow('bound');
+      relA();
+      // Had B's connection stayed in pg_advisory_lock it would own h1 now: A takes it again at once.
+      const again = a.coordination.hostLocks.acquire(['h1'], 'exclusive', { owner: 'job_c' });
+      expect(await settlesWithin(again, 2_000)).toBe(true);
+      (await again)();
+    } finally {
+      await b.close();
+    }
+  });
+
   it('host locks exclude across replicas: exclusive waits for exclusive and shared; shared runs beside shared', async () => {
     const a = openPgTestStore({ replicaId: 'A' });
     const b = replicaOn(a.store, 'B', 30_000);

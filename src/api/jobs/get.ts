@@ -23,7 +23,8 @@ export const route = createRoute({
 
 export const app = router().openapi(route, (c) => {
   const id = c.req.valid('param').id;
-  const job = c.get('deps').store.getJob(id);
+  const { store, runner } = c.get('deps');
+  const job = store.getJob(id);
   if (!job) throw notFound('job', id);
-  return c.json(renderJob(job), 200);
+  return c.json(renderJob(job, runner.waiting(id)), 200);
 });

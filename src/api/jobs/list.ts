@@ -21,6 +21,7 @@ export const route = createRoute({
 
 export const app = router().openapi(route, (c) => {
   const q = c.req.valid('query');
-  const page = c.get('deps').store.listJobs({ limit: q.limit, cursor: q.cursor, status: q.status, kind: q.kind, resourceId: q.resource });
-  return c.json({ items: page.items.map(renderJob), nextCursor: page.nextCursor }, 200);
+  const { store, runner } = c.get('deps');
+  const page = store.listJobs({ limit: q.limit, cursor: q.cursor, status: q.status, kind: q.kind, resourceId: q.resource });
+  return c.json({ items: page.items.map((j) => renderJob(j, runner.waiting(j.id))), nextCursor: page.nextCursor }, 200);
 });
