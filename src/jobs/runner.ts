@@ -88,6 +88,8 @@ export function newJob(spec: JobSpec): JobRecord {
   };
 }
 
+const errorText = (e: unknown): string => (e instanceof Error ? e.message : String(e));
+
 /** Turns anything thrown inside a job into the problem the job fails with. */
 export function toProblem(e: unknown, jobId: string): Problem {
   if (e instanceof ProblemError) return { ...e.problem, jobId };
@@ -225,27 +227,19 @@ export class JobRunner {
   }
 
   private async execute(job: JobRecord, work: JobWork, onFinish: JobFinish | undefined, lockMode: LockMode): Promise<void> {
-    let release: () => void;
+    // A job that gave up waiting for its locks still runs its work, with hosts refused: the work's own failure path
+    // then puts its records back (a create's record goes, a delete's returns to the state it had) exactly as when a
+    // host cannot be reached, and no command is sent. The job fails with the timeout.
+    let gaveUp: unknown = null;
+    let release: () => void = () => {};
     try {
       release = await this.takeLocks(job, lockMode);
     } catch (e) {
-      // Nothing ran: the job fails saying what it waited for.
-      job.status = 'failed';
-      job.error = this.redactor.deep(toProblem(e, job.id));
-      job.finishedAt = now();
-      this.store.updateJob(job);
-      this.log(job.id, null, 'error', `${job.kind} failed: ${String(job.error.detail)}`);
-      try {
-        onFinish?.(job);
-      } finally {
-        this.events.emit(`end:${job.id}`, job);
-        this.store.forgetJob(job.id);
-      }
-      return;
+      gaveUp = e;
     }
     // Replicas: the wait may have been long; renew the lease now, so a job given up meanwhile runs nothing here
     // (another replica already marked it interrupted; its verdict stands).
-    if (this.coordination.leases && !(await this.coordination.leases.confirm(job.id))) {
+    if (!gaveUp && this.coordination.leases && !(await this.coordination.leases.confirm(job.id))) {
       release();
       this.events.emit(`end:${job.id}`, this.store.getJob(job.id) ?? job);
       return;
@@ -256,15 +250,19 @@ export class JobRunner {
       this.store.updateJob(job);
       this.log(job.id, null, 'info', `${job.kind} ${job.resource.id} started`);
       try {
-        await work(this.context(job));
+        if (gaveUp) this.log(job.id, null, 'error', `${errorText(gaveUp)}: no command is sent to any host; the job's records go back`);
+        await work(this.context(job, gaveUp));
+        if (gaveUp) throw gaveUp;
         job.status = 'succeeded';
         this.log(job.id, null, 'info', `${job.kind} succeeded`);
-      } catch (e) {
+      } catch (thrown) {
+        // A job that gave up on its locks fails with that, whatever its refused work threw on the way out.
+        const e = gaveUp ?? thrown;
         job.status = 'failed';
         const p = toProblem(e, job.id);
         // Any field may quote a command's stderr or a name the caller chose: redact them all like a log line.
         job.error = this.redactor.deep(p);
-        if (!(e instanceof ProblemError) && !(e instanceof ExecError)) {
+        if (!(e instanceof ProblemError) && !(e instanceof ExecError) && !(e instanceof WaitTimeoutError)) {
           this.log(job.id, null, 'error', `internal error: ${e instanceof Error ? e.message : String(e)}`);
         }
         this.log(job.id, null, 'error', `${job.kind} failed: ${String(job.error.detail)}`);
@@ -293,7 +291,8 @@ export class JobRunner {
     }
   }
 
-  private context(job: JobRecord): JobContext {
+  /** refused: every host access throws it (a job that gave up waiting for its locks runs only its failure path). */
+  private context(job: JobRecord, refused: unknown = null): JobContext {
     const store = this.store;
     const hostCache = new Map<string, JobHost>();
     const planIo: PlanHosts = {
@@ -322,10 +321,14 @@ export class JobRunner {
         return h;
       },
       executor: (hostId) => {
+        if (refused) throw refused;
         this.assertLease(job.id);
         return this.hosts.executor(ctx.host(hostId).target);
       },
-      docker: (hostId) => this.hosts.docker(ctx.host(hostId).target),
+      docker: (hostId) => {
+        if (refused) throw refused;
+        return this.hosts.docker(ctx.host(hostId).target);
+      },
       forgetHost: (hostId) => this.hosts.forget(hostId),
       run: async (hostId, argv, opts = {}) => {
         const { name } = ctx.host(hostId);

@@ -6,9 +6,10 @@ import { describe, expect, it } from 'vitest';
 import { localHost, testApp } from '../helpers/app.js';
 
 /** A host whose `add-br` waits for the test; the second bridge job queues behind the first one's exclusive lock. */
-async function heldHost(lockWaitMs: number) {
+async function heldHost(lockWaitMs: number, bridgesFirst: string[] = []) {
   const t = testApp({ config: { lockWaitMs } });
   expect((await t.json('POST', '/hosts', localHost('docker1'))).status).toBe(201);
+  for (const name of bridgesFirst) expect((await t.json('POST', '/bridges', { host: 'docker1', name })).status).toBe(201);
   let letGo!: () => void;
   const gate = new Promise<void>((r) => (letGo = r));
   t.world.on((argv) => (argv.includes('add-br') && argv.includes('held') ? gate.then(() => ({ exitCode: 0 })) : undefined));
@@ -82,10 +83,26 @@ describe('what a job waits for (issue 33)', () => {
     expect(logs.items.map((l: { text: string }) => l.text).join('\n')).toMatch(
       /bridge\.create failed: the job waited 0 s for the exclusive lock/,
     );
-    // the holder is unharmed: it finishes once let go, and the lock is free again for a new job
+    // its record went back as on any failed create: no bridge `other` stays pending
+    expect((await t.json('GET', '/bridges/docker1/other')).status).toBe(404);
+    // the holder is unharmed: it finishes once let go, and the lock is free again: the same request now works
     letGo();
     await t.deps.runner.drain();
     expect((await (await t.json('GET', `/jobs/${first}`)).json()).status).toBe('succeeded');
-    expect((await t.json('POST', '/bridges', { host: 'docker1', name: 'third' })).status).toBe(201);
+    expect((await t.json('POST', '/bridges', { host: 'docker1', name: 'other' })).status).toBe(201);
+  });
+
+  it('a delete that gives up on its lock puts the record back in the state it had, and runs nothing', async () => {
+    const { t, letGo } = await heldHost(300, ['keep']);
+    const keep = await (await t.json('GET', '/bridges/docker1/keep')).json();
+    const before = t.world.calls.length;
+    const r = await t.json('DELETE', `/bridges/${keep.id}`);
+    expect(r.status).toBe(504);
+    expect((await r.json()).type).toBe('https://netplumb.dev/problems/timeout');
+    expect(await (await t.json('GET', '/bridges/docker1/keep')).json()).toMatchObject({ name: 'keep', state: 'ready' });
+    expect(t.world.calls.slice(before).some((c) => c.argv.includes('keep'))).toBe(false);
+    letGo();
+    await t.deps.runner.drain();
+    expect((await t.json('DELETE', `/bridges/${keep.id}`)).status).toBe(204);
   });
 });
