@@ -230,12 +230,12 @@ export class JobRunner {
     // A job that gave up waiting for its locks still runs its work, with hosts refused: the work's own failure path
     // then puts its records back (a create's record goes, a delete's returns to the state it had) exactly as when a
     // host cannot be reached, and no command is sent. The job fails with the timeout.
-    let gaveUp: unknown = null;
+    let gaveUp: Error | null = null;
     let release: () => void = () => {};
     try {
       release = await this.takeLocks(job, lockMode);
     } catch (e) {
-      gaveUp = e;
+      gaveUp = e instanceof Error ? e : new Error(String(e));
     }
     // Replicas: the wait may have been long; renew the lease now, so a job given up meanwhile runs nothing here
     // (another replica already marked it interrupted; its verdict stands).
@@ -292,7 +292,7 @@ export class JobRunner {
   }
 
   /** refused: every host access throws it (a job that gave up waiting for its locks runs only its failure path). */
-  private context(job: JobRecord, refused: unknown = null): JobContext {
+  private context(job: JobRecord, refused: Error | null = null): JobContext {
     const store = this.store;
     const hostCache = new Map<string, JobHost>();
     const planIo: PlanHosts = {
