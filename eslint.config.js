@@ -48,7 +48,7 @@ export default tseslint.config(
   { files: ['**/*.js', '**/*.mjs'], ...tseslint.configs.disableTypeChecked },
   // Plain Node scripts (build, start): Node's globals.
   {
-    files: ['scripts/**/*.mjs', 'bin/**/*.mjs'],
+    files: ['scripts/**/*.mjs', 'bin/**/*.mjs', 'test/node-lines/*.mjs'],
     languageOptions: { globals: { console: 'readonly', process: 'readonly', performance: 'readonly', URL: 'readonly' } },
   },
 );

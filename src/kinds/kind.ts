@@ -1,7 +1,9 @@
 /**
  * One interface every resource kind implements (in the manner of containerlab's links/: resolve → deploy → remove,
- * with explicit state). Routes and jobs are thin over it: the generic get/list/delete routes, cascades and observe
- * all go through a kind; what differs per kind lives in its module (src/kinds/<kind>.ts).
+ * with explicit state). Routes and jobs are thin over it: the generic get/list/delete routes, cascades and
+ * `?observe=true` go through a kind; what differs per kind lives in its module (src/kinds/<kind>.ts). The reconcile
+ * loop (src/reconcile/loop.ts) observes per resource type instead: bridges and tunnels through their kind, attachments
+ * through the veth or NIC observe functions directly.
  */
 import { ContainerNotFoundError, resolveContainer, type ContainerInfo } from '../docker/index.js';
 import { runBatchOn } from '../exec/batch.js';

@@ -83,7 +83,7 @@ export const HOST_RETRY_AFTER_S = 10;
 
 /**
  * A host whose last probe failed: 503 `host-unreachable` (retryable, with Retry-After) rather than a conflict, since
- * the service re-probes it by itself (src/jobs/reconcile.ts). A pinned host key that no longer matches is its own 503.
+ * the service re-probes it by itself (src/reconcile/loop.ts). A pinned host key that no longer matches is its own 503.
  */
 export function requireHostAvailable(host: {
   id: string;

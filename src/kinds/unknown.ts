@@ -1,7 +1,7 @@
 /**
  * Unknown outcomes: a step whose result never came back (lost connection, timeout) may have run on the host. The
  * record is kept in state `unknown` (never deleted: the host may have the objects, marked with its id) and resolved
- * once the host answers again (src/jobs/reconcile.ts: observe, then finish or undo).
+ * once the host answers again (the reconcile loop, src/reconcile/loop.ts: observe, then finish or undo).
  */
 import { ExecError } from '../exec/errors.js';
 import { saveResource } from '../jobs/records.js';

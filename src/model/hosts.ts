@@ -5,7 +5,7 @@ import { TrafficControlFactsSchema } from './impairments.js';
 import { canonicalIp, IpAddress } from './net.js';
 import { ResourceStateSchema, type Resource } from './resource.js';
 
-/** What the reconcile loop does on a host (see src/jobs/reconcile.ts). */
+/** What the reconcile loop does on a host (see src/reconcile/loop.ts). */
 export const ReconcileMode = z.enum(['auto', 'report', 'off']);
 export type ReconcileMode = z.infer<typeof ReconcileMode>;
 

@@ -1,5 +1,6 @@
 /**
- * The Store interface: SQLite today; an interface so a PostgreSQL store can serve replicas later.
+ * The Store interface, with two implementations: SQLite (sqlite.ts, embedded, the default) and PostgreSQL (postgres.ts,
+ * for several replicas on one database; their coordination: coordination.ts, pg-coordination.ts).
  * It keeps records and knows no domain: resource data and job errors are JSON it stores and returns
  * as they were written; the resource kinds (src/kinds/) parse them when they read them.
  */

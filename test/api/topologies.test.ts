@@ -200,7 +200,11 @@ describe('topologies API', () => {
     expect(b.job.status).toBe('succeeded');
     expect(a.allocations.keys.web).not.toBe(b.allocations.keys.web);
     expect(a.allocations.bridgeNames.web).not.toBe(b.allocations.bridgeNames.web);
-    expect(Object.values(a.allocations.hostIfnames)).not.toEqual(expect.arrayContaining(Object.values(b.allocations.hostIfnames)));
+    // Every interface name either lab made on the two hosts (a tunnel port at each end, a member's host end), pairwise
+    // distinct: four each, eight names, none shared.
+    const ends = [...Object.values(a.allocations.hostIfnames), ...Object.values(b.allocations.hostIfnames)] as string[];
+    expect(ends).toHaveLength(8);
+    expect(new Set(ends).size, `host ends: ${ends.join(' ')}`).toBe(ends.length);
     t.world.calls = [];
     expect((await t.json('DELETE', '/topologies/lab-a')).status).toBe(204);
     expect(t.world.calls.some((c) => c.argv.join(' ').includes(b.allocations.bridgeNames.web))).toBe(false);

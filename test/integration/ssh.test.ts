@@ -12,6 +12,7 @@ import { performance } from 'node:perf_hooks';
 import fc from 'fast-check';
 import { DOCKER_STREAM_IDLE_MS, dockerStats } from '../../src/docker/client.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { missing } from '../helpers/capabilities.js';
 import {
   ContainerNotFoundError,
   ContainerNotRunningError,
@@ -212,6 +213,8 @@ function acceptedLogins(s: Sshd): number {
 // ---- the tests ----------------------------------------------------------------------------
 
 const haveSshd = existsSync(SSHD);
+const noSshd = missing('SSH executor against a real sshd', haveSshd, `no ${SSHD}`);
+const noDockerd = missing('Docker over SSH', existsSync(DOCKERD), `no ${DOCKERD}`);
 let sshd: Sshd;
 const executors: SshExecutor[] = [];
 
@@ -265,7 +268,7 @@ const nasty = fc.constantFrom(
 );
 const word = fc.array(fc.oneof(fc.string({ unit: 'binary' }), nasty), { maxLength: 6 }).map((parts) => parts.join('').replaceAll('\0', ''));
 
-describe.skipIf(!haveSshd)('SshExecutor against a real sshd', () => {
+describe.skipIf(noSshd)('SshExecutor against a real sshd (needs openssh-server)', () => {
   beforeAll(async () => {
     sshd = await setUpSshd();
   }, 30_000);
@@ -549,7 +552,7 @@ describe.skipIf(!haveSshd)('SshExecutor against a real sshd', () => {
 
   // ---- (f) Docker through `docker system dial-stdio` on the same connection ----------------
 
-  describe.skipIf(!existsSync(DOCKERD))('(f) Docker over SSH', () => {
+  describe.skipIf(noDockerd)('(f) Docker over SSH (needs dockerd)', () => {
     let dockerDir: string;
     let dockerPidFile: string;
 
