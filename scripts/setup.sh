@@ -8,9 +8,10 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   npm ci --no-audit --no-fund
 fi
 
-# postgresql: the PostgreSQL store tests; chromium: the web UI tests; dnsmasq-base: DHCP tests; nftables/iptables: impairments.
+# postgresql: the PostgreSQL store tests; chromium: the web UI tests; dnsmasq-base: DHCP tests; nftables/iptables: impairments;
+# prometheus: its promtool checks the metrics and the alerting rules in deploy/ (docs/observability.md).
 PKGS=(openvswitch-switch docker.io openssh-server openssh-client ethtool busybox-static iproute2 iputils-ping curl arping tcpdump
-  postgresql chromium dnsmasq-base nftables iptables)
+  postgresql chromium dnsmasq-base nftables iptables prometheus)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
