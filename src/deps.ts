@@ -3,6 +3,7 @@ import type { HostServices } from './exec/pool.js';
 import type { Store } from './store/types.js';
 import type { StoreStatus } from './store/fault-tolerant.js';
 import type { Coordination } from './store/coordination.js';
+import type { LogLevel, Observability } from './observability/index.js';
 
 export interface AppConfig {
   /** Bearer token; unset = no auth (the server then binds loopback only). */
@@ -20,6 +21,12 @@ export interface AppConfig {
   corsOrigins?: readonly string[] | undefined;
   /** AES-256 key sealing inline private keys at rest; without it inline keys are refused (422). */
   secretKey?: Buffer | undefined;
+  /** A token that opens GET /metrics only (besides the API token). */
+  metricsToken?: string | undefined;
+  /** Log level of the service's own log (default silent: a library user or a test asks for lines). */
+  logLevel?: LogLevel | undefined;
+  /** OTEL_EXPORTER_OTLP_ENDPOINT: spans exported there. */
+  otlpEndpoint?: string | undefined;
 }
 
 export interface AppDeps {
@@ -31,6 +38,8 @@ export interface AppDeps {
   storage: StoreStatus;
   /** Replicas (PostgreSQL): host locks, leases, job feed; one process has an empty one. */
   coordination: Coordination;
+  /** Metrics, structured logs and traces of this app (src/observability/). */
+  obs: Observability;
   /**
    * How accepted jobs run. `background` (a service process): started at once, answered when done or when the wait
    * ends, running on after it. `invocation` (a serverless function, src/lambda.ts): a job asked for asynchronously is

@@ -14,6 +14,8 @@ import { findHost } from './kinds/refs.js';
 import { sealedSecretsStore } from './store/sealed-secrets.js';
 import { FaultTolerantStore } from './store/fault-tolerant.js';
 import { localCoordination, type Coordination } from './store/coordination.js';
+import { timedStore } from './store/timed.js';
+import { createObservability, type Observability } from './observability/index.js';
 
 /**
  * Real connections: a LocalExecutor, or one persistent SSH connection that also carries Docker. keyDir:
@@ -42,15 +44,46 @@ export function createDeps(
   connections: ConnectionFactory = realConnections(config),
   /** Replicas on PostgreSQL (see replicas.ts); one process needs none. */
   coordination: Coordination = localCoordination(),
+  /** Metrics, logs, traces; default: made from config (no log lines unless config.logLevel asks for them). */
+  obs: Observability = createObservability({ logLevel: config.logLevel ?? 'silent', otlpEndpoint: config.otlpEndpoint }),
 ): AppDeps {
-  const store = new FaultTolerantStore(sealedSecretsStore(rawStore, config.secretKey, ['host']));
-  const hosts = new HostPool(connections);
-  const runner = new JobRunner(store, hosts, coordination);
+  const log = obs.logger;
+  const warn = (msg: string) => log.warn(msg);
+  const store = new FaultTolerantStore(
+    timedStore(sealedSecretsStore(rawStore, config.secretKey, ['host'], warn), (...a) => obs.storeCall(...a)),
+    {
+      log: (msg) => log.error(msg),
+    },
+  );
+  const hosts = new HostPool(connections, obs.exec);
+  const runner = new JobRunner(store, hosts, obs, coordination);
   // Secrets already stored must be redacted from logs too.
   for (const h of store.allResources('host')) if (typeof h.secret?.privateKey === 'string') runner.addSecret(h.secret.privateKey);
   if (config.token) runner.addSecret(config.token);
   if (config.secretKey) for (const form of ['hex', 'base64', 'base64url'] as const) runner.addSecret(config.secretKey.toString(form));
-  return { store, runner, hosts, config, storage: store, coordination };
+  if (config.metricsToken) runner.addSecret(config.metricsToken);
+  obs.metrics.setSources({
+    // Host NAMES label the series (never ids); facts are what the last probe found.
+    hosts: () =>
+      store.allResources('host').flatMap((h) => {
+        const data = h.data as { name?: unknown; facts?: { reachable?: unknown; probedAt?: unknown } | null };
+        if (typeof data.name !== 'string') return [];
+        return [
+          {
+            host: data.name,
+            reachable: typeof data.facts?.reachable === 'boolean' ? data.facts.reachable : null,
+            probedAt: typeof data.facts?.probedAt === 'string' ? data.facts.probedAt : null,
+          },
+        ];
+      }),
+    connections: () => hosts.connectionStats().map((c) => ({ host: c.host, ...c.stats })),
+    jobs: () => runner.counts,
+    storage: () => {
+      const h = store.health();
+      return { writable: h.writable, pendingWrites: h.pendingWrites };
+    },
+  });
+  return { store, runner, hosts, config, storage: store, coordination, obs };
 }
 
 /** At start-up: jobs a previous process left running are interrupted, and their Idempotency-Keys answer so. */

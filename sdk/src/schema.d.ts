@@ -536,6 +536,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Prometheus metrics
+         * @description The Prometheus text exposition format (0.0.4): requests by route template, method and status; jobs by kind and outcome; per host (by name) reachability, probe age, SSH connections, channels and shell sessions, batches, commands and batch round-trip time; reconcile passes, drift found and repaired, orphans; store call time and storage faults; idempotency replays and conflicts; lease takeovers and the reconcile leader. Takes the API token, or `NETPLUMB_METRICS_TOKEN` (which opens this route only). See docs/observability.md.
+         */
+        get: operations["getMetrics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -663,6 +683,11 @@ export interface components {
             createdAt: string;
             startedAt: string | null;
             finishedAt: string | null;
+            /**
+             * @description The W3C trace id the job belongs to: the `traceparent` of the request that made it (or a new trace). It is in the `traceparent` and `X-Trace-Id` response headers, and in every service log line about the job.
+             * @example 4bf92f3577b34da6a3ce929d0e0e4736
+             */
+            traceId: string | null;
         };
         /** @description RFC 9457 problem details */
         Problem: {
@@ -1816,9 +1841,26 @@ export interface components {
         };
     };
     responses: never;
-    parameters: never;
+    parameters: {
+        /**
+         * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+         * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+         */
+        traceparent: string;
+    };
     requestBodies: never;
-    headers: never;
+    headers: {
+        /**
+         * @description W3C Trace Context of this request's span (its trace id is the caller's, or a new one)
+         * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-a3ce929d0e0e4736-01
+         */
+        traceparent: string;
+        /**
+         * @description The trace id alone: find the request's job (`traceId`) and its service log lines by it
+         * @example 4bf92f3577b34da6a3ce929d0e0e4736
+         */
+        "X-Trace-Id": string;
+    };
     pathItems: never;
 }
 export type $defs = Record<string, never>;
@@ -1831,7 +1873,13 @@ export interface operations {
                 /** @description key=value: only hosts with this label */
                 label?: string;
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -1840,6 +1888,8 @@ export interface operations {
             /** @description A page of hosts */
             200: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1849,6 +1899,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1859,6 +1911,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1868,6 +1922,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1877,6 +1933,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1886,6 +1944,8 @@ export interface operations {
             /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1895,6 +1955,8 @@ export interface operations {
             /** @description `internal`: an unexpected error */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1906,6 +1968,8 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1922,6 +1986,11 @@ export interface operations {
                 prefer?: string;
                 /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
                 "idempotency-key"?: string;
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
             };
             path?: never;
             cookie?: never;
@@ -1935,6 +2004,8 @@ export interface operations {
             /** @description Host registered and probed */
             201: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1948,6 +2019,8 @@ export interface operations {
                     Location: string;
                     /** @description the `Prefer` preferences honoured */
                     "Preference-Applied"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1957,6 +2030,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1967,6 +2042,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1976,6 +2053,8 @@ export interface operations {
             /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1985,6 +2064,8 @@ export interface operations {
             /** @description `not-found` (a referenced resource does not exist) or `container-not-found` */
             404: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1994,6 +2075,8 @@ export interface operations {
             /** @description `conflict` with the current state, `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs) */
             409: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2003,6 +2086,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2012,6 +2097,8 @@ export interface operations {
             /** @description `unsupported-media-type`: the body is not in a media type the operation takes */
             415: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2021,6 +2108,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2030,6 +2119,8 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2039,6 +2130,8 @@ export interface operations {
             /** @description `internal`, or `job-interrupted` (the service stopped while the job ran) */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2048,6 +2141,8 @@ export interface operations {
             /** @description `command-failed`: a command failed on a host (the job was undone) */
             502: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2059,6 +2154,8 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2068,6 +2165,8 @@ export interface operations {
             /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2079,7 +2178,13 @@ export interface operations {
     getHost: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
+            };
             path: {
                 idOrName: string;
             };
@@ -2090,6 +2195,8 @@ export interface operations {
             /** @description The host */
             200: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2099,6 +2206,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2109,6 +2218,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2118,6 +2229,8 @@ export interface operations {
             /** @description `not-found`: no such resource */
             404: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2127,6 +2240,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2136,6 +2251,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2145,6 +2262,8 @@ export interface operations {
             /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2154,6 +2273,8 @@ export interface operations {
             /** @description `internal`: an unexpected error */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2165,6 +2286,8 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2181,6 +2304,11 @@ export interface operations {
                 prefer?: string;
                 /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
                 "idempotency-key"?: string;
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
             };
             path: {
                 idOrName: string;
@@ -2196,6 +2324,8 @@ export interface operations {
                     Location: string;
                     /** @description the `Prefer` preferences honoured */
                     "Preference-Applied"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2205,6 +2335,8 @@ export interface operations {
             /** @description Host forgotten */
             204: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -2212,6 +2344,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2222,6 +2356,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2231,6 +2367,8 @@ export interface operations {
             /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2240,6 +2378,8 @@ export interface operations {
             /** @description `not-found` (a referenced resource does not exist) or `container-not-found` */
             404: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2249,6 +2389,8 @@ export interface operations {
             /** @description `conflict` with the current state, `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs) */
             409: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2258,6 +2400,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2267,6 +2411,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2276,6 +2422,8 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2285,6 +2433,8 @@ export interface operations {
             /** @description `internal`, or `job-interrupted` (the service stopped while the job ran) */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2294,6 +2444,8 @@ export interface operations {
             /** @description `command-failed`: a command failed on a host (the job was undone) */
             502: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2305,6 +2457,8 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2314,6 +2468,8 @@ export interface operations {
             /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2330,6 +2486,11 @@ export interface operations {
                 prefer?: string;
                 /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
                 "idempotency-key"?: string;
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
             };
             path: {
                 idOrName: string;
@@ -2341,6 +2502,8 @@ export interface operations {
             /** @description Fresh facts */
             200: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2354,6 +2517,8 @@ export interface operations {
                     Location: string;
                     /** @description the `Prefer` preferences honoured */
                     "Preference-Applied"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2363,6 +2528,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2373,6 +2540,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2382,6 +2551,8 @@ export interface operations {
             /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2391,6 +2562,8 @@ export interface operations {
             /** @description `not-found` (a referenced resource does not exist) or `container-not-found` */
             404: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2400,6 +2573,8 @@ export interface operations {
             /** @description `conflict` with the current state, `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs) */
             409: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2409,6 +2584,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2418,6 +2595,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2427,6 +2606,8 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2436,6 +2617,8 @@ export interface operations {
             /** @description `internal`, or `job-interrupted` (the service stopped while the job ran) */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2445,6 +2628,8 @@ export interface operations {
             /** @description `command-failed`: a command failed on a host (the job was undone) */
             502: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2456,6 +2641,8 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2465,6 +2652,8 @@ export interface operations {
             /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2476,7 +2665,13 @@ export interface operations {
     listHostOrphans: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
+            };
             path: {
                 idOrName: string;
             };
@@ -2487,6 +2682,8 @@ export interface operations {
             /** @description The orphans found now */
             200: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2496,6 +2693,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2506,6 +2705,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2515,6 +2716,8 @@ export interface operations {
             /** @description `not-found`: no such resource */
             404: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2524,6 +2727,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2533,6 +2738,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2542,6 +2749,8 @@ export interface operations {
             /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2551,6 +2760,8 @@ export interface operations {
             /** @description `internal`: an unexpected error */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2560,6 +2771,8 @@ export interface operations {
             /** @description observe=true and a command failed on a host (`command-failed`) */
             502: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2571,6 +2784,8 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2580,6 +2795,8 @@ export interface operations {
             /** @description observe=true and a command timed out on a host (`command-timeout`) */
             504: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2596,6 +2813,11 @@ export interface operations {
                 prefer?: string;
                 /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
                 "idempotency-key"?: string;
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
             };
             path: {
                 idOrName: string;
@@ -2607,6 +2829,8 @@ export interface operations {
             /** @description What was removed */
             200: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2620,6 +2844,8 @@ export interface operations {
                     Location: string;
                     /** @description the `Prefer` preferences honoured */
                     "Preference-Applied"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2629,6 +2855,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2639,6 +2867,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2648,6 +2878,8 @@ export interface operations {
             /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2657,6 +2889,8 @@ export interface operations {
             /** @description `not-found` (a referenced resource does not exist) or `container-not-found` */
             404: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2666,6 +2900,8 @@ export interface operations {
             /** @description `conflict` with the current state, `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs) */
             409: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2675,6 +2911,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2684,6 +2922,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2693,6 +2933,8 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2702,6 +2944,8 @@ export interface operations {
             /** @description `internal`, or `job-interrupted` (the service stopped while the job ran) */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2711,6 +2955,8 @@ export interface operations {
             /** @description `command-failed`: a command failed on a host (the job was undone) */
             502: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2722,6 +2968,8 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2731,6 +2979,8 @@ export interface operations {
             /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2747,7 +2997,13 @@ export interface operations {
                 /** @description host id or name */
                 host?: string;
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -2756,6 +3012,8 @@ export interface operations {
             /** @description A page of bridges */
             200: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2765,6 +3023,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2775,6 +3035,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2784,6 +3046,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2793,6 +3057,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2802,6 +3068,8 @@ export interface operations {
             /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2811,6 +3079,8 @@ export interface operations {
             /** @description `internal`: an unexpected error */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2822,6 +3092,8 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2838,6 +3110,11 @@ export interface operations {
                 prefer?: string;
                 /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
                 "idempotency-key"?: string;
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
             };
             path?: never;
             cookie?: never;
@@ -2851,6 +3128,8 @@ export interface operations {
             /** @description Bridge created */
             201: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2864,6 +3143,8 @@ export interface operations {
                     Location: string;
                     /** @description the `Prefer` preferences honoured */
                     "Preference-Applied"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2873,6 +3154,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2883,6 +3166,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2892,6 +3177,8 @@ export interface operations {
             /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2901,6 +3188,8 @@ export interface operations {
             /** @description `not-found` (a referenced resource does not exist) or `container-not-found` */
             404: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2910,6 +3199,8 @@ export interface operations {
             /** @description `conflict` with the current state, `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs) */
             409: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2919,6 +3210,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2928,6 +3221,8 @@ export interface operations {
             /** @description `unsupported-media-type`: the body is not in a media type the operation takes */
             415: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2937,6 +3232,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2946,6 +3243,8 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2955,6 +3254,8 @@ export interface operations {
             /** @description `internal`, or `job-interrupted` (the service stopped while the job ran) */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2964,6 +3265,8 @@ export interface operations {
             /** @description `command-failed`: a command failed on a host (the job was undone) */
             502: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2975,6 +3278,8 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2984,6 +3289,8 @@ export interface operations {
             /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2998,7 +3305,13 @@ export interface operations {
                 /** @description also read the live state from the host(s) and report drift */
                 observe?: "true" | "false";
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
+            };
             path: {
                 id: string;
             };
@@ -3009,6 +3322,8 @@ export interface operations {
             /** @description The bridge (with `observed` live state and drift when observe=true) */
             200: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3018,6 +3333,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3028,6 +3345,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3037,6 +3356,8 @@ export interface operations {
             /** @description `not-found`: no such resource */
             404: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3046,6 +3367,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3055,6 +3378,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3064,6 +3389,8 @@ export interface operations {
             /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3073,6 +3400,8 @@ export interface operations {
             /** @description `internal`: an unexpected error */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3082,6 +3411,8 @@ export interface operations {
             /** @description observe=true and a command failed on a host (`command-failed`) */
             502: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3093,6 +3424,8 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3102,6 +3435,8 @@ export interface operations {
             /** @description observe=true and a command timed out on a host (`command-timeout`) */
             504: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3121,6 +3456,11 @@ export interface operations {
                 prefer?: string;
                 /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
                 "idempotency-key"?: string;
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
             };
             path: {
                 id: string;
@@ -3136,6 +3476,8 @@ export interface operations {
                     Location: string;
                     /** @description the `Prefer` preferences honoured */
                     "Preference-Applied"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3145,6 +3487,8 @@ export interface operations {
             /** @description Bridge gone from the host */
             204: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -3152,6 +3496,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3162,6 +3508,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3171,6 +3519,8 @@ export interface operations {
             /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3180,6 +3530,8 @@ export interface operations {
             /** @description `not-found` (a referenced resource does not exist) or `container-not-found` */
             404: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3189,6 +3541,8 @@ export interface operations {
             /** @description `conflict` with the current state, `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs) */
             409: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3198,6 +3552,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3207,6 +3563,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3216,6 +3574,8 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3225,6 +3585,8 @@ export interface operations {
             /** @description `internal`, or `job-interrupted` (the service stopped while the job ran) */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3234,6 +3596,8 @@ export interface operations {
             /** @description `command-failed`: a command failed on a host (the job was undone) */
             502: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3245,6 +3609,8 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3254,6 +3620,8 @@ export interface operations {
             /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3270,6 +3638,11 @@ export interface operations {
                 prefer?: string;
                 /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
                 "idempotency-key"?: string;
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
             };
             path: {
                 id: string;
@@ -3285,6 +3658,8 @@ export interface operations {
             /** @description Bridge converged */
             200: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3298,6 +3673,8 @@ export interface operations {
                     Location: string;
                     /** @description the `Prefer` preferences honoured */
                     "Preference-Applied"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3307,6 +3684,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3317,6 +3696,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3326,6 +3707,8 @@ export interface operations {
             /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3335,6 +3718,8 @@ export interface operations {
             /** @description `not-found` (a referenced resource does not exist) or `container-not-found` */
             404: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3344,6 +3729,8 @@ export interface operations {
             /** @description `conflict` with the current state, `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs) */
             409: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3353,6 +3740,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3362,6 +3751,8 @@ export interface operations {
             /** @description `unsupported-media-type`: the body is not in a media type the operation takes */
             415: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3371,6 +3762,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3380,6 +3773,8 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3389,6 +3784,8 @@ export interface operations {
             /** @description `internal`, or `job-interrupted` (the service stopped while the job ran) */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3398,6 +3795,8 @@ export interface operations {
             /** @description `command-failed`: a command failed on a host (the job was undone) */
             502: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3409,6 +3808,8 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3418,6 +3819,8 @@ export interface operations {
             /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3432,7 +3835,13 @@ export interface operations {
                 /** @description also read the live state from the host(s) and report drift */
                 observe?: "true" | "false";
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
+            };
             path: {
                 host: string;
                 name: string;
@@ -3444,6 +3853,8 @@ export interface operations {
             /** @description The bridge (with `observed` live state and drift when observe=true) */
             200: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3453,6 +3864,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3463,6 +3876,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3472,6 +3887,8 @@ export interface operations {
             /** @description `not-found`: no such resource */
             404: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3481,6 +3898,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3490,6 +3909,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3499,6 +3920,8 @@ export interface operations {
             /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3508,6 +3931,8 @@ export interface operations {
             /** @description `internal`: an unexpected error */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3517,6 +3942,8 @@ export interface operations {
             /** @description observe=true and a command failed on a host (`command-failed`) */
             502: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3528,6 +3955,8 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3537,6 +3966,8 @@ export interface operations {
             /** @description observe=true and a command timed out on a host (`command-timeout`) */
             504: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3555,7 +3986,13 @@ export interface operations {
                 /** @description bridge id or host/name: tunnels with either end on it */
                 bridge?: string;
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -3564,6 +4001,8 @@ export interface operations {
             /** @description A page of tunnels */
             200: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3573,6 +4012,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3583,6 +4024,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3592,6 +4035,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3601,6 +4046,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3610,6 +4057,8 @@ export interface operations {
             /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3619,6 +4068,8 @@ export interface operations {
             /** @description `internal`: an unexpected error */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3630,6 +4081,8 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3646,6 +4099,11 @@ export interface operations {
                 prefer?: string;
                 /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
                 "idempotency-key"?: string;
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
             };
             path?: never;
             cookie?: never;
@@ -3659,6 +4117,8 @@ export interface operations {
             /** @description Both ends made */
             201: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3672,6 +4132,8 @@ export interface operations {
                     Location: string;
                     /** @description the `Prefer` preferences honoured */
                     "Preference-Applied"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3681,6 +4143,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3691,6 +4155,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3700,6 +4166,8 @@ export interface operations {
             /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3709,6 +4177,8 @@ export interface operations {
             /** @description `not-found` (a referenced resource does not exist) or `container-not-found` */
             404: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3718,6 +4188,8 @@ export interface operations {
             /** @description `conflict` with the current state, `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs) */
             409: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3727,6 +4199,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3736,6 +4210,8 @@ export interface operations {
             /** @description `unsupported-media-type`: the body is not in a media type the operation takes */
             415: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3745,6 +4221,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3754,6 +4232,8 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3763,6 +4243,8 @@ export interface operations {
             /** @description `internal`, or `job-interrupted` (the service stopped while the job ran) */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3772,6 +4254,8 @@ export interface operations {
             /** @description `command-failed`: a command failed on a host (the job was undone) */
             502: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3783,6 +4267,8 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3792,6 +4278,8 @@ export interface operations {
             /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3806,7 +4294,13 @@ export interface operations {
                 /** @description also read the live state from the host(s) and report drift */
                 observe?: "true" | "false";
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
+            };
             path: {
                 id: string;
             };
@@ -3817,6 +4311,8 @@ export interface operations {
             /** @description The tunnel */
             200: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3826,6 +4322,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3836,6 +4334,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3845,6 +4345,8 @@ export interface operations {
             /** @description `not-found`: no such resource */
             404: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3854,6 +4356,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3863,6 +4367,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3872,6 +4378,8 @@ export interface operations {
             /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3881,6 +4389,8 @@ export interface operations {
             /** @description `internal`: an unexpected error */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3890,6 +4400,8 @@ export interface operations {
             /** @description observe=true and a command failed on a host (`command-failed`) */
             502: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3901,6 +4413,8 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3910,6 +4424,8 @@ export interface operations {
             /** @description observe=true and a command timed out on a host (`command-timeout`) */
             504: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3926,6 +4442,11 @@ export interface operations {
                 prefer?: string;
                 /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
                 "idempotency-key"?: string;
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
             };
             path: {
                 id: string;
@@ -3941,6 +4462,8 @@ export interface operations {
                     Location: string;
                     /** @description the `Prefer` preferences honoured */
                     "Preference-Applied"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3950,6 +4473,8 @@ export interface operations {
             /** @description Both ends gone from the hosts */
             204: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -3957,6 +4482,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3967,6 +4494,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3976,6 +4505,8 @@ export interface operations {
             /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3985,6 +4516,8 @@ export interface operations {
             /** @description `not-found` (a referenced resource does not exist) or `container-not-found` */
             404: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3994,6 +4527,8 @@ export interface operations {
             /** @description `conflict` with the current state, `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs) */
             409: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4003,6 +4538,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4012,6 +4549,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4021,6 +4560,8 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4030,6 +4571,8 @@ export interface operations {
             /** @description `internal`, or `job-interrupted` (the service stopped while the job ran) */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4039,6 +4582,8 @@ export interface operations {
             /** @description `command-failed`: a command failed on a host (the job was undone) */
             502: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4050,6 +4595,8 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4059,6 +4606,8 @@ export interface operations {
             /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4075,6 +4624,11 @@ export interface operations {
                 prefer?: string;
                 /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
                 "idempotency-key"?: string;
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
             };
             path: {
                 id: string;
@@ -4090,6 +4644,8 @@ export interface operations {
             /** @description Changed */
             200: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4103,6 +4659,8 @@ export interface operations {
                     Location: string;
                     /** @description the `Prefer` preferences honoured */
                     "Preference-Applied"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4112,6 +4670,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4122,6 +4682,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4131,6 +4693,8 @@ export interface operations {
             /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4140,6 +4704,8 @@ export interface operations {
             /** @description `not-found` (a referenced resource does not exist) or `container-not-found` */
             404: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4149,6 +4715,8 @@ export interface operations {
             /** @description `conflict` with the current state, `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs) */
             409: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4158,6 +4726,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4167,6 +4737,8 @@ export interface operations {
             /** @description `unsupported-media-type`: the body is not in a media type the operation takes */
             415: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4176,6 +4748,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4185,6 +4759,8 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4194,6 +4770,8 @@ export interface operations {
             /** @description `internal`, or `job-interrupted` (the service stopped while the job ran) */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4203,6 +4781,8 @@ export interface operations {
             /** @description `command-failed`: a command failed on a host (the job was undone) */
             502: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4214,6 +4794,8 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4223,6 +4805,8 @@ export interface operations {
             /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4243,7 +4827,13 @@ export interface operations {
                 /** @description container name or id as given when attaching */
                 container?: string;
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -4252,6 +4842,8 @@ export interface operations {
             /** @description A page of attachments */
             200: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4261,6 +4853,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4271,6 +4865,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4280,6 +4876,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4289,6 +4887,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4298,6 +4898,8 @@ export interface operations {
             /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4307,6 +4909,8 @@ export interface operations {
             /** @description `internal`: an unexpected error */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4318,6 +4922,8 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4334,6 +4940,11 @@ export interface operations {
                 prefer?: string;
                 /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
                 "idempotency-key"?: string;
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
             };
             path?: never;
             cookie?: never;
@@ -4347,6 +4958,8 @@ export interface operations {
             /** @description Attached */
             201: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4360,6 +4973,8 @@ export interface operations {
                     Location: string;
                     /** @description the `Prefer` preferences honoured */
                     "Preference-Applied"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4369,6 +4984,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4379,6 +4996,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4388,6 +5007,8 @@ export interface operations {
             /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4397,6 +5018,8 @@ export interface operations {
             /** @description `not-found` (a referenced resource does not exist) or `container-not-found` */
             404: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4406,6 +5029,8 @@ export interface operations {
             /** @description `conflict` with the current state, `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs) */
             409: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4415,6 +5040,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4424,6 +5051,8 @@ export interface operations {
             /** @description `unsupported-media-type`: the body is not in a media type the operation takes */
             415: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4433,6 +5062,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4442,6 +5073,8 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4451,6 +5084,8 @@ export interface operations {
             /** @description `internal`, or `job-interrupted` (the service stopped while the job ran) */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4460,6 +5095,8 @@ export interface operations {
             /** @description `command-failed`: a command failed on a host (the job was undone) */
             502: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4471,6 +5108,8 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4480,6 +5119,8 @@ export interface operations {
             /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4494,7 +5135,13 @@ export interface operations {
                 /** @description also read the live state from the host(s) and report drift */
                 observe?: "true" | "false";
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
+            };
             path: {
                 id: string;
             };
@@ -4505,6 +5152,8 @@ export interface operations {
             /** @description The attachment (with `observed` when observe=true) */
             200: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4514,6 +5163,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4524,6 +5175,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4533,6 +5186,8 @@ export interface operations {
             /** @description `not-found`: no such resource */
             404: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4542,6 +5197,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4551,6 +5208,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4560,6 +5219,8 @@ export interface operations {
             /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4569,6 +5230,8 @@ export interface operations {
             /** @description `internal`: an unexpected error */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4578,6 +5241,8 @@ export interface operations {
             /** @description observe=true and a command failed on a host (`command-failed`) */
             502: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4589,6 +5254,8 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4598,6 +5265,8 @@ export interface operations {
             /** @description observe=true and a command timed out on a host (`command-timeout`) */
             504: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4614,6 +5283,11 @@ export interface operations {
                 prefer?: string;
                 /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
                 "idempotency-key"?: string;
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
             };
             path: {
                 id: string;
@@ -4629,6 +5303,8 @@ export interface operations {
                     Location: string;
                     /** @description the `Prefer` preferences honoured */
                     "Preference-Applied"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4638,6 +5314,8 @@ export interface operations {
             /** @description Detached */
             204: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -4645,6 +5323,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4655,6 +5335,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4664,6 +5346,8 @@ export interface operations {
             /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4673,6 +5357,8 @@ export interface operations {
             /** @description `not-found` (a referenced resource does not exist) or `container-not-found` */
             404: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4682,6 +5368,8 @@ export interface operations {
             /** @description `conflict` with the current state, `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs) */
             409: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4691,6 +5379,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4700,6 +5390,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4709,6 +5401,8 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4718,6 +5412,8 @@ export interface operations {
             /** @description `internal`, or `job-interrupted` (the service stopped while the job ran) */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4727,6 +5423,8 @@ export interface operations {
             /** @description `command-failed`: a command failed on a host (the job was undone) */
             502: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4738,6 +5436,8 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4747,6 +5447,8 @@ export interface operations {
             /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4763,6 +5465,11 @@ export interface operations {
                 prefer?: string;
                 /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
                 "idempotency-key"?: string;
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
             };
             path: {
                 id: string;
@@ -4778,6 +5485,8 @@ export interface operations {
             /** @description Changed */
             200: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4791,6 +5500,8 @@ export interface operations {
                     Location: string;
                     /** @description the `Prefer` preferences honoured */
                     "Preference-Applied"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4800,6 +5511,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4810,6 +5523,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4819,6 +5534,8 @@ export interface operations {
             /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4828,6 +5545,8 @@ export interface operations {
             /** @description `not-found` (a referenced resource does not exist) or `container-not-found` */
             404: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4837,6 +5556,8 @@ export interface operations {
             /** @description `conflict` with the current state, `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs) */
             409: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4846,6 +5567,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4855,6 +5578,8 @@ export interface operations {
             /** @description `unsupported-media-type`: the body is not in a media type the operation takes */
             415: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4864,6 +5589,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4873,6 +5600,8 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4882,6 +5611,8 @@ export interface operations {
             /** @description `internal`, or `job-interrupted` (the service stopped while the job ran) */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4891,6 +5622,8 @@ export interface operations {
             /** @description `command-failed`: a command failed on a host (the job was undone) */
             502: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4902,6 +5635,8 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4911,6 +5646,8 @@ export interface operations {
             /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4925,7 +5662,13 @@ export interface operations {
                 /** @description also read the live state from the host(s) and report drift */
                 observe?: "true" | "false";
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
+            };
             path: {
                 name: string;
             };
@@ -4936,6 +5679,8 @@ export interface operations {
             /** @description The topology */
             200: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4945,6 +5690,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4955,6 +5702,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4964,6 +5713,8 @@ export interface operations {
             /** @description `not-found`: no such resource */
             404: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4973,6 +5724,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4982,6 +5735,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4991,6 +5746,8 @@ export interface operations {
             /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5000,6 +5757,8 @@ export interface operations {
             /** @description `internal`: an unexpected error */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5009,6 +5768,8 @@ export interface operations {
             /** @description observe=true and a command failed on a host (`command-failed`) */
             502: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5020,6 +5781,8 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5029,6 +5792,8 @@ export interface operations {
             /** @description observe=true and a command timed out on a host (`command-timeout`) */
             504: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5048,6 +5813,11 @@ export interface operations {
                 prefer?: string;
                 /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
                 "idempotency-key"?: string;
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
             };
             path: {
                 name: string;
@@ -5068,6 +5838,8 @@ export interface operations {
             /** @description Converged (the topology with its job and the plan it ran), or with dryRun=true the plan only */
             200: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5077,6 +5849,8 @@ export interface operations {
             /** @description Created */
             201: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5090,6 +5864,8 @@ export interface operations {
                     Location: string;
                     /** @description the `Prefer` preferences honoured */
                     "Preference-Applied"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5099,6 +5875,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5109,6 +5887,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5118,6 +5898,8 @@ export interface operations {
             /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5127,6 +5909,8 @@ export interface operations {
             /** @description `not-found` (a referenced resource does not exist) or `container-not-found` */
             404: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5136,6 +5920,8 @@ export interface operations {
             /** @description `conflict` with the current state, `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs) */
             409: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5145,6 +5931,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5154,6 +5942,8 @@ export interface operations {
             /** @description `unsupported-media-type`: the body is not in a media type the operation takes */
             415: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5163,6 +5953,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5172,6 +5964,8 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5181,6 +5975,8 @@ export interface operations {
             /** @description `internal`, or `job-interrupted` (the service stopped while the job ran) */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5190,6 +5986,8 @@ export interface operations {
             /** @description `command-failed`: a command failed on a host (the job was undone) */
             502: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5201,6 +5999,8 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5210,6 +6010,8 @@ export interface operations {
             /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5226,6 +6028,11 @@ export interface operations {
                 prefer?: string;
                 /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
                 "idempotency-key"?: string;
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
             };
             path: {
                 name: string;
@@ -5241,6 +6048,8 @@ export interface operations {
                     Location: string;
                     /** @description the `Prefer` preferences honoured */
                     "Preference-Applied"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5250,6 +6059,8 @@ export interface operations {
             /** @description Everything it owned is gone from the hosts */
             204: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -5257,6 +6068,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5267,6 +6080,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5276,6 +6091,8 @@ export interface operations {
             /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5285,6 +6102,8 @@ export interface operations {
             /** @description `not-found` (a referenced resource does not exist) or `container-not-found` */
             404: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5294,6 +6113,8 @@ export interface operations {
             /** @description `conflict` with the current state, `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs) */
             409: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5303,6 +6124,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5312,6 +6135,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5321,6 +6146,8 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5330,6 +6157,8 @@ export interface operations {
             /** @description `internal`, or `job-interrupted` (the service stopped while the job ran) */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5339,6 +6168,8 @@ export interface operations {
             /** @description `command-failed`: a command failed on a host (the job was undone) */
             502: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5350,6 +6181,8 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5359,6 +6192,8 @@ export interface operations {
             /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5370,7 +6205,13 @@ export interface operations {
     planTopology: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
+            };
             path: {
                 name: string;
             };
@@ -5390,6 +6231,8 @@ export interface operations {
             /** @description The plan */
             200: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5399,6 +6242,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5409,6 +6254,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5418,6 +6265,8 @@ export interface operations {
             /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5427,6 +6276,8 @@ export interface operations {
             /** @description `not-found` (a referenced resource does not exist) or `container-not-found` */
             404: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5436,6 +6287,8 @@ export interface operations {
             /** @description `conflict` with the current state, `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs) */
             409: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5445,6 +6298,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5454,6 +6309,8 @@ export interface operations {
             /** @description `unsupported-media-type`: the body is not in a media type the operation takes */
             415: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5463,6 +6320,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5472,6 +6331,8 @@ export interface operations {
             /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5481,6 +6342,8 @@ export interface operations {
             /** @description `internal`: an unexpected error */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5492,6 +6355,8 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5506,7 +6371,13 @@ export interface operations {
                 limit?: number;
                 cursor?: string;
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -5515,6 +6386,8 @@ export interface operations {
             /** @description A page of topologies */
             200: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5524,6 +6397,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5534,6 +6409,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5543,6 +6420,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5552,6 +6431,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5561,6 +6442,8 @@ export interface operations {
             /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5570,6 +6453,8 @@ export interface operations {
             /** @description `internal`: an unexpected error */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5581,6 +6466,8 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5597,7 +6484,13 @@ export interface operations {
                 /** @description also read every bridge, tunnel and attachment from its host and draw the drift (an end missing on its host drawn as missing); a resource that cannot be read is marked, not an error */
                 observe?: "true" | "false";
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -5606,6 +6499,8 @@ export interface operations {
             /** @description The picture, in the media type of its format */
             200: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5617,6 +6512,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5627,6 +6524,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5636,6 +6535,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5645,6 +6546,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5654,6 +6557,8 @@ export interface operations {
             /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5663,6 +6568,8 @@ export interface operations {
             /** @description `internal`: an unexpected error */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5674,6 +6581,8 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5690,7 +6599,13 @@ export interface operations {
                 /** @description also read every bridge, tunnel and attachment from its host and draw the drift (an end missing on its host drawn as missing); a resource that cannot be read is marked, not an error */
                 observe?: "true" | "false";
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
+            };
             path: {
                 name: string;
             };
@@ -5701,6 +6616,8 @@ export interface operations {
             /** @description The picture, in the media type of its format */
             200: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5712,6 +6629,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5722,6 +6641,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5731,6 +6652,8 @@ export interface operations {
             /** @description `not-found`: no such resource */
             404: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5740,6 +6663,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5749,6 +6674,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5758,6 +6685,8 @@ export interface operations {
             /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5767,6 +6696,8 @@ export interface operations {
             /** @description `internal`: an unexpected error */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5778,6 +6709,8 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5794,6 +6727,11 @@ export interface operations {
                 prefer?: string;
                 /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
                 "idempotency-key"?: string;
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
             };
             path: {
                 id: string;
@@ -5805,6 +6743,8 @@ export interface operations {
             /** @description Repaired (or nothing differed) */
             200: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5818,6 +6758,8 @@ export interface operations {
                     Location: string;
                     /** @description the `Prefer` preferences honoured */
                     "Preference-Applied"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5827,6 +6769,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5837,6 +6781,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5846,6 +6792,8 @@ export interface operations {
             /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5855,6 +6803,8 @@ export interface operations {
             /** @description `not-found` (a referenced resource does not exist) or `container-not-found` */
             404: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5864,6 +6814,8 @@ export interface operations {
             /** @description `conflict` with the current state, `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs) */
             409: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5873,6 +6825,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5882,6 +6836,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5891,6 +6847,8 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5900,6 +6858,8 @@ export interface operations {
             /** @description `internal`, or `job-interrupted` (the service stopped while the job ran) */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5909,6 +6869,8 @@ export interface operations {
             /** @description `command-failed`: a command failed on a host (the job was undone) */
             502: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5920,6 +6882,8 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5929,6 +6893,8 @@ export interface operations {
             /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5945,6 +6911,11 @@ export interface operations {
                 prefer?: string;
                 /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
                 "idempotency-key"?: string;
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
             };
             path: {
                 id: string;
@@ -5956,6 +6927,8 @@ export interface operations {
             /** @description Repaired (or nothing differed) */
             200: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5969,6 +6942,8 @@ export interface operations {
                     Location: string;
                     /** @description the `Prefer` preferences honoured */
                     "Preference-Applied"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5978,6 +6953,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5988,6 +6965,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5997,6 +6976,8 @@ export interface operations {
             /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6006,6 +6987,8 @@ export interface operations {
             /** @description `not-found` (a referenced resource does not exist) or `container-not-found` */
             404: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6015,6 +6998,8 @@ export interface operations {
             /** @description `conflict` with the current state, `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs) */
             409: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6024,6 +7009,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6033,6 +7020,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6042,6 +7031,8 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6051,6 +7042,8 @@ export interface operations {
             /** @description `internal`, or `job-interrupted` (the service stopped while the job ran) */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6060,6 +7053,8 @@ export interface operations {
             /** @description `command-failed`: a command failed on a host (the job was undone) */
             502: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6071,6 +7066,8 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6080,6 +7077,8 @@ export interface operations {
             /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6096,6 +7095,11 @@ export interface operations {
                 prefer?: string;
                 /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
                 "idempotency-key"?: string;
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
             };
             path: {
                 id: string;
@@ -6107,6 +7111,8 @@ export interface operations {
             /** @description Repaired (or nothing differed) */
             200: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6120,6 +7126,8 @@ export interface operations {
                     Location: string;
                     /** @description the `Prefer` preferences honoured */
                     "Preference-Applied"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6129,6 +7137,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6139,6 +7149,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6148,6 +7160,8 @@ export interface operations {
             /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6157,6 +7171,8 @@ export interface operations {
             /** @description `not-found` (a referenced resource does not exist) or `container-not-found` */
             404: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6166,6 +7182,8 @@ export interface operations {
             /** @description `conflict` with the current state, `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs) */
             409: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6175,6 +7193,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6184,6 +7204,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6193,6 +7215,8 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6202,6 +7226,8 @@ export interface operations {
             /** @description `internal`, or `job-interrupted` (the service stopped while the job ran) */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6211,6 +7237,8 @@ export interface operations {
             /** @description `command-failed`: a command failed on a host (the job was undone) */
             502: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6222,6 +7250,8 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6231,6 +7261,8 @@ export interface operations {
             /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6247,6 +7279,11 @@ export interface operations {
                 prefer?: string;
                 /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
                 "idempotency-key"?: string;
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
             };
             path: {
                 idOrName: string;
@@ -6258,6 +7295,8 @@ export interface operations {
             /** @description Repaired (or nothing differed) */
             200: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6271,6 +7310,8 @@ export interface operations {
                     Location: string;
                     /** @description the `Prefer` preferences honoured */
                     "Preference-Applied"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6280,6 +7321,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6290,6 +7333,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6299,6 +7344,8 @@ export interface operations {
             /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6308,6 +7355,8 @@ export interface operations {
             /** @description `not-found` (a referenced resource does not exist) or `container-not-found` */
             404: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6317,6 +7366,8 @@ export interface operations {
             /** @description `conflict` with the current state, `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs) */
             409: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6326,6 +7377,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6335,6 +7388,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6344,6 +7399,8 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6353,6 +7410,8 @@ export interface operations {
             /** @description `internal`, or `job-interrupted` (the service stopped while the job ran) */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6362,6 +7421,8 @@ export interface operations {
             /** @description `command-failed`: a command failed on a host (the job was undone) */
             502: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6373,6 +7434,8 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6382,6 +7445,8 @@ export interface operations {
             /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6398,6 +7463,11 @@ export interface operations {
                 prefer?: string;
                 /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
                 "idempotency-key"?: string;
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
             };
             path: {
                 name: string;
@@ -6409,6 +7479,8 @@ export interface operations {
             /** @description Repaired (or nothing differed) */
             200: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6422,6 +7494,8 @@ export interface operations {
                     Location: string;
                     /** @description the `Prefer` preferences honoured */
                     "Preference-Applied"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6431,6 +7505,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6441,6 +7517,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6450,6 +7528,8 @@ export interface operations {
             /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6459,6 +7539,8 @@ export interface operations {
             /** @description `not-found` (a referenced resource does not exist) or `container-not-found` */
             404: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6468,6 +7550,8 @@ export interface operations {
             /** @description `conflict` with the current state, `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs) */
             409: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6477,6 +7561,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6486,6 +7572,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6495,6 +7583,8 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6504,6 +7594,8 @@ export interface operations {
             /** @description `internal`, or `job-interrupted` (the service stopped while the job ran) */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6513,6 +7605,8 @@ export interface operations {
             /** @description `command-failed`: a command failed on a host (the job was undone) */
             502: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6524,6 +7618,8 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6533,6 +7629,8 @@ export interface operations {
             /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6551,7 +7649,13 @@ export interface operations {
                 /** @description a resource id */
                 resource?: string;
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -6560,6 +7664,8 @@ export interface operations {
             /** @description A page of jobs, oldest first */
             200: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6569,6 +7675,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6579,6 +7687,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6588,6 +7698,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6597,6 +7709,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6606,6 +7720,8 @@ export interface operations {
             /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6615,6 +7731,8 @@ export interface operations {
             /** @description `internal`: an unexpected error */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6626,6 +7744,8 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6637,7 +7757,13 @@ export interface operations {
     getJob: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
+            };
             path: {
                 id: string;
             };
@@ -6648,6 +7774,8 @@ export interface operations {
             /** @description The job */
             200: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6657,6 +7785,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6667,6 +7797,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6676,6 +7808,8 @@ export interface operations {
             /** @description `not-found`: no such resource */
             404: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6685,6 +7819,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6694,6 +7830,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6703,6 +7841,8 @@ export interface operations {
             /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6712,6 +7852,8 @@ export interface operations {
             /** @description `internal`: an unexpected error */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6723,6 +7865,8 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6738,7 +7882,13 @@ export interface operations {
                 after?: number | null;
                 limit?: number;
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
+            };
             path: {
                 id: string;
             };
@@ -6749,6 +7899,8 @@ export interface operations {
             /** @description Log lines after `after` */
             200: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6759,6 +7911,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6769,6 +7923,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6778,6 +7934,8 @@ export interface operations {
             /** @description `not-found`: no such resource */
             404: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6787,6 +7945,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6796,6 +7956,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6805,6 +7967,8 @@ export interface operations {
             /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6814,6 +7978,8 @@ export interface operations {
             /** @description `internal`: an unexpected error */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6825,6 +7991,116 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getMetrics: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The metrics */
+            200: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+            /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
+            400: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: missing or wrong bearer token (when the service has one) */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
+            413: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
+            421: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
+            422: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal`: an unexpected error */
+            500: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
+                    "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {

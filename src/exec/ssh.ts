@@ -11,7 +11,7 @@ import type { BatchOptions, BatchResult, BatchStep } from './batch.js';
 import { Semaphore } from './semaphore.js';
 import { ShellSessionPool } from './shell-session.js';
 import { signalNumber } from './signals.js';
-import { DEFAULT_TIMEOUT_MS, type Executor, type RunOptions, type RunResult } from './types.js';
+import { DEFAULT_TIMEOUT_MS, type Executor, type ExecutorStats, type RunOptions, type RunResult } from './types.js';
 
 /** ssh2 loads on first connection (src/lazy.ts). */
 const loadSsh2 = lazyModule<typeof import('ssh2')>('ssh2');
@@ -126,6 +126,16 @@ export class SshExecutor implements Executor {
   /** Shell sessions open (busy, idle or opening) and idle: each holds a channel. */
   get shellSessions(): { open: number; idle: number } {
     return this.sessions.stats;
+  }
+
+  stats(): ExecutorStats {
+    const sessions = this.sessions.stats;
+    return {
+      connected: this.conn?.alive === true,
+      connectionsOpened: this.connectionsOpened,
+      channelsInUse: this.slots.active,
+      shellSessionsInUse: sessions.open - sessions.idle,
+    };
   }
 
   /**

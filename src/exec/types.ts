@@ -28,6 +28,15 @@ export interface Executor {
   runBatch?(steps: readonly BatchStep[], opts?: BatchOptions): Promise<BatchResult>;
   /** Releases connections. The executor may be used again afterwards (it reconnects). */
   close(): Promise<void>;
+  /** What its connection is doing now, for metrics (an executor without a connection has none). */
+  stats?(): ExecutorStats;
+}
+
+export interface ExecutorStats {
+  connected: boolean;
+  connectionsOpened: number;
+  channelsInUse: number;
+  shellSessionsInUse: number;
 }
 
 export const DEFAULT_TIMEOUT_MS = 30_000;

@@ -31,6 +31,15 @@ export const JobSchema = z
     createdAt: z.string(),
     startedAt: z.string().nullable(),
     finishedAt: z.string().nullable(),
+    traceId: z
+      .string()
+      .regex(/^[0-9a-f]{32}$/)
+      .nullable()
+      .openapi({
+        description:
+          'The W3C trace id the job belongs to: the `traceparent` of the request that made it (or a new trace). It is in the `traceparent` and `X-Trace-Id` response headers, and in every service log line about the job.',
+        example: '4bf92f3577b34da6a3ce929d0e0e4736',
+      }),
   })
   .openapi('Job');
 export type JobView = z.infer<typeof JobSchema>;
@@ -59,6 +68,7 @@ export interface JobLike {
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;
+  traceId?: string | null;
 }
 
 /** The API view of a job: status and error parsed, so a malformed row fails here, loudly, not in a client. */
@@ -74,5 +84,6 @@ export function renderJob(j: JobLike): JobView {
     createdAt: j.createdAt,
     startedAt: j.startedAt,
     finishedAt: j.finishedAt,
+    traceId: j.traceId ?? null,
   };
 }
