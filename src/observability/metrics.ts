@@ -132,7 +132,12 @@ export class Metrics {
   });
 
   constructor(opts: { processMetrics?: boolean } = {}) {
-    if (opts.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'netplumb_' });
+    if (opts.processMetrics) {
+      collectDefaultMetrics({ register: this.registry, prefix: 'netplumb_' });
+      // Gauges prom-client names like counters (`promtool check metrics` flags them): left out.
+      for (const n of ['active_handles_total', 'active_requests_total', 'active_resources_total'])
+        this.registry.removeSingleMetric(`netplumb_nodejs_${n}`);
+    }
     const sources = () => this.sources;
     const registers = [this.registry];
     new Gauge({

@@ -85,6 +85,22 @@ describe('deploy/: the dashboard and the alerting rules', () => {
   });
 
   const promtool = spawnSync('promtool', ['--version']).status === 0;
+  it.skipIf(!promtool)("a service process's metrics (with the process's own) pass promtool check metrics", async () => {
+    const m = new Metrics({ processMetrics: true });
+    m.jobs.inc({ kind: 'bridge.create', outcome: 'succeeded' });
+    m.batchDuration.observe({ host: 'docker1' }, 0.02);
+    const text = await m.text();
+    expect(text).toContain('netplumb_process_cpu_seconds_total');
+    const r = await new Promise<{ code: number | null; out: string }>((resolve) => {
+      const p = execFile('promtool', ['check', 'metrics'], (err, stdout, stderr) =>
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: stdout + stderr }),
+      );
+      p.stdin!.end(text);
+    });
+    expect(r.out).toBe('');
+    expect(r.code).toBe(0);
+  });
+
   it.skipIf(!promtool)('promtool check rules and promtool test rules pass (promtool: Debian prometheus, scripts/setup.sh)', async () => {
     const check = await run('promtool', ['check', 'rules', 'deploy/prometheus/netplumb-rules.yml']);
     expect(check.stdout).toMatch(/SUCCESS: 5 rules found/);
