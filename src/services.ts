@@ -21,7 +21,7 @@ import { createObservability, type Observability } from './observability/index.j
  * Real connections: a LocalExecutor, or one persistent SSH connection that also carries Docker. keyDir:
  * NETPLUMB_KEY_DIR, checked again each time a key file is read (a host registered before it was set).
  */
-export function realConnections(opts: { keyDir?: string | undefined } = {}): ConnectionFactory {
+export function realConnections(opts: { keyDir?: string | undefined; warn?: (msg: string) => void } = {}): ConnectionFactory {
   return (spec) => {
     if (spec.kind === 'local') {
       return { executor: new LocalExecutor(), docker: () => createDockerClient({ kind: 'local', socketPath: spec.dockerSocket }) };
@@ -33,6 +33,7 @@ export function realConnections(opts: { keyDir?: string | undefined } = {}): Con
       hostKeySha256: spec.hostKeySha256,
       ...(spec.privateKeyPath ? { privateKeyPath: spec.privateKeyPath, ...(opts.keyDir ? { keyDir: opts.keyDir } : {}) } : {}),
       ...(spec.privateKey ? { privateKey: spec.privateKey } : {}),
+      ...(opts.warn ? { warn: opts.warn } : {}),
     });
     return { executor: ssh, docker: () => createDockerClient({ kind: 'ssh', executor: ssh, socketPath: spec.dockerSocket }) };
   };
@@ -41,7 +42,8 @@ export function realConnections(opts: { keyDir?: string | undefined } = {}): Con
 export function createDeps(
   rawStore: Store,
   config: AppConfig,
-  connections: ConnectionFactory = realConnections(config),
+  /** Default: real local and SSH connections. */
+  connections?: ConnectionFactory,
   /** Replicas on PostgreSQL (see replicas.ts); one process needs none. */
   coordination: Coordination = localCoordination(),
   /** Metrics, logs, traces; default: made from config (no log lines unless config.logLevel asks for them). */
@@ -55,7 +57,7 @@ export function createDeps(
       log: (msg) => log.error(msg),
     },
   );
-  const hosts = new HostPool(connections, obs.exec);
+  const hosts = new HostPool(connections ?? realConnections({ keyDir: config.keyDir, warn }), obs.exec);
   const runner = new JobRunner(store, hosts, obs, coordination);
   // Secrets already stored must be redacted from logs too.
   for (const h of store.allResources('host')) if (typeof h.secret?.privateKey === 'string') runner.addSecret(h.secret.privateKey);

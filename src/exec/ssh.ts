@@ -30,6 +30,8 @@ export interface SshExecutorConfig {
   privateKeyPath?: string;
   /** When set, privateKeyPath must resolve (symlinks followed) to a file inside this directory. */
   keyDir?: string;
+  /** Told why a key file was refused (the service log). */
+  warn?: (msg: string) => void;
   /** The pinned host key, as `ssh-keygen -lf` prints it: `SHA256:<base64, no padding>`. */
   hostKeySha256: string;
   /** Channels (commands, streams) open at once on the connection. Default 8 (sshd's MaxSessions is 10). */
@@ -439,7 +441,7 @@ export class SshExecutor implements Executor {
       throw new ExecError('auth-failed', `no private key configured for ${this.target}`);
     }
     try {
-      return await readPrivateKeyFile(this.config.privateKeyPath, { keyDir: this.config.keyDir });
+      return await readPrivateKeyFile(this.config.privateKeyPath, { keyDir: this.config.keyDir, warn: this.config.warn });
     } catch (err) {
       // Neither the path, the reason nor anything read from it goes into messages (see keys.ts).
       if (err instanceof UnusableKeyError) throw new ExecError('auth-failed', `${this.target}: ${err.message}`);
