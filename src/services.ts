@@ -65,9 +65,10 @@ export function createDeps(
   if (config.secretKey) for (const form of ['hex', 'base64', 'base64url'] as const) runner.addSecret(config.secretKey.toString(form));
   if (config.metricsToken) runner.addSecret(config.metricsToken);
   obs.metrics.setSources({
-    // Host NAMES label the series (never ids); facts are what the last probe found.
+    // Host NAMES label the series (never ids); facts are what the last probe found. A store that cannot be read
+    // leaves them out rather than fail the scrape: /metrics must answer most when the store is down.
     hosts: () =>
-      store.allResources('host').flatMap((h) => {
+      readableHosts(store).flatMap((h) => {
         const data = h.data as { name?: unknown; facts?: { reachable?: unknown; probedAt?: unknown } | null };
         if (typeof data.name !== 'string') return [];
         return [
@@ -86,6 +87,14 @@ export function createDeps(
     },
   });
   return { store, runner, hosts, config, storage: store, coordination, obs };
+}
+
+function readableHosts(store: Store) {
+  try {
+    return store.allResources('host');
+  } catch {
+    return [];
+  }
 }
 
 /** At start-up: jobs a previous process left running are interrupted, and their Idempotency-Keys answer so. */

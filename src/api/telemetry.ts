@@ -45,9 +45,13 @@ export function telemetry(obs: Observability): MiddlewareHandler {
       const seconds = (performance.now() - started) / 1000;
       metrics.httpDuration.observe({ method, route, status: String(status) }, seconds);
       if (error === undefined) {
-        c.res.headers.set('traceparent', formatTraceparent(span.context));
-        c.res.headers.set('X-Trace-Id', span.context.traceId);
-        c.res.headers.set('X-Request-Id', requestId);
+        try {
+          c.res.headers.set('traceparent', formatTraceparent(span.context));
+          c.res.headers.set('X-Trace-Id', span.context.traceId);
+          c.res.headers.set('X-Request-Id', requestId);
+        } catch {
+          // A response with immutable headers (one fetched from elsewhere) goes out as it is.
+        }
       }
       span.setAttribute('http.request.method', method);
       span.setAttribute('http.route', route);

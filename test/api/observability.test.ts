@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { localHost, testApp } from '../helpers/app.js';
 import { createObservability } from '../../src/observability/index.js';
+import { FaultyStore } from '../helpers/faulty-store.js';
 
 const TOKEN = 'obs-test-token-0123456789abcdef';
 const METRICS_TOKEN = 'scraper-token-0123456789abcdef';
@@ -93,6 +94,20 @@ describe('GET /metrics', () => {
     const m = await scrape(t);
     expect(m.get('netplumb_idempotency_replays_total')).toBe(1);
     expect(m.get('netplumb_idempotency_conflicts_total{reason="reused"}')).toBe(1);
+  });
+
+  it('answers while the store refuses writes: store_writable 0, the faults counted', async () => {
+    let faulty: FaultyStore | undefined;
+    const t = observedApp({ wrapStore: (s) => (faulty = new FaultyStore(s)) });
+    await t.json('POST', '/hosts', localHost('docker1'));
+    faulty!.full = true;
+    expect((await t.json('POST', '/bridges', { host: 'docker1', name: 'br0' })).status).toBe(503);
+    const m = await scrape(t);
+    expect(m.get('netplumb_store_writable')).toBe(0);
+    expect(m.get('netplumb_storage_faults_total')).toBeGreaterThanOrEqual(1);
+    expect(m.get('netplumb_host_reachable{host="docker1"}')).toBe(1);
+    expect(t.logs().some((l) => l.level === 'error' && String(l.msg).includes('STORE FAILING'))).toBe(true);
+    faulty!.full = false;
   });
 
   it('label sets do not grow with resources: 200 bridges make no more series than 5', async () => {
