@@ -13,7 +13,7 @@ import { FakeWorld } from '../test/helpers/fake-host.js';
 const config = loadConfig();
 const opened = openStore({ db: config.dbPath, leaseMs: config.leaseMs, replicaId: config.replicaId, poolMax: config.pgPoolMax });
 const deps = createDeps(opened.store, config, new FakeWorld().factory(), opened.coordination);
-const { reaper } = startRecovery(opened, deps.store);
+const { reaper } = startRecovery(opened, deps.store, deps.obs);
 const server = serveApp(createApp(deps), { port: config.port, hostname: config.host }, (info) => {
   console.log(`fake replica ${config.replicaId ?? ''} listening on http://${config.host}:${info.port} (${opened.kind})`);
 });

@@ -13,6 +13,7 @@ import { createApp } from '../src/app.js';
 import type { AppDeps } from '../src/deps.js';
 import { createDeps } from '../src/services.js';
 import { SqliteStore } from '../src/store/sqlite.js';
+import type { Observability } from '../src/observability/index.js';
 import { createClient, NetplumbError, type NetplumbClient } from '../sdk/src/index.js';
 import type { Sandbox } from '../test/testbed/sandbox.js';
 
@@ -50,10 +51,19 @@ export interface Service {
   close(): Promise<void>;
 }
 
-/** A fresh service (empty in-memory store, no connections yet) on a loopback port, and the SDK pointed at it. */
-export async function startService(): Promise<Service> {
+/**
+ * A fresh service (empty in-memory store, no connections yet) on a loopback port, and the SDK pointed at it. obs: its
+ * metrics, logs and traces (default: logs off, spans not exported).
+ */
+export async function startService(o: { obs?: Observability } = {}): Promise<Service> {
   const store = new SqliteStore(':memory:');
-  const deps = createDeps(store, { defaultWaitMs: 120_000, idempotencyTtlMs: 3600_000, maxBodyBytes: 1 << 20 });
+  const deps = createDeps(
+    store,
+    { defaultWaitMs: 120_000, idempotencyTtlMs: 3600_000, maxBodyBytes: 1 << 20 },
+    undefined,
+    undefined,
+    o.obs,
+  );
   let server: ServerType | undefined;
   await new Promise<void>((resolve) => {
     server = serve({ fetch: createApp(deps).fetch, port: 0, hostname: '127.0.0.1' }, () => resolve());

@@ -26,7 +26,19 @@ export const ENTRIES = {
   cli: 'src/cli/main.ts',
 };
 
-const EXTERNAL = ['better-sqlite3', 'pg', 'pg-native', 'ssh2', 'cpu-features', 'dockerode', 'swagger-ui-dist', 'yaml', 'tsx'];
+// @opentelemetry/*: loaded only when OTEL_EXPORTER_OTLP_ENDPOINT is set (src/observability/otel.ts).
+const EXTERNAL = [
+  'better-sqlite3',
+  'pg',
+  'pg-native',
+  'ssh2',
+  'cpu-features',
+  'dockerode',
+  'swagger-ui-dist',
+  'yaml',
+  'tsx',
+  '@opentelemetry/*',
+];
 
 /** What the build reads: sources, the SDK the CLI imports, the lock file, this script. */
 const INPUTS = ['src', 'sdk/src', 'package-lock.json', 'scripts/build.mjs'];

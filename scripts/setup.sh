@@ -10,8 +10,9 @@ fi
 
 # postgresql: the PostgreSQL store tests; chromium: the web UI tests; dnsmasq-base: DHCP tests; nftables/iptables: impairments;
 # g++, make, python3: node-gyp builds better-sqlite3 for the Node 24 test run (scripts/node-line.sh).
+# prometheus: its promtool checks the metrics and the alerting rules in deploy/ (docs/observability.md).
 PKGS=(openvswitch-switch docker.io openssh-server openssh-client ethtool busybox-static iproute2 iputils-ping curl arping tcpdump
-  postgresql chromium dnsmasq-base nftables iptables g++ make python3)
+  postgresql chromium dnsmasq-base nftables iptables g++ make python3 prometheus)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

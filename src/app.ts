@@ -24,6 +24,8 @@ import type { AppDeps } from './deps.js';
 import { isProblemError, problem } from './model/problems.js';
 import { ExecError } from './exec/errors.js';
 import { toProblem } from './jobs/runner.js';
+import { metrics } from './api/metrics/index.js';
+import { telemetry } from './api/telemetry.js';
 
 export const API_VERSION = '0.1.0';
 
@@ -37,12 +39,66 @@ export function apiRoutes(): OpenAPIHono<Env> {
     .route('/', topologies)
     .route('/', graph)
     .route('/', repairs)
-    .route('/', jobs);
+    .route('/', jobs)
+    .route('/', metrics);
   api.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer', description: 'NETPLUMB_TOKEN' });
   return api;
 }
 
+/** Every operation takes a W3C `traceparent` and answers with its trace (src/api/telemetry.ts): declared once, here. */
+const TRACE_PARAMETER = {
+  name: 'traceparent',
+  in: 'header',
+  required: false,
+  description:
+    "W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).",
+  schema: { type: 'string', pattern: '^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$' },
+  example: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+} as const;
+const TRACE_HEADERS = {
+  traceparent: {
+    description: "W3C Trace Context of this request's span (its trace id is the caller's, or a new one)",
+    schema: { type: 'string' },
+    example: '00-4bf92f3577b34da6a3ce929d0e0e4736-a3ce929d0e0e4736-01',
+  },
+  'X-Trace-Id': {
+    description: "The trace id alone: find the request's job (`traceId`) and its service log lines by it",
+    schema: { type: 'string' },
+    example: '4bf92f3577b34da6a3ce929d0e0e4736',
+  },
+} as const;
+
+type Doc = ReturnType<OpenAPIHono<Env>['getOpenAPI31Document']>;
+
+function withTraceHeaders(doc: Doc): Doc {
+  doc.components = {
+    ...doc.components,
+    parameters: { ...doc.components?.parameters, traceparent: TRACE_PARAMETER },
+    headers: { ...doc.components?.headers, ...TRACE_HEADERS },
+  };
+  for (const item of Object.values(doc.paths ?? {})) {
+    for (const method of ['get', 'put', 'post', 'delete', 'patch'] as const) {
+      const op = item?.[method];
+      if (!op) continue;
+      op.parameters = [...(op.parameters ?? []), { $ref: '#/components/parameters/traceparent' }];
+      for (const res of Object.values(op.responses ?? {}) as ({ $ref: string } | { headers?: Record<string, unknown> })[]) {
+        if ('$ref' in res) continue;
+        res.headers = {
+          ...res.headers,
+          traceparent: { $ref: '#/components/headers/traceparent' },
+          'X-Trace-Id': { $ref: '#/components/headers/X-Trace-Id' },
+        };
+      }
+    }
+  }
+  return doc;
+}
+
 export function openapiDocument(api: OpenAPIHono<Env> = apiRoutes()) {
+  return withTraceHeaders(openapiBase(api));
+}
+
+function openapiBase(api: OpenAPIHono<Env>) {
   return api.getOpenAPI31Document({
     openapi: '3.1.0',
     info: {
@@ -67,6 +123,7 @@ export function openapiDocument(api: OpenAPIHono<Env> = apiRoutes()) {
       { name: 'topologies', description: 'Whole container networks as one declarative document: planned, applied, torn down' },
       { name: 'jobs', description: 'Every mutation is a job with a log' },
       { name: 'graph', description: 'The network as a picture: SVG, Mermaid, DOT (the page at `/ui` draws the same)' },
+      { name: 'service', description: 'The service itself: Prometheus metrics (docs/observability.md)' },
     ],
   });
 }
@@ -92,11 +149,12 @@ export function createApp(deps: AppDeps) {
       if (err.status === 415) return problemResponse(c, problem('unsupported-media-type', 'send the body as application/json'));
       return problemResponse(c, { ...problem('bad-request', err.message), status: err.status });
     }
-    console.error('unhandled error', err);
+    deps.obs.logger.error({ err }, 'unhandled error');
     return problemResponse(c, problem('internal', 'an unexpected error occurred'));
   });
   app.notFound((c) => problemResponse(c, problem('not-found', `no route for ${c.req.method} ${c.req.path}`)));
 
+  app.use('*', telemetry(deps.obs));
   app.use('*', redactProblems(deps.runner.redactor));
   app.use('*', originGuard(deps.config));
   // CORS: none unless NETPLUMB_CORS_ORIGINS lists the browser front ends (answers their preflights, before auth).
@@ -105,8 +163,16 @@ export function createApp(deps: AppDeps) {
       '*',
       cors({
         origin: [...deps.config.corsOrigins],
-        allowHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key', 'Prefer', 'Last-Event-ID'],
-        exposeHeaders: ['Location', 'Idempotency-Replayed', 'Preference-Applied', 'Retry-After'],
+        allowHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key', 'Prefer', 'Last-Event-ID', 'traceparent', 'X-Request-Id'],
+        exposeHeaders: [
+          'Location',
+          'Idempotency-Replayed',
+          'Preference-Applied',
+          'Retry-After',
+          'traceparent',
+          'X-Trace-Id',
+          'X-Request-Id',
+        ],
         maxAge: 600,
       }),
     );
@@ -116,7 +182,7 @@ export function createApp(deps: AppDeps) {
   mountDocs(app);
   mountUi(app, { tokenRequired: !!deps.config.token });
 
-  app.use('*', bearerAuth(deps.config.token));
+  app.use('*', bearerAuth(deps.config.token, { metricsToken: deps.config.metricsToken }));
   app.use(
     '*',
     bodyLimit({

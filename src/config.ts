@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { splitHost } from './api/origin-guard.js';
 import { loadSecretKey } from './secrets.js';
+import { LOG_LEVELS, type LogLevel } from './observability/logger.js';
 
 /** A comma-separated list; empty entries are ignored. */
 const list = (what: string, valid: (s: string) => boolean) =>
@@ -45,6 +46,14 @@ const Env = z.object({
   NETPLUMB_RECONCILE: z.enum(['on', 'off']).default('on'),
   NETPLUMB_LOCK_WAIT_S: z.coerce.number().int().min(1).max(86_400).default(600),
   NETPLUMB_RECONCILE_INTERVAL_S: z.coerce.number().int().min(0).max(86_400).default(60),
+  // Observability: docs/observability.md.
+  NETPLUMB_LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+  NETPLUMB_METRICS_TOKEN: z.string().min(16, 'NETPLUMB_METRICS_TOKEN must be at least 16 characters').optional(),
+  OTEL_EXPORTER_OTLP_ENDPOINT: z
+    .string()
+    .url('OTEL_EXPORTER_OTLP_ENDPOINT must be a URL like http://collector:4318')
+    .refine((u) => /^https?:\/\//i.test(u), 'OTEL_EXPORTER_OTLP_ENDPOINT must be an http:// or https:// URL')
+    .optional(),
 });
 
 export interface Config {
@@ -71,6 +80,12 @@ export interface Config {
   reconcile: { enabled: boolean; intervalMs: number };
   /** How long a job waits for its host locks before it fails with a timeout. */
   lockWaitMs: number;
+  /** NETPLUMB_LOG_LEVEL. */
+  logLevel: LogLevel;
+  /** A second token that opens /metrics only (a Prometheus scraper need not hold the API token). */
+  metricsToken: string | undefined;
+  /** Where spans go (OTLP over HTTP); unset: not traced beyond ids. */
+  otlpEndpoint: string | undefined;
 }
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
@@ -107,5 +122,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     pgPoolMax: e.NETPLUMB_PG_POOL,
     reconcile: { enabled: e.NETPLUMB_RECONCILE === 'on', intervalMs: e.NETPLUMB_RECONCILE_INTERVAL_S * 1000 },
     lockWaitMs: e.NETPLUMB_LOCK_WAIT_S * 1000,
+    logLevel: e.NETPLUMB_LOG_LEVEL,
+    metricsToken: e.NETPLUMB_METRICS_TOKEN,
+    otlpEndpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT,
   };
 }

@@ -3,6 +3,7 @@ import type { HostServices } from './exec/pool.js';
 import type { Store } from './store/types.js';
 import type { StoreStatus } from './store/fault-tolerant.js';
 import type { Coordination } from './store/coordination.js';
+import type { LogLevel, Observability } from './observability/index.js';
 
 export interface AppConfig {
   /** Bearer token; unset = no auth (the server then binds loopback only). */
@@ -22,6 +23,12 @@ export interface AppConfig {
   secretKey?: Buffer | undefined;
   /** The longest a job waits for its host locks before it fails with a `timeout` problem (default 600 s). */
   lockWaitMs?: number | undefined;
+  /** A token that opens GET /metrics only (besides the API token). */
+  metricsToken?: string | undefined;
+  /** Log level of the service's own log (default silent: a library user or a test asks for lines). */
+  logLevel?: LogLevel | undefined;
+  /** OTEL_EXPORTER_OTLP_ENDPOINT: spans exported there. */
+  otlpEndpoint?: string | undefined;
 }
 
 export interface AppDeps {
@@ -33,6 +40,8 @@ export interface AppDeps {
   storage: StoreStatus;
   /** Replicas (PostgreSQL): host locks, leases, job feed; one process has an empty one. */
   coordination: Coordination;
+  /** Metrics, structured logs and traces of this app (src/observability/). */
+  obs: Observability;
   /**
    * How accepted jobs run. `background` (a service process): started at once, answered when done or when the wait
    * ends, running on after it. `invocation` (a serverless function, src/lambda.ts): a job asked for asynchronously is

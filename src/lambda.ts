@@ -12,6 +12,7 @@ import { loadConfig } from './config.js';
 import type { AppDeps } from './deps.js';
 import { isPostgresUrl, openStore } from './replicas.js';
 import { createDeps } from './services.js';
+import { createObservability } from './observability/index.js';
 import { runQueuedJobs } from './worker-loop.js';
 
 interface Function {
@@ -35,8 +36,16 @@ function init(env: NodeJS.ProcessEnv = process.env): Function {
   if (!config.allowedHosts.length) {
     throw new Error("netplumb: NETPLUMB_ALLOWED_HOSTS must name the function's host (its Function URL or API domain)");
   }
-  const opened = openStore({ db: config.dbPath, leaseMs: config.leaseMs, replicaId: config.replicaId, poolMax: config.pgPoolMax });
-  const deps = createDeps(opened.store, config, undefined, opened.coordination);
+  // JSON log lines on stdout: Lambda sends them to its log group as they are.
+  const obs = createObservability({ logLevel: config.logLevel, otlpEndpoint: config.otlpEndpoint });
+  const opened = openStore({
+    db: config.dbPath,
+    leaseMs: config.leaseMs,
+    replicaId: config.replicaId,
+    poolMax: config.pgPoolMax,
+    log: (m) => obs.logger.warn({ component: 'replicas' }, m),
+  });
+  const deps = createDeps(opened.store, config, undefined, opened.coordination, obs);
   deps.jobMode = 'invocation';
   instance = { deps, fetchHandler: handle(createApp(deps)) };
   return instance;

@@ -11,6 +11,7 @@ import { newReplicaId, PgCoordination } from './store/pg-coordination.js';
 import { PgStore } from './store/postgres.js';
 import { SqliteStore } from './store/sqlite.js';
 import type { JobRecord, Store } from './store/types.js';
+import type { Observability } from './observability/index.js';
 
 export function isPostgresUrl(db: string): boolean {
   return /^postgres(ql)?:\/\//i.test(db);
@@ -46,6 +47,8 @@ export interface OpenOptions {
   poolMax?: number;
   /** PostgreSQL schema (tests; default public). */
   schema?: string;
+  /** Where the replicas' coordination reports trouble (locks, leases, the job feed): the service log. */
+  log?: (msg: string) => void;
 }
 
 export function openStore(o: OpenOptions): OpenedStore {
@@ -60,6 +63,7 @@ export function openStore(o: OpenOptions): OpenedStore {
     local: new HostLocks(),
     ...(o.poolMax ? { poolMax: o.poolMax } : {}),
     ...(o.schema ? { schema: o.schema } : {}),
+    ...(o.log ? { log: o.log } : {}),
   });
   return { kind: 'postgres', store, coordination, replicaId, leaseMs };
 }
@@ -69,10 +73,15 @@ export function openStore(o: OpenOptions): OpenedStore {
  * interrupted now. Replicas: other replicas' jobs are running, so only jobs whose lease expired are interrupted —
  * now and then every leaseMs/4 for as long as this replica runs (the reaper; stop it at shutdown).
  */
-export function startRecovery(opened: OpenedStore, store: Store): { interrupted: string[]; reaper: LeaseReaper | null } {
+export function startRecovery(
+  opened: OpenedStore,
+  store: Store,
+  obs: Pick<Observability, 'logger' | 'metrics'>,
+): { interrupted: string[]; reaper: LeaseReaper | null } {
   if (!opened.coordination.leases) return { interrupted: recoverInterruptedJobs(store), reaper: null };
   const answer = (job: JobRecord) => answerIdempotencyKeys(store, job, { successStatus: 200 });
-  const reaper = startLeaseReaper(store, opened.coordination.leases, answer);
-  void reaper.sweep().catch((e: Error) => console.error(`netplumb: lease sweep failed (${e.message}); retrying`));
+  const log = (m: string) => obs.logger.warn({ component: 'leases' }, m);
+  const reaper = startLeaseReaper(store, opened.coordination.leases, answer, { log, onTakeover: () => obs.metrics.leaseTakeovers.inc() });
+  void reaper.sweep().catch((e: Error) => log(`lease sweep failed (${e.message}); retrying`));
   return { interrupted: [], reaper };
 }

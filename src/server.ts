@@ -7,11 +7,8 @@ import { describeDb, openStore, startRecovery, type OpenedStore } from './replic
 import type { LeaseReaper } from './jobs/lease-recovery.js';
 import { startLeadingReconciler } from './reconcile/loop.js';
 import { exitAtStartup, listenFailure } from './startup.js';
-
-// The last net, not the mechanism: store faults are handled where they happen. Log loudly and keep serving.
-process.on('unhandledRejection', (reason) => {
-  console.error('netplumb: UNHANDLED REJECTION (a bug; the service keeps running):', reason);
-});
+import { createObservability } from './observability/index.js';
+import { Redactor } from './redact.js';
 
 let config: Config;
 try {
@@ -19,9 +16,29 @@ try {
 } catch (e) {
   exitAtStartup('config', 'cannot start', e);
 }
+// The service log (JSON lines on stdout; readable on a terminal), metrics and traces: docs/observability.md.
+const obs = createObservability({
+  logLevel: config.logLevel,
+  otlpEndpoint: config.otlpEndpoint,
+  processMetrics: true,
+  redactor: new Redactor(),
+});
+const log = obs.logger;
+
+// The last net, not the mechanism: store faults are handled where they happen. Log loudly and keep serving.
+process.on('unhandledRejection', (reason) => {
+  log.fatal({ err: reason }, 'UNHANDLED REJECTION (a bug; the service keeps running)');
+});
+
 let opened: OpenedStore;
 try {
-  opened = openStore({ db: config.dbPath, leaseMs: config.leaseMs, replicaId: config.replicaId, poolMax: config.pgPoolMax });
+  opened = openStore({
+    db: config.dbPath,
+    leaseMs: config.leaseMs,
+    replicaId: config.replicaId,
+    poolMax: config.pgPoolMax,
+    log: (m) => log.warn({ component: 'replicas' }, m),
+  });
 } catch (e) {
   exitAtStartup(
     'database',
@@ -29,12 +46,12 @@ try {
     e,
   );
 }
-const deps = createDeps(opened.store, config, undefined, opened.coordination);
+const deps = createDeps(opened.store, config, undefined, opened.coordination, obs);
 let reaper: LeaseReaper | null = null;
 try {
-  const r = startRecovery(opened, deps.store);
+  const r = startRecovery(opened, deps.store, obs);
   reaper = r.reaper;
-  if (r.interrupted.length) console.log(`marked ${r.interrupted.length} job(s) left running as interrupted: ${r.interrupted.join(', ')}`);
+  if (r.interrupted.length) log.warn({ jobs: r.interrupted }, `marked ${r.interrupted.length} job(s) left running as interrupted`);
 } catch (e) {
   exitAtStartup('database', `cannot recover the jobs left running in ${describeDb(config.dbPath)}`, e);
 }
@@ -43,7 +60,7 @@ const sweep = () => {
   try {
     deps.store.deleteExpiredIdempotency(new Date().toISOString());
   } catch (e) {
-    console.error(`netplumb: idempotency sweep skipped: ${e instanceof Error ? e.message : String(e)}`);
+    log.error(`idempotency sweep skipped: ${e instanceof Error ? e.message : String(e)}`);
   }
 };
 sweep();
@@ -53,12 +70,13 @@ const app = createApp(deps);
 const reconciler = config.reconcile.enabled ? startLeadingReconciler(deps, { intervalMs: config.reconcile.intervalMs }) : null;
 
 const server = serveApp(app, { port: config.port, hostname: config.host }, (info) => {
-  console.log(`netplumb listening on http://${config.host}:${info.port} (db ${describeDb(config.dbPath)})`);
-  if (opened.kind === 'postgres') console.log(`replica ${opened.replicaId} (job lease ${opened.leaseMs! / 1000} s)`);
-  if (!config.token) console.log('no NETPLUMB_TOKEN set: authentication is off, so the service listens on loopback only');
-  if (!config.keyDir) console.log('no NETPLUMB_KEY_DIR set: SSH privateKeyPath may name any file this service can read');
-  if (!config.secretKey) console.log('no NETPLUMB_SECRET_KEY set: inline SSH private keys are refused (privateKeyPath still works)');
-  console.log(
+  log.info({ db: describeDb(config.dbPath) }, `netplumb listening on http://${config.host}:${info.port} (db ${describeDb(config.dbPath)})`);
+  if (opened.kind === 'postgres') log.info(`replica ${opened.replicaId} (job lease ${opened.leaseMs! / 1000} s)`);
+  if (!config.token) log.warn('no NETPLUMB_TOKEN set: authentication is off, so the service listens on loopback only');
+  if (!config.keyDir) log.warn('no NETPLUMB_KEY_DIR set: SSH privateKeyPath may name any file this service can read');
+  if (!config.secretKey) log.info('no NETPLUMB_SECRET_KEY set: inline SSH private keys are refused (privateKeyPath still works)');
+  if (config.otlpEndpoint) log.info(`traces exported to ${config.otlpEndpoint} (OTLP/HTTP)`);
+  log.info(
     reconciler
       ? `reconcile loop on (every ${config.reconcile.intervalMs / 1000} s, after reconnects and reboots, and on Docker container events)`
       : 'reconcile loop off (NETPLUMB_RECONCILE=off)',
@@ -66,7 +84,7 @@ const server = serveApp(app, { port: config.port, hostname: config.host }, (info
 });
 
 server.on('error', (e: NodeJS.ErrnoException) => {
-  if (server.listening) console.error(`netplumb: server error: ${e.message}`);
+  if (server.listening) log.error(`server error: ${e.message}`);
   else exitAtStartup('listen', listenFailure(e, config.host, config.port));
 });
 
@@ -74,7 +92,7 @@ let stopping = false;
 async function shutdown(sig: string) {
   if (stopping) return;
   stopping = true;
-  console.log(`${sig}: stopping (waiting for running jobs)`);
+  log.info(`${sig}: stopping (waiting for running jobs)`);
   server.close();
   clearInterval(sweeper);
   reaper?.stop();
@@ -86,12 +104,13 @@ async function shutdown(sig: string) {
       .pendingJobs()
       .map((j) => `${j.id} (${j.status})`)
       .join(', ');
-    console.error(
-      `netplumb: the store still cannot write: the outcome of ${lost || 'some jobs'} is lost; they will show as interrupted at the next start`,
+    log.error(
+      `the store still cannot write: the outcome of ${lost || 'some jobs'} is lost; they will show as interrupted at the next start`,
     );
   }
   deps.storage.close();
   await opened.coordination.close();
+  await obs.close().catch(() => {});
   process.exit(0);
 }
 process.on('SIGINT', () => void shutdown('SIGINT'));

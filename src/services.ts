@@ -14,12 +14,14 @@ import { findHost } from './kinds/refs.js';
 import { sealedSecretsStore } from './store/sealed-secrets.js';
 import { FaultTolerantStore } from './store/fault-tolerant.js';
 import { localCoordination, type Coordination } from './store/coordination.js';
+import { timedStore } from './store/timed.js';
+import { createObservability, type Observability } from './observability/index.js';
 
 /**
  * Real connections: a LocalExecutor, or one persistent SSH connection that also carries Docker. keyDir:
  * NETPLUMB_KEY_DIR, checked again each time a key file is read (a host registered before it was set).
  */
-export function realConnections(opts: { keyDir?: string | undefined } = {}): ConnectionFactory {
+export function realConnections(opts: { keyDir?: string | undefined; warn?: (msg: string) => void } = {}): ConnectionFactory {
   return (spec) => {
     if (spec.kind === 'local') {
       return { executor: new LocalExecutor(), docker: () => createDockerClient({ kind: 'local', socketPath: spec.dockerSocket }) };
@@ -31,6 +33,7 @@ export function realConnections(opts: { keyDir?: string | undefined } = {}): Con
       hostKeySha256: spec.hostKeySha256,
       ...(spec.privateKeyPath ? { privateKeyPath: spec.privateKeyPath, ...(opts.keyDir ? { keyDir: opts.keyDir } : {}) } : {}),
       ...(spec.privateKey ? { privateKey: spec.privateKey } : {}),
+      ...(opts.warn ? { warn: opts.warn } : {}),
     });
     return { executor: ssh, docker: () => createDockerClient({ kind: 'ssh', executor: ssh, socketPath: spec.dockerSocket }) };
   };
@@ -39,18 +42,59 @@ export function realConnections(opts: { keyDir?: string | undefined } = {}): Con
 export function createDeps(
   rawStore: Store,
   config: AppConfig,
-  connections: ConnectionFactory = realConnections(config),
+  /** Default: real local and SSH connections. */
+  connections?: ConnectionFactory,
   /** Replicas on PostgreSQL (see replicas.ts); one process needs none. */
   coordination: Coordination = localCoordination(),
+  /** Metrics, logs, traces; default: made from config (no log lines unless config.logLevel asks for them). */
+  obs: Observability = createObservability({ logLevel: config.logLevel ?? 'silent', otlpEndpoint: config.otlpEndpoint }),
 ): AppDeps {
-  const store = new FaultTolerantStore(sealedSecretsStore(rawStore, config.secretKey, ['host']));
-  const hosts = new HostPool(connections);
-  const runner = new JobRunner(store, hosts, coordination, { lockWaitMs: config.lockWaitMs });
+  const log = obs.logger;
+  const warn = (msg: string) => log.warn(msg);
+  const store = new FaultTolerantStore(
+    timedStore(sealedSecretsStore(rawStore, config.secretKey, ['host'], warn), (...a) => obs.storeCall(...a)),
+    {
+      log: (msg) => log.error(msg),
+    },
+  );
+  const hosts = new HostPool(connections ?? realConnections({ keyDir: config.keyDir, warn }), obs.exec);
+  const runner = new JobRunner(store, hosts, obs, coordination, { lockWaitMs: config.lockWaitMs });
   // Secrets already stored must be redacted from logs too.
   for (const h of store.allResources('host')) if (typeof h.secret?.privateKey === 'string') runner.addSecret(h.secret.privateKey);
   if (config.token) runner.addSecret(config.token);
   if (config.secretKey) for (const form of ['hex', 'base64', 'base64url'] as const) runner.addSecret(config.secretKey.toString(form));
-  return { store, runner, hosts, config, storage: store, coordination };
+  if (config.metricsToken) runner.addSecret(config.metricsToken);
+  obs.metrics.setSources({
+    // Host NAMES label the series (never ids); facts are what the last probe found. A store that cannot be read
+    // leaves them out rather than fail the scrape: /metrics must answer most when the store is down.
+    hosts: () =>
+      readableHosts(store).flatMap((h) => {
+        const data = h.data as { name?: unknown; facts?: { reachable?: unknown; probedAt?: unknown } | null };
+        if (typeof data.name !== 'string') return [];
+        return [
+          {
+            host: data.name,
+            reachable: typeof data.facts?.reachable === 'boolean' ? data.facts.reachable : null,
+            probedAt: typeof data.facts?.probedAt === 'string' ? data.facts.probedAt : null,
+          },
+        ];
+      }),
+    connections: () => hosts.connectionStats().map((c) => ({ host: c.host, ...c.stats })),
+    jobs: () => runner.counts,
+    storage: () => {
+      const h = store.health();
+      return { writable: h.writable, pendingWrites: h.pendingWrites };
+    },
+  });
+  return { store, runner, hosts, config, storage: store, coordination, obs };
+}
+
+function readableHosts(store: Store) {
+  try {
+    return store.allResources('host');
+  } catch {
+    return [];
+  }
 }
 
 /** At start-up: jobs a previous process left running are interrupted, and their Idempotency-Keys answer so. */

@@ -536,6 +536,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Prometheus metrics
+         * @description The Prometheus text exposition format (0.0.4): requests by route template, method and status; jobs by kind and outcome; per host (by name) reachability, probe age, SSH connections, channels and shell sessions, batches, commands and batch round-trip time; reconcile passes, drift found and repaired, orphans; store call time and storage faults; idempotency replays and conflicts; lease takeovers and the reconcile leader. Takes the API token, or `NETPLUMB_METRICS_TOKEN` (which opens this route only). See docs/observability.md.
+         */
+        get: operations["getMetrics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -665,6 +685,11 @@ export interface components {
             finishedAt: string | null;
             /** @description What the job is waiting for right now (queued or running, shown by the replica that runs it): a lock and its holders, a channel, a Docker lookup, a batch on a host since a time. Every wait is bounded. */
             waiting?: components["schemas"]["JobWait"][];
+            /**
+             * @description The W3C trace id the job belongs to: the `traceparent` of the request that made it (or a new trace). It is in the `traceparent` and `X-Trace-Id` response headers, and in every service log line about the job.
+             * @example 4bf92f3577b34da6a3ce929d0e0e4736
+             */
+            traceId: string | null;
         };
         /** @description RFC 9457 problem details */
         Problem: {
@@ -1832,9 +1857,26 @@ export interface components {
         };
     };
     responses: never;
-    parameters: never;
+    parameters: {
+        /**
+         * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+         * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+         */
+        traceparent: string;
+    };
     requestBodies: never;
-    headers: never;
+    headers: {
+        /**
+         * @description W3C Trace Context of this request's span (its trace id is the caller's, or a new one)
+         * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-a3ce929d0e0e4736-01
+         */
+        traceparent: string;
+        /**
+         * @description The trace id alone: find the request's job (`traceId`) and its service log lines by it
+         * @example 4bf92f3577b34da6a3ce929d0e0e4736
+         */
+        "X-Trace-Id": string;
+    };
     pathItems: never;
 }
 export type $defs = Record<string, never>;
@@ -1847,7 +1889,13 @@ export interface operations {
                 /** @description key=value: only hosts with this label */
                 label?: string;
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -1856,6 +1904,8 @@ export interface operations {
             /** @description A page of hosts */
             200: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1865,6 +1915,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1875,6 +1927,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1884,6 +1938,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1893,6 +1949,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1902,6 +1960,8 @@ export interface operations {
             /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1911,6 +1971,8 @@ export interface operations {
             /** @description `internal`: an unexpected error */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1922,6 +1984,8 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1938,6 +2002,11 @@ export interface operations {
                 prefer?: string;
                 /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
                 "idempotency-key"?: string;
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
             };
             path?: never;
             cookie?: never;
@@ -1951,6 +2020,8 @@ export interface operations {
             /** @description Host registered and probed */
             201: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1964,6 +2035,8 @@ export interface operations {
                     Location: string;
                     /** @description the `Prefer` preferences honoured */
                     "Preference-Applied"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1973,6 +2046,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1983,6 +2058,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1992,6 +2069,8 @@ export interface operations {
             /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2001,6 +2080,8 @@ export interface operations {
             /** @description `not-found` (a referenced resource does not exist) or `container-not-found` */
             404: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2010,6 +2091,8 @@ export interface operations {
             /** @description `conflict` with the current state, `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs) */
             409: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2019,6 +2102,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2028,6 +2113,8 @@ export interface operations {
             /** @description `unsupported-media-type`: the body is not in a media type the operation takes */
             415: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2037,6 +2124,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2046,6 +2135,8 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2055,6 +2146,8 @@ export interface operations {
             /** @description `internal`, or `job-interrupted` (the service stopped while the job ran) */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2064,6 +2157,8 @@ export interface operations {
             /** @description `command-failed`: a command failed on a host (the job was undone) */
             502: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2075,6 +2170,8 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2084,6 +2181,8 @@ export interface operations {
             /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2095,7 +2194,13 @@ export interface operations {
     getHost: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
+            };
             path: {
                 idOrName: string;
             };
@@ -2106,6 +2211,8 @@ export interface operations {
             /** @description The host */
             200: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2115,6 +2222,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2125,6 +2234,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2134,6 +2245,8 @@ export interface operations {
             /** @description `not-found`: no such resource */
             404: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2143,6 +2256,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2152,6 +2267,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2161,6 +2278,8 @@ export interface operations {
             /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2170,6 +2289,8 @@ export interface operations {
             /** @description `internal`: an unexpected error */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2181,6 +2302,8 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2197,6 +2320,11 @@ export interface operations {
                 prefer?: string;
                 /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
                 "idempotency-key"?: string;
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
             };
             path: {
                 idOrName: string;
@@ -2212,6 +2340,8 @@ export interface operations {
                     Location: string;
                     /** @description the `Prefer` preferences honoured */
                     "Preference-Applied"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2221,6 +2351,8 @@ export interface operations {
             /** @description Host forgotten */
             204: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -2228,6 +2360,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2238,6 +2372,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2247,6 +2383,8 @@ export interface operations {
             /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2256,6 +2394,8 @@ export interface operations {
             /** @description `not-found` (a referenced resource does not exist) or `container-not-found` */
             404: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2265,6 +2405,8 @@ export interface operations {
             /** @description `conflict` with the current state, `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs) */
             409: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2274,6 +2416,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2283,6 +2427,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2292,6 +2438,8 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2301,6 +2449,8 @@ export interface operations {
             /** @description `internal`, or `job-interrupted` (the service stopped while the job ran) */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2310,6 +2460,8 @@ export interface operations {
             /** @description `command-failed`: a command failed on a host (the job was undone) */
             502: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2321,6 +2473,8 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2330,6 +2484,8 @@ export interface operations {
             /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2346,6 +2502,11 @@ export interface operations {
                 prefer?: string;
                 /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
                 "idempotency-key"?: string;
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
             };
             path: {
                 idOrName: string;
@@ -2357,6 +2518,8 @@ export interface operations {
             /** @description Fresh facts */
             200: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2370,6 +2533,8 @@ export interface operations {
                     Location: string;
                     /** @description the `Prefer` preferences honoured */
                     "Preference-Applied"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2379,6 +2544,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2389,6 +2556,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2398,6 +2567,8 @@ export interface operations {
             /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2407,6 +2578,8 @@ export interface operations {
             /** @description `not-found` (a referenced resource does not exist) or `container-not-found` */
             404: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2416,6 +2589,8 @@ export interface operations {
             /** @description `conflict` with the current state, `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs) */
             409: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2425,6 +2600,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2434,6 +2611,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2443,6 +2622,8 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2452,6 +2633,8 @@ export interface operations {
             /** @description `internal`, or `job-interrupted` (the service stopped while the job ran) */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2461,6 +2644,8 @@ export interface operations {
             /** @description `command-failed`: a command failed on a host (the job was undone) */
             502: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2472,6 +2657,8 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2481,6 +2668,8 @@ export interface operations {
             /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2492,7 +2681,13 @@ export interface operations {
     listHostOrphans: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
+            };
             path: {
                 idOrName: string;
             };
@@ -2503,6 +2698,8 @@ export interface operations {
             /** @description The orphans found now */
             200: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2512,6 +2709,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2522,6 +2721,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2531,6 +2732,8 @@ export interface operations {
             /** @description `not-found`: no such resource */
             404: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2540,6 +2743,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2549,6 +2754,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2558,6 +2765,8 @@ export interface operations {
             /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2567,6 +2776,8 @@ export interface operations {
             /** @description `internal`: an unexpected error */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2576,6 +2787,8 @@ export interface operations {
             /** @description observe=true and a command failed on a host (`command-failed`) */
             502: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2587,6 +2800,8 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2596,6 +2811,8 @@ export interface operations {
             /** @description observe=true and a command timed out on a host (`command-timeout`) */
             504: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2612,6 +2829,11 @@ export interface operations {
                 prefer?: string;
                 /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
                 "idempotency-key"?: string;
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
             };
             path: {
                 idOrName: string;
@@ -2623,6 +2845,8 @@ export interface operations {
             /** @description What was removed */
             200: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2636,6 +2860,8 @@ export interface operations {
                     Location: string;
                     /** @description the `Prefer` preferences honoured */
                     "Preference-Applied"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2645,6 +2871,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2655,6 +2883,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2664,6 +2894,8 @@ export interface operations {
             /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2673,6 +2905,8 @@ export interface operations {
             /** @description `not-found` (a referenced resource does not exist) or `container-not-found` */
             404: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2682,6 +2916,8 @@ export interface operations {
             /** @description `conflict` with the current state, `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs) */
             409: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2691,6 +2927,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2700,6 +2938,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2709,6 +2949,8 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2718,6 +2960,8 @@ export interface operations {
             /** @description `internal`, or `job-interrupted` (the service stopped while the job ran) */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2727,6 +2971,8 @@ export interface operations {
             /** @description `command-failed`: a command failed on a host (the job was undone) */
             502: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2738,6 +2984,8 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2747,6 +2995,8 @@ export interface operations {
             /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2763,7 +3013,13 @@ export interface operations {
                 /** @description host id or name */
                 host?: string;
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -2772,6 +3028,8 @@ export interface operations {
             /** @description A page of bridges */
             200: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2781,6 +3039,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2791,6 +3051,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2800,6 +3062,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2809,6 +3073,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2818,6 +3084,8 @@ export interface operations {
             /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2827,6 +3095,8 @@ export interface operations {
             /** @description `internal`: an unexpected error */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2838,6 +3108,8 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2854,6 +3126,11 @@ export interface operations {
                 prefer?: string;
                 /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
                 "idempotency-key"?: string;
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
             };
             path?: never;
             cookie?: never;
@@ -2867,6 +3144,8 @@ export interface operations {
             /** @description Bridge created */
             201: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2880,6 +3159,8 @@ export interface operations {
                     Location: string;
                     /** @description the `Prefer` preferences honoured */
                     "Preference-Applied"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2889,6 +3170,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2899,6 +3182,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2908,6 +3193,8 @@ export interface operations {
             /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2917,6 +3204,8 @@ export interface operations {
             /** @description `not-found` (a referenced resource does not exist) or `container-not-found` */
             404: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2926,6 +3215,8 @@ export interface operations {
             /** @description `conflict` with the current state, `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs) */
             409: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2935,6 +3226,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2944,6 +3237,8 @@ export interface operations {
             /** @description `unsupported-media-type`: the body is not in a media type the operation takes */
             415: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2953,6 +3248,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2962,6 +3259,8 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2971,6 +3270,8 @@ export interface operations {
             /** @description `internal`, or `job-interrupted` (the service stopped while the job ran) */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2980,6 +3281,8 @@ export interface operations {
             /** @description `command-failed`: a command failed on a host (the job was undone) */
             502: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2991,6 +3294,8 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3000,6 +3305,8 @@ export interface operations {
             /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3014,7 +3321,13 @@ export interface operations {
                 /** @description also read the live state from the host(s) and report drift */
                 observe?: "true" | "false";
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
+            };
             path: {
                 id: string;
             };
@@ -3025,6 +3338,8 @@ export interface operations {
             /** @description The bridge (with `observed` live state and drift when observe=true) */
             200: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3034,6 +3349,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3044,6 +3361,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3053,6 +3372,8 @@ export interface operations {
             /** @description `not-found`: no such resource */
             404: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3062,6 +3383,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3071,6 +3394,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3080,6 +3405,8 @@ export interface operations {
             /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3089,6 +3416,8 @@ export interface operations {
             /** @description `internal`: an unexpected error */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3098,6 +3427,8 @@ export interface operations {
             /** @description observe=true and a command failed on a host (`command-failed`) */
             502: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3109,6 +3440,8 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3118,6 +3451,8 @@ export interface operations {
             /** @description observe=true and a command timed out on a host (`command-timeout`) */
             504: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3137,6 +3472,11 @@ export interface operations {
                 prefer?: string;
                 /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
                 "idempotency-key"?: string;
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
             };
             path: {
                 id: string;
@@ -3152,6 +3492,8 @@ export interface operations {
                     Location: string;
                     /** @description the `Prefer` preferences honoured */
                     "Preference-Applied"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3161,6 +3503,8 @@ export interface operations {
             /** @description Bridge gone from the host */
             204: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -3168,6 +3512,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3178,6 +3524,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3187,6 +3535,8 @@ export interface operations {
             /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3196,6 +3546,8 @@ export interface operations {
             /** @description `not-found` (a referenced resource does not exist) or `container-not-found` */
             404: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3205,6 +3557,8 @@ export interface operations {
             /** @description `conflict` with the current state, `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs) */
             409: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3214,6 +3568,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3223,6 +3579,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3232,6 +3590,8 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3241,6 +3601,8 @@ export interface operations {
             /** @description `internal`, or `job-interrupted` (the service stopped while the job ran) */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3250,6 +3612,8 @@ export interface operations {
             /** @description `command-failed`: a command failed on a host (the job was undone) */
             502: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3261,6 +3625,8 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3270,6 +3636,8 @@ export interface operations {
             /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3286,6 +3654,11 @@ export interface operations {
                 prefer?: string;
                 /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
                 "idempotency-key"?: string;
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
             };
             path: {
                 id: string;
@@ -3301,6 +3674,8 @@ export interface operations {
             /** @description Bridge converged */
             200: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3314,6 +3689,8 @@ export interface operations {
                     Location: string;
                     /** @description the `Prefer` preferences honoured */
                     "Preference-Applied"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3323,6 +3700,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3333,6 +3712,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3342,6 +3723,8 @@ export interface operations {
             /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3351,6 +3734,8 @@ export interface operations {
             /** @description `not-found` (a referenced resource does not exist) or `container-not-found` */
             404: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3360,6 +3745,8 @@ export interface operations {
             /** @description `conflict` with the current state, `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs) */
             409: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3369,6 +3756,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3378,6 +3767,8 @@ export interface operations {
             /** @description `unsupported-media-type`: the body is not in a media type the operation takes */
             415: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3387,6 +3778,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3396,6 +3789,8 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3405,6 +3800,8 @@ export interface operations {
             /** @description `internal`, or `job-interrupted` (the service stopped while the job ran) */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3414,6 +3811,8 @@ export interface operations {
             /** @description `command-failed`: a command failed on a host (the job was undone) */
             502: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3425,6 +3824,8 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3434,6 +3835,8 @@ export interface operations {
             /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3448,7 +3851,13 @@ export interface operations {
                 /** @description also read the live state from the host(s) and report drift */
                 observe?: "true" | "false";
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
+            };
             path: {
                 host: string;
                 name: string;
@@ -3460,6 +3869,8 @@ export interface operations {
             /** @description The bridge (with `observed` live state and drift when observe=true) */
             200: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3469,6 +3880,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3479,6 +3892,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3488,6 +3903,8 @@ export interface operations {
             /** @description `not-found`: no such resource */
             404: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3497,6 +3914,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3506,6 +3925,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3515,6 +3936,8 @@ export interface operations {
             /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3524,6 +3947,8 @@ export interface operations {
             /** @description `internal`: an unexpected error */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3533,6 +3958,8 @@ export interface operations {
             /** @description observe=true and a command failed on a host (`command-failed`) */
             502: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3544,6 +3971,8 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3553,6 +3982,8 @@ export interface operations {
             /** @description observe=true and a command timed out on a host (`command-timeout`) */
             504: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3571,7 +4002,13 @@ export interface operations {
                 /** @description bridge id or host/name: tunnels with either end on it */
                 bridge?: string;
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -3580,6 +4017,8 @@ export interface operations {
             /** @description A page of tunnels */
             200: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3589,6 +4028,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3599,6 +4040,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3608,6 +4051,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3617,6 +4062,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3626,6 +4073,8 @@ export interface operations {
             /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3635,6 +4084,8 @@ export interface operations {
             /** @description `internal`: an unexpected error */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3646,6 +4097,8 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3662,6 +4115,11 @@ export interface operations {
                 prefer?: string;
                 /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
                 "idempotency-key"?: string;
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
             };
             path?: never;
             cookie?: never;
@@ -3675,6 +4133,8 @@ export interface operations {
             /** @description Both ends made */
             201: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3688,6 +4148,8 @@ export interface operations {
                     Location: string;
                     /** @description the `Prefer` preferences honoured */
                     "Preference-Applied"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3697,6 +4159,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3707,6 +4171,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3716,6 +4182,8 @@ export interface operations {
             /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3725,6 +4193,8 @@ export interface operations {
             /** @description `not-found` (a referenced resource does not exist) or `container-not-found` */
             404: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3734,6 +4204,8 @@ export interface operations {
             /** @description `conflict` with the current state, `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs) */
             409: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3743,6 +4215,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3752,6 +4226,8 @@ export interface operations {
             /** @description `unsupported-media-type`: the body is not in a media type the operation takes */
             415: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3761,6 +4237,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3770,6 +4248,8 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3779,6 +4259,8 @@ export interface operations {
             /** @description `internal`, or `job-interrupted` (the service stopped while the job ran) */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3788,6 +4270,8 @@ export interface operations {
             /** @description `command-failed`: a command failed on a host (the job was undone) */
             502: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3799,6 +4283,8 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3808,6 +4294,8 @@ export interface operations {
             /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3822,7 +4310,13 @@ export interface operations {
                 /** @description also read the live state from the host(s) and report drift */
                 observe?: "true" | "false";
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
+            };
             path: {
                 id: string;
             };
@@ -3833,6 +4327,8 @@ export interface operations {
             /** @description The tunnel */
             200: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3842,6 +4338,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3852,6 +4350,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3861,6 +4361,8 @@ export interface operations {
             /** @description `not-found`: no such resource */
             404: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3870,6 +4372,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3879,6 +4383,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3888,6 +4394,8 @@ export interface operations {
             /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3897,6 +4405,8 @@ export interface operations {
             /** @description `internal`: an unexpected error */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3906,6 +4416,8 @@ export interface operations {
             /** @description observe=true and a command failed on a host (`command-failed`) */
             502: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3917,6 +4429,8 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3926,6 +4440,8 @@ export interface operations {
             /** @description observe=true and a command timed out on a host (`command-timeout`) */
             504: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3942,6 +4458,11 @@ export interface operations {
                 prefer?: string;
                 /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
                 "idempotency-key"?: string;
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
             };
             path: {
                 id: string;
@@ -3957,6 +4478,8 @@ export interface operations {
                     Location: string;
                     /** @description the `Prefer` preferences honoured */
                     "Preference-Applied"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3966,6 +4489,8 @@ export interface operations {
             /** @description Both ends gone from the hosts */
             204: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -3973,6 +4498,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3983,6 +4510,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3992,6 +4521,8 @@ export interface operations {
             /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4001,6 +4532,8 @@ export interface operations {
             /** @description `not-found` (a referenced resource does not exist) or `container-not-found` */
             404: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4010,6 +4543,8 @@ export interface operations {
             /** @description `conflict` with the current state, `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs) */
             409: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4019,6 +4554,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4028,6 +4565,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4037,6 +4576,8 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4046,6 +4587,8 @@ export interface operations {
             /** @description `internal`, or `job-interrupted` (the service stopped while the job ran) */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4055,6 +4598,8 @@ export interface operations {
             /** @description `command-failed`: a command failed on a host (the job was undone) */
             502: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4066,6 +4611,8 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4075,6 +4622,8 @@ export interface operations {
             /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4091,6 +4640,11 @@ export interface operations {
                 prefer?: string;
                 /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
                 "idempotency-key"?: string;
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
             };
             path: {
                 id: string;
@@ -4106,6 +4660,8 @@ export interface operations {
             /** @description Changed */
             200: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4119,6 +4675,8 @@ export interface operations {
                     Location: string;
                     /** @description the `Prefer` preferences honoured */
                     "Preference-Applied"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4128,6 +4686,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4138,6 +4698,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4147,6 +4709,8 @@ export interface operations {
             /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4156,6 +4720,8 @@ export interface operations {
             /** @description `not-found` (a referenced resource does not exist) or `container-not-found` */
             404: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4165,6 +4731,8 @@ export interface operations {
             /** @description `conflict` with the current state, `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs) */
             409: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4174,6 +4742,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4183,6 +4753,8 @@ export interface operations {
             /** @description `unsupported-media-type`: the body is not in a media type the operation takes */
             415: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4192,6 +4764,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4201,6 +4775,8 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4210,6 +4786,8 @@ export interface operations {
             /** @description `internal`, or `job-interrupted` (the service stopped while the job ran) */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4219,6 +4797,8 @@ export interface operations {
             /** @description `command-failed`: a command failed on a host (the job was undone) */
             502: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4230,6 +4810,8 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4239,6 +4821,8 @@ export interface operations {
             /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4259,7 +4843,13 @@ export interface operations {
                 /** @description container name or id as given when attaching */
                 container?: string;
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -4268,6 +4858,8 @@ export interface operations {
             /** @description A page of attachments */
             200: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4277,6 +4869,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4287,6 +4881,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4296,6 +4892,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4305,6 +4903,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4314,6 +4914,8 @@ export interface operations {
             /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4323,6 +4925,8 @@ export interface operations {
             /** @description `internal`: an unexpected error */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4334,6 +4938,8 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4350,6 +4956,11 @@ export interface operations {
                 prefer?: string;
                 /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
                 "idempotency-key"?: string;
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
             };
             path?: never;
             cookie?: never;
@@ -4363,6 +4974,8 @@ export interface operations {
             /** @description Attached */
             201: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4376,6 +4989,8 @@ export interface operations {
                     Location: string;
                     /** @description the `Prefer` preferences honoured */
                     "Preference-Applied"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4385,6 +5000,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4395,6 +5012,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4404,6 +5023,8 @@ export interface operations {
             /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4413,6 +5034,8 @@ export interface operations {
             /** @description `not-found` (a referenced resource does not exist) or `container-not-found` */
             404: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4422,6 +5045,8 @@ export interface operations {
             /** @description `conflict` with the current state, `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs) */
             409: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4431,6 +5056,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4440,6 +5067,8 @@ export interface operations {
             /** @description `unsupported-media-type`: the body is not in a media type the operation takes */
             415: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4449,6 +5078,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4458,6 +5089,8 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4467,6 +5100,8 @@ export interface operations {
             /** @description `internal`, or `job-interrupted` (the service stopped while the job ran) */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4476,6 +5111,8 @@ export interface operations {
             /** @description `command-failed`: a command failed on a host (the job was undone) */
             502: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4487,6 +5124,8 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4496,6 +5135,8 @@ export interface operations {
             /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4510,7 +5151,13 @@ export interface operations {
                 /** @description also read the live state from the host(s) and report drift */
                 observe?: "true" | "false";
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
+            };
             path: {
                 id: string;
             };
@@ -4521,6 +5168,8 @@ export interface operations {
             /** @description The attachment (with `observed` when observe=true) */
             200: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4530,6 +5179,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4540,6 +5191,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4549,6 +5202,8 @@ export interface operations {
             /** @description `not-found`: no such resource */
             404: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4558,6 +5213,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4567,6 +5224,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4576,6 +5235,8 @@ export interface operations {
             /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4585,6 +5246,8 @@ export interface operations {
             /** @description `internal`: an unexpected error */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4594,6 +5257,8 @@ export interface operations {
             /** @description observe=true and a command failed on a host (`command-failed`) */
             502: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4605,6 +5270,8 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4614,6 +5281,8 @@ export interface operations {
             /** @description observe=true and a command timed out on a host (`command-timeout`) */
             504: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4630,6 +5299,11 @@ export interface operations {
                 prefer?: string;
                 /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
                 "idempotency-key"?: string;
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
             };
             path: {
                 id: string;
@@ -4645,6 +5319,8 @@ export interface operations {
                     Location: string;
                     /** @description the `Prefer` preferences honoured */
                     "Preference-Applied"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4654,6 +5330,8 @@ export interface operations {
             /** @description Detached */
             204: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -4661,6 +5339,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4671,6 +5351,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4680,6 +5362,8 @@ export interface operations {
             /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4689,6 +5373,8 @@ export interface operations {
             /** @description `not-found` (a referenced resource does not exist) or `container-not-found` */
             404: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4698,6 +5384,8 @@ export interface operations {
             /** @description `conflict` with the current state, `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs) */
             409: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4707,6 +5395,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4716,6 +5406,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4725,6 +5417,8 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4734,6 +5428,8 @@ export interface operations {
             /** @description `internal`, or `job-interrupted` (the service stopped while the job ran) */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4743,6 +5439,8 @@ export interface operations {
             /** @description `command-failed`: a command failed on a host (the job was undone) */
             502: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4754,6 +5452,8 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4763,6 +5463,8 @@ export interface operations {
             /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4779,6 +5481,11 @@ export interface operations {
                 prefer?: string;
                 /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
                 "idempotency-key"?: string;
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
             };
             path: {
                 id: string;
@@ -4794,6 +5501,8 @@ export interface operations {
             /** @description Changed */
             200: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4807,6 +5516,8 @@ export interface operations {
                     Location: string;
                     /** @description the `Prefer` preferences honoured */
                     "Preference-Applied"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4816,6 +5527,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4826,6 +5539,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4835,6 +5550,8 @@ export interface operations {
             /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4844,6 +5561,8 @@ export interface operations {
             /** @description `not-found` (a referenced resource does not exist) or `container-not-found` */
             404: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4853,6 +5572,8 @@ export interface operations {
             /** @description `conflict` with the current state, `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs) */
             409: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4862,6 +5583,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4871,6 +5594,8 @@ export interface operations {
             /** @description `unsupported-media-type`: the body is not in a media type the operation takes */
             415: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4880,6 +5605,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4889,6 +5616,8 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4898,6 +5627,8 @@ export interface operations {
             /** @description `internal`, or `job-interrupted` (the service stopped while the job ran) */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4907,6 +5638,8 @@ export interface operations {
             /** @description `command-failed`: a command failed on a host (the job was undone) */
             502: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4918,6 +5651,8 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4927,6 +5662,8 @@ export interface operations {
             /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4941,7 +5678,13 @@ export interface operations {
                 /** @description also read the live state from the host(s) and report drift */
                 observe?: "true" | "false";
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
+            };
             path: {
                 name: string;
             };
@@ -4952,6 +5695,8 @@ export interface operations {
             /** @description The topology */
             200: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4961,6 +5706,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4971,6 +5718,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4980,6 +5729,8 @@ export interface operations {
             /** @description `not-found`: no such resource */
             404: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4989,6 +5740,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4998,6 +5751,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5007,6 +5762,8 @@ export interface operations {
             /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5016,6 +5773,8 @@ export interface operations {
             /** @description `internal`: an unexpected error */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5025,6 +5784,8 @@ export interface operations {
             /** @description observe=true and a command failed on a host (`command-failed`) */
             502: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5036,6 +5797,8 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5045,6 +5808,8 @@ export interface operations {
             /** @description observe=true and a command timed out on a host (`command-timeout`) */
             504: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5064,6 +5829,11 @@ export interface operations {
                 prefer?: string;
                 /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
                 "idempotency-key"?: string;
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
             };
             path: {
                 name: string;
@@ -5084,6 +5854,8 @@ export interface operations {
             /** @description Converged (the topology with its job and the plan it ran), or with dryRun=true the plan only */
             200: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5093,6 +5865,8 @@ export interface operations {
             /** @description Created */
             201: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5106,6 +5880,8 @@ export interface operations {
                     Location: string;
                     /** @description the `Prefer` preferences honoured */
                     "Preference-Applied"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5115,6 +5891,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5125,6 +5903,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5134,6 +5914,8 @@ export interface operations {
             /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5143,6 +5925,8 @@ export interface operations {
             /** @description `not-found` (a referenced resource does not exist) or `container-not-found` */
             404: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5152,6 +5936,8 @@ export interface operations {
             /** @description `conflict` with the current state, `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs) */
             409: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5161,6 +5947,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5170,6 +5958,8 @@ export interface operations {
             /** @description `unsupported-media-type`: the body is not in a media type the operation takes */
             415: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5179,6 +5969,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5188,6 +5980,8 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5197,6 +5991,8 @@ export interface operations {
             /** @description `internal`, or `job-interrupted` (the service stopped while the job ran) */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5206,6 +6002,8 @@ export interface operations {
             /** @description `command-failed`: a command failed on a host (the job was undone) */
             502: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5217,6 +6015,8 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5226,6 +6026,8 @@ export interface operations {
             /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5242,6 +6044,11 @@ export interface operations {
                 prefer?: string;
                 /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
                 "idempotency-key"?: string;
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
             };
             path: {
                 name: string;
@@ -5257,6 +6064,8 @@ export interface operations {
                     Location: string;
                     /** @description the `Prefer` preferences honoured */
                     "Preference-Applied"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5266,6 +6075,8 @@ export interface operations {
             /** @description Everything it owned is gone from the hosts */
             204: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -5273,6 +6084,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5283,6 +6096,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5292,6 +6107,8 @@ export interface operations {
             /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5301,6 +6118,8 @@ export interface operations {
             /** @description `not-found` (a referenced resource does not exist) or `container-not-found` */
             404: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5310,6 +6129,8 @@ export interface operations {
             /** @description `conflict` with the current state, `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs) */
             409: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5319,6 +6140,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5328,6 +6151,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5337,6 +6162,8 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5346,6 +6173,8 @@ export interface operations {
             /** @description `internal`, or `job-interrupted` (the service stopped while the job ran) */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5355,6 +6184,8 @@ export interface operations {
             /** @description `command-failed`: a command failed on a host (the job was undone) */
             502: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5366,6 +6197,8 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5375,6 +6208,8 @@ export interface operations {
             /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5386,7 +6221,13 @@ export interface operations {
     planTopology: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
+            };
             path: {
                 name: string;
             };
@@ -5406,6 +6247,8 @@ export interface operations {
             /** @description The plan */
             200: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5415,6 +6258,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5425,6 +6270,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5434,6 +6281,8 @@ export interface operations {
             /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5443,6 +6292,8 @@ export interface operations {
             /** @description `not-found` (a referenced resource does not exist) or `container-not-found` */
             404: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5452,6 +6303,8 @@ export interface operations {
             /** @description `conflict` with the current state, `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs) */
             409: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5461,6 +6314,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5470,6 +6325,8 @@ export interface operations {
             /** @description `unsupported-media-type`: the body is not in a media type the operation takes */
             415: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5479,6 +6336,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5488,6 +6347,8 @@ export interface operations {
             /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5497,6 +6358,8 @@ export interface operations {
             /** @description `internal`: an unexpected error */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5508,6 +6371,8 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5522,7 +6387,13 @@ export interface operations {
                 limit?: number;
                 cursor?: string;
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -5531,6 +6402,8 @@ export interface operations {
             /** @description A page of topologies */
             200: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5540,6 +6413,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5550,6 +6425,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5559,6 +6436,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5568,6 +6447,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5577,6 +6458,8 @@ export interface operations {
             /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5586,6 +6469,8 @@ export interface operations {
             /** @description `internal`: an unexpected error */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5597,6 +6482,8 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5613,7 +6500,13 @@ export interface operations {
                 /** @description also read every bridge, tunnel and attachment from its host and draw the drift (an end missing on its host drawn as missing); a resource that cannot be read is marked, not an error */
                 observe?: "true" | "false";
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -5622,6 +6515,8 @@ export interface operations {
             /** @description The picture, in the media type of its format */
             200: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5633,6 +6528,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5643,6 +6540,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5652,6 +6551,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5661,6 +6562,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5670,6 +6573,8 @@ export interface operations {
             /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5679,6 +6584,8 @@ export interface operations {
             /** @description `internal`: an unexpected error */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5690,6 +6597,8 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5706,7 +6615,13 @@ export interface operations {
                 /** @description also read every bridge, tunnel and attachment from its host and draw the drift (an end missing on its host drawn as missing); a resource that cannot be read is marked, not an error */
                 observe?: "true" | "false";
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
+            };
             path: {
                 name: string;
             };
@@ -5717,6 +6632,8 @@ export interface operations {
             /** @description The picture, in the media type of its format */
             200: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5728,6 +6645,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5738,6 +6657,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5747,6 +6668,8 @@ export interface operations {
             /** @description `not-found`: no such resource */
             404: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5756,6 +6679,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5765,6 +6690,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5774,6 +6701,8 @@ export interface operations {
             /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5783,6 +6712,8 @@ export interface operations {
             /** @description `internal`: an unexpected error */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5794,6 +6725,8 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5810,6 +6743,11 @@ export interface operations {
                 prefer?: string;
                 /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
                 "idempotency-key"?: string;
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
             };
             path: {
                 id: string;
@@ -5821,6 +6759,8 @@ export interface operations {
             /** @description Repaired (or nothing differed) */
             200: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5834,6 +6774,8 @@ export interface operations {
                     Location: string;
                     /** @description the `Prefer` preferences honoured */
                     "Preference-Applied"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5843,6 +6785,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5853,6 +6797,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5862,6 +6808,8 @@ export interface operations {
             /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5871,6 +6819,8 @@ export interface operations {
             /** @description `not-found` (a referenced resource does not exist) or `container-not-found` */
             404: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5880,6 +6830,8 @@ export interface operations {
             /** @description `conflict` with the current state, `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs) */
             409: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5889,6 +6841,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5898,6 +6852,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5907,6 +6863,8 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5916,6 +6874,8 @@ export interface operations {
             /** @description `internal`, or `job-interrupted` (the service stopped while the job ran) */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5925,6 +6885,8 @@ export interface operations {
             /** @description `command-failed`: a command failed on a host (the job was undone) */
             502: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5936,6 +6898,8 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5945,6 +6909,8 @@ export interface operations {
             /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5961,6 +6927,11 @@ export interface operations {
                 prefer?: string;
                 /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
                 "idempotency-key"?: string;
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
             };
             path: {
                 id: string;
@@ -5972,6 +6943,8 @@ export interface operations {
             /** @description Repaired (or nothing differed) */
             200: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5985,6 +6958,8 @@ export interface operations {
                     Location: string;
                     /** @description the `Prefer` preferences honoured */
                     "Preference-Applied"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5994,6 +6969,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6004,6 +6981,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6013,6 +6992,8 @@ export interface operations {
             /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6022,6 +7003,8 @@ export interface operations {
             /** @description `not-found` (a referenced resource does not exist) or `container-not-found` */
             404: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6031,6 +7014,8 @@ export interface operations {
             /** @description `conflict` with the current state, `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs) */
             409: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6040,6 +7025,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6049,6 +7036,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6058,6 +7047,8 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6067,6 +7058,8 @@ export interface operations {
             /** @description `internal`, or `job-interrupted` (the service stopped while the job ran) */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6076,6 +7069,8 @@ export interface operations {
             /** @description `command-failed`: a command failed on a host (the job was undone) */
             502: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6087,6 +7082,8 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6096,6 +7093,8 @@ export interface operations {
             /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6112,6 +7111,11 @@ export interface operations {
                 prefer?: string;
                 /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
                 "idempotency-key"?: string;
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
             };
             path: {
                 id: string;
@@ -6123,6 +7127,8 @@ export interface operations {
             /** @description Repaired (or nothing differed) */
             200: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6136,6 +7142,8 @@ export interface operations {
                     Location: string;
                     /** @description the `Prefer` preferences honoured */
                     "Preference-Applied"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6145,6 +7153,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6155,6 +7165,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6164,6 +7176,8 @@ export interface operations {
             /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6173,6 +7187,8 @@ export interface operations {
             /** @description `not-found` (a referenced resource does not exist) or `container-not-found` */
             404: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6182,6 +7198,8 @@ export interface operations {
             /** @description `conflict` with the current state, `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs) */
             409: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6191,6 +7209,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6200,6 +7220,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6209,6 +7231,8 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6218,6 +7242,8 @@ export interface operations {
             /** @description `internal`, or `job-interrupted` (the service stopped while the job ran) */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6227,6 +7253,8 @@ export interface operations {
             /** @description `command-failed`: a command failed on a host (the job was undone) */
             502: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6238,6 +7266,8 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6247,6 +7277,8 @@ export interface operations {
             /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6263,6 +7295,11 @@ export interface operations {
                 prefer?: string;
                 /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
                 "idempotency-key"?: string;
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
             };
             path: {
                 idOrName: string;
@@ -6274,6 +7311,8 @@ export interface operations {
             /** @description Repaired (or nothing differed) */
             200: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6287,6 +7326,8 @@ export interface operations {
                     Location: string;
                     /** @description the `Prefer` preferences honoured */
                     "Preference-Applied"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6296,6 +7337,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6306,6 +7349,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6315,6 +7360,8 @@ export interface operations {
             /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6324,6 +7371,8 @@ export interface operations {
             /** @description `not-found` (a referenced resource does not exist) or `container-not-found` */
             404: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6333,6 +7382,8 @@ export interface operations {
             /** @description `conflict` with the current state, `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs) */
             409: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6342,6 +7393,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6351,6 +7404,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6360,6 +7415,8 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6369,6 +7426,8 @@ export interface operations {
             /** @description `internal`, or `job-interrupted` (the service stopped while the job ran) */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6378,6 +7437,8 @@ export interface operations {
             /** @description `command-failed`: a command failed on a host (the job was undone) */
             502: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6389,6 +7450,8 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6398,6 +7461,8 @@ export interface operations {
             /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6414,6 +7479,11 @@ export interface operations {
                 prefer?: string;
                 /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
                 "idempotency-key"?: string;
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
             };
             path: {
                 name: string;
@@ -6425,6 +7495,8 @@ export interface operations {
             /** @description Repaired (or nothing differed) */
             200: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6438,6 +7510,8 @@ export interface operations {
                     Location: string;
                     /** @description the `Prefer` preferences honoured */
                     "Preference-Applied"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6447,6 +7521,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6457,6 +7533,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6466,6 +7544,8 @@ export interface operations {
             /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6475,6 +7555,8 @@ export interface operations {
             /** @description `not-found` (a referenced resource does not exist) or `container-not-found` */
             404: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6484,6 +7566,8 @@ export interface operations {
             /** @description `conflict` with the current state, `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs) */
             409: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6493,6 +7577,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6502,6 +7588,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6511,6 +7599,8 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6520,6 +7610,8 @@ export interface operations {
             /** @description `internal`, or `job-interrupted` (the service stopped while the job ran) */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6529,6 +7621,8 @@ export interface operations {
             /** @description `command-failed`: a command failed on a host (the job was undone) */
             502: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6540,6 +7634,8 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6549,6 +7645,8 @@ export interface operations {
             /** @description `command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone) */
             504: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6567,7 +7665,13 @@ export interface operations {
                 /** @description a resource id */
                 resource?: string;
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -6576,6 +7680,8 @@ export interface operations {
             /** @description A page of jobs, oldest first */
             200: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6585,6 +7691,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6595,6 +7703,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6604,6 +7714,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6613,6 +7725,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6622,6 +7736,8 @@ export interface operations {
             /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6631,6 +7747,8 @@ export interface operations {
             /** @description `internal`: an unexpected error */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6642,6 +7760,8 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6653,7 +7773,13 @@ export interface operations {
     getJob: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
+            };
             path: {
                 id: string;
             };
@@ -6664,6 +7790,8 @@ export interface operations {
             /** @description The job */
             200: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6673,6 +7801,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6683,6 +7813,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6692,6 +7824,8 @@ export interface operations {
             /** @description `not-found`: no such resource */
             404: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6701,6 +7835,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6710,6 +7846,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6719,6 +7857,8 @@ export interface operations {
             /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6728,6 +7868,8 @@ export interface operations {
             /** @description `internal`: an unexpected error */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6739,6 +7881,8 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6754,7 +7898,13 @@ export interface operations {
                 after?: number | null;
                 limit?: number;
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
+            };
             path: {
                 id: string;
             };
@@ -6765,6 +7915,8 @@ export interface operations {
             /** @description Log lines after `after` */
             200: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6775,6 +7927,8 @@ export interface operations {
             /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
             400: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6785,6 +7939,8 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6794,6 +7950,8 @@ export interface operations {
             /** @description `not-found`: no such resource */
             404: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6803,6 +7961,8 @@ export interface operations {
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
             413: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6812,6 +7972,8 @@ export interface operations {
             /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
             421: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6821,6 +7983,8 @@ export interface operations {
             /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6830,6 +7994,8 @@ export interface operations {
             /** @description `internal`: an unexpected error */
             500: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6841,6 +8007,116 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
                     "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getMetrics: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The metrics */
+            200: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+            /** @description `malformed-json` (a body that is not JSON) or `bad-request` */
+            400: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: missing or wrong bearer token (when the service has one) */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload-too-large`: body larger than the limit (1 MiB by default) */
+            413: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
+            421: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
+            422: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal`: an unexpected error */
+            500: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe) */
+                    "Retry-After"?: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     [name: string]: unknown;
                 };
                 content: {

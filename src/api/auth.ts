@@ -16,13 +16,20 @@ const OPEN = (path: string) =>
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
-export function bearerAuth(token: string | undefined): MiddlewareHandler {
+/** metricsToken: a second token that opens GET /metrics only (a scraper need not hold the API token). */
+export function bearerAuth(token: string | undefined, opts: { metricsToken?: string | undefined } = {}): MiddlewareHandler {
   const want = token ? digest(token) : null;
+  const forMetrics = [want, opts.metricsToken ? digest(opts.metricsToken) : null].filter((d) => d !== null);
   return async (c, next) => {
-    if (!want || OPEN(c.req.path)) return next();
+    if (OPEN(c.req.path)) return next();
+    const wanted = c.req.path === '/metrics' ? forMetrics : want ? [want] : [];
+    if (!wanted.length) return next();
     const h = c.req.header('authorization') ?? '';
     const m = /^Bearer\s+(\S+)\s*$/i.exec(h);
-    if (!m || !timingSafeEqual(digest(m[1]!), want)) {
+    // Every token is compared (constant time each), so which one matched does not show in the time taken.
+    const sent = m ? digest(m[1]!) : null;
+    const ok = sent !== null && wanted.map((w) => timingSafeEqual(sent, w)).includes(true);
+    if (!ok) {
       const res = problemResponse(c, problem('unauthorized', m ? 'the bearer token is not valid' : 'send Authorization: Bearer <token>'));
       res.headers.set('WWW-Authenticate', 'Bearer realm="netplumb"');
       return res;

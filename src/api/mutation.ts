@@ -3,7 +3,8 @@ import type { RouteConfig, RouteConfigToTypedResponse } from '@hono/zod-openapi'
 import type { Context } from 'hono';
 import { newJob, type JobSpec, type JobWork } from '../jobs/runner.js';
 import { renderJob } from '../model/jobs.js';
-import { problem } from '../model/problems.js';
+import { problem, ProblemError } from '../model/problems.js';
+import type { AppDeps } from '../deps.js';
 import type { JobRecord, StoredResponse, Store } from '../store/types.js';
 import type { Env } from './common.js';
 import { checkKey, fingerprint, readKey, replay } from './idempotency.js';
@@ -68,29 +69,34 @@ async function runMutation(c: Context<Env>, build: () => Mutation): Promise<Resp
   const pref = parsePrefer(c.req.header('prefer'), deps.config.defaultWaitMs);
 
   // Replicas: the idempotency table's unique key decides between two requests with one key (see txKeyRace).
-  const started = txKeyRace(deps.store, () => {
-    if (key) {
-      const check = checkKey(deps.store, key, fp);
-      if (check.kind === 'replay') return { kind: 'replay' as const, response: check.response };
-    }
-    const m = build();
-    const job = newJob(m.job);
-    deps.store.insertJob(job);
-    m.prepare?.(job);
-    if (key) {
-      const now = new Date();
-      deps.store.insertIdempotency({
-        key,
-        fingerprint: fp,
-        jobId: job.id,
-        response: null,
-        createdAt: now.toISOString(),
-        expiresAt: new Date(now.getTime() + deps.config.idempotencyTtlMs).toISOString(),
-      });
-    }
-    return { kind: 'started' as const, job, m };
-  });
-  if (started.kind === 'replay') return replay(started.response);
+  const started = countKeyConflicts(deps, () =>
+    txKeyRace(deps.store, () => {
+      if (key) {
+        const check = checkKey(deps.store, key, fp);
+        if (check.kind === 'replay') return { kind: 'replay' as const, response: check.response };
+      }
+      const m = build();
+      const job = newJob(m.job);
+      deps.store.insertJob(job);
+      m.prepare?.(job);
+      if (key) {
+        const now = new Date();
+        deps.store.insertIdempotency({
+          key,
+          fingerprint: fp,
+          jobId: job.id,
+          response: null,
+          createdAt: now.toISOString(),
+          expiresAt: new Date(now.getTime() + deps.config.idempotencyTtlMs).toISOString(),
+        });
+      }
+      return { kind: 'started' as const, job, m };
+    }),
+  );
+  if (started.kind === 'replay') {
+    deps.obs.metrics.idempotencyReplays.inc();
+    return replay(started.response);
+  }
 
   const { job, m } = started;
   const leases = deps.coordination.leases;
@@ -118,6 +124,20 @@ async function runMutation(c: Context<Env>, build: () => Mutation): Promise<Resp
   const r = outcome(done, m);
   if (applied.length) r.headers['Preference-Applied'] = applied.join(', ');
   return new Response(r.body, { status: r.status, headers: r.headers });
+}
+
+/** Counts the Idempotency-Key conflicts (422 reused, 409 in progress) fn throws. */
+function countKeyConflicts<T>(deps: AppDeps, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (
+      e instanceof ProblemError &&
+      (e.problem.type.endsWith('/idempotency-key-reused') || e.problem.type.endsWith('/idempotency-in-progress'))
+    )
+      deps.obs.metrics.idempotencyConflicts.inc({ reason: e.problem.type.endsWith('reused') ? 'reused' : 'in-progress' });
+    throw e;
+  }
 }
 
 /** Time left in a serverless invocation (hono/aws-lambda puts the Lambda context in c.env), less a margin to answer. */

@@ -47,9 +47,13 @@ function inside(path: string, dir: string): boolean {
 }
 
 /** The key text; throws UnusableKeyError (one message for every failure) otherwise. */
-export async function readPrivateKeyFile(path: string, opts: { keyDir?: string | undefined } = {}): Promise<string> {
+/** warn: where the reason a file was refused goes (the service log: the answer never says it). */
+export async function readPrivateKeyFile(
+  path: string,
+  opts: { keyDir?: string | undefined; warn?: ((msg: string) => void) | undefined } = {},
+): Promise<string> {
   const fail = (reason: string): never => {
-    console.warn(`netplumb: SSH key file ${JSON.stringify(path)} refused: ${reason}`);
+    opts.warn?.(`SSH key file ${JSON.stringify(path)} refused: ${reason}`);
     throw new UnusableKeyError(unusableKeyFileMessage(opts.keyDir), reason);
   };
   const code = (e: unknown) => (e as NodeJS.ErrnoException).code ?? String(e);

@@ -1,6 +1,7 @@
 /** One connection (executor + Docker client) per host, made on first use and kept: connections persist across jobs. */
 import type Dockerode from 'dockerode';
-import type { Executor } from './types.js';
+import { runBatchOn, type BatchStep } from './batch.js';
+import type { Executor, ExecutorStats } from './types.js';
 
 /** How to reach a host: what the executors need, nothing about resources. */
 export type ConnectionSpec =
@@ -31,6 +32,14 @@ export interface HostConnection {
 
 export type ConnectionFactory = (spec: ConnectionSpec) => HostConnection;
 
+/**
+ * Told of every batch and single command sent to a host (by its label: the host's name), for metrics and spans; the
+ * function it returns is called when the round trip ends (with what it threw, if anything).
+ */
+export interface ExecObserver {
+  sent(host: string, commands: number, kind: 'batch' | 'command'): (error?: unknown) => void;
+}
+
 export interface HostServices {
   executor(host: HostTarget): Executor;
   docker(host: HostTarget): Dockerode;
@@ -39,12 +48,26 @@ export interface HostServices {
   /** Per host: its connection's numbers now (channels, sessions, Docker streams), for diagnostics. */
   diagnostics?(dockerStats?: (docker: Dockerode) => Record<string, number>): Record<string, Record<string, number>>;
   closeAll(): Promise<void>;
+  /** Each open connection's state, by host label (metrics). */
+  connectionStats?(): { host: string; stats: ExecutorStats }[];
+}
+
+interface PoolEntry {
+  connection: HostConnection;
+  /** The executor handed out: the connection's, observed when the pool has an observer. */
+  executor: Executor;
+  label: string;
+  docker?: Dockerode;
+  fingerprint: string;
 }
 
 export class HostPool implements HostServices {
-  private connections = new Map<string, { connection: HostConnection; docker?: Dockerode; fingerprint: string; label?: string }>();
+  private connections = new Map<string, PoolEntry>();
 
-  constructor(private open: ConnectionFactory) {}
+  constructor(
+    private open: ConnectionFactory,
+    private observer?: ExecObserver,
+  ) {}
 
   private entry(host: HostTarget) {
     // Changed connection settings (address, key, …) get a fresh connection.
@@ -52,14 +75,26 @@ export class HostPool implements HostServices {
     let entry = this.connections.get(host.id);
     if (!entry || entry.fingerprint !== fingerprint) {
       if (entry) void entry.connection.executor.close();
-      entry = { connection: this.open(host.connection), fingerprint, label: host.connection.label };
+      const connection = this.open(host.connection);
+      const label = host.connection.label;
+      const executor = this.observer ? observed(connection.executor, label, this.observer) : connection.executor;
+      entry = { connection, executor, label, fingerprint };
       this.connections.set(host.id, entry);
     }
     return entry;
   }
 
   executor(host: HostTarget): Executor {
-    return this.entry(host).connection.executor;
+    return this.entry(host).executor;
+  }
+
+  connectionStats(): { host: string; stats: ExecutorStats }[] {
+    const out: { host: string; stats: ExecutorStats }[] = [];
+    for (const e of this.connections.values()) {
+      const stats = e.connection.executor.stats?.();
+      if (stats) out.push({ host: e.label, stats });
+    }
+    return out;
   }
 
   docker(host: HostTarget): Dockerode {
@@ -73,7 +108,8 @@ export class HostPool implements HostServices {
     const out: Record<string, Record<string, number>> = {};
     for (const [id, e] of this.connections) {
       const label = e.label ?? id;
-      out[label] = { ...(e.connection.executor.stats?.() ?? {}), ...(e.docker ? dockerStats(e.docker) : {}) };
+      const numbers = Object.entries(e.connection.executor.stats?.() ?? {}).map(([k, v]) => [k, Number(v)] as const);
+      out[label] = { ...Object.fromEntries(numbers), ...(e.docker ? dockerStats(e.docker) : {}) };
     }
     return out;
   }
@@ -89,4 +125,34 @@ export class HostPool implements HostServices {
     this.connections.clear();
     await Promise.allSettled(all.map((e) => e.connection.executor.close()));
   }
+}
+
+/**
+ * The executor with every run and batch reported to the observer. A Proxy, so everything else the executor has
+ * (connectionCount, openStream, stats) is the executor's own. A batch always goes through runBatchOn on the real
+ * executor: one report per round trip, whether the executor has its own batch runner or not.
+ */
+function observed(executor: Executor, host: string, observer: ExecObserver): Executor {
+  const track = async <T>(commands: number, kind: 'batch' | 'command', send: () => Promise<T>): Promise<T> => {
+    const done = observer.sent(host, commands, kind);
+    try {
+      const r = await send();
+      done();
+      return r;
+    } catch (e) {
+      done(e);
+      throw e;
+    }
+  };
+  const run: Executor['run'] = (argv, opts) => track(1, 'command', () => executor.run(argv, opts));
+  const runBatch = (steps: readonly BatchStep[], opts?: Parameters<typeof runBatchOn>[2]) =>
+    steps.length ? track(steps.length, 'batch', () => runBatchOn(executor, steps, opts)) : runBatchOn(executor, steps, opts);
+  return new Proxy(executor, {
+    get(target, p) {
+      if (p === 'run') return run;
+      if (p === 'runBatch') return runBatch;
+      const v: unknown = Reflect.get(target, p, target);
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
 }

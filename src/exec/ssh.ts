@@ -12,7 +12,7 @@ import { Semaphore } from './semaphore.js';
 import { ShellSessionPool } from './shell-session.js';
 import { signalNumber } from './signals.js';
 import { boundedWait, shownWait } from './waits.js';
-import { DEFAULT_TIMEOUT_MS, type Executor, type RunOptions, type RunResult } from './types.js';
+import { DEFAULT_TIMEOUT_MS, type Executor, type ExecutorStats, type RunOptions, type RunResult } from './types.js';
 
 /** ssh2 loads on first connection (src/lazy.ts). */
 const loadSsh2 = lazyModule<typeof import('ssh2')>('ssh2');
@@ -31,6 +31,8 @@ export interface SshExecutorConfig {
   privateKeyPath?: string;
   /** When set, privateKeyPath must resolve (symlinks followed) to a file inside this directory. */
   keyDir?: string;
+  /** Told why a key file was refused (the service log). */
+  warn?: (msg: string) => void;
   /** The pinned host key, as `ssh-keygen -lf` prints it: `SHA256:<base64, no padding>`. */
   hostKeySha256: string;
   /** Channels (commands, streams) open at once on the connection. Default 8 (sshd's MaxSessions is 10). */
@@ -143,19 +145,6 @@ export class SshExecutor implements Executor {
     return this.slots.highWater;
   }
 
-  stats(): Record<string, number> {
-    const sessions = this.sessions.stats;
-    return {
-      channelsInUse: this.slots.active,
-      channelLimit: this.slots.limit,
-      channelWaiters: this.slots.waiting,
-      shellSessionsOpen: sessions.open,
-      shellSessionsIdle: sessions.idle,
-      connectionsOpened: this.connectionsOpened,
-      connected: this.conn?.alive ? 1 : 0,
-    };
-  }
-
   /** How many SSH connections this executor has established (handshake + auth done). */
   get connectionCount(): number {
     return this.connectionsOpened;
@@ -164,6 +153,20 @@ export class SshExecutor implements Executor {
   /** Shell sessions open (busy, idle or opening) and idle: each holds a channel. */
   get shellSessions(): { open: number; idle: number } {
     return this.sessions.stats;
+  }
+
+  stats(): ExecutorStats {
+    const sessions = this.sessions.stats;
+    return {
+      connected: this.conn?.alive === true,
+      connectionsOpened: this.connectionsOpened,
+      channelsInUse: this.slots.active,
+      shellSessionsInUse: sessions.open - sessions.idle,
+      channelLimit: this.slots.limit,
+      channelWaiters: this.slots.waiting,
+      shellSessionsOpen: sessions.open,
+      shellSessionsIdle: sessions.idle,
+    };
   }
 
   /**
@@ -488,7 +491,7 @@ export class SshExecutor implements Executor {
       throw new ExecError('auth-failed', `no private key configured for ${this.target}`);
     }
     try {
-      return await readPrivateKeyFile(this.config.privateKeyPath, { keyDir: this.config.keyDir });
+      return await readPrivateKeyFile(this.config.privateKeyPath, { keyDir: this.config.keyDir, warn: this.config.warn });
     } catch (err) {
       // Neither the path, the reason nor anything read from it goes into messages (see keys.ts).
       if (err instanceof UnusableKeyError) throw new ExecError('auth-failed', `${this.target}: ${err.message}`);

@@ -28,8 +28,21 @@ export interface Executor {
   runBatch?(steps: readonly BatchStep[], opts?: BatchOptions): Promise<BatchResult>;
   /** Releases connections. The executor may be used again afterwards (it reconnects). */
   close(): Promise<void>;
-  /** How its connection stands now (channels, sessions), in numbers: for diagnostics of a stalled job. */
-  stats?(): Record<string, number>;
+  /** What its connection is doing now: for metrics, and for diagnostics of a stalled job (an executor without a connection has none). */
+  stats?(): ExecutorStats;
+}
+
+export interface ExecutorStats {
+  connected: boolean;
+  connectionsOpened: number;
+  channelsInUse: number;
+  shellSessionsInUse: number;
+  /** The channel budget, and how many wait for a slot. */
+  channelLimit?: number;
+  channelWaiters?: number;
+  /** Shell sessions open (busy or idle), and idle. */
+  shellSessionsOpen?: number;
+  shellSessionsIdle?: number;
 }
 
 export const DEFAULT_TIMEOUT_MS = 30_000;

@@ -82,6 +82,11 @@ export async function probeAndRecord(ctx: JobContext, hostId: string): Promise<v
   const facts = await probeHost(ctx, hostId);
   const host = readResource(ctx.store, 'host', hostId);
   if (!host) return;
+  // The service log says when a host changes sides (a first probe included), not at every probe.
+  if (host.data.facts?.reachable !== facts.reachable) {
+    if (facts.reachable) ctx.logger.info({ host: host.data.name }, 'host reachable');
+    else ctx.logger.warn({ host: host.data.name, problem: facts.problem?.type, detail: facts.problem?.detail }, 'host unreachable');
+  }
   saveResource(ctx.store, host, { data: { ...host.data, facts }, state: facts.reachable ? 'ready' : 'failed' });
   if (!facts.reachable && facts.problem) throw ProblemError.from(facts.problem);
 }

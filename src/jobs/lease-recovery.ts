@@ -41,7 +41,11 @@ export function startLeaseReaper(
   store: Store,
   leases: JobLeases,
   answer: (job: JobRecord) => void,
-  opts: { intervalMs?: number; log?: (m: string) => void } = {},
+  opts: {
+    intervalMs?: number;
+    log?: (m: string) => void;
+    /** A job whose lease expired was interrupted here (metrics). */ onTakeover?: (jobId: string) => void;
+  } = {},
 ): LeaseReaper {
   const log = opts.log ?? ((m: string) => console.log(`netplumb: ${m}`));
   let running: Promise<string[]> | null = null;
@@ -51,6 +55,7 @@ export function startLeaseReaper(
       for (const l of await leases.takeExpired()) {
         if (interruptLeasedJob(store, l, leases.replicaId, answer)) {
           done.push(l.jobId);
+          opts.onTakeover?.(l.jobId);
           log(`job ${l.jobId}: the lease of replica ${l.previousOwner ?? '(none)'} expired; marked interrupted`);
         }
       }

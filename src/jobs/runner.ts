@@ -1,5 +1,6 @@
 /** The job runner: runs each job's work under per-host locks, writes its log, records its outcome. */
 import { EventEmitter } from 'node:events';
+import { performance } from 'node:perf_hooks';
 import type Dockerode from 'dockerode';
 import type { Executor } from '../exec/types.js';
 import { byName, namedEntries } from '../exec/named.js';
@@ -14,9 +15,11 @@ import type { JobRecord, JsonObject, LogLine, LogStream, Store } from '../store/
 import { hostTarget } from './host-target.js';
 import { HostLocks, type LockMode } from './locks.js';
 import type { Coordination, HostLockService, LeaseHandle } from '../store/coordination.js';
-import { Redactor } from '../redact.js';
+import type { Redactor } from '../redact.js';
 import { withDeferredWrites } from '../store/fault-tolerant.js';
 import { describeFault, isStorageFault } from '../store/faults.js';
+import type { Logger, Observability } from '../observability/index.js';
+import { currentScope, inScope, newTraceId } from '../observability/trace.js';
 import { boundedWait, shownWait, WaitBoard, WaitTimeoutError, withWaitBoard, type Wait } from '../exec/waits.js';
 
 /** How long a job waits for its host locks before it fails with a timeout (a queue behind long jobs is normal). */
@@ -37,6 +40,8 @@ export interface JobHost {
 export interface JobContext {
   readonly job: JobRecord;
   readonly store: Store;
+  /** The service log (events an operator watches: a host going down), as opposed to the job's own log (log()). */
+  readonly logger: Logger;
   log(host: string | null, stream: LogStream, text: string, extra?: { exitCode?: number; ms?: number }): void;
   /** A host this job works on (read once per job). */
   host(id: string): JobHost;
@@ -72,7 +77,12 @@ function now(): string {
   return new Date().toISOString();
 }
 
+/**
+ * A new job row. It joins the trace of the request that makes it (its span becomes the job span's parent: a CI
+ * run's traceparent finds its job); a job made outside any request (the reconcile loop) starts a trace of its own.
+ */
 export function newJob(spec: JobSpec): JobRecord {
+  const scope = currentScope();
   return {
     id: newId('job'),
     kind: spec.kind,
@@ -85,6 +95,8 @@ export function newJob(spec: JobSpec): JobRecord {
     startedAt: null,
     finishedAt: null,
     params: spec.params ?? null,
+    traceId: scope?.span.traceId ?? newTraceId(),
+    parentSpanId: scope?.span.spanId ?? null,
   };
 }
 
@@ -110,20 +122,29 @@ export class JobRunner {
   private events = new EventEmitter();
   private running = new Map<string, Promise<void>>();
   private leases = new Map<string, LeaseHandle>();
+  /** Also used by the API for problem responses and by the service log: one set of secrets for everything. */
+  readonly redactor: Redactor;
+  private queued = 0;
+  private active = 0;
   /** What each job running here is waiting for right now (GET /jobs/{id} shows it). */
   private boards = new Map<string, WaitBoard>();
-  /** Also used by the API for problem responses: one set of secrets for everything stored or answered. */
-  readonly redactor = new Redactor();
 
   constructor(
     private store: Store,
     private hosts: HostServices,
+    private obs: Observability,
     /** Replicas (PostgreSQL): host locks, job leases and other replicas' log events; one process needs none. */
     private coordination: Pick<Coordination, 'hostLocks' | 'leases' | 'feed'> = {},
     private readonly options: JobRunnerOptions = {},
   ) {
     this.events.setMaxListeners(0);
     this.locks = coordination.hostLocks ?? new HostLocks();
+    this.redactor = obs.redactor;
+  }
+
+  /** Jobs of this process waiting for their host locks, and running (metrics). */
+  get counts(): { queued: number; running: number } {
+    return { queued: this.queued, running: this.active };
   }
 
   /** Strings that must never reach a log line (private keys, tokens). */
@@ -175,10 +196,11 @@ export class JobRunner {
     // A worker passes the lease it claimed the queued job with (leases.claimNext).
     const lease = claimed ?? this.coordination.leases?.hold(job.id);
     if (lease) this.leases.set(job.id, lease);
+    this.queued++;
     const board = new WaitBoard();
     this.boards.set(job.id, board);
     const p = withDeferredWrites(job.id, () => withWaitBoard(board, () => this.execute(job, work, onFinish, lockMode)))
-      .catch((e) => console.error(`netplumb: job ${job.id} ended outside its error handling (a bug):`, e))
+      .catch((e: unknown) => this.obs.logger.error({ jobId: job.id, err: e }, 'job ended outside its error handling (a bug)'))
       .finally(() => {
         this.running.delete(job.id);
         this.boards.delete(job.id);
@@ -236,6 +258,8 @@ export class JobRunner {
       release = await this.takeLocks(job, lockMode);
     } catch (e) {
       gaveUp = e instanceof Error ? e : new Error(String(e));
+    } finally {
+      this.queued--;
     }
     // Replicas: the wait may have been long; renew the lease now, so a job given up meanwhile runs nothing here
     // (another replica already marked it interrupted; its verdict stands).
@@ -244,37 +268,60 @@ export class JobRunner {
       this.events.emit(`end:${job.id}`, this.store.getJob(job.id) ?? job);
       return;
     }
+    // The job's span: a child of the request's (stored with the job, so a worker in another process continues it).
+    const traceId = job.traceId ?? newTraceId();
+    const span = this.obs.tracer.startSpan(`job ${job.kind}`, {
+      ...(job.parentSpanId ? { parent: { traceId, spanId: job.parentSpanId, sampled: true } } : { traceId }),
+      attributes: { 'netplumb.job.id': job.id, 'netplumb.job.kind': job.kind },
+    });
+    const log = this.obs.logger.child({ jobId: job.id, traceId: span.context.traceId, kind: job.kind });
+    this.active++;
+    const started = performance.now();
     try {
-      job.status = 'running';
-      job.startedAt = now();
-      this.store.updateJob(job);
-      this.log(job.id, null, 'info', `${job.kind} ${job.resource.id} started`);
-      try {
-        if (gaveUp) this.log(job.id, null, 'error', `${errorText(gaveUp)}: no command is sent to any host; the job's records go back`);
-        await work(this.context(job, gaveUp));
-        if (gaveUp) throw gaveUp;
-        job.status = 'succeeded';
-        this.log(job.id, null, 'info', `${job.kind} succeeded`);
-      } catch (thrown) {
-        // A job that gave up on its locks fails with that, whatever its refused work threw on the way out.
-        const e = gaveUp ?? thrown;
-        job.status = 'failed';
-        const p = toProblem(e, job.id);
-        // Any field may quote a command's stderr or a name the caller chose: redact them all like a log line.
-        job.error = this.redactor.deep(p);
-        if (!(e instanceof ProblemError) && !(e instanceof ExecError) && !(e instanceof WaitTimeoutError)) {
-          this.log(job.id, null, 'error', `internal error: ${e instanceof Error ? e.message : String(e)}`);
+      await inScope({ span: span.context, jobId: job.id }, async () => {
+        job.status = 'running';
+        job.startedAt = now();
+        this.store.updateJob(job);
+        this.log(job.id, null, 'info', `${job.kind} ${job.resource.id} started`);
+        log.info({ resource: job.resource, hosts: job.hosts }, 'job started');
+        try {
+          if (gaveUp) this.log(job.id, null, 'error', `${errorText(gaveUp)}: no command is sent to any host; the job's records go back`);
+          await work(this.context(job, gaveUp));
+          if (gaveUp) throw gaveUp;
+          job.status = 'succeeded';
+          this.log(job.id, null, 'info', `${job.kind} succeeded`);
+        } catch (thrown) {
+          // A job that gave up on its locks fails with that, whatever its refused work threw on the way out.
+          const e = gaveUp ?? thrown;
+          job.status = 'failed';
+          const p = toProblem(e, job.id);
+          // Any field may quote a command's stderr or a name the caller chose: redact them all like a log line.
+          job.error = this.redactor.deep(p);
+          if (!(e instanceof ProblemError) && !(e instanceof ExecError) && !(e instanceof WaitTimeoutError)) {
+            this.log(job.id, null, 'error', `internal error: ${e instanceof Error ? e.message : String(e)}`);
+          }
+          this.log(job.id, null, 'error', `${job.kind} failed: ${String(job.error.detail)}`);
+          span.fail(String(job.error.type));
         }
-        this.log(job.id, null, 'error', `${job.kind} failed: ${String(job.error.detail)}`);
-      }
-      job.finishedAt = now();
-      this.store.updateJob(job);
-      try {
-        onFinish?.(job);
-      } catch (e) {
-        this.log(job.id, null, 'error', `recording the outcome failed: ${e instanceof Error ? e.message : String(e)}`);
-      }
+        job.finishedAt = now();
+        this.store.updateJob(job);
+        try {
+          onFinish?.(job);
+        } catch (e) {
+          this.log(job.id, null, 'error', `recording the outcome failed: ${e instanceof Error ? e.message : String(e)}`);
+        }
+      });
     } finally {
+      this.active--;
+      const seconds = (performance.now() - started) / 1000;
+      const outcome = job.status === 'running' ? 'failed' : job.status;
+      this.obs.metrics.jobs.inc({ kind: job.kind, outcome });
+      this.obs.metrics.jobDuration.observe({ kind: job.kind, outcome }, seconds);
+      const fields = { outcome, ms: Math.round(seconds * 1000), ...(job.error ? { problem: job.error.type } : {}) };
+      if (outcome === 'succeeded') log.info(fields, 'job ended');
+      else log.warn({ ...fields, detail: job.error?.detail }, 'job ended');
+      span.setAttribute('netplumb.job.outcome', outcome);
+      span.end();
       release();
       this.events.emit(`end:${job.id}`, job);
       this.store.forgetJob(job.id);
@@ -307,6 +354,7 @@ export class JobRunner {
     const ctx: JobContext = {
       job,
       store,
+      logger: this.obs.logger,
       log: (host, stream, text, extra) => void this.log(job.id, host, stream, text, extra),
       host: (id) => {
         let h = hostCache.get(id);

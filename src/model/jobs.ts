@@ -48,6 +48,15 @@ export const JobSchema = z
       description:
         'What the job is waiting for right now (queued or running, shown by the replica that runs it): a lock and its holders, a channel, a Docker lookup, a batch on a host since a time. Every wait is bounded.',
     }),
+    traceId: z
+      .string()
+      .regex(/^[0-9a-f]{32}$/)
+      .nullable()
+      .openapi({
+        description:
+          'The W3C trace id the job belongs to: the `traceparent` of the request that made it (or a new trace). It is in the `traceparent` and `X-Trace-Id` response headers, and in every service log line about the job.',
+        example: '4bf92f3577b34da6a3ce929d0e0e4736',
+      }),
   })
   .openapi('Job');
 export type JobView = z.infer<typeof JobSchema>;
@@ -76,6 +85,7 @@ export interface JobLike {
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;
+  traceId?: string | null;
 }
 
 export type JobWait = z.infer<typeof JobWaitSchema>;
@@ -96,5 +106,6 @@ export function renderJob(j: JobLike, waiting?: JobWait[] | null): JobView {
     createdAt: j.createdAt,
     startedAt: j.startedAt,
     finishedAt: j.finishedAt,
+    traceId: j.traceId ?? null,
   };
 }

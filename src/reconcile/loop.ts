@@ -39,7 +39,7 @@ export interface ReconcilerOptions {
   reprobeMaxMs?: number;
   /** Watch Docker events on hosts with Docker (default true). */
   dockerEvents?: boolean;
-  /** Where the loop says what it does besides jobs (default console.log). */
+  /** Where the loop says what it does besides jobs (default: the service log). */
   log?: (text: string) => void;
 }
 
@@ -80,7 +80,8 @@ export class Reconciler {
     private readonly opts: ReconcilerOptions,
   ) {
     this.reader = hostReader(deps.hosts, (id) => hostTarget(deps.store, id));
-    this.log = opts.log ?? ((t) => console.log(`netplumb reconcile: ${t}`));
+    const logger = deps.obs.logger.child({ component: 'reconcile' });
+    this.log = opts.log ?? ((t) => logger.info(t));
     this.containers = {
       deps,
       reader: this.reader,
@@ -272,6 +273,22 @@ export class Reconciler {
       throw e;
     }
     const mode = host.data.reconcile;
+    const metrics = this.deps.obs.metrics;
+    metrics.reconcilePasses.inc();
+    for (const d of drifted) metrics.driftFound.inc({ kind: d.r.type });
+    if (orphans.length) metrics.orphansFound.inc(orphans.length);
+    if (drifted.length || orphans.length)
+      this.deps.obs.logger.warn(
+        {
+          component: 'reconcile',
+          host: host.data.name,
+          why,
+          mode,
+          drifted: drifted.map((d) => ({ type: d.r.type, id: d.r.id, fields: d.drift.map((x) => x.field) })),
+          orphans: orphans.map((o) => ({ kind: o.kind, name: o.name })),
+        },
+        'reconcile findings',
+      );
     // The same findings as last time are not logged again: a report-mode host, orphans left for an operator, or a
     // repair that failed would otherwise make a job every interval (a failed repair is tried again after 10 minutes).
     const signature = JSON.stringify([drifted.map((d) => [d.r.id, d.drift]), orphans]);
@@ -298,10 +315,9 @@ export class Reconciler {
       if (mode === 'report') return ctx.log(null, 'info', 'report mode: nothing changed');
       // Read again under the locks: a job that ran meanwhile may have changed or removed them.
       const fresh = drifted.map((d) => readResource(ctx.store, d.r.type, d.r.id) as AnyResource | null).filter((r) => r !== null);
-      await repairAll(
-        ctx,
-        fresh.filter((r) => r.state !== 'pending' && r.state !== 'deleting'),
-      );
+      const repairing = fresh.filter((r) => r.state !== 'pending' && r.state !== 'deleting');
+      await repairAll(ctx, repairing);
+      for (const r of repairing) metrics.driftRepaired.inc({ kind: r.type });
     });
     s.lastRepairFailed = done.status !== 'succeeded';
   }
@@ -366,13 +382,26 @@ export function startReconciler(deps: AppDeps, opts: ReconcilerOptions): Reconci
  * replica takes over when it dies. One process (SQLite) just runs it.
  */
 export function startLeadingReconciler(deps: AppDeps, opts: ReconcilerOptions): { stop(): Promise<void> } {
-  if (!deps.coordination.lead) return startReconciler(deps, opts);
+  if (!deps.coordination.lead) {
+    deps.obs.setLeader(true);
+    const r = startReconciler(deps, opts);
+    return {
+      stop: () => {
+        deps.obs.setLeader(false);
+        return r.stop();
+      },
+    };
+  }
   let running: Reconciler | null = null;
+  deps.obs.setLeader(false);
   const held = deps.coordination.lead({
     start: () => {
+      deps.obs.setLeader(true);
+      deps.obs.logger.info({ component: 'reconcile' }, 'this replica leads the reconcile loop');
       running = startReconciler(deps, opts);
     },
     stop: async () => {
+      deps.obs.setLeader(false);
       const r = running;
       running = null;
       await r?.stop();

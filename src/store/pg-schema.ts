@@ -37,6 +37,8 @@ export const PG_MIGRATIONS: string[] = [
    CREATE INDEX job_leases_expiry ON job_leases(expires_at);`,
   // A job's parameters (see JobRecord.params).
   `ALTER TABLE jobs ADD COLUMN params text;`,
+  // The trace a job belongs to and the span it was made under (see JobRecord.traceId).
+  `ALTER TABLE jobs ADD COLUMN trace_id text; ALTER TABLE jobs ADD COLUMN parent_span_id text;`,
 ];
 
 /** Statements run on every new connection: the search path (tests give each store its own schema). */

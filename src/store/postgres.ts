@@ -84,6 +84,8 @@ function toJob(r: Row): JobRecord {
     startedAt: (r.started_at as string | null) ?? null,
     finishedAt: (r.finished_at as string | null) ?? null,
     params: r.params ? (JSON.parse(r.params as string) as JobRecord['params']) : null,
+    traceId: (r.trace_id as string | null) ?? null,
+    parentSpanId: (r.parent_span_id as string | null) ?? null,
   };
 }
 
@@ -287,9 +289,11 @@ export class PgStore implements Store {
       j.startedAt,
       j.finishedAt,
       j.params ? JSON.stringify(j.params) : null,
+      j.traceId ?? null,
+      j.parentSpanId ?? null,
     ];
-    const insert = `INSERT INTO jobs (id,kind,status,resource_type,resource_id,hosts,done,total,error,created_at,started_at,finished_at,params)
-      VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)`;
+    const insert = `INSERT INTO jobs (id,kind,status,resource_type,resource_id,hosts,done,total,error,created_at,started_at,finished_at,params,trace_id,parent_span_id)
+      VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)`;
     if (!this.replicaId) {
       this.q(insert, args);
       return;
@@ -298,7 +302,7 @@ export class PgStore implements Store {
     this.q(
       `WITH j AS (${insert} RETURNING id)
        INSERT INTO job_leases (job_id, owner, expires_at, attempt, claimed_at, heartbeat_at)
-       SELECT id, $14, now() + $15 * interval '1 millisecond', 1, now(), now() FROM j`,
+       SELECT id, $${args.length + 1}, now() + $${args.length + 2} * interval '1 millisecond', 1, now(), now() FROM j`,
       [...args, this.replicaId, this.leaseMs],
     );
   }

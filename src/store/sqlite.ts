@@ -34,6 +34,8 @@ const MIGRATIONS: string[] = [
    CREATE INDEX idempotency_job ON idempotency(job_id);`,
   // A job's parameters (see JobRecord.params).
   `ALTER TABLE jobs ADD COLUMN params TEXT;`,
+  // The trace a job belongs to and the span it was made under (see JobRecord.traceId).
+  `ALTER TABLE jobs ADD COLUMN trace_id TEXT; ALTER TABLE jobs ADD COLUMN parent_span_id TEXT;`,
 ];
 
 type Row = Record<string, unknown>;
@@ -167,12 +169,14 @@ export class SqliteStore implements Store {
       startedAt: (r.started_at as string | null) ?? null,
       finishedAt: (r.finished_at as string | null) ?? null,
       params: r.params ? (JSON.parse(r.params as string) as JobRecord['params']) : null,
+      traceId: (r.trace_id as string | null) ?? null,
+      parentSpanId: (r.parent_span_id as string | null) ?? null,
     };
   }
   insertJob(j: JobRecord): void {
     this.db
       .prepare(
-        `INSERT INTO jobs (id,kind,status,resource_type,resource_id,hosts,done,total,error,created_at,started_at,finished_at,params) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+        `INSERT INTO jobs (id,kind,status,resource_type,resource_id,hosts,done,total,error,created_at,started_at,finished_at,params,trace_id,parent_span_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
       )
       .run(
         j.id,
@@ -188,6 +192,8 @@ export class SqliteStore implements Store {
         j.startedAt,
         j.finishedAt,
         j.params ? JSON.stringify(j.params) : null,
+        j.traceId ?? null,
+        j.parentSpanId ?? null,
       );
   }
   updateJob(j: JobRecord): void {

@@ -42,6 +42,9 @@ export interface JobRecord {
    * that accepted the request run it (a worker claiming a queued job; src/api/resume.ts). Null when none is needed.
    */
   params?: JsonObject | null;
+  /** The trace the job belongs to (W3C trace id, 32 hex digits), and the span it was made under (its request's). */
+  traceId?: string | null;
+  parentSpanId?: string | null;
 }
 
 export interface LogLine {

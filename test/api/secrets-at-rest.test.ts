@@ -1,12 +1,22 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { createDeps } from '../../src/services.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import { testApp } from '../helpers/app.js';
 import { FakeWorld } from '../helpers/fake-host.js';
 import { keyBody, testPrivateKey, testSecretKey } from '../helpers/keys.js';
+import { createObservability } from '../../src/observability/index.js';
+
+/** The service log of a createDeps, captured: start-up warnings go there. */
+function serviceLog() {
+  const lines: string[] = [];
+  return {
+    obs: createObservability({ logLevel: 'warn', logOut: { write: (l: string) => void lines.push(l) } }),
+    text: () => lines.join(''),
+  };
+}
 
 const sshHost = (name: string, privateKey: string) => ({
   name,
@@ -108,12 +118,18 @@ describe('secrets at rest (issue 9, finding 3)', () => {
     old.close();
     expect(leaks(dbFiles(db), key)).not.toEqual([]);
 
-    // No key: still works (read as it is), and the operator is told.
-    const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    // No key: still works (read as it is), and the operator is told (in the service log).
+    const warned = serviceLog();
     const a = new SqliteStore(db);
-    const depsA = createDeps(a, { defaultWaitMs: 1000, idempotencyTtlMs: 1000, maxBodyBytes: 1 << 20 }, new FakeWorld().factory());
+    const depsA = createDeps(
+      a,
+      { defaultWaitMs: 1000, idempotencyTtlMs: 1000, maxBodyBytes: 1 << 20 },
+      new FakeWorld().factory(),
+      undefined,
+      warned.obs,
+    );
     expect(depsA.store.getResource('host_aaaaaaaaaaaaaaaaaaaa')!.secret).toEqual({ privateKey: key });
-    expect(warn.mock.calls.flat().join('\n')).toMatch(/plain text.*NETPLUMB_SECRET_KEY/);
+    expect(warned.text()).toMatch(/plain text.*NETPLUMB_SECRET_KEY/);
     // A write that keeps the old secret (a probe updating facts) is allowed; the secret stays as it was.
     const rec = depsA.store.getResource('host_aaaaaaaaaaaaaaaaaaaa')!;
     depsA.store.updateResource({ ...rec, state: 'failed' });
@@ -125,9 +141,10 @@ describe('secrets at rest (issue 9, finding 3)', () => {
       b,
       { defaultWaitMs: 1000, idempotencyTtlMs: 1000, maxBodyBytes: 1 << 20, secretKey: testSecretKey() },
       new FakeWorld().factory(),
+      undefined,
+      warned.obs,
     );
-    expect(warn.mock.calls.flat().join('\n')).toMatch(/sealed 1 secret/);
-    warn.mockRestore();
+    expect(warned.text()).toMatch(/sealed 1 secret/);
     expect(String(b.getResource('host_aaaaaaaaaaaaaaaaaaaa')!.secret!.sealed)).toMatch(/^v1:/);
     expect(depsB.store.getResource('host_aaaaaaaaaaaaaaaaaaaa')!.secret).toEqual({ privateKey: key });
     b.close();
@@ -144,15 +161,16 @@ describe('secrets at rest (issue 9, finding 3)', () => {
     t.store.updateResource({ ...t.store.getResource(other)!, secret: sealed });
     expect(t.deps.store.getResource(other)!.secret).toEqual(sealed); // still sealed: no key material
     t.store.close();
-    const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    const warned = serviceLog();
     const s = new SqliteStore(db);
     const deps = createDeps(
       s,
       { defaultWaitMs: 1000, idempotencyTtlMs: 1000, maxBodyBytes: 1 << 20, secretKey: testSecretKey() },
       new FakeWorld().factory(),
+      undefined,
+      warned.obs,
     );
-    expect(warn.mock.calls.flat().join('\n')).toMatch(/cannot be opened with this NETPLUMB_SECRET_KEY/);
-    warn.mockRestore();
+    expect(warned.text()).toMatch(/cannot be opened with this NETPLUMB_SECRET_KEY/);
     expect(deps.store.getResource(id)!.secret).not.toHaveProperty('privateKey');
     s.close();
   });

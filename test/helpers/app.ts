@@ -5,12 +5,22 @@ import type { Store } from '../../src/store/types.js';
 import { openTestStore } from './test-store.js';
 import { checkedAgainstSpec } from './contract.js';
 import { FakeWorld } from './fake-host.js';
+import type { Observability } from '../../src/observability/index.js';
 
 /**
  * wrapStore: put something between the service and the store (e.g. a FaultyStore). The store is SQLite in memory,
  * or PostgreSQL in the api-pg project (test-store.ts); a dbPath is always an SQLite file.
  */
-export function testApp(opts: { token?: string; config?: Partial<AppConfig>; dbPath?: string; wrapStore?: (s: Store) => Store } = {}) {
+export function testApp(
+  opts: {
+    token?: string;
+    config?: Partial<AppConfig>;
+    dbPath?: string;
+    wrapStore?: (s: Store) => Store;
+    /** Metrics, logs, traces of the app (default: made by createDeps, logs off). */
+    obs?: Observability;
+  } = {},
+) {
   const world = new FakeWorld();
   const { store, coordination } = openTestStore(opts.dbPath);
   const config: AppConfig = {
@@ -20,7 +30,7 @@ export function testApp(opts: { token?: string; config?: Partial<AppConfig>; dbP
     maxBodyBytes: 1024 * 1024,
     ...opts.config,
   };
-  const deps = createDeps(opts.wrapStore ? opts.wrapStore(store) : store, config, world.factory(), coordination);
+  const deps = createDeps(opts.wrapStore ? opts.wrapStore(store) : store, config, world.factory(), coordination, opts.obs);
   // Every answer is checked against openapi/openapi.json (contract.ts); setup.ts fails the test on a mismatch.
   const app = checkedAgainstSpec(createApp(deps));
   const auth: Record<string, string> = opts.token ? { Authorization: `Bearer ${opts.token}` } : {};

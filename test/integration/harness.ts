@@ -13,6 +13,7 @@ import { SqliteStore } from '../../src/store/sqlite.js';
 import { startReconciler, type Reconciler, type ReconcilerOptions } from '../../src/reconcile/loop.js';
 import { createClient, type NetplumbClient } from '../../sdk/src/index.js';
 import { down, SEED_HOSTS, up, type Sandbox, type SandboxHostSpec } from '../testbed/sandbox.js';
+import type { Observability } from '../../src/observability/index.js';
 
 export interface World {
   sb: Sandbox;
@@ -47,15 +48,29 @@ export function sshHostBody(sb: Sandbox, name: string) {
 export async function startWorld(
   prefix: string,
   hosts: SandboxHostSpec[] = SEED_HOSTS,
-  opts: { withDocker?: boolean; token?: string; reconcile?: ReconcilerOptions } = {},
+  opts: {
+    withDocker?: boolean;
+    token?: string;
+    reconcile?: ReconcilerOptions;
+    /** The app's metrics, logs and traces (default: createDeps's, logs off). */
+    obs?: Observability;
+    /** Seals inline private keys (NETPLUMB_SECRET_KEY): without one they are refused. */
+    secretKey?: Buffer;
+  } = {},
 ): Promise<World> {
   await down(prefix).catch(() => undefined);
-  const { token, reconcile, ...sandboxOpts } = opts;
+  const { token, reconcile, obs, secretKey, ...sandboxOpts } = opts;
   const sb = await up({ prefix, hosts, ...sandboxOpts });
   let server: ServerType | undefined;
   try {
     const store = new SqliteStore(':memory:');
-    const deps = createDeps(store, { defaultWaitMs: 60_000, idempotencyTtlMs: 86_400_000, maxBodyBytes: 1 << 20, token });
+    const deps = createDeps(
+      store,
+      { defaultWaitMs: 60_000, idempotencyTtlMs: 86_400_000, maxBodyBytes: 1 << 20, token, secretKey },
+      undefined,
+      undefined,
+      obs,
+    );
     const app = createApp(deps);
     const reconciler = reconcile ? startReconciler(deps, reconcile) : null;
     await new Promise<void>((resolve) => {

@@ -32,6 +32,7 @@ describe('response contract check', () => {
       createdAt: '2026-01-01T00:00:00.000Z',
       startedAt: null,
       finishedAt: null,
+      traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
     };
     expect(await contractMismatches('GET', 'http://localhost/jobs/j', asJson({ ...job, id: EXAMPLE_IDS.job }))).toEqual([]);
     const [id] = await contractMismatches('GET', 'http://localhost/jobs/j', asJson(job));

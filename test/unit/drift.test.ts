@@ -39,6 +39,8 @@ describe('generated files match the code (run `npm run openapi` when this fails)
               'text/vnd.graphviz',
               'text/vnd.mermaid',
             ]);
+          // Prometheus scrapes its own text format.
+          else if (op.operationId === 'getMetrics') expect(Object.keys(r.content ?? {}), `${where} ${status}`).toEqual(['text/plain']);
           else expect(Object.keys(r.content ?? {}), `${where} ${status}`).toContain('application/json');
         }
       }

@@ -213,8 +213,8 @@ describe('PostgreSQL replicas', () => {
     const a = openPgTestStore({ replicaId: 'A' });
     const again = new PgStore({ url: fileDatabaseUrl(), schema: a.store.schema, replicaId: 'C' });
     try {
-      expect(again.schemaVersion()).toBe(3);
-      expect(again.query('SELECT version FROM schema_migrations ORDER BY version').map((r) => r.version)).toEqual([1, 2, 3]);
+      expect(again.schemaVersion()).toBe(4);
+      expect(again.query('SELECT version FROM schema_migrations ORDER BY version').map((r) => r.version)).toEqual([1, 2, 3, 4]);
     } finally {
       again.close();
     }

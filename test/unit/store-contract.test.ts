@@ -34,6 +34,8 @@ const job = (id: string, over: Partial<JobRecord> = {}): JobRecord => ({
   startedAt: null,
   finishedAt: null,
   params: null,
+  traceId: null,
+  parentSpanId: null,
   ...over,
 });
 
@@ -74,6 +76,17 @@ describe.each(stores)('store contract: %s', (_name, open) => {
     s.insertJob(job('job_p', { kind: 'bridge.update', params }));
     expect(s.getJob('job_p')!.params).toEqual(params);
     expect(s.listJobs({ limit: 10 }).items[0]!.params).toEqual(params);
+  });
+
+  it("keeps a job's trace (trace id and the span it was made under) through inserts, updates and lists", () => {
+    const s = open();
+    const traced = job('job_t', { traceId: '4bf92f3577b34da6a3ce929d0e0e4736', parentSpanId: '00f067aa0ba902b7' });
+    s.insertJob(traced);
+    s.updateJob({ ...traced, status: 'succeeded', traceId: 'ffffffffffffffffffffffffffffffff' });
+    expect(s.getJob('job_t')).toMatchObject({ status: 'succeeded', traceId: traced.traceId, parentSpanId: traced.parentSpanId });
+    expect(s.listJobs({ limit: 10 }).items[0]).toMatchObject({ traceId: traced.traceId });
+    s.insertJob(job('job_u'));
+    expect(s.getJob('job_u')).toMatchObject({ traceId: null, parentSpanId: null });
   });
 
   it('stores jobs, lists them by status, kind and resource with paging', () => {

@@ -32,7 +32,7 @@ export const app = router().openapi(route, async (c) => {
   const deps = c.get('deps');
   const body = c.req.valid('json');
   // A key that cannot be used (or an inline key that cannot be sealed) is refused before any job.
-  await checkHostKey(deps.config, body.executor);
+  await checkHostKey(deps.config, body.executor, (m) => deps.obs.logger.warn(m));
   return mutate(c, route, () => {
     if (deps.store.getResourceByKey('host', body.name)) {
       throw new ProblemError('conflict', `a host named ${JSON.stringify(body.name)} already exists`, {

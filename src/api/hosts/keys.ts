@@ -9,7 +9,12 @@ import { SECRET_KEY_FORMS } from '../../secrets.js';
 export const INLINE_KEYS_DISABLED = `inline private keys are stored encrypted, and this service has no key to encrypt them with: start it with NETPLUMB_SECRET_KEY (${SECRET_KEY_FORMS}) or NETPLUMB_SECRET_KEY_FILE, or give privateKeyPath instead`;
 
 /** Throws a 422 problem (validation or unusable-key) before any job or record exists. */
-export async function checkHostKey(config: Pick<AppConfig, 'keyDir' | 'secretKey'>, ex: HostCreate['executor']): Promise<void> {
+export async function checkHostKey(
+  config: Pick<AppConfig, 'keyDir' | 'secretKey'>,
+  ex: HostCreate['executor'],
+  /** Why a key file was refused (the service log; the answer does not say). */
+  warn?: (msg: string) => void,
+): Promise<void> {
   if (ex.kind !== 'ssh') return;
   if (ex.privateKey !== undefined) {
     const pointer = '/executor/privateKey';
@@ -26,7 +31,7 @@ export async function checkHostKey(config: Pick<AppConfig, 'keyDir' | 'secretKey
     if (resolve(p) !== p.replace(/\/+$/, ''))
       throw ProblemError.validation([{ pointer, detail: 'a normalized absolute path (no ., .. or //)' }]);
     try {
-      await readPrivateKeyFile(p, { keyDir: config.keyDir });
+      await readPrivateKeyFile(p, { keyDir: config.keyDir, warn });
     } catch (e) {
       if (e instanceof UnusableKeyError) throw new ProblemError('unusable-key', e.message, { errors: [{ pointer, detail: e.message }] });
       throw e;
