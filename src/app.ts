@@ -24,8 +24,10 @@ import type { AppDeps } from './deps.js';
 import { isProblemError, problem } from './model/problems.js';
 import { ExecError } from './exec/errors.js';
 import { toProblem } from './jobs/runner.js';
+import { VERSION } from './version.js';
 
-export const API_VERSION = '0.1.0';
+/** The API's version is the package's: the service and its SDK are released together (CHANGELOG.md). */
+export const API_VERSION = VERSION;
 
 /** Every resource route; also what the OpenAPI document is generated from. */
 export function apiRoutes(): OpenAPIHono<Env> {
