@@ -10,7 +10,7 @@
  *
  * `isStale()` says whether dist/ is missing or older than anything it is built from (npm start builds first then).
  */
-import { copyFileSync, existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -26,6 +26,7 @@ export const ENTRIES = {
   cli: 'src/cli/main.ts',
 };
 
+// esbuild and tsx: only imported when running from the sources (src/api/ui.ts builds the page's bundle on the fly).
 // @opentelemetry/*: loaded only when OTEL_EXPORTER_OTLP_ENDPOINT is set (src/observability/otel.ts).
 const EXTERNAL = [
   'better-sqlite3',
@@ -37,11 +38,12 @@ const EXTERNAL = [
   'swagger-ui-dist',
   'yaml',
   'tsx',
+  'esbuild',
   '@opentelemetry/*',
 ];
 
-/** What the build reads: sources, the SDK the CLI imports, the lock file, this script. */
-const INPUTS = ['src', 'sdk/src', 'package-lock.json', 'scripts/build.mjs'];
+/** What the build reads: sources, the SDK the CLI imports, the manifest (its version), the lock file, this script. */
+const INPUTS = ['src', 'sdk/src', 'package.json', 'package-lock.json', 'scripts/build.mjs'];
 
 function newestMtime(path) {
   const st = statSync(path, { throwIfNoEntry: false });
@@ -63,6 +65,10 @@ export async function buildAll({ quiet = false } = {}) {
   const started = performance.now();
   // Imported here, not at the top: `npm start` of a deployment that ships dist/ (no dev dependencies) never builds.
   const { build } = await import('esbuild');
+  // The package's version, compiled in (src/version.ts): `netplumb --version`, /healthz, the OpenAPI document.
+  const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+  // From scratch: chunks' names carry hashes, and a package must not ship the chunks of earlier builds.
+  rmSync(distDir, { recursive: true, force: true });
   await build({
     absWorkingDir: root,
     entryPoints: Object.fromEntries(Object.entries(ENTRIES).map(([name, path]) => [name, path])),
@@ -75,7 +81,11 @@ export async function buildAll({ quiet = false } = {}) {
     platform: 'node',
     target: 'node20',
     sourcemap: true,
+    // Maps give stack traces (node --enable-source-maps) their src/ file and line; the sources' text is left out (it
+    // would double the package: the bundled libraries' code is most of it).
+    sourcesContent: false,
     external: EXTERNAL,
+    define: { __NETPLUMB_VERSION__: JSON.stringify(version) },
     // Bundled CommonJS code (zod-openapi's dependencies) may call require(): give the ES module one.
     banner: { js: "import { createRequire as __netplumbRequire } from 'node:module'; const require = __netplumbRequire(import.meta.url);" },
     logLevel: quiet ? 'warning' : 'info',

@@ -26,8 +26,10 @@ import { ExecError } from './exec/errors.js';
 import { toProblem } from './jobs/runner.js';
 import { metrics } from './api/metrics/index.js';
 import { telemetry } from './api/telemetry.js';
+import { VERSION } from './version.js';
 
-export const API_VERSION = '0.1.0';
+/** The API's version is the package's: the service and its SDK are released together (CHANGELOG.md). */
+export const API_VERSION = VERSION;
 
 /** Every resource route; also what the OpenAPI document is generated from. */
 export function apiRoutes(): OpenAPIHono<Env> {

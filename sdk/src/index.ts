@@ -5,6 +5,14 @@
  * - a failure throws NetplumbError carrying the RFC 9457 problem.
  */
 import createFetchClient from 'openapi-fetch';
+
+/** This SDK's version: the netplumb release it comes from (the service and the SDK are versioned together). */
+export const SDK_VERSION = '0.1.0';
+/**
+ * The service versions this SDK speaks to, a semver range (also `netplumb.serviceVersions` in its package.json):
+ * compare it with the `version` of the service's `GET /healthz`. Both kept in step by `npm version` (scripts/version.mjs).
+ */
+export const SERVICE_VERSIONS = '^0.1.0';
 import type { components, paths } from './schema.js';
 
 export type { components, paths };

@@ -45,6 +45,9 @@ hosts
 embedded (no server: the service runs in this process on a SQLite file in DIR)
   up -f FILE --state DIR [--hosts FILE] [--name N] [--refuse-disruptive]
   down --state DIR                                             destroy every topology there, forget hosts, remove DIR's db
+service
+  serve                                                        run the service (settings from the environment, as npm start)
+  version | --version | -V                                     this package's version
 
 options
   --server URL   the service (default $NETPLUMB_URL, else http://127.0.0.1:8080); token from $NETPLUMB_TOKEN
@@ -62,6 +65,7 @@ const GLOBAL: Options = {
   state: { type: 'string' },
   output: { type: 'string', short: 'o' },
   help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'V' },
 };
 const FILE: Options = { file: { type: 'string', short: 'f' }, name: { type: 'string' } };
 
@@ -94,6 +98,8 @@ const COMMANDS: Record<string, CommandSpec> = {
   },
   up: { options: { ...FILE, hosts: { type: 'string' }, 'refuse-disruptive': { type: 'boolean' } }, positionals: [0, 0] },
   down: { options: {}, positionals: [0, 0] },
+  serve: { options: {}, positionals: [0, 0] },
+  version: { options: {}, positionals: [0, 0] },
   help: { options: {}, positionals: [0, 1] },
 };
 
@@ -114,6 +120,7 @@ export function parseCommandLine(argv: readonly string[]): Invocation {
   const first = commandIndex(argv);
   if (first < 0) {
     if (argv.includes('-h') || argv.includes('--help') || argv.length === 0) return help();
+    if (argv.includes('-V') || argv.includes('--version')) return { ...help(), command: 'version' };
     throw usage(`no command given`);
   }
   const command = argv[first]!;
@@ -132,6 +139,7 @@ export function parseCommandLine(argv: readonly string[]): Invocation {
   }
   const values = parsed.values as Record<string, string | boolean | undefined>;
   if (values.help || command === 'help') return help();
+  if (values.version) return { ...help(), command: 'version' };
   let args = parsed.positionals;
   let sub: string | undefined;
   if (spec.subcommands) {

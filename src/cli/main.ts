@@ -11,6 +11,7 @@ import { hosts } from './hosts.js';
 import { logs } from './logs.js';
 import { formatProblem } from './output.js';
 import { embeddedSession, serviceSession, type Session } from './session.js';
+import { VERSION } from '../version.js';
 import { apply, destroy, get, graph, plan, status, type Io } from './topology.js';
 
 const COMMANDS: Record<string, (s: Session, io: Io, inv: Invocation) => Promise<number>> = {
@@ -38,6 +39,16 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
     if (inv.command === 'help') {
       io.out(USAGE);
       return EXIT.ok;
+    }
+    if (inv.command === 'version') {
+      io.out(VERSION);
+      return EXIT.ok;
+    }
+    if (inv.command === 'serve') {
+      // The service (src/server.ts: settings from the environment, as `npm start`), in this process; it exits itself
+      // (SIGTERM/SIGINT after draining its jobs, or a start-up failure's status), so this never returns.
+      await import('../server.js');
+      return await new Promise<number>(() => undefined);
     }
     if (inv.command === 'up') return await up(io, inv);
     if (inv.command === 'down') return await down(io, inv);
