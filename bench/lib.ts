@@ -10,6 +10,7 @@ import path from 'node:path';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { createApp } from '../src/app.js';
+import { dockerStats } from '../src/docker/client.js';
 import type { AppDeps } from '../src/deps.js';
 import { createDeps } from '../src/services.js';
 import { SqliteStore } from '../src/store/sqlite.js';
@@ -276,7 +277,6 @@ export function watchdog(svc: Service, quietMs = Number(process.env.BENCH_STALL_
 
 /** Unfinished jobs with their waits, and each host's connection numbers. */
 export async function describeStall(svc: Service): Promise<string> {
-  const { dockerStats } = await import('../src/docker/client.js');
   const lines: string[] = [];
   for (const status of ['running', 'queued'] as const) {
     const page = await svc.np.jobs.list({ status, limit: 200 });
@@ -286,11 +286,13 @@ export async function describeStall(svc: Service): Promise<string> {
       lines.push(`    ${j.id} ${j.kind} ${j.progress.done}/${j.progress.total}: ${waits}`);
     }
   }
-  for (const [host, stats] of Object.entries(svc.deps.hosts.diagnostics?.(dockerStats) ?? {}))
+  for (const c of svc.deps.hosts.connectionStats?.() ?? []) {
+    const numbers = { ...c.stats, ...(c.docker ? dockerStats(c.docker) : {}) };
     lines.push(
-      `  host ${host}: ${Object.entries(stats)
-        .map(([k, v]) => `${k}=${v}`)
+      `  host ${c.host}: ${Object.entries(numbers)
+        .map(([k, v]) => `${k}=${Number(v)}`)
         .join(' ')}`,
     );
+  }
   return lines.join('\n');
 }

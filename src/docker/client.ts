@@ -98,9 +98,6 @@ export class DialStdioAgent extends http.Agent {
       dockerStreams: count(this.sockets),
       dockerStreamsFree: count(this.freeSockets),
       dockerStreamsClosedByHost: closedByHost,
-      dockerStreamsPaused: Object.values(this.sockets)
-        .flat()
-        .filter((s) => (s as Duplex | undefined)?.readableFlowing === false).length,
       dockerRequestsQueued: count(this.requests),
     };
   }

@@ -45,11 +45,15 @@ export interface HostServices {
   docker(host: HostTarget): Dockerode;
   /** Drops cached connections of a host (deleted, or its connection settings changed). */
   forget(hostId: string): Promise<void>;
-  /** Per host: its connection's numbers now (channels, sessions, Docker streams), for diagnostics. */
-  diagnostics?(dockerStats?: (docker: Dockerode) => Record<string, number>): Record<string, Record<string, number>>;
   closeAll(): Promise<void>;
-  /** Each open connection's state, by host label (metrics). */
-  connectionStats?(): { host: string; stats: ExecutorStats }[];
+  /** Each open connection's state, by host label, with its Docker client if one was made (metrics, stall diagnostics). */
+  connectionStats?(): ConnectionStats[];
+}
+
+export interface ConnectionStats {
+  host: string;
+  stats: ExecutorStats;
+  docker?: Dockerode;
 }
 
 interface PoolEntry {
@@ -88,11 +92,11 @@ export class HostPool implements HostServices {
     return this.entry(host).executor;
   }
 
-  connectionStats(): { host: string; stats: ExecutorStats }[] {
-    const out: { host: string; stats: ExecutorStats }[] = [];
+  connectionStats(): ConnectionStats[] {
+    const out: ConnectionStats[] = [];
     for (const e of this.connections.values()) {
       const stats = e.connection.executor.stats?.();
-      if (stats) out.push({ host: e.label, stats });
+      if (stats) out.push({ host: e.label, stats, ...(e.docker ? { docker: e.docker } : {}) });
     }
     return out;
   }
@@ -101,17 +105,6 @@ export class HostPool implements HostServices {
     const entry = this.entry(host);
     entry.docker ??= entry.connection.docker();
     return entry.docker;
-  }
-
-  /** Per host (by its label): its executor's and Docker client's numbers now, for diagnostics of a stall. */
-  diagnostics(dockerStats: (docker: Dockerode) => Record<string, number> = () => ({})): Record<string, Record<string, number>> {
-    const out: Record<string, Record<string, number>> = {};
-    for (const [id, e] of this.connections) {
-      const label = e.label ?? id;
-      const numbers = Object.entries(e.connection.executor.stats?.() ?? {}).map(([k, v]) => [k, Number(v)] as const);
-      out[label] = { ...Object.fromEntries(numbers), ...(e.docker ? dockerStats(e.docker) : {}) };
-    }
-    return out;
   }
 
   async forget(hostId: string): Promise<void> {

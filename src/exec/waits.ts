@@ -69,13 +69,13 @@ export interface WaitSpec {
 /**
  * Waits for start(signal) at most boundMs. At the bound the signal is aborted (with the WaitTimeoutError as its
  * reason) and the returned promise rejects with that error: start must use the signal to give up what it waits for
- * (leave a queue, abort a request), so nothing is granted to a waiter that has gone. `detail` may be a function, read
- * when the wait is shown or times out (so it can say how things stand then).
+ * (leave a queue, abort a request), so nothing is granted to a waiter that has gone.
  */
-export async function boundedWait<T>(spec: WaitSpec, boundMs: number, start: (signal: AbortSignal) => Promise<T>): Promise<T> {
-  const wait: Wait = { kind: spec.kind, detail: spec.detail, host: spec.host ?? null, since: new Date().toISOString(), boundMs };
-  const board = scope.getStore();
-  board?.add(wait);
+export function boundedWait<T>(spec: WaitSpec, boundMs: number, start: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  return shownWait(spec, boundMs, (wait) => raceBound(wait, start));
+}
+
+async function raceBound<T>(wait: Wait, start: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const controller = new AbortController();
   let timer: NodeJS.Timeout | undefined;
   const expired = new Promise<never>((_, reject) => {
@@ -83,7 +83,7 @@ export async function boundedWait<T>(spec: WaitSpec, boundMs: number, start: (si
       const err = new WaitTimeoutError(wait);
       reject(err); // first, so the race ends with the timeout, not with whatever the abort makes start() reject with
       controller.abort(err);
-    }, boundMs);
+    }, wait.boundMs);
   });
   const started = start(controller.signal);
   started.catch(() => {}); // after the bound its rejection (the abort) has no one left to hear it
@@ -91,17 +91,16 @@ export async function boundedWait<T>(spec: WaitSpec, boundMs: number, start: (si
     return await Promise.race([started, expired]);
   } finally {
     clearTimeout(timer);
-    board?.delete(wait);
   }
 }
 
-/** Shows a wait that bounds itself (a batch with its own timeout) on the current board while it lasts. */
-export async function shownWait<T>(spec: WaitSpec, boundMs: number, work: () => Promise<T>): Promise<T> {
+/** Shows a wait on the current job's board while it lasts; boundedWait adds the bound, a batch bounds itself. */
+export async function shownWait<T>(spec: WaitSpec, boundMs: number, work: (wait: Wait) => Promise<T>): Promise<T> {
   const wait: Wait = { kind: spec.kind, detail: spec.detail, host: spec.host ?? null, since: new Date().toISOString(), boundMs };
   const board = scope.getStore();
   board?.add(wait);
   try {
-    return await work();
+    return await work(wait);
   } finally {
     board?.delete(wait);
   }
