@@ -19,6 +19,19 @@ export default defineConfig({
         },
       },
       {
+        // The same API suite over a real socket: each app.request() goes to the app served on a loopback port as
+        // src/server.ts serves it, and the contract check reads the answers as they arrived (test/helpers/socket.ts).
+        test: {
+          name: 'api-http',
+          include: ['test/api/**/*.test.ts'],
+          // These two talk to a server of their own already (the SDK over HTTP): running them again adds only time.
+          exclude: ['test/api/sdk.test.ts', 'test/api/sdk-package.test.ts'],
+          testTimeout: 30_000,
+          setupFiles: ['test/helpers/setup.ts'],
+          env: { NETPLUMB_TEST_TRANSPORT: 'socket' },
+        },
+      },
+      {
         test: {
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],

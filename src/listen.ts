@@ -46,8 +46,15 @@ export function serveApp(
   opts: { port: number; hostname: string },
   onListening?: (info: AddressInfo) => void,
 ): ServerType {
-  return serve(
+  const server = serve(
     { fetch: app.fetch, port: opts.port, hostname: opts.hostname, serverOptions: { ServerResponse: BodilessResponse } },
     onListening,
   );
+  // Host names are case-insensitive (RFC 9110 §7.2), but @hono/node-server refuses a Host the URL parser would
+  // lowercase (`LOCALHOST:8080`) with a plain-text 400 before the app sees it: it gets it lowercased instead.
+  server.prependListener('request', (req: IncomingMessage) => {
+    const host = req.headers.host;
+    if (host && host !== host.toLowerCase()) req.headers.host = host.toLowerCase();
+  });
+  return server;
 }

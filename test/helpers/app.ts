@@ -3,7 +3,8 @@ import type { AppConfig } from '../../src/deps.js';
 import { createDeps } from '../../src/services.js';
 import type { Store } from '../../src/store/types.js';
 import { openTestStore } from './test-store.js';
-import { checkedAgainstSpec } from './contract.js';
+import { checkedAgainstSpec, contractMismatches, mismatches } from './contract.js';
+import { overSocket, socketRequester } from './socket.js';
 import { FakeWorld } from './fake-host.js';
 import type { Observability } from '../../src/observability/index.js';
 
@@ -32,7 +33,15 @@ export function testApp(
   };
   const deps = createDeps(opts.wrapStore ? opts.wrapStore(store) : store, config, world.factory(), coordination, opts.obs);
   // Every answer is checked against openapi/openapi.json (contract.ts); setup.ts fails the test on a mismatch.
-  const app = checkedAgainstSpec(createApp(deps));
+  const raw = createApp(deps);
+  const served = raw.fetch.bind(raw);
+  const app = checkedAgainstSpec(raw);
+  if (overSocket()) {
+    // The api-http project: app.request() goes through a real socket to the app as src/server.ts serves it, and the
+    // answer is checked as it arrived (app.fetch, served by a test itself, is still checked in-process).
+    const send = socketRequester(served, async (method, url, res) => void mismatches.push(...(await contractMismatches(method, url, res))));
+    app.request = (input: RequestInfo | URL, init?: RequestInit) => send(input, init);
+  }
   const auth: Record<string, string> = opts.token ? { Authorization: `Bearer ${opts.token}` } : {};
   const json = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
     app.request(path, {

@@ -5,9 +5,11 @@
 import { afterAll, afterEach, expect } from 'vitest';
 import { mismatches } from './contract.js';
 import { worlds } from './fake-host.js';
+import { closeTestServers } from './socket.js';
 import { closeTestStores } from './test-store.js';
 
-// PostgreSQL stores (api-pg project) hold connections: closed after the file.
+// PostgreSQL stores (api-pg project) hold connections: closed after the file; so do the api-http project's servers.
+afterAll(closeTestServers);
 afterAll(closeTestStores);
 
 afterEach(() => {
