@@ -18,7 +18,9 @@ import { app as repairs } from './api/repair/routes.js';
 import { problemResponse } from './api/problems.js';
 import { originGuard } from './api/origin-guard.js';
 import { redactProblems } from './api/redaction.js';
-import { mountHealth, storageProblemResponse } from './api/storage.js';
+import { storageProblemResponse } from './api/storage.js';
+import { health } from './api/health.js';
+import { allowedMethods, negotiateMedia } from './api/negotiation.js';
 import { isStorageFault } from './store/faults.js';
 import type { AppDeps } from './deps.js';
 import { isProblemError, problem } from './model/problems.js';
@@ -34,6 +36,7 @@ export const API_VERSION = VERSION;
 /** Every resource route; also what the OpenAPI document is generated from. */
 export function apiRoutes(): OpenAPIHono<Env> {
   const api = router()
+    .route('/', health)
     .route('/', hosts)
     .route('/', bridges)
     .route('/', tunnels)
@@ -154,7 +157,16 @@ export function createApp(deps: AppDeps) {
     deps.obs.logger.error({ err }, 'unhandled error');
     return problemResponse(c, problem('internal', 'an unexpected error occurred'));
   });
-  app.notFound((c) => problemResponse(c, problem('not-found', `no route for ${c.req.method} ${c.req.path}`)));
+  // A path the app has under other methods is 405 with what it takes (Allow); a path it does not have at all, 404.
+  const allowed = allowedMethods(app);
+  app.notFound((c) => {
+    const allow = allowed(c.req.path);
+    if (allow.length && !allow.includes(c.req.method))
+      return problemResponse(c, problem('method-not-allowed', `${c.req.method} is not allowed on ${c.req.path}`, { allowed: allow }), {
+        Allow: allow.join(', '),
+      });
+    return problemResponse(c, problem('not-found', `no route for ${c.req.method} ${c.req.path}`));
+  });
 
   app.use('*', telemetry(deps.obs));
   app.use('*', redactProblems(deps.runner.redactor));
@@ -179,7 +191,6 @@ export function createApp(deps: AppDeps) {
       }),
     );
   }
-  mountHealth(app, deps, API_VERSION);
   app.get('/openapi.json', (c) => c.json((doc ??= openapiDocument(api))));
   mountDocs(app);
   mountUi(app, { tokenRequired: !!deps.config.token });
@@ -196,6 +207,8 @@ export function createApp(deps: AppDeps) {
     c.set('deps', deps);
     await next();
   });
+  // 406 when Accept admits none of what the operation answers with (from the same route definitions as the document).
+  app.use('*', negotiateMedia(api));
   app.route('/', api);
   return app;
 }

@@ -30,9 +30,8 @@ export function bearerAuth(token: string | undefined, opts: { metricsToken?: str
     const sent = m ? digest(m[1]!) : null;
     const ok = sent !== null && wanted.map((w) => timingSafeEqual(sent, w)).includes(true);
     if (!ok) {
-      const res = problemResponse(c, problem('unauthorized', m ? 'the bearer token is not valid' : 'send Authorization: Bearer <token>'));
-      res.headers.set('WWW-Authenticate', 'Bearer realm="netplumb"');
-      return res;
+      // problemResponse adds the challenge (WWW-Authenticate) to every 401.
+      return problemResponse(c, problem('unauthorized', m ? 'the bearer token is not valid' : 'send Authorization: Bearer <token>'));
     }
     return next();
   };

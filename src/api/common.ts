@@ -10,6 +10,19 @@ import type { AppDeps } from '../deps.js';
 import { EXAMPLE_IDS } from '../model/names.js';
 import { MAX_KEY_LENGTH } from './idempotency.js';
 import { problemResponse, validationProblem } from './problems.js';
+import { decodeIdCursor, encodeCursor } from './cursor.js';
+
+/** A page cursor as a query parameter: opaque, checked by decodeCursor (400 `invalid-cursor`, not a 422). */
+export const CursorParam = z
+  .string()
+  .max(1024)
+  .optional()
+  .openapi({
+    param: { name: 'cursor', in: 'query' },
+    pattern: '^[A-Za-z0-9_-]+$',
+    description:
+      "the `nextCursor` of this list's previous page (opaque); none for the first page. Another list's cursor, or one made by hand, is a 400 `invalid-cursor`.",
+  });
 
 export const ListQuerySchema = z.object({
   limit: z.coerce
@@ -19,11 +32,7 @@ export const ListQuerySchema = z.object({
     .max(500)
     .default(50)
     .openapi({ param: { name: 'limit', in: 'query' }, example: 50 }),
-  cursor: z
-    .string()
-    .max(64)
-    .optional()
-    .openapi({ param: { name: 'cursor', in: 'query' } }),
+  cursor: CursorParam,
 });
 
 export const IdOrNameParam = z.object({
@@ -84,23 +93,52 @@ export const PreferHeader = z.object({
     }),
 });
 
+/** A 201's headers: where the resource made is read from now on (`/hosts/{id}`, …, `/topologies/{name}`). */
+export function createdHeaders(collection: 'hosts' | 'bridges' | 'attachments' | 'tunnels' | 'topologies', kind: keyof typeof EXAMPLE_IDS) {
+  return z.object({
+    Location: z
+      .string()
+      .max(160)
+      .regex(new RegExp(`^/${collection}/[a-z][a-z0-9_-]*$`))
+      .openapi({
+        description: collection === 'topologies' ? 'the topology made: `/topologies/{name}`' : `the resource made: \`/${collection}/{id}\``,
+        example: collection === 'topologies' ? '/topologies/seed' : `/${collection}/${EXAMPLE_IDS[kind]}`,
+      }),
+  });
+}
+
 export const AcceptedSchema = z.object({ job: JobSchema }).openapi('Accepted');
 export const acceptedResponse = {
   202: {
     description: 'The job runs on; poll `Location` (`/jobs/{id}`) or stream its logs',
     headers: z.object({
-      Location: z.string().openapi({ description: 'the job: `/jobs/{id}`', example: `/jobs/${EXAMPLE_IDS.job}` }),
+      Location: z
+        .string()
+        .max(80)
+        .regex(/^\/jobs\/job_[a-z2-7]+$/)
+        .openapi({ description: 'the job: `/jobs/{id}`', example: `/jobs/${EXAMPLE_IDS.job}` }),
       'Preference-Applied': z.string().optional().openapi({ description: 'the `Prefer` preferences honoured', example: 'respond-async' }),
     }),
     content: { 'application/json': { schema: AcceptedSchema } },
   },
 } as const;
 
+/** A page's `nextCursor`: opaque (api/cursor.ts), for `cursor` on this same list; null on the last page. */
+export const NextCursor = z
+  .string()
+  .max(1024)
+  .nullable()
+  .openapi({
+    pattern: '^[A-Za-z0-9_-]+$',
+    description: 'pass as `cursor` for the next page (opaque); null on the last page',
+    example: 'WzEsImhvc3QiLCJob3N0XzIzb2NvcGpsYW50YWN0ZzNuajUyYXVnd3ltIl0',
+  });
+
 export function listOf<T extends z.ZodTypeAny>(item: T, name: string) {
   return z
     .object({
       items: z.array(item),
-      nextCursor: z.string().nullable().openapi({ description: 'pass as `cursor` for the next page; null on the last page' }),
+      nextCursor: NextCursor,
     })
     .openapi(name);
 }
@@ -128,14 +166,14 @@ export function pageOf<T extends ResourceType>(
   opts: { where?: Record<string, string | undefined>; filter?: (r: TypedResource<T>) => boolean } = {},
 ): { items: TypedResource<T>[]; nextCursor: string | null } {
   const items: TypedResource<T>[] = [];
-  let cursor = q.cursor;
+  let cursor = decodeIdCursor(type, q.cursor);
   const chunk = Math.max(q.limit + 1, 100);
   for (;;) {
     const page = store.listResources(type, { limit: chunk, cursor, where: opts.where });
     for (const rec of page.items) {
       const r = parseRecord(type, rec);
       if (opts.filter && !opts.filter(r)) continue;
-      if (items.length === q.limit) return { items, nextCursor: items[items.length - 1]!.id };
+      if (items.length === q.limit) return { items, nextCursor: encodeCursor(type, items[items.length - 1]!.id) };
       items.push(r);
     }
     if (!page.nextCursor) return { items, nextCursor: null };

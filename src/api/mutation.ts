@@ -3,12 +3,13 @@ import type { RouteConfig, RouteConfigToTypedResponse } from '@hono/zod-openapi'
 import type { Context } from 'hono';
 import { newJob, type JobSpec, type JobWork } from '../jobs/runner.js';
 import { renderJob } from '../model/jobs.js';
-import { problem, ProblemError } from '../model/problems.js';
+import { problem, ProblemError, type Problem } from '../model/problems.js';
 import type { AppDeps } from '../deps.js';
 import type { JobRecord, StoredResponse, Store } from '../store/types.js';
 import type { Env } from './common.js';
 import { checkKey, fingerprint, readKey, replay } from './idempotency.js';
 import { parsePrefer } from './prefer.js';
+import { problemHeaders } from './problems.js';
 import { requireSaved } from './storage.js';
 import { isResumable } from './resume.js';
 
@@ -22,16 +23,51 @@ export interface Mutation {
   render?: () => object;
 }
 
-/** What a finished job answers: the resource with its job, or the job's problem. */
+/** Where each kind of resource is read (a 201's `Location`): by id, a topology by its name (its path takes no id). */
+const COLLECTIONS: Record<string, string> = {
+  host: 'hosts',
+  bridge: 'bridges',
+  attachment: 'attachments',
+  tunnel: 'tunnels',
+  topology: 'topologies',
+};
+
+/** The URL of what a job made (for a 201 `Location`), relative to the service; `view` is the resource as answered. */
+export function locationOf(resource: { type: string; id: string }, view: object): string | null {
+  const collection = COLLECTIONS[resource.type];
+  if (!collection) return null;
+  const name = 'name' in view && typeof view.name === 'string' ? view.name : null;
+  const ref = resource.type === 'topology' ? name : resource.id;
+  return ref ? `/${collection}/${encodeURIComponent(ref)}` : null;
+}
+
+/**
+ * The problem a failed (or interrupted) job answers with: its error, naming the job and saying that this job ended so
+ * (`jobStatus`). A problem with a `jobId` but no `jobStatus` names another job (the one a busy resource waits for, the
+ * first request with an Idempotency-Key): the CLI tells the two apart by it.
+ */
+export function jobProblem(job: JobRecord): Problem {
+  const p = job.error ?? problem('internal', 'job ended without an error record');
+  return {
+    ...(p as Problem),
+    jobId: job.id,
+    ...(job.status === 'failed' || job.status === 'interrupted' ? { jobStatus: job.status } : {}),
+  };
+}
+
+/** What a finished job answers: the resource with its job (a 201 with its `Location`), or the job's problem. */
 export function outcome(job: JobRecord, m: Pick<Mutation, 'successStatus' | 'render'>): StoredResponse {
   if (job.status === 'succeeded') {
     if (m.successStatus === 204) return { status: 204, headers: {}, body: null };
     const body = { ...m.render?.(), job: renderJob(job) };
-    return { status: m.successStatus, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) };
+    const headers: Record<string, string> = { 'Content-Type': 'application/json' };
+    const location = m.successStatus === 201 ? locationOf(job.resource, body) : null;
+    if (location) headers.Location = location;
+    return { status: m.successStatus, headers, body: JSON.stringify(body) };
   }
-  const p = job.error ?? problem('internal', 'job ended without an error record');
+  const p = jobProblem(job);
   const status = typeof p.status === 'number' ? p.status : 500;
-  return { status, headers: { 'Content-Type': 'application/problem+json' }, body: JSON.stringify({ ...p, jobId: job.id }) };
+  return { status, headers: problemHeaders(p), body: JSON.stringify(p) };
 }
 
 /** Stores what the job's Idempotency-Keys answer from now on (its outcome). */
@@ -39,7 +75,7 @@ export function answerIdempotencyKeys(store: Store, job: JobRecord, m: Pick<Muta
   const keys = store.idempotencyKeysForJob(job.id);
   if (!keys.length) return;
   const response = outcome(job, m);
-  if (job.status === 'interrupted') response.body = JSON.stringify({ ...job.error, jobId: job.id, instance: `/jobs/${job.id}` });
+  if (job.status === 'interrupted') response.body = JSON.stringify({ ...jobProblem(job), instance: `/jobs/${job.id}` });
   for (const key of keys) store.setIdempotencyResponse(key, response);
 }
 

@@ -7,29 +7,67 @@ import { problem, type FieldError, type Problem } from '../model/problems.js';
 
 const content = { 'application/problem+json': { schema: ProblemSchema } };
 const r = (description: string) => ({ description, content });
-const retryAfter = z.object({
-  'Retry-After': z.string().optional().openapi({
-    description:
-      'Seconds to wait before trying again (with `storage-unavailable`, or `host-unreachable` for a host that failed its last probe)',
-    example: '5',
-  }),
-});
-const r503 = (description: string) => ({ description, headers: retryAfter, content });
+
+/** `Retry-After`: seconds; sent with every problem that has `retryAfter` (the same number). */
+const RetryAfterHeader = z.coerce
+  .number()
+  .int()
+  .min(0)
+  .max(86_400)
+  .openapi({
+    type: 'integer',
+    format: 'int32',
+    description: "Seconds to wait before trying again (the problem's `retryAfter`)",
+    example: 10,
+  });
+const retryAfter = (required: boolean) => z.object({ 'Retry-After': required ? RetryAfterHeader : RetryAfterHeader.optional() });
 const storageUnavailable = '`storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds';
+
+/** A failure of a managed host: a gateway error (docs/http.md), with `Retry-After` when trying again can help. */
+const hostFailures = {
+  502: {
+    description:
+      'A host failed: `host-unreachable` (it did not answer or dropped the connection; with `Retry-After`), `host-key-mismatch` ' +
+      '(its SSH host key is not the pinned one), or `command-failed` (a command failed on it; a job that failed was undone)',
+    headers: retryAfter(false),
+    content,
+  },
+  504: {
+    description:
+      'A host did not answer in time: `command-timeout` (with `Retry-After`), `timeout` (the job waited past a bound: a lock, a channel, a batch; with `Retry-After`), or `dhcp-no-lease` (no DHCP server on the segment answered; the job was undone)',
+    headers: retryAfter(false),
+    content,
+  },
+} as const;
 
 /** What any route can answer, whatever it does. */
 export const errorResponses = {
-  400: r('`malformed-json` (a body that is not JSON) or `bad-request`'),
+  400: r(
+    "`malformed-json` (a body that is not JSON), `invalid-cursor` (a `cursor` that is not one of this list's pages: `errors[]` points at it) or `bad-request`",
+  ),
   401: {
     description: '`unauthorized`: missing or wrong bearer token (when the service has one)',
-    headers: z.object({ 'WWW-Authenticate': z.string().openapi({ example: 'Bearer realm="netplumb"' }) }),
+    headers: z.object({
+      'WWW-Authenticate': z
+        .string()
+        .max(200)
+        .regex(/^Bearer /)
+        .openapi({ example: 'Bearer realm="netplumb"' }),
+    }),
     content,
   },
-  413: r('`payload-too-large`: body larger than the limit (1 MiB by default)'),
+  406: r('`not-acceptable`: `Accept` names no media type this operation answers with (the problem itself is JSON)'),
+  413: {
+    description: '`payload-too-large`: body larger than the limit (1 MiB by default); the connection is closed after the answer',
+    headers: z.object({
+      Connection: z.enum(['close']).openapi({ description: 'the rest of the body is not read: the connection ends with this answer' }),
+    }),
+    content,
+  },
   421: r('`misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding'),
   422: r('`validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field'),
   500: r('`internal`: an unexpected error'),
-  503: r503(storageUnavailable),
+  503: { description: storageUnavailable, headers: retryAfter(true), content },
 } as const;
 
 export const mutationErrorResponses = {
@@ -39,21 +77,18 @@ export const mutationErrorResponses = {
   ),
   404: r('`not-found` (a referenced resource does not exist) or `container-not-found`'),
   409: r(
-    '`conflict` with the current state, `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs)',
+    '`conflict` with the current state (a resource busy with another job names it in `jobId`), `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs: `jobId`)',
   ),
   422: r(
     '`validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used)',
   ),
   500: r('`internal`, or `job-interrupted` (the service stopped while the job ran)'),
-  502: r('`command-failed`: a command failed on a host (the job was undone)'),
-  503: r503(
-    'A host could not be reached (`host-unreachable`, `host-key-mismatch`), or ' +
-      storageUnavailable +
-      ' (when a job finished but its outcome is not saved yet, with its `jobId`)',
-  ),
-  504: r(
-    '`command-timeout`: a command timed out on a host; `dhcp-no-lease`: no DHCP server on the segment answered within the bound (the job was undone)',
-  ),
+  ...hostFailures,
+  503: {
+    description: storageUnavailable + ' (when a job finished but its outcome is not saved yet, with its `jobId`)',
+    headers: retryAfter(true),
+    content,
+  },
 } as const;
 
 /** A request body's media type the route does not take (the mutations' bodies are JSON; topologies also YAML). */
@@ -62,11 +97,7 @@ export const bodyErrorResponses = {
 } as const;
 
 /** Reading live state from hosts outside a job (`observe=true`) can fail as a job's commands do. */
-export const observeErrorResponses = {
-  502: r('observe=true and a command failed on a host (`command-failed`)'),
-  503: r503('observe=true and a host cannot be reached (`host-unreachable`, `host-key-mismatch`), or ' + storageUnavailable),
-  504: r('observe=true and a command timed out on a host (`command-timeout`)'),
-} as const;
+export const observeErrorResponses = hostFailures;
 
 export const notFoundResponse = { 404: r('`not-found`: no such resource') } as const;
 
@@ -81,11 +112,26 @@ export function statusResponses<const T extends object>(responses: T): NumericKe
   return responses as NumericKeys<T>;
 }
 
-export function problemResponse(c: Context, p: Problem): Response {
-  // A retryable problem (a host that did not answer) says when to try again.
+/**
+ * The headers a problem answer carries, by what it is: `Retry-After` with `retryAfter`, the challenge with a 401, and
+ * `Connection: close` with a 413 (the rest of the body is never read, so the connection cannot serve another request).
+ */
+export function problemHeaders(p: Problem): Record<string, string> {
   const headers: Record<string, string> = { 'Content-Type': 'application/problem+json' };
-  if (typeof p.retryAfter === 'number') headers['Retry-After'] = String(p.retryAfter);
-  return c.body(JSON.stringify({ ...p, instance: p.instance ?? c.req.path }), p.status as 400, headers);
+  if (typeof p.retryAfter === 'number') headers['Retry-After'] = String(Math.max(0, Math.ceil(p.retryAfter)));
+  if (p.status === 401) headers['WWW-Authenticate'] = 'Bearer realm="netplumb"';
+  if (p.status === 413) headers.Connection = 'close';
+  return headers;
+}
+
+/**
+ * A problem answer, every header given when the response is made. Never set a header on a response afterwards: under
+ * @hono/node-server a response is "lightweight" until something reads it (a middleware's clone()), and then it is
+ * rebuilt from what it was made with, so a header added in between never reaches the socket (issue 27: the 401's
+ * WWW-Authenticate was lost that way, though app.request() showed it).
+ */
+export function problemResponse(c: Context, p: Problem, headers: Record<string, string> = {}): Response {
+  return c.body(JSON.stringify({ ...p, instance: p.instance ?? c.req.path }), p.status as 400, { ...problemHeaders(p), ...headers });
 }
 
 function escapePointer(seg: PropertyKey): string {

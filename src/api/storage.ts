@@ -1,5 +1,5 @@
-/** The store failing, as the API shows it: 503 storage-unavailable with Retry-After, /healthz and /readyz. */
-import type { Context, Env, Hono } from 'hono';
+/** The store failing, as the API shows it: 503 storage-unavailable with Retry-After (/healthz and /readyz: health.ts). */
+import type { Context } from 'hono';
 import type { AppDeps } from '../deps.js';
 import { problem } from '../model/problems.js';
 import { describeFault, StorageUnavailableError } from '../store/faults.js';
@@ -9,9 +9,7 @@ import { problemResponse } from './problems.js';
 export function storageProblemResponse(c: Context, err: unknown, retryAfterS: number): Response {
   const e = err instanceof StorageUnavailableError ? err : null;
   const detail = e ? e.message : `the store cannot be used right now (${describeFault(err)}); try again later`;
-  const res = problemResponse(c, problem('storage-unavailable', detail, e?.details ?? {}));
-  res.headers.set('Retry-After', String(e?.retryAfterS ?? retryAfterS));
-  return res;
+  return problemResponse(c, problem('storage-unavailable', detail, { ...e?.details, retryAfter: e?.retryAfterS ?? retryAfterS }));
 }
 
 /**
@@ -27,24 +25,4 @@ export function requireSaved(deps: AppDeps, job: JobRecord): void {
     retryAfterS,
     { jobId: job.id },
   );
-}
-
-/** /healthz: liveness (always answers, says how the store is); /readyz: 503 while the store cannot write. */
-export function mountHealth<E extends Env>(app: Hono<E>, deps: AppDeps, version: string): void {
-  app.get('/healthz', (c) => {
-    const store = deps.storage.health();
-    return c.json({ status: store.writable ? 'ok' : 'degraded', version, store: { status: store.writable ? 'ok' : 'failing', ...store } });
-  });
-  app.get('/readyz', (c) => {
-    const store = deps.storage.check();
-    if (store.writable) return c.json({ status: 'ready', store: { status: 'ok', ...store } });
-    const p = problem(
-      'storage-unavailable',
-      `the store cannot write${store.error ? ` (${store.error})` : ''}; ${store.pendingWrites} write(s) kept in memory`,
-      { store: { status: 'failing', ...store } },
-    );
-    const res = problemResponse(c, p);
-    res.headers.set('Retry-After', String(store.retryAfterS));
-    return res;
-  });
 }

@@ -21,7 +21,7 @@ import { ipLinkShow, parseIpJson } from '../ops/links.js';
 import type { Store } from '../store/types.js';
 import type { ResourceKind, TypedResource } from './kind.js';
 import { refreshOverlayMtu } from './overlay-mtu.js';
-import { findBridge, HOST_RETRY_AFTER_S } from './refs.js';
+import { findBridge } from './refs.js';
 import { isUnknownOutcome, markUnknown } from './unknown.js';
 
 // ---- request → data
@@ -40,7 +40,7 @@ export function resolveDatapath(body: Pick<BridgeCreate, 'type' | 'datapathType'
     throw new ProblemError(
       'host-unreachable',
       `host ${host.name} did not answer its last probe; the service probes it again by itself: retry after a while`,
-      { host: host.name, retryAfter: HOST_RETRY_AFTER_S },
+      { host: host.name },
     );
   }
   const types = host.facts.ovs?.datapathTypes ?? [];

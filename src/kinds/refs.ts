@@ -78,9 +78,6 @@ export function requireSettled(rec: { id: string; state: string; jobId: string |
   }
 }
 
-/** How long a caller is told to wait before trying a host that did not answer again (the service re-probes it by itself). */
-export const HOST_RETRY_AFTER_S = 10;
-
 /**
  * A host whose last probe failed: 503 `host-unreachable` (retryable, with Retry-After) rather than a conflict, since
  * the service re-probes it by itself (src/reconcile/loop.ts). A pinned host key that no longer matches is its own 503.
@@ -99,6 +96,6 @@ export function requireHostAvailable(host: {
   throw new ProblemError(
     'host-unreachable',
     `host ${host.data.name} did not answer its last probe; the service probes it again by itself: retry after a while`,
-    { host: host.data.name, retryAfter: HOST_RETRY_AFTER_S },
+    { host: host.data.name },
   );
 }

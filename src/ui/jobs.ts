@@ -87,7 +87,7 @@ async function pollJobs(): Promise<boolean> {
   let cursor = jobs.lastJobId;
   for (;;) {
     const page = await getJson<{ items: JobView[]; nextCursor: string | null }>(
-      `/jobs?limit=500${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
+      `/jobs?limit=500${cursor ? `&after=${encodeURIComponent(cursor)}` : ''}`,
     );
     for (const j of page.items) {
       jobs.all.set(j.id, j);

@@ -151,7 +151,7 @@ describe('hosts and jobs', () => {
     expect(listed.items.length).toBeGreaterThanOrEqual(1);
   });
 
-  it('a probe that cannot reach the host fails the job with its problem (503) and jobId', async () => {
+  it('a probe that cannot reach the host fails the job with its problem (502) and jobId', async () => {
     const { json, world } = testApp();
     const { ExecError } = await import('../../src/exec/errors.js');
     world.on((argv) => {
@@ -159,7 +159,7 @@ describe('hosts and jobs', () => {
       return undefined;
     });
     const r = await json('POST', '/hosts', localHost('dead'));
-    expect(r.status).toBe(503);
+    expect(r.status).toBe(502);
     const p = await r.json();
     expect(p).toMatchObject({ type: 'https://netplumb.dev/problems/host-unreachable', detail: expect.stringContaining('ECONNREFUSED') });
     expect(p.jobId).toMatch(/^job_/);
@@ -242,9 +242,13 @@ describe('idempotency keys', () => {
       Array.from({ length: 50 }, async () => json('POST', '/hosts', localHost('storm'), { 'Idempotency-Key': 'storm-key' })),
     );
     await deps.runner.drain();
-    const statuses = rs.map((r) => r.status);
-    expect(statuses.filter((s) => s === 201)).toHaveLength(1);
-    expect(statuses.every((s) => s === 201 || s === 409)).toBe(true);
+    // One answer is the job's own; the others came while it ran (409) or after it (its stored answer, replayed). Over a
+    // socket the requests arrive spread out enough for both; in-process they all come while it runs.
+    const fresh = rs.filter((r) => r.status === 201 && r.headers.get('idempotency-replayed') === null);
+    expect(fresh).toHaveLength(1);
+    expect(
+      rs.every((r) => r.status === 409 || (r.status === 201 && (r === fresh[0] || r.headers.get('idempotency-replayed') === 'true'))),
+    ).toBe(true);
     expect(store.listJobs({ limit: 100 }).items).toHaveLength(1);
     expect(world.calls.filter((c) => c.argv[0] === 'uname')).toHaveLength(1);
     const after = await json('POST', '/hosts', localHost('storm'), { 'Idempotency-Key': 'storm-key' });
@@ -262,8 +266,54 @@ describe('job logs', () => {
     expect(all.items.some((l: { stream: string; text: string }) => l.stream === 'cmd' && l.text === 'uname -r')).toBe(true);
     const p1 = await (await json('GET', `/jobs/${h.job.id}/logs?limit=2`)).json();
     expect(p1.items.map((l: { seq: number }) => l.seq)).toEqual([1, 2]);
-    const p2 = await (await json('GET', `/jobs/${h.job.id}/logs?after=${p1.nextCursor}&limit=2`)).json();
+    const p2 = await (await json('GET', `/jobs/${h.job.id}/logs?cursor=${p1.nextCursor}&limit=2`)).json();
     expect(p2.items[0].seq).toBe(3);
+    // A line's seq (an SSE event id) still works as `after`; both at once is a mistake.
+    const p3 = await (await json('GET', `/jobs/${h.job.id}/logs?after=4&limit=2`)).json();
+    expect(p3.items.map((l: { seq: number }) => l.seq)).toEqual([5, 6]);
+    const both = await json('GET', `/jobs/${h.job.id}/logs?after=4&cursor=${p1.nextCursor}`);
+    expect(both.status).toBe(422);
+    expect((await both.json()).errors).toEqual([{ pointer: '/after', in: 'query', detail: 'give `cursor` or `after`, not both' }]);
+  });
+});
+
+describe('page cursors (issue 27)', () => {
+  const invalidCursor = async (r: Response, detail: RegExp) => {
+    expect(r.status).toBe(400);
+    const p = await r.json();
+    expect(p).toMatchObject({ type: 'https://netplumb.dev/problems/invalid-cursor', status: 400 });
+    expect(p.errors).toHaveLength(1);
+    expect(p.errors[0]).toMatchObject({ pointer: '/cursor', in: 'query' });
+    expect(p.errors[0].detail).toMatch(detail);
+  };
+
+  it("are opaque; a malformed one, or one of another list (or another job's log), is a 400 pointing at cursor", async () => {
+    const { json } = testApp();
+    for (const name of ['h1', 'h2', 'h3']) expect((await json('POST', '/hosts', localHost(name))).status).toBe(201);
+    const p1 = await (await json('GET', '/hosts?limit=2')).json();
+    expect(p1.items.map((h: { name: string }) => h.name)).toEqual(['h1', 'h2']);
+    expect(p1.nextCursor).toMatch(/^[A-Za-z0-9_-]+$/);
+    expect(p1.nextCursor).not.toContain(p1.items[1].id);
+    const p2 = await (await json('GET', `/hosts?limit=2&cursor=${p1.nextCursor}`)).json();
+    expect(p2).toMatchObject({ items: [{ name: 'h3' }], nextCursor: null });
+
+    await invalidCursor(await json('GET', '/bridges?cursor=garbage!!'), /not a cursor this service made/);
+    await invalidCursor(await json('GET', `/hosts?cursor=${p1.items[1].id}`), /not a cursor this service made/);
+    await invalidCursor(await json('GET', `/bridges?cursor=${p1.nextCursor}`), /another list \(host\), not of bridge/);
+    await invalidCursor(await json('GET', `/jobs?cursor=${p1.nextCursor}`), /another list/);
+
+    const jobs = (await (await json('GET', '/jobs')).json()).items as { id: string }[];
+    const logs = await (await json('GET', `/jobs/${jobs[0]!.id}/logs?limit=1`)).json();
+    await invalidCursor(await json('GET', `/jobs/${jobs[1]!.id}/logs?cursor=${logs.nextCursor}`), /another list/);
+  });
+
+  it('GET /jobs?after=<job id> pages on from a job one has (how /ui polls for new jobs)', async () => {
+    const { json } = testApp();
+    for (const name of ['h1', 'h2', 'h3']) await json('POST', '/hosts', localHost(name));
+    const all = (await (await json('GET', '/jobs')).json()).items as { id: string }[];
+    const after = await (await json('GET', `/jobs?after=${all[0]!.id}`)).json();
+    expect(after.items.map((j: { id: string }) => j.id)).toEqual([all[1]!.id, all[2]!.id]);
+    expect((await json('GET', '/jobs?after=nope')).status).toBe(422);
   });
 
   it('SSE streams a running job live to its end event, resumable with Last-Event-ID', async () => {
@@ -404,6 +454,66 @@ describe('SSH key paths', () => {
       expect((await json('POST', '/hosts', body(`${keyDir}/docker1`))).status).not.toBe(422);
     } finally {
       rmSync(keyDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('HTTP semantics (issue 27)', () => {
+  it('a 201 says where the resource is (Location), first time and replayed; GET there finds it', async () => {
+    const { json } = testApp();
+    const r = await json('POST', '/hosts', localHost('loc1'), { 'Idempotency-Key': 'loc-1' });
+    expect(r.status).toBe(201);
+    const h = await r.json();
+    expect(r.headers.get('location')).toBe(`/hosts/${h.id}`);
+    expect((await (await json('GET', r.headers.get('location')!)).json()).name).toBe('loc1');
+    const replayed = await json('POST', '/hosts', localHost('loc1'), { 'Idempotency-Key': 'loc-1' });
+    expect(replayed.headers.get('idempotency-replayed')).toBe('true');
+    expect(replayed.headers.get('location')).toBe(`/hosts/${h.id}`);
+    const b = await json('POST', '/bridges', { host: 'loc1', name: 'br0' });
+    expect(b.headers.get('location')).toBe(`/bridges/${(await b.json()).id}`);
+  });
+
+  it('a path the service has, with a method it does not take → 405 with Allow; a path it does not have → 404', async () => {
+    const { json } = testApp();
+    for (const [method, path, allow] of [
+      ['PUT', '/hosts', 'GET, HEAD, POST'],
+      ['DELETE', '/jobs', 'GET, HEAD'],
+      ['PATCH', '/hosts/docker1', 'DELETE, GET, HEAD'],
+      ['POST', '/healthz', 'GET, HEAD'],
+      ['PUT', '/jobs/job_x/logs', 'GET, HEAD'],
+    ] as const) {
+      const r = await json(method, path);
+      expect(r.status, `${method} ${path}`).toBe(405);
+      expect(r.headers.get('allow'), `${method} ${path}`).toBe(allow);
+      expect(await r.json()).toMatchObject({ type: 'https://netplumb.dev/problems/method-not-allowed', allowed: allow.split(', ') });
+    }
+    const missing = await json('GET', '/nothing/here');
+    expect(missing.status).toBe(404);
+    expect(missing.headers.get('allow')).toBeNull();
+  });
+
+  it('Accept naming nothing the operation answers with → 406 (as JSON); JSON, wildcards, q-values and none are served', async () => {
+    const { json } = testApp();
+    const as = (accept: string) => json('GET', '/hosts', undefined, { Accept: accept });
+    const xml = await as('application/xml');
+    expect(xml.status).toBe(406);
+    expect(xml.headers.get('content-type')).toBe('application/problem+json');
+    expect(await xml.json()).toMatchObject({ type: 'https://netplumb.dev/problems/not-acceptable', acceptable: ['application/json'] });
+    expect((await as('application/json;q=0, text/html')).status).toBe(406);
+    for (const ok of ['application/json', '*/*', 'application/*', 'text/html, application/json;q=0.1', 'text/html,*/*;q=0.8'])
+      expect((await as(ok)).status, ok).toBe(200);
+    expect((await json('GET', '/hosts')).status).toBe(200);
+    // The log: JSON or an event stream, by Accept.
+    const h = await (await json('POST', '/hosts', localHost('acc1'))).json();
+    expect((await json('GET', `/jobs/${h.job.id}/logs`, undefined, { Accept: 'text/plain' })).status).toBe(406);
+  });
+
+  it('/healthz and /readyz are in the document, open (no token), and answer as it says', async () => {
+    const { app } = testApp({ token: TOKEN });
+    const doc = await (await app.request('/openapi.json')).json();
+    for (const path of ['/healthz', '/readyz']) {
+      expect(doc.paths[path].get.security, path).toEqual([]);
+      expect((await app.request(path)).status, path).toBe(200);
     }
   });
 });

@@ -141,6 +141,28 @@ describe('graph exports', () => {
     expect((await t.app.request('/graph?format=mermaid')).status).toBe(401);
     expect(t.world.calls).toEqual([]);
   });
+
+  it('Accept chooses the format when `format` is not given; one it cannot answer is 406 (issue 27)', async () => {
+    const t = await seeded();
+    const as = (path: string, accept: string) => t.json('GET', path, undefined, { Accept: accept });
+    const m = await as('/topologies/seed/graph', 'text/vnd.mermaid');
+    expect(m.status).toBe(200);
+    expect(m.headers.get('content-type')).toBe('text/vnd.mermaid; charset=utf-8');
+    expect(m.headers.get('vary')).toBe('Accept');
+    expect(await m.text()).toMatch(/^flowchart /);
+    expect((await as('/graph', 'text/vnd.graphviz, text/vnd.mermaid;q=0.5')).headers.get('content-type')).toBe(
+      'text/vnd.graphviz; charset=utf-8',
+    );
+    expect((await as('/graph', '*/*')).headers.get('content-type')).toBe('image/svg+xml; charset=utf-8');
+    expect((await t.get('/graph')).headers.get('content-type')).toBe('image/svg+xml; charset=utf-8');
+    // `format` given: Accept must admit it.
+    const clash = await as('/graph?format=svg', 'text/vnd.mermaid');
+    expect(clash.status).toBe(406);
+    expect(await clash.json()).toMatchObject({ type: 'https://netplumb.dev/problems/not-acceptable', acceptable: ['image/svg+xml'] });
+    const json = await as('/graph', 'application/json');
+    expect(json.status).toBe(406);
+    expect((await json.json()).acceptable).toEqual(['image/svg+xml', 'text/vnd.mermaid', 'text/vnd.graphviz']);
+  });
 });
 
 describe('/ui', () => {

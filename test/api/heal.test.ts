@@ -1,7 +1,7 @@
 /**
  * Self-healing through the API on the fake host (commands recorded, never proof the network works: see
  * test/integration/heal-*.test.ts): observe on attachments, repair routes, the namespace guard, unknown outcomes,
- * 503 for failed hosts, orphans, and the reconcile loop (only when a test starts it).
+ * 502 for failed hosts, orphans, and the reconcile loop (only when a test starts it).
  */
 import { describe, expect, it } from 'vitest';
 import { ExecError } from '../../src/exec/errors.js';
@@ -83,7 +83,7 @@ describe('unknown outcomes', () => {
     const t = await world();
     t.world.on((argv) => (argv.includes('add-br') ? unreachable() : undefined));
     const r = await t.json('POST', '/bridges', { host: 'docker1', name: 'br2', addresses: ['10.0.0.1/24'] });
-    expect(r.status).toBe(503);
+    expect(r.status).toBe(502);
     const b = await (await t.json('GET', '/bridges/docker1/br2')).json();
     expect(b.state).toBe('unknown');
     t.world.responders.shift();
@@ -117,17 +117,17 @@ describe('unknown outcomes', () => {
 });
 
 describe('hosts that do not answer', () => {
-  it('a failed probe → creates answer 503 host-unreachable with Retry-After and start no job; the loop re-probes it back', async () => {
+  it('a failed probe → creates answer 502 host-unreachable with Retry-After and start no job; the loop re-probes it back', async () => {
     const t = await world();
     t.world.on(unreachable);
-    expect((await t.json('POST', '/hosts/docker1/probe')).status).toBe(503);
+    expect((await t.json('POST', '/hosts/docker1/probe')).status).toBe(502);
     const jobs = (await (await t.json('GET', '/jobs?limit=500')).json()).items.length;
     const r = await t.json('POST', '/bridges', { host: 'docker1', name: 'br3' });
-    expect(r.status).toBe(503);
+    expect(r.status).toBe(502);
     expect(r.headers.get('retry-after')).toBe('10');
     expect((await r.json()).type).toBe('https://netplumb.dev/problems/host-unreachable');
     const a = await t.json('POST', '/attachments', { bridge: 'docker1/ovs_bridge', target: { container: 'web1' } });
-    expect(a.status).toBe(503);
+    expect(a.status).toBe(502);
     expect((await (await t.json('GET', '/jobs?limit=500')).json()).items.length).toBe(jobs);
 
     t.world.responders.shift();
@@ -238,7 +238,7 @@ describe('a re-POST converges for tunnels and attachments too', () => {
     const t = await world();
     t.world.on((argv) => (argv.join(' ').startsWith('ip link add') ? unreachable() : undefined));
     const body = { bridge: 'docker1/ovs_bridge', target: { container: 'web1' }, addresses: ['10.11.12.100/24'] };
-    expect((await t.json('POST', '/attachments', body)).status).toBe(503);
+    expect((await t.json('POST', '/attachments', body)).status).toBe(502);
     const [a] = (await (await t.json('GET', '/attachments')).json()).items;
     expect(a).toMatchObject({ state: 'unknown', ifname: 'eth1' });
     t.world.responders.shift();
@@ -260,7 +260,7 @@ describe('a re-POST converges for tunnels and attachments too', () => {
     }
     t.world.on((argv, host) => (host === 'docker3' && argv.includes('add-port') ? unreachable() : undefined));
     const body = { type: 'gre', endpoints: [{ bridge: 'docker1/ovs_bridge' }, { bridge: 'docker3/ovs_bridge' }] };
-    expect((await t.json('POST', '/tunnels', body)).status).toBe(503);
+    expect((await t.json('POST', '/tunnels', body)).status).toBe(502);
     const [tun] = (await (await t.json('GET', '/tunnels')).json()).items;
     expect(tun.state).toBe('unknown');
     t.world.responders.shift();
@@ -318,7 +318,7 @@ describe('a delete whose outcome is lost', () => {
         ? { stdout: JSON.stringify({ headings: ['name'], data: [['ovs_bridge']] }) }
         : undefined,
     );
-    expect((await t.json('DELETE', `/bridges/${b.id}`)).status).toBe(503);
+    expect((await t.json('DELETE', `/bridges/${b.id}`)).status).toBe(502);
     expect((await (await t.json('GET', `/bridges/${b.id}`)).json()).state).toBe('unknown');
     t.world.responders.splice(t.world.responders.indexOf(down), 1); // the host answers again (del-br works)
     const loop = new Reconciler(t.deps, { intervalMs: 0, tickMs: 20, dockerEvents: false, log: () => {} }).start();

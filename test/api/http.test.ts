@@ -1,5 +1,6 @@
 /** What only shows over a real socket (serveApp, as src/server.ts listens): the HTTP server's own touches on answers. */
-import type { AddressInfo } from 'node:net';
+import { Agent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ServerType } from '@hono/node-server';
 import { serveApp } from '../../src/listen.js';
@@ -51,5 +52,56 @@ describe('over a socket', () => {
     expect(res.status).toBe(415);
     expect(await contractMismatches('POST', res.url, res)).toEqual([]);
     expect(((await res.json()) as { type: string }).type).toBe('https://netplumb.dev/problems/unsupported-media-type');
+  });
+
+  /** One request on `agent`'s connections: status, headers, body, and the socket it went over. */
+  const send = (agent: Agent, method: string, path: string, body?: Buffer) =>
+    new Promise<{ status: number; headers: IncomingHttpHeaders; text: string; socket: Socket }>((resolve, reject) => {
+      const { port } = new URL(base);
+      const req = httpRequest(
+        {
+          host: '127.0.0.1',
+          port,
+          method,
+          path,
+          agent,
+          headers: body ? { 'Content-Type': 'application/json', 'Content-Length': String(body.length) } : {},
+        },
+        (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (d: string) => (text += d));
+          res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, text, socket: req.socket! }));
+        },
+      );
+      // The server may answer and close before the whole body is sent: the answer counts, not the write.
+      req.on('error', (e: NodeJS.ErrnoException) => (e.code === 'EPIPE' || e.code === 'ECONNRESET' ? undefined : reject(e)));
+      req.end(body);
+    });
+
+  it('a body over the limit → 413 problem with Connection: close, the connection ends, and a new one works (issue 27)', async () => {
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const first = await send(agent, 'GET', '/hosts');
+      expect(first.status).toBe(200);
+      expect(first.headers.connection).toBe('keep-alive');
+      const big = Buffer.from(JSON.stringify({ host: 'docker1', name: 'br0', labels: { pad: 'x'.repeat(2 * 1024 * 1024) } }));
+      const tooBig = await send(agent, 'POST', '/bridges', big);
+      expect(tooBig.status).toBe(413);
+      expect(tooBig.headers.connection).toBe('close');
+      expect(tooBig.headers['content-type']).toBe('application/problem+json');
+      expect(JSON.parse(tooBig.text)).toMatchObject({ type: 'https://netplumb.dev/problems/payload-too-large', status: 413 });
+      // The server ends that connection (it never read the rest of the body); the agent opens a new one, which works.
+      await new Promise<void>((r) => (tooBig.socket.destroyed ? r() : tooBig.socket.once('close', () => r())));
+      const after = await send(agent, 'GET', '/hosts');
+      expect(after.status).toBe(200);
+      expect(after.socket).not.toBe(tooBig.socket);
+      const res = await fetch(`${base}/bridges`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: big });
+      expect(res.status).toBe(413);
+      expect(await contractMismatches('POST', res.url, res)).toEqual([]);
+      expect((await call('GET', '/hosts')).status).toBe(200);
+    } finally {
+      agent.destroy();
+    }
   });
 });

@@ -121,7 +121,7 @@ describe('key files (issue 9, finding 4)', () => {
     expect(new Set(errs.map((e) => (e as Error).message)).size).toBe(1);
   });
 
-  it('a key file swapped for a link out of the directory after registration fails the job with 422 unusable-key, not 503', async () => {
+  it('a key file swapped for a link out of the directory after registration fails the job with 422 unusable-key, not 502', async () => {
     const store = new SqliteStore(':memory:');
     const deps = createDeps(store, { defaultWaitMs: 10_000, idempotencyTtlMs: 86_400_000, maxBodyBytes: 1 << 20, keyDir });
     const app = checkedAgainstSpec(createApp(deps));
@@ -133,7 +133,7 @@ describe('key files (issue 9, finding 4)', () => {
     try {
       // Port 1 on loopback: nothing listens, so the probe ends quickly as unreachable (the key itself was fine).
       const created = await post('/hosts', body('h1', keyPath, { address: '127.0.0.1', port: 1 }));
-      expect(created.status).toBe(503);
+      expect(created.status).toBe(502);
       expect((await created.json()).type).toBe('https://netplumb.dev/problems/host-unreachable');
       unlinkSync(keyPath);
       symlinkSync(join(outside, 'stolen'), keyPath);

@@ -114,6 +114,8 @@ describe('topologies API', () => {
     const created = await t.json('PUT', '/topologies/seed', SEED);
     expect(created.status).toBe(201);
     const top = await created.json();
+    expect(created.headers.get('location')).toBe('/topologies/seed');
+    expect((await (await t.json('GET', created.headers.get('location')!)).json()).name).toBe('seed');
     expect(top.job.status).toBe('succeeded');
     expect(Object.keys(top.resources)).toHaveLength(5);
     expect(t.world.calls.some((c) => c.argv.includes('add-br') && c.argv.includes('ovs_bridge'))).toBe(true);
@@ -129,6 +131,7 @@ describe('topologies API', () => {
     t.world.calls = [];
     const again = await t.json('PUT', '/topologies/seed', SEED);
     expect(again.status).toBe(200);
+    expect(again.headers.get('location')).toBeNull();
     const a2 = await again.json();
     expect(a2.plan.changes).toEqual([]);
     expect(mutating(t.world.calls)).toEqual([]);

@@ -1,6 +1,6 @@
 /**
  * Faults on a light sandbox host (OVS and sshd, no dockerd), the service in-process: a probe while sshd is down marks
- * the host failed, creates answer 503 host-unreachable (Retry-After) with no job, and the reconcile loop re-probes it
+ * the host failed, creates answer 502 host-unreachable (Retry-After) with no job, and the reconcile loop re-probes it
  * by itself; the SSH session killed mid-create → the record stays `unknown`, then the loop resolves it to `ready`
  * with no orphan; orphans (marked objects without a record) are listed and removed, unmarked ones left alone.
  */
@@ -69,15 +69,15 @@ afterAll(async () => {
 });
 
 describe('hosts recover by themselves', () => {
-  it('sshd down: probe → failed; a create answers 503 host-unreachable with Retry-After and runs no job; sshd back → re-probed by the loop, creates work', async () => {
+  it('sshd down: probe → failed; a create answers 502 host-unreachable with Retry-After and runs no job; sshd back → re-probed by the loop, creates work', async () => {
     await w.sb.stopSshd(HOST);
     await w.deps.hosts.closeAll();
     const probe = await call('POST', `/hosts/${HOST}/probe`);
-    expect(probe.status).toBe(503);
+    expect(probe.status).toBe(502);
     expect((await call('GET', `/hosts/${HOST}`)).body.state).toBe('failed');
     const jobsBefore = (await call('GET', '/jobs?limit=500')).body.items.length;
     const create = await call('POST', '/bridges', { host: HOST, name: 'brx', addresses: ['10.99.0.1/24'] });
-    expect(create.status).toBe(503);
+    expect(create.status).toBe(502);
     expect(create.body.type).toBe('https://netplumb.dev/problems/host-unreachable');
     expect(Number(create.headers.get('retry-after'))).toBeGreaterThan(0);
     expect((await call('GET', '/jobs?limit=500')).body.items.length).toBe(jobsBefore);

@@ -76,7 +76,7 @@ describe('hosts over SSH', () => {
     const body = { ...sshHostBody(w.sb, 'docker1'), name: 'impostor' };
     body.executor = { ...body.executor, hostKeySha256: w.sb.host('docker3').hostKeySha256 };
     const err = await w.np.hosts.create(body).catch((e) => e);
-    expect(err.status).toBe(503);
+    expect(err.status).toBe(502);
     expect(err.problem.type).toBe('https://netplumb.dev/problems/host-key-mismatch');
     expect(err.problem.detail).toContain('host key mismatch');
     expect(err.problem.detail).toContain(w.sb.host('docker3').hostKeySha256);
@@ -136,7 +136,7 @@ describe('hosts over SSH', () => {
     const other = await w.np.hosts.probe('docker3');
     expect(other.facts?.reachable).toBe(true);
     const down = await w.np.hosts.probe('docker1').catch((e) => e);
-    expect(down.status).toBe(503);
+    expect(down.status).toBe(502);
 
     await w.sb.startSshd('docker1');
     const back = await w.np.hosts.probe('docker1');

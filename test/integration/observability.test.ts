@@ -235,7 +235,7 @@ describe('observability on a sandbox host', () => {
       // The kept connection would still answer: drop it, as a reboot or a network cut would.
       await w.deps.hosts.forget(ids.host!);
       const r = await api('POST', `/hosts/${HOST}/probe`);
-      expect(r.status).toBe(503);
+      expect(r.status).toBe(502);
       const text = await metricsText();
       expect(sample(text, `netplumb_host_reachable{host="${HOST}"}`)).toBe(0);
       expect(sample(text, `netplumb_jobs_total{kind="host.probe",outcome="failed"}`)).toBe(1);

@@ -19,8 +19,8 @@ describe('response contract check', () => {
     expect(status).toMatch(/GET \/hosts \(listHosts\) → 418: status not declared/);
     const [media] = await contractMismatches('GET', 'http://localhost/hosts/x', asJson(problem, 404));
     expect(media).toMatch(/Content-Type application\/json not declared/);
-    const [schema] = await contractMismatches('GET', 'http://localhost/jobs/j/logs', asJson({ items: [], nextCursor: '200' }));
-    expect(schema).toMatch(/\/nextCursor must be integer/);
+    const [schema] = await contractMismatches('GET', 'http://localhost/jobs/j/logs', asJson({ items: [], nextCursor: 200 }));
+    expect(schema).toMatch(/\/nextCursor must be string/);
     const job = {
       id: 'job_01kb2xk3a7wqp4fmz3hyd2n6', // the old examples' id: 0 and 1 are not base32
       kind: 'host.create',
@@ -50,10 +50,36 @@ describe('response contract check', () => {
 
   it('leaves alone what the document does not describe, and does not consume the response', async () => {
     const res = asJson({ status: 'ok' });
-    expect(await contractMismatches('GET', 'http://localhost/healthz', res)).toEqual([]);
-    expect(await contractMismatches('POST', 'http://localhost/jobs', res)).toEqual([]);
+    expect(await contractMismatches('GET', 'http://localhost/ui/app.js', res)).toEqual([]);
+    expect(await contractMismatches('POST', 'http://localhost/nothing/here', res)).toEqual([]);
     const page = asJson({ items: [], nextCursor: null });
     await contractMismatches('GET', 'http://localhost/jobs', page);
     expect(await page.json()).toEqual({ items: [], nextCursor: null });
+  });
+
+  it('a method the document does not declare for a path it does: 405 with exactly the declared methods in Allow', async () => {
+    const problem = (status: number, allow?: string) =>
+      new Response(JSON.stringify({ type: 'x', title: 't', status, detail: 'd' }), {
+        status,
+        headers: { 'Content-Type': 'application/problem+json', ...(allow ? { Allow: allow } : {}) },
+      });
+    expect(await contractMismatches('PUT', 'http://localhost/hosts', problem(405, 'GET, HEAD, POST'))).toEqual([]);
+    expect((await contractMismatches('PUT', 'http://localhost/hosts', problem(405, 'GET'))).join('\n')).toMatch(/Allow is "GET"/);
+    expect((await contractMismatches('PUT', 'http://localhost/hosts', problem(404))).join('\n')).toMatch(/must answer 405/);
+    // Refused before routing (no token): not a method question.
+    expect(await contractMismatches('PUT', 'http://localhost/hosts', problem(401))).toEqual([]);
+  });
+
+  it("checks a declared header's value, and a problem's retryAfter against Retry-After", async () => {
+    const p = { type: 'https://netplumb.dev/problems/storage-unavailable', title: 't', status: 503, detail: 'd', retryAfter: 5 };
+    const answer = (headers: Record<string, string>) =>
+      new Response(JSON.stringify(p), { status: 503, headers: { 'Content-Type': 'application/problem+json', ...headers } });
+    expect(await contractMismatches('GET', 'http://localhost/hosts', answer({ 'Retry-After': '5' }))).toEqual([]);
+    expect((await contractMismatches('GET', 'http://localhost/hosts', answer({ 'Retry-After': 'soon' }))).join('\n')).toMatch(
+      /header Retry-After: "soon" does not match its schema/,
+    );
+    expect((await contractMismatches('GET', 'http://localhost/hosts', answer({ 'Retry-After': '7' }))).join('\n')).toMatch(
+      /retryAfter is 5, Retry-After is 7/,
+    );
   });
 });

@@ -23,8 +23,14 @@ describe('generated files match the code (run `npm run openapi` when this fails)
         expect(op.summary?.trim(), `${where}: summary`).toBeTruthy();
         expect(op.description?.trim(), `${where}: description`).toBeTruthy();
         const statuses = Object.keys(op.responses);
-        // Any route: bad input, auth, body size, Host check, internal, the store down (errorResponses).
-        for (const s of ['400', '401', '413', '421', '422', '500', '503']) expect(statuses, `${where}: ${s}`).toContain(s);
+        // Any route: an Accept it cannot answer, internal errors.
+        for (const s of ['406', '500']) expect(statuses, `${where}: ${s}`).toContain(s);
+        // Any route behind the token: bad input, auth, body size, Host check, the store down (errorResponses). The
+        // probes (/healthz, /readyz: `security: []`) take no input and answer any Host.
+        if (!op.security || op.security.length)
+          for (const s of ['400', '401', '413', '421', '422', '503']) expect(statuses, `${where}: ${s}`).toContain(s);
+        // What a 201 made is at its Location (RFC 9110 §15.3.2).
+        if (op.responses['201']) expect(op.responses['201'].headers?.Location?.required, `${where}: 201 Location`).toBe(true);
         // The origin guard refuses cross-site POST, PUT, PATCH, DELETE.
         if (method !== 'get') expect(statuses, `${where}: 403`).toContain('403');
         if (op.requestBody) expect(statuses, `${where}: 415 (it takes a body)`).toContain('415');
@@ -55,5 +61,6 @@ interface Operation {
   summary?: string;
   description?: string;
   requestBody?: unknown;
-  responses: Record<string, { content?: Record<string, unknown> }>;
+  security?: unknown[];
+  responses: Record<string, { content?: Record<string, unknown>; headers?: Record<string, { required?: boolean }> }>;
 }

@@ -7,7 +7,7 @@ import { readAll } from '../../jobs/records.js';
 import type { Store } from '../../store/types.js';
 import { CONVERGIBLE, repairMutation } from '../repair/mutation.js';
 import { newId } from '../../model/names.js';
-import { acceptedResponse, PreferHeader, router } from '../common.js';
+import { acceptedResponse, createdHeaders, PreferHeader, router } from '../common.js';
 import { mutate } from '../mutation.js';
 import { bodyErrorResponses, mutationErrorResponses, statusResponses } from '../problems.js';
 import { AttachmentWithJobSchema } from './schema.js';
@@ -24,7 +24,11 @@ export const route = createRoute({
     "On the netdev (userspace) datapath the inner end's tx checksum offload is switched off, or TCP would not work. Any failure undoes every step.",
   request: { headers: PreferHeader, body: { required: true, content: { 'application/json': { schema: AttachmentCreateSchema } } } },
   responses: statusResponses({
-    201: { description: 'Attached', content: { 'application/json': { schema: AttachmentWithJobSchema } } },
+    201: {
+      description: 'Attached',
+      headers: createdHeaders('attachments', 'attachment'),
+      content: { 'application/json': { schema: AttachmentWithJobSchema } },
+    },
     ...acceptedResponse,
     ...mutationErrorResponses,
     ...bodyErrorResponses,

@@ -5,7 +5,7 @@ import { requireHost, requireHostAvailable } from '../../kinds/refs.js';
 import { BridgeCreateSchema, type BridgeCreate, type BridgeData } from '../../model/bridges.js';
 import { newId } from '../../model/names.js';
 import { ProblemError } from '../../model/problems.js';
-import { acceptedResponse, PreferHeader, router } from '../common.js';
+import { acceptedResponse, createdHeaders, PreferHeader, router } from '../common.js';
 import { CONVERGIBLE, repairMutation } from '../repair/mutation.js';
 import { mutate } from '../mutation.js';
 import { bodyErrorResponses, mutationErrorResponses, statusResponses } from '../problems.js';
@@ -21,7 +21,11 @@ export const route = createRoute({
     "The seed's `ovs-vsctl add-br ovs_bridge` + `ip addr add dev ovs_bridge 10.11.12.1/24` + `ip link set up`, as one job that converges and undoes itself on failure.",
   request: { headers: PreferHeader, body: { required: true, content: { 'application/json': { schema: BridgeCreateSchema } } } },
   responses: statusResponses({
-    201: { description: 'Bridge created', content: { 'application/json': { schema: BridgeWithJobSchema } } },
+    201: {
+      description: 'Bridge created',
+      headers: createdHeaders('bridges', 'bridge'),
+      content: { 'application/json': { schema: BridgeWithJobSchema } },
+    },
     ...acceptedResponse,
     ...mutationErrorResponses,
     ...bodyErrorResponses,

@@ -19,7 +19,8 @@ import { renderBridge } from '../../model/bridges.js';
 import { renderHost } from '../../model/hosts.js';
 import { renderTunnel } from '../../model/tunnels.js';
 import type { Store } from '../../store/types.js';
-import { GRAPH_MEDIA, type GraphFormat } from './schema.js';
+import { formatOf, GRAPH_MEDIA, type GraphFormat } from './schema.js';
+import { negotiate } from '../negotiation.js';
 
 /** Everything the service holds: every host (also those without bridges), bridge, tunnel and attachment. */
 export function serviceGraph(store: Store): GraphInput {
@@ -83,10 +84,13 @@ export async function observeGraph(deps: AppDeps, g: GraphInput): Promise<GraphI
   return { ...g, drift };
 }
 
-export async function graphResponse(c: Context, g: GraphInput, format: GraphFormat): Promise<Response> {
+/** The picture in the format asked for (`format`), or else the one `Accept` prefers (406 when it admits none). */
+export async function graphResponse(c: Context, g: GraphInput, asked: GraphFormat | undefined): Promise<Response> {
+  const format = formatOf((offered) => negotiate(c, offered), asked);
   const body = format === 'mermaid' ? mermaid(g) : format === 'dot' ? dot(g) : renderSvg(await layoutGraph(g));
   return c.body(`${body}\n`, 200, {
     'Content-Type': `${GRAPH_MEDIA[format]}; charset=utf-8`,
+    Vary: 'Accept',
     // An SVG opened straight from the API must not run anything or load anything, whatever a name holds.
     'Content-Security-Policy': "default-src 'none'",
     'X-Content-Type-Options': 'nosniff',

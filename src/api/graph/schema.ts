@@ -6,15 +6,23 @@ export const GRAPH_MEDIA = {
   svg: 'image/svg+xml',
 } as const;
 export type GraphFormat = keyof typeof GRAPH_MEDIA;
+const FORMATS: readonly GraphFormat[] = ['svg', 'mermaid', 'dot'];
+
+/** The format asked for (`format`), or the one `Accept` prefers (svg first); the media type must be acceptable. */
+export function formatOf(accept: (offered: readonly string[]) => string, asked: GraphFormat | undefined): GraphFormat {
+  const media = accept(asked ? [GRAPH_MEDIA[asked]] : [GRAPH_MEDIA.svg, GRAPH_MEDIA.mermaid, GRAPH_MEDIA.dot]);
+  return FORMATS.find((f) => GRAPH_MEDIA[f] === media) ?? 'svg';
+}
 
 export const GraphQuery = z.object({
   format: z
     .enum(['mermaid', 'dot', 'svg'])
-    .default('svg')
+    .optional()
     .openapi({
       param: { name: 'format', in: 'query' },
       description:
-        'svg (default): a self-contained picture laid out with ELK, the same drawing as /ui; mermaid: a `flowchart` for Markdown (GitHub, GitLab render it); dot: Graphviz',
+        'svg: a self-contained picture laid out with ELK, the same drawing as /ui; mermaid: a `flowchart` for Markdown (GitHub, GitLab render it); dot: Graphviz. ' +
+        'Without it, `Accept` chooses (`image/svg+xml`, `text/vnd.mermaid`, `text/vnd.graphviz`), svg when it admits any; with it, `Accept` must admit its media type (else 406).',
     }),
 });
 

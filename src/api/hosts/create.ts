@@ -5,7 +5,7 @@ import { ProblemError } from '../../model/problems.js';
 import { probeAndRecord } from '../../jobs/hosts.js';
 import { insertPending, readResource } from '../../jobs/records.js';
 import { hostKind } from '../../kinds/host.js';
-import { acceptedResponse, PreferHeader, router } from '../common.js';
+import { acceptedResponse, createdHeaders, PreferHeader, router } from '../common.js';
 import { mutate } from '../mutation.js';
 import { bodyErrorResponses, mutationErrorResponses, statusResponses } from '../problems.js';
 import { HostWithJobSchema } from './schema.js';
@@ -21,7 +21,11 @@ export const route = createRoute({
     'Stores how to reach the host (local, or SSH with a pinned host key) and runs a probe job that collects kernel, iproute2, Open vSwitch and Docker facts.',
   request: { headers: PreferHeader, body: { required: true, content: { 'application/json': { schema: HostCreateSchema } } } },
   responses: statusResponses({
-    201: { description: 'Host registered and probed', content: { 'application/json': { schema: HostWithJobSchema } } },
+    201: {
+      description: 'Host registered and probed',
+      headers: createdHeaders('hosts', 'host'),
+      content: { 'application/json': { schema: HostWithJobSchema } },
+    },
     ...acceptedResponse,
     ...mutationErrorResponses,
     ...bodyErrorResponses,

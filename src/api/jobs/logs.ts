@@ -2,6 +2,8 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { streamSSE } from 'hono/streaming';
 import { router } from '../common.js';
+import { decodeSeqCursor, encodeCursor } from '../cursor.js';
+import { ProblemError } from '../../model/problems.js';
 import { notFound } from '../../kinds/refs.js';
 import { errorResponses, notFoundResponse, statusResponses } from '../problems.js';
 import { JobIdParam, JobLogPageSchema, JobLogQuery } from './schema.js';
@@ -13,12 +15,12 @@ export const route = createRoute({
   tags: ['jobs'],
   summary: 'Read a job log (JSON page, or a live SSE stream)',
   description:
-    "As JSON: the lines with `seq` > `after`, `limit` per page; `nextCursor` is the last line's seq, to pass as `after`. " +
+    'As JSON: `limit` lines per page, oldest first; follow `nextCursor` (pass it as `cursor`), or start after a line of your own with `after` (its `seq`). ' +
     'With `Accept: text/event-stream` the log streams live: one `log` event per line (`id` = seq), resumable with `Last-Event-ID`, and a final `end` event whose data is the finished job.',
   request: { params: JobIdParam, query: JobLogQuery },
   responses: statusResponses({
     200: {
-      description: 'Log lines after `after`',
+      description: 'Log lines after the cursor (or `after`)',
       content: {
         'application/json': { schema: JobLogPageSchema },
         'text/event-stream': { schema: z.string().openapi({ example: 'event: log\nid: 1\ndata: {"seq":1,...}\n\n' }) },
@@ -36,16 +38,20 @@ export const app = router().openapi(route, (c) => {
   const id = c.req.valid('param').id;
   const q = c.req.valid('query');
   if (!store.getJob(id)) throw notFound('job', id);
+  const list = `logs:${id}`;
+  if (q.cursor !== undefined && q.after !== undefined)
+    throw ProblemError.validation([{ pointer: '/after', in: 'query', detail: 'give `cursor` or `after`, not both' }]);
+  const from = decodeSeqCursor(list, q.cursor) ?? q.after ?? 0;
 
   if (!(c.req.header('accept') ?? '').includes('text/event-stream')) {
-    const items = store.getLogs(id, q.after, q.limit);
+    const items = store.getLogs(id, from, q.limit);
     const last = items[items.length - 1];
     const more = items.length === q.limit;
-    return c.json({ items, nextCursor: more && last ? last.seq : null }, 200);
+    return c.json({ items, nextCursor: more && last ? encodeCursor(list, last.seq) : null }, 200);
   }
 
   const lastEventId = Number(c.req.header('last-event-id'));
-  let after = Number.isInteger(lastEventId) && lastEventId > 0 ? lastEventId : q.after;
+  let after = Number.isInteger(lastEventId) && lastEventId > 0 ? lastEventId : from;
   return streamSSE(c, async (stream) => {
     // Lines are always read from the store, in seq order; the runner's events only wake the loop.
     // Subscribing before the first read means no line can fall between the two.

@@ -1,20 +1,17 @@
 import { z } from '@hono/zod-openapi';
 import { JobSchema, JobStatusSchema, LogLineSchema } from '../../model/jobs.js';
-import { EXAMPLE_IDS } from '../../model/names.js';
-import { listOf } from '../common.js';
+import { EXAMPLE_IDS, idPattern } from '../../model/names.js';
+import { CursorParam, listOf, NextCursor } from '../common.js';
 
 export const JobListSchema = listOf(JobSchema, 'JobList');
 /**
- * nextCursor is the last line's seq: an integer, the type of the `after` it is passed back as. It used to be the seq
- * as a string; a query string spells both alike, so clients that echo it into `after=` work unchanged.
+ * A page of a job's log. Its nextCursor is opaque like every list's (api/cursor.ts), for `cursor`; `after` still takes a
+ * line's `seq` (what an SSE event's id is) for resuming from a line one has. docs/http.md says why both.
  */
 export const JobLogPageSchema = z
   .object({
-    items: z.array(LogLineSchema),
-    nextCursor: z.number().int().min(1).nullable().openapi({
-      description: "the last line's `seq`: pass it as `after` for the next page; null when this page is the last",
-      example: 200,
-    }),
+    items: z.array(LogLineSchema).max(1000),
+    nextCursor: NextCursor,
   })
   .openapi('JobLogPage');
 export const JobListQuery = z.object({
@@ -28,15 +25,30 @@ export const JobListQuery = z.object({
     .string()
     .max(128)
     .optional()
-    .openapi({ param: { name: 'resource', in: 'query' }, description: 'a resource id' }),
+    .openapi({ param: { name: 'resource', in: 'query' }, pattern: '^[a-z]+_[a-z2-7]+$', description: 'a resource id' }),
+  after: z
+    .string()
+    .regex(idPattern('job'))
+    .optional()
+    .openapi({
+      param: { name: 'after', in: 'query' },
+      example: EXAMPLE_IDS.job,
+      description: 'only jobs created after this one (the last one you have): how to poll for new jobs; instead of `cursor`, not with it',
+    }),
 });
 export const JobLogQuery = z.object({
+  cursor: CursorParam,
   after: z.coerce
     .number()
     .int()
     .min(0)
-    .default(0)
-    .openapi({ param: { name: 'after', in: 'query' }, description: "return lines with seq > after (a page's `nextCursor`)", example: 0 }),
+    .max(Number.MAX_SAFE_INTEGER)
+    .optional()
+    .openapi({
+      param: { name: 'after', in: 'query' },
+      description: "lines with `seq` > after (a line's `seq`, or an SSE event id); instead of `cursor`, not with it",
+      example: 0,
+    }),
   limit: z.coerce
     .number()
     .int()

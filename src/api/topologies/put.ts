@@ -6,7 +6,7 @@ import { readByKeyOrId } from '../../kinds/topology-refs.js';
 import { topologyData } from '../../kinds/topology-resolve.js';
 import { newId } from '../../model/names.js';
 import { TopologyPlanSchema } from '../../model/topologies.js';
-import { acceptedResponse, PreferHeader, router } from '../common.js';
+import { acceptedResponse, createdHeaders, PreferHeader, router } from '../common.js';
 import { mutate } from '../mutation.js';
 import { bodyErrorResponses, mutationErrorResponses, statusResponses } from '../problems.js';
 import { readDocument } from './body.js';
@@ -30,7 +30,11 @@ export const route = createRoute({
       description: 'Converged (the topology with its job and the plan it ran), or with dryRun=true the plan only',
       content: { 'application/json': { schema: z.union([TopologyWithJobSchema, TopologyPlanSchema]) } },
     },
-    201: { description: 'Created', content: { 'application/json': { schema: TopologyWithJobSchema } } },
+    201: {
+      description: 'Created',
+      headers: createdHeaders('topologies', 'topology'),
+      content: { 'application/json': { schema: TopologyWithJobSchema } },
+    },
     ...acceptedResponse,
     ...mutationErrorResponses,
     ...bodyErrorResponses,

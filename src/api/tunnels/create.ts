@@ -4,7 +4,7 @@ import { createTunnel, tunnelKind } from '../../kinds/tunnel.js';
 import { resolveTunnel } from '../../kinds/tunnel-resolve.js';
 import { newId } from '../../model/names.js';
 import { TunnelCreateSchema, type TunnelCreate } from '../../model/tunnels.js';
-import { acceptedResponse, PreferHeader, router } from '../common.js';
+import { acceptedResponse, createdHeaders, PreferHeader, router } from '../common.js';
 import { mutate } from '../mutation.js';
 import { CONVERGIBLE, repairMutation } from '../repair/mutation.js';
 import { findBridge } from '../../kinds/refs.js';
@@ -27,7 +27,11 @@ export const route = createRoute({
     '+20 over IPv6), which also becomes `overlayMtu` on both bridges and the default MTU of attachments made on them afterwards.',
   request: { headers: PreferHeader, body: { required: true, content: { 'application/json': { schema: TunnelCreateSchema } } } },
   responses: statusResponses({
-    201: { description: 'Both ends made', content: { 'application/json': { schema: TunnelWithJobSchema } } },
+    201: {
+      description: 'Both ends made',
+      headers: createdHeaders('tunnels', 'tunnel'),
+      content: { 'application/json': { schema: TunnelWithJobSchema } },
+    },
     ...acceptedResponse,
     ...mutationErrorResponses,
     ...bodyErrorResponses,

@@ -1,0 +1,105 @@
+/** GET /healthz (liveness: always answers, says how the store is) and GET /readyz (503 while the store cannot write). */
+import { createRoute, z } from '@hono/zod-openapi';
+import { ProblemError } from '../model/problems.js';
+import { Timestamp } from '../model/formats.js';
+import { router } from './common.js';
+import { errorResponses, statusResponses } from './problems.js';
+import { ProblemSchema } from '../model/jobs.js';
+import { VERSION } from '../version.js';
+
+const StoreHealthSchema = z
+  .object({
+    status: z.enum(['ok', 'failing']),
+    writable: z.boolean().openapi({ description: 'the last write (or probe) succeeded and nothing waits to be written' }),
+    pendingWrites: z
+      .number()
+      .int()
+      .min(0)
+      .max(2_147_483_647)
+      .openapi({ format: 'int32', description: 'writes kept in memory, waiting for the store' }),
+    since: Timestamp.optional().openapi({ description: 'when the store started failing' }),
+    error: z.string().max(2000).optional().openapi({ description: 'how it fails' }),
+    retryAfterS: z
+      .number()
+      .int()
+      .min(0)
+      .max(86_400)
+      .openapi({ format: 'int32', description: 'what a 503 `storage-unavailable` says in `Retry-After`' }),
+  })
+  .openapi('StoreHealth');
+
+const HealthSchema = z
+  .object({
+    status: z
+      .enum(['ok', 'degraded'])
+      .openapi({ description: '`degraded` while the store cannot write (the service still answers reads)' }),
+    version: z
+      .string()
+      .max(64)
+      .regex(/^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$/)
+      .openapi({ description: 'the service version (the SDK says which it speaks to)', example: VERSION }),
+    store: StoreHealthSchema,
+  })
+  .openapi('Health');
+
+const ReadySchema = z.object({ status: z.enum(['ready']), store: StoreHealthSchema }).openapi('Ready');
+
+const open = { security: [] as Record<string, string[]>[], tags: ['service'] };
+
+export const healthRoute = createRoute({
+  method: 'get',
+  path: '/healthz',
+  operationId: 'getHealth',
+  ...open,
+  summary: 'Liveness: the service answers (no token needed)',
+  description: 'Always 200 while the process serves; `status` is `degraded` while the store cannot write. Answers any `Host`.',
+  responses: statusResponses({
+    200: { description: 'Alive', content: { 'application/json': { schema: HealthSchema } } },
+    406: errorResponses[406],
+    500: errorResponses[500],
+  }),
+});
+
+export const readyRoute = createRoute({
+  method: 'get',
+  path: '/readyz',
+  operationId: 'getReadiness',
+  ...open,
+  summary: 'Readiness: the store takes writes (no token needed)',
+  description: 'A write is tried (or what is kept in memory written) first. 503 `storage-unavailable` with `Retry-After` while it fails.',
+  responses: statusResponses({
+    200: { description: 'Ready', content: { 'application/json': { schema: ReadySchema } } },
+    406: errorResponses[406],
+    500: errorResponses[500],
+    503: {
+      description: '`storage-unavailable`: the store cannot write; `store` says how, `Retry-After` when to ask again',
+      headers: z.object({
+        'Retry-After': z.coerce.number().int().min(0).max(86_400).openapi({ type: 'integer', format: 'int32', example: 5 }),
+      }),
+      content: { 'application/problem+json': { schema: ProblemSchema } },
+    },
+  }),
+});
+
+export const health = router()
+  .openapi(healthRoute, (c) => {
+    const store = c.get('deps').storage.health();
+    return c.json(
+      {
+        status: store.writable ? ('ok' as const) : ('degraded' as const),
+        version: VERSION,
+        store: { status: store.writable ? ('ok' as const) : ('failing' as const), ...store },
+      },
+      200,
+    );
+  })
+  .openapi(readyRoute, (c) => {
+    const store = c.get('deps').storage.check();
+    if (store.writable) return c.json({ status: 'ready' as const, store: { status: 'ok' as const, ...store } }, 200);
+    // Answered by app.onError as a problem, with Retry-After.
+    throw new ProblemError(
+      'storage-unavailable',
+      `the store cannot write${store.error ? ` (${store.error})` : ''}; ${store.pendingWrites} write(s) kept in memory`,
+      { store: { status: 'failing', ...store }, retryAfter: store.retryAfterS },
+    );
+  });
