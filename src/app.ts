@@ -57,9 +57,21 @@ const TRACE_PARAMETER = {
   required: false,
   description:
     "W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).",
-  schema: { type: 'string', pattern: '^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$' },
+  schema: { type: 'string', maxLength: 55, pattern: '^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$' },
   example: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
 } as const;
+/**
+ * CORS is off unless NETPLUMB_CORS_ORIGINS lists browser front ends; then an answer to one of them names it here.
+ * Declared on every answer (optional), so a client generated from the document can read it.
+ */
+const CORS_HEADER = {
+  'Access-Control-Allow-Origin': {
+    description: 'Present only when the request came from an origin in NETPLUMB_CORS_ORIGINS: that origin (CORS is off by default)',
+    schema: { type: 'string', maxLength: 200, pattern: '^https?://[^/]+$' },
+    example: 'https://ui.lab:8443',
+  },
+} as const;
+
 const TRACE_HEADERS = {
   traceparent: {
     description: "W3C Trace Context of this request's span (its trace id is the caller's, or a new one)",
@@ -79,7 +91,7 @@ function withTraceHeaders(doc: Doc): Doc {
   doc.components = {
     ...doc.components,
     parameters: { ...doc.components?.parameters, traceparent: TRACE_PARAMETER },
-    headers: { ...doc.components?.headers, ...TRACE_HEADERS },
+    headers: { ...doc.components?.headers, ...TRACE_HEADERS, ...CORS_HEADER },
   };
   for (const item of Object.values(doc.paths ?? {})) {
     for (const method of ['get', 'put', 'post', 'delete', 'patch'] as const) {
@@ -92,6 +104,7 @@ function withTraceHeaders(doc: Doc): Doc {
           ...res.headers,
           traceparent: { $ref: '#/components/headers/traceparent' },
           'X-Trace-Id': { $ref: '#/components/headers/X-Trace-Id' },
+          'Access-Control-Allow-Origin': { $ref: '#/components/headers/Access-Control-Allow-Origin' },
         };
       }
     }
@@ -99,8 +112,28 @@ function withTraceHeaders(doc: Doc): Doc {
   return doc;
 }
 
+const INT32 = { min: -(2 ** 31), max: 2 ** 31 - 1 };
+
+/**
+ * Every integer says its width (OpenAPI `format`), from its own bounds: int32 when they fit, int64 otherwise. The
+ * bounds are the schemas' (zod's min/max); this only names the width they imply, so a generator picks the type.
+ */
+function withIntegerFormats<T>(node: T): T {
+  if (Array.isArray(node)) node.forEach(withIntegerFormats);
+  else if (node && typeof node === 'object') {
+    const o = node as Record<string, unknown>;
+    const isInteger = o.type === 'integer' || (Array.isArray(o.type) && o.type.includes('integer'));
+    if (isInteger && o.format === undefined) {
+      const fits = typeof o.minimum === 'number' && typeof o.maximum === 'number' && o.minimum >= INT32.min && o.maximum <= INT32.max;
+      o.format = fits ? 'int32' : 'int64';
+    }
+    Object.values(o).forEach(withIntegerFormats);
+  }
+  return node;
+}
+
 export function openapiDocument(api: OpenAPIHono<Env> = apiRoutes()) {
-  return withTraceHeaders(openapiBase(api));
+  return withIntegerFormats(withTraceHeaders(openapiBase(api)));
 }
 
 function openapiBase(api: OpenAPIHono<Env>) {
@@ -118,7 +151,8 @@ function openapiBase(api: OpenAPIHono<Env>) {
         'while the store cannot write, changes answer 503 `storage-unavailable` with `Retry-After`.',
     },
     // Relative: the document is served by the service itself, wherever it listens.
-    servers: [{ url: '/', description: 'this service' }],
+    // `x-internal: false`: the API is the product (not an internal one); each installation serves its own copy.
+    servers: [{ url: '/', description: 'this service, wherever it runs (local, test, staging or production)', 'x-internal': false }],
     security: [{ bearerAuth: [] }],
     tags: [
       { name: 'hosts', description: 'Docker hosts netplumb acts on (local or over SSH)' },

@@ -639,24 +639,90 @@ export interface components {
         };
         /** @description RFC 9457 problem details */
         Problem: {
-            /** @example https://netplumb.dev/problems/validation */
-            type: string;
+            /**
+             * @example https://netplumb.dev/problems/validation
+             * @enum {string}
+             */
+            type: "https://netplumb.dev/problems/validation" | "https://netplumb.dev/problems/malformed-json" | "https://netplumb.dev/problems/bad-request" | "https://netplumb.dev/problems/unauthorized" | "https://netplumb.dev/problems/not-found" | "https://netplumb.dev/problems/conflict" | "https://netplumb.dev/problems/idempotency-in-progress" | "https://netplumb.dev/problems/idempotency-key-reused" | "https://netplumb.dev/problems/payload-too-large" | "https://netplumb.dev/problems/unsupported-media-type" | "https://netplumb.dev/problems/host-unreachable" | "https://netplumb.dev/problems/host-key-mismatch" | "https://netplumb.dev/problems/command-failed" | "https://netplumb.dev/problems/command-timeout" | "https://netplumb.dev/problems/dhcp-no-lease" | "https://netplumb.dev/problems/container-not-found" | "https://netplumb.dev/problems/container-not-running" | "https://netplumb.dev/problems/job-interrupted" | "https://netplumb.dev/problems/timeout" | "https://netplumb.dev/problems/storage-unavailable" | "https://netplumb.dev/problems/unusable-key" | "https://netplumb.dev/problems/misdirected-request" | "https://netplumb.dev/problems/forbidden-origin" | "https://netplumb.dev/problems/invalid-cursor" | "https://netplumb.dev/problems/method-not-allowed" | "https://netplumb.dev/problems/not-acceptable" | "https://netplumb.dev/problems/internal";
             title: string;
+            /** Format: int32 */
             status: number;
             detail: string;
+            /** @description the request path the problem answered (secrets in it redacted) */
             instance?: string;
             /**
-             * @description the job that failed
+             * @description a job this problem is about: the one that failed (with `jobStatus`), or the one a resource or an Idempotency-Key waits for
              * @example job_23ocopjlaszcctdk2gb6tl6wih
              */
             jobId?: string;
+            /**
+             * @description present when this problem is the outcome of the job `jobId` (it failed, or the service stopped while it ran)
+             * @enum {string}
+             */
+            jobStatus?: "failed" | "interrupted";
+            /** @description one entry per bad field (`validation`, `invalid-cursor`, some conflicts) */
             errors?: {
-                in?: string;
+                /**
+                 * @description where the field is, when not in the body
+                 * @enum {string}
+                 */
+                in?: "body" | "path" | "query" | "header";
+                /** @description a JSON pointer (RFC 6901) to the field */
                 pointer: string;
                 detail: string;
             }[];
+            /**
+             * Format: int32
+             * @description seconds after which trying again can help; the answer says it in `Retry-After` too
+             */
+            retryAfter?: number;
+            /** @description the host that failed or is concerned (by name) */
+            host?: string;
+            /** @description `conflict`: the resource that already exists */
+            existing?: string;
+            /** @description `command-failed`: the program that failed */
+            command?: string;
+            /**
+             * Format: int32
+             * @description `command-failed`: its exit status
+             */
+            exitCode?: number;
+            /** @description `container-not-found`, `container-not-running`: the container asked for */
+            container?: string;
+            /** @description `host-key-mismatch`: the pinned host key */
+            expected?: string;
+            /** @description `host-key-mismatch`: the key the host showed */
+            actual?: string;
+            /** @description `timeout`: the wait that ran past its bound */
+            waiting?: components["schemas"]["JobWait"];
+            store?: components["schemas"]["StoreHealth"] & unknown;
+            /** @description `method-not-allowed`: the methods the path takes (as `Allow`) */
+            allowed?: string[];
+            /** @description `not-acceptable`: the media types the operation answers with */
+            acceptable?: string[];
         } & {
             [key: string]: unknown;
+        };
+        JobWait: {
+            /**
+             * @description lock: its host locks (behind other jobs); channel: a channel slot on the SSH connection; connection: connecting to the host; docker: a Docker API lookup; batch: commands running on the host
+             * @enum {string}
+             */
+            kind: "lock" | "channel" | "connection" | "docker" | "batch";
+            /** @example a batch of 6 step(s) on docker1 */
+            detail: string;
+            host: string | null;
+            /**
+             * Format: date-time
+             * @description when the wait began
+             * @example 2026-05-04T12:00:00.000Z
+             */
+            since: string;
+            /**
+             * Format: int64
+             * @description how long it may last before the job fails with a `timeout` problem naming it
+             */
+            boundMs: number;
         };
         Ready: {
             /** @enum {string} */
@@ -680,7 +746,9 @@ export interface components {
              * @enum {string}
              */
             kind: "ssh";
+            /** @description an IP address or a DNS name */
             address: string;
+            /** Format: int32 */
             port: number;
             user: string;
             hostKeySha256: string;
@@ -691,6 +759,10 @@ export interface components {
             auth: "privateKey" | "privateKeyPath";
         };
         HostFacts: {
+            /**
+             * Format: date-time
+             * @example 2026-05-04T12:00:00.000Z
+             */
             probedAt: string;
             reachable: boolean;
             problem?: {
@@ -779,12 +851,26 @@ export interface components {
             };
             hosts: string[];
             progress: {
+                /** Format: int32 */
                 done: number;
+                /** Format: int32 */
                 total: number;
             };
             error: components["schemas"]["Problem"] | null;
+            /**
+             * Format: date-time
+             * @example 2026-05-04T12:00:00.000Z
+             */
             createdAt: string;
+            /**
+             * Format: date-time
+             * @example 2026-05-04T12:00:00.000Z
+             */
             startedAt: string | null;
+            /**
+             * Format: date-time
+             * @example 2026-05-04T12:00:00.000Z
+             */
             finishedAt: string | null;
             /** @description What the job is waiting for right now (queued or running, shown by the replica that runs it): a lock and its holders, a channel, a Docker lookup, a batch on a host since a time. Every wait is bounded. */
             waiting?: components["schemas"]["JobWait"][];
@@ -794,25 +880,15 @@ export interface components {
              */
             traceId: string | null;
         };
-        JobWait: {
-            /**
-             * @description lock: its host locks (behind other jobs); channel: a channel slot on the SSH connection; connection: connecting to the host; docker: a Docker API lookup; batch: commands running on the host
-             * @enum {string}
-             */
-            kind: "lock" | "channel" | "connection" | "docker" | "batch";
-            /** @example a batch of 6 step(s) on docker1 */
-            detail: string;
-            host: string | null;
-            /** @description when the wait began */
-            since: string;
-            /** @description how long it may last before the job fails with a `timeout` problem naming it */
-            boundMs: number;
-        };
         Host: {
             /** @example host_23ocopjlantactg3nj52augwym */
             id: string;
             name: string;
             executor: components["schemas"]["LocalExecutor"] | components["schemas"]["SshExecutorView"];
+            /**
+             * @description IPv4 or IPv6 address
+             * @example 10.11.12.100
+             */
             tunnelIp: string | null;
             docker: {
                 socketPath: string;
@@ -826,7 +902,15 @@ export interface components {
             state: components["schemas"]["ResourceState"];
             /** @example job_23ocopjlaszcctdk2gb6tl6wih */
             jobId: string | null;
+            /**
+             * Format: date-time
+             * @example 2026-05-04T12:00:00.000Z
+             */
             createdAt: string;
+            /**
+             * Format: date-time
+             * @example 2026-05-04T12:00:00.000Z
+             */
             updatedAt: string;
         };
         Accepted: {
@@ -881,9 +965,15 @@ export interface components {
              * @enum {string}
              */
             kind: "ssh";
-            /** @example 10.10.10.101 */
+            /**
+             * @description an IP address or a DNS name
+             * @example 10.10.10.101
+             */
             address: string;
-            /** @default 22 */
+            /**
+             * Format: int32
+             * @default 22
+             */
             port?: number;
             /** @default root */
             user?: string;
@@ -907,6 +997,10 @@ export interface components {
             nextCursor: string | null;
         };
         Orphans: {
+            /**
+             * Format: date-time
+             * @example 2026-05-04T12:00:00.000Z
+             */
             observedAt: string;
             items: components["schemas"]["Orphan"][];
         };
@@ -925,6 +1019,10 @@ export interface components {
             job: components["schemas"]["Job"];
         };
         BridgeObservation: {
+            /**
+             * Format: date-time
+             * @example 2026-05-04T12:00:00.000Z
+             */
             observedAt: string;
             exists: boolean;
             up: boolean | null;
@@ -974,7 +1072,15 @@ export interface components {
             state: components["schemas"]["ResourceState"];
             /** @example job_23ocopjlaszcctdk2gb6tl6wih */
             jobId: string | null;
+            /**
+             * Format: date-time
+             * @example 2026-05-04T12:00:00.000Z
+             */
             createdAt: string;
+            /**
+             * Format: date-time
+             * @example 2026-05-04T12:00:00.000Z
+             */
             updatedAt: string;
             observed?: components["schemas"]["BridgeObservation"];
         };
@@ -1014,7 +1120,10 @@ export interface components {
              *     ]
              */
             addresses?: string[];
-            /** @example 1500 */
+            /**
+             * Format: int32
+             * @example 1500
+             */
             mtu?: number;
             /** @default false */
             stp?: boolean;
@@ -1057,7 +1166,10 @@ export interface components {
              *     ]
              */
             addresses?: string[];
-            /** @example 1500 */
+            /**
+             * Format: int32
+             * @example 1500
+             */
             mtu?: number;
             stp?: boolean;
             /**
@@ -1185,9 +1297,21 @@ export interface components {
             state: components["schemas"]["ResourceState"];
             /** @example job_23ocopjlaszcctdk2gb6tl6wih */
             jobId: string | null;
+            /**
+             * Format: date-time
+             * @example 2026-05-04T12:00:00.000Z
+             */
             createdAt: string;
+            /**
+             * Format: date-time
+             * @example 2026-05-04T12:00:00.000Z
+             */
             updatedAt: string;
             observed?: {
+                /**
+                 * Format: date-time
+                 * @example 2026-05-04T12:00:00.000Z
+                 */
                 observedAt: string;
                 endpoints: components["schemas"]["TunnelEndObservation"][];
                 /** @description every end's drift, fields prefixed with the end's host name */
@@ -1215,9 +1339,15 @@ export interface components {
             type: "gre" | "vxlan" | "geneve";
             /** @description one bridge on each of two hosts */
             endpoints: components["schemas"]["TunnelEndpointRequest"][];
-            /** @description GRE key (0–4294967295) or VNI (vxlan/geneve, 0–16777215). Default: none for GRE, VNI 0. GRE key 0 means no key, as in OVS. */
+            /**
+             * Format: int64
+             * @description GRE key (0–4294967295) or VNI (vxlan/geneve, 0–16777215). Default: none for GRE, VNI 0. GRE key 0 means no key, as in OVS.
+             */
             key?: number;
-            /** @description UDP destination port, vxlan/geneve only (default 4789 / 6081) */
+            /**
+             * Format: int32
+             * @description UDP destination port, vxlan/geneve only (default 4789 / 6081)
+             */
             dstPort?: number;
             /**
              * @default {}
@@ -1301,6 +1431,7 @@ export interface components {
             /** @example blue */
             netns: string;
         } | {
+            /** Format: int32 */
             pid: number;
         };
         /**
@@ -1331,7 +1462,10 @@ export interface components {
          *     }
          */
         Rule: {
-            /** @description required: `ip rule del` treats what is left out as a wildcard, so netplumb removes exactly its own rules only when each has its priority */
+            /**
+             * Format: int32
+             * @description required: `ip rule del` treats what is left out as a wildcard, so netplumb removes exactly its own rules only when each has its priority
+             */
             priority: number;
             /**
              * @description source prefix (default all)
@@ -1343,6 +1477,7 @@ export interface components {
              * @example 10.11.12.1/24
              */
             to?: string;
+            /** Format: int64 */
             fwmark?: number;
             /**
              * @description routing table: a number or main, local, default
@@ -1353,16 +1488,32 @@ export interface components {
         /** @description the address a DHCP client was leased (also in addresses) */
         DhcpLease: {
             /**
-             * @description CIDR
+             * @description IPv4 or IPv6 address with prefix length
              * @example 10.11.12.150/24
              */
             address: string;
+            /**
+             * @description IPv4 or IPv6 address
+             * @example 10.11.12.100
+             */
             router: string | null;
+            /**
+             * @description IPv4 or IPv6 address
+             * @example 10.11.12.100
+             */
             server: string | null;
             leaseSeconds: number | null;
+            /**
+             * Format: date-time
+             * @example 2026-05-04T12:00:00.000Z
+             */
             obtainedAt: string;
         } | null;
         AttachmentObservation: {
+            /**
+             * Format: date-time
+             * @example 2026-05-04T12:00:00.000Z
+             */
             observedAt: string;
             target: {
                 /** @description null: not a container target */
@@ -1388,6 +1539,7 @@ export interface components {
                 paired: boolean;
                 up: boolean | null;
                 mtu: number | null;
+                /** @example 02:42:0a:0b:0c:64 */
                 mac: string | null;
                 addresses: string[];
                 routes: string[];
@@ -1429,6 +1581,7 @@ export interface components {
             parent: {
                 ref: string;
                 name: string | null;
+                /** @example 02:42:0a:0b:0c:64 */
                 mac: string | null;
                 lower: string | null;
             } | null;
@@ -1446,9 +1599,14 @@ export interface components {
             ifname: string | null;
             hostIfname: string;
             addresses: string[];
+            /**
+             * @description IPv4 or IPv6 address
+             * @example 10.11.12.100
+             */
             gateway: string | null;
             routes: components["schemas"]["Route"][];
             rules: components["schemas"]["Rule"][];
+            /** @example 02:42:0a:0b:0c:64 */
             mac: string | null;
             macSeed: string | null;
             /** @description null: static addresses; client null: the first the host has */
@@ -1481,7 +1639,15 @@ export interface components {
             state: components["schemas"]["ResourceState"];
             /** @example job_23ocopjlaszcctdk2gb6tl6wih */
             jobId: string | null;
+            /**
+             * Format: date-time
+             * @example 2026-05-04T12:00:00.000Z
+             */
             createdAt: string;
+            /**
+             * Format: date-time
+             * @example 2026-05-04T12:00:00.000Z
+             */
             updatedAt: string;
             observed?: components["schemas"]["AttachmentObservation"];
         };
@@ -1562,11 +1728,15 @@ export interface components {
              */
             macSeed?: string;
             /**
+             * Format: int32
              * @description default: the overlay MTU of tunnels on the bridge, else the bridge's MTU
              * @example 1500
              */
             mtu?: number;
-            /** @description pipework's @vlan: the OVS access tag (veth on an OVS bridge), or the parent's 802.1Q sub-interface (macvlan, ipvlan, phys) */
+            /**
+             * Format: int32
+             * @description pipework's @vlan: the OVS access tag (veth on an OVS bridge), or the parent's 802.1Q sub-interface (macvlan, ipvlan, phys)
+             */
             vlan?: number;
             /**
              * @default {}
@@ -1739,8 +1909,12 @@ export interface components {
                  * @enum {string}
                  */
                 type?: "gre" | "vxlan" | "geneve";
-                /** @description GRE key / VNI; default: allocated, unique on every host involved */
+                /**
+                 * Format: int32
+                 * @description GRE key / VNI; default: allocated, unique on every host involved
+                 */
                 key?: number;
+                /** Format: int32 */
                 dstPort?: number;
             };
             /**
@@ -1759,6 +1933,7 @@ export interface components {
                 [key: string]: string;
             };
             /**
+             * Format: int32
              * @description members' MTU; default: the overlay MTU of the network's tunnels (1500 without tunnels)
              * @example 1500
              */
@@ -1799,8 +1974,12 @@ export interface components {
              * @example 02:42:0a:0b:0c:64
              */
             mac?: string;
-            /** @example 1500 */
+            /**
+             * Format: int32
+             * @example 1500
+             */
             mtu?: number;
+            /** Format: int32 */
             vlan?: number;
             impairment?: components["schemas"]["AttachmentImpairment"] & unknown;
             link?: components["schemas"]["LinkState"] & unknown;
@@ -1898,9 +2077,21 @@ export interface components {
             state: components["schemas"]["ResourceState"];
             /** @example job_23ocopjlaszcctdk2gb6tl6wih */
             jobId: string | null;
+            /**
+             * Format: date-time
+             * @example 2026-05-04T12:00:00.000Z
+             */
             createdAt: string;
+            /**
+             * Format: date-time
+             * @example 2026-05-04T12:00:00.000Z
+             */
             updatedAt: string;
             observed?: {
+                /**
+                 * Format: date-time
+                 * @example 2026-05-04T12:00:00.000Z
+                 */
                 observedAt: string;
                 /** @description every owned resource's drift, fields prefixed with its slot */
                 drift: components["schemas"]["DriftItem"][];
@@ -1946,12 +2137,18 @@ export interface components {
             nextCursor: string | null;
         };
         JobLogLine: {
+            /** Format: int64 */
             seq: number;
+            /**
+             * Format: date-time
+             * @example 2026-05-04T12:00:00.000Z
+             */
             ts: string;
             host: string | null;
             /** @enum {string} */
             stream: "cmd" | "stdout" | "stderr" | "info" | "error";
             text: string;
+            /** Format: int32 */
             exitCode?: number;
             ms?: number;
         };
@@ -1976,6 +2173,11 @@ export interface components {
          * @example 4bf92f3577b34da6a3ce929d0e0e4736
          */
         "X-Trace-Id": string;
+        /**
+         * @description Present only when the request came from an origin in NETPLUMB_CORS_ORIGINS: that origin (CORS is off by default)
+         * @example https://ui.lab:8443
+         */
+        "Access-Control-Allow-Origin": string;
     };
     pathItems: never;
 }
@@ -2001,6 +2203,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2012,6 +2215,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2023,6 +2227,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2051,6 +2256,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2062,6 +2268,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2073,6 +2280,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2082,9 +2290,11 @@ export interface operations {
             /** @description `storage-unavailable`: the store cannot write; `store` says how, `Retry-After` when to ask again */
             503: {
                 headers: {
-                    "Retry-After"?: number;
+                    /** @description seconds */
+                    "Retry-After": number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2119,6 +2329,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2130,6 +2341,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2142,6 +2354,7 @@ export interface operations {
                     "WWW-Authenticate": string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2153,6 +2366,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2166,6 +2380,7 @@ export interface operations {
                     Connection: "close";
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2177,6 +2392,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2188,6 +2404,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2199,6 +2416,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2209,9 +2427,10 @@ export interface operations {
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2250,6 +2469,7 @@ export interface operations {
                     Location: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2265,6 +2485,7 @@ export interface operations {
                     "Preference-Applied"?: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2276,6 +2497,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2288,6 +2510,7 @@ export interface operations {
                     "WWW-Authenticate": string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2299,6 +2522,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2310,6 +2534,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2321,6 +2546,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2332,6 +2558,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2345,6 +2572,7 @@ export interface operations {
                     Connection: "close";
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2356,6 +2584,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2367,6 +2596,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2378,6 +2608,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2389,6 +2620,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2402,6 +2634,7 @@ export interface operations {
                     "Retry-After"?: number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2412,9 +2645,10 @@ export interface operations {
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2428,6 +2662,7 @@ export interface operations {
                     "Retry-After"?: number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2458,6 +2693,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2469,6 +2705,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2481,6 +2718,7 @@ export interface operations {
                     "WWW-Authenticate": string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2492,6 +2730,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2503,6 +2742,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2516,6 +2756,7 @@ export interface operations {
                     Connection: "close";
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2527,6 +2768,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2538,6 +2780,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2549,6 +2792,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2559,9 +2803,10 @@ export interface operations {
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2600,6 +2845,7 @@ export interface operations {
                     "Preference-Applied"?: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2611,6 +2857,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -2620,6 +2867,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2632,6 +2880,7 @@ export interface operations {
                     "WWW-Authenticate": string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2643,6 +2892,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2654,6 +2904,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2665,6 +2916,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2676,6 +2928,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2689,6 +2942,7 @@ export interface operations {
                     Connection: "close";
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2700,6 +2954,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2711,6 +2966,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2722,6 +2978,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2735,6 +2992,7 @@ export interface operations {
                     "Retry-After"?: number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2745,9 +3003,10 @@ export interface operations {
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2761,6 +3020,7 @@ export interface operations {
                     "Retry-After"?: number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2795,6 +3055,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2810,6 +3071,7 @@ export interface operations {
                     "Preference-Applied"?: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2821,6 +3083,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2833,6 +3096,7 @@ export interface operations {
                     "WWW-Authenticate": string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2844,6 +3108,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2855,6 +3120,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2866,6 +3132,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2877,6 +3144,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2890,6 +3158,7 @@ export interface operations {
                     Connection: "close";
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2901,6 +3170,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2912,6 +3182,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2923,6 +3194,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2936,6 +3208,7 @@ export interface operations {
                     "Retry-After"?: number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2946,9 +3219,10 @@ export interface operations {
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2962,6 +3236,7 @@ export interface operations {
                     "Retry-After"?: number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2992,6 +3267,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3003,6 +3279,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3015,6 +3292,7 @@ export interface operations {
                     "WWW-Authenticate": string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3026,6 +3304,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3037,6 +3316,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3050,6 +3330,7 @@ export interface operations {
                     Connection: "close";
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3061,6 +3342,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3072,6 +3354,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3083,6 +3366,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3096,6 +3380,7 @@ export interface operations {
                     "Retry-After"?: number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3106,9 +3391,10 @@ export interface operations {
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3122,6 +3408,7 @@ export interface operations {
                     "Retry-After"?: number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3156,6 +3443,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3171,6 +3459,7 @@ export interface operations {
                     "Preference-Applied"?: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3182,6 +3471,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3194,6 +3484,7 @@ export interface operations {
                     "WWW-Authenticate": string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3205,6 +3496,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3216,6 +3508,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3227,6 +3520,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3238,6 +3532,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3251,6 +3546,7 @@ export interface operations {
                     Connection: "close";
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3262,6 +3558,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3273,6 +3570,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3284,6 +3582,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3297,6 +3596,7 @@ export interface operations {
                     "Retry-After"?: number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3307,9 +3607,10 @@ export interface operations {
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3323,6 +3624,7 @@ export interface operations {
                     "Retry-After"?: number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3357,6 +3659,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3368,6 +3671,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3380,6 +3684,7 @@ export interface operations {
                     "WWW-Authenticate": string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3391,6 +3696,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3404,6 +3710,7 @@ export interface operations {
                     Connection: "close";
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3415,6 +3722,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3426,6 +3734,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3437,6 +3746,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3447,9 +3757,10 @@ export interface operations {
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3488,6 +3799,7 @@ export interface operations {
                     Location: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3503,6 +3815,7 @@ export interface operations {
                     "Preference-Applied"?: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3514,6 +3827,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3526,6 +3840,7 @@ export interface operations {
                     "WWW-Authenticate": string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3537,6 +3852,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3548,6 +3864,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3559,6 +3876,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3570,6 +3888,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3583,6 +3902,7 @@ export interface operations {
                     Connection: "close";
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3594,6 +3914,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3605,6 +3926,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3616,6 +3938,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3627,6 +3950,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3640,6 +3964,7 @@ export interface operations {
                     "Retry-After"?: number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3650,9 +3975,10 @@ export interface operations {
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3666,6 +3992,7 @@ export interface operations {
                     "Retry-After"?: number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3699,6 +4026,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3710,6 +4038,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3722,6 +4051,7 @@ export interface operations {
                     "WWW-Authenticate": string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3733,6 +4063,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3744,6 +4075,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3757,6 +4089,7 @@ export interface operations {
                     Connection: "close";
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3768,6 +4101,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3779,6 +4113,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3790,6 +4125,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3803,6 +4139,7 @@ export interface operations {
                     "Retry-After"?: number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3813,9 +4150,10 @@ export interface operations {
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3829,6 +4167,7 @@ export interface operations {
                     "Retry-After"?: number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3870,6 +4209,7 @@ export interface operations {
                     "Preference-Applied"?: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3881,6 +4221,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -3890,6 +4231,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3902,6 +4244,7 @@ export interface operations {
                     "WWW-Authenticate": string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3913,6 +4256,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3924,6 +4268,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3935,6 +4280,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3946,6 +4292,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3959,6 +4306,7 @@ export interface operations {
                     Connection: "close";
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3970,6 +4318,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3981,6 +4330,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3992,6 +4342,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4005,6 +4356,7 @@ export interface operations {
                     "Retry-After"?: number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4015,9 +4367,10 @@ export interface operations {
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4031,6 +4384,7 @@ export interface operations {
                     "Retry-After"?: number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4069,6 +4423,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4084,6 +4439,7 @@ export interface operations {
                     "Preference-Applied"?: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4095,6 +4451,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4107,6 +4464,7 @@ export interface operations {
                     "WWW-Authenticate": string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4118,6 +4476,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4129,6 +4488,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4140,6 +4500,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4151,6 +4512,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4164,6 +4526,7 @@ export interface operations {
                     Connection: "close";
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4175,6 +4538,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4186,6 +4550,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4197,6 +4562,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4208,6 +4574,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4221,6 +4588,7 @@ export interface operations {
                     "Retry-After"?: number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4231,9 +4599,10 @@ export interface operations {
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4247,6 +4616,7 @@ export interface operations {
                     "Retry-After"?: number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4281,6 +4651,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4292,6 +4663,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4304,6 +4676,7 @@ export interface operations {
                     "WWW-Authenticate": string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4315,6 +4688,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4326,6 +4700,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4339,6 +4714,7 @@ export interface operations {
                     Connection: "close";
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4350,6 +4726,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4361,6 +4738,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4372,6 +4750,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4385,6 +4764,7 @@ export interface operations {
                     "Retry-After"?: number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4395,9 +4775,10 @@ export interface operations {
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4411,6 +4792,7 @@ export interface operations {
                     "Retry-After"?: number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4447,6 +4829,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4458,6 +4841,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4470,6 +4854,7 @@ export interface operations {
                     "WWW-Authenticate": string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4481,6 +4866,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4494,6 +4880,7 @@ export interface operations {
                     Connection: "close";
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4505,6 +4892,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4516,6 +4904,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4527,6 +4916,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4537,9 +4927,10 @@ export interface operations {
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4578,6 +4969,7 @@ export interface operations {
                     Location: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4593,6 +4985,7 @@ export interface operations {
                     "Preference-Applied"?: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4604,6 +4997,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4616,6 +5010,7 @@ export interface operations {
                     "WWW-Authenticate": string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4627,6 +5022,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4638,6 +5034,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4649,6 +5046,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4660,6 +5058,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4673,6 +5072,7 @@ export interface operations {
                     Connection: "close";
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4684,6 +5084,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4695,6 +5096,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4706,6 +5108,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4717,6 +5120,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4730,6 +5134,7 @@ export interface operations {
                     "Retry-After"?: number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4740,9 +5145,10 @@ export interface operations {
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4756,6 +5162,7 @@ export interface operations {
                     "Retry-After"?: number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4789,6 +5196,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4800,6 +5208,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4812,6 +5221,7 @@ export interface operations {
                     "WWW-Authenticate": string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4823,6 +5233,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4834,6 +5245,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4847,6 +5259,7 @@ export interface operations {
                     Connection: "close";
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4858,6 +5271,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4869,6 +5283,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4880,6 +5295,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4893,6 +5309,7 @@ export interface operations {
                     "Retry-After"?: number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4903,9 +5320,10 @@ export interface operations {
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4919,6 +5337,7 @@ export interface operations {
                     "Retry-After"?: number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4957,6 +5376,7 @@ export interface operations {
                     "Preference-Applied"?: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4968,6 +5388,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -4977,6 +5398,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4989,6 +5411,7 @@ export interface operations {
                     "WWW-Authenticate": string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5000,6 +5423,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5011,6 +5435,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5022,6 +5447,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5033,6 +5459,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5046,6 +5473,7 @@ export interface operations {
                     Connection: "close";
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5057,6 +5485,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5068,6 +5497,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5079,6 +5509,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5092,6 +5523,7 @@ export interface operations {
                     "Retry-After"?: number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5102,9 +5534,10 @@ export interface operations {
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5118,6 +5551,7 @@ export interface operations {
                     "Retry-After"?: number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5156,6 +5590,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5171,6 +5606,7 @@ export interface operations {
                     "Preference-Applied"?: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5182,6 +5618,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5194,6 +5631,7 @@ export interface operations {
                     "WWW-Authenticate": string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5205,6 +5643,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5216,6 +5655,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5227,6 +5667,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5238,6 +5679,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5251,6 +5693,7 @@ export interface operations {
                     Connection: "close";
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5262,6 +5705,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5273,6 +5717,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5284,6 +5729,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5295,6 +5741,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5308,6 +5755,7 @@ export interface operations {
                     "Retry-After"?: number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5318,9 +5766,10 @@ export interface operations {
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5334,6 +5783,7 @@ export interface operations {
                     "Retry-After"?: number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5372,6 +5822,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5383,6 +5834,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5395,6 +5847,7 @@ export interface operations {
                     "WWW-Authenticate": string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5406,6 +5859,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5419,6 +5873,7 @@ export interface operations {
                     Connection: "close";
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5430,6 +5885,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5441,6 +5897,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5452,6 +5909,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5462,9 +5920,10 @@ export interface operations {
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5503,6 +5962,7 @@ export interface operations {
                     Location: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5518,6 +5978,7 @@ export interface operations {
                     "Preference-Applied"?: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5529,6 +5990,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5541,6 +6003,7 @@ export interface operations {
                     "WWW-Authenticate": string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5552,6 +6015,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5563,6 +6027,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5574,6 +6039,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5585,6 +6051,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5598,6 +6065,7 @@ export interface operations {
                     Connection: "close";
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5609,6 +6077,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5620,6 +6089,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5631,6 +6101,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5642,6 +6113,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5655,6 +6127,7 @@ export interface operations {
                     "Retry-After"?: number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5665,9 +6138,10 @@ export interface operations {
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5681,6 +6155,7 @@ export interface operations {
                     "Retry-After"?: number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5714,6 +6189,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5725,6 +6201,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5737,6 +6214,7 @@ export interface operations {
                     "WWW-Authenticate": string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5748,6 +6226,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5759,6 +6238,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5772,6 +6252,7 @@ export interface operations {
                     Connection: "close";
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5783,6 +6264,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5794,6 +6276,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5805,6 +6288,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5818,6 +6302,7 @@ export interface operations {
                     "Retry-After"?: number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5828,9 +6313,10 @@ export interface operations {
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5844,6 +6330,7 @@ export interface operations {
                     "Retry-After"?: number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5882,6 +6369,7 @@ export interface operations {
                     "Preference-Applied"?: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5893,6 +6381,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -5902,6 +6391,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5914,6 +6404,7 @@ export interface operations {
                     "WWW-Authenticate": string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5925,6 +6416,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5936,6 +6428,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5947,6 +6440,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5958,6 +6452,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5971,6 +6466,7 @@ export interface operations {
                     Connection: "close";
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5982,6 +6478,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5993,6 +6490,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6004,6 +6502,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6017,6 +6516,7 @@ export interface operations {
                     "Retry-After"?: number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6027,9 +6527,10 @@ export interface operations {
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6043,6 +6544,7 @@ export interface operations {
                     "Retry-After"?: number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6081,6 +6583,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6096,6 +6599,7 @@ export interface operations {
                     "Preference-Applied"?: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6107,6 +6611,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6119,6 +6624,7 @@ export interface operations {
                     "WWW-Authenticate": string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6130,6 +6636,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6141,6 +6648,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6152,6 +6660,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6163,6 +6672,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6176,6 +6686,7 @@ export interface operations {
                     Connection: "close";
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6187,6 +6698,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6198,6 +6710,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6209,6 +6722,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6220,6 +6734,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6233,6 +6748,7 @@ export interface operations {
                     "Retry-After"?: number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6243,9 +6759,10 @@ export interface operations {
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6259,6 +6776,7 @@ export interface operations {
                     "Retry-After"?: number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6292,6 +6810,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6303,6 +6822,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6315,6 +6835,7 @@ export interface operations {
                     "WWW-Authenticate": string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6326,6 +6847,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6337,6 +6859,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6350,6 +6873,7 @@ export interface operations {
                     Connection: "close";
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6361,6 +6885,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6372,6 +6897,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6383,6 +6909,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6396,6 +6923,7 @@ export interface operations {
                     "Retry-After"?: number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6406,9 +6934,10 @@ export interface operations {
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6422,6 +6951,7 @@ export interface operations {
                     "Retry-After"?: number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6468,6 +6998,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6481,6 +7012,7 @@ export interface operations {
                     Location: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6496,6 +7028,7 @@ export interface operations {
                     "Preference-Applied"?: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6507,6 +7040,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6519,6 +7053,7 @@ export interface operations {
                     "WWW-Authenticate": string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6530,6 +7065,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6541,6 +7077,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6552,6 +7089,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6563,6 +7101,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6576,6 +7115,7 @@ export interface operations {
                     Connection: "close";
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6587,6 +7127,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6598,6 +7139,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6609,6 +7151,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6620,6 +7163,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6633,6 +7177,7 @@ export interface operations {
                     "Retry-After"?: number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6643,9 +7188,10 @@ export interface operations {
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6659,6 +7205,7 @@ export interface operations {
                     "Retry-After"?: number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6697,6 +7244,7 @@ export interface operations {
                     "Preference-Applied"?: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6708,6 +7256,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -6717,6 +7266,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6729,6 +7279,7 @@ export interface operations {
                     "WWW-Authenticate": string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6740,6 +7291,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6751,6 +7303,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6762,6 +7315,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6773,6 +7327,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6786,6 +7341,7 @@ export interface operations {
                     Connection: "close";
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6797,6 +7353,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6808,6 +7365,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6819,6 +7377,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6832,6 +7391,7 @@ export interface operations {
                     "Retry-After"?: number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6842,9 +7402,10 @@ export interface operations {
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6858,6 +7419,7 @@ export interface operations {
                     "Retry-After"?: number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6897,6 +7459,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6908,6 +7471,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6920,6 +7484,7 @@ export interface operations {
                     "WWW-Authenticate": string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6931,6 +7496,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6942,6 +7508,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6953,6 +7520,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6964,6 +7532,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6977,6 +7546,7 @@ export interface operations {
                     Connection: "close";
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6988,6 +7558,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6999,6 +7570,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7010,6 +7582,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7021,6 +7594,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7031,9 +7605,10 @@ export interface operations {
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7066,6 +7641,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7077,6 +7653,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7089,6 +7666,7 @@ export interface operations {
                     "WWW-Authenticate": string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7100,6 +7678,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7113,6 +7692,7 @@ export interface operations {
                     Connection: "close";
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7124,6 +7704,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7135,6 +7716,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7146,6 +7728,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7156,9 +7739,10 @@ export interface operations {
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7192,6 +7776,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7205,6 +7790,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7217,6 +7803,7 @@ export interface operations {
                     "WWW-Authenticate": string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7228,6 +7815,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7241,6 +7829,7 @@ export interface operations {
                     Connection: "close";
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7252,6 +7841,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7263,6 +7853,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7274,6 +7865,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7284,9 +7876,10 @@ export interface operations {
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7322,6 +7915,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7335,6 +7929,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7347,6 +7942,7 @@ export interface operations {
                     "WWW-Authenticate": string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7358,6 +7954,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7369,6 +7966,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7382,6 +7980,7 @@ export interface operations {
                     Connection: "close";
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7393,6 +7992,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7404,6 +8004,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7415,6 +8016,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7425,9 +8027,10 @@ export interface operations {
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7462,6 +8065,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7477,6 +8081,7 @@ export interface operations {
                     "Preference-Applied"?: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7488,6 +8093,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7500,6 +8106,7 @@ export interface operations {
                     "WWW-Authenticate": string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7511,6 +8118,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7522,6 +8130,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7533,6 +8142,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7544,6 +8154,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7557,6 +8168,7 @@ export interface operations {
                     Connection: "close";
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7568,6 +8180,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7579,6 +8192,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7590,6 +8204,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7603,6 +8218,7 @@ export interface operations {
                     "Retry-After"?: number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7613,9 +8229,10 @@ export interface operations {
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7629,6 +8246,7 @@ export interface operations {
                     "Retry-After"?: number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7663,6 +8281,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7678,6 +8297,7 @@ export interface operations {
                     "Preference-Applied"?: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7689,6 +8309,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7701,6 +8322,7 @@ export interface operations {
                     "WWW-Authenticate": string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7712,6 +8334,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7723,6 +8346,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7734,6 +8358,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7745,6 +8370,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7758,6 +8384,7 @@ export interface operations {
                     Connection: "close";
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7769,6 +8396,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7780,6 +8408,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7791,6 +8420,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7804,6 +8434,7 @@ export interface operations {
                     "Retry-After"?: number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7814,9 +8445,10 @@ export interface operations {
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7830,6 +8462,7 @@ export interface operations {
                     "Retry-After"?: number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7864,6 +8497,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7879,6 +8513,7 @@ export interface operations {
                     "Preference-Applied"?: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7890,6 +8525,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7902,6 +8538,7 @@ export interface operations {
                     "WWW-Authenticate": string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7913,6 +8550,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7924,6 +8562,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7935,6 +8574,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7946,6 +8586,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7959,6 +8600,7 @@ export interface operations {
                     Connection: "close";
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7970,6 +8612,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7981,6 +8624,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7992,6 +8636,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8005,6 +8650,7 @@ export interface operations {
                     "Retry-After"?: number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8015,9 +8661,10 @@ export interface operations {
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8031,6 +8678,7 @@ export interface operations {
                     "Retry-After"?: number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8065,6 +8713,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8080,6 +8729,7 @@ export interface operations {
                     "Preference-Applied"?: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8091,6 +8741,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8103,6 +8754,7 @@ export interface operations {
                     "WWW-Authenticate": string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8114,6 +8766,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8125,6 +8778,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8136,6 +8790,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8147,6 +8802,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8160,6 +8816,7 @@ export interface operations {
                     Connection: "close";
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8171,6 +8828,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8182,6 +8840,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8193,6 +8852,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8206,6 +8866,7 @@ export interface operations {
                     "Retry-After"?: number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8216,9 +8877,10 @@ export interface operations {
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8232,6 +8894,7 @@ export interface operations {
                     "Retry-After"?: number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8266,6 +8929,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8281,6 +8945,7 @@ export interface operations {
                     "Preference-Applied"?: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8292,6 +8957,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8304,6 +8970,7 @@ export interface operations {
                     "WWW-Authenticate": string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8315,6 +8982,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8326,6 +8994,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8337,6 +9006,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8348,6 +9018,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8361,6 +9032,7 @@ export interface operations {
                     Connection: "close";
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8372,6 +9044,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8383,6 +9056,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8394,6 +9068,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8407,6 +9082,7 @@ export interface operations {
                     "Retry-After"?: number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8417,9 +9093,10 @@ export interface operations {
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8433,6 +9110,7 @@ export interface operations {
                     "Retry-After"?: number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8471,6 +9149,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8482,6 +9161,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8494,6 +9174,7 @@ export interface operations {
                     "WWW-Authenticate": string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8505,6 +9186,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8518,6 +9200,7 @@ export interface operations {
                     Connection: "close";
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8529,6 +9212,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8540,6 +9224,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8551,6 +9236,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8561,9 +9247,10 @@ export interface operations {
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8594,6 +9281,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8605,6 +9293,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8617,6 +9306,7 @@ export interface operations {
                     "WWW-Authenticate": string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8628,6 +9318,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8639,6 +9330,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8652,6 +9344,7 @@ export interface operations {
                     Connection: "close";
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8663,6 +9356,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8674,6 +9368,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8685,6 +9380,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8695,9 +9391,10 @@ export interface operations {
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8734,6 +9431,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8746,6 +9444,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8758,6 +9457,7 @@ export interface operations {
                     "WWW-Authenticate": string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8769,6 +9469,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8780,6 +9481,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8793,6 +9495,7 @@ export interface operations {
                     Connection: "close";
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8804,6 +9507,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8815,6 +9519,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8826,6 +9531,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8836,9 +9542,10 @@ export interface operations {
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8867,6 +9574,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8878,6 +9586,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8890,6 +9599,7 @@ export interface operations {
                     "WWW-Authenticate": string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8901,6 +9611,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8914,6 +9625,7 @@ export interface operations {
                     Connection: "close";
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8925,6 +9637,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8936,6 +9649,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8947,6 +9661,7 @@ export interface operations {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8957,9 +9672,10 @@ export interface operations {
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
-                    "Retry-After"?: number;
+                    "Retry-After": number;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {

@@ -11,6 +11,7 @@ import { EXAMPLE_IDS } from '../model/names.js';
 import { MAX_KEY_LENGTH } from './idempotency.js';
 import { problemResponse, validationProblem } from './problems.js';
 import { decodeIdCursor, encodeCursor } from './cursor.js';
+import { PRINTABLE_PATTERN, REF_PATTERN } from '../model/formats.js';
 
 /** A page cursor as a query parameter: opaque, checked by decodeCursor (400 `invalid-cursor`, not a 422). */
 export const CursorParam = z
@@ -40,7 +41,7 @@ export const IdOrNameParam = z.object({
     .string()
     .min(1)
     .max(128)
-    .openapi({ param: { name: 'idOrName', in: 'path' }, example: 'docker1' }),
+    .openapi({ param: { name: 'idOrName', in: 'path' }, pattern: REF_PATTERN, example: 'docker1' }),
 });
 
 /** `{id}` in a path: the resource's id (documented with an id of its kind; a wrong one is a 404, not a 422). */
@@ -50,7 +51,7 @@ export function idParam(kind: keyof typeof EXAMPLE_IDS) {
       .string()
       .min(1)
       .max(128)
-      .openapi({ param: { name: 'id', in: 'path' }, example: EXAMPLE_IDS[kind] }),
+      .openapi({ param: { name: 'id', in: 'path' }, pattern: REF_PATTERN, example: EXAMPLE_IDS[kind] }),
   });
 }
 
@@ -74,9 +75,11 @@ export const CascadeQuery = z.object({
 export const PreferHeader = z.object({
   prefer: z
     .string()
+    .max(200)
     .optional()
     .openapi({
       param: { name: 'prefer', in: 'header' },
+      pattern: PRINTABLE_PATTERN,
       example: 'wait=30',
       description: '`respond-async` answers 202 at once; `wait=N` waits up to N seconds for the job (default 30)',
     }),
@@ -84,6 +87,7 @@ export const PreferHeader = z.object({
     .string()
     .min(1, `Idempotency-Key must be 1-${MAX_KEY_LENGTH} characters`)
     .max(MAX_KEY_LENGTH, `Idempotency-Key must be 1-${MAX_KEY_LENGTH} characters`)
+    .regex(new RegExp(PRINTABLE_PATTERN), 'Idempotency-Key must be visible ASCII (and spaces)')
     .optional()
     .openapi({
       param: { name: 'idempotency-key', in: 'header' },
@@ -117,22 +121,22 @@ export const acceptedResponse = {
         .max(80)
         .regex(/^\/jobs\/job_[a-z2-7]+$/)
         .openapi({ description: 'the job: `/jobs/{id}`', example: `/jobs/${EXAMPLE_IDS.job}` }),
-      'Preference-Applied': z.string().optional().openapi({ description: 'the `Prefer` preferences honoured', example: 'respond-async' }),
+      'Preference-Applied': z
+        .string()
+        .max(200)
+        .optional()
+        .openapi({ pattern: PRINTABLE_PATTERN, description: 'the `Prefer` preferences honoured', example: 'respond-async' }),
     }),
     content: { 'application/json': { schema: AcceptedSchema } },
   },
 } as const;
 
 /** A page's `nextCursor`: opaque (api/cursor.ts), for `cursor` on this same list; null on the last page. */
-export const NextCursor = z
-  .string()
-  .max(1024)
-  .nullable()
-  .openapi({
-    pattern: '^[A-Za-z0-9_-]+$',
-    description: 'pass as `cursor` for the next page (opaque); null on the last page',
-    example: 'WzEsImhvc3QiLCJob3N0XzIzb2NvcGpsYW50YWN0ZzNuajUyYXVnd3ltIl0',
-  });
+export const NextCursor = z.string().max(1024).nullable().openapi({
+  pattern: '^[A-Za-z0-9_-]+$',
+  description: 'pass as `cursor` for the next page (opaque); null on the last page',
+  example: 'WzEsImhvc3QiLCJob3N0XzIzb2NvcGpsYW50YWN0ZzNuajUyYXVnd3ltIl0',
+});
 
 export function listOf<T extends z.ZodTypeAny>(item: T, name: string) {
   return z

@@ -1,32 +1,11 @@
 /** GET /healthz (liveness: always answers, says how the store is) and GET /readyz (503 while the store cannot write). */
 import { createRoute, z } from '@hono/zod-openapi';
 import { ProblemError } from '../model/problems.js';
-import { Timestamp } from '../model/formats.js';
+import { StoreHealthSchema } from '../model/health.js';
 import { router } from './common.js';
 import { errorResponses, statusResponses } from './problems.js';
 import { ProblemSchema } from '../model/jobs.js';
 import { VERSION } from '../version.js';
-
-const StoreHealthSchema = z
-  .object({
-    status: z.enum(['ok', 'failing']),
-    writable: z.boolean().openapi({ description: 'the last write (or probe) succeeded and nothing waits to be written' }),
-    pendingWrites: z
-      .number()
-      .int()
-      .min(0)
-      .max(2_147_483_647)
-      .openapi({ format: 'int32', description: 'writes kept in memory, waiting for the store' }),
-    since: Timestamp.optional().openapi({ description: 'when the store started failing' }),
-    error: z.string().max(2000).optional().openapi({ description: 'how it fails' }),
-    retryAfterS: z
-      .number()
-      .int()
-      .min(0)
-      .max(86_400)
-      .openapi({ format: 'int32', description: 'what a 503 `storage-unavailable` says in `Retry-After`' }),
-  })
-  .openapi('StoreHealth');
 
 const HealthSchema = z
   .object({
@@ -74,7 +53,7 @@ export const readyRoute = createRoute({
     503: {
       description: '`storage-unavailable`: the store cannot write; `store` says how, `Retry-After` when to ask again',
       headers: z.object({
-        'Retry-After': z.coerce.number().int().min(0).max(86_400).openapi({ type: 'integer', format: 'int32', example: 5 }),
+        'Retry-After': z.number().int().min(0).max(86_400).openapi({ description: 'seconds', example: 5 }),
       }),
       content: { 'application/problem+json': { schema: ProblemSchema } },
     },

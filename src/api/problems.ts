@@ -9,17 +9,12 @@ const content = { 'application/problem+json': { schema: ProblemSchema } };
 const r = (description: string) => ({ description, content });
 
 /** `Retry-After`: seconds; sent with every problem that has `retryAfter` (the same number). */
-const RetryAfterHeader = z.coerce
+const RetryAfterHeader = z
   .number()
   .int()
   .min(0)
   .max(86_400)
-  .openapi({
-    type: 'integer',
-    format: 'int32',
-    description: "Seconds to wait before trying again (the problem's `retryAfter`)",
-    example: 10,
-  });
+  .openapi({ description: "Seconds to wait before trying again (the problem's `retryAfter`)", example: 10 });
 const retryAfter = (required: boolean) => z.object({ 'Retry-After': required ? RetryAfterHeader : RetryAfterHeader.optional() });
 const storageUnavailable = '`storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds';
 

@@ -9,6 +9,7 @@ import { ContainerRef, idSchema, IfName, Labels, NetnsName } from './names.js';
 import { DriftSchema, ResourceStateSchema, type Resource } from './resource.js';
 import { BridgeRefSchema } from './bridges.js';
 import { AttachmentImpairmentSchema, LinkStateSchema, normalizeAttachmentImpairment } from './impairments.js';
+import { BRIDGE_REF_PATTERN, CidrOut, IpAddressOut, MacOut, REF_PATTERN, Timestamp } from './formats.js';
 
 export const TargetSchema = z
   .union([
@@ -76,7 +77,11 @@ export const ParentRef = z
   .refine((s) => (s.startsWith('mac:') ? Mac.safeParse(s.slice(4)).success : IfName.safeParse(s).success), {
     message: 'a host interface name, or mac: and its MAC address',
   })
-  .openapi({ description: 'the host NIC: its name, or `mac:` and its MAC', example: 'eth0' });
+  .openapi({
+    pattern: '^(?:mac:[0-9A-Fa-f:]{17}|[A-Za-z0-9_][A-Za-z0-9_.-]*)$',
+    description: 'the host NIC: its name, or `mac:` and its MAC',
+    example: 'eth0',
+  });
 
 /** pipework's `U:<seed>`: 02 and the first five bytes of md5(seed + newline), so the same seed gives the same MAC. */
 export const MacSeed = z
@@ -89,11 +94,11 @@ export const MacSeed = z
 /** The lease a DHCP client got for the attachment, as its client reported it. */
 export const DhcpLeaseSchema = z
   .object({
-    address: z.string().openapi({ description: 'CIDR', example: '10.11.12.150/24' }),
-    router: z.string().nullable(),
-    server: z.string().nullable(),
+    address: CidrOut.openapi({ example: '10.11.12.150/24' }),
+    router: IpAddressOut.nullable(),
+    server: IpAddressOut.nullable(),
     leaseSeconds: z.number().nullable(),
-    obtainedAt: z.string(),
+    obtainedAt: Timestamp,
   })
   .openapi('DhcpLease');
 export type DhcpLease = z.infer<typeof DhcpLeaseSchema>;
@@ -109,13 +114,13 @@ export const AttachmentCreateSchema = z
       .min(1)
       .max(96)
       .optional()
-      .openapi({ description: 'bridge id or "host/name" (type veth)', example: 'docker1/ovs_bridge' }),
+      .openapi({ pattern: BRIDGE_REF_PATTERN, description: 'bridge id or "host/name" (type veth)', example: 'docker1/ovs_bridge' }),
     host: z
       .string()
       .min(1)
       .max(64)
       .optional()
-      .openapi({ description: 'host id or name (types macvlan, ipvlan, phys)', example: 'docker1' }),
+      .openapi({ pattern: REF_PATTERN, description: 'host id or name (types macvlan, ipvlan, phys)', example: 'docker1' }),
     parent: ParentRef.optional(),
     mode: z
       .enum([...MACVLAN_MODES, ...IPVLAN_MODES])
@@ -208,7 +213,7 @@ export type AttachmentCreate = z.infer<typeof AttachmentCreateSchema>;
 /** What `?observe=true` reads for an attachment: the target, both veth ends, and the drift (one shape for every kind). */
 export const AttachmentObservationSchema = z
   .object({
-    observedAt: z.string(),
+    observedAt: Timestamp,
     target: z.object({
       running: z.boolean().nullable().openapi({ description: 'null: not a container target' }),
       pid: z.number().nullable(),
@@ -230,8 +235,8 @@ export const AttachmentObservationSchema = z
       paired: z.boolean().openapi({ description: "the inner end is the host end's veth peer" }),
       up: z.boolean().nullable(),
       mtu: z.number().nullable(),
-      mac: z.string().nullable(),
-      addresses: z.array(z.string()),
+      mac: MacOut.nullable(),
+      addresses: z.array(CidrOut),
       routes: z.array(z.string()),
     }),
     impairment: AttachmentImpairmentSchema.required()
@@ -350,7 +355,7 @@ export const AttachmentSchema = z
     bridge: idSchema('bridge').nullable().openapi({ description: 'null: not a veth attachment' }),
     bridgeName: z.string().nullable(),
     parent: z
-      .object({ ref: z.string(), name: z.string().nullable(), mac: z.string().nullable(), lower: z.string().nullable() })
+      .object({ ref: z.string(), name: z.string().nullable(), mac: MacOut.nullable(), lower: z.string().nullable() })
       .nullable()
       .openapi({ description: 'macvlan / ipvlan / phys: the host NIC (lower: the device the sub-interface is on)' }),
     mode: z.string().nullable(),
@@ -360,11 +365,11 @@ export const AttachmentSchema = z
     resolved: ResolvedTargetSchema.nullable(),
     ifname: z.string().nullable(),
     hostIfname: z.string(),
-    addresses: z.array(z.string()),
-    gateway: z.string().nullable(),
+    addresses: z.array(CidrOut),
+    gateway: IpAddressOut.nullable(),
     routes: z.array(RouteSchema),
     rules: z.array(RuleSchema),
-    mac: z.string().nullable(),
+    mac: MacOut.nullable(),
     macSeed: z.string().nullable(),
     dhcp: z
       .object({ client: DhcpClientSchema.nullable() })
@@ -384,8 +389,8 @@ export const AttachmentSchema = z
     link: LinkStateSchema,
     state: ResourceStateSchema,
     jobId: idSchema('job').nullable(),
-    createdAt: z.string(),
-    updatedAt: z.string(),
+    createdAt: Timestamp,
+    updatedAt: Timestamp,
     observed: AttachmentObservationSchema.optional(),
   })
   .openapi('Attachment');

@@ -4,6 +4,7 @@ import { Cidr, Mtu } from './net.js';
 import { HostName, IfName, Labels } from './names.js';
 import { DriftSchema, ResourceStateSchema, type Resource } from './resource.js';
 import { idPattern, idSchema } from './names.js';
+import { CidrOut, Timestamp } from './formats.js';
 
 export const HostRef = z.string().min(1).max(64).openapi({ description: 'a host id or name', example: 'docker1' });
 
@@ -15,7 +16,7 @@ const Addresses = z
 
 export const BridgeCreateSchema = z
   .object({
-    host: z.union([HostName, z.string().regex(idPattern('host'))]).openapi({ description: 'host id or name', example: 'docker1' }),
+    host: z.union([HostName, z.string().max(40).regex(idPattern('host'))]).openapi({ description: 'host id or name', example: 'docker1' }),
     name: IfName,
     type: z.enum(['ovs', 'linux']).default('ovs'),
     datapathType: z
@@ -83,10 +84,10 @@ export function bridgeRef(r: Resource<BridgeData>): BridgeRef {
 
 export const BridgeObservationSchema = z
   .object({
-    observedAt: z.string(),
+    observedAt: Timestamp,
     exists: z.boolean(),
     up: z.boolean().nullable(),
-    addresses: z.array(z.string()),
+    addresses: z.array(CidrOut),
     mtu: z.number().nullable(),
     datapathType: z.string().nullable(),
     owner: z
@@ -114,7 +115,7 @@ export const BridgeSchema = z
     name: z.string(),
     type: z.enum(['ovs', 'linux']),
     datapathType: z.enum(['system', 'netdev']).nullable(),
-    addresses: z.array(z.string()),
+    addresses: z.array(CidrOut),
     mtu: z.number().nullable(),
     stp: z.boolean(),
     overlayMtu: z.number().nullable().openapi({ description: 'MTU left for attachments once tunnels use this bridge' }),
@@ -122,8 +123,8 @@ export const BridgeSchema = z
     labels: z.record(z.string(), z.string()),
     state: ResourceStateSchema,
     jobId: idSchema('job').nullable(),
-    createdAt: z.string(),
-    updatedAt: z.string(),
+    createdAt: Timestamp,
+    updatedAt: Timestamp,
     observed: BridgeObservationSchema.optional(),
   })
   .openapi('Bridge');

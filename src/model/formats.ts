@@ -31,3 +31,12 @@ export const CidrOut = z
   .openapi({ pattern: CIDR_PATTERN, description: 'IPv4 or IPv6 address with prefix length', example: '10.11.12.100/24' });
 
 export const MacOut = z.string().max(17).openapi({ pattern: MAC_PATTERN, example: '02:42:0a:0b:0c:64' });
+
+/** A resource by id or by name (host names, interface names, container names): what path and query references take. */
+export const REF_PATTERN = '^[A-Za-z0-9_][A-Za-z0-9_.-]*$';
+/** A bridge by id or by "host/name". */
+export const BRIDGE_REF_PATTERN = '^[A-Za-z0-9_][A-Za-z0-9_.-]*(?:/[A-Za-z0-9_][A-Za-z0-9_.-]*)?$';
+/** Header values the service reads (Prefer, Idempotency-Key): visible ASCII and spaces. */
+export const PRINTABLE_PATTERN = '^[\\x20-\\x7e]*$';
+/** Label values: any text without control characters. */
+export const LABEL_VALUE_PATTERN = '^[^\\x00-\\x1f\\x7f]*$';

@@ -4,20 +4,26 @@ import { HostName, idSchema, Labels } from './names.js';
 import { TrafficControlFactsSchema } from './impairments.js';
 import { canonicalIp, IpAddress } from './net.js';
 import { ResourceStateSchema, type Resource } from './resource.js';
+import { IpAddressOut, Timestamp } from './formats.js';
 
 /** What the reconcile loop does on a host (see src/reconcile/loop.ts). */
 export const ReconcileMode = z.enum(['auto', 'report', 'off']);
 export type ReconcileMode = z.infer<typeof ReconcileMode>;
 
+/** What a private key's text begins with (PEM or OpenSSH); the service parses it, and refuses what it cannot use (422). */
+const PRIVATE_KEY_PATTERN = '^-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----';
+
 const DnsName = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 
 export const HostAddress = z
   .string()
+  .max(253)
   .refine((s) => canonicalIp(s) !== null || (DnsName.test(s) && !/^[0-9.]+$/.test(s)), 'an IP address or a DNS name')
-  .openapi({ example: '10.10.10.101' });
+  .openapi({ pattern: '^[A-Za-z0-9:.-]+$', description: 'an IP address or a DNS name', example: '10.10.10.101' });
 
 export const HostKeySha256 = z
   .string()
+  .max(51)
   .regex(/^SHA256:[A-Za-z0-9+/]{43}$/, 'the SHA256:… fingerprint as `ssh-keygen -lf` prints it (SHA256: and 43 base64 characters)')
   .openapi({ example: 'SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s' });
 
@@ -33,6 +39,7 @@ export const SshExecutorSchema = z
     port: z.number().int().min(1).max(65535).default(22),
     user: z
       .string()
+      .max(32)
       .regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'a POSIX user name ([a-z_][a-z0-9_-]{0,31})')
       .default('root'),
     privateKeyPath: z
@@ -41,13 +48,13 @@ export const SshExecutorSchema = z
       .max(4096)
       .refine((p) => p.startsWith('/'), 'an absolute path')
       .optional()
-      .openapi({ description: 'Read by the service when it connects. Write-only.' }),
+      .openapi({ pattern: '^/', description: 'Read by the service when it connects. Write-only.' }),
     privateKey: z
       .string()
       .min(1)
       .max(65536)
       .optional()
-      .openapi({ description: 'PEM/OpenSSH private key. Write-only: never returned or logged.' }),
+      .openapi({ pattern: PRIVATE_KEY_PATTERN, description: 'PEM/OpenSSH private key. Write-only: never returned or logged.' }),
     hostKeySha256: HostKeySha256,
   })
   .strict()
@@ -59,8 +66,18 @@ export const SshExecutorSchema = z
     description: 'Commands run over SSH, the host key pinned. Exactly one of `privateKeyPath` or `privateKey`.',
     // The refine above, as JSON Schema says it: exactly one of the two keys (typed, so generated clients require one).
     oneOf: [
-      { title: 'key file', type: 'object', required: ['privateKeyPath'], properties: { privateKeyPath: { type: 'string' } } },
-      { title: 'inline key', type: 'object', required: ['privateKey'], properties: { privateKey: { type: 'string' } } },
+      {
+        title: 'key file',
+        type: 'object',
+        required: ['privateKeyPath'],
+        properties: { privateKeyPath: { type: 'string', maxLength: 4096, pattern: '^/' } },
+      },
+      {
+        title: 'inline key',
+        type: 'object',
+        required: ['privateKey'],
+        properties: { privateKey: { type: 'string', maxLength: 65536, pattern: PRIVATE_KEY_PATTERN } },
+      },
     ],
   });
 
@@ -72,7 +89,12 @@ export const HostCreateSchema = z
       .openapi({ description: 'How the service reaches the host' }),
     tunnelIp: IpAddress.optional().openapi({ description: 'Underlay address the other ends of tunnels send to' }),
     docker: z
-      .object({ socketPath: z.string().regex(/^\/[A-Za-z0-9_./-]+$/, 'an absolute socket path') })
+      .object({
+        socketPath: z
+          .string()
+          .max(4096)
+          .regex(/^\/[A-Za-z0-9_./-]+$/, 'an absolute socket path'),
+      })
       .strict()
       .optional()
       .openapi({
@@ -104,7 +126,7 @@ export type HostCreate = z.infer<typeof HostCreateSchema>;
 
 export const HostFactsSchema = z
   .object({
-    probedAt: z.string(),
+    probedAt: Timestamp,
     reachable: z.boolean(),
     problem: z.object({ type: z.string(), title: z.string(), status: z.number(), detail: z.string() }).catchall(z.unknown()).optional(),
     kernel: z.string().optional(),
@@ -144,10 +166,10 @@ export type HostFacts = z.infer<typeof HostFactsSchema>;
 export const SshExecutorViewSchema = z
   .object({
     kind: z.literal('ssh'),
-    address: z.string(),
-    port: z.number().int(),
-    user: z.string(),
-    hostKeySha256: z.string(),
+    address: z.string().max(253).openapi({ pattern: '^[A-Za-z0-9:.-]+$', description: 'an IP address or a DNS name' }),
+    port: z.number().int().min(1).max(65535),
+    user: z.string().max(32).openapi({ pattern: '^[a-z_][a-z0-9_-]*$' }),
+    hostKeySha256: z.string().max(51).openapi({ pattern: '^SHA256:[A-Za-z0-9+/]{43}$' }),
     auth: z
       .enum(['privateKey', 'privateKeyPath'])
       .openapi({ description: 'which kind of key was given (the key itself is never returned)' }),
@@ -159,15 +181,15 @@ export const HostSchema = z
     id: idSchema('host'),
     name: z.string(),
     executor: z.discriminatedUnion('kind', [LocalExecutorSchema, SshExecutorViewSchema]),
-    tunnelIp: z.string().nullable(),
+    tunnelIp: IpAddressOut.nullable(),
     docker: z.object({ socketPath: z.string() }).nullable(),
     labels: z.record(z.string(), z.string()),
     facts: HostFactsSchema.nullable(),
     reconcile: ReconcileMode,
     state: ResourceStateSchema,
     jobId: idSchema('job').nullable(),
-    createdAt: z.string(),
-    updatedAt: z.string(),
+    createdAt: Timestamp,
+    updatedAt: Timestamp,
   })
   .openapi('Host');
 export type HostView = z.infer<typeof HostSchema>;

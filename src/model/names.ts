@@ -1,10 +1,12 @@
 /** Names that reach a host's command line. Checked here, once, before any plan is built. */
 import { randomBytes } from 'node:crypto';
 import { z } from '@hono/zod-openapi';
+import { LABEL_VALUE_PATTERN } from './formats.js';
 
 /** Host names: 1–63 of [A-Za-z0-9_.-] starting with a letter or digit. */
 export const HostName = z
   .string()
+  .max(63)
   .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, '1-63 characters of [A-Za-z0-9_.-], starting with a letter or digit')
   .openapi({ example: 'docker1' });
 
@@ -22,6 +24,7 @@ export const IfName = z
 /** Named network namespaces (ip netns). */
 export const NetnsName = z
   .string()
+  .max(64)
   .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/, '1-64 characters of [A-Za-z0-9_.-], not starting with - or .')
   .refine((s) => s !== '.' && s !== '..', 'reserved name')
   .openapi({ example: 'blue' });
@@ -29,11 +32,15 @@ export const NetnsName = z
 /** Docker container names or ids. */
 export const ContainerRef = z
   .string()
+  .max(128)
   .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/, 'a container name or id: [A-Za-z0-9][A-Za-z0-9_.-]*')
   .openapi({ example: 'web1' });
 
 export const Labels = z
-  .record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_./-]{0,62}$/, 'label keys: 1-63 of [A-Za-z0-9_./-]'), z.string().max(255))
+  .record(
+    z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_./-]{0,62}$/, 'label keys: 1-63 of [A-Za-z0-9_./-]'),
+    z.string().max(255).regex(new RegExp(LABEL_VALUE_PATTERN), 'label values: no control characters'),
+  )
   .refine((r) => Object.keys(r).length <= 64, 'at most 64 labels')
   .openapi({ example: { env: 'ci' } });
 

@@ -1,6 +1,7 @@
 /** Addresses: parsed with ipaddr.js and written back canonical, so the store and the host agree. */
 import ipaddr from 'ipaddr.js';
 import { z } from '@hono/zod-openapi';
+import { CIDR_PATTERN, IP_PATTERN, MAC_PATTERN } from './formats.js';
 
 export function canonicalCidr(s: string): string | null {
   if (typeof s !== 'string' || s.length > 64 || !/^[0-9A-Fa-f.:]+\/\d{1,3}$/.test(s)) return null;
@@ -44,7 +45,13 @@ export const Cidr = z
     }
     return c;
   })
-  .openapi({ type: 'string', example: '10.11.12.1/24', description: 'IPv4 or IPv6 address with prefix length; stored canonical' });
+  .openapi({
+    type: 'string',
+    maxLength: 64,
+    pattern: CIDR_PATTERN,
+    example: '10.11.12.1/24',
+    description: 'IPv4 or IPv6 address with prefix length; stored canonical',
+  });
 
 export const IpAddress = z
   .string()
@@ -56,13 +63,13 @@ export const IpAddress = z
     }
     return c;
   })
-  .openapi({ type: 'string', example: '10.10.10.101' });
+  .openapi({ type: 'string', maxLength: 45, pattern: IP_PATTERN, example: '10.10.10.101' });
 
 export const Mac = z
   .string()
   .regex(/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/, 'a MAC address like 02:42:ac:11:00:02')
   .refine((m) => (parseInt(m.slice(0, 2), 16) & 1) === 0, 'must be a unicast MAC (the first octet even)')
   .transform((m) => m.toLowerCase())
-  .openapi({ type: 'string', example: '02:42:0a:0b:0c:64' });
+  .openapi({ type: 'string', maxLength: 17, pattern: MAC_PATTERN, example: '02:42:0a:0b:0c:64' });
 
 export const Mtu = z.number().int().min(68).max(65535).openapi({ example: 1500 });

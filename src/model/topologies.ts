@@ -9,10 +9,12 @@ import { Cidr, IpAddress, Mac, Mtu } from './net.js';
 import { DriftSchema, ResourceStateSchema } from './resource.js';
 import { TUNNEL_TYPES } from './tunnels.js';
 import { AttachmentImpairmentSchema, LinkStateSchema } from './impairments.js';
+import { CidrOut, MacOut, Timestamp } from './formats.js';
 
 /** Topology and network names: they name derived objects, so they are short and plain. */
 export const TopologyName = z
   .string()
+  .max(32)
   .regex(/^[a-z][a-z0-9-]{0,31}$/, '1-32 of [a-z0-9-], starting with a letter')
   .openapi({ example: 'seed' });
 const NetworkName = z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'network names: 1-32 of [a-z0-9-], starting with a letter');
@@ -129,9 +131,9 @@ export type TopologyDocument = z.infer<typeof TopologyDocumentSchema>;
 /** Values the service chose for a topology, keyed by the document's own names (never renumbered by an edit). */
 export const AllocationsSchema = z.object({
   /** `<network>/<host>/<container|netns>` → CIDR */
-  memberAddresses: z.record(z.string(), z.string()),
+  memberAddresses: z.record(z.string(), CidrOut),
   /** `<network>/<host>` → CIDR */
-  hostAddresses: z.record(z.string(), z.string()),
+  hostAddresses: z.record(z.string(), CidrOut),
   /** `<network>` → GRE key / VNI */
   keys: z.record(z.string(), z.number()),
   /** `<network>` → bridge name */
@@ -141,7 +143,7 @@ export const AllocationsSchema = z.object({
   /** member key → interface name inside */
   ifnames: z.record(z.string(), z.string()),
   /** member key → MAC */
-  macs: z.record(z.string(), z.string()),
+  macs: z.record(z.string(), MacOut),
 });
 export type Allocations = z.infer<typeof AllocationsSchema>;
 
@@ -204,11 +206,11 @@ export const TopologySchema = z
     labels: z.record(z.string(), z.string()),
     state: ResourceStateSchema,
     jobId: idSchema('job').nullable(),
-    createdAt: z.string(),
-    updatedAt: z.string(),
+    createdAt: Timestamp,
+    updatedAt: Timestamp,
     observed: z
       .object({
-        observedAt: z.string(),
+        observedAt: Timestamp,
         drift: DriftSchema.openapi({ description: "every owned resource's drift, fields prefixed with its slot" }),
       })
       .optional(),

@@ -4,6 +4,7 @@ import { BridgeRefSchema } from './bridges.js';
 import { idSchema, IfName, Labels } from './names.js';
 import { DriftSchema, ResourceStateSchema, type Resource } from './resource.js';
 import { LinkStateSchema, normalizeTunnelImpairment, TunnelImpairmentSchema } from './impairments.js';
+import { BRIDGE_REF_PATTERN, IpAddressOut, Timestamp } from './formats.js';
 
 export const TUNNEL_TYPES = ['gre', 'vxlan', 'geneve'] as const;
 export type TunnelType = (typeof TUNNEL_TYPES)[number];
@@ -15,7 +16,11 @@ export const MAX_VNI = 2 ** 24 - 1;
 
 export const TunnelEndpointRequestSchema = z
   .object({
-    bridge: z.string().min(1).max(96).openapi({ description: 'bridge id or "host/name"', example: 'docker1/ovs_bridge' }),
+    bridge: z
+      .string()
+      .min(1)
+      .max(96)
+      .openapi({ pattern: BRIDGE_REF_PATTERN, description: 'bridge id or "host/name"', example: 'docker1/ovs_bridge' }),
     portName: IfName.optional().openapi({
       description:
         'the tunnel port (OVS) or device (Linux) on that bridge; default `<type>-<other host>`, ≤ 15 bytes, made unique on the host',
@@ -143,8 +148,8 @@ export const TunnelEndpointSchema = z
     host: idSchema('host', 'host id'),
     hostName: z.string().openapi({ example: 'docker1' }),
     portName: z.string().openapi({ example: 'gre-docker3' }),
-    localIp: z.string().openapi({ description: "this host's tunnelIp", example: '10.10.10.101' }),
-    remoteIp: z.string().openapi({ description: "the other host's tunnelIp (remote_ip)", example: '192.168.50.101' }),
+    localIp: IpAddressOut.openapi({ description: "this host's tunnelIp", example: '10.10.10.101' }),
+    remoteIp: IpAddressOut.openapi({ description: "the other host's tunnelIp (remote_ip)", example: '192.168.50.101' }),
     overlayMtu: z.number().openapi({ description: "this bridge's MTU (1500 when unset) minus the encapsulation overhead", example: 1462 }),
   })
   .openapi('TunnelEndpoint');
@@ -166,11 +171,11 @@ export const TunnelSchema = z
     link: LinkStateSchema,
     state: ResourceStateSchema,
     jobId: idSchema('job').nullable(),
-    createdAt: z.string(),
-    updatedAt: z.string(),
+    createdAt: Timestamp,
+    updatedAt: Timestamp,
     observed: z
       .object({
-        observedAt: z.string(),
+        observedAt: Timestamp,
         endpoints: z.array(TunnelEndObservationSchema),
         drift: DriftSchema.openapi({ description: "every end's drift, fields prefixed with the end's host name" }),
       })

@@ -1,4 +1,5 @@
 import { z } from '@hono/zod-openapi';
+import { BRIDGE_REF_PATTERN, REF_PATTERN } from '../../model/formats.js';
 import { AttachmentSchema } from '../../model/attachments.js';
 import { JobSchema } from '../../model/jobs.js';
 import { listOf } from '../common.js';
@@ -12,15 +13,19 @@ export const AttachmentListQuery = z.object({
     .string()
     .max(96)
     .optional()
-    .openapi({ param: { name: 'bridge', in: 'query' }, description: 'bridge id or host/name' }),
+    .openapi({ param: { name: 'bridge', in: 'query' }, pattern: BRIDGE_REF_PATTERN, description: 'bridge id or host/name' }),
   host: z
     .string()
     .max(64)
     .optional()
-    .openapi({ param: { name: 'host', in: 'query' }, description: 'host id or name' }),
+    .openapi({ param: { name: 'host', in: 'query' }, pattern: REF_PATTERN, description: 'host id or name' }),
   container: z
     .string()
     .max(128)
     .optional()
-    .openapi({ param: { name: 'container', in: 'query' }, description: 'container name or id as given when attaching' }),
+    .openapi({
+      param: { name: 'container', in: 'query' },
+      pattern: REF_PATTERN,
+      description: 'container name or id as given when attaching',
+    }),
 });

@@ -10,6 +10,7 @@ import { acceptedResponse, IdOrNameParam, PreferHeader, router } from '../common
 import { mutate } from '../mutation.js';
 import { errorResponses, mutationErrorResponses, notFoundResponse, observeErrorResponses, statusResponses } from '../problems.js';
 import { requireResource } from '../resources.js';
+import { Timestamp } from '../../model/formats.js';
 
 const OrphanSchema = z
   .object({
@@ -18,7 +19,7 @@ const OrphanSchema = z
     owner: z.string().openapi({ description: 'the netplumb id it is marked with, which no record has' }),
   })
   .openapi('Orphan');
-const OrphansSchema = z.object({ observedAt: z.string(), items: z.array(OrphanSchema) }).openapi('Orphans');
+const OrphansSchema = z.object({ observedAt: Timestamp, items: z.array(OrphanSchema) }).openapi('Orphans');
 const OrphansRemovedSchema = z.object({ removed: z.array(OrphanSchema), job: JobSchema }).openapi('OrphansRemoved');
 
 const about =

@@ -11,5 +11,9 @@ export const HostListQuery = z.object({
     .string()
     .max(320)
     .optional()
-    .openapi({ param: { name: 'label', in: 'query' }, description: 'key=value: only hosts with this label' }),
+    .openapi({
+      param: { name: 'label', in: 'query' },
+      pattern: '^[A-Za-z0-9][A-Za-z0-9_./-]*=',
+      description: 'key=value: only hosts with this label',
+    }),
 });

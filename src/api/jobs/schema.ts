@@ -20,7 +20,7 @@ export const JobListQuery = z.object({
     .string()
     .max(64)
     .optional()
-    .openapi({ param: { name: 'kind', in: 'query' }, example: 'bridge.create' }),
+    .openapi({ param: { name: 'kind', in: 'query' }, pattern: '^[a-z]+(?:\\.[a-z-]+)+$', example: 'bridge.create' }),
   resource: z
     .string()
     .max(128)
@@ -28,6 +28,7 @@ export const JobListQuery = z.object({
     .openapi({ param: { name: 'resource', in: 'query' }, pattern: '^[a-z]+_[a-z2-7]+$', description: 'a resource id' }),
   after: z
     .string()
+    .max(40)
     .regex(idPattern('job'))
     .optional()
     .openapi({
@@ -62,5 +63,5 @@ export const JobIdParam = z.object({
     .string()
     .min(1)
     .max(64)
-    .openapi({ param: { name: 'id', in: 'path' }, example: EXAMPLE_IDS.job }),
+    .openapi({ param: { name: 'id', in: 'path' }, pattern: '^job_[a-z2-7]+$', example: EXAMPLE_IDS.job }),
 });
