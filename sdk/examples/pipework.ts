@@ -29,7 +29,7 @@ console.log(`web2: leased ${web2.lease?.address} from ${web2.lease?.server} (${w
 try {
   await np.attachments.create({ type: 'ipvlan', host, parent: nic, target: { container: 'web2' } });
 } catch (e) {
-  if (!(e instanceof NetplumbError)) throw e;
+  if (!(e instanceof NetplumbError) || e.problem.type !== 'https://netplumb.dev/problems/validation') throw e;
   console.log(`ipvlan: ${e.status} ${e.problem.errors?.[0]?.pointer}: ${e.problem.errors?.[0]?.detail}`);
 }
 

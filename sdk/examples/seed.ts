@@ -39,7 +39,7 @@ try {
     ['docker3', 'web2', '10.11.12.200/24'],
   ] as const) {
     const a = await np.attachments.create({ bridge: `${host}/ovs_bridge`, target: { container }, addresses: [ip] });
-    console.log(`${container}: ${a.ifname} ${a.addresses.join(' ')} mtu ${a.mtu} (job ${a.job?.id})`);
+    console.log(`${container}: ${a.ifname} ${a.addresses.join(' ')} mtu ${a.mtu} (job ${a.job.id})`);
   }
   // Every job keeps its log: here the tunnel's, command by command.
   for await (const line of np.streamJobLogs(tunnel.jobId!)) {

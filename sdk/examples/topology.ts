@@ -25,7 +25,9 @@ const plan = await np.topologies.plan('seed', seed);
 for (const c of plan.changes) console.log(`plan: ${c.action} ${c.slot} on ${c.hosts.join(', ')} (disruption: ${c.disruption})`);
 
 const t = await np.topologies.apply('seed', seed);
-console.log(`applied: ${t.state}, job ${t.job?.status}; web2 got ${t.allocations.memberAddresses['web/docker3/web2']}`);
+console.log(
+  `applied: ${t.state}, job ${t.job.status}, ${t.plan.changes.length} change(s); web2 got ${t.allocations.memberAddresses['web/docker3/web2']}`,
+);
 
 const again = await np.topologies.apply('seed', seed);
 console.log(`re-applied unchanged: ${again.plan?.changes.length ?? 0} change(s)`);

@@ -25,13 +25,6 @@ const COMMANDS: Record<string, (s: Session, io: Io, inv: Invocation) => Promise<
   hosts,
 };
 
-/** Why a request could not be made: the cause of fetch's "fetch failed" (ECONNREFUSED, ENOTFOUND, …). */
-function unreachable(e: unknown): string | null {
-  if (!(e instanceof TypeError) || !/fetch failed/i.test(e.message)) return null;
-  const cause = (e as { cause?: { code?: string; message?: string } }).cause;
-  return cause?.code ?? cause?.message ?? e.message;
-}
-
 export async function run(argv: readonly string[], io: Io): Promise<number> {
   let where = '';
   try {
@@ -69,14 +62,16 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
       return e.code;
     }
     if (e instanceof NetplumbError) {
+      // No answer at all (the SDK tried again first, NETPLUMB_RETRIES): the problem says why (ECONNREFUSED, …).
+      if (e.transport) {
+        io.err(`netplumb: cannot reach ${where || 'the service'}: ${e.problem.detail}; set --server or NETPLUMB_URL`);
+        return EXIT.unreachable;
+      }
       io.err(formatProblem(e.problem));
-      if (e.problem.jobId) return EXIT.jobFailed;
+      // Exit 1 only for a job that ran and failed; a problem that names another job (a busy resource's, a key's
+      // first request) is a refusal like any 4xx.
+      if (e.jobFailed) return EXIT.jobFailed;
       return e.status >= 400 && e.status < 500 ? EXIT.usage : EXIT.service;
-    }
-    const why = unreachable(e);
-    if (why) {
-      io.err(`netplumb: cannot reach ${where || 'the service'} (${why}); set --server or NETPLUMB_URL`);
-      return EXIT.unreachable;
     }
     io.err(`netplumb: ${e instanceof Error ? e.message : String(e)}`);
     return EXIT.service;

@@ -1,6 +1,6 @@
 /** How results read: tables for people, JSON/YAML for scripts; problems as their title, detail and pointers. */
 import { stringify } from 'yaml';
-import type { Host, JobLogLine, Problem, Topology, TopologyPlan } from '../../sdk/src/index.js';
+import type { ForeignProblem, Host, JobLogLine, Problem, Topology, TopologyPlan } from '../../sdk/src/index.js';
 import type { OutputFormat } from './args.js';
 
 export function render<T>(value: T, format: OutputFormat, table: (v: T) => string): string {
@@ -112,9 +112,14 @@ export function formatLogLine(l: JobLogLine): string {
 }
 
 /** A problem as people read it: title (status), detail, then each pointer with its detail; the job when one failed. */
-export function formatProblem(p: Problem): string {
+export function formatProblem(p: Problem | ForeignProblem): string {
   const lines = [`error: ${p.title}${p.status ? ` (${p.status})` : ''}${p.detail ? `: ${p.detail}` : ''}`];
+  if (p.type === 'about:blank') return lines.join('\n');
   for (const e of p.errors ?? []) lines.push(`  ${e.pointer || '/'}: ${e.detail}`);
-  if (p.jobId) lines.push(`  job: ${p.jobId} (netplumb logs ${p.jobId})`);
+  if (p.retryAfter !== undefined) lines.push(`  try again in ${p.retryAfter} s`);
+  if (p.jobId)
+    lines.push(
+      p.jobStatus ? `  job: ${p.jobId} ${p.jobStatus} (netplumb logs ${p.jobId})` : `  job: ${p.jobId} (netplumb logs ${p.jobId})`,
+    );
   return lines.join('\n');
 }

@@ -5,7 +5,7 @@
  */
 import { existsSync, mkdirSync, rmdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { createClient, NetplumbError, type NetplumbClient, type Problem } from '../../sdk/src/index.js';
+import { createClient, NetplumbError, type NetplumbClient } from '../../sdk/src/index.js';
 import { createApp } from '../app.js';
 import { loadSecretKey } from '../secrets.js';
 import { createDeps, recoverInterruptedJobs } from '../services.js';
@@ -21,10 +21,25 @@ export interface Session {
 
 export const DB_FILE = 'netplumb.db';
 
+/**
+ * NETPLUMB_RETRIES: how often a request is tried again after a network error or a 429/503 (after its Retry-After, up
+ * to 30 s); the SDK's default (3) when unset, 0 to fail at once.
+ */
+export function retriesOf(env: NodeJS.ProcessEnv): number | undefined {
+  const v = env.NETPLUMB_RETRIES;
+  if (v === undefined || v === '') return undefined;
+  if (!/^\d{1,2}$/.test(v)) throw new CliError(`NETPLUMB_RETRIES must be a number of retries, 0-99 (not "${v}")`, EXIT.usage);
+  return Number(v);
+}
+
 export function serviceSession(server: string | undefined, env: NodeJS.ProcessEnv): Session {
   const baseUrl = (server ?? env.NETPLUMB_URL ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
   if (!/^https?:\/\/[^/]/.test(baseUrl)) throw new CliError(`--server/NETPLUMB_URL must be an http(s) URL (not "${baseUrl}")`, EXIT.usage);
-  return { np: createClient({ baseUrl, token: env.NETPLUMB_TOKEN || undefined }), where: baseUrl, close: async () => {} };
+  return {
+    np: createClient({ baseUrl, token: env.NETPLUMB_TOKEN || undefined, retries: retriesOf(env) }),
+    where: baseUrl,
+    close: async () => {},
+  };
 }
 
 /** create: make the directory and database (up); otherwise the state must exist (every other command). */
@@ -76,14 +91,5 @@ export function removeState(dir: string): void {
 
 /** A NetplumbError from a raw openapi-fetch answer (the SDK's helpers do the same inside). */
 export function problemError(res: Response, error: unknown): NetplumbError {
-  const p =
-    error && typeof error === 'object' && 'title' in error
-      ? (error as Problem)
-      : ({
-          type: 'about:blank',
-          title: res.statusText || 'Error',
-          status: res.status,
-          detail: typeof error === 'string' ? error : '',
-        } as Problem);
-  return new NetplumbError(res.status, p);
+  return NetplumbError.fromResponse(res, error);
 }

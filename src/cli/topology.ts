@@ -83,7 +83,9 @@ function jobOutcome(io: Io, job: Job): number {
   if (job.status === 'succeeded') return EXIT.ok;
   io.err(
     formatProblem(
-      job.error ?? { type: 'about:blank', title: 'Job failed', status: 500, detail: `job ${job.id} ${job.status}`, jobId: job.id },
+      job.error
+        ? { ...job.error, jobId: job.id, ...(job.status === 'failed' || job.status === 'interrupted' ? { jobStatus: job.status } : {}) }
+        : { type: 'about:blank', title: 'Job failed', status: 500, detail: `job ${job.id} ${job.status}` },
     ),
   );
   return EXIT.jobFailed;

@@ -12,7 +12,7 @@
 import { serve, type ServerType } from '@hono/node-server';
 import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -76,7 +76,7 @@ const host = await np.hosts.create({ name: 'mjs1', executor: { kind: 'local' } }
 const page = await np.hosts.list();
 const missing = await np.hosts.get('nope').catch((e) => e);
 console.log(JSON.stringify({
-  created: host.name, state: host.state, job: host.job?.status, listed: page.items.map((h) => h.name),
+  created: host.name, state: host.state, job: host.job.status, listed: page.items.map((h) => h.name),
   error: missing instanceof NetplumbError ? missing.type : String(missing),
 }));
 `;
@@ -110,9 +110,17 @@ const TSCONFIG = {
 };
 
 const CONSUMER_TS = `
-import { createClient, NetplumbError, type Bridge, type Host } from '@netplumb/sdk';
+import {
+  createClient,
+  NetplumbError,
+  type Bridge,
+  type Host,
+  type Job,
+  type ProblemType,
+  type TopologyPlan,
+} from '@netplumb/sdk';
 
-const [baseUrl = '', keyPath = ''] = process.argv.slice(2);
+const [baseUrl = '', keyPath = '', deadUrl = ''] = process.argv.slice(2);
 const np = createClient({ baseUrl, token: process.env['NETPLUMB_TOKEN'] });
 
 // Defaults left out: port and user (ssh), type/datapathType/addresses/stp/adopt/labels (bridge).
@@ -120,29 +128,75 @@ const host: Host = await np.hosts.create({
   name: 'ts1',
   executor: { kind: 'ssh', address: '192.0.2.10', hostKeySha256: '${HOST_KEY}', privateKeyPath: keyPath },
 });
-const bridge: Bridge = await np.bridges.create({ host: host.name, name: 'br_ts' });
+const created = await np.bridges.create({ host: host.name, name: 'br_ts' });
+const bridge: Bridge = created;
+// A mutation resolves with its job, always (a 202 is followed to the job's end): no \`?.\`, no \`!\`.
+const job: Job = created.job;
 const raw = await np.api.POST('/bridges', { body: { host: 'ts1', name: 'br_raw' } });
 // What always comes back is required in the answers.
 const port: number = host.executor.kind === 'ssh' ? host.executor.port : 0;
 const stp: boolean = bridge.stp;
+// Pictures are text.
+const picture: string = await np.graph.get({ format: 'mermaid' });
 
-// Type-checked only, never called: the other request bodies without their defaults.
+// Type-checked only, never called: the other request bodies without their defaults, and what they resolve with.
 async function typesOnly(): Promise<void> {
   await np.attachments.create({ bridge: 'ts1/br_ts', target: { container: 'web1' } });
   await np.tunnels.create({ type: 'gre', endpoints: [{ bridge: 'ts1/br_ts' }, { bridge: 'ts2/br_ts' }] });
   await np.topologies.plan('t', { networks: { web: { members: [{ host: 'ts1', container: 'web1' }] } } });
+  const applied = await np.topologies.apply('t', { networks: { web: { members: [{ host: 'ts1', container: 'web1' }] } } });
+  const plan: TopologyPlan = applied.plan;
+  const appliedJob: Job = applied.job;
+  const dot: string = await np.topologies.graph('t', { format: 'dot' });
+  void [plan, appliedJob, dot];
   // @ts-expect-error a bridge has no default name: this must not compile
   await np.bridges.create({ host: 'ts1' });
+  const e = new NetplumbError(0, { type: 'about:blank', title: 't', status: 0, detail: 'd' });
+  // @ts-expect-error not a problem type the service declares: the comparison cannot be true
+  if (e.problem.type === 'https://netplumb.dev/problems/no-such-problem') throw e;
 }
 void typesOnly;
 
 let error = '';
+let existing = '';
+let jobFailed = true;
 try {
   await np.bridges.create({ host: 'ts1', name: 'br_ts' });
 } catch (e) {
-  if (e instanceof NetplumbError) error = e.type;
+  if (e instanceof NetplumbError) {
+    const type: ProblemType | 'about:blank' = e.type;
+    error = type;
+    jobFailed = e.jobFailed;
+    // Narrowed by its type, a problem's members are typed: a conflict names the resource that exists.
+    if (e.problem.type === 'https://netplumb.dev/problems/conflict') existing = e.problem.existing ?? '';
+  }
 }
-console.log(JSON.stringify({ host: host.name, port, user: host.executor.kind === 'ssh' ? host.executor.user : '', bridge: bridge.name, type: bridge.type, stp, raw: raw.response.status, error }));
+
+// No answer at all: the SDK's error (status 0) with the platform's as its cause, not a raw TypeError.
+let unreachable = '';
+try {
+  await createClient({ baseUrl: deadUrl, retries: 0 }).hosts.list();
+} catch (e) {
+  if (e instanceof NetplumbError && e.transport) unreachable = e.cause instanceof Error ? e.cause.name : 'no cause';
+}
+
+console.log(
+  JSON.stringify({
+    host: host.name,
+    port,
+    user: host.executor.kind === 'ssh' ? host.executor.user : '',
+    bridge: bridge.name,
+    type: bridge.type,
+    stp,
+    job: job.status,
+    raw: raw.response.status,
+    error,
+    existing: existing === bridge.id,
+    jobFailed,
+    unreachable,
+    picture: picture.split('\\n')[0],
+  }),
+);
 `;
 
 describe('the SDK as a package: npm pack, installed offline outside the repo, used from plain node and strict TypeScript', () => {
@@ -218,13 +272,20 @@ describe('the SDK as a package: npm pack, installed offline outside the repo, us
     expect(JSON.parse(stdout)).toEqual({ createClient: 'function', NetplumbError: 'function' });
   });
 
-  it('a strict TypeScript consumer compiles without the defaulted fields, a wrong call does not, and it runs', async () => {
+  it('a strict TypeScript consumer compiles without the defaulted fields, a wrong call does not, and it runs (issue 27: job, plan, graph, problem types and members, transport errors; no cast, no !)', async () => {
     // tsc fails on an unused @ts-expect-error (TS2578): passing proves the bad call is an error, so the types are real.
     const tsc = join(REPO, 'node_modules/typescript/bin/tsc');
     await run(process.execPath, [tsc, '-p', 'tsconfig.json'], { cwd: app }).catch((e: Error & { stdout?: string }) => {
       throw new Error(`tsc failed:\n${e.stdout || e.message}`);
     });
-    const { stdout } = await run(process.execPath, ['out/consumer.js', baseUrl, join(app, 'id_test')], {
+    // A port nothing listens on any more, for the unreachable case.
+    const dead = await new Promise<number>((resolve) => {
+      const s = createServer().listen(0, '127.0.0.1', () => {
+        const { port } = s.address() as AddressInfo;
+        s.close(() => resolve(port));
+      });
+    });
+    const { stdout } = await run(process.execPath, ['out/consumer.js', baseUrl, join(app, 'id_test'), `http://127.0.0.1:${dead}`], {
       cwd: app,
       env: { ...process.env, NETPLUMB_TOKEN: TOKEN },
     });
@@ -235,8 +296,13 @@ describe('the SDK as a package: npm pack, installed offline outside the repo, us
       bridge: 'br_ts',
       type: 'ovs',
       stp: false,
+      job: 'succeeded',
       raw: 201,
       error: 'https://netplumb.dev/problems/conflict',
+      existing: true,
+      jobFailed: false,
+      unreachable: 'TypeError',
+      picture: 'flowchart LR',
     });
     // A whole tsc run: 26 s alone on a 2-core machine shared with other runs, over 30 s inside the whole suite there.
   }, 120_000);

@@ -104,9 +104,13 @@ describe('output', () => {
         ],
       }),
     ).toBe('error: Validation failed (422): 2 problem(s)\n  /networks/web/members/0/host: no host named "docker9"\n  /: whole document');
-    expect(formatProblem({ type: 't', title: 'Command failed', status: 502, detail: 'x', jobId: 'job_1' })).toContain(
-      'job: job_1 (netplumb logs job_1)',
+    const failed = { type: 'https://netplumb.dev/problems/command-failed', title: 'Command failed', status: 502, detail: 'x' } as const;
+    expect(formatProblem({ ...failed, jobId: 'job_1' })).toContain('job: job_1 (netplumb logs job_1)');
+    expect(formatProblem({ ...failed, jobId: 'job_1', jobStatus: 'failed' })).toContain('job: job_1 failed (netplumb logs job_1)');
+    expect(formatProblem({ ...failed, type: 'https://netplumb.dev/problems/host-unreachable', retryAfter: 10 })).toContain(
+      'try again in 10 s',
     );
+    expect(formatProblem({ type: 'about:blank', title: 'Bad Gateway', status: 502, detail: '' })).toBe('error: Bad Gateway (502)');
   });
 });
 

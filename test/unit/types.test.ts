@@ -49,10 +49,12 @@ describe('SDK types', () => {
   it('create helpers take the spec request body and answer the spec resource', () => {
     const np = createClient({ baseUrl: 'http://x' });
     expectTypeOf(np.bridges.create).parameter(0).toHaveProperty('host');
-    // After following a 202 the SDK re-reads the resource, so `job` is there only when the answer was 201.
-    expectTypeOf<Awaited<ReturnType<typeof np.bridges.create>>>().toEqualTypeOf<
-      components['schemas']['Bridge'] & { job?: components['schemas']['Job'] }
-    >();
+    // A 202 is followed to the job's end and the answer the job ended with: `job` is always there (issue 27).
+    expectTypeOf<Awaited<ReturnType<typeof np.bridges.create>>>().toEqualTypeOf<components['schemas']['BridgeWithJob']>();
+    expectTypeOf<Awaited<ReturnType<typeof np.bridges.create>>['job']>().toEqualTypeOf<components['schemas']['Job']>();
+    expectTypeOf<Awaited<ReturnType<typeof np.topologies.apply>>['plan']>().toEqualTypeOf<components['schemas']['TopologyPlan']>();
+    expectTypeOf<Awaited<ReturnType<typeof np.graph.get>>>().toEqualTypeOf<string>();
+    expectTypeOf<Awaited<ReturnType<typeof np.topologies.graph>>>().toEqualTypeOf<string>();
     expectTypeOf<Awaited<ReturnType<typeof np.tunnels.create>>['overlayMtu']>().toEqualTypeOf<number>();
     expectTypeOf<components['schemas']['Bridge']['state']>().toEqualTypeOf<
       'pending' | 'ready' | 'failed' | 'deleting' | 'unknown' | 'target-stopped'
