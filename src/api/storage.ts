@@ -35,8 +35,8 @@ export function mountHealth<E extends Env>(app: Hono<E>, deps: AppDeps, version:
     const store = deps.storage.health();
     return c.json({ status: store.writable ? 'ok' : 'degraded', version, store: { status: store.writable ? 'ok' : 'failing', ...store } });
   });
-  app.get('/readyz', (c) => {
-    const store = deps.storage.check();
+  app.get('/readyz', async (c) => {
+    const store = await deps.storage.check();
     if (store.writable) return c.json({ status: 'ready', store: { status: 'ok', ...store } });
     const p = problem(
       'storage-unavailable',

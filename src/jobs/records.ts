@@ -114,5 +114,5 @@ export async function insertPending<T extends ResourceType>(
   r: { id: string; type: T; key: string; jobId: string; data: DataOf<T>; secret?: ResourceRecord['secret'] },
 ): Promise<ResourceRecord> {
   const t = nowIso();
-  return store.insertResource({ ...r, state: 'pending', createdAt: t, updatedAt: t, secret: r.secret ?? null });
+  return await store.insertResource({ ...r, state: 'pending', createdAt: t, updatedAt: t, secret: r.secret ?? null });
 }

@@ -200,7 +200,7 @@ export class PgStore implements Store {
         await client.query(
           'CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())',
         );
-        const v = Number((await client.query('SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations')).rows[0].v);
+        const v = Number((await client.query<{ v: string }>('SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations')).rows[0]!.v);
         for (let i = v; i < PG_MIGRATIONS.length; i++) {
           await client.query(PG_MIGRATIONS[i]!);
           await client.query('INSERT INTO schema_migrations (version) VALUES ($1)', [i + 1]);
@@ -313,13 +313,19 @@ export class PgStore implements Store {
   async patchResource(id: string, patch: ResourcePatch, expectedVersion?: number): Promise<ResourceRecord | null> {
     const args: unknown[] = [patch.updatedAt];
     const sets = ['updated_at=$1', 'version=version+1'];
-    const set = (col: string, v: unknown) => (args.push(v), sets.push(`${col}=$${args.length}`));
+    const set = (col: string, v: unknown) => {
+      args.push(v);
+      sets.push(`${col}=$${args.length}`);
+    };
     if (patch.state !== undefined) set('state', patch.state);
     if (patch.jobId !== undefined) set('job_id', patch.jobId);
     if (patch.data !== undefined) set('data', JSON.stringify(patch.data));
     args.push(id);
     let cond = `id=$${args.length}`;
-    if (expectedVersion !== undefined) (args.push(expectedVersion), (cond += ` AND version=$${args.length}`));
+    if (expectedVersion !== undefined) {
+      args.push(expectedVersion);
+      cond += ` AND version=$${args.length}`;
+    }
     const row = (await this.q(`UPDATE resources SET ${sets.join(', ')} WHERE ${cond} RETURNING *`, args))[0];
     if (row) return toResource(row);
     const current = await this.versionOf(id);

@@ -139,12 +139,19 @@ class SqliteTables {
   patchResource(id: string, patch: ResourcePatch, expectedVersion?: number): ResourceRecord | null {
     const sets = ['updated_at=?', 'version=version+1'];
     const args: unknown[] = [patch.updatedAt];
-    if (patch.state !== undefined) (sets.push('state=?'), args.push(patch.state));
-    if (patch.jobId !== undefined) (sets.push('job_id=?'), args.push(patch.jobId));
-    if (patch.data !== undefined) (sets.push('data=?'), args.push(JSON.stringify(patch.data)));
+    const set = (column: string, value: unknown) => {
+      sets.push(`${column}=?`);
+      args.push(value);
+    };
+    if (patch.state !== undefined) set('state', patch.state);
+    if (patch.jobId !== undefined) set('job_id', patch.jobId);
+    if (patch.data !== undefined) set('data', JSON.stringify(patch.data));
     args.push(id);
     let cond = 'id=?';
-    if (expectedVersion !== undefined) (cond += ' AND version=?', args.push(expectedVersion));
+    if (expectedVersion !== undefined) {
+      cond += ' AND version=?';
+      args.push(expectedVersion);
+    }
     const row = this.db.prepare(`UPDATE resources SET ${sets.join(', ')} WHERE ${cond} RETURNING *`).get(...args) as Row | undefined;
     if (row) return this.toResource(row);
     const current = this.versionOf(id);

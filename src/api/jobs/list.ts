@@ -19,9 +19,9 @@ export const route = createRoute({
   }),
 });
 
-export const app = router().openapi(route, (c) => {
+export const app = router().openapi(route, async (c) => {
   const q = c.req.valid('query');
   const { store, runner } = c.get('deps');
-  const page = store.listJobs({ limit: q.limit, cursor: q.cursor, status: q.status, kind: q.kind, resourceId: q.resource });
+  const page = await store.listJobs({ limit: q.limit, cursor: q.cursor, status: q.status, kind: q.kind, resourceId: q.resource });
   return c.json({ items: page.items.map((j) => renderJob(j, runner.waiting(j.id))), nextCursor: page.nextCursor }, 200);
 });
