@@ -26,7 +26,7 @@ let instance: Function | null = null;
  * Built at the first invocation of a container and kept while it stays warm. A configuration the function cannot
  * run with throws one line naming the variable (the invocation fails with it; Lambda logs it).
  */
-function init(env: NodeJS.ProcessEnv = process.env): Function {
+async function init(env: NodeJS.ProcessEnv = process.env): Promise<Function> {
   if (instance) return instance;
   const config = loadConfig({ ...env, HOST: env.HOST ?? '127.0.0.1' });
   if (!isPostgresUrl(config.dbPath)) {
@@ -38,14 +38,14 @@ function init(env: NodeJS.ProcessEnv = process.env): Function {
   }
   // JSON log lines on stdout: Lambda sends them to its log group as they are.
   const obs = createObservability({ logLevel: config.logLevel, otlpEndpoint: config.otlpEndpoint });
-  const opened = openStore({
+  const opened = await openStore({
     db: config.dbPath,
     leaseMs: config.leaseMs,
     replicaId: config.replicaId,
     poolMax: config.pgPoolMax,
     log: (m) => obs.logger.warn({ component: 'replicas' }, m),
   });
-  const deps = createDeps(opened.store, config, undefined, opened.coordination, obs);
+  const deps = await createDeps(opened.store, config, undefined, opened.coordination, obs);
   deps.jobMode = 'invocation';
   instance = { deps, fetchHandler: handle(createApp(deps)) };
   return instance;
@@ -53,7 +53,7 @@ function init(env: NodeJS.ProcessEnv = process.env): Function {
 
 /** The HTTP handler. */
 export async function handler(event: LambdaEvent, context?: LambdaContext) {
-  return init().fetchHandler(event, context);
+  return (await init()).fetchHandler(event, context);
 }
 
 /**
@@ -62,7 +62,7 @@ export async function handler(event: LambdaEvent, context?: LambdaContext) {
  * lease lapses if the function is stopped, and a worker or replica then marks them interrupted).
  */
 export async function drainQueue(_event: unknown, context?: { getRemainingTimeInMillis?: () => number }): Promise<{ ran: number }> {
-  const { deps } = init();
+  const { deps } = await init();
   const deadline = Date.now() + (context?.getRemainingTimeInMillis?.() ?? 60_000) - 10_000;
   const ran = await runQueuedJobs(deps, { untilIdle: true, shouldStop: () => Date.now() > deadline });
   return { ran };

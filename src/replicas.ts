@@ -51,11 +51,11 @@ export interface OpenOptions {
   log?: (msg: string) => void;
 }
 
-export function openStore(o: OpenOptions): OpenedStore {
+export async function openStore(o: OpenOptions): Promise<OpenedStore> {
   if (!isPostgresUrl(o.db)) return { kind: 'sqlite', store: new SqliteStore(o.db), coordination: localCoordination() };
   const replicaId = o.replicaId ?? newReplicaId();
   const leaseMs = o.leaseMs ?? 15_000;
-  const store = new PgStore({ url: o.db, replicaId, leaseMs, ...(o.schema ? { schema: o.schema } : {}) });
+  const store = await PgStore.open({ url: o.db, replicaId, leaseMs, ...(o.schema ? { schema: o.schema } : {}) });
   const coordination = new PgCoordination({
     url: o.db,
     replicaId,
@@ -73,12 +73,12 @@ export function openStore(o: OpenOptions): OpenedStore {
  * interrupted now. Replicas: other replicas' jobs are running, so only jobs whose lease expired are interrupted —
  * now and then every leaseMs/4 for as long as this replica runs (the reaper; stop it at shutdown).
  */
-export function startRecovery(
+export async function startRecovery(
   opened: OpenedStore,
   store: Store,
   obs: Pick<Observability, 'logger' | 'metrics'>,
-): { interrupted: string[]; reaper: LeaseReaper | null } {
-  if (!opened.coordination.leases) return { interrupted: recoverInterruptedJobs(store), reaper: null };
+): Promise<{ interrupted: string[]; reaper: LeaseReaper | null }> {
+  if (!opened.coordination.leases) return { interrupted: await recoverInterruptedJobs(store), reaper: null };
   const answer = (job: JobRecord) => answerIdempotencyKeys(store, job, { successStatus: 200 });
   const log = (m: string) => obs.logger.warn({ component: 'leases' }, m);
   const reaper = startLeaseReaper(store, opened.coordination.leases, answer, { log, onTakeover: () => obs.metrics.leaseTakeovers.inc() });

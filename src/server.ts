@@ -32,7 +32,7 @@ process.on('unhandledRejection', (reason) => {
 
 let opened: OpenedStore;
 try {
-  opened = openStore({
+  opened = await openStore({
     db: config.dbPath,
     leaseMs: config.leaseMs,
     replicaId: config.replicaId,
@@ -46,25 +46,25 @@ try {
     e,
   );
 }
-const deps = createDeps(opened.store, config, undefined, opened.coordination, obs);
+const deps = await createDeps(opened.store, config, undefined, opened.coordination, obs);
 let reaper: LeaseReaper | null = null;
 try {
-  const r = startRecovery(opened, deps.store, obs);
+  const r = await startRecovery(opened, deps.store, obs);
   reaper = r.reaper;
   if (r.interrupted.length) log.warn({ jobs: r.interrupted }, `marked ${r.interrupted.length} job(s) left running as interrupted`);
 } catch (e) {
   exitAtStartup('database', `cannot recover the jobs left running in ${describeDb(config.dbPath)}`, e);
 }
 // Idempotency keys expire (24 h by default): sweep at start-up and hourly. A failing store only delays it.
-const sweep = () => {
+const sweep = async () => {
   try {
-    deps.store.deleteExpiredIdempotency(new Date().toISOString());
+    await deps.store.deleteExpiredIdempotency(new Date().toISOString());
   } catch (e) {
     log.error(`idempotency sweep skipped: ${e instanceof Error ? e.message : String(e)}`);
   }
 };
-sweep();
-const sweeper = setInterval(sweep, 3600_000).unref();
+void sweep();
+const sweeper = setInterval(() => void sweep(), 3600_000).unref();
 const app = createApp(deps);
 // Hosts converge back by themselves: failed hosts re-probed, unknown outcomes resolved, drift repaired, containers re-attached.
 const reconciler = config.reconcile.enabled ? startLeadingReconciler(deps, { intervalMs: config.reconcile.intervalMs }) : null;
@@ -99,7 +99,7 @@ async function shutdown(sig: string) {
   await reconciler?.stop();
   await deps.runner.drain();
   await deps.hosts.closeAll();
-  if (!deps.storage.flush()) {
+  if (!(await deps.storage.flush())) {
     const lost = deps.storage
       .pendingJobs()
       .map((j) => `${j.id} (${j.status})`)
@@ -108,7 +108,7 @@ async function shutdown(sig: string) {
       `the store still cannot write: the outcome of ${lost || 'some jobs'} is lost; they will show as interrupted at the next start`,
     );
   }
-  deps.storage.close();
+  await deps.storage.close();
   await opened.coordination.close();
   await obs.close().catch(() => {});
   process.exit(0);

@@ -39,7 +39,7 @@ export function realConnections(opts: { keyDir?: string | undefined; warn?: (msg
   };
 }
 
-export function createDeps(
+export async function createDeps(
   rawStore: Store,
   config: AppConfig,
   /** Default: real local and SSH connections. */
@@ -48,11 +48,11 @@ export function createDeps(
   coordination: Coordination = localCoordination(),
   /** Metrics, logs, traces; default: made from config (no log lines unless config.logLevel asks for them). */
   obs: Observability = createObservability({ logLevel: config.logLevel ?? 'silent', otlpEndpoint: config.otlpEndpoint }),
-): AppDeps {
+): Promise<AppDeps> {
   const log = obs.logger;
   const warn = (msg: string) => log.warn(msg);
   const store = new FaultTolerantStore(
-    timedStore(sealedSecretsStore(rawStore, config.secretKey, ['host'], warn), (...a) => obs.storeCall(...a)),
+    timedStore(await sealedSecretsStore(rawStore, config.secretKey, ['host'], warn), (...a) => obs.storeCall(...a)),
     {
       log: (msg) => log.error(msg),
     },
@@ -60,15 +60,15 @@ export function createDeps(
   const hosts = new HostPool(connections ?? realConnections({ keyDir: config.keyDir, warn }), obs.exec);
   const runner = new JobRunner(store, hosts, obs, coordination, { lockWaitMs: config.lockWaitMs });
   // Secrets already stored must be redacted from logs too.
-  for (const h of store.allResources('host')) if (typeof h.secret?.privateKey === 'string') runner.addSecret(h.secret.privateKey);
+  for (const h of await store.allResources('host')) if (typeof h.secret?.privateKey === 'string') runner.addSecret(h.secret.privateKey);
   if (config.token) runner.addSecret(config.token);
   if (config.secretKey) for (const form of ['hex', 'base64', 'base64url'] as const) runner.addSecret(config.secretKey.toString(form));
   if (config.metricsToken) runner.addSecret(config.metricsToken);
   obs.metrics.setSources({
     // Host NAMES label the series (never ids); facts are what the last probe found. A store that cannot be read
     // leaves them out rather than fail the scrape: /metrics must answer most when the store is down.
-    hosts: () =>
-      readableHosts(store).flatMap((h) => {
+    hosts: async () =>
+      (await readableHosts(store)).flatMap((h) => {
         const data = h.data as { name?: unknown; facts?: { reachable?: unknown; probedAt?: unknown } | null };
         if (typeof data.name !== 'string') return [];
         return [
@@ -89,16 +89,16 @@ export function createDeps(
   return { store, runner, hosts, config, storage: store, coordination, obs };
 }
 
-function readableHosts(store: Store) {
+async function readableHosts(store: Store) {
   try {
-    return store.allResources('host');
+    return await store.allResources('host');
   } catch {
     return [];
   }
 }
 
 /** At start-up: jobs a previous process left running are interrupted, and their Idempotency-Keys answer so. */
-export function recoverInterruptedJobs(store: Store): string[] {
+export function recoverInterruptedJobs(store: Store): Promise<string[]> {
   return interruptUnfinishedJobs(store, (job) => answerIdempotencyKeys(store, job, { successStatus: 200 }), INTERRUPTED_OR_UNSAVED);
 }
 
@@ -106,9 +106,9 @@ const INTERRUPTED_OR_UNSAVED =
   'the service stopped while this job was running (or before its outcome could be saved: the store was failing); its host state is unknown: the reconcile loop finishes or undoes it, or run the request again (it converges), repair or delete the resource';
 
 /** The pooled executor of a registered host (by name or id): for tools, benchmarks and tests. */
-export function hostExecutor(deps: Pick<AppDeps, 'store' | 'hosts'>, hostRef: string): Executor {
-  const host = findHost(deps.store, hostRef);
-  const target = host && hostTarget(deps.store, host.id);
+export async function hostExecutor(deps: Pick<AppDeps, 'store' | 'hosts'>, hostRef: string): Promise<Executor> {
+  const host = await findHost(deps.store, hostRef);
+  const target = host && await hostTarget(deps.store, host.id);
   if (!target) throw new Error(`no host ${hostRef}`);
   return deps.hosts.executor(target);
 }

@@ -42,7 +42,7 @@ export async function runQueuedJobs(deps: AppDeps, opts: WorkerLoopOptions = {})
       await sleep(opts.idlePollMs ?? 500);
       continue;
     }
-    const job = deps.store.getJob(lease.jobId);
+    const job = await deps.store.getJob(lease.jobId);
     if (!job) {
       lease.release();
       continue;
@@ -50,27 +50,27 @@ export async function runQueuedJobs(deps: AppDeps, opts: WorkerLoopOptions = {})
     ran++;
     let resumed;
     try {
-      resumed = resumeJob(deps.store, job);
+      resumed = await resumeJob(deps.store, job);
       if (!resumed) throw new Error(`jobs of kind ${job.kind} cannot be run by a worker`);
     } catch (e) {
       // Never silently dropped: the job fails with the reason, its resource too.
-      deps.store.tx(() => {
+      await deps.store.tx(async () => {
         job.status = 'failed';
         job.finishedAt = nowIso();
         job.error = { ...toProblem(e, job.id) };
-        deps.store.updateJob(job);
-        deps.store.appendLog(job.id, { ts: job.finishedAt, host: null, stream: 'error', text: String((e as Error).message) });
-        const rec = deps.store.getResource(job.resource.id);
+        await deps.store.updateJob(job);
+        await deps.store.appendLog(job.id, { ts: job.finishedAt, host: null, stream: 'error', text: String((e as Error).message) });
+        const rec = await deps.store.getResource(job.resource.id);
         if (rec && rec.jobId === job.id && rec.state !== 'ready')
-          deps.store.updateResource({ ...rec, state: 'failed', updatedAt: job.finishedAt });
-        answerIdempotencyKeys(deps.store, job, { successStatus: 200 });
+          await deps.store.patchResource(rec.id, { state: 'failed', updatedAt: job.finishedAt }, rec.version);
+        await answerIdempotencyKeys(deps.store, job, { successStatus: 200 });
       });
       lease.release();
       continue;
     }
     opts.log?.(`worker: running ${job.kind} ${job.id}`);
     const r = resumed;
-    deps.runner.start(job, r.work, (finished) => answerIdempotencyKeys(deps.store, finished, r), r.lockMode, lease);
+    deps.runner.start(job, r.work, async (finished) => await answerIdempotencyKeys(deps.store, finished, r), r.lockMode, lease);
     const done: Promise<void> = deps.runner.wait(job.id, 24 * 3600_000).then(
       () => void running.delete(done),
       () => void running.delete(done),

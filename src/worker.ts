@@ -25,7 +25,7 @@ const obs = createObservability({ logLevel: config.logLevel, otlpEndpoint: confi
 const log = obs.logger.child({ component: 'worker' });
 let opened: OpenedStore;
 try {
-  opened = openStore({
+  opened = await openStore({
     db: config.dbPath,
     leaseMs: config.leaseMs,
     replicaId: config.replicaId,
@@ -35,8 +35,8 @@ try {
 } catch (e) {
   exitAtStartup('database', `cannot open the database ${describeDb(config.dbPath)}`, e);
 }
-const deps = createDeps(opened.store, config, undefined, opened.coordination, obs);
-const { reaper } = startRecovery(opened, deps.store, obs);
+const deps = await createDeps(opened.store, config, undefined, opened.coordination, obs);
+const { reaper } = await startRecovery(opened, deps.store, obs);
 // Functions do not live long enough to watch hosts: the worker keeps them converged (docs/self-healing.md).
 const reconciler = config.reconcile.enabled ? startLeadingReconciler(deps, { intervalMs: config.reconcile.intervalMs }) : null;
 log.info(`netplumb worker ${opened.replicaId} on ${describeDb(config.dbPath)} (job lease ${(opened.leaseMs ?? 0) / 1000} s)`);
@@ -53,7 +53,7 @@ async function shutdown(sig: string) {
   await loop.catch((e: Error) => log.error(e.message));
   await deps.runner.drain();
   await deps.hosts.closeAll();
-  deps.storage.close();
+  await deps.storage.close();
   await opened.coordination.close();
   await obs.close().catch(() => {});
   process.exit(0);

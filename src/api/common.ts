@@ -163,17 +163,17 @@ export function router(): OpenAPIHono<Env> {
  * One page of a resource list, filtered before paging: store pages are read from the cursor on until `limit` items
  * match (or the store has no more), so a page is never short while more matches exist, and nothing is cut off.
  */
-export function pageOf<T extends ResourceType>(
+export async function pageOf<T extends ResourceType>(
   store: Store,
   type: T,
   q: { limit: number; cursor?: string | undefined },
   opts: { where?: Record<string, string | undefined>; filter?: (r: TypedResource<T>) => boolean } = {},
-): { items: TypedResource<T>[]; nextCursor: string | null } {
+): Promise<{ items: TypedResource<T>[]; nextCursor: string | null }> {
   const items: TypedResource<T>[] = [];
   let cursor = decodeIdCursor(type, q.cursor);
   const chunk = Math.max(q.limit + 1, 100);
   for (;;) {
-    const page = store.listResources(type, { limit: chunk, cursor, where: opts.where });
+    const page = await store.listResources(type, { limit: chunk, cursor, where: opts.where });
     for (const rec of page.items) {
       const r = parseRecord(type, rec);
       if (opts.filter && !opts.filter(r)) continue;

@@ -72,8 +72,8 @@ export const health = router()
       200,
     );
   })
-  .openapi(readyRoute, (c) => {
-    const store = c.get('deps').storage.check();
+  .openapi(readyRoute, async (c) => {
+    const store = await c.get('deps').storage.check();
     if (store.writable) return c.json({ status: 'ready' as const, store: { status: 'ok' as const, ...store } }, 200);
     // Answered by app.onError as a problem, with Retry-After.
     throw new ProblemError(

@@ -46,8 +46,8 @@ export function readKey(c: Context): string | null {
 export type IdempotencyCheck = { kind: 'new' } | { kind: 'replay'; response: StoredResponse };
 
 /** Must run inside the same transaction that creates the job (see mutate()). */
-export function checkKey(store: Store, key: string, fp: string): IdempotencyCheck {
-  const rec = store.getIdempotency(key);
+export async function checkKey(store: Store, key: string, fp: string): Promise<IdempotencyCheck> {
+  const rec = await store.getIdempotency(key);
   if (!rec || rec.expiresAt < new Date().toISOString()) return { kind: 'new' };
   if (rec.fingerprint !== fp) {
     throw new ProblemError('idempotency-key-reused', 'this Idempotency-Key was used with a different request (method, path or body)');

@@ -15,12 +15,12 @@ import { isResumable } from './resume.js';
 
 export interface Mutation {
   job: JobSpec;
-  /** Synchronous, inside the transaction: conflict checks and resource rows. Throws ProblemError. */
-  prepare?: (job: JobRecord) => void;
+  /** Inside the transaction (store calls only): conflict checks and resource rows. Throws ProblemError. */
+  prepare?: (job: JobRecord) => Promise<unknown>;
   work: JobWork;
   successStatus: 200 | 201 | 204;
   /** The resource view after the job succeeded (read fresh from the store). */
-  render?: () => object;
+  render?: () => Promise<object>;
 }
 
 /** Where each kind of resource is read (a 201's `Location`): by id, a topology by its name (its path takes no id). */
@@ -56,10 +56,10 @@ export function jobProblem(job: JobRecord): Problem {
 }
 
 /** What a finished job answers: the resource with its job (a 201 with its `Location`), or the job's problem. */
-export function outcome(job: JobRecord, m: Pick<Mutation, 'successStatus' | 'render'>): StoredResponse {
+export async function outcome(job: JobRecord, m: Pick<Mutation, 'successStatus' | 'render'>): Promise<StoredResponse> {
   if (job.status === 'succeeded') {
     if (m.successStatus === 204) return { status: 204, headers: {}, body: null };
-    const body = { ...m.render?.(), job: renderJob(job) };
+    const body = { ...(await m.render?.()), job: renderJob(job) };
     const headers: Record<string, string> = { 'Content-Type': 'application/json' };
     const location = m.successStatus === 201 ? locationOf(job.resource, body) : null;
     if (location) headers.Location = location;
@@ -71,12 +71,12 @@ export function outcome(job: JobRecord, m: Pick<Mutation, 'successStatus' | 'ren
 }
 
 /** Stores what the job's Idempotency-Keys answer from now on (its outcome). */
-export function answerIdempotencyKeys(store: Store, job: JobRecord, m: Pick<Mutation, 'successStatus' | 'render'>): void {
-  const keys = store.idempotencyKeysForJob(job.id);
+export async function answerIdempotencyKeys(store: Store, job: JobRecord, m: Pick<Mutation, 'successStatus' | 'render'>): Promise<void> {
+  const keys = await store.idempotencyKeysForJob(job.id);
   if (!keys.length) return;
-  const response = outcome(job, m);
+  const response = await outcome(job, m);
   if (job.status === 'interrupted') response.body = JSON.stringify({ ...jobProblem(job), instance: `/jobs/${job.id}` });
-  for (const key of keys) store.setIdempotencyResponse(key, response);
+  for (const key of keys) await store.setIdempotencyResponse(key, response);
 }
 
 function accepted(job: JobRecord, applied: string[]): Response {
@@ -93,31 +93,31 @@ function accepted(job: JobRecord, applied: string[]): Response {
 export async function mutate<R extends RouteConfig>(
   c: Context<Env>,
   _route: R,
-  build: () => Mutation,
+  build: () => Promise<Mutation> | Mutation,
 ): Promise<RouteConfigToTypedResponse<R>> {
   return (await runMutation(c, build)) as unknown as RouteConfigToTypedResponse<R>;
 }
 
-async function runMutation(c: Context<Env>, build: () => Mutation): Promise<Response> {
+async function runMutation(c: Context<Env>, build: () => Promise<Mutation> | Mutation): Promise<Response> {
   const deps = c.get('deps');
   const key = readKey(c);
   const fp = key ? await fingerprint(c) : '';
   const pref = parsePrefer(c.req.header('prefer'), deps.config.defaultWaitMs);
 
   // Replicas: the idempotency table's unique key decides between two requests with one key (see txKeyRace).
-  const started = countKeyConflicts(deps, () =>
-    txKeyRace(deps.store, () => {
+  const started = await countKeyConflicts(deps, () =>
+    txKeyRace(deps.store, async () => {
       if (key) {
-        const check = checkKey(deps.store, key, fp);
+        const check = await checkKey(deps.store, key, fp);
         if (check.kind === 'replay') return { kind: 'replay' as const, response: check.response };
       }
-      const m = build();
+      const m = await build();
       const job = newJob(m.job);
-      deps.store.insertJob(job);
-      m.prepare?.(job);
+      await deps.store.insertJob(job);
+      await m.prepare?.(job);
       if (key) {
         const now = new Date();
-        deps.store.insertIdempotency({
+        await deps.store.insertIdempotency({
           key,
           fingerprint: fp,
           jobId: job.id,
@@ -144,8 +144,8 @@ async function runMutation(c: Context<Env>, build: () => Mutation): Promise<Resp
   deps.runner.start(
     job,
     m.work,
-    (finished) => {
-      if (key) deps.store.setIdempotencyResponse(key, outcome(finished, m));
+    async (finished) => {
+      if (key) await deps.store.setIdempotencyResponse(key, await outcome(finished, m));
     },
     m.job.lockMode,
   );
@@ -157,15 +157,15 @@ async function runMutation(c: Context<Env>, build: () => Mutation): Promise<Resp
   const done = await deps.runner.wait(job.id, waitMs);
   if (done.status === 'queued' || done.status === 'running') return accepted(done, applied);
   requireSaved(deps, done);
-  const r = outcome(done, m);
+  const r = await outcome(done, m);
   if (applied.length) r.headers['Preference-Applied'] = applied.join(', ');
   return new Response(r.body, { status: r.status, headers: r.headers });
 }
 
 /** Counts the Idempotency-Key conflicts (422 reused, 409 in progress) fn throws. */
-function countKeyConflicts<T>(deps: AppDeps, fn: () => T): T {
+async function countKeyConflicts<T>(deps: AppDeps, fn: () => Promise<T>): Promise<T> {
   try {
-    return fn();
+    return await fn();
   } catch (e) {
     if (
       e instanceof ProblemError &&
@@ -191,11 +191,11 @@ const INVOCATION_MARGIN_MS = 1500;
  * request with the same key committed first: PgStore throws IdempotencyKeyTakenError), runs it once more, and
  * checkKey then finds the winner's record (its replay, or 409 while it runs).
  */
-function txKeyRace<T>(store: Store, fn: () => T): T {
+async function txKeyRace<T>(store: Store, fn: () => Promise<T>): Promise<T> {
   try {
-    return store.tx(fn);
+    return await store.tx(fn);
   } catch (e) {
     if ((e as { name?: unknown }).name !== 'IdempotencyKeyTakenError') throw e;
-    return store.tx(fn);
+    return await store.tx(fn);
   }
 }

@@ -19,12 +19,12 @@ import type { AnyResource } from '../model/resource-data.js';
 import type { ResourceState } from '../model/resource.js';
 
 /** The resource by id or natural reference, or a 404 problem. */
-export function requireResource<T extends ResourceType, V, O extends Observation>(
+export async function requireResource<T extends ResourceType, V, O extends Observation>(
   deps: AppDeps,
   kind: ResourceKind<T, V, O>,
   ref: string,
-): TypedResource<T> {
-  const r = kind.find(deps.store, ref);
+): Promise<TypedResource<T>> {
+  const r = await kind.find(deps.store, ref);
   if (!r) throw notFound(kind.noun, ref);
   return r;
 }
@@ -52,16 +52,16 @@ export async function viewOf<T extends ResourceType, V, O extends Observation>(
  * A delete job: refused while something depends on the resource (unless cascading); dependents go first, in the
  * same job, under every host's lock; a failure puts the record back in the state it had.
  */
-export function deleteMutation<T extends ResourceType, V, O extends Observation>(
+export async function deleteMutation<T extends ResourceType, V, O extends Observation>(
   deps: AppDeps,
   kind: ResourceKind<T, V, O>,
   ref: string,
   opts: { cascade: boolean; cascadeOffered: boolean },
-): Mutation {
-  const r = requireResource(deps, kind, ref);
+): Promise<Mutation> {
+  const r = await requireResource(deps, kind, ref);
   requireNotOwned(r, kind.noun);
   requireSettled(r, kind.noun);
-  const dependents = kind.dependents(deps.store, r);
+  const dependents = await kind.dependents(deps.store, r);
   if (dependents.length && !opts.cascade) {
     throw new ProblemError(
       'conflict',
@@ -79,7 +79,7 @@ export function deleteMutation<T extends ResourceType, V, O extends Observation>
       lockMode: dependents.length ? 'exclusive' : (kind.lockModeFor?.(r) ?? kind.lockMode),
       params: { cascade: opts.cascade, stateBefore },
     },
-    prepare: (job) => saveResource(deps.store, r, { state: 'deleting', jobId: job.id }),
+    prepare: async (job) => await saveResource(deps.store, r, { state: 'deleting', jobId: job.id }),
     work: deleteWork(kind, r, dependents, { cascade: opts.cascade, stateBefore }),
     successStatus: 204,
   };
@@ -102,7 +102,7 @@ export function deleteWork<T extends ResourceType, V, O extends Observation>(
     } catch (e) {
       // Still there (the failure came before the record went): back to the state it had, or `unknown` when the
       // host may have done part of it (the reconcile loop then finishes the delete: the record's job is this one).
-      if (ctx.store.getResource(r.id)) saveResource(ctx.store, r, { state: isUnknownOutcome(e) ? 'unknown' : opts.stateBefore });
+      await saveResource(ctx.store, r, { state: isUnknownOutcome(e) ? 'unknown' : opts.stateBefore });
       throw e;
     }
   };
@@ -113,18 +113,18 @@ export function deleteWork<T extends ResourceType, V, O extends Observation>(
  * ProblemError before anything is stored); the job takes the host from the previous data to it — `work` gets the
  * previous data, which the job row keeps too, so a worker can run it (api/resume.ts).
  */
-export function updateMutation<T extends 'bridge' | 'tunnel' | 'attachment', V extends object, O extends Observation>(
+export async function updateMutation<T extends 'bridge' | 'tunnel' | 'attachment', V extends object, O extends Observation>(
   deps: AppDeps,
   kind: ResourceKind<T, V, O>,
   ref: string,
-  change: (previous: DataOf<T>) => DataOf<T>,
+  change: (previous: DataOf<T>) => DataOf<T> | Promise<DataOf<T>>,
   work: (ctx: JobContext, id: string, previous: DataOf<T>) => Promise<void>,
-): Mutation {
-  const r = requireResource(deps, kind, ref);
+): Promise<Mutation> {
+  const r = await requireResource(deps, kind, ref);
   requireNotOwned(r, kind.noun);
   requireSettled(r, kind.noun);
   const previous = r.data;
-  const next = change(previous);
+  const next = await change(previous);
   return {
     job: {
       kind: `${kind.type}.update`,
@@ -133,9 +133,9 @@ export function updateMutation<T extends 'bridge' | 'tunnel' | 'attachment', V e
       lockMode: kind.lockMode,
       params: { previous },
     },
-    prepare: (job) => saveResource(deps.store, { ...r }, { data: next, state: 'pending', jobId: job.id }),
+    prepare: async (job) => await saveResource(deps.store, { ...r }, { data: next, state: 'pending', jobId: job.id }),
     work: (ctx) => work(ctx, r.id, previous),
     successStatus: 200,
-    render: () => kind.render(kind.find(deps.store, r.id) ?? r),
+    render: async () => kind.render((await kind.find(deps.store, r.id)) ?? r),
   };
 }

@@ -16,7 +16,7 @@ export async function up(io: Io, inv: Invocation): Promise<number> {
   requireString(inv, 'file', '-f FILE: the topology document');
   const hostsFile = optionalString(inv, 'hosts');
   const bodies = hostsFile ? readHostsFile(hostsFile) : [];
-  const s = embeddedSession(dir, io.env, { create: true });
+  const s = await embeddedSession(dir, io.env, { create: true });
   try {
     if (bodies.length) await registerHosts(s, io, bodies);
     const code = await apply(s, io, inv);
@@ -33,7 +33,7 @@ export async function down(io: Io, inv: Invocation): Promise<number> {
     io.out(`no netplumb state in ${dir}: nothing to tear down`);
     return EXIT.ok;
   }
-  const s = embeddedSession(dir, io.env, { create: false });
+  const s = await embeddedSession(dir, io.env, { create: false });
   let code: number = EXIT.ok;
   try {
     const topologies: Topology[] = (await s.np.topologies.list({ limit: 100 })).items;

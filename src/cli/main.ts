@@ -47,7 +47,7 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
     if (inv.command === 'down') return await down(io, inv);
     const state = typeof inv.values.state === 'string' ? inv.values.state : undefined;
     const session = state
-      ? embeddedSession(state, io.env, { create: false })
+      ? await embeddedSession(state, io.env, { create: false })
       : serviceSession(inv.values.server as string | undefined, io.env);
     where = session.where;
     try {

@@ -43,7 +43,7 @@ export function serviceSession(server: string | undefined, env: NodeJS.ProcessEn
 }
 
 /** create: make the directory and database (up); otherwise the state must exist (every other command). */
-export function embeddedSession(dir: string, env: NodeJS.ProcessEnv, o: { create: boolean }): Session {
+export async function embeddedSession(dir: string, env: NodeJS.ProcessEnv, o: { create: boolean }): Promise<Session> {
   const dbPath = path.join(dir, DB_FILE);
   if (!o.create && !existsSync(dbPath))
     throw new CliError(`no netplumb state in ${dir} (run netplumb up --state ${dir} first)`, EXIT.usage);
@@ -55,8 +55,8 @@ export function embeddedSession(dir: string, env: NodeJS.ProcessEnv, o: { create
     throw new CliError(`bad configuration: ${(e as Error).message}`, EXIT.usage);
   }
   const store = new SqliteStore(dbPath);
-  recoverInterruptedJobs(store);
-  const deps = createDeps(store, {
+  await recoverInterruptedJobs(store);
+  const deps = await createDeps(store, {
     defaultWaitMs: 60_000,
     idempotencyTtlMs: 86_400_000,
     maxBodyBytes: 1 << 20,
@@ -74,7 +74,7 @@ export function embeddedSession(dir: string, env: NodeJS.ProcessEnv, o: { create
     async close() {
       await deps.runner.drain();
       await deps.hosts.closeAll();
-      store.close();
+      await store.close();
     },
   };
 }

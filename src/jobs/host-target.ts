@@ -23,8 +23,8 @@ export function connectionSpec(data: HostData, secret: { privateKey?: unknown } 
 }
 
 /** The host with this id as the connection pool serves it, or null when it no longer exists. */
-export function hostTarget(store: Store, hostId: string): HostTarget | null {
-  const host = readResource(store, 'host', hostId);
+export async function hostTarget(store: Store, hostId: string): Promise<HostTarget | null> {
+  const host = await readResource(store, 'host', hostId);
   if (!host) return null;
-  return { id: host.id, connection: connectionSpec(host.data, store.getResource(hostId)?.secret) };
+  return { id: host.id, connection: connectionSpec(host.data, (await store.getResource(hostId))?.secret) };
 }

@@ -80,14 +80,14 @@ export async function probeHost(ctx: JobContext, hostId: string): Promise<HostFa
 /** Runs the probe and stores the facts; an unreachable host fails the job with the problem. */
 export async function probeAndRecord(ctx: JobContext, hostId: string): Promise<void> {
   const facts = await probeHost(ctx, hostId);
-  const host = readResource(ctx.store, 'host', hostId);
+  const host = await readResource(ctx.store, 'host', hostId);
   if (!host) return;
   // The service log says when a host changes sides (a first probe included), not at every probe.
   if (host.data.facts?.reachable !== facts.reachable) {
     if (facts.reachable) ctx.logger.info({ host: host.data.name }, 'host reachable');
     else ctx.logger.warn({ host: host.data.name, problem: facts.problem?.type, detail: facts.problem?.detail }, 'host unreachable');
   }
-  saveResource(ctx.store, host, { data: { ...host.data, facts }, state: facts.reachable ? 'ready' : 'failed' });
+  await saveResource(ctx.store, host, { data: { ...host.data, facts }, state: facts.reachable ? 'ready' : 'failed' });
   if (!facts.reachable && facts.problem) throw ProblemError.from(facts.problem);
 }
 

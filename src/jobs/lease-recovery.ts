@@ -21,11 +21,16 @@ export function leaseExpiredReason(l: ExpiredLease, me: string): string {
  * Closes one job whose lease was taken over (in one transaction). A job that finished meanwhile is left alone.
  * `answer` stores what its Idempotency-Keys now answer.
  */
-export function interruptLeasedJob(store: Store, l: ExpiredLease, me: string, answer: (job: JobRecord) => void): boolean {
-  return store.tx(() => {
-    const job = store.getJob(l.jobId);
+export function interruptLeasedJob(
+  store: Store,
+  l: ExpiredLease,
+  me: string,
+  answer: (job: JobRecord) => Promise<void> | void,
+): Promise<boolean> {
+  return store.tx(async () => {
+    const job = await store.getJob(l.jobId);
     if (!job || (job.status !== 'queued' && job.status !== 'running')) return false;
-    closeInterruptedJob(store, job, leaseExpiredReason(l, me), nowIso(), answer);
+    await closeInterruptedJob(store, job, leaseExpiredReason(l, me), nowIso(), answer);
     return true;
   });
 }
@@ -53,7 +58,7 @@ export function startLeaseReaper(
     (running ??= (async () => {
       const done: string[] = [];
       for (const l of await leases.takeExpired()) {
-        if (interruptLeasedJob(store, l, leases.replicaId, answer)) {
+        if (await interruptLeasedJob(store, l, leases.replicaId, answer)) {
           done.push(l.jobId);
           opts.onTakeover?.(l.jobId);
           log(`job ${l.jobId}: the lease of replica ${l.previousOwner ?? '(none)'} expired; marked interrupted`);

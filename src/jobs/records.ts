@@ -3,7 +3,7 @@ import type { ResourceType } from '../model/names.js';
 import { ProblemError } from '../model/problems.js';
 import { ResourceDataSchemas, type DataOf } from '../model/resource-data.js';
 import { ResourceStateSchema, type Resource } from '../model/resource.js';
-import type { ResourceRecord, Store } from '../store/types.js';
+import { VersionConflictError, type ResourceRecord, type Store } from '../store/types.js';
 
 export function nowIso(): string {
   return new Date().toISOString();
@@ -31,63 +31,88 @@ export function parseRecord<T extends ResourceType>(type: T, rec: ResourceRecord
     createdAt: rec.createdAt,
     updatedAt: rec.updatedAt,
     data: data.data as DataOf<T>,
+    version: rec.version,
   };
 }
 
 /** The resource of this type with this id, or null (missing, or of another type). */
-export function readResource<T extends ResourceType>(store: Store, type: T, id: string): (Resource<DataOf<T>> & { type: T }) | null {
-  const rec = store.getResource(id);
+export async function readResource<T extends ResourceType>(
+  store: Store,
+  type: T,
+  id: string,
+): Promise<(Resource<DataOf<T>> & { type: T }) | null> {
+  const rec = await store.getResource(id);
   return rec && rec.type === type ? parseRecord(type, rec) : null;
 }
 
-export function readByKey<T extends ResourceType>(store: Store, type: T, key: string): (Resource<DataOf<T>> & { type: T }) | null {
-  const rec = store.getResourceByKey(type, key);
+export async function readByKey<T extends ResourceType>(
+  store: Store,
+  type: T,
+  key: string,
+): Promise<(Resource<DataOf<T>> & { type: T }) | null> {
+  const rec = await store.getResourceByKey(type, key);
   return rec ? parseRecord(type, rec) : null;
 }
 
 /** Every resource of a type (matching top-level `where` fields), parsed. */
-export function readAll<T extends ResourceType>(
+export async function readAll<T extends ResourceType>(
   store: Store,
   type: T,
   where?: Record<string, string | undefined>,
-): (Resource<DataOf<T>> & { type: T })[] {
-  return store.allResources(type, where).map((r) => parseRecord(type, r));
+): Promise<(Resource<DataOf<T>> & { type: T })[]> {
+  return (await store.allResources(type, where)).map((r) => parseRecord(type, r));
 }
 
 /** Inside a job: the resource must still exist. */
-export function mustRead<T extends ResourceType>(store: Store, type: T, id: string): Resource<DataOf<T>> & { type: T } {
-  const r = readResource(store, type, id);
+export async function mustRead<T extends ResourceType>(store: Store, type: T, id: string): Promise<Resource<DataOf<T>> & { type: T }> {
+  const r = await readResource(store, type, id);
   if (!r) throw new ProblemError('not-found', `${type} ${id} no longer exists`);
   return r;
 }
 
-/** Writes a resource back (data, state, job) with a fresh updatedAt; keeps the stored secret. */
-export function saveResource<D>(
-  store: Store,
-  r: Resource<D>,
-  patch: Partial<Pick<Resource<D>, 'data' | 'state' | 'jobId'>> = {},
-): Resource<D> {
-  Object.assign(r, patch, { updatedAt: nowIso() });
-  const stored = store.getResource(r.id);
-  store.updateResource({
-    id: r.id,
-    type: r.type,
-    key: r.key,
-    state: r.state,
-    jobId: r.jobId,
-    createdAt: r.createdAt,
-    updatedAt: r.updatedAt,
-    data: r.data,
-    secret: stored?.secret ?? null,
-  });
-  return r;
+export type ResourceChange<D> = Partial<Pick<Resource<D>, 'data' | 'state' | 'jobId'>>;
+
+export interface SaveOptions<D> {
+  /**
+   * When the record changed since `r` was read (someone else wrote it), decides again on the current record: true
+   * writes the change on top of it, false leaves it as it is. Default: write on top (a job's outcome is merged into
+   * the current record: the fields it changes, nothing else).
+   */
+  stillWanted?: (current: Resource<D>) => boolean;
+}
+
+/**
+ * Writes a change of a resource (only the given fields: state and job alone are a one-field patch, not a rewrite),
+ * compare-and-set on the version `r` was read at. When the record changed meanwhile, it re-reads and decides again
+ * (opts.stillWanted) instead of overwriting the newer record with a stale copy. Returns the record as saved (and
+ * updates `r` to it), or null when nothing was written: the record is gone (a delete won: it is not brought back)
+ * or the change is no longer wanted.
+ */
+export async function saveResource<D>(store: Store, r: Resource<D>, change: ResourceChange<D> = {}, opts: SaveOptions<D> = {}): Promise<Resource<D> | null> {
+  const patch = { ...change, updatedAt: nowIso() };
+  let expected = r.version;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const saved = await store.patchResource(r.id, patch, expected);
+      if (!saved) return null;
+      Object.assign(r, change, { updatedAt: saved.updatedAt, version: saved.version });
+      return r;
+    } catch (e) {
+      if (!(e instanceof VersionConflictError) || attempt >= 5) throw e;
+      const current = await store.getResource(r.id);
+      if (!current) return null;
+      const parsed = parseRecord(r.type, current) as unknown as Resource<D>;
+      if (opts.stillWanted && !opts.stillWanted(parsed)) return null;
+      expected = current.version;
+    }
+  }
 }
 
 /** A new resource row, pending until the job that makes it on the hosts finishes. */
-export function insertPending<T extends ResourceType>(
+export async function insertPending<T extends ResourceType>(
   store: Store,
   r: { id: string; type: T; key: string; jobId: string; data: DataOf<T>; secret?: ResourceRecord['secret'] },
-): void {
+): Promise<ResourceRecord> {
   const t = nowIso();
-  store.insertResource({ ...r, state: 'pending', createdAt: t, updatedAt: t, secret: r.secret ?? null });
+  return await store.insertResource({ ...r, state: 'pending', createdAt: t, updatedAt: t, secret: r.secret ?? null });
 }

@@ -12,11 +12,15 @@ export const INTERRUPTED_REASON =
  * deleted). `answer` is called for each job so the caller can store what its
  * Idempotency-Keys now answer. Returns the interrupted jobs' ids.
  */
-export function interruptUnfinishedJobs(store: Store, answer: (job: JobRecord) => void = () => {}, reason = INTERRUPTED_REASON): string[] {
-  return store.tx(() => {
-    const jobs = store.jobsWithStatus(['queued', 'running']);
+export function interruptUnfinishedJobs(
+  store: Store,
+  answer: (job: JobRecord) => Promise<void> | void = () => {},
+  reason = INTERRUPTED_REASON,
+): Promise<string[]> {
+  return store.tx(async () => {
+    const jobs = await store.jobsWithStatus(['queued', 'running']);
     const now = nowIso();
-    for (const job of jobs) closeInterruptedJob(store, job, reason, now, answer);
+    for (const job of jobs) await closeInterruptedJob(store, job, reason, now, answer);
     return jobs.map((j) => j.id);
   });
 }
@@ -26,13 +30,19 @@ export function interruptUnfinishedJobs(store: Store, answer: (job: JobRecord) =
  * `unknown` (unless it had settled), its Idempotency-Keys' answer. Also used when a replica's lease ran out
  * (lease-recovery.ts): the same verdict, whoever gives it.
  */
-export function closeInterruptedJob(store: Store, job: JobRecord, reason: string, now: string, answer: (job: JobRecord) => void): void {
+export async function closeInterruptedJob(
+  store: Store,
+  job: JobRecord,
+  reason: string,
+  now: string,
+  answer: (job: JobRecord) => Promise<void> | void,
+): Promise<void> {
   job.status = 'interrupted';
   job.finishedAt = now;
   job.error = problem('job-interrupted', reason, { jobId: job.id });
-  store.updateJob(job);
-  store.appendLog(job.id, { ts: now, host: null, stream: 'error', text: reason });
-  const rec = store.getResource(job.resource.id);
-  if (rec && rec.jobId === job.id && rec.state !== 'ready') store.updateResource({ ...rec, state: 'unknown', updatedAt: now });
-  answer(job);
+  await store.updateJob(job);
+  await store.appendLog(job.id, { ts: now, host: null, stream: 'error', text: reason });
+  const rec = await store.getResource(job.resource.id);
+  if (rec && rec.jobId === job.id && rec.state !== 'ready') await store.patchResource(rec.id, { state: 'unknown', updatedAt: now }, rec.version);
+  await answer(job);
 }

@@ -69,7 +69,7 @@ export interface JobSpec {
 }
 
 export type JobWork = (ctx: JobContext) => Promise<void>;
-export type JobFinish = (job: JobRecord) => void;
+export type JobFinish = (job: JobRecord) => void | Promise<void>;
 
 const MAX_LOG_TEXT = 16_384;
 
@@ -157,10 +157,39 @@ export class JobRunner {
     return t.length > MAX_LOG_TEXT ? t.slice(0, MAX_LOG_TEXT) + ' …[truncated]' : t;
   }
 
-  log(jobId: string, host: string | null, stream: LogStream, text: string, extra: { exitCode?: number; ms?: number } = {}): LogLine {
-    const line = this.store.appendLog(jobId, this.redactor.deep({ ts: now(), host, stream, text: this.redact(text), ...extra }));
-    this.events.emit(`log:${jobId}`, line);
-    return line;
+  /**
+   * Appends a line to a job's log. A job's writes (log lines, progress, outcome) go to the store one after another,
+   * in the order they were made (inOrder), so lines keep their order and numbering on every store.
+   */
+  log(jobId: string, host: string | null, stream: LogStream, text: string, extra: { exitCode?: number; ms?: number } = {}): Promise<LogLine> {
+    const entry = this.redactor.deep({ ts: now(), host, stream, text: this.redact(text), ...extra });
+    return this.inOrder(jobId, async () => {
+      const line = await this.store.appendLog(jobId, entry);
+      this.events.emit(`log:${jobId}`, line);
+      return line;
+    });
+  }
+
+  /** A job's pending writes, chained: each starts when the one before it settled. */
+  private writes = new Map<string, Promise<unknown>>();
+
+  /** Runs a store write of a job after the writes it made before (whatever their outcome). */
+  private inOrder<T>(jobId: string, write: () => Promise<T>): Promise<T> {
+    const before = this.writes.get(jobId) ?? Promise.resolve();
+    const mine = before.then(write, write);
+    const tail = mine.catch(() => undefined);
+    this.writes.set(jobId, tail);
+    void tail.then(() => {
+      if (this.writes.get(jobId) === tail) this.writes.delete(jobId);
+    });
+    return mine;
+  }
+
+  /** A write made in the background (a log line, progress): its failure is reported, never unhandled. */
+  private background(jobId: string, what: string, write: Promise<unknown>): void {
+    write.catch((e: unknown) =>
+      this.obs.logger.warn({ jobId, err: e instanceof Error ? e.message : String(e) }, `writing the job's ${what} failed`),
+    );
   }
 
   onLog(jobId: string, fn: (l: LogLine) => void): () => void {
@@ -213,12 +242,15 @@ export class JobRunner {
   /** Resolves with the job when it finished, or as it is when `ms` ran out. */
   async wait(jobId: string, ms: number): Promise<JobRecord> {
     const done = (j: JobRecord | null) => !!j && j.status !== 'queued' && j.status !== 'running';
-    const current = this.store.getJob(jobId);
+    const current = await this.store.getJob(jobId);
     if (done(current) || !this.running.has(jobId) || ms <= 0) return current!;
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         off();
-        resolve(this.store.getJob(jobId)!);
+        void this.store.getJob(jobId).then(
+          (j) => resolve(j ?? current!),
+          () => resolve(current!),
+        );
       }, ms);
       const off = this.onEnd(jobId, (j) => {
         clearTimeout(timer);
@@ -265,7 +297,7 @@ export class JobRunner {
     // (another replica already marked it interrupted; its verdict stands).
     if (!gaveUp && this.coordination.leases && !(await this.coordination.leases.confirm(job.id))) {
       release();
-      this.events.emit(`end:${job.id}`, this.store.getJob(job.id) ?? job);
+      this.events.emit(`end:${job.id}`, await this.store.getJob(job.id) ?? job);
       return;
     }
     // The job's span: a child of the request's (stored with the job, so a worker in another process continues it).
@@ -281,15 +313,20 @@ export class JobRunner {
       await inScope({ span: span.context, jobId: job.id }, async () => {
         job.status = 'running';
         job.startedAt = now();
-        this.store.updateJob(job);
-        this.log(job.id, null, 'info', `${job.kind} ${job.resource.id} started`);
+        await this.inOrder(job.id, async () => await this.store.updateJob(job));
+        this.background(job.id, 'log', this.log(job.id, null, 'info', `${job.kind} ${job.resource.id} started`));
         log.info({ resource: job.resource, hosts: job.hosts }, 'job started');
         try {
-          if (gaveUp) this.log(job.id, null, 'error', `${errorText(gaveUp)}: no command is sent to any host; the job's records go back`);
-          await work(this.context(job, gaveUp));
+          if (gaveUp)
+            this.background(
+              job.id,
+              'log',
+              this.log(job.id, null, 'error', `${errorText(gaveUp)}: no command is sent to any host; the job's records go back`),
+            );
+          await work(await this.context(job, gaveUp));
           if (gaveUp) throw gaveUp;
           job.status = 'succeeded';
-          this.log(job.id, null, 'info', `${job.kind} succeeded`);
+          this.background(job.id, 'log', this.log(job.id, null, 'info', `${job.kind} succeeded`));
         } catch (thrown) {
           // A job that gave up on its locks fails with that, whatever its refused work threw on the way out.
           const e = gaveUp ?? thrown;
@@ -298,17 +335,18 @@ export class JobRunner {
           // Any field may quote a command's stderr or a name the caller chose: redact them all like a log line.
           job.error = this.redactor.deep(p);
           if (!(e instanceof ProblemError) && !(e instanceof ExecError) && !(e instanceof WaitTimeoutError)) {
-            this.log(job.id, null, 'error', `internal error: ${e instanceof Error ? e.message : String(e)}`);
+            this.background(job.id, 'log', this.log(job.id, null, 'error', `internal error: ${e instanceof Error ? e.message : String(e)}`));
           }
-          this.log(job.id, null, 'error', `${job.kind} failed: ${String(job.error.detail)}`);
+          this.background(job.id, 'log', this.log(job.id, null, 'error', `${job.kind} failed: ${String(job.error.detail)}`));
           span.fail(String(job.error.type));
         }
         job.finishedAt = now();
-        this.store.updateJob(job);
+        // After every line it wrote: the outcome is the job's last write.
+        await this.inOrder(job.id, async () => await this.store.updateJob(job));
         try {
-          onFinish?.(job);
+          await onFinish?.(job);
         } catch (e) {
-          this.log(job.id, null, 'error', `recording the outcome failed: ${e instanceof Error ? e.message : String(e)}`);
+          await this.log(job.id, null, 'error', `recording the outcome failed: ${e instanceof Error ? e.message : String(e)}`).catch(() => undefined);
         }
       });
     } finally {
@@ -339,34 +377,36 @@ export class JobRunner {
   }
 
   /** refused: every host access throws it (a job that gave up waiting for its locks runs only its failure path). */
-  private context(job: JobRecord, refused: Error | null = null): JobContext {
+  private async context(job: JobRecord, refused: Error | null = null): Promise<JobContext> {
     const store = this.store;
-    const hostCache = new Map<string, JobHost>();
+    // The job's hosts, read once before its work starts (the work then names them synchronously).
+    const hostCache = new Map<string, JobHost | null>();
+    for (const id of job.hosts) {
+      const target = await hostTarget(store, id);
+      // Replicas: a key registered through another replica is redacted here too.
+      if (target?.connection.kind === 'ssh' && target.connection.privateKey) this.addSecret(target.connection.privateKey);
+      hostCache.set(id, target ? { id, name: target.connection.label, target } : null);
+    }
+    const progress = () => this.background(job.id, 'progress', this.inOrder(job.id, async () => await store.updateJob(job)));
     const planIo: PlanHosts = {
       executor: (hostId) => ctx.executor(hostId),
       hostName: (hostId) => ctx.host(hostId).name,
       log: (host, stream, text, extra) => ctx.log(host, stream, text, extra),
       completed: (n) => {
         job.progress.done += n;
-        store.updateJob(job);
+        progress();
       },
     };
     const ctx: JobContext = {
       job,
       store,
       logger: this.obs.logger,
-      log: (host, stream, text, extra) => void this.log(job.id, host, stream, text, extra),
+      log: (host, stream, text, extra) => this.background(job.id, 'log', this.log(job.id, host, stream, text, extra)),
       host: (id) => {
-        let h = hostCache.get(id);
-        if (!h) {
-          const target = hostTarget(store, id);
-          if (!target) throw new ProblemError('not-found', `host ${id} no longer exists`);
-          // Replicas: a key registered through another replica is redacted here too.
-          if (target.connection.kind === 'ssh' && target.connection.privateKey) this.addSecret(target.connection.privateKey);
-          h = { id, name: target.connection.label, target };
-          hostCache.set(id, h);
-        }
-        return h;
+        const h = hostCache.get(id);
+        if (h) return h;
+        if (h === null) throw new ProblemError('not-found', `host ${id} no longer exists`);
+        throw new ProblemError('internal', `host ${id} is not one of the hosts job ${job.id} holds`);
       },
       executor: (hostId) => {
         if (refused) throw refused;
@@ -405,7 +445,7 @@ export class JobRunner {
       },
       addTotal: (n) => {
         job.progress.total += n;
-        store.updateJob(job);
+        progress();
       },
     };
     return ctx;

@@ -3,7 +3,7 @@
  * the no-lease problem, and what observe and repair see of the client. Used by every attachment type: veth
  * (kinds/attachment.ts) and the NIC types (kinds/attachment-nic.ts).
  *
- * Create: `prepareDhcp(store, d)` → data with the client chosen; plan = attach steps + `dhcpStartSteps(d, id, ifname,
+ * Create: `await prepareDhcp(store, d)` → data with the client chosen; plan = attach steps + `dhcpStartSteps(d, id, ifname,
  * nsPath)` (script, start, wait for the first lease: a wait that runs out fails the plan, so the runner undoes it
  * all); run it through `runDhcpPlan(ctx, plan)` (turns the wait's failure into the `dhcp-no-lease` problem); then
  * `awaitLease(ctx, d, id)` and save `withLease(d, lease)`. Delete: `dhcpStopSteps(d, id)` FIRST (the release goes out
@@ -34,9 +34,9 @@ export { dhcpStartSteps, dhcpStopSteps, staticAddressing, withLease } from '../o
  * Resolve-time check (no command runs): a client netplumb can run on the host, as its last probe saw it — a requested
  * client the host lacks, a host without any, and dhcpcd are 422 (pointing at `dhcpClient` when one was asked for).
  */
-export function checkDhcpClient(store: Store, d: AttachmentData, requested: boolean): void {
+export async function checkDhcpClient(store: Store, d: AttachmentData, requested: boolean): Promise<void> {
   if (!d.dhcp) return;
-  const clients = readResource(store, 'host', d.hostId)?.data.facts?.dhcpClients;
+  const clients = (await readResource(store, 'host', d.hostId))?.data.facts?.dhcpClients;
   const refuse = (detail: string) => {
     throw ProblemError.validation([{ pointer: requested ? '/dhcpClient' : '/addresses', detail }]);
   };
@@ -53,9 +53,9 @@ export function checkDhcpClient(store: Store, d: AttachmentData, requested: bool
 }
 
 /** The data with the client that will run filled in (the requested one, else the first the host has that we run). Never throws. */
-export function prepareDhcp(store: Store, d: AttachmentData): AttachmentData {
+export async function prepareDhcp(store: Store, d: AttachmentData): Promise<AttachmentData> {
   if (!d.dhcp || d.dhcp.client) return d;
-  const chosen = chooseDhcpClient(null, readResource(store, 'host', d.hostId)?.data.facts?.dhcpClients);
+  const chosen = chooseDhcpClient(null, (await readResource(store, 'host', d.hostId))?.data.facts?.dhcpClients);
   // Refused at resolve time already (422); a host re-probed since: udhcpc is tried (its start step says what is missing).
   return { ...d, dhcp: { client: 'refused' in chosen ? 'udhcpc' : chosen.client } };
 }

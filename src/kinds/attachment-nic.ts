@@ -54,13 +54,13 @@ const KERNEL_NEEDS: Record<Exclude<AttachmentType, 'veth' | 'phys'>, string> = {
 };
 
 /** Every check that needs no host: the host, what its kernel can make (last probe), the NIC not already handed over. */
-export function resolveNicAttachment(
+export async function resolveNicAttachment(
   store: Store,
   body: AttachmentCreate,
   id: string,
   type: Exclude<AttachmentType, 'veth'>,
-): { data: AttachmentData; key: string } {
-  const host = requireHost(store, body.host!, '/host');
+): Promise<{ data: AttachmentData; key: string }> {
+  const host = await requireHost(store, body.host!, '/host');
   requireHostAvailable(host);
   const facts = host.data.facts;
   const kernel = facts?.kernel ? ` ${facts.kernel}` : '';
@@ -90,7 +90,7 @@ export function resolveNicAttachment(
   if (type === 'phys') {
     // One target at a time can have a NIC: another phys attachment of the same NIC is a conflict before any command.
     // (With `vlan` the device moved is the NIC's VLAN sub-interface: another device.)
-    const holder = readAll(store, 'attachment', { hostId: host.id }).find(
+    const holder = (await readAll(store, 'attachment', { hostId: host.id })).find(
       (a) =>
         a.data.type === 'phys' &&
         a.data.vlan === (body.vlan ?? null) &&
@@ -138,11 +138,11 @@ function nicData(attachment: TypedResource<'attachment'>): NicAttachment {
 }
 
 /** What the host's record says about its NICs: the bridges netplumb made, the addresses the host is reached by. */
-function hostFacts(store: Store, d: AttachmentData): { bridgeNames: Set<string>; reachedBy: string[] } {
-  const host = readResource(store, 'host', d.hostId);
+async function hostFacts(store: Store, d: AttachmentData): Promise<{ bridgeNames: Set<string>; reachedBy: string[] }> {
+  const host = await readResource(store, 'host', d.hostId);
   const executor = host?.data.executor;
   return {
-    bridgeNames: new Set(readAll(store, 'bridge', { hostId: d.hostId }).map((b) => b.data.name)),
+    bridgeNames: new Set((await readAll(store, 'bridge', { hostId: d.hostId })).map((b) => b.data.name)),
     reachedBy: [executor?.kind === 'ssh' ? executor.address : null, host?.data.tunnelIp ?? null].filter((a): a is string => !!a),
   };
 }
@@ -209,7 +209,7 @@ export async function createNicAttachment(ctx: JobContext, record: TypedResource
   const attachment = nicData(record);
   const id = attachment.id;
   // DHCP: the client that will run, recorded (repair and delete use the same).
-  const d = { ...prepareDhcp(ctx.store, attachment.data), parent: attachment.data.parent };
+  const d = { ...(await prepareDhcp(ctx.store, attachment.data)), parent: attachment.data.parent };
   let planStarted = false;
   try {
     const target = await resolveTarget(ctx, d);
@@ -218,7 +218,7 @@ export async function createNicAttachment(ctx: JobContext, record: TypedResource
     if (facts.innerLinks.exitCode !== 0) {
       throw new ProblemError('not-found', `the target's network namespace ${target.netnsPath} does not exist on ${d.hostName}`);
     }
-    const { nic, lower, lowerName } = findLower(d, parseHostLinks(facts.hostLinks.stdout), hostFacts(ctx.store, d));
+    const { nic, lower, lowerName } = findLower(d, parseHostLinks(facts.hostLinks.stdout), await hostFacts(ctx.store, d));
     const existing = innerLinkNames(facts.innerLinks.stdout);
     if (d.ifname && existing.includes(d.ifname)) {
       throw new ProblemError('conflict', `${d.ifname} already exists in the target on ${d.hostName}`, {
@@ -240,7 +240,7 @@ export async function createNicAttachment(ctx: JobContext, record: TypedResource
     const assignedMac =
       d.type === 'macvlan' && d.mode !== 'passthru' && !d.mac ? (d.assignedMac ?? randomMac((n) => randomBytes(n))) : null;
     // The pending record already names the NIC, the device and the name inside: an unknown outcome can be resolved.
-    saveResource(ctx.store, attachment, { data: { ...d, ifname, resolved, parent, assignedMac } });
+    await saveResource(ctx.store, attachment, { data: { ...d, ifname, resolved, parent, assignedMac } });
     planStarted = true;
     // With DHCP the batch ends by starting the client and waiting for its lease (undone whole when none comes).
     await runDhcpPlan(ctx, {
@@ -249,14 +249,14 @@ export async function createNicAttachment(ctx: JobContext, record: TypedResource
     const made = { ...attachment, data: { ...d, ifname, resolved, parent, assignedMac } };
     const lease = await leaseOrUndo(ctx, d, id, () => removeNicAttachment(ctx, made));
     const data = withLease(made.data, lease);
-    saveResource(ctx.store, attachment, { data, state: 'ready' });
+    await saveResource(ctx.store, attachment, { data, state: 'ready' });
     announce(ctx, data, ifname, target.netnsPath);
   } catch (e) {
     if (planStarted && isUnknownOutcome(e)) {
-      markUnknown(ctx, attachment, e);
+      await markUnknown(ctx, attachment, e);
       throw e;
     }
-    ctx.store.deleteResource(id);
+    await ctx.store.deleteResource(id);
     throw e;
   }
 }
@@ -290,9 +290,9 @@ function heldAttachSteps(
 }
 
 /** Whether another attachment on the host still has the VLAN sub-interface this one made. */
-function lowerStillUsed(store: Store, a: NicAttachment): boolean {
+async function lowerStillUsed(store: Store, a: NicAttachment): Promise<boolean> {
   const lower = a.data.parent.lower;
-  return readAll(store, 'attachment', { hostId: a.data.hostId }).some((x) => x.id !== a.id && x.data.parent?.lower === lower);
+  return (await readAll(store, 'attachment', { hostId: a.data.hostId })).some((x) => x.id !== a.id && x.data.parent?.lower === lower);
 }
 
 /**
@@ -315,14 +315,14 @@ export async function removeNicAttachment(ctx: JobContext, record: TypedResource
     insideExists: facts.inside?.exitCode === 0,
     lowerExists: !!lowerNow,
     lowerMadeByUs: lowerNow?.alias?.startsWith('netplumb-vlan:') ?? false,
-    lowerStillUsed: lowerStillUsed(ctx.store, attachment),
+    lowerStillUsed: await lowerStillUsed(ctx.store, attachment),
     returnedAs: returned?.name ?? null,
   });
   // The DHCP client first: its release goes out while the interface is still there.
   const steps = [...(d.dhcp ? dhcpStopSteps(d, attachment.id) : []), ...detach.steps];
   if (!steps.length) ctx.log(d.hostName, 'info', `attachment ${attachment.id}: nothing left on the host (the target is gone)`);
   await ctx.runPlan({ steps });
-  ctx.store.deleteResource(attachment.id);
+  await ctx.store.deleteResource(attachment.id);
 }
 
 // ---- observe and repair
@@ -386,7 +386,7 @@ function nicDrift(d: AttachmentData & { parent: ParentData }, o: ObservedAttachm
 export async function repairNicAttachment(ctx: JobContext, record: TypedResource<'attachment'>): Promise<void> {
   const attachment = nicData(record);
   const id = attachment.id;
-  const d = { ...prepareDhcp(ctx.store, attachment.data), parent: attachment.data.parent };
+  const d = { ...(await prepareDhcp(ctx.store, attachment.data)), parent: attachment.data.parent };
   const target = await repairTarget(ctx, attachment, d);
   if (!target) return;
   const facts = await ctx.read(d.hostId, {
@@ -400,7 +400,7 @@ export async function repairNicAttachment(ctx: JobContext, record: TypedResource
   const ifname = d.ifname ?? pickIfname(innerLinkNames(facts.innerLinks.stdout));
   const resolved = { pid: target.pid, containerId: target.containerId, containerName: target.containerName, netnsPath: target.netnsPath };
   if (!o.inside.exists) {
-    const { nic, lower, lowerName } = findLower(d, parseHostLinks(facts.hostLinks.stdout), hostFacts(ctx.store, d));
+    const { nic, lower, lowerName } = findLower(d, parseHostLinks(facts.hostLinks.stdout), await hostFacts(ctx.store, d));
     ctx.log(d.hostName, 'info', `attachment ${attachment.id}: ${ifname} is not in the target: made again on ${lowerName}`);
     // A phys NIC the kernel gave back under another name keeps its own name in the record (delete gives it back).
     const parent: ParentData = {
@@ -424,7 +424,7 @@ export async function repairNicAttachment(ctx: JobContext, record: TypedResource
       }),
     );
     const lease = d.dhcp ? await awaitLease(ctx, d, id) : null;
-    saveResource(ctx.store, attachment, { data: withLease({ ...d, ifname, resolved, parent }, lease), state: 'ready' });
+    await saveResource(ctx.store, attachment, { data: withLease({ ...d, ifname, resolved, parent }, lease), state: 'ready' });
     announce(ctx, d, ifname, target.netnsPath);
     return;
   }
@@ -445,7 +445,7 @@ export async function repairNicAttachment(ctx: JobContext, record: TypedResource
     });
   }
   const lease = !d.dhcp ? null : restartDhcp ? await awaitLease(ctx, d, id) : (dh?.lease ?? d.lease);
-  saveResource(ctx.store, attachment, { data: withLease({ ...d, ifname, resolved }, lease), state: 'ready' });
+  await saveResource(ctx.store, attachment, { data: withLease({ ...d, ifname, resolved }, lease), state: 'ready' });
 }
 
 /** How long a repair waits for a dead namespace's sub-interface to let go of the MAC. */

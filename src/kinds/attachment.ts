@@ -5,6 +5,7 @@ import type { JobContext } from '../jobs/runner.js';
 import type { LockMode } from '../jobs/locks.js';
 import { normalizeAttachmentImpairment } from '../model/impairments.js';
 import {
+  AttachmentDataSchema,
   defaultHostIfname,
   renderAttachment,
   type AttachmentCreate,
@@ -42,6 +43,7 @@ import {
   impairmentDetachSteps,
   impairmentUpdatePlan,
   impairOnCreatePlan,
+  trafficControlFacts,
   attachmentLiveSteps,
   updateAttachmentLive,
   observeAttachmentImpairment,
@@ -87,11 +89,11 @@ export function attachmentLockMode(d: AttachmentData): LockMode {
  * Every check that needs no host, before any command runs: the bridge or parent NIC's host, the VLAN, what the host's
  * kernel can make (its last probe), the DHCP client, the host end's name.
  */
-export function resolveAttachment(store: Store, body: AttachmentCreate, id: string): { data: AttachmentData; key: string } {
+export async function resolveAttachment(store: Store, body: AttachmentCreate, id: string): Promise<{ data: AttachmentData; key: string }> {
   const type = body.type ?? (body.parent !== undefined ? 'macvlan' : 'veth');
-  const resolved = type === 'veth' ? resolveVeth(store, body, id) : resolveNicAttachment(store, body, id, type);
+  const resolved = type === 'veth' ? await resolveVeth(store, body, id) : await resolveNicAttachment(store, body, id, type);
   // DHCP needs a client on the host: the probe says which it has (422 before any command when none fits).
-  checkDhcpClient(store, resolved.data, body.dhcpClient !== undefined);
+  await checkDhcpClient(store, resolved.data, body.dhcpClient !== undefined);
   return resolved;
 }
 
@@ -111,8 +113,8 @@ export function addressingData(body: AttachmentCreate) {
 }
 
 /** A veth pair from a bridge: the bridge, the VLAN tag, the host's facts, the host end's name. */
-function resolveVeth(store: Store, body: AttachmentCreate, id: string): { data: AttachmentData; key: string } {
-  const bridge = requireBridge(store, body.bridge!, '/bridge');
+async function resolveVeth(store: Store, body: AttachmentCreate, id: string): Promise<{ data: AttachmentData; key: string }> {
+  const bridge = await requireBridge(store, body.bridge!, '/bridge');
   const b = bridge.data;
   if (bridge.state !== 'ready') throw new ProblemError('conflict', `bridge ${b.hostName}/${b.name} is ${bridge.state}`);
   if (b.topology)
@@ -123,7 +125,7 @@ function resolveVeth(store: Store, body: AttachmentCreate, id: string): { data: 
     );
   if (body.vlan !== undefined && b.type !== 'ovs')
     throw ProblemError.validation([{ pointer: '/vlan', detail: 'VLAN tags need an OVS bridge; this one is a Linux bridge' }]);
-  const host = readResource(store, 'host', b.hostId);
+  const host = await readResource(store, 'host', b.hostId);
   if (host) requireHostAvailable(host);
   const facts = host?.data.facts;
   if (b.datapathType === 'netdev' && facts && facts.ethtool === false) {
@@ -139,7 +141,7 @@ function resolveVeth(store: Store, body: AttachmentCreate, id: string): { data: 
     );
   }
   const hostIfname = body.hostIfname ?? defaultHostIfname(id);
-  const owner = interfaceNamesOnHost(store, b.hostId).get(hostIfname);
+  const owner = (await interfaceNamesOnHost(store, b.hostId)).get(hostIfname);
   if (owner)
     throw new ProblemError('conflict', `${hostIfname} is already used on ${b.hostName} by ${owner}`, {
       errors: [{ pointer: '/hostIfname', detail: 'in use' }],
@@ -163,7 +165,7 @@ function resolveVeth(store: Store, body: AttachmentCreate, id: string): { data: 
     ...(body.link ? { link: body.link } : {}),
     assignedMac: null,
   };
-  checkAttachmentImpairment(store, data, body.impairment);
+  await checkAttachmentImpairment(store, data, body.impairment);
   return { data, key: `${b.hostId}/${hostIfname}` };
 }
 
@@ -209,10 +211,10 @@ export async function resolveTarget(ctx: JobContext, d: AttachmentData): Promise
 }
 
 export async function createAttachment(ctx: JobContext, id: string): Promise<void> {
-  const attachment = mustRead(ctx.store, 'attachment', id);
+  const attachment = await mustRead(ctx.store, 'attachment', id);
   if (attachment.data.type !== 'veth') return createNicAttachment(ctx, attachment);
   // DHCP: the client that will run, recorded (repair and delete use the same).
-  const d = prepareDhcp(ctx.store, attachment.data);
+  const d = await prepareDhcp(ctx.store, attachment.data);
   let planStarted = false;
   try {
     const target = await resolveTarget(ctx, d);
@@ -238,13 +240,14 @@ export async function createAttachment(ctx: JobContext, id: string): Promise<voi
     const assignedMac = d.mac ? null : (d.assignedMac ?? randomMac((n) => randomBytes(n)));
     const resolved = { pid: target.pid, containerId: target.containerId, containerName: target.containerName, netnsPath: target.netnsPath };
     // The pending record already says which names and MAC the host may get: an unknown outcome can be resolved.
-    saveResource(ctx.store, attachment, { data: { ...d, ifname, resolved, assignedMac } });
+    await saveResource(ctx.store, attachment, { data: { ...d, ifname, resolved, assignedMac } });
     planStarted = true;
     // With DHCP the batch ends by starting the client and waiting for its lease (undone whole when none comes).
+    const facts = await trafficControlFacts(ctx.store, d.hostId);
     await runDhcpPlan(ctx, {
       steps: holdingNamespace(d.hostId, id, target.netnsPath, inode, (nsPath) => [
         ...attachPlan({ id, d: { ...d, mac: d.mac ?? assignedMac }, ifname, nsPath, nsRef: target.nsRef }).steps,
-        ...impairOnCreatePlan(ctx.store, id, d, ifname, nsPath).steps,
+        ...impairOnCreatePlan(facts, id, d, ifname, nsPath).steps,
         ...dhcpStartSteps(d, id, ifname, nsPath),
       ]),
     });
@@ -252,14 +255,14 @@ export async function createAttachment(ctx: JobContext, id: string): Promise<voi
       ctx.runPlan({ steps: [...dhcpStopSteps(d, id), ...impairmentDetachSteps(id, { ...d, ifname }), ...detachPlan(d, true).steps] }),
     );
     const data = withLease({ ...d, ifname, resolved, assignedMac, txChecksumOffloadOff: d.datapathType === 'netdev' }, lease);
-    saveResource(ctx.store, attachment, { data, state: 'ready' });
+    await saveResource(ctx.store, attachment, { data, state: 'ready' });
     announce(ctx, data, ifname, target.netnsPath);
   } catch (e) {
     if (planStarted && isUnknownOutcome(e)) {
-      markUnknown(ctx, attachment, e);
+      await markUnknown(ctx, attachment, e);
       throw e;
     }
-    ctx.store.deleteResource(id);
+    await ctx.store.deleteResource(id);
     throw e;
   }
 }
@@ -350,7 +353,7 @@ export async function repairTarget(
     if (e instanceof ProblemError && e.problem.type.endsWith('/container-not-running')) {
       ctx.log(d.hostName, 'info', `container ${JSON.stringify(d.container)} is stopped: the attachment waits for it to start`);
       if (d.dhcp) await ctx.runPlan({ steps: dhcpStopSteps(d, attachment.id) });
-      saveResource(ctx.store, attachment, { state: 'target-stopped' });
+      await saveResource(ctx.store, attachment, { state: 'target-stopped' });
       return null;
     }
     throw e;
@@ -363,9 +366,9 @@ export async function repairTarget(
  * in place. Objects another owner marked are never touched (409).
  */
 export async function repairAttachment(ctx: JobContext, id: string): Promise<void> {
-  const attachment = mustRead(ctx.store, 'attachment', id);
+  const attachment = await mustRead(ctx.store, 'attachment', id);
   if (attachment.data.type !== 'veth') return repairNicAttachment(ctx, attachment);
-  const d = prepareDhcp(ctx.store, attachment.data);
+  const d = await prepareDhcp(ctx.store, attachment.data);
   const target = await repairTarget(ctx, attachment, d);
   if (!target) return;
   const facts = await ctx.read(d.hostId, {
@@ -408,11 +411,12 @@ export async function repairAttachment(ctx: JobContext, id: string): Promise<voi
     // A port left without its device: removed, so OVS opens the new device afresh.
     if (d.bridgeType === 'ovs' && o.hostEnd.bridge)
       stale.push(step(d.hostId, `remove the stale port ${d.hostIfname}`, vsctl('--if-exists', 'del-port', o.hostEnd.bridge, d.hostIfname)));
+    const facts = await trafficControlFacts(ctx.store, d.hostId);
     const steps = holdingNamespace(d.hostId, id, target.netnsPath, inode, (nsPath) => [
       ...stale,
       ...attachPlan({ id, d: { ...staticAddressing(d), mac }, ifname, nsPath, nsRef: target.nsRef }).steps,
       // Impairments and a pulled cable went with the old pair: made again as at create (issue 17).
-      ...impairOnCreatePlan(ctx.store, id, d, ifname, nsPath).steps,
+      ...impairOnCreatePlan(facts, id, d, ifname, nsPath).steps,
       ...dhcpStartSteps(d, id, ifname, nsPath),
     ]);
     await runDhcpPlan(ctx, { steps });
@@ -428,10 +432,11 @@ export async function repairAttachment(ctx: JobContext, id: string): Promise<voi
     };
     // A DHCP client being started again applies the address itself: the addresses are left as they are until then.
     const want = restartDhcp ? { ...d, addresses: o.inside.addresses } : expectedWithDhcp(d, dh);
+    const facts = await trafficControlFacts(ctx.store, d.hostId);
     await runDhcpPlan(ctx, {
       steps: holdingNamespace(d.hostId, id, target.netnsPath, inode, (nsPath) => [
         ...convergeAttachmentPlan(id, { ...want, ifname, mac }, o, nsPath).steps,
-        ...(observed && impairment.drift.length ? impairmentUpdatePlan(ctx.store, id, observed, now, nsPath).steps : []),
+        ...(observed && impairment.drift.length ? impairmentUpdatePlan(facts, id, observed, now, nsPath).steps : []),
         ...(restartDhcp ? dhcpStartSteps(d, id, ifname, nsPath) : []),
       ]),
     });
@@ -443,7 +448,7 @@ export async function repairAttachment(ctx: JobContext, id: string): Promise<voi
     : restartDhcp || !o.hostEnd.exists || !o.inside.exists
       ? await awaitLease(ctx, d, id)
       : (dh?.lease ?? d.lease);
-  saveResource(ctx.store, attachment, { data: withLease(repaired, lease), state: 'ready' });
+  await saveResource(ctx.store, attachment, { data: withLease(repaired, lease), state: 'ready' });
 }
 
 /**
@@ -451,7 +456,7 @@ export async function repairAttachment(ctx: JobContext, id: string): Promise<voi
  * impairments and the cable live (kinds/impairments.ts), in one plan; a failure undoes it and keeps the previous record.
  */
 export async function updateAttachment(ctx: JobContext, id: string, previous: AttachmentData): Promise<void> {
-  const attachment = mustRead(ctx.store, 'attachment', id);
+  const attachment = await mustRead(ctx.store, 'attachment', id);
   const d = attachment.data;
   const routing = JSON.stringify([previous.gateway, previous.routes, previous.rules]) !== JSON.stringify([d.gateway, d.routes, d.rules]);
   if (!routing) return updateAttachmentLive(ctx, id, previous);
@@ -461,9 +466,9 @@ export async function updateAttachment(ctx: JobContext, id: string, previous: At
     const steps = updateAttachmentPlan(previous, d, target.netnsPath).steps;
     if (live) steps.push(...(await attachmentLiveSteps(ctx, id, previous, d, target.netnsPath)));
     await ctx.runPlan({ steps });
-    saveResource(ctx.store, attachment, { state: 'ready' });
+    await saveResource(ctx.store, attachment, { state: 'ready' });
   } catch (e) {
-    saveResource(ctx.store, attachment, { data: previous, state: 'ready' });
+    await saveResource(ctx.store, attachment, { data: previous, state: 'ready' });
     throw e;
   }
 }
@@ -480,7 +485,7 @@ async function removeAttachment(ctx: JobContext, attachment: TypedResource<'atta
   await ctx.runPlan({
     steps: [...dhcpStopSteps(d, attachment.id), ...rules, ...impairmentDetachSteps(attachment.id, d), ...detach.steps],
   });
-  ctx.store.deleteResource(attachment.id);
+  await ctx.store.deleteResource(attachment.id);
 }
 
 export const attachmentKind: ResourceKind<'attachment', AttachmentView, AttachmentObservation> = {
@@ -490,9 +495,14 @@ export const attachmentKind: ResourceKind<'attachment', AttachmentView, Attachme
   lockModeFor: (a) => attachmentLockMode(a.data),
   describe: (attachment) => attachment.id,
   render: renderAttachment,
-  find: (store, ref) => (idPattern('attachment').test(ref) ? readResource(store, 'attachment', ref) : null),
+  find: async (store, ref) => (idPattern('attachment').test(ref) ? await readResource(store, 'attachment', ref) : null),
   hosts: (attachment) => [attachment.data.hostId],
-  dependents: () => [],
+  dependents: () => Promise.resolve([]),
+  resume: {
+    create: { run: (ctx, id) => createAttachment(ctx, id), successStatus: 201 },
+    update: { run: (ctx, id, params) => updateAttachmentLive(ctx, id, AttachmentDataSchema.parse(params?.previous)), successStatus: 200 },
+    delete: true,
+  },
   // Both veth ends, the target and its addresses (observeAttachment), plus the impairments and the cable as the host's
   // qdiscs and rules say (observeAttachmentImpairment): one drift list.
   async observe(hosts, attachment) {

@@ -1,7 +1,7 @@
 /** Bridges: OVS or Linux bridges netplumb owns on a host. Request resolution, job work and the kind itself. */
 import { mustRead, readAll, saveResource } from '../jobs/records.js';
 import type { JobContext } from '../jobs/runner.js';
-import { renderBridge, type BridgeCreate, type BridgeData, type BridgeObservation, type BridgeView } from '../model/bridges.js';
+import { BridgeDataSchema, renderBridge, type BridgeCreate, type BridgeData, type BridgeObservation, type BridgeView } from '../model/bridges.js';
 import type { HostData } from '../model/hosts.js';
 import { ProblemError } from '../model/problems.js';
 import type { AnyResource } from '../model/resource-data.js';
@@ -71,7 +71,7 @@ async function readBridgeFacts(ctx: JobContext, d: BridgeData): Promise<BridgeFa
 }
 
 export async function createBridge(ctx: JobContext, id: string): Promise<void> {
-  const bridge = mustRead(ctx.store, 'bridge', id);
+  const bridge = await mustRead(ctx.store, 'bridge', id);
   const d = bridge.data;
   let planStarted = false;
   try {
@@ -96,21 +96,21 @@ export async function createBridge(ctx: JobContext, id: string): Promise<void> {
     }
     planStarted = true;
     await ctx.runPlan(createBridgePlan(id, d, facts));
-    saveResource(ctx.store, bridge, { state: 'ready' });
+    await saveResource(ctx.store, bridge, { state: 'ready' });
   } catch (e) {
     // The host may have the bridge after all (the answer was lost): keep the record, to be resolved.
     if (planStarted && isUnknownOutcome(e)) {
-      markUnknown(ctx, bridge, e);
+      await markUnknown(ctx, bridge, e);
       throw e;
     }
     // A failed create leaves no record: the host was put back as it was.
-    ctx.store.deleteResource(id);
+    await ctx.store.deleteResource(id);
     throw e;
   }
 }
 
 export async function updateBridge(ctx: JobContext, id: string, previous: BridgeData): Promise<void> {
-  const bridge = mustRead(ctx.store, 'bridge', id);
+  const bridge = await mustRead(ctx.store, 'bridge', id);
   const d = bridge.data;
   try {
     let liveMtu: number | null = null;
@@ -118,17 +118,17 @@ export async function updateBridge(ctx: JobContext, id: string, previous: Bridge
       liveMtu = parseIpJson((await ctx.run(d.hostId, ipLinkShow(d.name))).stdout)[0]?.mtu ?? null;
     }
     await ctx.runPlan(updateBridgePlan(d, previous, liveMtu));
-    saveResource(ctx.store, bridge, { state: 'ready' });
+    await saveResource(ctx.store, bridge, { state: 'ready' });
     // The overlay MTU of the tunnels on this bridge follows its MTU.
-    if (d.mtu !== previous.mtu) refreshOverlayMtu(ctx.store, [id]);
+    if (d.mtu !== previous.mtu) await refreshOverlayMtu(ctx.store, [id]);
   } catch (e) {
     if (isUnknownOutcome(e)) {
-      markUnknown(ctx, bridge, e);
+      await markUnknown(ctx, bridge, e);
       throw e;
     }
     // overlayMtu belongs to the tunnels (it may have changed since the PATCH was accepted): keep the current one.
-    const overlayMtu = mustRead(ctx.store, 'bridge', id).data.overlayMtu;
-    saveResource(ctx.store, bridge, { data: { ...previous, overlayMtu }, state: 'ready' });
+    const overlayMtu = (await mustRead(ctx.store, 'bridge', id)).data.overlayMtu;
+    await saveResource(ctx.store, bridge, { data: { ...previous, overlayMtu }, state: 'ready' });
     throw e;
   }
 }
@@ -145,24 +145,24 @@ async function removeBridge(ctx: JobContext, bridge: TypedResource<'bridge'>, ca
     );
   }
   await ctx.runPlan(deleteBridgePlan(d, { exists: o.exists, kind: d.type, owner: o.owner }));
-  ctx.store.deleteResource(bridge.id);
+  await ctx.store.deleteResource(bridge.id);
 }
 
 /** The ports the records put on a bridge: its tunnel ends and its attachments' host ends (a stopped container's has none). */
-export function bridgeMembers(store: Store, bridge: TypedResource<'bridge'>): { name: string; owner: string }[] {
-  const ends = readAll(store, 'tunnel').flatMap((t) =>
+export async function bridgeMembers(store: Store, bridge: TypedResource<'bridge'>): Promise<{ name: string; owner: string }[]> {
+  const ends = (await readAll(store, 'tunnel')).flatMap((t) =>
     t.data.endpoints.filter((e) => e.bridgeId === bridge.id).map((e) => ({ name: e.portName, owner: t.id })),
   );
-  const atts = readAll(store, 'attachment', { bridgeId: bridge.id })
+  const atts = (await readAll(store, 'attachment', { bridgeId: bridge.id }))
     .filter((a) => a.state !== 'target-stopped' && a.state !== 'pending')
     .map((a) => ({ name: a.data.hostIfname, owner: a.id }));
   return [...ends, ...atts];
 }
 
 /** What uses a bridge: tunnels with an end on it (first: they span hosts), then attachments. */
-function bridgeDependents(store: Store, bridge: TypedResource<'bridge'>): AnyResource[] {
-  const tunnels = readAll(store, 'tunnel').filter((t) => t.data.endpoints.some((e) => e.bridgeId === bridge.id));
-  return [...tunnels, ...readAll(store, 'attachment', { bridgeId: bridge.id })];
+async function bridgeDependents(store: Store, bridge: TypedResource<'bridge'>): Promise<AnyResource[]> {
+  const tunnels = (await readAll(store, 'tunnel')).filter((t) => t.data.endpoints.some((e) => e.bridgeId === bridge.id));
+  return [...tunnels, ...(await readAll(store, 'attachment', { bridgeId: bridge.id }))];
 }
 
 export const bridgeKind: ResourceKind<'bridge', BridgeView, BridgeObservation> = {
@@ -174,10 +174,15 @@ export const bridgeKind: ResourceKind<'bridge', BridgeView, BridgeObservation> =
   find: findBridge,
   hosts: (bridge) => [bridge.data.hostId],
   dependents: bridgeDependents,
+  resume: {
+    create: { run: (ctx, id) => createBridge(ctx, id), successStatus: 201 },
+    update: { run: (ctx, id, params) => updateBridge(ctx, id, BridgeDataSchema.parse(params?.previous)), successStatus: 200 },
+    delete: true,
+  },
   async observe(hosts, bridge, store) {
     const d = bridge.data;
     const o = parseObservation(d, await hosts.read(d.hostId, observeCommands(d)));
-    const drift = [...bridgeDrift(bridge.id, d, o), ...memberDrift(o, bridgeMembers(store, bridge))];
+    const drift = [...bridgeDrift(bridge.id, d, o), ...memberDrift(o, await bridgeMembers(store, bridge))];
     return { observedAt: new Date().toISOString(), ...o, drift };
   },
   remove: (ctx, bridge, opts) => removeBridge(ctx, bridge, opts.cascade),

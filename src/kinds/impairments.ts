@@ -47,8 +47,8 @@ import type { HostReader } from './kind.js';
 
 // ---- request checks (before any command runs)
 
-function trafficControlOf(store: Store, hostId: string, hostName: string): TrafficControlFacts {
-  const tc = readResource(store, 'host', hostId)?.data.facts?.trafficControl;
+async function trafficControlOf(store: Store, hostId: string, hostName: string): Promise<TrafficControlFacts> {
+  const tc = (await readResource(store, 'host', hostId))?.data.facts?.trafficControl;
   if (!tc)
     throw new ProblemError(
       'conflict',
@@ -58,15 +58,15 @@ function trafficControlOf(store: Store, hostId: string, hostName: string): Traff
 }
 
 /** 422 naming the missing kernel support, per field, for every direction that asks for something the host lacks. */
-export function checkImpairmentSupport(
+export async function checkImpairmentSupport(
   store: Store,
   hostId: string,
   hostName: string,
   directions: Record<string, ImpairmentSpec | undefined>,
   pointer: string,
-): void {
+): Promise<void> {
   if (!Object.values(directions).some((s) => isImpaired(s))) return;
-  const tc = trafficControlOf(store, hostId, hostName);
+  const tc = await trafficControlOf(store, hostId, hostName);
   const errors: FieldError[] = [];
   for (const [dir, spec] of Object.entries(directions)) {
     if (spec)
@@ -78,16 +78,16 @@ export function checkImpairmentSupport(
 }
 
 /** The same checks for a topology member: errors collected into the document's list (a host not probed for it is one). */
-export function impairmentErrors(
+export async function impairmentErrors(
   store: Store,
   d: Pick<AttachmentData, 'hostId' | 'hostName'>,
   i: AttachmentImpairment | null | undefined,
   pointer: string,
   errors: FieldError[],
-): void {
+): Promise<void> {
   const n = normalizeAttachmentImpairment(i);
   if (!isImpaired(n.toContainer) && !isImpaired(n.fromContainer)) return;
-  const tc = readResource(store, 'host', d.hostId)?.data.facts?.trafficControl;
+  const tc = (await readResource(store, 'host', d.hostId))?.data.facts?.trafficControl;
   if (!tc) {
     errors.push({
       pointer,
@@ -101,17 +101,17 @@ export function impairmentErrors(
     );
 }
 
-export function checkAttachmentImpairment(
+export async function checkAttachmentImpairment(
   store: Store,
   d: Pick<AttachmentData, 'hostId' | 'hostName'>,
   i: AttachmentImpairment | null | undefined,
   pointer = '/impairment',
-): void {
-  checkImpairmentSupport(store, d.hostId, d.hostName, { ...normalizeAttachmentImpairment(i) }, pointer);
+): Promise<void> {
+  await checkImpairmentSupport(store, d.hostId, d.hostName, { ...normalizeAttachmentImpairment(i) }, pointer);
 }
 
 /** Tunnel ends on OVS bridges are ports inside Open vSwitch: there is no kernel device carrying one tunnel to shape. */
-export function checkTunnelImpairment(store: Store, d: TunnelData, i: TunnelImpairment | null | undefined): void {
+export async function checkTunnelImpairment(store: Store, d: TunnelData, i: TunnelImpairment | null | undefined): Promise<void> {
   const n = normalizeTunnelImpairment(i);
   const dirs = [
     ['aToB', n.aToB, d.endpoints[0]],
@@ -126,7 +126,7 @@ export function checkTunnelImpairment(store: Store, d: TunnelData, i: TunnelImpa
       });
   }
   if (errors.length) throw ProblemError.validation(errors, errors.map((e) => `${e.pointer}: ${e.detail}`).join('; '));
-  for (const [dir, spec, end] of dirs) checkImpairmentSupport(store, end.hostId, end.hostName, { [dir]: spec }, '/impairment');
+  for (const [dir, spec, end] of dirs) await checkImpairmentSupport(store, end.hostId, end.hostName, { [dir]: spec }, '/impairment');
 }
 
 // ---- attachments
@@ -138,19 +138,26 @@ export function attachmentState(d: Pick<AttachmentData, 'impairment' | 'link'>):
 
 const NONE: AttachmentImpairmentState = { toContainer: {}, fromContainer: {}, link: 'up' };
 
-function factsOf(store: Store, hostId: string): TrafficControlFacts | null {
-  return readResource(store, 'host', hostId)?.data.facts?.trafficControl ?? null;
+/** What the host's last probe found of its traffic control (qdiscs, nftables): which impairment backend works. */
+export async function trafficControlFacts(store: Store, hostId: string): Promise<TrafficControlFacts | null> {
+  return (await readResource(store, 'host', hostId))?.data.facts?.trafficControl ?? null;
 }
 
 /** Steps that take a freshly made attachment (no impairment, cable in) to what `d` asks for. */
-export function impairOnCreatePlan(store: Store, id: string, d: AttachmentData, ifname: string, nsPath: string): Plan {
+export function impairOnCreatePlan(
+  facts: TrafficControlFacts | null,
+  id: string,
+  d: AttachmentData,
+  ifname: string,
+  nsPath: string,
+): Plan {
   const ends: AttachmentEnds = { id, hostId: d.hostId, hostIfname: d.hostIfname, ifname, nsPath };
-  return { steps: attachmentImpairmentSteps(ends, factsOf(store, d.hostId), NONE, attachmentState(d)) };
+  return { steps: attachmentImpairmentSteps(ends, facts, NONE, attachmentState(d)) };
 }
 
 /** Steps that take an attachment from `previous` to `next` impairments and cable, in place. */
 export function impairmentUpdatePlan(
-  store: Store,
+  facts: TrafficControlFacts | null,
   id: string,
   previous: AttachmentData,
   next: AttachmentData,
@@ -167,7 +174,7 @@ export function impairmentUpdatePlan(
   return {
     steps: attachmentImpairmentSteps(
       ends,
-      factsOf(store, next.hostId),
+      facts,
       attachmentState(previous),
       attachmentState(next),
       false,
@@ -227,19 +234,19 @@ export async function attachmentLiveSteps(
   const drop = attachmentState(d).fromContainer.lossPercent
     ? await ctx.run(d.hostId, ['nsenter', `--net=${nsPath}`, 'ip', '-j', 'link', 'show', 'dev', dropDevice(id)])
     : null;
-  return impairmentUpdatePlan(ctx.store, id, previous, d, nsPath, drop ? drop.exitCode === 0 : undefined).steps;
+  return impairmentUpdatePlan(await trafficControlFacts(ctx.store, d.hostId), id, previous, d, nsPath, drop ? drop.exitCode === 0 : undefined).steps;
 }
 
 export async function updateAttachmentLive(ctx: JobContext, id: string, previous: AttachmentData): Promise<void> {
-  const attachment = mustRead(ctx.store, 'attachment', id);
+  const attachment = await mustRead(ctx.store, 'attachment', id);
   const d = attachment.data;
   try {
     // A restarted container has a new namespace: find it again rather than trusting the stored path.
     const target = await resolveTarget(ctx, d);
     await ctx.runPlan({ steps: await attachmentLiveSteps(ctx, id, previous, d, target.netnsPath) });
-    saveResource(ctx.store, attachment, { state: 'ready' });
+    await saveResource(ctx.store, attachment, { state: 'ready' });
   } catch (e) {
-    saveResource(ctx.store, attachment, { data: previous, state: 'ready' });
+    await saveResource(ctx.store, attachment, { data: previous, state: 'ready' });
     throw e;
   }
 }
@@ -256,13 +263,14 @@ export function tunnelState(d: { impairment?: TunnelImpairment | undefined; link
 }
 
 /** Each Linux end: its direction's impairment on the tunnel device's egress, and the device's link. */
-export function tunnelImpairmentPlan(store: Store, id: string, d: TunnelData, prev: TunnelLive, next: TunnelLive): Plan {
+export async function tunnelImpairmentPlan(store: Store, id: string, d: TunnelData, prev: TunnelLive, next: TunnelLive): Promise<Plan> {
+  const facts = await Promise.all(d.endpoints.map((e) => (e.bridgeType === 'linux' ? trafficControlFacts(store, e.hostId) : Promise.resolve(null))));
   const steps = d.endpoints.flatMap((e, i) => {
     if (e.bridgeType !== 'linux') return ovsPortLinkSteps(e.hostId, e.bridgeName, e.portName, prev.link, next.link);
     const dir = i === 0 ? 'aToB' : 'bToA';
     return tunnelEndImpairmentSteps(
       { tunnelId: id, hostId: e.hostId, portName: e.portName },
-      factsOf(store, e.hostId),
+      facts[i] ?? null,
       { spec: prev.impairment[dir], link: prev.link },
       { spec: next.impairment[dir], link: next.link },
     );
@@ -272,13 +280,13 @@ export function tunnelImpairmentPlan(store: Store, id: string, d: TunnelData, pr
 
 /** PATCH /tunnels/{id}: both ends' impairments and links, live; a failure restores both hosts and the record. */
 export async function updateTunnelLive(ctx: JobContext, id: string, previous: TunnelData): Promise<void> {
-  const tunnel = mustRead(ctx.store, 'tunnel', id);
+  const tunnel = await mustRead(ctx.store, 'tunnel', id);
   const d = tunnel.data;
   try {
-    await ctx.runPlan(tunnelImpairmentPlan(ctx.store, id, d, tunnelState(previous), tunnelState(d)));
-    saveResource(ctx.store, tunnel, { state: 'ready' });
+    await ctx.runPlan(await tunnelImpairmentPlan(ctx.store, id, d, tunnelState(previous), tunnelState(d)));
+    await saveResource(ctx.store, tunnel, { state: 'ready' });
   } catch (e) {
-    saveResource(ctx.store, tunnel, { data: previous, state: 'ready' });
+    await saveResource(ctx.store, tunnel, { data: previous, state: 'ready' });
     throw e;
   }
 }

@@ -17,34 +17,22 @@ export const kinds = {
   topology: topologyKind,
 } as const satisfies { [T in ResourceType]: ResourceKind<T, unknown, Observation> };
 
+/** A resource's kind, by its type (the one place a type picks its kind). */
+export function kindOf<T extends ResourceType>(type: T): ResourceKind<T, unknown, Observation> {
+  return kinds[type] as unknown as ResourceKind<T, unknown, Observation>;
+}
+
+/** A kind by a type name read from a row (null: no such kind). */
+export function kindNamed(type: string): ResourceKind<ResourceType, unknown, Observation> | null {
+  return Object.hasOwn(kinds, type) ? kindOf(type as ResourceType) : null;
+}
+
 /** Any resource's hosts, through its kind. */
 export function hostsOf(r: AnyResource): string[] {
-  switch (r.type) {
-    case 'host':
-      return hostKind.hosts(r);
-    case 'bridge':
-      return bridgeKind.hosts(r);
-    case 'attachment':
-      return attachmentKind.hosts(r);
-    case 'tunnel':
-      return tunnelKind.hosts(r);
-    case 'topology':
-      return topologyKind.hosts(r);
-  }
+  return kindOf(r.type).hosts(r);
 }
 
 /** Removes any resource through its kind (cascades). */
 export function removeAny(ctx: JobContext, r: AnyResource, opts: RemoveOptions): Promise<void> {
-  switch (r.type) {
-    case 'host':
-      return hostKind.remove(ctx, r, opts);
-    case 'bridge':
-      return bridgeKind.remove(ctx, r, opts);
-    case 'attachment':
-      return attachmentKind.remove(ctx, r, opts);
-    case 'tunnel':
-      return tunnelKind.remove(ctx, r, opts);
-    case 'topology':
-      return topologyKind.remove(ctx, r, opts);
-  }
+  return kindOf(r.type).remove(ctx, r, opts);
 }

@@ -5,18 +5,21 @@ import { markedObjectCommands, parseMarkedObjects, removeOrphansPlan, type Marke
 import type { Store } from '../store/types.js';
 import type { HostReader } from './kind.js';
 
-export function orphansAmong(store: Store, marked: readonly MarkedObject[]): MarkedObject[] {
-  return marked.filter((o) => !store.getResource(o.owner));
+export async function orphansAmong(store: Store, marked: readonly MarkedObject[]): Promise<MarkedObject[]> {
+  const owners = new Set(marked.map((o) => o.owner));
+  const existing = new Set<string>();
+  for (const id of owners) if (await store.getResource(id)) existing.add(id);
+  return marked.filter((o) => !existing.has(o.owner));
 }
 
 export async function findOrphans(hosts: HostReader, store: Store, hostId: string): Promise<{ observedAt: string; items: MarkedObject[] }> {
   const marked = parseMarkedObjects(await hosts.read(hostId, markedObjectCommands()));
-  return { observedAt: nowIso(), items: orphansAmong(store, marked) };
+  return { observedAt: nowIso(), items: await orphansAmong(store, marked) };
 }
 
 /** The job's work: read the marks again under the host's lock, remove what is still orphaned. */
 export async function removeOrphans(ctx: JobContext, hostId: string): Promise<MarkedObject[]> {
-  const orphans = orphansAmong(ctx.store, parseMarkedObjects(await ctx.read(hostId, markedObjectCommands())));
+  const orphans = await orphansAmong(ctx.store, parseMarkedObjects(await ctx.read(hostId, markedObjectCommands())));
   const steps = removeOrphansPlan(hostId, orphans);
   if (!orphans.length) ctx.log(ctx.host(hostId).name, 'info', 'no orphans');
   if (steps.length < orphans.length)

@@ -7,9 +7,9 @@ import type { Store } from '../store/types.js';
  * Recomputes the tunnels on these bridges from the bridges' current MTU, then every affected bridge's overlayMtu:
  * the lowest overlay MTU of the tunnels on it, null when none is left. Runs under the job's host locks.
  */
-export function refreshOverlayMtu(store: Store, bridgeIds: readonly string[]): void {
-  store.tx(() => {
-    const tunnels = readAll(store, 'tunnel').filter((t) => t.state === 'ready' || t.state === 'deleting');
+export function refreshOverlayMtu(store: Store, bridgeIds: readonly string[]): Promise<void> {
+  return store.tx(async () => {
+    const tunnels = (await readAll(store, 'tunnel')).filter((t) => t.state === 'ready' || t.state === 'deleting');
     const bridges = new Set(bridgeIds);
     const affected = new Set(bridgeIds);
     for (const tunnel of tunnels) {
@@ -18,7 +18,7 @@ export function refreshOverlayMtu(store: Store, bridgeIds: readonly string[]): v
       let changed = false;
       for (const end of d.endpoints) {
         affected.add(end.bridgeId);
-        const bridge = readResource(store, 'bridge', end.bridgeId);
+        const bridge = await readResource(store, 'bridge', end.bridgeId);
         if (!bridge) continue;
         const mtu = overlayMtu(bridge.data.mtu, d.type, { ipv6: end.remoteIp.includes(':'), key: d.key });
         if (mtu !== end.overlayMtu) {
@@ -31,14 +31,14 @@ export function refreshOverlayMtu(store: Store, bridgeIds: readonly string[]): v
         d.overlayMtu = lowest;
         changed = true;
       }
-      if (changed) saveResource(store, tunnel, { data: d });
+      if (changed) await saveResource(store, tunnel, { data: d });
     }
     for (const id of affected) {
-      const bridge = readResource(store, 'bridge', id);
+      const bridge = await readResource(store, 'bridge', id);
       if (!bridge) continue;
       const on = tunnels.filter((t) => t.data.endpoints.some((e) => e.bridgeId === id));
       const value = on.length ? Math.min(...on.map((t) => t.data.overlayMtu)) : null;
-      if (bridge.data.overlayMtu !== value) saveResource(store, bridge, { data: { ...bridge.data, overlayMtu: value } });
+      if (bridge.data.overlayMtu !== value) await saveResource(store, bridge, { data: { ...bridge.data, overlayMtu: value } });
     }
   });
 }

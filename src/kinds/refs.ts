@@ -6,17 +6,17 @@ import type { Store } from '../store/types.js';
 import type { TypedResource } from './kind.js';
 
 /** A host by id or by name. */
-export function findHost(store: Store, ref: string): TypedResource<'host'> | null {
-  return idPattern('host').test(ref) ? readResource(store, 'host', ref) : readByKey(store, 'host', ref);
+export async function findHost(store: Store, ref: string): Promise<TypedResource<'host'> | null> {
+  return idPattern('host').test(ref) ? await readResource(store, 'host', ref) : await readByKey(store, 'host', ref);
 }
 
 /** A bridge by id, or by natural name "host/bridge" (host as name or id). */
-export function findBridge(store: Store, ref: string): TypedResource<'bridge'> | null {
-  if (idPattern('bridge').test(ref)) return readResource(store, 'bridge', ref);
+export async function findBridge(store: Store, ref: string): Promise<TypedResource<'bridge'> | null> {
+  if (idPattern('bridge').test(ref)) return await readResource(store, 'bridge', ref);
   const slash = ref.indexOf('/');
   if (slash <= 0) return null;
-  const host = findHost(store, ref.slice(0, slash));
-  return host ? readByKey(store, 'bridge', `${host.id}/${ref.slice(slash + 1)}`) : null;
+  const host = await findHost(store, ref.slice(0, slash));
+  return host ? await readByKey(store, 'bridge', `${host.id}/${ref.slice(slash + 1)}`) : null;
 }
 
 /** A 404 problem for a reference, with a pointer when it came from a request body field. */
@@ -28,14 +28,14 @@ export function notFound(noun: string, ref: string, pointer?: string, hint = '')
   );
 }
 
-export function requireHost(store: Store, ref: string, pointer?: string): TypedResource<'host'> {
-  const host = findHost(store, ref);
+export async function requireHost(store: Store, ref: string, pointer?: string): Promise<TypedResource<'host'>> {
+  const host = await findHost(store, ref);
   if (!host) throw notFound('host', ref, pointer);
   return host;
 }
 
-export function requireBridge(store: Store, ref: string, pointer?: string): TypedResource<'bridge'> {
-  const bridge = findBridge(store, ref);
+export async function requireBridge(store: Store, ref: string, pointer?: string): Promise<TypedResource<'bridge'>> {
+  const bridge = await findBridge(store, ref);
   if (!bridge) throw notFound('bridge', ref, pointer, ' (use an id or "host/name")');
   return bridge;
 }
@@ -44,14 +44,37 @@ export function requireBridge(store: Store, ref: string, pointer?: string): Type
  * Names already used on a host, and by what. Interface names are per host, not per bridge: Linux devices share the
  * host's namespace and OVS port names are unique across all bridges of one database; an OVS bridge is a port too.
  */
-export function interfaceNamesOnHost(store: Store, hostId: string): Map<string, string> {
+export async function interfaceNamesOnHost(store: Store, hostId: string): Promise<Map<string, string>> {
+  return interfaceNamesIn(
+    {
+      tunnels: await readAll(store, 'tunnel'),
+      bridges: await readAll(store, 'bridge', { hostId }),
+      attachments: await readAll(store, 'attachment', { hostId }),
+    },
+    hostId,
+  );
+}
+
+/** The resources that name interfaces on hosts, read once (for checks over many hosts). */
+export interface NamedInterfaces {
+  tunnels: TypedResource<'tunnel'>[];
+  bridges: TypedResource<'bridge'>[];
+  attachments: TypedResource<'attachment'>[];
+}
+
+export async function readNamedInterfaces(store: Store): Promise<NamedInterfaces> {
+  return { tunnels: await readAll(store, 'tunnel'), bridges: await readAll(store, 'bridge'), attachments: await readAll(store, 'attachment') };
+}
+
+/** interfaceNamesOnHost over resources already read. */
+export function interfaceNamesIn(all: NamedInterfaces, hostId: string): Map<string, string> {
   const used = new Map<string, string>();
-  for (const tunnel of readAll(store, 'tunnel')) {
+  for (const tunnel of all.tunnels) {
     for (const end of tunnel.data.endpoints) if (end.hostId === hostId) used.set(end.portName, tunnel.id);
   }
-  for (const bridge of readAll(store, 'bridge', { hostId })) used.set(bridge.data.name, bridge.id);
-  for (const attachment of readAll(store, 'attachment', { hostId }))
-    if (attachment.data.hostIfname) used.set(attachment.data.hostIfname, attachment.id);
+  for (const bridge of all.bridges) if (bridge.data.hostId === hostId) used.set(bridge.data.name, bridge.id);
+  for (const attachment of all.attachments)
+    if (attachment.data.hostId === hostId && attachment.data.hostIfname) used.set(attachment.data.hostIfname, attachment.id);
   return used;
 }
 

@@ -22,7 +22,7 @@ import { jobReader } from './kind.js';
 import { isUnknownOutcome } from './unknown.js';
 
 export async function repairBridgeItself(ctx: JobContext, id: string): Promise<void> {
-  const bridge = mustRead(ctx.store, 'bridge', id);
+  const bridge = await mustRead(ctx.store, 'bridge', id);
   const d = bridge.data;
   const out = await ctx.read(d.hostId, { ...observeCommands(d), ...bridgeFactCommands(d) });
   const facts = parseBridgeFacts(out);
@@ -52,11 +52,11 @@ export async function repairBridgeItself(ctx: JobContext, id: string): Promise<v
       .map((a) => step(d.hostId, `remove address ${a} from ${d.name}`, ['ip', 'addr', 'del', a, 'dev', d.name], { okExitCodes: [0, 2] }));
     await ctx.runPlan({ steps: [...createBridgePlan(id, d, facts).steps, ...extra] });
   }
-  saveResource(ctx.store, bridge, { state: 'ready' });
+  await saveResource(ctx.store, bridge, { state: 'ready' });
 }
 
 export async function repairTunnel(ctx: JobContext, id: string): Promise<void> {
-  const tunnel = mustRead(ctx.store, 'tunnel', id);
+  const tunnel = await mustRead(ctx.store, 'tunnel', id);
   const d = tunnel.data;
   const ends = await readBothEnds(ctx, d);
   const steps: Step[] = [];
@@ -97,10 +97,10 @@ export async function repairTunnel(ctx: JobContext, id: string): Promise<void> {
       'info',
       `tunnel ${id}: impairments and cable reset (${impairmentDrift.map((x) => x.field).join(', ') || 're-created ends'})`,
     );
-    steps.push(...tunnelImpairmentPlan(ctx.store, id, d, await observedTunnelLive(ctx, id, d, ends), desired).steps);
+    steps.push(...(await tunnelImpairmentPlan(ctx.store, id, d, await observedTunnelLive(ctx, id, d, ends), desired)).steps);
   }
   if (steps.length) await ctx.runPlan({ steps });
-  saveResource(ctx.store, tunnel, { state: 'ready' });
+  await saveResource(ctx.store, tunnel, { state: 'ready' });
 }
 
 /**
@@ -132,23 +132,22 @@ async function observedTunnelLive(ctx: JobContext, id: string, d: TunnelData, en
 }
 
 /** What a repair of this resource covers, in order: a bridge brings its tunnels and attachments back too. */
-export function repairScope(ctx: Pick<JobContext, 'store'>, r: AnyResource): AnyResource[] {
+export async function repairScope(ctx: Pick<JobContext, 'store'>, r: AnyResource): Promise<AnyResource[]> {
   const store = ctx.store;
   const live = (x: AnyResource) => x.state !== 'pending' && x.state !== 'deleting';
   switch (r.type) {
     case 'bridge': {
-      const tunnels = readAll(store, 'tunnel').filter((t) => t.data.endpoints.some((e) => e.bridgeId === r.id));
-      return [r, ...tunnels, ...readAll(store, 'attachment', { bridgeId: r.id })].filter(live);
+      const tunnels = (await readAll(store, 'tunnel')).filter((t) => t.data.endpoints.some((e) => e.bridgeId === r.id));
+      return [r, ...tunnels, ...(await readAll(store, 'attachment', { bridgeId: r.id }))].filter(live);
     }
     case 'host': {
-      const bridges = readAll(store, 'bridge', { hostId: r.id });
-      const tunnels = readAll(store, 'tunnel').filter((t) => t.data.endpoints.some((e) => e.hostId === r.id));
-      return [...bridges, ...tunnels, ...readAll(store, 'attachment', { hostId: r.id })].filter(live);
+      const bridges = await readAll(store, 'bridge', { hostId: r.id });
+      const tunnels = (await readAll(store, 'tunnel')).filter((t) => t.data.endpoints.some((e) => e.hostId === r.id));
+      return [...bridges, ...tunnels, ...(await readAll(store, 'attachment', { hostId: r.id }))].filter(live);
     }
     case 'topology': {
       const order: Record<string, number> = { bridge: 0, tunnel: 1, attachment: 2 };
-      return Object.values(r.data.owned)
-        .map((id) => store.getResource(id))
+      return (await Promise.all(Object.values(r.data.owned).map(async (id) => await store.getResource(id))))
         .filter((x) => x !== null && x.type in order)
         .map((x) => parseRecord(x!.type as 'bridge' | 'tunnel' | 'attachment', x!) as AnyResource)
         .filter(live)
@@ -180,8 +179,8 @@ export async function repairAll(ctx: JobContext, scope: AnyResource[]): Promise<
     } catch (e) {
       failures.push({ r, e });
       ctx.log(null, 'error', `repair of ${r.type} ${r.id} failed: ${e instanceof Error ? e.message : String(e)}`);
-      const current = readResource(ctx.store, r.type, r.id);
-      if (current && isUnknownOutcome(e)) saveResource(ctx.store, current, { state: 'unknown' });
+      const current = await readResource(ctx.store, r.type, r.id);
+      if (current && isUnknownOutcome(e)) await saveResource(ctx.store, current, { state: 'unknown' });
     }
   }
   if (!failures.length) return;
@@ -203,7 +202,7 @@ export async function resolveUnknown(ctx: JobContext, r: AnyResource): Promise<v
   } catch (e) {
     if (isUnknownOutcome(e)) throw e;
     ctx.log(null, 'info', `${r.type} ${r.id} cannot be finished (${e instanceof Error ? e.message : String(e)}): undoing it`);
-    const current = readResource(ctx.store, r.type, r.id);
+    const current = await readResource(ctx.store, r.type, r.id);
     if (current) await removeAny(ctx, current as AnyResource, { cascade: false });
     ctx.log(null, 'info', `${r.type} ${r.id}: undone and removed`);
   }

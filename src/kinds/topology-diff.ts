@@ -74,7 +74,7 @@ const tunnelShape = (d: TunnelData) => ({
   })),
 });
 
-export function diffTopology(store: Store, owned: Record<string, string>, desired: DesiredTopology): TopologyDiff {
+export async function diffTopology(store: Store, owned: Record<string, string>, desired: DesiredTopology): Promise<TopologyDiff> {
   const changes: Change[] = [];
   const unchanged: string[] = [];
   const errors: FieldError[] = [];
@@ -82,7 +82,7 @@ export function diffTopology(store: Store, owned: Record<string, string>, desire
 
   for (const d of desired.bridges) {
     const ownedId = owned[d.slot];
-    const current = ownedId ? readResource(store, 'bridge', ownedId) : null;
+    const current = ownedId ? await readResource(store, 'bridge', ownedId) : null;
     if (!current) {
       changes.push({ kind: 'bridge', action: 'create', slot: d.slot, desired: d, current: null, fields: [] });
       continue;
@@ -101,7 +101,7 @@ export function diffTopology(store: Store, owned: Record<string, string>, desire
   }
   for (const d of desired.tunnels) {
     const ownedId = owned[d.slot];
-    const current = ownedId ? readResource(store, 'tunnel', ownedId) : null;
+    const current = ownedId ? await readResource(store, 'tunnel', ownedId) : null;
     if (!current) {
       changes.push({ kind: 'tunnel', action: 'create', slot: d.slot, desired: d, current: null, fields: [] });
       continue;
@@ -112,7 +112,7 @@ export function diffTopology(store: Store, owned: Record<string, string>, desire
   }
   for (const d of desired.attachments) {
     const ownedId = owned[d.slot];
-    const current = ownedId ? readResource(store, 'attachment', ownedId) : null;
+    const current = ownedId ? await readResource(store, 'attachment', ownedId) : null;
     if (!current) {
       changes.push({ kind: 'attachment', action: 'create', slot: d.slot, desired: d, current: null, fields: [] });
       continue;
@@ -132,16 +132,16 @@ export function diffTopology(store: Store, owned: Record<string, string>, desire
     if (wanted.has(slot)) continue;
     const type = slot.slice(0, slot.indexOf(':'));
     if (type === 'bridge')
-      changes.push({ kind: 'bridge', action: 'delete', slot, desired: null, current: readResource(store, 'bridge', id), fields: [] });
+      changes.push({ kind: 'bridge', action: 'delete', slot, desired: null, current: await readResource(store, 'bridge', id), fields: [] });
     else if (type === 'tunnel')
-      changes.push({ kind: 'tunnel', action: 'delete', slot, desired: null, current: readResource(store, 'tunnel', id), fields: [] });
+      changes.push({ kind: 'tunnel', action: 'delete', slot, desired: null, current: await readResource(store, 'tunnel', id), fields: [] });
     else if (type === 'attachment')
       changes.push({
         kind: 'attachment',
         action: 'delete',
         slot,
         desired: null,
-        current: readResource(store, 'attachment', id),
+        current: await readResource(store, 'attachment', id),
         fields: [],
       });
   }

@@ -4,6 +4,6 @@ import { idPattern } from '../model/names.js';
 import type { Store } from '../store/types.js';
 import type { TypedResource } from './kind.js';
 
-export function readByKeyOrId(store: Store, ref: string): TypedResource<'topology'> | null {
-  return idPattern('topology').test(ref) ? readResource(store, 'topology', ref) : readByKey(store, 'topology', ref);
+export async function readByKeyOrId(store: Store, ref: string): Promise<TypedResource<'topology'> | null> {
+  return idPattern('topology').test(ref) ? await readResource(store, 'topology', ref) : await readByKey(store, 'topology', ref);
 }

@@ -11,7 +11,7 @@ import { VETH_STATIC, type AttachmentData } from '../model/attachments.js';
 import { isImpaired, normalizeAttachmentImpairment } from '../model/impairments.js';
 import { impairmentErrors } from './impairments.js';
 import type { BridgeData } from '../model/bridges.js';
-import { newId } from '../model/names.js';
+import { idPattern, newId } from '../model/names.js';
 import { canonicalCidr, ipFamily } from '../model/net.js';
 import { ProblemError, type FieldError } from '../model/problems.js';
 import type { Allocations, TopologyData, TopologyDocument, TopologyMember, TopologyNetwork } from '../model/topologies.js';
@@ -20,7 +20,7 @@ import { overlayMtu } from '../ops/tunnels.js';
 import type { Store } from '../store/types.js';
 import { resolveDatapath } from './bridge.js';
 import type { TypedResource } from './kind.js';
-import { findHost, interfaceNamesOnHost } from './refs.js';
+import { interfaceNamesIn, readNamedInterfaces } from './refs.js';
 import { kernelGap } from './tunnel-resolve.js';
 
 export interface DesiredBridge {
@@ -128,13 +128,13 @@ function hostPairs(hosts: string[], mesh: TopologyNetwork['mesh']): [string, str
  * Keys (GRE key / VNI) in use on each host by tunnels this topology does not own, and by other topologies' ledgers
  * (a topology applied at the same time has its ledger stored before its tunnels exist).
  */
-function keysInUse(store: Store, topology: string): Map<string, Set<number>> {
+async function keysInUse(store: Store, topology: string): Promise<Map<string, Set<number>>> {
   const used = new Map<string, Set<number>>();
   const add = (hostId: string, key: number) => (used.get(hostId) ?? used.set(hostId, new Set()).get(hostId)!).add(key);
-  for (const t of readAll(store, 'tunnel')) {
+  for (const t of await readAll(store, 'tunnel')) {
     if (t.data.topology !== topology) for (const e of t.data.endpoints) add(e.hostId, t.data.key ?? 0);
   }
-  for (const other of readAll(store, 'topology')) {
+  for (const other of await readAll(store, 'topology')) {
     if (other.data.name !== topology)
       for (const key of Object.values(other.data.allocations.keys)) for (const h of other.data.hosts) add(h, key);
   }
@@ -142,9 +142,9 @@ function keysInUse(store: Store, topology: string): Map<string, Set<number>> {
 }
 
 /** Interface and bridge names other topologies' ledgers hold on each of their hosts (conservatively: on all of them). */
-function namesInOtherLedgers(store: Store, topology: string): Map<string, Set<string>> {
+async function namesInOtherLedgers(store: Store, topology: string): Promise<Map<string, Set<string>>> {
   const names = new Map<string, Set<string>>();
-  for (const other of readAll(store, 'topology')) {
+  for (const other of await readAll(store, 'topology')) {
     if (other.data.name === topology) continue;
     const a = other.data.allocations;
     for (const h of other.data.hosts) {
@@ -155,12 +155,12 @@ function namesInOtherLedgers(store: Store, topology: string): Map<string, Set<st
   return names;
 }
 
-export function resolveTopology(
+export async function resolveTopology(
   store: Store,
   name: string,
   doc: TopologyDocument,
   previous: TypedResource<'topology'> | null,
-): DesiredTopology {
+): Promise<DesiredTopology> {
   const errors: FieldError[] = [];
   const prev = previous?.data.allocations ?? emptyAllocations();
   const owned = previous?.data.owned ?? {};
@@ -172,8 +172,12 @@ export function resolveTopology(
   if (doc.name !== undefined && doc.name !== name)
     errors.push({ pointer: '/name', detail: `the document is named ${JSON.stringify(doc.name)} but was sent to /topologies/${name}` });
 
+  // Everything the checks below look at, read once: the hosts and the resources that name interfaces on them.
+  const allHosts = await readAll(store, 'host');
+  const named = await readNamedInterfaces(store);
+  const findHostIn = (ref: string) => (idPattern('host').test(ref) ? allHosts.find((h) => h.id === ref) : allHosts.find((h) => h.key === ref));
   const host = (hostName: string, pointer: string): TypedResource<'host'> | null => {
-    const h = hostsByName.get(hostName) ?? findHost(store, hostName);
+    const h = hostsByName.get(hostName) ?? findHostIn(hostName);
     if (!h) {
       errors.push({ pointer, detail: `no host named ${JSON.stringify(hostName)} (register it with POST /hosts)` });
       return null;
@@ -186,11 +190,11 @@ export function resolveTopology(
 
   // Names on each host that are not ours: interface names and bridges of other resources and topologies.
   const foreignNames = new Map<string, Map<string, string>>();
-  const ledgers = namesInOtherLedgers(store, name);
+  const ledgers = await namesInOtherLedgers(store, name);
   const namesOn = (hostId: string) => {
     let m = foreignNames.get(hostId);
     if (!m) {
-      m = new Map([...interfaceNamesOnHost(store, hostId)].filter(([, id]) => !Object.values(owned).includes(id)));
+      m = new Map([...interfaceNamesIn(named, hostId)].filter(([, id]) => !Object.values(owned).includes(id)));
       for (const n of ledgers.get(hostId) ?? []) if (!m.has(n)) m.set(n, 'another topology');
       foreignNames.set(hostId, m);
     }
@@ -211,7 +215,7 @@ export function resolveTopology(
   const hostName = (hostId: string) => hostsById.get(hostId)?.data.name ?? hostId;
 
   const subnetsByHost = new Map<string, { subnet: string; network: string }[]>();
-  const usedKeys = keysInUse(store, name);
+  const usedKeys = await keysInUse(store, name);
   const ifnameCount = new Map<string, number>(); // per target: how many networks gave it an interface
 
   for (const [network, net] of Object.entries(doc.networks)) {
@@ -460,10 +464,10 @@ export function resolveTopology(
     }
 
     // Attachments.
-    net.members.forEach((m, i) => {
+    for (const [i, m] of net.members.entries()) {
       const h = hostsByName.get(m.host);
       const bridge = h && bridgeOf.get(h.id);
-      if (!h || !bridge) return;
+      if (!h || !bridge) continue;
       const key = memberKey(network, m);
       const slot = `attachment:${key}`;
       const targetKey = `${m.host}/${m.container ?? `netns:${m.netns}`}`;
@@ -510,9 +514,9 @@ export function resolveTopology(
           : {}),
         ...(m.link === 'down' ? { link: m.link } : {}),
       };
-      impairmentErrors(store, data, m.impairment, `${at}/members/${i}/impairment`, errors);
+      await impairmentErrors(store, data, m.impairment, `${at}/members/${i}/impairment`, errors);
       desired.attachments.push({ slot, network, member: key, id: owned[slot] ?? newId('attachment'), data });
-    });
+    }
   }
 
   const slots = [...desired.bridges, ...desired.tunnels, ...desired.attachments].map((d) => d.slot);

@@ -40,7 +40,7 @@ import { readByKeyOrId } from './topology-refs.js';
 import { diffTopology, impact, type Change } from './topology-diff.js';
 import { resolveTopology, topologyData, type DesiredTopology } from './topology-resolve.js';
 import { tunnelKind } from './tunnel.js';
-import { attachmentState, impairmentDetachSteps } from './impairments.js';
+import { attachmentState, impairmentDetachSteps, trafficControlFacts } from './impairments.js';
 import { attachmentImpairmentSteps } from '../ops/impairments.js';
 import type { TrafficControlFacts } from '../model/impairments.js';
 
@@ -92,14 +92,12 @@ async function readFacts(ctx: JobContext, changes: Change[]): Promise<Facts> {
     targets: new Map(),
     attachments: new Map(),
     bridgeObservations: new Map(),
-    trafficControl: new Map(
-      changes.flatMap((c) =>
-        c.kind === 'attachment' && c.desired
-          ? [[c.desired.data.hostId, readResource(ctx.store, 'host', c.desired.data.hostId)?.data.facts?.trafficControl ?? null] as const]
-          : [],
-      ),
-    ),
   };
+  const trafficControl = new Map<string, TrafficControlFacts | null>();
+  for (const c of changes)
+    if (c.kind === 'attachment' && c.desired && !trafficControl.has(c.desired.data.hostId))
+      trafficControl.set(c.desired.data.hostId, await trafficControlFacts(ctx.store, c.desired.data.hostId));
+  facts.trafficControl = trafficControl;
   // Containers first (Docker, in parallel): the namespace paths go into the reads.
   await Promise.all(
     changes.map(async (c) => {
@@ -337,19 +335,19 @@ function buildPlan(changes: Change[], facts: Facts, dryRun: boolean): BuiltPlan 
   return built;
 }
 
-function hostNamesOf(store: Store, ids: string[]): Map<string, string> {
-  return new Map(ids.map((id) => [id, readResource(store, 'host', id)?.data.name ?? id]));
+async function hostNamesOf(store: Store, ids: string[]): Promise<Map<string, string>> {
+  return new Map(await Promise.all(ids.map(async (id) => [id, (await readResource(store, 'host', id))?.data.name ?? id] as const)));
 }
 
 /** The plan as data: what changes, where, how disruptive, with the commands (reads not included). */
-export function planView(
+export async function planView(
   store: Store,
   name: string,
   diff: { changes: Change[]; unchanged: string[] },
   desired: DesiredTopology,
   built: BuiltPlan,
-): TopologyPlan {
-  const names = hostNamesOf(store, [...new Set([...desired.hosts, ...[...built.perChange.values()].flat().map((s) => s.host)])]);
+): Promise<TopologyPlan> {
+  const names = await hostNamesOf(store, [...new Set([...desired.hosts, ...[...built.perChange.values()].flat().map((s) => s.host)])]);
   const changes: TopologyChange[] = diff.changes.map((c) => {
     const steps = built.perChange.get(c) ?? [];
     const commands: Record<string, string[]> = {};
@@ -377,9 +375,9 @@ export interface PreparedApply {
 }
 
 /** Everything up to the job: resolve the document (all errors at once), diff it against what the topology owns. */
-export function prepareApply(store: Store, name: string, doc: TopologyDocument, previous: TypedResource<'topology'> | null): PreparedApply {
-  const desired = resolveTopology(store, name, doc, previous);
-  const diff = diffTopology(store, previous?.data.owned ?? {}, desired);
+export async function prepareApply(store: Store, name: string, doc: TopologyDocument, previous: TypedResource<'topology'> | null): Promise<PreparedApply> {
+  const desired = await resolveTopology(store, name, doc, previous);
+  const diff = await diffTopology(store, previous?.data.owned ?? {}, desired);
   const hostIds = new Set(desired.hosts);
   for (const c of diff.changes) {
     if (c.kind === 'tunnel') for (const t of [c.current?.data, c.desired?.data]) for (const e of t?.endpoints ?? []) hostIds.add(e.hostId);
@@ -389,8 +387,8 @@ export function prepareApply(store: Store, name: string, doc: TopologyDocument, 
   return { desired, diff, hostIds: [...hostIds].sort() };
 }
 
-export function dryRunPlan(store: Store, name: string, prepared: PreparedApply): TopologyPlan {
-  return planView(store, name, prepared.diff, prepared.desired, buildPlan(prepared.diff.changes, ASSUMED, true));
+export async function dryRunPlan(store: Store, name: string, prepared: PreparedApply): Promise<TopologyPlan> {
+  return await planView(store, name, prepared.diff, prepared.desired, buildPlan(prepared.diff.changes, ASSUMED, true));
 }
 
 // ---- the jobs
@@ -402,27 +400,27 @@ const keyOf = {
 };
 
 /** Stores what an applied change made (in the job's transaction). */
-function recordApplied(ctx: JobContext, c: Change, facts: Facts): void {
+async function recordApplied(ctx: JobContext, c: Change, facts: Facts): Promise<void> {
   const now = nowIso();
-  const put = (type: 'bridge' | 'tunnel' | 'attachment', id: string, key: string, data: unknown) => {
+  const put = async (type: 'bridge' | 'tunnel' | 'attachment', id: string, key: string, data: unknown) => {
     const rec = { id, type, key, state: 'ready', jobId: ctx.job.id, createdAt: now, updatedAt: now, data, secret: null };
-    const existing = ctx.store.getResource(id);
-    if (existing) ctx.store.updateResource({ ...rec, createdAt: existing.createdAt });
-    else ctx.store.insertResource(rec);
+    const existing = await ctx.store.getResource(id);
+    if (existing) await ctx.store.updateResource({ ...rec, createdAt: existing.createdAt, version: existing.version });
+    else await ctx.store.insertResource(rec);
   };
   if (c.action === 'delete') {
-    if (c.current) ctx.store.deleteResource(c.current.id);
+    if (c.current) await ctx.store.deleteResource(c.current.id);
     return;
   }
-  if (c.kind === 'bridge') put('bridge', c.desired!.id, keyOf.bridge(c.desired!.data), c.desired!.data);
-  if (c.kind === 'tunnel') put('tunnel', c.desired!.id, keyOf.tunnel(c.desired!.data), c.desired!.data);
+  if (c.kind === 'bridge') await put('bridge', c.desired!.id, keyOf.bridge(c.desired!.data), c.desired!.data);
+  if (c.kind === 'tunnel') await put('tunnel', c.desired!.id, keyOf.tunnel(c.desired!.data), c.desired!.data);
   if (c.kind === 'attachment') {
     const t = facts.targets.get(c.slot);
     const resolved = t
       ? { pid: t.pid, containerId: t.containerId, containerName: t.containerName, netnsPath: t.netnsPath }
       : (c.current?.data.resolved ?? null);
     const data: AttachmentData = { ...c.desired!.data, resolved, txChecksumOffloadOff: c.desired!.data.datapathType === 'netdev' };
-    put('attachment', c.desired!.id, keyOf.attachment(data), data);
+    await put('attachment', c.desired!.id, keyOf.attachment(data), data);
   }
 }
 
@@ -437,15 +435,16 @@ export async function applyTopology(
   isNew: boolean,
 ): Promise<void> {
   const { desired, diff } = prepared;
-  const topology = readByKeyOrId(ctx.store, topologyId)!;
+  const topology = await readByKeyOrId(ctx.store, topologyId);
+  if (!topology) throw new ProblemError('not-found', `topology ${topologyId} no longer exists`);
   const previousOwned = { ...topology.data.owned };
   ctx.log(null, 'info', `${diff.changes.length} change(s), ${diff.unchanged.length} unchanged`);
   let phase1Done = false;
   try {
     if (!diff.changes.length) {
-      ctx.store.tx(() => {
-        refreshDerived(ctx.store, desired);
-        saveResource(ctx.store, topology, { data: topologyData(topology.data.name, doc, desired), state: 'ready' });
+      await ctx.store.tx(async () => {
+        await refreshDerived(ctx.store, desired);
+        await saveResource(ctx.store, topology, { data: topologyData(topology.data.name, doc, desired), state: 'ready' });
       });
       return;
     }
@@ -459,36 +458,36 @@ export async function applyTopology(
     // 2. Creates and changes: one plan, undone on every host if any step fails.
     await ctx.runPlan(built.apply);
     await checkOvsTunnels(ctx, diff.changes, built.apply);
-    ctx.store.tx(() => {
-      for (const c of diff.changes) if (c.action !== 'delete') recordApplied(ctx, c, facts);
-      refreshDerived(ctx.store, desired);
+    await ctx.store.tx(async () => {
+      for (const c of diff.changes) if (c.action !== 'delete') await recordApplied(ctx, c, facts);
+      await refreshDerived(ctx.store, desired);
       const owned = { ...previousOwned };
       for (const c of diff.changes) if (c.action !== 'delete') owned[c.slot] = c.desired!.id;
-      saveResource(ctx.store, topology, { data: { ...topologyData(topology.data.name, doc, desired), owned } });
+      await saveResource(ctx.store, topology, { data: { ...topologyData(topology.data.name, doc, desired), owned } });
     });
     // 3. What the document no longer has.
     if (built.remove.steps.length) await ctx.runPlan(built.remove);
-    ctx.store.tx(() => {
-      for (const c of diff.changes) if (c.action === 'delete') recordApplied(ctx, c, facts);
-      saveResource(ctx.store, topology, { data: topologyData(topology.data.name, doc, desired), state: 'ready' });
+    await ctx.store.tx(async () => {
+      for (const c of diff.changes) if (c.action === 'delete') await recordApplied(ctx, c, facts);
+      await saveResource(ctx.store, topology, { data: topologyData(topology.data.name, doc, desired), state: 'ready' });
     });
   } catch (e) {
-    ctx.store.tx(() => {
-      const current = readByKeyOrId(ctx.store, topologyId);
+    await ctx.store.tx(async () => {
+      const current = await readByKeyOrId(ctx.store, topologyId);
       if (!current) return;
       if (phase1Done) {
         // The replaced resources' old halves are gone from the hosts: they are no longer owned.
         const owned = { ...current.data.owned };
         for (const c of diff.changes)
           if (c.action === 'replace' && current.data.owned[c.slot] === previousOwned[c.slot]) {
-            if (c.current) ctx.store.deleteResource(c.current.id);
+            if (c.current) await ctx.store.deleteResource(c.current.id);
             delete owned[c.slot];
           }
-        saveResource(ctx.store, current, { data: { ...current.data, owned }, state: 'failed' });
+        await saveResource(ctx.store, current, { data: { ...current.data, owned }, state: 'failed' });
       } else if (isNew && Object.keys(current.data.owned).length === 0) {
-        ctx.store.deleteResource(current.id);
+        await ctx.store.deleteResource(current.id);
       } else {
-        saveResource(ctx.store, current, {
+        await saveResource(ctx.store, current, {
           state: topology.state === 'pending' ? 'failed' : current.state === 'pending' ? 'ready' : current.state,
         });
       }
@@ -498,11 +497,11 @@ export async function applyTopology(
 }
 
 /** Values derived from other resources (a bridge's overlay MTU follows its tunnels): stored, no command needed. */
-function refreshDerived(store: Store, desired: DesiredTopology): void {
+async function refreshDerived(store: Store, desired: DesiredTopology): Promise<void> {
   for (const b of desired.bridges) {
-    const current = readResource(store, 'bridge', b.id);
+    const current = await readResource(store, 'bridge', b.id);
     if (current && current.data.overlayMtu !== b.data.overlayMtu)
-      saveResource(store, current, { data: { ...current.data, overlayMtu: b.data.overlayMtu } });
+      await saveResource(store, current, { data: { ...current.data, overlayMtu: b.data.overlayMtu } });
   }
 }
 
@@ -537,7 +536,7 @@ async function checkOvsTunnels(ctx: JobContext, changes: Change[], applied: Plan
 async function removeTopology(ctx: JobContext, topology: TypedResource<'topology'>): Promise<void> {
   const changes: Change[] = [];
   for (const [slot, id] of Object.entries(topology.data.owned)) {
-    const rec = ctx.store.getResource(id);
+    const rec = await ctx.store.getResource(id);
     if (!rec) continue;
     if (rec.type === 'bridge')
       changes.push({ kind: 'bridge', action: 'delete', slot, desired: null, current: parseRecord('bridge', rec), fields: [] });
@@ -548,9 +547,9 @@ async function removeTopology(ctx: JobContext, topology: TypedResource<'topology
   }
   const facts = await readFacts(ctx, changes);
   await ctx.runPlan(buildPlan(changes, facts, false).remove);
-  ctx.store.tx(() => {
-    for (const c of changes) if (c.current) ctx.store.deleteResource(c.current.id);
-    ctx.store.deleteResource(topology.id);
+  await ctx.store.tx(async () => {
+    for (const c of changes) if (c.current) await ctx.store.deleteResource(c.current.id);
+    await ctx.store.deleteResource(topology.id);
   });
 }
 
@@ -571,7 +570,7 @@ async function observeTopology(hosts: HostReader, store: Store, topology: TypedR
   const drift: DriftItem[] = [];
   await Promise.all(
     Object.entries(topology.data.owned).map(async ([slot, id]) => {
-      const rec = store.getResource(id);
+      const rec = await store.getResource(id);
       let items: DriftItem[];
       if (!rec) items = [{ field: 'record', desired: id, actual: null }];
       else if (rec.type === 'bridge') items = (await observeOwned(bridgeKind, hosts, parseRecord('bridge', rec), store)).drift;
@@ -584,8 +583,8 @@ async function observeTopology(hosts: HostReader, store: Store, topology: TypedR
   return { observedAt: new Date().toISOString(), drift, resources: Object.keys(topology.data.owned).length };
 }
 
-export function renderTopology(store: Store, t: TypedResource<'topology'>): TopologyView {
-  const names = hostNamesOf(store, t.data.hosts);
+export async function renderTopology(store: Store, t: TypedResource<'topology'>): Promise<TopologyView> {
+  const names = await hostNamesOf(store, t.data.hosts);
   return {
     id: t.id,
     name: t.data.name,
@@ -601,7 +600,7 @@ export function renderTopology(store: Store, t: TypedResource<'topology'>): Topo
   };
 }
 
-/** The topology kind. Rendering needs host names, so the API renders through renderTopology(store, …). */
+/** The topology kind. Rendering needs host names, so the API renders through await renderTopology(store, …). */
 export const topologyKind: ResourceKind<'topology', TopologyView, TopologyObservation> & {
   observeWith(hosts: HostReader, store: Store, t: TypedResource<'topology'>): Promise<TopologyObservation>;
 } = {
@@ -622,9 +621,9 @@ export const topologyKind: ResourceKind<'topology', TopologyView, TopologyObserv
     createdAt: t.createdAt,
     updatedAt: t.updatedAt,
   }),
-  find: (store, ref) => readByKeyOrId(store, ref),
+  find: async (store, ref) => await readByKeyOrId(store, ref),
   hosts: (t) => t.data.hosts,
-  dependents: () => [],
+  dependents: () => Promise.resolve([]),
   remove: (ctx, t) => removeTopology(ctx, t),
   observeWith: observeTopology,
 };

@@ -20,7 +20,7 @@ import type { Store } from '../store/types.js';
 import type { TypedResource } from './kind.js';
 import { interfaceNamesOnHost as namesOnHost, requireBridge, requireHostAvailable } from './refs.js';
 
-const tunnelsOf = (store: Store) => readAll(store, 'tunnel').map((t) => ({ id: t.id, state: t.state, d: t.data }));
+const tunnelsOf = async (store: Store) => (await readAll(store, 'tunnel')).map((t) => ({ id: t.id, state: t.state, d: t.data }));
 
 /**
  * What the host's kernel must offer for this end (from its last probe); null when fine or not known.
@@ -71,10 +71,10 @@ function pathBetween(tunnels: { d: TunnelData }[], a: string, b: string): string
   return null;
 }
 
-export function resolveTunnel(store: Store, body: TunnelCreate): TunnelData {
+export async function resolveTunnel(store: Store, body: TunnelCreate): Promise<TunnelData> {
   const brs: [TypedResource<'bridge'>, TypedResource<'bridge'>] = [
-    requireBridge(store, body.endpoints[0]!.bridge, '/endpoints/0/bridge'),
-    requireBridge(store, body.endpoints[1]!.bridge, '/endpoints/1/bridge'),
+    await requireBridge(store, body.endpoints[0]!.bridge, '/endpoints/0/bridge'),
+    await requireBridge(store, body.endpoints[1]!.bridge, '/endpoints/1/bridge'),
   ];
   const bd: [BridgeData, BridgeData] = [brs[0].data, brs[1].data];
   brs.forEach((b, i) => {
@@ -99,7 +99,7 @@ export function resolveTunnel(store: Store, body: TunnelCreate): TunnelData {
       },
     ]);
   }
-  const hosts = [mustRead(store, 'host', bd[0].hostId), mustRead(store, 'host', bd[1].hostId)] as const;
+  const hosts = [await mustRead(store, 'host', bd[0].hostId), await mustRead(store, 'host', bd[1].hostId)] as const;
   hosts.forEach(requireHostAvailable);
   const hd: [HostData, HostData] = [hosts[0].data, hosts[1].data];
 
@@ -123,8 +123,9 @@ export function resolveTunnel(store: Store, body: TunnelCreate): TunnelData {
   });
   if (errors.length) throw ProblemError.validation(errors);
 
+  const usedOn = [await namesOnHost(store, bd[0].hostId), await namesOnHost(store, bd[1].hostId)];
   const portNames = [0, 1].map((i) => {
-    const used = namesOnHost(store, bd[i]!.hostId);
+    const used = usedOn[i]!;
     const given = body.endpoints[i]!.portName;
     if (given === undefined) return defaultPortName(body.type, hd[1 - i]!.name, new Set(used.keys()));
     const by = used.get(given);
@@ -161,12 +162,11 @@ export function resolveTunnel(store: Store, body: TunnelCreate): TunnelData {
     labels: body.labels,
   };
 
-  const existing = tunnelsOf(store).filter((t) => t.state !== 'failed');
+  const existing = (await tunnelsOf(store)).filter((t) => t.state !== 'failed');
   // A second path between two bridges is an L2 loop: broadcasts would circle forever unless STP cuts it.
   const path = pathBetween(existing, endpoints[0].bridgeId, endpoints[1].bridgeId);
   if (path) {
-    const onPath = path
-      .map((id) => readResource(store, 'bridge', id))
+    const onPath = (await Promise.all(path.map((id) => readResource(store, 'bridge', id))))
       .filter((r) => r !== null)
       .map((r) => r.data);
     if (!onPath.every((b) => b.stp)) {

@@ -3,10 +3,10 @@ import { mustRead, readResource, saveResource } from '../jobs/records.js';
 import { undo, type JobContext } from '../jobs/runner.js';
 import { idPattern } from '../model/names.js';
 import { ProblemError } from '../model/problems.js';
-import { renderTunnel, type TunnelData, type TunnelEndObservation, type TunnelView } from '../model/tunnels.js';
+import { renderTunnel, TunnelDataSchema, type TunnelData, type TunnelEndObservation, type TunnelView } from '../model/tunnels.js';
 import { createTunnelPlan, deleteTunnelPlan, endCommands, endDrift, parseEnd, type EndState } from '../ops/tunnels.js';
 import type { Observation, ResourceKind, TypedResource } from './kind.js';
-import { observeTunnelEndImpairment, tunnelImpairmentDeleteSteps } from './impairments.js';
+import { observeTunnelEndImpairment, tunnelImpairmentDeleteSteps, updateTunnelLive } from './impairments.js';
 import { refreshOverlayMtu } from './overlay-mtu.js';
 import { isUnknownOutcome, markUnknown } from './unknown.js';
 
@@ -30,7 +30,7 @@ export async function readBothEnds(ctx: JobContext, d: TunnelData): Promise<[End
 }
 
 export async function createTunnel(ctx: JobContext, id: string): Promise<void> {
-  const tunnel = mustRead(ctx.store, 'tunnel', id);
+  const tunnel = await mustRead(ctx.store, 'tunnel', id);
   const d = tunnel.data;
   let planStarted = false;
   try {
@@ -67,8 +67,8 @@ export async function createTunnel(ctx: JobContext, id: string): Promise<void> {
         { host: e.hostName },
       );
     }
-    saveResource(ctx.store, tunnel, { state: 'ready' });
-    refreshOverlayMtu(
+    await saveResource(ctx.store, tunnel, { state: 'ready' });
+    await refreshOverlayMtu(
       ctx.store,
       d.endpoints.map((e) => e.bridgeId),
     );
@@ -79,11 +79,11 @@ export async function createTunnel(ctx: JobContext, id: string): Promise<void> {
     );
   } catch (e) {
     if (planStarted && isUnknownOutcome(e)) {
-      markUnknown(ctx, tunnel, e);
+      await markUnknown(ctx, tunnel, e);
       throw e;
     }
     // A failed create leaves no record: both hosts were put back as they were.
-    ctx.store.deleteResource(id);
+    await ctx.store.deleteResource(id);
     throw e;
   }
 }
@@ -99,8 +99,8 @@ async function removeTunnel(ctx: JobContext, tunnel: TypedResource<'tunnel'>): P
   });
   const del = deleteTunnelPlan(tunnel.id, d, ends);
   await ctx.runPlan({ steps: [...tunnelImpairmentDeleteSteps(tunnel.id, d), ...del.steps] });
-  ctx.store.deleteResource(tunnel.id);
-  refreshOverlayMtu(
+  await ctx.store.deleteResource(tunnel.id);
+  await refreshOverlayMtu(
     ctx.store,
     d.endpoints.map((e) => e.bridgeId),
   );
@@ -116,9 +116,14 @@ export const tunnelKind: ResourceKind<'tunnel', TunnelView, TunnelObservation> =
   lockMode: 'exclusive',
   describe: (tunnel) => tunnel.id,
   render: renderTunnel,
-  find: (store, ref) => (idPattern('tunnel').test(ref) ? readResource(store, 'tunnel', ref) : null),
+  find: async (store, ref) => (idPattern('tunnel').test(ref) ? await readResource(store, 'tunnel', ref) : null),
   hosts: (tunnel) => tunnel.data.endpoints.map((e) => e.hostId),
-  dependents: () => [],
+  dependents: () => Promise.resolve([]),
+  resume: {
+    create: { run: (ctx, id) => createTunnel(ctx, id), successStatus: 201 },
+    update: { run: (ctx, id, params) => updateTunnelLive(ctx, id, TunnelDataSchema.parse(params?.previous)), successStatus: 200 },
+    delete: true,
+  },
   async observe(hosts, tunnel) {
     const d = tunnel.data;
     const endpoints = await Promise.all(

@@ -16,9 +16,9 @@ export function isUnknownOutcome(e: unknown): boolean {
   return e instanceof ProblemError && (e.problem.type.endsWith('/command-timeout') || e.problem.type.endsWith('/job-interrupted'));
 }
 
-export function markUnknown<D>(ctx: JobContext, r: Resource<D>, e: unknown): void {
-  if (!ctx.store.getResource(r.id)) return;
-  saveResource(ctx.store, r, { state: 'unknown' });
+export async function markUnknown<D>(ctx: JobContext, r: Resource<D>, e: unknown): Promise<void> {
+  if (!await ctx.store.getResource(r.id)) return;
+  await saveResource(ctx.store, r, { state: 'unknown' });
   ctx.log(
     null,
     'error',

@@ -26,6 +26,8 @@ export interface Resource<D> {
   createdAt: string;
   updatedAt: string;
   data: D;
+  /** The stored record's version (incremented by every write): writes compare and set on it; the API's ETag. */
+  version: number;
 }
 
 /** One field that differs between what the service wants and what the host has. */

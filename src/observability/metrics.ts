@@ -18,7 +18,7 @@ export interface ConnectionGauges {
 
 /** Read at each scrape; each may be left out (a part the process does not have). */
 export interface MetricSources {
-  hosts?(): { host: string; reachable: boolean | null; probedAt: string | null }[];
+  hosts?(): Promise<{ host: string; reachable: boolean | null; probedAt: string | null }[]>;
   connections?(): ConnectionGauges[];
   jobs?(): { queued: number; running: number };
   storage?(): { writable: boolean; pendingWrites: number };
@@ -163,9 +163,10 @@ export class Metrics {
       help: "1 when the host's last probe reached it, 0 when it did not (by host name; hosts never probed are left out)",
       labelNames: ['host'] as const,
       registers,
-      collect() {
+      async collect() {
+        const hosts = (await sources().hosts?.()) ?? [];
         this.reset();
-        for (const h of sources().hosts?.() ?? []) if (h.reachable !== null) this.set({ host: h.host }, h.reachable ? 1 : 0);
+        for (const h of hosts) if (h.reachable !== null) this.set({ host: h.host }, h.reachable ? 1 : 0);
       },
     });
     new Gauge({
@@ -173,10 +174,11 @@ export class Metrics {
       help: "Seconds since the host's last probe (by host name)",
       labelNames: ['host'] as const,
       registers,
-      collect() {
+      async collect() {
+        const hosts = (await sources().hosts?.()) ?? [];
         this.reset();
         const now = Date.now();
-        for (const h of sources().hosts?.() ?? []) {
+        for (const h of hosts) {
           const at = h.probedAt ? Date.parse(h.probedAt) : NaN;
           if (Number.isFinite(at)) this.set({ host: h.host }, Math.max(0, (now - at) / 1000));
         }

@@ -8,6 +8,7 @@ import { readAll, readResource, saveResource } from '../jobs/records.js';
 import type { JobSpec, JobWork } from '../jobs/runner.js';
 import { repairAttachment } from '../kinds/attachment.js';
 import { dhcpStopSteps } from '../ops/dhcp.js';
+import type { Step } from '../ops/plan.js';
 import type { HostReader } from '../kinds/kind.js';
 import type { AppDeps } from '../deps.js';
 import type { JobRecord } from '../store/types.js';
@@ -25,16 +26,21 @@ export interface ContainerSide {
   stopped: () => boolean;
 }
 
-export function watchContainers(side: ContainerSide, hostId: string): DockerEventWatcher {
+export async function watchContainers(side: ContainerSide, hostId: string): Promise<DockerEventWatcher> {
   const { deps } = side;
-  const name = readResource(deps.store, 'host', hostId)?.data.name ?? hostId;
+  const name = (await readResource(deps.store, 'host', hostId))?.data.name ?? hostId;
   const watcher = new DockerEventWatcher({
-    docker: () => {
-      const t = hostTarget(deps.store, hostId);
+    docker: async () => {
+      const t = await hostTarget(deps.store, hostId);
       if (!t) throw new Error(`host ${hostId} no longer exists`);
       return deps.hosts.docker(t);
     },
-    onEvent: (e) => onContainerEvent(side, hostId, e),
+    onEvent: (e) =>
+      side.track(
+        onContainerEvent(side, hostId, e).catch((err) =>
+          side.log(`${name}: handling container ${e.action} of ${e.name ?? e.id} failed: ${err instanceof Error ? err.message : String(err)}`),
+        ),
+      ),
     onConnect: () =>
       side.track(
         syncContainers(side, hostId).catch((e) =>
@@ -48,8 +54,8 @@ export function watchContainers(side: ContainerSide, hostId: string): DockerEven
 }
 
 /** Container attachments on a host that follow this container (by name as given, or the id it was found with). */
-function attachmentsOf(side: ContainerSide, hostId: string, e: { id: string; name: string | null }) {
-  return readAll(side.deps.store, 'attachment', { hostId }).filter((a) => {
+async function attachmentsOf(side: ContainerSide, hostId: string, e: { id: string; name: string | null }) {
+  return (await readAll(side.deps.store, 'attachment', { hostId })).filter((a) => {
     const t = a.data.target;
     if (!('container' in t) || a.state === 'pending' || a.state === 'deleting') return false;
     const ref = t.container.replace(/^\//, '');
@@ -57,9 +63,9 @@ function attachmentsOf(side: ContainerSide, hostId: string, e: { id: string; nam
   });
 }
 
-function onContainerEvent(side: ContainerSide, hostId: string, e: ContainerEvent): void {
+async function onContainerEvent(side: ContainerSide, hostId: string, e: ContainerEvent): Promise<void> {
   if (side.stopped()) return;
-  const atts = attachmentsOf(side, hostId, e);
+  const atts = await attachmentsOf(side, hostId, e);
   if (!atts.length) return;
   if (e.action === 'start') {
     const why = `container ${e.name ?? e.id.slice(0, 12)} started`;
@@ -73,7 +79,7 @@ function onContainerEvent(side: ContainerSide, hostId: string, e: ContainerEvent
     );
     return;
   }
-  for (const a of atts) if (a.state === 'ready') saveResource(side.deps.store, a, { state: 'target-stopped' });
+  for (const a of atts) if (a.state === 'ready') await saveResource(side.deps.store, a, { state: 'target-stopped' }, { stillWanted: () => false });
   // DHCP clients would renew for nobody and keep the dead namespace alive: stopped (a start re-attaches and restarts them).
   const dhcp = atts.filter((a) => a.data.dhcp).map((a) => a.id);
   if (dhcp.length) {
@@ -87,10 +93,11 @@ function stopDhcpClients(side: ContainerSide, hostId: string, why: string, ids: 
   return side.job(
     { kind: 'attachment.dhcp-stop', resource: { type: 'attachment', id: ids[0]! }, hosts: [hostId], lockMode: 'exclusive' },
     async (ctx) => {
-      const steps = ids.flatMap((id) => {
-        const a = readResource(ctx.store, 'attachment', id);
-        return a && a.state === 'target-stopped' ? dhcpStopSteps(a.data, id) : [];
-      });
+      const steps: Step[] = [];
+      for (const id of ids) {
+        const a = await readResource(ctx.store, 'attachment', id);
+        if (a && a.state === 'target-stopped') steps.push(...dhcpStopSteps(a.data, id));
+      }
       ctx.log(null, 'info', `${why}: stopping ${steps.length} DHCP client(s)`);
       if (steps.length) await ctx.runPlan({ steps });
     },
@@ -107,7 +114,7 @@ function reattach(side: ContainerSide, hostId: string, why: string, ids: string[
       ctx.log(null, 'info', `${why}: re-attaching ${ids.join(', ')}`);
       const failures: unknown[] = [];
       for (const id of ids) {
-        if (!readResource(ctx.store, 'attachment', id)) continue;
+        if (!await readResource(ctx.store, 'attachment', id)) continue;
         try {
           await repairAttachment(ctx, id);
         } catch (e) {
@@ -123,7 +130,7 @@ function reattach(side: ContainerSide, hostId: string, why: string, ids: string[
 /** After the event stream (re)opened: containers that restarted or stopped while nobody listened. */
 async function syncContainers(side: ContainerSide, hostId: string): Promise<void> {
   const byContainer = new Map<string, string[]>();
-  for (const a of readAll(side.deps.store, 'attachment', { hostId })) {
+  for (const a of await readAll(side.deps.store, 'attachment', { hostId })) {
     const t = a.data.target;
     if (!('container' in t) || a.state === 'pending' || a.state === 'deleting') continue;
     let c;
@@ -133,7 +140,7 @@ async function syncContainers(side: ContainerSide, hostId: string): Promise<void
       return; // Docker does not answer: the next reconnect syncs again
     }
     if (!c || !c.running) {
-      if (a.state === 'ready') saveResource(side.deps.store, a, { state: 'target-stopped' });
+      if (a.state === 'ready') await saveResource(side.deps.store, a, { state: 'target-stopped' }, { stillWanted: () => false });
     } else if (a.state === 'target-stopped' || (a.state === 'ready' && a.data.resolved?.pid !== c.pid)) {
       byContainer.set(c.id, [...(byContainer.get(c.id) ?? []), a.id]);
     }

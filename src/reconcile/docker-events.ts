@@ -14,7 +14,7 @@ export interface ContainerEvent {
 
 export interface DockerEventsOptions {
   /** The host's Docker client (asked again at each reconnect: the connection may have been replaced). */
-  docker: () => Dockerode;
+  docker: () => Promise<Dockerode>;
   onEvent: (e: ContainerEvent) => void;
   /** The stream is open (first time or after a reconnect): events in between may have been missed. */
   onConnect: () => void;
@@ -57,7 +57,7 @@ export class DockerEventWatcher {
     if (this.stopped) return;
     let stream: Readable;
     try {
-      stream = (await this.o.docker().getEvents({
+      stream = (await (await this.o.docker()).getEvents({
         filters: { type: ['container'], event: ['start', 'die', 'stop'] },
       })) as unknown as Readable;
     } catch (e) {

@@ -14,15 +14,11 @@ import { hostTarget } from '../jobs/host-target.js';
 import { probeAndRecord } from '../jobs/hosts.js';
 import { nowIso, readAll, readResource, saveResource } from '../jobs/records.js';
 import { newJob, type JobContext, type JobSpec, type JobWork } from '../jobs/runner.js';
-import { observeAttachment } from '../kinds/attachment.js';
-import { observeNicAttachment } from '../kinds/attachment-nic.js';
-import { bridgeKind } from '../kinds/bridge.js';
-import { hostsOf, removeAny } from '../kinds/index.js';
+import { hostsOf, kindOf, removeAny } from '../kinds/index.js';
 import { hostReader, type HostReader } from '../kinds/kind.js';
 import { findOrphans } from '../kinds/orphans.js';
 import { repairAll, repairScope, resolveUnknown } from '../kinds/repair.js';
-import { tunnelKind } from '../kinds/tunnel.js';
-import type { DriftItem } from '../model/resource.js';
+import type { DriftItem, Resource } from '../model/resource.js';
 import type { AnyResource } from '../model/resource-data.js';
 import type { AppDeps } from '../deps.js';
 import type { JobRecord } from '../store/types.js';
@@ -147,8 +143,8 @@ export class Reconciler {
     return s;
   }
 
-  private round(): void {
-    const hosts = readAll(this.deps.store, 'host');
+  private async round(): Promise<void> {
+    const hosts = await readAll(this.deps.store, 'host');
     const known = new Set(hosts.map((h) => h.id));
     for (const [id, s] of this.state) {
       if (!known.has(id)) {
@@ -166,7 +162,7 @@ export class Reconciler {
       }
       const down = host.state === 'failed' || host.data.facts?.reachable === false;
       if (!down && host.data.facts?.docker && this.opts.dockerEvents !== false && !s.watcher)
-        s.watcher = watchContainers(this.containers, host.id);
+        s.watcher = await watchContainers(this.containers, host.id);
       if (s.busy) continue;
       const now = Date.now();
       if (down) {
@@ -178,11 +174,11 @@ export class Reconciler {
       if (bootId && s.bootId && bootId !== s.bootId) s.wanted = `${host.data.name} booted again (boot id ${bootId})`;
       if (bootId) s.bootId = bootId;
       // A reconnect: the SSH executor opened another connection.
-      const target = hostTarget(this.deps.store, host.id);
+      const target = await hostTarget(this.deps.store, host.id);
       const conns = target ? (this.deps.hosts.executor(target) as { connectionCount?: number }).connectionCount : undefined;
       if (conns !== undefined && s.connections !== undefined && conns > s.connections) s.wanted ??= `reconnected to ${host.data.name}`;
       s.connections = conns;
-      const unsettled = this.unsettledOn(host.id);
+      const unsettled = await this.unsettledOn(host.id);
       const due = this.opts.intervalMs > 0 && now - s.lastPassAt >= this.opts.intervalMs;
       if ((unsettled.length && now >= s.nextResolveAt) || s.wanted || due) {
         const why = s.wanted ?? (unsettled.length ? `${unsettled.length} unsettled record(s)` : 'interval');
@@ -193,17 +189,15 @@ export class Reconciler {
   }
 
   /** Records on this host whose outcome is unknown (or whose job was interrupted), and all of whose hosts are up. */
-  private unsettledOn(hostId: string): AnyResource[] {
-    const host = readResource(this.deps.store, 'host', hostId);
+  private async unsettledOn(hostId: string): Promise<AnyResource[]> {
+    const hosts = new Map((await readAll(this.deps.store, 'host')).map((h) => [h.id, h]));
+    const host = hosts.get(hostId);
     if (!host) return [];
-    return repairScope(this.deps, host).filter(
-      (r) =>
-        UNSETTLED.has(r.state) &&
-        hostsOf(r).every((h) => {
-          const x = readResource(this.deps.store, 'host', h);
-          return x && x.state !== 'failed' && x.data.facts?.reachable !== false;
-        }),
-    );
+    const up = (h: string) => {
+      const x = hosts.get(h);
+      return !!x && x.state !== 'failed' && x.data.facts?.reachable !== false;
+    };
+    return (await repairScope(this.deps, host)).filter((r) => UNSETTLED.has(r.state) && hostsOf(r).every(up));
   }
 
   private run(hostId: string, s: HostLoopState, fn: () => Promise<void>): void {
@@ -220,7 +214,7 @@ export class Reconciler {
   /** Starts a job outside any request, and waits for it. */
   private async job(spec: JobSpec, work: JobWork): Promise<JobRecord> {
     const job = newJob(spec);
-    this.deps.store.insertJob(job);
+    await this.deps.store.insertJob(job);
     this.deps.runner.start(job, work, undefined, spec.lockMode);
     return this.deps.runner.wait(job.id, 3600_000);
   }
@@ -245,7 +239,7 @@ export class Reconciler {
   private async pass(hostId: string, s: HostLoopState, why: string): Promise<void> {
     s.lastPassAt = Date.now();
     const store = this.deps.store;
-    const unsettled = this.unsettledOn(hostId);
+    const unsettled = await this.unsettledOn(hostId);
     if (unsettled.length) {
       const hosts = [...new Set([hostId, ...unsettled.flatMap(hostsOf)])];
       const job = await this.job({ kind: 'host.resolve', resource: { type: 'host', id: hostId }, hosts }, async (ctx) => {
@@ -257,7 +251,7 @@ export class Reconciler {
         return;
       }
     }
-    const host = readResource(store, 'host', hostId);
+    const host = await readResource(store, 'host', hostId);
     if (!host || host.data.reconcile === 'off') return;
     let drifted: { r: AnyResource; drift: DriftItem[] }[];
     let orphans: Awaited<ReturnType<typeof findOrphans>>['items'];
@@ -314,7 +308,9 @@ export class Reconciler {
         );
       if (mode === 'report') return ctx.log(null, 'info', 'report mode: nothing changed');
       // Read again under the locks: a job that ran meanwhile may have changed or removed them.
-      const fresh = drifted.map((d) => readResource(ctx.store, d.r.type, d.r.id) as AnyResource | null).filter((r) => r !== null);
+      const fresh = (await Promise.all(drifted.map((d) => readResource(ctx.store, d.r.type, d.r.id) as Promise<AnyResource | null>))).filter(
+        (r) => r !== null,
+      );
       const repairing = fresh.filter((r) => r.state !== 'pending' && r.state !== 'deleting');
       await repairAll(ctx, repairing);
       for (const r of repairing) metrics.driftRepaired.inc({ kind: r.type });
@@ -324,7 +320,7 @@ export class Reconciler {
 
   /** An unsettled record: an interrupted delete is finished; anything else is finished by a repair, or undone. */
   private async resolveOne(ctx: JobContext, r: AnyResource): Promise<void> {
-    const last = r.jobId ? ctx.store.getJob(r.jobId) : null;
+    const last = r.jobId ? await ctx.store.getJob(r.jobId) : null;
     if (last?.kind.endsWith('.delete')) {
       ctx.log(null, 'info', `${r.type} ${r.id}: its delete (${last.id}) did not finish: finishing it`);
       await removeAny(ctx, r, { cascade: false });
@@ -336,8 +332,9 @@ export class Reconciler {
   /** Every resource of the host observed (read-only, outside any lock); those with drift, and the orphans. */
   private async observeHost(hostId: string) {
     const store = this.deps.store;
-    const host = readResource(store, 'host', hostId)!;
-    const scope = repairScope(this.deps, host).filter((r) => r.state === 'ready' || r.state === 'target-stopped');
+    const host = await readResource(store, 'host', hostId);
+    if (!host) return { drifted: [], orphans: [], observedAt: nowIso() };
+    const scope = (await repairScope(this.deps, host)).filter((r) => r.state === 'ready' || r.state === 'target-stopped');
     const drifted: { r: AnyResource; drift: DriftItem[] }[] = [];
     for (const r of scope) {
       try {
@@ -355,17 +352,17 @@ export class Reconciler {
 
   private async observeOne(r: AnyResource): Promise<{ r: AnyResource; drift: DriftItem[] } | null> {
     const store = this.deps.store;
-    let drift: DriftItem[] = [];
-    if (r.type === 'bridge') drift = (await bridgeKind.observe!(this.reader, r, store)).drift;
-    else if (r.type === 'tunnel') drift = (await tunnelKind.observe!(this.reader, r, store)).drift;
-    else if (r.type === 'attachment') {
-      const o = r.data.type === 'veth' ? await observeAttachment(this.reader, r) : await observeNicAttachment(this.reader, r);
-      if (o.target.running === false) {
-        if (r.state !== 'target-stopped') saveResource(store, r, { state: 'target-stopped' });
-        return null;
-      }
-      drift = o.drift;
+    // Through the resource's kind: the same observe `?observe=true` uses (an attachment's impairments included).
+    const kind = kindOf(r.type);
+    if (!kind.observe) return null;
+    const o = await kind.observe(this.reader, r, store);
+    if ((o as { target?: { running?: boolean | null } }).target?.running === false) {
+      // Compare-and-set on the record as read before the host was: a change made meanwhile (a PATCH, a delete, a
+      // job) wins, and the next pass decides again on the record as it is then.
+      if (r.state !== 'target-stopped') await saveResource(store, r as Resource<unknown>, { state: 'target-stopped' }, { stillWanted: () => false });
+      return null;
     }
+    let drift: DriftItem[] = o.drift;
     // A bridge's member ports are repaired with their own resources.
     if (r.type === 'bridge') drift = drift.filter((d) => !d.field.startsWith('port:'));
     return drift.length || r.state === 'target-stopped' ? { r, drift } : null;

@@ -13,15 +13,30 @@
  * - A process stopped with writes still kept loses them: their jobs are then still `running` in the store and
  *   are marked interrupted at the next start (jobs/recovery.ts).
  *
- * A job's transaction (tx) that fails, or that comes while writes are kept, is run again whole when the store
- * recovers (it returns undefined meanwhile): job transactions must do nothing but store calls.
+ * A transaction (tx) is never kept: it first writes what is kept (so a job's writes stay in order), then runs; when
+ * the store cannot take it, it throws StorageUnavailableError (typed; a job fails with it, and its outcome is kept).
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { describeFault, isStorageFault, StorageUnavailableError } from './faults.js';
 import { ForwardingStore } from './forwarding.js';
-import type { IdempotencyRecord, JobFilter, JobRecord, ListQuery, LogLine, Page, ResourceRecord, Store, StoredResponse } from './types.js';
+import {
+  VersionConflictError,
+  type IdempotencyRecord,
+  type JobFilter,
+  type JobRecord,
+  type ListQuery,
+  type LogLine,
+  type NewResourceRecord,
+  type Page,
+  type ResourcePatch,
+  type ResourceRecord,
+  type Store,
+  type StoredResponse,
+} from './types.js';
 
 const jobScope = new AsyncLocalStorage<{ jobId: string }>();
+/** Calls inside a transaction, or made while writing kept writes: straight to the inner store. */
+const directScope = new AsyncLocalStorage<boolean>();
 
 /** Runs a job (everything it awaits inherits this) so that its writes are kept, not thrown, when the store fails. */
 export function withDeferredWrites<T>(jobId: string, fn: () => T): T {
@@ -42,14 +57,14 @@ export interface StoreHealth {
 export interface StoreStatus {
   health(): StoreHealth;
   /** Tries to write what is kept (or probes the store) now, then reports. */
-  check(): StoreHealth;
+  check(): Promise<StoreHealth>;
   /** This job has writes (its outcome, log lines, idempotent answer) not saved yet. */
   hasPendingWrites(jobId: string): boolean;
   /** Jobs whose latest state is kept in memory only. */
   pendingJobs(): Pick<JobRecord, 'id' | 'status'>[];
   /** Writes what is kept; true when nothing is left. */
-  flush(): boolean;
-  close(): void;
+  flush(): Promise<boolean>;
+  close(): Promise<void>;
 }
 
 interface Kept {
@@ -57,7 +72,7 @@ interface Kept {
   what: string;
   /** Not part of any job's outcome (cache upkeep that only waits its turn). */
   bookkeeping?: boolean;
-  apply(): void;
+  apply(): Promise<void>;
   /** The write reached the store: drop what reads saw of it in memory. */
   settled(): void;
 }
@@ -73,11 +88,13 @@ export interface FaultTolerantOptions {
 
 const BATCH = 256;
 
+type Kept1<T> = { value: T; apply: () => Promise<void>; settled?: () => void };
+type Keep<T> = (jobId: string) => Kept1<T> | Promise<Kept1<T>>;
+
 export class FaultTolerantStore extends ForwardingStore implements StoreStatus {
   private kept: Kept[] = [];
   private failure: { since: string; error: string } | null = null;
-  /** > 0 inside a transaction or while writing kept writes: calls go straight to the inner store. */
-  private direct = 0;
+  private flushing: Promise<boolean> | null = null;
   private timer: NodeJS.Timeout | undefined;
   private readonly retryMs: number;
   private readonly retryAfterS: number;
@@ -97,16 +114,20 @@ export class FaultTolerantStore extends ForwardingStore implements StoreStatus {
     this.report = opts.log ?? ((m) => console.error(`netplumb: ${m}`));
   }
 
+  private get direct(): boolean {
+    return directScope.getStore() === true;
+  }
+
   // ---- the write path
 
   /** One write: straight through, kept (in a job), or refused with StorageUnavailableError (request path). */
-  private write<T>(what: string, run: () => T, keep: (jobId: string) => { value: T; apply: () => void; settled?: () => void }): T {
+  private async write<T>(what: string, run: () => Promise<T>, keep: Keep<T>): Promise<T> {
     if (this.direct) return run();
     const scope = jobScope.getStore();
     if (scope) {
       if (this.kept.length) return this.keep(scope.jobId, what, keep);
       try {
-        const v = run();
+        const v = await run();
         this.recovered();
         return v;
       } catch (e) {
@@ -115,9 +136,9 @@ export class FaultTolerantStore extends ForwardingStore implements StoreStatus {
         return this.keep(scope.jobId, what, keep);
       }
     }
-    if (this.kept.length && !this.flush()) throw this.unavailable();
+    if (this.kept.length && !(await this.flush())) throw this.unavailable();
     try {
-      const v = run();
+      const v = await run();
       this.recovered();
       return v;
     } catch (e) {
@@ -127,13 +148,8 @@ export class FaultTolerantStore extends ForwardingStore implements StoreStatus {
     }
   }
 
-  private keep<T>(
-    jobId: string,
-    what: string,
-    keep: (jobId: string) => { value: T; apply: () => void; settled?: () => void },
-    bookkeeping = false,
-  ): T {
-    const k = keep(jobId);
+  private async keep<T>(jobId: string, what: string, keep: Keep<T>, bookkeeping = false): Promise<T> {
+    const k = await keep(jobId);
     this.kept.push({ jobId, what, bookkeeping, apply: k.apply, settled: k.settled ?? (() => undefined) });
     this.startTimer();
     return k.value;
@@ -167,8 +183,9 @@ export class FaultTolerantStore extends ForwardingStore implements StoreStatus {
   private startTimer(): void {
     if (this.timer) return;
     this.timer = setInterval(() => {
-      this.check();
-      if (!this.failure && !this.kept.length) this.stopTimer();
+      void this.check().then(() => {
+        if (!this.failure && !this.kept.length) this.stopTimer();
+      });
     }, this.retryMs);
     this.timer.unref();
   }
@@ -178,47 +195,53 @@ export class FaultTolerantStore extends ForwardingStore implements StoreStatus {
     this.timer = undefined;
   }
 
-  flush(): boolean {
-    if (!this.kept.length) return true;
-    this.direct++;
-    try {
-      while (this.kept.length) {
-        const batch = this.kept.slice(0, BATCH);
-        try {
-          this.inner.tx(() => {
-            for (const k of batch) k.apply();
-          });
-        } catch (e) {
-          this.forgetSeqs();
-          if (isStorageFault(e)) {
-            this.failed(e);
-            return false;
-          }
-          // Not the storage: one of them can never be written. Go one by one and drop that one, loudly,
-          // rather than hold every later write back forever.
-          for (const k of batch) {
-            try {
-              k.apply();
-            } catch (e2) {
-              this.forgetSeqs();
-              if (isStorageFault(e2)) {
-                this.failed(e2);
-                return false;
-              }
-              this.report(
-                `DROPPED a kept write that fails for a reason other than storage (${k.what}, job ${k.jobId}): ${describeFault(e2)}`,
-              );
-            }
-            this.kept.shift();
-            k.settled();
-          }
-          continue;
+  /** Writes what is kept, in order (one flush at a time: callers share the one in progress). */
+  flush(): Promise<boolean> {
+    if (!this.kept.length) return Promise.resolve(true);
+    this.flushing ??= directScope
+      .run(true, () => this.flushKept())
+      .catch((e: unknown) => {
+        if (!isStorageFault(e)) throw e;
+        this.failed(e);
+        return false;
+      })
+      .finally(() => (this.flushing = null));
+    return this.flushing;
+  }
+
+  private async flushKept(): Promise<boolean> {
+    while (this.kept.length) {
+      const batch = this.kept.slice(0, BATCH);
+      try {
+        await this.inner.tx(async () => {
+          for (const k of batch) await k.apply();
+        });
+      } catch (e) {
+        this.forgetSeqs();
+        if (isStorageFault(e)) {
+          this.failed(e);
+          return false;
         }
-        this.kept.splice(0, batch.length);
-        for (const k of batch) k.settled();
+        // Not the storage: one of them can never be written. Go one by one and drop that one, loudly,
+        // rather than hold every later write back forever.
+        for (const k of batch) {
+          try {
+            await k.apply();
+          } catch (e2) {
+            this.forgetSeqs();
+            if (isStorageFault(e2)) {
+              this.failed(e2);
+              return false;
+            }
+            this.report(`DROPPED a kept write that fails for a reason other than storage (${k.what}, job ${k.jobId}): ${describeFault(e2)}`);
+          }
+          this.kept.shift();
+          k.settled();
+        }
+        continue;
       }
-    } finally {
-      this.direct--;
+      this.kept.splice(0, batch.length);
+      for (const k of batch) k.settled();
     }
     this.jobs.clear();
     this.resources.clear();
@@ -244,11 +267,11 @@ export class FaultTolerantStore extends ForwardingStore implements StoreStatus {
     };
   }
 
-  check(): StoreHealth {
-    if (this.kept.length) this.flush();
+  async check(): Promise<StoreHealth> {
+    if (this.kept.length) await this.flush();
     else if (this.failure) {
       try {
-        this.inner.probeWrite?.();
+        await this.inner.probeWrite?.();
         this.recovered();
       } catch (e) {
         if (!isStorageFault(e)) throw e;
@@ -265,62 +288,97 @@ export class FaultTolerantStore extends ForwardingStore implements StoreStatus {
     return [...this.jobs.values()].map((j) => ({ id: j.id, status: j.status }));
   }
 
-  override close(): void {
+  override async close(): Promise<void> {
     this.stopTimer();
-    super.close();
+    await super.close();
   }
 
   // ---- writes
 
-  override tx<T>(fn: () => T): T {
-    const run = () => {
-      this.direct++;
-      try {
-        return this.inner.tx(fn);
-      } finally {
-        this.direct--;
-      }
-    };
-    if (this.direct) return this.inner.tx(fn);
-    return this.write('transaction', run, () => ({ value: undefined as T, apply: () => void run() }));
+  override async tx<T>(fn: (t: Store) => Promise<T>): Promise<T> {
+    if (this.direct) return this.inner.tx(() => fn(this));
+    // Whatever is kept goes first (a job's earlier writes stay before its transaction); a transaction is never kept.
+    if (this.kept.length && !(await this.flush())) throw this.unavailable();
+    try {
+      const v = await directScope.run(true, () => this.inner.tx(() => fn(this)));
+      this.recovered();
+      return v;
+    } catch (e) {
+      if (!isStorageFault(e) || e instanceof StorageUnavailableError) throw e;
+      this.failed(e);
+      throw this.unavailable(e);
+    }
   }
 
-  override insertResource(r: ResourceRecord): void {
+  override insertResource(r: NewResourceRecord): Promise<ResourceRecord> {
     const copy = structuredClone(r);
-    this.resourceWrite(
+    const seen: ResourceRecord = { ...structuredClone(r), secret: r.secret ?? null, version: 1 };
+    return this.resourceWrite(
       `insert resource ${r.id}`,
       r.id,
-      copy,
+      seen,
       () => this.inner.insertResource(r),
-      () => this.inner.insertResource(copy),
+      async () => void (await this.inner.insertResource(copy)),
     );
   }
-  override updateResource(r: ResourceRecord): void {
+  override updateResource(r: ResourceRecord): Promise<ResourceRecord> {
     const copy = structuredClone(r);
-    this.resourceWrite(
+    const seen: ResourceRecord = { ...structuredClone(r), version: r.version + 1 };
+    return this.resourceWrite(
       `update resource ${r.id}`,
       r.id,
-      copy,
+      seen,
       () => this.inner.updateResource(r),
-      () => this.inner.updateResource(copy),
+      async () => void (await this.inner.updateResource(copy)),
     );
   }
-  override deleteResource(id: string): void {
-    this.resourceWrite(
+  override async patchResource(id: string, patch: ResourcePatch, expectedVersion?: number): Promise<ResourceRecord | null> {
+    const copy = structuredClone(patch);
+    // What reads see meanwhile: the patch on top of the record as it is known (kept, or stored when readable).
+    let seen: ResourceRecord | null = null;
+    if (!this.direct && jobScope.getStore()) {
+      const known = this.resources.has(id) ? this.resources.get(id)! : await this.inner.getResource(id).catch(() => null);
+      if (known && expectedVersion !== undefined && known.version !== expectedVersion)
+        throw new VersionConflictError(id, expectedVersion, known.version);
+      if (known) {
+        seen = { ...structuredClone(known), ...(copy.state !== undefined ? { state: copy.state } : {}), updatedAt: copy.updatedAt };
+        if (copy.jobId !== undefined) seen.jobId = copy.jobId;
+        if (copy.data !== undefined) seen.data = structuredClone(copy.data);
+        seen.version = known.version + 1;
+      }
+    }
+    return this.resourceWrite(
+      `patch resource ${id}`,
+      id,
+      seen,
+      () => this.inner.patchResource(id, patch, expectedVersion),
+      async () => void (await this.inner.patchResource(id, copy, expectedVersion)),
+    );
+  }
+  override deleteResource(id: string, expectedVersion?: number): Promise<boolean> {
+    return this.resourceWrite(
       `delete resource ${id}`,
       id,
       null,
-      () => this.inner.deleteResource(id),
-      () => this.inner.deleteResource(id),
+      () => this.inner.deleteResource(id, expectedVersion),
+      async () => void (await this.inner.deleteResource(id, expectedVersion)),
+      true,
     );
   }
   /** seen: what reads get meanwhile (null: deleted); later: the write itself, when the store takes it. */
-  private resourceWrite(what: string, id: string, seen: ResourceRecord | null, run: () => void, later: () => void): void {
-    this.write(what, run, () => {
+  private resourceWrite<T>(
+    what: string,
+    id: string,
+    seen: ResourceRecord | null,
+    run: () => Promise<T>,
+    later: () => Promise<void>,
+    keptValue?: T,
+  ): Promise<T> {
+    return this.write(what, run, () => {
       this.resources.set(id, seen);
       // Only if no later kept write replaced it (a later delete leaves null too: the store then agrees anyway).
       return {
-        value: undefined,
+        value: (keptValue ?? (seen ? structuredClone(seen) : null)) as T,
         apply: later,
         settled: () => {
           if (this.resources.get(id) === seen) this.resources.delete(id);
@@ -329,24 +387,24 @@ export class FaultTolerantStore extends ForwardingStore implements StoreStatus {
     });
   }
 
-  override insertJob(j: JobRecord): void {
-    this.jobWrite(
+  override insertJob(j: JobRecord): Promise<void> {
+    return this.jobWrite(
       'insert job',
       j,
       () => this.inner.insertJob(j),
       (c) => this.inner.insertJob(c),
     );
   }
-  override updateJob(j: JobRecord): void {
-    this.jobWrite(
+  override updateJob(j: JobRecord): Promise<void> {
+    return this.jobWrite(
       'update job',
       j,
       () => this.inner.updateJob(j),
       (c) => this.inner.updateJob(c),
     );
   }
-  private jobWrite(what: string, j: JobRecord, run: () => void, later: (copy: JobRecord) => void): void {
-    this.write(`${what} ${j.id}`, run, () => {
+  private jobWrite(what: string, j: JobRecord, run: () => Promise<void>, later: (copy: JobRecord) => Promise<void>): Promise<void> {
+    return this.write(`${what} ${j.id}`, run, () => {
       const copy = structuredClone(j);
       this.jobs.set(j.id, copy);
       return {
@@ -359,19 +417,20 @@ export class FaultTolerantStore extends ForwardingStore implements StoreStatus {
     });
   }
 
-  override appendLog(jobId: string, line: Omit<LogLine, 'seq'>): LogLine {
-    const written = this.write(
+  override async appendLog(jobId: string, line: Omit<LogLine, 'seq'>): Promise<LogLine> {
+    const written = await this.write(
       `log line of ${jobId}`,
       () => this.inner.appendLog(jobId, line),
-      () => {
-        const kept: LogLine = { seq: this.lastSeq(jobId) + 1, ...structuredClone(line) };
+      async () => {
+        const kept: LogLine = { seq: (await this.lastSeq(jobId)) + 1, ...structuredClone(line) };
+        this.seqs.set(jobId, kept.seq);
         const lines = this.logs.get(jobId) ?? [];
         lines.push(kept);
         this.logs.set(jobId, lines);
         return {
           value: kept,
-          apply: () => {
-            const l = this.inner.appendLog(jobId, line);
+          apply: async () => {
+            const l = await this.inner.appendLog(jobId, line);
             if (l.seq !== kept.seq) this.report(`log line of ${jobId} saved as seq ${l.seq}, shown as ${kept.seq} while kept`);
           },
           settled: () => {
@@ -383,12 +442,16 @@ export class FaultTolerantStore extends ForwardingStore implements StoreStatus {
     this.seqs.set(jobId, written.seq);
     return written;
   }
-  private lastSeq(jobId: string): number {
+  private async lastSeq(jobId: string): Promise<number> {
     const known = this.seqs.get(jobId);
     if (known !== undefined) return known;
     let last = 0;
-    for (let page = this.inner.getLogs(jobId, 0, 10_000); page.length; page = this.inner.getLogs(jobId, last, 10_000))
-      last = page[page.length - 1]!.seq;
+    try {
+      for (let page = await this.inner.getLogs(jobId, 0, 10_000); page.length; page = await this.inner.getLogs(jobId, last, 10_000))
+        last = page[page.length - 1]!.seq;
+    } catch {
+      // unreadable right now: number from what this process saw
+    }
     return last;
   }
 
@@ -398,12 +461,13 @@ export class FaultTolerantStore extends ForwardingStore implements StoreStatus {
       this.inner.forgetJob(jobId);
     };
     // Never fails; but while writes are kept it must wait its turn (the inner store numbers lines from its cache).
-    if (this.kept.length && !this.direct) this.keep(jobId, `forget ${jobId}`, () => ({ value: undefined, apply: forget }), true);
+    if (this.kept.length && !this.direct)
+      this.kept.push({ jobId, what: `forget ${jobId}`, bookkeeping: true, apply: () => Promise.resolve(forget()), settled: () => undefined });
     else forget();
   }
 
-  override insertIdempotency(r: IdempotencyRecord): void {
-    this.write(
+  override insertIdempotency(r: IdempotencyRecord): Promise<void> {
+    return this.write(
       `insert idempotency key`,
       () => this.inner.insertIdempotency(r),
       () => {
@@ -412,8 +476,8 @@ export class FaultTolerantStore extends ForwardingStore implements StoreStatus {
       },
     );
   }
-  override setIdempotencyResponse(key: string, response: StoredResponse): void {
-    this.write(
+  override setIdempotencyResponse(key: string, response: StoredResponse): Promise<void> {
+    return this.write(
       `idempotent answer`,
       () => this.inner.setIdempotencyResponse(key, response),
       () => {
@@ -429,11 +493,11 @@ export class FaultTolerantStore extends ForwardingStore implements StoreStatus {
       },
     );
   }
-  override deleteExpiredIdempotency(nowIso: string): number {
+  override deleteExpiredIdempotency(nowIso: string): Promise<number> {
     return this.write(
       'sweep idempotency keys',
       () => this.inner.deleteExpiredIdempotency(nowIso),
-      () => ({ value: 0, apply: () => void this.inner.deleteExpiredIdempotency(nowIso) }),
+      () => ({ value: 0, apply: async () => void (await this.inner.deleteExpiredIdempotency(nowIso)) }),
     );
   }
 
@@ -443,45 +507,45 @@ export class FaultTolerantStore extends ForwardingStore implements StoreStatus {
     return !this.direct && this.kept.length > 0;
   }
 
-  override getJob(id: string): JobRecord | null {
+  override async getJob(id: string): Promise<JobRecord | null> {
     if (this.overlay && this.jobs.has(id)) return structuredClone(this.jobs.get(id)!);
     return this.inner.getJob(id);
   }
-  override listJobs(f: JobFilter): Page<JobRecord> {
-    const p = this.inner.listJobs(f);
+  override async listJobs(f: JobFilter): Promise<Page<JobRecord>> {
+    const p = await this.inner.listJobs(f);
     if (!this.overlay) return p;
     return { ...p, items: p.items.map((j) => (this.jobs.has(j.id) ? structuredClone(this.jobs.get(j.id)!) : j)) };
   }
-  override getLogs(jobId: string, after: number, limit: number): LogLine[] {
-    const stored = this.inner.getLogs(jobId, after, limit);
+  override async getLogs(jobId: string, after: number, limit: number): Promise<LogLine[]> {
+    const stored = await this.inner.getLogs(jobId, after, limit);
     const kept = this.overlay ? this.logs.get(jobId) : undefined;
     if (!kept?.length) return stored;
     const from = stored.length ? stored[stored.length - 1]!.seq : after;
     return [...stored, ...kept.filter((l) => l.seq > from)].slice(0, limit);
   }
-  override getResource(id: string): ResourceRecord | null {
+  override async getResource(id: string): Promise<ResourceRecord | null> {
     if (this.overlay && this.resources.has(id)) {
       const r = this.resources.get(id)!;
       return r ? structuredClone(r) : null;
     }
     return this.inner.getResource(id);
   }
-  override getResourceByKey(type: string, key: string): ResourceRecord | null {
-    const r = this.inner.getResourceByKey(type, key);
+  override async getResourceByKey(type: string, key: string): Promise<ResourceRecord | null> {
+    const r = await this.inner.getResourceByKey(type, key);
     if (!this.overlay) return r;
     if (r && this.resources.has(r.id)) return this.getResource(r.id);
     for (const k of this.resources.values()) if (k && k.type === type && k.key === key) return structuredClone(k);
     return r;
   }
-  override listResources(type: string, q: ListQuery & { where?: Record<string, string | undefined> }): Page<ResourceRecord> {
-    const p = this.inner.listResources(type, q);
+  override async listResources(type: string, q: ListQuery & { where?: Record<string, string | undefined> }): Promise<Page<ResourceRecord>> {
+    const p = await this.inner.listResources(type, q);
     return { ...p, items: this.withKept(p.items) };
   }
-  override allResources(type: string, where?: Record<string, string | undefined>): ResourceRecord[] {
-    return this.withKept(this.inner.allResources(type, where));
+  override async allResources(type: string, where?: Record<string, string | undefined>): Promise<ResourceRecord[]> {
+    return this.withKept(await this.inner.allResources(type, where));
   }
-  override jobsWithStatus(statuses: readonly string[]): JobRecord[] {
-    const stored = this.inner.jobsWithStatus(statuses);
+  override async jobsWithStatus(statuses: readonly string[]): Promise<JobRecord[]> {
+    const stored = await this.inner.jobsWithStatus(statuses);
     if (!this.overlay) return stored;
     return stored.map((j) => (this.jobs.has(j.id) ? structuredClone(this.jobs.get(j.id)!) : j)).filter((j) => statuses.includes(j.status));
   }
@@ -494,8 +558,8 @@ export class FaultTolerantStore extends ForwardingStore implements StoreStatus {
       return k ? [structuredClone(k)] : [];
     });
   }
-  override getIdempotency(key: string): IdempotencyRecord | null {
-    const r = this.inner.getIdempotency(key);
+  override async getIdempotency(key: string): Promise<IdempotencyRecord | null> {
+    const r = await this.inner.getIdempotency(key);
     if (r && this.overlay && this.responses.has(key)) return { ...r, response: structuredClone(this.responses.get(key)!) };
     return r;
   }

@@ -1,84 +1,100 @@
 /** A Store that hands every call to another: the base of store decorators (sealed secrets, write faults). */
-import type { IdempotencyRecord, JobFilter, JobRecord, ListQuery, LogLine, Page, ResourceRecord, Store, StoredResponse } from './types.js';
+import type {
+  IdempotencyRecord,
+  JobFilter,
+  JobRecord,
+  ListQuery,
+  LogLine,
+  NewResourceRecord,
+  Page,
+  ResourcePatch,
+  ResourceRecord,
+  Store,
+  StoredResponse,
+} from './types.js';
 
 export class ForwardingStore implements Store {
   constructor(protected readonly inner: Store) {}
 
-  tx<T>(fn: () => T): T {
-    return this.inner.tx(fn);
+  /** Calls inside fn go through this store (its decorations apply), and belong to the inner store's transaction. */
+  tx<T>(fn: (t: Store) => Promise<T>): Promise<T> {
+    return this.inner.tx(() => fn(this));
   }
 
-  insertResource(r: ResourceRecord): void {
-    this.inner.insertResource(r);
+  insertResource(r: NewResourceRecord): Promise<ResourceRecord> {
+    return this.inner.insertResource(r);
   }
-  updateResource(r: ResourceRecord): void {
-    this.inner.updateResource(r);
+  updateResource(r: ResourceRecord): Promise<ResourceRecord> {
+    return this.inner.updateResource(r);
   }
-  deleteResource(id: string): void {
-    this.inner.deleteResource(id);
+  patchResource(id: string, patch: ResourcePatch, expectedVersion?: number): Promise<ResourceRecord | null> {
+    return this.inner.patchResource(id, patch, expectedVersion);
   }
-  getResource(id: string): ResourceRecord | null {
+  deleteResource(id: string, expectedVersion?: number): Promise<boolean> {
+    return this.inner.deleteResource(id, expectedVersion);
+  }
+  getResource(id: string): Promise<ResourceRecord | null> {
     return this.inner.getResource(id);
   }
-  getResourceByKey(type: string, key: string): ResourceRecord | null {
+  getResourceByKey(type: string, key: string): Promise<ResourceRecord | null> {
     return this.inner.getResourceByKey(type, key);
   }
-  listResources(type: string, q: ListQuery & { where?: Record<string, string | undefined> }): Page<ResourceRecord> {
+  listResources(type: string, q: ListQuery & { where?: Record<string, string | undefined> }): Promise<Page<ResourceRecord>> {
     return this.inner.listResources(type, q);
   }
-  allResources(type: string, where?: Record<string, string | undefined>): ResourceRecord[] {
+  allResources(type: string, where?: Record<string, string | undefined>): Promise<ResourceRecord[]> {
     return this.inner.allResources(type, where);
   }
 
-  insertJob(j: JobRecord): void {
-    this.inner.insertJob(j);
+  insertJob(j: JobRecord): Promise<void> {
+    return this.inner.insertJob(j);
   }
-  updateJob(j: JobRecord): void {
-    this.inner.updateJob(j);
+  updateJob(j: JobRecord): Promise<void> {
+    return this.inner.updateJob(j);
   }
-  getJob(id: string): JobRecord | null {
+  getJob(id: string): Promise<JobRecord | null> {
     return this.inner.getJob(id);
   }
-  listJobs(f: JobFilter): Page<JobRecord> {
+  listJobs(f: JobFilter): Promise<Page<JobRecord>> {
     return this.inner.listJobs(f);
   }
-  appendLog(jobId: string, line: Omit<LogLine, 'seq'>): LogLine {
+  appendLog(jobId: string, line: Omit<LogLine, 'seq'>): Promise<LogLine> {
     return this.inner.appendLog(jobId, line);
   }
-  getLogs(jobId: string, after: number, limit: number): LogLine[] {
+  getLogs(jobId: string, after: number, limit: number): Promise<LogLine[]> {
     return this.inner.getLogs(jobId, after, limit);
   }
   forgetJob(jobId: string): void {
     this.inner.forgetJob(jobId);
   }
-  jobsWithStatus(statuses: readonly string[]): JobRecord[] {
+  jobsWithStatus(statuses: readonly string[]): Promise<JobRecord[]> {
     return this.inner.jobsWithStatus(statuses);
   }
 
-  getIdempotency(key: string): IdempotencyRecord | null {
+  getIdempotency(key: string): Promise<IdempotencyRecord | null> {
     return this.inner.getIdempotency(key);
   }
-  insertIdempotency(r: IdempotencyRecord): void {
-    this.inner.insertIdempotency(r);
+  insertIdempotency(r: IdempotencyRecord): Promise<void> {
+    return this.inner.insertIdempotency(r);
   }
-  setIdempotencyResponse(key: string, response: StoredResponse): void {
-    this.inner.setIdempotencyResponse(key, response);
+  setIdempotencyResponse(key: string, response: StoredResponse): Promise<void> {
+    return this.inner.setIdempotencyResponse(key, response);
   }
-  idempotencyKeysForJob(jobId: string): string[] {
+  idempotencyKeysForJob(jobId: string): Promise<string[]> {
     return this.inner.idempotencyKeysForJob(jobId);
   }
-  deleteExpiredIdempotency(nowIso: string): number {
+  deleteExpiredIdempotency(nowIso: string): Promise<number> {
     return this.inner.deleteExpiredIdempotency(nowIso);
   }
 
-  probeWrite(): void {
-    this.inner.probeWrite?.();
+  async probeWrite(): Promise<void> {
+    await this.inner.probeWrite?.();
   }
-  scrub(): void {
-    this.inner.scrub?.();
+  async scrub(): Promise<void> {
+    await this.inner.scrub?.();
   }
 
-  close(): void {
-    this.inner.close();
+  close(): Promise<void> {
+    return this.inner.close();
   }
 }

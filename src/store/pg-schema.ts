@@ -39,6 +39,8 @@ export const PG_MIGRATIONS: string[] = [
   `ALTER TABLE jobs ADD COLUMN params text;`,
   // The trace a job belongs to and the span it was made under (see JobRecord.traceId).
   `ALTER TABLE jobs ADD COLUMN trace_id text; ALTER TABLE jobs ADD COLUMN parent_span_id text;`,
+  // Every write of a resource increments its version (compare-and-set writes, ETags).
+  `ALTER TABLE resources ADD COLUMN version integer NOT NULL DEFAULT 1;`,
 ];
 
 /** Statements run on every new connection: the search path (tests give each store its own schema). */

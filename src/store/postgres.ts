@@ -1,13 +1,16 @@
 /**
- * PostgreSQL store: several service replicas on one database. The Store interface stays synchronous (pg-sync.ts
- * runs the driver on a worker thread); `tx(fn)` is BEGIN; pg_advisory_xact_lock(mutation lock); fn(); COMMIT — so
- * a transaction means what it means on SQLite, "nothing else interleaves", across every replica.
+ * PostgreSQL store: several service replicas on one database, on the async `pg` driver (a pool; nothing blocks the
+ * event loop). `tx(fn)` takes one pooled client for the whole callback: BEGIN; pg_advisory_xact_lock(mutation
+ * lock); fn; COMMIT — so a transaction means what it means on SQLite, "nothing else writes in between", across
+ * every replica. Store calls made in fn's async context run on that client (AsyncLocalStorage); any other call
+ * takes a pooled client of its own.
  *
  * Beyond the Store: every job this replica inserts is leased to it in the same statement (job_leases: owner,
  * expiry, attempt); log appends and job updates NOTIFY `netplumb_jobs` so other replicas follow a job live. The
- * async side (host locks, heartbeats, expired leases, LISTEN) is pg-coordination.ts.
+ * rest of the coordination (host locks, heartbeats, expired leases, LISTEN) is pg-coordination.ts.
  */
-import { PgError, SESSION_LOST, SyncConnection } from './pg-sync.js';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import pg from 'pg';
 import { ADVISORY, PG_MIGRATIONS, schemaInit } from './pg-schema.js';
 import {
   IdempotencyKeyTakenError,
@@ -16,11 +19,42 @@ import {
   type JobRecord,
   type ListQuery,
   type LogLine,
+  type NewResourceRecord,
   type Page,
+  type ResourcePatch,
   type ResourceRecord,
   type Store,
   type StoredResponse,
+  VersionConflictError,
 } from './types.js';
+
+/** SQLSTATE classes and socket errors after which a session is gone (or in an unknown state): it is not reused. */
+export const SESSION_LOST = /^(08...|57P0[1-3]|ECONNRESET|ECONNREFUSED|ETIMEDOUT|EPIPE|EHOSTUNREACH)$/;
+
+/** A query failed: the driver's message, with PostgreSQL's SQLSTATE (or the socket's errno) in `code`. */
+export class PgError extends Error {
+  constructor(
+    message: string,
+    readonly code: string | undefined,
+    readonly constraint?: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = 'PgError';
+  }
+}
+
+/** The driver's error as a PgError with a code (a query timeout and a closed pool get one too). */
+function pgError(e: unknown): PgError {
+  if (e instanceof PgError) return e;
+  const err = e as { message?: string; code?: unknown; constraint?: unknown; errno?: unknown };
+  const message = err?.message ?? String(e);
+  let code = typeof err?.code === 'string' ? err.code : undefined;
+  if (!code && /timeout/i.test(message)) code = 'ETIMEDOUT';
+  if (!code && /Connection terminated|Client has encountered a connection error|not queryable/i.test(message)) code = 'ECONNRESET';
+  if (!code && /pool (after calling end|is ended)|Cannot use a pool after/i.test(message)) code = 'ECONNCLOSED';
+  return new PgError(message, code, typeof err?.constraint === 'string' ? err.constraint : undefined, { cause: e });
+}
 
 type Row = Record<string, unknown>;
 
@@ -35,8 +69,10 @@ export interface PgStoreOptions {
   replicaId?: string | null;
   /** How long a lease lasts without a heartbeat (ms). */
   leaseMs?: number;
-  /** Longest wait for one query (ms). */
+  /** Longest wait for one query or a connection (ms). */
   queryTimeoutMs?: number;
+  /** Pooled connections (default 10). */
+  poolMax?: number;
 }
 
 function whereClause(type: string, where: Record<string, string | undefined>, args: unknown[]): string[] {
@@ -68,6 +104,7 @@ function toResource(r: Row): ResourceRecord {
     updatedAt: r.updated_at as string,
     data: JSON.parse(r.data as string) as unknown,
     secret: r.secret ? (JSON.parse(r.secret as string) as ResourceRecord['secret']) : null,
+    version: Number(r.version),
   };
 }
 
@@ -89,106 +126,107 @@ function toJob(r: Row): JobRecord {
   };
 }
 
+interface TxFrame {
+  client: pg.PoolClient;
+  open: boolean;
+  depth: number;
+}
+
 export class PgStore implements Store {
-  private conn: SyncConnection;
-  private depth = 0;
+  private readonly pool: pg.Pool;
+  private readonly scope = new AsyncLocalStorage<TxFrame>();
   readonly replicaId: string | null;
   readonly leaseMs: number;
   readonly url: string;
   readonly schema: string;
 
-  constructor(opts: PgStoreOptions) {
+  private constructor(opts: PgStoreOptions) {
     this.url = opts.url;
     this.schema = opts.schema ?? 'public';
+    schemaInit(this.schema); // checks the name
     this.replicaId = opts.replicaId === undefined ? null : opts.replicaId;
     this.leaseMs = opts.leaseMs ?? 15_000;
-    this.conn = new SyncConnection(opts.url, {
-      // Commits wait for the WAL flush only where it matters (see durable()): a job's log lines and progress do not,
-      // and the next durable commit (its outcome) flushes them with it.
-      init: [...schemaInit(this.schema), 'SET synchronous_commit = off'],
-      name: `netplumb store ${this.replicaId ?? ''}`.trim(),
-      ...(opts.queryTimeoutMs ? { timeoutMs: opts.queryTimeoutMs } : {}),
+    // Commits wait for the WAL flush only where it matters (see durable()): a job's log lines and progress do not,
+    // and the next durable commit (its outcome) flushes them with it.
+    const options = ['-c synchronous_commit=off', ...(this.schema !== 'public' ? [`-c search_path=${this.schema}`] : [])].join(' ');
+    this.pool = new pg.Pool({
+      connectionString: opts.url,
+      max: opts.poolMax ?? 10,
+      idleTimeoutMillis: 10_000,
+      application_name: `netplumb store ${this.replicaId ?? ''}`.trim(),
+      options,
+      query_timeout: opts.queryTimeoutMs ?? 30_000,
+      connectionTimeoutMillis: opts.queryTimeoutMs ?? 30_000,
     });
-    try {
-      this.migrate();
-    } catch (e) {
-      this.conn.close();
-      throw e;
-    }
+    // An idle pooled connection that drops is replaced on the next checkout; nothing to do here.
+    this.pool.on('error', () => {});
   }
 
-  /** The session broke (the database restarted, the network dropped): a new one is opened before the next statement outside a transaction. */
-  private lost = false;
-
-  private q(sql: string, params: unknown[] = []): Row[] {
-    return this.run(sql, params).rows;
+  /** Opens the store: connects and brings the schema up to date. */
+  static async open(opts: PgStoreOptions): Promise<PgStore> {
+    const store = new PgStore(opts);
+    try {
+      await store.migrate();
+    } catch (e) {
+      await store.pool.end().catch(() => undefined);
+      throw e;
+    }
+    return store;
   }
 
-  private run(sql: string, params: unknown[]): { rows: Row[]; rowCount: number } {
-    // Inside a transaction the statement must fail (the transaction is gone with the session); outside, reconnect.
-    if (this.lost && this.depth === 0) {
-      this.conn.reopen();
-      this.lost = false;
-    }
+  private async q(sql: string, params: unknown[] = []): Promise<Row[]> {
+    return (await this.run(sql, params)).rows;
+  }
+
+  private async run(sql: string, params: unknown[]): Promise<{ rows: Row[]; rowCount: number }> {
+    const frame = this.scope.getStore();
     try {
-      return this.conn.query(sql, params);
+      const r = frame?.open ? await frame.client.query(sql, params) : await this.pool.query(sql, params);
+      return { rows: r.rows as Row[], rowCount: r.rowCount ?? 0 };
     } catch (e) {
-      if (e instanceof PgError && e.code && SESSION_LOST.test(e.code)) this.lost = true;
-      throw e;
+      throw pgError(e);
     }
   }
 
   /** Versioned migrations, once, under an advisory lock: replicas starting together wait for the first. */
-  private migrate(): void {
-    this.q('BEGIN');
+  private async migrate(): Promise<void> {
+    const client = await this.pool.connect().catch((e: unknown) => Promise.reject(pgError(e)));
+    let broken: Error | undefined;
     try {
-      this.q('SELECT pg_advisory_xact_lock($1, $2)', [ADVISORY.namespace, ADVISORY.migrations]);
-      this.q('CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())');
-      const v = Number(this.q('SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations')[0]!.v);
-      for (let i = v; i < PG_MIGRATIONS.length; i++) {
-        this.q(PG_MIGRATIONS[i]!);
-        this.q('INSERT INTO schema_migrations (version) VALUES ($1)', [i + 1]);
+      for (const sql of schemaInit(this.schema)) await client.query(sql);
+      await client.query('BEGIN');
+      try {
+        await client.query('SELECT pg_advisory_xact_lock($1, $2)', [ADVISORY.namespace, ADVISORY.migrations]);
+        await client.query(
+          'CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())',
+        );
+        const v = Number((await client.query<{ v: string }>('SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations')).rows[0]!.v);
+        for (let i = v; i < PG_MIGRATIONS.length; i++) {
+          await client.query(PG_MIGRATIONS[i]!);
+          await client.query('INSERT INTO schema_migrations (version) VALUES ($1)', [i + 1]);
+        }
+        await client.query('COMMIT');
+      } catch (e) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw e;
       }
-      this.q('COMMIT');
     } catch (e) {
-      this.rollbackQuietly();
-      throw e;
+      broken = pgError(e);
+      throw broken;
+    } finally {
+      client.release(broken && SESSION_LOST.test((broken as PgError).code ?? '') ? broken : undefined);
     }
   }
 
   /** The schema version this database is at (for tests and /healthz-style checks). */
-  schemaVersion(): number {
-    return Number(this.q('SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations')[0]!.v);
+  async schemaVersion(): Promise<number> {
+    return Number((await this.q('SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations'))[0]!.v);
   }
 
-  private rollbackQuietly(): void {
-    try {
-      this.q('ROLLBACK');
-    } catch {
-      // the connection is gone: the server rolled back for us
-    }
-  }
-
-  tx<T>(fn: () => T): T {
-    if (this.depth > 0) {
-      // Nested: a savepoint, as better-sqlite3 does, so an inner failure undoes only the inner part.
-      const sp = `sp${this.depth}`;
-      this.q(`SAVEPOINT ${sp}`);
-      this.depth++;
-      try {
-        const r = fn();
-        this.q(`RELEASE SAVEPOINT ${sp}`);
-        return r;
-      } catch (e) {
-        this.q(`ROLLBACK TO SAVEPOINT ${sp}`);
-        throw e;
-      } finally {
-        this.depth--;
-      }
-    }
+  tx<T>(fn: (t: Store) => Promise<T>): Promise<T> {
     // One mutation transaction at a time across all replicas (held until COMMIT/ROLLBACK).
     // Mutation transactions (job row, Idempotency-Key, resource rows) are durable before they are acknowledged.
-    return this.outermost(
+    return this.transaction(
       `BEGIN; SET LOCAL synchronous_commit = on; SELECT pg_advisory_xact_lock(${ADVISORY.namespace}, ${ADVISORY.mutations})`,
       fn,
     );
@@ -199,64 +237,121 @@ export class PgStore implements Store {
    * session): a job's outcome and an idempotent answer, like SQLite's synchronous=FULL. Inside a transaction the
    * transaction's own commit decides.
    */
-  private durable<T>(fn: () => T): T {
-    if (this.depth > 0) return fn();
-    return this.outermost('BEGIN; SET LOCAL synchronous_commit = on', fn);
+  private durable<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.scope.getStore()?.open) return fn();
+    return this.transaction('BEGIN; SET LOCAL synchronous_commit = on', fn);
   }
 
-  /** fn in an outermost transaction opened by `begin`: committed, or rolled back when it throws. */
-  private outermost<T>(begin: string, fn: () => T): T {
-    this.q(begin);
-    this.depth = 1;
+  /** fn in a transaction opened by `begin` on one pooled client (a savepoint when one is already open). */
+  private async transaction<T>(begin: string, fn: (t: Store) => Promise<T>): Promise<T> {
+    const mine = this.scope.getStore();
+    if (mine?.open) {
+      // Nested: a savepoint, as on SQLite, so an inner failure undoes only the inner part.
+      const sp = `sp${++mine.depth}`;
+      await this.q(`SAVEPOINT ${sp}`);
+      try {
+        const r = await fn(this);
+        await this.q(`RELEASE SAVEPOINT ${sp}`);
+        return r;
+      } catch (e) {
+        await this.q(`ROLLBACK TO SAVEPOINT ${sp}`);
+        throw e;
+      } finally {
+        mine.depth--;
+      }
+    }
+    const client = await this.pool.connect().catch((e: unknown) => Promise.reject(pgError(e)));
+    const frame: TxFrame = { client, open: true, depth: 0 };
+    let lost: Error | undefined;
     try {
-      const r = fn();
-      this.q('COMMIT');
+      await client.query(begin);
+      const r = await this.scope.run(frame, () => fn(this));
+      await client.query('COMMIT');
       return r;
     } catch (e) {
-      this.rollbackQuietly();
-      throw e;
+      const err = e instanceof PgError || !(e as { code?: unknown })?.code ? e : pgError(e);
+      if (err instanceof PgError && err.code && SESSION_LOST.test(err.code)) lost = err;
+      else {
+        // The session is fine: roll back and reuse it. When even that fails, the client is not reused.
+        await client.query('ROLLBACK').catch((e2: unknown) => (lost = pgError(e2)));
+      }
+      throw err instanceof PgError || err instanceof Error ? err : pgError(err);
     } finally {
-      this.depth = 0;
+      frame.open = false;
+      client.release(lost);
     }
   }
 
   // ---- resources
-  insertResource(r: ResourceRecord): void {
-    this.q(`INSERT INTO resources (id,type,key,state,job_id,created_at,updated_at,data,secret) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)`, [
-      r.id,
-      r.type,
-      r.key,
-      r.state,
-      r.jobId,
-      r.createdAt,
-      r.updatedAt,
-      JSON.stringify(r.data),
-      r.secret ? JSON.stringify(r.secret) : null,
-    ]);
+  async insertResource(r: NewResourceRecord): Promise<ResourceRecord> {
+    await this.q(
+      `INSERT INTO resources (id,type,key,state,job_id,created_at,updated_at,data,secret,version) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,1)`,
+      [
+        r.id,
+        r.type,
+        r.key,
+        r.state,
+        r.jobId,
+        r.createdAt,
+        r.updatedAt,
+        JSON.stringify(r.data),
+        r.secret ? JSON.stringify(r.secret) : null,
+      ],
+    );
+    return { ...r, secret: r.secret ?? null, version: 1 };
   }
-  updateResource(r: ResourceRecord): void {
-    this.q(`UPDATE resources SET key=$1, state=$2, job_id=$3, updated_at=$4, data=$5, secret=$6 WHERE id=$7`, [
-      r.key,
-      r.state,
-      r.jobId,
-      r.updatedAt,
-      JSON.stringify(r.data),
-      r.secret ? JSON.stringify(r.secret) : null,
-      r.id,
-    ]);
+  async updateResource(r: ResourceRecord): Promise<ResourceRecord> {
+    const n = (
+      await this.run(
+        `UPDATE resources SET key=$1, state=$2, job_id=$3, updated_at=$4, data=$5, secret=$6, version=version+1 WHERE id=$7 AND version=$8`,
+        [r.key, r.state, r.jobId, r.updatedAt, JSON.stringify(r.data), r.secret ? JSON.stringify(r.secret) : null, r.id, r.version],
+      )
+    ).rowCount;
+    if (n === 0) throw new VersionConflictError(r.id, r.version, await this.versionOf(r.id));
+    return { ...r, version: r.version + 1 };
   }
-  deleteResource(id: string): void {
-    this.q(`DELETE FROM resources WHERE id=$1`, [id]);
+  async patchResource(id: string, patch: ResourcePatch, expectedVersion?: number): Promise<ResourceRecord | null> {
+    const args: unknown[] = [patch.updatedAt];
+    const sets = ['updated_at=$1', 'version=version+1'];
+    const set = (col: string, v: unknown) => {
+      args.push(v);
+      sets.push(`${col}=$${args.length}`);
+    };
+    if (patch.state !== undefined) set('state', patch.state);
+    if (patch.jobId !== undefined) set('job_id', patch.jobId);
+    if (patch.data !== undefined) set('data', JSON.stringify(patch.data));
+    args.push(id);
+    let cond = `id=$${args.length}`;
+    if (expectedVersion !== undefined) {
+      args.push(expectedVersion);
+      cond += ` AND version=$${args.length}`;
+    }
+    const row = (await this.q(`UPDATE resources SET ${sets.join(', ')} WHERE ${cond} RETURNING *`, args))[0];
+    if (row) return toResource(row);
+    const current = await this.versionOf(id);
+    if (current === null) return null;
+    throw new VersionConflictError(id, expectedVersion!, current);
   }
-  getResource(id: string): ResourceRecord | null {
-    const r = this.q(`SELECT * FROM resources WHERE id=$1`, [id])[0];
+  async deleteResource(id: string, expectedVersion?: number): Promise<boolean> {
+    if (expectedVersion === undefined) return (await this.run(`DELETE FROM resources WHERE id=$1`, [id])).rowCount > 0;
+    if ((await this.run(`DELETE FROM resources WHERE id=$1 AND version=$2`, [id, expectedVersion])).rowCount > 0) return true;
+    const current = await this.versionOf(id);
+    if (current === null) return false;
+    throw new VersionConflictError(id, expectedVersion, current);
+  }
+  private async versionOf(id: string): Promise<number | null> {
+    const r = (await this.q(`SELECT version FROM resources WHERE id=$1`, [id]))[0];
+    return r ? Number(r.version) : null;
+  }
+  async getResource(id: string): Promise<ResourceRecord | null> {
+    const r = (await this.q(`SELECT * FROM resources WHERE id=$1`, [id]))[0];
     return r ? toResource(r) : null;
   }
-  getResourceByKey(type: string, key: string): ResourceRecord | null {
-    const r = this.q(`SELECT * FROM resources WHERE type=$1 AND key=$2`, [type, key])[0];
+  async getResourceByKey(type: string, key: string): Promise<ResourceRecord | null> {
+    const r = (await this.q(`SELECT * FROM resources WHERE type=$1 AND key=$2`, [type, key]))[0];
     return r ? toResource(r) : null;
   }
-  listResources(type: string, q: ListQuery & { where?: Record<string, string | undefined> }): Page<ResourceRecord> {
+  async listResources(type: string, q: ListQuery & { where?: Record<string, string | undefined> }): Promise<Page<ResourceRecord>> {
     const args: unknown[] = [];
     const cond = whereClause(type, q.where ?? {}, args);
     if (q.cursor) {
@@ -264,17 +359,17 @@ export class PgStore implements Store {
       cond.push(`id > $${args.length}`);
     }
     args.push(q.limit + 1);
-    const rows = this.q(`SELECT * FROM resources WHERE ${cond.join(' AND ')} ORDER BY id LIMIT $${args.length}`, args);
+    const rows = await this.q(`SELECT * FROM resources WHERE ${cond.join(' AND ')} ORDER BY id LIMIT $${args.length}`, args);
     return page(rows.map(toResource), q.limit);
   }
-  allResources(type: string, where: Record<string, string | undefined> = {}): ResourceRecord[] {
+  async allResources(type: string, where: Record<string, string | undefined> = {}): Promise<ResourceRecord[]> {
     const args: unknown[] = [];
     const cond = whereClause(type, where, args);
-    return this.q(`SELECT * FROM resources WHERE ${cond.join(' AND ')} ORDER BY id`, args).map(toResource);
+    return (await this.q(`SELECT * FROM resources WHERE ${cond.join(' AND ')} ORDER BY id`, args)).map(toResource);
   }
 
   // ---- jobs
-  insertJob(j: JobRecord): void {
+  async insertJob(j: JobRecord): Promise<void> {
     const args = [
       j.id,
       j.kind,
@@ -295,24 +390,24 @@ export class PgStore implements Store {
     const insert = `INSERT INTO jobs (id,kind,status,resource_type,resource_id,hosts,done,total,error,created_at,started_at,finished_at,params,trace_id,parent_span_id)
       VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)`;
     if (!this.replicaId) {
-      this.q(insert, args);
+      await this.q(insert, args);
       return;
     }
     // Leased to this replica from the first instant: there is no moment at which the job exists unowned.
-    this.q(
+    await this.q(
       `WITH j AS (${insert} RETURNING id)
        INSERT INTO job_leases (job_id, owner, expires_at, attempt, claimed_at, heartbeat_at)
        SELECT id, $${args.length + 1}, now() + $${args.length + 2} * interval '1 millisecond', 1, now(), now() FROM j`,
       [...args, this.replicaId, this.leaseMs],
     );
   }
-  updateJob(j: JobRecord): void {
-    if (j.status === 'queued' || j.status === 'running') this.writeJob(j);
-    else this.durable(() => this.writeJob(j));
+  async updateJob(j: JobRecord): Promise<void> {
+    if (j.status === 'queued' || j.status === 'running') await this.writeJob(j);
+    else await this.durable(() => this.writeJob(j));
   }
-  private writeJob(j: JobRecord): void {
+  private async writeJob(j: JobRecord): Promise<void> {
     // An interrupted job is final: a replica that lost its lease (stalled past it) cannot overwrite the verdict.
-    this.q(
+    await this.q(
       `WITH u AS (UPDATE jobs SET status=$1, hosts=$2, done=$3, total=$4, error=$5, started_at=$6, finished_at=$7
          WHERE id=$8 AND status <> 'interrupted' RETURNING id)
        SELECT pg_notify('${JOB_CHANNEL}', id) FROM u`,
@@ -328,11 +423,11 @@ export class PgStore implements Store {
       ],
     );
   }
-  getJob(id: string): JobRecord | null {
-    const r = this.q(`SELECT * FROM jobs WHERE id=$1`, [id])[0];
+  async getJob(id: string): Promise<JobRecord | null> {
+    const r = (await this.q(`SELECT * FROM jobs WHERE id=$1`, [id]))[0];
     return r ? toJob(r) : null;
   }
-  listJobs(f: JobFilter): Page<JobRecord> {
+  async listJobs(f: JobFilter): Promise<Page<JobRecord>> {
     const cond: string[] = ['TRUE'];
     const args: unknown[] = [];
     const add = (sql: string, v: unknown) => {
@@ -344,25 +439,27 @@ export class PgStore implements Store {
     if (f.resourceId) add('resource_id = ?', f.resourceId);
     if (f.cursor) add('id > ?', f.cursor);
     args.push(f.limit + 1);
-    const rows = this.q(`SELECT * FROM jobs WHERE ${cond.join(' AND ')} ORDER BY id LIMIT $${args.length}`, args);
+    const rows = await this.q(`SELECT * FROM jobs WHERE ${cond.join(' AND ')} ORDER BY id LIMIT $${args.length}`, args);
     return page(rows.map(toJob), f.limit);
   }
-  appendLog(jobId: string, line: Omit<LogLine, 'seq'>): LogLine {
+  async appendLog(jobId: string, line: Omit<LogLine, 'seq'>): Promise<LogLine> {
     // seq = max + 1 in the statement itself: no per-process cache, so another replica (the one that interrupts a
     // job whose owner died) appends after the owner's last line. The primary key refuses a duplicate seq.
-    const r = this.q(
-      `WITH ins AS (
-         INSERT INTO job_logs (job_id,seq,ts,host,stream,text,exit_code,ms)
-         SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3, $4, $5, $6, $7 FROM job_logs WHERE job_id = $1
-         RETURNING seq)
-       SELECT seq, pg_notify('${JOB_CHANNEL}', $1) FROM ins`,
-      [jobId, line.ts, line.host, line.stream, line.text, line.exitCode ?? null, line.ms ?? null],
+    const r = (
+      await this.q(
+        `WITH ins AS (
+           INSERT INTO job_logs (job_id,seq,ts,host,stream,text,exit_code,ms)
+           SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3, $4, $5, $6, $7 FROM job_logs WHERE job_id = $1
+           RETURNING seq)
+         SELECT seq, pg_notify('${JOB_CHANNEL}', $1) FROM ins`,
+        [jobId, line.ts, line.host, line.stream, line.text, line.exitCode ?? null, line.ms ?? null],
+      )
     )[0]!;
     return { seq: r.seq as number, ...line };
   }
   forgetJob(_jobId: string): void {}
-  getLogs(jobId: string, after: number, limit: number): LogLine[] {
-    return this.q(`SELECT * FROM job_logs WHERE job_id=$1 AND seq>$2 ORDER BY seq LIMIT $3`, [jobId, after, limit]).map((r) => {
+  async getLogs(jobId: string, after: number, limit: number): Promise<LogLine[]> {
+    return (await this.q(`SELECT * FROM job_logs WHERE job_id=$1 AND seq>$2 ORDER BY seq LIMIT $3`, [jobId, after, limit])).map((r) => {
       const l: LogLine = {
         seq: r.seq as number,
         ts: r.ts as string,
@@ -375,14 +472,14 @@ export class PgStore implements Store {
       return l;
     });
   }
-  jobsWithStatus(statuses: readonly string[]): JobRecord[] {
+  async jobsWithStatus(statuses: readonly string[]): Promise<JobRecord[]> {
     if (!statuses.length) return [];
-    return this.q(`SELECT * FROM jobs WHERE status = ANY($1::text[]) ORDER BY id`, [statuses]).map(toJob);
+    return (await this.q(`SELECT * FROM jobs WHERE status = ANY($1::text[]) ORDER BY id`, [statuses])).map(toJob);
   }
 
   // ---- idempotency
-  getIdempotency(key: string): IdempotencyRecord | null {
-    const r = this.q(`SELECT * FROM idempotency WHERE key=$1`, [key])[0];
+  async getIdempotency(key: string): Promise<IdempotencyRecord | null> {
+    const r = (await this.q(`SELECT * FROM idempotency WHERE key=$1`, [key]))[0];
     if (!r) return null;
     return {
       key: r.key as string,
@@ -393,40 +490,45 @@ export class PgStore implements Store {
       expiresAt: r.expires_at as string,
     };
   }
-  insertIdempotency(r: IdempotencyRecord): void {
+  async insertIdempotency(r: IdempotencyRecord): Promise<void> {
     // The primary key decides who owns a key: an expired record is replaced, a live one refuses the insert.
-    const n = this.run(
-      `INSERT INTO idempotency (key,fingerprint,job_id,response,created_at,expires_at) VALUES ($1,$2,$3,$4,$5,$6)
-       ON CONFLICT (key) DO UPDATE SET fingerprint=EXCLUDED.fingerprint, job_id=EXCLUDED.job_id, response=EXCLUDED.response,
-         created_at=EXCLUDED.created_at, expires_at=EXCLUDED.expires_at
-       WHERE idempotency.expires_at < EXCLUDED.created_at`,
-      [r.key, r.fingerprint, r.jobId, r.response ? JSON.stringify(r.response) : null, r.createdAt, r.expiresAt],
+    const n = (
+      await this.run(
+        `INSERT INTO idempotency (key,fingerprint,job_id,response,created_at,expires_at) VALUES ($1,$2,$3,$4,$5,$6)
+         ON CONFLICT (key) DO UPDATE SET fingerprint=EXCLUDED.fingerprint, job_id=EXCLUDED.job_id, response=EXCLUDED.response,
+           created_at=EXCLUDED.created_at, expires_at=EXCLUDED.expires_at
+         WHERE idempotency.expires_at < EXCLUDED.created_at`,
+        [r.key, r.fingerprint, r.jobId, r.response ? JSON.stringify(r.response) : null, r.createdAt, r.expiresAt],
+      )
     ).rowCount;
     if (n === 0) throw new IdempotencyKeyTakenError(r.key);
   }
-  setIdempotencyResponse(key: string, response: StoredResponse): void {
-    this.durable(() => this.q(`UPDATE idempotency SET response=$1 WHERE key=$2`, [JSON.stringify(response), key]));
+  async setIdempotencyResponse(key: string, response: StoredResponse): Promise<void> {
+    await this.durable(() => this.q(`UPDATE idempotency SET response=$1 WHERE key=$2`, [JSON.stringify(response), key]));
   }
-  idempotencyKeysForJob(jobId: string): string[] {
-    return this.q(`SELECT key FROM idempotency WHERE job_id=$1`, [jobId]).map((r) => r.key as string);
+  async idempotencyKeysForJob(jobId: string): Promise<string[]> {
+    return (await this.q(`SELECT key FROM idempotency WHERE job_id=$1`, [jobId])).map((r) => r.key as string);
   }
-  deleteExpiredIdempotency(nowIso: string): number {
-    return this.run(`DELETE FROM idempotency WHERE expires_at < $1`, [nowIso]).rowCount;
+  async deleteExpiredIdempotency(nowIso: string): Promise<number> {
+    return (await this.run(`DELETE FROM idempotency WHERE expires_at < $1`, [nowIso])).rowCount;
   }
 
-  probeWrite(): void {
+  async probeWrite(): Promise<void> {
     // Assigning a transaction id is a write: it fails on a read-only (standby) server, and leaves nothing behind.
-    this.q(`SELECT txid_current()`);
+    await this.q(`SELECT txid_current()`);
   }
 
-  /** Raw SQL on the store's connection, for the lease and recovery helpers that live beside it. */
-  query(sql: string, params: unknown[] = []): Row[] {
+  /** Raw SQL (on the transaction's client inside tx), for the lease and recovery helpers that live beside it. */
+  query(sql: string, params: unknown[] = []): Promise<Row[]> {
     return this.q(sql, params);
   }
 
-  close(): void {
-    this.conn.close();
+  /** Connections this store holds (for tests and diagnostics). */
+  poolStats(): { total: number; idle: number; waiting: number } {
+    return { total: this.pool.totalCount, idle: this.pool.idleCount, waiting: this.pool.waitingCount };
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end().catch(() => undefined);
   }
 }
-
-export { PgError };

@@ -9,7 +9,7 @@
  */
 import { SecretBox } from '../secrets.js';
 import { ForwardingStore } from './forwarding.js';
-import type { ListQuery, Page, ResourceRecord, Store } from './types.js';
+import type { ListQuery, NewResourceRecord, Page, ResourcePatch, ResourceRecord, Store } from './types.js';
 
 type Secret = ResourceRecord['secret'];
 
@@ -33,63 +33,70 @@ export class SealedSecretsStore extends ForwardingStore {
     super(inner);
   }
 
-  override insertResource(r: ResourceRecord): void {
-    this.inner.insertResource(this.seal(r, false));
+  override async insertResource(r: NewResourceRecord): Promise<ResourceRecord> {
+    return this.openRecord(await this.inner.insertResource(await this.seal(r, false)));
   }
-  override updateResource(r: ResourceRecord): void {
-    this.inner.updateResource(this.seal(r, true));
+  override async updateResource(r: ResourceRecord): Promise<ResourceRecord> {
+    return this.openRecord(await this.inner.updateResource(await this.seal(r, true)));
   }
-  override getResource(id: string): ResourceRecord | null {
-    return this.open(this.inner.getResource(id));
+  override async patchResource(id: string, patch: ResourcePatch, expectedVersion?: number): Promise<ResourceRecord | null> {
+    return this.open(await this.inner.patchResource(id, patch, expectedVersion));
   }
-  override getResourceByKey(type: string, key: string): ResourceRecord | null {
-    return this.open(this.inner.getResourceByKey(type, key));
+  override async getResource(id: string): Promise<ResourceRecord | null> {
+    return this.open(await this.inner.getResource(id));
   }
-  override listResources(type: string, q: ListQuery & { where?: Record<string, string | undefined> }): Page<ResourceRecord> {
-    const p = this.inner.listResources(type, q);
-    return { ...p, items: p.items.map((r) => this.open(r)!) };
+  override async getResourceByKey(type: string, key: string): Promise<ResourceRecord | null> {
+    return this.open(await this.inner.getResourceByKey(type, key));
   }
-  override allResources(type: string, where?: Record<string, string | undefined>): ResourceRecord[] {
-    return this.inner.allResources(type, where).map((r) => this.open(r)!);
+  override async listResources(type: string, q: ListQuery & { where?: Record<string, string | undefined> }): Promise<Page<ResourceRecord>> {
+    const p = await this.inner.listResources(type, q);
+    return { ...p, items: p.items.map((r) => this.openRecord(r)) };
+  }
+  override async allResources(type: string, where?: Record<string, string | undefined>): Promise<ResourceRecord[]> {
+    return (await this.inner.allResources(type, where)).map((r) => this.openRecord(r));
   }
 
   /**
    * Seals the plain-text secrets of these resource types in place (when a key is set) and counts what it saw.
    * `unreadable`: sealed secrets this key cannot open (no key, or another one).
    */
-  sealPlaintext(types: readonly string[]): { sealed: number; plaintext: number; unreadable: number } {
+  async sealPlaintext(types: readonly string[]): Promise<{ sealed: number; plaintext: number; unreadable: number }> {
     const n = { sealed: 0, plaintext: 0, unreadable: 0 };
     for (const type of types) {
-      for (const r of this.inner.allResources(type)) {
+      for (const r of await this.inner.allResources(type)) {
         if (!r.secret) continue;
         if (sealedForm(r.secret)) {
-          if (this.open(r)!.secret === r.secret) n.unreadable++;
+          if (this.openRecord(r).secret === r.secret) n.unreadable++;
           continue;
         }
         n.plaintext++;
         if (this.box) {
-          this.inner.updateResource(this.seal(r, false));
+          await this.inner.updateResource(await this.seal(r, false));
           n.sealed++;
         }
       }
     }
-    if (n.sealed) this.inner.scrub?.();
+    if (n.sealed) await this.inner.scrub?.();
     return n;
   }
 
-  private seal(r: ResourceRecord, update: boolean): ResourceRecord {
+  private async seal<R extends NewResourceRecord>(r: R, update: boolean): Promise<R> {
     if (!r.secret || sealedForm(r.secret)) return r;
     if (!this.box) {
       // A row from before sealing, written back unchanged (e.g. a probe updating facts): no worse than it was.
-      if (update && this.isStoredPlaintext(r)) return r;
+      if (update && (await this.isStoredPlaintext(r))) return r;
       throw new SecretsNotSealableError();
     }
     return { ...r, secret: { sealed: this.box.seal(JSON.stringify(r.secret), r.id) } };
   }
 
-  private isStoredPlaintext(r: ResourceRecord): boolean {
-    const stored = this.inner.getResource(r.id)?.secret;
+  private async isStoredPlaintext(r: NewResourceRecord): Promise<boolean> {
+    const stored = (await this.inner.getResource(r.id))?.secret;
     return !!stored && !sealedForm(stored) && JSON.stringify(stored) === JSON.stringify(r.secret);
+  }
+
+  private openRecord(r: ResourceRecord): ResourceRecord {
+    return this.open(r)!;
   }
 
   private open(r: ResourceRecord | null): ResourceRecord | null {
@@ -104,14 +111,14 @@ export class SealedSecretsStore extends ForwardingStore {
 }
 
 /** The store with secrets sealed under `key`; plain-text rows of `types` are sealed now, and what is off is said. */
-export function sealedSecretsStore(
+export async function sealedSecretsStore(
   inner: Store,
   key: Buffer | undefined,
   types: readonly string[],
   warn: (msg: string) => void = console.warn,
-): SealedSecretsStore {
+): Promise<SealedSecretsStore> {
   const store = new SealedSecretsStore(inner, key ? new SecretBox(key) : null);
-  const n = store.sealPlaintext(types);
+  const n = await store.sealPlaintext(types);
   if (n.sealed) warn(`sealed ${n.sealed} secret(s) stored in plain text by an older version with NETPLUMB_SECRET_KEY`);
   else if (n.plaintext)
     warn(`${n.plaintext} secret(s) are stored in plain text: set NETPLUMB_SECRET_KEY (or NETPLUMB_SECRET_KEY_FILE) to seal them`);

@@ -1,4 +1,10 @@
-/** SQLite store (better-sqlite3): WAL, synchronous=FULL, migrations in code. */
+/**
+ * SQLite store (better-sqlite3): WAL, synchronous=FULL, migrations in code. better-sqlite3 is synchronous and fast
+ * (a call takes microseconds), so the tables are a synchronous class and the Store is a thin async face over it: a
+ * call runs at once, unless a transaction is open and the caller is not part of it, in which case it waits for the
+ * transaction to end (one connection: a write made meanwhile would otherwise join the transaction).
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import Database from 'better-sqlite3';
 import { prepareDbFiles } from './files.js';
 import {
@@ -9,9 +15,12 @@ import {
   type ListQuery,
   type LogLine,
   type Page,
+  type NewResourceRecord,
+  type ResourcePatch,
   type ResourceRecord,
   type Store,
   type StoredResponse,
+  VersionConflictError,
 } from './types.js';
 
 const MIGRATIONS: string[] = [
@@ -36,6 +45,8 @@ const MIGRATIONS: string[] = [
   `ALTER TABLE jobs ADD COLUMN params TEXT;`,
   // The trace a job belongs to and the span it was made under (see JobRecord.traceId).
   `ALTER TABLE jobs ADD COLUMN trace_id TEXT; ALTER TABLE jobs ADD COLUMN parent_span_id TEXT;`,
+  // Every write of a resource increments its version (compare-and-set writes, ETags).
+  `ALTER TABLE resources ADD COLUMN version INTEGER NOT NULL DEFAULT 1;`,
 ];
 
 type Row = Record<string, unknown>;
@@ -59,8 +70,9 @@ function page<T extends { id: string }>(rows: T[], limit: number): Page<T> {
   return { items, nextCursor: more ? items[items.length - 1]!.id : null };
 }
 
-export class SqliteStore implements Store {
-  private db: Database.Database;
+/** The tables, synchronously (better-sqlite3). */
+class SqliteTables {
+  readonly db: Database.Database;
   /** Next log seq per job, cached while the job writes (cleared by forgetJob). */
   private seqs = new Map<string, number>();
 
@@ -86,10 +98,6 @@ export class SqliteStore implements Store {
     }
   }
 
-  tx<T>(fn: () => T): T {
-    return this.db.transaction(fn)();
-  }
-
   // ---- resources
   private toResource(r: Row): ResourceRecord {
     return {
@@ -102,9 +110,10 @@ export class SqliteStore implements Store {
       updatedAt: r.updated_at as string,
       data: JSON.parse(r.data as string) as unknown,
       secret: r.secret ? (JSON.parse(r.secret as string) as ResourceRecord['secret']) : null,
+      version: Number(r.version),
     };
   }
-  insertResource(r: ResourceRecord): void {
+  insertResource(r: NewResourceRecord): ResourceRecord {
     this.db
       .prepare(`INSERT INTO resources (id,type,key,state,job_id,created_at,updated_at,data,secret) VALUES (?,?,?,?,?,?,?,?,?)`)
       .run(
@@ -118,14 +127,47 @@ export class SqliteStore implements Store {
         JSON.stringify(r.data),
         r.secret ? JSON.stringify(r.secret) : null,
       );
+    return { ...r, secret: r.secret ?? null, version: 1 };
   }
-  updateResource(r: ResourceRecord): void {
-    this.db
-      .prepare(`UPDATE resources SET key=?, state=?, job_id=?, updated_at=?, data=?, secret=? WHERE id=?`)
-      .run(r.key, r.state, r.jobId, r.updatedAt, JSON.stringify(r.data), r.secret ? JSON.stringify(r.secret) : null, r.id);
+  updateResource(r: ResourceRecord): ResourceRecord {
+    const n = this.db
+      .prepare(`UPDATE resources SET key=?, state=?, job_id=?, updated_at=?, data=?, secret=?, version=version+1 WHERE id=? AND version=?`)
+      .run(r.key, r.state, r.jobId, r.updatedAt, JSON.stringify(r.data), r.secret ? JSON.stringify(r.secret) : null, r.id, r.version).changes;
+    if (n === 0) throw new VersionConflictError(r.id, r.version, this.versionOf(r.id));
+    return { ...r, version: r.version + 1 };
   }
-  deleteResource(id: string): void {
-    this.db.prepare(`DELETE FROM resources WHERE id=?`).run(id);
+  patchResource(id: string, patch: ResourcePatch, expectedVersion?: number): ResourceRecord | null {
+    const sets = ['updated_at=?', 'version=version+1'];
+    const args: unknown[] = [patch.updatedAt];
+    const set = (column: string, value: unknown) => {
+      sets.push(`${column}=?`);
+      args.push(value);
+    };
+    if (patch.state !== undefined) set('state', patch.state);
+    if (patch.jobId !== undefined) set('job_id', patch.jobId);
+    if (patch.data !== undefined) set('data', JSON.stringify(patch.data));
+    args.push(id);
+    let cond = 'id=?';
+    if (expectedVersion !== undefined) {
+      cond += ' AND version=?';
+      args.push(expectedVersion);
+    }
+    const row = this.db.prepare(`UPDATE resources SET ${sets.join(', ')} WHERE ${cond} RETURNING *`).get(...args) as Row | undefined;
+    if (row) return this.toResource(row);
+    const current = this.versionOf(id);
+    if (current === null) return null;
+    throw new VersionConflictError(id, expectedVersion!, current);
+  }
+  deleteResource(id: string, expectedVersion?: number): boolean {
+    if (expectedVersion === undefined) return this.db.prepare(`DELETE FROM resources WHERE id=?`).run(id).changes > 0;
+    if (this.db.prepare(`DELETE FROM resources WHERE id=? AND version=?`).run(id, expectedVersion).changes > 0) return true;
+    const current = this.versionOf(id);
+    if (current === null) return false;
+    throw new VersionConflictError(id, expectedVersion, current);
+  }
+  private versionOf(id: string): number | null {
+    const r = this.db.prepare(`SELECT version FROM resources WHERE id=?`).get(id) as { version: number } | undefined;
+    return r ? Number(r.version) : null;
   }
   getResource(id: string): ResourceRecord | null {
     const r = this.db.prepare(`SELECT * FROM resources WHERE id=?`).get(id) as Row | undefined;
@@ -327,5 +369,148 @@ export class SqliteStore implements Store {
 
   close(): void {
     this.db.close();
+  }
+}
+
+interface TxFrame {
+  open: boolean;
+  depth: number;
+  ended: Promise<void>;
+}
+
+export class SqliteStore implements Store {
+  private readonly t: SqliteTables;
+  private readonly scope = new AsyncLocalStorage<TxFrame>();
+  /** The transaction in progress: callers outside it wait for `ended`. */
+  private current: TxFrame | null = null;
+
+  constructor(path: string) {
+    this.t = new SqliteTables(path);
+  }
+
+  /** Runs a synchronous call now, or once the open transaction (that the caller is not part of) has ended. */
+  private call<T>(fn: () => T): Promise<T> {
+    const cur = this.current;
+    if (cur && this.scope.getStore() !== cur) return cur.ended.then(() => this.call(fn));
+    try {
+      return Promise.resolve(fn());
+    } catch (e) {
+      return Promise.reject(e instanceof Error ? e : new Error(String(e)));
+    }
+  }
+
+  async tx<T>(fn: (t: Store) => Promise<T>): Promise<T> {
+    const db = this.t.db;
+    const mine = this.scope.getStore();
+    if (mine && mine === this.current && mine.open) {
+      // Nested: a savepoint, so an inner failure undoes only the inner part.
+      const sp = `sp${++mine.depth}`;
+      db.exec(`SAVEPOINT ${sp}`);
+      try {
+        const r = await fn(this);
+        db.exec(`RELEASE ${sp}`);
+        return r;
+      } catch (e) {
+        db.exec(`ROLLBACK TO ${sp}; RELEASE ${sp}`);
+        throw e;
+      } finally {
+        mine.depth--;
+      }
+    }
+    while (this.current) await this.current.ended;
+    let end!: () => void;
+    const frame: TxFrame = { open: true, depth: 0, ended: new Promise<void>((r) => (end = r)) };
+    this.current = frame;
+    try {
+      db.exec('BEGIN IMMEDIATE');
+      const r = await this.scope.run(frame, () => fn(this));
+      db.exec('COMMIT');
+      return r;
+    } catch (e) {
+      if (db.inTransaction) db.exec('ROLLBACK');
+      throw e;
+    } finally {
+      frame.open = false;
+      this.current = null;
+      end();
+    }
+  }
+
+  insertResource(r: NewResourceRecord): Promise<ResourceRecord> {
+    return this.call(() => this.t.insertResource(r));
+  }
+  updateResource(r: ResourceRecord): Promise<ResourceRecord> {
+    return this.call(() => this.t.updateResource(r));
+  }
+  patchResource(id: string, patch: ResourcePatch, expectedVersion?: number): Promise<ResourceRecord | null> {
+    return this.call(() => this.t.patchResource(id, patch, expectedVersion));
+  }
+  deleteResource(id: string, expectedVersion?: number): Promise<boolean> {
+    return this.call(() => this.t.deleteResource(id, expectedVersion));
+  }
+  getResource(id: string): Promise<ResourceRecord | null> {
+    return this.call(() => this.t.getResource(id));
+  }
+  getResourceByKey(type: string, key: string): Promise<ResourceRecord | null> {
+    return this.call(() => this.t.getResourceByKey(type, key));
+  }
+  listResources(type: string, q: ListQuery & { where?: Record<string, string | undefined> }): Promise<Page<ResourceRecord>> {
+    return this.call(() => this.t.listResources(type, q));
+  }
+  allResources(type: string, where?: Record<string, string | undefined>): Promise<ResourceRecord[]> {
+    return this.call(() => this.t.allResources(type, where));
+  }
+  insertJob(j: JobRecord): Promise<void> {
+    return this.call(() => this.t.insertJob(j));
+  }
+  updateJob(j: JobRecord): Promise<void> {
+    return this.call(() => this.t.updateJob(j));
+  }
+  getJob(id: string): Promise<JobRecord | null> {
+    return this.call(() => this.t.getJob(id));
+  }
+  listJobs(f: JobFilter): Promise<Page<JobRecord>> {
+    return this.call(() => this.t.listJobs(f));
+  }
+  appendLog(jobId: string, line: Omit<LogLine, 'seq'>): Promise<LogLine> {
+    return this.call(() => this.t.appendLog(jobId, line));
+  }
+  getLogs(jobId: string, after: number, limit: number): Promise<LogLine[]> {
+    return this.call(() => this.t.getLogs(jobId, after, limit));
+  }
+  forgetJob(jobId: string): void {
+    this.t.forgetJob(jobId);
+  }
+  jobsWithStatus(statuses: readonly string[]): Promise<JobRecord[]> {
+    return this.call(() => this.t.jobsWithStatus(statuses));
+  }
+  getIdempotency(key: string): Promise<IdempotencyRecord | null> {
+    return this.call(() => this.t.getIdempotency(key));
+  }
+  insertIdempotency(r: IdempotencyRecord): Promise<void> {
+    return this.call(() => this.t.insertIdempotency(r));
+  }
+  setIdempotencyResponse(key: string, response: StoredResponse): Promise<void> {
+    return this.call(() => this.t.setIdempotencyResponse(key, response));
+  }
+  idempotencyKeysForJob(jobId: string): Promise<string[]> {
+    return this.call(() => this.t.idempotencyKeysForJob(jobId));
+  }
+  deleteExpiredIdempotency(nowIso: string): Promise<number> {
+    return this.call(() => this.t.deleteExpiredIdempotency(nowIso));
+  }
+  probeWrite(): Promise<void> {
+    return this.call(() => this.t.probeWrite());
+  }
+  scrub(): Promise<void> {
+    return this.call(() => this.t.scrub());
+  }
+  /** The raw database, for tests that inspect or break it. */
+  get database(): Database.Database {
+    return this.t.db;
+  }
+  async close(): Promise<void> {
+    while (this.current) await this.current.ended;
+    this.t.close();
   }
 }

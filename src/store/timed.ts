@@ -19,14 +19,24 @@ export function timedStore<S extends Store>(inner: S, observe: StoreCallObserver
         const fn = v as (...a: unknown[]) => unknown;
         w = (...args: unknown[]) => {
           const started = performance.now();
+          const seconds = () => (performance.now() - started) / 1000;
+          let r: unknown;
           try {
-            const r = fn.apply(target, args);
-            observe(p, (performance.now() - started) / 1000);
-            return r;
+            r = fn.apply(target, args);
           } catch (e) {
-            observe(p, (performance.now() - started) / 1000, e);
+            observe(p, seconds(), e);
             throw e;
           }
+          if (r instanceof Promise)
+            return r.then(
+              (value: unknown) => (observe(p, seconds()), value),
+              (e: unknown) => {
+                observe(p, seconds(), e);
+                throw e;
+              },
+            );
+          observe(p, seconds());
+          return r;
         };
         wrapped.set(p, w);
       }

@@ -23,6 +23,19 @@ export interface ResourceRecord {
   data: unknown;
   /** Write-only material (SSH private keys). Never rendered. */
   secret?: Record<string, unknown> | null;
+  /** Incremented by every write of the record (1 when inserted): writes compare and set on it; the API's ETag. */
+  version: number;
+}
+
+/** A record to insert: the store gives it version 1. */
+export type NewResourceRecord = Omit<ResourceRecord, 'version'> & { version?: number };
+
+/** The fields of a resource one write changes, leaving the others (the secret, the key) as they are. */
+export interface ResourcePatch {
+  state?: string;
+  jobId?: string | null;
+  data?: unknown;
+  updatedAt: string;
 }
 
 export interface JobRecord {
@@ -89,43 +102,85 @@ export interface JobFilter extends ListQuery {
 }
 
 export interface Store {
-  /** Runs fn in one transaction (synchronous: nothing else interleaves). */
-  tx<T>(fn: () => T): T;
+  /**
+   * Runs fn in one transaction: committed when it resolves, rolled back when it throws. Nothing else writes in
+   * between (SQLite: one transaction at a time; PostgreSQL: the mutation lock across replicas). Store calls made in
+   * fn's async context (on `t` or on this store) belong to the transaction; a nested tx is a savepoint. fn must do
+   * nothing but store calls (no host I/O): others wait for it. When the store cannot write, it throws the storage
+   * fault (StorageUnavailableError or the driver's error with its code), never resolves with a made-up value.
+   */
+  tx<T>(fn: (t: Store) => Promise<T>): Promise<T>;
 
-  insertResource(r: ResourceRecord): void;
-  updateResource(r: ResourceRecord): void;
-  deleteResource(id: string): void;
-  getResource(id: string): ResourceRecord | null;
-  getResourceByKey(type: string, key: string): ResourceRecord | null;
+  /** Inserts a new record at version 1 and returns it. */
+  insertResource(r: NewResourceRecord): Promise<ResourceRecord>;
+  /**
+   * Rewrites the whole record (secret included) if it is still at r.version; returns it at its new version.
+   * VersionConflictError when the stored record is at another version or gone.
+   */
+  updateResource(r: ResourceRecord): Promise<ResourceRecord>;
+  /**
+   * Changes only the patch's fields, if the record is at expectedVersion (when given); returns it at its new version.
+   * Null when the record does not exist; VersionConflictError when it is at another version.
+   */
+  patchResource(id: string, patch: ResourcePatch, expectedVersion?: number): Promise<ResourceRecord | null>;
+  /**
+   * Deletes the record (only at expectedVersion, when given: VersionConflictError otherwise). False when it was not
+   * there.
+   */
+  deleteResource(id: string, expectedVersion?: number): Promise<boolean>;
+  getResource(id: string): Promise<ResourceRecord | null>;
+  getResourceByKey(type: string, key: string): Promise<ResourceRecord | null>;
   /** `where` matches top-level fields of data (string equality). */
-  listResources(type: string, q: ListQuery & { where?: Record<string, string | undefined> }): Page<ResourceRecord>;
+  listResources(type: string, q: ListQuery & { where?: Record<string, string | undefined> }): Promise<Page<ResourceRecord>>;
   /** Every resource of a type (matching `where`), in id order: for checks that must see them all. */
-  allResources(type: string, where?: Record<string, string | undefined>): ResourceRecord[];
+  allResources(type: string, where?: Record<string, string | undefined>): Promise<ResourceRecord[]>;
 
-  insertJob(j: JobRecord): void;
-  updateJob(j: JobRecord): void;
-  getJob(id: string): JobRecord | null;
-  listJobs(f: JobFilter): Page<JobRecord>;
-  appendLog(jobId: string, line: Omit<LogLine, 'seq'>): LogLine;
-  getLogs(jobId: string, after: number, limit: number): LogLine[];
+  insertJob(j: JobRecord): Promise<void>;
+  updateJob(j: JobRecord): Promise<void>;
+  getJob(id: string): Promise<JobRecord | null>;
+  listJobs(f: JobFilter): Promise<Page<JobRecord>>;
+  appendLog(jobId: string, line: Omit<LogLine, 'seq'>): Promise<LogLine>;
+  getLogs(jobId: string, after: number, limit: number): Promise<LogLine[]>;
   /** The job wrote its last line: drop per-job caches. */
   forgetJob(jobId: string): void;
   /** Jobs in one of these states (e.g. those a previous process left queued or running). */
-  jobsWithStatus(statuses: readonly string[]): JobRecord[];
+  jobsWithStatus(statuses: readonly string[]): Promise<JobRecord[]>;
 
-  getIdempotency(key: string): IdempotencyRecord | null;
+  getIdempotency(key: string): Promise<IdempotencyRecord | null>;
   /** Its key must be new or expired (an expired record is replaced): a live one throws IdempotencyKeyTakenError. */
-  insertIdempotency(r: IdempotencyRecord): void;
-  setIdempotencyResponse(key: string, response: StoredResponse): void;
-  idempotencyKeysForJob(jobId: string): string[];
-  deleteExpiredIdempotency(nowIso: string): number;
+  insertIdempotency(r: IdempotencyRecord): Promise<void>;
+  setIdempotencyResponse(key: string, response: StoredResponse): Promise<void>;
+  idempotencyKeysForJob(jobId: string): Promise<string[]>;
+  deleteExpiredIdempotency(nowIso: string): Promise<number>;
 
-  /** Proves the store can write right now (a write that leaves nothing behind); throws when it cannot. */
-  probeWrite?(): void;
+  /** Proves the store can write right now (a write that leaves nothing behind); rejects when it cannot. */
+  probeWrite?(): Promise<void>;
   /** Makes overwritten and deleted values unrecoverable from the files (after secrets were re-sealed). */
-  scrub?(): void;
+  scrub?(): Promise<void>;
 
-  close(): void;
+  close(): Promise<void>;
+}
+
+/**
+ * A compare-and-set write found the record at another version than the one its writer read (someone else wrote it
+ * in between), or gone. The writer re-reads and decides again; the API answers 412 when the client's If-Match is
+ * stale.
+ */
+export class VersionConflictError extends Error {
+  readonly code = 'VERSION_CONFLICT';
+  constructor(
+    readonly id: string,
+    readonly expected: number,
+    /** The stored version, or null when the record is gone. */
+    readonly current: number | null,
+  ) {
+    super(
+      current === null
+        ? `resource ${id} was deleted (expected version ${expected})`
+        : `resource ${id} is at version ${current}, not ${expected}: it changed since it was read`,
+    );
+    this.name = 'VersionConflictError';
+  }
 }
 
 /**

@@ -7,7 +7,7 @@
 import { HostLocks } from '../../src/jobs/locks.js';
 import { localCoordination, type Coordination } from '../../src/store/coordination.js';
 import { PgCoordination } from '../../src/store/pg-coordination.js';
-import { SyncConnection } from '../../src/store/pg-sync.js';
+import pg from 'pg';
 import { PgStore } from '../../src/store/postgres.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import type { Store } from '../../src/store/types.js';
@@ -18,18 +18,24 @@ let fileDb: { url: string; name: string; admin: string } | null = null;
 let schemas = 0;
 const opened: { store: PgStore; coordination: PgCoordination }[] = [];
 
-/** This file's database (created on first use, synchronously). */
-export function fileDatabaseUrl(): string {
+/** Runs one statement on the server's admin database. */
+async function adminQuery(admin: string, sql: string): Promise<void> {
+  const c = new pg.Client({ connectionString: admin });
+  await c.connect();
+  try {
+    await c.query(sql);
+  } finally {
+    await c.end();
+  }
+}
+
+/** This file's database (created on first use). */
+export async function fileDatabaseUrl(): Promise<string> {
   if (fileDb) return fileDb.url;
   const admin = process.env.NETPLUMB_TEST_PG_URL;
   if (!admin) throw new Error('NETPLUMB_TEST_PG_URL is not set: the PostgreSQL tests need vitest.config.ts globalSetup');
   const name = `t_${process.pid}_${Math.random().toString(36).slice(2, 10)}`;
-  const c = new SyncConnection(admin);
-  try {
-    c.query(`CREATE DATABASE ${name}`);
-  } finally {
-    c.close();
-  }
+  await adminQuery(admin, `CREATE DATABASE ${name}`);
   const u = new URL(admin);
   u.pathname = `/${name}`;
   fileDb = { url: u.toString(), name, admin };
@@ -37,12 +43,14 @@ export function fileDatabaseUrl(): string {
 }
 
 /** A fresh, empty PostgreSQL store (its own schema) with its coordination, closed after the file. */
-export function openPgTestStore(opts: { replicaId?: string; leaseMs?: number } = {}): { store: PgStore; coordination: PgCoordination } {
-  const url = fileDatabaseUrl();
+export async function openPgTestStore(
+  opts: { replicaId?: string; leaseMs?: number } = {},
+): Promise<{ store: PgStore; coordination: PgCoordination }> {
+  const url = await fileDatabaseUrl();
   const schema = `s${++schemas}`;
   const replicaId = opts.replicaId ?? `test-${schemas}`;
   const leaseMs = opts.leaseMs ?? 30_000;
-  const store = new PgStore({ url, schema, replicaId, leaseMs });
+  const store = await PgStore.open({ url, schema, replicaId, leaseMs });
   const coordination = new PgCoordination({ url, schema, replicaId, leaseMs, local: new HostLocks(), poolMax: 4 });
   const pair = { store, coordination };
   opened.push(pair);
@@ -50,7 +58,7 @@ export function openPgTestStore(opts: { replicaId?: string; leaseMs?: number } =
 }
 
 /** The store testApp() uses: explicit SQLite file, or the project's kind. */
-export function openTestStore(dbPath?: string): { store: Store; coordination: Coordination } {
+export async function openTestStore(dbPath?: string): Promise<{ store: Store; coordination: Coordination }> {
   if (dbPath !== undefined || testStoreKind() === 'sqlite')
     return { store: new SqliteStore(dbPath ?? ':memory:'), coordination: localCoordination() };
   return openPgTestStore();
@@ -59,15 +67,10 @@ export function openTestStore(dbPath?: string): { store: Store; coordination: Co
 export async function closeTestStores(): Promise<void> {
   for (const { store, coordination } of opened.splice(0)) {
     await coordination.close();
-    store.close();
+    await store.close();
   }
   if (fileDb) {
-    const c = new SyncConnection(fileDb.admin);
-    try {
-      c.query(`DROP DATABASE IF EXISTS ${fileDb.name} WITH (FORCE)`);
-    } finally {
-      c.close();
-    }
+    await adminQuery(fileDb.admin, `DROP DATABASE IF EXISTS ${fileDb.name} WITH (FORCE)`);
     fileDb = null;
   }
 }

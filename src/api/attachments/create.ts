@@ -38,35 +38,35 @@ export const route = createRoute({
 export const app = router().openapi(route, (c) => {
   const deps = c.get('deps');
   const body = c.req.valid('json');
-  return mutate(c, route, () => {
+  return mutate(c, route, async () => {
     // The same request again for an attachment of ours that did not settle (failed, interrupted, lost outcome,
     // stopped container): converge it rather than make a second one.
-    const own = convergibleAttachment(deps.store, body);
-    if (own) return repairMutation(deps, own, (r) => (r.type === 'attachment' ? attachmentKind.render(r) : {}), 201);
+    const own = await convergibleAttachment(deps.store, body);
+    if (own) return await repairMutation(deps, own, (r) => (r.type === 'attachment' ? attachmentKind.render(r) : {}), 201);
     const id = newId('attachment');
-    const { data, key } = resolveAttachment(deps.store, body, id);
+    const { data, key } = await resolveAttachment(deps.store, body, id);
     return {
       job: { kind: 'attachment.create', resource: { type: 'attachment', id }, hosts: [data.hostId], lockMode: attachmentLockMode(data) },
-      prepare: (job) => insertPending(deps.store, { id, type: 'attachment', key, jobId: job.id, data }),
+      prepare: async (job) => await insertPending(deps.store, { id, type: 'attachment', key, jobId: job.id, data }),
       work: (ctx) => createAttachment(ctx, id),
       successStatus: 201,
-      render: () => {
-        const attachment = readResource(deps.store, 'attachment', id);
+      render: async () => {
+        const attachment = await readResource(deps.store, 'attachment', id);
         return attachment ? attachmentKind.render(attachment) : {};
       },
     };
   });
 });
 
-function convergibleAttachment(store: Store, body: AttachmentCreate) {
+async function convergibleAttachment(store: Store, body: AttachmentCreate) {
   // The NIC types are made afresh each time (a phys NIC's record is unique by its key).
   if (body.bridge === undefined || body.addresses === 'dhcp') return null;
   const addresses = body.addresses;
-  const bridge = findBridge(store, body.bridge);
+  const bridge = await findBridge(store, body.bridge);
   if (!bridge) return null;
   const set = (a: readonly string[]) => JSON.stringify([...a].sort());
   return (
-    readAll(store, 'attachment', { bridgeId: bridge.id }).find(
+    (await readAll(store, 'attachment', { bridgeId: bridge.id })).find(
       (a) =>
         CONVERGIBLE.has(a.state) &&
         JSON.stringify(a.data.target) === JSON.stringify(body.target) &&

@@ -30,6 +30,6 @@ export const route = createRoute({
 
 export const app = router().openapi(route, async (c) => {
   const deps = c.get('deps');
-  const r = requireResource(deps, attachmentKind, c.req.valid('param').id);
+  const r = await requireResource(deps, attachmentKind, c.req.valid('param').id);
   return c.json(await viewOf(deps, attachmentKind, r, c.req.valid('query').observe === 'true'), 200);
 });

@@ -20,12 +20,12 @@ export const route = createRoute({
   }),
 });
 
-export const app = router().openapi(route, (c) => {
+export const app = router().openapi(route, async (c) => {
   const { store } = c.get('deps');
   const q = c.req.valid('query');
-  const bridge = q.bridge ? findBridge(store, q.bridge) : undefined;
-  const host = q.host ? findHost(store, q.host) : undefined;
+  const bridge = q.bridge ? await findBridge(store, q.bridge) : undefined;
+  const host = q.host ? await findHost(store, q.host) : undefined;
   if (bridge === null || host === null) return c.json({ items: [], nextCursor: null }, 200); // a reference to nothing matches nothing
-  const page = pageOf(store, 'attachment', q, { where: { bridgeId: bridge?.id, hostId: host?.id, container: q.container } });
+  const page = await pageOf(store, 'attachment', q, { where: { bridgeId: bridge?.id, hostId: host?.id, container: q.container } });
   return c.json({ items: page.items.map((r) => attachmentKind.render(r)), nextCursor: page.nextCursor }, 200);
 });

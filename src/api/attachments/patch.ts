@@ -50,7 +50,7 @@ export const app = router().openapi(route, (c) => {
       deps,
       attachmentKind,
       c.req.valid('param').id,
-      (previous): AttachmentData => {
+      async (previous): Promise<AttachmentData> => {
         if (previous.type !== 'veth') {
           const veth = (['impairment', 'link'] as const).filter((k) => body[k] !== undefined);
           if (veth.length)
@@ -63,7 +63,7 @@ export const app = router().openapi(route, (c) => {
         }
         if (body.gateway !== undefined && body.gateway !== null && previous.dhcp)
           throw ProblemError.validation([{ pointer: '/gateway', detail: 'with DHCP the router comes from the lease' }]);
-        if (body.impairment !== undefined) checkAttachmentImpairment(deps.store, previous, body.impairment);
+        if (body.impairment !== undefined) await checkAttachmentImpairment(deps.store, previous, body.impairment);
         return {
           ...previous,
           ...(body.impairment !== undefined ? { impairment: normalizeAttachmentImpairment(body.impairment) } : {}),

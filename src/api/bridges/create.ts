@@ -35,15 +35,15 @@ export const route = createRoute({
 export const app = router().openapi(route, (c) => {
   const deps = c.get('deps');
   const body = c.req.valid('json');
-  return mutate(c, route, () => {
-    const host = requireHost(deps.store, body.host, '/host');
+  return mutate(c, route, async () => {
+    const host = await requireHost(deps.store, body.host, '/host');
     requireHostAvailable(host);
     const key = `${host.id}/${body.name}`;
-    const existing = deps.store.getResourceByKey('bridge', key);
-    const own = existing && readResource(deps.store, 'bridge', existing.id);
+    const existing = await deps.store.getResourceByKey('bridge', key);
+    const own = existing && await readResource(deps.store, 'bridge', existing.id);
     // The same request again for a record of ours whose job failed, was interrupted or lost its outcome: converge it.
     if (own && CONVERGIBLE.has(own.state) && sameBridge(own.data, body)) {
-      return repairMutation(deps, own, (r) => (r.type === 'bridge' ? bridgeKind.render(r) : {}), 201);
+      return await repairMutation(deps, own, (r) => (r.type === 'bridge' ? bridgeKind.render(r) : {}), 201);
     }
     if (existing) {
       throw new ProblemError('conflict', `bridge ${host.data.name}/${body.name} already exists (${existing.id})`, {
@@ -67,11 +67,11 @@ export const app = router().openapi(route, (c) => {
     const id = newId('bridge');
     return {
       job: { kind: 'bridge.create', resource: { type: 'bridge', id }, hosts: [host.id] },
-      prepare: (job) => insertPending(deps.store, { id, type: 'bridge', key, jobId: job.id, data }),
+      prepare: async (job) => await insertPending(deps.store, { id, type: 'bridge', key, jobId: job.id, data }),
       work: (ctx) => createBridge(ctx, id),
       successStatus: 201,
-      render: () => {
-        const bridge = readResource(deps.store, 'bridge', id);
+      render: async () => {
+        const bridge = await readResource(deps.store, 'bridge', id);
         return bridge ? bridgeKind.render(bridge) : {};
       },
     };

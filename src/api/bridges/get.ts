@@ -44,7 +44,7 @@ export const byNameRoute = createRoute({
 
 async function answer(c: Context<Env>, ref: string, observe: boolean) {
   const deps = c.get('deps');
-  return c.json(await viewOf(deps, bridgeKind, requireResource(deps, bridgeKind, ref), observe), 200);
+  return c.json(await viewOf(deps, bridgeKind, await requireResource(deps, bridgeKind, ref), observe), 200);
 }
 
 export const app = router()

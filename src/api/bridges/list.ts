@@ -19,11 +19,11 @@ export const route = createRoute({
   }),
 });
 
-export const app = router().openapi(route, (c) => {
+export const app = router().openapi(route, async (c) => {
   const { store } = c.get('deps');
   const q = c.req.valid('query');
-  const host = q.host ? findHost(store, q.host) : undefined;
+  const host = q.host ? await findHost(store, q.host) : undefined;
   if (host === null) return c.json({ items: [], nextCursor: null }, 200); // no such host: nothing on it
-  const page = pageOf(store, 'bridge', q, { where: { hostId: host?.id } });
+  const page = await pageOf(store, 'bridge', q, { where: { hostId: host?.id } });
   return c.json({ items: page.items.map((r) => bridgeKind.render(r)), nextCursor: page.nextCursor }, 200);
 });

@@ -23,33 +23,33 @@ import { formatOf, GRAPH_MEDIA, type GraphFormat } from './schema.js';
 import { negotiate } from '../negotiation.js';
 
 /** Everything the service holds: every host (also those without bridges), bridge, tunnel and attachment. */
-export function serviceGraph(store: Store): GraphInput {
+export async function serviceGraph(store: Store): Promise<GraphInput> {
   return {
     title: 'netplumb',
-    hosts: readAll(store, 'host').map(renderHost),
-    bridges: readAll(store, 'bridge').map(renderBridge),
-    tunnels: readAll(store, 'tunnel').map(renderTunnel),
-    attachments: readAll(store, 'attachment').map(renderAttachment),
+    hosts: (await readAll(store, 'host')).map(renderHost),
+    bridges: (await readAll(store, 'bridge')).map(renderBridge),
+    tunnels: (await readAll(store, 'tunnel')).map(renderTunnel),
+    attachments: (await readAll(store, 'attachment')).map(renderAttachment),
   };
 }
 
 /** What a topology owns, on its hosts. */
-export function topologyGraph(store: Store, t: TypedResource<'topology'>): GraphInput {
-  const view = renderTopology(store, t);
+export async function topologyGraph(store: Store, t: TypedResource<'topology'>): Promise<GraphInput> {
+  const view = await renderTopology(store, t);
   const owned = new Set(Object.values(view.resources));
   const hosts = new Set(view.hosts);
   return {
     title: view.name,
-    hosts: readAll(store, 'host')
+    hosts: (await readAll(store, 'host'))
       .map(renderHost)
       .filter((h) => hosts.has(h.name)),
-    bridges: readAll(store, 'bridge')
+    bridges: (await readAll(store, 'bridge'))
       .filter((r) => owned.has(r.id))
       .map(renderBridge),
-    tunnels: readAll(store, 'tunnel')
+    tunnels: (await readAll(store, 'tunnel'))
       .filter((r) => owned.has(r.id))
       .map(renderTunnel),
-    attachments: readAll(store, 'attachment')
+    attachments: (await readAll(store, 'attachment'))
       .filter((r) => owned.has(r.id))
       .map(renderAttachment),
   };
@@ -64,7 +64,7 @@ export async function observeGraph(deps: AppDeps, g: GraphInput): Promise<GraphI
   const reader = hostReader(deps.hosts, (id) => hostTarget(deps.store, id));
   const drift: Record<string, GraphDrift> = {};
   const one = async <T extends ResourceType, V, O extends Observation>(kind: ResourceKind<T, V, O>, id: string) => {
-    const r = kind.find(deps.store, id);
+    const r = await kind.find(deps.store, id);
     if (!r) return;
     if (!kind.observe) {
       drift[id] = driftOf(null);

@@ -22,6 +22,6 @@ export const route = createRoute({
 export const app = router().openapi(route, async (c) => {
   const deps = c.get('deps');
   const q = c.req.valid('query');
-  const g = serviceGraph(deps.store);
+  const g = await serviceGraph(deps.store);
   return graphResponse(c, q.observe === 'true' ? await observeGraph(deps, g) : g, q.format);
 });

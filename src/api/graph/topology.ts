@@ -26,6 +26,6 @@ export const route = createRoute({
 export const app = router().openapi(route, async (c) => {
   const deps = c.get('deps');
   const q = c.req.valid('query');
-  const g = topologyGraph(deps.store, requireResource(deps, topologyKind, c.req.valid('param').name));
+  const g = await topologyGraph(deps.store, await requireResource(deps, topologyKind, c.req.valid('param').name));
   return graphResponse(c, q.observe === 'true' ? await observeGraph(deps, g) : g, q.format);
 });

@@ -37,8 +37,8 @@ export const app = router().openapi(route, async (c) => {
   const body = c.req.valid('json');
   // A key that cannot be used (or an inline key that cannot be sealed) is refused before any job.
   await checkHostKey(deps.config, body.executor, (m) => deps.obs.logger.warn(m));
-  return mutate(c, route, () => {
-    if (deps.store.getResourceByKey('host', body.name)) {
+  return mutate(c, route, async () => {
+    if (await deps.store.getResourceByKey('host', body.name)) {
       throw new ProblemError('conflict', `a host named ${JSON.stringify(body.name)} already exists`, {
         errors: [{ pointer: '/name', detail: 'already taken' }],
       });
@@ -69,11 +69,11 @@ export const app = router().openapi(route, async (c) => {
     if (secret) deps.runner.addSecret(secret.privateKey);
     return {
       job: { kind: 'host.create', resource: { type: 'host', id }, hosts: [id] },
-      prepare: (job) => insertPending(deps.store, { id, type: 'host', key: body.name, jobId: job.id, data, secret }),
+      prepare: async (job) => await insertPending(deps.store, { id, type: 'host', key: body.name, jobId: job.id, data, secret }),
       work: (ctx) => probeAndRecord(ctx, id),
       successStatus: 201,
-      render: () => {
-        const host = readResource(deps.store, 'host', id);
+      render: async () => {
+        const host = await readResource(deps.store, 'host', id);
         return host ? hostKind.render(host) : {};
       },
     };

@@ -21,7 +21,7 @@ export const route = createRoute({
   }),
 });
 
-export const app = router().openapi(route, (c) => {
+export const app = router().openapi(route, async (c) => {
   const deps = c.get('deps');
-  return c.json(hostKind.render(requireResource(deps, hostKind, c.req.valid('param').idOrName)), 200);
+  return c.json(hostKind.render(await requireResource(deps, hostKind, c.req.valid('param').idOrName)), 200);
 });

@@ -29,10 +29,10 @@ function labelFilter(label: string | undefined) {
     host.data.labels[key] !== undefined && (value === undefined || host.data.labels[key] === value);
 }
 
-export const app = router().openapi(route, (c) => {
+export const app = router().openapi(route, async (c) => {
   const { store } = c.get('deps');
   const q = c.req.valid('query');
   const filter = labelFilter(q.label);
-  const page = pageOf(store, 'host', q, filter ? { filter } : {});
+  const page = await pageOf(store, 'host', q, filter ? { filter } : {});
   return c.json({ items: page.items.map((r) => hostKind.render(r)), nextCursor: page.nextCursor }, 200);
 });

@@ -61,7 +61,7 @@ export const deleteRoute = createRoute({
 export const app = router()
   .openapi(listRoute, async (c) => {
     const deps = c.get('deps');
-    const host = requireResource(deps, hostKind, c.req.valid('param').idOrName);
+    const host = await requireResource(deps, hostKind, c.req.valid('param').idOrName);
     const found = await findOrphans(
       hostReader(deps.hosts, (id) => hostTarget(deps.store, id)),
       deps.store,
@@ -71,8 +71,8 @@ export const app = router()
   })
   .openapi(deleteRoute, (c) => {
     const deps = c.get('deps');
-    return mutate(c, deleteRoute, () => {
-      const host = requireResource(deps, hostKind, c.req.valid('param').idOrName);
+    return mutate(c, deleteRoute, async () => {
+      const host = await requireResource(deps, hostKind, c.req.valid('param').idOrName);
       requireHostAvailable(host);
       let removed: MarkedObject[] = [];
       return {
@@ -81,7 +81,7 @@ export const app = router()
           removed = await removeOrphans(ctx, host.id);
         },
         successStatus: 200,
-        render: () => ({ removed }),
+        render: () => Promise.resolve({ removed }),
       };
     });
   });

@@ -28,14 +28,14 @@ export const route = createRoute({
 export const app = router().openapi(route, (c) => {
   const deps = c.get('deps');
   const ref = c.req.valid('param').idOrName;
-  return mutate(c, route, () => {
-    const host = requireResource(deps, hostKind, ref);
+  return mutate(c, route, async () => {
+    const host = await requireResource(deps, hostKind, ref);
     if (host.state === 'deleting') throw new ProblemError('conflict', `host ${ref} is being deleted`);
     return {
       job: { kind: 'host.probe', resource: { type: 'host', id: host.id }, hosts: [host.id] },
       work: (ctx) => probeAndRecord(ctx, host.id),
       successStatus: 200,
-      render: () => hostKind.render(readResource(deps.store, 'host', host.id) ?? host),
+      render: async () => hostKind.render(await readResource(deps.store, 'host', host.id) ?? host),
     };
   });
 });

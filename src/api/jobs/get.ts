@@ -21,10 +21,10 @@ export const route = createRoute({
   }),
 });
 
-export const app = router().openapi(route, (c) => {
+export const app = router().openapi(route, async (c) => {
   const id = c.req.valid('param').id;
   const { store, runner } = c.get('deps');
-  const job = store.getJob(id);
+  const job = await store.getJob(id);
   if (!job) throw notFound('job', id);
   return c.json(renderJob(job, runner.waiting(id)), 200);
 });

@@ -21,14 +21,14 @@ export const route = createRoute({
   }),
 });
 
-export const app = router().openapi(route, (c) => {
+export const app = router().openapi(route, async (c) => {
   const q = c.req.valid('query');
   const { store, runner } = c.get('deps');
   if (q.cursor !== undefined && q.after !== undefined)
     throw ProblemError.validation([{ pointer: '/after', in: 'query', detail: 'give `cursor` or `after`, not both' }]);
   // Jobs sort by id, so the job a client has last seen is a position too (what the page at /ui polls with).
   const cursor = decodeIdCursor('jobs', q.cursor) ?? q.after;
-  const page = store.listJobs({ limit: q.limit, cursor, status: q.status, kind: q.kind, resourceId: q.resource });
+  const page = await store.listJobs({ limit: q.limit, cursor, status: q.status, kind: q.kind, resourceId: q.resource });
   const nextCursor = page.nextCursor === null ? null : encodeCursor('jobs', page.nextCursor);
   return c.json({ items: page.items.map((j) => renderJob(j, runner.waiting(j.id))), nextCursor }, 200);
 });

@@ -33,18 +33,18 @@ export const route = createRoute({
 
 const DONE = new Set(['succeeded', 'failed', 'interrupted']);
 
-export const app = router().openapi(route, (c) => {
+export const app = router().openapi(route, async (c) => {
   const { store, runner } = c.get('deps');
   const id = c.req.valid('param').id;
   const q = c.req.valid('query');
-  if (!store.getJob(id)) throw notFound('job', id);
+  if (!(await store.getJob(id))) throw notFound('job', id);
   const list = `logs:${id}`;
   if (q.cursor !== undefined && q.after !== undefined)
     throw ProblemError.validation([{ pointer: '/after', in: 'query', detail: 'give `cursor` or `after`, not both' }]);
   const from = decodeSeqCursor(list, q.cursor) ?? q.after ?? 0;
 
   if (!(c.req.header('accept') ?? '').includes('text/event-stream')) {
-    const items = store.getLogs(id, from, q.limit);
+    const items = await store.getLogs(id, from, q.limit);
     const last = items[items.length - 1];
     const more = items.length === q.limit;
     return c.json({ items, nextCursor: more && last ? encodeCursor(list, last.seq) : null }, 200);
@@ -70,8 +70,8 @@ export const app = router().openapi(route, (c) => {
       for (;;) {
         dirty = false;
         // Read the status before the lines: a job seen done here has written its last line already.
-        const done = DONE.has(store.getJob(id)!.status);
-        for (let page = store.getLogs(id, after, 1000); page.length; page = store.getLogs(id, after, 1000)) {
+        const done = DONE.has((await store.getJob(id))!.status);
+        for (let page = await store.getLogs(id, after, 1000); page.length; page = await store.getLogs(id, after, 1000)) {
           for (const l of page) {
             await stream.writeSSE({ event: 'log', id: String(l.seq), data: JSON.stringify(l) });
             after = l.seq;
@@ -79,7 +79,7 @@ export const app = router().openapi(route, (c) => {
           if (stream.aborted) return;
         }
         if (done) {
-          await stream.writeSSE({ event: 'end', data: JSON.stringify(store.getJob(id)) });
+          await stream.writeSSE({ event: 'end', data: JSON.stringify(await store.getJob(id)) });
           return;
         }
         if (dirty) continue;

@@ -15,35 +15,35 @@ export const CONVERGIBLE = new Set(['failed', 'unknown', 'target-stopped']);
  * The scope is read again when the job starts (what changed while it waited for its locks is repaired too).
  * `successStatus` 201 is a create that converged onto an existing record.
  */
-export function repairMutation(
+export async function repairMutation(
   deps: AppDeps,
   r: AnyResource,
   render: (r: AnyResource) => object,
   successStatus: 200 | 201 = 200,
-): Mutation {
+): Promise<Mutation> {
   if (r.type !== 'host') requireSettled(r, r.type);
-  const scope = repairScope(deps, r);
+  const scope = await repairScope(deps, r);
   const hosts = [...new Set([...hostsOf(r), ...scope.flatMap(hostsOf)])];
   for (const h of hosts) {
-    const host = readResource(deps.store, 'host', h);
+    const host = await readResource(deps.store, 'host', h);
     if (host) requireHostAvailable(host);
   }
   const onlyAttachments = scope.every((x) => x.type === 'attachment');
   return {
     job: { kind: `${r.type}.repair`, resource: { type: r.type, id: r.id }, hosts, lockMode: onlyAttachments ? 'shared' : 'exclusive' },
-    prepare: (job) => {
+    prepare: async (job) => {
       // Not the host's own record: its jobId is its last probe's.
-      const rec = deps.store.getResource(r.id);
-      if (rec && r.type !== 'host') deps.store.updateResource({ ...rec, jobId: job.id });
+      const rec = await deps.store.getResource(r.id);
+      if (rec && r.type !== 'host') await deps.store.updateResource({ ...rec, jobId: job.id });
     },
     work: async (ctx) => {
-      const fresh = readResource(ctx.store, r.type, r.id) as AnyResource | null;
+      const fresh = await readResource(ctx.store, r.type, r.id) as AnyResource | null;
       if (!fresh) return;
-      const now = repairScope(ctx, fresh);
+      const now = await repairScope(ctx, fresh);
       ctx.log(null, 'info', `repairing ${now.length} resource(s): ${now.map((x) => x.id).join(', ') || 'none'}`);
       await repairAll(ctx, now);
     },
     successStatus,
-    render: () => render((readResource(deps.store, r.type, r.id) as AnyResource | null) ?? r),
+    render: async () => render((await readResource(deps.store, r.type, r.id) as AnyResource | null) ?? r),
   };
 }

@@ -117,51 +117,51 @@ const view =
 export const app = router()
   .openapi(bridgeRoute, (c) => {
     const deps = c.get('deps');
-    return mutate(c, bridgeRoute, () =>
-      repairMutation(
+    return mutate(c, bridgeRoute, async () =>
+      await repairMutation(
         deps,
-        requireResource(deps, bridgeKind, c.req.valid('param').id),
+        await requireResource(deps, bridgeKind, c.req.valid('param').id),
         view('bridge', (r) => bridgeKind.render(r)),
       ),
     );
   })
   .openapi(tunnelRoute, (c) => {
     const deps = c.get('deps');
-    return mutate(c, tunnelRoute, () =>
-      repairMutation(
+    return mutate(c, tunnelRoute, async () =>
+      await repairMutation(
         deps,
-        requireResource(deps, tunnelKind, c.req.valid('param').id),
+        await requireResource(deps, tunnelKind, c.req.valid('param').id),
         view('tunnel', (r) => tunnelKind.render(r)),
       ),
     );
   })
   .openapi(attachmentRoute, (c) => {
     const deps = c.get('deps');
-    return mutate(c, attachmentRoute, () =>
-      repairMutation(
+    return mutate(c, attachmentRoute, async () =>
+      await repairMutation(
         deps,
-        requireResource(deps, attachmentKind, c.req.valid('param').id),
+        await requireResource(deps, attachmentKind, c.req.valid('param').id),
         view('attachment', (r) => attachmentKind.render(r)),
       ),
     );
   })
   .openapi(hostRoute, (c) => {
     const deps = c.get('deps');
-    return mutate(c, hostRoute, () =>
-      repairMutation(
+    return mutate(c, hostRoute, async () =>
+      await repairMutation(
         deps,
-        requireResource(deps, hostKind, c.req.valid('param').idOrName),
+        await requireResource(deps, hostKind, c.req.valid('param').idOrName),
         view('host', (r) => hostKind.render(r)),
       ),
     );
   })
   .openapi(topologyRoute, (c) => {
     const deps = c.get('deps');
-    return mutate(c, topologyRoute, () =>
-      repairMutation(
+    return mutate(c, topologyRoute, async () =>
+      await repairMutation(
         deps,
-        requireResource(deps, topologyKind, c.req.valid('param').name),
-        view('topology', (t) => renderTopology(deps.store, t)),
+        await requireResource(deps, topologyKind, c.req.valid('param').name),
+        view('topology', async (t) => await renderTopology(deps.store, t)),
       ),
     );
   });

@@ -27,8 +27,8 @@ export const route = createRoute({
 
 export const app = router().openapi(route, async (c) => {
   const deps = c.get('deps');
-  const t = requireResource(deps, topologyKind, c.req.valid('param').name);
-  const view = renderTopology(deps.store, t);
+  const t = await requireResource(deps, topologyKind, c.req.valid('param').name);
+  const view = await renderTopology(deps.store, t);
   if (c.req.valid('query').observe !== 'true') return c.json(view, 200);
   const observed = await topologyKind.observeWith(
     hostReader(deps.hosts, (id) => hostTarget(deps.store, id)),

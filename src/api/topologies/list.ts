@@ -19,8 +19,8 @@ export const route = createRoute({
   }),
 });
 
-export const app = router().openapi(route, (c) => {
+export const app = router().openapi(route, async (c) => {
   const { store } = c.get('deps');
-  const page = pageOf(store, 'topology', c.req.valid('query'));
-  return c.json({ items: page.items.map((t) => renderTopology(store, t)), nextCursor: page.nextCursor }, 200);
+  const page = await pageOf(store, 'topology', c.req.valid('query'));
+  return c.json({ items: await Promise.all(page.items.map((t) => renderTopology(store, t))), nextCursor: page.nextCursor }, 200);
 });

@@ -32,7 +32,7 @@ export const app = router().openapi(route, async (c) => {
   const name = c.req.valid('param').name;
   const doc = await readDocument(c, c.req.valid('json'));
   return c.json(
-    store.tx(() => dryRunPlan(store, name, prepareApply(store, name, doc, readByKeyOrId(store, name)))),
+    await store.tx(async () => dryRunPlan(store, name, await prepareApply(store, name, doc, await readByKeyOrId(store, name)))),
     200,
   );
 });

@@ -46,22 +46,24 @@ export const app = router().openapi(route, async (c) => {
   const name = c.req.valid('param').name;
   const doc = await readDocument(c, c.req.valid('json'));
   if (c.req.valid('query').dryRun === 'true') {
-    const plan = deps.store.tx(() => dryRunPlan(deps.store, name, prepareApply(deps.store, name, doc, readByKeyOrId(deps.store, name))));
+    const plan = await deps.store.tx(async () =>
+      dryRunPlan(deps.store, name, await prepareApply(deps.store, name, doc, await readByKeyOrId(deps.store, name))),
+    );
     return c.json(plan, 200);
   }
-  return mutate(c, route, () => {
-    const previous = readByKeyOrId(deps.store, name);
+  return mutate(c, route, async () => {
+    const previous = await readByKeyOrId(deps.store, name);
     if (previous) requireSettled(previous, 'topology');
-    const prepared = prepareApply(deps.store, name, doc, previous);
-    const plan = dryRunPlan(deps.store, name, prepared);
+    const prepared = await prepareApply(deps.store, name, doc, previous);
+    const plan = await dryRunPlan(deps.store, name, prepared);
     const id = previous?.id ?? newId('topology');
     return {
       job: { kind: previous ? 'topology.apply' : 'topology.create', resource: { type: 'topology', id }, hosts: prepared.hostIds },
-      prepare: (job) => {
-        if (previous) saveResource(deps.store, previous, { state: 'pending', jobId: job.id });
+      prepare: async (job) => {
+        if (previous) await saveResource(deps.store, previous, { state: 'pending', jobId: job.id });
         // The ledger is written now: a topology applied at the same time sees these names and keys as taken.
         else
-          insertPending(deps.store, {
+          await insertPending(deps.store, {
             id,
             type: 'topology',
             key: name,
@@ -71,9 +73,9 @@ export const app = router().openapi(route, async (c) => {
       },
       work: (ctx) => applyTopology(ctx, id, doc, prepared, !previous),
       successStatus: previous ? 200 : 201,
-      render: () => {
-        const t = readResource(deps.store, 'topology', id);
-        return t ? { ...renderTopology(deps.store, t), plan } : { plan };
+      render: async () => {
+        const t = await readResource(deps.store, 'topology', id);
+        return t ? { ...(await renderTopology(deps.store, t)), plan } : { plan };
       },
     };
   });

@@ -41,20 +41,20 @@ export const route = createRoute({
 export const app = router().openapi(route, (c) => {
   const deps = c.get('deps');
   const body = c.req.valid('json');
-  return mutate(c, route, () => {
+  return mutate(c, route, async () => {
     // The same request again for a tunnel of ours whose job failed, was interrupted or lost its outcome: converge it.
-    const own = convergibleTunnel(deps.store, body);
-    if (own) return repairMutation(deps, own, (r) => (r.type === 'tunnel' ? tunnelKind.render(r) : {}), 201);
-    const data = resolveTunnel(deps.store, body);
+    const own = await convergibleTunnel(deps.store, body);
+    if (own) return await repairMutation(deps, own, (r) => (r.type === 'tunnel' ? tunnelKind.render(r) : {}), 201);
+    const data = await resolveTunnel(deps.store, body);
     const id = newId('tunnel');
     const [a] = data.endpoints;
     return {
       job: { kind: 'tunnel.create', resource: { type: 'tunnel', id }, hosts: data.endpoints.map((e) => e.hostId) },
-      prepare: (job) => insertPending(deps.store, { id, type: 'tunnel', key: `${a.bridgeId}|${a.portName}`, jobId: job.id, data }),
+      prepare: async (job) => await insertPending(deps.store, { id, type: 'tunnel', key: `${a.bridgeId}|${a.portName}`, jobId: job.id, data }),
       work: (ctx) => createTunnel(ctx, id),
       successStatus: 201,
-      render: () => {
-        const tunnel = readResource(deps.store, 'tunnel', id);
+      render: async () => {
+        const tunnel = await readResource(deps.store, 'tunnel', id);
         return tunnel ? tunnelKind.render(tunnel) : {};
       },
     };
@@ -62,11 +62,11 @@ export const app = router().openapi(route, (c) => {
 });
 
 /** A tunnel of ours between the same bridges, of the same type, key and ports, that did not settle. */
-function convergibleTunnel(store: Store, body: TunnelCreate) {
-  const bridges = body.endpoints.map((e) => findBridge(store, e.bridge)?.id);
+async function convergibleTunnel(store: Store, body: TunnelCreate) {
+  const bridges = await Promise.all(body.endpoints.map(async (e) => (await findBridge(store, e.bridge))?.id));
   if (bridges.some((b) => !b)) return null;
   return (
-    readAll(store, 'tunnel').find(
+    (await readAll(store, 'tunnel')).find(
       (t) =>
         CONVERGIBLE.has(t.state) &&
         t.data.type === body.type &&

@@ -26,6 +26,6 @@ export const route = createRoute({
 
 export const app = router().openapi(route, async (c) => {
   const deps = c.get('deps');
-  const tunnel = requireResource(deps, tunnelKind, c.req.valid('param').id);
+  const tunnel = await requireResource(deps, tunnelKind, c.req.valid('param').id);
   return c.json(await viewOf(deps, tunnelKind, tunnel, c.req.valid('query').observe === 'true'), 200);
 });

@@ -19,14 +19,14 @@ export const route = createRoute({
   }),
 });
 
-export const app = router().openapi(route, (c) => {
+export const app = router().openapi(route, async (c) => {
   const { store } = c.get('deps');
   const q = c.req.valid('query');
-  const host = q.host ? findHost(store, q.host) : undefined;
-  const bridge = q.bridge ? findBridge(store, q.bridge) : undefined;
+  const host = q.host ? await findHost(store, q.host) : undefined;
+  const bridge = q.bridge ? await findBridge(store, q.bridge) : undefined;
   if (host === null || bridge === null) return c.json({ items: [], nextCursor: null }, 200); // a reference to nothing matches nothing
   // Either end matches: filtered here, before paging.
-  const page = pageOf(store, 'tunnel', q, {
+  const page = await pageOf(store, 'tunnel', q, {
     filter: (t) =>
       (!host || t.data.endpoints.some((e) => e.hostId === host.id)) && (!bridge || t.data.endpoints.some((e) => e.bridgeId === bridge.id)),
   });

@@ -44,13 +44,13 @@ export const app = router().openapi(route, (c) => {
       deps,
       tunnelKind,
       c.req.valid('param').id,
-      (previous): TunnelData => {
+      async (previous): Promise<TunnelData> => {
         const next: TunnelData = {
           ...previous,
           ...(body.impairment !== undefined ? { impairment: normalizeTunnelImpairment(body.impairment) } : {}),
           ...(body.link !== undefined ? { link: body.link } : {}),
         };
-        checkTunnelImpairment(deps.store, previous, next.impairment);
+        await checkTunnelImpairment(deps.store, previous, next.impairment);
         return next;
       },
       updateTunnelLive,
