@@ -145,8 +145,8 @@ try {
 console.log(JSON.stringify({ host: host.name, port, user: host.executor.kind === 'ssh' ? host.executor.user : '', bridge: bridge.name, type: bridge.type, stp, raw: raw.response.status, error }));
 `;
 
-describe('the SDK as a package: npm pack, installed offline outside the repo, used from plain node and strict TypeScript', () => {
-  const t = testApp({ token: TOKEN });
+describe('the SDK as a package: npm pack, installed offline outside the repo, used from plain node and strict TypeScript', async () => {
+  const t = await testApp({ token: TOKEN });
   let server: ServerType | undefined;
   let baseUrl = '';
   let scratch = '';

@@ -35,7 +35,7 @@ export const app = router().openapi(route, async (c) => {
   const { store, runner } = c.get('deps');
   const id = c.req.valid('param').id;
   const q = c.req.valid('query');
-  if (!await store.getJob(id)) throw notFound('job', id);
+  if (!(await store.getJob(id))) throw notFound('job', id);
 
   if (!(c.req.header('accept') ?? '').includes('text/event-stream')) {
     const items = await store.getLogs(id, q.after, q.limit);
