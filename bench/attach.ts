@@ -36,7 +36,7 @@ try {
 
   const r = await attachVsFloor(sb, np, HOST, 'c', N);
 
-  const ssh = hostExecutor(svc.deps, HOST);
+  const ssh = await hostExecutor(svc.deps, HOST);
   const rtt: number[] = [];
   for (let i = 0; i < 20; i++) rtt.push(await time(() => ssh.run(['true'])));
   const steps = await Promise.all(r.jobIds.map((id) => jobStepTime(np, id)));

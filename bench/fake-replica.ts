@@ -11,9 +11,9 @@ import { createDeps } from '../src/services.js';
 import { FakeWorld } from '../test/helpers/fake-host.js';
 
 const config = loadConfig();
-const opened = openStore({ db: config.dbPath, leaseMs: config.leaseMs, replicaId: config.replicaId, poolMax: config.pgPoolMax });
-const deps = createDeps(opened.store, config, new FakeWorld().factory(), opened.coordination);
-const { reaper } = startRecovery(opened, deps.store, deps.obs);
+const opened = await openStore({ db: config.dbPath, leaseMs: config.leaseMs, replicaId: config.replicaId, poolMax: config.pgPoolMax });
+const deps = await createDeps(opened.store, config, new FakeWorld().factory(), opened.coordination);
+const { reaper } = await startRecovery(opened, deps.store, deps.obs);
 const server = serveApp(createApp(deps), { port: config.port, hostname: config.host }, (info) => {
   console.log(`fake replica ${config.replicaId ?? ''} listening on http://${config.host}:${info.port} (${opened.kind})`);
 });
@@ -23,8 +23,8 @@ process.on('SIGTERM', () => {
   void deps.runner
     .drain()
     .then(() => opened.coordination.close())
-    .finally(() => {
-      deps.storage.close();
+    .finally(async () => {
+      await deps.storage.close();
       process.exit(0);
     });
 });

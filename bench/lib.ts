@@ -58,7 +58,7 @@ export interface Service {
  */
 export async function startService(o: { obs?: Observability } = {}): Promise<Service> {
   const store = new SqliteStore(':memory:');
-  const deps = createDeps(
+  const deps = await createDeps(
     store,
     { defaultWaitMs: 120_000, idempotencyTtlMs: 3600_000, maxBodyBytes: 1 << 20 },
     undefined,
@@ -79,7 +79,7 @@ export async function startService(o: { obs?: Observability } = {}): Promise<Ser
       // A stalled bench (its watchdog fired) must not wait for its stuck jobs: each wait has a bound, but a long one.
       await Promise.race([deps.runner.drain(), sleep(10_000)]);
       await deps.hosts.closeAll();
-      store.close();
+      await store.close();
     },
   };
 }

@@ -103,21 +103,21 @@ const dir = mkdtempSync(path.join(tmpdir(), 'netplumb-bench-'));
 const rows = [];
 const blocking: [string, number][] = [];
 /** Median time of one synchronous store call: on PostgreSQL the whole round trip through the worker thread. */
-function perCall(s: Store): number {
+async function perCall(s: Store): Promise<number> {
   const t: number[] = [];
   for (let i = 0; i < 2000; i++) {
     const a = performance.now();
-    s.getResource('br_nothing');
+    await s.getResource('br_nothing');
     t.push(performance.now() - a);
   }
   t.sort((a, b) => a - b);
-  s.close();
+  await s.close();
   return t[1000]!;
 }
 try {
-  blocking.push(['SQLite (file)', perCall(new SqliteStore(path.join(dir, 'probe.db')))]);
+  blocking.push(['SQLite (file)', await perCall(new SqliteStore(path.join(dir, 'probe.db')))]);
   const probeDb = await createDatabase(pgUrl, 'probe');
-  blocking.push(['PostgreSQL (loopback, sync bridge)', perCall(new PgStore({ url: probeDb }))]);
+  blocking.push(['PostgreSQL (loopback, sync bridge)', await perCall(await PgStore.open({ url: probeDb }))]);
   await dropDatabase(probeDb);
   rows.push(await run('SQLite, 1 process', path.join(dir, 'bench.db'), 1));
   for (const n of [1, 3]) {

@@ -80,7 +80,7 @@ try {
   const floorOnly = await time(() => sb.exec(HOST, ['sh', '-c', 'true']));
   const floorShells = (await count()) - c0;
 
-  const ssh = hostExecutor(svc.deps, HOST);
+  const ssh = await hostExecutor(svc.deps, HOST);
   const rtt: number[] = [];
   for (let i = 0; i < 5; i++) rtt.push(await time(() => ssh.run(['true'])));
 

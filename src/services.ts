@@ -108,7 +108,7 @@ const INTERRUPTED_OR_UNSAVED =
 /** The pooled executor of a registered host (by name or id): for tools, benchmarks and tests. */
 export async function hostExecutor(deps: Pick<AppDeps, 'store' | 'hosts'>, hostRef: string): Promise<Executor> {
   const host = await findHost(deps.store, hostRef);
-  const target = host && await hostTarget(deps.store, host.id);
+  const target = host && (await hostTarget(deps.store, host.id));
   if (!target) throw new Error(`no host ${hostRef}`);
   return deps.hosts.executor(target);
 }

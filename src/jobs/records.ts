@@ -88,7 +88,12 @@ export interface SaveOptions<D> {
  * updates `r` to it), or null when nothing was written: the record is gone (a delete won: it is not brought back)
  * or the change is no longer wanted.
  */
-export async function saveResource<D>(store: Store, r: Resource<D>, change: ResourceChange<D> = {}, opts: SaveOptions<D> = {}): Promise<Resource<D> | null> {
+export async function saveResource<D>(
+  store: Store,
+  r: Resource<D>,
+  change: ResourceChange<D> = {},
+  opts: SaveOptions<D> = {},
+): Promise<Resource<D> | null> {
   const patch = { ...change, updatedAt: nowIso() };
   let expected = r.version;
   for (let attempt = 0; ; attempt++) {

@@ -43,6 +43,7 @@ export async function closeInterruptedJob(
   await store.updateJob(job);
   await store.appendLog(job.id, { ts: now, host: null, stream: 'error', text: reason });
   const rec = await store.getResource(job.resource.id);
-  if (rec && rec.jobId === job.id && rec.state !== 'ready') await store.patchResource(rec.id, { state: 'unknown', updatedAt: now }, rec.version);
+  if (rec && rec.jobId === job.id && rec.state !== 'ready')
+    await store.patchResource(rec.id, { state: 'unknown', updatedAt: now }, rec.version);
   await answer(job);
 }

@@ -161,7 +161,13 @@ export class JobRunner {
    * Appends a line to a job's log. A job's writes (log lines, progress, outcome) go to the store one after another,
    * in the order they were made (inOrder), so lines keep their order and numbering on every store.
    */
-  log(jobId: string, host: string | null, stream: LogStream, text: string, extra: { exitCode?: number; ms?: number } = {}): Promise<LogLine> {
+  log(
+    jobId: string,
+    host: string | null,
+    stream: LogStream,
+    text: string,
+    extra: { exitCode?: number; ms?: number } = {},
+  ): Promise<LogLine> {
     const entry = this.redactor.deep({ ts: now(), host, stream, text: this.redact(text), ...extra });
     return this.inOrder(jobId, async () => {
       const line = await this.store.appendLog(jobId, entry);
@@ -297,7 +303,7 @@ export class JobRunner {
     // (another replica already marked it interrupted; its verdict stands).
     if (!gaveUp && this.coordination.leases && !(await this.coordination.leases.confirm(job.id))) {
       release();
-      this.events.emit(`end:${job.id}`, await this.store.getJob(job.id) ?? job);
+      this.events.emit(`end:${job.id}`, (await this.store.getJob(job.id)) ?? job);
       return;
     }
     // The job's span: a child of the request's (stored with the job, so a worker in another process continues it).
@@ -335,7 +341,11 @@ export class JobRunner {
           // Any field may quote a command's stderr or a name the caller chose: redact them all like a log line.
           job.error = this.redactor.deep(p);
           if (!(e instanceof ProblemError) && !(e instanceof ExecError) && !(e instanceof WaitTimeoutError)) {
-            this.background(job.id, 'log', this.log(job.id, null, 'error', `internal error: ${e instanceof Error ? e.message : String(e)}`));
+            this.background(
+              job.id,
+              'log',
+              this.log(job.id, null, 'error', `internal error: ${e instanceof Error ? e.message : String(e)}`),
+            );
           }
           this.background(job.id, 'log', this.log(job.id, null, 'error', `${job.kind} failed: ${String(job.error.detail)}`));
           span.fail(String(job.error.type));
@@ -346,7 +356,9 @@ export class JobRunner {
         try {
           await onFinish?.(job);
         } catch (e) {
-          await this.log(job.id, null, 'error', `recording the outcome failed: ${e instanceof Error ? e.message : String(e)}`).catch(() => undefined);
+          await this.log(job.id, null, 'error', `recording the outcome failed: ${e instanceof Error ? e.message : String(e)}`).catch(
+            () => undefined,
+          );
         }
       });
     } finally {
@@ -387,7 +399,12 @@ export class JobRunner {
       if (target?.connection.kind === 'ssh' && target.connection.privateKey) this.addSecret(target.connection.privateKey);
       hostCache.set(id, target ? { id, name: target.connection.label, target } : null);
     }
-    const progress = () => this.background(job.id, 'progress', this.inOrder(job.id, async () => await store.updateJob(job)));
+    const progress = () =>
+      this.background(
+        job.id,
+        'progress',
+        this.inOrder(job.id, async () => await store.updateJob(job)),
+      );
     const planIo: PlanHosts = {
       executor: (hostId) => ctx.executor(hostId),
       hostName: (hostId) => ctx.host(hostId).name,

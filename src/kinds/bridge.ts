@@ -1,7 +1,14 @@
 /** Bridges: OVS or Linux bridges netplumb owns on a host. Request resolution, job work and the kind itself. */
 import { mustRead, readAll, saveResource } from '../jobs/records.js';
 import type { JobContext } from '../jobs/runner.js';
-import { BridgeDataSchema, renderBridge, type BridgeCreate, type BridgeData, type BridgeObservation, type BridgeView } from '../model/bridges.js';
+import {
+  BridgeDataSchema,
+  renderBridge,
+  type BridgeCreate,
+  type BridgeData,
+  type BridgeObservation,
+  type BridgeView,
+} from '../model/bridges.js';
 import type { HostData } from '../model/hosts.js';
 import { ProblemError } from '../model/problems.js';
 import type { AnyResource } from '../model/resource-data.js';

@@ -144,13 +144,7 @@ export async function trafficControlFacts(store: Store, hostId: string): Promise
 }
 
 /** Steps that take a freshly made attachment (no impairment, cable in) to what `d` asks for. */
-export function impairOnCreatePlan(
-  facts: TrafficControlFacts | null,
-  id: string,
-  d: AttachmentData,
-  ifname: string,
-  nsPath: string,
-): Plan {
+export function impairOnCreatePlan(facts: TrafficControlFacts | null, id: string, d: AttachmentData, ifname: string, nsPath: string): Plan {
   const ends: AttachmentEnds = { id, hostId: d.hostId, hostIfname: d.hostIfname, ifname, nsPath };
   return { steps: attachmentImpairmentSteps(ends, facts, NONE, attachmentState(d)) };
 }
@@ -172,14 +166,7 @@ export function impairmentUpdatePlan(
     nsPath,
   };
   return {
-    steps: attachmentImpairmentSteps(
-      ends,
-      facts,
-      attachmentState(previous),
-      attachmentState(next),
-      false,
-      dropExists,
-    ),
+    steps: attachmentImpairmentSteps(ends, facts, attachmentState(previous), attachmentState(next), false, dropExists),
   };
 }
 
@@ -234,7 +221,14 @@ export async function attachmentLiveSteps(
   const drop = attachmentState(d).fromContainer.lossPercent
     ? await ctx.run(d.hostId, ['nsenter', `--net=${nsPath}`, 'ip', '-j', 'link', 'show', 'dev', dropDevice(id)])
     : null;
-  return impairmentUpdatePlan(await trafficControlFacts(ctx.store, d.hostId), id, previous, d, nsPath, drop ? drop.exitCode === 0 : undefined).steps;
+  return impairmentUpdatePlan(
+    await trafficControlFacts(ctx.store, d.hostId),
+    id,
+    previous,
+    d,
+    nsPath,
+    drop ? drop.exitCode === 0 : undefined,
+  ).steps;
 }
 
 export async function updateAttachmentLive(ctx: JobContext, id: string, previous: AttachmentData): Promise<void> {
@@ -264,7 +258,9 @@ export function tunnelState(d: { impairment?: TunnelImpairment | undefined; link
 
 /** Each Linux end: its direction's impairment on the tunnel device's egress, and the device's link. */
 export async function tunnelImpairmentPlan(store: Store, id: string, d: TunnelData, prev: TunnelLive, next: TunnelLive): Promise<Plan> {
-  const facts = await Promise.all(d.endpoints.map((e) => (e.bridgeType === 'linux' ? trafficControlFacts(store, e.hostId) : Promise.resolve(null))));
+  const facts = await Promise.all(
+    d.endpoints.map((e) => (e.bridgeType === 'linux' ? trafficControlFacts(store, e.hostId) : Promise.resolve(null))),
+  );
   const steps = d.endpoints.flatMap((e, i) => {
     if (e.bridgeType !== 'linux') return ovsPortLinkSteps(e.hostId, e.bridgeName, e.portName, prev.link, next.link);
     const dir = i === 0 ? 'aToB' : 'bToA';

@@ -82,7 +82,10 @@ export interface ResourceKind<T extends ResourceType, View, Obs extends Observat
 }
 
 /** The lock a job on this resource takes: its own need (lockModeFor), else the kind's. */
-export function lockModeOf<T extends ResourceType>(kind: Pick<ResourceKind<T, unknown>, 'lockMode' | 'lockModeFor'>, r: TypedResource<T>): LockMode {
+export function lockModeOf<T extends ResourceType>(
+  kind: Pick<ResourceKind<T, unknown>, 'lockMode' | 'lockModeFor'>,
+  r: TypedResource<T>,
+): LockMode {
   return kind.lockModeFor?.(r) ?? kind.lockMode;
 }
 

@@ -63,7 +63,11 @@ export interface NamedInterfaces {
 }
 
 export async function readNamedInterfaces(store: Store): Promise<NamedInterfaces> {
-  return { tunnels: await readAll(store, 'tunnel'), bridges: await readAll(store, 'bridge'), attachments: await readAll(store, 'attachment') };
+  return {
+    tunnels: await readAll(store, 'tunnel'),
+    bridges: await readAll(store, 'bridge'),
+    attachments: await readAll(store, 'attachment'),
+  };
 }
 
 /** interfaceNamesOnHost over resources already read. */

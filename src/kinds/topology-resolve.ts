@@ -175,7 +175,8 @@ export async function resolveTopology(
   // Everything the checks below look at, read once: the hosts and the resources that name interfaces on them.
   const allHosts = await readAll(store, 'host');
   const named = await readNamedInterfaces(store);
-  const findHostIn = (ref: string) => (idPattern('host').test(ref) ? allHosts.find((h) => h.id === ref) : allHosts.find((h) => h.key === ref));
+  const findHostIn = (ref: string) =>
+    idPattern('host').test(ref) ? allHosts.find((h) => h.id === ref) : allHosts.find((h) => h.key === ref);
   const host = (hostName: string, pointer: string): TypedResource<'host'> | null => {
     const h = hostsByName.get(hostName) ?? findHostIn(hostName);
     if (!h) {

@@ -375,7 +375,12 @@ export interface PreparedApply {
 }
 
 /** Everything up to the job: resolve the document (all errors at once), diff it against what the topology owns. */
-export async function prepareApply(store: Store, name: string, doc: TopologyDocument, previous: TypedResource<'topology'> | null): Promise<PreparedApply> {
+export async function prepareApply(
+  store: Store,
+  name: string,
+  doc: TopologyDocument,
+  previous: TypedResource<'topology'> | null,
+): Promise<PreparedApply> {
   const desired = await resolveTopology(store, name, doc, previous);
   const diff = await diffTopology(store, previous?.data.owned ?? {}, desired);
   const hostIds = new Set(desired.hosts);

@@ -166,9 +166,7 @@ export async function resolveTunnel(store: Store, body: TunnelCreate): Promise<T
   // A second path between two bridges is an L2 loop: broadcasts would circle forever unless STP cuts it.
   const path = pathBetween(existing, endpoints[0].bridgeId, endpoints[1].bridgeId);
   if (path) {
-    const onPath = (await Promise.all(path.map((id) => readResource(store, 'bridge', id))))
-      .filter((r) => r !== null)
-      .map((r) => r.data);
+    const onPath = (await Promise.all(path.map((id) => readResource(store, 'bridge', id)))).filter((r) => r !== null).map((r) => r.data);
     if (!onPath.every((b) => b.stp)) {
       throw new ProblemError(
         'conflict',

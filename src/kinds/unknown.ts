@@ -17,7 +17,7 @@ export function isUnknownOutcome(e: unknown): boolean {
 }
 
 export async function markUnknown<D>(ctx: JobContext, r: Resource<D>, e: unknown): Promise<void> {
-  if (!await ctx.store.getResource(r.id)) return;
+  if (!(await ctx.store.getResource(r.id))) return;
   await saveResource(ctx.store, r, { state: 'unknown' });
   ctx.log(
     null,

@@ -38,7 +38,9 @@ export async function watchContainers(side: ContainerSide, hostId: string): Prom
     onEvent: (e) =>
       side.track(
         onContainerEvent(side, hostId, e).catch((err) =>
-          side.log(`${name}: handling container ${e.action} of ${e.name ?? e.id} failed: ${err instanceof Error ? err.message : String(err)}`),
+          side.log(
+            `${name}: handling container ${e.action} of ${e.name ?? e.id} failed: ${err instanceof Error ? err.message : String(err)}`,
+          ),
         ),
       ),
     onConnect: () =>
@@ -79,7 +81,8 @@ async function onContainerEvent(side: ContainerSide, hostId: string, e: Containe
     );
     return;
   }
-  for (const a of atts) if (a.state === 'ready') await saveResource(side.deps.store, a, { state: 'target-stopped' }, { stillWanted: () => false });
+  for (const a of atts)
+    if (a.state === 'ready') await saveResource(side.deps.store, a, { state: 'target-stopped' }, { stillWanted: () => false });
   // DHCP clients would renew for nobody and keep the dead namespace alive: stopped (a start re-attaches and restarts them).
   const dhcp = atts.filter((a) => a.data.dhcp).map((a) => a.id);
   if (dhcp.length) {
@@ -114,7 +117,7 @@ function reattach(side: ContainerSide, hostId: string, why: string, ids: string[
       ctx.log(null, 'info', `${why}: re-attaching ${ids.join(', ')}`);
       const failures: unknown[] = [];
       for (const id of ids) {
-        if (!await readResource(ctx.store, 'attachment', id)) continue;
+        if (!(await readResource(ctx.store, 'attachment', id))) continue;
         try {
           await repairAttachment(ctx, id);
         } catch (e) {

@@ -57,7 +57,9 @@ export class DockerEventWatcher {
     if (this.stopped) return;
     let stream: Readable;
     try {
-      stream = (await (await this.o.docker()).getEvents({
+      stream = (await (
+        await this.o.docker()
+      ).getEvents({
         filters: { type: ['container'], event: ['start', 'die', 'stop'] },
       })) as unknown as Readable;
     } catch (e) {

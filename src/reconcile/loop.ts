@@ -308,9 +308,9 @@ export class Reconciler {
         );
       if (mode === 'report') return ctx.log(null, 'info', 'report mode: nothing changed');
       // Read again under the locks: a job that ran meanwhile may have changed or removed them.
-      const fresh = (await Promise.all(drifted.map((d) => readResource(ctx.store, d.r.type, d.r.id) as Promise<AnyResource | null>))).filter(
-        (r) => r !== null,
-      );
+      const fresh = (
+        await Promise.all(drifted.map((d) => readResource(ctx.store, d.r.type, d.r.id) as Promise<AnyResource | null>))
+      ).filter((r) => r !== null);
       const repairing = fresh.filter((r) => r.state !== 'pending' && r.state !== 'deleting');
       await repairAll(ctx, repairing);
       for (const r of repairing) metrics.driftRepaired.inc({ kind: r.type });
@@ -359,7 +359,8 @@ export class Reconciler {
     if ((o as { target?: { running?: boolean | null } }).target?.running === false) {
       // Compare-and-set on the record as read before the host was: a change made meanwhile (a PATCH, a delete, a
       // job) wins, and the next pass decides again on the record as it is then.
-      if (r.state !== 'target-stopped') await saveResource(store, r as Resource<unknown>, { state: 'target-stopped' }, { stillWanted: () => false });
+      if (r.state !== 'target-stopped')
+        await saveResource(store, r as Resource<unknown>, { state: 'target-stopped' }, { stillWanted: () => false });
       return null;
     }
     let drift: DriftItem[] = o.drift;

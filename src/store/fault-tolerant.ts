@@ -233,7 +233,9 @@ export class FaultTolerantStore extends ForwardingStore implements StoreStatus {
               this.failed(e2);
               return false;
             }
-            this.report(`DROPPED a kept write that fails for a reason other than storage (${k.what}, job ${k.jobId}): ${describeFault(e2)}`);
+            this.report(
+              `DROPPED a kept write that fails for a reason other than storage (${k.what}, job ${k.jobId}): ${describeFault(e2)}`,
+            );
           }
           this.kept.shift();
           k.settled();
@@ -462,7 +464,13 @@ export class FaultTolerantStore extends ForwardingStore implements StoreStatus {
     };
     // Never fails; but while writes are kept it must wait its turn (the inner store numbers lines from its cache).
     if (this.kept.length && !this.direct)
-      this.kept.push({ jobId, what: `forget ${jobId}`, bookkeeping: true, apply: () => Promise.resolve(forget()), settled: () => undefined });
+      this.kept.push({
+        jobId,
+        what: `forget ${jobId}`,
+        bookkeeping: true,
+        apply: () => Promise.resolve(forget()),
+        settled: () => undefined,
+      });
     else forget();
   }
 

@@ -286,17 +286,7 @@ export class PgStore implements Store {
   async insertResource(r: NewResourceRecord): Promise<ResourceRecord> {
     await this.q(
       `INSERT INTO resources (id,type,key,state,job_id,created_at,updated_at,data,secret,version) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,1)`,
-      [
-        r.id,
-        r.type,
-        r.key,
-        r.state,
-        r.jobId,
-        r.createdAt,
-        r.updatedAt,
-        JSON.stringify(r.data),
-        r.secret ? JSON.stringify(r.secret) : null,
-      ],
+      [r.id, r.type, r.key, r.state, r.jobId, r.createdAt, r.updatedAt, JSON.stringify(r.data), r.secret ? JSON.stringify(r.secret) : null],
     );
     return { ...r, secret: r.secret ?? null, version: 1 };
   }

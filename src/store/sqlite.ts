@@ -132,7 +132,16 @@ class SqliteTables {
   updateResource(r: ResourceRecord): ResourceRecord {
     const n = this.db
       .prepare(`UPDATE resources SET key=?, state=?, job_id=?, updated_at=?, data=?, secret=?, version=version+1 WHERE id=? AND version=?`)
-      .run(r.key, r.state, r.jobId, r.updatedAt, JSON.stringify(r.data), r.secret ? JSON.stringify(r.secret) : null, r.id, r.version).changes;
+      .run(
+        r.key,
+        r.state,
+        r.jobId,
+        r.updatedAt,
+        JSON.stringify(r.data),
+        r.secret ? JSON.stringify(r.secret) : null,
+        r.id,
+        r.version,
+      ).changes;
     if (n === 0) throw new VersionConflictError(r.id, r.version, this.versionOf(r.id));
     return { ...r, version: r.version + 1 };
   }

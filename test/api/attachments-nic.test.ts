@@ -10,7 +10,7 @@ import { localHost, testApp } from '../helpers/app.js';
 const NIC = { ifname: 'eth0', address: '52:54:00:12:34:56', mtu: 1500, flags: ['UP'], linkinfo: null };
 
 async function withHost() {
-  const t = testApp();
+  const t = await testApp();
   expect((await t.json('POST', '/hosts', localHost('docker1'))).status).toBe(201);
   t.world.containers.set('web1', { id: 'c0ffee'.padEnd(64, '0'), pid: 4242, running: true });
   t.world.on((argv) => {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { localHost, testApp } from '../helpers/app.js';
 
 async function withBridges() {
-  const t = testApp();
+  const t = await testApp();
   expect((await t.json('POST', '/hosts', localHost('docker1'))).status).toBe(201);
   expect((await t.json('POST', '/bridges', { host: 'docker1', name: 'ovs_bridge', addresses: ['10.11.12.1/24'] })).status).toBe(201);
   expect((await t.json('POST', '/bridges', { host: 'docker1', name: 'docker0', type: 'linux', addresses: ['172.17.0.1/16'] })).status).toBe(
@@ -44,8 +44,8 @@ describe('attachments API', () => {
 
   it("defaults the MTU to the bridge's overlay MTU once a tunnel lowered it", async () => {
     const t = await withBridges();
-    const br = t.store.getResourceByKey('bridge', `${t.store.getResourceByKey('host', 'docker1')!.id}/ovs_bridge`)!;
-    t.store.updateResource({ ...br, data: { ...(br.data as object), overlayMtu: 1462 } });
+    const br = (await t.store.getResourceByKey('bridge', `${(await t.store.getResourceByKey('host', 'docker1'))!.id}/ovs_bridge`))!;
+    await t.store.updateResource({ ...br, data: { ...(br.data as object), overlayMtu: 1462 } });
     const a = await (await t.json('POST', '/attachments', { bridge: br.id, target: { container: 'web1' } })).json();
     expect(a.mtu).toBe(1462);
   });
@@ -90,7 +90,7 @@ describe('attachments API', () => {
     const noBridge = await t.json('POST', '/attachments', { bridge: 'docker1/nope', target: { pid: 1 } });
     expect(noBridge.status).toBe(404);
     expect(t.world.calls).toHaveLength(0);
-    expect(t.store.listJobs({ limit: 100, kind: 'attachment.create' }).items).toHaveLength(0);
+    expect((await t.store.listJobs({ limit: 100, kind: 'attachment.create' })).items).toHaveLength(0);
   });
 
   it('a failing step mid-plan undoes the veth and the port; delete answers 204; bridge delete refuses while in use', async () => {

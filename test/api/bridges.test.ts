@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { localHost, testApp } from '../helpers/app.js';
 
 async function withHost() {
-  const t = testApp();
+  const t = await testApp();
   const r = await t.json('POST', '/hosts', localHost('docker1'));
   expect(r.status).toBe(201);
   t.world.calls = [];
@@ -88,7 +88,7 @@ describe('bridges API', () => {
       expect((await r.json()).errors[0].pointer, addr).toBe('/addresses/0');
     }
     expect(t.world.calls).toHaveLength(0);
-    expect(t.store.listJobs({ limit: 100, kind: 'bridge.create' }).items).toHaveLength(0);
+    expect((await t.store.listJobs({ limit: 100, kind: 'bridge.create' })).items).toHaveLength(0);
     expect(existsSync('/tmp/x')).toBe(false);
   });
 

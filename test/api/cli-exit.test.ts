@@ -14,8 +14,8 @@ import type { Io } from '../../src/cli/topology.js';
 import { serveApp } from '../../src/listen.js';
 import { localHost, testApp } from '../helpers/app.js';
 
-describe('CLI exit codes against the service', () => {
-  const t = testApp();
+describe('CLI exit codes against the service', async () => {
+  const t = await testApp();
   let server: ServerType;
   let base = '';
   let dir = '';

@@ -10,7 +10,7 @@ const PID = 4242;
 const P = 'https://netplumb.dev/problems/';
 
 async function world() {
-  const t = testApp();
+  const t = await testApp();
   expect((await t.json('POST', '/hosts', localHost('docker1'))).status).toBe(201);
   expect((await t.json('POST', '/bridges', { host: 'docker1', name: 'ovs_bridge', addresses: ['10.11.12.1/24'] })).status).toBe(201);
   t.world.containers.set('web1', { id: 'c0ffee'.padEnd(64, '0'), pid: PID, running: true });
@@ -20,10 +20,10 @@ async function world() {
 }
 
 /** The host's recorded DHCP clients, as a probe would have found them. */
-function setClients(t: Awaited<ReturnType<typeof world>>, clients: string[]) {
-  const h = t.store.getResourceByKey('host', 'docker1')!;
+async function setClients(t: Awaited<ReturnType<typeof world>>, clients: string[]) {
+  const h = (await t.store.getResourceByKey('host', 'docker1'))!;
   const data = h.data as { facts: Record<string, unknown> };
-  t.store.updateResource({ ...h, data: { ...data, facts: { ...data.facts, dhcpClients: clients } } });
+  await t.store.updateResource({ ...h, data: { ...data, facts: { ...data.facts, dhcpClients: clients } } });
 }
 
 const cmdLines = (t: Awaited<ReturnType<typeof world>>) => t.world.calls.map((c) => c.argv);
@@ -80,7 +80,7 @@ describe('DHCP attachments', () => {
 
   it('dhcpClient dhclient (when the host has it) runs dhclient with its own script and files', async () => {
     const t = await world();
-    setClients(t, ['udhcpc', 'dhclient']);
+    await setClients(t, ['udhcpc', 'dhclient']);
     const r = await t.json('POST', '/attachments', {
       bridge: 'docker1/ovs_bridge',
       target: { container: 'web1' },
@@ -121,11 +121,11 @@ describe('DHCP attachments', () => {
     );
     expect(await post({ addresses: 'dhcp', gateway: '10.11.12.1' })).toContain('/gateway: with DHCP the router comes from the lease');
     expect(await post({ addresses: 'dhcp', dhcpClient: 'dhclient' })).toMatch(/^\/dhcpClient: docker1 has no dhclient/);
-    setClients(t, ['udhcpc', 'dhcpcd']);
+    await setClients(t, ['udhcpc', 'dhcpcd']);
     expect(await post({ addresses: 'dhcp', dhcpClient: 'dhcpcd' })).toMatch(/^\/dhcpClient: docker1: dhcpcd is not supported/);
-    setClients(t, ['dhcpcd']);
+    await setClients(t, ['dhcpcd']);
     expect(await post({ addresses: 'dhcp' })).toMatch(/^\/addresses: docker1: dhcpcd is not supported/);
-    setClients(t, []);
+    await setClients(t, []);
     expect(await post({ addresses: 'dhcp' })).toMatch(/^\/addresses: docker1 has no DHCP client/);
     expect(t.world.calls).toEqual([]);
     expect((await (await t.json('GET', '/attachments')).json()).items).toEqual([]);
@@ -204,9 +204,9 @@ describe('DHCP attachments', () => {
       if (argv.join(' ').startsWith('ip link add')) throw new Error('no re-attach expected');
       return undefined;
     });
-    t.store.updateResource({
-      ...t.store.getResource(a.id)!,
-      data: { ...(t.store.getResource(a.id)!.data as object), assignedMac: '02:00:00:00:00:01' },
+    await t.store.updateResource({
+      ...(await t.store.getResource(a.id))!,
+      data: { ...((await t.store.getResource(a.id))!.data as object), assignedMac: '02:00:00:00:00:01' },
     });
     const ok = await (await t.json('GET', `/attachments/${a.id}?observe=true`)).json();
     expect(ok.observed.dhcp).toMatchObject({

@@ -12,7 +12,7 @@ const TOKEN = 'test-token-0123456789abcdef';
 
 describe('auth and problems', () => {
   it('401 problem without a token, 200 with it; healthz and openapi.json are open', async () => {
-    const { app, json } = testApp({ token: TOKEN });
+    const { app, json } = await testApp({ token: TOKEN });
     const r = await app.request('/hosts');
     expect(r.status).toBe(401);
     expect(r.headers.get('content-type')).toContain('application/problem+json');
@@ -29,37 +29,37 @@ describe('auth and problems', () => {
   });
 
   it('unknown route → 404 problem', async () => {
-    const { json } = testApp();
+    const { json } = await testApp();
     const r = await json('GET', '/nope');
     expect(r.status).toBe(404);
     expect(await r.json()).toMatchObject({ type: 'https://netplumb.dev/problems/not-found', status: 404 });
   });
 
   it('unknown host → 404 problem', async () => {
-    const { json } = testApp();
+    const { json } = await testApp();
     const r = await json('GET', '/hosts/ghost');
     expect(r.status).toBe(404);
     expect((await r.json()).detail).toContain('ghost');
   });
 
   it('malformed JSON → 400 problem, no job', async () => {
-    const { json, store } = testApp();
+    const { json, store } = await testApp();
     const r = await json('POST', '/hosts', '{"name": "docker1",');
     expect(r.status).toBe(400);
     expect(r.headers.get('content-type')).toContain('application/problem+json');
     expect((await r.json()).type).toBe('https://netplumb.dev/problems/malformed-json');
-    expect(store.listJobs({ limit: 10 }).items).toHaveLength(0);
+    expect((await store.listJobs({ limit: 10 })).items).toHaveLength(0);
   });
 
   it('a body over 1 MiB → 413 problem', async () => {
-    const { json } = testApp();
+    const { json } = await testApp();
     const r = await json('POST', '/hosts', { name: 'docker1', executor: { kind: 'local' }, labels: { big: 'x'.repeat(1024 * 1024 + 10) } });
     expect(r.status).toBe(413);
     expect((await r.json()).type).toBe('https://netplumb.dev/problems/payload-too-large');
   });
 
   it('422 with JSON pointers for every bad field, and no job, no command', async () => {
-    const { json, store, world } = testApp();
+    const { json, store, world } = await testApp();
     const r = await json('POST', '/hosts', {
       name: '-bad name',
       executor: { kind: 'ssh', address: 'not an address!', port: 70000, user: 'Root', hostKeySha256: 'MD5:abc', privateKey: 'k' },
@@ -69,12 +69,12 @@ describe('auth and problems', () => {
     const pointers = p.errors.map((e: { pointer: string }) => e.pointer).sort();
     expect(pointers).toEqual(['/executor/address', '/executor/hostKeySha256', '/executor/port', '/executor/user', '/name']);
     expect(JSON.stringify(p)).not.toContain('"k"');
-    expect(store.listJobs({ limit: 10 }).items).toHaveLength(0);
+    expect((await store.listJobs({ limit: 10 })).items).toHaveLength(0);
     expect(world.calls).toHaveLength(0);
   });
 
   it('422 for a bad query parameter, with its name', async () => {
-    const { json } = testApp();
+    const { json } = await testApp();
     const r = await json('GET', '/hosts?limit=0');
     expect(r.status).toBe(422);
     expect((await r.json()).errors[0]).toMatchObject({ in: 'query', pointer: '/limit' });
@@ -83,7 +83,7 @@ describe('auth and problems', () => {
 
 describe('hosts and jobs', () => {
   it('POST /hosts waits for the probe job and answers 201 with facts and job; GET by name and id', async () => {
-    const { json, world } = testApp();
+    const { json, world } = await testApp();
     const r = await json('POST', '/hosts', localHost('docker1', { tunnelIp: '10.10.10.101', labels: { site: 'lab' } }));
     expect(r.status).toBe(201);
     const h = await r.json();
@@ -112,7 +112,7 @@ describe('hosts and jobs', () => {
   });
 
   it('SSH secrets are write-only: never in responses or job logs', async () => {
-    const { json } = testApp({ config: { secretKey: testSecretKey() } });
+    const { json } = await testApp({ config: { secretKey: testSecretKey() } });
     const key = testPrivateKey();
     const SECRET = keyBody(key).slice(0, 40);
     const r = await json('POST', '/hosts', {
@@ -130,7 +130,7 @@ describe('hosts and jobs', () => {
   });
 
   it('Prefer: respond-async → 202 with Location; GET /jobs/{id} follows it; wait=0 too', async () => {
-    const { json, world } = testApp();
+    const { json, world } = await testApp();
     world.delayMs = 30;
     const r = await json('POST', '/hosts', localHost(), { Prefer: 'respond-async' });
     expect(r.status).toBe(202);
@@ -152,7 +152,7 @@ describe('hosts and jobs', () => {
   });
 
   it('a probe that cannot reach the host fails the job with its problem (502) and jobId', async () => {
-    const { json, world } = testApp();
+    const { json, world } = await testApp();
     const { ExecError } = await import('../../src/exec/errors.js');
     world.on((argv) => {
       if (argv[0] === 'uname') throw new ExecError('host-unreachable', 'cannot reach 192.0.2.1:22: connect ECONNREFUSED');
@@ -168,7 +168,7 @@ describe('hosts and jobs', () => {
   });
 
   it('jobs on one host run one after the other; jobs on two hosts overlap', async () => {
-    const { json, world, deps } = testApp();
+    const { json, world, deps } = await testApp();
     await json('POST', '/hosts', localHost('a'));
     await json('POST', '/hosts', localHost('b'));
     const spans = { a: [] as [number, number][], b: [] as [number, number][] };
@@ -192,7 +192,7 @@ describe('hosts and jobs', () => {
   });
 
   it('DELETE /hosts/{name} → 204, then 404', async () => {
-    const { json } = testApp();
+    const { json } = await testApp();
     await json('POST', '/hosts', localHost());
     const r = await json('DELETE', '/hosts/docker1');
     expect(r.status).toBe(204);
@@ -202,7 +202,7 @@ describe('hosts and jobs', () => {
 
 describe('idempotency keys', () => {
   it('same key + same request → stored response replayed, work runs once', async () => {
-    const { json, world, store } = testApp();
+    const { json, world, store } = await testApp();
     const h = { 'Idempotency-Key': 'k-1' };
     const r1 = await json('POST', '/hosts', localHost(), h);
     const b1 = await r1.text();
@@ -213,11 +213,11 @@ describe('idempotency keys', () => {
     expect(r2.headers.get('idempotency-replayed')).toBe('true');
     expect(await r2.text()).toBe(b1);
     expect(world.calls.filter((c) => c.argv[0] === 'uname').length).toBe(probes);
-    expect(store.listJobs({ limit: 10 }).items).toHaveLength(1);
+    expect((await store.listJobs({ limit: 10 })).items).toHaveLength(1);
   });
 
   it('same key + different request → 422; while the first runs → 409', async () => {
-    const { json, world } = testApp();
+    const { json, world } = await testApp();
     world.delayMs = 40;
     const first = json('POST', '/hosts', localHost('a'), { 'Idempotency-Key': 'k-2', Prefer: 'respond-async' });
     expect((await first).status).toBe(202);
@@ -230,13 +230,13 @@ describe('idempotency keys', () => {
   });
 
   it('a key over 255 characters → 422', async () => {
-    const { json } = testApp();
+    const { json } = await testApp();
     const r = await json('POST', '/hosts', localHost(), { 'Idempotency-Key': 'x'.repeat(256) });
     expect(r.status).toBe(422);
   });
 
   it('50 simultaneous identical POSTs with one key → one job, one execution', async () => {
-    const { json, world, store, deps } = testApp();
+    const { json, world, store, deps } = await testApp();
     world.delayMs = 5;
     const rs: Response[] = await Promise.all(
       Array.from({ length: 50 }, async () => json('POST', '/hosts', localHost('storm'), { 'Idempotency-Key': 'storm-key' })),
@@ -249,7 +249,7 @@ describe('idempotency keys', () => {
     expect(
       rs.every((r) => r.status === 409 || (r.status === 201 && (r === fresh[0] || r.headers.get('idempotency-replayed') === 'true'))),
     ).toBe(true);
-    expect(store.listJobs({ limit: 100 }).items).toHaveLength(1);
+    expect((await store.listJobs({ limit: 100 })).items).toHaveLength(1);
     expect(world.calls.filter((c) => c.argv[0] === 'uname')).toHaveLength(1);
     const after = await json('POST', '/hosts', localHost('storm'), { 'Idempotency-Key': 'storm-key' });
     expect(after.status).toBe(201);
@@ -259,7 +259,7 @@ describe('idempotency keys', () => {
 
 describe('job logs', () => {
   it('JSON pages with nextCursor', async () => {
-    const { json } = testApp();
+    const { json } = await testApp();
     const h = await (await json('POST', '/hosts', localHost())).json();
     const all = await (await json('GET', `/jobs/${h.job.id}/logs`)).json();
     expect(all.items.length).toBeGreaterThan(5);
@@ -288,7 +288,7 @@ describe('page cursors (issue 27)', () => {
   };
 
   it("are opaque; a malformed one, or one of another list (or another job's log), is a 400 pointing at cursor", async () => {
-    const { json } = testApp();
+    const { json } = await testApp();
     for (const name of ['h1', 'h2', 'h3']) expect((await json('POST', '/hosts', localHost(name))).status).toBe(201);
     const p1 = await (await json('GET', '/hosts?limit=2')).json();
     expect(p1.items.map((h: { name: string }) => h.name)).toEqual(['h1', 'h2']);
@@ -308,7 +308,7 @@ describe('page cursors (issue 27)', () => {
   });
 
   it('GET /jobs?after=<job id> pages on from a job one has (how /ui polls for new jobs)', async () => {
-    const { json } = testApp();
+    const { json } = await testApp();
     for (const name of ['h1', 'h2', 'h3']) await json('POST', '/hosts', localHost(name));
     const all = (await (await json('GET', '/jobs')).json()).items as { id: string }[];
     const after = await (await json('GET', `/jobs?after=${all[0]!.id}`)).json();
@@ -317,7 +317,7 @@ describe('page cursors (issue 27)', () => {
   });
 
   it('SSE streams a running job live to its end event, resumable with Last-Event-ID', async () => {
-    const { json, app, world } = testApp();
+    const { json, app, world } = await testApp();
     world.delayMs = 20;
     const { job } = await (await json('POST', '/hosts', localHost(), { Prefer: 'respond-async' })).json();
     const res = await app.request(`/jobs/${job.id}/logs`, { headers: { Accept: 'text/event-stream' } });
@@ -350,29 +350,29 @@ describe('restart', () => {
   let dir: string;
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('a job left running in the file becomes interrupted at start-up, with a log line saying why', () => {
+  it('a job left running in the file becomes interrupted at start-up, with a log line saying why', async () => {
     dir = mkdtempSync(join(tmpdir(), 'netplumb-'));
     const path = join(dir, 'np.db');
     const s1 = new SqliteStore(path);
     const job = newJob({ kind: 'bridge.create', resource: { type: 'bridge', id: 'br_x' }, hosts: ['host_x'] });
     job.status = 'running';
-    s1.insertJob(job);
-    s1.close(); // the process "crashed"
+    await s1.insertJob(job);
+    await s1.close(); // the process "crashed"
     const s2 = new SqliteStore(path);
-    expect(recoverInterruptedJobs(s2)).toEqual([job.id]);
-    const j = s2.getJob(job.id)!;
+    expect(await recoverInterruptedJobs(s2)).toEqual([job.id]);
+    const j = (await s2.getJob(job.id))!;
     expect(j.status).toBe('interrupted');
     expect(j.error?.type).toBe('https://netplumb.dev/problems/job-interrupted');
-    expect(s2.getLogs(job.id, 0, 10).at(-1)!.text).toContain('stopped while this job was running');
-    s2.close();
+    expect((await s2.getLogs(job.id, 0, 10)).at(-1)!.text).toContain('stopped while this job was running');
+    await s2.close();
   });
 });
 
 describe('job log stream under load', () => {
   it('a client joining a job with a long backlog while it keeps writing gets every line once, in order', async () => {
-    const { app, deps, store } = testApp();
+    const { app, deps, store } = await testApp();
     const job = newJob({ kind: 'test.chatty', resource: { type: 'host', id: 'host_x' }, hosts: ['host_x'] });
-    store.insertJob(job);
+    await store.insertJob(job);
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
     deps.runner.start(job, async (ctx) => {
@@ -398,7 +398,7 @@ describe('job log stream under load', () => {
       .map((e) => /^id: (\d+)$/m.exec(e)?.[1])
       .filter(Boolean)
       .map(Number);
-    const total = store.getLogs(job.id, 0, 10_000).length;
+    const total = (await store.getLogs(job.id, 0, 10_000)).length;
     expect(seqs).toEqual(Array.from({ length: total }, (_, i) => i + 1));
     expect(text.trimEnd().split('\n\n').at(-1)).toContain('event: end');
   });
@@ -409,7 +409,7 @@ describe('restart recovery', () => {
     const dir = mkdtempSync(join(tmpdir(), 'netplumb-'));
     try {
       const path = join(dir, 'np.db');
-      const a = testApp({ dbPath: path });
+      const a = await testApp({ dbPath: path });
       expect((await a.json('POST', '/hosts', localHost())).status).toBe(201);
       a.world.delayMs = 200;
       const r = await a.json(
@@ -420,8 +420,8 @@ describe('restart recovery', () => {
       );
       expect(r.status).toBe(202);
       // "crash": a second process opens the same file while the job is still running in the first
-      const b = testApp({ dbPath: path });
-      expect(recoverInterruptedJobs(b.store)).toHaveLength(1);
+      const b = await testApp({ dbPath: path });
+      expect(await recoverInterruptedJobs(b.store)).toHaveLength(1);
       const again = await b.json('POST', '/bridges', { host: 'docker1', name: 'br1' }, { 'Idempotency-Key': 'k-restart' });
       expect(again.status).toBe(500);
       expect((await again.json()).type).toBe('https://netplumb.dev/problems/job-interrupted');
@@ -444,7 +444,7 @@ describe('SSH key paths', () => {
     const keyDir = mkdtempSync(join(tmpdir(), 'np-keys-'));
     try {
       writeFileSync(join(keyDir, 'docker1'), testPrivateKey(), { mode: 0o600 });
-      const { json, world } = testApp({ config: { keyDir } });
+      const { json, world } = await testApp({ config: { keyDir } });
       for (const p of [`${keyDir}/../../shadow`, '/root/.ssh/id_ed25519', keyDir]) {
         const r = await json('POST', '/hosts', body(p));
         expect(r.status, p).toBe(422);
@@ -460,7 +460,7 @@ describe('SSH key paths', () => {
 
 describe('HTTP semantics (issue 27)', () => {
   it('a 201 says where the resource is (Location), first time and replayed; GET there finds it', async () => {
-    const { json } = testApp();
+    const { json } = await testApp();
     const r = await json('POST', '/hosts', localHost('loc1'), { 'Idempotency-Key': 'loc-1' });
     expect(r.status).toBe(201);
     const h = await r.json();
@@ -474,7 +474,7 @@ describe('HTTP semantics (issue 27)', () => {
   });
 
   it('a path the service has, with a method it does not take → 405 with Allow; a path it does not have → 404', async () => {
-    const { json } = testApp();
+    const { json } = await testApp();
     for (const [method, path, allow] of [
       ['PUT', '/hosts', 'GET, HEAD, POST'],
       ['DELETE', '/jobs', 'GET, HEAD'],
@@ -493,7 +493,7 @@ describe('HTTP semantics (issue 27)', () => {
   });
 
   it('Accept naming nothing the operation answers with → 406 (as JSON); JSON, wildcards, q-values and none are served', async () => {
-    const { json } = testApp();
+    const { json } = await testApp();
     const as = (accept: string) => json('GET', '/hosts', undefined, { Accept: accept });
     const xml = await as('application/xml');
     expect(xml.status).toBe(406);
@@ -509,7 +509,7 @@ describe('HTTP semantics (issue 27)', () => {
   });
 
   it('/healthz and /readyz are in the document, open (no token), and answer as it says', async () => {
-    const { app } = testApp({ token: TOKEN });
+    const { app } = await testApp({ token: TOKEN });
     const doc = await (await app.request('/openapi.json')).json();
     for (const path of ['/healthz', '/readyz']) {
       expect(doc.paths[path].get.security, path).toEqual([]);

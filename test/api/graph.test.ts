@@ -24,7 +24,7 @@ const SEED = {
 const TOKEN = 'graph-test-token-0123456789';
 
 async function seeded() {
-  const t = testApp({ token: TOKEN });
+  const t = await testApp({ token: TOKEN });
   t.world.containers.set('web1', { id: 'c'.repeat(64), pid: 4242, running: true });
   t.world.containers.set('web2', { id: 'd'.repeat(64), pid: 4343, running: true });
   t.world.on((argv) => (argv[0] === 'nsenter' && argv.includes('-j') ? { stdout: JSON.stringify([{ ifname: 'lo' }]) } : undefined));
@@ -167,7 +167,7 @@ describe('graph exports', () => {
 
 describe('/ui', () => {
   it('served without the token, under a strict CSP, no inline script or style; it says a token is needed', async () => {
-    const t = testApp({ token: TOKEN });
+    const t = await testApp({ token: TOKEN });
     const r = await t.app.request('/ui');
     expect(r.status).toBe(200);
     expect(r.headers.get('content-type')).toBe('text/html; charset=utf-8');
@@ -189,7 +189,7 @@ describe('/ui', () => {
   });
 
   it('the bundle is built from the package (no CDN) and is plain JavaScript for the browser', async () => {
-    const t = testApp();
+    const t = await testApp();
     const r = await t.app.request('/ui/app.js');
     expect(r.status).toBe(200);
     expect(r.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
@@ -202,7 +202,7 @@ describe('/ui', () => {
   });
 
   it('behind the Host check like every page (DNS rebinding)', async () => {
-    const t = testApp({ config: { port: 8080 } });
+    const t = await testApp({ config: { port: 8080 } });
     expect((await t.app.request('http://evil.example/ui', { headers: { Host: 'evil.example' } })).status).toBe(421);
     expect((await t.app.request('http://127.0.0.1:8080/ui', { headers: { Host: '127.0.0.1:8080' } })).status).toBe(200);
   });

@@ -12,7 +12,7 @@ import type { Responder } from '../helpers/fake-host.js';
 const PID = 4242;
 
 async function world() {
-  const t = testApp();
+  const t = await testApp();
   expect((await t.json('POST', '/hosts', localHost('docker1'))).status).toBe(201);
   expect((await t.json('POST', '/bridges', { host: 'docker1', name: 'ovs_bridge', addresses: ['10.11.12.1/24'] })).status).toBe(201);
   t.world.containers.set('web1', { id: 'c0ffee'.padEnd(64, '0'), pid: PID, running: true });
@@ -195,7 +195,7 @@ describe('the reconcile loop per host mode', () => {
     (await (await t.json('GET', `/jobs?kind=${kind}&limit=500`)).json()).items as { id: string; status: string }[];
 
   it('report: the drift is logged in a job and nothing changes, once; auto: the bridge is re-created', async () => {
-    const t = testApp();
+    const t = await testApp();
     expect((await t.json('POST', '/hosts', localHost('docker1', { reconcile: 'report' }))).status).toBe(201);
     expect((await t.json('POST', '/hosts', localHost('docker2'))).status).toBe(201);
     for (const host of ['docker1', 'docker2']) expect((await t.json('POST', '/bridges', { host, name: 'br0' })).status).toBe(201);
@@ -250,7 +250,7 @@ describe('a re-POST converges for tunnels and attachments too', () => {
   });
 
   it('a tunnel whose plan lost its connection stays unknown; the same POST again converges', async () => {
-    const t = testApp();
+    const t = await testApp();
     for (const [name, ip] of [
       ['docker1', '10.10.10.101'],
       ['docker3', '192.168.50.101'],
@@ -273,7 +273,7 @@ describe('a re-POST converges for tunnels and attachments too', () => {
 
 describe('the reconcile loop after a reboot', () => {
   it('a probe that sees another boot id makes the loop observe and repair the host', async () => {
-    const t = testApp();
+    const t = await testApp();
     expect((await t.json('POST', '/hosts', localHost('docker1'))).status).toBe(201);
     expect((await t.json('POST', '/bridges', { host: 'docker1', name: 'br0' })).status).toBe(201);
     const loop = new Reconciler(t.deps, { intervalMs: 0, tickMs: 20, dockerEvents: false, log: () => {} }).start();

@@ -7,8 +7,8 @@ import { serveApp } from '../../src/listen.js';
 import { localHost, testApp } from '../helpers/app.js';
 import { contractMismatches } from '../helpers/contract.js';
 
-describe('over a socket', () => {
-  const t = testApp();
+describe('over a socket', async () => {
+  const t = await testApp();
   let server: ServerType;
   let base = '';
   beforeAll(async () => {

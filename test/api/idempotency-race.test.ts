@@ -11,19 +11,19 @@ import { localHost, testApp } from '../helpers/app.js';
 /** Hides the next `misses` idempotency records from reads (the other replica's commit not seen yet). */
 class StaleReads extends ForwardingStore {
   misses = 0;
-  override getIdempotency(key: string): IdempotencyRecord | null {
+  override async getIdempotency(key: string): Promise<IdempotencyRecord | null> {
     if (this.misses > 0) {
       this.misses--;
       return null;
     }
-    return super.getIdempotency(key);
+    return await super.getIdempotency(key);
   }
 }
 
 describe('Idempotency-Key race', () => {
   it('the unique key refuses the second insert; the request replays the first answer and no second job runs', async () => {
     let stale: StaleReads | undefined;
-    const t = testApp({ wrapStore: (s) => (stale = new StaleReads(s)) });
+    const t = await testApp({ wrapStore: (s) => (stale = new StaleReads(s)) });
     expect((await t.json('POST', '/hosts', localHost('docker1'))).status).toBe(201);
     const made = await t.json('POST', '/bridges', { host: 'docker1', name: 'br_race', type: 'linux' });
     expect(made.status).toBe(201);
@@ -33,7 +33,7 @@ describe('Idempotency-Key race', () => {
     const first = await t.json('PATCH', `/bridges/${id}`, body, headers);
     expect(first.status).toBe(200);
     const firstBody = await first.text();
-    const jobsBefore = t.store.listJobs({ limit: 100 }).items.length;
+    const jobsBefore = (await t.store.listJobs({ limit: 100 })).items.length;
     const callsBefore = t.world.calls.length;
 
     stale!.misses = 1;
@@ -43,8 +43,8 @@ describe('Idempotency-Key race', () => {
     expect(second.headers.get('idempotency-replayed')).toBe('true');
     expect(await second.text()).toBe(firstBody);
     // The job row of the losing attempt was rolled back with its transaction; no command ran again.
-    expect(t.store.listJobs({ limit: 100 }).items).toHaveLength(jobsBefore);
+    expect((await t.store.listJobs({ limit: 100 })).items).toHaveLength(jobsBefore);
     expect(t.world.calls.length).toBe(callsBefore);
-    expect(t.store.allResources('bridge')).toHaveLength(1);
+    expect(await t.store.allResources('bridge')).toHaveLength(1);
   });
 });

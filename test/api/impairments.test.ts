@@ -11,7 +11,7 @@ import { trafficControlProbe } from '../../src/ops/probe.js';
 import type { TunnelData } from '../../src/model/tunnels.js';
 
 async function world(o: { netem?: boolean } = {}) {
-  const t = testApp();
+  const t = await testApp();
   if (o.netem) t.world.on((argv) => (argv.join('\0') === trafficControlProbe.join('\0') ? { stdout: TRAFFIC_CONTROL_ALL } : undefined));
   for (const [name, ip] of [
     ['docker1', '10.10.10.101'],
@@ -157,9 +157,9 @@ describe('PATCH /attachments/{id}', () => {
 
   it('a host probed before impairments existed: 409 asking for a probe', async () => {
     const t = await world();
-    const host = t.store.getResourceByKey('host', 'docker1')!;
+    const host = (await t.store.getResourceByKey('host', 'docker1'))!;
     const data = host.data as { facts: Record<string, unknown> };
-    t.store.updateResource({ ...host, data: { ...data, facts: { ...data.facts, trafficControl: undefined } } });
+    await t.store.updateResource({ ...host, data: { ...data, facts: { ...data.facts, trafficControl: undefined } } });
     const r = await t.json('PATCH', `/attachments/${t.att.id}`, { impairment: { toContainer: { lossPercent: 1 } } });
     expect(r.status).toBe(409);
     expect((await r.json()).detail).toContain('POST /hosts/docker1/probe');
@@ -221,8 +221,8 @@ describe('PATCH /attachments/{id}', () => {
 });
 
 describe('PATCH /tunnels/{id}', () => {
-  function tunnel(t: Awaited<ReturnType<typeof world>>, type: 'ovs' | 'linux') {
-    const hosts = ['docker1', 'docker3'].map((n) => t.store.getResourceByKey('host', n)!);
+  async function tunnel(t: Awaited<ReturnType<typeof world>>, type: 'ovs' | 'linux') {
+    const hosts = await Promise.all(['docker1', 'docker3'].map(async (n) => (await t.store.getResourceByKey('host', n))!));
     const id = newId('tunnel');
     const end = (i: 0 | 1) => ({
       bridgeId: newId('bridge'),
@@ -238,7 +238,7 @@ describe('PATCH /tunnels/{id}', () => {
     });
     const data: TunnelData = { type: 'vxlan', key: 5, dstPort: null, endpoints: [end(0), end(1)], overlayMtu: 1450, labels: {} };
     const now = new Date().toISOString();
-    t.store.insertResource({
+    await t.store.insertResource({
       id,
       type: 'tunnel',
       key: id,
@@ -254,7 +254,7 @@ describe('PATCH /tunnels/{id}', () => {
 
   it('Linux ends: each direction on its own host, on the tunnel device; link down on both ends', async () => {
     const t = await world();
-    const id = tunnel(t, 'linux');
+    const id = await tunnel(t, 'linux');
     const r = await t.json('PATCH', `/tunnels/${id}`, { impairment: { aToB: { lossPercent: 5 }, bToA: { rateMbit: 20 } }, link: 'down' });
     const b = await r.json();
     expect(r.status, JSON.stringify(b)).toBe(200);
@@ -266,7 +266,7 @@ describe('PATCH /tunnels/{id}', () => {
 
   it('OVS ends: an impairment is refused (422 saying why, before any command); link down is OpenFlow no-forward + no-receive', async () => {
     const t = await world();
-    const id = tunnel(t, 'ovs');
+    const id = await tunnel(t, 'ovs');
     const r = await t.json('PATCH', `/tunnels/${id}`, { impairment: { bToA: { lossPercent: 5 } }, link: 'down' });
     expect(r.status).toBe(422);
     const p = await r.json();

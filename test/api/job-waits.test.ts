@@ -7,7 +7,7 @@ import { localHost, testApp } from '../helpers/app.js';
 
 /** A host whose `add-br` waits for the test; the second bridge job queues behind the first one's exclusive lock. */
 async function heldHost(lockWaitMs: number, bridgesFirst: string[] = []) {
-  const t = testApp({ config: { lockWaitMs } });
+  const t = await testApp({ config: { lockWaitMs } });
   expect((await t.json('POST', '/hosts', localHost('docker1'))).status).toBe(201);
   for (const name of bridgesFirst) expect((await t.json('POST', '/bridges', { host: 'docker1', name })).status).toBe(201);
   let letGo!: () => void;

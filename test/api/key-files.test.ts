@@ -50,7 +50,7 @@ afterEach(() => {
 
 describe('key files (issue 9, finding 4)', () => {
   it('a symlink inside NETPLUMB_KEY_DIR pointing out of it (to /etc/shadow, or to a key elsewhere) is refused: 422 unusable-key, no job', async () => {
-    const { json, store, world } = testApp({ config: { keyDir } });
+    const { json, store, world } = await testApp({ config: { keyDir } });
     for (const p of [join(keyDir, 'shadow'), join(keyDir, 'out'), join(keyDir, 'subdir', 'stolen')]) {
       const r = await json('POST', '/hosts', body('k', p));
       expect(r.status, p).toBe(422);
@@ -58,7 +58,7 @@ describe('key files (issue 9, finding 4)', () => {
       expect(problem.type, p).toBe('https://netplumb.dev/problems/unusable-key');
       expect(problem.errors[0].pointer).toBe('/executor/privateKeyPath');
     }
-    expect(store.listJobs({ limit: 10 }).items).toHaveLength(0);
+    expect((await store.listJobs({ limit: 10 })).items).toHaveLength(0);
     expect(world.calls).toHaveLength(0);
     // A link that stays inside the directory is fine.
     expect((await json('POST', '/hosts', body('alias', join(keyDir, 'alias')))).status).toBe(201);
@@ -66,7 +66,7 @@ describe('key files (issue 9, finding 4)', () => {
 
   it('every failure to use a key file reads the same: missing, a directory, a FIFO, unparsable, /etc/shadow, outside the directory', async () => {
     for (const dir of [undefined, keyDir]) {
-      const { json, store } = testApp({ config: { keyDir: dir } });
+      const { json, store } = await testApp({ config: { keyDir: dir } });
       const paths = [
         join(keyDir, 'missing'),
         join(keyDir, 'adir'),
@@ -86,7 +86,7 @@ describe('key files (issue 9, finding 4)', () => {
         expect(problem.detail).not.toMatch(/ENOENT|EISDIR|EACCES|ELOOP|Unsupported|format of|shadow/);
       }
       expect(details.size, `keyDir ${dir}`).toBe(1);
-      expect(store.listJobs({ limit: 10 }).items).toHaveLength(0);
+      expect((await store.listJobs({ limit: 10 })).items).toHaveLength(0);
     }
   });
 
@@ -123,7 +123,7 @@ describe('key files (issue 9, finding 4)', () => {
 
   it('a key file swapped for a link out of the directory after registration fails the job with 422 unusable-key, not 502', async () => {
     const store = new SqliteStore(':memory:');
-    const deps = createDeps(store, { defaultWaitMs: 10_000, idempotencyTtlMs: 86_400_000, maxBodyBytes: 1 << 20, keyDir });
+    const deps = await createDeps(store, { defaultWaitMs: 10_000, idempotencyTtlMs: 86_400_000, maxBodyBytes: 1 << 20, keyDir });
     const app = checkedAgainstSpec(createApp(deps));
     const keyPath = join(keyDir, 'rotating');
     writeFileSync(keyPath, testPrivateKey(), { mode: 0o600 });
@@ -145,7 +145,7 @@ describe('key files (issue 9, finding 4)', () => {
     } finally {
       await deps.runner.drain();
       await deps.hosts.closeAll();
-      store.close();
+      await store.close();
     }
   });
 });

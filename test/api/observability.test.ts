@@ -12,10 +12,10 @@ const TOKEN = 'obs-test-token-0123456789abcdef';
 const METRICS_TOKEN = 'scraper-token-0123456789abcdef';
 
 /** An app whose service log is captured as lines. */
-function observedApp(config: Parameters<typeof testApp>[0] = {}) {
+async function observedApp(config: Parameters<typeof testApp>[0] = {}) {
   const lines: string[] = [];
   const obs = createObservability({ logLevel: 'debug', logOut: { write: (l: string) => void lines.push(l) } });
-  const t = testApp({ token: TOKEN, obs, ...config });
+  const t = await testApp({ token: TOKEN, obs, ...config });
   const logs = () => lines.map((l) => JSON.parse(l) as Record<string, unknown>);
   return { ...t, obs, lines, logs };
 }
@@ -31,7 +31,7 @@ function samples(text: string): Map<string, number> {
   return out;
 }
 
-async function scrape(t: ReturnType<typeof observedApp>, token = TOKEN) {
+async function scrape(t: Awaited<ReturnType<typeof observedApp>>, token = TOKEN) {
   const r = await t.app.request('/metrics', { headers: { Authorization: `Bearer ${token}` } });
   expect(r.status).toBe(200);
   expect(r.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
@@ -40,7 +40,7 @@ async function scrape(t: ReturnType<typeof observedApp>, token = TOKEN) {
 
 describe('GET /metrics', () => {
   it('needs the token (401 without it); NETPLUMB_METRICS_TOKEN opens /metrics and nothing else', async () => {
-    const t = observedApp({ config: { metricsToken: METRICS_TOKEN } });
+    const t = await observedApp({ config: { metricsToken: METRICS_TOKEN } });
     const none = await t.app.request('/metrics');
     expect(none.status).toBe(401);
     expect(none.headers.get('www-authenticate')).toBe('Bearer realm="netplumb"');
@@ -51,7 +51,7 @@ describe('GET /metrics', () => {
   });
 
   it('counts requests by route template, jobs by kind and outcome, batches and commands per host as they happened', async () => {
-    const t = observedApp();
+    const t = await observedApp();
     expect((await t.json('POST', '/hosts', localHost('docker1'))).status).toBe(201);
     expect((await t.json('POST', '/bridges', { host: 'docker1', name: 'br0' })).status).toBe(201);
     t.world.on((argv) => (argv[0] === 'ip' && argv[2] === 'replace' ? { exitCode: 2, stderr: 'Error: boom' } : undefined));
@@ -84,7 +84,7 @@ describe('GET /metrics', () => {
   });
 
   it('counts Idempotency-Key replays and conflicts', async () => {
-    const t = observedApp();
+    const t = await observedApp();
     await t.json('POST', '/hosts', localHost('docker1'));
     const key = { 'Idempotency-Key': 'k-1' };
     expect((await t.json('POST', '/bridges', { host: 'docker1', name: 'br0' }, key)).status).toBe(201);
@@ -98,7 +98,7 @@ describe('GET /metrics', () => {
 
   it('answers while the store refuses writes: store_writable 0, the faults counted', async () => {
     let faulty: FaultyStore | undefined;
-    const t = observedApp({ wrapStore: (s) => (faulty = new FaultyStore(s)) });
+    const t = await observedApp({ wrapStore: (s) => (faulty = new FaultyStore(s)) });
     await t.json('POST', '/hosts', localHost('docker1'));
     faulty!.full = true;
     expect((await t.json('POST', '/bridges', { host: 'docker1', name: 'br0' })).status).toBe(503);
@@ -111,7 +111,7 @@ describe('GET /metrics', () => {
   });
 
   it('label sets do not grow with resources: 200 bridges make no more series than 5', async () => {
-    const t = observedApp();
+    const t = await observedApp();
     await t.json('POST', '/hosts', localHost('docker1'));
     await t.json('POST', '/hosts', localHost('docker3'));
     const make = async (from: number, to: number) => {
@@ -139,7 +139,7 @@ describe('traces', () => {
   const PARENT = `00-${TRACE}-00f067aa0ba902b7-01`;
 
   it("a request's traceparent is answered, recorded on its job (GET /jobs/{id}) and on every log line about it", async () => {
-    const t = observedApp();
+    const t = await observedApp();
     await t.json('POST', '/hosts', localHost('docker1'));
     const r = await t.json('POST', '/bridges', { host: 'docker1', name: 'br0' }, { traceparent: PARENT, 'X-Request-Id': 'ci-run-42' });
     expect(r.status).toBe(201);
@@ -158,7 +158,7 @@ describe('traces', () => {
   });
 
   it('without a traceparent (or with a malformed one) a new trace id is made, different for each request', async () => {
-    const t = observedApp();
+    const t = await observedApp();
     const a = await t.json('GET', '/hosts');
     const b = await t.json('GET', '/hosts', undefined, { traceparent: '00-00000000000000000000000000000000-00f067aa0ba902b7-01' });
     const ids = [a.headers.get('x-trace-id'), b.headers.get('x-trace-id')];
@@ -172,7 +172,7 @@ describe('the service log', () => {
   it('is JSON lines with level, time, request and trace ids; never the token or an inline private key', async () => {
     const key =
       '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n-----END OPENSSH PRIVATE KEY-----\n';
-    const t = observedApp();
+    const t = await observedApp();
     t.deps.runner.addSecret(key);
     await t.json('POST', '/hosts', localHost('docker1'));
     // Whatever a line carries passes the redactor: here a careless caller logs both secrets outright.
@@ -196,7 +196,7 @@ describe('the service log', () => {
 
   it('logs nothing below its level', async () => {
     const lines: string[] = [];
-    const t = testApp({ obs: createObservability({ logLevel: 'warn', logOut: { write: (l: string) => void lines.push(l) } }) });
+    const t = await testApp({ obs: createObservability({ logLevel: 'warn', logOut: { write: (l: string) => void lines.push(l) } }) });
     await t.json('POST', '/hosts', localHost('docker1'));
     expect(lines).toEqual([]);
   });

@@ -10,7 +10,7 @@ const EVIL = { Host: 'evil.example', Origin: 'http://evil.example' };
 
 describe('DNS rebinding and cross-site requests (issue 9, finding 1)', () => {
   it('no token: a request for Host evil.example with Origin evil.example is refused (421) and runs no job', async () => {
-    const { json, store, world } = testApp();
+    const { json, store, world } = await testApp();
     const r = await json('POST', '/hosts', localHost('docker1'), EVIL);
     expect(r.status).toBe(421);
     expect(r.headers.get('content-type')).toContain('application/problem+json');
@@ -19,15 +19,15 @@ describe('DNS rebinding and cross-site requests (issue 9, finding 1)', () => {
     expect((await json('POST', 'http://evil.example/hosts', localHost('docker1'))).status).toBe(421);
     expect((await json('GET', '/hosts', undefined, { Host: 'evil.example' })).status).toBe(421);
     expect((await json('GET', '/openapi.json', undefined, { Host: 'evil.example:8080' })).status).toBe(421);
-    expect(store.listJobs({ limit: 10 }).items).toHaveLength(0);
-    expect(store.listResources('host', { limit: 10 }).items).toHaveLength(0);
+    expect((await store.listJobs({ limit: 10 })).items).toHaveLength(0);
+    expect((await store.listResources('host', { limit: 10 })).items).toHaveLength(0);
     expect(world.calls).toHaveLength(0);
   });
 
   it('no token: a body-less cross-origin POST (probe) sent to localhost is refused (403) and runs no job', async () => {
-    const { json, store, world } = testApp();
+    const { json, store, world } = await testApp();
     expect((await json('POST', '/hosts', localHost('docker1'))).status).toBe(201);
-    const jobs = store.listJobs({ limit: 10 }).items.length;
+    const jobs = (await store.listJobs({ limit: 10 })).items.length;
     const calls = world.calls.length;
     for (const headers of <Record<string, string>[]>[
       { Origin: 'http://evil.example' },
@@ -41,12 +41,12 @@ describe('DNS rebinding and cross-site requests (issue 9, finding 1)', () => {
       expect((await r.json()).type).toBe('https://netplumb.dev/problems/forbidden-origin');
     }
     expect((await json('DELETE', '/hosts/docker1', undefined, { Origin: 'http://evil.example' })).status).toBe(403);
-    expect(store.listJobs({ limit: 10 }).items).toHaveLength(jobs);
+    expect((await store.listJobs({ limit: 10 })).items).toHaveLength(jobs);
     expect(world.calls).toHaveLength(calls);
   });
 
   it('no token: the loopback names, same-origin pages (e.g. /docs) and clients without Origin are served', async () => {
-    const { json } = testApp({ config: { port: 8080 } });
+    const { json } = await testApp({ config: { port: 8080 } });
     expect((await json('GET', '/hosts', undefined, { Host: '127.0.0.1:8080' })).status).toBe(200);
     expect((await json('GET', '/hosts', undefined, { Host: 'LOCALHOST:8080' })).status).toBe(200);
     expect((await json('GET', '/hosts', undefined, { Host: '[::1]:8080' })).status).toBe(200);
@@ -62,36 +62,36 @@ describe('DNS rebinding and cross-site requests (issue 9, finding 1)', () => {
   });
 
   it('/healthz answers any Host (liveness probes)', async () => {
-    const { json } = testApp();
+    const { json } = await testApp();
     expect((await json('GET', '/healthz', undefined, { Host: 'evil.example' })).status).toBe(200);
   });
 
   it('NETPLUMB_ALLOWED_HOSTS adds names; with a token the Host check applies only when it is set, the Origin check always', async () => {
-    const a = testApp({ config: { allowedHosts: ['np.lab', 'np2.lab:8443'] } });
+    const a = await testApp({ config: { allowedHosts: ['np.lab', 'np2.lab:8443'] } });
     expect((await a.json('GET', '/hosts', undefined, { Host: 'np.lab:8080' })).status).toBe(200);
     expect((await a.json('GET', '/hosts', undefined, { Host: 'np2.lab:8443' })).status).toBe(200);
     expect((await a.json('GET', '/hosts', undefined, { Host: 'np2.lab:8080' })).status).toBe(421);
 
-    const t = testApp({ token: TOKEN });
+    const t = await testApp({ token: TOKEN });
     expect((await t.json('GET', '/hosts', undefined, { Host: '10.0.0.5:8080' })).status).toBe(200);
     // A rebound name is stopped by the token itself; a cross-site page by the Origin check.
     expect((await t.json('POST', '/hosts', localHost('docker1'), { Origin: 'http://evil.example' })).status).toBe(403);
-    expect(t.store.listJobs({ limit: 10 }).items).toHaveLength(0);
+    expect((await t.store.listJobs({ limit: 10 })).items).toHaveLength(0);
 
-    const tl = testApp({ token: TOKEN, config: { allowedHosts: ['np.lab'] } });
+    const tl = await testApp({ token: TOKEN, config: { allowedHosts: ['np.lab'] } });
     expect((await tl.json('GET', '/hosts', undefined, { Host: '10.0.0.5:8080' })).status).toBe(421);
     expect((await tl.json('GET', '/hosts', undefined, { Host: 'np.lab' })).status).toBe(200);
   });
 
   it('CORS: no headers by default; NETPLUMB_CORS_ORIGINS answers the preflight of that front end and lets it change state', async () => {
-    const plain = testApp({ token: TOKEN });
+    const plain = await testApp({ token: TOKEN });
     const pre = await plain.app.request('/hosts', {
       method: 'OPTIONS',
       headers: { Origin: 'https://ui.lab', 'Access-Control-Request-Method': 'POST' },
     });
     expect(pre.headers.get('access-control-allow-origin')).toBeNull();
 
-    const { app, json } = testApp({ token: TOKEN, config: { corsOrigins: ['https://ui.lab'] } });
+    const { app, json } = await testApp({ token: TOKEN, config: { corsOrigins: ['https://ui.lab'] } });
     const ok = await app.request('/hosts', {
       method: 'OPTIONS',
       headers: {
@@ -127,7 +127,7 @@ describe('DNS rebinding and cross-site requests (issue 9, finding 1)', () => {
   });
 
   it('over a real socket: Host evil.example to 127.0.0.1 is refused before any job', async () => {
-    const { app, store } = testApp();
+    const { app, store } = await testApp();
     let server: ReturnType<typeof serve> | undefined;
     await new Promise<void>((resolve) => {
       server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve());
@@ -154,7 +154,7 @@ describe('DNS rebinding and cross-site requests (issue 9, finding 1)', () => {
         });
       expect(await send('evil.example', 'http://evil.example')).toBe(421);
       expect(await send(`evil.example:${port}`)).toBe(421);
-      expect(store.listJobs({ limit: 10 }).items).toHaveLength(0);
+      expect((await store.listJobs({ limit: 10 })).items).toHaveLength(0);
       expect(await send(`127.0.0.1:${port}`)).toBe(201);
     } finally {
       await new Promise<void>((r) => server!.close(() => r()));

@@ -7,7 +7,7 @@ const TOKEN = 'tok-0123456789abcdef-secret';
 
 describe('redaction of every string field (issue 9, finding 5)', () => {
   it('a container named with the token: the token is in no field of the stored job error, the answer or the log', async () => {
-    const t = testApp({ token: TOKEN });
+    const t = await testApp({ token: TOKEN });
     expect((await t.json('POST', '/hosts', localHost('docker1'))).status).toBe(201);
     expect((await t.json('POST', '/bridges', { host: 'docker1', name: 'ovs_bridge' })).status).toBe(201);
     const r = await t.json(
@@ -23,10 +23,10 @@ describe('redaction of every string field (issue 9, finding 5)', () => {
     expect(p.container).toBe('[REDACTED]');
     expect(answered).not.toContain(TOKEN);
 
-    const stored = t.store.getJob(p.jobId)!;
+    const stored = (await t.store.getJob(p.jobId))!;
     expect(stored.error).not.toBeNull();
     expect(JSON.stringify(stored.error)).not.toContain(TOKEN);
-    expect(JSON.stringify(t.store.getLogs(p.jobId, 0, 1000))).not.toContain(TOKEN);
+    expect(JSON.stringify(await t.store.getLogs(p.jobId, 0, 1000))).not.toContain(TOKEN);
     expect(await (await t.json('GET', `/jobs/${p.jobId}`)).text()).not.toContain(TOKEN);
     // The stored idempotent answer too.
     const again = await t.json(
@@ -40,7 +40,7 @@ describe('redaction of every string field (issue 9, finding 5)', () => {
   });
 
   it('problems thrown on the request path are redacted too (every field, not only detail)', async () => {
-    const t = testApp({ token: TOKEN });
+    const t = await testApp({ token: TOKEN });
     const r = await t.json('GET', `/hosts/${TOKEN}`);
     expect(r.status).toBe(404);
     const body = await r.text();

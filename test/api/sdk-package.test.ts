@@ -199,8 +199,8 @@ console.log(
 );
 `;
 
-describe('the SDK as a package: npm pack, installed offline outside the repo, used from plain node and strict TypeScript', () => {
-  const t = testApp({ token: TOKEN });
+describe('the SDK as a package: npm pack, installed offline outside the repo, used from plain node and strict TypeScript', async () => {
+  const t = await testApp({ token: TOKEN });
   let server: ServerType | undefined;
   let baseUrl = '';
   let scratch = '';

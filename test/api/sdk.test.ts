@@ -6,8 +6,8 @@ import { localHost, testApp } from '../helpers/app.js';
 
 const TOKEN = 'sdk-test-token-0123456789';
 
-describe('SDK against a started server', () => {
-  const t = testApp({ token: TOKEN });
+describe('SDK against a started server', async () => {
+  const t = await testApp({ token: TOKEN });
   let server: ServerType;
   let baseUrl = '';
   beforeAll(async () => {

@@ -53,23 +53,23 @@ describe('secrets at rest (issue 9, finding 3)', () => {
   it('an inline private key is not found in the bytes of the database files; they are 0600 in a 0700 directory', async () => {
     const db = join(tmp(), 'state', 'np.db');
     const key = testPrivateKey();
-    const t = testApp({ dbPath: db, config: { secretKey: testSecretKey() } });
+    const t = await testApp({ dbPath: db, config: { secretKey: testSecretKey() } });
     const r = await t.json('POST', '/hosts', sshHost('remote', key));
     expect(r.status).toBe(201);
     const id = (await r.json()).id;
     expect(leaks(dbFiles(db), key)).toEqual([]);
     // The service still has the key when it connects.
-    expect(t.deps.store.getResource(id)!.secret).toEqual({ privateKey: key });
+    expect((await t.deps.store.getResource(id))!.secret).toEqual({ privateKey: key });
     // What the database holds: sealed, versioned.
-    expect(String(t.store.getResource(id)!.secret!.sealed)).toMatch(/^v1:/);
-    t.store.close();
+    expect(String((await t.store.getResource(id))!.secret!.sealed)).toMatch(/^v1:/);
+    await t.store.close();
     expect(leaks(dbFiles(db), key)).toEqual([]);
     for (const f of dbFiles(db)) if (existsSync(f)) expect((statSync(f).mode & 0o777).toString(8), f).toBe('600');
     expect((statSync(join(db, '..')).mode & 0o777).toString(8)).toBe('700');
   });
 
   it('without NETPLUMB_SECRET_KEY an inline key is refused with a 422 that says how to enable it; no job, no record', async () => {
-    const t = testApp();
+    const t = await testApp();
     const r = await t.json('POST', '/hosts', sshHost('remote', testPrivateKey()));
     expect(r.status).toBe(422);
     const p = await r.json();
@@ -77,12 +77,12 @@ describe('secrets at rest (issue 9, finding 3)', () => {
     expect(p.errors[0].pointer).toBe('/executor/privateKey');
     expect(p.detail).toMatch(/NETPLUMB_SECRET_KEY/);
     expect(p.detail).toMatch(/privateKeyPath/);
-    expect(t.store.listJobs({ limit: 10 }).items).toHaveLength(0);
-    expect(t.store.listResources('host', { limit: 10 }).items).toHaveLength(0);
+    expect((await t.store.listJobs({ limit: 10 })).items).toHaveLength(0);
+    expect((await t.store.listResources('host', { limit: 10 })).items).toHaveLength(0);
   });
 
   it('an inline key that is not a private key is refused (422 unusable-key)', async () => {
-    const t = testApp({ config: { secretKey: testSecretKey() } });
+    const t = await testApp({ config: { secretKey: testSecretKey() } });
     const r = await t.json(
       'POST',
       '/hosts',
@@ -97,7 +97,7 @@ describe('secrets at rest (issue 9, finding 3)', () => {
     const key = testPrivateKey();
     const now = new Date().toISOString();
     const old = new SqliteStore(db);
-    old.insertResource({
+    await old.insertResource({
       id: 'host_aaaaaaaaaaaaaaaaaaaa',
       type: 'host',
       key: 'old',
@@ -115,29 +115,29 @@ describe('secrets at rest (issue 9, finding 3)', () => {
       },
       secret: { privateKey: key },
     });
-    old.close();
+    await old.close();
     expect(leaks(dbFiles(db), key)).not.toEqual([]);
 
     // No key: still works (read as it is), and the operator is told (in the service log).
     const warned = serviceLog();
     const a = new SqliteStore(db);
-    const depsA = createDeps(
+    const depsA = await createDeps(
       a,
       { defaultWaitMs: 1000, idempotencyTtlMs: 1000, maxBodyBytes: 1 << 20 },
       new FakeWorld().factory(),
       undefined,
       warned.obs,
     );
-    expect(depsA.store.getResource('host_aaaaaaaaaaaaaaaaaaaa')!.secret).toEqual({ privateKey: key });
+    expect((await depsA.store.getResource('host_aaaaaaaaaaaaaaaaaaaa'))!.secret).toEqual({ privateKey: key });
     expect(warned.text()).toMatch(/plain text.*NETPLUMB_SECRET_KEY/);
     // A write that keeps the old secret (a probe updating facts) is allowed; the secret stays as it was.
-    const rec = depsA.store.getResource('host_aaaaaaaaaaaaaaaaaaaa')!;
-    depsA.store.updateResource({ ...rec, state: 'failed' });
-    a.close();
+    const rec = (await depsA.store.getResource('host_aaaaaaaaaaaaaaaaaaaa'))!;
+    await depsA.store.updateResource({ ...rec, state: 'failed' });
+    await a.close();
 
     // With a key: sealed at start-up, and the old bytes are gone from the files.
     const b = new SqliteStore(db);
-    const depsB = createDeps(
+    const depsB = await createDeps(
       b,
       { defaultWaitMs: 1000, idempotencyTtlMs: 1000, maxBodyBytes: 1 << 20, secretKey: testSecretKey() },
       new FakeWorld().factory(),
@@ -145,25 +145,25 @@ describe('secrets at rest (issue 9, finding 3)', () => {
       warned.obs,
     );
     expect(warned.text()).toMatch(/sealed 1 secret/);
-    expect(String(b.getResource('host_aaaaaaaaaaaaaaaaaaaa')!.secret!.sealed)).toMatch(/^v1:/);
-    expect(depsB.store.getResource('host_aaaaaaaaaaaaaaaaaaaa')!.secret).toEqual({ privateKey: key });
-    b.close();
+    expect(String((await b.getResource('host_aaaaaaaaaaaaaaaaaaaa'))!.secret!.sealed)).toMatch(/^v1:/);
+    expect((await depsB.store.getResource('host_aaaaaaaaaaaaaaaaaaaa'))!.secret).toEqual({ privateKey: key });
+    await b.close();
     expect(leaks(dbFiles(db), key)).toEqual([]);
   });
 
   it('a sealed key does not open under another key, nor moved to another host', async () => {
     const db = join(tmp(), 'np.db');
     const key = testPrivateKey();
-    const t = testApp({ dbPath: db, config: { secretKey: testSecretKey() } });
+    const t = await testApp({ dbPath: db, config: { secretKey: testSecretKey() } });
     const id = (await (await t.json('POST', '/hosts', sshHost('remote', key))).json()).id;
-    const sealed = t.store.getResource(id)!.secret;
+    const sealed = (await t.store.getResource(id))!.secret;
     const other = (await (await t.json('POST', '/hosts', sshHost('other', testPrivateKey()))).json()).id;
-    t.store.updateResource({ ...t.store.getResource(other)!, secret: sealed });
-    expect(t.deps.store.getResource(other)!.secret).toEqual(sealed); // still sealed: no key material
-    t.store.close();
+    await t.store.updateResource({ ...(await t.store.getResource(other))!, secret: sealed });
+    expect((await t.deps.store.getResource(other))!.secret).toEqual(sealed); // still sealed: no key material
+    await t.store.close();
     const warned = serviceLog();
     const s = new SqliteStore(db);
-    const deps = createDeps(
+    const deps = await createDeps(
       s,
       { defaultWaitMs: 1000, idempotencyTtlMs: 1000, maxBodyBytes: 1 << 20, secretKey: testSecretKey() },
       new FakeWorld().factory(),
@@ -171,7 +171,7 @@ describe('secrets at rest (issue 9, finding 3)', () => {
       warned.obs,
     );
     expect(warned.text()).toMatch(/cannot be opened with this NETPLUMB_SECRET_KEY/);
-    expect(deps.store.getResource(id)!.secret).not.toHaveProperty('privateKey');
-    s.close();
+    expect((await deps.store.getResource(id))!.secret).not.toHaveProperty('privateKey');
+    await s.close();
   });
 });

@@ -9,8 +9,8 @@ import { FaultyStore } from '../helpers/faulty-store.js';
 import { FakeWorld } from '../helpers/fake-host.js';
 
 let faulty: FaultyStore;
-function faultyApp(dbPath?: string) {
-  const t = testApp({ ...(dbPath ? { dbPath } : {}), wrapStore: (s) => (faulty = new FaultyStore(s)) });
+async function faultyApp(dbPath?: string) {
+  const t = await testApp({ ...(dbPath ? { dbPath } : {}), wrapStore: (s) => (faulty = new FaultyStore(s)) });
   return t;
 }
 const STORAGE = 'https://netplumb.dev/problems/storage-unavailable';
@@ -25,9 +25,9 @@ afterEach(() => {
 
 describe('the store failing (issue 9, finding 2)', () => {
   it('SQLITE_FULL on the request path: 503 storage-unavailable with Retry-After, no job, no command; reads, /healthz answer; recovers by itself', async () => {
-    const t = faultyApp();
+    const t = await faultyApp();
     expect((await t.json('POST', '/hosts', localHost('docker1'))).status).toBe(201);
-    const jobs = t.store.listJobs({ limit: 100 }).items.length;
+    const jobs = (await t.store.listJobs({ limit: 100 })).items.length;
     const calls = t.world.calls.length;
     faulty.full = true;
 
@@ -37,7 +37,7 @@ describe('the store failing (issue 9, finding 2)', () => {
     const p = await r.json();
     expect(p.type).toBe(STORAGE);
     expect(p.detail).toMatch(/SQLITE_FULL|full/);
-    expect(t.store.listJobs({ limit: 100 }).items).toHaveLength(jobs);
+    expect((await t.store.listJobs({ limit: 100 })).items).toHaveLength(jobs);
     expect(t.world.calls).toHaveLength(calls);
 
     expect((await t.json('GET', '/hosts/docker1')).status).toBe(200);
@@ -58,7 +58,7 @@ describe('the store failing (issue 9, finding 2)', () => {
   });
 
   it('the disk fills while a job runs: it finishes its host work, keeps its outcome in memory, and the store gets it all when writes work again', async () => {
-    const t = faultyApp();
+    const t = await faultyApp();
     expect((await t.json('POST', '/hosts', localHost('docker1'))).status).toBe(201);
     t.world.on((argv) => {
       if (isAddBr(argv)) faulty.full = true;
@@ -82,7 +82,7 @@ describe('the store failing (issue 9, finding 2)', () => {
     expect(lines.map((l) => l.seq)).toEqual(lines.map((_, i) => i + 1));
     expect(lines.at(-1)!.text).toContain('succeeded');
     expect((await (await t.json('GET', '/bridges/docker1/br0')).json()).state).toBe('ready');
-    expect(t.store.getJob(p.jobId)!.status).toBe('running');
+    expect((await t.store.getJob(p.jobId))!.status).toBe('running');
     expect(t.deps.storage.health()).toMatchObject({ writable: false });
     expect(t.deps.storage.health().pendingWrites).toBeGreaterThan(0);
     // Same key meanwhile: still 503 (the first request's answer is not saved yet).
@@ -93,9 +93,9 @@ describe('the store failing (issue 9, finding 2)', () => {
       timeout: 5000,
       interval: 100,
     });
-    expect(t.store.getJob(p.jobId)).toMatchObject({ status: 'succeeded', error: null });
-    expect(t.store.getLogs(p.jobId, 0, 1000)).toEqual(lines);
-    const br = t.store.getResourceByKey('bridge', `${t.store.getResourceByKey('host', 'docker1')!.id}/br0`)!;
+    expect(await t.store.getJob(p.jobId)).toMatchObject({ status: 'succeeded', error: null });
+    expect(await t.store.getLogs(p.jobId, 0, 1000)).toEqual(lines);
+    const br = (await t.store.getResourceByKey('bridge', `${(await t.store.getResourceByKey('host', 'docker1'))!.id}/br0`))!;
     expect(br.state).toBe('ready');
     const again = await t.json('POST', '/bridges', { host: 'docker1', name: 'br0' }, { 'Idempotency-Key': 'full-1' });
     expect(again.status).toBe(201);
@@ -105,7 +105,7 @@ describe('the store failing (issue 9, finding 2)', () => {
   });
 
   it('a failing job during the outage: undone on the host, its problem kept and saved later; no unhandled rejection, the process serves on', async () => {
-    const t = faultyApp();
+    const t = await faultyApp();
     expect((await t.json('POST', '/hosts', localHost('docker1'))).status).toBe(201);
     const rejections: unknown[] = [];
     const onRejection = (e: unknown) => rejections.push(e);
@@ -130,7 +130,10 @@ describe('the store failing (issue 9, finding 2)', () => {
       for (let i = 0; i < 3; i++) expect((await t.json('GET', '/hosts')).status).toBe(200);
       faulty.full = false;
       await vi.waitFor(() => expect(t.deps.storage.health().writable).toBe(true), { timeout: 5000, interval: 100 });
-      expect(t.store.getJob(job.id)).toMatchObject({ status: 'failed', error: { type: 'https://netplumb.dev/problems/command-failed' } });
+      expect(await t.store.getJob(job.id)).toMatchObject({
+        status: 'failed',
+        error: { type: 'https://netplumb.dev/problems/command-failed' },
+      });
       await new Promise((res) => setTimeout(res, 50));
       expect(rejections).toEqual([]);
     } finally {
@@ -142,7 +145,7 @@ describe('the store failing (issue 9, finding 2)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'np-faults-'));
     try {
       const db = join(dir, 'np.db');
-      const a = faultyApp(db);
+      const a = await faultyApp(db);
       expect((await a.json('POST', '/hosts', localHost('docker1'))).status).toBe(201);
       a.world.on((argv) => {
         if (isAddBr(argv)) faulty.full = true;
@@ -154,24 +157,28 @@ describe('the store failing (issue 9, finding 2)', () => {
       // Stopped for good with writes still kept (a shutdown reports them); never recovered.
       expect(a.deps.storage.flush()).toBe(false);
       expect(a.deps.storage.pendingJobs()).toEqual([{ id: jobId, status: 'succeeded' }]);
-      a.deps.storage.close();
+      await a.deps.storage.close();
 
       const s = new SqliteStore(db);
-      expect(recoverInterruptedJobs(s)).toContain(jobId);
-      const b = createDeps(s, { defaultWaitMs: 1000, idempotencyTtlMs: 86_400_000, maxBodyBytes: 1 << 20 }, new FakeWorld().factory());
-      expect(b.store.getJob(jobId)).toMatchObject({
+      expect(await recoverInterruptedJobs(s)).toContain(jobId);
+      const b = await createDeps(
+        s,
+        { defaultWaitMs: 1000, idempotencyTtlMs: 86_400_000, maxBodyBytes: 1 << 20 },
+        new FakeWorld().factory(),
+      );
+      expect(await b.store.getJob(jobId)).toMatchObject({
         status: 'interrupted',
         error: { type: 'https://netplumb.dev/problems/job-interrupted' },
       });
-      expect(b.store.getJob(jobId)!.error!.detail).toMatch(/outcome could be saved/);
-      s.close();
+      expect((await b.store.getJob(jobId))!.error!.detail).toMatch(/outcome could be saved/);
+      await s.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });
 
   it('an I/O error on a read answers 503 storage-unavailable, not 500 internal', async () => {
-    const t = faultyApp();
+    const t = await faultyApp();
     vi.spyOn(faulty, 'listResources').mockImplementation(() => {
       throw Object.assign(new Error('disk I/O error'), { code: 'SQLITE_IOERR_READ' });
     });

@@ -22,7 +22,7 @@ const SEED = {
 };
 
 async function world() {
-  const t = testApp();
+  const t = await testApp();
   t.world.containers.set('web1', { id: 'c'.repeat(64), pid: 4242, running: true });
   t.world.containers.set('web2', { id: 'd'.repeat(64), pid: 4343, running: true });
   // Inside a container: only lo until something is attached.

@@ -8,7 +8,7 @@ import { localHost, testApp } from '../helpers/app.js';
 
 /** Hosts: v6a and v6b on an IPv6 underlay, v4 on an IPv4 one; an OVS bridge on each, a Linux bridge on v6b. */
 async function world() {
-  const t = testApp();
+  const t = await testApp();
   // Links that were added answer `ip link set …` (alias, master, up) as a kernel would.
   const added = new Set<string>();
   t.world.on((argv, host) => {
@@ -95,7 +95,7 @@ describe('tunnels over an IPv6 underlay', () => {
     expect(p.errors[0].pointer).toBe('/endpoints/1/bridge');
     expect(p.errors[0].detail).toMatch(/no IPv6 GRE support.*ip6gretap/);
     expect(t.world.calls).toHaveLength(0);
-    expect(t.store.listJobs({ limit: 100, kind: 'tunnel.create' }).items).toHaveLength(0);
+    expect((await t.store.listJobs({ limit: 100, kind: 'tunnel.create' })).items).toHaveLength(0);
   });
 
   it('ends of different families → 422 pointing at the second end, no job, no command', async () => {
@@ -106,6 +106,6 @@ describe('tunnels over an IPv6 underlay', () => {
     expect(p.errors[0].pointer).toBe('/endpoints/1/bridge');
     expect(p.errors[0].detail).toMatch(/IPv4.*IPv6.*same family/);
     expect(t.world.calls).toHaveLength(0);
-    expect(t.store.listJobs({ limit: 100, kind: 'tunnel.create' }).items).toHaveLength(0);
+    expect((await t.store.listJobs({ limit: 100, kind: 'tunnel.create' })).items).toHaveLength(0);
   });
 });

@@ -82,7 +82,7 @@ const HOSTS = { docker1: '10.10.10.101', docker3: '192.168.50.101' };
 
 /** docker1 and docker3 with tunnelIps, an OVS bridge ovs_bridge on each; `noGre` hosts probe without the gre module. */
 async function world(o: { noGre?: string[]; ovsError?: (host: string, port: string) => string | null } = {}) {
-  const t = testApp();
+  const t = await testApp();
   t.world.on(fakeDevices(o));
   t.world.on((argv, host) => (argv[0] === 'sh' && argv.at(-1) === 'gre' && o.noGre?.includes(host) ? { exitCode: 1 } : undefined));
   for (const [name, ip] of Object.entries(HOSTS))
@@ -231,7 +231,7 @@ describe('tunnels API', () => {
     expect(nf.status).toBe(404);
     expect((await nf.json()).errors[0].pointer).toBe('/endpoints/1/bridge');
     expect(t.world.calls).toHaveLength(0);
-    expect(t.store.listJobs({ limit: 100, kind: 'tunnel.create' }).items).toHaveLength(0);
+    expect((await t.store.listJobs({ limit: 100, kind: 'tunnel.create' })).items).toHaveLength(0);
     expect((await (await t.json('GET', '/tunnels')).json()).items).toHaveLength(0);
   });
 

@@ -12,7 +12,7 @@ import type { Observability } from '../../src/observability/index.js';
  * wrapStore: put something between the service and the store (e.g. a FaultyStore). The store is SQLite in memory,
  * or PostgreSQL in the api-pg project (test-store.ts); a dbPath is always an SQLite file.
  */
-export function testApp(
+export async function testApp(
   opts: {
     token?: string;
     config?: Partial<AppConfig>;
@@ -23,7 +23,7 @@ export function testApp(
   } = {},
 ) {
   const world = new FakeWorld();
-  const { store, coordination } = openTestStore(opts.dbPath);
+  const { store, coordination } = await openTestStore(opts.dbPath);
   const config: AppConfig = {
     token: opts.token,
     defaultWaitMs: 30_000,
@@ -31,7 +31,7 @@ export function testApp(
     maxBodyBytes: 1024 * 1024,
     ...opts.config,
   };
-  const deps = createDeps(opts.wrapStore ? opts.wrapStore(store) : store, config, world.factory(), coordination, opts.obs);
+  const deps = await createDeps(opts.wrapStore ? opts.wrapStore(store) : store, config, world.factory(), coordination, opts.obs);
   // Every answer is checked against openapi/openapi.json (contract.ts); setup.ts fails the test on a mismatch.
   const raw = createApp(deps);
   const served = raw.fetch.bind(raw);

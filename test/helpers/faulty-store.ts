@@ -1,6 +1,14 @@
 /** A store whose writes fail like SQLite's on a full disk, on demand: for fault drills without a full disk. */
 import { ForwardingStore } from '../../src/store/forwarding.js';
-import type { IdempotencyRecord, JobRecord, LogLine, ResourceRecord, StoredResponse } from '../../src/store/types.js';
+import type {
+  IdempotencyRecord,
+  JobRecord,
+  LogLine,
+  NewResourceRecord,
+  ResourcePatch,
+  ResourceRecord,
+  StoredResponse,
+} from '../../src/store/types.js';
 
 export function sqliteFull(): Error {
   return Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
@@ -19,44 +27,48 @@ export class FaultyStore extends ForwardingStore {
     }
   }
 
-  override insertResource(r: ResourceRecord): void {
+  override async insertResource(r: NewResourceRecord): Promise<ResourceRecord> {
     this.w();
-    super.insertResource(r);
+    return await super.insertResource(r);
   }
-  override updateResource(r: ResourceRecord): void {
+  override async updateResource(r: ResourceRecord): Promise<ResourceRecord> {
     this.w();
-    super.updateResource(r);
+    return await super.updateResource(r);
   }
-  override deleteResource(id: string): void {
+  override async patchResource(id: string, patch: ResourcePatch, expectedVersion?: number): Promise<ResourceRecord | null> {
     this.w();
-    super.deleteResource(id);
+    return await super.patchResource(id, patch, expectedVersion);
   }
-  override insertJob(j: JobRecord): void {
+  override async deleteResource(id: string, expectedVersion?: number): Promise<boolean> {
     this.w();
-    super.insertJob(j);
+    return await super.deleteResource(id, expectedVersion);
   }
-  override updateJob(j: JobRecord): void {
+  override async insertJob(j: JobRecord): Promise<void> {
     this.w();
-    super.updateJob(j);
+    await super.insertJob(j);
   }
-  override appendLog(jobId: string, line: Omit<LogLine, 'seq'>): LogLine {
+  override async updateJob(j: JobRecord): Promise<void> {
     this.w();
-    return super.appendLog(jobId, line);
+    await super.updateJob(j);
   }
-  override insertIdempotency(r: IdempotencyRecord): void {
+  override async appendLog(jobId: string, line: Omit<LogLine, 'seq'>): Promise<LogLine> {
     this.w();
-    super.insertIdempotency(r);
+    return await super.appendLog(jobId, line);
   }
-  override setIdempotencyResponse(key: string, response: StoredResponse): void {
+  override async insertIdempotency(r: IdempotencyRecord): Promise<void> {
     this.w();
-    super.setIdempotencyResponse(key, response);
+    await super.insertIdempotency(r);
   }
-  override deleteExpiredIdempotency(nowIso: string): number {
+  override async setIdempotencyResponse(key: string, response: StoredResponse): Promise<void> {
     this.w();
-    return super.deleteExpiredIdempotency(nowIso);
+    await super.setIdempotencyResponse(key, response);
   }
-  override probeWrite(): void {
+  override async deleteExpiredIdempotency(nowIso: string): Promise<number> {
     this.w();
-    super.probeWrite();
+    return await super.deleteExpiredIdempotency(nowIso);
+  }
+  override async probeWrite(): Promise<void> {
+    this.w();
+    await super.probeWrite();
   }
 }

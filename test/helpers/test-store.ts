@@ -1,7 +1,7 @@
 /**
  * The store the API tests run on: SQLite in memory (default), or PostgreSQL when NETPLUMB_TEST_STORE=postgres
  * (the `api-pg` vitest project). On PostgreSQL each test file gets its own database on the run's server
- * (pg-global-setup.ts) and each store its own schema, so every testApp() starts empty as it does on SQLite.
+ * (pg-global-setup.ts) and each store its own schema, so every await testApp() starts empty as it does on SQLite.
  * Everything opened here is closed after the file (setup.ts calls closeTestStores).
  */
 import { HostLocks } from '../../src/jobs/locks.js';
@@ -57,11 +57,11 @@ export async function openPgTestStore(
   return pair;
 }
 
-/** The store testApp() uses: explicit SQLite file, or the project's kind. */
+/** The store await testApp() uses: explicit SQLite file, or the project's kind. */
 export async function openTestStore(dbPath?: string): Promise<{ store: Store; coordination: Coordination }> {
   if (dbPath !== undefined || testStoreKind() === 'sqlite')
     return { store: new SqliteStore(dbPath ?? ':memory:'), coordination: localCoordination() };
-  return openPgTestStore();
+  return await openPgTestStore();
 }
 
 export async function closeTestStores(): Promise<void> {

@@ -123,7 +123,7 @@ describe('bridges on a sandbox host', () => {
       adopted: false,
     };
     const plan = createBridgePlan('br_twiceid', d, { exists: false, kind: null, owner: null });
-    const ex = hostExecutor(w.deps, hostId);
+    const ex = await hostExecutor(w.deps, hostId);
     const runAll = async () => {
       for (const s of plan.steps) expect((await ex.run(s.argv)).exitCode, s.argv.join(' ')).toBe(0);
     };

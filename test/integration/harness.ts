@@ -64,7 +64,7 @@ export async function startWorld(
   let server: ServerType | undefined;
   try {
     const store = new SqliteStore(':memory:');
-    const deps = createDeps(
+    const deps = await createDeps(
       store,
       { defaultWaitMs: 60_000, idempotencyTtlMs: 86_400_000, maxBodyBytes: 1 << 20, token, secretKey },
       undefined,
@@ -88,14 +88,14 @@ export async function startWorld(
         for (const h of sb.hosts) await np.hosts.create(sshHostBody(sb, h.name));
       },
       async ssh(host, argv) {
-        return hostExecutor(deps, host).run(argv);
+        return await (await hostExecutor(deps, host)).run(argv);
       },
       async close() {
         await reconciler?.stop();
         await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
         await deps.runner.drain();
         await deps.hosts.closeAll();
-        store.close();
+        await store.close();
         await sb.down();
       },
     };

@@ -89,7 +89,7 @@ describe('hosts over SSH', () => {
   });
 
   it('any argv arrives on the host exactly as sent (quoting property, through the SSH executor)', async () => {
-    const ex = hostExecutor(w.deps, 'docker1');
+    const ex = await hostExecutor(w.deps, 'docker1');
     const word = fc
       .oneof(
         fc.string({ unit: 'grapheme', maxLength: 12 }),
@@ -109,16 +109,16 @@ describe('hosts over SSH', () => {
   });
 
   it('40 commands at once on one host all succeed within the channel limit', async () => {
-    const ex = hostExecutor(w.deps, 'docker3') as import('../../src/exec/ssh.js').SshExecutor;
+    const ex = (await hostExecutor(w.deps, 'docker3')) as import('../../src/exec/ssh.js').SshExecutor;
     const rs = await Promise.all(Array.from({ length: 40 }, (_, i) => ex.run(['sh', '-c', `sleep 0.1; echo ${i}`])));
     expect(rs.every((r, i) => r.exitCode === 0 && r.stdout.trim() === String(i))).toBe(true);
     expect(ex.maxObservedChannels).toBeLessThanOrEqual(8);
   });
 
   it('sshd killed mid-command: the job fails with a clear problem, other hosts still served; sshd back → the next job reconnects', async () => {
-    const host = w.deps.store.getResourceByKey('host', 'docker1')!;
+    const host = (await w.deps.store.getResourceByKey('host', 'docker1'))!;
     const job = newJob({ kind: 'test.sleep', resource: { type: 'host', id: host.id }, hosts: [host.id] });
-    w.deps.store.insertJob(job);
+    await w.deps.store.insertJob(job);
     const t = performance.now();
     w.deps.runner.start(job, async (ctx) => {
       await ctx.runPlan({ steps: [{ host: host.id, description: 'a long command', argv: ['sleep', '30'] }] });

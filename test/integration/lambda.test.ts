@@ -102,7 +102,7 @@ afterAll(async () => {
   if (deps) {
     await deps.runner.drain();
     await deps.hosts.closeAll();
-    deps.storage.close();
+    await deps.storage.close();
     await deps.coordination.close();
   }
   process.env = { ...savedEnv };

@@ -58,12 +58,15 @@ const plan = (): Plan => attachPlan({ id: 'att_plantest', d: data, ifname: 'eth1
 /** Runs work as a job through the real runner; resolves with the job and its log. */
 async function asJob(work: (ctx: JobContext) => Promise<void>) {
   const job = newJob({ kind: 'test.plan', resource: { type: 'host', id: hostId }, hosts: [hostId] });
-  w.deps.store.insertJob(job);
+  await w.deps.store.insertJob(job);
   w.deps.runner.start(job, work);
   const done = await w.deps.runner.wait(job.id, 60_000);
-  const lines = w.deps.store
-    .getLogs(job.id, 0, 10_000)
-    .map((l) => ({ host: l.host, stream: l.stream, text: l.text, exitCode: l.exitCode }));
+  const lines = (await w.deps.store.getLogs(job.id, 0, 10_000)).map((l) => ({
+    host: l.host,
+    stream: l.stream,
+    text: l.text,
+    exitCode: l.exitCode,
+  }));
   return { done, lines };
 }
 
@@ -106,7 +109,7 @@ describe('batched plans on a real host', () => {
     await asJob((ctx) => ctx.runPlan(detachPlan(data, true)));
     expect(await listing()).toBe(before);
 
-    const ex = hostExecutor(w.deps, 'docker1');
+    const ex = await hostExecutor(w.deps, 'docker1');
     const alone = await asJob(async (ctx) => {
       const hosts: PlanHosts = { executor: () => ex, hostName: () => 'docker1', log: (...a) => ctx.log(...a), completed: () => {} };
       for (const s of plan().steps) {

@@ -13,7 +13,7 @@ import { createObservability } from '../../src/observability/index.js';
 const SOURCE = `netplumb-hardening-full-${process.pid}`;
 let mnt = '';
 let mounted = false;
-let t: ReturnType<typeof testApp> | undefined;
+let t: Awaited<ReturnType<typeof testApp>> | undefined;
 const filler = () => join(mnt, 'filler');
 
 /** Writes until the file system says ENOSPC. */
@@ -41,9 +41,9 @@ beforeAll(() => {
   mounted = true;
 });
 
-afterAll(() => {
+afterAll(async () => {
   try {
-    t?.deps.storage.close();
+    await t?.deps.storage.close();
   } catch {
     /* already closed */
   }
@@ -72,7 +72,7 @@ describe('the database on a full file system (issue 9, finding 2, for real)', ()
     process.on('unhandledRejection', onRejection);
     try {
       const db = join(mnt, 'state', 'np.db');
-      t = testApp({ dbPath: db, obs });
+      t = await testApp({ dbPath: db, obs });
       expect((statSync(join(mnt, 'state')).mode & 0o777).toString(8)).toBe('700');
       expect((await t.json('POST', '/hosts', localHost('docker1'))).status).toBe(201);
 
@@ -116,7 +116,7 @@ describe('the database on a full file system (issue 9, finding 2, for real)', ()
 
       // ... and only there: the store could not take it.
       expect(t.deps.storage.hasPendingWrites(job.id)).toBe(true);
-      expect(t.store.getJob(job.id)!.status).toBe('running');
+      expect((await t.store.getJob(job.id))!.status).toBe('running');
       // Free the space: nobody pokes the service, it notices by itself.
       unlinkSync(filler());
       await vi.waitFor(
@@ -124,8 +124,8 @@ describe('the database on a full file system (issue 9, finding 2, for real)', ()
         { timeout: 10_000, interval: 200 },
       );
       expect((await t.json('GET', '/readyz')).status).toBe(200);
-      expect(t.store.getJob(job.id)!.status).toBe('succeeded');
-      const seqs = t.store.getLogs(job.id, 0, 1000).map((l) => l.seq);
+      expect((await t.store.getJob(job.id))!.status).toBe('succeeded');
+      const seqs = (await t.store.getLogs(job.id, 0, 1000)).map((l) => l.seq);
       expect(seqs).toEqual(seqs.map((_, i) => i + 1));
       const replay = await t.json('POST', '/bridges', { host: 'docker1', name: 'running0' }, { 'Idempotency-Key': 'running0' });
       expect(replay.status).toBe(201);

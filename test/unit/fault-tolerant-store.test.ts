@@ -8,6 +8,7 @@ import { FaultyStore } from '../helpers/faulty-store.js';
 
 const now = () => new Date().toISOString();
 const res = (id: string, v: number): ResourceRecord => ({
+  version: 1,
   id,
   type: 't',
   key: id,
@@ -31,55 +32,55 @@ beforeEach(() => {
 afterEach(() => store.close());
 
 describe('FaultTolerantStore', () => {
-  it('request path: a storage fault throws StorageUnavailableError and the transaction leaves nothing', () => {
+  it('request path: a storage fault throws StorageUnavailableError and the transaction leaves nothing', async () => {
     faulty.full = true;
     expect(() =>
-      store.tx(() => {
-        sqlite.insertResource(res('a', 1));
-        store.insertResource(res('b', 1));
+      store.tx(async () => {
+        await sqlite.insertResource(res('a', 1));
+        await store.insertResource(res('b', 1));
       }),
     ).toThrow(StorageUnavailableError);
-    expect(sqlite.getResource('a')).toBeNull();
+    expect(await sqlite.getResource('a')).toBeNull();
     expect(store.health()).toMatchObject({ writable: false, pendingWrites: 0 });
     expect(reports.join('\n')).toMatch(/STORE FAILING: SQLITE_FULL/);
     // Not a storage fault: thrown as it is.
     faulty.full = false;
-    store.insertResource(res('c', 1));
-    expect(() => store.insertResource(res('c', 1))).toThrow(/UNIQUE/);
+    await store.insertResource(res('c', 1));
+    expect(async () => await store.insertResource(res('c', 1))).toThrow(/UNIQUE/);
   });
 
   it('job path: writes are kept in order, read back meanwhile, numbered like the store would, and written when it recovers', async () => {
     const job = newJob({ kind: 'k', resource: { type: 't', id: 'a' }, hosts: [] });
-    store.insertJob(job);
-    store.insertResource(res('a', 1));
+    await store.insertJob(job);
+    await store.insertResource(res('a', 1));
     await withDeferredWrites(job.id, async () => {
-      store.appendLog(job.id, { ts: now(), host: null, stream: 'info', text: 'one' });
+      await store.appendLog(job.id, { ts: now(), host: null, stream: 'info', text: 'one' });
       faulty.full = true;
-      const two = store.appendLog(job.id, { ts: now(), host: null, stream: 'info', text: 'two' });
+      const two = await store.appendLog(job.id, { ts: now(), host: null, stream: 'info', text: 'two' });
       expect(two.seq).toBe(2);
-      store.updateResource(res('a', 2));
+      await store.updateResource(res('a', 2));
       faulty.full = false; // a write that would work now still waits its turn behind the kept ones
-      store.updateResource(res('a', 3));
-      store.deleteResource('a');
+      await store.updateResource(res('a', 3));
+      await store.deleteResource('a');
       job.status = 'succeeded';
-      store.updateJob(job);
+      await store.updateJob(job);
       job.status = 'failed'; // a later change to the same object does not leak into the kept copy
-      store.tx(() => store.insertResource(res('z', 1)));
-      expect(store.appendLog(job.id, { ts: now(), host: null, stream: 'info', text: 'three' }).seq).toBe(3);
+      await store.tx(async () => await store.insertResource(res('z', 1)));
+      expect((await store.appendLog(job.id, { ts: now(), host: null, stream: 'info', text: 'three' })).seq).toBe(3);
     });
-    expect(store.getResource('a')).toBeNull();
-    expect(sqlite.getResource('a')!.data).toEqual({ v: 1 });
-    expect(store.getJob(job.id)!.status).toBe('succeeded');
-    expect(store.getLogs(job.id, 0, 10).map((l) => l.text)).toEqual(['one', 'two', 'three']);
-    expect(store.getLogs(job.id, 2, 10).map((l) => l.text)).toEqual(['three']);
+    expect(await store.getResource('a')).toBeNull();
+    expect((await sqlite.getResource('a'))!.data).toEqual({ v: 1 });
+    expect((await store.getJob(job.id))!.status).toBe('succeeded');
+    expect((await store.getLogs(job.id, 0, 10)).map((l) => l.text)).toEqual(['one', 'two', 'three']);
+    expect((await store.getLogs(job.id, 2, 10)).map((l) => l.text)).toEqual(['three']);
     expect(store.hasPendingWrites(job.id)).toBe(true);
     // A request-path write first writes what is kept (in order), then itself.
-    store.insertResource(res('b', 1));
+    await store.insertResource(res('b', 1));
     expect(store.health()).toMatchObject({ writable: true, pendingWrites: 0 });
-    expect(sqlite.getResource('a')).toBeNull();
-    expect(sqlite.getResource('z')).not.toBeNull();
-    expect(sqlite.getJob(job.id)!.status).toBe('succeeded');
-    expect(sqlite.getLogs(job.id, 0, 10).map((l) => [l.seq, l.text])).toEqual([
+    expect(await sqlite.getResource('a')).toBeNull();
+    expect(await sqlite.getResource('z')).not.toBeNull();
+    expect((await sqlite.getJob(job.id))!.status).toBe('succeeded');
+    expect((await sqlite.getLogs(job.id, 0, 10)).map((l) => [l.seq, l.text])).toEqual([
       [1, 'one'],
       [2, 'two'],
       [3, 'three'],
@@ -89,16 +90,16 @@ describe('FaultTolerantStore', () => {
 
   it('recovers by itself (timer), and a kept write that can never succeed is dropped loudly instead of blocking the rest', async () => {
     const job = newJob({ kind: 'k', resource: { type: 't', id: 'a' }, hosts: [] });
-    store.insertJob(job);
-    store.insertResource(res('dup', 1));
+    await store.insertJob(job);
+    await store.insertResource(res('dup', 1));
     faulty.full = true;
-    withDeferredWrites(job.id, () => {
-      store.insertResource(res('dup', 2)); // will fail with a constraint error when replayed
-      store.insertResource(res('ok', 1));
+    await withDeferredWrites(job.id, async () => {
+      await store.insertResource(res('dup', 2)); // will fail with a constraint error when replayed
+      await store.insertResource(res('ok', 1));
     });
     faulty.full = false;
     await vi.waitFor(() => expect(store.health().pendingWrites).toBe(0), { timeout: 2000, interval: 10 });
-    expect(sqlite.getResource('ok')).not.toBeNull();
+    expect(await sqlite.getResource('ok')).not.toBeNull();
     expect(reports.join('\n')).toMatch(/DROPPED a kept write .*insert resource dup/);
   });
 });

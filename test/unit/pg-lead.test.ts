@@ -9,8 +9,8 @@ const until = async (ok: () => boolean, ms = 10_000) => {
 
 describe('the lead of a duty across replicas', () => {
   it('one replica at a time runs it; when it lets go, another takes over', async () => {
-    const a = openPgTestStore({ replicaId: 'A', leaseMs: 3000 }).coordination;
-    const b = openPgTestStore({ replicaId: 'B', leaseMs: 3000 }).coordination;
+    const a = (await openPgTestStore({ replicaId: 'A', leaseMs: 3000 })).coordination;
+    const b = (await openPgTestStore({ replicaId: 'B', leaseMs: 3000 })).coordination;
     const running = new Set<string>();
     const duty = (name: string) => ({
       start: () => void running.add(name),

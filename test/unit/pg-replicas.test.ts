@@ -29,10 +29,17 @@ const job = (id: string, over: Partial<JobRecord> = {}): JobRecord => ({
 });
 
 /** A second replica on the schema of `a` (its own store connection and coordination). */
-function replicaOn(a: PgStore, replicaId: string, leaseMs: number) {
-  const store = new PgStore({ url: a.url, schema: a.schema, replicaId, leaseMs });
+async function replicaOn(a: PgStore, replicaId: string, leaseMs: number) {
+  const store = await PgStore.open({ url: a.url, schema: a.schema, replicaId, leaseMs });
   const coordination = new PgCoordination({ url: a.url, schema: a.schema, replicaId, leaseMs, local: new HostLocks(), poolMax: 4 });
-  return { store, coordination, close: async () => (await coordination.close(), store.close()) };
+  return {
+    store,
+    coordination,
+    close: async () => {
+      await coordination.close();
+      await store.close();
+    },
+  };
 }
 
 /** Resolves true when p settles within ms. */
@@ -40,8 +47,8 @@ const settlesWithin = (p: Promise<unknown>, ms: number) => Promise.race([p.then(
 
 describe('PostgreSQL replicas', () => {
   it('a replica that gives up waiting for a host lock (its bound) leaves the database queue and holds nothing (issue 33)', async () => {
-    const a = openPgTestStore({ replicaId: 'A' });
-    const b = replicaOn(a.store, 'B', 30_000);
+    const a = await openPgTestStore({ replicaId: 'A' });
+    const b = await replicaOn(a.store, 'B', 30_000);
     try {
       const relA = await a.coordination.hostLocks.acquire(['h1'], 'exclusive', { owner: 'job_a' });
       const gaveUp = new AbortController();
@@ -60,8 +67,8 @@ describe('PostgreSQL replicas', () => {
   });
 
   it('host locks exclude across replicas: exclusive waits for exclusive and shared; shared runs beside shared', async () => {
-    const a = openPgTestStore({ replicaId: 'A' });
-    const b = replicaOn(a.store, 'B', 30_000);
+    const a = await openPgTestStore({ replicaId: 'A' });
+    const b = await replicaOn(a.store, 'B', 30_000);
     try {
       const relA = await a.coordination.hostLocks.acquire(['h1', 'h2'], 'exclusive');
       const pending = b.coordination.hostLocks.acquire(['h2'], 'exclusive');
@@ -86,14 +93,14 @@ describe('PostgreSQL replicas', () => {
   });
 
   it('a replica that dies (its connections close) releases its host locks', async () => {
-    const a = openPgTestStore({ replicaId: 'A' });
-    const b = replicaOn(a.store, 'B', 30_000);
+    const a = await openPgTestStore({ replicaId: 'A' });
+    const b = await replicaOn(a.store, 'B', 30_000);
     try {
       const relB = await b.coordination.hostLocks.acquire(['h1']);
       const waiting = a.coordination.hostLocks.acquire(['h1']);
       expect(await settlesWithin(waiting, 300)).toBe(false);
       // As when B's process is killed: the server ends its sessions.
-      a.store.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'netplumb coordination B'`);
+      await a.store.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'netplumb coordination B'`);
       expect(await settlesWithin(waiting, 5000)).toBe(true);
       (await waiting)();
       relB(); // its connection is gone: releasing drops it
@@ -103,10 +110,10 @@ describe('PostgreSQL replicas', () => {
   });
 
   it('a held lease is renewed; an expired one is taken over, the job interrupted naming the replica, and the owner learns it lost it', async () => {
-    const a = openPgTestStore({ replicaId: 'A', leaseMs: 400 });
-    const b = replicaOn(a.store, 'B', 400);
+    const a = await openPgTestStore({ replicaId: 'A', leaseMs: 400 });
+    const b = await replicaOn(a.store, 'B', 400);
     try {
-      a.store.insertResource({
+      await a.store.insertResource({
         id: 'br_j1',
         type: 'bridge',
         key: 'k1',
@@ -116,8 +123,8 @@ describe('PostgreSQL replicas', () => {
         updatedAt: 'c',
         data: {},
       });
-      a.store.insertJob(job('j1'));
-      a.store.insertJob(job('j2'));
+      await a.store.insertJob(job('j1'));
+      await a.store.insertJob(job('j2'));
       expect(await a.coordination.leases.describe('j1')).toMatchObject({ owner: 'A', attempt: 1 });
       const held = a.coordination.leases.hold('j2');
       await sleep(1000);
@@ -129,17 +136,17 @@ describe('PostgreSQL replicas', () => {
       expect(held.lost).toBe(false);
 
       const answered: string[] = [];
-      expect(interruptLeasedJob(b.store, taken[0]!, 'B', (j) => answered.push(j.id))).toBe(true);
+      expect(await interruptLeasedJob(b.store, taken[0]!, 'B', (j) => void answered.push(j.id))).toBe(true);
       expect(answered).toEqual(['j1']);
-      const j1 = a.store.getJob('j1')!;
+      const j1 = (await a.store.getJob('j1'))!;
       expect(j1.status).toBe('interrupted');
-      const last = a.store.getLogs('j1', 0, 100).at(-1)!;
+      const last = (await a.store.getLogs('j1', 0, 100)).at(-1)!;
       expect(last.stream).toBe('error');
       expect(last.text).toMatch(/replica A stopped renewing this job's lease .*replica B marked it interrupted at /);
-      expect(a.store.getResource('br_j1')!.state).toBe('unknown');
+      expect((await a.store.getResource('br_j1'))!.state).toBe('unknown');
       // A late write of the old owner cannot undo the verdict.
-      a.store.updateJob({ ...j1, status: 'succeeded', error: null });
-      expect(a.store.getJob('j1')!.status).toBe('interrupted');
+      await a.store.updateJob({ ...j1, status: 'succeeded', error: null });
+      expect((await a.store.getJob('j1'))!.status).toBe('interrupted');
       // Taking it again finds nothing: the job is finished.
       expect(await b.coordination.leases.takeExpired()).toEqual([]);
 
@@ -155,7 +162,7 @@ describe('PostgreSQL replicas', () => {
       const late = a.coordination.leases.hold('j2');
       expect(await a.coordination.leases.confirm('j2')).toBe(false);
       expect(late.lost).toBe(true);
-      a.store.insertJob(job('j3'));
+      await a.store.insertJob(job('j3'));
       a.coordination.leases.hold('j3');
       expect(await a.coordination.leases.confirm('j3')).toBe(true);
     } finally {
@@ -164,13 +171,13 @@ describe('PostgreSQL replicas', () => {
   });
 
   it('claimNext: concurrent workers never claim the same queued job (FOR UPDATE SKIP LOCKED), owned jobs are never claimed', async () => {
-    const a = openPgTestStore({ replicaId: 'A' });
-    const queue = new PgStore({ url: a.store.url, schema: a.store.schema, replicaId: null });
-    const b = replicaOn(a.store, 'B', 30_000);
+    const a = await openPgTestStore({ replicaId: 'A' });
+    const queue = await PgStore.open({ url: a.store.url, schema: a.store.schema, replicaId: null });
+    const b = await replicaOn(a.store, 'B', 30_000);
     try {
       const queued = Array.from({ length: 8 }, (_, i) => `q${i}`);
-      for (const id of queued) queue.insertJob(job(id, { status: 'queued' }));
-      a.store.insertJob(job('owned', { status: 'queued' }));
+      for (const id of queued) await queue.insertJob(job(id, { status: 'queued' }));
+      await a.store.insertJob(job('owned', { status: 'queued' }));
       // 12 claims at once from two replicas for 8 jobs: each job claimed exactly once, 4 find none.
       const claims = await Promise.all(Array.from({ length: 12 }, (_, i) => (i % 2 ? b : a).coordination.leases.claimNext()));
       const ids = claims.map((c) => c?.jobId ?? null);
@@ -181,25 +188,25 @@ describe('PostgreSQL replicas', () => {
       expect(await a.coordination.leases.describe('owned')).toMatchObject({ owner: 'A' });
       for (const c of claims) c?.release();
     } finally {
-      queue.close();
+      await queue.close();
       await b.close();
     }
   });
 
   it('the feed wakes another replica on each log line and job update of a job it does not run', async () => {
-    const a = openPgTestStore({ replicaId: 'A' });
-    const b = replicaOn(a.store, 'B', 30_000);
+    const a = await openPgTestStore({ replicaId: 'A' });
+    const b = await replicaOn(a.store, 'B', 30_000);
     try {
-      a.store.insertJob(job('f1'));
+      await a.store.insertJob(job('f1'));
       let woken = 0;
       const off = b.coordination.feed.subscribe('f1', () => woken++);
       await sleep(500); // LISTEN is up (and poked once when it came up)
       const before = woken;
       const t = performance.now();
-      a.store.appendLog('f1', { ts: 't', host: null, stream: 'info', text: 'x' });
+      await a.store.appendLog('f1', { ts: 't', host: null, stream: 'info', text: 'x' });
       while (woken === before && performance.now() - t < 2000) await sleep(5);
       expect(woken).toBeGreaterThan(before);
-      a.store.updateJob(job('f1', { status: 'succeeded' }));
+      await a.store.updateJob(job('f1', { status: 'succeeded' }));
       const mid = woken;
       while (woken === mid && performance.now() - t < 4000) await sleep(5);
       expect(woken).toBeGreaterThan(mid);
@@ -209,33 +216,33 @@ describe('PostgreSQL replicas', () => {
     }
   });
 
-  it('migrations are versioned and run once: a second store on the same schema applies none', () => {
-    const a = openPgTestStore({ replicaId: 'A' });
-    const again = new PgStore({ url: fileDatabaseUrl(), schema: a.store.schema, replicaId: 'C' });
+  it('migrations are versioned and run once: a second store on the same schema applies none', async () => {
+    const a = await openPgTestStore({ replicaId: 'A' });
+    const again = await PgStore.open({ url: await fileDatabaseUrl(), schema: a.store.schema, replicaId: 'C' });
     try {
-      expect(again.schemaVersion()).toBe(4);
-      expect(again.query('SELECT version FROM schema_migrations ORDER BY version').map((r) => r.version)).toEqual([1, 2, 3, 4]);
+      expect(await again.schemaVersion()).toBe(5);
+      expect((await again.query('SELECT version FROM schema_migrations ORDER BY version')).map((r) => r.version)).toEqual([1, 2, 3, 4, 5]);
     } finally {
-      again.close();
+      await again.close();
     }
   });
 
-  it('a lost session is a storage fault (503 on the request path) and the next call opens a new one', () => {
-    const a = openPgTestStore({ replicaId: 'lost' });
-    const other = replicaOn(a.store, 'killer', 30_000);
+  it('a lost session is a storage fault (503 on the request path) and the next call opens a new one', async () => {
+    const a = await openPgTestStore({ replicaId: 'lost' });
+    const other = await replicaOn(a.store, 'killer', 30_000);
     try {
-      a.store.insertJob(job('s1'));
-      other.store.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'netplumb store lost'`);
+      await a.store.insertJob(job('s1'));
+      await other.store.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'netplumb store lost'`);
       let err: unknown;
       try {
-        a.store.getJob('s1');
+        await a.store.getJob('s1');
       } catch (e) {
         err = e;
       }
       expect(isStorageFault(err), String(err)).toBe(true);
-      expect(a.store.getJob('s1')!.id).toBe('s1');
+      expect((await a.store.getJob('s1'))!.id).toBe('s1');
       // A transaction works again too.
-      expect(a.store.tx(() => a.store.getJob('s1')!.status)).toBe('running');
+      expect(a.store.tx(async () => (await a.store.getJob('s1'))!.status)).toBe('running');
     } finally {
       void other.close();
     }

@@ -12,10 +12,10 @@ import { runQueuedJobs } from '../../src/worker-loop.js';
 import { FakeWorld } from '../helpers/fake-host.js';
 import { openPgTestStore } from '../helpers/test-store.js';
 
-function functionApp() {
+async function functionApp() {
   const world = new FakeWorld();
-  const { store, coordination } = openPgTestStore({ replicaId: 'function-1' });
-  const deps = createDeps(
+  const { store, coordination } = await openPgTestStore({ replicaId: 'function-1' });
+  const deps = await createDeps(
     store,
     { defaultWaitMs: 30_000, idempotencyTtlMs: 86_400_000, maxBodyBytes: 1 << 20 },
     world.factory(),
@@ -38,7 +38,7 @@ const ASYNC = { Prefer: 'respond-async' };
 
 describe('queued by a function, run by a worker', () => {
   it('each resumable kind: 202 queued, nothing runs until the worker claims it, then the same outcome', async () => {
-    const f = functionApp();
+    const f = await functionApp();
     /** Sends a request asynchronously, checks it stayed queued with no command run, runs the queue, returns the job. */
     const queued = async (method: string, path: string, body?: unknown, key?: string) => {
       const before = f.world.calls.length;
@@ -48,13 +48,13 @@ describe('queued by a function, run by a worker', () => {
       expect(job.status).toBe('queued');
       expect(f.world.calls.length).toBe(before);
       expect(await runQueuedJobs(f.deps, { untilIdle: true })).toBe(1);
-      const done = f.deps.store.getJob(job.id)!;
+      const done = (await f.deps.store.getJob(job.id))!;
       expect(done.status, JSON.stringify(done.error)).toBe('succeeded');
       return done;
     };
 
     await queued('POST', '/hosts', { name: 'docker1', executor: { kind: 'local' } });
-    expect(f.deps.store.allResources('host')[0]!.state).toBe('ready');
+    expect((await f.deps.store.allResources('host'))[0]!.state).toBe('ready');
     await queued('POST', '/hosts/docker1/probe');
 
     const created = await queued('POST', '/bridges', { host: 'docker1', name: 'ovs_bridge', addresses: ['10.11.12.1/24'] }, 'k-br');
@@ -75,30 +75,30 @@ describe('queued by a function, run by a worker', () => {
     expect(f.world.calls.some((c) => c.argv.join(' ').includes('10.11.12.2/24'))).toBe(true);
 
     await queued('POST', '/attachments', { bridge: 'docker1/ovs_bridge', target: { container: 'web1' }, addresses: ['10.11.12.100/24'] });
-    const att = f.deps.store.allResources('attachment')[0]!;
+    const att = (await f.deps.store.allResources('attachment'))[0]!;
     expect(att.state).toBe('ready');
     await queued('PATCH', `/attachments/${att.id}`, { link: 'down' });
-    expect((f.deps.store.getResource(att.id)!.data as { link?: string }).link).toBe('down');
+    expect(((await f.deps.store.getResource(att.id))!.data as { link?: string }).link).toBe('down');
     await queued('DELETE', `/attachments/${att.id}`);
-    expect(f.deps.store.getResource(att.id)).toBeNull();
+    expect(await f.deps.store.getResource(att.id)).toBeNull();
     const deleted = await queued('DELETE', '/bridges/docker1%2Fovs_bridge');
     expect(deleted.params).toMatchObject({ cascade: false, stateBefore: 'ready' });
-    expect(f.deps.store.allResources('bridge')).toHaveLength(0);
+    expect(await f.deps.store.allResources('bridge')).toHaveLength(0);
   });
 
   it('a job a worker cannot run from its row fails with the reason instead of waiting forever', async () => {
-    const f = functionApp();
+    const f = await functionApp();
     const job = newJob({ kind: 'bridge.update', resource: { type: 'bridge', id: 'br_missing' }, hosts: [] });
-    f.deps.store.insertJob(job); // no `previous` parameter: written by something that did not know the format
+    await f.deps.store.insertJob(job); // no `previous` parameter: written by something that did not know the format
     await f.deps.coordination.leases!.disown(job.id);
     expect(await runQueuedJobs(f.deps, { untilIdle: true })).toBe(1);
-    const failed = f.deps.store.getJob(job.id)!;
+    const failed = (await f.deps.store.getJob(job.id))!;
     expect(failed.status).toBe('failed');
     expect(failed.error?.detail).toMatch(/no usable parameter previous/);
   });
 
-  it('every kind listed as resumable has its work', () => {
-    const f = functionApp();
+  it('every kind listed as resumable has its work', async () => {
+    const f = await functionApp();
     for (const kind of RESUMABLE_KINDS) {
       const job = newJob({
         kind,
@@ -109,12 +109,14 @@ describe('queued by a function, run by a worker', () => {
       // A parameter that does not parse throws (tested above); the kind itself is always known.
       let known = true;
       try {
-        known = resumeJob(f.deps.store, job) !== null;
+        known = (await resumeJob(f.deps.store, job)) !== null;
       } catch {
         known = true;
       }
       expect(known, kind).toBe(true);
     }
-    expect(resumeJob(f.deps.store, newJob({ kind: 'topology.apply', resource: { type: 'topology', id: 'x' }, hosts: [] }))).toBeNull();
+    expect(
+      await resumeJob(f.deps.store, newJob({ kind: 'topology.apply', resource: { type: 'topology', id: 'x' }, hosts: [] })),
+    ).toBeNull();
   });
 });

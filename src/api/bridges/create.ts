@@ -40,7 +40,7 @@ export const app = router().openapi(route, (c) => {
     requireHostAvailable(host);
     const key = `${host.id}/${body.name}`;
     const existing = await deps.store.getResourceByKey('bridge', key);
-    const own = existing && await readResource(deps.store, 'bridge', existing.id);
+    const own = existing && (await readResource(deps.store, 'bridge', existing.id));
     // The same request again for a record of ours whose job failed, was interrupted or lost its outcome: converge it.
     if (own && CONVERGIBLE.has(own.state) && sameBridge(own.data, body)) {
       return await repairMutation(deps, own, (r) => (r.type === 'bridge' ? bridgeKind.render(r) : {}), 201);

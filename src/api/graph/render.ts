@@ -40,18 +40,10 @@ export async function topologyGraph(store: Store, t: TypedResource<'topology'>):
   const hosts = new Set(view.hosts);
   return {
     title: view.name,
-    hosts: (await readAll(store, 'host'))
-      .map(renderHost)
-      .filter((h) => hosts.has(h.name)),
-    bridges: (await readAll(store, 'bridge'))
-      .filter((r) => owned.has(r.id))
-      .map(renderBridge),
-    tunnels: (await readAll(store, 'tunnel'))
-      .filter((r) => owned.has(r.id))
-      .map(renderTunnel),
-    attachments: (await readAll(store, 'attachment'))
-      .filter((r) => owned.has(r.id))
-      .map(renderAttachment),
+    hosts: (await readAll(store, 'host')).map(renderHost).filter((h) => hosts.has(h.name)),
+    bridges: (await readAll(store, 'bridge')).filter((r) => owned.has(r.id)).map(renderBridge),
+    tunnels: (await readAll(store, 'tunnel')).filter((r) => owned.has(r.id)).map(renderTunnel),
+    attachments: (await readAll(store, 'attachment')).filter((r) => owned.has(r.id)).map(renderAttachment),
   };
 }
 

@@ -35,7 +35,7 @@ export const app = router().openapi(route, (c) => {
       job: { kind: 'host.probe', resource: { type: 'host', id: host.id }, hosts: [host.id] },
       work: (ctx) => probeAndRecord(ctx, host.id),
       successStatus: 200,
-      render: async () => hostKind.render(await readResource(deps.store, 'host', host.id) ?? host),
+      render: async () => hostKind.render((await readResource(deps.store, 'host', host.id)) ?? host),
     };
   });
 });

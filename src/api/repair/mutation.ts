@@ -37,13 +37,13 @@ export async function repairMutation(
       if (rec && r.type !== 'host') await deps.store.updateResource({ ...rec, jobId: job.id });
     },
     work: async (ctx) => {
-      const fresh = await readResource(ctx.store, r.type, r.id) as AnyResource | null;
+      const fresh = (await readResource(ctx.store, r.type, r.id)) as AnyResource | null;
       if (!fresh) return;
       const now = await repairScope(ctx, fresh);
       ctx.log(null, 'info', `repairing ${now.length} resource(s): ${now.map((x) => x.id).join(', ') || 'none'}`);
       await repairAll(ctx, now);
     },
     successStatus,
-    render: async () => render((await readResource(deps.store, r.type, r.id) as AnyResource | null) ?? r),
+    render: async () => render(((await readResource(deps.store, r.type, r.id)) as AnyResource | null) ?? r),
   };
 }

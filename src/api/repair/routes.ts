@@ -117,51 +117,66 @@ const view =
 export const app = router()
   .openapi(bridgeRoute, (c) => {
     const deps = c.get('deps');
-    return mutate(c, bridgeRoute, async () =>
-      await repairMutation(
-        deps,
-        await requireResource(deps, bridgeKind, c.req.valid('param').id),
-        view('bridge', (r) => bridgeKind.render(r)),
-      ),
+    return mutate(
+      c,
+      bridgeRoute,
+      async () =>
+        await repairMutation(
+          deps,
+          await requireResource(deps, bridgeKind, c.req.valid('param').id),
+          view('bridge', (r) => bridgeKind.render(r)),
+        ),
     );
   })
   .openapi(tunnelRoute, (c) => {
     const deps = c.get('deps');
-    return mutate(c, tunnelRoute, async () =>
-      await repairMutation(
-        deps,
-        await requireResource(deps, tunnelKind, c.req.valid('param').id),
-        view('tunnel', (r) => tunnelKind.render(r)),
-      ),
+    return mutate(
+      c,
+      tunnelRoute,
+      async () =>
+        await repairMutation(
+          deps,
+          await requireResource(deps, tunnelKind, c.req.valid('param').id),
+          view('tunnel', (r) => tunnelKind.render(r)),
+        ),
     );
   })
   .openapi(attachmentRoute, (c) => {
     const deps = c.get('deps');
-    return mutate(c, attachmentRoute, async () =>
-      await repairMutation(
-        deps,
-        await requireResource(deps, attachmentKind, c.req.valid('param').id),
-        view('attachment', (r) => attachmentKind.render(r)),
-      ),
+    return mutate(
+      c,
+      attachmentRoute,
+      async () =>
+        await repairMutation(
+          deps,
+          await requireResource(deps, attachmentKind, c.req.valid('param').id),
+          view('attachment', (r) => attachmentKind.render(r)),
+        ),
     );
   })
   .openapi(hostRoute, (c) => {
     const deps = c.get('deps');
-    return mutate(c, hostRoute, async () =>
-      await repairMutation(
-        deps,
-        await requireResource(deps, hostKind, c.req.valid('param').idOrName),
-        view('host', (r) => hostKind.render(r)),
-      ),
+    return mutate(
+      c,
+      hostRoute,
+      async () =>
+        await repairMutation(
+          deps,
+          await requireResource(deps, hostKind, c.req.valid('param').idOrName),
+          view('host', (r) => hostKind.render(r)),
+        ),
     );
   })
   .openapi(topologyRoute, (c) => {
     const deps = c.get('deps');
-    return mutate(c, topologyRoute, async () =>
-      await repairMutation(
-        deps,
-        await requireResource(deps, topologyKind, c.req.valid('param').name),
-        view('topology', async (t) => await renderTopology(deps.store, t)),
-      ),
+    return mutate(
+      c,
+      topologyRoute,
+      async () =>
+        await repairMutation(
+          deps,
+          await requireResource(deps, topologyKind, c.req.valid('param').name),
+          view('topology', async (t) => await renderTopology(deps.store, t)),
+        ),
     );
   });

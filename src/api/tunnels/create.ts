@@ -50,7 +50,8 @@ export const app = router().openapi(route, (c) => {
     const [a] = data.endpoints;
     return {
       job: { kind: 'tunnel.create', resource: { type: 'tunnel', id }, hosts: data.endpoints.map((e) => e.hostId) },
-      prepare: async (job) => await insertPending(deps.store, { id, type: 'tunnel', key: `${a.bridgeId}|${a.portName}`, jobId: job.id, data }),
+      prepare: async (job) =>
+        await insertPending(deps.store, { id, type: 'tunnel', key: `${a.bridgeId}|${a.portName}`, jobId: job.id, data }),
       work: (ctx) => createTunnel(ctx, id),
       successStatus: 201,
       render: async () => {
