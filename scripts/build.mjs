@@ -104,10 +104,6 @@ export async function buildAll({ quiet = false } = {}) {
   });
   // The page's static files beside its bundle (the built service serves dist/ui only: src/ need not be shipped).
   for (const f of ['index.html', 'app.css', 'favicon.svg']) copyFileSync(join(root, 'src/ui', f), join(distDir, 'ui', f));
-  // Files loaded by path at run time, next to the module that loads them (which may land in dist/ or dist/chunks/):
-  // the PostgreSQL store's worker thread (src/store/pg-sync.ts) is plain JavaScript, copied as it is.
-  for (const dir of [distDir, join(distDir, 'chunks')])
-    copyFileSync(join(root, 'src/store/pg-sync-worker.mjs'), join(dir, 'pg-sync-worker.mjs'));
   writeFileSync(stampFile, `${new Date().toISOString()}\n`);
   if (!quiet) console.log(`netplumb: built dist/ in ${Math.round(performance.now() - started)} ms`);
 }

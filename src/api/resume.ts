@@ -62,6 +62,7 @@ export async function resumeJob(store: Store, job: JobRecord): Promise<Resumed |
   }
   const how = kind.resume?.[action as 'create' | 'update' | 'probe'];
   if (!how) return null;
+  for (const [name, check] of Object.entries(how.params ?? {})) param(job, name, check);
   let lockMode = r ? lockModeOf(kind, r) : kind.lockMode;
   // An update holds what the resource needs before it as well as after it (as the request path does).
   const previous = job.params?.previous;

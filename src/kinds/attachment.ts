@@ -500,7 +500,11 @@ export const attachmentKind: ResourceKind<'attachment', AttachmentView, Attachme
   dependents: () => Promise.resolve([]),
   resume: {
     create: { run: (ctx, id) => createAttachment(ctx, id), successStatus: 201 },
-    update: { run: (ctx, id, params) => updateAttachmentLive(ctx, id, AttachmentDataSchema.parse(params?.previous)), successStatus: 200 },
+    update: {
+      run: (ctx, id, params) => updateAttachmentLive(ctx, id, AttachmentDataSchema.parse(params?.previous)),
+      successStatus: 200,
+      params: { previous: (v) => AttachmentDataSchema.parse(v) },
+    },
     delete: true,
   },
   // Both veth ends, the target and its addresses (observeAttachment), plus the impairments and the cable as the host's

@@ -183,7 +183,11 @@ export const bridgeKind: ResourceKind<'bridge', BridgeView, BridgeObservation> =
   dependents: bridgeDependents,
   resume: {
     create: { run: (ctx, id) => createBridge(ctx, id), successStatus: 201 },
-    update: { run: (ctx, id, params) => updateBridge(ctx, id, BridgeDataSchema.parse(params?.previous)), successStatus: 200 },
+    update: {
+      run: (ctx, id, params) => updateBridge(ctx, id, BridgeDataSchema.parse(params?.previous)),
+      successStatus: 200,
+      params: { previous: (v) => BridgeDataSchema.parse(v) },
+    },
     delete: true,
   },
   async observe(hosts, bridge, store) {

@@ -45,6 +45,8 @@ export interface RemoveOptions {
 export interface ResumableAction {
   run(ctx: JobContext, id: string, params: JsonObject | null): Promise<void>;
   successStatus: 200 | 201;
+  /** The stored parameters it needs, each with its check (run before the job starts: a bad row fails it clearly). */
+  params?: Record<string, (value: unknown) => unknown>;
 }
 
 /** The job actions of a kind a worker can resume; `delete` is the generic delete (dependents from the row's params). */

@@ -121,7 +121,11 @@ export const tunnelKind: ResourceKind<'tunnel', TunnelView, TunnelObservation> =
   dependents: () => Promise.resolve([]),
   resume: {
     create: { run: (ctx, id) => createTunnel(ctx, id), successStatus: 201 },
-    update: { run: (ctx, id, params) => updateTunnelLive(ctx, id, TunnelDataSchema.parse(params?.previous)), successStatus: 200 },
+    update: {
+      run: (ctx, id, params) => updateTunnelLive(ctx, id, TunnelDataSchema.parse(params?.previous)),
+      successStatus: 200,
+      params: { previous: (v) => TunnelDataSchema.parse(v) },
+    },
     delete: true,
   },
   async observe(hosts, tunnel) {

@@ -11,7 +11,7 @@ const ERRNO_STORAGE = new Set(['ENOSPC', 'EDQUOT', 'EIO', 'EROFS']);
 /**
  * PostgreSQL (SQLSTATE): connection exceptions (08), insufficient resources (53: disk full, out of connections),
  * operator intervention (57P: shutdown, cannot connect now), read-only transaction (25006); and the socket or the
- * store's database thread failing (pg-sync.ts).
+ * pool failing (a query timeout, a closed pool: postgres.ts gives those a code).
  */
 const PG_STORAGE = /^(08...|53...|57P0[1-4]|25006|ECONNREFUSED|ECONNRESET|ECONNCLOSED|ETIMEDOUT|EPIPE|EHOSTUNREACH|EWORKER)$/;
 

@@ -155,7 +155,7 @@ describe('the store failing (issue 9, finding 2)', () => {
       const { jobId } = await r.json();
       await a.deps.runner.drain();
       // Stopped for good with writes still kept (a shutdown reports them); never recovered.
-      expect(a.deps.storage.flush()).toBe(false);
+      expect(await a.deps.storage.flush()).toBe(false);
       expect(a.deps.storage.pendingJobs()).toEqual([{ id: jobId, status: 'succeeded' }]);
       await a.deps.storage.close();
 

@@ -34,19 +34,19 @@ afterEach(() => store.close());
 describe('FaultTolerantStore', () => {
   it('request path: a storage fault throws StorageUnavailableError and the transaction leaves nothing', async () => {
     faulty.full = true;
-    expect(() =>
+    await expect(
       store.tx(async () => {
         await sqlite.insertResource(res('a', 1));
         await store.insertResource(res('b', 1));
       }),
-    ).toThrow(StorageUnavailableError);
+    ).rejects.toBeInstanceOf(StorageUnavailableError);
     expect(await sqlite.getResource('a')).toBeNull();
     expect(store.health()).toMatchObject({ writable: false, pendingWrites: 0 });
     expect(reports.join('\n')).toMatch(/STORE FAILING: SQLITE_FULL/);
     // Not a storage fault: thrown as it is.
     faulty.full = false;
     await store.insertResource(res('c', 1));
-    expect(async () => await store.insertResource(res('c', 1))).toThrow(/UNIQUE/);
+    await expect(store.insertResource(res('c', 1))).rejects.toThrow(/UNIQUE/);
   });
 
   it('job path: writes are kept in order, read back meanwhile, numbered like the store would, and written when it recovers', async () => {
@@ -58,14 +58,20 @@ describe('FaultTolerantStore', () => {
       faulty.full = true;
       const two = await store.appendLog(job.id, { ts: now(), host: null, stream: 'info', text: 'two' });
       expect(two.seq).toBe(2);
-      await store.updateResource(res('a', 2));
+      // Read back meanwhile at its new version: the next write compares and sets on that.
+      const a2 = await store.updateResource(res('a', 2));
+      expect(a2.version).toBe(2);
+      expect(await store.getResource('a')).toMatchObject({ data: { v: 2 }, version: 2 });
       faulty.full = false; // a write that would work now still waits its turn behind the kept ones
-      await store.updateResource(res('a', 3));
+      await store.updateResource({ ...res('a', 3), version: 2 });
       await store.deleteResource('a');
       job.status = 'succeeded';
       await store.updateJob(job);
       job.status = 'failed'; // a later change to the same object does not leak into the kept copy
-      await store.tx(async () => await store.insertResource(res('z', 1)));
+      // A transaction is never kept: while the store fails it throws the storage fault, typed.
+      faulty.full = true;
+      await expect(store.tx(async () => await store.insertResource(res('z', 1)))).rejects.toBeInstanceOf(StorageUnavailableError);
+      faulty.full = false;
       expect((await store.appendLog(job.id, { ts: now(), host: null, stream: 'info', text: 'three' })).seq).toBe(3);
     });
     expect(await store.getResource('a')).toBeNull();
@@ -78,7 +84,7 @@ describe('FaultTolerantStore', () => {
     await store.insertResource(res('b', 1));
     expect(store.health()).toMatchObject({ writable: true, pendingWrites: 0 });
     expect(await sqlite.getResource('a')).toBeNull();
-    expect(await sqlite.getResource('z')).not.toBeNull();
+    expect(await sqlite.getResource('z')).toBeNull();
     expect((await sqlite.getJob(job.id))!.status).toBe('succeeded');
     expect((await sqlite.getLogs(job.id, 0, 10)).map((l) => [l.seq, l.text])).toEqual([
       [1, 'one'],
