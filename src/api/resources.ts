@@ -7,7 +7,7 @@ import { saveResource } from '../jobs/records.js';
 import type { JobContext } from '../jobs/runner.js';
 import type { DataOf } from '../model/resource-data.js';
 import { hostsOf, removeAny } from '../kinds/index.js';
-import { hostReader, type Observation, type ResourceKind, type TypedResource } from '../kinds/kind.js';
+import { hostReader, lockModeOf, stricterLock, type Observation, type ResourceKind, type TypedResource } from '../kinds/kind.js';
 import { notFound, requireNotOwned, requireSettled } from '../kinds/refs.js';
 import { isUnknownOutcome } from '../kinds/unknown.js';
 import type { ResourceType } from '../model/names.js';
@@ -76,7 +76,7 @@ export async function deleteMutation<T extends ResourceType, V, O extends Observ
       kind: `${kind.type}.delete`,
       resource: { type: kind.type, id: r.id },
       hosts,
-      lockMode: dependents.length ? 'exclusive' : (kind.lockModeFor?.(r) ?? kind.lockMode),
+      lockMode: dependents.length ? 'exclusive' : lockModeOf(kind, r),
       params: { cascade: opts.cascade, stateBefore },
     },
     prepare: async (job) => await saveResource(deps.store, r, { state: 'deleting', jobId: job.id }),
@@ -130,7 +130,8 @@ export async function updateMutation<T extends 'bridge' | 'tunnel' | 'attachment
       kind: `${kind.type}.update`,
       resource: { type: kind.type, id: r.id },
       hosts: kind.hosts(r),
-      lockMode: kind.lockMode,
+      // What the resource needs before the change and after it (an attachment moving onto a shared VLAN device).
+      lockMode: stricterLock(lockModeOf(kind, r), lockModeOf(kind, { ...r, data: next })),
       params: { previous },
     },
     prepare: async (job) => await saveResource(deps.store, { ...r }, { data: next, state: 'pending', jobId: job.id }),
