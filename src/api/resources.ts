@@ -3,13 +3,13 @@
  * declare their paths and schemas; their handlers are one call into here.
  */
 import { hostTarget } from '../jobs/host-target.js';
+import { recordStateAfter } from '../jobs/outcomes.js';
 import { saveResource } from '../jobs/records.js';
 import type { JobContext } from '../jobs/runner.js';
 import type { DataOf } from '../model/resource-data.js';
 import { hostsOf, removeAny } from '../kinds/index.js';
 import { hostReader, lockModeOf, stricterLock, type Observation, type ResourceKind, type TypedResource } from '../kinds/kind.js';
 import { notFound, requireNotOwned, requireSettled } from '../kinds/refs.js';
-import { isUnknownOutcome } from '../kinds/unknown.js';
 import type { ResourceType } from '../model/names.js';
 import { ProblemError } from '../model/problems.js';
 import type { AppDeps } from '../deps.js';
@@ -102,7 +102,7 @@ export function deleteWork<T extends ResourceType, V, O extends Observation>(
     } catch (e) {
       // Still there (the failure came before the record went): back to the state it had, or `unknown` when the
       // host may have done part of it (the reconcile loop then finishes the delete: the record's job is this one).
-      await saveResource(ctx.store, r, { state: isUnknownOutcome(e) ? 'unknown' : opts.stateBefore });
+      await saveResource(ctx.store, r, { state: recordStateAfter(e, opts.stateBefore) });
       throw e;
     }
   };
