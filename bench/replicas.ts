@@ -6,8 +6,13 @@
  * server at NETPLUMB_BENCH_PG_URL, else a throwaway local cluster (test/helpers/pg-cluster.ts) with fsync and
  * synchronous commit on (SQLite runs with synchronous=FULL: both stores durable).
  *
+ * Each replica reports its event loop's delay (perf_hooks.monitorEventLoopDelay, p99) while it served. A last run puts
+ * 2 ms between the replicas and PostgreSQL (a delaying TCP proxy in this process, each direction), as a database in
+ * another zone would be: an async store keeps most of its throughput; one that blocked per call would not.
+ *
  *   npx tsx bench/replicas.ts            BENCH_BRIDGES=200 BENCH_HOSTS=20 BENCH_GET_S=5 BENCH_CONCURRENCY=20
  */
+import { createServer, connect, type Server } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -41,7 +46,36 @@ async function burst(replicas: Replica[], n: number, req: (r: Replica, i: number
   return performance.now() - t;
 }
 
-async function run(label: string, db: string, n: number): Promise<{ label: string; create: number; get: number; p50: number }> {
+/** A TCP proxy to `target` that holds every chunk `delayMs` in each direction (order kept). Returns its port. */
+async function delayingProxy(target: URL, delayMs: number): Promise<{ port: number; server: Server }> {
+  const server = createServer((client) => {
+    const upstream = connect(Number(target.port || 5432), target.hostname);
+    const later = (to: NodeJS.WritableStream) => (chunk: Buffer) => void setTimeout(() => to.write(chunk), delayMs);
+    client.on('data', later(upstream));
+    upstream.on('data', later(client));
+    const close = () => {
+      setTimeout(() => {
+        client.destroy();
+        upstream.destroy();
+      }, delayMs);
+    };
+    client.on('close', close).on('error', close);
+    upstream.on('close', close).on('error', close);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { port: (server.address() as { port: number }).port, server };
+}
+
+/** The worst p99 event loop delay the replicas printed at exit (ms). */
+function loopP99(outputs: string[]): number {
+  return Math.max(...outputs.map((o) => Number(/event loop delay: p50 [\d.]+ ms, p99 ([\d.]+) ms/.exec(o)?.[1] ?? NaN)));
+}
+
+async function run(
+  label: string,
+  db: string,
+  n: number,
+): Promise<{ label: string; create: number; get: number; p50: number; loopP99: number }> {
   const env = { NETPLUMB_DB: db, NETPLUMB_DEFAULT_WAIT_S: '120', NETPLUMB_PG_POOL: '20' };
   const replicas = await Promise.all(Array.from({ length: n }, (_, i) => startReplica(`b${i + 1}`, env, 'bench/fake-replica.ts')));
   try {
@@ -82,7 +116,14 @@ async function run(label: string, db: string, n: number): Promise<{ label: strin
     );
     const getMs = performance.now() - t;
     lat.sort((a, b) => a - b);
-    return { label, create: BRIDGES / (createMs / 1000), get: count / (getMs / 1000), p50: lat[Math.floor(lat.length / 2)]! };
+    await Promise.all(replicas.map((r) => r.stop()));
+    return {
+      label,
+      create: BRIDGES / (createMs / 1000),
+      get: count / (getMs / 1000),
+      p50: lat[Math.floor(lat.length / 2)]!,
+      loopP99: loopP99(replicas.map((r) => r.output())),
+    };
   } catch (e) {
     for (const r of replicas) console.error(`--- ${r.id}\n${r.output().slice(-3000)}`);
     throw e;
@@ -100,9 +141,9 @@ if (!pgUrl || !(await reachable(pgUrl))) {
   pgUrl = cluster.url;
 }
 const dir = mkdtempSync(path.join(tmpdir(), 'netplumb-bench-'));
-const rows = [];
+const rows: Awaited<ReturnType<typeof run>>[] = [];
 const blocking: [string, number][] = [];
-/** Median time of one synchronous store call: on PostgreSQL the whole round trip through the worker thread. */
+/** Median time of one store call, awaited (a round trip to PostgreSQL; the event loop is free meanwhile). */
 async function perCall(s: Store): Promise<number> {
   const t: number[] = [];
   for (let i = 0; i < 2000; i++) {
@@ -117,7 +158,7 @@ async function perCall(s: Store): Promise<number> {
 try {
   blocking.push(['SQLite (file)', await perCall(new SqliteStore(path.join(dir, 'probe.db')))]);
   const probeDb = await createDatabase(pgUrl, 'probe');
-  blocking.push(['PostgreSQL (loopback, sync bridge)', await perCall(await PgStore.open({ url: probeDb }))]);
+  blocking.push(['PostgreSQL (loopback, pool)', await perCall(await PgStore.open({ url: probeDb }))]);
   await dropDatabase(probeDb);
   rows.push(await run('SQLite, 1 process', path.join(dir, 'bench.db'), 1));
   for (const n of [1, 3]) {
@@ -128,14 +169,38 @@ try {
       await dropDatabase(db);
     }
   }
+  // The same three replicas with the database 2 ms away (each direction).
+  const far = await createDatabase(pgUrl, 'benchfar');
+  const proxy = await delayingProxy(new URL(far), 2);
+  try {
+    const viaProxy = new URL(far);
+    viaProxy.hostname = '127.0.0.1';
+    viaProxy.port = String(proxy.port);
+    rows.push(await run('PostgreSQL, 3 replicas, +2 ms', viaProxy.toString(), 3));
+  } finally {
+    proxy.server.close();
+    await dropDatabase(far);
+  }
 } finally {
   rmSync(dir, { recursive: true, force: true });
   await cluster?.stop();
 }
 console.log('');
-console.log('How long one store call blocks the event loop (median of 2000 getResource calls, same process):');
+console.log('One store call, awaited (median of 2000 getResource calls, same process; the event loop is not blocked):');
 for (const [label, ms] of blocking) console.log(`  ${label}: ${ms.toFixed(3)} ms`);
 console.log('');
-console.log('| store | create bridges/s | GET /bridges req/s | GET p50 |');
-console.log('|---|---:|---:|---:|');
-for (const r of rows) console.log(`| ${r.label} | ${r.create.toFixed(1)} | ${r.get.toFixed(0)} | ${r.p50.toFixed(1)} ms |`);
+console.log('| store | create bridges/s | GET /bridges req/s | GET p50 | event loop delay p99 (worst replica) |');
+console.log('|---|---:|---:|---:|---:|');
+for (const r of rows)
+  console.log(`| ${r.label} | ${r.create.toFixed(1)} | ${r.get.toFixed(0)} | ${r.p50.toFixed(1)} ms | ${r.loopP99.toFixed(2)} ms |`);
+const by = (label: string) => rows.find((r) => r.label === label)!;
+const sqlite = by('SQLite, 1 process');
+const pg1 = by('PostgreSQL, 1 replica');
+const pg3 = by('PostgreSQL, 3 replicas');
+const far3 = by('PostgreSQL, 3 replicas, +2 ms');
+console.log('');
+console.log(`one PostgreSQL replica / SQLite, bridges created per second: ${(pg1.create / sqlite.create).toFixed(2)}  (goal ≥ 0.8)`);
+console.log(
+  `3 replicas with the database 2 ms away / on loopback: create ${(far3.create / pg3.create).toFixed(2)}, GET ${(far3.get / pg3.get).toFixed(2)}  (goal ≥ 0.5)`,
+);
+console.log(`worst event loop delay p99: ${Math.max(...rows.map((r) => r.loopP99)).toFixed(2)} ms  (goal ≤ 5 ms)`);

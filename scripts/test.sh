@@ -5,6 +5,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 echo "== lint"
 npx eslint .
+npm run --silent lint:layers   # import cycles and the folder rules (.dependency-cruiser.cjs, docs/architecture.md)
 npm run --silent lint:spec
 echo "== format"
 npx prettier --check . >/dev/null || { npx prettier --check . ; echo "run 'npm run format'"; exit 1; }

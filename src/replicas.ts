@@ -55,7 +55,13 @@ export async function openStore(o: OpenOptions): Promise<OpenedStore> {
   if (!isPostgresUrl(o.db)) return { kind: 'sqlite', store: new SqliteStore(o.db), coordination: localCoordination() };
   const replicaId = o.replicaId ?? newReplicaId();
   const leaseMs = o.leaseMs ?? 15_000;
-  const store = await PgStore.open({ url: o.db, replicaId, leaseMs, ...(o.schema ? { schema: o.schema } : {}) });
+  const store = await PgStore.open({
+    url: o.db,
+    replicaId,
+    leaseMs,
+    ...(o.poolMax ? { poolMax: o.poolMax } : {}),
+    ...(o.schema ? { schema: o.schema } : {}),
+  });
   const coordination = new PgCoordination({
     url: o.db,
     replicaId,

@@ -3,13 +3,13 @@
  * declare their paths and schemas; their handlers are one call into here.
  */
 import { hostTarget } from '../jobs/host-target.js';
+import { recordStateAfter } from '../jobs/outcomes.js';
 import { saveResource } from '../jobs/records.js';
 import type { JobContext } from '../jobs/runner.js';
 import type { DataOf } from '../model/resource-data.js';
 import { hostsOf, removeAny } from '../kinds/index.js';
-import { hostReader, type Observation, type ResourceKind, type TypedResource } from '../kinds/kind.js';
+import { hostReader, lockModeOf, stricterLock, type Observation, type ResourceKind, type TypedResource } from '../kinds/kind.js';
 import { notFound, requireNotOwned, requireSettled } from '../kinds/refs.js';
-import { isUnknownOutcome } from '../kinds/unknown.js';
 import type { ResourceType } from '../model/names.js';
 import { ProblemError } from '../model/problems.js';
 import type { AppDeps } from '../deps.js';
@@ -76,7 +76,7 @@ export async function deleteMutation<T extends ResourceType, V, O extends Observ
       kind: `${kind.type}.delete`,
       resource: { type: kind.type, id: r.id },
       hosts,
-      lockMode: dependents.length ? 'exclusive' : (kind.lockModeFor?.(r) ?? kind.lockMode),
+      lockMode: dependents.length ? 'exclusive' : lockModeOf(kind, r),
       params: { cascade: opts.cascade, stateBefore },
     },
     prepare: async (job) => await saveResource(deps.store, r, { state: 'deleting', jobId: job.id }),
@@ -102,7 +102,7 @@ export function deleteWork<T extends ResourceType, V, O extends Observation>(
     } catch (e) {
       // Still there (the failure came before the record went): back to the state it had, or `unknown` when the
       // host may have done part of it (the reconcile loop then finishes the delete: the record's job is this one).
-      await saveResource(ctx.store, r, { state: isUnknownOutcome(e) ? 'unknown' : opts.stateBefore });
+      await saveResource(ctx.store, r, { state: recordStateAfter(e, opts.stateBefore) });
       throw e;
     }
   };
@@ -130,7 +130,8 @@ export async function updateMutation<T extends 'bridge' | 'tunnel' | 'attachment
       kind: `${kind.type}.update`,
       resource: { type: kind.type, id: r.id },
       hosts: kind.hosts(r),
-      lockMode: kind.lockMode,
+      // What the resource needs before the change and after it (an attachment moving onto a shared VLAN device).
+      lockMode: stricterLock(lockModeOf(kind, r), lockModeOf(kind, { ...r, data: next })),
       params: { previous },
     },
     prepare: async (job) => await saveResource(deps.store, { ...r }, { data: next, state: 'pending', jobId: job.id }),

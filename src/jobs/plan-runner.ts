@@ -1,17 +1,18 @@
 /**
  * Runs a plan as batches: each host's steps go to that host as one batch (one round trip, one shell start), hosts in
  * parallel. Each step is still logged as its own `cmd` / stdout / stderr / exit lines, exactly as a step run alone.
- * On any failure the completed steps are undone in reverse on every host (also as batches) and the job fails,
- * naming the step. A step never runs twice: nothing is retried.
+ * Every host's batch is settled before anything else happens: on any failure (a step's, a lost connection, a batch
+ * whose output broke its framing, a bug) the completed steps are logged and undone in reverse on every host (also as
+ * batches) and the job fails, naming the step. A step never runs twice: nothing is retried.
  */
 import { BatchIncompleteError, runBatchOn, type BatchStep, type BatchStepResult } from '../exec/batch.js';
-import { ExecError } from '../exec/errors.js';
 import type { Executor } from '../exec/types.js';
 import { quoteArgv } from '../exec/quote.js';
 import { shownWait, WaitTimeoutError } from '../exec/waits.js';
 import { ProblemError } from '../model/problems.js';
 import type { Plan, Step } from '../ops/plan.js';
 import type { LogStream } from '../store/types.js';
+import { execOutcome, hostExecError } from './outcomes.js';
 
 /** What the plan runner needs from its job. */
 export interface PlanHosts {
@@ -103,41 +104,49 @@ async function runHost(io: PlanHosts, hostId: string, steps: Step[]): Promise<Ho
           : null;
     return { hostId, steps, results: r.results, done, error };
   } catch (e) {
-    if (e instanceof BatchIncompleteError) {
-      const unknown = e.runningStep === null ? '' : `; the outcome of "${steps[e.runningStep]!.description}" is unknown`;
-      const error = new ExecError(
-        'host-unreachable',
-        `${name}: the batch ended after ${e.results.length} of ${steps.length} step(s)${unknown}`,
-        {},
-        { cause: e },
-      );
-      return { hostId, steps, results: e.results, done: steps.slice(0, e.results.length), error };
-    }
     if (e instanceof WaitTimeoutError) {
       // It never got a channel: nothing was sent to the host.
       return { hostId, steps, results: [], done: [], error: e };
     }
-    if (e instanceof ExecError) {
-      // No output arrived: which steps ran is unknown (none is retried).
-      const error = new ExecError(e.code, `${name}: ${e.message} (the outcome of ${steps.length} step(s) is unknown)`, e.details, {
-        cause: e,
-      });
-      return { hostId, steps, results: [], done: [], error };
+    if (e instanceof BatchIncompleteError) {
+      const unknown = e.runningStep === null ? '' : `; the outcome of "${steps[e.runningStep]!.description}" is unknown`;
+      const message = `the batch ended after ${e.results.length} of ${steps.length} step(s)${unknown}`;
+      const error = hostExecError(name, e, { message }) as Error;
+      return { hostId, steps, results: e.results, done: steps.slice(0, e.results.length), error };
     }
-    throw e;
+    // No usable output (a lost connection, or output that broke its framing): which steps ran is unknown (none is
+    // retried, none is undone here). Anything else (not the executor's: a bug) fails the job as it is, once every
+    // other host's batch has settled and been undone.
+    const error = hostExecError(name, e, { unknownNote: `the outcome of ${steps.length} step(s) is unknown` });
+    return { hostId, steps, results: [], done: [], error: error instanceof Error ? error : new Error(String(error)) };
   }
 }
 
-/** Runs the plan; on failure undoes what completed (every host) and throws the first failure in plan order. */
+/**
+ * Runs the plan; on failure undoes what completed (every host) and throws the first failure in plan order (the first
+ * unknown outcome when there is one: see outcomes.ts).
+ */
 export async function runPlanInBatches(io: PlanHosts, plan: Plan): Promise<void> {
   const byHost = stepsByHost(plan.steps);
-  const outcomes = await Promise.all([...byHost].map(([hostId, steps]) => runHost(io, hostId, steps)));
+  const hosts = [...byHost];
+  // Settle every host: one host's failure never leaves another's completed steps unlogged or not undone.
+  const settled = await Promise.allSettled(hosts.map(([hostId, steps]) => runHost(io, hostId, steps)));
+  const outcomes = settled.map((s, i): HostOutcome => {
+    if (s.status === 'fulfilled') return s.value;
+    const [hostId, steps] = hosts[i]!;
+    const error = s.reason instanceof Error ? s.reason : new Error(String(s.reason));
+    return { hostId, steps, results: [], done: [], error };
+  });
   for (const o of outcomes) {
     o.results.forEach((r, i) => logStep(io, o.hostId, o.steps[i]!.argv, r, o.steps[i]!.stdin));
     io.completed(o.done.length);
   }
-  const failed = outcomes.find((o) => o.error);
-  if (!failed) return;
+  const failures = outcomes.filter((o) => o.error);
+  if (!failures.length) return;
+  // The job fails with the first failure in plan order, unless another host's outcome is unknown: then with that one,
+  // so the record is kept `unknown` (a known failure on one host says nothing of what another did). The rest are logged.
+  const failed = failures.find((o) => execOutcome(o.error) === 'unknown') ?? failures[0]!;
+  for (const o of failures) if (o !== failed) io.log(null, 'error', o.error!.message);
   // Undo in reverse plan order: per host that is the reverse of its own steps. A failed step that may have stopped
   // half-way (a merged batch) is undone too.
   const done = new Set(outcomes.flatMap((o) => o.done));

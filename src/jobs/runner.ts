@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks';
 import type Dockerode from 'dockerode';
 import type { Executor } from '../exec/types.js';
 import { byName, namedEntries } from '../exec/named.js';
-import { BatchFramingError, BatchIncompleteError, runBatchOn, type BatchStepResult } from '../exec/batch.js';
+import { runBatchOn, type BatchStepResult } from '../exec/batch.js';
 import { ANY_EXIT, logStep, runPlanInBatches, STEP_TIMEOUT_MS, undoSteps, type PlanHosts } from './plan-runner.js';
 import { ExecError } from '../exec/errors.js';
 import type { HostServices, HostTarget } from '../exec/pool.js';
@@ -13,6 +13,7 @@ import { ProblemError, problem, type Problem } from '../model/problems.js';
 import type { Plan, Step } from '../ops/plan.js';
 import type { JobRecord, JsonObject, LogLine, LogStream, Store } from '../store/types.js';
 import { hostTarget } from './host-target.js';
+import { hostExecError } from './outcomes.js';
 import { HostLocks, type LockMode } from './locks.js';
 import type { Coordination, HostLockService, LeaseHandle } from '../store/coordination.js';
 import type { Redactor } from '../redact.js';
@@ -479,7 +480,7 @@ export function undo(ctx: JobContext, done: readonly Step[]): Promise<void> {
 
 /**
  * Read-only commands as one batch (every exit status lets it go on): one round trip for all of them. A host that
- * cannot be reached is an ExecError naming it.
+ * cannot be reached, or a batch whose output broke its framing, is an ExecError naming it (outcomes.ts hostExecError).
  */
 async function readBatch(
   executor: Executor,
@@ -505,10 +506,7 @@ async function readBatch(
       .map((): BatchStepResult => ({ exitCode: 124, stdout: '', stderr: '', ms: 0, timedOut: true }));
     return [...r.results, ...missing];
   } catch (e) {
-    // Say which host: the executor only knows its address.
-    if (e instanceof ExecError) throw new ExecError(e.code, `${hostName}: ${e.message}`, e.details, { cause: e });
-    if (e instanceof BatchIncompleteError || e instanceof BatchFramingError)
-      throw new ExecError('host-unreachable', `${hostName}: ${e.message}`, {}, { cause: e });
-    throw e;
+    // Say which host (the executor only knows its address); a broken or cut-short batch is an unknown outcome.
+    throw hostExecError(hostName, e);
   }
 }

@@ -8,14 +8,14 @@ import { ProblemError } from '../model/problems.js';
 import type { Store } from '../store/types.js';
 import { readAll, readResource, saveResource } from '../jobs/records.js';
 import { requireHost, requireHostAvailable } from './refs.js';
-import { addressingData } from './attachment.js';
+import { addressingData } from './attachment-target.js';
 import type { JobContext } from '../jobs/runner.js';
 import { type HostReader, type TypedResource } from './kind.js';
 import type { AttachmentObservation } from '../model/attachments.js';
 import type { DriftItem } from '../model/resource.js';
 import { insideDrift, insideObserveCommands, parseAttachmentObservation, type ObservedAttachmentEnds } from '../ops/attachment-observe.js';
 import type { Step } from '../ops/plan.js';
-import { announce, checkTargetNamespace, currentTarget, repairTarget, resolveTarget, targetIfRunning } from './attachment.js';
+import { announce, checkTargetNamespace, currentTarget, repairTarget, resolveTarget, targetIfRunning } from './attachment-target.js';
 import {
   awaitLease,
   dhcpDrift,

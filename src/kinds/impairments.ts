@@ -42,7 +42,7 @@ import {
 } from '../ops/impairments-observe.js';
 import { step, type Plan, type Step } from '../ops/plan.js';
 import type { Store } from '../store/types.js';
-import { resolveTarget } from './attachment.js';
+import { resolveTarget } from './attachment-target.js';
 import type { HostReader } from './kind.js';
 
 // ---- request checks (before any command runs)

@@ -5,6 +5,9 @@ import { markedObjectCommands, parseMarkedObjects, removeOrphansPlan, type Marke
 import type { Store } from '../store/types.js';
 import type { HostReader } from './kind.js';
 
+/** What an orphan is, for the routes that answer with them (the API layer does not import ops/). */
+export type { MarkedObject };
+
 export async function orphansAmong(store: Store, marked: readonly MarkedObject[]): Promise<MarkedObject[]> {
   const owners = new Set(marked.map((o) => o.owner));
   const existing = new Set<string>();

@@ -33,7 +33,8 @@ import { createTunnelPlan, deleteTunnelPlan, endCommands, parseEnd, type EndFact
 import { commandLine } from '../jobs/plan-runner.js';
 import { coalesce } from '../ops/coalesce.js';
 import type { Store } from '../store/types.js';
-import { observeAttachment, resolveTarget, type ResolvedTarget } from './attachment.js';
+import { observeAttachment } from './attachment.js';
+import { resolveTarget, type ResolvedTarget } from './attachment-target.js';
 import { bridgeKind } from './bridge.js';
 import type { HostReader, Observation, ResourceKind, TypedResource } from './kind.js';
 import { readByKeyOrId } from './topology-refs.js';

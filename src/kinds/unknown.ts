@@ -3,17 +3,14 @@
  * record is kept in state `unknown` (never deleted: the host may have the objects, marked with its id) and resolved
  * once the host answers again (the reconcile loop, src/reconcile/loop.ts: observe, then finish or undo).
  */
-import { ExecError } from '../exec/errors.js';
+import { execOutcome } from '../jobs/outcomes.js';
 import { saveResource } from '../jobs/records.js';
 import type { JobContext } from '../jobs/runner.js';
-import { ProblemError } from '../model/problems.js';
 import type { Resource } from '../model/resource.js';
 
-/** A failure after which what the host did is not known. */
+/** A failure after which what the host did is not known (the one decision: jobs/outcomes.ts execOutcome). */
 export function isUnknownOutcome(e: unknown): boolean {
-  if (e instanceof ExecError) return e.code === 'host-unreachable' || e.code === 'timeout';
-  // A replica that lost the job's lease mid-job stops there: what it had done is as unknown as after a lost connection.
-  return e instanceof ProblemError && (e.problem.type.endsWith('/command-timeout') || e.problem.type.endsWith('/job-interrupted'));
+  return execOutcome(e) === 'unknown';
 }
 
 export async function markUnknown<D>(ctx: JobContext, r: Resource<D>, e: unknown): Promise<void> {

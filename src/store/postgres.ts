@@ -262,20 +262,21 @@ export class PgStore implements Store {
     }
     const client = await this.pool.connect().catch((e: unknown) => Promise.reject(pgError(e)));
     const frame: TxFrame = { client, open: true, depth: 0 };
+    // The driver's own errors get a code (pgError); what the callback throws (a conflict, a problem) goes out as it is.
+    const onClient = (sql: string) => client.query(sql).catch((e: unknown) => Promise.reject(pgError(e)));
     let lost: Error | undefined;
     try {
-      await client.query(begin);
+      await onClient(begin);
       const r = await this.scope.run(frame, () => fn(this));
-      await client.query('COMMIT');
+      await onClient('COMMIT');
       return r;
     } catch (e) {
-      const err = e instanceof PgError || !(e as { code?: unknown })?.code ? e : pgError(e);
-      if (err instanceof PgError && err.code && SESSION_LOST.test(err.code)) lost = err;
+      if (e instanceof PgError && e.code && SESSION_LOST.test(e.code)) lost = e;
       else {
         // The session is fine: roll back and reuse it. When even that fails, the client is not reused.
         await client.query('ROLLBACK').catch((e2: unknown) => (lost = pgError(e2)));
       }
-      throw err instanceof PgError || err instanceof Error ? err : pgError(err);
+      throw e;
     } finally {
       frame.open = false;
       client.release(lost);

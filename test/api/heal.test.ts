@@ -4,6 +4,7 @@
  * 502 for failed hosts, orphans, and the reconcile loop (only when a test starts it).
  */
 import { describe, expect, it } from 'vitest';
+import { BatchFramingError } from '../../src/exec/batch.js';
 import { ExecError } from '../../src/exec/errors.js';
 import { Reconciler } from '../../src/reconcile/loop.js';
 import { localHost, testApp } from '../helpers/app.js';
@@ -268,6 +269,53 @@ describe('a re-POST converges for tunnels and attachments too', () => {
     const b = await again.json();
     expect(again.status, JSON.stringify(b)).toBe(201);
     expect(b).toMatchObject({ id: tun.id, state: 'ready', job: { kind: 'tunnel.repair' } });
+  });
+});
+
+describe('a plan whose batch broke its framing on one host', () => {
+  it("a tunnel whose second host's batch breaks its framing ends unknown; the first host's step is undone and logged", async () => {
+    const t = await testApp();
+    for (const [name, ip] of [
+      ['docker1', '10.10.10.101'],
+      ['docker3', '192.168.50.101'],
+    ] as const) {
+      expect((await t.json('POST', '/hosts', localHost(name, { tunnelIp: ip }))).status).toBe(201);
+      expect((await t.json('POST', '/bridges', { host: name, name: 'ovs_bridge' })).status).toBe(201);
+    }
+    // What an executor raises when the batch's output cannot be parsed (something on the host wrote into it).
+    t.world.on((argv, host) =>
+      host === 'docker3' && argv.includes('add-port')
+        ? Promise.reject(new BatchFramingError('batch output does not follow its framing: stderr: text after the last step ended'))
+        : undefined,
+    );
+    t.world.calls = [];
+    const body = { type: 'gre', endpoints: [{ bridge: 'docker1/ovs_bridge' }, { bridge: 'docker3/ovs_bridge' }] };
+    const r = await t.json('POST', '/tunnels', body);
+    const p = await r.json();
+    expect(r.status, JSON.stringify(p)).toBe(503);
+    expect(p).toMatchObject({
+      type: 'https://netplumb.dev/problems/host-unreachable',
+      detail: expect.stringContaining('docker3: batch output'),
+    });
+    const [tun] = (await (await t.json('GET', '/tunnels')).json()).items;
+    expect(tun.state).toBe('unknown');
+    // docker1's port was added, then deleted again (the undo); docker3's is left to the reconcile loop (outcome unknown).
+    const d1 = t.world.calls.filter((c) => c.host === 'docker1' && c.argv[0] === 'ovs-vsctl').map((c) => c.argv.join(' '));
+    const added = d1.findIndex((c) => c.includes(`add-port ovs_bridge ${tun.endpoints[0].portName}`));
+    const removed = d1.findIndex((c) => c.includes(`--if-exists del-port ovs_bridge ${tun.endpoints[0].portName}`));
+    expect(added).toBeGreaterThanOrEqual(0);
+    expect(removed).toBeGreaterThan(added);
+    expect(t.world.calls.some((c) => c.host === 'docker3' && c.argv.includes('del-port'))).toBe(false);
+    const logs = (await (await t.json('GET', `/jobs/${p.jobId}/logs?limit=500`)).json()).items as {
+      host: string | null;
+      stream: string;
+      text: string;
+    }[];
+    const cmds = logs.filter((l) => l.host === 'docker1' && l.stream === 'cmd').map((l) => l.text);
+    expect(cmds.findIndex((c) => c.includes('add-port'))).toBeGreaterThanOrEqual(0);
+    expect(cmds.findIndex((c) => c.includes('del-port'))).toBeGreaterThan(cmds.findIndex((c) => c.includes('add-port')));
+    expect(logs.some((l) => l.text === 'undoing 1 completed step(s) in reverse')).toBe(true);
+    expect(logs.some((l) => l.stream === 'error' && l.text.includes('the outcome on the host is unknown'))).toBe(true);
   });
 });
 

@@ -17,7 +17,11 @@ async function world() {
   expect((await t.json('POST', '/bridges', { host: 'docker1', name: 'ovs_bridge', addresses: ['10.11.12.1/24'] })).status).toBe(201);
   t.world.containers.set('web1', { ...CONTAINER, running: true });
   t.world.on((argv) => (argv[0] === 'nsenter' && argv.includes('-j') ? { stdout: JSON.stringify([{ ifname: 'lo' }]) } : undefined));
-  const r = await t.json('POST', '/attachments', { bridge: 'docker1/ovs_bridge', target: { container: 'web1' }, addresses: ['10.11.12.100/24'] });
+  const r = await t.json('POST', '/attachments', {
+    bridge: 'docker1/ovs_bridge',
+    target: { container: 'web1' },
+    addresses: ['10.11.12.100/24'],
+  });
   expect(r.status).toBe(201);
   const attachment = (await r.json()) as { id: string };
   return { t, attachment };

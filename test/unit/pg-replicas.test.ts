@@ -240,7 +240,7 @@ describe('PostgreSQL replicas', () => {
         err = e;
       }
       // The pool drops a connection it sees die while idle; a call that got it first fails as a storage fault.
-      if (err !== undefined) expect(isStorageFault(err), String(err)).toBe(true);
+      if (err !== undefined) expect(isStorageFault(err), err instanceof Error ? err.message : 'not an Error').toBe(true);
       expect((await a.store.getJob('s1'))!.id).toBe('s1');
       // A transaction works again too.
       expect(await a.store.tx(async () => (await a.store.getJob('s1'))!.status)).toBe('running');

@@ -1,11 +1,18 @@
 /**
  * The plan runner against a real shell (LocalExecutor: the real batch framing, no fake): the log of a batched plan
  * is line for line what running each step alone logs, for success and for a failure at the first, a middle and the
- * last step, with the completed steps undone in reverse.
+ * last step, with the completed steps undone in reverse. Every host's batch settles: one whose framing breaks (an
+ * unknown outcome) or that hits a bug leaves the others' completed steps logged and undone.
  */
 import { describe, expect, it } from 'vitest';
+import { BatchFramingError, BatchIncompleteError } from '../../src/exec/batch.js';
+import { ExecError } from '../../src/exec/errors.js';
 import { LocalExecutor } from '../../src/exec/local.js';
+import type { Executor, RunOptions } from '../../src/exec/types.js';
+import { execOutcome, hostExecError, recordStateAfter } from '../../src/jobs/outcomes.js';
 import { logStep, runPlanInBatches, type PlanHosts } from '../../src/jobs/plan-runner.js';
+import { isUnknownOutcome } from '../../src/kinds/unknown.js';
+import { ProblemError } from '../../src/model/problems.js';
 import type { Plan, Step } from '../../src/ops/plan.js';
 
 interface Line {
@@ -113,5 +120,116 @@ describe('plan runner: batches log what steps run alone log', () => {
     expect(batched.failed).toBe(true);
     const out = batched.lines.filter((l) => l.stream === 'stdout').map((l) => l.text);
     expect(out).toEqual(['out 0', 'made-a', 'undo half', 'undo 0']);
+  });
+});
+
+/** Like io() above, with host_b's executor replaced. */
+function ioWith(log: Line[], hostB: Executor): PlanHosts {
+  const base = io(log);
+  return { ...base, executor: (id) => (id === 'host_b' ? hostB : base.executor(id)) };
+}
+
+/** Runs batches for real, but something on the host writes into the batch's stderr: the framing breaks. */
+const strayStderr: Executor = {
+  kind: 'local',
+  run: async (argv: readonly string[], opts?: RunOptions) => {
+    const r = await new LocalExecutor().run(argv, opts);
+    return { ...r, stderr: `${r.stderr}stray text from the host\n` };
+  },
+  close: async () => {},
+};
+
+async function failure(hosts: PlanHosts, p: Plan): Promise<unknown> {
+  return runPlanInBatches(hosts, p).then(
+    () => expect.fail('the plan should fail'),
+    (e: unknown) => e,
+  );
+}
+
+const twoHosts = (bFails = 0): Plan => ({ steps: [say('host_a', 0), say('host_a', 1), say('host_b', 2), say('host_b', 3, bFails)] });
+const stdoutOf = (lines: Line[]) => lines.filter((l) => l.stream === 'stdout').map((l) => `${l.host ?? '-'} ${l.text}`);
+
+describe('plan runner: every host settles; a broken framing is an unknown outcome', () => {
+  it("the second host's batch breaks its framing: the first host's steps are logged and undone in reverse; the error is unknown-outcome", async () => {
+    const lines: Line[] = [];
+    const e = await failure(ioWith(lines, strayStderr), twoHosts());
+    expect(e).toBeInstanceOf(ExecError);
+    expect((e as ExecError).code).toBe('host-unreachable');
+    expect((e as ExecError).cause).toBeInstanceOf(BatchFramingError);
+    expect((e as Error).message).toMatch(/^b: batch output does not follow its framing: .*\(the outcome of 2 step\(s\) is unknown\)$/);
+    expect(execOutcome(e)).toBe('unknown');
+    expect(isUnknownOutcome(e)).toBe(true);
+    // host_a: its steps logged, then undone newest first; host_b's output cannot be trusted: neither logged nor undone.
+    expect(stdoutOf(lines)).toEqual(['a out 0', 'a out 1', 'a undo 1', 'a undo 0']);
+    expect(lines.filter((l) => l.stream === 'cmd').map((l) => l.text)).toHaveLength(4);
+    expect(lines.some((l) => l.text === 'undoing 2 completed step(s) in reverse')).toBe(true);
+  });
+
+  it('an executor that throws BatchFramingError itself is classified the same way', async () => {
+    const lines: Line[] = [];
+    const throwing: Executor = {
+      kind: 'local',
+      run: () => Promise.reject(new Error('not used')),
+      runBatch: () => Promise.reject(new BatchFramingError('batch output does not follow its framing: test')),
+      close: async () => {},
+    };
+    const e = await failure(ioWith(lines, throwing), twoHosts());
+    expect(isUnknownOutcome(e)).toBe(true);
+    expect(stdoutOf(lines)).toEqual(['a out 0', 'a out 1', 'a undo 1', 'a undo 0']);
+  });
+
+  it('a bug on one host (not an executor error) still settles and undoes the others, and fails the job as it is', async () => {
+    const lines: Line[] = [];
+    const buggy: Executor = {
+      kind: 'local',
+      run: () => Promise.reject(new Error('not used')),
+      runBatch: () => Promise.reject(new TypeError('a bug')),
+      close: async () => {},
+    };
+    const e = await failure(ioWith(lines, buggy), twoHosts());
+    expect(e).toBeInstanceOf(TypeError);
+    expect(execOutcome(e)).toBe('failed');
+    expect(stdoutOf(lines)).toEqual(['a out 0', 'a out 1', 'a undo 1', 'a undo 0']);
+  });
+
+  it("a known failure on one host and an unknown outcome on another: the job's error is the unknown one, the other is logged", async () => {
+    const lines: Line[] = [];
+    const p: Plan = { steps: [say('host_a', 0), say('host_a', 1, 4), say('host_b', 2)] };
+    const e = await failure(ioWith(lines, strayStderr), p);
+    expect(isUnknownOutcome(e)).toBe(true);
+    expect(lines).toContainEqual({ host: null, stream: 'error', text: 'step 1 failed on a (exit 4): err 1' });
+    expect(stdoutOf(lines)).toEqual(['a out 0', 'a out 1', 'a undo 0']);
+  });
+});
+
+describe('execOutcome: how an executor error maps to a job outcome and record state', () => {
+  it('unknown: lost connections, timeouts, broken or cut-short batches, a lost lease; failed: everything else', () => {
+    const incomplete = new BatchIncompleteError('cut', [], null, { exitCode: 1, stdout: '', stderr: '', ms: 1, timedOut: false });
+    for (const e of [
+      new ExecError('host-unreachable', 'lost'),
+      new ExecError('timeout', 't'),
+      new BatchFramingError('f'),
+      incomplete,
+      new ProblemError('command-timeout', 't'),
+      new ProblemError('job-interrupted', 'i'),
+    ])
+      expect([execOutcome(e), recordStateAfter(e, 'ready')]).toEqual(['unknown', 'unknown']);
+    for (const e of [
+      new ExecError('auth-failed', 'a'),
+      new ExecError('host-key-mismatch', 'k'),
+      new ProblemError('command-failed', 'c'),
+      new TypeError('bug'),
+      'a string',
+    ])
+      expect([execOutcome(e), recordStateAfter(e, 'ready')]).toEqual(['failed', 'ready']);
+  });
+
+  it('hostExecError names the host; a broken framing becomes host-unreachable, an ExecError keeps its code, a bug stays as it is', () => {
+    const f = hostExecError('docker3', new BatchFramingError('broken'), { unknownNote: 'n' }) as ExecError;
+    expect([f.code, f.message, execOutcome(f)]).toEqual(['host-unreachable', 'docker3: broken (n)', 'unknown']);
+    const a = hostExecError('docker3', new ExecError('auth-failed', 'refused', { x: 1 }), { unknownNote: 'n' }) as ExecError;
+    expect([a.code, a.message, a.details]).toEqual(['auth-failed', 'docker3: refused', { x: 1 }]);
+    const bug = new TypeError('bug');
+    expect(hostExecError('docker3', bug)).toBe(bug);
   });
 });

@@ -9,7 +9,7 @@ import { acceptedResponse, createdHeaders, PreferHeader, router } from '../commo
 import { mutate } from '../mutation.js';
 import { bodyErrorResponses, mutationErrorResponses, statusResponses } from '../problems.js';
 import { HostWithJobSchema } from './schema.js';
-import { checkHostKey } from './keys.js';
+import { checkHostKey } from '../../kinds/host-key.js';
 
 export const route = createRoute({
   method: 'post',

@@ -5,7 +5,7 @@ import { hostReader } from '../../kinds/kind.js';
 import { findOrphans, removeOrphans } from '../../kinds/orphans.js';
 import { requireHostAvailable } from '../../kinds/refs.js';
 import { JobSchema } from '../../model/jobs.js';
-import type { MarkedObject } from '../../ops/orphans.js';
+import type { MarkedObject } from '../../kinds/orphans.js';
 import { acceptedResponse, IdOrNameParam, PreferHeader, router } from '../common.js';
 import { mutate } from '../mutation.js';
 import { errorResponses, mutationErrorResponses, notFoundResponse, observeErrorResponses, statusResponses } from '../problems.js';

@@ -1,10 +1,10 @@
 /** Before a host is registered: its SSH key must be usable, and an inline key must be sealable at rest. */
 import { resolve } from 'node:path';
-import type { AppConfig } from '../../deps.js';
-import { isUsablePrivateKey, readPrivateKeyFile, UnusableKeyError } from '../../exec/keys.js';
-import type { HostCreate } from '../../model/hosts.js';
-import { ProblemError } from '../../model/problems.js';
-import { SECRET_KEY_FORMS } from '../../secrets.js';
+import type { AppConfig } from '../deps.js';
+import { isUsablePrivateKey, readPrivateKeyFile, UnusableKeyError } from '../exec/keys.js';
+import type { HostCreate } from '../model/hosts.js';
+import { ProblemError } from '../model/problems.js';
+import { SECRET_KEY_FORMS } from '../secrets.js';
 
 export const INLINE_KEYS_DISABLED = `inline private keys are stored encrypted, and this service has no key to encrypt them with: start it with NETPLUMB_SECRET_KEY (${SECRET_KEY_FORMS}) or NETPLUMB_SECRET_KEY_FILE, or give privateKeyPath instead`;
 
