@@ -334,21 +334,20 @@ export class FaultTolerantStore extends ForwardingStore implements StoreStatus {
       async () => void (await this.inner.updateResource(copy)),
     );
   }
-  override async patchResource(id: string, patch: ResourcePatch, expectedVersion?: number): Promise<ResourceRecord | null> {
+  override patchResource(id: string, patch: ResourcePatch, expectedVersion?: number): Promise<ResourceRecord | null> {
     const copy = structuredClone(patch);
-    // What reads see meanwhile: the patch on top of the record as it is known (kept, or stored when readable).
-    let seen: ResourceRecord | null = null;
-    if (!this.direct && jobScope.getStore()) {
+    // What reads see while it is kept: the patch on top of the record as known (kept, or stored when readable).
+    const seen = async (): Promise<ResourceRecord | null> => {
       const known = this.resources.has(id) ? this.resources.get(id)! : await this.inner.getResource(id).catch(() => null);
-      if (known && expectedVersion !== undefined && known.version !== expectedVersion)
+      if (!known) return null;
+      if (expectedVersion !== undefined && known.version !== expectedVersion)
         throw new VersionConflictError(id, expectedVersion, known.version);
-      if (known) {
-        seen = { ...structuredClone(known), ...(copy.state !== undefined ? { state: copy.state } : {}), updatedAt: copy.updatedAt };
-        if (copy.jobId !== undefined) seen.jobId = copy.jobId;
-        if (copy.data !== undefined) seen.data = structuredClone(copy.data);
-        seen.version = known.version + 1;
-      }
-    }
+      const next: ResourceRecord = { ...structuredClone(known), updatedAt: copy.updatedAt, version: known.version + 1 };
+      if (copy.state !== undefined) next.state = copy.state;
+      if (copy.jobId !== undefined) next.jobId = copy.jobId;
+      if (copy.data !== undefined) next.data = structuredClone(copy.data);
+      return next;
+    };
     return this.resourceWrite(
       `patch resource ${id}`,
       id,
@@ -367,23 +366,24 @@ export class FaultTolerantStore extends ForwardingStore implements StoreStatus {
       true,
     );
   }
-  /** seen: what reads get meanwhile (null: deleted); later: the write itself, when the store takes it. */
+  /** seen: what reads get meanwhile (null: deleted; a function: worked out when kept); later: the write itself. */
   private resourceWrite<T>(
     what: string,
     id: string,
-    seen: ResourceRecord | null,
+    seen: ResourceRecord | null | (() => Promise<ResourceRecord | null>),
     run: () => Promise<T>,
     later: () => Promise<void>,
     keptValue?: T,
   ): Promise<T> {
-    return this.write(what, run, () => {
-      this.resources.set(id, seen);
+    return this.write(what, run, async () => {
+      const shown = typeof seen === 'function' ? await seen() : seen;
+      this.resources.set(id, shown);
       // Only if no later kept write replaced it (a later delete leaves null too: the store then agrees anyway).
       return {
-        value: (keptValue ?? (seen ? structuredClone(seen) : null)) as T,
+        value: (keptValue ?? (shown ? structuredClone(shown) : null)) as T,
         apply: later,
         settled: () => {
-          if (this.resources.get(id) === seen) this.resources.delete(id);
+          if (this.resources.get(id) === shown) this.resources.delete(id);
         },
       };
     });
