@@ -9409,7 +9409,7 @@ export interface operations {
                 /** @description the `nextCursor` of this list's previous page (opaque); none for the first page. Another list's cursor, or one made by hand, is a 400 `invalid-cursor`. */
                 cursor?: string;
                 /** @description lines with `seq` > after (a line's `seq`, or an SSE event id); instead of `cursor`, not with it */
-                after?: number | null;
+                after?: number;
                 limit?: number;
             };
             header?: {

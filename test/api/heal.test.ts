@@ -292,7 +292,7 @@ describe('a plan whose batch broke its framing on one host', () => {
     const body = { type: 'gre', endpoints: [{ bridge: 'docker1/ovs_bridge' }, { bridge: 'docker3/ovs_bridge' }] };
     const r = await t.json('POST', '/tunnels', body);
     const p = await r.json();
-    expect(r.status, JSON.stringify(p)).toBe(503);
+    expect(r.status, JSON.stringify(p)).toBe(502);
     expect(p).toMatchObject({
       type: 'https://netplumb.dev/problems/host-unreachable',
       detail: expect.stringContaining('docker3: batch output'),

@@ -47,6 +47,7 @@ export const JobLogQuery = z.object({
     .optional()
     .openapi({
       param: { name: 'after', in: 'query' },
+      type: 'integer',
       description: "lines with `seq` > after (a line's `seq`, or an SSE event id); instead of `cursor`, not with it",
       example: 0,
     }),
