@@ -43,11 +43,13 @@ export const JobLogQuery = z.object({
     .number()
     .int()
     .min(0)
-    .max(Number.MAX_SAFE_INTEGER)
+    .max(2_147_483_647)
     .optional()
     .openapi({
       param: { name: 'after', in: 'query' },
       type: 'integer',
+      minimum: 0,
+      maximum: 2_147_483_647,
       description: "lines with `seq` > after (a line's `seq`, or an SSE event id); instead of `cursor`, not with it",
       example: 0,
     }),
