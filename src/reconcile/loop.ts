@@ -15,7 +15,7 @@ import { probeAndRecord } from '../jobs/hosts.js';
 import { nowIso, readAll, readResource, saveResource } from '../jobs/records.js';
 import { newJob, type JobContext, type JobSpec, type JobWork } from '../jobs/runner.js';
 import { hostsOf, kindOf, removeAny } from '../kinds/index.js';
-import { hostReader, type HostReader } from '../kinds/kind.js';
+import { hostReader, type HostReader, type TypedResource } from '../kinds/kind.js';
 import { findOrphans } from '../kinds/orphans.js';
 import { repairAll, repairScope, resolveUnknown } from '../kinds/repair.js';
 import type { DriftItem, Resource } from '../model/resource.js';
@@ -178,7 +178,7 @@ export class Reconciler {
       const conns = target ? (this.deps.hosts.executor(target) as { connectionCount?: number }).connectionCount : undefined;
       if (conns !== undefined && s.connections !== undefined && conns > s.connections) s.wanted ??= `reconnected to ${host.data.name}`;
       s.connections = conns;
-      const unsettled = await this.unsettledOn(host.id);
+      const unsettled = await this.unsettledOn(host.id, hosts);
       const due = this.opts.intervalMs > 0 && now - s.lastPassAt >= this.opts.intervalMs;
       if ((unsettled.length && now >= s.nextResolveAt) || s.wanted || due) {
         const why = s.wanted ?? (unsettled.length ? `${unsettled.length} unsettled record(s)` : 'interval');
@@ -188,16 +188,29 @@ export class Reconciler {
     }
   }
 
-  /** Records on this host whose outcome is unknown (or whose job was interrupted), and all of whose hosts are up. */
-  private async unsettledOn(hostId: string): Promise<AnyResource[]> {
-    const hosts = new Map((await readAll(this.deps.store, 'host')).map((h) => [h.id, h]));
-    const host = hosts.get(hostId);
+  /**
+   * Records on this host whose outcome is unknown (or whose job was interrupted), and all of whose hosts are up.
+   * `hosts`: the hosts as this round read them (a pass reads them again: it may run long after the round).
+   */
+  private async unsettledOn(hostId: string, hosts?: readonly TypedResource<'host'>[]): Promise<AnyResource[]> {
+    const known = hosts && new Map(hosts.map((h) => [h.id, h]));
+    const host = known ? known.get(hostId) : await readResource(this.deps.store, 'host', hostId);
     if (!host) return [];
+    const unsettled = (await repairScope(this.deps, host)).filter((r) => UNSETTLED.has(r.state));
+    if (!unsettled.length) return [];
+    // Only now the other hosts those records span (most rounds find nothing unsettled and read no more).
+    const byId =
+      known ??
+      new Map(
+        (await Promise.all([...new Set(unsettled.flatMap(hostsOf))].map((id) => readResource(this.deps.store, 'host', id))))
+          .filter((h) => h !== null)
+          .map((h) => [h.id, h]),
+      );
     const up = (h: string) => {
-      const x = hosts.get(h);
+      const x = byId.get(h);
       return !!x && x.state !== 'failed' && x.data.facts?.reachable !== false;
     };
-    return (await repairScope(this.deps, host)).filter((r) => UNSETTLED.has(r.state) && hostsOf(r).every(up));
+    return unsettled.filter((r) => hostsOf(r).every(up));
   }
 
   private run(hostId: string, s: HostLoopState, fn: () => Promise<void>): void {

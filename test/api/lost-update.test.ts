@@ -65,8 +65,6 @@ describe('the reconcile loop never writes a stale copy over a newer record', () 
       const patched = await t.json('PATCH', `/attachments/${attachment.id}`, { link: 'down' });
       expect(patched.status).toBe(200);
       expect(await patched.json()).toMatchObject({ state: 'ready', link: 'down' });
-      release();
-      await loop.stop();
     } finally {
       release();
       await loop.stop();
@@ -89,8 +87,6 @@ describe('the reconcile loop never writes a stale copy over a newer record', () 
     try {
       await atHold;
       expect((await t.json('DELETE', `/attachments/${attachment.id}`)).status).toBe(204);
-      release();
-      await loop.stop();
     } finally {
       release();
       await loop.stop();
