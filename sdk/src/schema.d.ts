@@ -322,7 +322,7 @@ export interface paths {
         get: operations["getTopology"];
         /**
          * Create or converge a topology (a whole container network) from its document
-         * @description Diffs the document against what the service owns under this name and applies the difference as one job across every host involved: unchanged parts are not touched; bridges and members change in place where they can; tunnels and re-wired members are replaced. Addresses, keys, names and MACs are allocated once and kept. Every error in the document is reported at once, with a pointer, before any job exists. With `dryRun=true` the answer is the plan only (per change: hosts, commands, disruption, affected members) and nothing runs. JSON or YAML (`Content-Type: application/yaml`).
+         * @description Diffs the document against what the service owns under this name and applies the difference as one job across every host involved: unchanged parts are not touched; bridges and members change in place where they can; tunnels and re-wired members are replaced. Addresses, keys, names and MACs are allocated once and kept. Every error in the document is reported at once, with a pointer, before any job exists. With `dryRun=true` the answer is the plan only (per change: hosts, commands, disruption, affected members) and nothing runs. JSON or YAML (`Content-Type: application/yaml`). `If-Match` applies the document only to the version of the topology it was planned against (the `ETag` of a GET or of the dry run), `If-None-Match: *` only if no topology has the name: otherwise 412 and no job (a dry run checks them too).
          */
         put: operations["applyTopology"];
         post?: never;
@@ -643,7 +643,7 @@ export interface components {
              * @example https://netplumb.dev/problems/validation
              * @enum {string}
              */
-            type: "https://netplumb.dev/problems/validation" | "https://netplumb.dev/problems/malformed-json" | "https://netplumb.dev/problems/bad-request" | "https://netplumb.dev/problems/unauthorized" | "https://netplumb.dev/problems/not-found" | "https://netplumb.dev/problems/conflict" | "https://netplumb.dev/problems/idempotency-in-progress" | "https://netplumb.dev/problems/idempotency-key-reused" | "https://netplumb.dev/problems/payload-too-large" | "https://netplumb.dev/problems/unsupported-media-type" | "https://netplumb.dev/problems/host-unreachable" | "https://netplumb.dev/problems/host-key-mismatch" | "https://netplumb.dev/problems/command-failed" | "https://netplumb.dev/problems/command-timeout" | "https://netplumb.dev/problems/dhcp-no-lease" | "https://netplumb.dev/problems/container-not-found" | "https://netplumb.dev/problems/container-not-running" | "https://netplumb.dev/problems/job-interrupted" | "https://netplumb.dev/problems/timeout" | "https://netplumb.dev/problems/storage-unavailable" | "https://netplumb.dev/problems/unusable-key" | "https://netplumb.dev/problems/misdirected-request" | "https://netplumb.dev/problems/forbidden-origin" | "https://netplumb.dev/problems/invalid-cursor" | "https://netplumb.dev/problems/method-not-allowed" | "https://netplumb.dev/problems/not-acceptable" | "https://netplumb.dev/problems/internal";
+            type: "https://netplumb.dev/problems/validation" | "https://netplumb.dev/problems/malformed-json" | "https://netplumb.dev/problems/bad-request" | "https://netplumb.dev/problems/unauthorized" | "https://netplumb.dev/problems/not-found" | "https://netplumb.dev/problems/conflict" | "https://netplumb.dev/problems/precondition-failed" | "https://netplumb.dev/problems/idempotency-in-progress" | "https://netplumb.dev/problems/idempotency-key-reused" | "https://netplumb.dev/problems/payload-too-large" | "https://netplumb.dev/problems/unsupported-media-type" | "https://netplumb.dev/problems/host-unreachable" | "https://netplumb.dev/problems/host-key-mismatch" | "https://netplumb.dev/problems/command-failed" | "https://netplumb.dev/problems/command-timeout" | "https://netplumb.dev/problems/dhcp-no-lease" | "https://netplumb.dev/problems/container-not-found" | "https://netplumb.dev/problems/container-not-running" | "https://netplumb.dev/problems/job-interrupted" | "https://netplumb.dev/problems/timeout" | "https://netplumb.dev/problems/storage-unavailable" | "https://netplumb.dev/problems/unusable-key" | "https://netplumb.dev/problems/misdirected-request" | "https://netplumb.dev/problems/forbidden-origin" | "https://netplumb.dev/problems/invalid-cursor" | "https://netplumb.dev/problems/method-not-allowed" | "https://netplumb.dev/problems/not-acceptable" | "https://netplumb.dev/problems/internal";
             title: string;
             /** Format: int32 */
             status: number;
@@ -680,6 +680,8 @@ export interface components {
             host?: string;
             /** @description `conflict`: the resource that already exists */
             existing?: string;
+            /** @description `precondition-failed`: the ETag the resource is at now (null: it does not exist) */
+            etag?: string | null;
             /** @description `command-failed`: the program that failed */
             command?: string;
             /**
@@ -2467,6 +2469,8 @@ export interface operations {
                 headers: {
                     /** @description the resource made: `/hosts/{id}` */
                     Location: string;
+                    /** @description the record's version (strong; send it back in `If-Match` to change only what you read) */
+                    ETag: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -2691,6 +2695,8 @@ export interface operations {
             /** @description The host */
             200: {
                 headers: {
+                    /** @description the record's version (strong; send it back in `If-Match` to change only what you read) */
+                    ETag: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -2823,6 +2829,8 @@ export interface operations {
                 prefer?: string;
                 /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
                 "idempotency-key"?: string;
+                /** @description Change only if the record is still at this ETag (from a GET or a mutation answer); otherwise 412 `precondition-failed` and no job. `*`: only if it exists. */
+                "if-match"?: string;
                 /**
                  * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
                  * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
@@ -2925,6 +2933,18 @@ export interface operations {
             };
             /** @description `conflict` with the current state (a resource busy with another job names it in `jobId`), `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs: `jobId`) */
             409: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `precondition-failed`: `If-Match` names another version than the current one (the resource changed since it was read), or `If-None-Match: *` found it existing; `etag` is the current one. No job was made. */
+            412: {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
@@ -3053,6 +3073,8 @@ export interface operations {
             /** @description Fresh facts */
             200: {
                 headers: {
+                    /** @description the record's version (strong; send it back in `If-Match` to change only what you read) */
+                    ETag: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -3797,6 +3819,8 @@ export interface operations {
                 headers: {
                     /** @description the resource made: `/bridges/{id}` */
                     Location: string;
+                    /** @description the record's version (strong; send it back in `If-Match` to change only what you read) */
+                    ETag: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -4024,6 +4048,8 @@ export interface operations {
             /** @description The bridge (with `observed` live state and drift when observe=true) */
             200: {
                 headers: {
+                    /** @description the record's version (strong; send it back in `If-Match` to change only what you read) */
+                    ETag: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -4187,6 +4213,8 @@ export interface operations {
                 prefer?: string;
                 /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
                 "idempotency-key"?: string;
+                /** @description Change only if the record is still at this ETag (from a GET or a mutation answer); otherwise 412 `precondition-failed` and no job. `*`: only if it exists. */
+                "if-match"?: string;
                 /**
                  * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
                  * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
@@ -4299,6 +4327,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `precondition-failed`: `If-Match` names another version than the current one (the resource changed since it was read), or `If-None-Match: *` found it existing; `etag` is the current one. No job was made. */
+            412: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default); the connection is closed after the answer */
             413: {
                 headers: {
@@ -4401,6 +4441,8 @@ export interface operations {
                 prefer?: string;
                 /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
                 "idempotency-key"?: string;
+                /** @description Change only if the record is still at this ETag (from a GET or a mutation answer); otherwise 412 `precondition-failed` and no job. `*`: only if it exists. */
+                "if-match"?: string;
                 /**
                  * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
                  * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
@@ -4421,6 +4463,8 @@ export interface operations {
             /** @description Bridge converged */
             200: {
                 headers: {
+                    /** @description the record's version (strong; send it back in `If-Match` to change only what you read) */
+                    ETag: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -4509,6 +4553,18 @@ export interface operations {
             };
             /** @description `conflict` with the current state (a resource busy with another job names it in `jobId`), `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs: `jobId`) */
             409: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `precondition-failed`: `If-Match` names another version than the current one (the resource changed since it was read), or `If-None-Match: *` found it existing; `etag` is the current one. No job was made. */
+            412: {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
@@ -4649,6 +4705,8 @@ export interface operations {
             /** @description The bridge (with `observed` live state and drift when observe=true) */
             200: {
                 headers: {
+                    /** @description the record's version (strong; send it back in `If-Match` to change only what you read) */
+                    ETag: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -4967,6 +5025,8 @@ export interface operations {
                 headers: {
                     /** @description the resource made: `/tunnels/{id}` */
                     Location: string;
+                    /** @description the record's version (strong; send it back in `If-Match` to change only what you read) */
+                    ETag: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -5194,6 +5254,8 @@ export interface operations {
             /** @description The tunnel */
             200: {
                 headers: {
+                    /** @description the record's version (strong; send it back in `If-Match` to change only what you read) */
+                    ETag: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -5354,6 +5416,8 @@ export interface operations {
                 prefer?: string;
                 /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
                 "idempotency-key"?: string;
+                /** @description Change only if the record is still at this ETag (from a GET or a mutation answer); otherwise 412 `precondition-failed` and no job. `*`: only if it exists. */
+                "if-match"?: string;
                 /**
                  * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
                  * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
@@ -5466,6 +5530,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `precondition-failed`: `If-Match` names another version than the current one (the resource changed since it was read), or `If-None-Match: *` found it existing; `etag` is the current one. No job was made. */
+            412: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default); the connection is closed after the answer */
             413: {
                 headers: {
@@ -5568,6 +5644,8 @@ export interface operations {
                 prefer?: string;
                 /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
                 "idempotency-key"?: string;
+                /** @description Change only if the record is still at this ETag (from a GET or a mutation answer); otherwise 412 `precondition-failed` and no job. `*`: only if it exists. */
+                "if-match"?: string;
                 /**
                  * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
                  * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
@@ -5588,6 +5666,8 @@ export interface operations {
             /** @description Changed */
             200: {
                 headers: {
+                    /** @description the record's version (strong; send it back in `If-Match` to change only what you read) */
+                    ETag: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -5676,6 +5756,18 @@ export interface operations {
             };
             /** @description `conflict` with the current state (a resource busy with another job names it in `jobId`), `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs: `jobId`) */
             409: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `precondition-failed`: `If-Match` names another version than the current one (the resource changed since it was read), or `If-None-Match: *` found it existing; `etag` is the current one. No job was made. */
+            412: {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
@@ -5960,6 +6052,8 @@ export interface operations {
                 headers: {
                     /** @description the resource made: `/attachments/{id}` */
                     Location: string;
+                    /** @description the record's version (strong; send it back in `If-Match` to change only what you read) */
+                    ETag: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -6187,6 +6281,8 @@ export interface operations {
             /** @description The attachment (with `observed` when observe=true) */
             200: {
                 headers: {
+                    /** @description the record's version (strong; send it back in `If-Match` to change only what you read) */
+                    ETag: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -6347,6 +6443,8 @@ export interface operations {
                 prefer?: string;
                 /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
                 "idempotency-key"?: string;
+                /** @description Change only if the record is still at this ETag (from a GET or a mutation answer); otherwise 412 `precondition-failed` and no job. `*`: only if it exists. */
+                "if-match"?: string;
                 /**
                  * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
                  * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
@@ -6459,6 +6557,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `precondition-failed`: `If-Match` names another version than the current one (the resource changed since it was read), or `If-None-Match: *` found it existing; `etag` is the current one. No job was made. */
+            412: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default); the connection is closed after the answer */
             413: {
                 headers: {
@@ -6561,6 +6671,8 @@ export interface operations {
                 prefer?: string;
                 /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
                 "idempotency-key"?: string;
+                /** @description Change only if the record is still at this ETag (from a GET or a mutation answer); otherwise 412 `precondition-failed` and no job. `*`: only if it exists. */
+                "if-match"?: string;
                 /**
                  * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
                  * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
@@ -6581,6 +6693,8 @@ export interface operations {
             /** @description Changed */
             200: {
                 headers: {
+                    /** @description the record's version (strong; send it back in `If-Match` to change only what you read) */
+                    ETag: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -6669,6 +6783,18 @@ export interface operations {
             };
             /** @description `conflict` with the current state (a resource busy with another job names it in `jobId`), `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs: `jobId`) */
             409: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `precondition-failed`: `If-Match` names another version than the current one (the resource changed since it was read), or `If-None-Match: *` found it existing; `etag` is the current one. No job was made. */
+            412: {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
@@ -6808,6 +6934,8 @@ export interface operations {
             /** @description The topology */
             200: {
                 headers: {
+                    /** @description the record's version (strong; send it back in `If-Match` to change only what you read) */
+                    ETag: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -6971,6 +7099,10 @@ export interface operations {
                 prefer?: string;
                 /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
                 "idempotency-key"?: string;
+                /** @description Change only if the record is still at this ETag (from a GET or a mutation answer); otherwise 412 `precondition-failed` and no job. `*`: only if it exists. */
+                "if-match"?: string;
+                /** @description `*`: create only; 412 `precondition-failed` (and no job) when it exists already. An ETag: only if the record is not at it. */
+                "if-none-match"?: string;
                 /**
                  * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
                  * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
@@ -6993,9 +7125,11 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Converged (the topology with its job and the plan it ran), or with dryRun=true the plan only */
+            /** @description Converged (the topology with its job and the plan it ran), or with dryRun=true the plan only (`ETag`: the topology it was planned against, when there is one) */
             200: {
                 headers: {
+                    /** @description the record's version (strong; send it back in `If-Match` to change only what you read) */
+                    ETag?: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -7010,6 +7144,8 @@ export interface operations {
                 headers: {
                     /** @description the topology made: `/topologies/{name}` */
                     Location: string;
+                    /** @description the record's version (strong; send it back in `If-Match` to change only what you read) */
+                    ETag: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -7098,6 +7234,18 @@ export interface operations {
             };
             /** @description `conflict` with the current state (a resource busy with another job names it in `jobId`), `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs: `jobId`) */
             409: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `precondition-failed`: `If-Match` names another version than the current one (the resource changed since it was read), or `If-None-Match: *` found it existing; `etag` is the current one. No job was made. */
+            412: {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
@@ -7222,6 +7370,8 @@ export interface operations {
                 prefer?: string;
                 /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
                 "idempotency-key"?: string;
+                /** @description Change only if the record is still at this ETag (from a GET or a mutation answer); otherwise 412 `precondition-failed` and no job. `*`: only if it exists. */
+                "if-match"?: string;
                 /**
                  * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
                  * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
@@ -7324,6 +7474,18 @@ export interface operations {
             };
             /** @description `conflict` with the current state (a resource busy with another job names it in `jobId`), `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs: `jobId`) */
             409: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `precondition-failed`: `If-Match` names another version than the current one (the resource changed since it was read), or `If-None-Match: *` found it existing; `etag` is the current one. No job was made. */
+            412: {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
@@ -8063,6 +8225,8 @@ export interface operations {
             /** @description Repaired (or nothing differed) */
             200: {
                 headers: {
+                    /** @description the record's version (strong; send it back in `If-Match` to change only what you read) */
+                    ETag: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -8279,6 +8443,8 @@ export interface operations {
             /** @description Repaired (or nothing differed) */
             200: {
                 headers: {
+                    /** @description the record's version (strong; send it back in `If-Match` to change only what you read) */
+                    ETag: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -8495,6 +8661,8 @@ export interface operations {
             /** @description Repaired (or nothing differed) */
             200: {
                 headers: {
+                    /** @description the record's version (strong; send it back in `If-Match` to change only what you read) */
+                    ETag: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -8711,6 +8879,8 @@ export interface operations {
             /** @description Repaired (or nothing differed) */
             200: {
                 headers: {
+                    /** @description the record's version (strong; send it back in `If-Match` to change only what you read) */
+                    ETag: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -8927,6 +9097,8 @@ export interface operations {
             /** @description Repaired (or nothing differed) */
             200: {
                 headers: {
+                    /** @description the record's version (strong; send it back in `If-Match` to change only what you read) */
+                    ETag: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];

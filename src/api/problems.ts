@@ -91,6 +91,13 @@ export const bodyErrorResponses = {
   415: r('`unsupported-media-type`: the body is not in a media type the operation takes'),
 } as const;
 
+/** A conditional request (`If-Match`, `If-None-Match`) whose condition does not hold: refused before any job. */
+export const preconditionResponses = {
+  412: r(
+    '`precondition-failed`: `If-Match` names another version than the current one (the resource changed since it was read), or `If-None-Match: *` found it existing; `etag` is the current one. No job was made.',
+  ),
+} as const;
+
 /** Reading live state from hosts outside a job (`observe=true`) can fail as a job's commands do. */
 export const observeErrorResponses = hostFailures;
 

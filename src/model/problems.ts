@@ -17,6 +17,7 @@ export const ProblemTypes = {
   unauthorized: { status: 401, title: 'Unauthorized' },
   'not-found': { status: 404, title: 'Not found' },
   conflict: { status: 409, title: 'Conflict' },
+  'precondition-failed': { status: 412, title: 'Precondition failed: the resource changed since it was read' },
   'idempotency-in-progress': { status: 409, title: 'A request with this Idempotency-Key is still being processed' },
   'idempotency-key-reused': { status: 422, title: 'Idempotency-Key reused with a different request' },
   'payload-too-large': { status: 413, title: 'Request body too large' },

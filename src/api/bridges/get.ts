@@ -1,3 +1,4 @@
+import { EtagHeaders, etagOf } from '../preconditions.js';
 import { createRoute } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { bridgeKind } from '../../kinds/bridge.js';
@@ -13,6 +14,7 @@ const observeDescription =
 const responses = statusResponses({
   200: {
     description: 'The bridge (with `observed` live state and drift when observe=true)',
+    headers: EtagHeaders,
     content: { 'application/json': { schema: BridgeSchema } },
   },
   ...notFoundResponse,
@@ -44,7 +46,9 @@ export const byNameRoute = createRoute({
 
 async function answer(c: Context<Env>, ref: string, observe: boolean) {
   const deps = c.get('deps');
-  return c.json(await viewOf(deps, bridgeKind, await requireResource(deps, bridgeKind, ref), observe), 200);
+  const r = await requireResource(deps, bridgeKind, ref);
+  c.header('ETag', etagOf(r));
+  return c.json(await viewOf(deps, bridgeKind, r, observe), 200);
 }
 
 export const app = router()

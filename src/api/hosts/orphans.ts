@@ -82,6 +82,7 @@ export const app = router()
         },
         successStatus: 200,
         render: () => Promise.resolve({ removed }),
+        etag: false,
       };
     });
   });
