@@ -193,3 +193,44 @@ describe('orphans', () => {
     }
   });
 });
+
+describe('one job per resource at a time', () => {
+  it('repair and DELETE racing (0–95 ms apart), 20 times: the DELETE runs after the repair, and no port, link or record is left', async () => {
+    const NS = 'hfrace';
+    const x = (argv: string[]) => w.sb.exec(HOST, argv);
+    expect((await w.ssh(HOST, ['ip', 'netns', 'add', NS])).exitCode).toBe(0);
+    const br = await call('POST', '/bridges', { host: HOST, name: 'br_race', addresses: ['10.66.0.1/24'] });
+    expect(br.status, JSON.stringify(br.body)).toBe(201);
+    try {
+      for (let i = 0; i < 20; i++) {
+        const a = await call('POST', '/attachments', {
+          bridge: `${HOST}/br_race`,
+          target: { netns: NS },
+          addresses: [`10.66.0.${10 + i}/24`],
+        });
+        expect(a.status, JSON.stringify(a.body)).toBe(201);
+        // The host end is gone (by hand): the repair has real work to do (a veth made again, a port added).
+        expect((await x(['ip', 'link', 'del', 'dev', a.body.hostIfname])).exitCode).toBe(0);
+        const repair = await call('POST', `/attachments/${a.body.id}/repair`, undefined, { Prefer: 'respond-async' });
+        expect(repair.status, JSON.stringify(repair.body)).toBe(202);
+        await new Promise((r) => setTimeout(r, (i * 5) % 100));
+        const del = await call('DELETE', `/attachments/${a.body.id}`);
+        expect(del.status, JSON.stringify(del.body)).toBe(204);
+        const repaired = (await call('GET', `/jobs/${repair.body.job.id}`)).body;
+        const deleted = (await call('GET', `/jobs?kind=attachment.delete&resource=${a.body.id}`)).body.items[0];
+        expect(repaired.status).not.toMatch(/queued|running/);
+        // Serialised: the delete started once the repair had ended.
+        expect(Date.parse(deleted.startedAt)).toBeGreaterThanOrEqual(Date.parse(repaired.finishedAt));
+        expect((await call('GET', `/attachments/${a.body.id}`)).status).toBe(404);
+        expect((await x(['ovs-vsctl', '--timeout=5', 'list-ports', 'br_race'])).stdout.trim()).toBe('');
+        expect((await x(['ip', 'link', 'show', 'dev', a.body.hostIfname])).exitCode).not.toBe(0);
+        const inside = JSON.parse((await w.ssh(HOST, ['ip', '-n', NS, '-j', 'link', 'show'])).stdout) as { ifname: string }[];
+        expect(inside.map((l) => l.ifname)).toEqual(['lo']);
+      }
+      expect((await call('GET', `/hosts/${HOST}/orphans`)).body.items).toEqual([]);
+    } finally {
+      await call('DELETE', `/bridges/${br.body.id}?cascade=true`);
+      await w.ssh(HOST, ['ip', 'netns', 'del', NS]);
+    }
+  });
+});
