@@ -9,7 +9,7 @@ export interface paths {
         };
         /**
          * Liveness: the service answers (no token needed)
-         * @description Always 200 while the process serves; `status` is `degraded` while the store cannot write. Answers any `Host`.
+         * @description 200 while the process serves; `status` is `degraded` while the store cannot write. 503 `shutting-down` from the first SIGTERM until the process exits (it finishes its running jobs, takes no new ones). Answers any `Host`.
          */
         get: operations["getHealth"];
         put?: never;
@@ -29,7 +29,7 @@ export interface paths {
         };
         /**
          * Readiness: the store takes writes (no token needed)
-         * @description A write is tried (or what is kept in memory written) first. 503 `storage-unavailable` with `Retry-After` while it fails.
+         * @description A write probe is sent to the store (or what is kept in memory written) first, bounded at 1.5 s. 503 `storage-unavailable` with `Retry-After` while it fails, `shutting-down` while the process drains.
          */
         get: operations["getReadiness"];
         put?: never;
@@ -643,7 +643,7 @@ export interface components {
              * @example https://netplumb.dev/problems/validation
              * @enum {string}
              */
-            type: "https://netplumb.dev/problems/validation" | "https://netplumb.dev/problems/malformed-json" | "https://netplumb.dev/problems/bad-request" | "https://netplumb.dev/problems/unauthorized" | "https://netplumb.dev/problems/not-found" | "https://netplumb.dev/problems/conflict" | "https://netplumb.dev/problems/precondition-failed" | "https://netplumb.dev/problems/idempotency-in-progress" | "https://netplumb.dev/problems/idempotency-key-reused" | "https://netplumb.dev/problems/payload-too-large" | "https://netplumb.dev/problems/unsupported-media-type" | "https://netplumb.dev/problems/host-unreachable" | "https://netplumb.dev/problems/host-key-mismatch" | "https://netplumb.dev/problems/command-failed" | "https://netplumb.dev/problems/command-timeout" | "https://netplumb.dev/problems/dhcp-no-lease" | "https://netplumb.dev/problems/container-not-found" | "https://netplumb.dev/problems/container-not-running" | "https://netplumb.dev/problems/job-interrupted" | "https://netplumb.dev/problems/timeout" | "https://netplumb.dev/problems/storage-unavailable" | "https://netplumb.dev/problems/unusable-key" | "https://netplumb.dev/problems/misdirected-request" | "https://netplumb.dev/problems/forbidden-origin" | "https://netplumb.dev/problems/invalid-cursor" | "https://netplumb.dev/problems/method-not-allowed" | "https://netplumb.dev/problems/not-acceptable" | "https://netplumb.dev/problems/internal";
+            type: "https://netplumb.dev/problems/validation" | "https://netplumb.dev/problems/malformed-json" | "https://netplumb.dev/problems/bad-request" | "https://netplumb.dev/problems/unauthorized" | "https://netplumb.dev/problems/not-found" | "https://netplumb.dev/problems/conflict" | "https://netplumb.dev/problems/precondition-failed" | "https://netplumb.dev/problems/idempotency-in-progress" | "https://netplumb.dev/problems/idempotency-key-reused" | "https://netplumb.dev/problems/payload-too-large" | "https://netplumb.dev/problems/unsupported-media-type" | "https://netplumb.dev/problems/host-unreachable" | "https://netplumb.dev/problems/host-key-mismatch" | "https://netplumb.dev/problems/command-failed" | "https://netplumb.dev/problems/command-timeout" | "https://netplumb.dev/problems/dhcp-no-lease" | "https://netplumb.dev/problems/container-not-found" | "https://netplumb.dev/problems/container-not-running" | "https://netplumb.dev/problems/job-interrupted" | "https://netplumb.dev/problems/timeout" | "https://netplumb.dev/problems/storage-unavailable" | "https://netplumb.dev/problems/shutting-down" | "https://netplumb.dev/problems/unusable-key" | "https://netplumb.dev/problems/misdirected-request" | "https://netplumb.dev/problems/forbidden-origin" | "https://netplumb.dev/problems/invalid-cursor" | "https://netplumb.dev/problems/method-not-allowed" | "https://netplumb.dev/problems/not-acceptable" | "https://netplumb.dev/problems/internal";
             title: string;
             /** Format: int32 */
             status: number;
@@ -2236,6 +2236,20 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `shutting-down`: the process got SIGTERM and drains (takes no new work); `Retry-After` in seconds */
+            503: {
+                headers: {
+                    /** @description seconds */
+                    "Retry-After": number;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     getReadiness: {
@@ -2289,7 +2303,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `storage-unavailable`: the store cannot write; `store` says how, `Retry-After` when to ask again */
+            /** @description `storage-unavailable`: the store cannot write (`store` says how, `Retry-After` when to ask again); or `shutting-down`: the process drains */
             503: {
                 headers: {
                     /** @description seconds */
@@ -2645,7 +2659,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`) */
+            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`); or `shutting-down`: this replica drains after SIGTERM and takes no new work (try another, or again after `Retry-After`) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
@@ -3019,7 +3033,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`) */
+            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`); or `shutting-down`: this replica drains after SIGTERM and takes no new work (try another, or again after `Retry-After`) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
@@ -3237,7 +3251,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`) */
+            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`); or `shutting-down`: this replica drains after SIGTERM and takes no new work (try another, or again after `Retry-After`) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
@@ -3625,7 +3639,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`) */
+            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`); or `shutting-down`: this replica drains after SIGTERM and takes no new work (try another, or again after `Retry-After`) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
@@ -3995,7 +4009,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`) */
+            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`); or `shutting-down`: this replica drains after SIGTERM and takes no new work (try another, or again after `Retry-After`) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
@@ -4403,7 +4417,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`) */
+            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`); or `shutting-down`: this replica drains after SIGTERM and takes no new work (try another, or again after `Retry-After`) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
@@ -4651,7 +4665,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`) */
+            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`); or `shutting-down`: this replica drains after SIGTERM and takes no new work (try another, or again after `Retry-After`) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
@@ -5201,7 +5215,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`) */
+            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`); or `shutting-down`: this replica drains after SIGTERM and takes no new work (try another, or again after `Retry-After`) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
@@ -5606,7 +5620,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`) */
+            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`); or `shutting-down`: this replica drains after SIGTERM and takes no new work (try another, or again after `Retry-After`) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
@@ -5854,7 +5868,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`) */
+            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`); or `shutting-down`: this replica drains after SIGTERM and takes no new work (try another, or again after `Retry-After`) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
@@ -6228,7 +6242,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`) */
+            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`); or `shutting-down`: this replica drains after SIGTERM and takes no new work (try another, or again after `Retry-After`) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
@@ -6633,7 +6647,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`) */
+            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`); or `shutting-down`: this replica drains after SIGTERM and takes no new work (try another, or again after `Retry-After`) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
@@ -6881,7 +6895,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`) */
+            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`); or `shutting-down`: this replica drains after SIGTERM and takes no new work (try another, or again after `Retry-After`) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
@@ -7332,7 +7346,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`) */
+            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`); or `shutting-down`: this replica drains after SIGTERM and takes no new work (try another, or again after `Retry-After`) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
@@ -7560,7 +7574,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`) */
+            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`); or `shutting-down`: this replica drains after SIGTERM and takes no new work (try another, or again after `Retry-After`) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
@@ -8389,7 +8403,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`) */
+            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`); or `shutting-down`: this replica drains after SIGTERM and takes no new work (try another, or again after `Retry-After`) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
@@ -8607,7 +8621,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`) */
+            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`); or `shutting-down`: this replica drains after SIGTERM and takes no new work (try another, or again after `Retry-After`) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
@@ -8825,7 +8839,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`) */
+            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`); or `shutting-down`: this replica drains after SIGTERM and takes no new work (try another, or again after `Retry-After`) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
@@ -9043,7 +9057,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`) */
+            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`); or `shutting-down`: this replica drains after SIGTERM and takes no new work (try another, or again after `Retry-After`) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
@@ -9261,7 +9275,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`) */
+            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`); or `shutting-down`: this replica drains after SIGTERM and takes no new work (try another, or again after `Retry-After`) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */

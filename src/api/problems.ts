@@ -80,7 +80,9 @@ export const mutationErrorResponses = {
   500: r('`internal`, or `job-interrupted` (the service stopped while the job ran)'),
   ...hostFailures,
   503: {
-    description: storageUnavailable + ' (when a job finished but its outcome is not saved yet, with its `jobId`)',
+    description:
+      storageUnavailable +
+      ' (when a job finished but its outcome is not saved yet, with its `jobId`); or `shutting-down`: this replica drains after SIGTERM and takes no new work (try another, or again after `Retry-After`)',
     headers: retryAfter(true),
     content,
   },

@@ -267,6 +267,11 @@ export class JobRunner {
     });
   }
 
+  /** The jobs this process has started and not finished (waiting for locks or running). */
+  unfinished(): string[] {
+    return [...this.running.keys()];
+  }
+
   /** Waits for every running job (shutdown, tests). */
   async drain(): Promise<void> {
     while (this.running.size) await Promise.allSettled([...this.running.values()]);
@@ -280,11 +285,14 @@ export class JobRunner {
   private async takeLocks(job: JobRecord, lockMode: LockMode): Promise<() => void> {
     const hosts = [...new Set(job.hosts)].sort();
     const resources = await this.resourceKeys(job);
-    const holders = [...hosts, ...resources].map((h) => `${h}: ${this.locks.describe?.(h) ?? 'held'}`).join('; ');
+    const holders = hosts.map((h) => `${h}: ${this.locks.describe?.(h) ?? 'held'}`).join('; ');
+    // A resource key is named only while another job holds it (a job on the same resource, or on its topology).
+    const busy = resources.map((k) => [k, this.locks.describe?.(k) ?? 'no holder'] as const).filter(([, d]) => d !== 'no holder');
+    const behind = busy.length ? ` and ${busy.map(([k, d]) => `${k} (${d})`).join(', ')}` : '';
     return await boundedWait(
       {
         kind: 'lock',
-        detail: `the ${lockMode} lock on host(s) ${hosts.join(', ')} and ${resources.join(', ')} (${holders})`,
+        detail: `the ${lockMode} lock on host(s) ${hosts.join(', ')} (${holders})${behind}`,
         host: hosts.length === 1 ? hosts[0]! : null,
       },
       this.options.lockWaitMs ?? LOCK_WAIT_MS,

@@ -32,6 +32,7 @@ export const ProblemTypes = {
   'job-interrupted': { status: 500, title: 'Job interrupted' },
   timeout: { status: 504, title: 'The job waited past its bound', retryAfterS: HOST_RETRY_AFTER_S },
   'storage-unavailable': { status: 503, title: 'The store cannot save changes right now', retryAfterS: 5 },
+  'shutting-down': { status: 503, title: 'This replica is shutting down', retryAfterS: 1 },
   'unusable-key': { status: 422, title: 'The SSH private key cannot be used' },
   'misdirected-request': { status: 421, title: 'Host header not served here' },
   'forbidden-origin': { status: 403, title: 'Cross-origin request refused' },
