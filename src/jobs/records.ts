@@ -79,6 +79,12 @@ export interface SaveOptions<D> {
    * the current record: the fields it changes, nothing else).
    */
   stillWanted?: (current: Resource<D>) => boolean;
+  /**
+   * When the record changed since `r` was read: the change to write on the current record instead (a job that owns
+   * only some fields — a re-attach's namespace and lease — merges them into what the user wrote meanwhile, rather
+   * than writing back the whole `data` it read before). Null: leave it as it is.
+   */
+  rebase?: (current: Resource<D>) => ResourceChange<D> | null;
 }
 
 /**
@@ -94,13 +100,13 @@ export async function saveResource<D>(
   change: ResourceChange<D> = {},
   opts: SaveOptions<D> = {},
 ): Promise<Resource<D> | null> {
-  const patch = { ...change, updatedAt: nowIso() };
+  let write: ResourceChange<D> = change;
   let expected = r.version;
   for (let attempt = 0; ; attempt++) {
     try {
-      const saved = await store.patchResource(r.id, patch, expected);
+      const saved = await store.patchResource(r.id, { ...write, updatedAt: nowIso() }, expected);
       if (!saved) return null;
-      Object.assign(r, change, { updatedAt: saved.updatedAt, version: saved.version });
+      Object.assign(r, write, { updatedAt: saved.updatedAt, version: saved.version });
       return r;
     } catch (e) {
       if (!(e instanceof VersionConflictError) || attempt >= 5) throw e;
@@ -108,6 +114,11 @@ export async function saveResource<D>(
       if (!current) return null;
       const parsed = parseRecord(r.type, current) as unknown as Resource<D>;
       if (opts.stillWanted && !opts.stillWanted(parsed)) return null;
+      if (opts.rebase) {
+        const rebased = opts.rebase(parsed);
+        if (!rebased) return null;
+        write = rebased;
+      }
       expected = current.version;
     }
   }

@@ -3,6 +3,7 @@
  * directly inside the target, or the NIC itself moved in (`phys`, pipework's --direct-phys) and moved back on delete.
  * `vlan` puts either on the NIC's 802.1Q sub-interface `<nic>.<vlan>` (made when missing, removed with the last user).
  */
+import { rebaseReattached } from './attachment-rebase.js';
 import type { AttachmentCreate, AttachmentData, AttachmentType, ParentData } from '../model/attachments.js';
 import { ProblemError } from '../model/problems.js';
 import type { Store } from '../store/types.js';
@@ -424,7 +425,12 @@ export async function repairNicAttachment(ctx: JobContext, record: TypedResource
       }),
     );
     const lease = d.dhcp ? await awaitLease(ctx, d, id) : null;
-    await saveResource(ctx.store, attachment, { data: withLease({ ...d, ifname, resolved, parent }, lease), state: 'ready' });
+    await saveResource(
+      ctx.store,
+      attachment,
+      { data: withLease({ ...d, ifname, resolved, parent }, lease), state: 'ready' },
+      { rebase: (current) => rebaseReattached(current, { ifname, resolved, parent }, lease) },
+    );
     announce(ctx, d, ifname, target.netnsPath);
     return;
   }
@@ -445,7 +451,12 @@ export async function repairNicAttachment(ctx: JobContext, record: TypedResource
     });
   }
   const lease = !d.dhcp ? null : restartDhcp ? await awaitLease(ctx, d, id) : (dh?.lease ?? d.lease);
-  await saveResource(ctx.store, attachment, { data: withLease({ ...d, ifname, resolved }, lease), state: 'ready' });
+  await saveResource(
+    ctx.store,
+    attachment,
+    { data: withLease({ ...d, ifname, resolved }, lease), state: 'ready' },
+    { rebase: (current) => rebaseReattached(current, { ifname, resolved }, lease) },
+  );
 }
 
 /** How long a repair waits for a dead namespace's sub-interface to let go of the MAC. */

@@ -31,6 +31,7 @@ import {
 import { attachmentDrift, attachmentObserveCommands, parseAttachmentObservation } from '../ops/attachment-observe.js';
 import { step, vsctl, type Step } from '../ops/plan.js';
 import type { DriftItem } from '../model/resource.js';
+import { rebaseReattached } from './attachment-rebase.js';
 import { isUnknownOutcome, markUnknown } from './unknown.js';
 import { ownerFromAlias, parseIpJson } from '../ops/links.js';
 import type { Store } from '../store/types.js';
@@ -325,7 +326,12 @@ export async function repairAttachment(ctx: JobContext, id: string): Promise<voi
     : restartDhcp || !o.hostEnd.exists || !o.inside.exists
       ? await awaitLease(ctx, d, id)
       : (dh?.lease ?? d.lease);
-  await saveResource(ctx.store, attachment, { data: withLease(repaired, lease), state: 'ready' });
+  await saveResource(
+    ctx.store,
+    attachment,
+    { data: withLease(repaired, lease), state: 'ready' },
+    { rebase: (current) => rebaseReattached(current, { ifname, resolved, txChecksumOffloadOff: repaired.txChecksumOffloadOff }, lease) },
+  );
 }
 
 /**

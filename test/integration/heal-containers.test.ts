@@ -131,6 +131,39 @@ describe('containers that restart keep their network', () => {
   });
 });
 
+describe('a PATCH during a re-attach (issue 24)', () => {
+  it('docker start, then a PATCH 160–310 ms later, 20 times: every PATCH answered 200 is in GET and in the container', async () => {
+    const kept: string[] = [];
+    try {
+      for (let i = 0; i < 20; i++) {
+        expect((await w.sb.exec('docker1', ['docker', 'stop', '-t', '0', 'web1'], { timeoutMs: 30_000 })).exitCode).toBe(0);
+        await until('target-stopped', 10_000, async () => (await call('GET', `/attachments/${ids.a1}`)).body.state === 'target-stopped');
+        expect((await w.sb.exec('docker1', ['docker', 'start', 'web1'], { timeoutMs: 30_000 })).exitCode).toBe(0);
+        await new Promise((r) => setTimeout(r, 160 + ((i * 37) % 150)));
+        const route = { to: `10.${60 + i}.0.0/16`, via: '10.11.12.1' };
+        const patched = await call('PATCH', `/attachments/${ids.a1}`, { routes: [route] });
+        // Refused while the re-attach holds the record (409, nothing accepted) is fair; a 200 must stick.
+        expect([200, 409], JSON.stringify(patched.body)).toContain(patched.status);
+        web1 = await pidOf('docker1', 'web1');
+        const settled = await until('ready in the new namespace', 15_000, async () => {
+          const x = (await call('GET', `/attachments/${ids.a1}`)).body;
+          return x.state === 'ready' && x.resolved.pid === web1 && x;
+        });
+        if (patched.status !== 200) continue;
+        kept.push(route.to);
+        expect(settled.routes).toEqual([route]);
+        const inside = await w.sb.exec('docker1', ['nsenter', '-t', String(web1), '-n', 'ip', 'route', 'show', route.to]);
+        expect(inside.stdout, `iteration ${i}`).toContain('via 10.11.12.1');
+      }
+      // Most of them are accepted (a run where every PATCH is refused would prove nothing).
+      expect(kept.length).toBeGreaterThan(10);
+    } finally {
+      await call('PATCH', `/attachments/${ids.a1}`, { routes: [] });
+    }
+    await curlWorks(15_000);
+  });
+});
+
 describe('the target namespace during a job', () => {
   it('a container restarted mid-attach → the job fails cleanly (undone, no record, nothing left); attaching again works', async () => {
     await w.sb.startWeb('docker1', 'web3', 1);
