@@ -398,6 +398,23 @@ export class SqliteStore implements Store {
   }
 
   /** Runs a synchronous call now, or once the open transaction (that the caller is not part of) has ended. */
+  /**
+   * fn's own commit without waiting for the disk (synchronous=NORMAL for that statement; outside a transaction only,
+   * where the statement is its own commit): a job's log lines and progress, as on PostgreSQL. In WAL mode the next
+   * FULL commit (the job's outcome, a mutation) syncs the log up to itself, so what a client was told stays; a power
+   * cut can lose the last unsynced lines, never a job, a record or a key. Each fsync here runs on the event loop's
+   * thread (better-sqlite3 is synchronous), which is why it is kept for what needs it.
+   */
+  private lightly<T>(fn: () => T): T {
+    if (this.t.db.inTransaction) return fn();
+    this.t.db.pragma('synchronous = NORMAL');
+    try {
+      return fn();
+    } finally {
+      this.t.db.pragma('synchronous = FULL');
+    }
+  }
+
   private call<T>(fn: () => T): Promise<T> {
     const cur = this.current;
     if (cur && this.scope.getStore() !== cur) return cur.ended.then(() => this.call(fn));
@@ -473,6 +490,8 @@ export class SqliteStore implements Store {
     return this.call(() => this.t.insertJob(j));
   }
   updateJob(j: JobRecord): Promise<void> {
+    // A job's progress commits without waiting for the disk; its outcome (a final status) waits, and flushes it too.
+    if (j.status === 'queued' || j.status === 'running') return this.call(() => this.lightly(() => this.t.updateJob(j)));
     return this.call(() => this.t.updateJob(j));
   }
   getJob(id: string): Promise<JobRecord | null> {
@@ -482,7 +501,7 @@ export class SqliteStore implements Store {
     return this.call(() => this.t.listJobs(f));
   }
   appendLog(jobId: string, line: Omit<LogLine, 'seq'>): Promise<LogLine> {
-    return this.call(() => this.t.appendLog(jobId, line));
+    return this.call(() => this.lightly(() => this.t.appendLog(jobId, line)));
   }
   getLogs(jobId: string, after: number, limit: number): Promise<LogLine[]> {
     return this.call(() => this.t.getLogs(jobId, after, limit));
