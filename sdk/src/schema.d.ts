@@ -525,7 +525,7 @@ export interface paths {
         };
         /**
          * List jobs (filter by status, kind, resource)
-         * @description Jobs oldest first, `limit` per page (follow `nextCursor`, as `cursor`); `status`, `kind` (e.g. `bridge.create`) and `resource` (an id) narrow it down. `after` (a job id) starts after a job you have: poll with it for new jobs.
+         * @description Jobs oldest first, `limit` per page (follow `nextCursor`, as `cursor`); `status`, `kind` (e.g. `bridge.create`) `resource` (an id) and `principal` (who asked: a token id, `<issuer>:<sub>`) narrow it down. `after` (a job id) starts after a job you have: poll with it for new jobs.
          */
         get: operations["listJobs"];
         put?: never;
@@ -568,6 +568,71 @@ export interface paths {
          * @description As JSON: `limit` lines per page, oldest first; follow `nextCursor` (pass it as `cursor`), or start after a line of your own with `after` (its `seq`). With `Accept: text/event-stream` the log streams live: one `log` event per line (`id` = seq), resumable with `Last-Event-ID`, and a final `end` event whose data is the finished job.
          */
         get: operations["listJobLogs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/tokens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List API tokens (never their secrets)
+         * @description Every token, oldest first, revoked and expired ones too (with `revokedAt`, `expiresAt`).
+         */
+        get: operations["listTokens"];
+        put?: never;
+        /**
+         * Make an API token (shown once)
+         * @description A token with a name, scopes (`read`, `write`, `hosts`, `admin`), optional restrictions (topology names or prefixes, host labels) and an optional expiry. The answer holds the token itself, `np_` and 256 random bits: it is shown this once; the service keeps only its SHA-256.
+         */
+        post: operations["createToken"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/tokens/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get an API token (never its secret) */
+        get: operations["getToken"];
+        put?: never;
+        post?: never;
+        /**
+         * Revoke an API token
+         * @description From this answer on the token is refused (401), by every replica: each request looks its token up in the store. The record stays (with `revokedAt`) for the audit trail; revoking it again changes nothing.
+         */
+        delete: operations["revokeToken"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read the audit log
+         * @description Append-only, oldest first: tokens made and revoked, host changes (register, probe, repair, remove, orphans) and refused requests (403), each with its principal and trace id. `principal` and `action` narrow it down.
+         */
+        get: operations["listAudit"];
         put?: never;
         post?: never;
         delete?: never;
@@ -643,7 +708,7 @@ export interface components {
              * @example https://netplumb.dev/problems/validation
              * @enum {string}
              */
-            type: "https://netplumb.dev/problems/validation" | "https://netplumb.dev/problems/malformed-json" | "https://netplumb.dev/problems/bad-request" | "https://netplumb.dev/problems/unauthorized" | "https://netplumb.dev/problems/not-found" | "https://netplumb.dev/problems/conflict" | "https://netplumb.dev/problems/idempotency-in-progress" | "https://netplumb.dev/problems/idempotency-key-reused" | "https://netplumb.dev/problems/payload-too-large" | "https://netplumb.dev/problems/unsupported-media-type" | "https://netplumb.dev/problems/host-unreachable" | "https://netplumb.dev/problems/host-key-mismatch" | "https://netplumb.dev/problems/command-failed" | "https://netplumb.dev/problems/command-timeout" | "https://netplumb.dev/problems/dhcp-no-lease" | "https://netplumb.dev/problems/container-not-found" | "https://netplumb.dev/problems/container-not-running" | "https://netplumb.dev/problems/job-interrupted" | "https://netplumb.dev/problems/timeout" | "https://netplumb.dev/problems/storage-unavailable" | "https://netplumb.dev/problems/unusable-key" | "https://netplumb.dev/problems/misdirected-request" | "https://netplumb.dev/problems/forbidden-origin" | "https://netplumb.dev/problems/invalid-cursor" | "https://netplumb.dev/problems/method-not-allowed" | "https://netplumb.dev/problems/not-acceptable" | "https://netplumb.dev/problems/internal";
+            type: "https://netplumb.dev/problems/validation" | "https://netplumb.dev/problems/malformed-json" | "https://netplumb.dev/problems/bad-request" | "https://netplumb.dev/problems/unauthorized" | "https://netplumb.dev/problems/not-found" | "https://netplumb.dev/problems/conflict" | "https://netplumb.dev/problems/idempotency-in-progress" | "https://netplumb.dev/problems/idempotency-key-reused" | "https://netplumb.dev/problems/payload-too-large" | "https://netplumb.dev/problems/unsupported-media-type" | "https://netplumb.dev/problems/host-unreachable" | "https://netplumb.dev/problems/host-key-mismatch" | "https://netplumb.dev/problems/command-failed" | "https://netplumb.dev/problems/command-timeout" | "https://netplumb.dev/problems/dhcp-no-lease" | "https://netplumb.dev/problems/container-not-found" | "https://netplumb.dev/problems/container-not-running" | "https://netplumb.dev/problems/job-interrupted" | "https://netplumb.dev/problems/timeout" | "https://netplumb.dev/problems/storage-unavailable" | "https://netplumb.dev/problems/unusable-key" | "https://netplumb.dev/problems/misdirected-request" | "https://netplumb.dev/problems/forbidden-origin" | "https://netplumb.dev/problems/forbidden" | "https://netplumb.dev/problems/rate-limited" | "https://netplumb.dev/problems/invalid-cursor" | "https://netplumb.dev/problems/method-not-allowed" | "https://netplumb.dev/problems/not-acceptable" | "https://netplumb.dev/problems/internal";
             title: string;
             /** Format: int32 */
             status: number;
@@ -700,6 +765,13 @@ export interface components {
             allowed?: string[];
             /** @description `not-acceptable`: the media types the operation answers with */
             acceptable?: string[];
+            /** @description `forbidden`: what the principal lacks: a scope, or the reach of its restrictions (a topology name, a host label) */
+            missing?: {
+                /** @enum {string} */
+                scope?: "read" | "write" | "hosts" | "admin";
+                topology?: string;
+                hostLabel?: string;
+            };
         } & {
             [key: string]: unknown;
         };
@@ -879,7 +951,26 @@ export interface components {
              * @example 4bf92f3577b34da6a3ce929d0e0e4736
              */
             traceId: string | null;
+            principal: components["schemas"]["PrincipalRef"];
         };
+        /** @description Who asked for the job (filter with `GET /jobs?principal=<id>`); null for the service's own jobs (the reconcile loop) */
+        PrincipalRef: {
+            /** @enum {string} */
+            kind: "token" | "oidc" | "bootstrap" | "anonymous";
+            /** @example tok_23ocopjlat4xk7qnv2hd5rmb3e */
+            id: string;
+            /** @example ci-pipeline */
+            name: string;
+            /**
+             * @description OIDC: the claims the identity was mapped from
+             * @example {
+             *       "repository": "org/repo"
+             *     }
+             */
+            claims?: {
+                [key: string]: string;
+            };
+        } | null;
         Host: {
             /** @example host_23ocopjlantactg3nj52augwym */
             id: string;
@@ -2152,6 +2243,117 @@ export interface components {
             exitCode?: number;
             ms?: number;
         };
+        TokenCreated: components["schemas"]["Token"] & {
+            /**
+             * @description The token itself: shown this once, never again (the service keeps only its SHA-256)
+             * @example np_Xk3v9mQ2sZ8hL0pW4rT6yU1iO5aE7dF9gH2jK4lN6bV
+             */
+            token: string;
+        };
+        Token: {
+            /** @example tok_23ocopjlat4xk7qnv2hd5rmb3e */
+            id: string;
+            /** @example ci-pipeline */
+            name: string;
+            scopes: ("read" | "write" | "hosts" | "admin")[];
+            topologies: string[] | null;
+            hostLabels: {
+                [key: string]: string;
+            } | null;
+            /**
+             * @description the first characters of the token, to recognise it
+             * @example np_Xk3v9
+             */
+            prefix: string;
+            /**
+             * Format: date-time
+             * @example 2026-05-04T12:00:00.000Z
+             */
+            createdAt: string;
+            /** @description the principal that made it (its id) */
+            createdBy: string;
+            /**
+             * Format: date-time
+             * @example 2026-05-04T12:00:00.000Z
+             */
+            expiresAt: string | null;
+            /**
+             * Format: date-time
+             * @example 2026-05-04T12:00:00.000Z
+             */
+            revokedAt: string | null;
+        };
+        TokenCreate: {
+            /** @example ci-pipeline */
+            name: string;
+            /**
+             * @example [
+             *       "write"
+             *     ]
+             */
+            scopes: ("read" | "write" | "hosts" | "admin")[];
+            /**
+             * Format: date-time
+             * @description when it stops working (none: until revoked)
+             * @example 2026-05-04T12:00:00.000Z
+             */
+            expiresAt?: string;
+            /**
+             * @description Only these topologies (names, or prefixes ending in `*`). A principal with this restriction changes topologies only: not bridges, attachments or tunnels directly.
+             * @example [
+             *       "ci-*"
+             *     ]
+             */
+            topologies?: string[];
+            /**
+             * @description Only hosts carrying all these labels (`pool: ci`): every host a job touches, and a host registered, must have them
+             * @example {
+             *       "pool": "ci"
+             *     }
+             */
+            hostLabels?: {
+                [key: string]: string;
+            };
+        };
+        TokenList: {
+            items: components["schemas"]["Token"][];
+            /**
+             * @description pass as `cursor` for the next page (opaque); null on the last page
+             * @example WzEsImhvc3QiLCJob3N0XzIzb2NvcGpsYW50YWN0ZzNuajUyYXVnd3ltIl0
+             */
+            nextCursor: string | null;
+        };
+        AuditPage: {
+            items: components["schemas"]["AuditEntry"][];
+            /**
+             * @description pass as `cursor` for the next page (opaque); null on the last page
+             * @example WzEsImhvc3QiLCJob3N0XzIzb2NvcGpsYW50YWN0ZzNuajUyYXVnd3ltIl0
+             */
+            nextCursor: string | null;
+        };
+        AuditEntry: {
+            /** Format: int64 */
+            seq: number;
+            /**
+             * Format: date-time
+             * @example 2026-05-04T12:00:00.000Z
+             */
+            ts: string;
+            /**
+             * @description `token.create`, `token.revoke`, `host.create`, `host.delete`, `host.probe`, `host.repair`, `host.orphans.delete`, or `request.refused` (a 403)
+             * @example token.create
+             */
+            action: string;
+            /**
+             * @description who did it (or was refused): the principal id
+             * @example tok_23ocopjlat4xk7qnv2hd5rmb3e
+             */
+            principal: string;
+            /** @description what was done: the target, the job, the trace id, the reason */
+            detail: {
+                [key: string]: unknown;
+            };
+        };
     };
     responses: never;
     parameters: {
@@ -2361,6 +2563,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); nothing was done. Also `forbidden-origin` on state changes. */
+            403: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description `not-acceptable`: `Accept` names no media type this operation answers with (the problem itself is JSON) */
             406: {
                 headers: {
@@ -2402,6 +2616,24 @@ export interface operations {
             /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -2517,7 +2749,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); no job was made. `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
@@ -2606,6 +2838,24 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -2725,6 +2975,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); nothing was done. Also `forbidden-origin` on state changes. */
+            403: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description `not-found`: no such resource */
             404: {
                 headers: {
@@ -2778,6 +3040,24 @@ export interface operations {
             /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -2887,7 +3167,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); no job was made. `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
@@ -2964,6 +3244,24 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -3103,7 +3401,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); no job was made. `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
@@ -3180,6 +3478,24 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -3299,6 +3615,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); nothing was done. Also `forbidden-origin` on state changes. */
+            403: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description `not-found`: no such resource */
             404: {
                 headers: {
@@ -3352,6 +3680,24 @@ export interface operations {
             /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -3491,7 +3837,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); no job was made. `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
@@ -3568,6 +3914,24 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -3691,6 +4055,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); nothing was done. Also `forbidden-origin` on state changes. */
+            403: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description `not-acceptable`: `Accept` names no media type this operation answers with (the problem itself is JSON) */
             406: {
                 headers: {
@@ -3732,6 +4108,24 @@ export interface operations {
             /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -3847,7 +4241,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); no job was made. `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
@@ -3936,6 +4330,24 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -4058,6 +4470,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); nothing was done. Also `forbidden-origin` on state changes. */
+            403: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description `not-found`: no such resource */
             404: {
                 headers: {
@@ -4111,6 +4535,24 @@ export interface operations {
             /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -4251,7 +4693,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); no job was made. `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
@@ -4328,6 +4770,24 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -4471,7 +4931,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); no job was made. `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
@@ -4560,6 +5020,24 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -4683,6 +5161,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); nothing was done. Also `forbidden-origin` on state changes. */
+            403: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description `not-found`: no such resource */
             404: {
                 headers: {
@@ -4736,6 +5226,24 @@ export interface operations {
             /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -4861,6 +5369,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); nothing was done. Also `forbidden-origin` on state changes. */
+            403: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description `not-acceptable`: `Accept` names no media type this operation answers with (the problem itself is JSON) */
             406: {
                 headers: {
@@ -4902,6 +5422,24 @@ export interface operations {
             /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -5017,7 +5555,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); no job was made. `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
@@ -5106,6 +5644,24 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -5228,6 +5784,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); nothing was done. Also `forbidden-origin` on state changes. */
+            403: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description `not-found`: no such resource */
             404: {
                 headers: {
@@ -5281,6 +5849,24 @@ export interface operations {
             /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -5418,7 +6004,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); no job was made. `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
@@ -5495,6 +6081,24 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -5638,7 +6242,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); no job was made. `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
@@ -5727,6 +6331,24 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -5854,6 +6476,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); nothing was done. Also `forbidden-origin` on state changes. */
+            403: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description `not-acceptable`: `Accept` names no media type this operation answers with (the problem itself is JSON) */
             406: {
                 headers: {
@@ -5895,6 +6529,24 @@ export interface operations {
             /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -6010,7 +6662,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); no job was made. `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
@@ -6099,6 +6751,24 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -6221,6 +6891,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); nothing was done. Also `forbidden-origin` on state changes. */
+            403: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description `not-found`: no such resource */
             404: {
                 headers: {
@@ -6274,6 +6956,24 @@ export interface operations {
             /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -6411,7 +7111,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); no job was made. `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
@@ -6488,6 +7188,24 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -6631,7 +7349,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); no job was made. `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
@@ -6720,6 +7438,24 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -6842,6 +7578,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); nothing was done. Also `forbidden-origin` on state changes. */
+            403: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description `not-found`: no such resource */
             404: {
                 headers: {
@@ -6895,6 +7643,24 @@ export interface operations {
             /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -7060,7 +7826,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); no job was made. `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
@@ -7149,6 +7915,24 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -7286,7 +8070,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); no job was made. `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
@@ -7363,6 +8147,24 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -7491,7 +8293,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); no job was made. `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
@@ -7589,6 +8391,24 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description `internal`: an unexpected error */
             500: {
                 headers: {
@@ -7673,6 +8493,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); nothing was done. Also `forbidden-origin` on state changes. */
+            403: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description `not-acceptable`: `Accept` names no media type this operation answers with (the problem itself is JSON) */
             406: {
                 headers: {
@@ -7714,6 +8546,24 @@ export interface operations {
             /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -7810,6 +8660,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); nothing was done. Also `forbidden-origin` on state changes. */
+            403: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description `not-acceptable`: `Accept` names no media type this operation answers with (the problem itself is JSON) */
             406: {
                 headers: {
@@ -7851,6 +8713,24 @@ export interface operations {
             /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -7949,6 +8829,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); nothing was done. Also `forbidden-origin` on state changes. */
+            403: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description `not-found`: no such resource */
             404: {
                 headers: {
@@ -8002,6 +8894,24 @@ export interface operations {
             /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -8113,7 +9023,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); no job was made. `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
@@ -8190,6 +9100,24 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -8329,7 +9257,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); no job was made. `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
@@ -8406,6 +9334,24 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -8545,7 +9491,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); no job was made. `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
@@ -8622,6 +9568,24 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -8761,7 +9725,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); no job was made. `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
@@ -8838,6 +9802,24 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -8977,7 +9959,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); no job was made. `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
@@ -9063,6 +10045,24 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description `internal`, or `job-interrupted` (the service stopped while the job ran) */
             500: {
                 headers: {
@@ -9125,6 +10125,8 @@ export interface operations {
                 limit?: number;
                 /** @description the `nextCursor` of this list's previous page (opaque); none for the first page. Another list's cursor, or one made by hand, is a 400 `invalid-cursor`. */
                 cursor?: string;
+                /** @description a principal's id: a token's (`tok_…`), `<issuer>:<sub>` for a CI identity, `bootstrap` */
+                principal?: string;
                 status?: "queued" | "running" | "succeeded" | "failed" | "interrupted";
                 kind?: string;
                 /** @description a resource id */
@@ -9181,6 +10183,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); nothing was done. Also `forbidden-origin` on state changes. */
+            403: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description `not-acceptable`: `Accept` names no media type this operation answers with (the problem itself is JSON) */
             406: {
                 headers: {
@@ -9222,6 +10236,24 @@ export interface operations {
             /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -9313,6 +10345,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); nothing was done. Also `forbidden-origin` on state changes. */
+            403: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description `not-found`: no such resource */
             404: {
                 headers: {
@@ -9366,6 +10410,24 @@ export interface operations {
             /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -9464,6 +10526,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); nothing was done. Also `forbidden-origin` on state changes. */
+            403: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description `not-found`: no such resource */
             404: {
                 headers: {
@@ -9517,6 +10591,878 @@ export interface operations {
             /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal`: an unexpected error */
+            500: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listTokens: {
+        parameters: {
+            query?: {
+                limit?: number;
+                /** @description the `nextCursor` of this list's previous page (opaque); none for the first page. Another list's cursor, or one made by hand, is a 400 `invalid-cursor`. */
+                cursor?: string;
+            };
+            header?: {
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of tokens */
+            200: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenList"];
+                };
+            };
+            /** @description `malformed-json` (a body that is not JSON), `invalid-cursor` (a `cursor` that is not one of this list's pages: `errors[]` points at it) or `bad-request` */
+            400: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: missing or wrong bearer token (when the service has one) */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); nothing was done. Also `forbidden-origin` on state changes. */
+            403: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not-acceptable`: `Accept` names no media type this operation answers with (the problem itself is JSON) */
+            406: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload-too-large`: body larger than the limit (1 MiB by default); the connection is closed after the answer */
+            413: {
+                headers: {
+                    /** @description the rest of the body is not read: the connection ends with this answer */
+                    Connection: "close";
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
+            421: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
+            422: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal`: an unexpected error */
+            500: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createToken: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TokenCreate"];
+            };
+        };
+        responses: {
+            /** @description The token, with its secret (this once) */
+            201: {
+                headers: {
+                    /** @description the token: `/tokens/{id}` */
+                    Location: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenCreated"];
+                };
+            };
+            /** @description `malformed-json` (a body that is not JSON), `invalid-cursor` (a `cursor` that is not one of this list's pages: `errors[]` points at it) or `bad-request` */
+            400: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: missing or wrong bearer token (when the service has one) */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); nothing was done. Also `forbidden-origin` on state changes. */
+            403: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not-acceptable`: `Accept` names no media type this operation answers with (the problem itself is JSON) */
+            406: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload-too-large`: body larger than the limit (1 MiB by default); the connection is closed after the answer */
+            413: {
+                headers: {
+                    /** @description the rest of the body is not read: the connection ends with this answer */
+                    Connection: "close";
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unsupported-media-type`: the body is not in a media type the operation takes */
+            415: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
+            421: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
+            422: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal`: an unexpected error */
+            500: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getToken: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The token */
+            200: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Token"];
+                };
+            };
+            /** @description `malformed-json` (a body that is not JSON), `invalid-cursor` (a `cursor` that is not one of this list's pages: `errors[]` points at it) or `bad-request` */
+            400: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: missing or wrong bearer token (when the service has one) */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); nothing was done. Also `forbidden-origin` on state changes. */
+            403: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not-found`: no such resource */
+            404: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not-acceptable`: `Accept` names no media type this operation answers with (the problem itself is JSON) */
+            406: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload-too-large`: body larger than the limit (1 MiB by default); the connection is closed after the answer */
+            413: {
+                headers: {
+                    /** @description the rest of the body is not read: the connection ends with this answer */
+                    Connection: "close";
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
+            421: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
+            422: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal`: an unexpected error */
+            500: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    revokeToken: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Revoked */
+            204: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `malformed-json` (a body that is not JSON), `invalid-cursor` (a `cursor` that is not one of this list's pages: `errors[]` points at it) or `bad-request` */
+            400: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: missing or wrong bearer token (when the service has one) */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); nothing was done. Also `forbidden-origin` on state changes. */
+            403: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not-found`: no such resource */
+            404: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not-acceptable`: `Accept` names no media type this operation answers with (the problem itself is JSON) */
+            406: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload-too-large`: body larger than the limit (1 MiB by default); the connection is closed after the answer */
+            413: {
+                headers: {
+                    /** @description the rest of the body is not read: the connection ends with this answer */
+                    Connection: "close";
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
+            421: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
+            422: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal`: an unexpected error */
+            500: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listAudit: {
+        parameters: {
+            query?: {
+                limit?: number;
+                /** @description the `nextCursor` of this list's previous page (opaque); none for the first page. Another list's cursor, or one made by hand, is a 400 `invalid-cursor`. */
+                cursor?: string;
+                principal?: string;
+                action?: string;
+            };
+            header?: {
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of audit entries */
+            200: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditPage"];
+                };
+            };
+            /** @description `malformed-json` (a body that is not JSON), `invalid-cursor` (a `cursor` that is not one of this list's pages: `errors[]` points at it) or `bad-request` */
+            400: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: missing or wrong bearer token (when the service has one) */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); nothing was done. Also `forbidden-origin` on state changes. */
+            403: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not-acceptable`: `Accept` names no media type this operation answers with (the problem itself is JSON) */
+            406: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload-too-large`: body larger than the limit (1 MiB by default); the connection is closed after the answer */
+            413: {
+                headers: {
+                    /** @description the rest of the body is not read: the connection ends with this answer */
+                    Connection: "close";
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
+            421: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
+            422: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -9606,6 +11552,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); nothing was done. Also `forbidden-origin` on state changes. */
+            403: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description `not-acceptable`: `Accept` names no media type this operation answers with (the problem itself is JSON) */
             406: {
                 headers: {
@@ -9647,6 +11605,24 @@ export interface operations {
             /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];

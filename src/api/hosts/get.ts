@@ -1,4 +1,5 @@
 import { createRoute } from '@hono/zod-openapi';
+import { requires } from '../scopes.js';
 import { hostKind } from '../../kinds/host.js';
 import { HostSchema } from '../../model/hosts.js';
 import { IdOrNameParam, router } from '../common.js';
@@ -9,6 +10,7 @@ export const route = createRoute({
   method: 'get',
   path: '/hosts/{idOrName}',
   operationId: 'getHost',
+  security: requires('read'),
   tags: ['hosts'],
   summary: 'Get a host by id or name',
   description:

@@ -1,4 +1,5 @@
 import { createRoute } from '@hono/zod-openapi';
+import { requires } from '../scopes.js';
 import { probeAndRecord } from '../../jobs/hosts.js';
 import { readResource } from '../../jobs/records.js';
 import { hostKind } from '../../kinds/host.js';
@@ -13,6 +14,7 @@ export const route = createRoute({
   method: 'post',
   path: '/hosts/{idOrName}/probe',
   operationId: 'probeHost',
+  security: requires('hosts'),
   tags: ['hosts'],
   summary: 'Probe a host again and refresh its facts',
   description:

@@ -3,6 +3,7 @@
  * what the records say again, for objects the service owns only, as one logged job (src/kinds/repair.ts).
  */
 import { createRoute, type z } from '@hono/zod-openapi';
+import { requires } from '../scopes.js';
 import { attachmentKind } from '../../kinds/attachment.js';
 import { bridgeKind } from '../../kinds/bridge.js';
 import { hostKind } from '../../kinds/host.js';
@@ -43,6 +44,7 @@ function repairRoute<P extends z.ZodObject>(o: {
     method: 'post',
     path: o.path,
     operationId: o.operationId,
+    security: requires('write'),
     tags: [o.tag],
     summary: o.summary,
     description: `${o.extra} ${what}`,

@@ -1,4 +1,5 @@
 import { createRoute } from '@hono/zod-openapi';
+import { requires } from '../scopes.js';
 import { hostTarget } from '../../jobs/host-target.js';
 import { hostReader } from '../../kinds/kind.js';
 import { renderTopology, topologyKind } from '../../kinds/topology.js';
@@ -12,6 +13,7 @@ export const route = createRoute({
   method: 'get',
   path: '/topologies/{name}',
   operationId: 'getTopology',
+  security: requires('read'),
   tags: ['topologies'],
   summary: 'Get a topology: its document, what was allocated, what it owns (observe=true: drift on the hosts)',
   description:
