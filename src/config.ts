@@ -65,7 +65,10 @@ const Env = z.object({
       }
       const r = z.array(OidcIssuerSchema).safeParse(v);
       if (!r.success) {
-        ctx.addIssue({ code: 'custom', message: `NETPLUMB_OIDC: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}` });
+        ctx.addIssue({
+          code: 'custom',
+          message: `NETPLUMB_OIDC: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+        });
         return z.NEVER;
       }
       return r.data;

@@ -118,7 +118,7 @@ async function runMutation(c: Context<Env>, build: () => Promise<Mutation> | Mut
           if (check.kind === 'replay') return { kind: 'replay' as const, response: check.response };
         }
         const m = await build();
-        const job: JobRecord = { ...newJob(m.job), principal: principal ? (principalRef(principal)) : null };
+        const job: JobRecord = { ...newJob(m.job), principal: principal ? principalRef(principal) : null };
         await deps.store.insertJob(job);
         await m.prepare?.(job);
         // After prepare: a host being registered is checked with the labels it is registered with.

@@ -111,7 +111,8 @@ export function mapClaims(issuer: OidcIssuer, payload: JWTPayload): Principal {
   const topologies = rule.topologies?.map((t) =>
     t.replace(/\{([A-Za-z0-9_]+)\}/g, (_m, claim: string) => {
       const v = payload[claim];
-      if (typeof v !== 'string' || !asName(v)) throw new OidcRefusal(`the identity token has no ${claim} claim for the topology pattern ${t}`);
+      if (typeof v !== 'string' || !asName(v))
+        throw new OidcRefusal(`the identity token has no ${claim} claim for the topology pattern ${t}`);
       used[claim] = v;
       return asName(v);
     }),

@@ -76,7 +76,10 @@ export const errorResponses = {
       RateLimit: z
         .string()
         .max(200)
-        .openapi({ description: 'IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole', example: '"per-principal";r=0;t=6' }),
+        .openapi({
+          description: 'IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole',
+          example: '"per-principal";r=0;t=6',
+        }),
     }),
     content,
   },

@@ -3,7 +3,7 @@ import { EXAMPLE_IDS, idSchema, resourceIdPattern } from './names.js';
 import { StoreHealthSchema } from './health.js';
 import { PROBLEM_BASE, ProblemTypes } from './problems.js';
 import { Timestamp } from './formats.js';
-import { PrincipalRefSchema, type PrincipalRef } from './principals.js';
+import { PrincipalRefSchema } from './principals.js';
 
 /** Every problem type the service answers with (model/problems.ts), for the document's enum. */
 const PROBLEM_TYPE_URIS = Object.keys(ProblemTypes).map((k) => PROBLEM_BASE + k);
@@ -198,6 +198,6 @@ export function renderJob(j: JobLike, waiting?: JobWait[] | null): JobView {
     startedAt: j.startedAt,
     finishedAt: j.finishedAt,
     traceId: j.traceId ?? null,
-    principal: j.principal ? (PrincipalRefSchema.parse(j.principal)) : null,
+    principal: j.principal ? PrincipalRefSchema.parse(j.principal) : null,
   };
 }

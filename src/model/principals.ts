@@ -36,11 +36,15 @@ export const TopologyPattern = z
 
 /** Where a principal may act: no restriction is everywhere. */
 export const RestrictionsSchema = z.object({
-  topologies: z.array(TopologyPattern).max(32).optional().openapi({
-    description:
-      'Only these topologies (names, or prefixes ending in `*`). A principal with this restriction changes topologies only: not bridges, attachments or tunnels directly.',
-    example: ['ci-*'],
-  }),
+  topologies: z
+    .array(TopologyPattern)
+    .max(32)
+    .optional()
+    .openapi({
+      description:
+        'Only these topologies (names, or prefixes ending in `*`). A principal with this restriction changes topologies only: not bridges, attachments or tunnels directly.',
+      example: ['ci-*'],
+    }),
   hostLabels: Labels.optional().openapi({
     description: 'Only hosts carrying all these labels (`pool: ci`): every host a job touches, and a host registered, must have them',
     example: { pool: 'ci' },
@@ -97,7 +101,11 @@ const TokenName = z
 export const TokenCreateSchema = z
   .object({
     name: TokenName,
-    scopes: z.array(ScopeSchema).min(1).max(4).openapi({ example: ['write'] }),
+    scopes: z
+      .array(ScopeSchema)
+      .min(1)
+      .max(4)
+      .openapi({ example: ['write'] }),
     expiresAt: Timestamp.optional().openapi({ description: 'when it stops working (none: until revoked)' }),
   })
   .extend(RestrictionsSchema.shape)
@@ -114,7 +122,11 @@ export const TokenSchema = z
     prefix: z
       .string()
       .max(12)
-      .openapi({ pattern: '^np_[A-Za-z0-9_-]{1,9}$', description: 'the first characters of the token, to recognise it', example: 'np_Xk3v9' }),
+      .openapi({
+        pattern: '^np_[A-Za-z0-9_-]{1,9}$',
+        description: 'the first characters of the token, to recognise it',
+        example: 'np_Xk3v9',
+      }),
     createdAt: Timestamp,
     createdBy: z.string().max(300).openapi({ description: 'the principal that made it (its id)' }),
     expiresAt: Timestamp.nullable(),
@@ -124,14 +136,11 @@ export const TokenSchema = z
 export type TokenView = z.infer<typeof TokenSchema>;
 
 export const TokenCreatedSchema = TokenSchema.extend({
-  token: z
-    .string()
-    .max(64)
-    .openapi({
-      pattern: '^np_[A-Za-z0-9_-]{43}$',
-      description: 'The token itself: shown this once, never again (the service keeps only its SHA-256)',
-      example: 'np_Xk3v9mQ2sZ8hL0pW4rT6yU1iO5aE7dF9gH2jK4lN6bV',
-    }),
+  token: z.string().max(64).openapi({
+    pattern: '^np_[A-Za-z0-9_-]{43}$',
+    description: 'The token itself: shown this once, never again (the service keeps only its SHA-256)',
+    example: 'np_Xk3v9mQ2sZ8hL0pW4rT6yU1iO5aE7dF9gH2jK4lN6bV',
+  }),
 }).openapi('TokenCreated');
 
 export const AuditEntrySchema = z
@@ -167,7 +176,12 @@ export const OidcIssuerSchema = z
             claims: z.record(z.string().max(64), z.string().max(300)),
             scopes: z.array(ScopeSchema).min(1),
             topologies: z
-              .array(z.string().max(128).regex(/^[a-z{][a-z0-9{}_-]*\*?$/, 'a topology pattern, with {claim} placeholders'))
+              .array(
+                z
+                  .string()
+                  .max(128)
+                  .regex(/^[a-z{][a-z0-9{}_-]*\*?$/, 'a topology pattern, with {claim} placeholders'),
+              )
               .optional(),
             hostLabels: Labels.optional(),
           })

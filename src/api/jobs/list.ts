@@ -30,7 +30,14 @@ export const app = router().openapi(route, async (c) => {
     throw ProblemError.validation([{ pointer: '/after', in: 'query', detail: 'give `cursor` or `after`, not both' }]);
   // Jobs sort by id, so the job a client has last seen is a position too (what the page at /ui polls with).
   const cursor = decodeIdCursor('jobs', q.cursor) ?? q.after;
-  const page = await store.listJobs({ limit: q.limit, cursor, status: q.status, kind: q.kind, resourceId: q.resource, principal: q.principal });
+  const page = await store.listJobs({
+    limit: q.limit,
+    cursor,
+    status: q.status,
+    kind: q.kind,
+    resourceId: q.resource,
+    principal: q.principal,
+  });
   const nextCursor = page.nextCursor === null ? null : encodeCursor('jobs', page.nextCursor);
   return c.json({ items: page.items.map((j) => renderJob(j, runner.waiting(j.id))), nextCursor }, 200);
 });

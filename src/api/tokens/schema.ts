@@ -15,7 +15,13 @@ export const TokenIdParam = z.object({
 
 /** The API view of a stored token (never its hash). */
 export function renderToken(t: TokenRecord): TokenView {
-  const d = t.data as { scopes: TokenView['scopes']; topologies?: string[]; hostLabels?: Record<string, string>; prefix: string; createdBy: string };
+  const d = t.data as {
+    scopes: TokenView['scopes'];
+    topologies?: string[];
+    hostLabels?: Record<string, string>;
+    prefix: string;
+    createdBy: string;
+  };
   return {
     id: t.id,
     name: t.name,
