@@ -73,13 +73,10 @@ export const errorResponses = {
         .string()
         .max(200)
         .openapi({ description: 'IETF httpapi draft: the quota `q` per window `w` (seconds)', example: '"per-principal";q=120;w=6' }),
-      RateLimit: z
-        .string()
-        .max(200)
-        .openapi({
-          description: 'IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole',
-          example: '"per-principal";r=0;t=6',
-        }),
+      RateLimit: z.string().max(200).openapi({
+        description: 'IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole',
+        example: '"per-principal";r=0;t=6',
+      }),
     }),
     content,
   },

@@ -119,14 +119,11 @@ export const TokenSchema = z
     scopes: z.array(ScopeSchema).max(4),
     topologies: z.array(TopologyPattern).max(32).nullable(),
     hostLabels: z.record(z.string().max(63), z.string().max(255)).nullable(),
-    prefix: z
-      .string()
-      .max(12)
-      .openapi({
-        pattern: '^np_[A-Za-z0-9_-]{1,9}$',
-        description: 'the first characters of the token, to recognise it',
-        example: 'np_Xk3v9',
-      }),
+    prefix: z.string().max(12).openapi({
+      pattern: '^np_[A-Za-z0-9_-]{1,9}$',
+      description: 'the first characters of the token, to recognise it',
+      example: 'np_Xk3v9',
+    }),
     createdAt: Timestamp,
     createdBy: z.string().max(300).openapi({ description: 'the principal that made it (its id)' }),
     expiresAt: Timestamp.nullable(),
