@@ -8,6 +8,25 @@ import { ProblemError } from '../model/problems.js';
 import { readResource } from '../jobs/records.js';
 import type { JobRecord, Store } from '../store/types.js';
 
+/**
+ * The topology restriction by the request's path alone, before the mutation reads or validates anything, so a
+ * principal learns nothing of a topology outside its reach (not even that its document would be a 422).
+ */
+export function checkPathReach(principal: Principal | undefined, path: string): void {
+  if (!principal?.topologies || path.startsWith('/hosts')) return;
+  const reach = principal.topologies.join(', ');
+  const m = /^\/topologies\/([^/]+)/.exec(path);
+  if (!m)
+    throw new ProblemError('forbidden', `${principal.name} is restricted to topologies (${reach}): it cannot change ${path} directly`, {
+      missing: { topology: reach.slice(0, 64) },
+    });
+  const name = decodeURIComponent(m[1]!);
+  if (!topologyAllowed(principal, name))
+    throw new ProblemError('forbidden', `the topology ${name} is outside what ${principal.name} may change (${reach})`, {
+      missing: { topology: name.slice(0, 64) },
+    });
+}
+
 export async function checkReach(store: Store, principal: Principal | undefined, job: JobRecord): Promise<void> {
   if (!principal) return;
   if (principal.topologies && job.resource.type !== 'host') {

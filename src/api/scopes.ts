@@ -6,7 +6,8 @@
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { Env, MiddlewareHandler } from 'hono';
 import { grants, type Principal, type Scope, SCOPES } from '../model/principals.js';
-import { problem } from '../model/problems.js';
+import { problem, ProblemError } from '../model/problems.js';
+import { checkPathReach } from './reach.js';
 import { problemResponse } from './problems.js';
 import { pathPattern } from './negotiation.js';
 import { auditRefusal } from './audit/record.js';
@@ -51,7 +52,20 @@ export function authorize<E extends Env>(api: OpenAPIHono<E>): MiddlewareHandler
     ops ??= scopedOperations(api);
     const method = c.req.method === 'HEAD' ? 'GET' : c.req.method;
     const op = ops.find((o) => o.method === method && o.pattern.test(c.req.path));
-    if (!op?.scope || grants(principal.scopes, op.scope)) return next();
+    if (!op?.scope) return next();
+    if (grants(principal.scopes, op.scope)) {
+      // A change outside the principal's topologies is refused before its body is even read (api/reach.ts).
+      if (method !== 'GET' && op.scope !== 'admin') {
+        try {
+          checkPathReach(principal, c.req.path);
+        } catch (e) {
+          if (!(e instanceof ProblemError)) throw e;
+          await auditRefusal(c, principal, e.problem);
+          return problemResponse(c, e.problem);
+        }
+      }
+      return next();
+    }
     const p = problem('forbidden', `${c.req.method} ${c.req.path} needs the \`${op.scope}\` scope, which ${principal.name} does not have`, {
       missing: { scope: op.scope },
     });

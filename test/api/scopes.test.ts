@@ -120,7 +120,9 @@ describe('restrictions', () => {
 
     const bridge = await call('POST', '/bridges', { host: 'docker1', name: 'br-x', type: 'ovs' });
     expect(bridge.status).toBe(403);
-    expect(((await bridge.json()) as { detail: string }).detail).toMatch(/cannot change a bridge directly/);
+    expect(((await bridge.json()) as { detail: string }).detail).toMatch(
+      /restricted to topologies \(ci-\*\): it cannot change \/bridges directly/,
+    );
 
     const read = await call('GET', `/tokens/${other.id}`);
     expect(read.status).toBe(403);
