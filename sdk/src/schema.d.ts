@@ -607,7 +607,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Get an API token (never its secret) */
+        /**
+         * Get an API token (never its secret)
+         * @description Its name, scopes, restrictions, who made it, and when it expires or was revoked. Tokens are read by admins only.
+         */
         get: operations["getToken"];
         put?: never;
         post?: never;
@@ -615,7 +618,7 @@ export interface paths {
          * Revoke an API token
          * @description From this answer on the token is refused (401), by every replica: each request looks its token up in the store. The record stays (with `revokedAt`) for the audit trail; revoking it again changes nothing.
          */
-        delete: operations["revokeToken"];
+        delete: operations["deleteToken"];
         options?: never;
         head?: never;
         patch?: never;
@@ -11162,7 +11165,7 @@ export interface operations {
             };
         };
     };
-    revokeToken: {
+    deleteToken: {
         parameters: {
             query?: never;
             header?: {

@@ -9,7 +9,7 @@ import { TokenIdParam } from './schema.js';
 export const route = createRoute({
   method: 'delete',
   path: '/tokens/{id}',
-  operationId: 'revokeToken',
+  operationId: 'deleteToken',
   security: requires('admin'),
   tags: ['tokens'],
   summary: 'Revoke an API token',

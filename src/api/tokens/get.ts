@@ -13,6 +13,7 @@ export const route = createRoute({
   security: requires('admin'),
   tags: ['tokens'],
   summary: 'Get an API token (never its secret)',
+  description: 'Its name, scopes, restrictions, who made it, and when it expires or was revoked. Tokens are read by admins only.',
   request: { params: TokenIdParam },
   responses: statusResponses({
     200: { description: 'The token', content: { 'application/json': { schema: TokenSchema } } },
