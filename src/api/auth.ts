@@ -44,7 +44,8 @@ export function bearerAuth(token: string | undefined, opts: AuthOptions = {}): M
     const h = c.req.header('authorization');
     const m = h === undefined ? null : /^Bearer\s+(\S+)\s*$/i.exec(h);
     if (!m) {
-      if (h === undefined && !bootstrap) {
+      // With NETPLUMB_METRICS_TOKEN set, /metrics wants a token even when the API has none (as before principals).
+      if (h === undefined && !bootstrap && !(metrics && c.req.path === '/metrics')) {
         c.set('principal', ANONYMOUS);
         return next();
       }

@@ -67,7 +67,7 @@ describe('scope matrix (from the OpenAPI document)', () => {
     for (const o of OPS) if (o.scope) expect(SCOPES, o.operationId).toContain(o.scope);
   });
 
-  it.each(SCOPES)('a %s token: every operation allowed or 403 as declared, and a 403 makes no job', async (held) => {
+  it.each(SCOPES)('a token with only %s: every operation allowed or 403 as declared, and a 403 makes no job', async (held) => {
     const t = await world();
     const tok = await t.mint({ name: `only-${held}`, scopes: [held] });
     // The token operations act on another token (an admin revoking its own would end the walk).
@@ -157,6 +157,32 @@ describe('restrictions', () => {
 });
 
 describe('tokens', () => {
+  it('without NETPLUMB_TOKEN: no bearer is the anonymous admin, a wrong one is 401; /metrics still wants its own token', async () => {
+    const metricsToken = 'scraper-token-0123456789abcdef';
+    const t = await testApp({ config: { metricsToken } });
+    expect((await t.app.request('/hosts')).status).toBe(200);
+    expect((await t.app.request('/hosts', { headers: { Authorization: 'Bearer np_' + 'x'.repeat(43) } })).status).toBe(401);
+    expect((await t.app.request('/metrics')).status).toBe(401);
+    const scraped = await t.app.request('/metrics', { headers: { Authorization: `Bearer ${metricsToken}` } });
+    expect(scraped.status).toBe(200);
+    await scraped.body?.cancel();
+  });
+
+  it("an Idempotency-Key is its principal's: another token sending the same key and request gets 422, not the first answer", async () => {
+    const t = await world();
+    const a = await t.mint({ name: 'a', scopes: ['hosts'] });
+    const b = await t.mint({ name: 'b', scopes: ['hosts'] });
+    const body = localHost('docker8');
+    const key = { 'Idempotency-Key': 'same-key-1' };
+    expect((await t.json('POST', '/hosts', body, { Authorization: `Bearer ${a.token}`, ...key })).status).toBe(201);
+    const again = await t.json('POST', '/hosts', body, { Authorization: `Bearer ${a.token}`, ...key });
+    expect(again.headers.get('idempotency-replayed')).toBe('true');
+    await again.body?.cancel();
+    const other = await t.json('POST', '/hosts', body, { Authorization: `Bearer ${b.token}`, ...key });
+    expect(other.status).toBe(422);
+    expect(((await other.json()) as { type: string }).type).toMatch(/idempotency-key-reused$/);
+  });
+
   it('are shown once, kept as SHA-256 only (not in the database files), and refused at once when revoked', async () => {
     const { mkdtempSync, readdirSync, rmSync } = await import('node:fs');
     const { tmpdir } = await import('node:os');
