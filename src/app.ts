@@ -23,7 +23,7 @@ import { health } from './api/health.js';
 import { allowedMethods, negotiateMedia } from './api/negotiation.js';
 import { isStorageFault } from './store/faults.js';
 import type { AppDeps } from './deps.js';
-import { isProblemError, problem } from './model/problems.js';
+import { isProblemError, problem, ProblemError } from './model/problems.js';
 import { ExecError } from './exec/errors.js';
 import { toProblem } from './jobs/runner.js';
 import { metrics } from './api/metrics/index.js';
@@ -261,10 +261,21 @@ export function createApp(deps: AppDeps) {
       onError: (c) => problemResponse(c, problem('payload-too-large', `bodies are limited to ${deps.config.maxBodyBytes} bytes`)),
     }),
   );
+  app.use('*', async (c, next) => {
+    // Draining (SIGTERM): reads are answered, new work is not; a client or load balancer tries another replica.
+    if (deps.lifecycle.draining && !SAFE_METHODS.has(c.req.method))
+      throw new ProblemError(
+        'shutting-down',
+        'this replica is shutting down and takes no new work; send it to another replica, or again once it is back',
+      );
+    await next();
+  });
   // 406 when Accept admits none of what the operation answers with (from the same route definitions as the document).
   app.use('*', negotiateMedia(api));
   app.route('/', api);
   return app;
 }
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 export type App = ReturnType<typeof createApp>;

@@ -46,6 +46,7 @@ const Env = z.object({
   NETPLUMB_PG_POOL: z.coerce.number().int().min(2).max(200).default(10),
   NETPLUMB_RECONCILE: z.enum(['on', 'off']).default('on'),
   NETPLUMB_LOCK_WAIT_S: z.coerce.number().int().min(1).max(86_400).default(600),
+  NETPLUMB_SHUTDOWN_GRACE_S: z.coerce.number().min(0).max(3600).default(20),
   NETPLUMB_RECONCILE_INTERVAL_S: z.coerce.number().int().min(0).max(86_400).default(60),
   // Observability: docs/observability.md.
   NETPLUMB_LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
@@ -106,6 +107,8 @@ export interface Config {
   reconcile: { enabled: boolean; intervalMs: number };
   /** How long a job waits for its host locks before it fails with a timeout. */
   lockWaitMs: number;
+  /** SIGTERM: how long running jobs are waited for before the process exits anyway (their records then `unknown`). */
+  shutdownGraceMs: number;
   /** NETPLUMB_LOG_LEVEL. */
   logLevel: LogLevel;
   /** A second token that opens /metrics only (a Prometheus scraper need not hold the API token). */
@@ -152,6 +155,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     pgPoolMax: e.NETPLUMB_PG_POOL,
     reconcile: { enabled: e.NETPLUMB_RECONCILE === 'on', intervalMs: e.NETPLUMB_RECONCILE_INTERVAL_S * 1000 },
     lockWaitMs: e.NETPLUMB_LOCK_WAIT_S * 1000,
+    shutdownGraceMs: e.NETPLUMB_SHUTDOWN_GRACE_S * 1000,
     logLevel: e.NETPLUMB_LOG_LEVEL,
     metricsToken: e.NETPLUMB_METRICS_TOKEN,
     otlpEndpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT,

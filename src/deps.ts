@@ -54,4 +54,6 @@ export interface AppDeps {
    * invocation, which answers when it ends (or, past the invocation's time, 202 with the job as it stands).
    */
   jobMode?: 'background' | 'invocation';
+  /** Set on the first SIGTERM/SIGINT: no new work is taken, /healthz and /readyz answer 503 `shutting-down`. */
+  lifecycle: { draining: boolean };
 }

@@ -2,7 +2,7 @@
 import { createApp } from './app.js';
 import { loadConfig, type Config } from './config.js';
 import { serveApp } from './listen.js';
-import { createDeps } from './services.js';
+import { createDeps, interruptJobsAtShutdown } from './services.js';
 import { describeDb, openStore, startRecovery, type OpenedStore } from './replicas.js';
 import type { LeaseReaper } from './jobs/lease-recovery.js';
 import { startLeadingReconciler } from './reconcile/loop.js';
@@ -88,29 +88,70 @@ server.on('error', (e: NodeJS.ErrnoException) => {
   else exitAtStartup('listen', listenFailure(e, config.host, config.port));
 });
 
+/** Resolves true when p settles within ms, false otherwise (p runs on). */
+const settlesWithin = (p: Promise<unknown>, ms: number) =>
+  Promise.race([
+    p.then(
+      () => true,
+      () => true,
+    ),
+    new Promise<boolean>((r) => setTimeout(() => r(false), ms).unref()),
+  ]);
+
+/**
+ * SIGTERM/SIGINT: drain, bounded. At once: no new work (mutations and /healthz, /readyz answer 503 `shutting-down`,
+ * reads still answered), the reconcile loop and Docker watchers stop. Running jobs get NETPLUMB_SHUTDOWN_GRACE_S
+ * (20 s); past it, those still running are closed as interrupted with their records `unknown` (the next start or
+ * another replica resolves them) and the process exits. A second signal exits at once. Clean-up (connections, the
+ * store) has 2 s of its own.
+ */
 let stopping = false;
 async function shutdown(sig: string) {
-  if (stopping) return;
+  if (stopping) {
+    log.warn(`${sig} again: exiting now; unfinished jobs are resolved by the next start or another replica`);
+    process.exit(1);
+  }
   stopping = true;
-  log.info(`${sig}: stopping (waiting for running jobs)`);
-  server.close();
+  deps.lifecycle.draining = true;
+  const graceS = config.shutdownGraceMs / 1000;
+  const running = deps.runner.unfinished();
+  log.info(`${sig}: draining — no new work; waiting up to ${graceS} s for ${running.length} running job(s) (another signal exits at once)`);
   clearInterval(sweeper);
   reaper?.stop();
-  await reconciler?.stop();
-  await deps.runner.drain();
-  await deps.hosts.closeAll();
-  if (!(await deps.storage.flush())) {
-    const lost = deps.storage
-      .pendingJobs()
-      .map((j) => `${j.id} (${j.status})`)
-      .join(', ');
-    log.error(
-      `the store still cannot write: the outcome of ${lost || 'some jobs'} is lost; they will show as interrupted at the next start`,
-    );
+  const loopStopped = reconciler?.stop() ?? Promise.resolve();
+  if (!(await settlesWithin(Promise.all([deps.runner.drain(), loopStopped]), config.shutdownGraceMs))) {
+    const left = deps.runner.unfinished();
+    if (left.length) {
+      log.warn(
+        `${graceS} s passed: ${left.length} job(s) still running (${left.join(', ')}); closing them as interrupted, records unknown`,
+      );
+      const closed = interruptJobsAtShutdown(deps.store, left, graceS).catch((e: unknown) =>
+        log.error(`could not close them (${e instanceof Error ? e.message : String(e)}): the next start or another replica will`),
+      );
+      await settlesWithin(closed, 2000);
+    }
   }
-  await deps.storage.close();
-  await opened.coordination.close();
-  await obs.close().catch(() => {});
+  server.close();
+  if ('closeAllConnections' in server) server.closeAllConnections();
+  const cleanedUp = settlesWithin(
+    (async () => {
+      await deps.hosts.closeAll();
+      if (!(await deps.storage.flush())) {
+        const lost = deps.storage
+          .pendingJobs()
+          .map((j) => `${j.id} (${j.status})`)
+          .join(', ');
+        log.error(
+          `the store still cannot write: the outcome of ${lost || 'some jobs'} is lost; they will show as interrupted at the next start`,
+        );
+      }
+      await deps.storage.close();
+      await opened.coordination.close();
+      await obs.close().catch(() => {});
+    })(),
+    2000,
+  );
+  if (!(await cleanedUp)) log.warn('clean-up took longer than 2 s: exiting without it');
   process.exit(0);
 }
 process.on('SIGINT', () => void shutdown('SIGINT'));

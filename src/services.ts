@@ -4,7 +4,7 @@ import { LocalExecutor } from './exec/local.js';
 import { SshExecutor } from './exec/ssh.js';
 import { createDockerClient } from './docker/index.js';
 import { JobRunner } from './jobs/runner.js';
-import { interruptUnfinishedJobs } from './jobs/recovery.js';
+import { closeInterruptedJob, interruptUnfinishedJobs } from './jobs/recovery.js';
 import { answerIdempotencyKeys } from './api/mutation.js';
 import type { AppConfig, AppDeps } from './deps.js';
 import type { Store } from './store/types.js';
@@ -86,7 +86,7 @@ export async function createDeps(
       return { writable: h.writable, pendingWrites: h.pendingWrites };
     },
   });
-  return { store, runner, hosts, config, storage: store, coordination, obs };
+  return { store, runner, hosts, config, storage: store, coordination, obs, lifecycle: { draining: false } };
 }
 
 async function readableHosts(store: Store) {
@@ -100,6 +100,26 @@ async function readableHosts(store: Store) {
 /** At start-up: jobs a previous process left running are interrupted, and their Idempotency-Keys answer so. */
 export function recoverInterruptedJobs(store: Store): Promise<string[]> {
   return interruptUnfinishedJobs(store, (job) => answerIdempotencyKeys(store, job, { successStatus: 200 }), INTERRUPTED_OR_UNSAVED);
+}
+
+/**
+ * At shutdown, past its grace: this process's jobs still running are closed as `interrupted` now and their records
+ * left `unknown` (the reconcile loop of the next start, or another replica, observes and resolves them), so nobody
+ * waits for a lease to run out to learn it. Returns how many were closed.
+ */
+export function interruptJobsAtShutdown(store: Store, jobIds: readonly string[], graceS: number): Promise<number> {
+  const reason = `the service shut down (SIGTERM) ${graceS} s after asking this job to finish, and it had not: its host state is unknown; the reconcile loop finishes or undoes it, or run the request again (it converges)`;
+  return store.tx(async () => {
+    let closed = 0;
+    const now = new Date().toISOString();
+    for (const id of jobIds) {
+      const job = await store.getJob(id);
+      if (!job || (job.status !== 'queued' && job.status !== 'running')) continue;
+      await closeInterruptedJob(store, job, reason, now, (j) => answerIdempotencyKeys(store, j, { successStatus: 200 }));
+      closed++;
+    }
+    return closed;
+  });
 }
 
 const INTERRUPTED_OR_UNSAVED =

@@ -5,7 +5,9 @@
  * - a 202 (job still running) is followed to the end, so a mutation resolves with what the operation answers when its
  *   job is done: the resource with its `job` (a topology also with its `plan`);
  * - a failure throws NetplumbError: the RFC 9457 problem (typed by its `type`), or, when no answer came, `status` 0
- *   and the platform's error as `cause`.
+ *   and the platform's error as `cause`;
+ * - every resource it returns keeps its `ETag` (`etagOf(resource)`), and updates and deletes take `{ ifMatch }`: the
+ *   change applies only to the version read, or fails with 412 `precondition-failed`.
  */
 import createFetchClient from 'openapi-fetch';
 
@@ -227,7 +229,7 @@ async function settle(base: typeof fetch, baseUrl: string, headers: Headers, job
 /** The data of a successful openapi-fetch call, or its problem thrown as a NetplumbError. */
 function unwrap<T>(r: { data?: T; error?: unknown; response: Response }): T {
   if (r.error !== undefined || r.data === undefined) throw problemOf(r.response, r.error);
-  return r.data;
+  return remember(r.data, r.response);
 }
 
 /** The answer's problem, or (a proxy's page, an empty body) an `about:blank` one with its status. */
@@ -236,6 +238,36 @@ function problemOf(res: Response, body: unknown): NetplumbError {
   const detail = typeof body === 'string' ? body.slice(0, 500) : '';
   return new NetplumbError(res.status, { type: 'about:blank', title: res.statusText || `HTTP ${res.status}`, status: res.status, detail });
 }
+
+/**
+ * The ETag each resource the client returned came with (a GET or a mutation's answer), kept beside the object rather
+ * than in it, so the object stays exactly the service's JSON.
+ */
+const etags = new WeakMap<object, string>();
+
+function remember<T>(value: T, res: Response): T {
+  const etag = res.headers.get('etag');
+  if (etag && typeof value === 'object' && value !== null) etags.set(value, etag);
+  return value;
+}
+
+/**
+ * The `ETag` a resource or topology came with from this SDK (`get`, `list` items excepted, or a mutation's answer):
+ * pass it as `ifMatch` so a change applies only to the version you read (otherwise a 412 `precondition-failed`).
+ */
+export function etagOf(resource: object): string | undefined {
+  return etags.get(resource);
+}
+
+/** Conditional request options: `ifMatch` (an ETag, or `*`), and for a topology's PUT `ifNoneMatch: '*'` (create only). */
+export interface Conditions {
+  ifMatch?: string | undefined;
+}
+
+const conditionHeaders = (o: { ifMatch?: string | undefined; ifNoneMatch?: '*' | undefined }): Record<string, string> => ({
+  ...(o.ifMatch !== undefined ? { 'If-Match': o.ifMatch } : {}),
+  ...(o.ifNoneMatch !== undefined ? { 'If-None-Match': o.ifNoneMatch } : {}),
+});
 
 function isAccepted(x: unknown): x is components['schemas']['Accepted'] {
   return isRecord(x) && isRecord(x['job']) && typeof x['job']['id'] === 'string' && !('id' in x);
@@ -329,9 +361,10 @@ export function createClient(opts: ClientOptions) {
    * ended with (the resource, its job, a topology's plan), as it would have without the 202.
    */
   async function mutate<T>(
-    call: (headers: { 'Idempotency-Key': string }) => Promise<{ data?: unknown; error?: unknown; response: Response }>,
+    call: (headers: Record<string, string>) => Promise<{ data?: unknown; error?: unknown; response: Response }>,
+    conditions: { ifMatch?: string | undefined; ifNoneMatch?: '*' | undefined } = {},
   ): Promise<T> {
-    const key = { 'Idempotency-Key': crypto.randomUUID() };
+    const key = { 'Idempotency-Key': crypto.randomUUID(), ...conditionHeaders(conditions) };
     let answer = await call(key);
     for (let round = 0; ; round++) {
       const { data, error, response } = answer;
@@ -350,7 +383,7 @@ export function createClient(opts: ClientOptions) {
       if (error !== undefined || !response.ok) throw problemOf(response, error);
       if (response.status !== 202) {
         // openapi-fetch types `data` as any 2xx body of the operation; a non-202 success is the operation's T.
-        return data as T;
+        return remember(data, response) as T;
       }
       if (!isAccepted(data)) throw problemOf(response, data);
       await waitForJob(data.job.id);
@@ -368,7 +401,8 @@ export function createClient(opts: ClientOptions) {
     },
     probe: (idOrName: string) =>
       mutate<HostWithJob>((h) => api.POST('/hosts/{idOrName}/probe', { params: { path: { idOrName } }, headers: h })),
-    delete: (idOrName: string) => mutate<void>((h) => api.DELETE('/hosts/{idOrName}', { params: { path: { idOrName } }, headers: h })),
+    delete: (idOrName: string, o: Conditions = {}) =>
+      mutate<void>((h) => api.DELETE('/hosts/{idOrName}', { params: { path: { idOrName } }, headers: h }), o),
     /** Everything the service owns on the host, repaired in one job (bridges, then tunnels, then attachments). */
     repair: (idOrName: string) =>
       mutate<components['schemas']['HostRepaired']>((h) =>
@@ -401,11 +435,13 @@ export function createClient(opts: ClientOptions) {
           : await api.GET('/bridges/{id}', { params: { path: { id: ref }, query } }),
       );
     },
-    update: (id: string, body: BridgePatch) =>
-      mutate<BridgeWithJob>((h) => api.PATCH('/bridges/{id}', { params: { path: { id } }, body, headers: h })),
-    delete: (id: string, o: { cascade?: boolean | undefined } = {}) =>
-      mutate<void>((h) =>
-        api.DELETE('/bridges/{id}', { params: { path: { id }, query: { cascade: o.cascade ? 'true' : 'false' } }, headers: h }),
+    /** `ifMatch`: only if the bridge is still at that ETag (`etagOf(bridge)`); otherwise a 412 and nothing changes. */
+    update: (id: string, body: BridgePatch, o: Conditions = {}) =>
+      mutate<BridgeWithJob>((h) => api.PATCH('/bridges/{id}', { params: { path: { id } }, body, headers: h }), o),
+    delete: (id: string, o: { cascade?: boolean | undefined } & Conditions = {}) =>
+      mutate<void>(
+        (h) => api.DELETE('/bridges/{id}', { params: { path: { id }, query: { cascade: o.cascade ? 'true' : 'false' } }, headers: h }),
+        o,
       ),
     /** The bridge (re-created if it was deleted by hand), then the tunnel ends and attachments on it. */
     repair: (id: string) =>
@@ -425,9 +461,10 @@ export function createClient(opts: ClientOptions) {
       return unwrap(await api.GET('/attachments/{id}', { params: { path: { id }, query } }));
     },
     /** Routes, rules and the gateway (replaced whole, converged), impairments and the cable (link up/down), live. */
-    update: (id: string, body: AttachmentPatch) =>
-      mutate<AttachmentWithJob>((h) => api.PATCH('/attachments/{id}', { params: { path: { id } }, body, headers: h })),
-    delete: (id: string) => mutate<void>((h) => api.DELETE('/attachments/{id}', { params: { path: { id } }, headers: h })),
+    update: (id: string, body: AttachmentPatch, o: Conditions = {}) =>
+      mutate<AttachmentWithJob>((h) => api.PATCH('/attachments/{id}', { params: { path: { id } }, body, headers: h }), o),
+    delete: (id: string, o: Conditions = {}) =>
+      mutate<void>((h) => api.DELETE('/attachments/{id}', { params: { path: { id } }, headers: h }), o),
     /** Re-attach (same names, addresses, MAC) in the target's current namespace, or reset what differs. */
     repair: (id: string) =>
       mutate<components['schemas']['AttachmentRepaired']>((h) =>
@@ -448,9 +485,10 @@ export function createClient(opts: ClientOptions) {
       return unwrap(await api.GET('/tunnels/{id}', { params: { path: { id }, query } }));
     },
     /** Impairments per direction and the link, live (Linux ends only). */
-    update: (id: string, body: TunnelPatch) =>
-      mutate<TunnelWithJob>((h) => api.PATCH('/tunnels/{id}', { params: { path: { id } }, body, headers: h })),
-    delete: (id: string) => mutate<void>((h) => api.DELETE('/tunnels/{id}', { params: { path: { id } }, headers: h })),
+    update: (id: string, body: TunnelPatch, o: Conditions = {}) =>
+      mutate<TunnelWithJob>((h) => api.PATCH('/tunnels/{id}', { params: { path: { id } }, body, headers: h }), o),
+    delete: (id: string, o: Conditions = {}) =>
+      mutate<void>((h) => api.DELETE('/tunnels/{id}', { params: { path: { id } }, headers: h }), o),
     repair: (id: string) =>
       mutate<components['schemas']['TunnelRepaired']>((h) => api.POST('/tunnels/{id}/repair', { params: { path: { id } }, headers: h })),
   };
@@ -465,10 +503,12 @@ export function createClient(opts: ClientOptions) {
     /**
      * Creates or converges a topology from its document (an object; YAML text goes through `api.PUT` with
      * `Content-Type: application/yaml`). Resolves when the job is done, with the topology, its job and the plan it ran.
+     * `ifMatch`: only onto the version read (`etagOf(topology)`); `ifNoneMatch: '*'`: only if no topology has the name.
      */
-    apply: (name: string, document: TopologyDocumentInput) =>
-      mutate<TopologyWithJob>((h) =>
-        api.PUT('/topologies/{name}', { params: { path: { name }, query: { dryRun: 'false' } }, body: document, headers: h }),
+    apply: (name: string, document: TopologyDocumentInput, o: Conditions & { ifNoneMatch?: '*' | undefined } = {}) =>
+      mutate<TopologyWithJob>(
+        (h) => api.PUT('/topologies/{name}', { params: { path: { name }, query: { dryRun: 'false' } }, body: document, headers: h }),
+        o,
       ),
     /** What applying the document would change, per host, with the commands; nothing runs. */
     plan: async (name: string, document: TopologyDocumentInput): Promise<TopologyPlan> => {
@@ -484,7 +524,8 @@ export function createClient(opts: ClientOptions) {
       const query = { observe: o.observe ? ('true' as const) : ('false' as const) };
       return unwrap(await api.GET('/topologies/{name}', { params: { path: { name }, query } }));
     },
-    delete: (name: string) => mutate<void>((h) => api.DELETE('/topologies/{name}', { params: { path: { name } }, headers: h })),
+    delete: (name: string, o: Conditions = {}) =>
+      mutate<void>((h) => api.DELETE('/topologies/{name}', { params: { path: { name } }, headers: h }), o),
     /** Everything it owns, repaired as its document says. */
     repair: (name: string) =>
       mutate<components['schemas']['TopologyRepaired']>((h) =>
@@ -547,7 +588,7 @@ export function createClient(opts: ClientOptions) {
     },
   };
 
-  return { api, hosts, bridges, attachments, tunnels, topologies, graph, jobs, tokens, audit, waitForJob, streamJobLogs, mutate };
+  return { api, hosts, bridges, attachments, tunnels, topologies, graph, jobs, tokens, audit, waitForJob, streamJobLogs, mutate, etagOf };
 }
 
 export type NetplumbClient = ReturnType<typeof createClient>;

@@ -9,7 +9,7 @@ export interface paths {
         };
         /**
          * Liveness: the service answers (no token needed)
-         * @description Always 200 while the process serves; `status` is `degraded` while the store cannot write. Answers any `Host`.
+         * @description 200 while the process serves; `status` is `degraded` while the store cannot write. 503 `shutting-down` from the first SIGTERM until the process exits (it finishes its running jobs, takes no new ones). Answers any `Host`.
          */
         get: operations["getHealth"];
         put?: never;
@@ -29,7 +29,7 @@ export interface paths {
         };
         /**
          * Readiness: the store takes writes (no token needed)
-         * @description A write is tried (or what is kept in memory written) first. 503 `storage-unavailable` with `Retry-After` while it fails.
+         * @description A write probe is sent to the store (or what is kept in memory written) first, bounded at 1.5 s. 503 `storage-unavailable` with `Retry-After` while it fails, `shutting-down` while the process drains.
          */
         get: operations["getReadiness"];
         put?: never;
@@ -322,7 +322,7 @@ export interface paths {
         get: operations["getTopology"];
         /**
          * Create or converge a topology (a whole container network) from its document
-         * @description Diffs the document against what the service owns under this name and applies the difference as one job across every host involved: unchanged parts are not touched; bridges and members change in place where they can; tunnels and re-wired members are replaced. Addresses, keys, names and MACs are allocated once and kept. Every error in the document is reported at once, with a pointer, before any job exists. With `dryRun=true` the answer is the plan only (per change: hosts, commands, disruption, affected members) and nothing runs. JSON or YAML (`Content-Type: application/yaml`).
+         * @description Diffs the document against what the service owns under this name and applies the difference as one job across every host involved: unchanged parts are not touched; bridges and members change in place where they can; tunnels and re-wired members are replaced. Addresses, keys, names and MACs are allocated once and kept. Every error in the document is reported at once, with a pointer, before any job exists. With `dryRun=true` the answer is the plan only (per change: hosts, commands, disruption, affected members) and nothing runs. JSON or YAML (`Content-Type: application/yaml`). `If-Match` applies the document only to the version of the topology it was planned against (the `ETag` of a GET or of the dry run), `If-None-Match: *` only if no topology has the name: otherwise 412 and no job (a dry run checks them too).
          */
         put: operations["applyTopology"];
         post?: never;
@@ -711,7 +711,7 @@ export interface components {
              * @example https://netplumb.dev/problems/validation
              * @enum {string}
              */
-            type: "https://netplumb.dev/problems/validation" | "https://netplumb.dev/problems/malformed-json" | "https://netplumb.dev/problems/bad-request" | "https://netplumb.dev/problems/unauthorized" | "https://netplumb.dev/problems/not-found" | "https://netplumb.dev/problems/conflict" | "https://netplumb.dev/problems/idempotency-in-progress" | "https://netplumb.dev/problems/idempotency-key-reused" | "https://netplumb.dev/problems/payload-too-large" | "https://netplumb.dev/problems/unsupported-media-type" | "https://netplumb.dev/problems/host-unreachable" | "https://netplumb.dev/problems/host-key-mismatch" | "https://netplumb.dev/problems/command-failed" | "https://netplumb.dev/problems/command-timeout" | "https://netplumb.dev/problems/dhcp-no-lease" | "https://netplumb.dev/problems/container-not-found" | "https://netplumb.dev/problems/container-not-running" | "https://netplumb.dev/problems/job-interrupted" | "https://netplumb.dev/problems/timeout" | "https://netplumb.dev/problems/storage-unavailable" | "https://netplumb.dev/problems/unusable-key" | "https://netplumb.dev/problems/misdirected-request" | "https://netplumb.dev/problems/forbidden-origin" | "https://netplumb.dev/problems/forbidden" | "https://netplumb.dev/problems/rate-limited" | "https://netplumb.dev/problems/invalid-cursor" | "https://netplumb.dev/problems/method-not-allowed" | "https://netplumb.dev/problems/not-acceptable" | "https://netplumb.dev/problems/internal";
+            type: "https://netplumb.dev/problems/validation" | "https://netplumb.dev/problems/malformed-json" | "https://netplumb.dev/problems/bad-request" | "https://netplumb.dev/problems/unauthorized" | "https://netplumb.dev/problems/not-found" | "https://netplumb.dev/problems/conflict" | "https://netplumb.dev/problems/precondition-failed" | "https://netplumb.dev/problems/idempotency-in-progress" | "https://netplumb.dev/problems/idempotency-key-reused" | "https://netplumb.dev/problems/payload-too-large" | "https://netplumb.dev/problems/unsupported-media-type" | "https://netplumb.dev/problems/host-unreachable" | "https://netplumb.dev/problems/host-key-mismatch" | "https://netplumb.dev/problems/command-failed" | "https://netplumb.dev/problems/command-timeout" | "https://netplumb.dev/problems/dhcp-no-lease" | "https://netplumb.dev/problems/container-not-found" | "https://netplumb.dev/problems/container-not-running" | "https://netplumb.dev/problems/job-interrupted" | "https://netplumb.dev/problems/timeout" | "https://netplumb.dev/problems/storage-unavailable" | "https://netplumb.dev/problems/shutting-down" | "https://netplumb.dev/problems/unusable-key" | "https://netplumb.dev/problems/misdirected-request" | "https://netplumb.dev/problems/forbidden-origin" | "https://netplumb.dev/problems/forbidden" | "https://netplumb.dev/problems/rate-limited" | "https://netplumb.dev/problems/invalid-cursor" | "https://netplumb.dev/problems/method-not-allowed" | "https://netplumb.dev/problems/not-acceptable" | "https://netplumb.dev/problems/internal";
             title: string;
             /** Format: int32 */
             status: number;
@@ -748,6 +748,8 @@ export interface components {
             host?: string;
             /** @description `conflict`: the resource that already exists */
             existing?: string;
+            /** @description `precondition-failed`: the ETag the resource is at now (null: it does not exist) */
+            etag?: string | null;
             /** @description `command-failed`: the program that failed */
             command?: string;
             /**
@@ -2439,6 +2441,20 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `shutting-down`: the process got SIGTERM and drains (takes no new work); `Retry-After` in seconds */
+            503: {
+                headers: {
+                    /** @description seconds */
+                    "Retry-After": number;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     getReadiness: {
@@ -2492,7 +2508,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `storage-unavailable`: the store cannot write; `store` says how, `Retry-After` when to ask again */
+            /** @description `storage-unavailable`: the store cannot write (`store` says how, `Retry-After` when to ask again); or `shutting-down`: the process drains */
             503: {
                 headers: {
                     /** @description seconds */
@@ -2702,6 +2718,8 @@ export interface operations {
                 headers: {
                     /** @description the resource made: `/hosts/{id}` */
                     Location: string;
+                    /** @description the record's version (strong; send it back in `If-Match` to change only what you read) */
+                    ETag: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -2894,7 +2912,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`) */
+            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`); or `shutting-down`: this replica drains after SIGTERM and takes no new work (try another, or again after `Retry-After`) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
@@ -2944,6 +2962,8 @@ export interface operations {
             /** @description The host */
             200: {
                 headers: {
+                    /** @description the record's version (strong; send it back in `If-Match` to change only what you read) */
+                    ETag: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -3106,6 +3126,8 @@ export interface operations {
                 prefer?: string;
                 /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
                 "idempotency-key"?: string;
+                /** @description Change only if the record is still at this ETag (from a GET or a mutation answer); otherwise 412 `precondition-failed` and no job. `*`: only if it exists. */
+                "if-match"?: string;
                 /**
                  * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
                  * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
@@ -3218,6 +3240,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `precondition-failed`: `If-Match` names another version than the current one (the resource changed since it was read), or `If-None-Match: *` found it existing; `etag` is the current one. No job was made. */
+            412: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default); the connection is closed after the answer */
             413: {
                 headers: {
@@ -3300,7 +3334,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`) */
+            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`); or `shutting-down`: this replica drains after SIGTERM and takes no new work (try another, or again after `Retry-After`) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
@@ -3354,6 +3388,8 @@ export interface operations {
             /** @description Fresh facts */
             200: {
                 headers: {
+                    /** @description the record's version (strong; send it back in `If-Match` to change only what you read) */
+                    ETag: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -3534,7 +3570,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`) */
+            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`); or `shutting-down`: this replica drains after SIGTERM and takes no new work (try another, or again after `Retry-After`) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
@@ -3970,7 +4006,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`) */
+            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`); or `shutting-down`: this replica drains after SIGTERM and takes no new work (try another, or again after `Retry-After`) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
@@ -4194,6 +4230,8 @@ export interface operations {
                 headers: {
                     /** @description the resource made: `/bridges/{id}` */
                     Location: string;
+                    /** @description the record's version (strong; send it back in `If-Match` to change only what you read) */
+                    ETag: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -4386,7 +4424,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`) */
+            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`); or `shutting-down`: this replica drains after SIGTERM and takes no new work (try another, or again after `Retry-After`) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
@@ -4439,6 +4477,8 @@ export interface operations {
             /** @description The bridge (with `observed` live state and drift when observe=true) */
             200: {
                 headers: {
+                    /** @description the record's version (strong; send it back in `If-Match` to change only what you read) */
+                    ETag: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -4632,6 +4672,8 @@ export interface operations {
                 prefer?: string;
                 /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
                 "idempotency-key"?: string;
+                /** @description Change only if the record is still at this ETag (from a GET or a mutation answer); otherwise 412 `precondition-failed` and no job. `*`: only if it exists. */
+                "if-match"?: string;
                 /**
                  * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
                  * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
@@ -4744,6 +4786,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `precondition-failed`: `If-Match` names another version than the current one (the resource changed since it was read), or `If-None-Match: *` found it existing; `etag` is the current one. No job was made. */
+            412: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default); the connection is closed after the answer */
             413: {
                 headers: {
@@ -4826,7 +4880,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`) */
+            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`); or `shutting-down`: this replica drains after SIGTERM and takes no new work (try another, or again after `Retry-After`) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
@@ -4864,6 +4918,8 @@ export interface operations {
                 prefer?: string;
                 /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
                 "idempotency-key"?: string;
+                /** @description Change only if the record is still at this ETag (from a GET or a mutation answer); otherwise 412 `precondition-failed` and no job. `*`: only if it exists. */
+                "if-match"?: string;
                 /**
                  * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
                  * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
@@ -4884,6 +4940,8 @@ export interface operations {
             /** @description Bridge converged */
             200: {
                 headers: {
+                    /** @description the record's version (strong; send it back in `If-Match` to change only what you read) */
+                    ETag: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -4972,6 +5030,18 @@ export interface operations {
             };
             /** @description `conflict` with the current state (a resource busy with another job names it in `jobId`), `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs: `jobId`) */
             409: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `precondition-failed`: `If-Match` names another version than the current one (the resource changed since it was read), or `If-None-Match: *` found it existing; `etag` is the current one. No job was made. */
+            412: {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
@@ -5076,7 +5146,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`) */
+            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`); or `shutting-down`: this replica drains after SIGTERM and takes no new work (try another, or again after `Retry-After`) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
@@ -5130,6 +5200,8 @@ export interface operations {
             /** @description The bridge (with `observed` live state and drift when observe=true) */
             200: {
                 headers: {
+                    /** @description the record's version (strong; send it back in `If-Match` to change only what you read) */
+                    ETag: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -5508,6 +5580,8 @@ export interface operations {
                 headers: {
                     /** @description the resource made: `/tunnels/{id}` */
                     Location: string;
+                    /** @description the record's version (strong; send it back in `If-Match` to change only what you read) */
+                    ETag: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -5700,7 +5774,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`) */
+            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`); or `shutting-down`: this replica drains after SIGTERM and takes no new work (try another, or again after `Retry-After`) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
@@ -5753,6 +5827,8 @@ export interface operations {
             /** @description The tunnel */
             200: {
                 headers: {
+                    /** @description the record's version (strong; send it back in `If-Match` to change only what you read) */
+                    ETag: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -5943,6 +6019,8 @@ export interface operations {
                 prefer?: string;
                 /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
                 "idempotency-key"?: string;
+                /** @description Change only if the record is still at this ETag (from a GET or a mutation answer); otherwise 412 `precondition-failed` and no job. `*`: only if it exists. */
+                "if-match"?: string;
                 /**
                  * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
                  * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
@@ -6055,6 +6133,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `precondition-failed`: `If-Match` names another version than the current one (the resource changed since it was read), or `If-None-Match: *` found it existing; `etag` is the current one. No job was made. */
+            412: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default); the connection is closed after the answer */
             413: {
                 headers: {
@@ -6137,7 +6227,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`) */
+            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`); or `shutting-down`: this replica drains after SIGTERM and takes no new work (try another, or again after `Retry-After`) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
@@ -6175,6 +6265,8 @@ export interface operations {
                 prefer?: string;
                 /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
                 "idempotency-key"?: string;
+                /** @description Change only if the record is still at this ETag (from a GET or a mutation answer); otherwise 412 `precondition-failed` and no job. `*`: only if it exists. */
+                "if-match"?: string;
                 /**
                  * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
                  * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
@@ -6195,6 +6287,8 @@ export interface operations {
             /** @description Changed */
             200: {
                 headers: {
+                    /** @description the record's version (strong; send it back in `If-Match` to change only what you read) */
+                    ETag: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -6283,6 +6377,18 @@ export interface operations {
             };
             /** @description `conflict` with the current state (a resource busy with another job names it in `jobId`), `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs: `jobId`) */
             409: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `precondition-failed`: `If-Match` names another version than the current one (the resource changed since it was read), or `If-None-Match: *` found it existing; `etag` is the current one. No job was made. */
+            412: {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
@@ -6387,7 +6493,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`) */
+            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`); or `shutting-down`: this replica drains after SIGTERM and takes no new work (try another, or again after `Retry-After`) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
@@ -6615,6 +6721,8 @@ export interface operations {
                 headers: {
                     /** @description the resource made: `/attachments/{id}` */
                     Location: string;
+                    /** @description the record's version (strong; send it back in `If-Match` to change only what you read) */
+                    ETag: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -6807,7 +6915,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`) */
+            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`); or `shutting-down`: this replica drains after SIGTERM and takes no new work (try another, or again after `Retry-After`) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
@@ -6860,6 +6968,8 @@ export interface operations {
             /** @description The attachment (with `observed` when observe=true) */
             200: {
                 headers: {
+                    /** @description the record's version (strong; send it back in `If-Match` to change only what you read) */
+                    ETag: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -7050,6 +7160,8 @@ export interface operations {
                 prefer?: string;
                 /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
                 "idempotency-key"?: string;
+                /** @description Change only if the record is still at this ETag (from a GET or a mutation answer); otherwise 412 `precondition-failed` and no job. `*`: only if it exists. */
+                "if-match"?: string;
                 /**
                  * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
                  * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
@@ -7162,6 +7274,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `precondition-failed`: `If-Match` names another version than the current one (the resource changed since it was read), or `If-None-Match: *` found it existing; `etag` is the current one. No job was made. */
+            412: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default); the connection is closed after the answer */
             413: {
                 headers: {
@@ -7244,7 +7368,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`) */
+            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`); or `shutting-down`: this replica drains after SIGTERM and takes no new work (try another, or again after `Retry-After`) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
@@ -7282,6 +7406,8 @@ export interface operations {
                 prefer?: string;
                 /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
                 "idempotency-key"?: string;
+                /** @description Change only if the record is still at this ETag (from a GET or a mutation answer); otherwise 412 `precondition-failed` and no job. `*`: only if it exists. */
+                "if-match"?: string;
                 /**
                  * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
                  * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
@@ -7302,6 +7428,8 @@ export interface operations {
             /** @description Changed */
             200: {
                 headers: {
+                    /** @description the record's version (strong; send it back in `If-Match` to change only what you read) */
+                    ETag: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -7390,6 +7518,18 @@ export interface operations {
             };
             /** @description `conflict` with the current state (a resource busy with another job names it in `jobId`), `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs: `jobId`) */
             409: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `precondition-failed`: `If-Match` names another version than the current one (the resource changed since it was read), or `If-None-Match: *` found it existing; `etag` is the current one. No job was made. */
+            412: {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
@@ -7494,7 +7634,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`) */
+            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`); or `shutting-down`: this replica drains after SIGTERM and takes no new work (try another, or again after `Retry-After`) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
@@ -7547,6 +7687,8 @@ export interface operations {
             /** @description The topology */
             200: {
                 headers: {
+                    /** @description the record's version (strong; send it back in `If-Match` to change only what you read) */
+                    ETag: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -7740,6 +7882,10 @@ export interface operations {
                 prefer?: string;
                 /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
                 "idempotency-key"?: string;
+                /** @description Change only if the record is still at this ETag (from a GET or a mutation answer); otherwise 412 `precondition-failed` and no job. `*`: only if it exists. */
+                "if-match"?: string;
+                /** @description `*`: create only; 412 `precondition-failed` (and no job) when it exists already. An ETag: only if the record is not at it. */
+                "if-none-match"?: string;
                 /**
                  * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
                  * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
@@ -7762,9 +7908,11 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Converged (the topology with its job and the plan it ran), or with dryRun=true the plan only */
+            /** @description Converged (the topology with its job and the plan it ran), or with dryRun=true the plan only (`ETag`: the topology it was planned against, when there is one) */
             200: {
                 headers: {
+                    /** @description the record's version (strong; send it back in `If-Match` to change only what you read) */
+                    ETag?: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -7779,6 +7927,8 @@ export interface operations {
                 headers: {
                     /** @description the topology made: `/topologies/{name}` */
                     Location: string;
+                    /** @description the record's version (strong; send it back in `If-Match` to change only what you read) */
+                    ETag: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -7867,6 +8017,18 @@ export interface operations {
             };
             /** @description `conflict` with the current state (a resource busy with another job names it in `jobId`), `container-not-running`, or `idempotency-in-progress` (the first request with this Idempotency-Key still runs: `jobId`) */
             409: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `precondition-failed`: `If-Match` names another version than the current one (the resource changed since it was read), or `If-None-Match: *` found it existing; `etag` is the current one. No job was made. */
+            412: {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
@@ -7971,7 +8133,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`) */
+            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`); or `shutting-down`: this replica drains after SIGTERM and takes no new work (try another, or again after `Retry-After`) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
@@ -8009,6 +8171,8 @@ export interface operations {
                 prefer?: string;
                 /** @description Same key + same request → the stored response again, with `Idempotency-Replayed: true` (kept 24 h); same key + another request → 422; while the first still runs → 409 */
                 "idempotency-key"?: string;
+                /** @description Change only if the record is still at this ETag (from a GET or a mutation answer); otherwise 412 `precondition-failed` and no job. `*`: only if it exists. */
+                "if-match"?: string;
                 /**
                  * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
                  * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
@@ -8121,6 +8285,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `precondition-failed`: `If-Match` names another version than the current one (the resource changed since it was read), or `If-None-Match: *` found it existing; `etag` is the current one. No job was made. */
+            412: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description `payload-too-large`: body larger than the limit (1 MiB by default); the connection is closed after the answer */
             413: {
                 headers: {
@@ -8203,7 +8379,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`) */
+            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`); or `shutting-down`: this replica drains after SIGTERM and takes no new work (try another, or again after `Retry-After`) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
@@ -8976,6 +9152,8 @@ export interface operations {
             /** @description Repaired (or nothing differed) */
             200: {
                 headers: {
+                    /** @description the record's version (strong; send it back in `If-Match` to change only what you read) */
+                    ETag: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -9156,7 +9334,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`) */
+            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`); or `shutting-down`: this replica drains after SIGTERM and takes no new work (try another, or again after `Retry-After`) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
@@ -9210,6 +9388,8 @@ export interface operations {
             /** @description Repaired (or nothing differed) */
             200: {
                 headers: {
+                    /** @description the record's version (strong; send it back in `If-Match` to change only what you read) */
+                    ETag: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -9390,7 +9570,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`) */
+            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`); or `shutting-down`: this replica drains after SIGTERM and takes no new work (try another, or again after `Retry-After`) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
@@ -9444,6 +9624,8 @@ export interface operations {
             /** @description Repaired (or nothing differed) */
             200: {
                 headers: {
+                    /** @description the record's version (strong; send it back in `If-Match` to change only what you read) */
+                    ETag: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -9624,7 +9806,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`) */
+            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`); or `shutting-down`: this replica drains after SIGTERM and takes no new work (try another, or again after `Retry-After`) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
@@ -9678,6 +9860,8 @@ export interface operations {
             /** @description Repaired (or nothing differed) */
             200: {
                 headers: {
+                    /** @description the record's version (strong; send it back in `If-Match` to change only what you read) */
+                    ETag: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -9858,7 +10042,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`) */
+            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`); or `shutting-down`: this replica drains after SIGTERM and takes no new work (try another, or again after `Retry-After`) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
@@ -9912,6 +10096,8 @@ export interface operations {
             /** @description Repaired (or nothing differed) */
             200: {
                 headers: {
+                    /** @description the record's version (strong; send it back in `If-Match` to change only what you read) */
+                    ETag: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -10092,7 +10278,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`) */
+            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds (when a job finished but its outcome is not saved yet, with its `jobId`); or `shutting-down`: this replica drains after SIGTERM and takes no new work (try another, or again after `Retry-After`) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (the problem's `retryAfter`) */

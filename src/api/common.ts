@@ -10,6 +10,7 @@ import type { AppDeps } from '../deps.js';
 import type { Principal } from '../model/principals.js';
 import { EXAMPLE_IDS } from '../model/names.js';
 import { MAX_KEY_LENGTH } from './idempotency.js';
+import { EtagHeaders } from './preconditions.js';
 import { problemResponse, validationProblem } from './problems.js';
 import { decodeIdCursor, encodeCursor } from './cursor.js';
 import { PRINTABLE_PATTERN, REF_PATTERN } from '../model/formats.js';
@@ -98,7 +99,7 @@ export const PreferHeader = z.object({
     }),
 });
 
-/** A 201's headers: where the resource made is read from now on (`/hosts/{id}`, …, `/topologies/{name}`). */
+/** A 201's headers: where the resource made is read from now on (`/hosts/{id}`, …, `/topologies/{name}`), and its version. */
 export function createdHeaders(collection: 'hosts' | 'bridges' | 'attachments' | 'tunnels' | 'topologies', kind: keyof typeof EXAMPLE_IDS) {
   return z.object({
     Location: z
@@ -109,6 +110,7 @@ export function createdHeaders(collection: 'hosts' | 'bridges' | 'attachments' |
         description: collection === 'topologies' ? 'the topology made: `/topologies/{name}`' : `the resource made: \`/${collection}/{id}\``,
         example: collection === 'topologies' ? '/topologies/seed' : `/${collection}/${EXAMPLE_IDS[kind]}`,
       }),
+    ETag: EtagHeaders.shape.ETag,
   });
 }
 

@@ -25,17 +25,30 @@ const ReadySchema = z.object({ status: z.enum(['ready']), store: StoreHealthSche
 
 const open = { security: [] as Record<string, string[]>[], tags: ['service'] };
 
+const shuttingDown = {
+  description: '`shutting-down`: the process got SIGTERM and drains (takes no new work); `Retry-After` in seconds',
+  headers: z.object({ 'Retry-After': z.number().int().min(0).max(86_400).openapi({ description: 'seconds', example: 1 }) }),
+  content: { 'application/problem+json': { schema: ProblemSchema } },
+};
+
+function refuseWhileDraining(draining: boolean): void {
+  if (draining)
+    throw new ProblemError('shutting-down', 'this replica is shutting down: it finishes its running jobs and takes no new work');
+}
+
 export const healthRoute = createRoute({
   method: 'get',
   path: '/healthz',
   operationId: 'getHealth',
   ...open,
   summary: 'Liveness: the service answers (no token needed)',
-  description: 'Always 200 while the process serves; `status` is `degraded` while the store cannot write. Answers any `Host`.',
+  description:
+    '200 while the process serves; `status` is `degraded` while the store cannot write. 503 `shutting-down` from the first SIGTERM until the process exits (it finishes its running jobs, takes no new ones). Answers any `Host`.',
   responses: statusResponses({
     200: { description: 'Alive', content: { 'application/json': { schema: HealthSchema } } },
     406: errorResponses[406],
     500: errorResponses[500],
+    503: shuttingDown,
   }),
 });
 
@@ -45,13 +58,15 @@ export const readyRoute = createRoute({
   operationId: 'getReadiness',
   ...open,
   summary: 'Readiness: the store takes writes (no token needed)',
-  description: 'A write is tried (or what is kept in memory written) first. 503 `storage-unavailable` with `Retry-After` while it fails.',
+  description:
+    'A write probe is sent to the store (or what is kept in memory written) first, bounded at 1.5 s. 503 `storage-unavailable` with `Retry-After` while it fails, `shutting-down` while the process drains.',
   responses: statusResponses({
     200: { description: 'Ready', content: { 'application/json': { schema: ReadySchema } } },
     406: errorResponses[406],
     500: errorResponses[500],
     503: {
-      description: '`storage-unavailable`: the store cannot write; `store` says how, `Retry-After` when to ask again',
+      description:
+        '`storage-unavailable`: the store cannot write (`store` says how, `Retry-After` when to ask again); or `shutting-down`: the process drains',
       headers: z.object({
         'Retry-After': z.number().int().min(0).max(86_400).openapi({ description: 'seconds', example: 5 }),
       }),
@@ -62,6 +77,7 @@ export const readyRoute = createRoute({
 
 export const health = router()
   .openapi(healthRoute, (c) => {
+    refuseWhileDraining(c.get('deps').lifecycle.draining);
     const store = c.get('deps').storage.health();
     return c.json(
       {
@@ -73,6 +89,7 @@ export const health = router()
     );
   })
   .openapi(readyRoute, async (c) => {
+    refuseWhileDraining(c.get('deps').lifecycle.draining);
     const store = await c.get('deps').storage.check();
     if (store.writable) return c.json({ status: 'ready' as const, store: { status: 'ok' as const, ...store } }, 200);
     // Answered by app.onError as a problem, with Retry-After.

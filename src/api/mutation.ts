@@ -9,6 +9,7 @@ import type { JobRecord, StoredResponse, Store } from '../store/types.js';
 import type { Env } from './common.js';
 import { checkKey, fingerprint, readKey, replay } from './idempotency.js';
 import { parsePrefer } from './prefer.js';
+import { etagOf } from './preconditions.js';
 import { problemHeaders } from './problems.js';
 import { requireSaved } from './storage.js';
 import { isResumable } from './resume.js';
@@ -24,6 +25,8 @@ export interface Mutation {
   successStatus: 200 | 201 | 204;
   /** The resource view after the job succeeded (read fresh from the store). */
   render?: () => Promise<object>;
+  /** False when the rendered answer is not the job's resource (its `ETag` would name something else). */
+  etag?: boolean;
 }
 
 /** Where each kind of resource is read (a 201's `Location`): by id, a topology by its name (its path takes no id). */
@@ -59,11 +62,19 @@ export function jobProblem(job: JobRecord): Problem {
 }
 
 /** What a finished job answers: the resource with its job (a 201 with its `Location`), or the job's problem. */
-export async function outcome(job: JobRecord, m: Pick<Mutation, 'successStatus' | 'render'>): Promise<StoredResponse> {
+export async function outcome(
+  store: Store,
+  job: JobRecord,
+  m: Pick<Mutation, 'successStatus' | 'render' | 'etag'>,
+): Promise<StoredResponse> {
   if (job.status === 'succeeded') {
     if (m.successStatus === 204) return { status: 204, headers: {}, body: null };
+    // The version is read before the view: should a write land in between, the ETag is the older one (an If-Match
+    // with it is refused, never wrongly accepted).
+    const record = m.render && m.etag !== false ? await store.getResource(job.resource.id) : null;
     const body = { ...(await m.render?.()), job: renderJob(job) };
     const headers: Record<string, string> = { 'Content-Type': 'application/json' };
+    if (record) headers.ETag = etagOf(record);
     const location = m.successStatus === 201 ? locationOf(job.resource, body) : null;
     if (location) headers.Location = location;
     return { status: m.successStatus, headers, body: JSON.stringify(body) };
@@ -74,10 +85,14 @@ export async function outcome(job: JobRecord, m: Pick<Mutation, 'successStatus' 
 }
 
 /** Stores what the job's Idempotency-Keys answer from now on (its outcome). */
-export async function answerIdempotencyKeys(store: Store, job: JobRecord, m: Pick<Mutation, 'successStatus' | 'render'>): Promise<void> {
+export async function answerIdempotencyKeys(
+  store: Store,
+  job: JobRecord,
+  m: Pick<Mutation, 'successStatus' | 'render' | 'etag'>,
+): Promise<void> {
   const keys = await store.idempotencyKeysForJob(job.id);
   if (!keys.length) return;
-  const response = await outcome(job, m);
+  const response = await outcome(store, job, m);
   if (job.status === 'interrupted') response.body = JSON.stringify({ ...jobProblem(job), instance: `/jobs/${job.id}` });
   for (const key of keys) await store.setIdempotencyResponse(key, response);
 }
@@ -156,7 +171,7 @@ async function runMutation(c: Context<Env>, build: () => Promise<Mutation> | Mut
     job,
     m.work,
     async (finished) => {
-      if (key) await deps.store.setIdempotencyResponse(key, await outcome(finished, m));
+      if (key) await deps.store.setIdempotencyResponse(key, await outcome(deps.store, finished, m));
     },
     m.job.lockMode,
   );
@@ -168,7 +183,7 @@ async function runMutation(c: Context<Env>, build: () => Promise<Mutation> | Mut
   const done = await deps.runner.wait(job.id, waitMs);
   if (done.status === 'queued' || done.status === 'running') return accepted(done, applied);
   requireSaved(deps, done);
-  const r = await outcome(done, m);
+  const r = await outcome(deps.store, done, m);
   if (applied.length) r.headers['Preference-Applied'] = applied.join(', ');
   return new Response(r.body, { status: r.status, headers: r.headers });
 }

@@ -99,7 +99,9 @@ export const mutationErrorResponses = {
   500: r('`internal`, or `job-interrupted` (the service stopped while the job ran)'),
   ...hostFailures,
   503: {
-    description: storageUnavailable + ' (when a job finished but its outcome is not saved yet, with its `jobId`)',
+    description:
+      storageUnavailable +
+      ' (when a job finished but its outcome is not saved yet, with its `jobId`); or `shutting-down`: this replica drains after SIGTERM and takes no new work (try another, or again after `Retry-After`)',
     headers: retryAfter(true),
     content,
   },
@@ -108,6 +110,13 @@ export const mutationErrorResponses = {
 /** A request body's media type the route does not take (the mutations' bodies are JSON; topologies also YAML). */
 export const bodyErrorResponses = {
   415: r('`unsupported-media-type`: the body is not in a media type the operation takes'),
+} as const;
+
+/** A conditional request (`If-Match`, `If-None-Match`) whose condition does not hold: refused before any job. */
+export const preconditionResponses = {
+  412: r(
+    '`precondition-failed`: `If-Match` names another version than the current one (the resource changed since it was read), or `If-None-Match: *` found it existing; `etag` is the current one. No job was made.',
+  ),
 } as const;
 
 /** Reading live state from hosts outside a job (`observe=true`) can fail as a job's commands do. */

@@ -14,6 +14,7 @@ import type { ResourceType } from '../model/names.js';
 import { ProblemError } from '../model/problems.js';
 import type { AppDeps } from '../deps.js';
 import type { Mutation } from './mutation.js';
+import { NO_CONDITIONS, requirePreconditions, type Conditions } from './preconditions.js';
 import type { JobWork } from '../jobs/runner.js';
 import type { AnyResource } from '../model/resource-data.js';
 import type { ResourceState } from '../model/resource.js';
@@ -56,9 +57,10 @@ export async function deleteMutation<T extends ResourceType, V, O extends Observ
   deps: AppDeps,
   kind: ResourceKind<T, V, O>,
   ref: string,
-  opts: { cascade: boolean; cascadeOffered: boolean },
+  opts: { cascade: boolean; cascadeOffered: boolean; conditions?: Conditions },
 ): Promise<Mutation> {
   const r = await requireResource(deps, kind, ref);
+  requirePreconditions(opts.conditions ?? NO_CONDITIONS, r, `${kind.noun} ${kind.describe(r)}`);
   requireNotOwned(r, kind.noun);
   requireSettled(r, kind.noun);
   const dependents = await kind.dependents(deps.store, r);
@@ -119,8 +121,10 @@ export async function updateMutation<T extends 'bridge' | 'tunnel' | 'attachment
   ref: string,
   change: (previous: DataOf<T>) => DataOf<T> | Promise<DataOf<T>>,
   work: (ctx: JobContext, id: string, previous: DataOf<T>) => Promise<void>,
+  conditions: Conditions = NO_CONDITIONS,
 ): Promise<Mutation> {
   const r = await requireResource(deps, kind, ref);
+  requirePreconditions(conditions, r, `${kind.noun} ${kind.describe(r)}`);
   requireNotOwned(r, kind.noun);
   requireSettled(r, kind.noun);
   const previous = r.data;

@@ -14,6 +14,8 @@ export const EXIT = {
   disruptive: 4,
   /** the service answered an error that is not a job's (5xx, e.g. storage unavailable) */
   service: 5,
+  /** apply: the topology changed between the plan shown and the apply (412); nothing was applied */
+  changed: 6,
 } as const;
 
 /** An error that ends the CLI with its message on stderr and this exit code. */
@@ -30,8 +32,9 @@ export class CliError extends Error {
 export const USAGE = `usage: netplumb <command> [options]
 
 topologies
-  apply -f FILE [--name N] [--dry-run] [--refuse-disruptive]   plan, then apply; follows the job
-  plan -f FILE [--name N] [-o table|json|yaml]                 the plan only (nothing runs)
+  apply -f FILE [--name N] [--dry-run] [--refuse-disruptive]   plan, then apply onto the version planned against; follows the job
+        [--if-match ETAG]                                      only onto the version a plan printed (else exit 6)
+  plan -f FILE [--name N] [-o table|json|yaml]                 the plan only (nothing runs), with the ETag it was made against
   get NAME [--observe] [-o table|json|yaml]                    a topology (observe: drift from the hosts)
   status [NAME] [-o table|json|yaml]                           every topology, or one with its drift
   destroy NAME [--ignore-missing]                              remove everything it made, on every host
@@ -62,7 +65,8 @@ options
   -h, --help     this text
 progress: on a terminal a live line per host; with no TTY or CI=true plain timestamped lines (on stderr)
 exit codes: 0 ok, 1 job failed, 2 usage or request refused (4xx), 3 service unreachable,
-            4 disruptive plan refused (--refuse-disruptive), 5 service error (5xx)`;
+            4 disruptive plan refused (--refuse-disruptive), 5 service error (5xx),
+            6 apply refused: the topology changed after its plan was shown (nothing applied)`;
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -83,7 +87,10 @@ interface CommandSpec {
 }
 
 const COMMANDS: Record<string, CommandSpec> = {
-  apply: { options: { ...FILE, 'dry-run': { type: 'boolean' }, 'refuse-disruptive': { type: 'boolean' } }, positionals: [0, 0] },
+  apply: {
+    options: { ...FILE, 'dry-run': { type: 'boolean' }, 'refuse-disruptive': { type: 'boolean' }, 'if-match': { type: 'string' } },
+    positionals: [0, 0],
+  },
   plan: { options: FILE, positionals: [0, 0] },
   get: { options: { observe: { type: 'boolean' } }, positionals: [1, 1] },
   status: { options: {}, positionals: [0, 1] },

@@ -47,15 +47,35 @@ export function readDocumentFile(file: string, nameOption?: string): DocumentFil
   return { name, body, contentType };
 }
 
-async function putDocument(np: NetplumbClient, doc: DocumentFile, o: { dryRun: boolean }): Promise<unknown> {
+const ETAG = /^"[a-z]+_[a-z0-9]+\.\d+"$/;
+
+/**
+ * PUT the document (a dry run: the plan, with the ETag of the topology it was planned against, null when there is
+ * none). `planned` makes the apply conditional on that version: If-Match its ETag, or If-None-Match: * when the plan
+ * found no topology, so an apply never lands on a topology someone changed (or made) after the plan was shown.
+ */
+async function putDocument(
+  np: NetplumbClient,
+  doc: DocumentFile,
+  o: { dryRun: boolean; planned?: { etag: string | null } },
+): Promise<{ data: unknown; etag: string | null }> {
+  const conditions = o.planned ? (o.planned.etag ? { 'If-Match': o.planned.etag } : { 'If-None-Match': '*' }) : {};
+  if (o.planned?.etag && !ETAG.test(o.planned.etag))
+    throw new CliError(`--if-match takes an ETag as plan prints it ("top_….N"), not ${JSON.stringify(o.planned.etag)}`, EXIT.usage);
   const r = await np.api.PUT('/topologies/{name}', {
     params: { path: { name: doc.name }, query: { dryRun: o.dryRun ? 'true' : 'false' } },
     body: doc.body as never,
     bodySerializer: (b: unknown) => b as string,
-    headers: { 'Content-Type': doc.contentType, ...(o.dryRun ? {} : { Prefer: 'respond-async' }) },
+    headers: { 'Content-Type': doc.contentType, ...(o.dryRun ? {} : { Prefer: 'respond-async' }), ...conditions },
   });
+  if (r.response.status === 412 && o.planned) {
+    throw new CliError(
+      `refused: topology ${doc.name} ${o.planned.etag ? 'changed' : 'was created'} after the plan above was made (someone else applied or deleted it); nothing was applied — run apply again to see the plan against what it is now`,
+      EXIT.changed,
+    );
+  }
   if (r.error !== undefined || !r.response.ok) throw problemError(r.response, r.error);
-  return r.data;
+  return { data: r.data, etag: r.response.headers.get('etag') };
 }
 
 /** Commands per host in the plan: the totals the progress display counts towards. */
@@ -94,14 +114,18 @@ function jobOutcome(io: Io, job: Job): number {
 /** plan (printed), then apply and follow the job: exit 0 only when it succeeded. */
 export async function apply(s: Session, io: Io, inv: Invocation): Promise<number> {
   const doc = readDocumentFile(requireString(inv, 'file', '-f FILE: the topology document'), optionalString(inv, 'name'));
-  const plan = (await putDocument(s.np, doc, { dryRun: true })) as TopologyPlan;
+  // --if-match: the version a plan printed earlier (reviewed, say, in a merge request): the plan shown now must be
+  // made against that same version, and the apply lands only on it.
+  const reviewed = optionalString(inv, 'if-match');
+  const planned = await putDocument(s.np, doc, { dryRun: true, ...(reviewed ? { planned: { etag: reviewed } } : {}) });
+  const plan = planned.data as TopologyPlan;
   io.out(formatPlan(plan));
   if (inv.values['dry-run']) return EXIT.ok;
   if (inv.values['refuse-disruptive'] && isDisruptive(plan)) {
     io.err(`refused: the plan has disruptive changes (link-flap/reattach) and --refuse-disruptive was given; nothing was applied`);
     return EXIT.disruptive;
   }
-  const accepted = (await putDocument(s.np, doc, { dryRun: false })) as { job: Job };
+  const accepted = (await putDocument(s.np, doc, { dryRun: false, planned })).data as { job: Job };
   const job = await followJob(s.np, io, accepted.job, `apply ${doc.name}`, plannedCommands(plan));
   const code = jobOutcome(io, job);
   if (code === EXIT.ok) {
@@ -115,8 +139,16 @@ export async function apply(s: Session, io: Io, inv: Invocation): Promise<number
 
 export async function plan(s: Session, io: Io, inv: Invocation): Promise<number> {
   const doc = readDocumentFile(requireString(inv, 'file', '-f FILE: the topology document'), optionalString(inv, 'name'));
-  const p = (await putDocument(s.np, doc, { dryRun: true })) as TopologyPlan;
+  const planned = await putDocument(s.np, doc, { dryRun: true });
+  const p = planned.data as TopologyPlan;
   io.out(render(p, inv.output, formatPlan));
+  // The version it was planned against (not in -o json/yaml, which print the plan as the service answers it).
+  if (inv.output === 'table')
+    io.out(
+      planned.etag
+        ? `planned against ${doc.name} at ${planned.etag}: \`netplumb apply -f … --if-match '${planned.etag}'\` applies it only onto that version`
+        : `planned against no topology ${doc.name} (it would be created)`,
+    );
   return EXIT.ok;
 }
 

@@ -83,13 +83,15 @@ export class HostLocks {
   private locks = new Map<string, HostLock>();
 
   async acquire(hosts: readonly string[], mode: LockMode = 'exclusive', opts: HostLockOptions = {}): Promise<() => void> {
-    const sorted = [...new Set(hosts)].sort();
+    const exclusive = new Set(opts.exclusive ?? []);
+    const sorted = [...new Set([...hosts, ...exclusive])].sort();
+    const modeOf = (key: string): LockMode => (exclusive.has(key) ? 'exclusive' : mode);
     const owner = opts.owner ?? `anonymous-${++anonymous}`;
     const held: string[] = [];
     const release = () => {
       for (const h of held.reverse()) {
         const lock = this.locks.get(h)!;
-        lock.release(mode, owner);
+        lock.release(modeOf(h), owner);
         if (lock.idle) this.locks.delete(h);
       }
       held.length = 0;
@@ -98,7 +100,7 @@ export class HostLocks {
       let lock = this.locks.get(h);
       if (!lock) this.locks.set(h, (lock = new HostLock()));
       try {
-        await lock.acquire(mode, owner, opts.signal);
+        await lock.acquire(modeOf(h), owner, opts.signal);
       } catch (e) {
         if (lock.idle) this.locks.delete(h);
         release();

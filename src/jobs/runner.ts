@@ -267,24 +267,52 @@ export class JobRunner {
     });
   }
 
+  /** The jobs this process has started and not finished (waiting for locks or running). */
+  unfinished(): string[] {
+    return [...this.running.keys()];
+  }
+
   /** Waits for every running job (shutdown, tests). */
   async drain(): Promise<void> {
     while (this.running.size) await Promise.allSettled([...this.running.values()]);
   }
 
-  /** The job's host locks, waited for at most lockWaitMs (shown on its board: whom it waits behind). */
-  private takeLocks(job: JobRecord, lockMode: LockMode): Promise<() => void> {
+  /**
+   * The job's locks, waited for at most lockWaitMs (shown on its board: whom it waits behind): its hosts in the job's
+   * mode, and exclusively its resource and the topology that owns it (one job per resource at a time, whatever the
+   * host lock mode: a DELETE that comes while a repair runs waits for it, then finds what the repair left).
+   */
+  private async takeLocks(job: JobRecord, lockMode: LockMode): Promise<() => void> {
     const hosts = [...new Set(job.hosts)].sort();
+    const resources = await this.resourceKeys(job);
     const holders = hosts.map((h) => `${h}: ${this.locks.describe?.(h) ?? 'held'}`).join('; ');
-    return boundedWait(
+    // A resource key is named only while another job holds it (a job on the same resource, or on its topology).
+    const busy = resources.map((k) => [k, this.locks.describe?.(k) ?? 'no holder'] as const).filter(([, d]) => d !== 'no holder');
+    const behind = busy.length ? ` and ${busy.map(([k, d]) => `${k} (${d})`).join(', ')}` : '';
+    return await boundedWait(
       {
         kind: 'lock',
-        detail: `the ${lockMode} lock on host(s) ${hosts.join(', ')} (${holders})`,
+        detail: `the ${lockMode} lock on host(s) ${hosts.join(', ')} (${holders})${behind}`,
         host: hosts.length === 1 ? hosts[0]! : null,
       },
       this.options.lockWaitMs ?? LOCK_WAIT_MS,
-      (signal) => this.locks.acquire(job.hosts, lockMode, { owner: job.id, signal }),
+      (signal) => this.locks.acquire(job.hosts, lockMode, { owner: job.id, signal, exclusive: resources }),
     );
+  }
+
+  /** The lock keys of a job's resource: `resource:<id>`, and `topology:<name>` of the topology it is or belongs to. */
+  private async resourceKeys(job: JobRecord): Promise<string[]> {
+    const keys = [`resource:${job.resource.id}`];
+    const record = await this.store.getResource(job.resource.id).catch(() => null);
+    const data = record?.data;
+    const topology =
+      record?.type === 'topology'
+        ? record.key
+        : data && typeof data === 'object' && 'topology' in data && typeof data.topology === 'string'
+          ? data.topology
+          : null;
+    if (topology) keys.push(`topology:${topology}`);
+    return keys;
   }
 
   private async execute(job: JobRecord, work: JobWork, onFinish: JobFinish | undefined, lockMode: LockMode): Promise<void> {

@@ -58,6 +58,12 @@ export const ProblemSchema = z
       .regex(resourceIdPattern)
       .optional()
       .openapi({ description: '`conflict`: the resource that already exists' }),
+    etag: z
+      .string()
+      .max(100)
+      .nullable()
+      .optional()
+      .openapi({ description: '`precondition-failed`: the ETag the resource is at now (null: it does not exist)' }),
     command: z.string().max(256).optional().openapi({ description: '`command-failed`: the program that failed' }),
     exitCode: z.number().int().min(-1).max(255).optional().openapi({ description: '`command-failed`: its exit status' }),
     container: z

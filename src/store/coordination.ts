@@ -12,6 +12,11 @@ export interface HostLockOptions {
   owner?: string;
   /** Gives up the wait: rejects with the signal's reason, and nothing stays taken. */
   signal?: AbortSignal;
+  /**
+   * More keys, taken exclusively whatever the mode (a job's resource and the topology that owns it: one job per
+   * resource at a time). Taken with the hosts, all in one sorted order.
+   */
+  exclusive?: readonly string[];
 }
 
 export interface HostLockService {

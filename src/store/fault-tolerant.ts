@@ -88,6 +88,25 @@ export interface FaultTolerantOptions {
 
 const BATCH = 256;
 
+/** How long a readiness probe of the store may take before the store counts as failing. */
+export const PROBE_TIMEOUT_MS = 1500;
+
+/** Runs the probe; a probe that has not answered within PROBE_TIMEOUT_MS is a storage fault. */
+async function boundedProbe(probe: () => Promise<void> | void, retryAfterS: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new StorageUnavailableError(`the store did not answer a write probe within ${PROBE_TIMEOUT_MS} ms`, retryAfterS)),
+      PROBE_TIMEOUT_MS,
+    );
+  });
+  try {
+    await Promise.race([Promise.resolve().then(probe), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 type Kept1<T> = { value: T; apply: () => Promise<void>; settled?: () => void };
 type Keep<T> = (jobId: string) => Kept1<T> | Promise<Kept1<T>>;
 
@@ -269,14 +288,21 @@ export class FaultTolerantStore extends ForwardingStore implements StoreStatus {
     };
   }
 
+  /**
+   * Proves it now (readiness): what is kept is written, or else a write probe goes to the store, bounded by
+   * PROBE_TIMEOUT_MS — also while nothing is known to fail, so an idle replica whose database went away says so
+   * within one probe rather than when its next request fails. A probe that fails or does not answer in time starts
+   * the failing state (503s, writes kept in memory) like a failed write does.
+   */
   async check(): Promise<StoreHealth> {
     if (this.kept.length) await this.flush();
-    else if (this.failure) {
+    else if (this.inner.probeWrite) {
       try {
-        await this.inner.probeWrite?.();
+        await boundedProbe(this.inner.probeWrite.bind(this.inner), this.retryAfterS);
         this.recovered();
       } catch (e) {
         if (!isStorageFault(e)) throw e;
+        this.failed(e);
       }
     }
     return this.health();

@@ -154,12 +154,13 @@ class PgHostLocks implements HostLockService {
   ) {}
 
   async acquire(hosts: readonly string[], mode: HostLockMode = 'exclusive', opts: HostLockOptions = {}): Promise<() => void> {
-    const sorted = [...new Set(hosts)].sort();
-    const releaseLocal = await this.local.acquire(sorted, mode, opts);
+    const exclusive = new Set(opts.exclusive ?? []);
+    const sorted = [...new Set([...hosts, ...exclusive])].sort();
+    const releaseLocal = await this.local.acquire(hosts, mode, opts);
     if (!sorted.length) return releaseLocal;
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.take(sorted, mode, releaseLocal, opts.signal);
+        return await this.take(sorted, (key) => (exclusive.has(key) ? 'exclusive' : mode), releaseLocal, opts.signal);
       } catch (e) {
         // The database is unreachable: keep waiting for it (the job is still queued; its lease is checked once the
         // locks are held, so a job given up meanwhile runs nothing). Anything else is a bug: let it surface.
@@ -181,7 +182,12 @@ class PgHostLocks implements HostLockService {
     return this.local.describe?.(host) ?? 'held by another replica or job';
   }
 
-  private async take(sorted: string[], mode: HostLockMode, releaseLocal: () => void, signal?: AbortSignal): Promise<() => void> {
+  private async take(
+    sorted: string[],
+    modeOf: (key: string) => HostLockMode,
+    releaseLocal: () => void,
+    signal?: AbortSignal,
+  ): Promise<() => void> {
     let client: pg.PoolClient | undefined;
     let dropped = false;
     const drop = () => {
@@ -200,8 +206,10 @@ class PgHostLocks implements HostLockService {
       client = await this.pool.connect();
       client.on('error', onError);
       signal?.addEventListener('abort', onAbort, { once: true });
-      const fn = mode === 'shared' ? 'pg_advisory_lock_shared' : 'pg_advisory_lock';
-      for (const h of sorted) await client.query(`SELECT ${fn}($1, $2)`, [ADVISORY.hosts, hostLockKey(h)]);
+      for (const h of sorted) {
+        const fn = modeOf(h) === 'shared' ? 'pg_advisory_lock_shared' : 'pg_advisory_lock';
+        await client.query(`SELECT ${fn}($1, $2)`, [ADVISORY.hosts, hostLockKey(h)]);
+      }
       if (signal?.aborted) throw signal.reason;
     } catch (e) {
       signal?.removeEventListener('abort', onAbort);

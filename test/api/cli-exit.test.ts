@@ -19,9 +19,22 @@ describe('CLI exit codes against the service', async () => {
   let server: ServerType;
   let base = '';
   let dir = '';
+  let afterPlan: (() => Promise<void>) | null = null;
   beforeAll(async () => {
     await new Promise<void>((resolve) => {
-      server = serveApp(t.app, { port: 0, hostname: '127.0.0.1' }, () => resolve());
+      const served = {
+        fetch: async (req: Request) => {
+          const res = await t.app.fetch(req);
+          // A change someone else makes right after the CLI's plan was answered (before its apply).
+          if (afterPlan && req.method === 'PUT' && new URL(req.url).searchParams.get('dryRun') === 'true') {
+            const change = afterPlan;
+            afterPlan = null;
+            await change();
+          }
+          return res;
+        },
+      };
+      server = serveApp(served, { port: 0, hostname: '127.0.0.1' }, () => resolve());
     });
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     dir = mkdtempSync(join(tmpdir(), 'np-cli-exit-'));
@@ -77,5 +90,41 @@ describe('CLI exit codes against the service', async () => {
     } finally {
       t.world.responders.shift();
     }
+  });
+
+  it('apply lands only on the version it planned against: a change made in between → exit 6, nothing applied', async () => {
+    const file = join(dir, 'versioned.json');
+    const body = (team: string) => ({
+      name: 'versioned',
+      labels: { team },
+      networks: { lab: { subnet: '10.77.0.0/24', bridge: { name: 'ovs_versioned' }, members: [] } },
+    });
+    writeFileSync(file, JSON.stringify(body('cli')));
+    const first = await cli('plan', '-f', file);
+    expect(first.out).toContain('planned against no topology versioned');
+    // Created between the CLI's plan and its apply: the apply (If-None-Match: *) is refused.
+    afterPlan = async () => void expect((await t.json('PUT', '/topologies/versioned', body('other'))).status).toBe(201);
+    const raced = await cli('apply', '-f', file);
+    expect(raced.err).toContain('was created after the plan above was made');
+    expect(raced.code).toBe(EXIT.changed);
+    expect((await (await t.json('GET', '/topologies/versioned')).json()).labels).toEqual({ team: 'other' });
+
+    // plan prints the version; apply --if-match lands only on it.
+    const planned = await cli('plan', '-f', file);
+    const etag = /at ("top_[a-z0-9]+\.\d+")/.exec(planned.out)?.[1];
+    expect(etag).toBeDefined();
+    expect((await t.json('PUT', '/topologies/versioned', body('third'))).status).toBe(200);
+    const jobs = (await t.store.listJobs({ limit: 1000 })).items.length;
+    const stale = await cli('apply', '-f', file, '--if-match', etag!);
+    expect(stale.code).toBe(EXIT.changed);
+    expect(stale.err).toContain('changed after the plan above was made');
+    expect((await t.store.listJobs({ limit: 1000 })).items.length).toBe(jobs);
+    expect((await (await t.json('GET', '/topologies/versioned')).json()).labels).toEqual({ team: 'third' });
+
+    // With nothing in between, apply goes through (If-Match: the ETag of its own plan).
+    const applied = await cli('apply', '-f', file);
+    expect(applied.err).toBe('');
+    expect(applied.code).toBe(EXIT.ok);
+    expect((await (await t.json('GET', '/topologies/versioned')).json()).labels).toEqual({ team: 'cli' });
   });
 });

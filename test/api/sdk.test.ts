@@ -1,7 +1,7 @@
 import { serve, type ServerType } from '@hono/node-server';
 import { createServer, type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createClient, NetplumbError } from '../../sdk/src/index.js';
+import { createClient, etagOf, NetplumbError } from '../../sdk/src/index.js';
 import { localHost, testApp } from '../helpers/app.js';
 
 const TOKEN = 'sdk-test-token-0123456789';
@@ -118,6 +118,34 @@ describe('SDK against a started server', async () => {
     expect(await np.graph.get()).toMatch(/^<svg /);
     await np.topologies.delete('sdk-async');
     t.world.delayMs = 0;
+  });
+
+  it('ETags: every resource keeps the one it came with; ifMatch refuses a change on another version (412), ifNoneMatch creates only', async () => {
+    const np = createClient({ baseUrl, token: TOKEN });
+    await np.hosts.create(localHost('etag1') as never);
+    const created = await np.bridges.create({ host: 'etag1', name: 'br_etag' });
+    const read = await np.bridges.get(created.id);
+    expect(etagOf(read)).toMatch(/^"br_[a-z0-9]+\.\d+"$/);
+    expect(etagOf(read)).toBe(etagOf(created));
+    expect(np.etagOf(read)).toBe(etagOf(read));
+    const changed = await np.bridges.update(created.id, { mtu: 1400 }, { ifMatch: etagOf(read) });
+    expect(changed.mtu).toBe(1400);
+    expect(etagOf(changed)).not.toBe(etagOf(read));
+    // A second writer that read before that change is refused, and its change is not made.
+    const stale = await np.bridges.update(created.id, { mtu: 1300 }, { ifMatch: etagOf(read) }).catch((e) => e);
+    expect(stale).toBeInstanceOf(NetplumbError);
+    expect(stale.status).toBe(412);
+    expect(stale.type).toBe('https://netplumb.dev/problems/precondition-failed');
+    expect(stale.problem.etag).toBe(etagOf(changed));
+    expect((await np.bridges.get(created.id)).mtu).toBe(1400);
+    expect((await np.bridges.delete(created.id, { ifMatch: etagOf(read) }).catch((e) => e)).status).toBe(412);
+    await np.bridges.delete(created.id, { ifMatch: etagOf(changed) });
+
+    const doc = { networks: { web: { subnet: '10.11.13.0/24', bridge: { name: 'ovs_etag' }, members: [] } } } as never;
+    const topo = await np.topologies.apply('sdk-etag', doc, { ifNoneMatch: '*' });
+    expect(etagOf(topo)).toMatch(/^"top_[a-z0-9]+\.\d+"$/);
+    expect((await np.topologies.apply('sdk-etag', doc, { ifNoneMatch: '*' }).catch((e) => e)).status).toBe(412);
+    await np.topologies.delete('sdk-etag', { ifMatch: etagOf(await np.topologies.get('sdk-etag')) });
   });
 
   it('typed problems: a conflict names the existing resource; a job failure says so; a busy resource names its job', async () => {

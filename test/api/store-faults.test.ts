@@ -57,6 +57,26 @@ describe('the store failing (issue 9, finding 2)', () => {
     expect((await t.json('POST', '/bridges', { host: 'docker1', name: 'br0' })).status).toBe(201);
   });
 
+  it('an idle replica does not say ready from memory: /readyz probes the store (full → 503; no answer within the bound → 503)', async () => {
+    const t = await faultyApp();
+    expect((await t.json('GET', '/readyz')).status).toBe(200);
+    // No request has failed: only the probe can notice.
+    faulty.full = true;
+    expect(t.deps.storage.health().writable).toBe(true);
+    const full = await t.json('GET', '/readyz');
+    expect(full.status).toBe(503);
+    expect((await full.json()).detail).toMatch(/full/);
+    faulty.full = false;
+    await vi.waitFor(async () => expect((await t.json('GET', '/readyz')).status).toBe(200), { timeout: 5000, interval: 100 });
+
+    faulty.hangProbes = true;
+    const hung = await t.json('GET', '/readyz');
+    expect(hung.status).toBe(503);
+    expect((await hung.json()).detail).toMatch(/did not answer a write probe within 1500 ms/);
+    faulty.hangProbes = false;
+    await vi.waitFor(async () => expect((await t.json('GET', '/readyz')).status).toBe(200), { timeout: 5000, interval: 100 });
+  });
+
   it('the disk fills while a job runs: it finishes its host work, keeps its outcome in memory, and the store gets it all when writes work again', async () => {
     const t = await faultyApp();
     expect((await t.json('POST', '/hosts', localHost('docker1'))).status).toBe(201);

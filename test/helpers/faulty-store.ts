@@ -19,6 +19,8 @@ export class FaultyStore extends ForwardingStore {
   full = false;
   /** Writes refused so far. */
   refused = 0;
+  /** A write probe never answers while set (a database that accepts the connection and then hangs). */
+  hangProbes = false;
 
   private w(): void {
     if (this.full) {
@@ -69,6 +71,7 @@ export class FaultyStore extends ForwardingStore {
   }
   override async probeWrite(): Promise<void> {
     this.w();
+    if (this.hangProbes) await new Promise(() => undefined);
     await super.probeWrite();
   }
 }

@@ -3,12 +3,16 @@
  * the host failed, creates answer 502 host-unreachable (Retry-After) with no job, and the reconcile loop re-probes it
  * by itself; the SSH session killed mid-create → the record stays `unknown`, then the loop resolves it to `ready`
  * with no orphan; orphans (marked objects without a record) are listed and removed, unmarked ones left alone.
+ * Issue 24's drills: a repair and a DELETE of one attachment racing, 20 times (one job per resource: nothing left);
+ * the service as its own process stopped with SIGTERM while a job is held on the host (bounded shutdown).
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Reconciler } from '../../src/reconcile/loop.js';
-import { startWorld, type World } from './harness.js';
+import { sshHostBody, startWorld, type World } from './harness.js';
+import { startReplica, type Replica } from '../helpers/replica-procs.js';
 
 let w: World;
 let loop: Reconciler | null = null;
@@ -190,6 +194,141 @@ describe('orphans', () => {
       await x(['ovs-vsctl', '--timeout=10', '--if-exists', 'del-br', 'handmade']);
       await x(['ovs-vsctl', '--timeout=10', '--if-exists', 'del-br', 'orph']);
       await x(['ip', 'link', 'del', 'dev', 'npo1']);
+    }
+  });
+});
+
+describe('one job per resource at a time', () => {
+  it('repair and DELETE racing (0–95 ms apart), 20 times: the DELETE runs after the repair, and no port, link or record is left', async () => {
+    const NS = 'hfrace';
+    const x = (argv: string[]) => w.sb.exec(HOST, argv);
+    expect((await w.ssh(HOST, ['ip', 'netns', 'add', NS])).exitCode).toBe(0);
+    const br = await call('POST', '/bridges', { host: HOST, name: 'br_race', addresses: ['10.66.0.1/24'] });
+    expect(br.status, JSON.stringify(br.body)).toBe(201);
+    try {
+      for (let i = 0; i < 20; i++) {
+        const a = await call('POST', '/attachments', {
+          bridge: `${HOST}/br_race`,
+          target: { netns: NS },
+          addresses: [`10.66.0.${10 + i}/24`],
+        });
+        expect(a.status, JSON.stringify(a.body)).toBe(201);
+        // The host end is gone (by hand): the repair has real work to do (a veth made again, a port added).
+        expect((await x(['ip', 'link', 'del', 'dev', a.body.hostIfname])).exitCode).toBe(0);
+        const repair = await call('POST', `/attachments/${a.body.id}/repair`, undefined, { Prefer: 'respond-async' });
+        expect(repair.status, JSON.stringify(repair.body)).toBe(202);
+        await new Promise((r) => setTimeout(r, (i * 5) % 100));
+        const del = await call('DELETE', `/attachments/${a.body.id}`);
+        expect(del.status, JSON.stringify(del.body)).toBe(204);
+        const repaired = (await call('GET', `/jobs/${repair.body.job.id}`)).body;
+        const deleted = (await call('GET', `/jobs?kind=attachment.delete&resource=${a.body.id}`)).body.items[0];
+        expect(repaired.status).not.toMatch(/queued|running/);
+        // Serialised: the delete started once the repair had ended.
+        expect(Date.parse(deleted.startedAt)).toBeGreaterThanOrEqual(Date.parse(repaired.finishedAt));
+        expect((await call('GET', `/attachments/${a.body.id}`)).status).toBe(404);
+        expect((await x(['ovs-vsctl', '--timeout=5', 'list-ports', 'br_race'])).stdout.trim()).toBe('');
+        expect((await x(['ip', 'link', 'show', 'dev', a.body.hostIfname])).exitCode).not.toBe(0);
+        const inside = JSON.parse((await w.ssh(HOST, ['ip', '-n', NS, '-j', 'link', 'show'])).stdout) as { ifname: string }[];
+        expect(inside.map((l) => l.ifname)).toEqual(['lo']);
+      }
+      expect((await call('GET', `/hosts/${HOST}/orphans`)).body.items).toEqual([]);
+    } finally {
+      await call('DELETE', `/bridges/${br.body.id}?cascade=true`);
+      await w.ssh(HOST, ['ip', 'netns', 'del', NS]);
+    }
+  });
+});
+
+describe('bounded shutdown (the service as its own process)', () => {
+  it('SIGTERM with a job held on the host: 503 shutting-down at once, exit within the grace + 2 s, the record unknown at the next start and resolved; a second signal exits at once', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'np-shutdown-'));
+    const env = { NETPLUMB_DB: path.join(dir, 'db'), NETPLUMB_SHUTDOWN_GRACE_S: '3', NETPLUMB_RECONCILE_INTERVAL_S: '1' };
+    const replicas: Replica[] = [];
+    const start = async (id: string) => {
+      const r = await startReplica(id, env);
+      replicas.push(r);
+      return r;
+    };
+    const at =
+      (r: Replica) =>
+      async (method: string, p: string, body?: unknown, headers: Record<string, string> = {}) => {
+        const res = await fetch(`${r.url}${p}`, {
+          method,
+          headers: { ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}), ...headers },
+          ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+        });
+        const text = await res.text();
+        return { status: res.status, body: text ? JSON.parse(text) : null };
+      };
+    const exited = (r: Replica) =>
+      new Promise<number | null>((resolve) =>
+        r.proc.exitCode !== null ? resolve(r.proc.exitCode) : r.proc.once('exit', (code) => resolve(code)),
+      );
+    /** A bridge create held mid-command on the host (ovs-vswitchd stopped): a job that will not end by itself. */
+    const heldCreate = async (api: ReturnType<typeof at>, name: string) => {
+      process.kill(vswitchd(), 'SIGSTOP');
+      const r = await api('POST', '/bridges', { host: HOST, name, addresses: ['10.97.0.1/24'] }, { Prefer: 'respond-async' });
+      expect(r.status, JSON.stringify(r.body)).toBe(202);
+      await until(
+        'the bridge row written on the host',
+        10_000,
+        async () => (await w.sb.exec(HOST, ['ovs-vsctl', '--timeout=2', 'br-exists', name])).exitCode === 0,
+      );
+      return r.body.job.id as string;
+    };
+    try {
+      const a = await start('shutdown-a');
+      const apiA = at(a);
+      expect((await apiA('POST', '/hosts', sshHostBody(w.sb, HOST))).status).toBe(201);
+      const jobId = await heldCreate(apiA, 'brsd');
+
+      const signalled = Date.now();
+      a.proc.kill('SIGTERM');
+      await until('draining', 2_000, async () => (await apiA('GET', '/healthz')).status === 503, 50);
+      const health = await apiA('GET', '/healthz');
+      expect(health.body.type).toBe('https://netplumb.dev/problems/shutting-down');
+      const refused = await apiA('POST', '/bridges', { host: HOST, name: 'brnew' });
+      expect(refused.status).toBe(503);
+      expect(refused.body.type).toBe('https://netplumb.dev/problems/shutting-down');
+      expect((await apiA('GET', `/jobs/${jobId}`)).status).toBe(200); // reads are still answered
+      expect(await exited(a)).toBe(0);
+      const took = Date.now() - signalled;
+      expect(took, a.output()).toBeLessThan(3_000 + 2_000 + 1_000);
+      expect(a.output()).toMatch(/closing them as interrupted, records unknown/);
+
+      // The next start: the job says it was interrupted, the record is unknown; the host back, the loop resolves it.
+      const b = await start('shutdown-b');
+      const apiB = at(b);
+      const job = (await apiB('GET', `/jobs/${jobId}`)).body;
+      expect(job.status).toBe('interrupted');
+      expect(job.error.detail).toMatch(/shut down \(SIGTERM\) 3 s after/);
+      expect((await apiB('GET', `/bridges/${HOST}/brsd`)).body.state).toBe('unknown');
+      process.kill(vswitchd(), 'SIGCONT');
+      const resolved = await until('the loop resolves the bridge', 30_000, async () => {
+        const x = await apiB('GET', `/bridges/${HOST}/brsd`);
+        return x.status === 404 ? { state: 'gone' } : x.body.state !== 'unknown' && x.body;
+      });
+      expect(['ready', 'gone']).toContain(resolved.state);
+      if (resolved.state === 'ready') expect((await apiB('DELETE', `/bridges/${resolved.id}`)).status).toBe(204);
+      expect((await apiB('GET', `/hosts/${HOST}/orphans`)).body.items).toEqual([]);
+
+      // A second signal does not wait for anything.
+      await heldCreate(apiB, 'brsd2');
+      b.proc.kill('SIGTERM');
+      await until('draining', 2_000, async () => (await apiB('GET', '/healthz')).status === 503, 50);
+      const again = Date.now();
+      b.proc.kill('SIGINT');
+      expect(await exited(b)).toBe(1);
+      expect(Date.now() - again).toBeLessThan(1_000);
+    } finally {
+      try {
+        process.kill(vswitchd(), 'SIGCONT');
+      } catch {
+        /* running */
+      }
+      for (const r of replicas) await r.stop(2_000);
+      for (const name of ['brsd', 'brsd2', 'brnew']) await w.sb.exec(HOST, ['ovs-vsctl', '--timeout=10', '--if-exists', 'del-br', name]);
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -38,4 +38,41 @@ describe('host locks', () => {
     await tick();
     expect(second).toBe(true);
   });
+
+  it('resource keys are exclusive whatever the host mode: two shared jobs on one host run side by side unless they share a resource', async () => {
+    const locks = new HostLocks();
+    const a = await locks.acquire(['h1'], 'shared', { owner: 'repair_a1', exclusive: ['resource:att_1'] });
+    const b = await locks.acquire(['h1'], 'shared', { owner: 'create_a2', exclusive: ['resource:att_2'] });
+    let deleted = false;
+    const deleting = locks.acquire(['h1'], 'shared', { owner: 'delete_a1', exclusive: ['resource:att_1'] }).then((release) => {
+      deleted = true;
+      return release;
+    });
+    await tick();
+    expect(deleted).toBe(false);
+    expect(locks.describe('resource:att_1')).toBe('held by repair_a1 (exclusive); 1 waiting');
+    b();
+    await tick();
+    expect(deleted).toBe(false);
+    a();
+    await tick();
+    expect(deleted).toBe(true);
+    (await deleting)();
+    expect(locks.describe('resource:att_1')).toBe('no holder');
+    expect(locks.describe('h1')).toBe('no holder');
+  });
+
+  it('a job on a resource a topology owns waits for a job on the topology (its key), and the other way round', async () => {
+    const locks = new HostLocks();
+    const apply = await locks.acquire(['h1', 'h2'], 'exclusive', { owner: 'apply', exclusive: ['resource:top_1', 'topology:lab'] });
+    let repaired = false;
+    void locks
+      .acquire(['h1'], 'shared', { owner: 'repair', exclusive: ['resource:att_9', 'topology:lab'] })
+      .then((release) => ((repaired = true), release()));
+    await tick();
+    expect(repaired).toBe(false);
+    apply();
+    await tick();
+    expect(repaired).toBe(true);
+  });
 });

@@ -1,3 +1,4 @@
+import { EtagHeaders, etagOf } from '../preconditions.js';
 import { createRoute } from '@hono/zod-openapi';
 import { requires } from '../scopes.js';
 import { attachmentKind } from '../../kinds/attachment.js';
@@ -22,6 +23,7 @@ export const route = createRoute({
   responses: statusResponses({
     200: {
       description: 'The attachment (with `observed` when observe=true)',
+      headers: EtagHeaders,
       content: { 'application/json': { schema: AttachmentSchema } },
     },
     ...notFoundResponse,
@@ -33,5 +35,6 @@ export const route = createRoute({
 export const app = router().openapi(route, async (c) => {
   const deps = c.get('deps');
   const r = await requireResource(deps, attachmentKind, c.req.valid('param').id);
+  c.header('ETag', etagOf(r));
   return c.json(await viewOf(deps, attachmentKind, r, c.req.valid('query').observe === 'true'), 200);
 });

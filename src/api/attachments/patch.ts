@@ -7,7 +7,8 @@ import { AttachmentPatchSchema, type AttachmentData } from '../../model/attachme
 import { normalizeAttachmentImpairment } from '../../model/impairments.js';
 import { idParam, PreferHeader, acceptedResponse, router } from '../common.js';
 import { mutate } from '../mutation.js';
-import { bodyErrorResponses, mutationErrorResponses, statusResponses } from '../problems.js';
+import { bodyErrorResponses, mutationErrorResponses, preconditionResponses, statusResponses } from '../problems.js';
+import { conditionsOf, EtagHeaders, IfMatchHeader } from '../preconditions.js';
 import { updateMutation } from '../resources.js';
 import { AttachmentWithJobSchema } from './schema.js';
 
@@ -33,14 +34,15 @@ export const route = createRoute({
     'what was there. Refused (409) for an attachment a topology owns (set `impairment`/`link` on the member instead).',
   request: {
     params: idParam('attachment'),
-    headers: PreferHeader,
+    headers: PreferHeader.extend(IfMatchHeader.shape),
     body: { required: true, content: { 'application/json': { schema: AttachmentPatchSchema } } },
   },
   responses: statusResponses({
-    200: { description: 'Changed', content: { 'application/json': { schema: AttachmentWithJobSchema } } },
+    200: { description: 'Changed', headers: EtagHeaders, content: { 'application/json': { schema: AttachmentWithJobSchema } } },
     ...acceptedResponse,
     ...mutationErrorResponses,
     ...bodyErrorResponses,
+    ...preconditionResponses,
   }),
 });
 
@@ -76,6 +78,7 @@ export const app = router().openapi(route, (c) => {
         };
       },
       updateAttachment,
+      conditionsOf(c),
     ),
   );
 });

@@ -1,3 +1,4 @@
+import { EtagHeaders, etagOf } from '../preconditions.js';
 import { createRoute } from '@hono/zod-openapi';
 import { requires } from '../scopes.js';
 import type { Context } from 'hono';
@@ -14,6 +15,7 @@ const observeDescription =
 const responses = statusResponses({
   200: {
     description: 'The bridge (with `observed` live state and drift when observe=true)',
+    headers: EtagHeaders,
     content: { 'application/json': { schema: BridgeSchema } },
   },
   ...notFoundResponse,
@@ -47,7 +49,9 @@ export const byNameRoute = createRoute({
 
 async function answer(c: Context<Env>, ref: string, observe: boolean) {
   const deps = c.get('deps');
-  return c.json(await viewOf(deps, bridgeKind, await requireResource(deps, bridgeKind, ref), observe), 200);
+  const r = await requireResource(deps, bridgeKind, ref);
+  c.header('ETag', etagOf(r));
+  return c.json(await viewOf(deps, bridgeKind, r, observe), 200);
 }
 
 export const app = router()

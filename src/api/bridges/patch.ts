@@ -4,7 +4,8 @@ import { bridgeKind, updateBridge } from '../../kinds/bridge.js';
 import { BridgePatchSchema, type BridgeData } from '../../model/bridges.js';
 import { idParam, PreferHeader, acceptedResponse, router } from '../common.js';
 import { mutate } from '../mutation.js';
-import { bodyErrorResponses, mutationErrorResponses, statusResponses } from '../problems.js';
+import { bodyErrorResponses, mutationErrorResponses, preconditionResponses, statusResponses } from '../problems.js';
+import { conditionsOf, EtagHeaders, IfMatchHeader } from '../preconditions.js';
 import { updateMutation } from '../resources.js';
 import { BridgeWithJobSchema } from './schema.js';
 
@@ -19,14 +20,15 @@ export const route = createRoute({
     'Only the fields given change (`addresses` and `labels` are replaced whole). The job converges the bridge in place, without re-creating it. Refused (409) while another job on the bridge runs, and for a bridge a topology owns (change the topology instead).',
   request: {
     params: idParam('bridge'),
-    headers: PreferHeader,
+    headers: PreferHeader.extend(IfMatchHeader.shape),
     body: { required: true, content: { 'application/json': { schema: BridgePatchSchema } } },
   },
   responses: statusResponses({
-    200: { description: 'Bridge converged', content: { 'application/json': { schema: BridgeWithJobSchema } } },
+    200: { description: 'Bridge converged', headers: EtagHeaders, content: { 'application/json': { schema: BridgeWithJobSchema } } },
     ...acceptedResponse,
     ...mutationErrorResponses,
     ...bodyErrorResponses,
+    ...preconditionResponses,
   }),
 });
 
@@ -46,6 +48,7 @@ export const app = router().openapi(route, (c) => {
         ...(body.labels ? { labels: body.labels } : {}),
       }),
       updateBridge,
+      conditionsOf(c),
     ),
   );
 });

@@ -1,3 +1,4 @@
+import { EtagHeaders, etagOf } from '../preconditions.js';
 import { createRoute } from '@hono/zod-openapi';
 import { requires } from '../scopes.js';
 import { hostKind } from '../../kinds/host.js';
@@ -17,7 +18,7 @@ export const route = createRoute({
     '`facts` are from the last probe. Secrets are write-only: the answer says which kind of SSH key was given (`auth`), never the key or its path.',
   request: { params: IdOrNameParam },
   responses: statusResponses({
-    200: { description: 'The host', content: { 'application/json': { schema: HostSchema } } },
+    200: { description: 'The host', headers: EtagHeaders, content: { 'application/json': { schema: HostSchema } } },
     ...notFoundResponse,
     ...errorResponses,
   }),
@@ -25,5 +26,7 @@ export const route = createRoute({
 
 export const app = router().openapi(route, async (c) => {
   const deps = c.get('deps');
-  return c.json(hostKind.render(await requireResource(deps, hostKind, c.req.valid('param').idOrName)), 200);
+  const r = await requireResource(deps, hostKind, c.req.valid('param').idOrName);
+  c.header('ETag', etagOf(r));
+  return c.json(hostKind.render(r), 200);
 });

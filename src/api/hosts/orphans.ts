@@ -85,6 +85,7 @@ export const app = router()
         },
         successStatus: 200,
         render: () => Promise.resolve({ removed }),
+        etag: false,
       };
     });
   });

@@ -1,3 +1,4 @@
+import { EtagHeaders } from '../preconditions.js';
 import { createRoute } from '@hono/zod-openapi';
 import { requires } from '../scopes.js';
 import { probeAndRecord } from '../../jobs/hosts.js';
@@ -21,7 +22,7 @@ export const route = createRoute({
     'Runs a probe job (kernel, iproute2, Open vSwitch with its datapath types, Docker, kernel modules) and records the facts. A host that cannot be reached is recorded as `failed` with `facts.reachable: false`, and the job fails with the problem (503 `host-unreachable` or `host-key-mismatch`).',
   request: { params: IdOrNameParam, headers: PreferHeader },
   responses: statusResponses({
-    200: { description: 'Fresh facts', content: { 'application/json': { schema: HostWithJobSchema } } },
+    200: { description: 'Fresh facts', headers: EtagHeaders, content: { 'application/json': { schema: HostWithJobSchema } } },
     ...acceptedResponse,
     ...mutationErrorResponses,
   }),

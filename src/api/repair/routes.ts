@@ -2,6 +2,7 @@
  * POST /{bridges|tunnels|attachments|hosts}/{id}/repair and POST /topologies/{name}/repair: make the host(s) have
  * what the records say again, for objects the service owns only, as one logged job (src/kinds/repair.ts).
  */
+import { EtagHeaders } from '../preconditions.js';
 import { createRoute, type z } from '@hono/zod-openapi';
 import { requires } from '../scopes.js';
 import { attachmentKind } from '../../kinds/attachment.js';
@@ -50,7 +51,11 @@ function repairRoute<P extends z.ZodObject>(o: {
     description: `${o.extra} ${what}`,
     request: { params: o.params, headers: PreferHeader },
     responses: statusResponses({
-      200: { description: 'Repaired (or nothing differed)', content: { 'application/json': { schema: withJob(o.schema, o.name) } } },
+      200: {
+        description: 'Repaired (or nothing differed)',
+        headers: EtagHeaders,
+        content: { 'application/json': { schema: withJob(o.schema, o.name) } },
+      },
       ...acceptedResponse,
       ...mutationErrorResponses,
     }),

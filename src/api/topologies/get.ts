@@ -1,3 +1,4 @@
+import { EtagHeaders, etagOf } from '../preconditions.js';
 import { createRoute } from '@hono/zod-openapi';
 import { requires } from '../scopes.js';
 import { hostTarget } from '../../jobs/host-target.js';
@@ -20,7 +21,7 @@ export const route = createRoute({
     'The document as last applied, the values the service allocated for it (addresses, keys, names, MACs: kept across re-applies) and the resources it owns by slot. With `observe=true`: the drift of every owned resource, read from the hosts.',
   request: { params: TopologyNameParam, query: ObserveQuery },
   responses: statusResponses({
-    200: { description: 'The topology', content: { 'application/json': { schema: TopologySchema } } },
+    200: { description: 'The topology', headers: EtagHeaders, content: { 'application/json': { schema: TopologySchema } } },
     ...notFoundResponse,
     ...errorResponses,
     ...observeErrorResponses,
@@ -30,6 +31,7 @@ export const route = createRoute({
 export const app = router().openapi(route, async (c) => {
   const deps = c.get('deps');
   const t = await requireResource(deps, topologyKind, c.req.valid('param').name);
+  c.header('ETag', etagOf(t));
   const view = await renderTopology(deps.store, t);
   if (c.req.valid('query').observe !== 'true') return c.json(view, 200);
   const observed = await topologyKind.observeWith(

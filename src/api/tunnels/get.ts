@@ -1,3 +1,4 @@
+import { EtagHeaders, etagOf } from '../preconditions.js';
 import { createRoute } from '@hono/zod-openapi';
 import { requires } from '../scopes.js';
 import { tunnelKind } from '../../kinds/tunnel.js';
@@ -19,7 +20,7 @@ export const route = createRoute({
     '`link_state` and the options actually set; for Linux ends the device from `ip -j -d link show`; plus drift from the spec.',
   request: { params: idParam('tunnel'), query: ObserveQuery },
   responses: statusResponses({
-    200: { description: 'The tunnel', content: { 'application/json': { schema: TunnelSchema } } },
+    200: { description: 'The tunnel', headers: EtagHeaders, content: { 'application/json': { schema: TunnelSchema } } },
     ...notFoundResponse,
     ...errorResponses,
     ...observeErrorResponses,
@@ -29,5 +30,6 @@ export const route = createRoute({
 export const app = router().openapi(route, async (c) => {
   const deps = c.get('deps');
   const tunnel = await requireResource(deps, tunnelKind, c.req.valid('param').id);
+  c.header('ETag', etagOf(tunnel));
   return c.json(await viewOf(deps, tunnelKind, tunnel, c.req.valid('query').observe === 'true'), 200);
 });

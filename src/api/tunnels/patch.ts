@@ -6,7 +6,8 @@ import { normalizeTunnelImpairment } from '../../model/impairments.js';
 import { TunnelPatchSchema, type TunnelData } from '../../model/tunnels.js';
 import { idParam, PreferHeader, acceptedResponse, router } from '../common.js';
 import { mutate } from '../mutation.js';
-import { bodyErrorResponses, mutationErrorResponses, statusResponses } from '../problems.js';
+import { bodyErrorResponses, mutationErrorResponses, preconditionResponses, statusResponses } from '../problems.js';
+import { conditionsOf, EtagHeaders, IfMatchHeader } from '../preconditions.js';
 import { updateMutation } from '../resources.js';
 import { TunnelWithJobSchema } from './schema.js';
 
@@ -27,14 +28,15 @@ export const route = createRoute({
     'A failure puts both hosts back.',
   request: {
     params: idParam('tunnel'),
-    headers: PreferHeader,
+    headers: PreferHeader.extend(IfMatchHeader.shape),
     body: { required: true, content: { 'application/json': { schema: TunnelPatchSchema } } },
   },
   responses: statusResponses({
-    200: { description: 'Changed', content: { 'application/json': { schema: TunnelWithJobSchema } } },
+    200: { description: 'Changed', headers: EtagHeaders, content: { 'application/json': { schema: TunnelWithJobSchema } } },
     ...acceptedResponse,
     ...mutationErrorResponses,
     ...bodyErrorResponses,
+    ...preconditionResponses,
   }),
 });
 
@@ -56,6 +58,7 @@ export const app = router().openapi(route, (c) => {
         return next;
       },
       updateTunnelLive,
+      conditionsOf(c),
     ),
   );
 });
