@@ -27,6 +27,11 @@ import { isProblemError, problem, ProblemError } from './model/problems.js';
 import { ExecError } from './exec/errors.js';
 import { toProblem } from './jobs/runner.js';
 import { metrics } from './api/metrics/index.js';
+import { tokens } from './api/tokens/index.js';
+import { auditLog } from './api/audit/index.js';
+import { authorize } from './api/scopes.js';
+import { rateLimit } from './api/rate-limit.js';
+import { OidcVerifier } from './api/oidc.js';
 import { telemetry } from './api/telemetry.js';
 import { VERSION } from './version.js';
 
@@ -45,8 +50,17 @@ export function apiRoutes(): OpenAPIHono<Env> {
     .route('/', graph)
     .route('/', repairs)
     .route('/', jobs)
+    .route('/', tokens)
+    .route('/', auditLog)
     .route('/', metrics);
-  api.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer', description: 'NETPLUMB_TOKEN' });
+  api.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {
+    type: 'http',
+    scheme: 'bearer',
+    description:
+      'An API token (`np_…`, from `POST /tokens`), a CI identity token (OIDC: GitHub Actions, GitLab; issuers trusted in NETPLUMB_OIDC), or the bootstrap token NETPLUMB_TOKEN. ' +
+      "Each operation's `security` names the scope it needs (`read`, `write`, `hosts`, `admin`; `write` and `hosts` include `read`, `admin` includes all): " +
+      'without it the answer is 403 `forbidden` naming the missing scope (docs/security.md#tokens-and-scopes).',
+  });
   return api;
 }
 
@@ -161,6 +175,8 @@ function openapiBase(api: OpenAPIHono<Env>) {
       { name: 'attachments', description: 'Containers, namespaces or pids on bridges through veth pairs' },
       { name: 'topologies', description: 'Whole container networks as one declarative document: planned, applied, torn down' },
       { name: 'jobs', description: 'Every mutation is a job with a log' },
+      { name: 'tokens', description: 'API tokens: scoped, restricted, revocable (admin)' },
+      { name: 'audit', description: 'The append-only audit log (admin)' },
       { name: 'graph', description: 'The network as a picture: SVG, Mermaid, DOT (the page at `/ui` draws the same)' },
       { name: 'service', description: 'The service itself: Prometheus metrics (docs/observability.md)' },
     ],
@@ -229,7 +245,15 @@ export function createApp(deps: AppDeps) {
   mountDocs(app);
   mountUi(app, { tokenRequired: !!deps.config.token });
 
-  app.use('*', bearerAuth(deps.config.token, { metricsToken: deps.config.metricsToken }));
+  app.use('*', async (c, next) => {
+    c.set('deps', deps);
+    await next();
+  });
+  const oidc = new OidcVerifier(deps.config.oidc ?? []);
+  app.use('*', bearerAuth(deps.config.token, { metricsToken: deps.config.metricsToken, oidc }));
+  // Counted before the scope check, so refused requests use up the bucket too.
+  app.use('*', rateLimit(deps.config.rateLimit));
+  app.use('*', authorize(api));
   app.use(
     '*',
     bodyLimit({
@@ -238,7 +262,6 @@ export function createApp(deps: AppDeps) {
     }),
   );
   app.use('*', async (c, next) => {
-    c.set('deps', deps);
     // Draining (SIGTERM): reads are answered, new work is not; a client or load balancer tries another replica.
     if (deps.lifecycle.draining && !SAFE_METHODS.has(c.req.method))
       throw new ProblemError(

@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { splitHost } from './api/origin-guard.js';
 import { loadSecretKey } from './secrets.js';
+import { OidcIssuerSchema, type OidcIssuer } from './model/principals.js';
 import { LOG_LEVELS, type LogLevel } from './observability/logger.js';
 
 /** A comma-separated list; empty entries are ignored. */
@@ -50,6 +51,31 @@ const Env = z.object({
   // Observability: docs/observability.md.
   NETPLUMB_LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
   NETPLUMB_METRICS_TOKEN: z.string().min(16, 'NETPLUMB_METRICS_TOKEN must be at least 16 characters').optional(),
+  // Principals: docs/security.md. NETPLUMB_OIDC is a JSON array of trusted issuers (OidcIssuerSchema).
+  NETPLUMB_OIDC: z
+    .string()
+    .optional()
+    .transform((s, ctx) => {
+      if (!s?.trim()) return [];
+      let v: unknown;
+      try {
+        v = JSON.parse(s);
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'NETPLUMB_OIDC must be a JSON array of issuers' });
+        return z.NEVER;
+      }
+      const r = z.array(OidcIssuerSchema).safeParse(v);
+      if (!r.success) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `NETPLUMB_OIDC: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+        });
+        return z.NEVER;
+      }
+      return r.data;
+    }),
+  NETPLUMB_RATE_BURST: z.coerce.number().int().min(0).max(1_000_000).default(120),
+  NETPLUMB_RATE_PER_S: z.coerce.number().positive().max(1_000_000).default(20),
   OTEL_EXPORTER_OTLP_ENDPOINT: z
     .string()
     .url('OTEL_EXPORTER_OTLP_ENDPOINT must be a URL like http://collector:4318')
@@ -89,6 +115,10 @@ export interface Config {
   metricsToken: string | undefined;
   /** Where spans go (OTLP over HTTP); unset: not traced beyond ids. */
   otlpEndpoint: string | undefined;
+  /** Trusted OIDC issuers (CI identity tokens). */
+  oidc: OidcIssuer[];
+  /** Per-principal token buckets; undefined when NETPLUMB_RATE_BURST=0. */
+  rateLimit: { burst: number; perSecond: number } | undefined;
 }
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
@@ -129,5 +159,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: e.NETPLUMB_LOG_LEVEL,
     metricsToken: e.NETPLUMB_METRICS_TOKEN,
     otlpEndpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT,
+    oidc: e.NETPLUMB_OIDC,
+    rateLimit: e.NETPLUMB_RATE_BURST > 0 ? { burst: e.NETPLUMB_RATE_BURST, perSecond: e.NETPLUMB_RATE_PER_S } : undefined,
   };
 }

@@ -1,4 +1,5 @@
 import type { JobRunner } from './jobs/runner.js';
+import type { OidcIssuer } from './model/principals.js';
 import type { HostServices } from './exec/pool.js';
 import type { Store } from './store/types.js';
 import type { StoreStatus } from './store/fault-tolerant.js';
@@ -29,6 +30,10 @@ export interface AppConfig {
   logLevel?: LogLevel | undefined;
   /** OTEL_EXPORTER_OTLP_ENDPOINT: spans exported there. */
   otlpEndpoint?: string | undefined;
+  /** Trusted OIDC issuers (NETPLUMB_OIDC): CI identity tokens as bearers. None: OIDC off. */
+  oidc?: readonly OidcIssuer[] | undefined;
+  /** Per-principal token buckets (NETPLUMB_RATE_BURST, NETPLUMB_RATE_PER_S); unset: no limit. */
+  rateLimit?: { burst: number; perSecond: number } | undefined;
 }
 
 export interface AppDeps {

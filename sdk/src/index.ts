@@ -35,6 +35,8 @@ export interface ForeignProblem {
   detail: string;
 }
 export type Job = components['schemas']['Job'];
+export type Token = components['schemas']['Token'];
+export type TokenCreate = components['schemas']['TokenCreate'];
 export type JobLogLine = components['schemas']['JobLogLine'];
 export type Host = components['schemas']['Host'];
 export type HostCreate = components['schemas']['HostCreate'];
@@ -561,7 +563,32 @@ export function createClient(opts: ClientOptions) {
     },
   };
 
-  return { api, hosts, bridges, attachments, tunnels, topologies, graph, jobs, waitForJob, streamJobLogs, mutate, etagOf };
+  const tokens = {
+    /** A scoped API token; the answer's `token` is the secret, shown this once. */
+    create: async (body: TokenCreate): Promise<components['schemas']['TokenCreated']> => {
+      return unwrap(await api.POST('/tokens', { body }));
+    },
+    list: async (query: NonNullable<paths['/tokens']['get']['parameters']['query']> = {}): Promise<components['schemas']['TokenList']> => {
+      return unwrap(await api.GET('/tokens', { params: { query } }));
+    },
+    get: async (id: string): Promise<Token> => {
+      return unwrap(await api.GET('/tokens/{id}', { params: { path: { id } } }));
+    },
+    /** Refused at once, by every replica. */
+    revoke: async (id: string): Promise<void> => {
+      const { error, response } = await api.DELETE('/tokens/{id}', { params: { path: { id } } });
+      if (error !== undefined || !response.ok) throw problemOf(response, error);
+    },
+  };
+
+  const audit = {
+    /** The append-only audit log (admin): token and host changes, refused requests. */
+    list: async (query: NonNullable<paths['/audit']['get']['parameters']['query']> = {}): Promise<components['schemas']['AuditPage']> => {
+      return unwrap(await api.GET('/audit', { params: { query } }));
+    },
+  };
+
+  return { api, hosts, bridges, attachments, tunnels, topologies, graph, jobs, tokens, audit, waitForJob, streamJobLogs, mutate, etagOf };
 }
 
 export type NetplumbClient = ReturnType<typeof createClient>;

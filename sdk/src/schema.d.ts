@@ -525,7 +525,7 @@ export interface paths {
         };
         /**
          * List jobs (filter by status, kind, resource)
-         * @description Jobs oldest first, `limit` per page (follow `nextCursor`, as `cursor`); `status`, `kind` (e.g. `bridge.create`) and `resource` (an id) narrow it down. `after` (a job id) starts after a job you have: poll with it for new jobs.
+         * @description Jobs oldest first, `limit` per page (follow `nextCursor`, as `cursor`); `status`, `kind` (e.g. `bridge.create`) `resource` (an id) and `principal` (who asked: a token id, `<issuer>:<sub>`) narrow it down. `after` (a job id) starts after a job you have: poll with it for new jobs.
          */
         get: operations["listJobs"];
         put?: never;
@@ -568,6 +568,74 @@ export interface paths {
          * @description As JSON: `limit` lines per page, oldest first; follow `nextCursor` (pass it as `cursor`), or start after a line of your own with `after` (its `seq`). With `Accept: text/event-stream` the log streams live: one `log` event per line (`id` = seq), resumable with `Last-Event-ID`, and a final `end` event whose data is the finished job.
          */
         get: operations["listJobLogs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/tokens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List API tokens (never their secrets)
+         * @description Every token, oldest first, revoked and expired ones too (with `revokedAt`, `expiresAt`).
+         */
+        get: operations["listTokens"];
+        put?: never;
+        /**
+         * Make an API token (shown once)
+         * @description A token with a name, scopes (`read`, `write`, `hosts`, `admin`), optional restrictions (topology names or prefixes, host labels) and an optional expiry. The answer holds the token itself, `np_` and 256 random bits: it is shown this once; the service keeps only its SHA-256.
+         */
+        post: operations["createToken"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/tokens/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get an API token (never its secret)
+         * @description Its name, scopes, restrictions, who made it, and when it expires or was revoked. Tokens are read by admins only.
+         */
+        get: operations["getToken"];
+        put?: never;
+        post?: never;
+        /**
+         * Revoke an API token
+         * @description From this answer on the token is refused (401), by every replica: each request looks its token up in the store. The record stays (with `revokedAt`) for the audit trail; revoking it again changes nothing.
+         */
+        delete: operations["deleteToken"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read the audit log
+         * @description Append-only, oldest first: tokens made and revoked, host changes (register, probe, repair, remove, orphans) and refused requests (403), each with its principal and trace id. `principal` and `action` narrow it down.
+         */
+        get: operations["listAudit"];
         put?: never;
         post?: never;
         delete?: never;
@@ -643,7 +711,7 @@ export interface components {
              * @example https://netplumb.dev/problems/validation
              * @enum {string}
              */
-            type: "https://netplumb.dev/problems/validation" | "https://netplumb.dev/problems/malformed-json" | "https://netplumb.dev/problems/bad-request" | "https://netplumb.dev/problems/unauthorized" | "https://netplumb.dev/problems/not-found" | "https://netplumb.dev/problems/conflict" | "https://netplumb.dev/problems/precondition-failed" | "https://netplumb.dev/problems/idempotency-in-progress" | "https://netplumb.dev/problems/idempotency-key-reused" | "https://netplumb.dev/problems/payload-too-large" | "https://netplumb.dev/problems/unsupported-media-type" | "https://netplumb.dev/problems/host-unreachable" | "https://netplumb.dev/problems/host-key-mismatch" | "https://netplumb.dev/problems/command-failed" | "https://netplumb.dev/problems/command-timeout" | "https://netplumb.dev/problems/dhcp-no-lease" | "https://netplumb.dev/problems/container-not-found" | "https://netplumb.dev/problems/container-not-running" | "https://netplumb.dev/problems/job-interrupted" | "https://netplumb.dev/problems/timeout" | "https://netplumb.dev/problems/storage-unavailable" | "https://netplumb.dev/problems/shutting-down" | "https://netplumb.dev/problems/unusable-key" | "https://netplumb.dev/problems/misdirected-request" | "https://netplumb.dev/problems/forbidden-origin" | "https://netplumb.dev/problems/invalid-cursor" | "https://netplumb.dev/problems/method-not-allowed" | "https://netplumb.dev/problems/not-acceptable" | "https://netplumb.dev/problems/internal";
+            type: "https://netplumb.dev/problems/validation" | "https://netplumb.dev/problems/malformed-json" | "https://netplumb.dev/problems/bad-request" | "https://netplumb.dev/problems/unauthorized" | "https://netplumb.dev/problems/not-found" | "https://netplumb.dev/problems/conflict" | "https://netplumb.dev/problems/precondition-failed" | "https://netplumb.dev/problems/idempotency-in-progress" | "https://netplumb.dev/problems/idempotency-key-reused" | "https://netplumb.dev/problems/payload-too-large" | "https://netplumb.dev/problems/unsupported-media-type" | "https://netplumb.dev/problems/host-unreachable" | "https://netplumb.dev/problems/host-key-mismatch" | "https://netplumb.dev/problems/command-failed" | "https://netplumb.dev/problems/command-timeout" | "https://netplumb.dev/problems/dhcp-no-lease" | "https://netplumb.dev/problems/container-not-found" | "https://netplumb.dev/problems/container-not-running" | "https://netplumb.dev/problems/job-interrupted" | "https://netplumb.dev/problems/timeout" | "https://netplumb.dev/problems/storage-unavailable" | "https://netplumb.dev/problems/shutting-down" | "https://netplumb.dev/problems/unusable-key" | "https://netplumb.dev/problems/misdirected-request" | "https://netplumb.dev/problems/forbidden-origin" | "https://netplumb.dev/problems/forbidden" | "https://netplumb.dev/problems/rate-limited" | "https://netplumb.dev/problems/invalid-cursor" | "https://netplumb.dev/problems/method-not-allowed" | "https://netplumb.dev/problems/not-acceptable" | "https://netplumb.dev/problems/internal";
             title: string;
             /** Format: int32 */
             status: number;
@@ -702,6 +770,13 @@ export interface components {
             allowed?: string[];
             /** @description `not-acceptable`: the media types the operation answers with */
             acceptable?: string[];
+            /** @description `forbidden`: what the principal lacks: a scope, or the reach of its restrictions (a topology name, a host label) */
+            missing?: {
+                /** @enum {string} */
+                scope?: "read" | "write" | "hosts" | "admin";
+                topology?: string;
+                hostLabel?: string;
+            };
         } & {
             [key: string]: unknown;
         };
@@ -881,7 +956,26 @@ export interface components {
              * @example 4bf92f3577b34da6a3ce929d0e0e4736
              */
             traceId: string | null;
+            principal: components["schemas"]["PrincipalRef"];
         };
+        /** @description Who asked for the job (filter with `GET /jobs?principal=<id>`); null for the service's own jobs (the reconcile loop) */
+        PrincipalRef: {
+            /** @enum {string} */
+            kind: "token" | "oidc" | "bootstrap" | "anonymous";
+            /** @example tok_23ocopjlat4xk7qnv2hd5rmb3e */
+            id: string;
+            /** @example ci-pipeline */
+            name: string;
+            /**
+             * @description OIDC: the claims the identity was mapped from
+             * @example {
+             *       "repository": "org/repo"
+             *     }
+             */
+            claims?: {
+                [key: string]: string;
+            };
+        } | null;
         Host: {
             /** @example host_23ocopjlantactg3nj52augwym */
             id: string;
@@ -2154,6 +2248,117 @@ export interface components {
             exitCode?: number;
             ms?: number;
         };
+        TokenCreated: components["schemas"]["Token"] & {
+            /**
+             * @description The token itself: shown this once, never again (the service keeps only its SHA-256)
+             * @example np_Xk3v9mQ2sZ8hL0pW4rT6yU1iO5aE7dF9gH2jK4lN6bV
+             */
+            token: string;
+        };
+        Token: {
+            /** @example tok_23ocopjlat4xk7qnv2hd5rmb3e */
+            id: string;
+            /** @example ci-pipeline */
+            name: string;
+            scopes: ("read" | "write" | "hosts" | "admin")[];
+            topologies: string[] | null;
+            hostLabels: {
+                [key: string]: string;
+            } | null;
+            /**
+             * @description the first characters of the token, to recognise it
+             * @example np_Xk3v9
+             */
+            prefix: string;
+            /**
+             * Format: date-time
+             * @example 2026-05-04T12:00:00.000Z
+             */
+            createdAt: string;
+            /** @description the principal that made it (its id) */
+            createdBy: string;
+            /**
+             * Format: date-time
+             * @example 2026-05-04T12:00:00.000Z
+             */
+            expiresAt: string | null;
+            /**
+             * Format: date-time
+             * @example 2026-05-04T12:00:00.000Z
+             */
+            revokedAt: string | null;
+        };
+        TokenCreate: {
+            /** @example ci-pipeline */
+            name: string;
+            /**
+             * @example [
+             *       "write"
+             *     ]
+             */
+            scopes: ("read" | "write" | "hosts" | "admin")[];
+            /**
+             * Format: date-time
+             * @description when it stops working (none: until revoked)
+             * @example 2026-05-04T12:00:00.000Z
+             */
+            expiresAt?: string;
+            /**
+             * @description Only these topologies (names, or prefixes ending in `*`). A principal with this restriction changes topologies only: not bridges, attachments or tunnels directly.
+             * @example [
+             *       "ci-*"
+             *     ]
+             */
+            topologies?: string[];
+            /**
+             * @description Only hosts carrying all these labels (`pool: ci`): every host a job touches, and a host registered, must have them
+             * @example {
+             *       "pool": "ci"
+             *     }
+             */
+            hostLabels?: {
+                [key: string]: string;
+            };
+        };
+        TokenList: {
+            items: components["schemas"]["Token"][];
+            /**
+             * @description pass as `cursor` for the next page (opaque); null on the last page
+             * @example WzEsImhvc3QiLCJob3N0XzIzb2NvcGpsYW50YWN0ZzNuajUyYXVnd3ltIl0
+             */
+            nextCursor: string | null;
+        };
+        AuditPage: {
+            items: components["schemas"]["AuditEntry"][];
+            /**
+             * @description pass as `cursor` for the next page (opaque); null on the last page
+             * @example WzEsImhvc3QiLCJob3N0XzIzb2NvcGpsYW50YWN0ZzNuajUyYXVnd3ltIl0
+             */
+            nextCursor: string | null;
+        };
+        AuditEntry: {
+            /** Format: int64 */
+            seq: number;
+            /**
+             * Format: date-time
+             * @example 2026-05-04T12:00:00.000Z
+             */
+            ts: string;
+            /**
+             * @description `token.create`, `token.revoke`, `host.create`, `host.delete`, `host.probe`, `host.repair`, `host.orphans.delete`, or `request.refused` (a 403)
+             * @example token.create
+             */
+            action: string;
+            /**
+             * @description who did it (or was refused): the principal id
+             * @example tok_23ocopjlat4xk7qnv2hd5rmb3e
+             */
+            principal: string;
+            /** @description what was done: the target, the job, the trace id, the reason */
+            detail: {
+                [key: string]: unknown;
+            };
+        };
     };
     responses: never;
     parameters: {
@@ -2377,6 +2582,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); nothing was done. Also `forbidden-origin` on state changes. */
+            403: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description `not-acceptable`: `Accept` names no media type this operation answers with (the problem itself is JSON) */
             406: {
                 headers: {
@@ -2418,6 +2635,24 @@ export interface operations {
             /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -2535,7 +2770,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); no job was made. `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
@@ -2624,6 +2859,24 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -2745,6 +2998,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); nothing was done. Also `forbidden-origin` on state changes. */
+            403: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description `not-found`: no such resource */
             404: {
                 headers: {
@@ -2798,6 +3063,24 @@ export interface operations {
             /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -2909,7 +3192,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); no job was made. `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
@@ -2998,6 +3281,24 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -3139,7 +3440,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); no job was made. `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
@@ -3216,6 +3517,24 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -3335,6 +3654,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); nothing was done. Also `forbidden-origin` on state changes. */
+            403: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description `not-found`: no such resource */
             404: {
                 headers: {
@@ -3388,6 +3719,24 @@ export interface operations {
             /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -3527,7 +3876,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); no job was made. `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
@@ -3604,6 +3953,24 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -3727,6 +4094,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); nothing was done. Also `forbidden-origin` on state changes. */
+            403: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description `not-acceptable`: `Accept` names no media type this operation answers with (the problem itself is JSON) */
             406: {
                 headers: {
@@ -3768,6 +4147,24 @@ export interface operations {
             /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -3885,7 +4282,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); no job was made. `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
@@ -3974,6 +4371,24 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -4098,6 +4513,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); nothing was done. Also `forbidden-origin` on state changes. */
+            403: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description `not-found`: no such resource */
             404: {
                 headers: {
@@ -4151,6 +4578,24 @@ export interface operations {
             /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -4293,7 +4738,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); no job was made. `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
@@ -4382,6 +4827,24 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -4529,7 +4992,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); no job was made. `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
@@ -4630,6 +5093,24 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -4755,6 +5236,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); nothing was done. Also `forbidden-origin` on state changes. */
+            403: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description `not-found`: no such resource */
             404: {
                 headers: {
@@ -4808,6 +5301,24 @@ export interface operations {
             /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -4933,6 +5444,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); nothing was done. Also `forbidden-origin` on state changes. */
+            403: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description `not-acceptable`: `Accept` names no media type this operation answers with (the problem itself is JSON) */
             406: {
                 headers: {
@@ -4974,6 +5497,24 @@ export interface operations {
             /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -5091,7 +5632,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); no job was made. `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
@@ -5180,6 +5721,24 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -5304,6 +5863,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); nothing was done. Also `forbidden-origin` on state changes. */
+            403: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description `not-found`: no such resource */
             404: {
                 headers: {
@@ -5357,6 +5928,24 @@ export interface operations {
             /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -5496,7 +6085,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); no job was made. `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
@@ -5585,6 +6174,24 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -5732,7 +6339,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); no job was made. `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
@@ -5833,6 +6440,24 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -5960,6 +6585,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); nothing was done. Also `forbidden-origin` on state changes. */
+            403: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description `not-acceptable`: `Accept` names no media type this operation answers with (the problem itself is JSON) */
             406: {
                 headers: {
@@ -6001,6 +6638,24 @@ export interface operations {
             /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -6118,7 +6773,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); no job was made. `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
@@ -6207,6 +6862,24 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -6331,6 +7004,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); nothing was done. Also `forbidden-origin` on state changes. */
+            403: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description `not-found`: no such resource */
             404: {
                 headers: {
@@ -6384,6 +7069,24 @@ export interface operations {
             /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -6523,7 +7226,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); no job was made. `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
@@ -6612,6 +7315,24 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -6759,7 +7480,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); no job was made. `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
@@ -6860,6 +7581,24 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -6984,6 +7723,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); nothing was done. Also `forbidden-origin` on state changes. */
+            403: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description `not-found`: no such resource */
             404: {
                 headers: {
@@ -7037,6 +7788,24 @@ export interface operations {
             /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -7210,7 +7979,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); no job was made. `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
@@ -7311,6 +8080,24 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -7450,7 +8237,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); no job was made. `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
@@ -7539,6 +8326,24 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -7667,7 +8472,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); no job was made. `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
@@ -7765,6 +8570,24 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description `internal`: an unexpected error */
             500: {
                 headers: {
@@ -7849,6 +8672,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); nothing was done. Also `forbidden-origin` on state changes. */
+            403: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description `not-acceptable`: `Accept` names no media type this operation answers with (the problem itself is JSON) */
             406: {
                 headers: {
@@ -7890,6 +8725,24 @@ export interface operations {
             /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -7986,6 +8839,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); nothing was done. Also `forbidden-origin` on state changes. */
+            403: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description `not-acceptable`: `Accept` names no media type this operation answers with (the problem itself is JSON) */
             406: {
                 headers: {
@@ -8027,6 +8892,24 @@ export interface operations {
             /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -8125,6 +9008,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); nothing was done. Also `forbidden-origin` on state changes. */
+            403: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description `not-found`: no such resource */
             404: {
                 headers: {
@@ -8178,6 +9073,24 @@ export interface operations {
             /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -8291,7 +9204,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); no job was made. `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
@@ -8368,6 +9281,24 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -8509,7 +9440,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); no job was made. `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
@@ -8586,6 +9517,24 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -8727,7 +9676,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); no job was made. `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
@@ -8804,6 +9753,24 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -8945,7 +9912,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); no job was made. `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
@@ -9022,6 +9989,24 @@ export interface operations {
             /** @description `validation` (`errors[]` holds a JSON pointer per bad field), `idempotency-key-reused` (the key came with another request), or `unusable-key` (an SSH private key that cannot be used) */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -9163,7 +10148,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); no job was made. `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS */
             403: {
                 headers: {
                     traceparent: components["headers"]["traceparent"];
@@ -9249,6 +10234,24 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description `internal`, or `job-interrupted` (the service stopped while the job ran) */
             500: {
                 headers: {
@@ -9311,6 +10314,8 @@ export interface operations {
                 limit?: number;
                 /** @description the `nextCursor` of this list's previous page (opaque); none for the first page. Another list's cursor, or one made by hand, is a 400 `invalid-cursor`. */
                 cursor?: string;
+                /** @description a principal's id: a token's (`tok_…`), `<issuer>:<sub>` for a CI identity, `bootstrap` */
+                principal?: string;
                 status?: "queued" | "running" | "succeeded" | "failed" | "interrupted";
                 kind?: string;
                 /** @description a resource id */
@@ -9367,6 +10372,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); nothing was done. Also `forbidden-origin` on state changes. */
+            403: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description `not-acceptable`: `Accept` names no media type this operation answers with (the problem itself is JSON) */
             406: {
                 headers: {
@@ -9408,6 +10425,24 @@ export interface operations {
             /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -9499,6 +10534,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); nothing was done. Also `forbidden-origin` on state changes. */
+            403: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description `not-found`: no such resource */
             404: {
                 headers: {
@@ -9552,6 +10599,24 @@ export interface operations {
             /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -9650,6 +10715,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); nothing was done. Also `forbidden-origin` on state changes. */
+            403: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description `not-found`: no such resource */
             404: {
                 headers: {
@@ -9703,6 +10780,878 @@ export interface operations {
             /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal`: an unexpected error */
+            500: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listTokens: {
+        parameters: {
+            query?: {
+                limit?: number;
+                /** @description the `nextCursor` of this list's previous page (opaque); none for the first page. Another list's cursor, or one made by hand, is a 400 `invalid-cursor`. */
+                cursor?: string;
+            };
+            header?: {
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of tokens */
+            200: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenList"];
+                };
+            };
+            /** @description `malformed-json` (a body that is not JSON), `invalid-cursor` (a `cursor` that is not one of this list's pages: `errors[]` points at it) or `bad-request` */
+            400: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: missing or wrong bearer token (when the service has one) */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); nothing was done. Also `forbidden-origin` on state changes. */
+            403: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not-acceptable`: `Accept` names no media type this operation answers with (the problem itself is JSON) */
+            406: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload-too-large`: body larger than the limit (1 MiB by default); the connection is closed after the answer */
+            413: {
+                headers: {
+                    /** @description the rest of the body is not read: the connection ends with this answer */
+                    Connection: "close";
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
+            421: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
+            422: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal`: an unexpected error */
+            500: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createToken: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TokenCreate"];
+            };
+        };
+        responses: {
+            /** @description The token, with its secret (this once) */
+            201: {
+                headers: {
+                    /** @description the token: `/tokens/{id}` */
+                    Location: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenCreated"];
+                };
+            };
+            /** @description `malformed-json` (a body that is not JSON), `invalid-cursor` (a `cursor` that is not one of this list's pages: `errors[]` points at it) or `bad-request` */
+            400: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: missing or wrong bearer token (when the service has one) */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); nothing was done. Also `forbidden-origin` on state changes. */
+            403: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not-acceptable`: `Accept` names no media type this operation answers with (the problem itself is JSON) */
+            406: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload-too-large`: body larger than the limit (1 MiB by default); the connection is closed after the answer */
+            413: {
+                headers: {
+                    /** @description the rest of the body is not read: the connection ends with this answer */
+                    Connection: "close";
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unsupported-media-type`: the body is not in a media type the operation takes */
+            415: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
+            421: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
+            422: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal`: an unexpected error */
+            500: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getToken: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The token */
+            200: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Token"];
+                };
+            };
+            /** @description `malformed-json` (a body that is not JSON), `invalid-cursor` (a `cursor` that is not one of this list's pages: `errors[]` points at it) or `bad-request` */
+            400: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: missing or wrong bearer token (when the service has one) */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); nothing was done. Also `forbidden-origin` on state changes. */
+            403: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not-found`: no such resource */
+            404: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not-acceptable`: `Accept` names no media type this operation answers with (the problem itself is JSON) */
+            406: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload-too-large`: body larger than the limit (1 MiB by default); the connection is closed after the answer */
+            413: {
+                headers: {
+                    /** @description the rest of the body is not read: the connection ends with this answer */
+                    Connection: "close";
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
+            421: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
+            422: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal`: an unexpected error */
+            500: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteToken: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Revoked */
+            204: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `malformed-json` (a body that is not JSON), `invalid-cursor` (a `cursor` that is not one of this list's pages: `errors[]` points at it) or `bad-request` */
+            400: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: missing or wrong bearer token (when the service has one) */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); nothing was done. Also `forbidden-origin` on state changes. */
+            403: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not-found`: no such resource */
+            404: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not-acceptable`: `Accept` names no media type this operation answers with (the problem itself is JSON) */
+            406: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload-too-large`: body larger than the limit (1 MiB by default); the connection is closed after the answer */
+            413: {
+                headers: {
+                    /** @description the rest of the body is not read: the connection ends with this answer */
+                    Connection: "close";
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
+            421: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
+            422: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal`: an unexpected error */
+            500: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `storage-unavailable`: the store cannot be used right now; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listAudit: {
+        parameters: {
+            query?: {
+                limit?: number;
+                /** @description the `nextCursor` of this list's previous page (opaque); none for the first page. Another list's cursor, or one made by hand, is a 400 `invalid-cursor`. */
+                cursor?: string;
+                principal?: string;
+                action?: string;
+            };
+            header?: {
+                /**
+                 * @description W3C Trace Context: the caller's trace. The request, its job and the job's batches become spans of this trace (a new trace when absent or malformed).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["traceparent"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of audit entries */
+            200: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditPage"];
+                };
+            };
+            /** @description `malformed-json` (a body that is not JSON), `invalid-cursor` (a `cursor` that is not one of this list's pages: `errors[]` points at it) or `bad-request` */
+            400: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: missing or wrong bearer token (when the service has one) */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); nothing was done. Also `forbidden-origin` on state changes. */
+            403: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not-acceptable`: `Accept` names no media type this operation answers with (the problem itself is JSON) */
+            406: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload-too-large`: body larger than the limit (1 MiB by default); the connection is closed after the answer */
+            413: {
+                headers: {
+                    /** @description the rest of the body is not read: the connection ends with this answer */
+                    Connection: "close";
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding */
+            421: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
+            422: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -9792,6 +11741,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); nothing was done. Also `forbidden-origin` on state changes. */
+            403: {
+                headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description `not-acceptable`: `Accept` names no media type this operation answers with (the problem itself is JSON) */
             406: {
                 headers: {
@@ -9833,6 +11794,24 @@ export interface operations {
             /** @description `validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field */
             422: {
                 headers: {
+                    traceparent: components["headers"]["traceparent"];
+                    "X-Trace-Id": components["headers"]["X-Trace-Id"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again (the problem's `retryAfter`) */
+                    "Retry-After": number;
+                    /** @description IETF httpapi draft: the quota `q` per window `w` (seconds) */
+                    "RateLimit-Policy": string;
+                    /** @description IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole */
+                    RateLimit: string;
                     traceparent: components["headers"]["traceparent"];
                     "X-Trace-Id": components["headers"]["X-Trace-Id"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];

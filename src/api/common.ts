@@ -7,6 +7,7 @@ import { parseRecord } from '../jobs/records.js';
 import type { TypedResource } from '../kinds/kind.js';
 import type { Store } from '../store/types.js';
 import type { AppDeps } from '../deps.js';
+import type { Principal } from '../model/principals.js';
 import { EXAMPLE_IDS } from '../model/names.js';
 import { MAX_KEY_LENGTH } from './idempotency.js';
 import { EtagHeaders } from './preconditions.js';
@@ -149,7 +150,8 @@ export function listOf<T extends z.ZodTypeAny>(item: T, name: string) {
     .openapi(name);
 }
 
-export type Env = { Variables: { deps: AppDeps } };
+/** `principal`: who is calling (api/auth.ts); unset on open paths and for the metrics token. */
+export type Env = { Variables: { deps: AppDeps; principal?: Principal } };
 
 /** Every router answers invalid input with a 422 problem carrying JSON pointers. */
 export function router(): OpenAPIHono<Env> {

@@ -1,4 +1,5 @@
 /** Idempotency-Key (IETF httpapi draft): same key + same request → the stored response, work runs once. */
+import type { Env } from './common.js';
 import { createHash } from 'node:crypto';
 import type { Context } from 'hono';
 import { ProblemError } from '../model/problems.js';
@@ -29,7 +30,12 @@ export async function fingerprint(c: Context): Promise<string> {
       body = text;
     }
   }
-  return createHash('sha256').update(`${c.req.method}\n${url.pathname}${url.search}\n${body}`).digest('hex');
+  // A key belongs to its principal: another token (or CI identity) sending the same key and request is answered as a
+  // reused key (422), never with the first one's stored answer. The bootstrap and anonymous principals add nothing, so
+  // keys stored before principals existed still replay.
+  const principal = (c as Context<Env>).get('principal');
+  const who = principal && (principal.kind === 'token' || principal.kind === 'oidc') ? `\n${principal.id}` : '';
+  return createHash('sha256').update(`${c.req.method}\n${url.pathname}${url.search}\n${body}${who}`).digest('hex');
 }
 
 export function readKey(c: Context): string | null {

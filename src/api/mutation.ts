@@ -13,6 +13,9 @@ import { etagOf } from './preconditions.js';
 import { problemHeaders } from './problems.js';
 import { requireSaved } from './storage.js';
 import { isResumable } from './resume.js';
+import { principalRef } from '../model/principals.js';
+import { checkReach } from './reach.js';
+import { AUDITED_JOB_KINDS, audit, auditRefusal } from './audit/record.js';
 
 export interface Mutation {
   job: JobSpec;
@@ -119,30 +122,38 @@ async function runMutation(c: Context<Env>, build: () => Promise<Mutation> | Mut
   const fp = key ? await fingerprint(c) : '';
   const pref = parsePrefer(c.req.header('prefer'), deps.config.defaultWaitMs);
 
+  const principal = c.get('principal');
+
   // Replicas: the idempotency table's unique key decides between two requests with one key (see txKeyRace).
-  const started = await countKeyConflicts(deps, () =>
-    txKeyRace(deps.store, async () => {
-      if (key) {
-        const check = await checkKey(deps.store, key, fp);
-        if (check.kind === 'replay') return { kind: 'replay' as const, response: check.response };
-      }
-      const m = await build();
-      const job = newJob(m.job);
-      await deps.store.insertJob(job);
-      await m.prepare?.(job);
-      if (key) {
-        const now = new Date();
-        await deps.store.insertIdempotency({
-          key,
-          fingerprint: fp,
-          jobId: job.id,
-          response: null,
-          createdAt: now.toISOString(),
-          expiresAt: new Date(now.getTime() + deps.config.idempotencyTtlMs).toISOString(),
-        });
-      }
-      return { kind: 'started' as const, job, m };
-    }),
+  const started = await refusalsAudited(c, () =>
+    countKeyConflicts(deps, () =>
+      txKeyRace(deps.store, async () => {
+        if (key) {
+          const check = await checkKey(deps.store, key, fp);
+          if (check.kind === 'replay') return { kind: 'replay' as const, response: check.response };
+        }
+        const m = await build();
+        const job: JobRecord = { ...newJob(m.job), principal: principal ? principalRef(principal) : null };
+        await deps.store.insertJob(job);
+        await m.prepare?.(job);
+        // After prepare: a host being registered is checked with the labels it is registered with.
+        await checkReach(deps.store, principal, job);
+        if (principal && AUDITED_JOB_KINDS.test(job.kind))
+          await audit(deps.store, job.kind, principal.id, { job: job.id, resource: job.resource, hosts: job.hosts, traceId: job.traceId });
+        if (key) {
+          const now = new Date();
+          await deps.store.insertIdempotency({
+            key,
+            fingerprint: fp,
+            jobId: job.id,
+            response: null,
+            createdAt: now.toISOString(),
+            expiresAt: new Date(now.getTime() + deps.config.idempotencyTtlMs).toISOString(),
+          });
+        }
+        return { kind: 'started' as const, job, m };
+      }),
+    ),
   );
   if (started.kind === 'replay') {
     deps.obs.metrics.idempotencyReplays.inc();
@@ -175,6 +186,17 @@ async function runMutation(c: Context<Env>, build: () => Promise<Mutation> | Mut
   const r = await outcome(deps.store, done, m);
   if (applied.length) r.headers['Preference-Applied'] = applied.join(', ');
   return new Response(r.body, { status: r.status, headers: r.headers });
+}
+
+/** A 403 from the restrictions rolled the transaction back: the refusal is written to the audit log after it. */
+async function refusalsAudited<T>(c: Context<Env>, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    const principal = c.get('principal');
+    if (principal && e instanceof ProblemError && e.problem.status === 403) await auditRefusal(c, principal, e.problem);
+    throw e;
+  }
 }
 
 /** Counts the Idempotency-Key conflicts (422 reused, 409 in progress) fn throws. */

@@ -67,7 +67,7 @@ export function negotiate(c: Context, offered: readonly string[]): string {
 }
 
 /** `{id}` (OpenAPI) and `:id`, `*` (Hono) paths as one pattern; literal segments count, so the more specific wins. */
-function pathPattern(path: string): { pattern: RegExp; literals: number } {
+export function pathPattern(path: string): { pattern: RegExp; literals: number } {
   const segments = path.split('/').slice(1);
   const re = segments
     .map((s) => {

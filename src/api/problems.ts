@@ -51,6 +51,9 @@ export const errorResponses = {
     }),
     content,
   },
+  403: r(
+    '`forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); nothing was done. Also `forbidden-origin` on state changes.',
+  ),
   406: r('`not-acceptable`: `Accept` names no media type this operation answers with (the problem itself is JSON)'),
   413: {
     description: '`payload-too-large`: body larger than the limit (1 MiB by default); the connection is closed after the answer',
@@ -61,6 +64,22 @@ export const errorResponses = {
   },
   421: r('`misdirected-request`: the `Host` is not one this service answers for (loopback names, NETPLUMB_ALLOWED_HOSTS): DNS rebinding'),
   422: r('`validation`: `errors[]` holds a JSON pointer (and `in`: path, query or header, when not in the body) per bad field'),
+  429: {
+    description:
+      '`rate-limited`: the principal sent more requests than its token bucket holds; try again after `Retry-After` seconds (docs/security.md#rate-limits)',
+    headers: z.object({
+      'Retry-After': RetryAfterHeader,
+      'RateLimit-Policy': z
+        .string()
+        .max(200)
+        .openapi({ description: 'IETF httpapi draft: the quota `q` per window `w` (seconds)', example: '"per-principal";q=120;w=6' }),
+      RateLimit: z.string().max(200).openapi({
+        description: 'IETF httpapi draft: `r` requests remaining, `t` seconds until the quota is whole',
+        example: '"per-principal";r=0;t=6',
+      }),
+    }),
+    content,
+  },
   500: r('`internal`: an unexpected error'),
   503: { description: storageUnavailable, headers: retryAfter(true), content },
 } as const;
@@ -68,7 +87,7 @@ export const errorResponses = {
 export const mutationErrorResponses = {
   ...errorResponses,
   403: r(
-    '`forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS',
+    '`forbidden`: the principal lacks the scope this operation declares (`missing.scope`), or the target is outside its restrictions (`missing.topology`, `missing.hostLabel`); no job was made. `forbidden-origin`: a state change sent by a web page on another origin (`Origin`, `Sec-Fetch-Site`) that is not in NETPLUMB_CORS_ORIGINS',
   ),
   404: r('`not-found` (a referenced resource does not exist) or `container-not-found`'),
   409: r(

@@ -45,6 +45,10 @@ hosts
   hosts add -f FILE                                            register hosts (POST /hosts bodies: one or a list)
   hosts add NAME (--local | --ssh USER@ADDR[:PORT] --key PATH --host-key SHA256:...) [--tunnel-ip IP]
   hosts list [-o table|json|yaml] | hosts probe NAME | hosts remove NAME
+tokens (admin)
+  tokens create NAME --scope read,write,hosts,admin [--topologies 'ci-*'] [--host-label pool=ci] [--expires 24h]
+                                                               prints the token once, alone on stdout
+  tokens list [-o table|json|yaml] | tokens revoke ID
 embedded (no server: the service runs in this process on a SQLite file in DIR)
   up -f FILE --state DIR [--hosts FILE] [--name N] [--refuse-disruptive]
   down --state DIR                                             destroy every topology there, forget hosts, remove DIR's db
@@ -54,6 +58,8 @@ service
 
 options
   --server URL   the service (default $NETPLUMB_URL, else http://127.0.0.1:8080); token from $NETPLUMB_TOKEN
+                 (an API token np_…, a CI identity token, or the bootstrap token); 429/503 are tried again after
+                 Retry-After, $NETPLUMB_RETRIES times (default 3)
   --state DIR    any command: run against the embedded service on DIR's database instead of a server
   -o, --output   table (default) | json | yaml
   -h, --help     this text
@@ -102,6 +108,16 @@ const COMMANDS: Record<string, CommandSpec> = {
     },
     positionals: [0, 1],
     subcommands: ['add', 'list', 'probe', 'remove'],
+  },
+  tokens: {
+    options: {
+      scope: { type: 'string' },
+      topologies: { type: 'string' },
+      'host-label': { type: 'string' },
+      expires: { type: 'string' },
+    },
+    positionals: [0, 1],
+    subcommands: ['create', 'list', 'revoke'],
   },
   up: { options: { ...FILE, hosts: { type: 'string' }, 'refuse-disruptive': { type: 'boolean' } }, positionals: [0, 0] },
   down: { options: {}, positionals: [0, 0] },

@@ -8,6 +8,7 @@ import { NetplumbError } from '../../sdk/src/index.js';
 import { CliError, EXIT, USAGE, parseCommandLine, type Invocation } from './args.js';
 import { down, up } from './embedded.js';
 import { hosts } from './hosts.js';
+import { tokens } from './tokens.js';
 import { logs } from './logs.js';
 import { formatProblem } from './output.js';
 import { embeddedSession, serviceSession, type Session } from './session.js';
@@ -23,6 +24,7 @@ const COMMANDS: Record<string, (s: Session, io: Io, inv: Invocation) => Promise<
   graph,
   logs,
   hosts,
+  tokens,
 };
 
 export async function run(argv: readonly string[], io: Io): Promise<number> {

@@ -3,6 +3,7 @@ import { EXAMPLE_IDS, idSchema, resourceIdPattern } from './names.js';
 import { StoreHealthSchema } from './health.js';
 import { PROBLEM_BASE, ProblemTypes } from './problems.js';
 import { Timestamp } from './formats.js';
+import { PrincipalRefSchema } from './principals.js';
 
 /** Every problem type the service answers with (model/problems.ts), for the document's enum. */
 const PROBLEM_TYPE_URIS = Object.keys(ProblemTypes).map((k) => PROBLEM_BASE + k);
@@ -87,6 +88,16 @@ export const ProblemSchema = z
       .max(20)
       .optional()
       .openapi({ description: '`not-acceptable`: the media types the operation answers with' }),
+    missing: z
+      .object({
+        scope: z.enum(['read', 'write', 'hosts', 'admin']).optional(),
+        topology: z.string().max(64).optional(),
+        hostLabel: z.string().max(320).optional(),
+      })
+      .optional()
+      .openapi({
+        description: '`forbidden`: what the principal lacks: a scope, or the reach of its restrictions (a topology name, a host label)',
+      }),
   })
   .catchall(z.unknown())
   .openapi('Problem', { description: 'RFC 9457 problem details' });
@@ -139,6 +150,9 @@ export const JobSchema = z
           'The W3C trace id the job belongs to: the `traceparent` of the request that made it (or a new trace). It is in the `traceparent` and `X-Trace-Id` response headers, and in every service log line about the job.',
         example: '4bf92f3577b34da6a3ce929d0e0e4736',
       }),
+    principal: PrincipalRefSchema.nullable().openapi({
+      description: "Who asked for the job (filter with `GET /jobs?principal=<id>`); null for the service's own jobs (the reconcile loop)",
+    }),
   })
   .openapi('Job');
 export type JobView = z.infer<typeof JobSchema>;
@@ -168,6 +182,7 @@ export interface JobLike {
   startedAt: string | null;
   finishedAt: string | null;
   traceId?: string | null;
+  principal?: { [key: string]: unknown } | null;
 }
 
 export type JobWait = z.infer<typeof JobWaitSchema>;
@@ -189,5 +204,6 @@ export function renderJob(j: JobLike, waiting?: JobWait[] | null): JobView {
     startedAt: j.startedAt,
     finishedAt: j.finishedAt,
     traceId: j.traceId ?? null,
+    principal: j.principal ? PrincipalRefSchema.parse(j.principal) : null,
   };
 }

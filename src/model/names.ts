@@ -44,8 +44,17 @@ export const Labels = z
   .refine((r) => Object.keys(r).length <= 64, 'at most 64 labels')
   .openapi({ example: { env: 'ci' } });
 
-export const ID_PREFIXES = { host: 'host_', bridge: 'br_', attachment: 'att_', tunnel: 'tun_', topology: 'top_', job: 'job_' } as const;
-export type ResourceType = Exclude<keyof typeof ID_PREFIXES, 'job'>;
+export const ID_PREFIXES = {
+  host: 'host_',
+  bridge: 'br_',
+  attachment: 'att_',
+  tunnel: 'tun_',
+  topology: 'top_',
+  job: 'job_',
+  token: 'tok_',
+} as const;
+/** Kinds of resource (on hosts): not jobs, not API tokens. */
+export type ResourceType = Exclude<keyof typeof ID_PREFIXES, 'job' | 'token'>;
 
 /** Base32 in ASCII order, so that ids compare as strings the way their times compare as numbers. */
 const B32 = '234567abcdefghijklmnopqrstuvwxyz';
@@ -71,10 +80,10 @@ export function idPattern(kind: keyof typeof ID_PREFIXES): RegExp {
   return new RegExp(`^${ID_PREFIXES[kind]}[a-z2-7]{20}(?:[a-z2-7]{6})?$`);
 }
 
-/** Any resource's id (not a job's). */
+/** Any resource's id (not a job's, not a token's). */
 export const resourceIdPattern = new RegExp(
   `^(?:${Object.entries(ID_PREFIXES)
-    .filter(([k]) => k !== 'job')
+    .filter(([k]) => k !== 'job' && k !== 'token')
     .map(([, p]) => p.slice(0, -1))
     .join('|')})_[a-z2-7]{20}(?:[a-z2-7]{6})?$`,
 );
@@ -87,6 +96,7 @@ export const EXAMPLE_IDS = {
   tunnel: 'tun_23ocopjlaq5mwsd737qzipmvqc',
   topology: 'top_23ocopjlarfljpf37lxclcawyy',
   job: 'job_23ocopjlaszcctdk2gb6tl6wih',
+  token: 'tok_23ocopjlat4xk7qnv2hd5rmb3e',
 } as const satisfies Record<keyof typeof ID_PREFIXES, string>;
 
 /** An id of this kind as the API answers it: documented with its pattern and a matching example. */

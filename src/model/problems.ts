@@ -36,6 +36,8 @@ export const ProblemTypes = {
   'unusable-key': { status: 422, title: 'The SSH private key cannot be used' },
   'misdirected-request': { status: 421, title: 'Host header not served here' },
   'forbidden-origin': { status: 403, title: 'Cross-origin request refused' },
+  forbidden: { status: 403, title: 'Not allowed for this principal' },
+  'rate-limited': { status: 429, title: 'Too many requests', retryAfterS: 1 },
   'invalid-cursor': { status: 400, title: 'Invalid page cursor' },
   'method-not-allowed': { status: 405, title: 'Method not allowed' },
   'not-acceptable': { status: 406, title: 'Not acceptable' },

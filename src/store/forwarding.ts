@@ -1,5 +1,7 @@
 /** A Store that hands every call to another: the base of store decorators (sealed secrets, write faults). */
 import type {
+  AuditQuery,
+  AuditRecord,
   IdempotencyRecord,
   JobFilter,
   JobRecord,
@@ -11,6 +13,7 @@ import type {
   ResourceRecord,
   Store,
   StoredResponse,
+  TokenRecord,
 } from './types.js';
 
 export class ForwardingStore implements Store {
@@ -85,6 +88,28 @@ export class ForwardingStore implements Store {
   }
   deleteExpiredIdempotency(nowIso: string): Promise<number> {
     return this.inner.deleteExpiredIdempotency(nowIso);
+  }
+
+  insertToken(t: TokenRecord): Promise<void> {
+    return this.inner.insertToken(t);
+  }
+  getToken(id: string): Promise<TokenRecord | null> {
+    return this.inner.getToken(id);
+  }
+  getTokenByHash(hash: string): Promise<TokenRecord | null> {
+    return this.inner.getTokenByHash(hash);
+  }
+  listTokens(q: ListQuery): Promise<Page<TokenRecord>> {
+    return this.inner.listTokens(q);
+  }
+  revokeToken(id: string, at: string): Promise<TokenRecord | null> {
+    return this.inner.revokeToken(id, at);
+  }
+  appendAudit(e: Omit<AuditRecord, 'seq'>): Promise<AuditRecord> {
+    return this.inner.appendAudit(e);
+  }
+  listAudit(q: AuditQuery): Promise<AuditRecord[]> {
+    return this.inner.listAudit(q);
   }
 
   async probeWrite(): Promise<void> {

@@ -41,6 +41,19 @@ export const PG_MIGRATIONS: string[] = [
   `ALTER TABLE jobs ADD COLUMN trace_id text; ALTER TABLE jobs ADD COLUMN parent_span_id text;`,
   // Every write of a resource increments its version (compare-and-set writes, ETags).
   `ALTER TABLE resources ADD COLUMN version integer NOT NULL DEFAULT 1;`,
+  // Principals (issue 29): API tokens (only their SHA-256), who asked for each job, and the append-only audit log.
+  `CREATE TABLE tokens (
+     id text COLLATE "C" PRIMARY KEY, name text NOT NULL, hash text NOT NULL UNIQUE, created_at text NOT NULL,
+     expires_at text, revoked_at text, data text NOT NULL);
+   ALTER TABLE jobs ADD COLUMN principal text;
+   ALTER TABLE jobs ADD COLUMN principal_id text;
+   CREATE INDEX jobs_principal ON jobs(principal_id);
+   CREATE TABLE audit (
+     seq bigserial PRIMARY KEY, ts text NOT NULL, action text NOT NULL, principal text NOT NULL, data text NOT NULL);
+   CREATE INDEX audit_principal ON audit(principal);
+   CREATE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS
+     $$ BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $$;
+   CREATE TRIGGER audit_no_change BEFORE UPDATE OR DELETE ON audit FOR EACH ROW EXECUTE FUNCTION audit_append_only();`,
 ];
 
 /** Statements run on every new connection: the search path (tests give each store its own schema). */

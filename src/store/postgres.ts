@@ -25,6 +25,9 @@ import {
   type ResourceRecord,
   type Store,
   type StoredResponse,
+  type TokenRecord,
+  type AuditQuery,
+  type AuditRecord,
   VersionConflictError,
 } from './types.js';
 
@@ -123,6 +126,19 @@ function toJob(r: Row): JobRecord {
     params: r.params ? (JSON.parse(r.params as string) as JobRecord['params']) : null,
     traceId: (r.trace_id as string | null) ?? null,
     parentSpanId: (r.parent_span_id as string | null) ?? null,
+    principal: r.principal ? (JSON.parse(r.principal as string) as JobRecord['principal']) : null,
+  };
+}
+
+function toToken(r: Row): TokenRecord {
+  return {
+    id: r.id as string,
+    name: r.name as string,
+    hash: r.hash as string,
+    createdAt: r.created_at as string,
+    expiresAt: (r.expires_at as string | null) ?? null,
+    revokedAt: (r.revoked_at as string | null) ?? null,
+    data: JSON.parse(r.data as string) as TokenRecord['data'],
   };
 }
 
@@ -377,9 +393,11 @@ export class PgStore implements Store {
       j.params ? JSON.stringify(j.params) : null,
       j.traceId ?? null,
       j.parentSpanId ?? null,
+      j.principal ? JSON.stringify(j.principal) : null,
+      j.principal?.id ?? null,
     ];
-    const insert = `INSERT INTO jobs (id,kind,status,resource_type,resource_id,hosts,done,total,error,created_at,started_at,finished_at,params,trace_id,parent_span_id)
-      VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)`;
+    const insert = `INSERT INTO jobs (id,kind,status,resource_type,resource_id,hosts,done,total,error,created_at,started_at,finished_at,params,trace_id,parent_span_id,principal,principal_id)
+      VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)`;
     if (!this.replicaId) {
       await this.q(insert, args);
       return;
@@ -428,6 +446,7 @@ export class PgStore implements Store {
     if (f.status) add('status = ?', f.status);
     if (f.kind) add('kind = ?', f.kind);
     if (f.resourceId) add('resource_id = ?', f.resourceId);
+    if (f.principal) add('principal_id = ?', f.principal);
     if (f.cursor) add('id > ?', f.cursor);
     args.push(f.limit + 1);
     const rows = await this.q(`SELECT * FROM jobs WHERE ${cond.join(' AND ')} ORDER BY id LIMIT $${args.length}`, args);
@@ -502,6 +521,73 @@ export class PgStore implements Store {
   }
   async deleteExpiredIdempotency(nowIso: string): Promise<number> {
     return (await this.run(`DELETE FROM idempotency WHERE expires_at < $1`, [nowIso])).rowCount;
+  }
+
+  // ---- tokens and the audit log (token writes are durable: a revoke acknowledged is a revoke kept)
+  async insertToken(t: TokenRecord): Promise<void> {
+    await this.durable(() =>
+      this.q(`INSERT INTO tokens (id,name,hash,created_at,expires_at,revoked_at,data) VALUES ($1,$2,$3,$4,$5,$6,$7)`, [
+        t.id,
+        t.name,
+        t.hash,
+        t.createdAt,
+        t.expiresAt,
+        t.revokedAt,
+        JSON.stringify(t.data),
+      ]),
+    );
+  }
+  async getToken(id: string): Promise<TokenRecord | null> {
+    const r = (await this.q(`SELECT * FROM tokens WHERE id=$1`, [id]))[0];
+    return r ? toToken(r) : null;
+  }
+  async getTokenByHash(hash: string): Promise<TokenRecord | null> {
+    const r = (await this.q(`SELECT * FROM tokens WHERE hash=$1`, [hash]))[0];
+    return r ? toToken(r) : null;
+  }
+  async listTokens(q: ListQuery): Promise<Page<TokenRecord>> {
+    const rows = q.cursor
+      ? await this.q(`SELECT * FROM tokens WHERE id > $1 ORDER BY id LIMIT $2`, [q.cursor, q.limit + 1])
+      : await this.q(`SELECT * FROM tokens ORDER BY id LIMIT $1`, [q.limit + 1]);
+    return page(rows.map(toToken), q.limit);
+  }
+  async revokeToken(id: string, at: string): Promise<TokenRecord | null> {
+    await this.durable(() => this.q(`UPDATE tokens SET revoked_at=$1 WHERE id=$2 AND revoked_at IS NULL`, [at, id]));
+    return this.getToken(id);
+  }
+  async appendAudit(e: Omit<AuditRecord, 'seq'>): Promise<AuditRecord> {
+    const r = (
+      await this.durable(() =>
+        this.q(`INSERT INTO audit (ts,action,principal,data) VALUES ($1,$2,$3,$4) RETURNING seq`, [
+          e.ts,
+          e.action,
+          e.principal,
+          JSON.stringify(e.data),
+        ]),
+      )
+    )[0]!;
+    return { seq: Number(r.seq), ...e };
+  }
+  async listAudit(q: AuditQuery): Promise<AuditRecord[]> {
+    const cond = ['seq > $1'];
+    const args: unknown[] = [q.after ?? 0];
+    if (q.principal) {
+      args.push(q.principal);
+      cond.push(`principal = $${args.length}`);
+    }
+    if (q.action) {
+      args.push(q.action);
+      cond.push(`action = $${args.length}`);
+    }
+    args.push(q.limit);
+    const rows = await this.q(`SELECT * FROM audit WHERE ${cond.join(' AND ')} ORDER BY seq LIMIT $${args.length}`, args);
+    return rows.map((r) => ({
+      seq: Number(r.seq),
+      ts: r.ts as string,
+      action: r.action as string,
+      principal: r.principal as string,
+      data: JSON.parse(r.data as string) as AuditRecord['data'],
+    }));
   }
 
   async probeWrite(): Promise<void> {

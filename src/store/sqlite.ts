@@ -20,6 +20,9 @@ import {
   type ResourceRecord,
   type Store,
   type StoredResponse,
+  type TokenRecord,
+  type AuditQuery,
+  type AuditRecord,
   VersionConflictError,
 } from './types.js';
 
@@ -47,6 +50,19 @@ const MIGRATIONS: string[] = [
   `ALTER TABLE jobs ADD COLUMN trace_id TEXT; ALTER TABLE jobs ADD COLUMN parent_span_id TEXT;`,
   // Every write of a resource increments its version (compare-and-set writes, ETags).
   `ALTER TABLE resources ADD COLUMN version INTEGER NOT NULL DEFAULT 1;`,
+  // Principals (issue 29): API tokens (only their SHA-256), who asked for each job, and the append-only audit log.
+  `CREATE TABLE tokens (
+     id TEXT PRIMARY KEY, name TEXT NOT NULL, hash TEXT NOT NULL UNIQUE, created_at TEXT NOT NULL,
+     expires_at TEXT, revoked_at TEXT, data TEXT NOT NULL);
+   ALTER TABLE jobs ADD COLUMN principal TEXT;
+   ALTER TABLE jobs ADD COLUMN principal_id TEXT;
+   CREATE INDEX jobs_principal ON jobs(principal_id);
+   CREATE TABLE audit (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT, ts TEXT NOT NULL, action TEXT NOT NULL, principal TEXT NOT NULL,
+     data TEXT NOT NULL);
+   CREATE INDEX audit_principal ON audit(principal);
+   CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+   CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;`,
 ];
 
 type Row = Record<string, unknown>;
@@ -222,12 +238,13 @@ class SqliteTables {
       params: r.params ? (JSON.parse(r.params as string) as JobRecord['params']) : null,
       traceId: (r.trace_id as string | null) ?? null,
       parentSpanId: (r.parent_span_id as string | null) ?? null,
+      principal: r.principal ? (JSON.parse(r.principal as string) as JobRecord['principal']) : null,
     };
   }
   insertJob(j: JobRecord): void {
     this.db
       .prepare(
-        `INSERT INTO jobs (id,kind,status,resource_type,resource_id,hosts,done,total,error,created_at,started_at,finished_at,params,trace_id,parent_span_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+        `INSERT INTO jobs (id,kind,status,resource_type,resource_id,hosts,done,total,error,created_at,started_at,finished_at,params,trace_id,parent_span_id,principal,principal_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
       )
       .run(
         j.id,
@@ -245,6 +262,8 @@ class SqliteTables {
         j.params ? JSON.stringify(j.params) : null,
         j.traceId ?? null,
         j.parentSpanId ?? null,
+        j.principal ? JSON.stringify(j.principal) : null,
+        j.principal?.id ?? null,
       );
   }
   updateJob(j: JobRecord): void {
@@ -279,6 +298,10 @@ class SqliteTables {
     if (f.resourceId) {
       cond.push('resource_id = ?');
       args.push(f.resourceId);
+    }
+    if (f.principal) {
+      cond.push('principal_id = ?');
+      args.push(f.principal);
     }
     if (f.cursor) {
       cond.push('id > ?');
@@ -363,6 +386,71 @@ class SqliteTables {
   }
   deleteExpiredIdempotency(nowIso: string): number {
     return this.db.prepare(`DELETE FROM idempotency WHERE expires_at < ?`).run(nowIso).changes;
+  }
+
+  // ---- tokens and the audit log
+  private toToken(r: Row): TokenRecord {
+    return {
+      id: r.id as string,
+      name: r.name as string,
+      hash: r.hash as string,
+      createdAt: r.created_at as string,
+      expiresAt: (r.expires_at as string | null) ?? null,
+      revokedAt: (r.revoked_at as string | null) ?? null,
+      data: JSON.parse(r.data as string) as TokenRecord['data'],
+    };
+  }
+  insertToken(t: TokenRecord): void {
+    this.db
+      .prepare(`INSERT INTO tokens (id,name,hash,created_at,expires_at,revoked_at,data) VALUES (?,?,?,?,?,?,?)`)
+      .run(t.id, t.name, t.hash, t.createdAt, t.expiresAt, t.revokedAt, JSON.stringify(t.data));
+  }
+  getToken(id: string): TokenRecord | null {
+    const r = this.db.prepare(`SELECT * FROM tokens WHERE id=?`).get(id) as Row | undefined;
+    return r ? this.toToken(r) : null;
+  }
+  getTokenByHash(hash: string): TokenRecord | null {
+    const r = this.db.prepare(`SELECT * FROM tokens WHERE hash=?`).get(hash) as Row | undefined;
+    return r ? this.toToken(r) : null;
+  }
+  listTokens(q: ListQuery): Page<TokenRecord> {
+    const rows = q.cursor
+      ? (this.db.prepare(`SELECT * FROM tokens WHERE id > ? ORDER BY id LIMIT ?`).all(q.cursor, q.limit + 1) as Row[])
+      : (this.db.prepare(`SELECT * FROM tokens ORDER BY id LIMIT ?`).all(q.limit + 1) as Row[]);
+    return page(
+      rows.map((r) => this.toToken(r)),
+      q.limit,
+    );
+  }
+  revokeToken(id: string, at: string): TokenRecord | null {
+    this.db.prepare(`UPDATE tokens SET revoked_at=? WHERE id=? AND revoked_at IS NULL`).run(at, id);
+    return this.getToken(id);
+  }
+  appendAudit(e: Omit<AuditRecord, 'seq'>): AuditRecord {
+    const r = this.db
+      .prepare(`INSERT INTO audit (ts,action,principal,data) VALUES (?,?,?,?) RETURNING seq`)
+      .get(e.ts, e.action, e.principal, JSON.stringify(e.data)) as { seq: number };
+    return { seq: Number(r.seq), ...e };
+  }
+  listAudit(q: AuditQuery): AuditRecord[] {
+    const cond = ['seq > ?'];
+    const args: unknown[] = [q.after ?? 0];
+    if (q.principal) {
+      cond.push('principal = ?');
+      args.push(q.principal);
+    }
+    if (q.action) {
+      cond.push('action = ?');
+      args.push(q.action);
+    }
+    const rows = this.db.prepare(`SELECT * FROM audit WHERE ${cond.join(' AND ')} ORDER BY seq LIMIT ?`).all(...args, q.limit) as Row[];
+    return rows.map((r) => ({
+      seq: Number(r.seq),
+      ts: r.ts as string,
+      action: r.action as string,
+      principal: r.principal as string,
+      data: JSON.parse(r.data as string) as AuditRecord['data'],
+    }));
   }
 
   probeWrite(): void {
@@ -526,6 +614,27 @@ export class SqliteStore implements Store {
   }
   deleteExpiredIdempotency(nowIso: string): Promise<number> {
     return this.call(() => this.t.deleteExpiredIdempotency(nowIso));
+  }
+  insertToken(t: TokenRecord): Promise<void> {
+    return this.call(() => this.t.insertToken(t));
+  }
+  getToken(id: string): Promise<TokenRecord | null> {
+    return this.call(() => this.t.getToken(id));
+  }
+  getTokenByHash(hash: string): Promise<TokenRecord | null> {
+    return this.call(() => this.t.getTokenByHash(hash));
+  }
+  listTokens(q: ListQuery): Promise<Page<TokenRecord>> {
+    return this.call(() => this.t.listTokens(q));
+  }
+  revokeToken(id: string, at: string): Promise<TokenRecord | null> {
+    return this.call(() => this.t.revokeToken(id, at));
+  }
+  appendAudit(e: Omit<AuditRecord, 'seq'>): Promise<AuditRecord> {
+    return this.call(() => this.t.appendAudit(e));
+  }
+  listAudit(q: AuditQuery): Promise<AuditRecord[]> {
+    return this.call(() => this.t.listAudit(q));
   }
   probeWrite(): Promise<void> {
     return this.call(() => this.t.probeWrite());

@@ -58,6 +58,11 @@ export interface JobRecord {
   /** The trace the job belongs to (W3C trace id, 32 hex digits), and the span it was made under (its request's). */
   traceId?: string | null;
   parentSpanId?: string | null;
+  /**
+   * Who asked for the job (JSON written once at insert: the API's principal, with the claims it was mapped from); its
+   * `id` is what `JobFilter.principal` matches. Null for the service's own jobs (the reconcile loop) and old rows.
+   */
+  principal?: (JsonObject & { id: string }) | null;
 }
 
 export interface LogLine {
@@ -99,6 +104,40 @@ export interface JobFilter extends ListQuery {
   status?: JobStatus | undefined;
   kind?: string | undefined;
   resourceId?: string | undefined;
+  /** The job's principal id (JobRecord.principal.id). */
+  principal?: string | undefined;
+}
+
+/**
+ * An API token as kept: never the token itself, only its SHA-256 (`hash`, hex), so the database does not hold it in
+ * clear. `data` is the API's (scopes, restrictions, who made it), stored and returned as written.
+ */
+export interface TokenRecord {
+  id: string;
+  name: string;
+  hash: string;
+  createdAt: string;
+  expiresAt: string | null;
+  revokedAt: string | null;
+  data: JsonObject;
+}
+
+/** One entry of the append-only audit log: numbered by the store (`seq`, increasing), never changed or deleted. */
+export interface AuditRecord {
+  seq: number;
+  ts: string;
+  action: string;
+  /** The principal's id (who did it, or who was refused). */
+  principal: string;
+  data: JsonObject;
+}
+
+export interface AuditQuery {
+  limit: number;
+  /** Entries after this seq. */
+  after?: number | undefined;
+  principal?: string | undefined;
+  action?: string | undefined;
 }
 
 export interface Store {
@@ -152,6 +191,19 @@ export interface Store {
   setIdempotencyResponse(key: string, response: StoredResponse): Promise<void>;
   idempotencyKeysForJob(jobId: string): Promise<string[]>;
   deleteExpiredIdempotency(nowIso: string): Promise<number>;
+
+  insertToken(t: TokenRecord): Promise<void>;
+  getToken(id: string): Promise<TokenRecord | null>;
+  /** The token whose SHA-256 this is (revoked and expired ones too: the caller decides). */
+  getTokenByHash(hash: string): Promise<TokenRecord | null>;
+  listTokens(q: ListQuery): Promise<Page<TokenRecord>>;
+  /** Marks it revoked at `at` (once: a second revoke keeps the first time); null when there is no such token. */
+  revokeToken(id: string, at: string): Promise<TokenRecord | null>;
+
+  /** Appends an entry (the store numbers it); entries are never updated or deleted (the tables refuse it). */
+  appendAudit(e: Omit<AuditRecord, 'seq'>): Promise<AuditRecord>;
+  /** Entries in seq order, after `after`, matching principal/action. */
+  listAudit(q: AuditQuery): Promise<AuditRecord[]>;
 
   /** Proves the store can write right now (a write that leaves nothing behind); rejects when it cannot. */
   probeWrite?(): Promise<void>;

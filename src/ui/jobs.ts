@@ -30,9 +30,23 @@ export function jobItem(j: JobView): HTMLLIElement {
       { type: 'button', class: 'job', 'data-job': j.id, 'data-status': j.status, onclick: () => follow(j.id, true) },
       h('span', { class: `badge status-${j.status}` }, j.status),
       ` ${j.kind} `,
+      h('small', { class: 'principal', title: principalTitle(j) }, `by ${j.principal?.name ?? 'the service'}`),
+      ' ',
       h('small', {}, `${fmtTime(j.createdAt)} ${j.id}`),
     ),
   );
+}
+
+/** Who asked for the job: a token, a CI identity with the claims it was mapped from, or the service itself. */
+function principalTitle(j: JobView): string {
+  const p = j.principal;
+  if (!p) return 'made by the service (reconcile loop)';
+  const claims = p.claims
+    ? ` (${Object.entries(p.claims)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(', ')})`
+    : '';
+  return `${p.kind} ${p.id}${claims}`;
 }
 
 function drawJobs(): void {

@@ -220,6 +220,10 @@ describe('/ui against the seed on sandbox hosts', () => {
     expect(await page.evaluate(() => (window as unknown as { notReloaded?: boolean }).notReloaded)).toBe(true);
     expect(await page.locator('#graph [data-kind="bridge"]').count()).toBe(2);
     expect(await page.locator('#job-list button', { hasText: 'tunnel.delete' }).count()).toBe(1);
+    // Who asked for the job (issue 29): the SDK here holds the bootstrap token.
+    const who = page.locator('#job-list button', { hasText: 'tunnel.delete' }).locator('.principal');
+    expect(await who.textContent()).toBe('by the bootstrap token (NETPLUMB_TOKEN)');
+    expect(await who.getAttribute('title')).toBe('bootstrap bootstrap');
     await shot('5-tunnel-deleted');
   });
 

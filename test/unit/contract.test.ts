@@ -33,6 +33,7 @@ describe('response contract check', () => {
       startedAt: null,
       finishedAt: null,
       traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+      principal: { kind: 'token', id: EXAMPLE_IDS.token, name: 'ci' },
     };
     expect(await contractMismatches('GET', 'http://localhost/jobs/j', asJson({ ...job, id: EXAMPLE_IDS.job }))).toEqual([]);
     const [id] = await contractMismatches('GET', 'http://localhost/jobs/j', asJson(job));

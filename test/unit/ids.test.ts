@@ -13,7 +13,7 @@ describe('ids', () => {
     for (const kind of Object.keys(ID_PREFIXES) as (keyof typeof ID_PREFIXES)[]) {
       expect(EXAMPLE_IDS[kind], kind).toMatch(idPattern(kind));
       expect(newId(kind), kind).toMatch(idPattern(kind));
-      expect(resourceIdPattern.test(EXAMPLE_IDS[kind]), kind).toBe(kind !== 'job');
+      expect(resourceIdPattern.test(EXAMPLE_IDS[kind]), kind).toBe(kind !== 'job' && kind !== 'token');
     }
   });
 });

@@ -222,8 +222,10 @@ describe('PostgreSQL replicas', () => {
     const a = await openPgTestStore({ replicaId: 'A' });
     const again = await PgStore.open({ url: await fileDatabaseUrl(), schema: a.store.schema, replicaId: 'C' });
     try {
-      expect(await again.schemaVersion()).toBe(5);
-      expect((await again.query('SELECT version FROM schema_migrations ORDER BY version')).map((r) => r.version)).toEqual([1, 2, 3, 4, 5]);
+      expect(await again.schemaVersion()).toBe(6);
+      expect((await again.query('SELECT version FROM schema_migrations ORDER BY version')).map((r) => r.version)).toEqual([
+        1, 2, 3, 4, 5, 6,
+      ]);
     } finally {
       await again.close();
     }

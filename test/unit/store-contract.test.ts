@@ -37,6 +37,7 @@ const job = (id: string, over: Partial<JobRecord> = {}): JobRecord => ({
   params: null,
   traceId: null,
   parentSpanId: null,
+  principal: null,
   ...over,
 });
 
@@ -109,6 +110,59 @@ describe.each(stores)('store contract: %s', (_name, open) => {
     expect((await s.jobsWithStatus(['queued', 'running'])).map((j) => j.id)).toEqual(['job_2', 'job_3']);
     expect(await s.jobsWithStatus([])).toEqual([]);
     expect(await s.getJob('job_x')).toBeNull();
+  });
+
+  it("keeps a job's principal and lists jobs by its id", async () => {
+    const s = await open();
+    const ci = { kind: 'token', id: 'tok_ci', name: 'ci' };
+    await s.insertJob(job('job_1', { principal: ci }));
+    await s.insertJob(job('job_2', { principal: { kind: 'bootstrap', id: 'bootstrap', name: 'b' } }));
+    await s.insertJob(job('job_3'));
+    expect((await s.getJob('job_1'))!.principal).toEqual(ci);
+    expect((await s.getJob('job_3'))!.principal).toBeNull();
+    expect((await s.listJobs({ limit: 10, principal: 'tok_ci' })).items.map((j) => j.id)).toEqual(['job_1']);
+    expect((await s.listJobs({ limit: 10, principal: 'nobody' })).items).toEqual([]);
+  });
+
+  it('keeps tokens by id and by hash, pages them, revokes once (the first time stays)', async () => {
+    const s = await open();
+    const t = (id: string, hash: string) => ({
+      id,
+      name: `n-${id}`,
+      hash,
+      createdAt: '2026-01-01T00:00:00.000Z',
+      expiresAt: null,
+      revokedAt: null,
+      data: { scopes: ['read'], prefix: 'np_x' },
+    });
+    await s.insertToken(t('tok_a', 'h1'));
+    await s.insertToken(t('tok_b', 'h2'));
+    await expect(s.insertToken(t('tok_c', 'h1'))).rejects.toThrow();
+    expect(await s.getToken('tok_a')).toEqual(t('tok_a', 'h1'));
+    expect((await s.getTokenByHash('h2'))!.id).toBe('tok_b');
+    expect(await s.getTokenByHash('nope')).toBeNull();
+    const p1 = await s.listTokens({ limit: 1 });
+    expect(p1.items.map((x) => x.id)).toEqual(['tok_a']);
+    expect((await s.listTokens({ limit: 1, cursor: p1.nextCursor! })).items.map((x) => x.id)).toEqual(['tok_b']);
+    expect((await s.revokeToken('tok_a', '2026-02-01T00:00:00.000Z'))!.revokedAt).toBe('2026-02-01T00:00:00.000Z');
+    expect((await s.revokeToken('tok_a', '2026-03-01T00:00:00.000Z'))!.revokedAt).toBe('2026-02-01T00:00:00.000Z');
+    expect(await s.revokeToken('tok_zz', '2026-03-01T00:00:00.000Z')).toBeNull();
+  });
+
+  it('audit log: numbered in order, filtered, and append-only (updates and deletes are refused by the database)', async () => {
+    const s = await open();
+    const a = await s.appendAudit({ ts: 't1', action: 'token.create', principal: 'bootstrap', data: { token: 'tok_a' } });
+    const b = await s.appendAudit({ ts: 't2', action: 'request.refused', principal: 'tok_a', data: { path: '/hosts' } });
+    expect(b.seq).toBeGreaterThan(a.seq);
+    expect(await s.listAudit({ limit: 10 })).toEqual([a, b]);
+    expect(await s.listAudit({ limit: 10, after: a.seq })).toEqual([b]);
+    expect(await s.listAudit({ limit: 10, principal: 'tok_a' })).toEqual([b]);
+    expect(await s.listAudit({ limit: 10, action: 'token.create' })).toEqual([a]);
+    const raw = s as unknown as { database?: { exec(sql: string): void }; query?: (sql: string) => Promise<unknown> };
+    const tamper = async (sql: string) => (raw.database ? raw.database.exec(sql) : await raw.query!(sql));
+    await expect(tamper(`UPDATE audit SET principal = 'someone-else'`)).rejects.toThrow(/append-only/);
+    await expect(tamper(`DELETE FROM audit`)).rejects.toThrow(/append-only/);
+    expect(await s.listAudit({ limit: 10 })).toEqual([a, b]);
   });
 
   it('numbers log lines 1, 2, 3 per job and reads them after a seq', async () => {

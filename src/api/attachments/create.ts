@@ -1,4 +1,5 @@
 import { createRoute } from '@hono/zod-openapi';
+import { requires } from '../scopes.js';
 import { insertPending, readResource } from '../../jobs/records.js';
 import { attachmentKind, attachmentLockMode, createAttachment, resolveAttachment } from '../../kinds/attachment.js';
 import { AttachmentCreateSchema, type AttachmentCreate } from '../../model/attachments.js';
@@ -16,6 +17,7 @@ export const route = createRoute({
   method: 'post',
   path: '/attachments',
   operationId: 'createAttachment',
+  security: requires('write'),
   tags: ['attachments'],
   summary: 'Attach a container (or netns, or pid) to a bridge with a veth pair',
   description:

@@ -1,4 +1,5 @@
 import { createRoute } from '@hono/zod-openapi';
+import { requires } from '../scopes.js';
 import { attachmentKind } from '../../kinds/attachment.js';
 import { idParam, PreferHeader, acceptedResponse, router } from '../common.js';
 import { mutate } from '../mutation.js';
@@ -10,6 +11,7 @@ export const route = createRoute({
   method: 'delete',
   path: '/attachments/{id}',
   operationId: 'deleteAttachment',
+  security: requires('write'),
   tags: ['attachments'],
   summary: 'Detach: remove the OVS port and both veth ends',
   description:

@@ -1,5 +1,6 @@
 import { EtagHeaders, etagOf } from '../preconditions.js';
 import { createRoute } from '@hono/zod-openapi';
+import { requires } from '../scopes.js';
 import { attachmentKind } from '../../kinds/attachment.js';
 import { AttachmentSchema } from '../../model/attachments.js';
 import { idParam, ObserveQuery, router } from '../common.js';
@@ -10,6 +11,7 @@ export const route = createRoute({
   method: 'get',
   path: '/attachments/{id}',
   operationId: 'getAttachment',
+  security: requires('read'),
   tags: ['attachments'],
   summary: 'Get an attachment',
   description:

@@ -1,4 +1,5 @@
 import { createRoute } from '@hono/zod-openapi';
+import { requires } from '../scopes.js';
 import { attachmentKind } from '../../kinds/attachment.js';
 import { findBridge, findHost } from '../../kinds/refs.js';
 import { ListQuerySchema, pageOf, router } from '../common.js';
@@ -9,6 +10,7 @@ export const route = createRoute({
   method: 'get',
   path: '/attachments',
   operationId: 'listAttachments',
+  security: requires('read'),
   tags: ['attachments'],
   summary: 'List attachments (filter by bridge, host, container)',
   description:

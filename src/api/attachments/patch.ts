@@ -1,4 +1,5 @@
 import { createRoute } from '@hono/zod-openapi';
+import { requires } from '../scopes.js';
 import { attachmentKind, updateAttachment } from '../../kinds/attachment.js';
 import { checkAttachmentImpairment } from '../../kinds/impairments.js';
 import { ProblemError } from '../../model/problems.js';
@@ -15,6 +16,7 @@ export const route = createRoute({
   method: 'patch',
   path: '/attachments/{id}',
   operationId: 'updateAttachment',
+  security: requires('write'),
   tags: ['attachments'],
   summary: 'Change routes, rules and the gateway, impair the link or pull the cable, live (no re-attach)',
   description:

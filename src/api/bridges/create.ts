@@ -1,4 +1,5 @@
 import { createRoute } from '@hono/zod-openapi';
+import { requires } from '../scopes.js';
 import { insertPending, readResource } from '../../jobs/records.js';
 import { bridgeKind, createBridge, resolveDatapath } from '../../kinds/bridge.js';
 import { requireHost, requireHostAvailable } from '../../kinds/refs.js';
@@ -15,6 +16,7 @@ export const route = createRoute({
   method: 'post',
   path: '/bridges',
   operationId: 'createBridge',
+  security: requires('write'),
   tags: ['bridges'],
   summary: 'Create an OVS or Linux bridge on a host',
   description:

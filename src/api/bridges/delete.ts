@@ -1,4 +1,5 @@
 import { createRoute } from '@hono/zod-openapi';
+import { requires } from '../scopes.js';
 import { bridgeKind } from '../../kinds/bridge.js';
 import { acceptedResponse, CascadeQuery, idParam, PreferHeader, router } from '../common.js';
 import { mutate } from '../mutation.js';
@@ -10,6 +11,7 @@ export const route = createRoute({
   method: 'delete',
   path: '/bridges/{id}',
   operationId: 'deleteBridge',
+  security: requires('write'),
   tags: ['bridges'],
   summary: 'Delete a bridge',
   description:

@@ -1,5 +1,6 @@
 import { EtagHeaders, etagOf } from '../preconditions.js';
 import { createRoute } from '@hono/zod-openapi';
+import { requires } from '../scopes.js';
 import type { Context } from 'hono';
 import { bridgeKind } from '../../kinds/bridge.js';
 import { BridgeSchema } from '../../model/bridges.js';
@@ -26,6 +27,7 @@ export const route = createRoute({
   method: 'get',
   path: '/bridges/{id}',
   operationId: 'getBridge',
+  security: requires('read'),
   tags: ['bridges'],
   summary: 'Get a bridge by id',
   description: observeDescription,
@@ -37,6 +39,7 @@ export const byNameRoute = createRoute({
   method: 'get',
   path: '/bridges/{host}/{name}',
   operationId: 'getBridgeByName',
+  security: requires('read'),
   tags: ['bridges'],
   summary: 'Get a bridge by host and name',
   description: `The bridge as \`docker1/ovs_bridge\` names it: host name (or id), bridge name. ${observeDescription}`,

@@ -1,4 +1,5 @@
 import { createRoute } from '@hono/zod-openapi';
+import { requires } from '../scopes.js';
 import { bridgeKind } from '../../kinds/bridge.js';
 import { findHost } from '../../kinds/refs.js';
 import { ListQuerySchema, pageOf, router } from '../common.js';
@@ -9,6 +10,7 @@ export const route = createRoute({
   method: 'get',
   path: '/bridges',
   operationId: 'listBridges',
+  security: requires('read'),
   tags: ['bridges'],
   summary: 'List bridges (optionally on one host)',
   description: 'Bridges in creation order, `limit` per page (follow `nextCursor`); `host` (id or name) keeps the bridges on that host.',

@@ -1,4 +1,5 @@
 import { createRoute } from '@hono/zod-openapi';
+import { requires } from '../scopes.js';
 import { bridgeKind, updateBridge } from '../../kinds/bridge.js';
 import { BridgePatchSchema, type BridgeData } from '../../model/bridges.js';
 import { idParam, PreferHeader, acceptedResponse, router } from '../common.js';
@@ -12,6 +13,7 @@ export const route = createRoute({
   method: 'patch',
   path: '/bridges/{id}',
   operationId: 'updateBridge',
+  security: requires('write'),
   tags: ['bridges'],
   summary: 'Change addresses, MTU, STP or labels; the host converges in place',
   description:

@@ -1,4 +1,5 @@
 import { createRoute } from '@hono/zod-openapi';
+import { requires } from '../scopes.js';
 import { router } from '../common.js';
 import { errorResponses, statusResponses } from '../problems.js';
 import { graphResponse, observeGraph, serviceGraph } from './render.js';
@@ -8,6 +9,7 @@ export const route = createRoute({
   method: 'get',
   path: '/graph',
   operationId: 'getServiceGraph',
+  security: requires('read'),
   tags: ['graph'],
   summary: 'The whole service as a picture (SVG, Mermaid or DOT)',
   description:

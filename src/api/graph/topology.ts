@@ -1,4 +1,5 @@
 import { createRoute } from '@hono/zod-openapi';
+import { requires } from '../scopes.js';
 import { topologyKind } from '../../kinds/topology.js';
 import { router } from '../common.js';
 import { errorResponses, notFoundResponse, statusResponses } from '../problems.js';
@@ -11,6 +12,7 @@ export const route = createRoute({
   method: 'get',
   path: '/topologies/{name}/graph',
   operationId: 'getTopologyGraph',
+  security: requires('read'),
   tags: ['topologies', 'graph'],
   summary: 'A topology as a picture (SVG, Mermaid or DOT), e.g. for a CI report',
   description:

@@ -1,4 +1,5 @@
 import { createRoute } from '@hono/zod-openapi';
+import { requires } from '../scopes.js';
 import { HostCreateSchema, type HostData } from '../../model/hosts.js';
 import { newId } from '../../model/names.js';
 import { ProblemError } from '../../model/problems.js';
@@ -15,6 +16,7 @@ export const route = createRoute({
   method: 'post',
   path: '/hosts',
   operationId: 'createHost',
+  security: requires('hosts'),
   tags: ['hosts'],
   summary: 'Register a host and probe it',
   description:

@@ -1,4 +1,5 @@
 import { createRoute } from '@hono/zod-openapi';
+import { requires } from '../scopes.js';
 import { hostKind } from '../../kinds/host.js';
 import { acceptedResponse, IdOrNameParam, PreferHeader, router } from '../common.js';
 import { mutate } from '../mutation.js';
@@ -10,6 +11,7 @@ export const route = createRoute({
   method: 'delete',
   path: '/hosts/{idOrName}',
   operationId: 'deleteHost',
+  security: requires('hosts'),
   tags: ['hosts'],
   summary: 'Forget a host',
   description: 'Refused (409) while bridges on the host are known: delete them first. Nothing on the host is changed.',

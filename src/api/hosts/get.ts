@@ -1,5 +1,6 @@
 import { EtagHeaders, etagOf } from '../preconditions.js';
 import { createRoute } from '@hono/zod-openapi';
+import { requires } from '../scopes.js';
 import { hostKind } from '../../kinds/host.js';
 import { HostSchema } from '../../model/hosts.js';
 import { IdOrNameParam, router } from '../common.js';
@@ -10,6 +11,7 @@ export const route = createRoute({
   method: 'get',
   path: '/hosts/{idOrName}',
   operationId: 'getHost',
+  security: requires('read'),
   tags: ['hosts'],
   summary: 'Get a host by id or name',
   description:

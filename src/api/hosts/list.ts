@@ -1,4 +1,5 @@
 import { createRoute } from '@hono/zod-openapi';
+import { requires } from '../scopes.js';
 import { hostKind } from '../../kinds/host.js';
 import { ListQuerySchema, pageOf, router } from '../common.js';
 import { errorResponses, statusResponses } from '../problems.js';
@@ -8,6 +9,7 @@ export const route = createRoute({
   method: 'get',
   path: '/hosts',
   operationId: 'listHosts',
+  security: requires('read'),
   tags: ['hosts'],
   summary: 'List hosts',
   description:

@@ -1,4 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi';
+import { requires } from '../scopes.js';
 import { hostTarget } from '../../jobs/host-target.js';
 import { hostKind } from '../../kinds/host.js';
 import { hostReader } from '../../kinds/kind.js';
@@ -31,6 +32,7 @@ export const listRoute = createRoute({
   method: 'get',
   path: '/hosts/{idOrName}/orphans',
   operationId: 'listHostOrphans',
+  security: requires('read'),
   tags: ['hosts'],
   summary: 'Objects on a host marked by netplumb whose record does not exist',
   description: about,
@@ -47,6 +49,7 @@ export const deleteRoute = createRoute({
   method: 'delete',
   path: '/hosts/{idOrName}/orphans',
   operationId: 'deleteHostOrphans',
+  security: requires('hosts'),
   tags: ['hosts'],
   summary: 'Remove the orphans on a host',
   description: `${about} The job lists them again under the host's lock and removes those still orphaned (ports, then devices, then bridges).`,

@@ -1,5 +1,6 @@
 import { EtagHeaders } from '../preconditions.js';
 import { createRoute } from '@hono/zod-openapi';
+import { requires } from '../scopes.js';
 import { probeAndRecord } from '../../jobs/hosts.js';
 import { readResource } from '../../jobs/records.js';
 import { hostKind } from '../../kinds/host.js';
@@ -14,6 +15,7 @@ export const route = createRoute({
   method: 'post',
   path: '/hosts/{idOrName}/probe',
   operationId: 'probeHost',
+  security: requires('hosts'),
   tags: ['hosts'],
   summary: 'Probe a host again and refresh its facts',
   description:

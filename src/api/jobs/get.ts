@@ -1,4 +1,5 @@
 import { createRoute } from '@hono/zod-openapi';
+import { requires } from '../scopes.js';
 import { JobSchema, renderJob } from '../../model/jobs.js';
 import { router } from '../common.js';
 import { notFound } from '../../kinds/refs.js';
@@ -9,6 +10,7 @@ export const route = createRoute({
   method: 'get',
   path: '/jobs/{id}',
   operationId: 'getJob',
+  security: requires('read'),
   tags: ['jobs'],
   summary: 'Get a job',
   description:

@@ -1,5 +1,6 @@
 /** Job logs: a JSON page, or (Accept: text/event-stream) a live SSE stream resumable with Last-Event-ID. */
 import { createRoute, z } from '@hono/zod-openapi';
+import { requires } from '../scopes.js';
 import { streamSSE } from 'hono/streaming';
 import { router } from '../common.js';
 import { decodeSeqCursor, encodeCursor } from '../cursor.js';
@@ -12,6 +13,7 @@ export const route = createRoute({
   method: 'get',
   path: '/jobs/{id}/logs',
   operationId: 'listJobLogs',
+  security: requires('read'),
   tags: ['jobs'],
   summary: 'Read a job log (JSON page, or a live SSE stream)',
   description:

@@ -15,6 +15,16 @@ export const JobLogPageSchema = z
   })
   .openapi('JobLogPage');
 export const JobListQuery = z.object({
+  principal: z
+    .string()
+    .max(300)
+    .optional()
+    .openapi({
+      param: { name: 'principal', in: 'query' },
+      pattern: '^[\\x21-\\x7e]+$',
+      description: "a principal's id: a token's (`tok_…`), `<issuer>:<sub>` for a CI identity, `bootstrap`",
+      example: EXAMPLE_IDS.token,
+    }),
   status: JobStatusSchema.optional().openapi({ param: { name: 'status', in: 'query' } }),
   kind: z
     .string()

@@ -1,5 +1,6 @@
 /** GET /metrics: the service's Prometheus metrics (src/observability/metrics.ts), behind the token like any route. */
 import { createRoute, z } from '@hono/zod-openapi';
+import { requires } from '../scopes.js';
 import { router } from '../common.js';
 import { errorResponses, statusResponses } from '../problems.js';
 
@@ -7,6 +8,7 @@ export const route = createRoute({
   method: 'get',
   path: '/metrics',
   operationId: 'getMetrics',
+  security: requires('read'),
   tags: ['service'],
   summary: 'Prometheus metrics',
   description:

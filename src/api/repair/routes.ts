@@ -4,6 +4,7 @@
  */
 import { EtagHeaders } from '../preconditions.js';
 import { createRoute, type z } from '@hono/zod-openapi';
+import { requires } from '../scopes.js';
 import { attachmentKind } from '../../kinds/attachment.js';
 import { bridgeKind } from '../../kinds/bridge.js';
 import { hostKind } from '../../kinds/host.js';
@@ -44,6 +45,7 @@ function repairRoute<P extends z.ZodObject>(o: {
     method: 'post',
     path: o.path,
     operationId: o.operationId,
+    security: requires('write'),
     tags: [o.tag],
     summary: o.summary,
     description: `${o.extra} ${what}`,

@@ -1,4 +1,5 @@
 import { createRoute } from '@hono/zod-openapi';
+import { requires } from '../scopes.js';
 import { topologyKind } from '../../kinds/topology.js';
 import { acceptedResponse, PreferHeader, router } from '../common.js';
 import { mutate } from '../mutation.js';
@@ -11,6 +12,7 @@ export const route = createRoute({
   method: 'delete',
   path: '/topologies/{name}',
   operationId: 'deleteTopology',
+  security: requires('write'),
   tags: ['topologies'],
   summary: 'Delete a topology: everything it made, on every host, in one job',
   description:

@@ -1,5 +1,6 @@
 import { EtagHeaders, etagOf } from '../preconditions.js';
 import { createRoute } from '@hono/zod-openapi';
+import { requires } from '../scopes.js';
 import { hostTarget } from '../../jobs/host-target.js';
 import { hostReader } from '../../kinds/kind.js';
 import { renderTopology, topologyKind } from '../../kinds/topology.js';
@@ -13,6 +14,7 @@ export const route = createRoute({
   method: 'get',
   path: '/topologies/{name}',
   operationId: 'getTopology',
+  security: requires('read'),
   tags: ['topologies'],
   summary: 'Get a topology: its document, what was allocated, what it owns (observe=true: drift on the hosts)',
   description:

@@ -1,4 +1,5 @@
 import { createRoute } from '@hono/zod-openapi';
+import { requires } from '../scopes.js';
 import { renderTopology } from '../../kinds/topology.js';
 import { ListQuerySchema, pageOf, router } from '../common.js';
 import { errorResponses, statusResponses } from '../problems.js';
@@ -8,6 +9,7 @@ export const route = createRoute({
   method: 'get',
   path: '/topologies',
   operationId: 'listTopologies',
+  security: requires('read'),
   tags: ['topologies'],
   summary: 'List topologies',
   description:

@@ -1,4 +1,5 @@
 import { createRoute } from '@hono/zod-openapi';
+import { requires } from '../scopes.js';
 import { dryRunPlan, prepareApply } from '../../kinds/topology.js';
 import { readByKeyOrId } from '../../kinds/topology-refs.js';
 import { TopologyPlanSchema } from '../../model/topologies.js';
@@ -11,6 +12,7 @@ export const route = createRoute({
   method: 'post',
   path: '/topologies/{name}/plan',
   operationId: 'planTopology',
+  security: requires('read'),
   tags: ['topologies'],
   summary: 'Plan a topology document without applying it',
   description:
@@ -18,11 +20,11 @@ export const route = createRoute({
   request: { params: TopologyNameParam, body: documentBody },
   responses: statusResponses({
     200: { description: 'The plan', content: { 'application/json': { schema: TopologyPlanSchema } } },
+    ...errorResponses,
     // A POST: the origin guard answers it as it does a change (403), though nothing changes.
     403: mutationErrorResponses[403],
     404: mutationErrorResponses[404],
     409: mutationErrorResponses[409],
-    ...errorResponses,
     ...bodyErrorResponses,
   }),
 });

@@ -1,4 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi';
+import { requires } from '../scopes.js';
 import { insertPending, readResource, saveResource } from '../../jobs/records.js';
 import { requireSettled } from '../../kinds/refs.js';
 import { applyTopology, dryRunPlan, prepareApply, renderTopology } from '../../kinds/topology.js';
@@ -17,6 +18,7 @@ export const route = createRoute({
   method: 'put',
   path: '/topologies/{name}',
   operationId: 'applyTopology',
+  security: requires('write'),
   tags: ['topologies'],
   summary: 'Create or converge a topology (a whole container network) from its document',
   description:

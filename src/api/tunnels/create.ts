@@ -1,4 +1,5 @@
 import { createRoute } from '@hono/zod-openapi';
+import { requires } from '../scopes.js';
 import { insertPending, readResource } from '../../jobs/records.js';
 import { createTunnel, tunnelKind } from '../../kinds/tunnel.js';
 import { resolveTunnel } from '../../kinds/tunnel-resolve.js';
@@ -17,6 +18,7 @@ export const route = createRoute({
   method: 'post',
   path: '/tunnels',
   operationId: 'createTunnel',
+  security: requires('write'),
   tags: ['tunnels'],
   summary: 'Create a GRE, VXLAN or Geneve tunnel between bridges on two hosts',
   description:

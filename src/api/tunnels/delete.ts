@@ -1,4 +1,5 @@
 import { createRoute } from '@hono/zod-openapi';
+import { requires } from '../scopes.js';
 import { tunnelKind } from '../../kinds/tunnel.js';
 import { idParam, PreferHeader, acceptedResponse, router } from '../common.js';
 import { mutate } from '../mutation.js';
@@ -10,6 +11,7 @@ export const route = createRoute({
   method: 'delete',
   path: '/tunnels/{id}',
   operationId: 'deleteTunnel',
+  security: requires('write'),
   tags: ['tunnels'],
   summary: 'Delete a tunnel',
   description:

@@ -1,5 +1,6 @@
 import { EtagHeaders, etagOf } from '../preconditions.js';
 import { createRoute } from '@hono/zod-openapi';
+import { requires } from '../scopes.js';
 import { tunnelKind } from '../../kinds/tunnel.js';
 import { TunnelSchema } from '../../model/tunnels.js';
 import { idParam, router } from '../common.js';
@@ -11,6 +12,7 @@ export const route = createRoute({
   method: 'get',
   path: '/tunnels/{id}',
   operationId: 'getTunnel',
+  security: requires('read'),
   tags: ['tunnels'],
   summary: 'Get a tunnel (observe=true: both ends as the hosts have them)',
   description:

@@ -1,4 +1,5 @@
 import { createRoute } from '@hono/zod-openapi';
+import { requires } from '../scopes.js';
 import { findBridge, findHost } from '../../kinds/refs.js';
 import { tunnelKind } from '../../kinds/tunnel.js';
 import { ListQuerySchema, pageOf, router } from '../common.js';
@@ -9,6 +10,7 @@ export const route = createRoute({
   method: 'get',
   path: '/tunnels',
   operationId: 'listTunnels',
+  security: requires('read'),
   tags: ['tunnels'],
   summary: 'List tunnels (optionally those with an end on a host or bridge)',
   description: 'Tunnels in creation order, `limit` per page (follow `nextCursor`); `host` or `bridge` keep those with either end on it.',

@@ -1,4 +1,5 @@
 import { createRoute } from '@hono/zod-openapi';
+import { requires } from '../scopes.js';
 import { checkTunnelImpairment, updateTunnelLive } from '../../kinds/impairments.js';
 import { tunnelKind } from '../../kinds/tunnel.js';
 import { normalizeTunnelImpairment } from '../../model/impairments.js';
@@ -14,6 +15,7 @@ export const route = createRoute({
   method: 'patch',
   path: '/tunnels/{id}',
   operationId: 'updateTunnel',
+  security: requires('write'),
   tags: ['tunnels'],
   summary: 'Impair the tunnel or take it down, live (impairment and link only)',
   description:

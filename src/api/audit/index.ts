@@ -1,0 +1,4 @@
+import { router } from '../common.js';
+import * as list from './list.js';
+
+export const auditLog = router().route('/', list.app);
