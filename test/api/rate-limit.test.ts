@@ -83,4 +83,9 @@ describe('rate limits', async () => {
     now += 60_000;
     expect(b.take('a')).toMatchObject({ ok: true, remaining: 1 });
   });
+
+  it('a service without NETPLUMB_TOKEN (one user, loopback only) limits nothing', async () => {
+    const t = await testApp({ config: { rateLimit: { burst: 1, perSecond: 1 } } });
+    for (let i = 0; i < 5; i++) expect((await t.json('GET', '/hosts')).status).toBe(200);
+  });
 });
