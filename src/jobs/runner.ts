@@ -50,6 +50,11 @@ export interface JobContext {
   docker(hostId: string): Dockerode;
   /** Closes a host's cached connections (it was deleted). */
   forgetHost(hostId: string): Promise<void>;
+  /**
+   * Makes sure the host's dockerd reaches the Docker plugin (its socket served or forwarded there) before a job runs
+   * `docker network create`; a no-op where the service serves no plugin (tests with fake hosts).
+   */
+  servePlugin(hostId: string): Promise<void>;
   /** Runs argv on a host and logs it; a non-zero exit is returned, not thrown. */
   run(hostId: string, argv: readonly string[], opts?: { timeoutMs?: number }): Promise<BatchStepResult>;
   /** Runs named read-only commands on a host as one batch (one round trip) and logs each; results by name. */
@@ -118,7 +123,14 @@ export function toProblem(e: unknown, jobId: string): Problem {
   return problem('internal', 'the job failed unexpectedly; see its log', { jobId });
 }
 
+/** Serves the Docker plugin to a host's dockerd (src/docker-plugin.ts); set by the service that has one. */
+export interface PluginServer {
+  serve(hostId: string): Promise<void>;
+}
+
 export class JobRunner {
+  /** Where jobs get the Docker plugin served on a host (ctx.servePlugin); none: nothing to serve. */
+  pluginServer: PluginServer | null = null;
   private locks: HostLockService;
   private events = new EventEmitter();
   private running = new Map<string, Promise<void>>();
@@ -436,6 +448,7 @@ export class JobRunner {
         return this.hosts.docker(ctx.host(hostId).target);
       },
       forgetHost: (hostId) => this.hosts.forget(hostId),
+      servePlugin: async (hostId) => await this.pluginServer?.serve(hostId),
       run: async (hostId, argv, opts = {}) => {
         const { name } = ctx.host(hostId);
         const [r] = await readBatch(ctx.executor(hostId), name, [argv], opts.timeoutMs ?? STEP_TIMEOUT_MS);
