@@ -38,7 +38,13 @@ export class DockerPluginServer implements PluginServer {
             ? this.deps.logger?.warn({ component: 'docker-plugin', host: hostId, method, ms: Math.round(ms) }, error)
             : this.deps.logger?.debug({ component: 'docker-plugin', host: hostId, method, ms: Math.round(ms) }, method),
       });
-      server = createServer(getRequestListener(app.fetch));
+      const listener = getRequestListener(app.fetch);
+      server = createServer((req, res) => {
+        // dockerd's plugin client names the socket path as the Host (`%2Frun%2Fdocker%2Fplugins%2Fnetplumb.sock`),
+        // which is no URL host: the method is all the protocol needs.
+        req.headers.host = 'plugin';
+        return listener(req, res);
+      });
       // Each stream is one connection from dockerd (its plugin client keeps them alive between calls).
       server.keepAliveTimeout = 60_000;
       this.servers.set(hostId, server);

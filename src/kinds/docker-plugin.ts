@@ -334,7 +334,9 @@ export function dockerPluginBackend(deps: PluginBackendDeps, hostId: string): Do
       const givenMac = req.Interface?.MacAddress || null;
       if (existing) return givenMac ? {} : { Interface: { MacAddress: existing.data.mac } };
       const { host, bridge } = await bridgeOn(store, t, hostId);
-      const mac = givenMac ?? macFromSeed(`docker/${req.EndpointID}`);
+      // Derived from the network and the address: a container that comes back with its address (a restart, a
+      // reconnect) comes back with its MAC too, so its peers' ARP caches stay right.
+      const mac = givenMac ?? macFromSeed(`docker/${t.ref}/${address.split('/')[0]}`);
       const mtu = t.topology.data.document.networks[t.network]?.mtu ?? bridge.data.overlayMtu ?? 1500;
       const data: DockerEndpointData = {
         hostId,

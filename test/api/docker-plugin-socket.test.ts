@@ -42,7 +42,9 @@ async function served() {
   });
   await server.serve(hostId);
   const curl = async (method: string, body?: string) => {
-    const args = ['-s', '--max-time', '10', '--unix-socket', socket, '-X', 'POST', '-w', '\n%{http_code}'];
+    // As dockerd sends it: the socket path, URL-encoded, as the Host.
+    const host = `Host: ${encodeURIComponent(socket)}`;
+    const args = ['-s', '--max-time', '10', '--unix-socket', socket, '-H', host, '-X', 'POST', '-w', '\n%{http_code}'];
     if (body !== undefined) args.push('-H', 'Content-Type:', '--data-binary', body);
     const { stdout } = await run('curl', [...args, `http://plugin/${method}`]);
     const [text, code] = [stdout.slice(0, stdout.lastIndexOf('\n')), stdout.slice(stdout.lastIndexOf('\n') + 1)];
