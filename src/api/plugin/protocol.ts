@@ -1,6 +1,6 @@
 /**
  * Docker's plugin protocol (libnetwork remote driver and IPAM driver, moby libnetwork/docs/remote.md and
- * docs/ipam.md) as its own small HTTP app, served per host on /run/docker/plugins/netplumb.sock. Not part of the
+ * libnetwork/docs/ipam.md) as its own small HTTP app, served per host on /run/docker/plugins/netplumb.sock. Not part of the
  * REST API: Docker POSTs `/<Interface>.<Method>` with no Content-Type and often no body, and reads `{"Err": …}` from
  * any non-200 answer (and prints it: `docker run` shows the text). Every handler answers within its budget: dockerd's
  * plugin client has no timeout, so a handler that never answered would hang `docker run`.
