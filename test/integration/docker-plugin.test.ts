@@ -6,9 +6,14 @@
  * addresses unique across hosts, connect/disconnect cycles that leave nothing behind, the service's connections lost
  * and served again, and a dockerd restart with a --restart=always container. One sandbox world for the file.
  */
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startWorld, type World } from './harness.js';
 import { DOCKER_RECORD } from '../../src/model/docker-plugin.js';
+import { ensurePackages } from '../testbed/sandbox.js';
 
 let w: World;
 
@@ -60,6 +65,7 @@ async function pluginLeftovers(host: string) {
 }
 
 beforeAll(async () => {
+  await ensurePackages();
   w = await startWorld('dkp');
   await w.registerHosts();
   const put = await api('PUT', '/topologies/seed', DOC);
@@ -164,6 +170,48 @@ describe('netplumb as a Docker network across hosts', () => {
     expect(after).toMatch(/^10\.11\.12\.\d+$/);
     expect((await curlFrom('docker1', 'ct-a', `http://${after}/`)).stdout).toContain('Web Server #2');
   }, 240_000);
+
+  it('docker-compose (Debian 1.29) with networks: web: external: true on both hosts: services reach each other', async (ctx) => {
+    if (!existsSync('/usr/bin/docker-compose')) return ctx.skip('docker-compose is not installed (Debian package docker-compose 1.29)');
+    const dir = await mkdtemp(join(tmpdir(), 'np-compose-'));
+    const service = (image: string) =>
+      [
+        'version: "2.4"',
+        'services:',
+        '  web:',
+        `    image: ${image}`,
+        '    command: ["/bin/httpd", "-f", "-p", "80", "-h", "/www"]',
+        '    networks: [web]',
+        'networks:',
+        '  web:',
+        '    external: true',
+        '',
+      ].join('\n');
+    await writeFile(join(dir, 'one.yml'), service('web_server_1'));
+    await writeFile(join(dir, 'three.yml'), service('web_server_2'));
+    const compose = (host: string, file: string, args: string[]) =>
+      w.sb.exec(host, ['docker-compose', '-p', 'dkpc', '-f', join(dir, file), ...args], { timeoutMs: 120_000 });
+    try {
+      for (const [host, file] of [
+        ['docker1', 'one.yml'],
+        ['docker3', 'three.yml'],
+      ] as const) {
+        const up = await compose(host, file, ['up', '-d']);
+        expect(up.exitCode, up.stderr).toBe(0);
+      }
+      const one = await addressOf('docker1', 'dkpc_web_1');
+      const three = await addressOf('docker3', 'dkpc_web_1');
+      expect(one).not.toBe(three);
+      expect((await curlFrom('docker1', 'dkpc_web_1', `http://${three}/`)).stdout).toContain('Web Server #2');
+      expect((await curlFrom('docker3', 'dkpc_web_1', `http://${one}/`)).stdout).toContain('Web Server #1');
+    } finally {
+      await compose('docker1', 'one.yml', ['down']);
+      await compose('docker3', 'three.yml', ['down']);
+      await rm(dir, { recursive: true, force: true });
+    }
+    // The external network stays: compose does not own it.
+    expect((await docker('docker1', ['network', 'inspect', 'web'])).exitCode).toBe(0);
+  }, 300_000);
 
   it('docker network rm on one host removes only that host’s binding', async () => {
     for (const c of ['ct-a', 'ct-b', 'ct-r']) for (const h of ['docker1', 'docker3']) await docker(h, ['rm', '-f', c]);
