@@ -23,6 +23,7 @@ export const ADDRESS_SPACE = 'netplumb';
 /** Docker network names (what `docker network create` accepts, without a leading dash). */
 export const DockerNetworkName = z
   .string()
+  .max(64)
   .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'a Docker network name: 1-64 of [A-Za-z0-9_.-], starting with a letter or digit')
   .openapi({ example: 'web' });
 
