@@ -11,7 +11,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startWorld, type World } from './harness.js';
+import { sshHostBody, startWorld, type World } from './harness.js';
+import { hostExecutor } from '../../src/services.js';
+import { startReplica, type Replica } from '../helpers/replica-procs.js';
 import { DOCKER_RECORD } from '../../src/model/docker-plugin.js';
 import { ensurePackages } from '../testbed/sandbox.js';
 
@@ -155,6 +157,20 @@ describe('netplumb as a Docker network across hosts', () => {
     expect(again.exitCode, again.stderr).toBe(0);
   }, 240_000);
 
+  it('the SSH connection drops: the forward is bound again by itself on the new connection', async () => {
+    const executor = await hostExecutor(w.deps, 'docker1');
+    const opened = executor.stats!().connectionsOpened;
+    // The connection ends under the service (as a network drop or an sshd restart would end it).
+    (executor as unknown as { conn: { client: { end(): void } } }).conn.client.end();
+    const started = performance.now();
+    let ok = await docker('docker1', ['run', '--rm', '--network', 'web', 'web_server_1', '/bin/sh', '-c', 'exit 0'], 120_000);
+    for (let i = 0; i < 3 && ok.exitCode !== 0; i++)
+      ok = await docker('docker1', ['run', '--rm', '--network', 'web', 'web_server_1', '/bin/sh', '-c', 'exit 0'], 120_000);
+    expect(ok.exitCode, ok.stderr).toBe(0);
+    console.log(`docker run after the connection dropped: ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    expect(executor.stats!().connectionsOpened).toBeGreaterThan(opened);
+  }, 300_000);
+
   it('dockerd restarted on docker3: a --restart=always container on web comes back and is reached from docker1', async () => {
     await mustDocker('docker3', ['run', '-d', '--restart=always', '--network', 'web', '--name', 'ct-r', 'web_server_2', ...httpd]);
     const before = await addressOf('docker3', 'ct-r');
@@ -224,4 +240,60 @@ describe('netplumb as a Docker network across hosts', () => {
     expect((await docker('docker1', ['network', 'inspect', 'web'])).exitCode).not.toBe(0);
     expect(await w.deps.store.allResources(DOCKER_RECORD.address)).toEqual([]);
   }, 180_000);
+
+  it('kill -9 of the service process: containers keep traffic; after a restart docker run --network works again', async () => {
+    // Only the service process below forwards the plugin sockets from here on.
+    w.deps.plugin!.close();
+    await w.deps.hosts.closeAll();
+    const dir = await mkdtemp(join(tmpdir(), 'np-k9-'));
+    const env = { NETPLUMB_DB: join(dir, 'np.db'), NETPLUMB_RECONCILE: 'off' };
+    let svc: Replica | null = await startReplica('k9a', env);
+    const call = async (method: string, url: string, body?: unknown) => {
+      const res = await fetch(`${svc!.url}${url}`, {
+        method,
+        headers: body !== undefined ? { 'Content-Type': 'application/json' } : {},
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      });
+      return { status: res.status, text: await res.text() };
+    };
+    const run = (host: string) => docker(host, ['run', '--rm', '--network', 'k9web', 'web_server_1', '/bin/sh', '-c', 'exit 0'], 120_000);
+    try {
+      for (const h of ['docker1', 'docker3']) expect((await call('POST', '/hosts', sshHostBody(w.sb, h))).status).toBe(201);
+      const doc = {
+        networks: { web: { subnet: '10.21.0.0/24', tunnel: { type: 'vxlan' }, docker: { name: 'k9web', hosts: ['docker1', 'docker3'] } } },
+      };
+      const put = await call('PUT', '/topologies/k9', doc);
+      expect(put.status, put.text).toBe(201);
+      await mustDocker('docker1', ['run', '-d', '--network', 'k9web', '--name', 'k9-a', 'web_server_1', ...httpd]);
+      await mustDocker('docker3', ['run', '-d', '--network', 'k9web', '--name', 'k9-b', 'web_server_2', ...httpd]);
+      const b = await addressOf('docker3', 'k9-b');
+      svc.kill9();
+      await new Promise<void>((r) =>
+        svc!.proc.exitCode !== null || svc!.proc.signalCode !== null ? r() : svc!.proc.once('exit', () => r()),
+      );
+      expect((await curlFrom('docker1', 'k9-a', `http://${b}/`)).stdout).toContain('Web Server #2');
+      const down = await run('docker1');
+      expect(down.exitCode).not.toBe(0);
+      expect(down.stderr).toContain('netplumb');
+      // The restarted service serves the sockets again at start-up (from the store): no request needed.
+      svc = await startReplica('k9b', env);
+      let again = await run('docker1');
+      for (let i = 0; i < 3 && again.exitCode !== 0; i++) again = await run('docker1');
+      expect(again.exitCode, again.stderr).toBe(0);
+      expect((await run('docker3')).exitCode).toBe(0);
+      expect((await curlFrom('docker1', 'k9-a', `http://${b}/`)).stdout).toContain('Web Server #2');
+    } finally {
+      for (const [h, c] of [
+        ['docker1', 'k9-a'],
+        ['docker3', 'k9-b'],
+      ] as const)
+        await docker(h, ['rm', '-f', c]);
+      if (svc && svc.proc.exitCode === null && svc.proc.signalCode === null) {
+        const del = await call('DELETE', '/topologies/k9');
+        expect(del.status, del.text).toBe(204);
+        await svc.stop();
+      }
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 400_000);
 });
