@@ -331,7 +331,10 @@ export function dockerPluginBackend(deps: PluginBackendDeps, hostId: string): Do
         throw new PluginError(`the endpoint needs an IPv4 address of ${t.ref}'s subnet ${t.subnet} (got ${address ?? 'none'})`, 400);
       if (req.Interface?.AddressIPv6) throw new PluginError('netplumb networks are IPv4 only for Docker (leave IPv6 off)', 400);
       const existing = await endpointRecord(req.EndpointID);
-      const givenMac = req.Interface?.MacAddress || null;
+      const givenMac = req.Interface?.MacAddress ? req.Interface.MacAddress.toLowerCase() : null;
+      // It goes into the veth's command line: only a plain unicast MAC.
+      if (givenMac !== null && !/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(givenMac))
+        throw new PluginError(`the endpoint's MAC ${JSON.stringify(givenMac.slice(0, 40))} is not a MAC address`, 400);
       if (existing) return givenMac ? {} : { Interface: { MacAddress: existing.data.mac } };
       const { host, bridge } = await bridgeOn(store, t, hostId);
       // Derived from the network and the address: a container that comes back with its address (a restart, a

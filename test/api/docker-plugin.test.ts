@@ -208,6 +208,11 @@ describe('Docker plugin protocol', () => {
     expect(mac).toMatch(/^02(:[0-9a-f]{2}){5}$/);
     // With a MAC from Docker, the driver must not answer one (libnetwork refuses a changed interface).
     expect((await d1('NetworkDriver.CreateEndpoint', { NetworkID: NET_ID, EndpointID: EP(2), Interface: { Address: '10.11.12.5/24', MacAddress: '02:00:00:00:00:05' } })).body).toEqual({}); // prettier-ignore
+    const badMac = { NetworkID: NET_ID, EndpointID: EP(3), Interface: { Address: '10.11.12.6/24', MacAddress: '-x; reboot' } };
+    expect(await d1('NetworkDriver.CreateEndpoint', badMac)).toMatchObject({
+      status: 400,
+      body: { Err: expect.stringContaining('not a MAC') },
+    });
     t.world.calls = [];
     const join = await d1('NetworkDriver.Join', {
       NetworkID: NET_ID,
@@ -238,6 +243,10 @@ describe('Docker plugin protocol', () => {
         joined: true,
       }),
     );
+    // And in its picture, on its host's bridge.
+    const graph = await t.json('GET', '/topologies/seed/graph?format=mermaid');
+    expect(graph.status).toBe(200);
+    expect(await graph.text()).toContain(`docker ${EP(1).slice(0, 12)}`);
     // The job that did it is in /jobs, as any other.
     const jobs = (await (await t.json('GET', '/jobs?kind=docker.join')).json()) as { items: { status: string }[] };
     expect(jobs.items.map((j) => j.status)).toEqual(['succeeded']);
