@@ -5,11 +5,17 @@
  */
 import { readResource } from '../jobs/records.js';
 import type { JobContext } from '../jobs/runner.js';
-import { DOCKER_RECORD, PLUGIN_NAME } from '../model/docker-plugin.js';
+import { DOCKER_RECORD, PLUGIN_NAME, type DockerEndpointData } from '../model/docker-plugin.js';
 import { ProblemError } from '../model/problems.js';
 import type { DriftItem } from '../model/resource.js';
 import type { TopologyDocument } from '../model/topologies.js';
-import { createDockerNetworkArgv, dockerNetworkCommands, removeDockerNetworkArgv } from '../ops/docker-endpoints.js';
+import {
+  createDockerNetworkArgv,
+  dockerNetworkCommands,
+  endpointObserveCommands,
+  portSteps,
+  removeDockerNetworkArgv,
+} from '../ops/docker-endpoints.js';
 import { parseIpJson } from '../ops/links.js';
 import type { Store } from '../store/types.js';
 import { dockerEndpointsOf } from './docker-plugin.js';
@@ -119,26 +125,67 @@ export async function dockerMembers(store: Store, topology: string, doc: Topolog
   }));
 }
 
-/** Observe: every joined Docker endpoint's host end is there, up, and on its bridge. */
+/** Observe: every joined Docker endpoint's host end is there and on its bridge. */
 export async function observeDockerMembers(hosts: HostReader, store: Store, topology: string): Promise<DriftItem[]> {
-  const drift: DriftItem[] = [];
+  const found = await readJoined(hosts.read.bind(hosts), store, topology);
+  return found.flatMap(({ e, state }) => endpointDrift(e.data, state));
+}
+
+type Reader = (hostId: string, cmds: Record<string, readonly string[]>) => Promise<Record<string, { exitCode: number; stdout: string }>>;
+
+interface EndpointState {
+  hostEnd: boolean;
+  /** The bridge its port is on (null: none). */
+  bridge: string | null;
+}
+
+/** Every joined endpoint of the topology with what its host has (one read per host). */
+async function readJoined(read: Reader, store: Store, topology: string) {
   const joined = (await dockerEndpointsOf(store, topology)).filter((e) => e.data.joined);
   const byHost = new Map<string, typeof joined>();
   for (const e of joined) byHost.set(e.data.hostId, [...(byHost.get(e.data.hostId) ?? []), e]);
+  const out: { e: (typeof joined)[number]; state: EndpointState }[] = [];
   await Promise.all(
     [...byHost].map(async ([hostId, list]) => {
-      const cmds: Record<string, string[]> = {};
-      list.forEach((e, i) => (cmds[`${i}`] = ['ip', '-j', '-d', 'link', 'show', 'dev', e.data.hostIfname]));
-      const out = await hosts.read(hostId, cmds);
+      const cmds: Record<string, readonly string[]> = {};
       list.forEach((e, i) => {
-        const field = `docker:${e.data.network}/${e.data.hostName}/${e.data.endpointId.slice(0, 12)}:hostEnd`;
-        const r = out[`${i}`]!;
-        const link = r.exitCode === 0 ? parseIpJson(r.stdout)[0] : undefined;
-        if (!link) drift.push({ field, desired: e.data.hostIfname, actual: null });
-        else if (link.master !== undefined && link.master !== null && link.master !== e.data.bridgeName && e.data.bridgeType === 'linux')
-          drift.push({ field: `${field}:master`, desired: e.data.bridgeName, actual: link.master });
+        for (const [k, argv] of Object.entries(endpointObserveCommands(e.data))) cmds[`${i}|${k}`] = argv;
+      });
+      const r = await read(hostId, cmds);
+      list.forEach((e, i) => {
+        const link = r[`${i}|link`]!.exitCode === 0 ? parseIpJson(r[`${i}|link`]!.stdout)[0] : undefined;
+        const port = r[`${i}|port`]!;
+        const bridge = e.data.bridgeType === 'ovs' ? (port.exitCode === 0 ? port.stdout.trim() || null : null) : (link?.master ?? null);
+        out.push({ e, state: { hostEnd: !!link, bridge } });
       });
     }),
   );
-  return drift;
+  return out;
+}
+
+function endpointDrift(d: DockerEndpointData, s: EndpointState): DriftItem[] {
+  const field = `docker:${d.network}/${d.hostName}/${d.endpointId.slice(0, 12)}`;
+  if (!s.hostEnd) return [{ field: `${field}:hostEnd`, desired: d.hostIfname, actual: null }];
+  if (s.bridge !== d.bridgeName) return [{ field: `${field}:bridge`, desired: d.bridgeName, actual: s.bridge }];
+  return [];
+}
+
+/**
+ * A topology's repair, for the containers Docker joined: a host end that lost its bridge port (the bridge was made
+ * again) is put back on it. A host end that is gone is Docker's to make again (reconnect or restart the container):
+ * logged, never invented here.
+ */
+export async function repairDockerMembers(ctx: JobContext, topology: string): Promise<void> {
+  const found = await readJoined((hostId, cmds) => ctx.read(hostId, cmds), ctx.store, topology);
+  const steps = [];
+  for (const { e, state } of found) {
+    if (!state.hostEnd)
+      ctx.log(
+        e.data.hostName,
+        'info',
+        `Docker endpoint ${e.data.endpointId.slice(0, 12)}: its veth is gone; reconnect the container (Docker owns it)`,
+      );
+    else if (state.bridge !== e.data.bridgeName) steps.push(...portSteps(e.id, e.data));
+  }
+  if (steps.length) await ctx.runPlan({ steps });
 }

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { DockerEndpointData } from '../model/docker-plugin.js';
 import { ipBatch } from './attachments.js';
-import { step, vsctl, type Plan } from './plan.js';
+import { step, vsctl, type Plan, type Step } from './plan.js';
 
 /** The veth names of an endpoint: short (≤ 15 bytes), derived from Docker's EndpointID. */
 export function endpointIfnames(endpointId: string): { hostIfname: string; peerIfname: string } {
@@ -28,7 +28,6 @@ export function joinPlan(recordId: string, d: DockerEndpointData): Plan {
   const lines = [
     ['link', 'add', 'dev', d.hostIfname, 'mtu', mtu, 'type', 'veth', 'peer', 'name', d.peerIfname, 'mtu', mtu, 'address', d.mac],
     ['link', 'set', 'dev', d.hostIfname, 'alias', `netplumb:${recordId}`],
-    ...(d.bridgeType === 'linux' ? [['link', 'set', 'dev', d.hostIfname, 'master', d.bridgeName]] : []),
     ['link', 'set', 'dev', d.hostIfname, 'up'],
   ];
   const steps = [
@@ -38,34 +37,59 @@ export function joinPlan(recordId: string, d: DockerEndpointData): Plan {
       undo: ['ip', 'link', 'del', 'dev', d.hostIfname],
     }),
   ];
-  if (d.bridgeType === 'ovs') {
-    const tx = vsctl(
-      '--may-exist',
-      'add-port',
-      d.bridgeName,
-      d.hostIfname,
-      '--',
-      'set',
-      'Interface',
-      d.hostIfname,
-      `external_ids:netplumb-id=${recordId}`,
-      `external_ids:netplumb-docker-endpoint=${d.endpointId}`,
-      '--',
-      'set',
-      'Port',
-      d.hostIfname,
-      'tag=[]',
-    );
-    steps.push(
-      step(h, `port ${d.hostIfname} on OVS bridge ${d.bridgeName}`, tx, {
-        undo: vsctl('--if-exists', 'del-port', d.bridgeName, d.hostIfname),
-      }),
-    );
-  }
+  steps.push(...portSteps(recordId, d));
   // The userspace datapath does not fill in checksums the veth left to "hardware": TCP breaks without this.
   if (d.datapathType === 'netdev')
     steps.push(step(h, `tx checksum offload off on ${d.peerIfname} (netdev datapath)`, ['ethtool', '-K', d.peerIfname, 'tx', 'off']));
   return { steps };
+}
+
+/** The host end on the network's bridge (converges: also what a repair runs when the bridge lost the port). */
+export function portSteps(recordId: string, d: DockerEndpointData): Step[] {
+  const h = d.hostId;
+  if (d.bridgeType === 'linux')
+    return [
+      step(h, `${d.hostIfname} in Linux bridge ${d.bridgeName}, up`, [
+        'ip',
+        'link',
+        'set',
+        'dev',
+        d.hostIfname,
+        'master',
+        d.bridgeName,
+        'up',
+      ]),
+    ];
+  const tx = vsctl(
+    '--may-exist',
+    'add-port',
+    d.bridgeName,
+    d.hostIfname,
+    '--',
+    'set',
+    'Interface',
+    d.hostIfname,
+    `external_ids:netplumb-id=${recordId}`,
+    `external_ids:netplumb-docker-endpoint=${d.endpointId}`,
+    '--',
+    'set',
+    'Port',
+    d.hostIfname,
+    'tag=[]',
+  );
+  return [
+    step(h, `port ${d.hostIfname} on OVS bridge ${d.bridgeName}`, tx, {
+      undo: vsctl('--if-exists', 'del-port', d.bridgeName, d.hostIfname),
+    }),
+  ];
+}
+
+/** What observe reads of a joined endpoint: its host end, and (OVS) the bridge its port is on. */
+export function endpointObserveCommands(d: DockerEndpointData) {
+  return {
+    link: ['ip', '-j', '-d', 'link', 'show', 'dev', d.hostIfname],
+    port: d.bridgeType === 'ovs' ? vsctl('port-to-br', d.hostIfname) : ['true'],
+  };
 }
 
 /** Leave / DeleteEndpoint: the port and the veth, whatever is left of them (idempotent). */

@@ -229,6 +229,39 @@ describe('netplumb as a Docker network across hosts', () => {
     expect((await docker('docker1', ['network', 'inspect', 'web'])).exitCode).toBe(0);
   }, 300_000);
 
+  it('a host step that fails: docker run prints netplumb’s reason; a repair puts the bridge and Docker’s ports back', async () => {
+    const top = (await api('GET', '/topologies/seed')).body as { resources: Record<string, string> };
+    const bridge = (await api('GET', `/bridges/${top.resources['bridge:web/docker1']}`)).body as { name: string };
+    const b = await addressOf('docker3', 'ct-b');
+    const before = await pluginLeftovers('docker1');
+    // The bridge goes from under the network (by hand): Join cannot put a port on it.
+    expect((await w.sb.exec('docker1', ['ovs-vsctl', 'del-br', bridge.name])).exitCode).toBe(0);
+    const failed = await docker('docker1', ['run', '--rm', '--network', 'web', 'web_server_1', '/bin/sh', '-c', 'exit 0']);
+    expect(failed.exitCode).not.toBe(0);
+    expect(failed.stderr).toMatch(/netplumb: docker\.join failed on the host \(job job_[a-z2-7]+\): .*no bridge named/);
+    // Observe sees ct-a's port gone; the failed Join left nothing behind (its veth undone).
+    const drift = ((await api('GET', '/topologies/seed?observe=true')).body as { observed: { drift: { field: string }[] } }).observed.drift;
+    expect(drift.map((d) => d.field)).toContainEqual(expect.stringMatching(/^docker:web\/docker1\/[0-9a-f]{12}:bridge$/));
+    expect((await pluginLeftovers('docker1')).links).toBe(before.links);
+    const repaired = await api('POST', '/topologies/seed/repair');
+    expect(repaired.status, JSON.stringify(repaired.body)).toBe(200);
+    expect(((await api('GET', '/topologies/seed?observe=true')).body as { observed: { drift: unknown[] } }).observed.drift).toEqual([]);
+    // The bridge is new: the first packets may go while its ports and tunnel settle (tried a few times, 10 s each).
+    let answer = '';
+    for (let i = 0; i < 5 && !answer.includes('Web Server #2'); i++) answer = (await curlFrom('docker1', 'ct-a', `http://${b}/`)).stdout;
+    if (!answer.includes('Web Server #2')) {
+      // What the host has, for the failure message.
+      const pid = String(await pidOf('docker1', 'ct-a'));
+      console.log((await w.sb.exec('docker1', ['ovs-vsctl', 'show'])).stdout);
+      console.log((await w.sb.exec('docker1', ['nsenter', '-t', pid, '-n', 'ip', 'neigh'])).stdout);
+      console.log((await w.sb.exec('docker1', ['nsenter', '-t', pid, '-n', 'ping', '-c', '2', '-W', '1', b])).stdout);
+      console.log((await w.sb.exec('docker1', ['ip', '-d', 'link', 'show'])).stdout);
+    }
+    expect(answer).toContain('Web Server #2');
+    const ok = await docker('docker1', ['run', '--rm', '--network', 'web', 'web_server_1', '/bin/sh', '-c', 'exit 0']);
+    expect(ok.exitCode, ok.stderr).toBe(0);
+  }, 240_000);
+
   it('docker network rm on one host removes only that host’s binding', async () => {
     for (const c of ['ct-a', 'ct-b', 'ct-r']) for (const h of ['docker1', 'docker3']) await docker(h, ['rm', '-f', c]);
     await mustDocker('docker3', ['network', 'rm', 'web']);
