@@ -232,7 +232,8 @@ describe('netplumb as a Docker network across hosts', () => {
   it('a host step that fails: docker run prints netplumb’s reason; a repair puts the bridge and Docker’s ports back', async () => {
     const top = (await api('GET', '/topologies/seed')).body as { resources: Record<string, string> };
     const bridge = (await api('GET', `/bridges/${top.resources['bridge:web/docker1']}`)).body as { name: string };
-    const b = await addressOf('docker3', 'ct-b');
+    // ct-r: the --restart=always container on docker3 (ct-b stopped with the dockerd restart above).
+    const b = await addressOf('docker3', 'ct-r');
     const before = await pluginLeftovers('docker1');
     // The bridge goes from under the network (by hand): Join cannot put a port on it.
     expect((await w.sb.exec('docker1', ['ovs-vsctl', 'del-br', bridge.name])).exitCode).toBe(0);
