@@ -47,6 +47,8 @@ export interface AppDeps {
   coordination: Coordination;
   /** Metrics, structured logs and traces of this app (src/observability/). */
   obs: Observability;
+  /** The Docker plugin's sockets on the hosts (src/docker-plugin.ts): served again at start-up, closed at shutdown. */
+  plugin?: { serveKnownHosts(): Promise<void>; close(): void };
   /**
    * How accepted jobs run. `background` (a service process): started at once, answered when done or when the wait
    * ends, running on after it. `invocation` (a serverless function, src/lambda.ts): a job asked for asynchronously is

@@ -66,6 +66,8 @@ const sweep = async () => {
 void sweep();
 const sweeper = setInterval(() => void sweep(), 3600_000).unref();
 const app = createApp(deps);
+// Hosts whose dockerd has netplumb networks get the plugin's socket back (forwarded again over SSH).
+void deps.plugin?.serveKnownHosts();
 // Hosts converge back by themselves: failed hosts re-probed, unknown outcomes resolved, drift repaired, containers re-attached.
 const reconciler = config.reconcile.enabled ? startLeadingReconciler(deps, { intervalMs: config.reconcile.intervalMs }) : null;
 
@@ -135,6 +137,7 @@ async function shutdown(sig: string) {
   if ('closeAllConnections' in server) server.closeAllConnections();
   const cleanedUp = settlesWithin(
     (async () => {
+      deps.plugin?.close();
       await deps.hosts.closeAll();
       if (!(await deps.storage.flush())) {
         const lost = deps.storage

@@ -16,6 +16,7 @@ import { FaultTolerantStore } from './store/fault-tolerant.js';
 import { localCoordination, type Coordination } from './store/coordination.js';
 import { timedStore } from './store/timed.js';
 import { createObservability, type Observability } from './observability/index.js';
+import { DockerPluginServer } from './docker-plugin.js';
 
 /**
  * Real connections: a LocalExecutor, or one persistent SSH connection that also carries Docker. keyDir:
@@ -59,6 +60,9 @@ export async function createDeps(
   );
   const hosts = new HostPool(connections ?? realConnections({ keyDir: config.keyDir, warn }), obs.exec);
   const runner = new JobRunner(store, hosts, obs, coordination, { lockWaitMs: config.lockWaitMs });
+  // netplumb as Docker's network and IPAM plugin: served to a host's dockerd when a topology publishes a network there.
+  const plugin = new DockerPluginServer({ store, runner, hosts, logger: log });
+  runner.pluginServer = plugin;
   // Secrets already stored must be redacted from logs too.
   for (const h of await store.allResources('host')) if (typeof h.secret?.privateKey === 'string') runner.addSecret(h.secret.privateKey);
   if (config.token) runner.addSecret(config.token);
@@ -86,7 +90,7 @@ export async function createDeps(
       return { writable: h.writable, pendingWrites: h.pendingWrites };
     },
   });
-  return { store, runner, hosts, config, storage: store, coordination, obs, lifecycle: { draining: false } };
+  return { store, runner, hosts, config, storage: store, coordination, obs, plugin, lifecycle: { draining: false } };
 }
 
 async function readableHosts(store: Store) {

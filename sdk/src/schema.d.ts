@@ -2036,6 +2036,7 @@ export interface components {
             mtu?: number;
             /** @default [] */
             members?: components["schemas"]["TopologyMember"][];
+            docker?: components["schemas"]["TopologyDocker"];
         };
         TopologyMember: {
             /**
@@ -2079,6 +2080,19 @@ export interface components {
             vlan?: number;
             impairment?: components["schemas"]["AttachmentImpairment"] & unknown;
             link?: components["schemas"]["LinkState"] & unknown;
+        };
+        /** @description publish the network to Docker on every host it spans (`docker run --network <name>`): netplumb is its network and IPAM driver; needs an IPv4 subnet */
+        TopologyDocker: {
+            /**
+             * @description the Docker network made on every host of the network (`docker run --network <name>`)
+             * @example web
+             */
+            name: string;
+            /**
+             * @description hosts that get the network besides those with members (their bridge and tunnels are made for it)
+             * @default []
+             */
+            hosts?: string[];
         };
         TopologyPlan: {
             name: string;
@@ -2167,6 +2181,22 @@ export interface components {
             };
             /** @description host names */
             hosts: string[];
+            /** @description containers Docker joined to the topology's published networks (`docker run --network`), on any host */
+            dockerMembers?: {
+                host: string;
+                network: string;
+                dockerNetwork: string;
+                endpointId: string;
+                /**
+                 * @description IPv4 or IPv6 address with prefix length
+                 * @example 10.11.12.100/24
+                 */
+                address: string;
+                /** @example 02:42:0a:0b:0c:64 */
+                mac: string;
+                hostIfname: string;
+                joined: boolean;
+            }[];
             labels: {
                 [key: string]: string;
             };

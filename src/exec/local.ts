@@ -1,4 +1,8 @@
 import { spawn } from 'node:child_process';
+import { mkdir, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:net';
+import { dirname } from 'node:path';
+import type { Duplex } from 'node:stream';
 import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
 import { signalNumber } from './signals.js';
@@ -149,7 +153,27 @@ export class LocalExecutor implements Executor {
   }
 
   async close(): Promise<void> {
-    // Nothing to release: each run owns its process.
+    // Each run owns its process; the sockets it serves stop.
+    const servers = [...this.sockets.values()];
+    this.sockets.clear();
+    await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+  }
+
+  private readonly sockets = new Map<string, Server>();
+
+  async serveUnixSocket(path: string, onStream: (stream: Duplex) => void): Promise<void> {
+    if (this.sockets.has(path)) return;
+    await mkdir(dirname(path), { recursive: true });
+    await rm(path, { force: true });
+    const server = createServer((socket) => onStream(socket));
+    this.sockets.set(path, server);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (e) => {
+        this.sockets.delete(path);
+        reject(e);
+      });
+      server.listen(path, () => resolve());
+    });
   }
 }
 

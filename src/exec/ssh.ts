@@ -85,6 +85,8 @@ interface Connection {
   alive: boolean;
   /** Channels open on it: ended when the connection is lost, so nothing waits on a dead one. */
   readonly channels: Set<ClientChannel>;
+  /** Unix sockets forwarded on it (or being bound), by path. */
+  binds?: Map<string, Promise<void>>;
 }
 
 /**
@@ -105,6 +107,10 @@ export class SshExecutor implements Executor {
   private readonly clients = new Set<Client>();
   private connectionsOpened = 0;
   private readonly sessions: ShellSessionPool;
+  /** Unix sockets served on the host over stream-local forwarding (path → who takes each connection). */
+  private readonly forwards = new Map<string, (stream: Duplex) => void>();
+  private closed = false;
+  private rebindTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly config: SshExecutorConfig) {
     this.port = config.port ?? 22;
@@ -284,6 +290,8 @@ export class SshExecutor implements Executor {
 
   /** Ends the connection and its shell sessions. A later run connects again. */
   async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.rebindTimer);
     this.sessions.close();
     const clients = [...this.clients];
     const live = this.conn;
@@ -386,6 +394,52 @@ export class SshExecutor implements Executor {
     }
   }
 
+  /**
+   * Serves `path` on the host over OpenSSH's streamlocal-forward@openssh.com: sshd listens there and each
+   * connection arrives as a channel. The stale socket file is removed first (sshd's StreamLocalBindUnlink is off
+   * by default); the forward is bound again on every new connection (and a lost connection is retried while any
+   * socket is served).
+   */
+  async serveUnixSocket(path: string, onStream: (stream: Duplex) => void): Promise<void> {
+    this.forwards.set(path, onStream);
+    this.closed = false;
+    await this.bindForward(await this.connection(), path);
+  }
+
+  /** Binds the forward once per connection (callers share the attempt; a failed one is tried again next time). */
+  private bindForward(conn: Connection, path: string): Promise<void> {
+    const binds = (conn.binds ??= new Map<string, Promise<void>>());
+    let p = binds.get(path);
+    if (!p) {
+      p = this.bindForwardNow(conn, path);
+      binds.set(path, p);
+      p.catch(() => binds.delete(path));
+    }
+    return p;
+  }
+
+  private async bindForwardNow(conn: Connection, path: string): Promise<void> {
+    const dir = path.slice(0, path.lastIndexOf('/')) || '/';
+    const r = await this.run(['sh', '-c', 'mkdir -p -- "$1" && rm -f -- "$2"', 'sh', dir, path], { timeoutMs: 10_000 });
+    if (r.exitCode !== 0) throw new Error(`${this.target}: cannot prepare ${path}: ${r.stderr.trim()}`);
+    await new Promise<void>((resolve, reject) =>
+      conn.client.openssh_forwardInStreamLocal(path, (err) =>
+        err ? reject(new Error(`${this.target}: sshd refused to forward ${path}: ${err.message}`)) : resolve(),
+      ),
+    );
+  }
+
+  /** While sockets are served, a lost connection is made again (with a pause): dockerd needs the plugin back. */
+  private scheduleRebind(): void {
+    if (this.closed || !this.forwards.size || this.rebindTimer) return;
+    this.rebindTimer = setTimeout(() => {
+      this.rebindTimer = undefined;
+      if (this.closed || this.conn?.alive) return;
+      this.connection().catch(() => this.scheduleRebind());
+    }, 2000);
+    this.rebindTimer.unref();
+  }
+
   /** The live connection, or one being made: concurrent callers share a single attempt. */
   private connection(): Promise<Connection> {
     if (this.conn?.alive) return Promise.resolve(this.conn);
@@ -431,6 +485,14 @@ export class SshExecutor implements Executor {
         this.conn = conn;
         this.connectionsOpened++;
         resolve(conn);
+        // A connection that came back serves the forwarded sockets again.
+        for (const path of this.forwards.keys()) void this.bindForward(conn, path).catch(() => this.scheduleRebind());
+      });
+      // A connection to a forwarded socket on the host: handed to whoever serves that path.
+      client.on('unix connection', (info, accept, rejectIt) => {
+        const serve = this.forwards.get(info.socketPath);
+        if (!serve) return rejectIt();
+        serve(accept());
       });
       // Always handled: a dropped connection must never crash the process.
       client.on('error', (err: Error & { level?: string }) => {
@@ -443,6 +505,7 @@ export class SshExecutor implements Executor {
       client.on('close', () => {
         this.drop(conn);
         this.clients.delete(client);
+        if (settled) this.scheduleRebind();
         fail(mismatch ?? new ExecError('host-unreachable', `cannot reach ${this.target}: connection closed during handshake`));
       });
 

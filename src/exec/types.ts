@@ -1,4 +1,5 @@
 /** What every executor (local, SSH) offers: run one argv, never a shell string. */
+import type { Duplex } from 'node:stream';
 import type { BatchOptions, BatchResult, BatchStep } from './batch.js';
 
 export interface RunOptions {
@@ -28,6 +29,12 @@ export interface Executor {
   runBatch?(steps: readonly BatchStep[], opts?: BatchOptions): Promise<BatchResult>;
   /** Releases connections. The executor may be used again afterwards (it reconnects). */
   close(): Promise<void>;
+  /**
+   * Serves a unix socket at `path` on the host: every connection made to it there arrives as a stream here. Local:
+   * a listening socket; SSH: OpenSSH stream-local forwarding on the connection, bound again whenever the connection
+   * comes back. A stale socket file at `path` is removed first. Optional: an executor without it serves none.
+   */
+  serveUnixSocket?(path: string, onStream: (stream: Duplex) => void): Promise<void>;
   /** What its connection is doing now: for metrics, and for diagnostics of a stalled job (an executor without a connection has none). */
   stats?(): ExecutorStats;
 }

@@ -25,6 +25,8 @@ import { boundedWait, shownWait, WaitBoard, WaitTimeoutError, withWaitBoard, typ
 
 /** How long a job waits for its host locks before it fails with a timeout (a queue behind long jobs is normal). */
 export const LOCK_WAIT_MS = 600_000;
+/** Jobs that take no resource lock (see resourceKeys): a Docker endpoint's own veth and port. */
+const DOCKER_ENDPOINT_JOBS = new Set(['docker.join', 'docker.leave']);
 
 export interface JobRunnerOptions {
   /** The longest a job waits for its host locks. Default LOCK_WAIT_MS. */
@@ -50,6 +52,11 @@ export interface JobContext {
   docker(hostId: string): Dockerode;
   /** Closes a host's cached connections (it was deleted). */
   forgetHost(hostId: string): Promise<void>;
+  /**
+   * Makes sure the host's dockerd reaches the Docker plugin (its socket served or forwarded there) before a job runs
+   * `docker network create`; a no-op where the service serves no plugin (tests with fake hosts).
+   */
+  servePlugin(hostId: string): Promise<void>;
   /** Runs argv on a host and logs it; a non-zero exit is returned, not thrown. */
   run(hostId: string, argv: readonly string[], opts?: { timeoutMs?: number }): Promise<BatchStepResult>;
   /** Runs named read-only commands on a host as one batch (one round trip) and logs each; results by name. */
@@ -118,7 +125,14 @@ export function toProblem(e: unknown, jobId: string): Problem {
   return problem('internal', 'the job failed unexpectedly; see its log', { jobId });
 }
 
+/** Serves the Docker plugin to a host's dockerd (src/docker-plugin.ts); set by the service that has one. */
+export interface PluginServer {
+  serve(hostId: string): Promise<void>;
+}
+
 export class JobRunner {
+  /** Where jobs get the Docker plugin served on a host (ctx.servePlugin); none: nothing to serve. */
+  pluginServer: PluginServer | null = null;
   private locks: HostLockService;
   private events = new EventEmitter();
   private running = new Map<string, Promise<void>>();
@@ -302,6 +316,10 @@ export class JobRunner {
 
   /** The lock keys of a job's resource: `resource:<id>`, and `topology:<name>` of the topology it is or belongs to. */
   private async resourceKeys(job: JobRecord): Promise<string[]> {
+    // A Docker endpoint's join or leave is listed under its topology but changes only its own veth and port (disjoint
+    // by construction, like attachments under a shared host lock): containers joining one network do not queue
+    // behind each other, nor behind the topology, whose own jobs hold its hosts exclusively.
+    if (DOCKER_ENDPOINT_JOBS.has(job.kind)) return [];
     const keys = [`resource:${job.resource.id}`];
     const record = await this.store.getResource(job.resource.id).catch(() => null);
     const data = record?.data;
@@ -464,6 +482,7 @@ export class JobRunner {
         return this.hosts.docker(ctx.host(hostId).target);
       },
       forgetHost: (hostId) => this.hosts.forget(hostId),
+      servePlugin: async (hostId) => await this.pluginServer?.serve(hostId),
       run: async (hostId, argv, opts = {}) => {
         const { name } = ctx.host(hostId);
         const [r] = await readBatch(ctx.executor(hostId), name, [argv], opts.timeoutMs ?? STEP_TIMEOUT_MS);

@@ -20,6 +20,7 @@ import { overlayMtu } from '../ops/tunnels.js';
 import type { Store } from '../store/types.js';
 import { resolveDatapath } from './bridge.js';
 import type { TypedResource } from './kind.js';
+import { DOCKER_RECORD } from '../model/docker-plugin.js';
 import { interfaceNamesIn, readNamedInterfaces } from './refs.js';
 import { kernelGap } from './tunnel-resolve.js';
 
@@ -219,6 +220,7 @@ export async function resolveTopology(
   const usedKeys = await keysInUse(store, name);
   const ifnameCount = new Map<string, number>(); // per target: how many networks gave it an interface
 
+  const dockerNames = await dockerNamesOfOthers(store, name);
   for (const [network, net] of Object.entries(doc.networks)) {
     const at = `/networks/${network}`;
     // Members, grouped by host in document order.
@@ -227,6 +229,23 @@ export async function resolveTopology(
       const h = host(m.host, `${at}/members/${i}/host`);
       if (h && !memberHosts.includes(h.id)) memberHosts.push(h.id);
     });
+    // Published to Docker: its hosts get the bridge (and tunnels) even without members; a name per host, one network.
+    if (net.docker) {
+      net.docker.hosts.forEach((hn, i) => {
+        const h = host(hn, `${at}/docker/hosts/${i}`);
+        if (h && !memberHosts.includes(h.id)) memberHosts.push(h.id);
+      });
+      if (!net.subnet || ipFamily(net.subnet) !== 4)
+        errors.push({
+          pointer: `${at}/docker`,
+          detail: 'a network published to Docker needs an IPv4 subnet (Docker takes its addresses from it)',
+        });
+      if (!memberHosts.length)
+        errors.push({ pointer: `${at}/docker/hosts`, detail: 'name the hosts that get the Docker network (or give the network members)' });
+      const clash = dockerNames.get(net.docker.name);
+      if (clash) errors.push({ pointer: `${at}/docker/name`, detail: `Docker network ${net.docker.name} is already ${clash}'s` });
+      dockerNames.set(net.docker.name, `network ${network}`);
+    }
     if (net.mesh !== 'full') {
       const hub = host(net.mesh.hub, `${at}/mesh/hub`);
       if (hub && !memberHosts.includes(hub.id))
@@ -259,8 +278,14 @@ export async function resolveTopology(
 
     // Addresses: given ones first (they must be inside the subnet and unique), then the pool for the rest.
     const taken = new Set<string>();
+    // Addresses Docker containers hold on this network (the plugin's leases): the one ledger across hosts.
+    const dockerHeld = await dockerLeases(store, name, network);
     const take = (cidr: string, pointer: string): boolean => {
       const ip = cidr.split('/')[0]!;
+      if (dockerHeld.has(ip)) {
+        errors.push({ pointer, detail: `${ip} is held by a Docker container on network ${network}` });
+        return false;
+      }
       if (taken.has(ip)) {
         errors.push({ pointer, detail: `${ip} is taken twice in network ${network}` });
         return false;
@@ -286,8 +311,10 @@ export async function resolveTopology(
         errors.push({ pointer, detail: 'no address given and the network has no subnet to take one from' });
         return null;
       }
-      for (let r = pool.next(); !r.done; r = pool.next())
-        if (!taken.has(r.value.split('/')[0]!)) return (taken.add(r.value.split('/')[0]!), r.value);
+      for (let r = pool.next(); !r.done; r = pool.next()) {
+        const ip = r.value.split('/')[0]!;
+        if (!taken.has(ip) && !dockerHeld.has(ip)) return (taken.add(ip), r.value);
+      }
       errors.push({ pointer, detail: `the subnet ${net.subnet} has no free address left (pool too small)` });
       return null;
     };
@@ -536,4 +563,21 @@ export function topologyData(name: string, doc: TopologyDocument, desired: Desir
   const owned: Record<string, string> = {};
   for (const d of [...desired.bridges, ...desired.tunnels, ...desired.attachments]) owned[d.slot] = d.id;
   return { name, document: doc, allocations: desired.allocations, owned, hosts: desired.hosts, labels: doc.labels };
+}
+
+/** Addresses the Docker plugin leased on a topology network (kept out of the pool, and refused when given). */
+async function dockerLeases(store: Store, topology: string, network: string): Promise<Set<string>> {
+  const recs = await store.allResources(DOCKER_RECORD.address, { topology, network });
+  return new Set(recs.map((r) => String((r.data as { address: unknown }).address)));
+}
+
+/** Docker network names other topologies publish (a name is one network on every host that has it). */
+async function dockerNamesOfOthers(store: Store, name: string): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (const t of await readAll(store, 'topology')) {
+    if (t.data.name === name) continue;
+    for (const [n, net] of Object.entries(t.data.document.networks))
+      if (net.docker) out.set(net.docker.name, `topology ${t.data.name}'s network ${n}`);
+  }
+  return out;
 }

@@ -44,6 +44,7 @@ import { tunnelKind } from './tunnel.js';
 import { attachmentState, impairmentDetachSteps, trafficControlFacts } from './impairments.js';
 import { attachmentImpairmentSteps } from '../ops/impairments.js';
 import type { TrafficControlFacts } from '../model/impairments.js';
+import { dockerBindings, dockerMembers, observeDockerMembers, removeDockerNetworks, syncDockerNetworks } from './topology-docker.js';
 
 // ---- what the hosts have (read before planning; one batch per host)
 
@@ -448,6 +449,11 @@ export async function applyTopology(
   let phase1Done = false;
   try {
     if (!diff.changes.length) {
+      await syncDockerNetworks(
+        ctx,
+        await dockerBindings(ctx.store, topology.data.name, topology.data.document, previousOwned),
+        await dockerBindings(ctx.store, topology.data.name, doc, previousOwned),
+      );
       await ctx.store.tx(async () => {
         await refreshDerived(ctx.store, desired);
         await saveResource(ctx.store, topology, { data: topologyData(topology.data.name, doc, desired), state: 'ready' });
@@ -471,6 +477,13 @@ export async function applyTopology(
       for (const c of diff.changes) if (c.action !== 'delete') owned[c.slot] = c.desired!.id;
       await saveResource(ctx.store, topology, { data: { ...topologyData(topology.data.name, doc, desired), owned } });
     });
+    // Docker: the networks the document publishes, on the hosts that now have its bridges (before 3 removes any).
+    const ownedNow = (await readByKeyOrId(ctx.store, topologyId))?.data.owned ?? previousOwned;
+    await syncDockerNetworks(
+      ctx,
+      await dockerBindings(ctx.store, topology.data.name, topology.data.document, previousOwned),
+      await dockerBindings(ctx.store, topology.data.name, doc, ownedNow),
+    );
     // 3. What the document no longer has.
     if (built.remove.steps.length) await ctx.runPlan(built.remove);
     await ctx.store.tx(async () => {
@@ -551,6 +564,12 @@ async function removeTopology(ctx: JobContext, topology: TypedResource<'topology
     if (rec.type === 'attachment')
       changes.push({ kind: 'attachment', action: 'delete', slot, desired: null, current: parseRecord('attachment', rec), fields: [] });
   }
+  // Docker refuses to remove a network containers still use: that stops the delete before anything is gone.
+  await removeDockerNetworks(
+    ctx,
+    await dockerBindings(ctx.store, topology.data.name, topology.data.document, topology.data.owned),
+    topology.data.name,
+  );
   const facts = await readFacts(ctx, changes);
   await ctx.runPlan(buildPlan(changes, facts, false).remove);
   await ctx.store.tx(async () => {
@@ -586,6 +605,7 @@ async function observeTopology(hosts: HostReader, store: Store, topology: TypedR
       drift.push(...items.map((d) => ({ ...d, field: `${slot}:${d.field}` })));
     }),
   );
+  drift.push(...(await observeDockerMembers(hosts, store, topology.data.name)));
   return { observedAt: new Date().toISOString(), drift, resources: Object.keys(topology.data.owned).length };
 }
 
@@ -598,6 +618,7 @@ export async function renderTopology(store: Store, t: TypedResource<'topology'>)
     allocations: t.data.allocations,
     resources: t.data.owned,
     hosts: t.data.hosts.map((h) => names.get(h) ?? h),
+    dockerMembers: await dockerMembers(store, t.data.name, t.data.document),
     labels: t.data.labels,
     state: t.state,
     jobId: t.jobId,

@@ -10,6 +10,7 @@ import { DriftSchema, ResourceStateSchema } from './resource.js';
 import { TUNNEL_TYPES } from './tunnels.js';
 import { AttachmentImpairmentSchema, LinkStateSchema } from './impairments.js';
 import { CidrOut, MacOut, Timestamp } from './formats.js';
+import { TopologyDockerSchema } from './docker-plugin.js';
 
 /** Topology and network names: they name derived objects, so they are short and plain. */
 export const TopologyName = z
@@ -97,6 +98,10 @@ export const TopologyNetworkSchema = z
       }),
     mtu: Mtu.optional().openapi({ description: "members' MTU; default: the overlay MTU of the network's tunnels (1500 without tunnels)" }),
     members: z.array(TopologyMemberSchema).max(1024).default([]),
+    docker: TopologyDockerSchema.optional().openapi({
+      description:
+        'publish the network to Docker on every host it spans (`docker run --network <name>`): netplumb is its network and IPAM driver; needs an IPv4 subnet',
+    }),
   })
   .strict()
   .openapi('TopologyNetwork');
@@ -203,6 +208,21 @@ export const TopologySchema = z
     allocations: AllocationsSchema,
     resources: z.record(z.string(), z.string()).openapi({ description: 'slot → resource id of everything it owns' }),
     hosts: z.array(z.string()).openapi({ description: 'host names' }),
+    dockerMembers: z
+      .array(
+        z.object({
+          host: z.string(),
+          network: z.string(),
+          dockerNetwork: z.string(),
+          endpointId: z.string(),
+          address: CidrOut,
+          mac: MacOut,
+          hostIfname: z.string(),
+          joined: z.boolean(),
+        }),
+      )
+      .optional()
+      .openapi({ description: "containers Docker joined to the topology's published networks (`docker run --network`), on any host" }),
     labels: z.record(z.string(), z.string()),
     state: ResourceStateSchema,
     jobId: idSchema('job').nullable(),

@@ -159,6 +159,24 @@ describe('sandbox testbed', () => {
     }
   }, 60_000);
 
+  it('each host’s sshd and dockerd see the host’s own /run/docker/plugins (where a forwarded plugin socket lands)', async () => {
+    for (const h of sb.hosts) {
+      const kh = await knownHostsFor(h.name);
+      const r = await ssh(h.name, kh, `touch /run/docker/plugins/probe-${h.name}`);
+      expect(r.exitCode, r.stderr).toBe(0);
+    }
+    for (const h of sb.hosts) {
+      const own = await fs.readdir(path.join(h.stateDir, 'plugins'));
+      expect(own).toEqual([`probe-${h.name}`]);
+      // dockerd's view of the path, through its own mount namespace
+      const dockerdPid = (await fs.readFile(path.join(h.stateDir, 'docker', 'dockerd.pid'), 'utf8')).trim();
+      expect(await fs.readdir(`/proc/${dockerdPid}/root/run/docker/plugins`)).toEqual([`probe-${h.name}`]);
+      await fs.rm(path.join(h.stateDir, 'plugins', `probe-${h.name}`));
+    }
+    // this machine's own view stays untouched
+    expect(existsSync(`/run/docker/plugins/probe-${sb.hosts[0]!.name}`)).toBe(false);
+  }, 60_000);
+
   it('refuses a host whose key does not match known_hosts', async () => {
     const f = path.join(tmp, 'wrong_known_hosts');
     // docker3's key listed under docker1's address

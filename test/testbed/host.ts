@@ -8,7 +8,7 @@ import { closeSync, existsSync, openSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
-import { hostEnv, hostPaths, type HostRecord, type ManifestWriter } from './manifest.js';
+import { hostEnv, hostPaths, preparePluginsDir, withOwnPluginsDir, type HostRecord, type ManifestWriter } from './manifest.js';
 import { linkHost, type RouterPlan } from './network.js';
 import { must, tail, waitFor } from './run.js';
 import { setUpSshd } from './sshd.js';
@@ -48,20 +48,27 @@ export async function buildHost(w: ManifestWriter, h: HostRecord, ctx: BuildHost
 }
 
 /** How the launched dockerd ended, once it has (set by the child's events). */
-interface DockerdLaunch {
+export interface DockerdLaunch {
   exited: string | undefined;
 }
 
 async function startDockerd(w: ManifestWriter, h: HostRecord, log: (s: string) => void): Promise<DockerdLaunch> {
   const P = hostPaths(h.dir);
-  const ns = h.netns;
-  const launch: DockerdLaunch = { exited: undefined };
   await fs.mkdir(P.dockerRoot, { recursive: true });
   await fs.mkdir(P.dockerExec, { recursive: true });
   // our own (empty) config file, so /etc/docker/daemon.json on this machine cannot interfere
   await fs.writeFile(P.dockerConfig, '{}\n');
   await w.record((m) => m.daemons.push({ host: h.name, kind: 'dockerd', pidFiles: [P.dockerPid, P.dockerLaunchPid], match: h.dir + '/' }));
   log(`${h.name}: starting dockerd`);
+  return await launchDockerd(h);
+}
+
+/** Starts the host's dockerd (again: a restart keeps its data root, containers with --restart come back). */
+export async function launchDockerd(h: HostRecord): Promise<DockerdLaunch> {
+  const P = hostPaths(h.dir);
+  const ns = h.netns;
+  const launch: DockerdLaunch = { exited: undefined };
+  await preparePluginsDir(P.plugins);
   const argv = [
     `--net=/run/netns/${ns}`,
     'dockerd',
@@ -88,8 +95,13 @@ async function startDockerd(w: ManifestWriter, h: HostRecord, log: (s: string) =
   const logFd = openSync(P.dockerLog, 'a');
   try {
     // dockerd does not daemonize: detach it from us (new session) so it outlives this process.
-    // nsenter execs dockerd in place, so the pid is dockerd's.
-    const child = spawn('nsenter', argv, { detached: true, stdio: ['ignore', logFd, logFd], env: daemonEnv() });
+    // unshare, sh and nsenter each exec the next in place, so the pid is dockerd's. Its own mount namespace holds
+    // the host's plugins directory on /run/docker/plugins.
+    const child = spawn('unshare', ['-m', '--propagation', 'private', ...withOwnPluginsDir(P.plugins, ['nsenter', ...argv])], {
+      detached: true,
+      stdio: ['ignore', logFd, logFd],
+      env: daemonEnv(),
+    });
     child.on('error', (e) => (launch.exited = e.message));
     child.on('exit', (code, sig) => (launch.exited = `exit ${code ?? sig}`));
     child.unref();
@@ -158,6 +170,15 @@ async function startOvs(w: ManifestWriter, h: HostRecord, log: (s: string) => vo
   await must(['ip', '-n', ns, 'link', 'set', 'br-phy', 'up']);
   await must(['ip', '-n', ns, 'route', 'add', 'default', 'via', h.underlayGw, 'dev', 'br-phy']);
   if (h.underlayGw6) await must(['ip', '-n', ns, '-6', 'route', 'add', 'default', 'via', h.underlayGw6, 'dev', 'br-phy']);
+}
+
+/** Waits for a (re)started dockerd to answer, failing early if it exited. */
+export async function waitForDockerd(h: HostRecord, dockerd: DockerdLaunch): Promise<void> {
+  const P = hostPaths(h.dir);
+  await waitFor(`dockerd of ${h.name}`, 60_000, async () => {
+    if (dockerd.exited) throw new Error(`dockerd exited (${dockerd.exited}):\n${await tail(P.dockerLog)}`);
+    return (await dockerPing(P.dockerSock)) ? true : undefined;
+  });
 }
 
 /** Waits for dockerd to answer (failing early if it exited), then imports the web_server images. */

@@ -132,7 +132,27 @@ export function hostPaths(dir: string) {
     hostKey: path.join(ssh, 'host_key'),
     sshdPid: path.join(ssh, 'sshd.pid'),
     sshdLog: path.join(ssh, 'sshd.log'),
+    /** Seen as /run/docker/plugins by the host's dockerd and sshd (their own mount namespace): where plugins' sockets land. */
+    plugins: path.join(dir, 'plugins'),
   };
+}
+
+/** Where dockerd looks for plugin sockets. */
+export const PLUGINS_MOUNT = '/run/docker/plugins';
+
+/**
+ * argv that runs `argv` with the host's own plugins directory bind-mounted on /run/docker/plugins. Must run in a mount
+ * namespace of its own (under `ip netns exec`, or `unshare -m`): the bind mount stays there, and every host's dockerd
+ * finds only its own netplumb.sock (the one sshd forwards for it).
+ */
+export function withOwnPluginsDir(pluginsDir: string, argv: string[]): string[] {
+  return ['sh', '-c', `mount --bind "$1" ${PLUGINS_MOUNT} && shift && exec "$@"`, 'sh', pluginsDir, ...argv];
+}
+
+/** The directories withOwnPluginsDir needs: the host's own, and the mount point (empty in this machine's view). */
+export async function preparePluginsDir(pluginsDir: string): Promise<void> {
+  await fs.mkdir(pluginsDir, { recursive: true });
+  await fs.mkdir(PLUGINS_MOUNT, { recursive: true });
 }
 
 /** The environment that points ovs-vsctl, ovs-appctl and docker at a host's own daemons. */

@@ -13,7 +13,7 @@
 import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { buildHost, buildImageTars, dockerPing, WEB_IMAGES } from './host.js';
+import { buildHost, buildImageTars, dockerPing, launchDockerd, waitForDockerd, WEB_IMAGES } from './host.js';
 import {
   DEFAULT_PREFIX,
   defaultBaseDir,
@@ -258,6 +258,12 @@ function sandboxFromManifest(m: Manifest): Sandbox {
       const h = rec(hostName);
       const P = hostPaths(h.dir);
       await killByPidFile(P.sshdPid, h.dir + '/', 3000);
+    },
+    async restartDockerd(hostName) {
+      const h = rec(hostName);
+      const P = hostPaths(h.dir);
+      await killByPidFile(P.dockerPid, h.dir + '/', 20_000);
+      await waitForDockerd(h, await launchDockerd(h));
     },
     async startSshd(hostName) {
       const h = rec(hostName);

@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
-import { hostPaths, type HostRecord, type ManifestWriter } from './manifest.js';
+import { hostPaths, preparePluginsDir, withOwnPluginsDir, type HostRecord, type ManifestWriter } from './manifest.js';
 import { must, tail, waitFor } from './run.js';
 import type { ExecResult } from './types.js';
 
@@ -92,8 +92,11 @@ async function setupRootHome(w: ManifestWriter, h: HostRecord): Promise<void> {
 export async function startSshdFor(h: HostRecord): Promise<void> {
   const P = hostPaths(h.dir);
   await fs.mkdir('/run/sshd', { recursive: true, mode: 0o755 });
-  // sshd daemonizes itself (and closes our pipes), so execFile returns at once.
-  await must(['ip', 'netns', 'exec', h.netns, SSHD, '-f', P.sshdConfig, '-E', P.sshdLog]);
+  await preparePluginsDir(P.plugins);
+  // sshd daemonizes itself (and closes our pipes), so execFile returns at once. `ip netns exec` gives it a mount
+  // namespace of its own, where the host's plugins directory is /run/docker/plugins: a socket it forwards
+  // (streamlocal-forward) lands where this host's dockerd, and only it, looks.
+  await must(['ip', 'netns', 'exec', h.netns, ...withOwnPluginsDir(P.plugins, [SSHD, '-f', P.sshdConfig, '-E', P.sshdLog])]);
   await waitFor(`sshd of ${h.name} on ${h.mgmtIp}:22`, 15_000, async () => ((await sshBanner(h.mgmtIp, 22)) ? true : undefined)).catch(
     async (e: Error) => {
       throw new Error(`${e.message}\n${await tail(P.sshdLog)}`);

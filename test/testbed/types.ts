@@ -55,6 +55,8 @@ export interface Sandbox {
   exec(hostName: string, argv: string[], opts?: { timeoutMs?: number }): Promise<ExecResult>;
   startWeb(hostName: string, containerName: string, n: number): Promise<number>;
   stopSshd(hostName: string): Promise<void>;
+  /** Stops the host's dockerd (SIGTERM, as systemd would) and starts it again on the same data; resolves once it answers. */
+  restartDockerd(hostName: string): Promise<void>;
   startSshd(hostName: string): Promise<void>;
   down(): Promise<void>;
 }

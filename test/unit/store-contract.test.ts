@@ -315,4 +315,29 @@ describe.each(stores)('store contract: %s', (_name, open) => {
     expect(outcomes.filter((o) => o.status === 'rejected')).toHaveLength(1);
     expect((await s.getResource('br_race'))!.version).toBe(2);
   });
+  it('a ledger read and written in one transaction never hands out a key twice (the Docker plugin leases addresses so)', async () => {
+    const s = await open();
+    const where = { topology: 'seed', network: 'web' };
+    // Ten "hosts" ask at once: each reads the leases and takes the lowest free address, in one transaction.
+    const lease = (host: string) =>
+      s.tx(async (t) => {
+        const held = new Set((await t.allResources('docker-address', where)).map((r) => (r.data as { address: string }).address));
+        let n = 2;
+        while (held.has(`10.0.0.${n}`)) n++;
+        const address = `10.0.0.${n}`;
+        await t.insertResource(
+          res(`dip_${host}`, {
+            type: 'docker-address',
+            key: `seed/web/${address}`,
+            data: { ...where, address, hostId: host, gateway: false },
+          }),
+        );
+        return address;
+      });
+    const got = await Promise.all(Array.from({ length: 10 }, (_, i) => lease(`h${i}`)));
+    expect(new Set(got).size).toBe(10);
+    expect(got.sort()).toEqual(Array.from({ length: 10 }, (_, i) => `10.0.0.${i + 2}`).sort());
+    // The key is the last word: a second lease of one address fails whatever the transactions did.
+    await expect(s.insertResource(res('dip_dup', { type: 'docker-address', key: 'seed/web/10.0.0.2' }))).rejects.toThrow();
+  });
 });

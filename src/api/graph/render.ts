@@ -8,7 +8,8 @@ import { hostReader, type Observation, type ResourceKind } from '../../kinds/kin
 import { tunnelKind } from '../../kinds/tunnel.js';
 import type { ResourceType } from '../../model/names.js';
 import { layoutGraph } from '../../graph/layout.js';
-import { driftOf, type GraphDrift, type GraphInput } from '../../graph/model.js';
+import { driftOf, type GraphAttachment, type GraphDrift, type GraphInput } from '../../graph/model.js';
+import { dockerEndpointsOf } from '../../kinds/docker-plugin.js';
 import { renderSvg } from '../../graph/svg.js';
 import { dot, mermaid } from '../../graph/text.js';
 import { readAll } from '../../jobs/records.js';
@@ -43,7 +44,24 @@ export async function topologyGraph(store: Store, t: TypedResource<'topology'>):
     hosts: (await readAll(store, 'host')).map(renderHost).filter((h) => hosts.has(h.name)),
     bridges: (await readAll(store, 'bridge')).filter((r) => owned.has(r.id)).map(renderBridge),
     tunnels: (await readAll(store, 'tunnel')).filter((r) => owned.has(r.id)).map(renderTunnel),
-    attachments: (await readAll(store, 'attachment')).filter((r) => owned.has(r.id)).map(renderAttachment),
+    attachments: [
+      ...(await readAll(store, 'attachment')).filter((r) => owned.has(r.id)).map(renderAttachment),
+      ...(await dockerEndpointsOf(store, view.name)).flatMap(({ id, data: e }) => {
+        const bridge = view.resources[`bridge:${e.network}/${e.hostName}`];
+        if (!bridge || !e.joined) return [];
+        // A container Docker joined (`docker run --network`): named by its endpoint, as Docker knows it.
+        const a: GraphAttachment = {
+          id,
+          bridge,
+          type: 'docker',
+          hostName: e.hostName,
+          target: { container: `docker ${e.endpointId.slice(0, 12)}` },
+          ifname: null,
+          addresses: [e.address],
+        };
+        return [a];
+      }),
+    ],
   };
 }
 

@@ -3,6 +3,7 @@ import { readResource } from '../../jobs/records.js';
 import { hostsOf } from '../../kinds/index.js';
 import { requireHostAvailable, requireSettled } from '../../kinds/refs.js';
 import { repairAll, repairScope } from '../../kinds/repair.js';
+import { repairDockerMembers } from '../../kinds/topology-docker.js';
 import type { AnyResource } from '../../model/resource-data.js';
 import type { AppDeps } from '../../deps.js';
 import type { Mutation } from '../mutation.js';
@@ -42,6 +43,8 @@ export async function repairMutation(
       const now = await repairScope(ctx, fresh);
       ctx.log(null, 'info', `repairing ${now.length} resource(s): ${now.map((x) => x.id).join(', ') || 'none'}`);
       await repairAll(ctx, now);
+      // Containers Docker joined to its published networks: their ports back on bridges that were made again.
+      if (fresh.type === 'topology') await repairDockerMembers(ctx, fresh.data.name);
     },
     successStatus,
     render: async () => render(((await readResource(deps.store, r.type, r.id)) as AnyResource | null) ?? r),
