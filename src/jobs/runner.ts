@@ -296,21 +296,18 @@ export class JobRunner {
    * mode, and exclusively its resource and the topology that owns it (one job per resource at a time, whatever the
    * host lock mode: a DELETE that comes while a repair runs waits for it, then finds what the repair left).
    */
-  private async takeLocks(job: JobRecord, lockMode: LockMode): Promise<() => void> {
+  private takeLocks(job: JobRecord, lockMode: LockMode): Promise<() => void> {
     const hosts = [...new Set(job.hosts)].sort();
-    const resources = await this.resourceKeys(job);
     const holders = hosts.map((h) => `${h}: ${this.locks.describe?.(h) ?? 'held'}`).join('; ');
-    // A resource key is named only while another job holds it (a job on the same resource, or on its topology).
-    const busy = resources.map((k) => [k, this.locks.describe?.(k) ?? 'no holder'] as const).filter(([, d]) => d !== 'no holder');
-    const behind = busy.length ? ` and ${busy.map(([k, d]) => `${k} (${d})`).join(', ')}` : '';
-    return await boundedWait(
+    // The wait is on the job's board from the start (its resource keys are read inside it).
+    return boundedWait(
       {
         kind: 'lock',
-        detail: `the ${lockMode} lock on host(s) ${hosts.join(', ')} (${holders})${behind}`,
+        detail: `the ${lockMode} lock on host(s) ${hosts.join(', ')} (${holders})`,
         host: hosts.length === 1 ? hosts[0]! : null,
       },
       this.options.lockWaitMs ?? LOCK_WAIT_MS,
-      (signal) => this.locks.acquire(job.hosts, lockMode, { owner: job.id, signal, exclusive: resources }),
+      async (signal) => await this.locks.acquire(job.hosts, lockMode, { owner: job.id, signal, exclusive: await this.resourceKeys(job) }),
     );
   }
 
