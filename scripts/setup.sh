@@ -30,3 +30,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   trap 'rm -f /usr/sbin/policy-rc.d' EXIT
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+# docker-compose (Debian's 1.29): only the Docker plugin's compose test wants it. Optional: when the registry has
+# none, that test is skipped with its reason (collected after this runs).
+if ! dpkg-query -W -f='${Status}' docker-compose 2>/dev/null | grep -q "install ok installed" && [ "$(id -u)" -eq 0 ]; then
+  echo "setup: apt-get install docker-compose (optional)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-compose >/dev/null 2>&1 ||
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-compose >/dev/null 2>&1; } ||
+    echo "setup: docker-compose is not installable here (its test will say so)"
+fi

@@ -16,6 +16,7 @@ import { hostExecutor } from '../../src/services.js';
 import { startReplica, type Replica } from '../helpers/replica-procs.js';
 import { DOCKER_RECORD } from '../../src/model/docker-plugin.js';
 import { ensurePackages } from '../testbed/sandbox.js';
+import { missing } from '../helpers/capabilities.js';
 
 let w: World;
 
@@ -187,47 +188,56 @@ describe('netplumb as a Docker network across hosts', () => {
     expect((await curlFrom('docker1', 'ct-a', `http://${after}/`)).stdout).toContain('Web Server #2');
   }, 240_000);
 
-  it('docker-compose (Debian 1.29) with networks: web: external: true on both hosts: services reach each other', async (ctx) => {
-    if (!existsSync('/usr/bin/docker-compose')) return ctx.skip('docker-compose is not installed (Debian package docker-compose 1.29)');
-    const dir = await mkdtemp(join(tmpdir(), 'np-compose-'));
-    const service = (image: string) =>
-      [
-        'version: "2.4"',
-        'services:',
-        '  web:',
-        `    image: ${image}`,
-        '    command: ["/bin/httpd", "-f", "-p", "80", "-h", "/www"]',
-        '    networks: [web]',
-        'networks:',
-        '  web:',
-        '    external: true',
-        '',
-      ].join('\n');
-    await writeFile(join(dir, 'one.yml'), service('web_server_1'));
-    await writeFile(join(dir, 'three.yml'), service('web_server_2'));
-    const compose = (host: string, file: string, args: string[]) =>
-      w.sb.exec(host, ['docker-compose', '-p', 'dkpc', '-f', join(dir, file), ...args], { timeoutMs: 120_000 });
-    try {
-      for (const [host, file] of [
-        ['docker1', 'one.yml'],
-        ['docker3', 'three.yml'],
-      ] as const) {
-        const up = await compose(host, file, ['up', '-d']);
-        expect(up.exitCode, up.stderr).toBe(0);
+  it.skipIf(
+    missing(
+      'docker-compose across hosts on a netplumb network',
+      existsSync('/usr/bin/docker-compose'),
+      "Debian's docker-compose is not installed: scripts/setup.sh could not install it",
+    ),
+  )(
+    'docker-compose (Debian 1.29) with networks: web: external: true on both hosts: services reach each other',
+    async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'np-compose-'));
+      const service = (image: string) =>
+        [
+          'version: "2.4"',
+          'services:',
+          '  web:',
+          `    image: ${image}`,
+          '    command: ["/bin/httpd", "-f", "-p", "80", "-h", "/www"]',
+          '    networks: [web]',
+          'networks:',
+          '  web:',
+          '    external: true',
+          '',
+        ].join('\n');
+      await writeFile(join(dir, 'one.yml'), service('web_server_1'));
+      await writeFile(join(dir, 'three.yml'), service('web_server_2'));
+      const compose = (host: string, file: string, args: string[]) =>
+        w.sb.exec(host, ['docker-compose', '-p', 'dkpc', '-f', join(dir, file), ...args], { timeoutMs: 120_000 });
+      try {
+        for (const [host, file] of [
+          ['docker1', 'one.yml'],
+          ['docker3', 'three.yml'],
+        ] as const) {
+          const up = await compose(host, file, ['up', '-d']);
+          expect(up.exitCode, up.stderr).toBe(0);
+        }
+        const one = await addressOf('docker1', 'dkpc_web_1');
+        const three = await addressOf('docker3', 'dkpc_web_1');
+        expect(one).not.toBe(three);
+        expect((await curlFrom('docker1', 'dkpc_web_1', `http://${three}/`)).stdout).toContain('Web Server #2');
+        expect((await curlFrom('docker3', 'dkpc_web_1', `http://${one}/`)).stdout).toContain('Web Server #1');
+      } finally {
+        await compose('docker1', 'one.yml', ['down']);
+        await compose('docker3', 'three.yml', ['down']);
+        await rm(dir, { recursive: true, force: true });
       }
-      const one = await addressOf('docker1', 'dkpc_web_1');
-      const three = await addressOf('docker3', 'dkpc_web_1');
-      expect(one).not.toBe(three);
-      expect((await curlFrom('docker1', 'dkpc_web_1', `http://${three}/`)).stdout).toContain('Web Server #2');
-      expect((await curlFrom('docker3', 'dkpc_web_1', `http://${one}/`)).stdout).toContain('Web Server #1');
-    } finally {
-      await compose('docker1', 'one.yml', ['down']);
-      await compose('docker3', 'three.yml', ['down']);
-      await rm(dir, { recursive: true, force: true });
-    }
-    // The external network stays: compose does not own it.
-    expect((await docker('docker1', ['network', 'inspect', 'web'])).exitCode).toBe(0);
-  }, 300_000);
+      // The external network stays: compose does not own it.
+      expect((await docker('docker1', ['network', 'inspect', 'web'])).exitCode).toBe(0);
+    },
+    300_000,
+  );
 
   it('a host step that fails: docker run prints netplumb’s reason; a repair puts the bridge and Docker’s ports back', async () => {
     const top = (await api('GET', '/topologies/seed')).body as { resources: Record<string, string> };

@@ -15,42 +15,19 @@ export const PACKAGES = [
   'tcpdump',
 ];
 
-/**
- * Wanted by some tests only (docker-compose 1.29, Debian's Python one, for the Docker plugin's compose test): installed
- * when missing if the registry has them; a failure is logged and those tests skip with their reason.
- */
-export const OPTIONAL_PACKAGES = ['docker-compose'];
-
 let packagesChecked: Promise<void> | undefined;
 
 /** Install the Debian packages the sandbox needs when any is missing (apt-get update once). */
 export function ensurePackages(log?: (s: string) => void): Promise<void> {
   packagesChecked ??= (async () => {
-    const r = await run(['dpkg-query', '-W', '-f=${Package} ${db:Status-Status}\\n', ...PACKAGES]);
-    const installed = new Set(
-      r.stdout
-        .split('\n')
-        .map((l) => l.trim().split(' '))
-        .filter((f) => f[1] === 'installed')
-        .map((f) => f[0]!.split(':')[0]),
-    );
-    const missing = PACKAGES.filter((p) => !installed.has(p));
-    const optional = await missingPackages(OPTIONAL_PACKAGES);
-    if (missing.length === 0 && optional.length === 0) return;
+    const missing = await missingPackages(PACKAGES);
+    if (missing.length === 0) return;
     const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
     const update = ['apt-get', '-o', 'DPkg::Lock::Timeout=300', 'update'];
     const install = ['apt-get', '-o', 'DPkg::Lock::Timeout=300', 'install', '-y', '--no-install-recommends'];
-    if (missing.length) {
-      log?.(`installing packages: ${missing.join(' ')}`);
-      await must(update, { env, timeoutMs: 600_000 });
-      await must([...install, ...missing], { env, timeoutMs: 1_200_000 });
-    }
-    if (optional.length) {
-      log?.(`installing optional packages: ${optional.join(' ')}`);
-      if (!missing.length) await run(update, { env, timeoutMs: 600_000 });
-      const r = await run([...install, ...optional], { env, timeoutMs: 1_200_000 });
-      if (r.exitCode !== 0) log?.(`optional packages not installed (their tests skip): ${r.stderr.trim().split('\n').pop() ?? ''}`);
-    }
+    log?.(`installing packages: ${missing.join(' ')}`);
+    await must(update, { env, timeoutMs: 600_000 });
+    await must([...install, ...missing], { env, timeoutMs: 1_200_000 });
   })();
   packagesChecked.catch(() => (packagesChecked = undefined));
   return packagesChecked;
